@@ -1,0 +1,45 @@
+/**
+ * One interface for both authorization engines: the embedded evaluator of
+ * OpenFGA models and a real OpenFGA server. Semantics follow OpenFGA exactly.
+ */
+
+export interface TupleKey {
+  user: string;
+  relation: string;
+  object: string;
+  condition?: { name: string; context?: Record<string, unknown> };
+}
+
+export interface CheckRequest {
+  user: string;
+  relation: string;
+  object: string;
+  context?: Record<string, unknown>;
+  contextualTuples?: TupleKey[];
+}
+
+export interface CheckOptions {
+  /** `higher_consistency` bypasses server caches (used when releasing approved requests). */
+  consistency?: 'minimize_latency' | 'higher_consistency';
+}
+
+export interface ListObjectsRequest {
+  user: string;
+  relation: string;
+  type: string;
+  context?: Record<string, unknown>;
+  contextualTuples?: TupleKey[];
+}
+
+export interface Authorizer {
+  readonly engine: 'embedded' | 'openfga';
+  /** Throws WardenError `authz_unavailable` when the engine cannot answer (fail closed). */
+  check(request: CheckRequest, options?: CheckOptions): Promise<boolean>;
+  /** Answers in the order of `requests`. */
+  batchCheck(requests: CheckRequest[], options?: CheckOptions): Promise<boolean[]>;
+  listObjects(request: ListObjectsRequest, options?: CheckOptions): Promise<string[]>;
+  /** Types of the loaded model and the relations each defines (for load-time validation). */
+  relations(): ReadonlyMap<string, ReadonlySet<string>>;
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,296 @@
+/**
+ * The gateway.yaml contract as a strict zod schema. Unknown keys are errors.
+ * Durations become milliseconds and sizes bytes here, so the rest of Warden
+ * never parses units. Cross-field checks live in `validate.ts`.
+ */
+
+import { z } from 'zod';
+import { parseDuration, parseSize } from './duration.js';
+
+/** A duration in milliseconds ("500ms", "30s", "10m", "1h"; a bare number is seconds). */
+const durationMs = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 500ms, 30s, 10m, 1h)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+const duration = (fallback: string) => durationMs().optional().transform((v) => v ?? (parseDuration(fallback) as number));
+
+const size = (fallback: number) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const bytes = parseSize(v);
+      if (bytes === null) {
+        ctx.addIssue({ code: 'custom', message: `invalid size ${JSON.stringify(v)} (bytes, or e.g. 64KiB, 10MB)` });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .optional()
+    .transform((v) => v ?? fallback);
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port');
+const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
+const stringList = z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+// ---------------------------------------------------------------- server
+
+export const serverSchema = z
+  .strictObject({
+    listen: hostPort.default('127.0.0.1:8080'),
+    public_url: httpUrl.optional(),
+    admin_listen: hostPort.nullable().default('127.0.0.1:9090'),
+    trusted_proxies: z.array(z.string()).default([]),
+    limits: z
+      .strictObject({
+        header_bytes: size(16_384),
+        body_bytes: size(10_485_760),
+        request_timeout: duration('60s'),
+        /** Time allowed to receive the request headers and body (slow clients). */
+        client_timeout: duration('30s'),
+      })
+      .prefault({}),
+    watch: z.boolean().default(false),
+    /** node:cluster workers sharing one port; 1 = no cluster. */
+    workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
+    shutdown_timeout: duration('10s'),
+  })
+  .prefault({});
+
+// ---------------------------------------------------------------- store
+
+export const storeSchema = z
+  .strictObject({
+    driver: z.enum(['memory', 'redis']).default('memory'),
+    url: z.string().optional(),
+    key_prefix: z.string().default('warden:'),
+    /** Each store call fails closed after this long. */
+    timeout: duration('2s'),
+  })
+  .prefault({});
+
+// ---------------------------------------------------------------- identity
+
+const algorithm = z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+
+export const issuerSchema = z.strictObject({
+  issuer: z.string().min(1),
+  audience: stringList,
+  jwks_uri: httpUrl.optional(),
+  algorithms: z.array(algorithm).min(1).default(['RS256', 'ES256']),
+  agent_claim: z.string().optional(),
+  user_claim: z.string().default('sub'),
+  /** Accepted JOSE `typ` values; RFC 9068 access tokens by default. */
+  token_types: z.array(z.string()).default(['at+jwt', 'application/at+jwt']),
+  /** Also accept tokens without `typ` (many IdPs omit it); ID tokens are still refused. */
+  allow_untyped: z.boolean().default(false),
+});
+
+export const identitySchema = z
+  .strictObject({
+    issuers: z.array(issuerSchema).default([]),
+    dev_issuer: z.boolean().default(false),
+    clock_tolerance: duration('30s'),
+    /** Verified-token cache entries; 0 disables the cache. */
+    token_cache_size: z.number().int().min(0).default(10_000),
+  })
+  .prefault({});
+
+// ---------------------------------------------------------------- authz
+
+export const tupleSchema = z.strictObject({
+  user: z.string().min(1),
+  relation: z.string().min(1),
+  object: z.string().min(1),
+  condition: z
+    .strictObject({ name: z.string().min(1), context: z.record(z.string(), z.unknown()).optional() })
+    .optional(),
+});
+
+export const checkSchema = z.strictObject({
+  user: z.string().min(1),
+  relation: z.string().min(1),
+  object: z.string().min(1),
+  context: z.record(z.string(), z.unknown()).optional(),
+  contextual_tuples: z.array(z.strictObject({ user: z.string(), relation: z.string(), object: z.string() })).optional(),
+});
+
+/** `[checks]` (all must allow), `{ all: [...] }` or `{ any: [...] }`. */
+export const authorizeSchema = z.union([
+  z.array(checkSchema).transform((checks) => ({ mode: 'all' as const, checks })),
+  z.strictObject({ all: z.array(checkSchema) }).transform((v) => ({ mode: 'all' as const, checks: v.all })),
+  z.strictObject({ any: z.array(checkSchema).min(1) }).transform((v) => ({ mode: 'any' as const, checks: v.any })),
+]);
+
+export const authzSchema = z
+  .strictObject({
+    engine: z.enum(['embedded', 'openfga']).default('embedded'),
+    model: z.string().default('policies/model.fga'),
+    tuples: z.string().optional(),
+    openfga: z
+      .strictObject({
+        api_url: httpUrl,
+        store_id: z.string().optional(),
+        model_id: z.string().optional(),
+        api_token: z.string().optional(),
+        timeout: duration('2s'),
+        retries: z.number().int().min(0).max(5).default(1),
+      })
+      .optional(),
+    cache_ttl: duration('5s'),
+    cache_size: z.number().int().min(0).default(10_000),
+  })
+  .prefault({});
+
+// ---------------------------------------------------------------- vault
+
+export const providerSchema = z.strictObject({
+  authorization_url: httpUrl.optional(),
+  token_url: httpUrl.optional(),
+  issuer: httpUrl.optional(),
+  revocation_url: httpUrl.optional(),
+  client_id: z.string().min(1),
+  client_secret: z.string().optional(),
+  scopes: z.array(z.string()).default([]),
+  /** Extra authorization-request parameters (e.g. `access_type: offline`). */
+  params: z.record(z.string(), z.string()).default({}),
+  /** Refresh when the access token expires within this window. */
+  refresh_before: duration('60s'),
+  timeout: duration('10s'),
+});
+
+export const vaultSchema = z
+  .strictObject({
+    keys: z.array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/), key: z.string() })).default([]),
+    providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), providerSchema).default({}),
+    connect_ttl: duration('10m'),
+  })
+  .prefault({});
+
+// ---------------------------------------------------------------- approvals
+
+export const approvalRuleSchema = z.strictObject({
+  when: z.string().optional(),
+  message: z.string().optional(),
+  /** Who may decide: default the user the agent acts for. */
+  approvers: z.strictObject({ relation: z.string(), object: z.string() }).optional(),
+  ttl: durationMs().optional(),
+});
+
+const approvalSchemaOneOrMany = z
+  .union([approvalRuleSchema, z.array(approvalRuleSchema)])
+  .transform((v) => (Array.isArray(v) ? v : [v]));
+
+export const notifierSchema = z.union([
+  z.strictObject({ webhook: z.strictObject({ url: httpUrl, secret: z.string().min(16), timeout: duration('5s') }) }),
+  z.strictObject({
+    email: z.strictObject({ smtp: z.string().regex(/^smtps?:\/\//), from: z.string().min(3), to: z.string().min(1), subject: z.string().optional() }),
+  }),
+  z.strictObject({ log: z.literal(true) }),
+]);
+
+export const approvalsSchema = z
+  .strictObject({
+    ttl: duration('10m'),
+    hold: duration('25s'),
+    notify: z.array(notifierSchema).default([]),
+    max_pending_per_user: z.number().int().min(1).default(20),
+    max_grant: duration('8h'),
+    ciba: z
+      .strictObject({
+        issuer: httpUrl,
+        client_id: z.string(),
+        client_secret: z.string(),
+        scope: z.string().default('openid'),
+        login_hint: z.string().default('{user}'),
+        requested_expiry: durationMs().optional(),
+        timeout: duration('10s'),
+      })
+      .optional(),
+  })
+  .prefault({});
+
+// ---------------------------------------------------------------- routes
+
+export const credentialsSchema = z.union([
+  z.literal('none').transform(() => ({ kind: 'none' as const })),
+  z.strictObject({ vault: z.string() }).transform((v) => ({ kind: 'vault' as const, provider: v.vault })),
+  z
+    .strictObject({ header: z.strictObject({ name: z.string().regex(/^[A-Za-z0-9-]+$/), value: z.string() }) })
+    .transform((v) => ({ kind: 'header' as const, name: v.header.name, value: v.header.value })),
+  z
+    .strictObject({
+      token_exchange: z.strictObject({
+        token_url: httpUrl,
+        audience: z.string().optional(),
+        resource: z.string().optional(),
+        scope: z.string().optional(),
+        client_id: z.string(),
+        client_secret: z.string().optional(),
+      }),
+    })
+    .transform((v) => ({ kind: 'token_exchange' as const, ...v.token_exchange })),
+]);
+
+const methods = z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper case tokens'));
+
+export const mcpToolSchema = z.strictObject({
+  authorize: authorizeSchema.optional(),
+  approval: approvalSchemaOneOrMany.optional(),
+  credentials: credentialsSchema.optional(),
+});
+
+export const mcpSchema = z.strictObject({
+  other_tools: z.enum(['deny', 'allow']).default('deny'),
+  tools: z.record(z.string(), mcpToolSchema).default({}),
+  /** Record tool definitions and hide tools whose definition changed (tool pinning). */
+  pin_tools: z.boolean().default(true),
+});
+
+export const routeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+  match: z.strictObject({
+    path: z.string().startsWith('/'),
+    methods: methods.optional(),
+  }),
+  upstream: z.strictObject({
+    url: httpUrl,
+    strip_prefix: z.string().startsWith('/').optional(),
+    timeout: durationMs().optional(),
+    /** Extra headers sent upstream (static). */
+    headers: z.record(z.string(), z.string()).optional(),
+  }),
+  public: z.boolean().optional(),
+  scopes: z.array(z.string()).optional(),
+  authorize: authorizeSchema.optional(),
+  approval: approvalSchemaOneOrMany.optional(),
+  credentials: credentialsSchema.optional(),
+  mcp: mcpSchema.optional(),
+  rate_limit: z.strictObject({ requests: z.number().int().min(1), per: durationMs() }).optional(),
+});
+
+export const configSchema = z.strictObject({
+  server: serverSchema,
+  store: storeSchema,
+  identity: identitySchema,
+  authz: authzSchema,
+  vault: vaultSchema,
+  approvals: approvalsSchema,
+  routes: z.array(routeSchema).default([]),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type CheckConfig = z.output<typeof checkSchema>;
+export type AuthorizeConfig = z.output<typeof authorizeSchema>;
+export type ApprovalRuleConfig = z.output<typeof approvalRuleSchema>;
+export type CredentialsConfig = z.output<typeof credentialsSchema>;
+export type IssuerConfig = z.output<typeof issuerSchema>;
+export type ProviderConfig = z.output<typeof providerSchema>;
+export type McpConfig = z.output<typeof mcpSchema>;
+export type McpToolConfig = z.output<typeof mcpToolSchema>;
+export type NotifierConfig = z.output<typeof notifierSchema>;

@@ -1,0 +1,26 @@
+/** Who is calling: the agent (OAuth client) and the user it acts for. */
+
+import type { JWTPayload } from 'jose';
+
+export interface Principal {
+  /** The OAuth client: `azp`, then `client_id` (or the issuer's `agent_claim`). */
+  readonly agent: string;
+  /**
+   * The user the agent acts for (`sub`, or the issuer's `user_claim`). Null when
+   * the token is a machine token whose subject is the agent itself.
+   */
+  readonly user: string | null;
+  readonly scopes: readonly string[];
+  readonly issuer: string;
+  readonly claims: Readonly<JWTPayload & Record<string, unknown>>;
+  /** RFC 8693 delegation chain, outermost actor first (`act.sub`, nested). */
+  readonly actors: readonly string[];
+  /** Seconds since epoch. */
+  readonly expiresAt: number;
+}
+
+/** Verifies a bearer token and returns the principal, or throws `unauthenticated`. */
+export interface Authenticator {
+  authenticate(token: string): Promise<Principal>;
+  close?(): Promise<void>;
+}

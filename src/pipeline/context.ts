@@ -1,0 +1,61 @@
+/**
+ * Per-request state, typed once. Every stage reads and writes this object; the
+ * order of stages is defined in `pipeline.ts` only.
+ */
+
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Principal } from '../identity/principal.js';
+import type { RouteConfig } from '../config/schema.js';
+
+/** One authorization check as evaluated (for audit, explain and problem details). */
+export interface CheckTrace {
+  user: string;
+  relation: string;
+  object: string;
+  allowed: boolean | null; // null = not evaluated (refused template, engine error)
+  engine: string;
+  cached?: boolean;
+  error?: string;
+}
+
+/** A parsed MCP JSON-RPC request (set by the MCP stage on `mcp:` routes). */
+export interface McpCall {
+  method: string;
+  id?: string | number | null;
+  tool?: string;
+  args?: unknown;
+  sessionId?: string;
+}
+
+export interface RequestState {
+  readonly id: string;
+  readonly startedAt: number;
+  readonly method: string;
+  /** Canonical path: the only path used for matching, policy and forwarding. */
+  readonly path: string;
+  /** Canonical query string without `?` ('' when none). */
+  readonly query: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly clientIp: string;
+  route?: RouteConfig;
+  routeIndex?: number;
+  params: Record<string, string>;
+  principal?: Principal;
+  /** The agent's bearer token (never forwarded). */
+  token?: string;
+  /** Request body, buffered only when a stage needs it (bounded by limits.body_bytes). */
+  body?: Buffer;
+  /** Parsed JSON body when the body is JSON and a stage asked for it. */
+  json?: unknown;
+  mcp?: McpCall;
+  /** `Authorization` value the credentials stage chose for the upstream (if any). */
+  upstreamAuthorization?: string;
+  /** Extra headers stages add to the upstream request. */
+  upstreamHeaders: Array<[string, string]>;
+  checks: CheckTrace[];
+  /** Set by the approve stage when the request was released by an approval. */
+  approvalId?: string;
+  decision?: 'allow' | 'deny' | 'pending' | 'error';
+  reason?: string;
+  status?: number;
+}
