@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Finds or installs the real components the test suite runs against (DESIGN.md):
+// redis-server, chromium, nginx/wrk (bench only) from Debian; OpenFGA via `go install`.
+// Idempotent. Fails loudly (exit 1) with the reason when something cannot be had;
+// REDIS_URL / OPENFGA_API_URL skip the local binaries for those two services.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const OPENFGA_VERSION = 'v1.18.1';
+const log = (msg) => process.stderr.write(`[test-setup] ${msg}\n`);
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function aptInstall(packages) {
+  const missing = packages.filter(([, bin]) => !have(bin) && !existsSync(bin));
+  if (missing.length === 0) return;
+  const names = missing.map(([pkg]) => pkg);
+  if (process.getuid?.() !== 0) {
+    throw new Error(`missing ${names.join(', ')}; install them (apt-get install ${names.join(' ')}) or run as root`);
+  }
+  log(`apt-get install ${names.join(' ')}`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
+function goEnv(name) {
+  return execFileSync('go', ['env', name], { encoding: 'utf8' }).trim();
+}
+
+function ensureOpenFga() {
+  if (process.env.OPENFGA_API_URL) return;
+  if (!have('go')) throw new Error('Go is required to install OpenFGA (go install); or set OPENFGA_API_URL');
+  const bin = join(goEnv('GOPATH'), 'bin', 'openfga');
+  const conformance = join(goEnv('GOMODCACHE'), `github.com/openfga/openfga@${OPENFGA_VERSION}`, 'assets/tests/consolidated_1_1_tests.yaml');
+  if (existsSync(bin) && existsSync(conformance)) return;
+  log(`go install github.com/openfga/openfga/cmd/openfga@${OPENFGA_VERSION} (first run only; a few minutes)`);
+  execFileSync('go', ['install', `github.com/openfga/openfga/cmd/openfga@${OPENFGA_VERSION}`], {
+    stdio: 'inherit',
+    env: { ...process.env, GOTOOLCHAIN: 'local' },
+  });
+}
+
+try {
+  const wanted = [['chromium', '/usr/bin/chromium']];
+  if (!process.env.REDIS_URL) wanted.push(['redis-server', 'redis-server']);
+  aptInstall(wanted);
+  ensureOpenFga();
+  log('real components ready');
+} catch (err) {
+  log(`cannot prepare the test environment: ${err.message}`);
+  process.exit(1);
+}

@@ -1,0 +1,80 @@
+/**
+ * JSON logs (pino) that cannot carry secrets: known secret fields are censored
+ * by path, and every string is scrubbed of bearer tokens and JWT-shaped values
+ * before it is written, so a secret that slips into a message is still caught.
+ */
+
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+const SECRET_KEYS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'client_secret',
+  'secret',
+  'password',
+  'key',
+  'api_token',
+  'code',
+  'code_verifier',
+  'subject_token',
+  'assertion',
+  'ticket',
+]);
+
+const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+const BEARER = /\b(Bearer|Basic|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+const QUERY_SECRET = /([?&](?:access_token|token|code|ticket|client_secret|t)=)[^&\s"]+/gi;
+
+/** Scrub token-shaped substrings from a string. */
+export function scrubString(value: string): string {
+  return value.replace(JWT_LIKE, '[redacted-jwt]').replace(BEARER, '$1 [redacted]').replace(QUERY_SECRET, '$1[redacted]');
+}
+
+/** Deep copy of `value` with secret-named fields censored and strings scrubbed. */
+export function scrub(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrubString(value);
+  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (value instanceof Error) {
+    return { type: value.name, message: scrubString(value.message), code: (value as { code?: unknown }).code };
+  }
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_KEYS.has(k.toLowerCase()) && v != null && v !== '' ? '[redacted]' : scrub(v, depth + 1);
+  }
+  return out;
+}
+
+export interface LoggerOptions {
+  level?: string;
+  /** Where to write (tests capture logs here); default stdout. */
+  destination?: DestinationStream;
+}
+
+/** Create the process logger. Every record passes through `scrub`. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? process.env.WARDEN_LOG_LEVEL ?? 'info',
+      base: { service: 'warden' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      hooks: {
+        logMethod(args, method) {
+          const cleaned = args.map((a) => scrub(a)) as typeof args;
+          method.apply(this, cleaned);
+        },
+      },
+      serializers: { err: (e: unknown) => scrub(e) },
+    },
+    options.destination,
+  );
+}

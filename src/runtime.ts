@@ -1,0 +1,24 @@
+/**
+ * The long-lived dependencies one Warden instance is built from. Created once
+ * per config generation by `gateway.ts`; stages and endpoints receive it.
+ */
+
+import type { Config } from './config/schema.js';
+import type { Store } from './store/store.js';
+import type { Authenticator } from './identity/principal.js';
+import type { Authorizer } from './authz/authorizer.js';
+import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+
+export interface Runtime {
+  readonly config: Config;
+  readonly store: Store;
+  readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Base URL for links Warden hands out (server.public_url or derived from listen). */
+  readonly publicUrl: string;
+  /** Directory for local state (dev issuer key, ...): WARDEN_DATA_DIR or `.warden/`. */
+  readonly dataDir: string;
+}
