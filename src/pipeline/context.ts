@@ -5,7 +5,9 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../identity/principal.js';
-import type { RouteConfig } from '../config/schema.js';
+import type { Readable } from 'node:stream';
+import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
+import type { Runtime } from '../runtime.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {
@@ -26,6 +28,27 @@ export interface McpCall {
   args?: unknown;
   sessionId?: string;
 }
+
+/**
+ * The policy that applies to this request: the route's, plus what the MCP stage
+ * adds for a tool call. authorize: every entry must allow; approval: the first
+ * rule whose `when` matches holds the request; credentials: the last one set wins.
+ */
+export interface EffectivePolicy {
+  authorize: AuthorizeConfig[];
+  approval: Array<{ rule: ApprovalRuleConfig; source: string }>;
+  credentials?: CredentialsConfig;
+}
+
+/** What the upstream answered, as the proxy hands it to a response hook. */
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Readable;
+}
+
+/** A stage of the pipeline: reads/writes state, throws WardenError to deny. */
+export type Stage = (state: RequestState, rt: Runtime) => Promise<void>;
 
 export interface RequestState {
   readonly id: string;
@@ -48,6 +71,14 @@ export interface RequestState {
   /** Parsed JSON body when the body is JSON and a stage asked for it. */
   json?: unknown;
   mcp?: McpCall;
+  policy: EffectivePolicy;
+  /**
+   * Called by the proxy with the upstream response before it is sent on (MCP
+   * tools/list filtering, tool pinning). Must stream; may replace the body.
+   */
+  responseHook?: (res: UpstreamResponse) => Promise<UpstreamResponse>;
+  /** True when the request is a release of an approved request (re-check with higher consistency). */
+  releasing?: boolean;
   /** `Authorization` value the credentials stage chose for the upstream (if any). */
   upstreamAuthorization?: string;
   /** Extra headers stages add to the upstream request. */
