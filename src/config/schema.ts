@@ -155,6 +155,8 @@ export const providerSchema = z.strictObject({
   revocation_url: httpUrl.optional(),
   client_id: z.string().min(1),
   client_secret: z.string().optional(),
+  /** Token-endpoint client authentication; default client_secret_basic with a secret, else none. */
+  client_auth: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
   scopes: z.array(z.string()).default([]),
   /** Extra authorization-request parameters (e.g. `access_type: offline`). */
   params: z.record(z.string(), z.string()).default({}),
@@ -168,6 +170,8 @@ export const vaultSchema = z
     keys: z.array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/), key: z.string() })).default([]),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), providerSchema).default({}),
     connect_ttl: duration('10m'),
+    /** Lease of the cross-instance refresh lock; renewed while a refresh is in flight. */
+    refresh_lease: duration('5s'),
   })
   .prefault({});
 
@@ -249,6 +253,8 @@ export const mcpSchema = z.strictObject({
   tools: z.record(z.string(), mcpToolSchema).default({}),
   /** Record tool definitions and hide tools whose definition changed (tool pinning). */
   pin_tools: z.boolean().default(true),
+  /** How long an idle `Mcp-Session-Id` stays bound to the principal that created it. */
+  session_ttl: duration('24h'),
 });
 
 export const routeSchema = z.strictObject({

@@ -1,0 +1,161 @@
+/**
+ * Reads gateway.yaml: YAML → `${VAR}` substitution in string values → strict
+ * schema → cross-checks. Every problem is collected with its YAML path and line,
+ * and reported at once (`ConfigError`).
+ */
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { crossCheck } from './validate.js';
+
+export interface ConfigIssue {
+  /** YAML path such as `routes[2].match.path`. */
+  path: string;
+  line?: number;
+  message: string;
+}
+
+/** Invalid configuration; `issues` lists every problem found. */
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(readonly file: string, readonly issues: ConfigIssue[]) {
+    super(`${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n` + issues.map((i) => '  ' + formatIssue(i)).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  return `${i.path || '(root)'}${i.line ? ` (line ${i.line})` : ''}: ${i.message}`;
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+/** A loaded configuration and where it came from. */
+export interface LoadedConfig {
+  readonly config: Config;
+  readonly file: string;
+  /** Directory relative paths in the config (policies, tuples) resolve against. */
+  readonly baseDir: string;
+  /** Line of a YAML path, for later checks that need to point at the file. */
+  lineOf(path: ReadonlyArray<string | number>): number | undefined;
+}
+
+const VAR = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function substitute(doc: Document, env: NodeJS.ProcessEnv, issues: ConfigIssue[], lineOf: (n: Node) => number | undefined) {
+  const walk = (node: unknown, path: Array<string | number>) => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        walk(pair.value, [...path, key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...path, i]));
+    } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
+      node.value = node.value.replace(VAR, (whole, name: string | undefined, fallback: string | undefined) => {
+        if (whole === '$${') return '${';
+        const value = env[name as string];
+        if (value !== undefined && value !== '') return value;
+        if (fallback !== undefined) return fallback;
+        issues.push({ path: formatPath(path), line: lineOf(node), message: `environment variable ${name} is not set` });
+        return '';
+      });
+    }
+  };
+  walk(doc.contents, []);
+}
+
+/** Parse and validate config text. Throws ConfigError with every problem. */
+export function parseConfig(text: string, options: { file?: string; env?: NodeJS.ProcessEnv; baseDir?: string } = {}): LoadedConfig {
+  const file = options.file ?? 'gateway.yaml';
+  const env = options.env ?? process.env;
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : counter.linePos(offset).line);
+  const lineOfNode = (n: Node) => lineAt(n.range?.[0]);
+  const lineOf = (path: ReadonlyArray<string | number>) => {
+    for (let len = path.length; len >= 0; len--) {
+      const node = doc.getIn(path.slice(0, len), true) as Node | undefined;
+      if (node && typeof node === 'object' && 'range' in node) return lineOfNode(node);
+    }
+    return undefined;
+  };
+
+  const issues: ConfigIssue[] = doc.errors.map((e) => ({ path: '', line: lineAt(e.pos?.[0]), message: e.message.split('\n')[0] }));
+  if (issues.length) throw new ConfigError(file, issues);
+
+  substitute(doc, env, issues, lineOfNode);
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, [{ path: '', message: 'the file must be a YAML mapping' }]);
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) issues.push(...zodIssues(parsed.error, lineOf));
+  if (issues.length) throw new ConfigError(file, issues);
+
+  const baseDir = options.baseDir ?? dirname(resolve(file));
+  const config = parsed.data as Config;
+  for (const issue of crossCheck(config, { env })) issues.push({ ...issue, line: issue.line ?? lineOf(parsePath(issue.path)) });
+  if (issues.length) throw new ConfigError(file, issues);
+  return { config: deepFreeze(config), file, baseDir, lineOf };
+}
+
+/** Read and validate a gateway.yaml file. */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read: ${(err as Error).message}` }]);
+  }
+  return parseConfig(text, { file, env, baseDir: dirname(resolve(file)) });
+}
+
+function zodIssues(error: z.ZodError, lineOf: (p: ReadonlyArray<string | number>) => number | undefined): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ path: formatPath([...path, key]), line: lineOf([...path, key]), message: 'unknown key' });
+      continue;
+    }
+    if (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors)) {
+      // Report the branch that got furthest rather than "invalid input".
+      const branches = (issue.errors as Array<Array<{ path: PropertyKey[]; message: string; code: string; keys?: string[] }>>)
+        .map((b) => b)
+        .sort((a, b) => a.length - b.length);
+      const best = branches.find((b) => b.every((x) => x.code !== 'invalid_type' || x.path.length > 0)) ?? branches[0];
+      if (best && best.length) {
+        for (const sub of best) {
+          const full = [...path, ...sub.path.filter((p): p is string | number => typeof p !== 'symbol')];
+          if (sub.code === 'unrecognized_keys' && sub.keys) {
+            for (const key of sub.keys) out.push({ path: formatPath([...full, key]), line: lineOf([...full, key]), message: 'unknown key' });
+          } else out.push({ path: formatPath(full), line: lineOf(full), message: sub.message });
+        }
+        continue;
+      }
+    }
+    out.push({ path: formatPath(path), line: lineOf(path), message: issue.message });
+  }
+  return out;
+}
+
+function parsePath(path: string): Array<string | number> {
+  const out: Array<string | number> = [];
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]);
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

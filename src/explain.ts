@@ -1,0 +1,102 @@
+/**
+ * `warden explain`: runs the pipeline for one request up to (not including)
+ * anything with side effects, and reports each decision it made.
+ */
+
+import { canonicalize } from './pipeline/canonical.js';
+import { startGateway } from './gateway.js';
+import { createLogger } from './observability/logger.js';
+import { WardenError } from './errors.js';
+import type { CheckTrace } from './pipeline/context.js';
+
+export interface ExplainInput {
+  configFile: string;
+  token?: string;
+  method: string;
+  target: string;
+  body?: string;
+  headers: string[];
+}
+
+export interface ExplainTrace {
+  request: { method: string; path: string; query: string };
+  route?: { name: string; pattern: string; upstream: string; params: Record<string, string> };
+  identity?: { agent: string; user: string | null; scopes: readonly string[]; issuer: string };
+  mcp?: { method: string; tool?: string };
+  engine?: string;
+  checks: CheckTrace[];
+  approval: Array<{ source: string; when: string; message?: string }>;
+  credentials: string;
+  decision: 'allow' | 'deny' | 'pending' | 'error';
+  error?: { code: string; status: number; detail: string };
+}
+
+/** Evaluate one request against the config without forwarding. */
+export async function explain(input: ExplainInput): Promise<ExplainTrace> {
+  const gateway = await startGateway({ configFile: input.configFile, logger: createLogger({ level: 'silent' }), listen: '127.0.0.1:0', adminListen: null, dryRun: true });
+  const trace: ExplainTrace = { request: { method: input.method, path: input.target, query: '' }, checks: [], approval: [], credentials: 'none', decision: 'error' };
+  try {
+    const target = canonicalize(input.target);
+    trace.request = { method: input.method, path: target.path, query: target.query };
+    const headers: Record<string, string> = { host: 'warden.local' };
+    for (const h of input.headers) {
+      const i = h.indexOf(':');
+      if (i > 0) headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+    }
+    if (input.token) headers.authorization = `Bearer ${input.token}`;
+    if (input.body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+    const pipeline = gateway.pipeline();
+    const state = pipeline.newState({ method: input.method, target, headers, clientIp: '127.0.0.1' });
+    if (input.body !== undefined) {
+      state.body = Buffer.from(input.body);
+      try {
+        state.json = JSON.parse(input.body);
+      } catch {
+        /* not JSON: templates over {body.*} will be missing */
+      }
+    }
+    trace.engine = gateway.runtime().authorizer.engine;
+    try {
+      await pipeline.evaluate(state);
+      trace.decision = state.policy.approval.length ? 'pending' : 'allow';
+    } catch (err) {
+      const e = err instanceof WardenError ? err : new WardenError('internal', (err as Error).message);
+      trace.decision = e.status >= 500 ? 'error' : 'deny';
+      trace.error = { code: e.code, status: e.status, detail: e.message };
+    }
+    if (state.route) {
+      trace.route = { name: state.route.name, pattern: state.route.match.path, upstream: state.route.upstream.url, params: state.params };
+    }
+    if (state.principal) {
+      const p = state.principal;
+      trace.identity = { agent: p.agent, user: p.user, scopes: p.scopes, issuer: p.issuer };
+    }
+    if (state.mcp) trace.mcp = { method: state.mcp.method, tool: state.mcp.tool };
+    trace.checks = state.checks;
+    trace.approval = state.policy.approval.map((a) => ({ source: a.source, when: a.rule.when ?? 'always', message: a.rule.message }));
+    const c = state.policy.credentials;
+    trace.credentials = !c || c.kind === 'none' ? 'none' : c.kind === 'vault' ? `vault:${c.provider}` : c.kind === 'header' ? `header:${c.name}` : `token_exchange:${c.token_url}`;
+    return trace;
+  } finally {
+    await gateway.close();
+  }
+}
+
+/** Human-readable trace. */
+export function formatTrace(t: ExplainTrace): string {
+  const lines: string[] = [];
+  lines.push(`request     ${t.request.method} ${t.request.path}${t.request.query ? '?' + t.request.query : ''}`);
+  lines.push(`route       ${t.route ? `${t.route.name} (${t.route.pattern} → ${t.route.upstream})` : '(none)'}`);
+  if (t.route && Object.keys(t.route.params).length) lines.push(`params      ${Object.entries(t.route.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  if (t.identity) lines.push(`identity    agent=${t.identity.agent} user=${t.identity.user ?? '(none: machine token)'} scopes=[${t.identity.scopes.join(' ')}] iss=${t.identity.issuer}`);
+  if (t.mcp) lines.push(`mcp         ${t.mcp.method}${t.mcp.tool ? ` tool=${t.mcp.tool}` : ''}`);
+  if (t.checks.length) {
+    lines.push(`checks      (engine: ${t.engine})`);
+    for (const c of t.checks) lines.push(`  ${c.allowed === true ? 'ALLOW' : c.allowed === false ? 'DENY ' : 'ERROR'} ${c.user} ${c.relation} ${c.object}${c.error ? `  (${c.error})` : ''}`);
+  } else lines.push('checks      (none)');
+  if (t.approval.length) for (const a of t.approval) lines.push(`approval    ${a.source}: when ${a.when}${a.message ? ` — "${a.message}"` : ''}`);
+  else lines.push('approval    (none)');
+  lines.push(`credentials ${t.credentials}`);
+  lines.push(`decision    ${t.decision.toUpperCase()}${t.error ? ` — ${t.error.code} (${t.error.status}): ${t.error.detail}` : t.decision === 'pending' ? ' — if an approval rule matches, the request is held for the user' : ''}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,297 @@
+/**
+ * One Warden instance: listeners, and the current config generation (runtime,
+ * features, pipeline). Reload builds a complete new generation first and swaps
+ * it in atomically; an invalid one is logged and the old one kept. The old
+ * generation is closed once its in-flight requests have finished.
+ */
+
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Hono } from 'hono';
+import { getRequestListener } from '@hono/node-server';
+import { createServer } from 'node:http';
+import { loadConfigFile, parseConfig, ConfigError, type LoadedConfig } from './config/load.js';
+import { checkPolicyNames } from './config/validate.js';
+import type { Config } from './config/schema.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createStore } from './store/create.js';
+import type { Store } from './store/store.js';
+import { createAuthenticator } from './identity/verifier.js';
+import { loadDevIssuer, type DevIssuer } from './identity/dev-issuer.js';
+import { createAuthorizer } from './authz/create.js';
+import { compileRoutes } from './pipeline/compile.js';
+import { createPipeline, type Pipeline } from './pipeline/pipeline.js';
+import type { Feature, FeatureFactory } from './pipeline/feature.js';
+import { createProxy } from './proxy/forward.js';
+import { trustedProxies } from './proxy/trust.js';
+import { createAgentServer, type Generation } from './server.js';
+import { FEATURES } from './features.js';
+import { jsonRpcErrorFor } from './http/json-rpc.js';
+import type { Runtime } from './runtime.js';
+import type { Authenticator } from './identity/principal.js';
+import { dataDirOf, publicUrlOf } from './config/public-url.js';
+
+export interface GatewayOptions {
+  /** Path of gateway.yaml (watched/reloaded). */
+  configFile?: string;
+  /** Config text instead of a file (tests); relative paths resolve against `baseDir`. */
+  configText?: string;
+  baseDir?: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Override listen addresses (tests use port 0). */
+  listen?: string;
+  adminListen?: string | null;
+  features?: readonly FeatureFactory[];
+  /** Build for `warden explain`: the pipeline stops before side effects. */
+  dryRun?: boolean;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly adminUrl: string | null;
+  readonly logger: Logger;
+  runtime(): Runtime;
+  pipeline(): Pipeline;
+  /** Rebuild from the config source; resolves false (old config kept) when invalid. */
+  reload(newText?: string): Promise<boolean>;
+  /** Stop accepting, drain in-flight requests (up to shutdown_timeout), close everything. */
+  close(): Promise<void>;
+}
+
+interface BuiltGeneration extends Generation {
+  runtime: Runtime;
+  features: Feature[];
+  adminApp: Hono;
+  close(): Promise<void>;
+}
+
+/** Long-lived pieces that survive reloads while their config is unchanged. */
+interface Shared {
+  store?: { key: string; store: Store };
+  devIssuer?: { key: string; issuer: DevIssuer };
+}
+
+const HELP: Record<string, string> = {
+  warden_requests_total: 'Requests by route, decision and status',
+  warden_request_duration_seconds: 'Time from request to response headers (or error), seconds',
+};
+
+function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
+}
+
+async function listen(server: Server, address: string): Promise<AddressInfo> {
+  const { host, port } = hostPort(address);
+  server.listen(port, host);
+  await once(server, 'listening');
+  return server.address() as AddressInfo;
+}
+
+function urlOf(a: AddressInfo): string {
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
+}
+
+/** Start a gateway: load config, listen, build the first generation. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger();
+  const metrics = createMetrics(HELP);
+  const load = (text?: string): LoadedConfig => {
+    if (text !== undefined || options.configText !== undefined) {
+      return parseConfig(text ?? (options.configText as string), { file: options.configFile ?? 'gateway.yaml', env, baseDir: options.baseDir ?? process.cwd() });
+    }
+    return loadConfigFile(options.configFile ?? 'gateway.yaml', env);
+  };
+
+  const first = load();
+  const config = first.config;
+  const dataDir = dataDirOf(env);
+  let current: BuiltGeneration | null = null;
+  const shared: Shared = {};
+
+  const agentServer = createAgentServer({
+    headerBytes: config.server.limits.header_bytes,
+    clientTimeoutMs: config.server.limits.client_timeout,
+    current: () => current,
+    onError: (err) => logger.error({ err }, 'unhandled request error'),
+  });
+  const agentAddr = await listen(agentServer, options.listen ?? config.server.listen);
+  const url = urlOf(agentAddr);
+
+  const adminServer = createServer(getRequestListener((req) => (current ? current.adminApp.fetch(req) : new Response('starting', { status: 503 }))));
+  const adminAddress = options.adminListen !== undefined ? options.adminListen : config.server.admin_listen;
+  const adminUrl = adminAddress ? urlOf(await listen(adminServer, adminAddress)) : null;
+
+  const features = options.features ?? FEATURES;
+
+  async function build(loaded: LoadedConfig): Promise<BuiltGeneration> {
+    const cfg = loaded.config;
+    const publicUrl = publicUrlOf(cfg, url);
+    const storeKey = JSON.stringify(cfg.store);
+    const closers: Array<() => Promise<void>> = [];
+    let store: Store;
+    if (shared.store?.key === storeKey) store = shared.store.store;
+    else {
+      store = await createStore(cfg.store, logger);
+      closers.push(async () => {
+        if (shared.store?.store !== store) await store.close();
+      });
+    }
+
+    let devIssuer: DevIssuer | undefined;
+    if (cfg.identity.dev_issuer) {
+      const key = `${dataDir}|${publicUrl}`;
+      devIssuer = shared.devIssuer?.key === key ? shared.devIssuer.issuer : await loadDevIssuer({ dataDir, publicUrl });
+      shared.devIssuer = { key, issuer: devIssuer };
+    }
+    const authenticator: Authenticator = await createAuthenticator(cfg.identity, { devIssuer, logger, metrics });
+    const authorizer = await createAuthorizer(cfg.authz, { baseDir: loaded.baseDir, logger });
+    closers.push(() => authorizer.close());
+    if (authenticator.close) closers.push(() => authenticator.close!());
+
+    const nameIssues = checkPolicyNames(cfg, authorizer.relations());
+    if (nameIssues.length) {
+      await Promise.all(closers.map((c) => c().catch(() => {})));
+      throw new ConfigError(loaded.file, nameIssues.map((i) => ({ ...i, line: loaded.lineOf(i.path.split(/[.[\]]+/).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p))) })));
+    }
+
+    const runtime: Runtime = { config: cfg, store, authenticator, authorizer, logger, metrics, publicUrl, dataDir };
+    const proxy = createProxy({
+      trusted: trustedProxies(cfg.server.trusted_proxies),
+      bodyLimit: cfg.server.limits.body_bytes,
+      defaultTimeoutMs: cfg.server.limits.request_timeout,
+    });
+    closers.push(() => proxy.close());
+
+    let pipeline: Pipeline | null = null;
+    const built: Feature[] = [];
+    try {
+      for (const factory of features) {
+        built.push(await factory(runtime, { reauthorize: (state) => (pipeline as Pipeline).reauthorize(state) }));
+      }
+    } catch (err) {
+      await Promise.all([...built.map((f) => f.close?.()), ...closers.map((c) => c())].map((p) => p?.catch(() => {})));
+      throw err;
+    }
+    pipeline = createPipeline({ rt: runtime, routes: compileRoutes(cfg), proxy, features: built, jsonRpcError: jsonRpcErrorFor, dryRun: options.dryRun });
+
+    const app = new Hono();
+    app.get('/.warden/healthz', (c) => c.json({ status: 'ok' }));
+    app.get('/.warden/readyz', async (c) => {
+      const checks: Record<string, string> = {};
+      const probe = async (name: string, fn: () => Promise<void>) => {
+        try {
+          await fn();
+          checks[name] = 'ok';
+        } catch (err) {
+          checks[name] = 'unavailable';
+          logger.warn({ err, component: name }, 'readiness probe failed');
+        }
+      };
+      await Promise.all([probe('store', () => store.ping()), probe('authz', () => authorizer.ready())]);
+      const ok = Object.values(checks).every((v) => v === 'ok');
+      return c.json({ status: ok ? 'ready' : 'unavailable', checks }, ok ? 200 : 503);
+    });
+    if (devIssuer) {
+      const jwks = devIssuer.jwks();
+      app.get('/.warden/jwks.json', (c) => c.json(jwks));
+    }
+    for (const f of built) {
+      if (f.routes) app.route('/.warden', f.routes);
+      if (f.wellKnown) app.route('/.well-known', f.wellKnown);
+    }
+    app.notFound((c) => c.json({ type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no such Warden endpoint' }, 404, { 'content-type': 'application/problem+json' }));
+
+    const adminApp = new Hono();
+    adminApp.get('/metrics', (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+    adminApp.get('/routes', (c) =>
+      c.json(
+        cfg.routes.map((r) => ({
+          name: r.name,
+          path: r.match.path,
+          methods: r.match.methods ?? null,
+          upstream: new URL(r.upstream.url).origin,
+          public: Boolean(r.public),
+          mcp: Boolean(r.mcp),
+          approval: Boolean(r.approval?.length),
+          credentials: r.credentials?.kind ?? 'none',
+        })),
+      ),
+    );
+    for (const f of built) if (f.admin) adminApp.route('/', f.admin);
+
+    if (shared.store?.store !== store) shared.store = { key: storeKey, store };
+    return {
+      pipeline,
+      app,
+      adminApp,
+      runtime,
+      features: built,
+      inflight: 0,
+      async close() {
+        await Promise.all(built.map((f) => f.close?.().catch((err) => logger.warn({ err, feature: f.name }, 'feature close failed'))));
+        await Promise.all(closers.map((c) => c().catch((err) => logger.warn({ err }, 'close failed'))));
+      },
+    };
+  }
+
+  async function drain(gen: BuiltGeneration, timeoutMs: number) {
+    const deadline = Date.now() + timeoutMs;
+    while (gen.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  }
+
+  try {
+    current = await build(first);
+  } catch (err) {
+    agentServer.close();
+    adminServer.close();
+    throw err;
+  }
+  logger.info({ url, admin: adminUrl, routes: config.routes.length, store: config.store.driver, authz: config.authz.engine }, 'warden listening');
+
+  let reloading = Promise.resolve(true);
+  return {
+    url,
+    adminUrl,
+    logger,
+    runtime: () => (current as BuiltGeneration).runtime,
+    pipeline: () => (current as BuiltGeneration).pipeline,
+    reload(newText) {
+      reloading = reloading.then(async () => {
+        let next: BuiltGeneration;
+        try {
+          next = await build(load(newText));
+        } catch (err) {
+          logger.error({ err: err instanceof ConfigError ? { message: err.message } : err }, 'reload failed; keeping the running configuration');
+          return false;
+        }
+        const old = current as BuiltGeneration;
+        current = next;
+        // Store shared across generations must not be closed with the old one.
+        logger.info({ routes: next.runtime.config.routes.length }, 'configuration reloaded');
+        void drain(old, old.runtime.config.server.shutdown_timeout).then(() => old.close());
+        return true;
+      });
+      return reloading;
+    },
+    async close() {
+      const gen = current as BuiltGeneration;
+      const stopped = Promise.all([new Promise((r) => agentServer.close(r)), new Promise((r) => adminServer.close(r))]);
+      agentServer.closeIdleConnections();
+      await drain(gen, gen.runtime.config.server.shutdown_timeout);
+      agentServer.closeAllConnections();
+      adminServer.closeAllConnections();
+      await stopped;
+      await gen.close();
+      if (shared.store) await shared.store.store.close().catch(() => {});
+      current = null;
+    },
+  };
+}
+
+export type { Config };

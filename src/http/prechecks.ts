@@ -1,0 +1,40 @@
+/**
+ * Checks on the raw HTTP message before anything else looks at it: the
+ * smuggling and confusion cases Node's parser lets through.
+ */
+
+import type { IncomingMessage } from 'node:http';
+import { WardenError } from '../errors.js';
+import { METHOD_OVERRIDE_HEADERS } from '../proxy/headers.js';
+
+const SINGLE = new Set(['host', 'authorization', 'content-length', 'transfer-encoding', 'content-type', 'mcp-session-id', 'warden-approval']);
+const OVERRIDES = new Set(METHOD_OVERRIDE_HEADERS);
+
+const bad = (why: string) => new WardenError('bad_request', why, { reason: 'bad_message' });
+
+/** Throws `bad_request` for messages that two parsers could read differently. */
+export function precheck(req: IncomingMessage): void {
+  const raw = req.rawHeaders;
+  let seen: Set<string> | undefined;
+  let cl = false;
+  let te = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (SINGLE.has(name)) {
+      seen ??= new Set();
+      if (seen.has(name)) throw bad(`duplicate ${name} header`);
+      seen.add(name);
+      if (name === 'content-length') cl = true;
+      if (name === 'transfer-encoding') {
+        te = true;
+        if (raw[i + 1].trim().toLowerCase() !== 'chunked') throw bad('only Transfer-Encoding: chunked is accepted');
+      }
+    } else if (OVERRIDES.has(name)) {
+      throw bad(`method override header ${name} is not accepted`);
+    }
+    // Node rejects CR/LF and NUL in values, but not every control character.
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(raw[i + 1])) throw bad(`control character in ${name} header`);
+  }
+  if (cl && te) throw bad('both Content-Length and Transfer-Encoding');
+  if (!seen?.has('host') && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) throw bad('missing Host header');
+}

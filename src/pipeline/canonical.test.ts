@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalize } from './canonical.js';
+import { WardenError } from '../errors.js';
+
+function refused(target: string): string {
+  try {
+    canonicalize(target);
+  } catch (err) {
+    expect(err).toBeInstanceOf(WardenError);
+    return (err as WardenError).code;
+  }
+  throw new Error(`accepted ${target}`);
+}
+
+describe('canonicalize', () => {
+  it.each([
+    ['/a/b', '/a/b'],
+    ['/a//b', '/a/b'],
+    ['/a/./b', '/a/b'],
+    ['/a/x/../b', '/a/b'],
+    ['/a/%78/../b', '/a/b'],
+    ['/a/%2e/b', '/a/b'],
+    ['/a/%2E%2E/b', '/b'],
+    ['/%61%62c', '/abc'],
+    ['/a/b/', '/a/b/'],
+    ['/caf%C3%A9', '/caf%C3%A9'],
+    ['/caf\u00e9'.normalize(), null],
+    ['/a%20b', '/a%20b'],
+    ['/a:b@c', '/a:b@c'],
+  ])('%s → %s', (raw, expected) => {
+    if (expected === null) expect(refused(raw)).toBe('bad_request');
+    else expect(canonicalize(raw).path).toBe(expected);
+  });
+
+  it.each([
+    ['/..', 'escaping dot segment'],
+    ['/a/../..', 'escaping dot segment'],
+    ['/%2e%2e/etc', 'encoded escaping dot segment'],
+    ['/a%2fb', 'encoded slash'],
+    ['/a%2Fb', 'encoded slash upper'],
+    ['/a%5cb', 'encoded backslash'],
+    ['/a\\b', 'raw backslash'],
+    ['/a;jsessionid=1', 'path parameter'],
+    ['/a%3bb', 'encoded semicolon'],
+    ['/a%00b', 'NUL'],
+    ['/a%0d%0ab', 'CRLF'],
+    ['/a%252e%252e/b', 'double encoding'],
+    ['/a%zz', 'bad escape'],
+    ['/a%e', 'truncated escape'],
+    ['/a%c3%28', 'invalid UTF-8'],
+    ['/a%ff', 'invalid UTF-8 byte'],
+    ['http://evil.example/a', 'absolute form'],
+    ['*', 'asterisk form'],
+    ['a/b', 'relative'],
+    ['/a#frag', 'fragment'],
+    ['/a?x=%00', 'NUL in query'],
+    ['/a?x=%zz', 'bad escape in query'],
+  ])('refuses %s (%s)', (raw) => {
+    expect(refused(raw)).toBe('bad_request');
+  });
+
+  it('keeps the query but drops access_token credentials', () => {
+    expect(canonicalize('/a?x=1&access_token=secret&y=2').query).toBe('x=1&y=2');
+    expect(canonicalize('/a?ACCESS_TOKEN=secret').query).toBe('');
+    expect(canonicalize('/a?x=1').query).toBe('x=1');
+  });
+
+  it('decoded segments are what routes match on', () => {
+    expect(canonicalize('/docs/a%20b/x').segments).toEqual(['docs', 'a b', 'x']);
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * The canonical request target. Computed once from the raw target; route
+ * matching, policy inputs and the forwarded URL all use exactly this form.
+ * Anything ambiguous is refused (400) rather than repaired, because a proxy and
+ * an upstream that repair it differently is how authorization gets bypassed.
+ */
+
+import { WardenError } from '../errors.js';
+
+export interface CanonicalTarget {
+  /** Percent-encoded canonical path, always starting with `/`. */
+  path: string;
+  /** Decoded path segments (for parameters). */
+  segments: string[];
+  /** Canonical query without `?`, credentials removed ('' when none). */
+  query: string;
+}
+
+const bad = (why: string) => new WardenError('bad_request', `ambiguous or invalid request target: ${why}`, { reason: 'bad_target' });
+
+// Unreserved characters (RFC 3986) are decoded; everything else that needs
+// escaping is re-encoded the same way every time.
+const KEEP_IN_SEGMENT = /[A-Za-z0-9\-._~!$&'()*+,=:@]/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/** Decode one path segment strictly. */
+function decodeSegment(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  const bytes: number[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c !== 37) {
+      bytes.push(c);
+      continue;
+    }
+    const hi = hexValue(raw.charCodeAt(i + 1));
+    const lo = hexValue(raw.charCodeAt(i + 2));
+    if (hi < 0 || lo < 0) throw bad('malformed percent-encoding');
+    const b = hi * 16 + lo;
+    if (b === 0x2f) throw bad('encoded "/" in path');
+    if (b === 0x5c) throw bad('encoded "\\" in path');
+    if (b === 0x25) throw bad('double percent-encoding');
+    if (b === 0x3b) throw bad('";" in path');
+    if (b < 0x20 || b === 0x7f) throw bad('control character in path');
+    bytes.push(b);
+    i += 2;
+  }
+  try {
+    return UTF8.decode(Uint8Array.from(bytes));
+  } catch {
+    throw bad('invalid UTF-8 in path');
+  }
+}
+
+function encodeSegment(segment: string): string {
+  let out = '';
+  for (const ch of segment) {
+    if (KEEP_IN_SEGMENT.test(ch)) out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += '%' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+// Query parameters that carry credentials are never forwarded (RFC 6750 §2.3 is refused).
+const CREDENTIAL_PARAMS = new Set(['access_token']);
+
+function canonicalQuery(raw: string): string {
+  if (raw === '') return '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || c > 0x7e) throw bad('invalid character in query');
+    if (c === 37 && (hexValue(raw.charCodeAt(i + 1)) < 0 || hexValue(raw.charCodeAt(i + 2)) < 0)) {
+      throw bad('malformed percent-encoding in query');
+    }
+  }
+  if (/%00/.test(raw)) throw bad('NUL in query');
+  const kept = raw.split('&').filter((pair) => {
+    if (pair === '') return false;
+    const name = pair.split('=', 1)[0];
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      throw bad('invalid UTF-8 in query');
+    }
+    return !CREDENTIAL_PARAMS.has(decoded.toLowerCase());
+  });
+  return kept.join('&');
+}
+
+/**
+ * Canonicalize a raw request target (origin-form only). Dot segments are
+ * resolved, but one that would climb above `/` is refused; runs of `/` collapse.
+ */
+export function canonicalize(rawTarget: string): CanonicalTarget {
+  if (rawTarget.length === 0 || rawTarget.charCodeAt(0) !== 47 /* / */) throw bad('only origin-form targets are accepted');
+  if (rawTarget.includes('#')) throw bad('fragment in request target');
+  const q = rawTarget.indexOf('?');
+  const rawPath = q < 0 ? rawTarget : rawTarget.slice(0, q);
+  const query = canonicalQuery(q < 0 ? '' : rawTarget.slice(q + 1));
+
+  for (let i = 0; i < rawPath.length; i++) {
+    const c = rawPath.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || c > 0x7e) throw bad('invalid character in path');
+    if (c === 0x5c) throw bad('"\\" in path');
+    if (c === 0x3b) throw bad('";" in path');
+  }
+
+  const out: string[] = [];
+  const rawSegments = rawPath.split('/');
+  const trailingSlash = rawPath.length > 1 && rawPath.endsWith('/');
+  for (let i = 1; i < rawSegments.length; i++) {
+    const seg = decodeSegment(rawSegments[i]);
+    if (seg === '') continue; // collapses `//` (and the trailing slash, restored below)
+    if (seg === '.') continue;
+    if (seg === '..') {
+      if (out.length === 0) throw bad('dot segment escapes the root');
+      out.pop();
+      continue;
+    }
+    out.push(seg);
+  }
+  let path = '/' + out.map(encodeSegment).join('/');
+  if (trailingSlash && out.length > 0) path += '/';
+  return { path, segments: out, query };
+}

@@ -1,0 +1,62 @@
+/** Routes compiled once per config generation: patterns, upstream targets, body needs. */
+
+import type { Config, RouteConfig } from '../config/schema.js';
+import { compilePattern, type CompiledPattern } from './routes.js';
+
+export interface CompiledRoute {
+  readonly index: number;
+  readonly config: RouteConfig;
+  readonly pattern: CompiledPattern;
+  readonly methods: ReadonlySet<string> | null;
+  readonly origin: string;
+  readonly host: string;
+  /** Upstream base path without trailing slash ('' for root). */
+  readonly basePath: string;
+  /** Leading canonical segments removed before forwarding. */
+  readonly stripSegments: number;
+  readonly timeoutMs: number;
+  /** A stage needs the request body buffered (MCP, approvals, `{body.*}` templates). */
+  readonly needsBody: boolean;
+}
+
+function referencesBody(route: RouteConfig): boolean {
+  const text = JSON.stringify(route.authorize ?? []);
+  return text.includes('{body.') || text.includes('{body}');
+}
+
+/** Compile all routes (config is already validated, so patterns compile). */
+export function compileRoutes(config: Config): CompiledRoute[] {
+  return config.routes.map((route, index) => {
+    const pattern = compilePattern(route.match.path);
+    const upstream = new URL(route.upstream.url);
+    // A literal match path maps onto the upstream URL itself unless strip_prefix says otherwise.
+    const isLiteral = !/[:*]/.test(route.match.path);
+    const strip = route.upstream.strip_prefix ?? (isLiteral && upstream.pathname !== '/' ? pattern.literalPrefix : '/');
+    const stripSegments = strip.split('/').filter(Boolean).length;
+    return {
+      index,
+      config: route,
+      pattern,
+      methods: route.match.methods ? new Set(route.match.methods) : null,
+      origin: upstream.origin,
+      host: upstream.host,
+      basePath: upstream.pathname.replace(/\/+$/, ''),
+      stripSegments,
+      timeoutMs: route.upstream.timeout ?? config.server.limits.request_timeout,
+      needsBody: Boolean(route.mcp || route.approval?.length || referencesBody(route)),
+    };
+  });
+}
+
+/** The upstream path for a canonical path and query. */
+export function upstreamPath(route: CompiledRoute, canonicalPath: string, query: string): string {
+  let rest = canonicalPath;
+  if (route.stripSegments > 0) {
+    let idx = 0;
+    for (let n = 0; n < route.stripSegments && idx >= 0; n++) idx = canonicalPath.indexOf('/', idx + 1);
+    rest = idx < 0 ? '' : canonicalPath.slice(idx);
+  }
+  let path = route.basePath + rest;
+  if (path === '') path = '/';
+  return query ? `${path}?${query}` : path;
+}

@@ -1,0 +1,339 @@
+/**
+ * The request pipeline. The order of stages is fixed here and nowhere else:
+ *
+ *   normalize → match route → authenticate → [mcp] → authorize → approve → credentials → forward → audit
+ *
+ * A stage denies by throwing a WardenError; the request is then answered
+ * locally and never reaches the upstream.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { WardenError } from '../errors.js';
+import { sendError } from '../http/problem.js';
+import type { CheckRequest } from '../authz/authorizer.js';
+import type { Runtime } from '../runtime.js';
+import type { Proxy } from '../proxy/forward.js';
+import type { CanonicalTarget } from './canonical.js';
+import type { CheckTrace, RequestState, Stage } from './context.js';
+import { upstreamPath, type CompiledRoute } from './compile.js';
+import type { Feature } from './feature.js';
+import { compileTemplate, renderId, renderValue, templateVars, type Template, type TemplateVars } from './templates.js';
+import type { AuthorizeConfig, CheckConfig } from '../config/schema.js';
+
+export interface PipelineDeps {
+  rt: Runtime;
+  routes: readonly CompiledRoute[];
+  proxy: Proxy;
+  features: readonly Feature[];
+  /** Renders errors for MCP routes as JSON-RPC (null = problem+json). */
+  jsonRpcError?: (err: WardenError, state: RequestState) => { status: number; body: unknown } | null;
+  /** `warden explain`: stop before stages with side effects (approve, credentials). */
+  dryRun?: boolean;
+}
+
+export interface Pipeline {
+  handle(req: IncomingMessage, res: ServerResponse, target: CanonicalTarget, clientIp: string): Promise<void>;
+  /** Run everything up to (not including) forwarding; for `warden explain`. */
+  evaluate(state: RequestState, req?: IncomingMessage): Promise<void>;
+  /** Re-run authorization with higher consistency (approval release). */
+  reauthorize(state: RequestState): Promise<void>;
+  newState(init: { method: string; target: CanonicalTarget; headers: IncomingMessage['headers']; clientIp: string; requestId?: string }): RequestState;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/** Build the pipeline for one config generation. */
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const { rt, routes, proxy } = deps;
+  const { logger, metrics, config } = rt;
+  const featureStage = (name: string): Stage | undefined => deps.features.find((f) => f.name === name)?.stage;
+  const mcpStage = featureStage('mcp');
+  const approveStage = featureStage('approvals');
+  const vaultStage = featureStage('vault');
+  const bodyLimit = config.server.limits.body_bytes;
+
+  const templates = new Map<string, Template>();
+  const template = (source: string) => {
+    let t = templates.get(source);
+    if (!t) templates.set(source, (t = compileTemplate(source)));
+    return t;
+  };
+
+  // ------------------------------------------------------------ stages
+
+  function matchRoute(state: RequestState): CompiledRoute {
+    const segments = state.path === '/' ? [] : state.path.slice(1).replace(/\/$/, '').split('/').map(decodeURIComponent);
+    let methodMismatch = false;
+    for (const route of routes) {
+      const params = route.pattern.match(segments);
+      if (!params) continue;
+      if (route.methods && !route.methods.has(state.method)) {
+        methodMismatch = true;
+        continue;
+      }
+      state.route = route.config;
+      state.routeIndex = route.index;
+      state.params = params;
+      state.policy = {
+        authorize: route.config.authorize ? [route.config.authorize] : [],
+        approval: (route.config.approval ?? []).map((rule, i) => ({ rule, source: `routes[${route.index}].approval[${i}]` })),
+        credentials: route.config.credentials,
+      };
+      return route;
+    }
+    if (methodMismatch) throw new WardenError('method_not_allowed', `method ${state.method} is not allowed on this path`, { reason: 'method' });
+    throw new WardenError('not_found', 'no route matches this path', { reason: 'no_route' });
+  }
+
+  async function authenticate(state: RequestState, route: CompiledRoute): Promise<void> {
+    if (route.config.public) return;
+    const header = state.headers.authorization;
+    const challenge = wwwAuthenticate(route);
+    if (!header) throw new WardenError('unauthenticated', 'a bearer token is required', { headers: { 'WWW-Authenticate': challenge }, reason: 'no_token' });
+    const m = BEARER.exec(header);
+    if (!m) {
+      throw new WardenError('unauthenticated', 'the Authorization header must be "Bearer <token>"', {
+        headers: { 'WWW-Authenticate': `${challenge}, error="invalid_request"` },
+        reason: 'bad_authorization_header',
+      });
+    }
+    state.token = m[1];
+    try {
+      state.principal = await rt.authenticator.authenticate(m[1]);
+    } catch (err) {
+      if (err instanceof WardenError && err.code === 'unauthenticated') {
+        const given = err.headers['WWW-Authenticate'] ?? err.headers['www-authenticate'];
+        const hdr = given ? given.replace(/^Bearer\b/, challenge) : `${challenge}, error="invalid_token"`;
+        throw new WardenError('unauthenticated', err.message, { headers: { 'WWW-Authenticate': hdr }, reason: err.reason, cause: err });
+      }
+      throw err;
+    }
+    const required = route.config.scopes;
+    if (required?.length) {
+      const have = new Set(state.principal.scopes);
+      const missing = required.filter((s) => !have.has(s));
+      if (missing.length) {
+        throw new WardenError('forbidden', `the token lacks the required scope(s): ${missing.join(' ')}`, {
+          headers: { 'WWW-Authenticate': `${challenge}, error="insufficient_scope", scope="${required.join(' ')}"` },
+          reason: 'insufficient_scope',
+        });
+      }
+    }
+  }
+
+  function wwwAuthenticate(route: CompiledRoute): string {
+    if (route.config.mcp) {
+      return `Bearer realm="warden", resource_metadata="${rt.publicUrl}/.well-known/oauth-protected-resource${route.pattern.literalPrefix}"`;
+    }
+    return 'Bearer realm="warden"';
+  }
+
+  async function readBody(state: RequestState, req: IncomingMessage): Promise<void> {
+    const cl = req.headers['content-length'];
+    if (cl !== undefined && Number(cl) > bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`);
+      chunks.push(chunk);
+    }
+    state.body = Buffer.concat(chunks, size);
+    const type = String(state.headers['content-type'] ?? '');
+    if (size > 0 && (/\bjson\b/i.test(type) || state.route?.mcp)) {
+      try {
+        state.json = JSON.parse(state.body.toString('utf8'));
+      } catch {
+        throw new WardenError('bad_request', 'the request body is not valid JSON', { reason: 'bad_json' });
+      }
+    }
+  }
+
+  function buildCheck(check: CheckConfig, vars: TemplateVars): CheckRequest {
+    const request: CheckRequest = {
+      user: renderId(template(check.user), vars),
+      relation: check.relation,
+      object: renderId(template(check.object), vars),
+    };
+    if (check.context) {
+      const ctx: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(check.context)) ctx[k] = typeof v === 'string' ? renderValue(template(v), vars) : v;
+      request.context = ctx;
+    }
+    if (check.contextual_tuples) {
+      request.contextualTuples = check.contextual_tuples.map((t) => ({
+        user: renderId(template(t.user), vars),
+        relation: t.relation,
+        object: renderId(template(t.object), vars),
+      }));
+    }
+    return request;
+  }
+
+  async function authorize(state: RequestState): Promise<void> {
+    const groups: AuthorizeConfig[] = state.policy.authorize;
+    if (groups.length === 0) return;
+    const vars = templateVars(state);
+    const requests: CheckRequest[] = [];
+    const spans: Array<{ group: AuthorizeConfig; start: number; count: number }> = [];
+    for (const group of groups) {
+      const start = requests.length;
+      for (const check of group.checks) {
+        try {
+          requests.push(buildCheck(check, vars));
+        } catch (err) {
+          state.checks.push({ user: check.user, relation: check.relation, object: check.object, allowed: null, engine: rt.authorizer.engine, error: (err as Error).message });
+          throw err;
+        }
+      }
+      spans.push({ group, start, count: requests.length - start });
+    }
+    if (requests.length === 0) return;
+    let answers: boolean[];
+    try {
+      answers = await rt.authorizer.batchCheck(requests, state.releasing ? { consistency: 'higher_consistency' } : undefined);
+    } catch (err) {
+      if (err instanceof WardenError) throw err;
+      throw new WardenError('authz_unavailable', 'the authorization engine could not answer', { cause: err, reason: 'authz_error' });
+    }
+    requests.forEach((r, i) =>
+      state.checks.push({ user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine: rt.authorizer.engine }),
+    );
+    for (const span of spans) {
+      const slice = answers.slice(span.start, span.start + span.count);
+      if (span.group.mode === 'all') {
+        const failed = slice.indexOf(false);
+        if (failed >= 0) {
+          const r = requests[span.start + failed];
+          throw new WardenError('forbidden', `denied: ${r.user} is not ${r.relation} of ${r.object}`, { reason: 'check_denied' });
+        }
+      } else if (!slice.some(Boolean) && span.count > 0) {
+        throw new WardenError('forbidden', `denied: none of ${span.count} alternative checks allowed`, { reason: 'check_denied' });
+      }
+    }
+  }
+
+  async function credentials(state: RequestState): Promise<void> {
+    const c = state.policy.credentials;
+    if (!c || c.kind === 'none') return;
+    if (c.kind === 'header') {
+      state.upstreamHeaders.push([c.name, c.value]);
+      return;
+    }
+    if (!vaultStage) throw new WardenError('internal', 'vault credentials are configured but the vault is not available', { reason: 'vault_missing' });
+    await vaultStage(state, rt);
+  }
+
+  /** Everything before forwarding: route, identity, policy, approval, credentials. */
+  async function evaluate(state: RequestState, req?: IncomingMessage): Promise<CompiledRoute> {
+    const route = matchRoute(state);
+    await authenticate(state, route);
+    if (route.needsBody && req && state.body === undefined) await readBody(state, req);
+    if (route.config.mcp && mcpStage) await mcpStage(state, rt);
+    await authorize(state);
+    if (deps.dryRun) return route;
+    if (state.policy.approval.length && approveStage) await approveStage(state, rt);
+    else if (state.policy.approval.length) throw new WardenError('internal', 'approvals are configured but not available', { reason: 'approvals_missing' });
+    await credentials(state);
+    return route;
+  }
+
+  function audit(state: RequestState, err?: WardenError) {
+    const latencyMs = Date.now() - state.startedAt;
+    const routeName = state.route?.name ?? '-';
+    metrics.inc('warden_requests_total', { route: routeName, decision: state.decision ?? 'error', status: String(state.status ?? 0) });
+    metrics.observe('warden_request_duration_seconds', latencyMs / 1000, { route: routeName });
+    logger.info(
+      {
+        audit: true,
+        request_id: state.id,
+        route: routeName,
+        method: state.method,
+        path: state.path,
+        agent: state.principal?.agent,
+        user: state.principal?.user ?? undefined,
+        tool: state.mcp?.tool,
+        decision: state.decision,
+        reason: state.reason,
+        status: state.status,
+        approval_id: state.approvalId,
+        checks: state.checks.length ? state.checks.map((c) => `${c.user} ${c.relation} ${c.object}=${c.allowed}`) : undefined,
+        latency_ms: latencyMs,
+        error: err && err.status >= 500 && err.cause ? String((err.cause as Error)?.message ?? err.cause) : undefined,
+      },
+      'request',
+    );
+  }
+
+  function newState(init: { method: string; target: CanonicalTarget; headers: IncomingMessage['headers']; clientIp: string; requestId?: string }): RequestState {
+    const inbound = init.requestId ?? (init.headers['x-request-id'] as string | undefined);
+    return {
+      id: inbound && REQUEST_ID.test(inbound) ? inbound : randomUUID(),
+      startedAt: Date.now(),
+      method: init.method,
+      path: init.target.path,
+      query: init.target.query,
+      headers: init.headers,
+      clientIp: init.clientIp,
+      params: {},
+      policy: { authorize: [], approval: [] },
+      upstreamHeaders: [],
+      checks: [],
+    };
+  }
+
+  return {
+    newState,
+    async evaluate(state, req) {
+      await evaluate(state, req);
+    },
+    async reauthorize(state) {
+      const prior = state.releasing;
+      state.releasing = true;
+      state.checks = [];
+      try {
+        await authorize(state);
+      } finally {
+        state.releasing = prior;
+      }
+    },
+    async handle(req, res, target, clientIp) {
+      const state = newState({ method: req.method ?? 'GET', target, headers: req.headers, clientIp });
+      let failure: WardenError | undefined;
+      try {
+        const route = await evaluate(state, req);
+        state.decision = 'allow';
+        await proxy.forward(state, req, res, { origin: route.origin, host: route.host, path: upstreamPath(route, state.path, state.query), timeoutMs: route.timeoutMs }, {
+          clientIp,
+          host: String(req.headers.host ?? ''),
+          proto: 'http',
+          requestId: state.id,
+          traceparent: traceparent(req.headers.traceparent),
+        });
+      } catch (thrown) {
+        failure = sendError(res, thrown, {
+          requestId: state.id,
+          jsonRpc: state.mcp && deps.jsonRpcError ? (e) => deps.jsonRpcError!(e, state) : undefined,
+        });
+        state.status = failure.status;
+        state.decision = failure.code === 'approval_pending' ? 'pending' : failure.status >= 500 ? 'error' : state.decision === 'allow' ? 'error' : 'deny';
+        state.reason = failure.reason;
+      } finally {
+        audit(state, failure);
+      }
+    },
+  };
+}
+
+/** Keep the caller's trace id, start a new span; or start a new trace. */
+function traceparent(inbound: string | string[] | undefined): string {
+  const span = randomBytes(8).toString('hex');
+  const m = typeof inbound === 'string' ? TRACEPARENT.exec(inbound) : null;
+  if (m && !/^0+$/.test(m[1])) return `00-${m[1]}-${span}-${m[2]}`;
+  return `00-${randomBytes(16).toString('hex')}-${span}-01`;
+}
+
+export type { CheckTrace };

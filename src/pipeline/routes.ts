@@ -1,0 +1,66 @@
+/**
+ * Route patterns: `:name` one segment, `*` one segment, `**` the rest (zero or
+ * more segments). Matching works on canonical decoded segments; routes are
+ * tried in order and the first match wins. No match is 404, never a default.
+ */
+
+export interface CompiledPattern {
+  readonly source: string;
+  /** Literal prefix segments before the first parameter/wildcard. */
+  readonly literalPrefix: string;
+  match(segments: readonly string[]): Record<string, string> | null;
+}
+
+type Token = { kind: 'literal'; value: string } | { kind: 'param'; name: string } | { kind: 'star' } | { kind: 'rest' };
+
+/** Compile a pattern; throws an Error with a readable message when invalid. */
+export function compilePattern(source: string): CompiledPattern {
+  if (!source.startsWith('/')) throw new Error('path pattern must start with "/"');
+  const parts = source.split('/').slice(1);
+  if (parts.length && parts[parts.length - 1] === '') parts.pop();
+  const tokens: Token[] = [];
+  const names = new Set<string>();
+  parts.forEach((p, i) => {
+    if (p === '**') {
+      if (i !== parts.length - 1) throw new Error('"**" may only be the last segment');
+      tokens.push({ kind: 'rest' });
+    } else if (p === '*') tokens.push({ kind: 'star' });
+    else if (p.startsWith(':')) {
+      const name = p.slice(1);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid parameter name ":${name}"`);
+      if (names.has(name)) throw new Error(`duplicate parameter ":${name}"`);
+      names.add(name);
+      tokens.push({ kind: 'param', name });
+    } else if (p === '' || p === '.' || p === '..' || /[*:?#%;\\]/.test(p)) {
+      throw new Error(`invalid literal segment ${JSON.stringify(p)}`);
+    } else tokens.push({ kind: 'literal', value: p });
+  });
+
+  const literals: string[] = [];
+  for (const t of tokens) {
+    if (t.kind !== 'literal') break;
+    literals.push(t.value);
+  }
+  const literalPrefix = '/' + literals.join('/');
+  const hasRest = tokens.length > 0 && tokens[tokens.length - 1].kind === 'rest';
+  const fixed = hasRest ? tokens.length - 1 : tokens.length;
+
+  return {
+    source,
+    literalPrefix,
+    match(segments) {
+      if (hasRest ? segments.length < fixed : segments.length !== fixed) return null;
+      let params: Record<string, string> | null = null;
+      for (let i = 0; i < fixed; i++) {
+        const t = tokens[i];
+        const s = segments[i];
+        if (t.kind === 'literal') {
+          if (s !== t.value) return null;
+        } else if (t.kind === 'param') {
+          (params ??= {})[t.name] = s;
+        }
+      }
+      return params ?? {};
+    },
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * `{name}` templates used by authorization checks, approval messages and
+ * notifier addresses. Templates are compiled once at load; rendering an
+ * OpenFGA id refuses any value that would change the id's meaning.
+ */
+
+import { WardenError } from '../errors.js';
+import type { RequestState } from './context.js';
+
+/** Variables a template can reference (`{agent}`, `{path.owner}`, `{args.a.b}` ...). */
+export interface TemplateVars {
+  agent?: string | null;
+  user?: string | null;
+  tool?: string;
+  claims?: Record<string, unknown>;
+  path?: Record<string, string>;
+  query?: Record<string, string | string[]>;
+  body?: unknown;
+  args?: unknown;
+  request?: { method: string; path: string };
+}
+
+type Part = { literal: string } | { ref: string[]; raw: string };
+
+/** A compiled template. */
+export interface Template {
+  readonly source: string;
+  /** True when the template is exactly one `{ref}` (its value keeps its JSON type in `context:`). */
+  readonly single: boolean;
+  readonly refs: readonly string[];
+  readonly parts: readonly Part[];
+}
+
+const ROOTS = new Set(['agent', 'user', 'tool', 'claims', 'path', 'query', 'body', 'args', 'request']);
+const REF = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
+
+/** Compile `source`; throws a plain Error with a readable message when invalid. */
+export function compileTemplate(source: string): Template {
+  const parts: Part[] = [];
+  const refs: string[] = [];
+  let i = 0;
+  while (i < source.length) {
+    const open = source.indexOf('{', i);
+    if (open < 0) {
+      parts.push({ literal: source.slice(i) });
+      break;
+    }
+    if (open > i) parts.push({ literal: source.slice(i, open) });
+    const close = source.indexOf('}', open);
+    if (close < 0) throw new Error(`unclosed "{" in template ${JSON.stringify(source)}`);
+    const raw = source.slice(open + 1, close).trim();
+    if (!REF.test(raw)) throw new Error(`invalid reference {${raw}} in template ${JSON.stringify(source)}`);
+    const ref = raw.split('.');
+    if (!ROOTS.has(ref[0])) {
+      throw new Error(`unknown variable {${raw}} (use agent, user, tool, claims.*, path.*, query.*, body.*, args.*, request.method, request.path)`);
+    }
+    if (ref[0] === 'request' && !(ref.length === 2 && (ref[1] === 'method' || ref[1] === 'path'))) {
+      throw new Error(`unknown variable {${raw}} (request.method or request.path)`);
+    }
+    if ((ref[0] === 'agent' || ref[0] === 'user' || ref[0] === 'tool') && ref.length > 1) {
+      throw new Error(`{${ref[0]}} has no fields`);
+    }
+    parts.push({ ref, raw });
+    refs.push(raw);
+    i = close + 1;
+  }
+  if (source.includes('}') && refs.length === 0 && !source.includes('{')) {
+    throw new Error(`stray "}" in template ${JSON.stringify(source)}`);
+  }
+  const single = parts.length === 1 && 'ref' in parts[0];
+  return { source, single, refs, parts };
+}
+
+/** Resolve a reference; undefined when absent. */
+export function lookup(vars: TemplateVars, ref: readonly string[]): unknown {
+  let value: unknown = (vars as Record<string, unknown>)[ref[0]];
+  for (let i = 1; i < ref.length; i++) {
+    if (value === null || typeof value !== 'object') return undefined;
+    // Own properties only: never walk into prototypes (`{body.__proto__}`).
+    if (!Object.prototype.hasOwnProperty.call(value, ref[i])) return undefined;
+    value = (value as Record<string, unknown>)[ref[i]];
+  }
+  return value;
+}
+
+function scalar(value: unknown, raw: string): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) throw new TemplateRefused(raw, 'has several values');
+  if (value === undefined || value === null) throw new TemplateRefused(raw, 'is missing');
+  throw new TemplateRefused(raw, 'is not a scalar');
+}
+
+/** A template value that cannot be used; the request is denied, the check never built. */
+export class TemplateRefused extends WardenError {
+  constructor(readonly ref: string, why: string) {
+    super('forbidden', `template value {${ref}} ${why}`, { reason: 'template_refused' });
+  }
+}
+
+// '#' and ':' change what an OpenFGA id means; whitespace and controls are never valid in ids.
+const UNSAFE_ID = /[#:\s\u0000-\u001f\u007f\u0085\u2028\u2029]/u;
+
+/** Render as text (approval messages, addresses): any scalar value, no id rules. */
+export function renderText(t: Template, vars: TemplateVars): string {
+  let out = '';
+  for (const p of t.parts) out += 'literal' in p ? p.literal : scalar(lookup(vars, p.ref), p.raw);
+  return out;
+}
+
+/**
+ * Render an OpenFGA `user` or `object`. Literal parts may use any OpenFGA syntax
+ * (`group:eng#member`, `user:*`); substituted values must be plain, non-empty ids.
+ */
+export function renderId(t: Template, vars: TemplateVars): string {
+  let out = '';
+  for (const p of t.parts) {
+    if ('literal' in p) {
+      out += p.literal;
+      continue;
+    }
+    const value = scalar(lookup(vars, p.ref), p.raw);
+    if (value.length === 0) throw new TemplateRefused(p.raw, 'is empty');
+    if (value.length > 256) throw new TemplateRefused(p.raw, 'is too long');
+    if (UNSAFE_ID.test(value)) throw new TemplateRefused(p.raw, 'contains a character that would change the id');
+    out += value;
+  }
+  return out;
+}
+
+/** Render a `context:` value: a single `{ref}` keeps its JSON type; otherwise text. */
+export function renderValue(t: Template, vars: TemplateVars): unknown {
+  if (t.single) {
+    const p = t.parts[0] as { ref: string[]; raw: string };
+    const v = lookup(vars, p.ref);
+    if (v === undefined) throw new TemplateRefused(p.raw, 'is missing');
+    return v;
+  }
+  return renderText(t, vars);
+}
+
+/** The template variables of a request, built lazily once per request. */
+export function templateVars(state: RequestState): TemplateVars {
+  const principal = state.principal;
+  return {
+    agent: principal?.agent ?? null,
+    user: principal?.user ?? null,
+    claims: (principal?.claims ?? {}) as Record<string, unknown>,
+    path: state.params,
+    query: queryObject(state.query),
+    body: state.json,
+    tool: state.mcp?.tool,
+    args: state.mcp?.args,
+    request: { method: state.method, path: state.path },
+  };
+}
+
+/** Query string to an object; repeated keys become arrays (refused as ids). */
+export function queryObject(query: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null);
+  if (!query) return out;
+  for (const [k, v] of new URLSearchParams(query)) {
+    const prev = out[k];
+    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}

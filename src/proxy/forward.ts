@@ -1,0 +1,160 @@
+/**
+ * Forwarding: one undici Pool per upstream origin with keep-alive; bodies stream
+ * both ways (SSE flows event by event); redirects are not followed; nothing is
+ * retried (an approved or non-idempotent request must run at most once).
+ * The only module that imports undici.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Pool, errors as undiciErrors } from 'undici';
+import { WardenError } from '../errors.js';
+import type { RequestState, UpstreamResponse } from '../pipeline/context.js';
+import { downstreamHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import type { TrustedProxies } from './trust.js';
+
+export interface ProxyOptions {
+  trusted: TrustedProxies;
+  bodyLimit: number;
+  defaultTimeoutMs: number;
+  /** Max sockets per upstream origin. */
+  connections?: number;
+}
+
+export interface UpstreamTarget {
+  origin: string;
+  /** Host header for the upstream. */
+  host: string;
+  /** Path and query as sent upstream. */
+  path: string;
+  timeoutMs: number;
+}
+
+export interface Proxy {
+  forward(state: RequestState, req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, info: Omit<ForwardingInfo, 'upstreamHost'>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Counts body bytes and fails once the limit is passed (for bodies without Content-Length). */
+class BodyLimit extends Transform {
+  private seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) done(new WardenError('payload_too_large', `request body exceeds ${this.limit} bytes`));
+    else done(null, chunk);
+  }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function mapError(err: unknown, timeoutMs: number): WardenError {
+  if (err instanceof WardenError) return err;
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+    return new WardenError('upstream_unavailable', `the upstream did not answer within ${timeoutMs} ms`, { status: 504, cause: err, reason: 'upstream_timeout' });
+  }
+  const code = (err as { code?: string })?.code;
+  return new WardenError('upstream_unavailable', 'the upstream could not be reached', { status: 502, cause: err, reason: code ? `upstream_${code}` : 'upstream_error' });
+}
+
+/** Create the proxy; pools live in this closure and close with it. */
+export function createProxy(options: ProxyOptions): Proxy {
+  const pools = new Map<string, Pool>();
+  const poolFor = (origin: string) => {
+    let pool = pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: options.connections ?? 256,
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 60_000,
+        connect: { timeout: 5_000 },
+      });
+      pools.set(origin, pool);
+    }
+    return pool;
+  };
+
+  return {
+    async forward(state, req, res, target, info) {
+      const abort = new AbortController();
+      const onClose = () => {
+        if (!res.writableFinished) abort.abort();
+      };
+      res.once('close', onClose);
+
+      let body: Buffer | Readable | null = null;
+      if (state.body !== undefined) body = state.body;
+      else if (hasBody(req)) {
+        const cl = Number(req.headers['content-length']);
+        if (Number.isFinite(cl) && cl > options.bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${options.bodyLimit} bytes`);
+        body = req.pipe(new BodyLimit(options.bodyLimit));
+      }
+      const headers = upstreamHeaders(req.rawHeaders, { ...info, upstreamHost: target.host }, options.trusted, upstreamExtras(state));
+      if (state.body !== undefined) fixContentLength(headers, state.body.length);
+
+      let upstream;
+      try {
+        upstream = await poolFor(target.origin).request({
+          method: state.method as 'GET',
+          path: target.path,
+          headers,
+          body,
+          signal: abort.signal,
+          headersTimeout: target.timeoutMs,
+          bodyTimeout: target.timeoutMs,
+        });
+      } catch (err) {
+        res.off('close', onClose);
+        // A body-limit failure surfaces here as the request body stream's error.
+        const cause = (err as { cause?: unknown })?.cause;
+        if (cause instanceof WardenError) throw cause;
+        throw mapError(err, target.timeoutMs);
+      }
+
+      let response: UpstreamResponse = {
+        statusCode: upstream.statusCode,
+        headers: downstreamHeaders(upstream.headers),
+        body: upstream.body,
+      };
+      if (state.responseHook) response = await state.responseHook(response);
+      state.status = response.statusCode;
+      response.headers['x-request-id'] = state.id;
+      res.writeHead(response.statusCode, response.headers);
+      // Flush headers now so streaming responses (SSE) reach the agent at once.
+      res.flushHeaders();
+      try {
+        await pipeline(response.body, res);
+      } catch {
+        // The agent went away or the upstream reset mid-body: nothing more can be said.
+        if (!res.destroyed) res.destroy();
+      } finally {
+        res.off('close', onClose);
+      }
+    },
+    async close() {
+      await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
+      pools.clear();
+    },
+  };
+}
+
+function upstreamExtras(state: RequestState): Array<[string, string]> {
+  const extra = [...state.upstreamHeaders];
+  if (state.upstreamAuthorization) extra.push(['authorization', state.upstreamAuthorization]);
+  return extra;
+}
+
+/** When Warden buffered (and possibly re-serialized) the body, its length is authoritative. */
+function fixContentLength(headers: string[], length: number) {
+  for (let i = 0; i < headers.length; i += 2) {
+    const n = headers[i].toLowerCase();
+    if (n === 'content-length') headers[i + 1] = String(length);
+  }
+  if (!headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'content-length')) headers.push('content-length', String(length));
+}

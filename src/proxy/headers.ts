@@ -1,0 +1,106 @@
+/**
+ * Header hygiene between agent and upstream. Inbound credentials, hop-by-hop
+ * headers (and any header the client names in `Connection`), forwarding
+ * headers from untrusted peers and URL-override headers never pass.
+ */
+
+import { isTrusted, type TrustedProxies } from './trust.js';
+
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization'];
+
+// Never forwarded upstream: credentials, forwarding claims we recompute,
+// URL overrides some frameworks honour, and Warden's own control headers.
+const DROP_UPSTREAM = new Set([
+  ...HOP_BY_HOP,
+  'host',
+  'authorization',
+  'cookie',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-real-ip',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-uri',
+  'warden-approval',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+]);
+
+// Never passed back to the agent: hop-by-hop, and cookies an upstream sets
+// (they would land on Warden's origin, next to Warden's own state cookies).
+const DROP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'set-cookie', 'set-cookie2']);
+
+/** Headers that let a client change the method an upstream framework sees. */
+export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
+
+/** Names listed in a Connection header (lower case). */
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  if (!value) return out;
+  for (const v of Array.isArray(value) ? value : [value]) for (const t of v.split(',')) out.add(t.trim().toLowerCase());
+  return out;
+}
+
+export interface ForwardingInfo {
+  clientIp: string;
+  host: string;
+  proto: 'http' | 'https';
+  requestId: string;
+  traceparent: string;
+  upstreamHost: string;
+}
+
+/** Build the upstream header list from the agent's raw headers. */
+export function upstreamHeaders(
+  rawHeaders: readonly string[],
+  info: ForwardingInfo,
+  trusted: TrustedProxies,
+  extra: ReadonlyArray<[string, string]>,
+): string[] {
+  let connection: Set<string> | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].length === 10 && rawHeaders[i].toLowerCase() === 'connection') {
+      connection = connectionTokens(rawHeaders[i + 1]);
+    }
+  }
+  const fromTrusted = trusted.size > 0 && isTrusted(trusted, info.clientIp);
+  const out: string[] = [];
+  let priorXff: string | undefined;
+  let priorProto: string | undefined;
+  let priorHost: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    if (fromTrusted) {
+      if (name === 'x-forwarded-for') priorXff = priorXff ? `${priorXff}, ${rawHeaders[i + 1]}` : rawHeaders[i + 1];
+      else if (name === 'x-forwarded-proto') priorProto = rawHeaders[i + 1];
+      else if (name === 'x-forwarded-host') priorHost = rawHeaders[i + 1];
+    }
+    if (DROP_UPSTREAM.has(name) || connection?.has(name)) continue;
+    out.push(rawHeaders[i], rawHeaders[i + 1]);
+  }
+  out.push('host', info.upstreamHost);
+  out.push('x-forwarded-for', priorXff ? `${priorXff}, ${info.clientIp}` : info.clientIp);
+  out.push('x-forwarded-proto', priorProto ?? info.proto);
+  out.push('x-forwarded-host', priorHost ?? info.host);
+  out.push('x-request-id', info.requestId);
+  out.push('traceparent', info.traceparent);
+  for (const [k, v] of extra) out.push(k, v);
+  return out;
+}
+
+/** Filter upstream response headers for the agent. */
+export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const connection = connectionTokens(headers['connection']);
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || DROP_DOWNSTREAM.has(name) || connection.has(name)) continue;
+    out[name] = v;
+  }
+  return out;
+}

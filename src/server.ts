@@ -1,0 +1,93 @@
+/**
+ * The agent-facing HTTP listener. Raw requests are prechecked and
+ * canonicalized here; `/.warden/*` and `/.well-known/*` go to Warden's own
+ * endpoints (Hono), everything else through the pipeline to an upstream.
+ */
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { canonicalize, type CanonicalTarget } from './pipeline/canonical.js';
+import { precheck } from './http/prechecks.js';
+import { sendError } from './http/problem.js';
+import { WardenError } from './errors.js';
+import type { Pipeline } from './pipeline/pipeline.js';
+
+/** What the listener needs from the current config generation. */
+export interface Generation {
+  readonly pipeline: Pipeline;
+  readonly app: Hono;
+  /** Incremented/decremented around every request (drain on reload and shutdown). */
+  inflight: number;
+}
+
+export interface AgentServerOptions {
+  headerBytes: number;
+  clientTimeoutMs: number;
+  current(): Generation | null;
+  onError(err: unknown): void;
+}
+
+function clientIp(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? '';
+}
+
+/** Create (not listen) the agent listener. */
+export function createAgentServer(options: AgentServerOptions): Server {
+  const honoListeners = new WeakMap<Hono, ReturnType<typeof getRequestListener>>();
+  const honoFor = (app: Hono) => {
+    let l = honoListeners.get(app);
+    if (!l) honoListeners.set(app, (l = getRequestListener(app.fetch)));
+    return l;
+  };
+
+  const server = createServer(
+    {
+      maxHeaderSize: options.headerBytes,
+      requestTimeout: options.clientTimeoutMs,
+      headersTimeout: Math.min(options.clientTimeoutMs, 60_000),
+      keepAliveTimeout: 5_000,
+      // Duplicate and obs-folded headers are refused by precheck/llhttp rather than merged.
+      joinDuplicateHeaders: false,
+      requireHostHeader: true,
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      const gen = options.current();
+      if (!gen) {
+        sendError(res, new WardenError('store_unavailable', 'Warden is starting', { status: 503, headers: { 'Retry-After': '1' } }));
+        return;
+      }
+      gen.inflight++;
+      res.once('close', () => gen.inflight--);
+      let target: CanonicalTarget;
+      try {
+        precheck(req);
+        target = canonicalize(req.url ?? '');
+      } catch (err) {
+        // Close the connection after an ambiguous message: the rest of the stream can't be trusted.
+        res.setHeader('connection', 'close');
+        sendError(res, err);
+        req.resume();
+        return;
+      }
+      if (target.path.startsWith('/.warden/') || target.path.startsWith('/.well-known/') || target.path === '/.warden') {
+        // Hono sees exactly the canonical target, never the raw one.
+        req.url = target.query ? `${target.path}?${target.query}` : target.path;
+        honoFor(gen.app)(req, res).catch(options.onError);
+        return;
+      }
+      gen.pipeline.handle(req, res, target, clientIp(req)).catch((err) => {
+        options.onError(err);
+        if (!res.headersSent) sendError(res, err);
+      });
+    },
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const code = status === 431 ? 'headers_too_large' : 'bad_request';
+    const body = JSON.stringify({ type: `https://warden.dev/problems/${code}`, title: status === 431 ? 'Request Header Fields Too Large' : 'Bad Request', status, code, detail: 'malformed or oversized HTTP request' });
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  return server;
+}
