@@ -1,0 +1,360 @@
+/**
+ * The core proxy end to end: a real Warden in front of a real recording
+ * upstream. Every refusal asserts both the answer and that the upstream never
+ * saw the request; every forward asserts the exact canonical form it saw.
+ */
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startWarden, type WardenHandle } from '../support/gateway.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+import { rawRequest } from '../support/raw-http.js';
+
+let upstream: Upstream;
+let warden: WardenHandle;
+let token: string;
+
+const config = (up: string) => `
+server:
+  listen: 127.0.0.1:0
+  limits: { body_bytes: 1024, header_bytes: 4096, request_timeout: 1s }
+identity:
+  dev_issuer: true
+authz:
+  model: test/core/fixtures/model.fga
+  tuples: test/core/fixtures/tuples.yaml
+routes:
+  - name: public
+    match: { path: /public/** }
+    upstream: { url: "${up}", strip_prefix: /public }
+    public: true
+  - name: docs
+    match: { path: /api/docs/:doc, methods: [GET, PUT, POST, DELETE] }
+    upstream: { url: "${up}/v1", strip_prefix: /api }
+    authorize: []
+  - name: scoped
+    match: { path: /scoped/** }
+    upstream: { url: "${up}" }
+    scopes: [notes.read]
+    authorize: []
+  - name: keyed
+    match: { path: /keyed/** }
+    upstream: { url: "${up}", strip_prefix: /keyed }
+    authorize: []
+    credentials: { header: { name: X-Api-Key, value: "\${TEST_UPSTREAM_KEY}" } }
+  - name: dead
+    match: { path: /dead/** }
+    upstream: { url: "http://127.0.0.1:1" }
+    authorize: []
+`;
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  warden = await startWarden({ config: config(upstream.url), env: { TEST_UPSTREAM_KEY: 'upstream-static-key-0123456789' } });
+  token = await warden.token('demo-agent', 'alice', ['notes.read']);
+});
+
+afterAll(async () => {
+  await warden?.close();
+  await upstream?.close();
+});
+
+beforeEach(() => {
+  upstream.requests.length = 0;
+  upstream.setHandler((req, res, body) => {
+    const payload = JSON.stringify({ ok: true, method: req.method, url: req.url, body: body.toString('utf8') });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+    res.end(payload);
+  });
+});
+
+const auth = () => ({ authorization: `Bearer ${token}` });
+
+async function problem(res: Response) {
+  expect(res.headers.get('content-type')).toBe('application/problem+json');
+  return (await res.json()) as { code: string; status: number; detail: string };
+}
+
+/** A raw request line + headers; the body (if any) appended verbatim. */
+function raw(lines: string[], body = ''): string {
+  return lines.join('\r\n') + '\r\n\r\n' + body;
+}
+
+describe('forwarding', () => {
+  it('forwards the canonical path and query, and none of the agent credentials', async () => {
+    const res = await fetch(`${warden.url}/api/./docs/x/../42?b=2&access_token=leak&a=1`, {
+      headers: { ...auth(), cookie: 'session=abc', 'x-request-id': 'req-123', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('req-123');
+    expect(upstream.requests).toHaveLength(1);
+    const seen = upstream.requests[0];
+    expect(seen.url).toBe('/v1/docs/42?b=2&a=1');
+    expect(seen.headers.authorization).toBeUndefined();
+    expect(seen.headers.cookie).toBeUndefined();
+    expect(JSON.stringify(seen.rawHeaders)).not.toContain(token);
+    expect(seen.headers['x-request-id']).toBe('req-123');
+    expect(seen.headers.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    expect(seen.headers.traceparent).not.toContain('b7ad6b7169203331');
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen.headers.host).toBe(new URL(upstream.url).host);
+  });
+
+  it('strips hop-by-hop headers, including those named in Connection', async () => {
+    const r = await rawRequest(
+      warden.url,
+      raw([
+        'GET /public/x HTTP/1.1',
+        `Host: ${new URL(warden.url).host}`,
+        'Connection: keep-alive, X-Secret-Hop, close',
+        'X-Secret-Hop: do-not-forward',
+        'Keep-Alive: timeout=5',
+        'Proxy-Authorization: Basic Zm9vOmJhcg==',
+        'TE: trailers',
+        'X-Original-URL: /admin',
+        'X-Rewrite-URL: /admin',
+        'X-Forwarded-For: 10.6.6.6',
+        'X-Forwarded-Host: evil.example',
+        'Forwarded: for=10.6.6.6',
+        'X-Keep: yes',
+      ]),
+    );
+    expect(r.status).toBe(200);
+    const seen = upstream.requests[0].headers;
+    for (const h of ['x-secret-hop', 'keep-alive', 'proxy-authorization', 'te', 'x-original-url', 'x-rewrite-url', 'forwarded']) expect(seen[h]).toBeUndefined();
+    expect(seen['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen['x-forwarded-host']).not.toBe('evil.example');
+    expect(seen['x-keep']).toBe('yes');
+  });
+
+  it('never passes upstream cookies or hop-by-hop headers back to the agent', async () => {
+    upstream.setHandler((_req, res) => {
+      res.writeHead(200, { 'set-cookie': 'upstream=1; Path=/', connection: 'x-internal', 'x-internal': 'secret', 'content-type': 'text/plain', 'content-length': '2' });
+      res.end('ok');
+    });
+    const res = await fetch(`${warden.url}/public/c`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect(res.headers.get('x-internal')).toBeNull();
+  });
+
+  it('does not follow upstream redirects', async () => {
+    upstream.setHandler((_req, res) => {
+      res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere', 'content-length': '0' });
+      res.end();
+    });
+    const res = await fetch(`${warden.url}/public/r`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('http://127.0.0.1:1/elsewhere');
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('adds configured static header credentials', async () => {
+    await fetch(`${warden.url}/keyed/k`, { headers: auth() });
+    expect(upstream.requests[0].headers['x-api-key']).toBe('upstream-static-key-0123456789');
+    expect(upstream.requests[0].url).toBe('/k');
+  });
+
+  it('streams request bodies and Server-Sent Events event by event', async () => {
+    let release!: () => void;
+    const secondMayGo = new Promise<void>((r) => (release = r));
+    upstream.setHandler(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      res.write('data: one\n\n');
+      // The second event is only written after the agent has seen the first:
+      // a buffering proxy would deadlock here and the test would time out.
+      await secondMayGo;
+      res.end('data: two\n\n');
+    });
+    const res = await fetch(`${warden.url}/public/events`);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toContain('data: one');
+    release();
+    let rest = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += new TextDecoder().decode(value);
+    }
+    expect(rest).toContain('data: two');
+  });
+});
+
+describe('identity at the edge', () => {
+  it('401 with a Bearer challenge when the token is missing; nothing forwarded', async () => {
+    const res = await fetch(`${warden.url}/api/docs/1`);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="warden"/);
+    expect((await problem(res)).code).toBe('unauthenticated');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('does not accept a token in the query string', async () => {
+    const res = await fetch(`${warden.url}/api/docs/1?access_token=${token}`);
+    expect(res.status).toBe(401);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('401 for a garbage or non-Bearer credential', async () => {
+    for (const value of ['Bearer not.a.jwt', `Basic ${Buffer.from('a:b').toString('base64')}`, `Bearer ${token}x`, `Bearer  `]) {
+      const res = await fetch(`${warden.url}/api/docs/1`, { headers: { authorization: value } });
+      expect(res.status).toBe(401);
+      expect((await problem(res)).code).toBe('unauthenticated');
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('403 insufficient_scope when a required scope is missing', async () => {
+    const narrow = await warden.token('demo-agent', 'alice', ['other']);
+    const res = await fetch(`${warden.url}/scoped/x`, { headers: { authorization: `Bearer ${narrow}` } });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+    expect((await problem(res)).code).toBe('forbidden');
+    const ok = await fetch(`${warden.url}/scoped/x`, { headers: auth() });
+    expect(ok.status).toBe(200);
+    expect(upstream.requests).toHaveLength(1);
+  });
+});
+
+describe('routing', () => {
+  it('404 when no route matches (never a default upstream)', async () => {
+    const res = await fetch(`${warden.url}/nothing/here`, { headers: auth() });
+    expect(res.status).toBe(404);
+    expect((await problem(res)).code).toBe('not_found');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('405 for a method the route does not allow', async () => {
+    const res = await fetch(`${warden.url}/api/docs/1`, { method: 'PATCH', headers: auth() });
+    expect(res.status).toBe(405);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('is case-sensitive: /API/docs is not /api/docs', async () => {
+    const res = await fetch(`${warden.url}/API/docs/1`, { headers: auth() });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('ambiguous and hostile HTTP is refused before anything else', () => {
+  const host = () => `Host: ${new URL(warden.url).host}`;
+  const cases: Array<[string, () => string]> = [
+    ['encoded slash', () => raw(['GET /public/a%2fb HTTP/1.1', host()])],
+    ['escaping dot segments', () => raw(['GET /public/../../etc/passwd HTTP/1.1', host()])],
+    ['encoded escaping dot segments', () => raw(['GET /public/%2e%2e/%2e%2e/x HTTP/1.1', host()])],
+    ['double encoding', () => raw(['GET /public/%252e%252e/x HTTP/1.1', host()])],
+    ['backslash', () => raw(['GET /public/a\\b HTTP/1.1', host()])],
+    ['path parameter', () => raw(['GET /public/a;x=1 HTTP/1.1', host()])],
+    ['NUL', () => raw(['GET /public/a%00 HTTP/1.1', host()])],
+    ['invalid UTF-8', () => raw(['GET /public/%ff HTTP/1.1', host()])],
+    ['absolute-form target', () => raw(['GET http://evil.example/public/x HTTP/1.1', host()])],
+    ['duplicate Host', () => raw(['GET /public/x HTTP/1.1', host(), 'Host: evil.example'])],
+    ['duplicate Authorization', () => raw(['GET /api/docs/1 HTTP/1.1', host(), `Authorization: Bearer ${token}`, 'Authorization: Bearer other'])],
+    ['duplicate Content-Length', () => raw(['POST /public/x HTTP/1.1', host(), 'Content-Length: 3', 'Content-Length: 3'], 'abc')],
+    ['Content-Length with Transfer-Encoding', () => raw(['POST /public/x HTTP/1.1', host(), 'Content-Length: 3', 'Transfer-Encoding: chunked'], '0\r\n\r\n')],
+    ['Transfer-Encoding other than chunked', () => raw(['POST /public/x HTTP/1.1', host(), 'Transfer-Encoding: gzip, chunked'], '0\r\n\r\n')],
+    ['obs-fold header', () => raw(['GET /public/x HTTP/1.1', host(), 'X-A: one', ' folded'])],
+    ['bare CR in a header', () => `GET /public/x HTTP/1.1\r\n${host()}\r\nX-A: a\rb\r\n\r\n`],
+    ['method override header', () => raw(['GET /public/x HTTP/1.1', host(), 'X-HTTP-Method-Override: DELETE'])],
+    ['missing Host on HTTP/1.1', () => raw(['GET /public/x HTTP/1.1'])],
+    ['control character in a header value', () => raw(['GET /public/x HTTP/1.1', host(), 'X-A: a\u0001b'])],
+  ];
+  it.each(cases)('%s → 400, upstream untouched', async (_name, build) => {
+    const r = await rawRequest(warden.url, build());
+    expect(r.status).toBe(400);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('431 for oversized headers', async () => {
+    const r = await rawRequest(warden.url, raw(['GET /public/x HTTP/1.1', host(), `X-Big: ${'a'.repeat(8000)}`]));
+    expect(r.status).toBe(431);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('413 for a body over the limit, declared or chunked', async () => {
+    const big = 'x'.repeat(2000);
+    const declared = await fetch(`${warden.url}/public/x`, { method: 'POST', body: big });
+    expect(declared.status).toBe(413);
+    expect((await problem(declared)).code).toBe('payload_too_large');
+    const chunked = await rawRequest(warden.url, raw(['POST /public/x HTTP/1.1', host(), 'Transfer-Encoding: chunked'], `7d0\r\n${big}\r\n0\r\n\r\n`));
+    expect([413, 502]).toContain(chunked.status);
+    expect(upstream.requests.every((r) => r.body.length <= 1024)).toBe(true);
+  });
+});
+
+describe('upstream failures', () => {
+  it('502 upstream_unavailable when the upstream refuses connections', async () => {
+    const res = await fetch(`${warden.url}/dead/x`, { headers: auth() });
+    expect(res.status).toBe(502);
+    expect((await problem(res)).code).toBe('upstream_unavailable');
+  });
+
+  it('504 when the upstream does not answer in time', async () => {
+    upstream.setHandler(() => {
+      /* never answers */
+    });
+    const res = await fetch(`${warden.url}/public/slow`);
+    expect(res.status).toBe(504);
+    expect((await problem(res)).code).toBe('upstream_unavailable');
+  });
+
+  it('does not retry a failed non-idempotent request', async () => {
+    upstream.setHandler((req) => req.socket.destroy());
+    const res = await fetch(`${warden.url}/public/once`, { method: 'POST', body: 'x' });
+    expect(res.status).toBe(502);
+    expect(upstream.requests).toHaveLength(1);
+  });
+});
+
+describe('operations', () => {
+  it('healthz, readyz and metrics (metrics only on the admin listener)', async () => {
+    expect((await fetch(`${warden.url}/.warden/healthz`)).status).toBe(200);
+    const ready = await fetch(`${warden.url}/.warden/readyz`);
+    expect(ready.status).toBe(200);
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks).toEqual({ store: 'ok', authz: 'ok' });
+    const metrics = await (await fetch(`${warden.adminUrl}/metrics`)).text();
+    expect(metrics).toContain('warden_requests_total{');
+    expect((await fetch(`${warden.url}/metrics`)).status).toBe(404);
+  });
+
+  it('writes one audit line per request with route, agent, user, decision and reason', async () => {
+    const before = warden.audits().length;
+    await fetch(`${warden.url}/api/docs/7`, { headers: auth() });
+    await fetch(`${warden.url}/api/docs/7`);
+    const lines = warden.audits().slice(before);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ route: 'docs', agent: 'demo-agent', user: 'alice', decision: 'allow', status: 200 });
+    expect(lines[1]).toMatchObject({ route: 'docs', decision: 'deny', reason: 'no_token', status: 401 });
+    expect(typeof lines[0].request_id).toBe('string');
+    expect(typeof lines[0].latency_ms).toBe('number');
+  });
+
+  it('never logs a token or the static upstream secret', async () => {
+    await fetch(`${warden.url}/api/docs/1?access_token=${token}`, { headers: auth() });
+    await fetch(`${warden.url}/keyed/x`, { headers: auth() });
+    await fetch(`${warden.url}/api/docs/1`, { headers: { authorization: `Bearer ${token}tampered` } });
+    const logs = warden.logs();
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs).not.toContain(token);
+    expect(logs).not.toContain(token.split('.')[2]);
+    expect(logs).not.toContain('upstream-static-key-0123456789');
+  });
+});
+
+describe('reload', () => {
+  it('swaps in a valid config atomically and keeps the old one when the new one is invalid', async () => {
+    const bad = await warden.reload('routes: [ { name: x } ]');
+    expect(bad).toBe(false);
+    expect(warden.logs()).toContain('reload failed');
+    expect((await fetch(`${warden.url}/public/x`)).status).toBe(200);
+
+    const next = config(upstream.url).replace('name: public', 'name: public2').replace('/public/**', '/open/**').replace('strip_prefix: /public', 'strip_prefix: /open');
+    expect(await warden.reload(next)).toBe(true);
+    expect((await fetch(`${warden.url}/open/x`)).status).toBe(200);
+    expect((await fetch(`${warden.url}/public/x`)).status).toBe(404);
+    // Tokens minted before the reload still verify (same dev issuer key).
+    expect((await fetch(`${warden.url}/api/docs/1`, { headers: auth() })).status).toBe(200);
+    expect(await warden.reload(config(upstream.url))).toBe(true);
+  });
+});
