@@ -36,7 +36,8 @@ export interface Store {
   del(key: string): Promise<boolean>;
   /**
    * Atomically replace the value when it currently equals `expected`
-   * (`null` = key absent). Returns true on success.
+   * (`null` = key absent). Returns true on success. Without `ttlMs` the key
+   * keeps the TTL it had (Redis KEEPTTL); with it, the TTL is reset.
    */
   compareAndSet(key: string, expected: string | null, next: string, options?: { ttlMs?: number }): Promise<boolean>;
   /** Atomically read and delete (single-use values such as connect tickets). */

@@ -1,0 +1,215 @@
+/**
+ * The `memory` store driver: one process, nothing survives a restart. It keeps
+ * the exact semantics of the redis driver (same contract suite) so the embedded
+ * default behaves like production, only without sharing between instances.
+ */
+
+import type { Lock, SetOptions, Store, Unsubscribe } from './store.js';
+import { WardenError } from '../errors.js';
+import { checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
+
+interface Entry {
+  value: string;
+  /** Epoch ms after which the entry is gone; null = no expiry. */
+  expiresAt: number | null;
+}
+
+/** Options of the memory driver (all optional). */
+export interface MemoryStoreOptions {
+  /**
+   * How often expired entries are purged in the background. Expiry is also
+   * checked on every read, so this only bounds memory held by keys nobody reads.
+   */
+  sweepIntervalMs?: number;
+}
+
+/** Create an in-process store. Call `close()` to stop its sweep timer and drop subscribers. */
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const entries = new Map<string, Entry>();
+  const channels = new Map<string, Set<(message: string) => void>>();
+  let closed = false;
+
+  const sweepTimer = setInterval(() => {
+    const now = Date.now();
+    for (const [key, entry] of entries) {
+      if (entry.expiresAt !== null && entry.expiresAt <= now) entries.delete(key);
+    }
+  }, options.sweepIntervalMs ?? 30_000);
+  // The sweep must never keep a process (or a test worker) alive on its own.
+  sweepTimer.unref();
+
+  function ensureOpen(): void {
+    if (closed) throw storeClosed();
+  }
+
+  /** The live entry for `key`, deleting it first when it has expired (lazy expiry). */
+  function live(key: string): Entry | undefined {
+    const entry = entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt !== null && entry.expiresAt <= Date.now()) {
+      entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  function write(key: string, value: string, ttlMs: number | undefined): void {
+    entries.set(key, { value, expiresAt: ttlMs === undefined ? null : Date.now() + checkTtlMs(ttlMs) });
+  }
+
+  function makeLock(name: string, token: string): Lock {
+    const key = lockKey(name);
+    return {
+      name,
+      token,
+      async renew(leaseMs: number): Promise<boolean> {
+        ensureOpen();
+        const lease = checkTtlMs(leaseMs, 'leaseMs');
+        const entry = live(key);
+        if (entry === undefined || entry.value !== token) return false;
+        entry.expiresAt = Date.now() + lease;
+        return true;
+      },
+      async release(): Promise<boolean> {
+        ensureOpen();
+        const entry = live(key);
+        if (entry === undefined || entry.value !== token) return false;
+        entries.delete(key);
+        return true;
+      },
+    };
+  }
+
+  return {
+    driver: 'memory',
+
+    async get(key) {
+      ensureOpen();
+      return live(key)?.value ?? null;
+    },
+
+    async set(key, value, setOptions: SetOptions = {}) {
+      ensureOpen();
+      if (setOptions.ttlMs !== undefined) checkTtlMs(setOptions.ttlMs);
+      if (setOptions.ifAbsent && live(key) !== undefined) return false;
+      write(key, value, setOptions.ttlMs);
+      return true;
+    },
+
+    async del(key) {
+      ensureOpen();
+      const existed = live(key) !== undefined;
+      entries.delete(key);
+      return existed;
+    },
+
+    async compareAndSet(key, expected, next, casOptions = {}) {
+      ensureOpen();
+      if (casOptions.ttlMs !== undefined) checkTtlMs(casOptions.ttlMs);
+      const entry = live(key);
+      const current = entry?.value ?? null;
+      if (current !== expected) return false;
+      if (casOptions.ttlMs !== undefined) write(key, next, casOptions.ttlMs);
+      // Without a new TTL the key keeps the one it had (Redis KEEPTTL), so a state
+      // change never turns an expiring record into a permanent one.
+      else entries.set(key, { value: next, expiresAt: entry?.expiresAt ?? null });
+      return true;
+    },
+
+    async take(key) {
+      ensureOpen();
+      const entry = live(key);
+      if (entry === undefined) return null;
+      entries.delete(key);
+      return entry.value;
+    },
+
+    async incr(key, ttlMs) {
+      ensureOpen();
+      const lease = checkTtlMs(ttlMs);
+      const entry = live(key);
+      if (entry === undefined) {
+        entries.set(key, { value: '1', expiresAt: Date.now() + lease });
+        return 1;
+      }
+      const n = Number(entry.value);
+      if (!/^-?\d+$/.test(entry.value) || !Number.isSafeInteger(n)) {
+        throw new WardenError('internal', 'store: incr on a value that is not an integer', { reason: 'store_not_integer' });
+      }
+      entry.value = String(n + 1);
+      if (entry.expiresAt === null) entry.expiresAt = Date.now() + lease;
+      return n + 1;
+    },
+
+    async ttl(key) {
+      ensureOpen();
+      const entry = live(key);
+      if (entry === undefined) return -2;
+      if (entry.expiresAt === null) return -1;
+      return Math.max(0, entry.expiresAt - Date.now());
+    },
+
+    keys(prefix) {
+      return (async function* iterate(): AsyncGenerator<string> {
+        ensureOpen();
+        // Snapshot the names so callers may write while iterating (e.g. rekey).
+        const names = [...entries.keys()].filter((k) => k.startsWith(prefix));
+        for (const key of names) {
+          if (live(key) !== undefined) yield key;
+        }
+      })();
+    },
+
+    async tryLock(name, leaseMs) {
+      ensureOpen();
+      const lease = checkTtlMs(leaseMs, 'leaseMs');
+      const key = lockKey(name);
+      if (live(key) !== undefined) return null;
+      const token = newLockToken();
+      entries.set(key, { value: token, expiresAt: Date.now() + lease });
+      return makeLock(name, token);
+    },
+
+    async publish(channel, message) {
+      ensureOpen();
+      const handlers = channels.get(channel);
+      if (handlers === undefined) return;
+      // Deliver asynchronously, like Redis: a publisher never runs subscriber code
+      // inside its own call stack, and one failing handler cannot affect another.
+      for (const handler of [...handlers]) {
+        queueMicrotask(() => {
+          try {
+            handler(message);
+          } catch {
+            // A subscriber's bug must not break the publisher or other subscribers.
+          }
+        });
+      }
+    },
+
+    async subscribe(channel, onMessage): Promise<Unsubscribe> {
+      ensureOpen();
+      let handlers = channels.get(channel);
+      if (handlers === undefined) channels.set(channel, (handlers = new Set()));
+      // Wrap so the same function subscribed twice gets two independent subscriptions.
+      const handler = (message: string) => onMessage(message);
+      handlers.add(handler);
+      return async () => {
+        const set = channels.get(channel);
+        set?.delete(handler);
+        if (set?.size === 0) channels.delete(channel);
+      };
+    },
+
+    async ping() {
+      ensureOpen();
+    },
+
+    async close() {
+      closed = true;
+      clearInterval(sweepTimer);
+      entries.clear();
+      channels.clear();
+    },
+  };
+}

@@ -1,0 +1,332 @@
+/**
+ * The `redis` store driver, shared by every Warden instance. The only module
+ * that imports ioredis. Every call is bounded by `timeoutMs` and fails closed
+ * with `store_unavailable`; nothing is queued while Redis is unreachable, so a
+ * dead Redis answers fast instead of piling up requests. See docs/store.md.
+ */
+
+import { Redis, type RedisOptions } from 'ioredis';
+import { WardenError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Lock, SetOptions, Store, Unsubscribe } from './store.js';
+import { checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
+
+/** Options of the redis driver. */
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). */
+  url: string;
+  /** Prepended to every key and channel, so several deployments can share one Redis. */
+  keyPrefix: string;
+  /** Upper bound of every store call (and of the initial connection). */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+// Compare-and-set. ARGV: hasExpected ('1'|'0'), expected, next, ttlMs ('' = keep TTL).
+// GET returns false for an absent key, which never equals a string.
+const CAS_LUA = `
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+elseif current then
+  redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[3])
+end
+return 1`;
+
+// Increment and make sure the counter expires, even if an earlier writer left it without a TTL.
+const INCR_LUA = `
+local n = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+
+// Lease operations act only while the caller's token still owns the lock.
+const RENEW_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+interface ScriptedRedis extends Redis {
+  wardenCas(key: string, hasExpected: string, expected: string, next: string, ttlMs: string): Promise<number>;
+  wardenIncr(key: string, ttlMs: string): Promise<number>;
+  wardenRenew(key: string, token: string, leaseMs: string): Promise<number>;
+  wardenRelease(key: string, token: string): Promise<number>;
+}
+
+/** The URL with its password replaced, for log lines. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = 'redacted';
+    return parsed.toString();
+  } catch {
+    return '[unparseable redis url]';
+  }
+}
+
+/** Escape Redis glob metacharacters so a prefix matches only itself. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\^-]/g, (c) => `\\${c}`);
+}
+
+/** Errors that mean "the data is not what the command expects" rather than "Redis is away". */
+function isDataError(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : '';
+  return /^(WRONGTYPE|ERR value is not an integer)/.test(message);
+}
+
+/**
+ * Connect to Redis and return a Store. Rejects with `store_unavailable` when the
+ * first connection cannot be made within `timeoutMs` (startup fails clearly);
+ * after that, lost connections are re-established in the background.
+ */
+export async function createRedisStore(options: RedisStoreOptions): Promise<Store> {
+  const { url, keyPrefix, logger } = options;
+  const timeoutMs = checkTtlMs(options.timeoutMs, 'timeoutMs');
+  const where = redactRedisUrl(url);
+  const log = logger.child({ component: 'store', driver: 'redis', redis: where });
+
+  const clientOptions: RedisOptions = {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    // ioredis' own timer also settles commands our race already gave up on, so
+    // nothing waits forever in its queues.
+    commandTimeout: timeoutMs,
+    // Fail fast while disconnected instead of queueing: a queued request would
+    // either hang or run long after the caller saw `store_unavailable`.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // A command in flight when the connection dropped may or may not have run; its
+    // caller was already told it failed, so never run it a second time later.
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
+    reconnectOnError: () => false,
+  };
+
+  const client = new Redis(url, clientOptions) as ScriptedRedis;
+  // Pub/sub needs its own connection: a subscribed connection cannot run other commands.
+  const subscriber = new Redis(url, clientOptions);
+  client.defineCommand('wardenCas', { numberOfKeys: 1, lua: CAS_LUA });
+  client.defineCommand('wardenIncr', { numberOfKeys: 1, lua: INCR_LUA });
+  client.defineCommand('wardenRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+  client.defineCommand('wardenRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+
+  const handlers = new Map<string, Set<(message: string) => void>>();
+  let closed = false;
+
+  // Log each connection's transitions once (not every retry) and never the URL's password.
+  for (const [role, connection] of [
+    ['commands', client],
+    ['subscriber', subscriber],
+  ] as const) {
+    let healthy = true;
+    const lost = (err?: Error) => {
+      if (!healthy || closed) return;
+      healthy = false;
+      log.warn({ role, ...(err ? { err: { message: err.message } } : {}) }, 'redis connection lost; retrying');
+    };
+    // A failing socket emits 'error' then 'close'; a Redis that shuts down cleanly only 'close'.
+    connection.on('error', (err: Error) => lost(err));
+    connection.on('close', () => lost());
+    connection.on('ready', () => {
+      if (!healthy) log.info({ role }, 'redis connection restored');
+      healthy = true;
+    });
+  }
+
+  subscriber.on('message', (fullChannel: string, message: string) => {
+    if (!fullChannel.startsWith(keyPrefix)) return;
+    const set = handlers.get(fullChannel.slice(keyPrefix.length));
+    if (set === undefined) return;
+    for (const handler of [...set]) {
+      try {
+        handler(message);
+      } catch (err) {
+        log.error({ err }, 'store subscriber threw');
+      }
+    }
+  });
+
+  /** Run one Redis call, bounded by the timeout, mapping every failure to a WardenError. */
+  async function bounded<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    if (closed) throw storeClosed();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new WardenError('store_unavailable', `store did not answer ${operation} in time`, { reason: 'store_timeout' })),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([call(), deadline]);
+    } catch (err) {
+      if (err instanceof WardenError) throw err;
+      if (isDataError(err)) {
+        throw new WardenError('internal', `store: ${operation} on a value of the wrong type`, { reason: 'store_bad_value', cause: err });
+      }
+      throw new WardenError('store_unavailable', `store failed during ${operation}`, { reason: 'store_error', cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const k = (key: string) => `${keyPrefix}${key}`;
+
+  function makeLock(name: string, token: string): Lock {
+    const key = k(lockKey(name));
+    return {
+      name,
+      token,
+      async renew(leaseMs: number): Promise<boolean> {
+        const lease = String(checkTtlMs(leaseMs, 'leaseMs'));
+        return (await bounded('lock renew', () => client.wardenRenew(key, token, lease))) === 1;
+      },
+      async release(): Promise<boolean> {
+        return (await bounded('lock release', () => client.wardenRelease(key, token))) === 1;
+      },
+    };
+  }
+
+  try {
+    await bounded('connect', async () => {
+      await Promise.all([client.connect(), subscriber.connect()]);
+    });
+  } catch (err) {
+    closed = true; // no "retrying" log lines for a store that was never handed out
+    client.disconnect();
+    subscriber.disconnect();
+    throw new WardenError('store_unavailable', `cannot connect to redis at ${where}`, { reason: 'store_connect_failed', cause: err });
+  }
+  log.info('redis store connected');
+
+  return {
+    driver: 'redis',
+
+    get: (key) => bounded('get', () => client.get(k(key))),
+
+    async set(key, value, setOptions: SetOptions = {}) {
+      const args: (string | number)[] = [];
+      if (setOptions.ttlMs !== undefined) args.push('PX', checkTtlMs(setOptions.ttlMs));
+      if (setOptions.ifAbsent) args.push('NX');
+      const reply = await bounded('set', () => client.call('SET', k(key), value, ...args));
+      return reply === 'OK';
+    },
+
+    async del(key) {
+      return (await bounded('del', () => client.del(k(key)))) > 0;
+    },
+
+    async compareAndSet(key, expected, next, casOptions = {}) {
+      const ttl = casOptions.ttlMs === undefined ? '' : String(checkTtlMs(casOptions.ttlMs));
+      const reply = await bounded('compareAndSet', () =>
+        client.wardenCas(k(key), expected === null ? '0' : '1', expected ?? '', next, ttl),
+      );
+      return reply === 1;
+    },
+
+    take: (key) => bounded('take', () => client.getdel(k(key))),
+
+    async incr(key, ttlMs) {
+      const ttl = String(checkTtlMs(ttlMs));
+      return bounded('incr', () => client.wardenIncr(k(key), ttl));
+    },
+
+    ttl: (key) => bounded('ttl', () => client.pttl(k(key))),
+
+    keys(prefix) {
+      const fullPrefix = k(prefix);
+      const pattern = `${globEscape(fullPrefix)}*`;
+      return (async function* scan(): AsyncGenerator<string> {
+        // SCAN may return a key more than once while Redis rehashes; report each once.
+        const seen = new Set<string>();
+        let cursor = '0';
+        do {
+          const [nextCursor, batch] = await bounded('keys', () => client.scan(cursor, 'MATCH', pattern, 'COUNT', 250));
+          cursor = nextCursor;
+          for (const full of batch) {
+            if (seen.has(full)) continue;
+            seen.add(full);
+            yield full.slice(keyPrefix.length);
+          }
+        } while (cursor !== '0');
+      })();
+    },
+
+    async tryLock(name, leaseMs) {
+      const lease = checkTtlMs(leaseMs, 'leaseMs');
+      const token = newLockToken();
+      const reply = await bounded('tryLock', () => client.set(k(lockKey(name)), token, 'PX', lease, 'NX'));
+      return reply === 'OK' ? makeLock(name, token) : null;
+    },
+
+    async publish(channel, message) {
+      await bounded('publish', () => client.publish(k(channel), message));
+    },
+
+    async subscribe(channel, onMessage): Promise<Unsubscribe> {
+      let set = handlers.get(channel);
+      const first = set === undefined;
+      if (set === undefined) handlers.set(channel, (set = new Set()));
+      const handler = (message: string) => onMessage(message);
+      set.add(handler);
+      try {
+        // Redis SUBSCRIBE is idempotent; subscribing again also covers a racing unsubscribe.
+        await bounded('subscribe', () => subscriber.subscribe(k(channel)));
+      } catch (err) {
+        set.delete(handler);
+        if (first && set.size === 0) handlers.delete(channel);
+        throw err;
+      }
+      return async () => {
+        const current = handlers.get(channel);
+        if (current === undefined || !current.delete(handler)) return;
+        if (current.size > 0) return;
+        handlers.delete(channel);
+        await bounded('unsubscribe', () => subscriber.unsubscribe(k(channel)));
+      };
+    },
+
+    async ping() {
+      await bounded('ping', () => client.ping());
+      // Readiness also covers pub/sub: without it approvals given on another instance go unheard.
+      if (subscriber.status !== 'ready') {
+        throw new WardenError('store_unavailable', 'redis subscriber connection is down', { reason: 'store_subscriber_down' });
+      }
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      handlers.clear();
+      // QUIT waits for replies already in flight; fall back to a hard disconnect if Redis is away.
+      await Promise.all(
+        [client, subscriber].map(async (connection) => {
+          try {
+            if (connection.status === 'ready') await withTimeout(connection.quit(), timeoutMs);
+          } catch {
+            // Closing must not fail; the socket is dropped below either way.
+          } finally {
+            connection.disconnect();
+          }
+        }),
+      );
+    },
+  };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
