@@ -47,6 +47,8 @@ export function createAgentServer(options: AgentServerOptions): Server {
       requestTimeout: options.clientTimeoutMs,
       headersTimeout: Math.min(options.clientTimeoutMs, 60_000),
       keepAliveTimeout: 5_000,
+      // How often Node enforces requestTimeout/headersTimeout on slow clients.
+      connectionsCheckingInterval: Math.max(250, Math.min(options.clientTimeoutMs / 4, 5_000)),
       // Duplicate and obs-folded headers are refused by precheck/llhttp rather than merged.
       joinDuplicateHeaders: false,
       requireHostHeader: true,

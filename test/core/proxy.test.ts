@@ -358,3 +358,45 @@ describe('reload', () => {
     expect(await warden.reload(config(upstream.url))).toBe(true);
   });
 });
+
+describe('trusted proxies and slow clients', () => {
+  let behind: WardenHandle;
+  beforeAll(async () => {
+    behind = await startWarden({
+      config: `
+server:
+  trusted_proxies: [127.0.0.1/32]
+  limits: { client_timeout: 1s }
+identity: { dev_issuer: true }
+authz: { model: test/core/fixtures/model.fga }
+routes:
+  - name: public
+    match: { path: /public/** }
+    upstream: { url: "${upstream.url}", strip_prefix: /public }
+    public: true
+`,
+    });
+  });
+  afterAll(async () => {
+    await behind?.close();
+  });
+
+  it('believes X-Forwarded-* only from a trusted proxy, and appends the peer', async () => {
+    const res = await fetch(`${behind.url}/public/x`, { headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' } });
+    expect(res.status).toBe(200);
+    const seen = upstream.requests.at(-1)!.headers;
+    expect(seen['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    expect(seen['x-forwarded-proto']).toBe('https');
+    expect(seen['x-forwarded-host']).toBe('api.example.com');
+  });
+
+  it('drops a client that sends its headers too slowly (408), forwarding nothing', async () => {
+    const before = upstream.requests.length;
+    const host = new URL(behind.url).host;
+    // Headers never finish: the server must give up on its own.
+    const r = await rawRequest(behind.url, `GET /public/slow HTTP/1.1\r\nHost: ${host}\r\nX-Slow: 1\r\n`, 10_000);
+    expect(r.closedByServer).toBe(true);
+    expect([408, 0]).toContain(r.status);
+    expect(upstream.requests.length).toBe(before);
+  });
+});

@@ -5,6 +5,8 @@ import { connect } from 'node:net';
 export interface RawResponse {
   status: number;
   text: string;
+  /** False when our own timeout ended the exchange (the server kept the connection open). */
+  closedByServer: boolean;
 }
 
 /** Write `payload` to the server at `url` and collect what comes back until close or `timeoutMs`. */
@@ -13,12 +15,14 @@ export function rawRequest(url: string, payload: string | Buffer, timeoutMs = 30
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
     const chunks: Buffer[] = [];
+    let timedOut = false;
     const finish = () => {
       const text = Buffer.concat(chunks).toString('latin1');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-      resolve({ status: m ? Number(m[1]) : 0, text });
+      resolve({ status: m ? Number(m[1]) : 0, text, closedByServer: !timedOut });
     };
     socket.setTimeout(timeoutMs, () => {
+      timedOut = true;
       socket.destroy();
       finish();
     });
