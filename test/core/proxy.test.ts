@@ -357,6 +357,25 @@ describe('reload', () => {
     expect((await fetch(`${warden.url}/api/docs/1`, { headers: auth() })).status).toBe(200);
     expect(await warden.reload(config(upstream.url))).toBe(true);
   });
+
+  it('loses no request while reloading under load', async () => {
+    let stop = false;
+    const statuses: number[] = [];
+    const load = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const res = await fetch(`${warden.url}/api/docs/1`, { headers: auth() });
+        statuses.push(res.status);
+        await res.arrayBuffer();
+      }
+    });
+    for (let i = 0; i < 5; i++) expect(await warden.reload(config(upstream.url))).toBe(true);
+    // Let traffic run on the last generation too, then stop.
+    while (statuses.length < 200) await new Promise((r) => setTimeout(r, 10));
+    stop = true;
+    await Promise.all(load);
+    expect(statuses.length).toBeGreaterThanOrEqual(200);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
 });
 
 describe('trusted proxies and slow clients', () => {
