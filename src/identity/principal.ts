@@ -23,4 +23,21 @@ export interface Principal {
 export interface Authenticator {
   authenticate(token: string): Promise<Principal>;
   close?(): Promise<void>;
+  /** Cache and fetch counters (identity's authenticator implements it). */
+  stats?(): AuthenticatorStats;
+}
+
+/** Counters an authenticator exposes for metrics (added by the identity module). */
+export interface AuthenticatorStats {
+  /** Verified-token cache hits and misses, and current entries. */
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  readonly cacheSize: number;
+  /** JWKS downloads attempted, and how many failed (outage, bad answer, timeout). */
+  readonly jwksFetches: number;
+  readonly jwksFetchErrors: number;
+  /** OIDC discovery attempts. */
+  readonly discoveryFetches: number;
+  /** Tokens refused. */
+  readonly refused: number;
 }
