@@ -1,0 +1,109 @@
+/**
+ * The MCP feature: on routes with `mcp:` it parses JSON-RPC, binds sessions to
+ * principals, applies per-tool rules (authorize, approval, credentials,
+ * `other_tools`, pinning) and filters tools/list answers. Runs after
+ * authenticate and before authorize (see pipeline.ts).
+ */
+
+import { WardenError } from '../errors.js';
+import type { Feature, FeatureFactory } from '../pipeline/feature.js';
+import type { RequestState } from '../pipeline/context.js';
+import type { Runtime } from '../runtime.js';
+import { createMcpAdminApp } from './admin.js';
+import type { McpCallDetails } from './errors.js';
+import { parseMcpBody, serializeMessages, toolCallParams, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';
+import { createToolsListRewriter, filterTools } from './list-filter.js';
+import { createMetadataApp } from './metadata.js';
+import { createToolPins } from './pinning.js';
+import { createMcpResponseHook } from './response-hook.js';
+import { createSessionBindings, sessionIdFrom, type SessionBindings } from './sessions.js';
+import { compileMcpRoute, type CompiledMcpRoute } from './tool-rules.js';
+
+/** Build the MCP feature for one config generation. */
+export const createMcpFeature: FeatureFactory = (rt: Runtime): Feature => {
+  const compiled = new Map<string, { route: CompiledMcpRoute; sessions: SessionBindings }>();
+  rt.config.routes.forEach((route, i) => {
+    if (!route.mcp) return;
+    compiled.set(route.name, { route: compileMcpRoute(route, i), sessions: createSessionBindings(rt.store, route.mcp.session_ttl) });
+  });
+  const pins = createToolPins(rt.store);
+  const maxBytes = rt.config.server.limits.body_bytes;
+
+  /** Add the tool's rule to the request's policy, or refuse the call. */
+  async function applyToolRule(state: RequestState, route: CompiledMcpRoute, tool: string): Promise<void> {
+    const rule = route.ruleFor(tool);
+    if (!rule) {
+      throw new WardenError('forbidden', `tool ${JSON.stringify(tool)} is not allowed on this route`, { reason: 'tool_not_allowed' });
+    }
+    if (route.config.pin_tools) {
+      const status = await pins.status(route.routeName, tool);
+      if (status === 'unknown') {
+        throw new WardenError('forbidden', `tool ${JSON.stringify(tool)} has not been listed yet; call tools/list first`, { reason: 'tool_not_pinned' });
+      }
+      if (status === 'changed') {
+        throw new WardenError('forbidden', `the definition of tool ${JSON.stringify(tool)} changed and awaits operator review`, { reason: 'tool_definition_changed' });
+      }
+    }
+    const { authorize, approval, credentials } = rule.config;
+    if (authorize) state.policy.authorize.push(authorize);
+    approval?.forEach((r, j) => state.policy.approval.push({ rule: r, source: `routes[${route.routeIndex}].mcp.tools.${tool}.approval[${j}]` }));
+    if (credentials) state.policy.credentials = credentials;
+  }
+
+  async function mcpStage(state: RequestState): Promise<void> {
+    const routeConfig = state.route;
+    if (!routeConfig?.mcp) return;
+    const entry = compiled.get(routeConfig.name);
+    if (!entry) throw new WardenError('internal', `MCP route ${routeConfig.name} was not compiled`, { reason: 'mcp_route_missing' });
+    const { route, sessions } = entry;
+    const sessionId = sessionIdFrom(state.headers['mcp-session-id']);
+    const listIds = new Set<JsonRpcId>();
+    let tool: string | undefined;
+
+    if (state.method === 'POST') {
+      const parsed = parseMcpBody(state.body);
+      // Forward exactly what was parsed (and what policy sees).
+      state.body = serializeMessages(parsed);
+      const raws = parsed.messages.map((m) => m.raw);
+      state.json = parsed.batch ? raws : raws[0];
+      const requests = parsed.messages.flatMap((m) => (m.kind === 'request' ? [m] : []));
+      const calls = requests.filter((m) => m.method === 'tools/call');
+      // One tool call per POST: the policy, approval and credentials of a request are those of one tool.
+      if (calls.length > 1) throw new WardenError('bad_request', 'a batch may contain at most one tools/call', { reason: 'batch_multiple_tool_calls' });
+      for (const r of requests) if (r.method === 'tools/list') listIds.add(r.id);
+      const primary = (calls.length > 0 ? calls[0] : requests.length > 0 ? requests[0] : parsed.messages[0]) as JsonRpcMessage;
+      const mcp: McpCallDetails = {
+        method: primary.kind === 'response' ? 'response' : primary.method,
+        id: primary.kind === 'notification' ? undefined : primary.id,
+        sessionId,
+        batch: parsed.batch,
+        requestIds: requests.map((r) => r.id),
+      };
+      if (calls[0]) {
+        const params = toolCallParams(calls[0]);
+        mcp.tool = tool = params.name;
+        mcp.args = params.args;
+      }
+      state.mcp = mcp;
+    } else if (state.method !== 'GET' && state.method !== 'DELETE') {
+      throw new WardenError('method_not_allowed', 'MCP endpoints accept POST, GET and DELETE', { reason: 'mcp_method' });
+    }
+
+    if (sessionId !== undefined) await sessions.check(route.routeName, sessionId, state.principal);
+    if (tool !== undefined) await applyToolRule(state, route, tool);
+
+    const rewriter = createToolsListRewriter(listIds, state.method === 'GET', async (tools) => {
+      const { kept, verdicts } = await filterTools(tools, state, route, { authorizer: rt.authorizer, pins: route.config.pin_tools ? pins : null });
+      rt.logger.debug({ request_id: state.id, route: route.routeName, tools: Object.fromEntries(verdicts) }, 'mcp tools/list filtered');
+      return kept;
+    });
+    state.responseHook = createMcpResponseHook({ routeName: route.routeName, state, sessionId, sessions, listIds, rewriter, maxBytes });
+  }
+
+  return {
+    name: 'mcp',
+    stage: async (state) => mcpStage(state),
+    wellKnown: createMetadataApp(rt.config, rt.publicUrl),
+    admin: createMcpAdminApp(rt.store, rt.logger),
+  };
+};

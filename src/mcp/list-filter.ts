@@ -1,0 +1,139 @@
+/**
+ * `tools/list` filtering: a tool is shown only when `tools/call` could allow it
+ * for this agent and user. One `batchCheck` answers every listed tool. Checks
+ * that reference `{args.*}` cannot be known before a call; they count as
+ * "maybe" (the tool is shown and the call decides), while a check without
+ * arguments that fails hides the tool.
+ */
+
+import type { Authorizer, CheckRequest } from '../authz/authorizer.js';
+import { isWardenError, WardenError } from '../errors.js';
+import type { RequestState } from '../pipeline/context.js';
+import { templateVars, TemplateRefused } from '../pipeline/templates.js';
+import { canonicalJson } from './canonical-json.js';
+import { toJsonRpcError } from './errors.js';
+import type { JsonRpcId } from './json-rpc.js';
+import type { PinStatus, ToolDefinition, ToolPins } from './pinning.js';
+import { renderListCheck, type CompiledMcpRoute } from './tool-rules.js';
+
+export interface ToolFilterDeps {
+  authorizer: Authorizer;
+  /** Null when the route does not pin tools. */
+  pins: ToolPins | null;
+}
+
+/** Why each tool was shown or hidden (for debug logs and tests). */
+export type ToolVerdict = 'shown' | 'no_rule' | 'definition_changed' | 'not_pinned' | 'denied';
+
+function isToolDefinition(v: unknown): v is ToolDefinition & Record<string, unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { name?: unknown }).name === 'string';
+}
+
+/** Decide which of `tools` this request's principal may see; returns the kept tools and every verdict. */
+export async function filterTools(
+  tools: readonly unknown[],
+  state: RequestState,
+  route: CompiledMcpRoute,
+  deps: ToolFilterDeps,
+): Promise<{ kept: unknown[]; verdicts: Map<string, ToolVerdict> }> {
+  const defs = tools.filter(isToolDefinition);
+  const verdicts = new Map<string, ToolVerdict>();
+  const statuses: Map<string, PinStatus> | null = deps.pins && defs.length > 0 ? await deps.pins.observe(route.routeName, defs) : null;
+  const base = templateVars(state);
+
+  // Per tool: a list of check slots; each is an index into `requests`, true ("maybe"), or false (refused template).
+  const requests: CheckRequest[] = [];
+  const indexOf = new Map<string, number>();
+  const plans = new Map<ToolDefinition, { mode: 'all' | 'any'; slots: Array<number | boolean> }>();
+  for (const def of defs) {
+    const rule = route.ruleFor(def.name);
+    if (!rule) {
+      verdicts.set(def.name, 'no_rule');
+      continue;
+    }
+    const pin = statuses?.get(def.name);
+    if (statuses && pin !== 'pinned') {
+      verdicts.set(def.name, pin === 'changed' ? 'definition_changed' : 'not_pinned');
+      continue;
+    }
+    const vars = { ...base, tool: def.name, args: undefined };
+    const slots: Array<number | boolean> = rule.listChecks.map((check) => {
+      if (check.deferred) return true;
+      let request: CheckRequest;
+      try {
+        request = renderListCheck(check, vars);
+      } catch (err) {
+        if (err instanceof TemplateRefused) return false;
+        throw err;
+      }
+      const key = canonicalJson(request);
+      let i = indexOf.get(key);
+      if (i === undefined) {
+        i = requests.push(request) - 1;
+        indexOf.set(key, i);
+      }
+      return i;
+    });
+    plans.set(def, { mode: rule.listMode, slots });
+  }
+
+  const answers = requests.length > 0 ? await deps.authorizer.batchCheck(requests) : [];
+  if (answers.length !== requests.length) throw new WardenError('authz_unavailable', 'authorizer answered a different number of checks');
+  const kept: unknown[] = [];
+  for (const def of defs) {
+    const plan = plans.get(def);
+    if (!plan) continue;
+    const results = plan.slots.map((s) => (typeof s === 'number' ? answers[s] === true : s));
+    // `all` of nothing allows (the route's own authorize already passed); `any` of nothing is refused by the schema.
+    const allowed = plan.mode === 'all' ? results.every(Boolean) : results.some(Boolean);
+    verdicts.set(def.name, allowed ? 'shown' : 'denied');
+    if (allowed) kept.push(def);
+  }
+  return { kept, verdicts };
+}
+
+/** Rewrites tools/list responses inside JSON-RPC messages (single or batch). */
+export interface ToolsListRewriter {
+  /** Returns the rewritten message (or batch), or null when nothing in it is a tools/list response to filter. */
+  rewrite(message: unknown): Promise<unknown | null>;
+}
+
+/**
+ * Build a rewriter. `listIds`: ids of the tools/list requests of this POST.
+ * `anyToolsResult`: also filter any response whose result has a `tools` array
+ * (GET streams replaying earlier responses, whose request ids are unknown here).
+ */
+export function createToolsListRewriter(
+  listIds: ReadonlySet<JsonRpcId>,
+  anyToolsResult: boolean,
+  filter: (tools: readonly unknown[]) => Promise<unknown[]>,
+): ToolsListRewriter {
+  async function one(message: unknown): Promise<unknown | null> {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
+    const m = message as { id?: unknown; result?: unknown };
+    if (!('result' in m) || typeof m.result !== 'object' || m.result === null) return null;
+    const tools = (m.result as { tools?: unknown }).tools;
+    const targeted = (typeof m.id === 'string' || typeof m.id === 'number') && listIds.has(m.id);
+    if (!targeted && !(anyToolsResult && Array.isArray(tools))) return null;
+    if (!Array.isArray(tools)) {
+      // A tools/list answer without a tools array cannot be filtered: fail closed.
+      return toJsonRpcError(new WardenError('upstream_unavailable', 'upstream tools/list answer has no tools array', { status: 502 }), m.id as JsonRpcId);
+    }
+    try {
+      const kept = await filter(tools);
+      return { ...m, result: { ...(m.result as Record<string, unknown>), tools: kept } };
+    } catch (err) {
+      const werr = isWardenError(err) ? err : new WardenError('internal', 'tools/list filtering failed', { cause: err });
+      return toJsonRpcError(werr, m.id as JsonRpcId);
+    }
+  }
+  return {
+    async rewrite(message) {
+      if (Array.isArray(message)) {
+        const out = await Promise.all(message.map(one));
+        return out.some((x) => x !== null) ? out.map((x, i) => x ?? message[i]) : null;
+      }
+      return one(message);
+    },
+  };
+}

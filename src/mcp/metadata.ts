@@ -1,0 +1,63 @@
+/**
+ * RFC 9728 protected resource metadata for MCP routes, served at
+ * `/.well-known/oauth-protected-resource<route path>` so MCP clients can find
+ * the authorization server from the 401's `resource_metadata` link.
+ */
+
+import { Hono } from 'hono';
+import type { Config, RouteConfig } from '../config/schema.js';
+import { devIssuerIdentity } from '../identity/dev-issuer.js';
+import { compilePattern } from '../pipeline/routes.js';
+
+/** The metadata document of one MCP route. */
+export interface ProtectedResourceMetadata {
+  resource: string;
+  authorization_servers: string[];
+  scopes_supported?: string[];
+  bearer_methods_supported: ['header'];
+  resource_name: string;
+}
+
+/** The resource path of a route: its literal prefix (the same path the pipeline's 401 links to). */
+export function resourcePath(route: RouteConfig): string {
+  return compilePattern(route.match.path).literalPrefix;
+}
+
+/** Metadata for `route` under `publicUrl`. */
+export function protectedResourceMetadata(config: Config, route: RouteConfig, publicUrl: string): ProtectedResourceMetadata {
+  const base = publicUrl.replace(/\/+$/, '');
+  const servers = config.identity.issuers.map((i) => i.issuer);
+  if (config.identity.dev_issuer) servers.push(devIssuerIdentity(base).issuer);
+  const doc: ProtectedResourceMetadata = {
+    resource: `${base}${resourcePath(route)}`,
+    authorization_servers: [...new Set(servers)],
+    bearer_methods_supported: ['header'],
+    resource_name: route.name,
+  };
+  if (route.scopes?.length) doc.scopes_supported = [...route.scopes];
+  return doc;
+}
+
+/** The `.well-known` app (mounted at `/.well-known`). */
+export function createMetadataApp(config: Config, publicUrl: string): Hono {
+  const documents = new Map<string, ProtectedResourceMetadata>();
+  for (const route of config.routes) {
+    if (!route.mcp) continue;
+    const path = resourcePath(route);
+    // First route wins, as in matching.
+    if (!documents.has(path)) documents.set(path, protectedResourceMetadata(config, route, publicUrl));
+  }
+  const prefix = '/.well-known/oauth-protected-resource';
+  const app = new Hono();
+  app.get('/oauth-protected-resource/*', (c) => {
+    const path = new URL(c.req.url).pathname;
+    const doc = path.startsWith(prefix) ? documents.get(path.slice(prefix.length).replace(/(.)\/$/, '$1')) : undefined;
+    if (!doc) {
+      return c.json({ type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no MCP resource at this path' }, 404, {
+        'content-type': 'application/problem+json',
+      });
+    }
+    return c.json(doc, 200, { 'cache-control': 'public, max-age=300' });
+  });
+  return app;
+}

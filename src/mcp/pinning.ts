@@ -1,0 +1,146 @@
+/**
+ * Tool pinning: the first definition of a tool seen on a route (SHA-256 of the
+ * canonical JSON of name, description and inputSchema) is trusted; a later,
+ * different definition blocks the tool (hidden from tools/list, tools/call
+ * refused) until an operator accepts it. Records live in the store so every
+ * instance agrees and a restart forgets nothing.
+ */
+
+import type { Store } from '../store/store.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
+
+/** The parts of a tool definition that are pinned. */
+export interface ToolDefinition {
+  name: string;
+  description?: unknown;
+  inputSchema?: unknown;
+}
+
+/** A stored pin (one per route and tool). Times are ISO strings. */
+export interface ToolPinRecord {
+  route: string;
+  tool: string;
+  /** Hash of the accepted definition. */
+  pinned: string;
+  pinned_at: string;
+  /** Description of the accepted definition (for the operator's review). */
+  description?: string;
+  /** Set while a different definition has been seen and not yet accepted. */
+  changed?: { hash: string; seen_at: string; description?: string; input_schema?: unknown };
+  accepted_at?: string;
+}
+
+/** `pinned` usable; `changed` blocked; `unknown` never seen on this route. */
+export type PinStatus = 'pinned' | 'changed' | 'unknown';
+
+export interface ToolPins {
+  /** Record the definitions of a tools/list answer; returns each tool's status (by name). */
+  observe(route: string, tools: readonly ToolDefinition[]): Promise<Map<string, PinStatus>>;
+  /** The status a tools/call must respect. */
+  status(route: string, tool: string): Promise<PinStatus>;
+  list(route?: string): Promise<ToolPinRecord[]>;
+  get(route: string, tool: string): Promise<ToolPinRecord | null>;
+  /** Accept the changed definition; null when the tool is unknown; the record unchanged when nothing was pending. */
+  accept(route: string, tool: string): Promise<{ record: ToolPinRecord; accepted: boolean } | null>;
+}
+
+const PREFIX = 'mcp:tool:';
+const MAX_DESCRIPTION = 2_000;
+
+/** The pinned hash of a tool definition. */
+export function toolDefinitionHash(tool: ToolDefinition): string {
+  return sha256Hex(canonicalJson({ name: tool.name, description: tool.description ?? null, inputSchema: tool.inputSchema ?? null }));
+}
+
+function pinKey(route: string, tool: string): string {
+  return `${PREFIX}${encodeURIComponent(route)}:${encodeURIComponent(tool)}`;
+}
+
+function describe(tool: ToolDefinition): string | undefined {
+  return typeof tool.description === 'string' ? tool.description.slice(0, MAX_DESCRIPTION) : undefined;
+}
+
+/** Tool pins over `store` (state only in the store). */
+export function createToolPins(store: Store, now: () => Date = () => new Date()): ToolPins {
+  async function read(route: string, tool: string): Promise<{ raw: string | null; record: ToolPinRecord | null }> {
+    const raw = await store.get(pinKey(route, tool));
+    return { raw, record: raw === null ? null : (JSON.parse(raw) as ToolPinRecord) };
+  }
+
+  /** Apply `change` with compare-and-set, retrying a few times when another instance wrote first. */
+  async function update(route: string, tool: string, change: (current: ToolPinRecord | null) => ToolPinRecord | null): Promise<ToolPinRecord | null> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { raw, record } = await read(route, tool);
+      const next = change(record);
+      if (next === null || next === record) return record;
+      const nextRaw = JSON.stringify(next);
+      if (nextRaw === raw) return record;
+      if (await store.compareAndSet(pinKey(route, tool), raw, nextRaw)) return next;
+    }
+    throw new Error(`tool pin ${route}/${tool} kept changing concurrently`);
+  }
+
+  function statusOf(record: ToolPinRecord | null, hash?: string): PinStatus {
+    if (!record) return 'unknown';
+    if (record.changed) return 'changed';
+    if (hash !== undefined && hash !== record.pinned) return 'changed';
+    return 'pinned';
+  }
+
+  return {
+    async observe(route, tools) {
+      const result = new Map<string, PinStatus>();
+      await Promise.all(
+        tools.map(async (tool) => {
+          const hash = toolDefinitionHash(tool);
+          const at = now().toISOString();
+          const record = await update(route, tool.name, (current) => {
+            if (!current) return { route, tool: tool.name, pinned: hash, pinned_at: at, description: describe(tool) };
+            if (current.pinned === hash || current.changed?.hash === hash) return current;
+            return { ...current, changed: { hash, seen_at: at, description: describe(tool), input_schema: tool.inputSchema } };
+          });
+          // A name listed twice with two definitions is blocked, whichever came first.
+          const status = statusOf(record, hash);
+          result.set(tool.name, result.get(tool.name) === 'changed' ? 'changed' : status);
+        }),
+      );
+      return result;
+    },
+    async status(route, tool) {
+      return statusOf((await read(route, tool)).record);
+    },
+    async get(route, tool) {
+      return (await read(route, tool)).record;
+    },
+    async list(route) {
+      const prefix = route === undefined ? PREFIX : `${PREFIX}${encodeURIComponent(route)}:`;
+      const out: ToolPinRecord[] = [];
+      for await (const key of store.keys(prefix)) {
+        const raw = await store.get(key);
+        if (raw !== null) out.push(JSON.parse(raw) as ToolPinRecord);
+      }
+      return out.sort((a, b) => (a.route === b.route ? a.tool.localeCompare(b.tool) : a.route.localeCompare(b.route)));
+    },
+    async accept(route, tool) {
+      let accepted = false;
+      const at = now().toISOString();
+      const record = await update(route, tool, (current) => {
+        accepted = false;
+        if (!current || !current.changed) return current;
+        accepted = true;
+        const { changed, ...rest } = current;
+        return { ...rest, pinned: changed.hash, pinned_at: at, accepted_at: at, description: changed.description };
+      });
+      return record ? { record, accepted } : null;
+    },
+  };
+}
+
+/**
+ * Accept the changed definition of `tool` on `route` (`warden mcp accept`).
+ * Resolves the new pin, or null when the tool is unknown or nothing was pending.
+ */
+export async function acceptToolDefinition(store: Store, route: string, tool: string): Promise<ToolPinRecord | null> {
+  const result = await createToolPins(store).accept(route, tool);
+  return result?.accepted ? result.record : null;
+}
