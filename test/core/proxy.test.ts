@@ -300,7 +300,9 @@ describe('upstream failures', () => {
   });
 
   it('does not retry a failed non-idempotent request', async () => {
-    upstream.setHandler((req) => req.socket.destroy());
+    upstream.setHandler((req) => {
+      req.socket.destroy();
+    });
     const res = await fetch(`${warden.url}/public/once`, { method: 'POST', body: 'x' });
     expect(res.status).toBe(502);
     expect(upstream.requests).toHaveLength(1);
