@@ -150,7 +150,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       shared.devIssuer = { key, issuer: devIssuer };
     }
     const authenticator: Authenticator = await createAuthenticator(cfg.identity, { devIssuer, logger, metrics });
-    const authorizer = await createAuthorizer(cfg.authz, { baseDir: loaded.baseDir, logger });
+    const authorizer = await createAuthorizer(cfg.authz, { baseDir: loaded.baseDir, logger, metrics });
     closers.push(() => authorizer.close());
     if (authenticator.close) closers.push(() => authenticator.close!());
 
