@@ -105,6 +105,7 @@ export async function runVaultRekey(loaded: LoadedConfig): Promise<void> {
       process.stderr.write(`rekey: ${JSON.stringify(p)}\n`);
     });
     process.stdout.write(`rekey: ${JSON.stringify(result)}\n`);
+    if (result.failed > 0) process.exitCode = 1;
   } finally {
     await store.close();
   }

@@ -235,6 +235,8 @@ export const credentialsSchema = z.union([
         scope: z.string().optional(),
         client_id: z.string(),
         client_secret: z.string().optional(),
+        /** Timeout of the exchange request (the result is cached until near expiry). */
+        timeout: durationMs().optional(),
       }),
     })
     .transform((v) => ({ kind: 'token_exchange' as const, ...v.token_exchange })),

@@ -1,0 +1,150 @@
+/**
+ * The token vault as a gateway feature: the `credentials` stage (vault and
+ * RFC 8693 token-exchange credentials) and the `/.warden` endpoints for
+ * linking, listing/revoking connections and exchanging tokens.
+ */
+
+import { WardenError, isWardenError } from '../errors.js';
+import type { Feature, FeatureFactory } from '../pipeline/feature.js';
+import type { RequestState } from '../pipeline/context.js';
+import type { Runtime } from '../runtime.js';
+import type { CredentialsConfig } from '../config/schema.js';
+import { createVaultCipher } from './crypto.js';
+import { createConnectionRepository, type ConnectionRepository } from './records.js';
+import { createProviders, ProviderError, type ProviderRegistry } from './providers.js';
+import { createRefresher, transientError } from './refresh.js';
+import { createVaultRoutes } from './routes.js';
+import { missingScopes, requireProvider, type VaultServices } from './services.js';
+import { createLinkSecrets } from './tickets.js';
+import { createTokenExchangeClient, type TokenExchangeClient, type TokenExchangeConfig } from './token-exchange.js';
+
+/**
+ * Every problem with vault use in routes, with its config path: a route naming an
+ * unknown provider, or vault credentials without `vault.keys`. Checked when the
+ * feature is built, so a bad config fails at startup (or its reload is refused).
+ */
+export function vaultConfigIssues(config: Runtime['config']): string[] {
+  const issues: string[] = [];
+  const check = (credentials: CredentialsConfig | undefined, path: string) => {
+    if (credentials?.kind !== 'vault') return;
+    if (!Object.hasOwn(config.vault.providers, credentials.provider)) {
+      issues.push(`${path}.vault: provider ${JSON.stringify(credentials.provider)} is not in vault.providers`);
+    }
+    if (config.vault.keys.length === 0) issues.push(`${path}.vault: vault.keys must list at least one key`);
+  };
+  config.routes.forEach((route, i) => {
+    check(route.credentials, `routes[${i}].credentials`);
+    for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) check(rule.credentials, `routes[${i}].mcp.tools.${tool}.credentials`);
+  });
+  return issues;
+}
+
+/** Build the vault services (exported for the CLI and tests). */
+export function createVaultServices(rt: Runtime): VaultServices & { exchangeClient: TokenExchangeClient } {
+  const vault = rt.config.vault;
+  const issues = vaultConfigIssues(rt.config);
+  if (issues.length > 0) throw new WardenError('config_invalid', issues.join('; '), { reason: 'vault_config_invalid' });
+  const providers: ProviderRegistry = createProviders(vault.providers);
+  // Without keys nothing can be stored; a route that needs the vault then fails closed.
+  const connections: ConnectionRepository =
+    vault.keys.length > 0 ? createConnectionRepository(rt.store, createVaultCipher(vault.keys)) : unavailableRepository();
+  const secrets = createLinkSecrets(rt.store, vault.connect_ttl);
+  const refresher = createRefresher({ store: rt.store, connections, providers, logger: rt.logger, metrics: rt.metrics, leaseMs: vault.refresh_lease });
+  const baseUrl = rt.publicUrl.replace(/\/+$/, '');
+  const exchangeClient = createTokenExchangeClient({ timeoutMs: 10_000 });
+
+  return {
+    rt,
+    providers,
+    connections,
+    secrets,
+    refresher,
+    baseUrl,
+    exchangeClient,
+    redirectUri: (provider) => `${baseUrl}/.warden/callback/${provider}`,
+    async connectionRequired({ user, agent, provider }, reason) {
+      const scopes = [...requireProvider(providers, provider).scopes];
+      const ticket = await secrets.issueTicket({ user, agent, provider, scopes });
+      rt.metrics.inc('warden_vault_connection_required_total', { provider });
+      return new WardenError('connection_required', `link your ${provider} account: open connect_url in a browser, then retry`, {
+        extra: { connect_url: `${baseUrl}/.warden/connect/${provider}?ticket=${ticket}`, provider },
+        reason: reason.startsWith('vault_') ? reason : `vault_${reason}`,
+      });
+    },
+  };
+}
+
+function unavailableRepository(): ConnectionRepository {
+  const fail = async (): Promise<never> => {
+    throw new WardenError('internal', 'vault.keys is empty: connections cannot be stored', { reason: 'vault_key_missing' });
+  };
+  return { get: fail, put: fail, replace: fail, delete: fail, list: fail, rekey: fail };
+}
+
+/** The credentials stage for `vault` and `token_exchange` (the gateway handles `header` and `none`). */
+export function createCredentialsStage(v: VaultServices, exchangeClient: TokenExchangeClient) {
+  async function vaultCredentials(state: RequestState, providerName: string): Promise<void> {
+    const principal = state.principal;
+    if (!principal) throw new WardenError('unauthenticated', 'vault credentials need an authenticated agent', { reason: 'vault_no_principal' });
+    if (principal.user === null) {
+      throw new WardenError('forbidden', 'this route uses the user’s connected account; the token does not act for a user', { reason: 'vault_no_user' });
+    }
+    const binding = { user: principal.user, agent: principal.agent, provider: providerName };
+    const provider = requireProvider(v.providers, providerName);
+    try {
+      const conn = await v.connections.get(binding.user, providerName);
+      if (!conn) throw await v.connectionRequired(binding, 'not_linked');
+      if (conn.status !== 'active') throw await v.connectionRequired(binding, 'relink_required');
+      if (missingScopes(provider.scopes, conn.scopes).length > 0) throw await v.connectionRequired(binding, 'scopes_changed');
+      const fresh = await v.refresher.fresh(conn);
+      state.upstreamAuthorization = `Bearer ${fresh.accessToken}`;
+    } catch (err) {
+      if (isWardenError(err, 'connection_required') && err.extra.connect_url === undefined) {
+        throw await v.connectionRequired(binding, err.reason);
+      }
+      if (isWardenError(err, 'store_unavailable') && err.headers['Retry-After'] === undefined) {
+        throw transientError('store_unavailable', 'the vault store is unavailable', 1, err);
+      }
+      throw err;
+    }
+  }
+
+  async function exchangedCredentials(state: RequestState, config: TokenExchangeConfig): Promise<void> {
+    if (!state.principal || !state.token) {
+      throw new WardenError('unauthenticated', 'token exchange needs the agent’s token', { reason: 'token_exchange_no_token' });
+    }
+    try {
+      const exchanged = await exchangeClient.exchange(state.token, state.principal.expiresAt * 1000, config);
+      state.upstreamAuthorization = `Bearer ${exchanged.accessToken}`;
+    } catch (err) {
+      if (err instanceof ProviderError) {
+        v.rt.logger.warn({ kind: err.kind, oauth_error: err.oauthError, http_status: err.httpStatus, token_url: config.token_url }, 'token exchange failed');
+        if (err.kind === 'transient') {
+          throw transientError('upstream_unavailable', 'the token exchange server is unavailable', err.retryAfter ?? 2, err);
+        }
+        throw new WardenError('forbidden', 'the authorization server refused to exchange the token', { reason: 'token_exchange_refused', cause: err });
+      }
+      throw err;
+    }
+  }
+
+  return async function vaultCredentialsStage(state: RequestState): Promise<void> {
+    const credentials = state.policy.credentials;
+    if (credentials?.kind === 'vault') return vaultCredentials(state, credentials.provider);
+    if (credentials?.kind === 'token_exchange') return exchangedCredentials(state, credentials);
+  };
+}
+
+/** The vault feature (see module comment). */
+export const createVaultFeature: FeatureFactory = (rt: Runtime): Feature => {
+  const services = createVaultServices(rt);
+  const stage = createCredentialsStage(services, services.exchangeClient);
+  return {
+    name: 'vault',
+    routes: createVaultRoutes(services),
+    stage: (state) => stage(state),
+    async close() {
+      services.exchangeClient.close();
+    },
+  };
+};

@@ -1,0 +1,207 @@
+/**
+ * The vault's endpoints under `/.warden`: the linking flow (connect → provider
+ * → callback), the user's connection list and revocation, and the RFC 8693
+ * exchange endpoint (in `exchange-endpoint.ts`). Browser-facing steps answer
+ * with small HTML pages; API steps with problem+json.
+ */
+
+import { Hono, type Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { WardenError } from '../errors.js';
+import { asWardenError, problemOf } from '../http/problem.js';
+import type { Principal } from '../identity/principal.js';
+import { createPkcePair, ProviderError } from './providers.js';
+import { missingScopes, type VaultServices } from './services.js';
+import { isSecretShaped, safeEqual } from './tickets.js';
+import { createExchangeHandler } from './exchange-endpoint.js';
+
+/** Name of the state cookie for one provider (one flow per provider per browser). */
+export function stateCookieName(provider: string): string {
+  return `warden_link_${provider}`;
+}
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/** A minimal self-contained page; no scripts, not frameable. */
+function page(c: Context, status: 200 | 400 | 404 | 503, title: string, message: string): Response {
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}</style></head>
+<body><main><h1 id="title">${escapeHtml(title)}</h1><p id="message">${escapeHtml(message)}</p></main></body></html>`;
+  return c.html(html, status, {
+    'Cache-Control': 'no-store',
+    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    'X-Frame-Options': 'DENY',
+    'Referrer-Policy': 'no-referrer',
+  });
+}
+
+/** The principal of the `Authorization: Bearer` token, or `unauthenticated`. */
+async function authenticateBearer(v: VaultServices, c: Context): Promise<Principal & { user: string }> {
+  const header = c.req.header('authorization') ?? '';
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
+  if (!match) throw new WardenError('unauthenticated', 'a bearer token is required', { reason: 'missing_token' });
+  const principal = await v.rt.authenticator.authenticate(match[1]);
+  if (principal.user === null) {
+    throw new WardenError('forbidden', 'connections belong to users; this token does not act for a user', { reason: 'vault_no_user' });
+  }
+  return principal as Principal & { user: string };
+}
+
+/** Build the Hono app mounted at `/.warden`. */
+export function createVaultRoutes(v: VaultServices): Hono {
+  const app = new Hono();
+  const { rt } = v;
+  const secure = v.baseUrl.startsWith('https://');
+  const basePath = new URL(v.baseUrl).pathname.replace(/\/+$/, '');
+  const cookiePath = `${basePath}/.warden/callback`;
+
+  app.onError((err, c) => {
+    const error = asWardenError(err);
+    if (error.status >= 500) rt.logger.error({ err, code: error.code }, 'vault endpoint failed');
+    const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...error.headers };
+    // RFC 6750 §3: a 401 names the scheme.
+    if (error.status === 401 && !Object.keys(headers).some((h) => h.toLowerCase() === 'www-authenticate')) headers['www-authenticate'] = 'Bearer realm="warden"';
+    return c.body(JSON.stringify(problemOf(error)), error.status as 400, headers);
+  });
+
+  // ---- linking: step 1, the connect link handed out with connection_required
+  app.get('/connect/:provider', async (c) => {
+    const name = c.req.param('provider');
+    const provider = v.providers.get(name);
+    if (!provider) return page(c, 404, 'Unknown provider', 'This link names a provider Warden does not know.');
+    const ticket = c.req.query('ticket');
+    const bound = isSecretShaped(ticket) ? await v.secrets.takeTicket(ticket) : null;
+    if (!bound || bound.provider !== name) {
+      return page(c, 400, 'Link expired', 'This link was already used or has expired. Ask your agent to try again; it will get a new link.');
+    }
+    const pkce = createPkcePair();
+    const redirectUri = v.redirectUri(name);
+    const state = await v.secrets.startFlow({
+      user: bound.user,
+      agent: bound.agent,
+      provider: name,
+      scopes: bound.scopes,
+      codeVerifier: pkce.verifier,
+      redirectUri,
+    });
+    let location: string;
+    try {
+      location = await provider.authorizationUrl({ redirectUri, state, codeChallenge: pkce.challenge, scopes: bound.scopes });
+    } catch (err) {
+      rt.logger.warn({ provider: name, err }, 'vault could not build the authorization URL');
+      return page(c, 503, 'Provider unavailable', 'Warden could not reach the provider. Ask your agent to try again later.');
+    }
+    setCookie(c, stateCookieName(name), state, {
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure,
+      path: cookiePath,
+      maxAge: Math.max(1, Math.floor(rt.config.vault.connect_ttl / 1000)),
+    });
+    rt.logger.info({ provider: name, user: bound.user, agent: bound.agent }, 'vault linking started');
+    c.header('Cache-Control', 'no-store');
+    c.header('Referrer-Policy', 'no-referrer');
+    return c.redirect(location, 302);
+  });
+
+  // ---- linking: step 2, the provider sends the browser back
+  app.get('/callback/:provider', async (c) => {
+    const name = c.req.param('provider');
+    const provider = v.providers.get(name);
+    if (!provider) return page(c, 404, 'Unknown provider', 'This link names a provider Warden does not know.');
+    const state = c.req.query('state');
+    const cookie = getCookie(c, stateCookieName(name));
+    // The flow only finishes in the browser that started it: the state must match
+    // the cookie set by /connect. A mismatch leaves the flow for its real owner.
+    if (!isSecretShaped(state) || !cookie || !safeEqual(state, cookie)) {
+      rt.logger.warn({ provider: name, has_cookie: Boolean(cookie) }, 'vault callback refused: state does not match this browser');
+      return page(c, 400, 'Linking failed', 'This sign-in was not started in this browser. Open the link your agent gave you again, in this browser.');
+    }
+    const flow = await v.secrets.takeFlow(state);
+    deleteCookie(c, stateCookieName(name), { path: cookiePath, secure, httpOnly: true, sameSite: 'Lax' });
+    if (!flow || flow.provider !== name) {
+      return page(c, 400, 'Linking failed', 'This sign-in has expired or was already used. Ask your agent for a new link.');
+    }
+    const providerError = c.req.query('error');
+    if (providerError) {
+      rt.logger.info({ provider: name, user: flow.user, error: providerError.slice(0, 64) }, 'vault linking refused at the provider');
+      return page(c, 400, 'Linking cancelled', `The provider did not grant access (${providerError.slice(0, 64)}).`);
+    }
+    // RFC 9207: when the provider names itself, it must be the one we sent the user to (mix-up defence).
+    const iss = c.req.query('iss');
+    if (iss !== undefined && provider.issuer !== undefined && iss.replace(/\/+$/, '') !== provider.issuer.replace(/\/+$/, '')) {
+      rt.logger.warn({ provider: name, user: flow.user }, 'vault callback refused: issuer mismatch');
+      return page(c, 400, 'Linking failed', 'The answer came from a different provider than the one this sign-in was sent to.');
+    }
+    const code = c.req.query('code');
+    if (!code) return page(c, 400, 'Linking failed', 'The provider did not send an authorization code.');
+
+    let tokens;
+    try {
+      tokens = await provider.exchangeCode({ code, codeVerifier: flow.codeVerifier, redirectUri: flow.redirectUri, scopes: flow.scopes });
+    } catch (err) {
+      const transient = err instanceof ProviderError && err.kind === 'transient';
+      rt.logger.warn({ provider: name, user: flow.user, err, kind: (err as ProviderError).kind }, 'vault code exchange failed');
+      return transient
+        ? page(c, 503, 'Provider unavailable', 'The provider did not answer. Ask your agent for a new link and try again later.')
+        : page(c, 400, 'Linking failed', 'The provider refused to complete the sign-in. Ask your agent for a new link.');
+    }
+    const missing = missingScopes(flow.scopes, tokens.scopes);
+    if (missing.length > 0) {
+      rt.logger.warn({ provider: name, user: flow.user, missing }, 'vault linking granted fewer scopes than required');
+      return page(c, 400, 'Not enough access', `The provider did not grant all required permissions (missing: ${missing.join(', ')}).`);
+    }
+    await v.connections.put({
+      user: flow.user,
+      provider: name,
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken,
+      tokenType: tokens.tokenType,
+      expiresAt: tokens.expiresAt,
+      scopes: tokens.scopes,
+    });
+    rt.metrics.inc('warden_vault_links_total', { provider: name });
+    rt.logger.info({ provider: name, user: flow.user, agent: flow.agent, scopes: tokens.scopes }, 'vault connection linked');
+    return page(c, 200, 'Account connected', `Your ${name} account is connected. You can close this window; your agent can continue.`);
+  });
+
+  // ---- the user's connections (authenticated by their agent's token)
+  app.get('/connections', async (c) => {
+    const principal = await authenticateBearer(v, c);
+    const list = await v.connections.list(principal.user);
+    const now = Date.now();
+    const connections = list.map((conn) => ({
+      provider: conn.provider,
+      scopes: conn.scopes,
+      status: conn.status === 'active' && conn.expiresAt !== undefined && conn.expiresAt !== null && conn.expiresAt <= now && !conn.refreshToken ? 'expired' : conn.status,
+      expires_at: conn.expiresAt ? new Date(conn.expiresAt).toISOString() : null,
+      linked_at: new Date(conn.createdAt).toISOString(),
+    }));
+    c.header('Cache-Control', 'no-store');
+    return c.json({ connections });
+  });
+
+  app.delete('/connections/:provider', async (c) => {
+    const principal = await authenticateBearer(v, c);
+    const name = c.req.param('provider');
+    const conn = await v.connections.get(principal.user, name);
+    if (!conn) throw new WardenError('not_found', `no ${name} connection`, { reason: 'vault_no_connection' });
+    await v.connections.delete(principal.user, name);
+    rt.logger.info({ provider: name, user: principal.user, agent: principal.agent }, 'vault connection revoked');
+    // Best effort at the provider: the local record is already gone, which is what protects the user.
+    const provider = v.providers.get(name);
+    if (provider) {
+      const token = conn.refreshToken ?? conn.accessToken;
+      await provider.revoke(token, conn.refreshToken ? 'refresh_token' : 'access_token').catch((err: unknown) => {
+        rt.logger.warn({ provider: name, err, kind: (err as ProviderError).kind }, 'vault revocation at the provider failed');
+      });
+    }
+    return c.body(null, 204);
+  });
+
+  app.post('/oauth/token', createExchangeHandler(v));
+
+  return app;
+}

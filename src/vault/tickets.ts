@@ -1,0 +1,102 @@
+/**
+ * Single-use secrets of the linking flow: the connect ticket handed out with
+ * `connection_required`, and the OAuth `state` that ties the callback to the
+ * browser that started it. Only SHA-256 digests are used as store keys, so a
+ * store dump does not contain a usable ticket or state.
+ */
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Store } from '../store/store.js';
+
+/** What a connect ticket is bound to. */
+export interface ConnectTicket {
+  user: string;
+  agent: string;
+  provider: string;
+  /** Provider scopes the connection must have. */
+  scopes: string[];
+  issuedAt: number;
+}
+
+/** A linking flow in progress (between /connect and /callback). */
+export interface LinkFlow {
+  user: string;
+  agent: string;
+  provider: string;
+  scopes: string[];
+  codeVerifier: string;
+  redirectUri: string;
+  startedAt: number;
+}
+
+/** A random URL-safe secret with 256 bits of entropy. */
+export function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** SHA-256 of a secret, hex; used as the store key suffix. */
+export function digest(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+/** Constant-time string equality (for state vs cookie). */
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+// Tickets and states are 43 base64url characters; anything else is refused before a store call.
+const SECRET_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+/** Store-backed tickets and flows. */
+export interface LinkSecrets {
+  issueTicket(ticket: Omit<ConnectTicket, 'issuedAt'>): Promise<string>;
+  /** Takes (single use) the ticket; null when unknown, used or expired. */
+  takeTicket(ticket: string): Promise<ConnectTicket | null>;
+  /** Stores the flow under its state; returns the state. */
+  startFlow(flow: Omit<LinkFlow, 'startedAt'>): Promise<string>;
+  /** Takes (single use) the flow of `state`; null when unknown, used or expired. */
+  takeFlow(state: string): Promise<LinkFlow | null>;
+}
+
+/** Tickets and flows in `store`, each living `ttlMs`. */
+export function createLinkSecrets(store: Store, ttlMs: number, now: () => number = Date.now): LinkSecrets {
+  const ticketKey = (t: string) => `vault:ticket:${digest(t)}`;
+  const flowKey = (s: string) => `vault:flow:${digest(s)}`;
+
+  function parse<T>(raw: string | null): T | null {
+    if (raw === null) return null;
+    try {
+      return JSON.parse(raw) as T;
+    } catch {
+      return null;
+    }
+  }
+
+  return {
+    async issueTicket(ticket) {
+      const secret = newSecret();
+      await store.set(ticketKey(secret), JSON.stringify({ ...ticket, issuedAt: now() } satisfies ConnectTicket), { ttlMs });
+      return secret;
+    },
+    async takeTicket(ticket) {
+      if (!SECRET_SHAPE.test(ticket)) return null;
+      return parse<ConnectTicket>(await store.take(ticketKey(ticket)));
+    },
+    async startFlow(flow) {
+      const state = newSecret();
+      await store.set(flowKey(state), JSON.stringify({ ...flow, startedAt: now() } satisfies LinkFlow), { ttlMs });
+      return state;
+    },
+    async takeFlow(state) {
+      if (!SECRET_SHAPE.test(state)) return null;
+      return parse<LinkFlow>(await store.take(flowKey(state)));
+    },
+  };
+}
+
+/** True when `value` has the shape of a ticket or state. */
+export function isSecretShaped(value: string | undefined): value is string {
+  return typeof value === 'string' && SECRET_SHAPE.test(value);
+}

@@ -1,0 +1,106 @@
+/**
+ * Provider calls against the real oidc-provider: OIDC discovery, client
+ * authentication, refresh with rotation, and the classification of failures
+ * (invalid_grant vs transient vs rejected), with timeouts on every call.
+ */
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { providerSchema } from '../../src/config/schema.js';
+import { createPkcePair, createProvider, parseScopes, ProviderError } from '../../src/vault/providers.js';
+import { startVaultProvider, type VaultProvider } from './support.js';
+
+describe('vault providers (real oidc-provider)', () => {
+  let vp: VaultProvider;
+  let silent: Server;
+  let silentUrl = '';
+
+  const config = (overrides: Record<string, unknown>) =>
+    providerSchema.parse({ client_id: vp.clientId, client_secret: vp.clientSecret, scopes: ['github'], timeout: '2s', ...overrides });
+
+  beforeAll(async () => {
+    vp = await startVaultProvider({ redirectUris: ['http://127.0.0.1:9/.warden/callback/acme'] });
+    // A server that accepts connections and never answers (timeouts).
+    silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    silent?.closeAllConnections();
+    await new Promise((r) => silent?.close(r));
+    await vp?.close();
+  });
+
+  it('discovers endpoints from the issuer and refreshes with rotation', async () => {
+    const provider = createProvider('acme', config({ issuer: vp.op.issuer }));
+    const endpoints = await provider.endpoints();
+    expect(endpoints.authorizationUrl).toBe(`${vp.op.issuer}/auth`);
+    expect(endpoints.tokenUrl).toBe(`${vp.op.issuer}/token`);
+    const url = new URL(await provider.authorizationUrl({ redirectUri: 'http://127.0.0.1:9/cb', state: 's', codeChallenge: 'c', scopes: ['github'] }));
+    expect(Object.fromEntries(url.searchParams)).toMatchObject({
+      response_type: 'code',
+      client_id: vp.clientId,
+      scope: 'github',
+      state: 's',
+      code_challenge: 'c',
+      code_challenge_method: 'S256',
+    });
+
+    const linked = await vp.op.userAccessToken({ accountId: 'alice-gh', clientId: vp.clientId, scope: 'github' });
+    const refreshed = await provider.refresh(linked.refresh_token!, ['github']);
+    expect(refreshed.accessToken).toBeTruthy();
+    expect(refreshed.refreshToken).toBeTruthy();
+    expect(refreshed.refreshToken).not.toBe(linked.refresh_token);
+    expect(refreshed.expiresAt).toBeGreaterThan(Date.now());
+    expect(refreshed.scopes).toContain('github');
+    // Reusing the rotated refresh token is invalid_grant (re-link needed).
+    const reused = await provider.refresh(linked.refresh_token!, ['github']).catch((e: unknown) => e);
+    expect(reused).toBeInstanceOf(ProviderError);
+    expect(reused).toMatchObject({ kind: 'invalid_grant', oauthError: 'invalid_grant' });
+  });
+
+  it('refuses a discovery document for another issuer (mix-up)', async () => {
+    const provider = createProvider('acme', config({ issuer: `${vp.op.issuer}/other` }));
+    await expect(provider.endpoints()).rejects.toMatchObject({ kind: 'rejected' });
+  });
+
+  it('wrong client authentication is rejected, not invalid_grant', async () => {
+    const linked = await vp.op.userAccessToken({ accountId: 'bob-gh', clientId: vp.clientId, scope: 'github' });
+    const wrongSecret = createProvider('acme', config({ issuer: vp.op.issuer, client_secret: 'not-the-secret-at-all' }));
+    await expect(wrongSecret.refresh(linked.refresh_token!, [])).rejects.toMatchObject({ kind: 'rejected', oauthError: 'invalid_client' });
+    const postWrong = createProvider('acme', config({ issuer: vp.op.issuer, client_auth: 'client_secret_post', client_secret: 'not-the-secret-at-all' }));
+    await expect(postWrong.refresh(linked.refresh_token!, [])).rejects.toMatchObject({ kind: 'rejected', oauthError: 'invalid_client' });
+    // The refresh token was not spent by the refused attempts.
+    const right = createProvider('acme', config({ issuer: vp.op.issuer }));
+    expect((await right.refresh(linked.refresh_token!, [])).accessToken).toBeTruthy();
+  });
+
+  it('classifies 5xx as transient with Retry-After, and times out a silent provider', async () => {
+    vp.relay.fault({ grant: 'refresh_token', mode: 'error', headers: { 'retry-after': '7' } });
+    const viaRelay = createProvider('acme', config({ authorization_url: `${vp.op.issuer}/auth`, token_url: vp.relay.tokenUrl }));
+    await expect(viaRelay.refresh('whatever', [])).rejects.toMatchObject({ kind: 'transient', httpStatus: 503, retryAfter: 7 });
+
+    const hanging = createProvider('acme', config({ authorization_url: `${silentUrl}/auth`, token_url: `${silentUrl}/token`, timeout: '300ms' }));
+    const err = await hanging.refresh('whatever', []).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'transient' });
+    expect((err as Error).message).toContain('no answer within 300ms');
+
+    const down = createProvider('acme', config({ issuer: 'http://127.0.0.1:9' }));
+    await expect(down.endpoints()).rejects.toMatchObject({ kind: 'transient' });
+  });
+
+  it('PKCE pairs are S256 and scopes parse both separators', () => {
+    const { verifier, challenge } = createPkcePair();
+    expect(verifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(challenge).not.toBe(verifier);
+    expect(parseScopes('repo,user  read:org')).toEqual(['repo', 'user', 'read:org']);
+    expect(parseScopes(undefined)).toBeUndefined();
+  });
+
+  it('a config without endpoints or issuer is refused at build time', () => {
+    expect(() => createProvider('acme', config({}))).toThrow(/authorization_url and token_url, or issuer/);
+  });
+});
