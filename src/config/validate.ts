@@ -7,6 +7,7 @@ import type { ConfigIssue } from './load.js';
 import type { CheckConfig, Config } from './schema.js';
 import { compilePattern } from '../pipeline/routes.js';
 import { compileTemplate } from '../pipeline/templates.js';
+import { approvalRuleIssues } from '../approvals/rules.js';
 
 type Issue = Omit<ConfigIssue, 'line'> & { line?: number };
 
@@ -94,6 +95,10 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
       rule.approval?.forEach((r, j) => r.message && checkText(r.message, `${tat}.approval[${j}].message`, add));
     }
   });
+  // CEL `when` expressions compile at load; a bad one is a config error with its path.
+  for (const issue of approvalRuleIssues(config.routes)) {
+    if (!issue.path.endsWith('.message')) issues.push(issue);
+  }
   return issues;
 }
 

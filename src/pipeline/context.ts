@@ -77,6 +77,8 @@ export interface RequestState {
    * tools/list filtering, tool pinning). Must stream; may replace the body.
    */
   responseHook?: (res: UpstreamResponse) => Promise<UpstreamResponse>;
+  /** Aborted when the agent disconnects (a held request is then never released). */
+  signal?: AbortSignal;
   /** True when the request is a release of an approved request (re-check with higher consistency). */
   releasing?: boolean;
   /** `Authorization` value the credentials stage chose for the upstream (if any). */

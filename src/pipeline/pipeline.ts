@@ -228,14 +228,17 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   /** Everything before forwarding: route, identity, policy, approval, credentials. */
-  async function evaluate(state: RequestState, req?: IncomingMessage): Promise<CompiledRoute> {
+  async function evaluate(state: RequestState, req?: IncomingMessage, res?: ServerResponse): Promise<CompiledRoute> {
     const route = matchRoute(state);
     await authenticate(state, route);
     if (route.needsBody && req && state.body === undefined) await readBody(state, req);
     if (route.config.mcp && mcpStage) await mcpStage(state, rt);
     await authorize(state);
     if (deps.dryRun) return route;
-    if (state.policy.approval.length && approveStage) await approveStage(state, rt);
+    if (state.policy.approval.length && approveStage) {
+      if (res) state.signal = disconnectSignal(res);
+      await approveStage(state, rt);
+    }
     else if (state.policy.approval.length) throw new WardenError('internal', 'approvals are configured but not available', { reason: 'approvals_missing' });
     await credentials(state);
     return route;
@@ -304,7 +307,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const state = newState({ method: req.method ?? 'GET', target, headers: req.headers, clientIp });
       let failure: WardenError | undefined;
       try {
-        const route = await evaluate(state, req);
+        const route = await evaluate(state, req, res);
         state.decision = 'allow';
         await proxy.forward(state, req, res, { origin: route.origin, host: route.host, path: upstreamPath(route, state.path, state.query), timeoutMs: route.timeoutMs }, {
           clientIp,
@@ -326,6 +329,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
     },
   };
+}
+
+/** A signal aborted when the client goes away before the response is complete. */
+function disconnectSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }
 
 /** Keep the caller's trace id, start a new span; or start a new trace. */

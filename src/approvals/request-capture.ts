@@ -1,0 +1,166 @@
+/**
+ * The canonical form of a held request: what the approver sees, what the
+ * digest binds, and what a re-sent request must match byte for byte. Built from
+ * the pipeline's canonical path/query and the buffered body only.
+ */
+
+import type { RequestState } from '../pipeline/context.js';
+import { WardenError } from '../errors.js';
+import type { CelVars } from './rules.js';
+import type { TemplateVars } from './templates.js';
+import { canonicalJson, sha256Hex } from './ids.js';
+
+/** Headers kept with the stored request (shown to the approver). */
+export const STORED_HEADERS = ['content-type', 'content-encoding', 'content-language', 'accept', 'idempotency-key'] as const;
+/** Headers that change what the body means, so they are part of the digest. */
+const DIGEST_HEADERS = ['content-type', 'content-encoding'] as const;
+
+/** The request as stored with its approval. */
+export interface StoredRequest {
+  method: string;
+  /** Canonical path. */
+  path: string;
+  /** Canonical query without `?`. */
+  query: string;
+  headers: Array<[string, string]>;
+  /** Body bytes, base64 ('' when none). */
+  body: string;
+  bodySha256: string;
+  bodyBytes: number;
+  route: string;
+  params: Record<string, string>;
+  agent: string;
+  user: string;
+  claims: Record<string, unknown>;
+  /** MCP tool call (tool name and canonical JSON of its arguments). */
+  tool?: string;
+  argsJson?: string;
+}
+
+function headerValue(state: RequestState, name: string): string | undefined {
+  const v = state.headers[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v.join(', ') : String(v);
+}
+
+function declaresBody(state: RequestState): boolean {
+  const cl = headerValue(state, 'content-length');
+  return (cl !== undefined && cl !== '0') || headerValue(state, 'transfer-encoding') !== undefined;
+}
+
+/** Capture the request; throws when the body should exist but was not buffered (fail closed). */
+export function captureRequest(state: RequestState): StoredRequest {
+  const principal = state.principal;
+  if (!principal) throw new WardenError('unauthenticated', 'approval needs an authenticated agent');
+  if (!principal.user) throw new WardenError('forbidden', 'this request needs a user to approve it, and the token acts for no user', { reason: 'approval_no_user' });
+  if (!state.route) throw new WardenError('internal', 'approve stage ran without a route');
+  if (state.body === undefined && declaresBody(state)) {
+    throw new WardenError('internal', 'approve stage needs the buffered request body', { reason: 'approval_body_not_buffered' });
+  }
+  const body = state.body ?? Buffer.alloc(0);
+  const headers: Array<[string, string]> = [];
+  for (const name of STORED_HEADERS) {
+    const v = headerValue(state, name);
+    if (v !== undefined) headers.push([name, v]);
+  }
+  const stored: StoredRequest = {
+    method: state.method,
+    path: state.path,
+    query: state.query,
+    headers,
+    body: body.toString('base64'),
+    bodySha256: sha256Hex(body),
+    bodyBytes: body.length,
+    route: state.route.name,
+    params: { ...state.params },
+    agent: principal.agent,
+    user: principal.user,
+    claims: { ...principal.claims } as Record<string, unknown>,
+  };
+  if (state.mcp?.tool !== undefined) {
+    stored.tool = state.mcp.tool;
+    stored.argsJson = canonicalJson(state.mcp.args ?? {});
+  }
+  return stored;
+}
+
+/**
+ * The digest that binds an approval: agent, user, route, method, canonical path
+ * and query, body-meaning headers and the body's SHA-256; for an MCP tool call
+ * the tool and its canonical arguments instead of the body (the JSON-RPC id
+ * differs on every retry).
+ */
+export function requestDigest(r: StoredRequest): string {
+  const meaning = DIGEST_HEADERS.map((h) => r.headers.find(([k]) => k === h)?.[1] ?? '');
+  const parts =
+    r.tool !== undefined
+      ? ['warden-approval-v1', r.agent, r.user, r.route, r.method, r.path, r.query, 'mcp', r.tool, r.argsJson ?? '{}']
+      : ['warden-approval-v1', r.agent, r.user, r.route, r.method, r.path, r.query, ...meaning, r.bodySha256];
+  return sha256Hex(JSON.stringify(parts));
+}
+
+/** What a grant ("allow this again for N minutes") matches: agent, user, route, method, path (and tool). */
+export function grantMatchKey(r: Pick<StoredRequest, 'agent' | 'user' | 'route' | 'method' | 'path' | 'tool'>): string {
+  return sha256Hex(JSON.stringify(['warden-grant-v1', r.agent, r.user, r.route, r.method, r.path, r.tool ?? null])).slice(0, 32);
+}
+
+function parseQuery(query: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(query)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+function parseJsonBody(r: StoredRequest): unknown {
+  const ct = r.headers.find(([k]) => k === 'content-type')?.[1] ?? '';
+  if (r.bodyBytes === 0 || !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) return null;
+  try {
+    return JSON.parse(Buffer.from(r.body, 'base64').toString('utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Template variables rendered from the stored request only. */
+export function storedTemplateVars(r: StoredRequest): TemplateVars {
+  return {
+    agent: r.agent,
+    user: r.user,
+    path: r.params,
+    query: parseQuery(r.query),
+    body: parseJsonBody(r),
+    tool: r.tool ?? null,
+    args: r.argsJson !== undefined ? JSON.parse(r.argsJson) : null,
+    request: { method: r.method, path: r.path, query: r.query },
+    claims: r.claims,
+  };
+}
+
+/** CEL variables of the live request (the same data that is stored). */
+export function celVars(state: RequestState): CelVars {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(state.headers)) {
+    if (v === undefined || k === 'authorization' || k === 'cookie' || k === 'proxy-authorization') continue;
+    headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+  }
+  let body: unknown = state.json ?? null;
+  if (body === null && state.body && state.body.length > 0) {
+    const ct = String(state.headers['content-type'] ?? '');
+    if (/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) {
+      try {
+        body = JSON.parse(state.body.toString('utf8'));
+      } catch {
+        body = null;
+      }
+    }
+  }
+  return {
+    request: { method: state.method, path: state.path, query: parseQuery(state.query), headers },
+    body,
+    path: { ...state.params },
+    claims: { ...(state.principal?.claims ?? {}) } as Record<string, unknown>,
+    agent: state.principal?.agent ?? '',
+    user: state.principal?.user ?? null,
+    tool: state.mcp?.tool ?? null,
+    args: state.mcp?.args ?? null,
+  };
+}

@@ -1,0 +1,446 @@
+/**
+ * The approval state machine: hold a risky request, merge duplicates, rate
+ * limit, notify, wait for a decision (pub/sub), release exactly once, honour
+ * grants and revocations. One instance per config generation; all state that
+ * matters lives in the Store so any instance can continue what another began.
+ */
+
+import type { ApprovalRuleConfig } from '../config/schema.js';
+import { WardenError } from '../errors.js';
+import type { PipelineHooks } from '../pipeline/feature.js';
+import type { RequestState } from '../pipeline/context.js';
+import type { Runtime } from '../runtime.js';
+import type { CibaClient } from './ciba.js';
+import type { DecisionBus } from './decision-bus.js';
+import { confirmationCode, randomId, safeEqual, sha256Hex } from './ids.js';
+import { approvalNotice, type Notifier } from './notifiers.js';
+import { effectiveStatus, type ApprovalRecord, type ApprovalRepo, type GrantRecord } from './records.js';
+import { captureRequest, celVars, grantMatchKey, requestDigest, storedTemplateVars, type StoredRequest } from './request-capture.js';
+import { selectRule, type RuleCompiler } from './rules.js';
+import { renderText } from './templates.js';
+
+/** How a decision attempt ended. */
+export type DecideOutcome =
+  | { kind: 'decided'; record: ApprovalRecord }
+  | { kind: 'conflict'; record: ApprovalRecord }
+  | { kind: 'not_found' }
+  | { kind: 'forbidden'; record: ApprovalRecord };
+
+export interface ApprovalService {
+  /** The pipeline's `approve` stage. */
+  stage(state: RequestState): Promise<void>;
+  /** Record a decision (exactly one wins; later ones get `conflict`). */
+  decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options?: { grantMs?: number }): Promise<DecideOutcome>;
+  /** The record when `t` is its review secret, else null. */
+  reviewable(id: string, t: string): Promise<ApprovalRecord | null>;
+  /** Cancel an approval the caller's user owns (pending or approved but unused → denied). */
+  revoke(id: string, user: string): Promise<ApprovalRecord | null>;
+  listGrants(user: string): Promise<GrantRecord[]>;
+  /** Remove a grant; an approval it came with that is approved but unused is revoked too. */
+  revokeGrant(user: string, grantId: string): Promise<boolean>;
+  readonly repo: ApprovalRepo;
+  close(): Promise<void>;
+}
+
+export interface ApprovalServiceDeps {
+  rt: Runtime;
+  hooks: PipelineHooks;
+  repo: ApprovalRepo;
+  bus: DecisionBus;
+  compiler: RuleCompiler;
+  notifiers: Notifier[];
+  ciba?: CibaClient;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const CLAIM_MS = 30_000;
+
+/** Build the service. */
+export function createApprovalService(deps: ApprovalServiceDeps): ApprovalService {
+  const { rt, hooks, repo, bus, compiler, notifiers, ciba } = deps;
+  const cfg = rt.config.approvals;
+  const log = rt.logger.child({ feature: 'approvals' });
+  const background = new Set<Promise<unknown>>();
+  const cibaPolls = new Map<string, AbortController>();
+  let closed = false;
+
+  const track = (p: Promise<unknown>) => {
+    const q = p.catch((err) => log.error({ err }, 'approval background task failed')).finally(() => background.delete(q));
+    background.add(q);
+  };
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const basePath = new URL(rt.publicUrl).pathname.replace(/\/+$/, '');
+  const pollPath = (id: string) => `${basePath}/.warden/approvals/${id}`;
+
+  // ------------------------------------------------------------ outcomes as errors
+
+  function pendingError(rec: ApprovalRecord, merged: boolean): WardenError {
+    const remaining = Math.max(1, Math.ceil((rec.expiresAt - Date.now()) / 1000));
+    return new WardenError('approval_pending', 'this request is waiting for a human decision', {
+      extra: {
+        approval_id: rec.id,
+        status: 'pending',
+        expires_at: iso(rec.expiresAt),
+        poll_url: `${rt.publicUrl.replace(/\/+$/, '')}/.warden/approvals/${rec.id}`,
+        confirmation_code: rec.code,
+        merged,
+      },
+      headers: { Location: pollPath(rec.id), 'Retry-After': String(Math.min(5, remaining)) },
+      reason: 'approval_pending',
+    });
+  }
+
+  function outcomeError(rec: ApprovalRecord): WardenError {
+    const extra = { approval_id: rec.id };
+    switch (effectiveStatus(rec)) {
+      case 'used':
+        return new WardenError('approval_mismatch', 'this approval was already used; send a new request to ask again later', { extra, reason: 'approval_used' });
+      case 'denied':
+        return new WardenError('approval_denied', rec.decidedBy === 'revoked' ? 'the approval was revoked' : 'the request was denied by the approver', { extra, reason: rec.decidedBy === 'revoked' ? 'approval_revoked' : 'approval_denied' });
+      default:
+        return new WardenError('approval_expired', 'the approval expired before it was used', { extra, reason: 'approval_expired' });
+    }
+  }
+
+  // ------------------------------------------------------------ transitions
+
+  async function afterDecision(rec: ApprovalRecord): Promise<void> {
+    await repo.releasePending(rec.request.user, rec.request.agent, rec.id).catch((err) => log.warn({ err }, 'could not release pending slot'));
+    await repo.publish({ id: rec.id, status: rec.status }).catch((err) => log.warn({ err }, 'could not publish approval event'));
+    rt.metrics.inc('warden_approval_decisions_total', { status: rec.status, by: rec.decidedBy ?? 'unknown' });
+  }
+
+  async function expire(id: string): Promise<void> {
+    const now = Date.now();
+    const { record, changed } = await repo.update(id, (cur) =>
+      cur.status === 'pending' && now >= cur.expiresAt ? { ...cur, status: 'expired', decidedAt: now, decidedBy: 'expiry' } : null,
+    );
+    if (changed && record) await afterDecision(record);
+  }
+
+  async function decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options: { grantMs?: number } = {}): Promise<DecideOutcome> {
+    const before = await repo.get(id);
+    if (!before) return { kind: 'not_found' };
+    if (decision === 'approve' && before.approvers && effectiveStatus(before) === 'pending') {
+      // `approvers:` names an OpenFGA relation the deciding user must hold; checked fresh, not from cache.
+      const ok = await rt.authorizer.check(
+        { user: `user:${before.request.user}`, relation: before.approvers.relation, object: before.approvers.object },
+        { consistency: 'higher_consistency' },
+      );
+      if (!ok) return { kind: 'forbidden', record: before };
+    }
+    const now = Date.now();
+    const grantMs = decision === 'approve' ? Math.min(Math.max(0, Math.floor(options.grantMs ?? 0)), cfg.max_grant) : 0;
+    const { record, changed } = await repo.update(id, (cur) => {
+      if (effectiveStatus(cur, now) !== 'pending') return null;
+      const next: ApprovalRecord = { ...cur, status: decision === 'approve' ? 'approved' : 'denied', decidedAt: now, decidedBy: source };
+      if (decision === 'approve') {
+        // The agent gets a full ttl from the decision to come back for the release.
+        next.expiresAt = Math.max(cur.expiresAt, now + cfg.ttl);
+        if (grantMs > 0) {
+          next.grantMs = grantMs;
+          next.grantId = grantMatchKey(cur.request);
+        }
+      }
+      return next;
+    });
+    if (!record) return { kind: 'not_found' };
+    if (!changed) {
+      if (record.status === 'pending' && effectiveStatus(record) === 'expired') await expire(id);
+      return { kind: 'conflict', record: (await repo.get(id)) ?? record };
+    }
+    if (record.status === 'approved') {
+      await repo.setDigest(record.digest, record.id, record.expiresAt - Date.now()).catch(() => undefined);
+      if (record.grantMs && record.grantId) {
+        const r = record.request;
+        await repo.putGrant({
+          id: record.grantId,
+          user: r.user,
+          agent: r.agent,
+          route: r.route,
+          method: r.method,
+          path: r.path,
+          ...(r.tool !== undefined ? { tool: r.tool } : {}),
+          approvalId: record.id,
+          createdAt: now,
+          expiresAt: now + record.grantMs,
+        });
+      }
+    }
+    await afterDecision(record);
+    log.info({ approval_id: id, status: record.status, by: source, grant_ms: record.grantMs ?? 0 }, 'approval decided');
+    return { kind: 'decided', record };
+  }
+
+  async function revoke(id: string, user: string): Promise<ApprovalRecord | null> {
+    const now = Date.now();
+    const { record, changed } = await repo.update(id, (cur) => {
+      if (cur.request.user !== user) return null;
+      const st = effectiveStatus(cur, now);
+      return st === 'pending' || st === 'approved' ? { ...cur, status: 'denied', decidedAt: now, decidedBy: 'revoked' } : null;
+    });
+    if (!record || record.request.user !== user) return null;
+    if (changed) await afterDecision(record);
+    return record;
+  }
+
+  // ------------------------------------------------------------ hold and release
+
+  async function release(rec: ApprovalRecord, state: RequestState, digest: string): Promise<void> {
+    // Authorization may have changed while the request waited: ask again, bypassing caches.
+    state.releasing = true;
+    await hooks.reauthorize(state);
+    const now = Date.now();
+    const { record, changed } = await repo.update(rec.id, (cur) =>
+      effectiveStatus(cur, now) === 'approved' && cur.digest === digest ? { ...cur, status: 'used', usedAt: now } : null,
+    );
+    if (!record) throw new WardenError('approval_expired', 'the approval no longer exists', { extra: { approval_id: rec.id } });
+    if (!changed) throw outcomeError(record);
+    state.approvalId = record.id;
+    rt.metrics.inc('warden_approval_releases_total', {});
+    log.info({ approval_id: record.id, request_id: state.id }, 'approved request released');
+    await repo.publish({ id: record.id, status: 'used' }).catch(() => undefined);
+  }
+
+  /**
+   * The agent's connection, when the pipeline exposes it (`signal`, aborted on
+   * disconnect): a request whose agent is gone is never released, so the
+   * approval stays unused for the agent's retry instead of running unseen.
+   */
+  const signalOf = (state: RequestState): AbortSignal | undefined => (state as RequestState & { signal?: AbortSignal }).signal;
+
+  async function resolve(rec: ApprovalRecord, state: RequestState, digest: string, merged: boolean): Promise<void> {
+    const signal = signalOf(state);
+    const waiter = bus.waiter(rec.id);
+    try {
+      const deadline = Math.min(Date.now() + cfg.hold, rec.expiresAt);
+      let cur: ApprovalRecord | null = rec;
+      for (;;) {
+        cur = await repo.get(rec.id);
+        if (!cur) throw new WardenError('approval_expired', 'the approval no longer exists', { extra: { approval_id: rec.id } });
+        const st = effectiveStatus(cur);
+        if (signal?.aborted) break;
+        if (st === 'approved') return await release(cur, state, digest);
+        if (st === 'expired' && cur.status === 'pending') await expire(cur.id);
+        if (st !== 'pending') throw outcomeError(cur);
+        const remaining = deadline - Date.now();
+        if (remaining <= 0 || closed) break;
+        await waiter.wait(remaining, signal);
+      }
+      state.decision = 'pending';
+      throw pendingError(cur, merged);
+    } finally {
+      waiter.cancel();
+    }
+  }
+
+  // ------------------------------------------------------------ creation
+
+  function reviewUrl(id: string, t: string): string {
+    return `${rt.publicUrl.replace(/\/+$/, '')}/.warden/approvals/${id}/review?t=${t}`;
+  }
+
+  async function notifyAll(rec: ApprovalRecord, t: string): Promise<void> {
+    const notice = approvalNotice(rec, reviewUrl(rec.id, t));
+    await Promise.all(
+      notifiers.map(async (n) => {
+        try {
+          await n.notify(notice, rec);
+          rt.metrics.inc('warden_approval_notifications_total', { channel: n.kind, result: 'sent' });
+        } catch (err) {
+          rt.metrics.inc('warden_approval_notifications_total', { channel: n.kind, result: 'failed' });
+          log.warn({ approval_id: rec.id, channel: n.kind, err }, 'approval notification failed');
+        }
+      }),
+    );
+  }
+
+  async function create(stored: StoredRequest, digest: string, rule: ApprovalRuleConfig, source: string): Promise<ApprovalRecord | 'claimed' | 'limited'> {
+    const id = randomId();
+    const now = Date.now();
+    const expiresAt = now + (rule.ttl ?? cfg.ttl);
+    if (!(await repo.claimDigest(digest, id, CLAIM_MS))) return 'claimed';
+    let reserved = false;
+    try {
+      reserved = await repo.reservePending(stored.user, stored.agent, id, expiresAt, cfg.max_pending_per_user);
+      if (!reserved) {
+        await repo.releaseDigest(digest, id);
+        return 'limited';
+      }
+      const vars = storedTemplateVars(stored);
+      const t = randomId(24);
+      const rec: ApprovalRecord = {
+        v: 1,
+        id,
+        status: 'pending',
+        digest,
+        code: confirmationCode(digest),
+        message: rule.message ? renderText(rule.message, vars).slice(0, 2000) : '',
+        request: stored,
+        source,
+        createdAt: now,
+        expiresAt,
+        reviewHash: sha256Hex(t),
+        ...(rule.approvers ? { approvers: { relation: rule.approvers.relation, object: renderText(rule.approvers.object, vars) } } : {}),
+      };
+      await repo.create(rec);
+      await repo.setDigest(digest, id, expiresAt - now);
+      rt.metrics.inc('warden_approvals_created_total', { route: stored.route });
+      log.info({ approval_id: id, agent: stored.agent, user: stored.user, route: stored.route, method: stored.method, code: rec.code }, 'approval requested');
+      track(notifyAll(rec, t));
+      if (ciba) track(startCiba(rec));
+      return rec;
+    } catch (err) {
+      if (reserved) await repo.releasePending(stored.user, stored.agent, id).catch(() => undefined);
+      await repo.releaseDigest(digest, id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------------------ CIBA
+
+  async function startCiba(rec: ApprovalRecord): Promise<void> {
+    if (!ciba || !cfg.ciba) return;
+    const vars = storedTemplateVars(rec.request);
+    const loginHint = renderText(cfg.ciba.login_hint, vars);
+    if (!loginHint) throw new Error('CIBA login_hint rendered empty');
+    const requested = cfg.ciba.requested_expiry ?? rec.expiresAt - Date.now();
+    const req = await ciba.start({ loginHint, bindingMessage: rec.code, requestedExpirySeconds: Math.ceil(requested / 1000) });
+    const { changed } = await repo.update(rec.id, (cur) => (cur.status === 'pending' ? { ...cur, ciba: { authReqId: req.authReqId, interval: req.interval, expiresAt: req.expiresAt } } : null));
+    if (changed) await pollCiba(rec.id, req); // decided meanwhile (review link): nothing to wait for
+  }
+
+  async function pollCiba(id: string, req: { authReqId: string; interval: number; expiresAt: number }): Promise<void> {
+    if (!ciba || cibaPolls.has(id)) return;
+    // One poller per approval across instances: a lease the poller keeps renewing.
+    const lock = await rt.store.tryLock(`approval:ciba:${id}`, 60_000);
+    if (!lock) return;
+    const controller = new AbortController();
+    cibaPolls.set(id, controller);
+    const waiter = bus.waiter(id);
+    const renew = setInterval(() => void lock.renew(60_000).then((ok) => ok || controller.abort()).catch(() => controller.abort()), 20_000);
+    // Another decision (review link, expiry) ends the poll.
+    void (async () => {
+      while (!controller.signal.aborted) {
+        if (!(await waiter.wait(3_600_000, controller.signal))) continue;
+        const cur = await repo.get(id).catch(() => null);
+        if (!cur || cur.status !== 'pending') controller.abort();
+      }
+    })();
+    try {
+      const outcome = await ciba.poll(req, controller.signal, (interval) => log.info({ approval_id: id, interval }, 'CIBA provider asked to slow down'));
+      log.info({ approval_id: id, outcome }, 'CIBA outcome');
+      if (outcome === 'approved' || outcome === 'denied') await decide(id, outcome === 'approved' ? 'approve' : 'deny', 'ciba');
+      else if (outcome === 'expired') {
+        const now = Date.now();
+        const { record, changed } = await repo.update(id, (cur) => (cur.status === 'pending' ? { ...cur, status: 'expired', decidedAt: now, decidedBy: 'expiry', expiresAt: Math.min(cur.expiresAt, now) } : null));
+        if (changed && record) await afterDecision(record);
+      }
+    } finally {
+      clearInterval(renew);
+      controller.abort();
+      waiter.cancel();
+      cibaPolls.delete(id);
+      await lock.release().catch(() => undefined);
+    }
+  }
+
+  /** After a restart, continue polling the provider for pending CIBA approvals. */
+  async function resumeCiba(): Promise<void> {
+    if (!ciba) return;
+    for (const id of await repo.listIds(10_000)) {
+      const rec = await repo.get(id).catch(() => null);
+      if (rec?.ciba && effectiveStatus(rec) === 'pending') track(pollCiba(id, rec.ciba));
+    }
+  }
+  if (ciba) track(resumeCiba());
+
+  // ------------------------------------------------------------ the stage
+
+  async function stage(state: RequestState): Promise<void> {
+    const rules = state.policy.approval;
+    if (rules.length === 0) return;
+    const selected = selectRule(rules, compiler, celVars(state));
+    if (!selected) return;
+    const stored = captureRequest(state);
+    const digest = requestDigest(stored);
+
+    const named = state.headers['warden-approval'];
+    if (named !== undefined) {
+      const id = String(Array.isArray(named) ? named[0] : named).trim();
+      const rec = await repo.get(id);
+      if (!rec || rec.request.agent !== stored.agent || rec.request.user !== stored.user) {
+        throw new WardenError('approval_mismatch', 'no such approval for this agent and user', { reason: 'approval_unknown' });
+      }
+      if (rec.digest !== digest) {
+        throw new WardenError('approval_mismatch', 'this request differs from the one that was approved (method, URL or body)', { extra: { approval_id: rec.id }, reason: 'approval_digest_mismatch' });
+      }
+      return resolve(rec, state, digest, true);
+    }
+
+    const grant = await repo.getGrant(stored.user, grantMatchKey(stored));
+    if (grant && grant.agent === stored.agent && grant.route === stored.route && grant.method === stored.method && grant.path === stored.path) {
+      state.approvalId = grant.approvalId;
+      rt.metrics.inc('warden_approval_grant_hits_total', { route: stored.route });
+      return;
+    }
+
+    for (let attempt = 0; attempt < 80; attempt++) {
+      const owner = await repo.digestOwner(digest);
+      if (owner) {
+        const rec = await repo.get(owner);
+        if (!rec) {
+          await sleep(25); // another request is creating this approval right now
+          continue;
+        }
+        if (effectiveStatus(rec) === 'expired') {
+          // An expired approval never runs; an identical new request asks afresh.
+          if (rec.status === 'pending') await expire(rec.id);
+          await repo.releaseDigest(digest, rec.id);
+          continue;
+        }
+        rt.metrics.inc('warden_approvals_merged_total', { route: stored.route });
+        return resolve(rec, state, digest, true);
+      }
+      const created = await create(stored, digest, selected.rule, selected.source);
+      if (created === 'claimed') continue;
+      if (created === 'limited') {
+        rt.metrics.inc('warden_approvals_rate_limited_total', { route: stored.route });
+        throw new WardenError('rate_limited', `too many approvals are waiting for this user and agent (max ${cfg.max_pending_per_user})`, {
+          headers: { 'Retry-After': String(Math.max(1, Math.ceil(cfg.hold / 1000))) },
+          reason: 'approval_rate_limited',
+        });
+      }
+      return resolve(created, state, digest, false);
+    }
+    throw new WardenError('store_unavailable', 'could not register the approval; try again', { reason: 'approval_contention' });
+  }
+
+  return {
+    stage,
+    decide,
+    repo,
+    async reviewable(id, t) {
+      if (typeof t !== 'string' || t.length < 16 || t.length > 128) return null;
+      const rec = await repo.get(id);
+      if (!rec || !safeEqual(rec.reviewHash, sha256Hex(t))) return null;
+      return rec;
+    },
+    revoke,
+    listGrants: (user) => repo.listGrants(user),
+    async revokeGrant(user, grantId) {
+      const grant = await repo.deleteGrant(user, grantId);
+      if (!grant) return false;
+      await revoke(grant.approvalId, user); // an approved but unreleased request goes with its grant
+      log.info({ grant_id: grantId, approval_id: grant.approvalId }, 'grant revoked');
+      return true;
+    },
+    async close() {
+      closed = true;
+      for (const c of cibaPolls.values()) c.abort();
+      await bus.close();
+      await Promise.allSettled([...background]);
+      await Promise.allSettled(notifiers.map((n) => n.close?.()));
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { formatSseEvent, rewriteSse, type SseEvent } from '../../src/mcp/sse.js';
+
+async function collect(chunks: string[], rewrite: (e: SseEvent) => string | null, max = 1 << 20): Promise<{ out: string[]; seen: SseEvent[] }> {
+  const seen: SseEvent[] = [];
+  const out: string[] = [];
+  async function* source() {
+    for (const c of chunks) yield Buffer.from(c, 'utf8');
+  }
+  for await (const piece of rewriteSse(source(), (e) => (seen.push(e), rewrite(e)), max)) out.push(piece);
+  return { out, seen };
+}
+
+describe('rewriteSse', () => {
+  it('passes events through byte for byte when not rewritten, across chunk boundaries and line endings', async () => {
+    const stream = 'event: message\nid: 1\ndata: {"a":1}\n\n: comment\r\ndata: x\r\ndata: y\r\n\r\nretry: 10\rdata: z\r\r';
+    const chunks = stream.match(/.{1,3}/gs) as string[];
+    const { out, seen } = await collect(chunks, () => null);
+    expect(out.join('')).toBe(stream);
+    expect(seen.map((e) => e.data)).toEqual(['{"a":1}', 'x\ny', 'z']);
+    expect(seen[0]).toMatchObject({ event: 'message', id: '1' });
+  });
+
+  it('emits each event as soon as it is complete (event by event)', async () => {
+    const { out } = await collect(['data: 1\n\nda', 'ta: 2\n', '\n'], () => null);
+    expect(out).toEqual(['data: 1\n\n', 'data: 2\n\n']);
+  });
+
+  it('replaces only the events the callback rewrites', async () => {
+    const { out } = await collect(['data: keep\n\ndata: change\n\n'], (e) => (e.data === 'change' ? formatSseEvent({ data: 'new', id: '7' }) : null));
+    expect(out.join('')).toBe('data: keep\n\nid: 7\ndata: new\n\n');
+  });
+
+  it('passes an unterminated trailing event through', async () => {
+    const { out } = await collect(['data: 1\n\ndata: partial'], () => null);
+    expect(out.join('')).toBe('data: 1\n\ndata: partial');
+  });
+
+  it('refuses an event larger than the bound', async () => {
+    await expect(collect(['data: ' + 'x'.repeat(100)], () => null, 50)).rejects.toThrow(/larger than 50/);
+  });
+});
