@@ -136,7 +136,25 @@ function logNotifier(logger: Logger): Notifier {
     kind: 'log',
     async notify(notice) {
       // The review URL carries the approver's secret; the logger scrubs `t=` so only the path is useful here.
-      logger.info({ approval_id: notice.id, agent: notice.agent, user: notice.user, method: notice.method, url: notice.url, code: notice.confirmation_code }, 'approval requested');
+      logger.info({ approval_id: notice.id, agent: notice.agent, user: notice.user, method: notice.method, url: notice.url, confirmation_code: notice.confirmation_code }, 'approval requested');
+    },
+  };
+}
+
+/**
+ * Development channel: prints the review link to the terminal (stderr), outside
+ * the JSON log. The link is the approver's credential, which is why this
+ * channel is refused when NODE_ENV=production (config validation).
+ */
+function consoleNotifier(out: NodeJS.WritableStream = process.stderr): Notifier {
+  return {
+    kind: 'console',
+    async notify(notice) {
+      out.write(
+        `\n[warden] approval requested — ${notice.agent} for ${notice.user}: ${notice.method} ${notice.url}\n` +
+          `[warden]   "${notice.message}"  (code ${notice.confirmation_code})\n` +
+          `[warden]   review: ${notice.review_url}\n\n`,
+      );
     },
   };
 }
@@ -146,6 +164,7 @@ export function createNotifiers(configs: readonly NotifierConfig[], logger: Logg
   return configs.map((c) => {
     if ('webhook' in c) return webhookNotifier(c.webhook);
     if ('email' in c) return emailNotifier(c.email);
+    if ('console' in c) return consoleNotifier();
     return logNotifier(logger);
   });
 }

@@ -79,7 +79,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     return new WardenError('approval_pending', 'this request is waiting for a human decision', {
       extra: {
         approval_id: rec.id,
-        status: 'pending',
+        approval_status: 'pending',
         expires_at: iso(rec.expiresAt),
         poll_url: `${rt.publicUrl.replace(/\/+$/, '')}/.warden/approvals/${rec.id}`,
         confirmation_code: rec.code,

@@ -195,6 +195,8 @@ export const notifierSchema = z.union([
     email: z.strictObject({ smtp: z.string().regex(/^smtps?:\/\//), from: z.string().min(3), to: z.string().min(1), subject: z.string().optional() }),
   }),
   z.strictObject({ log: z.literal(true) }),
+  /** Development only: print review links to the terminal. */
+  z.strictObject({ console: z.literal(true) }),
 ]);
 
 export const approvalsSchema = z

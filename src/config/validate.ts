@@ -23,6 +23,9 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
   if (config.server.workers !== 1 && config.store.driver === 'memory') {
     add('server.workers', 'several workers need a shared store (store.driver: redis): approvals, vault and locks must be seen by every worker');
   }
+  config.approvals.notify.forEach((n, i) => {
+    if ('console' in n && env.NODE_ENV === 'production') add(`approvals.notify[${i}].console`, 'the console channel prints approval links and is for development only');
+  });
   if (config.store.driver === 'redis' && !config.store.url) add('store.url', 'required when store.driver is redis');
   if (config.authz.engine === 'openfga' && !config.authz.openfga) add('authz.openfga', 'required when authz.engine is openfga');
   if (config.authz.engine === 'openfga' && config.authz.openfga && !config.authz.openfga.store_id) {

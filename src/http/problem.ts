@@ -41,13 +41,14 @@ export function asWardenError(err: unknown): WardenError {
 
 /** Problem document for an error. */
 export function problemOf(err: WardenError, requestId?: string): ProblemBody {
+  // Extension members never replace the RFC 9457 members or the contract code.
   return {
+    ...(err.expose ? err.extra : {}),
     type: `https://warden.dev/problems/${err.code}`,
     title: TITLES[err.status] ?? 'Error',
     status: err.status,
     code: err.code,
     detail: err.expose ? err.message : 'internal error',
-    ...err.extra,
     ...(requestId ? { request_id: requestId } : {}),
   };
 }
