@@ -1,0 +1,168 @@
+/**
+ * The embedded evaluator as a synchronous engine over one model and one set of
+ * stored tuples: request validation with OpenFGA's error codes, contextual
+ * tuples, check and list objects. `authorizer.ts` wraps it as an `Authorizer`.
+ */
+
+import type { CheckRequest, ListObjectsRequest, TupleKey } from '../authorizer.js';
+import type { AuthorizationModel } from '../model.js';
+import { Outcome, resolveCheck, type CheckScope } from './check.js';
+import { listObjects } from './list-objects.js';
+import { FgaError, FGA_ERROR } from './errors.js';
+import { apiListObjectsProblem, apiTupleKeyProblem, apiWriteTupleProblem, userParts } from './ids.js';
+import { buildTupleIndex, indexTuple, type IndexedTuple, type TupleIndex } from './tuple-index.js';
+import { compileTypeSystem, type TypeSystem } from './typesystem.js';
+import { requestContextProblem, tupleReadProblem, tupleString, tupleWriteProblem, userObjectRelationProblem, userProblem } from './validate.js';
+
+/** OpenFGA's default `--resolve-node-limit`. */
+export const DEFAULT_MAX_DEPTH = 25;
+/** OpenFGA's default `--listObjects-max-results`. */
+export const DEFAULT_MAX_LIST_OBJECTS = 1000;
+/** OpenFGA's limit of contextual tuples per request. */
+export const MAX_CONTEXTUAL_TUPLES = 100;
+
+/** Options of `createEmbeddedEngine`. */
+export interface EmbeddedEngineOptions {
+  model: AuthorizationModel;
+  tuples?: readonly TupleKey[];
+  /** Resolution depth limit (dispatches along one path); default 25 like OpenFGA. */
+  maxDepth?: number;
+  /** List-objects result cap; default 1000 like OpenFGA. */
+  maxListObjectsResults?: number;
+  /**
+   * `error` (default): a stored tuple the model would not accept for writing is
+   * a load error, as OpenFGA's Write refuses it. `ignore`: such tuples are
+   * skipped, as OpenFGA ignores tuples written under an older model.
+   */
+  invalidTuples?: 'error' | 'ignore';
+}
+
+/** A compiled model plus its stored tuples, answering synchronously. */
+export interface EmbeddedEngine {
+  readonly typeSystem: TypeSystem;
+  /** Stored tuples kept after validation. */
+  readonly tupleCount: number;
+  /** Stored tuples skipped under `invalidTuples: 'ignore'`, with the reason. */
+  readonly ignoredTuples: readonly { tuple: TupleKey; reason: string }[];
+  /** Throws FgaError (2000 invalid request, 2002 too deep, 2027 invalid contextual tuple). */
+  check(request: CheckRequest): boolean;
+  /** Throws FgaError (2000, 2002, 2021 unknown type, 2022 unknown relation, 2027). */
+  listObjects(request: ListObjectsRequest): string[];
+}
+
+/** A stored tuple the model refuses (only raised with `invalidTuples: 'error'`). */
+export class InvalidStoredTupleError extends Error {
+  readonly index: number;
+  readonly tuple: TupleKey;
+
+  constructor(index: number, tuple: TupleKey, reason: string) {
+    super(`tuple ${index + 1} (${tupleString(tuple)}): ${reason}`);
+    this.name = 'InvalidStoredTupleError';
+    this.index = index;
+    this.tuple = tuple;
+  }
+}
+
+/**
+ * Compiles `model` and indexes `tuples`. Throws when the model does not compile,
+ * or (by default) when a tuple would be refused by OpenFGA's Write.
+ */
+export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEngine {
+  const ts = compileTypeSystem(options.model);
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const maxResults = options.maxListObjectsResults ?? DEFAULT_MAX_LIST_OBJECTS;
+  const strict = (options.invalidTuples ?? 'error') === 'error';
+  const ignored: { tuple: TupleKey; reason: string }[] = [];
+  const accepted: IndexedTuple[] = [];
+  const seen = new Set<string>();
+  (options.tuples ?? []).forEach((t, i) => {
+    const problem =
+      apiWriteTupleProblem(t.user, t.relation, t.object, t.condition?.name) ??
+      tupleWriteProblem(ts, t)?.message ??
+      // OpenFGA's Write refuses tuples that hold by definition (`group:x#member@group:x#member`).
+      (t.user === `${t.object}#${t.relation}` ? 'cannot write a tuple that is implicit' : undefined);
+    if (problem) {
+      if (strict) throw new InvalidStoredTupleError(i, t, problem);
+      ignored.push({ tuple: t, reason: problem });
+      return;
+    }
+    const key = tupleString(t);
+    if (strict && seen.has(key)) throw new InvalidStoredTupleError(i, t, 'the same tuple appears twice');
+    seen.add(key);
+    accepted.push(indexTuple(t));
+  });
+  const stored = buildTupleIndex(accepted);
+  // One path set reused by every call: evaluation is synchronous, so calls never interleave.
+  const visited = new Set<string>();
+
+  const contextualIndex = (tuples: readonly TupleKey[] | undefined, conditionCode: 2000 | 2027): TupleIndex | undefined => {
+    if (!tuples || tuples.length === 0) return undefined;
+    if (tuples.length > MAX_CONTEXTUAL_TUPLES) {
+      throw new FgaError(FGA_ERROR.validation, `at most ${MAX_CONTEXTUAL_TUPLES} contextual tuples are allowed`);
+    }
+    const list: IndexedTuple[] = [];
+    for (const t of tuples) {
+      const shape = apiWriteTupleProblem(t?.user, t?.relation, t?.object, t?.condition?.name);
+      if (shape) throw new FgaError(FGA_ERROR.validation, `invalid contextual tuple: ${shape}`);
+      const problem = tupleWriteProblem(ts, t);
+      if (problem) {
+        const code = problem.kind === 'invalid_condition' ? conditionCode : FGA_ERROR.invalidTuple;
+        throw new FgaError(code, `Invalid tuple '${tupleString(t)}'. Reason: ${problem.message}`);
+      }
+      list.push(indexTuple(t));
+    }
+    return buildTupleIndex(list);
+  };
+
+  const scopeFor = (user: string, contextual: TupleIndex | undefined, context: Record<string, unknown> | undefined): CheckScope => {
+    const parts = userParts(user);
+    return {
+      ts,
+      stored,
+      contextual,
+      context,
+      user: parts,
+      userLabel: parts.isUserset ? `${parts.type}#${parts.relation}` : parts.type,
+      wildcardLabel: parts.isUserset ? undefined : `${parts.type}:*`,
+      maxDepth,
+      visited,
+    };
+  };
+
+  return {
+    typeSystem: ts,
+    tupleCount: stored.size,
+    ignoredTuples: ignored,
+
+    check(request) {
+      const shape = apiTupleKeyProblem(request.user, request.relation, request.object);
+      if (shape) throw new FgaError(FGA_ERROR.validation, shape);
+      const problem = userObjectRelationProblem(ts, request.user, request.relation, request.object);
+      if (problem) throw new FgaError(FGA_ERROR.validation, `invalid relation: ${problem.message}`);
+      const ctxProblem = requestContextProblem(request.context);
+      if (ctxProblem) throw new FgaError(FGA_ERROR.validation, `invalid context: ${ctxProblem}`);
+      const contextual = contextualIndex(request.contextualTuples, FGA_ERROR.invalidTuple);
+      visited.clear();
+      try {
+        return resolveCheck(scopeFor(request.user, contextual, request.context), request.object, request.relation, 0) === Outcome.True;
+      } finally {
+        visited.clear();
+      }
+    },
+
+    listObjects(request) {
+      const shape = apiListObjectsProblem(request.user, request.relation, request.type);
+      if (shape) throw new FgaError(FGA_ERROR.validation, shape);
+      const contextual = contextualIndex(request.contextualTuples, FGA_ERROR.validation);
+      const types = ts.types.get(request.type);
+      if (!types) throw new FgaError(FGA_ERROR.typeNotFound, `type '${request.type}' not found`);
+      if (!types.has(request.relation)) throw new FgaError(FGA_ERROR.relationNotFound, `relation '${request.type}#${request.relation}' not found`);
+      const userIssue = userProblem(ts, request.user);
+      if (userIssue) throw new FgaError(FGA_ERROR.validation, `invalid 'user' value: ${userIssue.message}`);
+      const ctxProblem = requestContextProblem(request.context);
+      if (ctxProblem) throw new FgaError(FGA_ERROR.validation, `invalid context: ${ctxProblem}`);
+
+      return listObjects(scopeFor(request.user, contextual, request.context), request.type, request.relation, stored, maxResults);
+    },
+  };
+}
