@@ -7,7 +7,19 @@ type Labels = Record<string, string>;
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+// Hot callers pass frozen label objects they reuse; their keys are computed once.
+const frozenKeys = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels): string {
+  if (Object.isFrozen(labels)) {
+    let key = frozenKeys.get(labels);
+    if (key === undefined) frozenKeys.set(labels, (key = computeKey(labels)));
+    return key;
+  }
+  return computeKey(labels);
+}
+
+function computeKey(labels: Labels): string {
   return Object.keys(labels)
     .sort()
     .map((k) => `${k}="${String(labels[k]).replace(/["\\\n]/g, '_')}"`)

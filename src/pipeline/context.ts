@@ -56,6 +56,8 @@ export interface RequestState {
   readonly method: string;
   /** Canonical path: the only path used for matching, policy and forwarding. */
   readonly path: string;
+  /** Decoded segments of the canonical path (what routes match on). */
+  readonly segments: readonly string[];
   /** Canonical query string without `?` ('' when none). */
   readonly query: string;
   readonly headers: IncomingHttpHeaders;

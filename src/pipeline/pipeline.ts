@@ -65,7 +65,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   // ------------------------------------------------------------ stages
 
   function matchRoute(state: RequestState): CompiledRoute {
-    const segments = state.path === '/' ? [] : state.path.slice(1).replace(/\/$/, '').split('/').map(decodeURIComponent);
+    const segments = state.segments;
     let methodMismatch = false;
     for (const route of routes) {
       const params = route.pattern.match(segments);
@@ -244,11 +244,29 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return route;
   }
 
+  // Label objects are reused (and frozen) so metrics do not rebuild keys per request.
+  const requestLabels = new Map<string, Readonly<Record<string, string>>>();
+  const routeLabels = new Map<string, Readonly<Record<string, string>>>();
+  const labelsFor = (route: string, decision: string, status: number) => {
+    const k = `${route}\u0000${decision}\u0000${status}`;
+    let l = requestLabels.get(k);
+    if (!l) {
+      if (requestLabels.size > 10_000) requestLabels.clear();
+      requestLabels.set(k, (l = Object.freeze({ route, decision, status: String(status) })));
+    }
+    return l;
+  };
+  const routeLabel = (route: string) => {
+    let l = routeLabels.get(route);
+    if (!l) routeLabels.set(route, (l = Object.freeze({ route })));
+    return l;
+  };
+
   function audit(state: RequestState, err?: WardenError) {
     const latencyMs = Date.now() - state.startedAt;
     const routeName = state.route?.name ?? '-';
-    metrics.inc('warden_requests_total', { route: routeName, decision: state.decision ?? 'error', status: String(state.status ?? 0) });
-    metrics.observe('warden_request_duration_seconds', latencyMs / 1000, { route: routeName });
+    metrics.inc('warden_requests_total', labelsFor(routeName, state.decision ?? 'error', state.status ?? 0));
+    metrics.observe('warden_request_duration_seconds', latencyMs / 1000, routeLabel(routeName));
     logger.info(
       {
         audit: true,
@@ -278,6 +296,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       startedAt: Date.now(),
       method: init.method,
       path: init.target.path,
+      segments: init.target.segments,
       query: init.target.query,
       headers: init.headers,
       clientIp: init.clientIp,

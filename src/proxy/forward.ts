@@ -98,41 +98,48 @@ export function createProxy(options: ProxyOptions): Proxy {
       const headers = upstreamHeaders(req.rawHeaders, { ...info, upstreamHost: target.host }, options.trusted, upstreamExtras(state));
       if (state.body !== undefined) fixContentLength(headers, state.body.length);
 
-      let upstream;
+      const request = {
+        method: state.method as 'GET',
+        path: target.path,
+        headers,
+        body,
+        signal: abort.signal,
+        headersTimeout: target.timeoutMs,
+        bodyTimeout: target.timeoutMs,
+      };
       try {
-        upstream = await poolFor(target.origin).request({
-          method: state.method as 'GET',
-          path: target.path,
-          headers,
-          body,
-          signal: abort.signal,
-          headersTimeout: target.timeoutMs,
-          bodyTimeout: target.timeoutMs,
-        });
+        if (!state.responseHook) {
+          // Fast path: undici writes the upstream body straight into the agent's response.
+          await poolFor(target.origin).stream(request, ({ statusCode, headers: upstreamHeaders }) => {
+            const out = downstreamHeaders(upstreamHeaders as Record<string, string | string[]>);
+            out['x-request-id'] = state.id;
+            state.status = statusCode;
+            res.writeHead(statusCode, out);
+            // SSE: the agent must see the headers before the first event arrives.
+            if (isEventStream(out)) res.flushHeaders();
+            return res;
+          });
+          return;
+        }
+        const upstream = await poolFor(target.origin).request(request);
+        let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers), body: upstream.body };
+        response = await state.responseHook(response);
+        state.status = response.statusCode;
+        response.headers['x-request-id'] = state.id;
+        res.writeHead(response.statusCode, response.headers);
+        if (isEventStream(response.headers)) res.flushHeaders();
+        await pipeline(response.body, res);
       } catch (err) {
-        res.off('close', onClose);
-        // A body-limit failure surfaces here as the request body stream's error.
+        // Once the response has started nothing more can be said: the agent sees a cut stream.
+        if (res.headersSent) {
+          if (!res.destroyed) res.destroy();
+          return;
+        }
+        // A body-limit failure surfaces as the request body stream's error.
         const cause = (err as { cause?: unknown })?.cause;
         if (cause instanceof WardenError) throw cause;
+        if (err instanceof WardenError) throw err;
         throw mapError(err, target.timeoutMs);
-      }
-
-      let response: UpstreamResponse = {
-        statusCode: upstream.statusCode,
-        headers: downstreamHeaders(upstream.headers),
-        body: upstream.body,
-      };
-      if (state.responseHook) response = await state.responseHook(response);
-      state.status = response.statusCode;
-      response.headers['x-request-id'] = state.id;
-      res.writeHead(response.statusCode, response.headers);
-      // Flush headers now so streaming responses (SSE) reach the agent at once.
-      res.flushHeaders();
-      try {
-        await pipeline(response.body, res);
-      } catch {
-        // The agent went away or the upstream reset mid-body: nothing more can be said.
-        if (!res.destroyed) res.destroy();
       } finally {
         res.off('close', onClose);
       }
@@ -142,6 +149,11 @@ export function createProxy(options: ProxyOptions): Proxy {
       pools.clear();
     },
   };
+}
+
+function isEventStream(headers: Record<string, string | string[]>): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.startsWith('text/event-stream');
 }
 
 function upstreamExtras(state: RequestState): Array<[string, string]> {

@@ -103,6 +103,7 @@ export async function createHarness(configInput: Record<string, unknown>, option
         startedAt: Date.now(),
         method: init.method ?? 'POST',
         path: init.path,
+        segments: segments.filter(Boolean),
         query: init.query ?? '',
         headers,
         clientIp: '127.0.0.1',

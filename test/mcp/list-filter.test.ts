@@ -61,6 +61,7 @@ function state(agent: string, user: string | null): RequestState {
     startedAt: 0,
     method: 'POST',
     path: '/mcp/files',
+    segments: ['mcp', 'files'],
     query: '',
     headers: {},
     clientIp: '127.0.0.1',
