@@ -1,0 +1,245 @@
+// Unit tests of the decision cache's own logic, in front of a scripted fake
+// engine (the engines themselves are tested against real OpenFGA elsewhere).
+import { describe, expect, it } from 'vitest';
+import { withDecisionCache, canonicalJson } from '../../src/authz/cache.js';
+import { WardenError } from '../../src/errors.js';
+import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest } from '../../src/authz/authorizer.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+
+interface Call {
+  kind: 'check' | 'batch' | 'list';
+  requests: Array<CheckRequest | ListObjectsRequest>;
+  options?: CheckOptions;
+}
+
+/** A fake engine: answers from `decide`, records every call, fails while `failing` is set. */
+function fakeEngine(decide: (r: CheckRequest) => boolean) {
+  const calls: Call[] = [];
+  const state = { failing: false, modelId: 'm1' };
+  const fail = () => {
+    if (state.failing) throw new WardenError('authz_unavailable', 'down', { reason: 'test' });
+  };
+  const engine: Authorizer & { modelId: string } = {
+    engine: 'openfga',
+    get modelId() {
+      return state.modelId;
+    },
+    async check(r, o) {
+      calls.push({ kind: 'check', requests: [r], options: o });
+      fail();
+      return decide(r);
+    },
+    async batchCheck(rs, o) {
+      calls.push({ kind: 'batch', requests: rs, options: o });
+      fail();
+      return rs.map(decide);
+    },
+    async listObjects(r, o) {
+      calls.push({ kind: 'list', requests: [r], options: o });
+      fail();
+      return [`${r.type}:1`, `${r.type}:2`];
+    },
+    relations: () => new Map([['doc', new Set(['viewer'])]]),
+    ready: async () => {},
+    close: async () => {},
+  };
+  return { engine, calls, state };
+}
+
+const alice = { user: 'user:alice', relation: 'viewer', object: 'doc:1' };
+
+describe('withDecisionCache', () => {
+  it('answers a repeated check from the cache (hit) and the first from the engine (miss)', async () => {
+    const { engine, calls } = fakeEngine((r) => r.user === 'user:alice');
+    const cache = withDecisionCache(engine, { ttlMs: 5_000, maxEntries: 100 });
+    expect(await cache.check(alice)).toBe(true);
+    expect(await cache.check(alice)).toBe(true);
+    expect(await cache.check({ ...alice, user: 'user:bob' })).toBe(false);
+    expect(await cache.check({ ...alice, user: 'user:bob' })).toBe(false);
+    expect(calls).toHaveLength(2);
+    expect(cache.stats()).toMatchObject({ enabled: true, hits: 2, misses: 2, size: 2 });
+  });
+
+  it('expires entries after the TTL', async () => {
+    let t = 1_000_000;
+    const { engine, calls } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 5_000, maxEntries: 100, now: () => t });
+    await cache.check(alice);
+    t += 4_999;
+    await cache.check(alice);
+    expect(calls).toHaveLength(1);
+    t += 1;
+    await cache.check(alice);
+    expect(calls).toHaveLength(2);
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 2 });
+  });
+
+  it('keys on context (canonically), contextual tuples, user, relation and object', async () => {
+    const { engine, calls } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    await cache.check({ ...alice, context: { ip: '10.0.0.1', n: 1 } });
+    await cache.check({ ...alice, context: { n: 1, ip: '10.0.0.1' } }); // same context, other key order → hit
+    expect(calls).toHaveLength(1);
+    await cache.check({ ...alice, context: { ip: '10.0.0.2', n: 1 } });
+    await cache.check({ ...alice, context: { ip: '10.0.0.1', n: '1' } }); // a string is not a number
+    await cache.check({ ...alice, context: { ip: '10.0.0.1', n: 1, nested: { a: [1, 2] } } });
+    await cache.check({ ...alice, context: { ip: '10.0.0.1', n: 1, nested: { a: [2, 1] } } });
+    await cache.check({ ...alice, contextualTuples: [{ user: 'user:alice', relation: 'member', object: 'group:a' }] });
+    await cache.check({ ...alice, contextualTuples: [{ user: 'user:alice', relation: 'member', object: 'group:b' }] });
+    await cache.check({
+      ...alice,
+      contextualTuples: [{ user: 'user:alice', relation: 'member', object: 'group:b', condition: { name: 'c', context: { x: 1 } } }],
+    });
+    await cache.check({ ...alice, relation: 'editor' });
+    await cache.check({ ...alice, object: 'doc:2' });
+    expect(calls).toHaveLength(10);
+    // no context and an empty context are the same question
+    const before = calls.length;
+    await cache.check(alice);
+    await cache.check({ ...alice, context: {} , contextualTuples: [] });
+    expect(calls.length).toBe(before + 1);
+  });
+
+  it('keeps ids apart: no field can run into the next one', async () => {
+    const { engine, calls } = fakeEngine((r) => r.object === 'doc:1');
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    expect(await cache.check({ user: 'user:a', relation: 'viewer', object: 'doc:1' })).toBe(true);
+    expect(await cache.check({ user: 'user:a","viewer', relation: 'x', object: 'doc:1x' })).toBe(false);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('includes the model id in the key', async () => {
+    const a = fakeEngine(() => true);
+    const b = fakeEngine(() => false);
+    b.state.modelId = 'm2';
+    const cacheA = withDecisionCache(a.engine, { ttlMs: 60_000, maxEntries: 10 });
+    const cacheB = withDecisionCache(b.engine, { ttlMs: 60_000, maxEntries: 10 });
+    expect(cacheA.modelId).toBe('m1');
+    expect(cacheA.inner).toBe(a.engine);
+    expect(cacheB.modelId).toBe('m2');
+    expect(await cacheA.check(alice)).toBe(true);
+    expect(await cacheB.check(alice)).toBe(false);
+  });
+
+  it('never caches errors', async () => {
+    const { engine, calls, state } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    state.failing = true;
+    await expect(cache.check(alice)).rejects.toMatchObject({ code: 'authz_unavailable' });
+    await expect(cache.batchCheck([alice])).rejects.toMatchObject({ code: 'authz_unavailable' });
+    await expect(cache.listObjects({ user: 'user:alice', relation: 'viewer', type: 'doc' })).rejects.toMatchObject({ code: 'authz_unavailable' });
+    expect(cache.stats().size).toBe(0);
+    state.failing = false;
+    expect(await cache.check(alice)).toBe(true);
+    expect(calls).toHaveLength(4);
+  });
+
+  it('shares one engine call between concurrent identical checks, and its failure with all of them', async () => {
+    let release!: (v: boolean) => void;
+    let calls = 0;
+    const slow: Authorizer = {
+      ...fakeEngine(() => true).engine,
+      engine: 'embedded',
+      check: () => {
+        calls++;
+        return new Promise<boolean>((resolve) => (release = resolve));
+      },
+    };
+    const cache = withDecisionCache(slow, { ttlMs: 60_000, maxEntries: 100 });
+    const waiting = [cache.check(alice), cache.check(alice), cache.check(alice)];
+    release(true);
+    expect(await Promise.all(waiting)).toEqual([true, true, true]);
+    expect(calls).toBe(1);
+  });
+
+  it('bypasses the cache for higher_consistency: never reads a cached answer, always asks the engine', async () => {
+    let answer = true;
+    const { engine, calls } = fakeEngine(() => answer);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    expect(await cache.check(alice)).toBe(true);
+    answer = false; // the relationship was removed
+    expect(await cache.check(alice, { consistency: 'higher_consistency' })).toBe(false);
+    expect(calls).toHaveLength(2);
+    expect(calls[1].options).toEqual({ consistency: 'higher_consistency' });
+    expect(await cache.batchCheck([alice, alice], { consistency: 'higher_consistency' })).toEqual([false, false]);
+    expect(calls).toHaveLength(3);
+    expect(await cache.listObjects({ user: 'user:alice', relation: 'viewer', type: 'doc' }, { consistency: 'higher_consistency' })).toEqual([
+      'doc:1',
+      'doc:2',
+    ]);
+    expect(calls).toHaveLength(4);
+    expect(cache.stats().bypassed).toBe(4);
+    // the fresh answer replaced the stale one for ordinary callers
+    expect(await cache.check(alice)).toBe(false);
+    expect(calls).toHaveLength(4);
+  });
+
+  it('batchCheck: answers hits locally, asks the engine once per distinct miss, keeps input order', async () => {
+    const { engine, calls } = fakeEngine((r) => Number(r.object.split(':')[1]) % 2 === 0);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    await cache.check({ ...alice, object: 'doc:2' });
+    const reqs = [5, 2, 4, 5, 7, 2, 8].map((n) => ({ ...alice, object: `doc:${n}` }));
+    expect(await cache.batchCheck(reqs)).toEqual([false, true, true, false, false, true, true]);
+    expect(calls).toHaveLength(2);
+    expect(calls[1].requests.map((r) => (r as CheckRequest).object)).toEqual(['doc:5', 'doc:4', 'doc:7', 'doc:8']);
+    expect(cache.stats()).toMatchObject({ hits: 2, misses: 6 });
+    // everything is cached now
+    expect(await cache.batchCheck(reqs)).toEqual([false, true, true, false, false, true, true]);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('caches listObjects and hands out copies', async () => {
+    const { engine, calls } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    const req = { user: 'user:alice', relation: 'viewer', type: 'doc' };
+    const first = await cache.listObjects(req);
+    first.push('doc:evil');
+    expect(await cache.listObjects(req)).toEqual(['doc:1', 'doc:2']);
+    expect(calls).toHaveLength(1);
+    await cache.listObjects({ ...req, context: { x: 1 } });
+    expect(calls).toHaveLength(2);
+  });
+
+  it('is bounded: evicts the least recently used entry', async () => {
+    const { engine, calls } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 3 });
+    for (const n of [1, 2, 3]) await cache.check({ ...alice, object: `doc:${n}` });
+    await cache.check({ ...alice, object: 'doc:1' }); // doc:1 is now most recent
+    await cache.check({ ...alice, object: 'doc:4' }); // evicts doc:2
+    expect(cache.stats()).toMatchObject({ size: 3, evictions: 1 });
+    const before = calls.length;
+    await cache.check({ ...alice, object: 'doc:1' });
+    expect(calls.length).toBe(before);
+    await cache.check({ ...alice, object: 'doc:2' });
+    expect(calls.length).toBe(before + 1);
+  });
+
+  it('with ttl 0 is a passthrough', async () => {
+    const { engine, calls } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 0, maxEntries: 100 });
+    await cache.check(alice);
+    await cache.check(alice);
+    await cache.batchCheck([alice]);
+    expect(calls).toHaveLength(3);
+    expect(cache.stats()).toMatchObject({ enabled: false, hits: 0, size: 0 });
+    expect(cache.relations().get('doc')?.has('viewer')).toBe(true);
+  });
+
+  it('counts lookups in metrics', async () => {
+    const metrics = createMetrics();
+    const { engine } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100, metrics });
+    await cache.check(alice);
+    await cache.check(alice);
+    const text = metrics.render();
+    expect(text).toContain('warden_authz_cache_total{result="miss"} 1');
+    expect(text).toContain('warden_authz_cache_total{result="hit"} 1');
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts keys at every level and keeps array order and types', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, 1], c: '1' } })).toBe('{"a":{"c":"1","d":[2,1]},"b":1}');
+    expect(canonicalJson({ a: undefined, b: null })).toBe('{"b":null}');
+  });
+});
