@@ -1,0 +1,116 @@
+/**
+ * Fixed-rate latency client (run pinned on the load core by the harness).
+ *
+ * Default tool `paced`: an open-loop client on one undici Pool. Every
+ * millisecond it sends the requests that are due at `rate` (so load arrives
+ * evenly, not in bursts), and measures each from the moment it was issued
+ * (queueing in the client included) to the end of the response body.
+ *
+ * Tool `autocannon`: autocannon with `overallRate`. Kept for comparison only:
+ * autocannon rate-limits per connection per *second* (lib/httpClient.js: a
+ * 1000 ms interval resets `reqsMadeThisSecond`), so each second starts with a
+ * closed-loop burst at full concurrency and the latencies are those of a
+ * saturated server, not of the requested rate.
+ *
+ * Usage: node latency-client.mjs '<json options>'  → prints one JSON line.
+ * Options: url, method, headers, body, rate, durationSec, connections, tool.
+ */
+
+import { Pool } from 'undici';
+
+const opts = JSON.parse(process.argv[2]);
+const { url, method = 'GET', headers = {}, body, rate, durationSec, connections = 64, tool = 'paced' } = opts;
+
+function percentiles(samples, count) {
+  const arr = samples.subarray(0, count).sort();
+  const at = (q) => (count === 0 ? null : arr[Math.min(count - 1, Math.floor(q * count))]);
+  let sum = 0;
+  for (let i = 0; i < count; i++) sum += arr[i];
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: count ? arr[count - 1] : null, mean: count ? sum / count : null };
+}
+
+async function paced() {
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  const path = u.pathname + u.search;
+  const total = Math.round(rate * durationSec);
+  const samples = new Float64Array(total);
+  let ok = 0;
+  let non2xx = 0;
+  let errors = 0;
+  let sent = 0;
+  let done = 0;
+  let skipped = 0;
+  const statuses = {};
+  const start = performance.now();
+  const CATCH_UP_MS = 20;
+  await new Promise((resolve) => {
+    const finishOne = () => {
+      done++;
+      if (done === total) resolve();
+    };
+    const fire = () => {
+      const t0 = performance.now();
+      pool
+        .request({ method, path, headers, body })
+        .then(async (res) => {
+          // Read the whole body: latency ends at the last byte.
+          for await (const _ of res.body);
+          const ms = performance.now() - t0;
+          statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+          if (res.statusCode >= 200 && res.statusCode < 300) samples[ok++] = ms;
+          else non2xx++;
+        })
+        .catch(() => {
+          errors++;
+        })
+        .finally(finishOne);
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
+      // When this client was descheduled (a shared machine), do not fire the whole
+      // backlog at once: requests more than CATCH_UP_MS late are skipped and counted.
+      const oldest = due - Math.ceil((CATCH_UP_MS / 1000) * rate);
+      if (sent < oldest) {
+        const n = oldest - sent;
+        skipped += n;
+        sent += n;
+        done += n;
+        if (done === total) return resolve();
+      }
+      while (sent < due) {
+        sent++;
+        fire();
+      }
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const elapsed = (performance.now() - start) / 1000;
+  await pool.close();
+  return { tool: 'paced', requested_rate: rate, achieved_rate: (done - skipped) / elapsed, requests: done - skipped, skipped, ok, non2xx, errors, statuses, latency_ms: percentiles(samples, ok) };
+}
+
+async function viaAutocannon() {
+  const { default: autocannon } = await import('autocannon');
+  const samples = new Float64Array(Math.round(rate * durationSec * 1.2) + 1000);
+  let ok = 0;
+  const instance = autocannon({ url, method, headers, body, overallRate: rate, connections, duration: durationSec });
+  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+    if (statusCode >= 200 && statusCode < 300 && ok < samples.length) samples[ok++] = responseTime;
+  });
+  const result = await instance;
+  return {
+    tool: 'autocannon',
+    requested_rate: rate,
+    achieved_rate: result.requests.average,
+    requests: result.requests.total,
+    ok,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    latency_ms: percentiles(samples, ok),
+  };
+}
+
+const out = tool === 'autocannon' ? await viaAutocannon() : await paced();
+process.stdout.write(JSON.stringify(out) + '\n');

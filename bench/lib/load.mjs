@@ -1,0 +1,81 @@
+/**
+ * Load generators, pinned to the load core: `wrk -t1 -c32` for throughput
+ * (closed loop, as fast as the system under test answers) and the fixed-rate
+ * latency client (latency-client.mjs).
+ */
+
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const LATENCY_CLIENT = fileURLToPath(new URL('./latency-client.mjs', import.meta.url));
+
+function run(argv, { timeoutMs }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${argv.join(' ').slice(0, 200)} exited ${code}: ${stderr.slice(0, 2000)}`));
+    });
+  });
+}
+
+const luaString = (s) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+
+/** A wrk Lua script that sets method, headers and body (no per-response hook: it would slow wrk down). */
+export function writeWrkScript(dir, name, request) {
+  const lines = [`wrk.method = ${luaString(request.method ?? 'GET')}`];
+  for (const [k, v] of Object.entries(request.headers ?? {})) lines.push(`wrk.headers[${luaString(k)}] = ${luaString(v)}`);
+  if (request.body !== undefined) lines.push(`wrk.body = ${luaString(request.body)}`);
+  const file = join(dir, `${name}.lua`);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+function toMs(value, unit) {
+  const v = Number(value);
+  return unit === 'us' ? v / 1000 : unit === 's' ? v * 1000 : unit === 'm' ? v * 60_000 : v;
+}
+
+/** Parse wrk's text report (with --latency). */
+export function parseWrk(text) {
+  const num = (re) => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const pct = {};
+  for (const m of text.matchAll(/^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$/gm)) pct[`p${m[1]}`] = toMs(m[2], m[3]);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in/),
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+    socket_errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    latency_ms: pct,
+  };
+}
+
+/** Closed-loop throughput with wrk. */
+export async function runWrk({ url, script, durationSec, connections = 32, threads = 1, cpus }) {
+  const args = ['wrk', `-t${threads}`, `-c${connections}`, `-d${durationSec}s`, '--latency', ...(script ? ['-s', script] : []), url];
+  const argv = cpus === null || cpus === undefined ? args : ['taskset', '-c', String(cpus), ...args];
+  const text = await run(argv, { timeoutMs: (durationSec + 30) * 1000 });
+  return parseWrk(text);
+}
+
+/** Fixed-rate latency (see latency-client.mjs). */
+export async function runLatency({ url, request, rate, durationSec, connections, cpus, tool }) {
+  const options = { url, method: request.method, headers: request.headers, body: request.body, rate, durationSec, connections, tool };
+  const args = [process.execPath, LATENCY_CLIENT, JSON.stringify(options)];
+  const argv = cpus === null || cpus === undefined ? args : ['taskset', '-c', String(cpus), ...args];
+  const out = await run(argv, { timeoutMs: (durationSec + 60) * 1000 });
+  return JSON.parse(out.trim().split('\n').pop());
+}

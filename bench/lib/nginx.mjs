@@ -1,0 +1,115 @@
+/**
+ * nginx configurations of the harness: the static upstream every variant
+ * talks to (1 KB of JSON from memory, never the bottleneck), and the N / NC
+ * reverse proxies (the native ceiling). Each instance gets its own prefix
+ * directory so nothing touches the system nginx.
+ */
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The 1 KB JSON document the upstream serves (exactly 1024 bytes). */
+export function upstreamJson() {
+  const base = { id: 42, name: 'bench item', owner: 'bench', tags: ['a', 'b', 'c'], pad: '' };
+  const size = Buffer.byteLength(JSON.stringify(base));
+  base.pad = 'x'.repeat(1024 - size);
+  return JSON.stringify(base);
+}
+
+/** The JSON-RPC answer of the MCP upstream to any tools/call. */
+export function mcpCallResult() {
+  return JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: upstreamJson().slice(0, 900) }], isError: false } });
+}
+
+/** The tools/list answer used once to pin the tool before G4 runs. */
+export function mcpListResult() {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    result: { tools: [{ name: 'read_file', description: 'Read an item', inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } }] },
+  });
+}
+
+// nginx string literal: single-quoted, with \ and ' escaped.
+const lit = (s) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+function common(prefix, workers) {
+  for (const d of ['logs', 'tmp']) mkdirSync(join(prefix, d), { recursive: true });
+  return `
+worker_processes ${workers};
+daemon off;
+pid ${join(prefix, 'nginx.pid')};
+error_log ${join(prefix, 'logs', 'error.log')} warn;
+${process.getuid?.() === 0 ? 'user root root;' : ''}
+events { worker_connections 4096; }
+`;
+}
+
+const httpCommon = (prefix) => `
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 75s;
+  client_body_temp_path ${join(prefix, 'tmp', 'body')};
+  proxy_temp_path ${join(prefix, 'tmp', 'proxy')};
+  fastcgi_temp_path ${join(prefix, 'tmp', 'fastcgi')};
+  uwsgi_temp_path ${join(prefix, 'tmp', 'uwsgi')};
+  scgi_temp_path ${join(prefix, 'tmp', 'scgi')};
+`;
+
+/**
+ * The upstream: `/` answers the 1 KB JSON; `/items/auth` echoes the
+ * Authorization header it received (the harness checks the credential swap
+ * with it); `/mcp` (which returns the Authorization it saw in `x-bench-auth`) answers a fixed JSON-RPC tools/call result, or the tools
+ * list when asked with `x-bench-list: 1` (pinning before G4). `/__bench/status`
+ * (stub_status) lets the harness count upstream connections per variant: a
+ * proxy whose keep-alive works opens a handful, not one per request.
+ */
+export function writeUpstreamConf(prefix, port) {
+  const conf = `${common(prefix, 1)}
+http {
+${httpCommon(prefix)}
+  server {
+    listen 127.0.0.1:${port} reuseport backlog=4096;
+    default_type application/json;
+    location = /__bench/status { stub_status; }
+    location = /items/auth { return 200 "$http_authorization"; }
+    location = /mcp {
+      add_header x-bench-auth "$http_authorization" always;
+      if ($http_x_bench_list) { return 200 ${lit(mcpListResult())}; }
+      return 200 ${lit(mcpCallResult())};
+    }
+    location / { return 200 ${lit(upstreamJson())}; }
+  }
+}
+`;
+  const file = join(prefix, 'nginx.conf');
+  writeFileSync(file, conf);
+  return file;
+}
+
+/** nginx as a plain reverse proxy with upstream keep-alive (N: 1 worker; NC: 2). */
+export function writeProxyConf(prefix, port, upstreamPort, workers) {
+  const conf = `${common(prefix, workers)}
+http {
+${httpCommon(prefix)}
+  upstream bench_upstream {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $proxy_host;
+      proxy_buffering on;
+    }
+  }
+}
+`;
+  const file = join(prefix, 'nginx.conf');
+  writeFileSync(file, conf);
+  return file;
+}

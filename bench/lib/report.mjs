@@ -1,0 +1,149 @@
+/**
+ * Turns round samples into the result: medians per variant, ratios, the
+ * issue's targets with pass/fail, and the markdown table for the README.
+ */
+
+export function median(values) {
+  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Median of each measure over the valid rounds of one variant. */
+export function summarize(variant, samples) {
+  const ok = samples.filter((s) => !s.error);
+  const lat = (k) => median(ok.map((s) => s.latency?.latency_ms?.[k]));
+  return {
+    id: variant.id,
+    what: variant.what,
+    pinned: variant.pinned !== false,
+    rounds: samples.length,
+    valid_rounds: ok.length,
+    errors: samples.filter((s) => s.error).map((s) => s.error),
+    rps: median(ok.map((s) => s.wrk.rps)),
+    rps_samples: ok.map((s) => Math.round(s.wrk.rps)),
+    wrk_p50_ms: median(ok.map((s) => s.wrk.latency_ms.p50)),
+    wrk_p99_ms: median(ok.map((s) => s.wrk.latency_ms.p99)),
+    latency: ok.some((s) => s.latency)
+      ? {
+          p50: lat('p50'),
+          p90: lat('p90'),
+          p99: lat('p99'),
+          p999: lat('p999'),
+          achieved_rate: median(ok.map((s) => s.latency.achieved_rate)),
+          non2xx: ok.reduce((a, s) => a + (s.latency.non2xx ?? 0) + (s.latency.errors ?? 0), 0),
+          // The row could not keep up with the fixed rate: its percentiles measure a queue, not the proxy.
+          overloaded: ok.some((s) => s.latency.achieved_rate < 0.95 * s.latency.requested_rate),
+        }
+      : null,
+    upstream_connections: median(ok.map((s) => s.upstream?.connections)),
+    peak_rss_mb: ok.length ? Math.max(...ok.map((s) => s.rss_bytes)) / 2 ** 20 : null,
+  };
+}
+
+const ratio = (a, b) => (a && b ? a / b : null);
+const diff = (a, b) => (a !== null && a !== undefined && b !== null && b !== undefined ? a - b : null);
+
+/** Ratios and the targets of issue 7. */
+export function targets(byId) {
+  const g = (id) => byId[id];
+  const rps = (id) => g(id)?.rps ?? null;
+  const lat = (id, k) => g(id)?.latency?.[k] ?? null;
+  const rows = [
+    { name: 'G0 / R throughput', value: ratio(rps('G0'), rps('R')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
+    { name: 'G3 / G0 throughput (policy chain cost)', value: ratio(rps('G3'), rps('G0')), target: '≥ 0.85', pass: (v) => v >= 0.85 },
+    { name: 'G3 / F throughput', value: ratio(rps('G3'), rps('F')), target: '≥ 1.30', pass: (v) => v >= 1.3 },
+    { name: 'added latency G3 − D, p50 (ms)', value: diff(lat('G3', 'p50'), lat('D', 'p50')), target: '≤ 0.5 ms', pass: (v) => v <= 0.5 },
+    { name: 'added latency G3 − D, p99 (ms)', value: diff(lat('G3', 'p99'), lat('D', 'p99')), target: '≤ 2 ms', pass: (v) => v <= 2 },
+    { name: 'peak RSS of G3 under load (MB)', value: g('G3')?.peak_rss_mb ?? null, target: '≤ 120 MB', pass: (v) => v <= 120 },
+  ];
+  return rows.map((r) => ({ name: r.name, target: r.target, value: r.value, pass: r.value === null ? null : r.pass(r.value) }));
+}
+
+/** Other ratios worth reading (not targets). */
+export function ratios(byId) {
+  const rps = (id) => byId[id]?.rps ?? null;
+  const pairs = [
+    ['R / N', 'R', 'N'],
+    ['F / N', 'F', 'N'],
+    ['G0 / N', 'G0', 'N'],
+    ['G1 / G0 (JWT, cached)', 'G1', 'G0'],
+    ['G1u / G1 (no token cache)', 'G1u', 'G1'],
+    ['G2 / G1 (embedded check)', 'G2', 'G1'],
+    ['G2o / G2 (OpenFGA, no decision cache)', 'G2o', 'G2'],
+    ['G2oc / G2 (OpenFGA, decision cache)', 'G2oc', 'G2'],
+    ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
+    ['G3a / G3 (audit log on)', 'G3a', 'G3'],
+    ['G4 / G3 (MCP tools/call)', 'G4', 'G3'],
+    ['GC / NC (2 workers each)', 'GC', 'NC'],
+  ];
+  return pairs.map(([name, a, b]) => ({ name, value: ratio(rps(a), rps(b)) })).filter((r) => r.value !== null);
+}
+
+const f = (v, d = 2) => (v === null || v === undefined ? '–' : Number(v).toFixed(d));
+const k = (v) => (v === null || v === undefined ? '–' : Math.round(v).toLocaleString('en-US'));
+
+const mark = (v) => (v.latency?.overloaded ? ' †' : '');
+
+/** The markdown report (README-ready). */
+export function markdown(result) {
+  const { meta, variants } = result;
+  const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
+  const ref = (id) => byId[id]?.rps ?? null;
+  const lines = [];
+  lines.push(`# Warden benchmark — ${meta.finished_at}`);
+  lines.push('');
+  lines.push(
+    `${meta.cpus} CPUs (${meta.cpu_model}), Node ${meta.node}, ${meta.nginx}, ${meta.wrk}. ` +
+      `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_s}s warm-up; ` +
+      `latency at a fixed ${k(meta.rate)} req/s (½ of R's calibrated throughput) for ${meta.latency_duration_s}s with the ${meta.latency_tool} client. ` +
+      `System under test pinned to CPU ${meta.sut_cpu}, load generator and upstream/Redis/OpenFGA to CPU ${meta.load_cpu}; cluster rows unpinned.`,
+  );
+  lines.push('');
+  lines.push('| variant | what it measures | req/s (median) | × R | × N | p50 ms | p99 ms | p99.9 ms | peak RSS MB | upstream conns | valid rounds |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const v of variants) {
+    const r = ratio(v.rps, ref('R'));
+    const n = ratio(v.rps, ref('N'));
+    lines.push(
+      `| ${v.id} | ${v.what} | ${k(v.rps)} | ${f(r)} | ${f(n)} | ${f(v.latency?.p50, 3)}${mark(v)} | ${f(v.latency?.p99, 3)}${mark(v)} | ${f(v.latency?.p999, 3)}${mark(v)} | ${f(v.peak_rss_mb, 0)} | ${v.id === 'D' ? '–' : k(v.upstream_connections)} | ${v.valid_rounds}/${v.rounds} |`,
+    );
+  }
+  lines.push('');
+  if (variants.some((v) => v.latency?.overloaded)) {
+    lines.push('† did not sustain the fixed rate in at least one round (achieved < 95 % of it): these percentiles include queueing, not only the proxy.');
+    lines.push('');
+  }
+  lines.push('## Targets (issue 7)');
+  lines.push('');
+  lines.push('| target | goal | measured | result |');
+  lines.push('|---|---|---:|---|');
+  for (const t of result.targets) lines.push(`| ${t.name} | ${t.target} | ${f(t.value, t.name.includes('ms') ? 3 : 2)} | ${t.pass === null ? 'not measured' : t.pass ? 'pass' : '**FAIL**'} |`);
+  lines.push('');
+  if (result.ratios.length) {
+    lines.push('## Other ratios (throughput)');
+    lines.push('');
+    lines.push('| ratio | value |');
+    lines.push('|---|---:|');
+    for (const r of result.ratios) lines.push(`| ${r.name} | ${f(r.value)} |`);
+    lines.push('');
+  }
+  const errs = variants.filter((v) => v.errors.length);
+  if (errs.length) {
+    lines.push('## Rounds that failed');
+    lines.push('');
+    for (const v of errs) for (const e of v.errors) lines.push(`- ${v.id}: ${e}`);
+    lines.push('');
+  }
+  if (result.micro?.length) {
+    lines.push('## Microbenchmarks (one core, warm)');
+    lines.push('');
+    lines.push('| operation | ns/op (median) | ops/s |');
+    lines.push('|---|---:|---:|');
+    for (const m of result.micro) lines.push(`| ${m.name} | ${k(m.ns_per_op)} | ${k(1e9 / m.ns_per_op)} |`);
+    lines.push('');
+  }
+  lines.push(`Reproduce: \`${meta.command}\` (see docs/performance.md).`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,198 @@
+/**
+ * Process plumbing for the harness: tools on PATH (installed with apt-get when
+ * missing), free ports, pinned child processes, readiness polling, peak RSS.
+ * Every process the harness starts is tracked here and stopped by its pid.
+ */
+
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, existsSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+/** True when `cmd` runs (found on PATH). */
+export function have(cmd) {
+  const probe = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return probe.status === 0 && probe.stdout.trim() !== '';
+}
+
+/**
+ * Make sure the Debian packages behind `tools` ({command: package}) are
+ * installed. Idempotent: apt-get runs only for missing commands, and only as
+ * root (otherwise the error says what to install).
+ */
+export function ensureTools(tools, log = console.error) {
+  const missing = Object.entries(tools).filter(([cmd]) => !have(cmd));
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
+  if (process.getuid?.() !== 0) {
+    throw new Error(`missing ${missing.map(([c]) => c).join(', ')}: run as root or install them first (apt-get install -y ${pkgs.join(' ')})`);
+  }
+  log(`bench: installing ${pkgs.join(' ')} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env });
+  if (r.status !== 0) {
+    // A fresh machine may have no package lists yet.
+    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+    r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env });
+  }
+  const still = missing.filter(([cmd]) => !have(cmd));
+  if (still.length) throw new Error(`apt-get could not install ${still.map(([c]) => c).join(', ')}`);
+}
+
+/** A port the OS considers free right now on loopback. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Number of online CPUs the harness may use for pinning. */
+export function cpuCount() {
+  const r = spawnSync('nproc', [], { encoding: 'utf8' });
+  return Number(r.stdout.trim()) || 1;
+}
+
+/**
+ * Tracks every child the harness starts so that an error or Ctrl-C never
+ * leaves a server behind. Children are stopped by pid (and their own children
+ * by the process group the harness created for them).
+ */
+export function createProcessTracker() {
+  const live = new Set();
+  const killAll = () => {
+    for (const p of live) {
+      try {
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        try {
+          p.kill('SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+  };
+  process.once('exit', killAll);
+
+  /**
+   * Start `cmd args`, pinned to `cpus` (a taskset list like "0" or "1"; null =
+   * unpinned). stdout/stderr go to `logFile` (or are ignored). The child leads
+   * its own process group so stop() reaches workers it forks.
+   */
+  function start(name, cmd, args, { cpus = null, env, cwd, logFile } = {}) {
+    const argv = cpus === null ? [cmd, ...args] : ['taskset', '-c', String(cpus), cmd, ...args];
+    const out = logFile ? openSync(logFile, 'a') : 'ignore';
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', out, out], env: env ?? process.env, cwd, detached: true });
+    live.add(child);
+    let exitInfo = null;
+    const exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        exitInfo = { code, signal };
+        live.delete(child);
+        resolve(exitInfo);
+      });
+      child.once('error', (err) => {
+        exitInfo = { code: -1, signal: String(err.message) };
+        live.delete(child);
+        resolve(exitInfo);
+      });
+    });
+    return {
+      name,
+      pid: child.pid,
+      exited,
+      get exitInfo() {
+        return exitInfo;
+      },
+      /** SIGTERM the group, SIGKILL after `graceMs`. */
+      async stop(graceMs = 5_000) {
+        if (exitInfo) return;
+        const signal = (s) => {
+          try {
+            process.kill(-child.pid, s);
+          } catch {
+            try {
+              child.kill(s);
+            } catch {
+              /* gone */
+            }
+          }
+        };
+        signal('SIGTERM');
+        const timer = setTimeout(() => signal('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+        // Workers may outlive a primary that died on SIGKILL.
+        signal('SIGKILL');
+      },
+    };
+  }
+  return { start, killAll };
+}
+
+/** Pids of `pid` and all its descendants (from /proc/<pid>/task/<tid>/children). */
+export function processTree(pid) {
+  const out = [];
+  const walk = (p) => {
+    out.push(p);
+    let kids = [];
+    try {
+      const tasks = spawnSync('ls', [`/proc/${p}/task`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+      for (const t of tasks) {
+        const f = `/proc/${p}/task/${t}/children`;
+        if (existsSync(f)) kids.push(...readFileSync(f, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+      }
+    } catch {
+      kids = [];
+    }
+    for (const k of new Set(kids)) walk(k);
+  };
+  walk(pid);
+  return out;
+}
+
+/** Sum of peak resident set sizes (VmHWM, bytes) of `pid` and its descendants, skipping `taskset` wrappers. */
+export function peakRss(pid) {
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      const m = /^VmHWM:\s+(\d+) kB/m.exec(status);
+      if (m) total += Number(m[1]) * 1024;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return total;
+}
+
+/** Re-pin a running process tree (every thread) to `cpus`. */
+export function pinTree(pid, cpus) {
+  for (const p of processTree(pid)) spawnSync('taskset', ['-a', '-p', '-c', String(cpus), String(p)], { stdio: 'ignore' });
+}
+
+/** Poll `url` until it answers `status` (default any 2xx) or the deadline passes; throws with `why()` context. */
+export async function waitForHttp(url, { timeoutMs = 20_000, proc, init } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (proc?.exitInfo) throw new Error(`${proc.name} exited (${JSON.stringify(proc.exitInfo)}) before answering ${url}`);
+    try {
+      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      if (res.status < 500) return res.status;
+      last = `status ${res.status}`;
+    } catch (err) {
+      last = err.message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms (${last})`);
+}

@@ -1,0 +1,56 @@
+/**
+ * The systems under test, side by side. Each entry says what it measures,
+ * what it needs (Redis, OpenFGA), how it is started and what one request
+ * looks like. The run order alternates between rounds (see run.mjs).
+ */
+
+import { mcpCallResult, upstreamJson } from './nginx.mjs';
+
+/** A GET through every variant lands on the same upstream path (`/items/42`). */
+const API_PATH = '/api/items/42';
+const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: { id: '42' } } });
+
+const get = (auth) => ({ method: 'GET', path: API_PATH, headers: auth ? { authorization: `Bearer ${auth}` } : {}, expect: upstreamJson() });
+
+/**
+ * kind: direct | nginx | node | fastify | warden.
+ * warden: options for wardenYaml() (level, tokenCache, authz, cacheTtl, redis, mcp, workers).
+ * auth: the request carries a dev-issuer token. pinned: false for the cluster pair.
+ * swap: the upstream must receive the vault token, not the agent's (checked before measuring).
+ */
+export const VARIANTS = [
+  { id: 'D', what: 'direct to the upstream nginx (no proxy)', kind: 'direct' },
+  { id: 'N', what: 'nginx reverse proxy, 1 worker, upstream keep-alive (native ceiling)', kind: 'nginx', workers: 1 },
+  { id: 'R', what: 'minimal Node proxy: node:http + one undici Pool (Node ceiling)', kind: 'node' },
+  { id: 'F', what: 'fastify + @fastify/http-proxy', kind: 'fastify' },
+  { id: 'G0', what: 'Warden public route: canonicalize, match, proxy', kind: 'warden', warden: { level: 0 } },
+  { id: 'G1', what: 'G0 + JWT verification (verified-token cache on)', kind: 'warden', warden: { level: 1 }, auth: true },
+  { id: 'G1u', what: 'G1 with token_cache_size: 0 (signature verified every request)', kind: 'warden', warden: { level: 1, tokenCache: false }, auth: true },
+  { id: 'G2', what: 'G1 + one check on the embedded engine (decision cache 5s)', kind: 'warden', warden: { level: 2 }, auth: true },
+  { id: 'G2o', what: 'G2 on a real OpenFGA server, decision cache off (cache_ttl: 0)', kind: 'warden', warden: { level: 2, authz: 'openfga', cacheTtl: '0' }, auth: true, needs: ['openfga'] },
+  { id: 'G2oc', what: 'G2 on a real OpenFGA server, decision cache on (5s)', kind: 'warden', warden: { level: 2, authz: 'openfga', cacheTtl: '5s' }, auth: true, needs: ['openfga'] },
+  { id: 'G3', what: 'G2 + vault credential swap on the Redis store (full warm chain)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true },
+  { id: 'G3a', what: 'G3 with audit logging on (WARDEN_LOG_LEVEL=info, to /dev/null)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, logLevel: 'info' },
+  { id: 'G4', what: 'full chain on an MCP tools/call (JSON-RPC parse, tool rule, check, vault)', kind: 'warden', warden: { level: 3, redis: true, mcp: true }, auth: true, needs: ['redis'], mcp: true },
+  { id: 'NC', what: 'nginx reverse proxy, 2 workers, unpinned', kind: 'nginx', workers: 2, pinned: false, cluster: true },
+  { id: 'GC', what: 'Warden G3 with server.workers: 2, unpinned', kind: 'warden', warden: { level: 3, redis: true, workers: 2 }, auth: true, needs: ['redis'], swap: true, pinned: false, cluster: true },
+];
+
+/** The request one variant is measured with (token filled in for auth variants). */
+export function requestFor(variant, token) {
+  if (variant.mcp) {
+    return {
+      method: 'POST',
+      path: '/mcp',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: MCP_BODY,
+      expect: mcpCallResult(),
+    };
+  }
+  return get(variant.auth ? token : null);
+}
+
+/** Default set for `npm run bench`. */
+export const DEFAULT_VARIANTS = VARIANTS.map((v) => v.id);
+/** `--quick`: the variants behind the issue's targets. */
+export const QUICK_VARIANTS = ['D', 'N', 'R', 'F', 'G0', 'G3'];

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/**
+ * Microbenchmarks of the hot path's pieces, against the built `dist/`:
+ * canonicalization, route match, JWT verification (cached and not), the
+ * embedded check (engine and decision cache), a vault hit (store read +
+ * AES-GCM open + JSON parse) and upstream header hygiene.
+ *
+ *   node bench/micro.mjs [--json] [--quick] [--dist DIR] [--filter TEXT]
+ *
+ * Each case runs in batches until a time budget is spent; the result is the
+ * median ns/op over the batches (after a warm-up batch that is discarded).
+ */
+
+import { parseArgs } from 'node:util';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomBytes } from 'node:crypto';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: opt } = parseArgs({
+  options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, dist: { type: 'string' }, filter: { type: 'string' } },
+});
+const dist = resolve(opt.dist ?? process.env.WARDEN_BENCH_DIST ?? join(REPO, 'dist'));
+const mod = (p) => import(pathToFileURL(join(dist, 'src', p)).href);
+const BUDGET_MS = opt.quick ? 300 : 1000;
+const BATCHES = opt.quick ? 5 : 9;
+
+/** Median ns/op of `fn` (sync or async) over BATCHES batches. */
+async function bench(name, fn, { async = false } = {}) {
+  if (opt.filter && !name.includes(opt.filter)) return null;
+  // Size a batch to ≈ BUDGET_MS / BATCHES.
+  let n = 1;
+  for (;;) {
+    const t0 = process.hrtime.bigint();
+    if (async) for (let i = 0; i < n; i++) await fn();
+    else for (let i = 0; i < n; i++) fn();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (ms > BUDGET_MS / BATCHES / 4 || n > 1e8) {
+      n = Math.max(1, Math.round((n * (BUDGET_MS / BATCHES)) / Math.max(ms, 0.001)));
+      break;
+    }
+    n *= 4;
+  }
+  const per = [];
+  for (let b = 0; b <= BATCHES; b++) {
+    const t0 = process.hrtime.bigint();
+    if (async) for (let i = 0; i < n; i++) await fn();
+    else for (let i = 0; i < n; i++) fn();
+    if (b > 0) per.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  per.sort((a, b) => a - b);
+  return { name, ns_per_op: per[Math.floor(per.length / 2)], iterations: n * BATCHES };
+}
+
+const { canonicalize } = await mod('pipeline/canonical.js');
+const { compilePattern } = await mod('pipeline/routes.js');
+const { createAuthenticator } = await mod('identity/verifier.js');
+const { loadDevIssuer } = await mod('identity/dev-issuer.js');
+const { createLogger } = await mod('observability/logger.js');
+const { parseModelDsl } = await mod('authz/model.js');
+const { createEmbeddedAuthorizer } = await mod('authz/embedded/index.js');
+const { withDecisionCache } = await mod('authz/cache.js');
+const { createMemoryStore } = await mod('store/memory.js');
+const { createVaultCipher } = await mod('vault/crypto.js');
+const { createConnectionRepository } = await mod('vault/records.js');
+const { upstreamHeaders } = await mod('proxy/headers.js');
+const { trustedProxies } = await mod('proxy/trust.js');
+
+const results = [];
+const add = (r) => r && results.push(r);
+let sink = 0;
+
+// -------------------------------------------------------------- canonicalization
+add(await bench('canonicalize /api/items/42', () => (sink += canonicalize('/api/items/42').path.length)));
+add(await bench('canonicalize /github/repos/o/r/contents/a%20b/c.txt?ref=main&x=1', () => (sink += canonicalize('/github/repos/o/r/contents/a%20b/c.txt?ref=main&x=1').path.length)));
+
+// -------------------------------------------------------------- route match
+const patterns = [
+  '/health/live', '/admin/:section', '/billing/invoices/:id', '/github/repos/:owner/:repo/issues/**', '/github/repos/:owner/:repo/pulls/**',
+  '/slack/chat/*', '/mcp/files', '/mcp/tickets', '/jira/:project/**', '/api/items/:id',
+].map(compilePattern);
+const target = canonicalize('/api/items/42');
+const matchFirst = (segments) => {
+  for (const p of patterns) {
+    const m = p.match(segments);
+    if (m) return m;
+  }
+  return null;
+};
+add(await bench('route match, 10 routes, last wins (canonical segments)', () => (sink += matchFirst(target.segments) ? 1 : 0)));
+// What pipeline.ts matchRoute does today: re-split and re-decode the canonical path per request.
+add(await bench('route match, 10 routes, re-splitting state.path (pipeline today)', () => {
+  const segs = target.path.slice(1).replace(/\/$/, '').split('/').map(decodeURIComponent);
+  sink += matchFirst(segs) ? 1 : 0;
+}));
+
+// -------------------------------------------------------------- JWT
+const logger = createLogger({ destination: { write: () => {} } });
+const dataDir = mkdtempSync(join(tmpdir(), 'warden-micro-'));
+const publicUrl = 'http://127.0.0.1:8080';
+const devIssuer = await loadDevIssuer({ dataDir, publicUrl });
+const token = await devIssuer.issue({ agent: 'bench-agent', user: 'bench', scopes: ['read'], ttlSeconds: 3600 });
+const identity = (size) => ({ issuers: [], dev_issuer: true, clock_tolerance: 30_000, token_cache_size: size });
+const cachedAuth = await createAuthenticator(identity(10_000), { devIssuer, logger });
+const uncachedAuth = await createAuthenticator(identity(0), { devIssuer, logger });
+add(await bench('JWT verify, token cache hit', () => cachedAuth.authenticate(token), { async: true }));
+add(await bench('JWT verify, no cache (signature every time)', () => uncachedAuth.authenticate(token), { async: true }));
+
+// -------------------------------------------------------------- embedded check
+const model = parseModelDsl(`model
+  schema 1.1
+type user
+type group
+  relations
+    define member: [user, group#member]
+type item
+  relations
+    define owner: [user]
+    define viewer: [user, group#member] or owner
+    define can_read: viewer
+`);
+const tuples = [{ user: 'user:bench', relation: 'owner', object: 'item:42' }, { user: 'group:eng#member', relation: 'viewer', object: 'item:7' }, { user: 'user:anne', relation: 'member', object: 'group:eng' }];
+for (let i = 0; i < 5_000; i++) tuples.push({ user: `user:u${i}`, relation: 'viewer', object: `item:${i}` });
+const engine = createEmbeddedAuthorizer({ model, tuples });
+const cachedEngine = withDecisionCache(engine, { ttlMs: 5_000, maxEntries: 10_000 });
+const direct = { user: 'user:bench', relation: 'can_read', object: 'item:42' };
+const viaGroup = { user: 'user:anne', relation: 'can_read', object: 'item:7' };
+add(await bench('embedded check, computed owner → can_read (no cache)', () => engine.check(direct), { async: true }));
+add(await bench('embedded check, via group userset (no cache)', () => engine.check(viaGroup), { async: true }));
+add(await bench('embedded batchCheck ×1 behind the decision cache (hit)', () => cachedEngine.batchCheck([direct]), { async: true }));
+
+// -------------------------------------------------------------- vault hit
+const store = createMemoryStore();
+const cipher = createVaultCipher([{ id: 'k1', key: randomBytes(32).toString('base64') }]);
+const repo = createConnectionRepository(store, cipher);
+await repo.put({ user: 'bench', provider: 'github', accessToken: 'gho_' + 'x'.repeat(36), refreshToken: 'r'.repeat(40), scopes: ['repo'], expiresAt: Date.now() + 3_600_000 });
+add(await bench('vault hit: memory store get + AES-GCM open + JSON parse', () => repo.get('bench', 'github'), { async: true }));
+
+// -------------------------------------------------------------- header hygiene
+const raw = ['Host', '127.0.0.1:8080', 'User-Agent', 'agent/1.0', 'Accept', 'application/json', 'Authorization', `Bearer ${token}`, 'X-Request-Id', 'abc', 'Connection', 'keep-alive'];
+const trusted = trustedProxies([]);
+const info = { clientIp: '127.0.0.1', host: '127.0.0.1:8080', proto: 'http', requestId: 'abc', traceparent: '00-' + '1'.repeat(32) + '-' + '2'.repeat(16) + '-01', upstreamHost: 'api.example.com' };
+add(await bench('upstream header hygiene (6 headers)', () => (sink += upstreamHeaders(raw, info, trusted, [['authorization', 'Bearer vault']]).length)));
+
+await Promise.allSettled([cachedAuth.close?.(), uncachedAuth.close?.(), engine.close?.(), store.close?.()]);
+rmSync(dataDir, { recursive: true, force: true });
+
+if (opt.json) process.stdout.write(JSON.stringify(results) + '\n');
+else {
+  const w = Math.max(...results.map((r) => r.name.length));
+  for (const r of results) process.stdout.write(`${r.name.padEnd(w)}  ${r.ns_per_op.toFixed(0).padStart(9)} ns/op  ${Math.round(1e9 / r.ns_per_op).toLocaleString('en-US').padStart(12)} ops/s\n`);
+}
+if (sink === -1) process.stdout.write('');
+process.exit(0);

@@ -1,0 +1,374 @@
+#!/usr/bin/env node
+/**
+ * Warden's load harness (`npm run bench`). Starts a static nginx upstream and,
+ * one after another, every system under test; measures throughput with wrk and
+ * latency at a fixed rate; repeats in alternating order; writes medians, ratios
+ * and the issue's targets to bench/results/latest.{json,md}.
+ * See docs/performance.md for what each variant measures and how to read it.
+ *
+ *   node bench/run.mjs                                  # everything (≈ 15 min on 2 cores)
+ *   node bench/run.mjs --quick                          # D,N,R,F,G0,G3, 1 round, short runs
+ *   node bench/run.mjs --variants D,R,G0,G3 --rounds 1 --duration 5
+ *   node bench/run.mjs --variants G0,G3 --profile       # + CPU profiles of Warden (bench/profiles/)
+ */
+
+import { parseArgs } from 'node:util';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus as osCpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { cpuCount, createProcessTracker, ensureTools, freePort, peakRss, pinTree, sleep, waitForHttp } from './lib/system.mjs';
+import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
+import { runLatency, runWrk, writeWrkScript } from './lib/load.mjs';
+import { ensureBuilt, mintToken, newVaultKey, seedVault, startOpenFga, startRedis, VAULT_TOKEN, wardenYaml, writePolicies } from './lib/warden.mjs';
+import { DEFAULT_VARIANTS, QUICK_VARIANTS, VARIANTS, requestFor } from './lib/variants.mjs';
+import { markdown, ratios, summarize, targets } from './lib/report.mjs';
+
+const BENCH = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(BENCH, '..');
+const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+const { values: opt } = parseArgs({
+  options: {
+    variants: { type: 'string' },
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    'latency-duration': { type: 'string' },
+    warmup: { type: 'string' },
+    rate: { type: 'string' },
+    connections: { type: 'string', default: '32' },
+    'latency-connections': { type: 'string', default: '64' },
+    'latency-tool': { type: 'string', default: 'paced' },
+    quick: { type: 'boolean', default: false },
+    build: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    dist: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'no-micro': { type: 'boolean', default: false },
+    'sut-cpu': { type: 'string', default: '0' },
+    'load-cpu': { type: 'string', default: '1' },
+    out: { type: 'string' },
+    'node-flags': { type: 'string', default: '' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (opt.help) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
+  process.exit(0);
+}
+
+const quick = opt.quick;
+const cfg = {
+  variants: (opt.variants ?? (quick ? QUICK_VARIANTS : DEFAULT_VARIANTS).join(',')).split(',').map((s) => s.trim()).filter(Boolean),
+  rounds: Number(opt.rounds ?? (quick ? 1 : 3)),
+  duration: Number(opt.duration ?? (quick ? 4 : 7)),
+  latencyDuration: Number(opt['latency-duration'] ?? (quick ? 3 : 6)),
+  warmup: Number(opt.warmup ?? (quick ? 1 : 2)),
+  connections: Number(opt.connections),
+  latencyConnections: Number(opt['latency-connections']),
+  latencyTool: opt['latency-tool'],
+  sutCpu: opt['sut-cpu'],
+  loadCpu: opt['load-cpu'],
+  dist: resolve(opt.dist ?? process.env.WARDEN_BENCH_DIST ?? join(REPO, 'dist')),
+  outDir: resolve(opt.out ?? join(BENCH, 'results')),
+  profile: opt.profile,
+  /** Extra node flags for the Warden processes (e.g. "--max-semi-space-size=4"), to try tunings. */
+  nodeFlags: opt['node-flags'].split(/\s+/).filter(Boolean),
+};
+for (const id of cfg.variants) if (!VARIANTS.some((v) => v.id === id)) throw new Error(`unknown variant ${id} (known: ${VARIANTS.map((v) => v.id).join(', ')})`);
+const selected = VARIANTS.filter((v) => cfg.variants.includes(v.id));
+const needs = new Set(selected.flatMap((v) => v.needs ?? []));
+
+// ------------------------------------------------------------ setup
+
+ensureTools({ nginx: 'nginx', wrk: 'wrk', taskset: 'util-linux', ...(needs.has('redis') ? { 'redis-server': 'redis-server', 'redis-cli': 'redis-tools' } : {}) }, log);
+if (cpuCount() < 2) {
+  log('warning: one CPU only; the system under test and the load generator share it');
+  cfg.sutCpu = cfg.loadCpu = '0';
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+const cliPath = join(cfg.dist, 'src', 'cli.js');
+// tsc rewrites .tsbuildinfo on every build (unchanged outputs keep their mtime).
+const buildStamp = [join(cfg.dist, '.tsbuildinfo'), cliPath].find((p) => existsSync(p));
+const stale = buildStamp !== undefined && newestMtime(join(REPO, 'src')) > statSync(buildStamp).mtimeMs;
+const cli = selected.some((v) => v.kind === 'warden') || !opt['no-micro'] ? ensureBuilt(REPO, cfg.dist, { build: opt.build || (stale && !opt['no-build']), log }) : null;
+
+// Per-run scratch space, so two runs on one machine never share configs or pid files.
+const WORK = join(BENCH, '.work', String(process.pid));
+rmSync(WORK, { recursive: true, force: true });
+mkdirSync(join(WORK, 'logs'), { recursive: true });
+const PROFILES = join(BENCH, 'profiles');
+if (cfg.profile) mkdirSync(PROFILES, { recursive: true });
+const DATA_DIR = join(WORK, 'data');
+const tracker = createProcessTracker();
+process.on('SIGINT', () => {
+  tracker.killAll();
+  process.exit(130);
+});
+
+const upstreamPort = await freePort();
+const upstream = tracker.start('upstream', 'nginx', ['-c', writeUpstreamConf(join(WORK, 'upstream'), upstreamPort), '-p', join(WORK, 'upstream')], {
+  cpus: cfg.loadCpu,
+  logFile: join(WORK, 'logs', 'upstream.log'),
+});
+const upstreamOrigin = `http://127.0.0.1:${upstreamPort}`;
+await waitForHttp(`${upstreamOrigin}/`, { proc: upstream });
+log(`upstream nginx on ${upstreamOrigin} (CPU ${cfg.loadCpu})`);
+
+let redis = null;
+let openfga = null;
+const vaultKey = newVaultKey();
+if (needs.has('redis')) {
+  redis = await startRedis(tracker, WORK, cfg.loadCpu);
+  await seedVault(cfg.dist, redis.url, vaultKey);
+  log(`redis on ${redis.url}; vault connection seeded for the bench user`);
+}
+// Without OpenFGA the G2o rows are reported as failed; the rest of the run goes on.
+const unavailable = new Map();
+if (needs.has('openfga')) {
+  try {
+    openfga = await startOpenFga(tracker, WORK, cfg.loadCpu);
+    log(`openfga on ${openfga.apiUrl}, store ${openfga.storeId}`);
+  } catch (err) {
+    log(`openfga unavailable: ${err.message}`);
+    for (const v of selected) if (v.needs?.includes('openfga')) unavailable.set(v.id, `openfga unavailable: ${err.message.slice(0, 200)}`);
+  }
+}
+
+// Per-variant fixed port, config and token (tokens are bound to the listener's public URL).
+const wardenSetup = new Map();
+if (selected.some((v) => v.kind === 'warden')) writePolicies(join(WORK, 'warden', 'policies'));
+for (const v of selected) {
+  const port = await freePort();
+  if (v.kind !== 'warden' || unavailable.has(v.id)) {
+    wardenSetup.set(v.id, { port });
+    continue;
+  }
+  const w = v.warden;
+  const file = join(WORK, 'warden', `${v.id}.yaml`);
+  writeFileSync(
+    file,
+    wardenYaml({ port, upstreamPort, level: w.level, tokenCache: w.tokenCache !== false, authz: w.authz, openfga, cacheTtl: w.cacheTtl, redisUrl: w.redis ? redis.url : undefined, vaultKey: w.level >= 3 ? vaultKey : undefined, mcp: w.mcp, workers: w.workers ?? 1 }),
+  );
+  const token = v.auth ? mintToken(cli, file, DATA_DIR) : null;
+  wardenSetup.set(v.id, { port, file, token });
+}
+
+// ------------------------------------------------------------ systems under test
+
+async function startSut(v, round) {
+  const { port, file, token } = wardenSetup.get(v.id);
+  const cpus = v.pinned === false ? null : cfg.sutCpu;
+  const logFile = join(WORK, 'logs', `${v.id}.log`);
+  let proc;
+  const url = `http://127.0.0.1:${port}`;
+  switch (v.kind) {
+    case 'direct':
+      pinTree(upstream.pid, cfg.sutCpu);
+      return { url: upstreamOrigin, pid: upstream.pid, stop: async () => pinTree(upstream.pid, cfg.loadCpu) };
+    case 'nginx': {
+      const prefix = join(WORK, `nginx-${v.id}-${round}`);
+      proc = tracker.start(v.id, 'nginx', ['-c', writeProxyConf(prefix, port, upstreamPort, v.workers), '-p', prefix], { cpus, logFile });
+      break;
+    }
+    case 'node':
+      proc = tracker.start(v.id, process.execPath, [join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin], { cpus, logFile });
+      break;
+    case 'fastify':
+      proc = tracker.start(v.id, process.execPath, [join(BENCH, 'servers', 'fastify-proxy.mjs'), String(port), upstreamOrigin], { cpus, logFile });
+      break;
+    case 'warden': {
+      const flags = cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
+      const env = { ...process.env, WARDEN_LOG_LEVEL: v.logLevel ?? 'warn', WARDEN_DATA_DIR: DATA_DIR, NODE_ENV: 'development' };
+      // Audit lines of G3a go to /dev/null: their cost is serializing and writing, not the disk.
+      proc = tracker.start(v.id, process.execPath, [...cfg.nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: v.logLevel === 'info' ? '/dev/null' : logFile });
+      await waitForHttp(`${url}/.warden/healthz`, { proc, timeoutMs: 30_000 });
+      // healthz answers as soon as the first worker listens; give the others time to start.
+      if ((v.warden.workers ?? 1) > 1) await sleep(2_000);
+      break;
+    }
+  }
+  if (v.kind !== 'warden') await waitForHttp(`${url}/api/items/42`, { proc });
+  return { url, pid: proc.pid, token, stop: () => proc.stop() };
+}
+
+/** One request with fetch: the variant must answer 200 with the upstream's body (and swap credentials). */
+async function probe(v, sut, request) {
+  const send = (path, extra = {}) =>
+    fetch(sut.url + path, { method: request.method, headers: { ...request.headers, ...extra }, body: request.body, signal: AbortSignal.timeout(5_000) }).then(async (r) => ({ status: r.status, auth: r.headers.get('x-bench-auth'), text: await r.text() }));
+  if (v.mcp) {
+    const list = await fetch(sut.url + '/mcp', {
+      method: 'POST',
+      headers: { ...request.headers, 'x-bench-list': '1' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const text = await list.text();
+    if (list.status !== 200) throw new Error(`tools/list (pinning) answered ${list.status}: ${text.slice(0, 300)}`);
+  }
+  const r = await send(request.path);
+  if (r.status !== 200) throw new Error(`probe answered ${r.status}: ${r.text.slice(0, 300)}`);
+  if (r.text !== request.expect) throw new Error(`probe body differs from the upstream's (${r.text.length} bytes): ${r.text.slice(0, 120)}`);
+  // The chain must really run: no token is refused, and an MCP tool without a rule is refused.
+  if (v.auth) {
+    const anon = await send(request.path, { authorization: '' });
+    if (anon.status !== 401) throw new Error(`a request without a token answered ${anon.status}, expected 401`);
+  }
+  if (v.mcp) {
+    const other = await fetch(sut.url + '/mcp', {
+      method: 'POST',
+      headers: request.headers,
+      body: request.body.replace('read_file', 'drop_table'),
+      signal: AbortSignal.timeout(5_000),
+    });
+    if ((await other.text()) === request.expect) throw new Error('a tools/call without a tool rule reached the upstream');
+    if (r.auth !== `Bearer ${VAULT_TOKEN}`) throw new Error(`MCP upstream saw Authorization ${JSON.stringify((r.auth ?? '').slice(0, 40))}, expected the vault token`);
+  }
+  if (v.kind === 'warden' && !v.mcp) {
+    const echo = await send('/api/items/auth');
+    const want = v.swap ? `Bearer ${VAULT_TOKEN}` : '';
+    if (echo.status !== 200 || echo.text !== want) throw new Error(`upstream saw Authorization ${JSON.stringify(echo.text.slice(0, 40))}, expected ${JSON.stringify(want.slice(0, 40))}`);
+  }
+}
+
+const wrkScripts = new Map();
+function wrkScriptFor(v, request) {
+  if (!wrkScripts.has(v.id)) wrkScripts.set(v.id, writeWrkScript(WORK, v.id, request));
+  return wrkScripts.get(v.id);
+}
+
+/** Connections the upstream has accepted so far (nginx stub_status). */
+async function upstreamAccepts() {
+  const text = await fetch(`${upstreamOrigin}/__bench/status`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text());
+  const m = /server accepts handled requests\s+(\d+)\s+(\d+)\s+(\d+)/.exec(text);
+  return m ? { accepts: Number(m[1]), requests: Number(m[3]) } : { accepts: 0, requests: 0 };
+}
+
+async function measure(v, round, rate) {
+  const before = await upstreamAccepts();
+  const sut = await startSut(v, round);
+  const request = requestFor(v, sut.token);
+  const loadCpus = v.pinned === false ? null : cfg.loadCpu;
+  const url = sut.url + request.path;
+  try {
+    await probe(v, sut, request);
+    const script = wrkScriptFor(v, request);
+    if (cfg.warmup > 0) await runWrk({ url, script, durationSec: cfg.warmup, connections: cfg.connections, cpus: loadCpus });
+    const wrk = await runWrk({ url, script, durationSec: cfg.duration, connections: cfg.connections, cpus: loadCpus });
+    const total = wrk.requests || 1;
+    if ((wrk.non2xx + wrk.socket_errors) / total > 0.001) throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
+    const latency = rate > 0 && cfg.latencyDuration > 0 ? await runLatency({ url, request, rate, durationSec: cfg.latencyDuration, connections: cfg.latencyConnections, cpus: loadCpus, tool: cfg.latencyTool }) : null;
+    const rss = peakRss(sut.pid);
+    const after = await upstreamAccepts();
+    // Everything but D reaches the upstream through the system under test.
+    const upstream = { connections: after.accepts - before.accepts, requests: after.requests - before.requests };
+    return { round, wrk, latency, rss_bytes: rss, upstream };
+  } finally {
+    await sut.stop();
+  }
+}
+
+// ------------------------------------------------------------ run
+
+const started = new Date();
+let rate = Number(opt.rate ?? 0);
+if (!rate) {
+  const R = VARIANTS.find((v) => v.id === 'R');
+  wardenSetup.set('R', wardenSetup.get('R') ?? { port: await freePort() });
+  const saved = cfg.latencyDuration;
+  cfg.latencyDuration = 0;
+  const cal = await measure(R, 0, 0);
+  cfg.latencyDuration = saved;
+  rate = Math.max(100, Math.round(cal.wrk.rps / 2 / 100) * 100);
+  log(`calibration: R = ${Math.round(cal.wrk.rps)} req/s → fixed latency rate ${rate} req/s`);
+}
+
+const samples = new Map(selected.map((v) => [v.id, []]));
+for (let round = 1; round <= cfg.rounds; round++) {
+  const order = round % 2 === 1 ? selected : [...selected].reverse();
+  for (const v of order) {
+    if (unavailable.has(v.id)) {
+      samples.get(v.id).push({ round, error: unavailable.get(v.id) });
+      continue;
+    }
+    try {
+      const s = await measure(v, round, rate);
+      samples.get(v.id).push(s);
+      const l = s.latency?.latency_ms;
+      log(`round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  p50 ${l?.p50?.toFixed(3) ?? '-'} p99 ${l?.p99?.toFixed(3) ?? '-'} ms  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB  upstream conns ${s.upstream.connections}`);
+    } catch (err) {
+      samples.get(v.id).push({ round, error: err.message.slice(0, 500) });
+      log(`round ${round} ${v.id}: FAILED ${err.message.slice(0, 300)}`);
+    }
+    await sleep(200);
+  }
+}
+
+let micro = [];
+if (!opt['no-micro']) {
+  log('microbenchmarks');
+  const r = spawnSync('taskset', ['-c', cfg.sutCpu, process.execPath, join(BENCH, 'micro.mjs'), '--json', '--dist', cfg.dist, ...(quick ? ['--quick'] : [])], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status === 0) micro = JSON.parse(r.stdout);
+  else log(`micro.mjs failed: ${r.stderr.slice(0, 1000)}`);
+}
+
+await Promise.allSettled([upstream.stop(), redis?.proc.stop(), openfga?.proc.stop()]);
+// Logs of failed rounds stay for inspection.
+const anyFailed = [...samples.values()].some((list) => list.some((x) => x.error));
+if (anyFailed) log(`some rounds failed; logs kept in ${join(WORK, 'logs')}`);
+else if (!process.env.WARDEN_BENCH_KEEP_WORK) rmSync(WORK, { recursive: true, force: true });
+
+const summaries = selected.map((v) => summarize(v, samples.get(v.id)));
+const byId = Object.fromEntries(summaries.map((s) => [s.id, s]));
+const ver = (cmd, args, re) => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const m = re.exec((r.stdout ?? '') + (r.stderr ?? ''));
+  return m ? m[0] : cmd;
+};
+const result = {
+  meta: {
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+    cpus: cpuCount(),
+    cpu_model: osCpus()[0]?.model?.trim() ?? 'unknown',
+    node: process.version,
+    nginx: ver('nginx', ['-v'], /nginx\/[\d.]+/),
+    wrk: ver('wrk', ['--version'], /wrk [^\s]+/),
+    rounds: cfg.rounds,
+    duration_s: cfg.duration,
+    latency_duration_s: cfg.latencyDuration,
+    warmup_s: cfg.warmup,
+    connections: cfg.connections,
+    latency_connections: cfg.latencyConnections,
+    latency_tool: cfg.latencyTool,
+    rate,
+    sut_cpu: cfg.sutCpu,
+    load_cpu: cfg.loadCpu,
+    warden_node_flags: cfg.nodeFlags.join(' '),
+    upstream_body_bytes: 1024,
+  },
+  variants: summaries,
+  targets: targets(byId),
+  ratios: ratios(byId),
+  micro,
+  samples: Object.fromEntries(samples),
+};
+mkdirSync(cfg.outDir, { recursive: true });
+writeFileSync(join(cfg.outDir, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
+const md = markdown(result);
+writeFileSync(join(cfg.outDir, 'latest.md'), md);
+process.stdout.write(md);
+log(`wrote ${join(cfg.outDir, 'latest.json')} and latest.md in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
+process.exit(0);
