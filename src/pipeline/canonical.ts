@@ -59,7 +59,10 @@ function decodeSegment(raw: string): string {
   }
 }
 
+const PLAIN_SEGMENT = /^[A-Za-z0-9\-._~!$&'()*+,=:@]*$/;
+
 function encodeSegment(segment: string): string {
+  if (PLAIN_SEGMENT.test(segment)) return segment;
   let out = '';
   for (const ch of segment) {
     if (KEEP_IN_SEGMENT.test(ch)) out += ch;

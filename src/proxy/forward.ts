@@ -7,7 +7,6 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import { WardenError } from '../errors.js';
 import type { RequestState, UpstreamResponse } from '../pipeline/context.js';
@@ -49,6 +48,40 @@ class BodyLimit extends Transform {
   }
 }
 
+/**
+ * `src.pipe(dst)` as a promise. (stream.pipeline allocates an AbortController
+ * per call, which showed in profiles of the MCP path.)
+ */
+function pump(src: Readable, dst: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      src.off('error', onError);
+      dst.off('finish', onFinish);
+      dst.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onError = (err: Error) => {
+      dst.destroy();
+      settle(err);
+    };
+    const onFinish = () => settle();
+    const onClose = () => {
+      if (!dst.writableFinished) {
+        src.destroy();
+        settle(new Error('the agent closed the connection'));
+      }
+    };
+    src.on('error', onError);
+    dst.on('finish', onFinish);
+    dst.on('close', onClose);
+    src.pipe(dst);
+  });
+}
+
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
@@ -82,9 +115,10 @@ export function createProxy(options: ProxyOptions): Proxy {
 
   return {
     async forward(state, req, res, target, info) {
-      const abort = new AbortController();
+      // The agent's response doubles as undici's abort signal (undici accepts an
+      // EventEmitter emitting 'abort'): no AbortController per request.
       const onClose = () => {
-        if (!res.writableFinished) abort.abort();
+        if (!res.writableFinished) res.emit('abort');
       };
       res.once('close', onClose);
 
@@ -103,7 +137,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         path: target.path,
         headers,
         body,
-        signal: abort.signal,
+        signal: res as unknown as AbortSignal,
         headersTimeout: target.timeoutMs,
         bodyTimeout: target.timeoutMs,
       };
@@ -128,7 +162,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         response.headers['x-request-id'] = state.id;
         res.writeHead(response.statusCode, response.headers);
         if (isEventStream(response.headers)) res.flushHeaders();
-        await pipeline(response.body, res);
+        await pump(response.body, res);
       } catch (err) {
         // Once the response has started nothing more can be said: the agent sees a cut stream.
         if (res.headersSent) {

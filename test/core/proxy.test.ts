@@ -411,6 +411,23 @@ routes:
     expect(seen['x-forwarded-host']).toBe('api.example.com');
   });
 
+  it('aborts the upstream request when the agent disconnects while waiting', async () => {
+    let upstreamClosed = false;
+    upstream.setHandler((req) => {
+      // Never answers; only an abort from Warden ends this exchange before its 60 s timeout.
+      req.socket.once('close', () => (upstreamClosed = true));
+    });
+    const before = upstream.requests.length;
+    const controller = new AbortController();
+    const pending = fetch(`${behind.url}/public/hang`, { signal: controller.signal }).catch((e: Error) => e);
+    for (let i = 0; i < 200 && upstream.requests.length === before; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(upstream.requests.length).toBe(before + 1);
+    controller.abort();
+    await pending;
+    for (let i = 0; i < 400 && !upstreamClosed; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(upstreamClosed).toBe(true);
+  });
+
   it('drops a client that sends its headers too slowly (408), forwarding nothing', async () => {
     const before = upstream.requests.length;
     const host = new URL(behind.url).host;
