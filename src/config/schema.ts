@@ -170,6 +170,8 @@ export const vaultSchema = z
     keys: z.array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/), key: z.string() })).default([]),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), providerSchema).default({}),
     connect_ttl: duration('10m'),
+    /** In-process cache of decrypted connections on the request path; 0 disables. */
+    cache_ttl: duration('1s'),
     /** Lease of the cross-instance refresh lock; renewed while a refresh is in flight. */
     refresh_lease: duration('5s'),
   })

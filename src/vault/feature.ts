@@ -10,6 +10,7 @@ import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../runtime.js';
 import type { CredentialsConfig } from '../config/schema.js';
 import { createVaultCipher } from './crypto.js';
+import { withConnectionCache } from './read-cache.js';
 import { createConnectionRepository, type ConnectionRepository } from './records.js';
 import { createProviders, ProviderError, type ProviderRegistry } from './providers.js';
 import { createRefresher, transientError } from './refresh.js';
@@ -40,14 +41,15 @@ export function vaultConfigIssues(config: Runtime['config']): string[] {
 }
 
 /** Build the vault services (exported for the CLI and tests). */
-export function createVaultServices(rt: Runtime): VaultServices & { exchangeClient: TokenExchangeClient } {
+export async function createVaultServices(rt: Runtime): Promise<VaultServices & { exchangeClient: TokenExchangeClient; close(): Promise<void> }> {
   const vault = rt.config.vault;
   const issues = vaultConfigIssues(rt.config);
   if (issues.length > 0) throw new WardenError('config_invalid', issues.join('; '), { reason: 'vault_config_invalid' });
   const providers: ProviderRegistry = createProviders(vault.providers);
   // Without keys nothing can be stored; a route that needs the vault then fails closed.
-  const connections: ConnectionRepository =
+  const repository: ConnectionRepository =
     vault.keys.length > 0 ? createConnectionRepository(rt.store, createVaultCipher(vault.keys)) : unavailableRepository();
+  const connections = await withConnectionCache(repository, { store: rt.store, ttlMs: vault.cache_ttl, logger: rt.logger, metrics: rt.metrics });
   const secrets = createLinkSecrets(rt.store, vault.connect_ttl);
   const refresher = createRefresher({ store: rt.store, connections, providers, logger: rt.logger, metrics: rt.metrics, leaseMs: vault.refresh_lease });
   const baseUrl = rt.publicUrl.replace(/\/+$/, '');
@@ -62,6 +64,10 @@ export function createVaultServices(rt: Runtime): VaultServices & { exchangeClie
     baseUrl,
     exchangeClient,
     redirectUri: (provider) => `${baseUrl}/.warden/callback/${provider}`,
+    async close() {
+      exchangeClient.close();
+      await connections.close();
+    },
     async connectionRequired({ user, agent, provider }, reason) {
       const scopes = [...requireProvider(providers, provider).scopes];
       const ticket = await secrets.issueTicket({ user, agent, provider, scopes });
@@ -92,7 +98,7 @@ export function createCredentialsStage(v: VaultServices, exchangeClient: TokenEx
     const binding = { user: principal.user, agent: principal.agent, provider: providerName };
     const provider = requireProvider(v.providers, providerName);
     try {
-      const conn = await v.connections.get(binding.user, providerName);
+      const conn = await v.connections.cachedGet(binding.user, providerName);
       if (!conn) throw await v.connectionRequired(binding, 'not_linked');
       if (conn.status !== 'active') throw await v.connectionRequired(binding, 'relink_required');
       if (missingScopes(provider.scopes, conn.scopes).length > 0) throw await v.connectionRequired(binding, 'scopes_changed');
@@ -136,15 +142,15 @@ export function createCredentialsStage(v: VaultServices, exchangeClient: TokenEx
 }
 
 /** The vault feature (see module comment). */
-export const createVaultFeature: FeatureFactory = (rt: Runtime): Feature => {
-  const services = createVaultServices(rt);
+export const createVaultFeature: FeatureFactory = async (rt: Runtime): Promise<Feature> => {
+  const services = await createVaultServices(rt);
   const stage = createCredentialsStage(services, services.exchangeClient);
   return {
     name: 'vault',
     routes: createVaultRoutes(services),
     stage: (state) => stage(state),
     async close() {
-      services.exchangeClient.close();
+      await services.close();
     },
   };
 };

@@ -6,7 +6,7 @@
 
 import { WardenError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
-import type { ConnectionRepository } from './records.js';
+import type { CachedConnections } from './read-cache.js';
 import type { OAuthProvider, ProviderRegistry } from './providers.js';
 import type { Refresher } from './refresh.js';
 import type { LinkSecrets } from './tickets.js';
@@ -15,7 +15,8 @@ import type { LinkSecrets } from './tickets.js';
 export interface VaultServices {
   readonly rt: Runtime;
   readonly providers: ProviderRegistry;
-  readonly connections: ConnectionRepository;
+  /** Writes invalidate the hot-path read cache on every instance. */
+  readonly connections: CachedConnections;
   readonly secrets: LinkSecrets;
   readonly refresher: Refresher;
   /** `publicUrl` without a trailing slash. */

@@ -35,6 +35,9 @@ identity: { dev_issuer: true }
 authz: { engine: embedded, model: test/vault/fixtures/model.fga, tuples: test/vault/fixtures/tuples.yaml }
 vault:
   keys: [{ id: main, key: "\${KEY}" }]
+  # This test rewrites records behind the gateway's back (no invalidation is
+  # published), so the request path must read the store every time.
+  cache_ttl: 0s
   providers:
     acme: { issuer: "\${OP}", client_id: warden-vault, client_secret: "\${SECRET}", scopes: [github], refresh_before: 30s }
 routes:

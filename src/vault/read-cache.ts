@@ -1,0 +1,99 @@
+/**
+ * A short-lived, bounded in-process cache of decrypted connections for the
+ * credentials stage, so a warm request does no store round trip and no
+ * AES-GCM open. Writes through this repository invalidate the entry here and,
+ * via store pub/sub, on every other instance; the TTL bounds how long a lost
+ * invalidation can matter (revocation is visible everywhere within it).
+ */
+
+import type { Store, Unsubscribe } from '../store/store.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Connection, ConnectionRepository } from './records.js';
+
+const CHANNEL = 'vault:connection-changed';
+
+export interface CachedConnections extends ConnectionRepository {
+  /** The connection as of at most `ttlMs` ago (the hot path); `get` always reads the store. */
+  cachedGet(user: string, provider: string): Promise<Connection | null>;
+  close(): Promise<void>;
+}
+
+export interface ConnectionCacheOptions {
+  store: Store;
+  ttlMs: number;
+  maxEntries?: number;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+}
+
+const keyOf = (user: string, provider: string) => `${encodeURIComponent(user)} ${encodeURIComponent(provider)}`;
+
+/** Wrap `repo`; `ttlMs` 0 disables caching (cachedGet reads the store). */
+export async function withConnectionCache(repo: ConnectionRepository, options: ConnectionCacheOptions): Promise<CachedConnections> {
+  const { store, ttlMs, logger, metrics } = options;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, { value: Connection | null; until: number }>();
+  const hit = Object.freeze({ result: 'hit' });
+  const miss = Object.freeze({ result: 'miss' });
+
+  const drop = (key: string) => entries.delete(key);
+  let unsubscribe: Unsubscribe | undefined;
+  if (ttlMs > 0) {
+    unsubscribe = await store.subscribe(CHANNEL, (key) => drop(key));
+  }
+  const changed = async (user: string, provider: string) => {
+    const key = keyOf(user, provider);
+    drop(key);
+    if (ttlMs > 0) {
+      // Best effort: the TTL bounds staleness when a message is lost.
+      await store.publish(CHANNEL, key).catch((err) => logger.warn({ err }, 'vault cache invalidation could not be published'));
+    }
+  };
+
+  return {
+    get: (user, provider) => repo.get(user, provider),
+    list: (user) => repo.list(user),
+    async cachedGet(user, provider) {
+      if (ttlMs <= 0) return repo.get(user, provider);
+      const key = keyOf(user, provider);
+      const entry = entries.get(key);
+      const t = now();
+      if (entry && entry.until > t) {
+        metrics?.inc('warden_vault_cache_total', hit);
+        return entry.value;
+      }
+      metrics?.inc('warden_vault_cache_total', miss);
+      const value = await repo.get(user, provider);
+      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
+      entries.set(key, { value, until: t + ttlMs });
+      return value;
+    },
+    async put(connection) {
+      const stored = await repo.put(connection);
+      await changed(connection.user, connection.provider);
+      return stored;
+    },
+    async replace(connection, expectedVersion) {
+      const stored = await repo.replace(connection, expectedVersion);
+      await changed(connection.user, connection.provider);
+      return stored;
+    },
+    async delete(user, provider) {
+      const deleted = await repo.delete(user, provider);
+      await changed(user, provider);
+      return deleted;
+    },
+    async rekey(onProgress) {
+      const summary = await repo.rekey(onProgress);
+      entries.clear();
+      return summary;
+    },
+    async close() {
+      entries.clear();
+      await unsubscribe?.();
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * The hot-path connection cache: warm reads skip the store, and a write on one
+ * instance (revocation, refresh, relink) invalidates the others through real
+ * Redis pub/sub — long before the TTL would.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisStore } from '../../src/store/redis.js';
+import { createVaultCipher, generateVaultKey } from '../../src/vault/crypto.js';
+import { createConnectionRepository } from '../../src/vault/records.js';
+import { withConnectionCache, type CachedConnections } from '../../src/vault/read-cache.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Store } from '../../src/store/store.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+
+let redis: TestRedis;
+let stores: Store[] = [];
+let caches: CachedConnections[] = [];
+const logger = createLogger({ level: 'silent' });
+const cipher = createVaultCipher([{ id: 'k1', key: generateVaultKey() }]);
+
+async function instance(ttlMs: number) {
+  const store = await createRedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, timeoutMs: 1000, logger });
+  stores.push(store);
+  const cache = await withConnectionCache(createConnectionRepository(store, cipher), { store, ttlMs, logger });
+  caches.push(cache);
+  return { store, cache };
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await Promise.all(caches.map((c) => c.close()));
+  await Promise.all(stores.map((s) => s.close()));
+  await redis?.stop();
+});
+
+const link = (c: CachedConnections, user: string, token: string) =>
+  c.put({ user, provider: 'github', accessToken: token, scopes: ['repo'], expiresAt: Date.now() + 3_600_000 });
+
+describe('connection read cache', () => {
+  it('serves warm reads from memory and drops entries revoked on another instance', async () => {
+    const a = await instance(60_000);
+    const b = await instance(60_000);
+    await link(a.cache, 'alice', 'gho_first');
+    expect((await b.cache.cachedGet('alice', 'github'))?.accessToken).toBe('gho_first');
+
+    // A read that bypasses the cache proves the cache is what answers: change the
+    // record behind B's back without publishing, and B still sees the old value.
+    const raw = createConnectionRepository(b.store, cipher);
+    const current = (await raw.get('alice', 'github'))!;
+    await raw.replace({ ...current, accessToken: 'gho_silent' }, current.version);
+    expect((await b.cache.cachedGet('alice', 'github'))?.accessToken).toBe('gho_first');
+
+    // Revocation through the cached repository on A reaches B at once.
+    await a.cache.delete('alice', 'github');
+    let seen: unknown = 'still cached';
+    for (let i = 0; i < 100 && seen !== null; i++) {
+      seen = await b.cache.cachedGet('alice', 'github');
+      if (seen !== null) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(seen).toBeNull();
+  });
+
+  it('a refresh written on one instance replaces the cached token on the others', async () => {
+    const a = await instance(60_000);
+    const b = await instance(60_000);
+    await link(a.cache, 'bob', 'gho_old');
+    expect((await b.cache.cachedGet('bob', 'github'))?.accessToken).toBe('gho_old');
+    const current = (await a.cache.get('bob', 'github'))!;
+    await a.cache.replace({ ...current, accessToken: 'gho_new' }, current.version);
+    let token: string | undefined = 'gho_old';
+    for (let i = 0; i < 100 && token === 'gho_old'; i++) {
+      token = (await b.cache.cachedGet('bob', 'github'))?.accessToken;
+      if (token === 'gho_old') await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(token).toBe('gho_new');
+  });
+
+  it('ttl 0 disables the cache', async () => {
+    const a = await instance(0);
+    await link(a.cache, 'carol', 'gho_1');
+    expect((await a.cache.cachedGet('carol', 'github'))?.accessToken).toBe('gho_1');
+    const raw = createConnectionRepository(a.store, cipher);
+    const current = (await raw.get('carol', 'github'))!;
+    await raw.replace({ ...current, accessToken: 'gho_2' }, current.version);
+    expect((await a.cache.cachedGet('carol', 'github'))?.accessToken).toBe('gho_2');
+  });
+});
