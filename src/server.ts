@@ -60,7 +60,9 @@ export function createAgentServer(options: AgentServerOptions): Server {
         return;
       }
       gen.inflight++;
-      res.once('close', () => gen.inflight--);
+      const done = () => {
+        gen.inflight--;
+      };
       let target: CanonicalTarget;
       try {
         precheck(req);
@@ -70,18 +72,24 @@ export function createAgentServer(options: AgentServerOptions): Server {
         res.setHeader('connection', 'close');
         sendError(res, err);
         req.resume();
+        done();
         return;
       }
       if (target.path.startsWith('/.warden/') || target.path.startsWith('/.well-known/') || target.path === '/.warden') {
         // Hono sees exactly the canonical target, never the raw one.
         req.url = target.query ? `${target.path}?${target.query}` : target.path;
-        honoFor(gen.app)(req, res).catch(options.onError);
+        honoFor(gen.app)(req, res).catch(options.onError).finally(done);
         return;
       }
-      gen.pipeline.handle(req, res, target, clientIp(req)).catch((err) => {
-        options.onError(err);
-        if (!res.headersSent) sendError(res, err);
-      });
+      // handle() settles only once the response has been sent (or failed), so
+      // the in-flight count needs no per-request listener.
+      gen.pipeline
+        .handle(req, res, target, clientIp(req))
+        .catch((err) => {
+          options.onError(err);
+          if (!res.headersSent) sendError(res, err);
+        })
+        .finally(done);
     },
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

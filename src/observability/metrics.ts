@@ -59,7 +59,10 @@ export function createMetrics(help: Record<string, string> = {}): Metrics {
       const k = labelKey(labels);
       let h = s.get(k);
       if (!h) s.set(k, (h = { counts: new Array(BUCKETS.length).fill(0), sum: 0, count: 0 }));
-      for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]) h.counts[i]++;
+      // Count in the first matching bucket only; render() accumulates.
+      let i = 0;
+      while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
+      if (i < BUCKETS.length) h.counts[i]++;
       h.sum += seconds;
       h.count++;
     },
@@ -84,7 +87,8 @@ export function createMetrics(help: Record<string, string> = {}): Metrics {
       for (const [name, s] of histos) {
         head(name, 'histogram');
         for (const [k, h] of s) {
-          BUCKETS.forEach((b, i) => out.push(`${name}_bucket${wrap(k, `le="${b}"`)} ${h.counts[i]}`));
+          let cumulative = 0;
+          BUCKETS.forEach((b, i) => out.push(`${name}_bucket${wrap(k, `le="${b}"`)} ${(cumulative += h.counts[i])}`));
           out.push(`${name}_bucket${wrap(k, 'le="+Inf"')} ${h.count}`);
           out.push(`${name}_sum${wrap(k)} ${h.sum}`);
           out.push(`${name}_count${wrap(k)} ${h.count}`);

@@ -38,10 +38,12 @@ const DROP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'set-cookie', 'set-cookie2']);
 /** Headers that let a client change the method an upstream framework sees. */
 export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
 
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
 /** Names listed in a Connection header (lower case). */
-function connectionTokens(value: string | string[] | undefined): Set<string> {
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (!value) return NO_TOKENS;
   const out = new Set<string>();
-  if (!value) return out;
   for (const v of Array.isArray(value) ? value : [value]) for (const t of v.split(',')) out.add(t.trim().toLowerCase());
   return out;
 }
@@ -62,7 +64,7 @@ export function upstreamHeaders(
   trusted: TrustedProxies,
   extra: ReadonlyArray<[string, string]>,
 ): string[] {
-  let connection: Set<string> | undefined;
+  let connection: ReadonlySet<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if (rawHeaders[i].length === 10 && rawHeaders[i].toLowerCase() === 'connection') {
       connection = connectionTokens(rawHeaders[i + 1]);

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from './metrics.js';
+
+describe('metrics', () => {
+  it('renders cumulative histogram buckets, sum and count', () => {
+    const m = createMetrics({ latency: 'request latency' });
+    m.observe('latency', 0.0007, { route: 'a' });
+    m.observe('latency', 0.003, { route: 'a' });
+    m.observe('latency', 99, { route: 'a' });
+    const text = m.render();
+    expect(text).toContain('# HELP latency request latency');
+    expect(text).toContain('latency_bucket{route="a",le="0.0005"} 0');
+    expect(text).toContain('latency_bucket{route="a",le="0.001"} 1');
+    expect(text).toContain('latency_bucket{route="a",le="0.005"} 2');
+    expect(text).toContain('latency_bucket{route="a",le="30"} 2');
+    expect(text).toContain('latency_bucket{route="a",le="+Inf"} 3');
+    expect(text).toContain('latency_count{route="a"} 3');
+  });
+
+  it('keys counters by label values whether or not the label object is reused', () => {
+    const m = createMetrics();
+    const frozen = Object.freeze({ b: '2', a: '1' });
+    m.inc('c', frozen);
+    m.inc('c', frozen);
+    m.inc('c', { a: '1', b: '2' });
+    m.inc('c', { a: 'x"y', b: '2' });
+    expect(m.render()).toContain('c{a="1",b="2"} 3');
+    expect(m.render()).toContain('c{a="x_y",b="2"} 1');
+  });
+});
