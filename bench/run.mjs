@@ -4,7 +4,7 @@
  * one after another, every system under test; measures throughput with wrk and
  * latency at a fixed rate; repeats in alternating order; writes medians, ratios
  * and the issue's targets to bench/results/latest.{json,md}.
- * See docs/performance.md for what each variant measures and how to read it.
+ * See the README's Performance section for what each variant measures and how to read it.
  *
  *   node bench/run.mjs                                  # everything (≈ 15 min on 2 cores)
  *   node bench/run.mjs --quick                          # D,N,R,F,G0,G3, 1 round, short runs

@@ -144,6 +144,6 @@ export function markdown(result) {
     for (const m of result.micro) lines.push(`| ${m.name} | ${k(m.ns_per_op)} | ${k(1e9 / m.ns_per_op)} |`);
     lines.push('');
   }
-  lines.push(`Reproduce: \`${meta.command}\` (see docs/performance.md).`);
+  lines.push(`Reproduce: \`${meta.command}\` (see README.md, Performance).`);
   return lines.join('\n') + '\n';
 }
