@@ -122,7 +122,7 @@ async function cmdFga(argv: string[]) {
   const [sub, ...rest] = argv;
   if (sub !== 'push') fail('usage: warden fga push [-c gateway.yaml] [--store-name NAME]', 2);
   const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, 'store-name': { type: 'string', default: 'warden' } } });
-  const loaded = loadOrExit(configPath(values), { allowMissingStore: true });
+  const loaded = loadOrExit(configPath(values));
   const fga = loaded.config.authz.openfga;
   const apiUrl = fga?.api_url ?? process.env.FGA_API_URL ?? process.env.OPENFGA_API_URL;
   if (!apiUrl) fail('warden fga push: set authz.openfga.api_url (or FGA_API_URL)');
@@ -165,7 +165,7 @@ async function cmdMcp(argv: string[]) {
   await runMcpAccept(loaded, values.route, values.tool);
 }
 
-function loadOrExit(file: string, _opts: { allowMissingStore?: boolean } = {}) {
+function loadOrExit(file: string) {
   try {
     return loadConfigFile(file);
   } catch (err) {

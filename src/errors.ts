@@ -20,7 +20,6 @@ export type ErrorCode =
   | 'headers_too_large'
   | 'rate_limited'
   | 'upstream_unavailable'
-  | 'upstream_timeout'
   | 'authz_unavailable'
   | 'store_unavailable'
   | 'config_invalid'
@@ -41,7 +40,6 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   headers_too_large: 431,
   rate_limited: 429,
   upstream_unavailable: 502,
-  upstream_timeout: 504,
   authz_unavailable: 503,
   store_unavailable: 503,
   config_invalid: 500,
@@ -74,7 +72,7 @@ export class WardenError extends Error {
     this.name = 'WardenError';
     this.code = code;
     this.status = options.status ?? DEFAULT_STATUS[code];
-    this.expose = this.status < 500 || code === 'authz_unavailable' || code === 'store_unavailable' || code.startsWith('upstream');
+    this.expose = this.status < 500 || code === 'authz_unavailable' || code === 'store_unavailable' || code === 'upstream_unavailable';
     this.extra = options.extra ?? {};
     this.headers = options.headers ?? {};
     this.reason = options.reason ?? code;

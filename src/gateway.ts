@@ -15,7 +15,7 @@ import { loadConfigFile, parseConfig, ConfigError, type LoadedConfig } from './c
 import { checkPolicyNames } from './config/validate.js';
 import type { Config } from './config/schema.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createMetrics } from './observability/metrics.js';
 import { createStore } from './store/create.js';
 import type { Store } from './store/store.js';
 import { createAuthenticator } from './identity/verifier.js';
@@ -164,7 +164,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const proxy = createProxy({
       trusted: trustedProxies(cfg.server.trusted_proxies),
       bodyLimit: cfg.server.limits.body_bytes,
-      defaultTimeoutMs: cfg.server.limits.request_timeout,
     });
     closers.push(() => proxy.close());
 

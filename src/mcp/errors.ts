@@ -44,7 +44,6 @@ const CODE_FOR: Record<ErrorCode, number> = {
   headers_too_large: JSON_RPC_CODES.invalidRequest,
   rate_limited: JSON_RPC_CODES.rateLimited,
   upstream_unavailable: JSON_RPC_CODES.unavailable,
-  upstream_timeout: JSON_RPC_CODES.unavailable,
   authz_unavailable: JSON_RPC_CODES.unavailable,
   store_unavailable: JSON_RPC_CODES.unavailable,
   config_invalid: JSON_RPC_CODES.internalError,

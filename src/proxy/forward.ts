@@ -16,7 +16,6 @@ import type { TrustedProxies } from './trust.js';
 export interface ProxyOptions {
   trusted: TrustedProxies;
   bodyLimit: number;
-  defaultTimeoutMs: number;
   /** Max sockets per upstream origin. */
   connections?: number;
 }

@@ -12,7 +12,7 @@ import { FgaError, FGA_ERROR } from './errors.js';
 import { apiListObjectsProblem, apiTupleKeyProblem, apiWriteTupleProblem, userParts } from './ids.js';
 import { buildTupleIndex, indexTuple, type IndexedTuple, type TupleIndex } from './tuple-index.js';
 import { compileTypeSystem, type TypeSystem } from './typesystem.js';
-import { requestContextProblem, tupleReadProblem, tupleString, tupleWriteProblem, userObjectRelationProblem, userProblem } from './validate.js';
+import { requestContextProblem, tupleString, tupleWriteProblem, userObjectRelationProblem, userProblem } from './validate.js';
 
 /** OpenFGA's default `--resolve-node-limit`. */
 export const DEFAULT_MAX_DEPTH = 25;
