@@ -52,6 +52,9 @@ export interface AuthenticatorOptions {
   now?: () => number;
 }
 
+/** Reused (frozen) so per-request metrics do not rebuild a label key. */
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Defaults of the remote key set, documented in docs/identity.md. */
 export const IDENTITY_DEFAULTS = Object.freeze({
   fetchTimeoutMs: 5000,
@@ -303,10 +306,10 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
       if (typeof token !== 'string' || token.length > maxTokenBytes) refuse(invalidToken('too_large', 'token too large'));
       const cached = cache.get(token, nowMs);
       if (cached) {
-        options.metrics?.inc('warden_token_cache_hits_total');
+        options.metrics?.inc('warden_token_cache_hits_total', NO_LABELS);
         return cached;
       }
-      options.metrics?.inc('warden_token_cache_misses_total');
+      options.metrics?.inc('warden_token_cache_misses_total', NO_LABELS);
       let principal: Principal;
       try {
         principal = await verify(token, nowMs);

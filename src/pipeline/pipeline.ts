@@ -91,12 +91,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function authenticate(state: RequestState, route: CompiledRoute): Promise<void> {
     if (route.config.public) return;
     const header = state.headers.authorization;
-    const challenge = wwwAuthenticate(route);
-    if (!header) throw new WardenError('unauthenticated', 'a bearer token is required', { headers: { 'WWW-Authenticate': challenge }, reason: 'no_token' });
+    // Built only when a challenge is actually sent.
+    const challenge = () => wwwAuthenticate(route);
+    if (!header) throw new WardenError('unauthenticated', 'a bearer token is required', { headers: { 'WWW-Authenticate': challenge() }, reason: 'no_token' });
     const m = BEARER.exec(header);
     if (!m) {
       throw new WardenError('unauthenticated', 'the Authorization header must be "Bearer <token>"', {
-        headers: { 'WWW-Authenticate': `${challenge}, error="invalid_request"` },
+        headers: { 'WWW-Authenticate': `${challenge()}, error="invalid_request"` },
         reason: 'bad_authorization_header',
       });
     }
@@ -106,7 +107,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     } catch (err) {
       if (err instanceof WardenError && err.code === 'unauthenticated') {
         const given = err.headers['WWW-Authenticate'] ?? err.headers['www-authenticate'];
-        const hdr = given ? given.replace(/^Bearer\b/, challenge) : `${challenge}, error="invalid_token"`;
+        const hdr = given ? given.replace(/^Bearer\b/, challenge()) : `${challenge()}, error="invalid_token"`;
         throw new WardenError('unauthenticated', err.message, { headers: { 'WWW-Authenticate': hdr }, reason: err.reason, cause: err });
       }
       throw err;
@@ -117,7 +118,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const missing = required.filter((s) => !have.has(s));
       if (missing.length) {
         throw new WardenError('forbidden', `the token lacks the required scope(s): ${missing.join(' ')}`, {
-          headers: { 'WWW-Authenticate': `${challenge}, error="insufficient_scope", scope="${required.join(' ')}"` },
+          headers: { 'WWW-Authenticate': `${challenge()}, error="insufficient_scope", scope="${required.join(' ')}"` },
           reason: 'insufficient_scope',
         });
       }

@@ -94,8 +94,9 @@ describe('Warden on OpenFGA and Redis', () => {
     process.kill(fga.pid!, 'SIGSTOP');
     try {
       const res = await fetch(`${warden.url}/notes/docs/1`, { headers: { authorization: `Bearer ${alice}` } });
-      expect(res.status).toBe(503);
-      expect(((await res.json()) as { code: string }).code).toBe('authz_unavailable');
+      const body = (await res.json()) as { code: string };
+      expect(res.status, JSON.stringify(body)).toBe(503);
+      expect(body.code).toBe('authz_unavailable');
       expect(upstream.requests).toHaveLength(0);
       const ready = await fetch(`${warden.url}/.warden/readyz`);
       expect(ready.status).toBe(503);
