@@ -49,7 +49,7 @@ export function approvalStatusView(rec: ApprovalRecord, publicUrl: string) {
 function renderProblems(app: Hono, rt: Runtime): void {
   app.onError((err, c) => {
     const error = asWardenError(err);
-    if (error.status >= 500) rt.logger.error({ err, code: error.code }, 'approvals endpoint failed');
+    if (error.status >= 500) rt.logger.error({ err, error_code: error.code }, 'approvals endpoint failed');
     return c.body(JSON.stringify(problemOf(error)), error.status as 400, {
       'content-type': 'application/problem+json',
       'cache-control': 'no-store',

@@ -286,7 +286,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       await repo.create(rec);
       await repo.setDigest(digest, id, expiresAt - now);
       rt.metrics.inc('warden_approvals_created_total', { route: stored.route });
-      log.info({ approval_id: id, agent: stored.agent, user: stored.user, route: stored.route, method: stored.method, code: rec.code }, 'approval requested');
+      log.info({ approval_id: id, agent: stored.agent, user: stored.user, route: stored.route, method: stored.method, confirmation_code: rec.code }, 'approval requested');
       track(notifyAll(rec, t));
       if (ciba) track(startCiba(rec));
       return rec;
