@@ -59,7 +59,7 @@ export function createVaultRoutes(v: VaultServices): Hono {
 
   app.onError((err, c) => {
     const error = asWardenError(err);
-    if (error.status >= 500) rt.logger.error({ err, code: error.code }, 'vault endpoint failed');
+    if (error.status >= 500) rt.logger.error({ err, error_code: error.code }, 'vault endpoint failed');
     const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...error.headers };
     // RFC 6750 §3: a 401 names the scheme.
     if (error.status === 401 && !Object.keys(headers).some((h) => h.toLowerCase() === 'www-authenticate')) headers['www-authenticate'] = 'Bearer realm="warden"';
