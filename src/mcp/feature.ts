@@ -14,19 +14,20 @@ import type { McpCallDetails } from './errors.js';
 import { parseMcpBody, serializeMessages, toolCallParams, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';
 import { createToolsListRewriter, filterTools } from './list-filter.js';
 import { createMetadataApp } from './metadata.js';
-import { createToolPins } from './pinning.js';
+import { createToolPins, withPinStatusCache } from './pinning.js';
 import { createMcpResponseHook } from './response-hook.js';
 import { createSessionBindings, sessionIdFrom, type SessionBindings } from './sessions.js';
 import { compileMcpRoute, type CompiledMcpRoute } from './tool-rules.js';
 
 /** Build the MCP feature for one config generation. */
-export const createMcpFeature: FeatureFactory = (rt: Runtime): Feature => {
+export const createMcpFeature: FeatureFactory = async (rt: Runtime): Promise<Feature> => {
   const compiled = new Map<string, { route: CompiledMcpRoute; sessions: SessionBindings }>();
   rt.config.routes.forEach((route, i) => {
     if (!route.mcp) return;
     compiled.set(route.name, { route: compileMcpRoute(route, i), sessions: createSessionBindings(rt.store, route.mcp.session_ttl) });
   });
-  const pins = createToolPins(rt.store);
+  // Pinned statuses are remembered briefly; changes seen anywhere invalidate them at once.
+  const pins = await withPinStatusCache(createToolPins(rt.store), rt.store);
   const maxBytes = rt.config.server.limits.body_bytes;
 
   /** Add the tool's rule to the request's policy, or refuse the call. */
@@ -105,5 +106,6 @@ export const createMcpFeature: FeatureFactory = (rt: Runtime): Feature => {
     stage: async (state) => mcpStage(state),
     wellKnown: createMetadataApp(rt.config, rt.publicUrl),
     admin: createMcpAdminApp(rt.store, rt.logger),
+    close: () => pins.close(),
   };
 };

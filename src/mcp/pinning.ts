@@ -144,3 +144,50 @@ export async function acceptToolDefinition(store: Store, route: string, tool: st
   const result = await createToolPins(store).accept(route, tool);
   return result?.accepted ? result.record : null;
 }
+
+const PINS_CHANGED = 'mcp:pins-changed';
+
+/**
+ * `pins` with a short in-process memory of tools whose status is `pinned`, so
+ * a tools/call does not read the store every time. Only `pinned` is
+ * remembered (a blocked tool is always re-read, so an accept takes effect at
+ * once); a definition change seen by any instance's tools/list is published
+ * and drops the entry everywhere, and `ttlMs` bounds a lost message.
+ */
+export async function withPinStatusCache(
+  pins: ToolPins,
+  store: Store,
+  ttlMs = 1_000,
+  maxEntries = 10_000,
+): Promise<ToolPins & { close(): Promise<void> }> {
+  const pinnedUntil = new Map<string, number>();
+  const keyOf = (route: string, tool: string) => `${encodeURIComponent(route)}:${encodeURIComponent(tool)}`;
+  const unsubscribe = await store.subscribe(PINS_CHANGED, (key) => pinnedUntil.delete(key));
+  return {
+    ...pins,
+    async observe(route, tools) {
+      const statuses = await pins.observe(route, tools);
+      const changed = [...statuses].filter(([, s]) => s !== 'pinned').map(([tool]) => keyOf(route, tool));
+      for (const key of changed) {
+        pinnedUntil.delete(key);
+        await store.publish(PINS_CHANGED, key);
+      }
+      return statuses;
+    },
+    async status(route, tool) {
+      const key = keyOf(route, tool);
+      const until = pinnedUntil.get(key);
+      if (until !== undefined && until > Date.now()) return 'pinned';
+      const status = await pins.status(route, tool);
+      if (status === 'pinned') {
+        if (pinnedUntil.size >= maxEntries) pinnedUntil.clear();
+        pinnedUntil.set(key, Date.now() + ttlMs);
+      } else pinnedUntil.delete(key);
+      return status;
+    },
+    async close() {
+      pinnedUntil.clear();
+      await unsubscribe();
+    },
+  };
+}
