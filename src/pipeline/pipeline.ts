@@ -78,7 +78,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       state.routeIndex = route.index;
       state.params = params;
       state.policy = {
-        authorize: route.config.authorize ? [route.config.authorize] : [],
+        // `authorize: []` (authenticated only) contributes no group, so the stage is skipped.
+        authorize: route.config.authorize?.checks.length ? [route.config.authorize] : [],
         approval: (route.config.approval ?? []).map((rule, i) => ({ rule, source: `routes[${route.index}].approval[${i}]` })),
         credentials: route.config.credentials,
       };

@@ -143,12 +143,16 @@ export function renderValue(t: Template, vars: TemplateVars): unknown {
 /** The template variables of a request, built lazily once per request. */
 export function templateVars(state: RequestState): TemplateVars {
   const principal = state.principal;
+  let query: Record<string, string | string[]> | undefined;
   return {
     agent: principal?.agent ?? null,
     user: principal?.user ?? null,
     claims: (principal?.claims ?? {}) as Record<string, unknown>,
     path: state.params,
-    query: queryObject(state.query),
+    // Parsed only if a template refers to {query.*}.
+    get query() {
+      return (query ??= queryObject(state.query));
+    },
     body: state.json,
     tool: state.mcp?.tool,
     args: state.mcp?.args,
