@@ -73,7 +73,7 @@ Try this (in another terminal):
   # 403: alice may not read bob's doc 2
   curl -si http://127.0.0.1:8080/notes/docs/2 -H "Authorization: Bearer $TOKEN"
 
-  # held for approval (202 + review link in Warden's log): deleting a doc
+  # held for approval: deleting a doc answers 202 after 10 s, and the review link is printed in Warden's terminal
   curl -si -X DELETE http://127.0.0.1:8080/notes/docs/1 -H "Authorization: Bearer $TOKEN"
 
   # why was that decided? the whole trace, nothing forwarded
