@@ -11,10 +11,6 @@ export function randomId(bytes = 18): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-/** Hex SHA-256 of a string or bytes. */
-export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** Hex HMAC-SHA256. */
 export function hmacHex(key: string | Uint8Array, data: string): string {
@@ -40,19 +36,4 @@ export function confirmationCode(digest: string): string {
   let code = '';
   for (let i = 0; i < 6; i++) code += CODE_ALPHABET[bytes[i] % CODE_ALPHABET.length];
   return `${code.slice(0, 3)}-${code.slice(3)}`;
-}
-
-/** JSON with object keys sorted at every level: equal values always give equal text. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value as object).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k]);
-    return out;
-  }
-  return value;
 }

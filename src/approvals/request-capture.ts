@@ -8,7 +8,7 @@ import type { RequestState } from '../pipeline/context.js';
 import { WardenError } from '../errors.js';
 import type { CelVars } from './rules.js';
 import type { TemplateVars } from './templates.js';
-import { canonicalJson, sha256Hex } from './ids.js';
+import { canonicalJson, sha256Hex } from '../canonical-json.js';
 
 /** Headers kept with the stored request (shown to the approver). */
 export const STORED_HEADERS = ['content-type', 'content-encoding', 'content-language', 'accept', 'idempotency-key'] as const;

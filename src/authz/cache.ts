@@ -8,6 +8,7 @@
 import { WardenError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest, TupleKey } from './authorizer.js';
+import { canonicalJson } from '../canonical-json.js';
 
 /** Options of `withDecisionCache`. */
 export interface DecisionCacheOptions {
@@ -52,21 +53,6 @@ type Value = boolean | readonly string[];
 interface Entry {
   value: Value;
   expiresAt: number;
-}
-
-/** JSON with object keys sorted at every level, so equal values give equal text. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    // undefined (absent) and functions are not JSON; they read as null like JSON.stringify in arrays.
-    const text = JSON.stringify(value);
-    return text === undefined ? 'null' : text;
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
 function contextPart(context: Record<string, unknown> | undefined): string {

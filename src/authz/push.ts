@@ -10,7 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import type { TupleKey } from './authorizer.js';
 import { loadModel, loadTuples } from './model.js';
 import { createOpenFgaAdmin, type OpenFgaModelJson } from './openfga.js';
-import { canonicalJson } from './cache.js';
+import { canonicalJson } from '../canonical-json.js';
 
 /** OpenFGA's limit on tuples per write request. */
 const MAX_TUPLES_PER_WRITE = 100;

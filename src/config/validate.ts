@@ -8,6 +8,7 @@ import type { CheckConfig, Config } from './schema.js';
 import { compilePattern } from '../pipeline/routes.js';
 import { compileTemplate } from '../pipeline/templates.js';
 import { approvalRuleIssues } from '../approvals/rules.js';
+import { vaultConfigIssues } from '../vault/config-checks.js';
 
 type Issue = Omit<ConfigIssue, 'line'> & { line?: number };
 
@@ -87,28 +88,24 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
     }
 
     checkAuthorizeTemplates(route.authorize?.checks ?? [], `${at}.authorize`, add);
-    checkCredentials(route.credentials, `${at}.credentials`, config, add);
     route.approval?.forEach((rule, j) => {
       if (rule.message) checkText(rule.message, `${at}.approval[${j}].message`, add);
     });
     for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) {
       const tat = `${at}.mcp.tools.${tool}`;
       checkAuthorizeTemplates(rule.authorize?.checks ?? [], `${tat}.authorize`, add);
-      checkCredentials(rule.credentials, `${tat}.credentials`, config, add);
       rule.approval?.forEach((r, j) => r.message && checkText(r.message, `${tat}.approval[${j}].message`, add));
     }
   });
+  for (const issue of vaultConfigIssues(config)) {
+    const sep = issue.indexOf(': ');
+    add(issue.slice(0, sep), issue.slice(sep + 2));
+  }
   // CEL `when` expressions compile at load; a bad one is a config error with its path.
   for (const issue of approvalRuleIssues(config.routes)) {
     if (!issue.path.endsWith('.message')) issues.push(issue);
   }
   return issues;
-}
-
-function checkCredentials(c: Config['routes'][number]['credentials'], at: string, config: Config, add: (p: string, m: string) => void) {
-  if (c?.kind !== 'vault') return;
-  if (!config.vault.providers[c.provider]) add(`${at}.vault`, `unknown vault provider ${c.provider}`);
-  if (config.vault.keys.length === 0) add('vault.keys', 'at least one key is required when a route uses vault credentials');
 }
 
 function checkText(source: string, at: string, add: (p: string, m: string) => void) {

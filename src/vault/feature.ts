@@ -8,7 +8,6 @@ import { WardenError, isWardenError } from '../errors.js';
 import type { Feature, FeatureFactory } from '../pipeline/feature.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../runtime.js';
-import type { CredentialsConfig } from '../config/schema.js';
 import { createVaultCipher } from './crypto.js';
 import { withConnectionCache } from './read-cache.js';
 import { createConnectionRepository, type ConnectionRepository } from './records.js';
@@ -17,28 +16,10 @@ import { createRefresher, transientError } from './refresh.js';
 import { createVaultRoutes } from './routes.js';
 import { missingScopes, requireProvider, type VaultServices } from './services.js';
 import { createLinkSecrets } from './tickets.js';
+import { vaultConfigIssues } from './config-checks.js';
 import { createTokenExchangeClient, type TokenExchangeClient, type TokenExchangeConfig } from './token-exchange.js';
 
-/**
- * Every problem with vault use in routes, with its config path: a route naming an
- * unknown provider, or vault credentials without `vault.keys`. Checked when the
- * feature is built, so a bad config fails at startup (or its reload is refused).
- */
-export function vaultConfigIssues(config: Runtime['config']): string[] {
-  const issues: string[] = [];
-  const check = (credentials: CredentialsConfig | undefined, path: string) => {
-    if (credentials?.kind !== 'vault') return;
-    if (!Object.hasOwn(config.vault.providers, credentials.provider)) {
-      issues.push(`${path}.vault: provider ${JSON.stringify(credentials.provider)} is not in vault.providers`);
-    }
-    if (config.vault.keys.length === 0) issues.push(`${path}.vault: vault.keys must list at least one key`);
-  };
-  config.routes.forEach((route, i) => {
-    check(route.credentials, `routes[${i}].credentials`);
-    for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) check(rule.credentials, `routes[${i}].mcp.tools.${tool}.credentials`);
-  });
-  return issues;
-}
+export { vaultConfigIssues } from './config-checks.js';
 
 /** Build the vault services (exported for the CLI and tests). */
 export async function createVaultServices(rt: Runtime): Promise<VaultServices & { exchangeClient: TokenExchangeClient; close(): Promise<void> }> {

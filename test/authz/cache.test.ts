@@ -1,7 +1,8 @@
 // Unit tests of the decision cache's own logic, in front of a scripted fake
 // engine (the engines themselves are tested against real OpenFGA elsewhere).
 import { describe, expect, it } from 'vitest';
-import { withDecisionCache, canonicalJson } from '../../src/authz/cache.js';
+import { withDecisionCache } from '../../src/authz/cache.js';
+import { canonicalJson } from '../../src/canonical-json.js';
 import { WardenError } from '../../src/errors.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest } from '../../src/authz/authorizer.js';
 import { createMetrics } from '../../src/observability/metrics.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseMcpBody, serializeMessages, toolCallParams } from '../../src/mcp/json-rpc.js';
-import { canonicalJson } from '../../src/mcp/canonical-json.js';
+import { canonicalJson } from '../../src/canonical-json.js';
 import { WardenError } from '../../src/errors.js';
 
 function codeOf(fn: () => unknown): string | undefined {

@@ -1,7 +1,7 @@
 /**
- * Canonical JSON (sorted object keys, no whitespace) and SHA-256 digests of it:
- * one spelling per value, so hashes of tool definitions and tool arguments do
- * not change with key order.
+ * Canonical JSON (sorted object keys, no whitespace) and SHA-256 digests: one
+ * spelling per value, so decision-cache keys, approval digests and MCP tool
+ * hashes do not change with key order. The one implementation Warden uses.
  */
 
 import { createHash } from 'node:crypto';
@@ -25,7 +25,7 @@ function sortDeep(value: unknown, depth: number): unknown {
   return out;
 }
 
-/** Hex SHA-256 of a string (UTF-8). */
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+/** Hex SHA-256 of a string (UTF-8) or bytes. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
 }
