@@ -7,10 +7,10 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { WardenError } from '../errors.js';
 import type { RequestState, UpstreamResponse } from '../pipeline/context.js';
-import { downstreamHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { downstreamHeaders, downstreamRawHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
 
 export interface ProxyOptions {
@@ -114,13 +114,6 @@ export function createProxy(options: ProxyOptions): Proxy {
 
   return {
     async forward(state, req, res, target, info) {
-      // The agent's response doubles as undici's abort signal (undici accepts an
-      // EventEmitter emitting 'abort'): no AbortController per request.
-      const onClose = () => {
-        if (!res.writableFinished) res.emit('abort');
-      };
-      res.once('close', onClose);
-
       let body: Buffer | Readable | null = null;
       if (state.body !== undefined) body = state.body;
       else if (hasBody(req)) {
@@ -136,25 +129,23 @@ export function createProxy(options: ProxyOptions): Proxy {
         path: target.path,
         headers,
         body,
-        signal: res as unknown as AbortSignal,
         headersTimeout: target.timeoutMs,
         bodyTimeout: target.timeoutMs,
       };
+      if (!state.responseHook) {
+        // Fast path: a dispatch handler writes the upstream response straight into the agent's.
+        return new Promise<void>((resolve, reject) => {
+          poolFor(target.origin).dispatch(request, new Relay(state, res, target.timeoutMs, resolve, reject));
+        });
+      }
+      // The agent's response doubles as undici's abort signal (undici accepts an
+      // EventEmitter emitting 'abort'): no AbortController per request.
+      const onClose = () => {
+        if (!res.writableFinished) res.emit('abort');
+      };
+      res.once('close', onClose);
       try {
-        if (!state.responseHook) {
-          // Fast path: undici writes the upstream body straight into the agent's response.
-          await poolFor(target.origin).stream(request, ({ statusCode, headers: upstreamHeaders }) => {
-            const out = downstreamHeaders(upstreamHeaders as Record<string, string | string[]>);
-            out['x-request-id'] = state.id;
-            state.status = statusCode;
-            res.writeHead(statusCode, out);
-            // SSE: the agent must see the headers before the first event arrives.
-            if (isEventStream(out)) res.flushHeaders();
-            return res;
-          });
-          return;
-        }
-        const upstream = await poolFor(target.origin).request(request);
+        const upstream = await poolFor(target.origin).request({ ...request, signal: res as unknown as AbortSignal });
         let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers), body: upstream.body };
         response = await state.responseHook(response);
         state.status = response.statusCode;
@@ -182,6 +173,82 @@ export function createProxy(options: ProxyOptions): Proxy {
       pools.clear();
     },
   };
+}
+
+/**
+ * undici's lowest-level handler for one forwarded request: headers, body
+ * chunks and the end go straight into the agent's response, with backpressure
+ * both ways and one 'close' listener that aborts the upstream request when the
+ * agent goes away. No intermediate stream, AbortController or finished().
+ * Settles when the agent's response closes (sent or cut), or rejects with a
+ * WardenError when the upstream fails before anything was sent.
+ */
+class Relay implements Dispatcher.DispatchHandler {
+  private abort: ((err?: Error) => void) | null = null;
+  private resume: (() => void) | null = null;
+  private settled = false;
+  private gone = false;
+
+  constructor(
+    private readonly state: RequestState,
+    private readonly res: ServerResponse,
+    private readonly timeoutMs: number,
+    private readonly resolve: () => void,
+    private readonly reject: (err: WardenError) => void,
+  ) {
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        this.gone = true;
+        this.abort?.(new Error('the agent closed the connection'));
+      }
+      this.settle();
+    });
+  }
+
+  private settle(err?: WardenError) {
+    if (this.settled) return;
+    this.settled = true;
+    if (err) this.reject(err);
+    else this.resolve();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.gone) abort(new Error('the agent closed the connection'));
+    else this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
+    const { headers, eventStream } = downstreamRawHeaders(raw as Buffer[], this.state.id);
+    this.state.status = statusCode;
+    this.res.writeHead(statusCode, headers);
+    // SSE: the agent must see the headers before the first event arrives.
+    if (eventStream) this.res.flushHeaders();
+    this.resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    // Backpressure: pause the upstream parser until the agent's socket drains.
+    this.res.once('drain', this.resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    const res = this.res;
+    // Once the response has started nothing more can be said: the agent sees a cut stream.
+    if (res.headersSent || this.gone) {
+      if (!res.destroyed) res.destroy();
+      return;
+    }
+    // A body-limit failure surfaces as the request body stream's error.
+    const cause = (err as { cause?: unknown })?.cause;
+    this.settle(cause instanceof WardenError ? cause : mapError(err, this.timeoutMs));
+  }
 }
 
 function isEventStream(headers: Record<string, string | string[]>): boolean {

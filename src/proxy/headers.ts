@@ -95,6 +95,37 @@ export function upstreamHeaders(
   return out;
 }
 
+/**
+ * Filter the upstream's raw response headers (undici's name/value Buffers) into
+ * the flat list `writeHead` takes, ending with Warden's `x-request-id`. Values
+ * pass as latin1, byte for byte, which is how Node writes them back out.
+ * Also reports whether the response is an event stream (flushed at once).
+ */
+export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string): { headers: string[]; eventStream: boolean } {
+  const headers: string[] = [];
+  let connection: ReadonlySet<string> = NO_TOKENS;
+  let eventStream = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1');
+    const lower = name.toLowerCase();
+    const value = raw[i + 1].toString('latin1');
+    if (lower === 'connection') {
+      // `keep-alive` and `close` name no other header; anything else is parsed.
+      if (value !== 'keep-alive' && value !== 'close') connection = connectionTokens(value);
+      continue;
+    }
+    if (DROP_DOWNSTREAM.has(lower) || lower === 'x-request-id') continue;
+    if (lower === 'content-type' && value.startsWith('text/event-stream')) eventStream = true;
+    headers.push(name, value);
+  }
+  if (connection !== NO_TOKENS) {
+    // Rare: the upstream named extra hop-by-hop headers; drop them after the fact.
+    for (let i = headers.length - 2; i >= 0; i -= 2) if (connection.has(headers[i].toLowerCase())) headers.splice(i, 2);
+  }
+  headers.push('x-request-id', requestId);
+  return { headers, eventStream };
+}
+
 /** Filter upstream response headers for the agent. */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const connection = connectionTokens(headers['connection']);

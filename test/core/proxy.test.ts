@@ -8,6 +8,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
+import { createHash } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 
 let upstream: Upstream;
 let warden: WardenHandle;
@@ -426,6 +428,95 @@ routes:
     await pending;
     for (let i = 0; i < 400 && !upstreamClosed; i++) await new Promise((r) => setTimeout(r, 25));
     expect(upstreamClosed).toBe(true);
+  });
+
+  it('relays a large response to a slow reader byte for byte (backpressure, no buffering to completion)', async () => {
+    const chunk = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 0xff;
+    const chunks = 512; // 32 MiB
+    let sent = 0;
+    let sentWhilePaused = -1;
+    upstream.setHandler((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunk.length * chunks) });
+      const pump = () => {
+        while (sent < chunks) {
+          sent++;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    const expected = createHash('sha256');
+    for (let i = 0; i < chunks; i++) expected.update(chunk);
+    const got = await new Promise<{ status: number; digest: string; bytes: number }>((resolve, reject) => {
+      httpGet(`${behind.url}/public/big`, (res) => {
+        const hash = createHash('sha256');
+        let bytes = 0;
+        // Read nothing for a while: Warden must stop reading the upstream, not buffer 8 MiB.
+        res.pause();
+        setTimeout(() => {
+          sentWhilePaused = sent;
+          res.on('data', (c: Buffer) => {
+            hash.update(c);
+            bytes += c.length;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, digest: hash.digest('hex'), bytes }));
+          res.resume();
+        }, 300);
+      }).on('error', reject);
+    });
+    expect(got.status).toBe(200);
+    expect(got.bytes).toBe(chunk.length * chunks);
+    expect(got.digest).toBe(expected.digest('hex'));
+    // While the agent read nothing, the upstream was held back to what socket
+    // buffers hold (a few MiB), instead of Warden reading all 32 MiB into memory.
+    expect(sentWhilePaused).toBeGreaterThan(0);
+    expect(sentWhilePaused).toBeLessThan(chunks / 2);
+  });
+
+  it('cuts the upstream response off when the agent disconnects mid-body', async () => {
+    let upstreamClosedEarly = false;
+    let timer: NodeJS.Timeout | undefined;
+    upstream.setHandler((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      timer = setInterval(() => res.write('tick\n'), 10);
+      res.once('close', () => {
+        clearInterval(timer);
+        upstreamClosedEarly = !res.writableFinished;
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      const req = httpGet(`${behind.url}/public/ticks`, (res) => {
+        res.once('data', () => {
+          // Got the first bytes; now walk away.
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (e) => (e.message.includes('socket hang up') ? undefined : reject(e)));
+    });
+    for (let i = 0; i < 200 && !upstreamClosedEarly; i++) await new Promise((r) => setTimeout(r, 25));
+    clearInterval(timer);
+    expect(upstreamClosedEarly).toBe(true);
+  });
+
+  it('an upstream that dies mid-body gives the agent a cut stream, never a complete-looking response', async () => {
+    upstream.setHandler((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
+      res.write('x'.repeat(100));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const res = await fetch(`${behind.url}/public/dies`);
+    expect(res.status).toBe(200);
+    const outcome = await res.text().then(
+      (t) => `complete:${t.length}`,
+      (e: Error) => `cut:${e.name}`,
+    );
+    expect(outcome).toMatch(/^cut:/);
   });
 
   it('drops a client that sends its headers too slowly (408), forwarding nothing', async () => {
