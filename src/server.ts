@@ -81,15 +81,15 @@ export function createAgentServer(options: AgentServerOptions): Server {
         honoFor(gen.app)(req, res).catch(options.onError).finally(done);
         return;
       }
-      // handle() settles only once the response has been sent (or failed), so
+      // done() runs once the response has been sent (or cut) and audited, so
       // the in-flight count needs no per-request listener.
-      gen.pipeline
-        .handle(req, res, target, clientIp(req))
-        .catch((err) => {
-          options.onError(err);
-          if (!res.headersSent) sendError(res, err);
-        })
-        .finally(done);
+      try {
+        gen.pipeline.handle(req, res, target, clientIp(req), done);
+      } catch (err) {
+        options.onError(err);
+        if (!res.headersSent) sendError(res, err);
+        done();
+      }
     },
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

@@ -37,6 +37,12 @@ export interface Authorizer {
   check(request: CheckRequest, options?: CheckOptions): Promise<boolean>;
   /** Answers in the order of `requests`. */
   batchCheck(requests: CheckRequest[], options?: CheckOptions): Promise<boolean[]>;
+  /**
+   * Answers from the decision cache when every request has a fresh one, with
+   * no promise; undefined means "call batchCheck". Only a caching authorizer
+   * implements it; it never consults the engine.
+   */
+  peekBatch?(requests: CheckRequest[], options?: CheckOptions): boolean[] | undefined;
   listObjects(request: ListObjectsRequest, options?: CheckOptions): Promise<string[]>;
   /** Types of the loaded model and the relations each defines (for load-time validation). */
   relations(): ReadonlyMap<string, ReadonlySet<string>>;

@@ -22,6 +22,11 @@ export interface Principal {
 /** Verifies a bearer token and returns the principal, or throws `unauthenticated`. */
 export interface Authenticator {
   authenticate(token: string): Promise<Principal>;
+  /**
+   * The principal for `token` when the verified-token cache already holds it,
+   * without a promise; undefined means "call authenticate". Never refuses.
+   */
+  peek?(token: string): Principal | undefined;
   close?(): Promise<void>;
   /** Cache and fetch counters (identity's authenticator implements it). */
   stats?(): AuthenticatorStats;

@@ -18,6 +18,8 @@ export interface TokenCacheStats {
 export interface TokenCache<T> {
   /** The cached value for `token`, or undefined when absent or past its expiry at `nowMs`. */
   get(token: string, nowMs: number): T | undefined;
+  /** Like `get`, but a miss is not counted (the caller goes on to `get`). */
+  peek(token: string, nowMs: number): T | undefined;
   /** Cache `value` until `expiresAtMs` (exclusive); ignored when already expired or the cache is disabled. */
   set(token: string, value: T, expiresAtMs: number, nowMs: number): void;
   clear(): void;
@@ -46,28 +48,28 @@ export function createTokenCache<T>(maxEntries: number): TokenCache<T> {
   let hits = 0;
   let misses = 0;
 
+  const lookup = (token: string, nowMs: number): T | undefined => {
+    if (maxEntries === 0) return undefined;
+    const key = tokenCacheKey(token);
+    const entry = entries.get(key);
+    if (entry === undefined) return undefined;
+    if (nowMs >= entry.expiresAtMs) {
+      entries.delete(key);
+      return undefined;
+    }
+    entries.delete(key);
+    entries.set(key, entry);
+    hits++;
+    return entry.value;
+  };
+
   return {
     get(token, nowMs) {
-      if (maxEntries === 0) {
-        misses++;
-        return undefined;
-      }
-      const key = tokenCacheKey(token);
-      const entry = entries.get(key);
-      if (entry === undefined) {
-        misses++;
-        return undefined;
-      }
-      if (nowMs >= entry.expiresAtMs) {
-        entries.delete(key);
-        misses++;
-        return undefined;
-      }
-      entries.delete(key);
-      entries.set(key, entry);
-      hits++;
-      return entry.value;
+      const value = lookup(token, nowMs);
+      if (value === undefined) misses++;
+      return value;
     },
+    peek: lookup,
     set(token, value, expiresAtMs, nowMs) {
       if (maxEntries === 0 || !(expiresAtMs > nowMs)) return;
       const key = tokenCacheKey(token);

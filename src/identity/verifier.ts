@@ -300,6 +300,12 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
   }
 
   return {
+    peek(token: string): Principal | undefined {
+      if (typeof token !== 'string' || token.length > maxTokenBytes) return undefined;
+      const cached = cache.peek(token, now());
+      if (cached) options.metrics?.inc('warden_token_cache_hits_total', NO_LABELS);
+      return cached;
+    },
     async authenticate(token: string): Promise<Principal> {
       const nowMs = now();
       // Size first: an oversized token is not even hashed for the cache lookup.

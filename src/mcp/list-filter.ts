@@ -39,7 +39,6 @@ export async function filterTools(
   const defs = tools.filter(isToolDefinition);
   const verdicts = new Map<string, ToolVerdict>();
   const statuses: Map<string, PinStatus> | null = deps.pins && defs.length > 0 ? await deps.pins.observe(route.routeName, defs) : null;
-  const base = templateVars(state);
 
   // Per tool: a list of check slots; each is an index into `requests`, true ("maybe"), or false (refused template).
   const requests: CheckRequest[] = [];
@@ -56,7 +55,9 @@ export async function filterTools(
       verdicts.set(def.name, pin === 'changed' ? 'definition_changed' : 'not_pinned');
       continue;
     }
-    const vars = { ...base, tool: def.name, args: undefined };
+    const vars = templateVars(state);
+    vars.tool = def.name;
+    vars.args = undefined;
     const slots: Array<number | boolean> = rule.listChecks.map((check) => {
       if (check.deferred) return true;
       let request: CheckRequest;

@@ -47,8 +47,12 @@ export interface UpstreamResponse {
   body: Readable;
 }
 
-/** A stage of the pipeline: reads/writes state, throws WardenError to deny. */
-export type Stage = (state: RequestState, rt: Runtime) => Promise<void>;
+/**
+ * A stage of the pipeline: reads/writes state, throws WardenError to deny.
+ * A stage that can finish without I/O (a warm cache) returns undefined instead
+ * of a promise, so the warm chain runs without a microtask per stage.
+ */
+export type Stage = (state: RequestState, rt: Runtime) => Promise<void> | void;
 
 export interface RequestState {
   readonly id: string;

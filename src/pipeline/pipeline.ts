@@ -33,7 +33,8 @@ export interface PipelineDeps {
 }
 
 export interface Pipeline {
-  handle(req: IncomingMessage, res: ServerResponse, target: CanonicalTarget, clientIp: string): Promise<void>;
+  /** Answer one agent request; `done` is called exactly once, after the response is sent (or cut) and audited. */
+  handle(req: IncomingMessage, res: ServerResponse, target: CanonicalTarget, clientIp: string, done: () => void): void;
   /** Run everything up to (not including) forwarding; for `warden explain`. */
   evaluate(state: RequestState, req?: IncomingMessage): Promise<void>;
   /** Re-run authorization with higher consistency (approval release). */
@@ -44,6 +45,7 @@ export interface Pipeline {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const HIGHER_CONSISTENCY = Object.freeze({ consistency: 'higher_consistency' as const });
 
 /** Build the pipeline for one config generation. */
 export function createPipeline(deps: PipelineDeps): Pipeline {
@@ -89,8 +91,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     throw new WardenError('not_found', 'no route matches this path', { reason: 'no_route' });
   }
 
-  async function authenticate(state: RequestState, route: CompiledRoute): Promise<void> {
-    if (route.config.public) return;
+  /** Verify the bearer token; without a promise when the verified-token cache has it. */
+  function authenticate(state: RequestState, route: CompiledRoute): Promise<void> | void {
     const header = state.headers.authorization;
     // Built only when a challenge is actually sent.
     const challenge = () => wwwAuthenticate(route);
@@ -103,8 +105,19 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       });
     }
     state.token = m[1];
+    const cached = rt.authenticator.peek?.(m[1]);
+    if (cached) {
+      state.principal = cached;
+      requireScopes(state, route);
+      return;
+    }
+    return verifyToken(state, route, m[1]);
+  }
+
+  async function verifyToken(state: RequestState, route: CompiledRoute, token: string): Promise<void> {
+    const challenge = () => wwwAuthenticate(route);
     try {
-      state.principal = await rt.authenticator.authenticate(m[1]);
+      state.principal = await rt.authenticator.authenticate(token);
     } catch (err) {
       if (err instanceof WardenError && err.code === 'unauthenticated') {
         const given = err.headers['WWW-Authenticate'] ?? err.headers['www-authenticate'];
@@ -113,9 +126,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       throw err;
     }
+    requireScopes(state, route);
+  }
+
+  function requireScopes(state: RequestState, route: CompiledRoute): void {
     const required = route.config.scopes;
     if (required?.length) {
-      const have = new Set(state.principal.scopes);
+      const challenge = () => wwwAuthenticate(route);
+      const have = new Set(state.principal!.scopes);
       const missing = required.filter((s) => !have.has(s));
       if (missing.length) {
         throw new WardenError('forbidden', `the token lacks the required scope(s): ${missing.join(' ')}`, {
@@ -175,7 +193,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return request;
   }
 
-  async function authorize(state: RequestState): Promise<void> {
+  /** Evaluate the policy's checks; without a promise when the decision cache answers all of them. */
+  function authorize(state: RequestState): Promise<void> | void {
     const groups: AuthorizeConfig[] = state.policy.authorize;
     if (groups.length === 0) return;
     const vars = templateVars(state);
@@ -194,13 +213,19 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       spans.push({ group, start, count: requests.length - start });
     }
     if (requests.length === 0) return;
-    let answers: boolean[];
-    try {
-      answers = await rt.authorizer.batchCheck(requests, state.releasing ? { consistency: 'higher_consistency' } : undefined);
-    } catch (err) {
-      if (err instanceof WardenError) throw err;
-      throw new WardenError('authz_unavailable', 'the authorization engine could not answer', { cause: err, reason: 'authz_error' });
-    }
+    const opts = state.releasing ? HIGHER_CONSISTENCY : undefined;
+    const cached = rt.authorizer.peekBatch?.(requests, opts);
+    if (cached) return decide(state, requests, spans, cached);
+    return rt.authorizer.batchCheck(requests, opts).then(
+      (answers) => decide(state, requests, spans, answers),
+      (err: unknown) => {
+        if (err instanceof WardenError) throw err;
+        throw new WardenError('authz_unavailable', 'the authorization engine could not answer', { cause: err, reason: 'authz_error' });
+      },
+    );
+  }
+
+  function decide(state: RequestState, requests: CheckRequest[], spans: Array<{ group: AuthorizeConfig; start: number; count: number }>, answers: boolean[]): void {
     requests.forEach((r, i) =>
       state.checks.push({ user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine: rt.authorizer.engine }),
     );
@@ -218,7 +243,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
-  async function credentials(state: RequestState): Promise<void> {
+  function credentials(state: RequestState): Promise<void> | void {
     const c = state.policy.credentials;
     if (!c || c.kind === 'none') return;
     if (c.kind === 'header') {
@@ -226,29 +251,54 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return;
     }
     if (!vaultStage) throw new WardenError('internal', 'vault credentials are configured but the vault is not available', { reason: 'vault_missing' });
-    await vaultStage(state, rt);
+    return vaultStage(state, rt);
   }
 
   /**
    * Everything before forwarding: route, identity, policy, approval, credentials.
-   * Stages with nothing to do are not called at all: on the hot path every
-   * awaited no-op is a promise and a microtask per request.
+   * Stages with nothing to do are not called at all, and a stage that finishes
+   * from a warm cache returns no promise: the chain stays synchronous until a
+   * stage really waits on I/O, and continues from there when it settles.
+   * Throws (synchronously) or rejects with the denying WardenError.
    */
-  async function evaluate(state: RequestState, req?: IncomingMessage, res?: ServerResponse): Promise<CompiledRoute> {
-    const route = matchRoute(state);
-    if (!route.config.public) await authenticate(state, route);
-    if (route.needsBody && req && state.body === undefined) await readBody(state, req);
-    if (route.config.mcp && mcpStage) await mcpStage(state, rt);
-    if (state.policy.authorize.length) await authorize(state);
-    if (deps.dryRun) return route;
-    if (state.policy.approval.length) {
-      if (!approveStage) throw new WardenError('internal', 'approvals are configured but not available', { reason: 'approvals_missing' });
-      if (res) state.signal = disconnectSignal(res);
-      await approveStage(state, rt);
+  function evaluate(state: RequestState, req?: IncomingMessage, res?: ServerResponse): CompiledRoute | Promise<CompiledRoute> {
+    return continueAt(0, state, matchRoute(state), req, res);
+  }
+
+  function continueAt(step: number, state: RequestState, route: CompiledRoute, req?: IncomingMessage, res?: ServerResponse): CompiledRoute | Promise<CompiledRoute> {
+    for (;;) {
+      let pending: Promise<void> | void = undefined;
+      switch (step++) {
+        case 0:
+          if (!route.config.public) pending = authenticate(state, route);
+          break;
+        case 1:
+          if (route.needsBody && req && state.body === undefined) pending = readBody(state, req);
+          break;
+        case 2:
+          if (route.config.mcp && mcpStage) pending = mcpStage(state, rt);
+          break;
+        case 3:
+          if (state.policy.authorize.length) pending = authorize(state);
+          break;
+        case 4:
+          if (deps.dryRun) return route;
+          if (state.policy.approval.length) {
+            if (!approveStage) throw new WardenError('internal', 'approvals are configured but not available', { reason: 'approvals_missing' });
+            if (res) state.signal = disconnectSignal(res);
+            pending = approveStage(state, rt);
+          }
+          break;
+        case 5: {
+          const c = state.policy.credentials;
+          if (c && c.kind !== 'none') pending = credentials(state);
+          break;
+        }
+        default:
+          return route;
+      }
+      if (pending) return pending.then(() => continueAt(step, state, route, req, res));
     }
-    const c = state.policy.credentials;
-    if (c && c.kind !== 'none') await credentials(state);
-    return route;
   }
 
   // Label objects are reused (and frozen) so metrics do not rebuild keys per request.
@@ -337,6 +387,80 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return `00-${randomHex(16)}-${span}-01`;
   };
 
+  /**
+   * One request from evaluation to audit, written with callbacks rather than
+   * async/await: when every stage is warm the whole exchange runs without a
+   * single promise until the upstream answers.
+   */
+  class Exchange {
+    constructor(
+      private readonly req: IncomingMessage,
+      private readonly res: ServerResponse,
+      private readonly state: RequestState,
+      private readonly done: () => void,
+    ) {}
+
+    start(): void {
+      let route: CompiledRoute | Promise<CompiledRoute>;
+      try {
+        route = evaluate(this.state, this.req, this.res);
+      } catch (thrown) {
+        this.fail(thrown);
+        return;
+      }
+      if (route instanceof Promise) {
+        route.then(
+          (r) => this.forward(r),
+          (thrown: unknown) => this.fail(thrown),
+        );
+      } else this.forward(route);
+    }
+
+    private forward(route: CompiledRoute): void {
+      const { state, req } = this;
+      state.decision = 'allow';
+      try {
+        proxy.forward(
+          state,
+          req,
+          this.res,
+          { origin: route.origin, host: route.host, path: upstreamPath(route, state.path, state.query), timeoutMs: route.timeoutMs },
+          { clientIp: state.clientIp, host: String(req.headers.host ?? ''), proto: 'http', requestId: state.id, traceparent: traceparent(req.headers.traceparent), upstreamHost: route.host },
+          (err) => (err ? this.fail(err) : this.finish()),
+        );
+      } catch (thrown) {
+        this.fail(thrown);
+      }
+    }
+
+    private fail(thrown: unknown): void {
+      const state = this.state;
+      let failure: WardenError | undefined;
+      try {
+        failure = sendError(this.res, thrown, {
+          requestId: state.id,
+          jsonRpc: state.mcp && deps.jsonRpcError ? (e) => deps.jsonRpcError!(e, state) : undefined,
+        });
+        state.status = failure.status;
+        state.decision = failure.code === 'approval_pending' ? 'pending' : failure.status >= 500 ? 'error' : state.decision === 'allow' ? 'error' : 'deny';
+        state.reason = failure.reason;
+      } catch (err) {
+        logger.error({ err }, 'could not send an error response');
+        if (!this.res.destroyed) this.res.destroy();
+      }
+      this.finish(failure);
+    }
+
+    private finish(failure?: WardenError): void {
+      try {
+        audit(this.state, failure);
+      } catch (err) {
+        logger.error({ err }, 'could not audit a request');
+      }
+      this.done();
+    }
+  }
+
   return {
     newState,
     async evaluate(state, req) {
@@ -352,30 +476,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         state.releasing = prior;
       }
     },
-    async handle(req, res, target, clientIp) {
-      const state = newState({ method: req.method ?? 'GET', target, headers: req.headers, clientIp });
-      let failure: WardenError | undefined;
-      try {
-        const route = await evaluate(state, req, res);
-        state.decision = 'allow';
-        await proxy.forward(state, req, res, { origin: route.origin, host: route.host, path: upstreamPath(route, state.path, state.query), timeoutMs: route.timeoutMs }, {
-          clientIp,
-          host: String(req.headers.host ?? ''),
-          proto: 'http',
-          requestId: state.id,
-          traceparent: traceparent(req.headers.traceparent),
-        });
-      } catch (thrown) {
-        failure = sendError(res, thrown, {
-          requestId: state.id,
-          jsonRpc: state.mcp && deps.jsonRpcError ? (e) => deps.jsonRpcError!(e, state) : undefined,
-        });
-        state.status = failure.status;
-        state.decision = failure.code === 'approval_pending' ? 'pending' : failure.status >= 500 ? 'error' : state.decision === 'allow' ? 'error' : 'deny';
-        state.reason = failure.reason;
-      } finally {
-        audit(state, failure);
-      }
+    handle(req, res, target, clientIp, done) {
+      new Exchange(req, res, newState({ method: req.method ?? 'GET', target, headers: req.headers, clientIp }), done).start();
     },
   };
 }

@@ -30,7 +30,14 @@ export interface UpstreamTarget {
 }
 
 export interface Proxy {
-  forward(state: RequestState, req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, info: Omit<ForwardingInfo, 'upstreamHost'>): Promise<void>;
+  /**
+   * Send the request upstream and its answer to the agent. `done` is called
+   * once: with no argument when the agent's response is complete or cut (the
+   * upstream failed after the response began), or with a WardenError when
+   * nothing was sent and the caller must answer. Throws synchronously only
+   * for a request that is refused before anything is sent (body too large).
+   */
+  forward(state: RequestState, req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, info: ForwardingInfo, done: (err?: WardenError) => void): void;
   close(): Promise<void>;
 }
 
@@ -113,7 +120,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   };
 
   return {
-    async forward(state, req, res, target, info) {
+    forward(state, req, res, target, info, done) {
       let body: Buffer | Readable | null = null;
       if (state.body !== undefined) body = state.body;
       else if (hasBody(req)) {
@@ -121,7 +128,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         if (Number.isFinite(cl) && cl > options.bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${options.bodyLimit} bytes`);
         body = req.pipe(new BodyLimit(options.bodyLimit));
       }
-      const headers = upstreamHeaders(req.rawHeaders, { ...info, upstreamHost: target.host }, options.trusted, upstreamExtras(state));
+      const headers = upstreamHeaders(req.rawHeaders, info, options.trusted, state.upstreamHeaders, state.upstreamAuthorization);
       if (state.body !== undefined) fixContentLength(headers, state.body.length);
 
       const request = {
@@ -134,45 +141,48 @@ export function createProxy(options: ProxyOptions): Proxy {
       };
       if (!state.responseHook) {
         // Fast path: a dispatch handler writes the upstream response straight into the agent's.
-        return new Promise<void>((resolve, reject) => {
-          poolFor(target.origin).dispatch(request, new Relay(state, res, target.timeoutMs, resolve, reject));
-        });
+        poolFor(target.origin).dispatch(request, new Relay(state, res, target.timeoutMs, done));
+        return;
       }
-      // The agent's response doubles as undici's abort signal (undici accepts an
-      // EventEmitter emitting 'abort'): no AbortController per request.
-      const onClose = () => {
-        if (!res.writableFinished) res.emit('abort');
-      };
-      res.once('close', onClose);
-      try {
-        const upstream = await poolFor(target.origin).request({ ...request, signal: res as unknown as AbortSignal });
-        let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers), body: upstream.body };
-        response = await state.responseHook(response);
-        state.status = response.statusCode;
-        response.headers['x-request-id'] = state.id;
-        res.writeHead(response.statusCode, response.headers);
-        if (isEventStream(response.headers)) res.flushHeaders();
-        await pump(response.body, res);
-      } catch (err) {
-        // Once the response has started nothing more can be said: the agent sees a cut stream.
-        if (res.headersSent) {
-          if (!res.destroyed) res.destroy();
-          return;
-        }
-        // A body-limit failure surfaces as the request body stream's error.
-        const cause = (err as { cause?: unknown })?.cause;
-        if (cause instanceof WardenError) throw cause;
-        if (err instanceof WardenError) throw err;
-        throw mapError(err, target.timeoutMs);
-      } finally {
-        res.off('close', onClose);
-      }
+      forwardHooked(poolFor(target.origin), request, state, res, target.timeoutMs).then(() => done(), done);
     },
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
       pools.clear();
     },
   };
+}
+
+/** Forward through `state.responseHook` (MCP): the upstream body is a stream the hook may replace. */
+async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, state: RequestState, res: ServerResponse, timeoutMs: number): Promise<void> {
+  // The agent's response doubles as undici's abort signal (undici accepts an
+  // EventEmitter emitting 'abort'): no AbortController per request.
+  const onClose = () => {
+    if (!res.writableFinished) res.emit('abort');
+  };
+  res.once('close', onClose);
+  try {
+    const upstream = await pool.request({ ...request, signal: res as unknown as AbortSignal });
+    let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers), body: upstream.body };
+    response = await state.responseHook!(response);
+    state.status = response.statusCode;
+    response.headers['x-request-id'] = state.id;
+    res.writeHead(response.statusCode, response.headers);
+    if (isEventStream(response.headers)) res.flushHeaders();
+    await pump(response.body, res);
+  } catch (err) {
+    // Once the response has started nothing more can be said: the agent sees a cut stream.
+    if (res.headersSent) {
+      if (!res.destroyed) res.destroy();
+      return;
+    }
+    // A body-limit failure surfaces as the request body stream's error.
+    const cause = (err as { cause?: unknown })?.cause;
+    if (cause instanceof WardenError) throw cause;
+    throw mapError(err, timeoutMs);
+  } finally {
+    res.off('close', onClose);
+  }
 }
 
 /**
@@ -193,8 +203,7 @@ class Relay implements Dispatcher.DispatchHandler {
     private readonly state: RequestState,
     private readonly res: ServerResponse,
     private readonly timeoutMs: number,
-    private readonly resolve: () => void,
-    private readonly reject: (err: WardenError) => void,
+    private readonly done: (err?: WardenError) => void,
   ) {
     res.on('close', () => {
       if (!res.writableFinished) {
@@ -208,8 +217,7 @@ class Relay implements Dispatcher.DispatchHandler {
   private settle(err?: WardenError) {
     if (this.settled) return;
     this.settled = true;
-    if (err) this.reject(err);
-    else this.resolve();
+    this.done(err);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -256,11 +264,6 @@ function isEventStream(headers: Record<string, string | string[]>): boolean {
   return typeof type === 'string' && type.startsWith('text/event-stream');
 }
 
-function upstreamExtras(state: RequestState): Array<[string, string]> {
-  const extra = [...state.upstreamHeaders];
-  if (state.upstreamAuthorization) extra.push(['authorization', state.upstreamAuthorization]);
-  return extra;
-}
 
 /** When Warden buffered (and possibly re-serialized) the body, its length is authoritative. */
 function fixContentLength(headers: string[], length: number) {

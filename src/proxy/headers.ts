@@ -63,6 +63,8 @@ export function upstreamHeaders(
   info: ForwardingInfo,
   trusted: TrustedProxies,
   extra: ReadonlyArray<[string, string]>,
+  /** The `Authorization` the credentials stage chose for the upstream, if any. */
+  authorization?: string,
 ): string[] {
   let connection: ReadonlySet<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -91,7 +93,8 @@ export function upstreamHeaders(
   out.push('x-forwarded-host', priorHost ?? info.host);
   out.push('x-request-id', info.requestId);
   out.push('traceparent', info.traceparent);
-  for (const [k, v] of extra) out.push(k, v);
+  for (let i = 0; i < extra.length; i++) out.push(extra[i][0], extra[i][1]);
+  if (authorization) out.push('authorization', authorization);
   return out;
 }
 

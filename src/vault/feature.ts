@@ -115,9 +115,29 @@ export function createCredentialsStage(v: VaultServices, exchangeClient: TokenEx
     }
   }
 
-  return async function vaultCredentialsStage(state: RequestState): Promise<void> {
+  /**
+   * The warm path: a cached, active connection with every configured scope and
+   * an access token that needs no refresh. Anything else (including every
+   * refusal) goes through vaultCredentials, which rechecks from the start.
+   */
+  function warmVaultCredentials(state: RequestState, providerName: string): boolean {
+    const user = state.principal?.user;
+    if (!user) return false;
+    const provider = v.providers.get(providerName);
+    if (!provider) return false;
+    const conn = v.connections.peek(user, providerName);
+    if (!conn || conn.status !== 'active' || v.refresher.needsRefresh(conn)) return false;
+    if (provider.scopes.length > 0 && missingScopes(provider.scopes, conn.scopes).length > 0) return false;
+    state.upstreamAuthorization = `Bearer ${conn.accessToken}`;
+    return true;
+  }
+
+  return function vaultCredentialsStage(state: RequestState): Promise<void> | void {
     const credentials = state.policy.credentials;
-    if (credentials?.kind === 'vault') return vaultCredentials(state, credentials.provider);
+    if (credentials?.kind === 'vault') {
+      if (warmVaultCredentials(state, credentials.provider)) return;
+      return vaultCredentials(state, credentials.provider);
+    }
     if (credentials?.kind === 'token_exchange') return exchangedCredentials(state, credentials);
   };
 }

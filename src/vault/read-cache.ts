@@ -16,6 +16,8 @@ const CHANNEL = 'vault:connection-changed';
 export interface CachedConnections extends ConnectionRepository {
   /** The connection as of at most `ttlMs` ago (the hot path); `get` always reads the store. */
   cachedGet(user: string, provider: string): Promise<Connection | null>;
+  /** The cached connection when one is held and fresh, without a promise; undefined otherwise (then use cachedGet). */
+  peek(user: string, provider: string): Connection | undefined;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,13 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
   return {
     get: (user, provider) => repo.get(user, provider),
     list: (user) => repo.list(user),
+    peek(user, provider) {
+      if (ttlMs <= 0) return undefined;
+      const entry = entries.get(keyOf(user, provider));
+      if (!entry || entry.value === null || entry.until <= now()) return undefined;
+      metrics?.inc('warden_vault_cache_total', hit);
+      return entry.value;
+    },
     async cachedGet(user, provider) {
       if (ttlMs <= 0) return repo.get(user, provider);
       const key = keyOf(user, provider);

@@ -107,6 +107,11 @@ describe('withDecisionCache', () => {
     expect(await cache.check({ user: 'user:a', relation: 'viewer', object: 'doc:1' })).toBe(true);
     expect(await cache.check({ user: 'user:a","viewer', relation: 'x', object: 'doc:1x' })).toBe(false);
     expect(calls).toHaveLength(2);
+    // Lengths and separators inside ids (the key is length-prefixed) stay apart too.
+    expect(await cache.check({ user: 'user:a', relation: '6:viewer', object: 'doc:1' })).toBe(true);
+    expect(await cache.check({ user: 'user:a6:', relation: 'viewer', object: 'doc:1' })).toBe(true);
+    expect(await cache.check({ user: 'user:a', relation: 'viewer', object: 'doc:1', context: { '5:doc': 1 } })).toBe(true);
+    expect(calls).toHaveLength(5);
   });
 
   it('includes the model id in the key', async () => {
@@ -187,6 +192,25 @@ describe('withDecisionCache', () => {
     // everything is cached now
     expect(await cache.batchCheck(reqs)).toEqual([false, true, true, false, false, true, true]);
     expect(calls).toHaveLength(2);
+  });
+
+  it('peekBatch answers without the engine only when every check is cached and fresh', async () => {
+    let now = 0;
+    const { engine, calls } = fakeEngine((r) => r.object !== 'doc:3');
+    const cache = withDecisionCache(engine, { ttlMs: 1_000, maxEntries: 100, now: () => now });
+    const reqs = [1, 3].map((n) => ({ ...alice, object: `doc:${n}` }));
+    expect(cache.peekBatch!(reqs)).toBeUndefined(); // nothing cached: caller goes to batchCheck
+    await cache.check(reqs[0]);
+    expect(cache.peekBatch!(reqs)).toBeUndefined(); // one of two cached is still a miss
+    await cache.check(reqs[1]);
+    const callsBefore = calls.length;
+    const hitsBefore = cache.stats().hits;
+    expect(cache.peekBatch!(reqs)).toEqual([true, false]); // a cached deny is an answer too
+    expect(calls.length).toBe(callsBefore);
+    expect(cache.stats().hits).toBe(hitsBefore + 2);
+    expect(cache.peekBatch!(reqs, { consistency: 'higher_consistency' })).toBeUndefined();
+    now = 1_000; // TTL over
+    expect(cache.peekBatch!(reqs)).toBeUndefined();
   });
 
   it('caches listObjects and hands out copies', async () => {

@@ -41,6 +41,16 @@ describe('token cache', () => {
     expect(cache.stats()).toEqual({ hits: 2, misses: 1, size: 1 });
   });
 
+  it('peek answers like get, counts a hit, but leaves a miss for the get that follows', () => {
+    const cache = createTokenCache<string>(5);
+    expect(cache.peek('x', 0)).toBeUndefined();
+    expect(cache.stats()).toEqual({ hits: 0, misses: 0, size: 0 });
+    cache.set('x', 'v', 100, 0);
+    expect(cache.peek('x', 1)).toBe('v');
+    expect(cache.peek('x', 100)).toBeUndefined(); // never at or past expiry
+    expect(cache.stats()).toEqual({ hits: 1, misses: 0, size: 0 });
+  });
+
   it('size 0 disables it', () => {
     const cache = createTokenCache<string>(0);
     cache.set('x', 'v', 100, 0);
