@@ -12,14 +12,18 @@
  * closed-loop burst at full concurrency and the latencies are those of a
  * saturated server, not of the requested rate.
  *
+ * Both first run a warm-up at the same rate (`warmupSec`, default 2 s) whose
+ * samples are discarded: without it the percentiles above p99 are those of a
+ * cold client (JIT, 64 connections being opened), the same for every variant.
+ *
  * Usage: node latency-client.mjs '<json options>'  → prints one JSON line.
- * Options: url, method, headers, body, rate, durationSec, connections, tool.
+ * Options: url, method, headers, body, rate, durationSec, connections, tool, warmupSec.
  */
 
 import { Pool } from 'undici';
 
 const opts = JSON.parse(process.argv[2]);
-const { url, method = 'GET', headers = {}, body, rate, durationSec, connections = 64, tool = 'paced' } = opts;
+const { url, method = 'GET', headers = {}, body, rate, durationSec, connections = 64, tool = 'paced', warmupSec = 2 } = opts;
 
 function percentiles(samples, count) {
   const arr = samples.subarray(0, count).sort();
@@ -32,6 +36,13 @@ function percentiles(samples, count) {
 async function paced() {
   const u = new URL(url);
   const pool = new Pool(u.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  if (warmupSec > 0) await pacedRun(pool, u, warmupSec);
+  const result = await pacedRun(pool, u, durationSec);
+  await pool.close();
+  return result;
+}
+
+async function pacedRun(pool, u, durationSec) {
   const path = u.pathname + u.search;
   const total = Math.round(rate * durationSec);
   const samples = new Float64Array(total);
@@ -87,12 +98,12 @@ async function paced() {
     tick();
   });
   const elapsed = (performance.now() - start) / 1000;
-  await pool.close();
   return { tool: 'paced', requested_rate: rate, achieved_rate: (done - skipped) / elapsed, requests: done - skipped, skipped, ok, non2xx, errors, statuses, latency_ms: percentiles(samples, ok) };
 }
 
 async function viaAutocannon() {
   const { default: autocannon } = await import('autocannon');
+  if (warmupSec > 0) await autocannon({ url, method, headers, body, overallRate: rate, connections, duration: warmupSec });
   const samples = new Float64Array(Math.round(rate * durationSec * 1.2) + 1000);
   let ok = 0;
   const instance = autocannon({ url, method, headers, body, overallRate: rate, connections, duration: durationSec });
