@@ -1,5 +1,5 @@
 /**
- * The decision cache in front of either engine: a bounded LRU with a TTL,
+ * The decision cache in front of either engine: a bounded (approximate) LRU with a TTL,
  * keyed by everything that can change an answer. Errors are never cached and
  * `higher_consistency` calls (the re-check before releasing an approved
  * request) always go to the engine.
@@ -14,7 +14,7 @@ import { canonicalJson } from '../canonical-json.js';
 export interface DecisionCacheOptions {
   /** How long an answer is reused; 0 disables the cache (`authz.cache_ttl`). */
   ttlMs: number;
-  /** Most answers kept; the least recently used goes first; 0 disables (`authz.cache_size`). */
+  /** Most answers kept; the least recently used go first (approximately: see read()); 0 disables (`authz.cache_size`). */
   maxEntries: number;
   /**
    * What identifies the policy answers come from; default the engine plus the
@@ -53,6 +53,8 @@ type Value = boolean | readonly string[];
 interface Entry {
   value: Value;
   expiresAt: number;
+  /** Value of the insertion counter when the entry last went to the recent end. */
+  seq: number;
 }
 
 function contextPart(context: Record<string, unknown> | undefined): string {
@@ -106,6 +108,7 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
   // so a failure reaches every waiter and is never remembered.
   const inflight = new Map<string, Promise<boolean>>();
   const counters = { hits: 0, misses: 0, bypassed: 0, evictions: 0 };
+  let inserted = 0;
 
   // Frozen label objects: the metrics registry computes their key once.
   const labels = { hit: Object.freeze({ result: 'hit' }), miss: Object.freeze({ result: 'miss' }), bypass: Object.freeze({ result: 'bypass' }) };
@@ -124,9 +127,14 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
       entries.delete(key);
       return undefined;
     }
-    // Re-insert to mark it most recently used (Map keeps insertion order).
-    entries.delete(key);
-    entries.set(key, entry);
+    // Re-insert to mark it most recently used (Map keeps insertion order), but
+    // only once it has drifted into the older half: a hot entry is not moved on
+    // every hit, and nothing in the newer half is near eviction anyway.
+    if (inserted - entry.seq > options.maxEntries >> 1) {
+      entries.delete(key);
+      entry.seq = ++inserted;
+      entries.set(key, entry);
+    }
     return entry.value;
   };
 
@@ -137,7 +145,7 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
       entries.delete(oldest);
       counters.evictions++;
     }
-    entries.set(key, { value, expiresAt: now() + options.ttlMs });
+    entries.set(key, { value, expiresAt: now() + options.ttlMs, seq: ++inserted });
   };
 
   const fresh = (opts?: CheckOptions) => opts?.consistency === 'higher_consistency';

@@ -61,6 +61,17 @@ function decodeSegment(raw: string): string {
 
 const PLAIN_SEGMENT = /^[A-Za-z0-9\-._~!$&'()*+,=:@]*$/;
 
+/** Characters a canonical segment holds as they are (the PLAIN_SEGMENT class), by code. */
+const KEEP: boolean[] = Array.from({ length: 128 }, (_, c) => PLAIN_SEGMENT.test(String.fromCharCode(c)));
+
+/** rawPath[from, to) is a segment that canonicalizes to itself: not empty, not `.` or `..`. */
+function canonicalSegment(rawPath: string, from: number, to: number): boolean {
+  const n = to - from;
+  if (n === 0) return false;
+  if (rawPath.charCodeAt(from) !== 0x2e) return true;
+  return !(n === 1 || (n === 2 && rawPath.charCodeAt(from + 1) === 0x2e));
+}
+
 function encodeSegment(segment: string): string {
   if (PLAIN_SEGMENT.test(segment)) return segment;
   let out = '';
@@ -109,13 +120,36 @@ export function canonicalize(rawTarget: string): CanonicalTarget {
   const rawPath = q < 0 ? rawTarget : rawTarget.slice(0, q);
   const query = canonicalQuery(q < 0 ? '' : rawTarget.slice(q + 1));
 
+  // One pass: refuse what is never valid, and see whether the path is already
+  // canonical (only characters kept as they are, no empty or dot segment).
+  let plain = true;
+  let segmentStart = 1;
   for (let i = 0; i < rawPath.length; i++) {
     const c = rawPath.charCodeAt(i);
     if (c <= 0x20 || c === 0x7f || c > 0x7e) throw bad('invalid character in path');
     if (c === 0x5c) throw bad('"\\" in path');
     if (c === 0x3b) throw bad('";" in path');
+    if (!plain) continue;
+    if (c === 0x2f) {
+      if (i > 0) {
+        if (!canonicalSegment(rawPath, segmentStart, i)) plain = false;
+        segmentStart = i + 1;
+      }
+    } else if (!KEEP[c]) plain = false;
   }
+  if (plain && (segmentStart === rawPath.length || canonicalSegment(rawPath, segmentStart, rawPath.length))) {
+    // Already canonical: the path is its own canonical form; a trailing `/` is kept.
+    const end = rawPath.length > 1 && segmentStart === rawPath.length ? rawPath.length - 1 : rawPath.length;
+    return { path: rawPath, segments: rawPath.length === 1 ? [] : rawPath.slice(1, end).split('/'), query };
+  }
+  return canonicalPath(rawPath, query);
+}
 
+/**
+ * The general case: decode, resolve dot segments, re-encode. (Exported so a
+ * test can check the fast path above against it on many generated targets.)
+ */
+export function canonicalPath(rawPath: string, query: string): CanonicalTarget {
   const out: string[] = [];
   const rawSegments = rawPath.split('/');
   const trailingSlash = rawPath.length > 1 && rawPath.endsWith('/');

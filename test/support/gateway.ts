@@ -37,7 +37,7 @@ export interface WardenHandle {
   readonly gateway: Gateway;
   readonly dataDir: string;
   /** A dev-issuer access token (identity.dev_issuer must be true). */
-  token(agent: string, user?: string | null, scopes?: string[], claims?: Record<string, unknown>): Promise<string>;
+  token(agent: string, user?: string | null, scopes?: string[], claims?: Record<string, unknown>, ttlSeconds?: number): Promise<string>;
   /** Everything logged so far, one JSON object per line. */
   logs(): string;
   /** Parsed audit records (`audit: true`). */
@@ -74,9 +74,9 @@ export async function startWarden(options: WardenOptions): Promise<WardenHandle>
     adminUrl: gateway.adminUrl as string,
     gateway,
     dataDir,
-    async token(agent, user = null, scopes = [], claims) {
+    async token(agent, user = null, scopes = [], claims, ttlSeconds = 3600) {
       issuer ??= await loadDevIssuer({ dataDir, publicUrl: gateway.runtime().publicUrl });
-      return issuer.issue({ agent, user, scopes, ttlSeconds: 3600, claims });
+      return issuer.issue({ agent, user, scopes, ttlSeconds, claims });
     },
     logs: () => lines.join(''),
     audits: () =>
