@@ -18,11 +18,11 @@ import { cpus as osCpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { cpuCount, createProcessTracker, ensureTools, freePort, peakRss, pinTree, sleep, waitForHttp } from './lib/system.mjs';
+import { cpuCount, createProcessTracker, ensureTools, freePort, peakRss, pinTree, resetPeakRss, sleep, waitForHttp } from './lib/system.mjs';
 import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
 import { runLatency, runWrk, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startOpenFga, startRedis, VAULT_TOKEN, wardenYaml, writePolicies } from './lib/warden.mjs';
-import { DEFAULT_VARIANTS, QUICK_VARIANTS, VARIANTS, requestFor } from './lib/variants.mjs';
+import { DEFAULT_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
 import { markdown, ratios, summarize, targets } from './lib/report.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -49,7 +49,8 @@ const { values: opt } = parseArgs({
     'sut-cpu': { type: 'string', default: '0' },
     'load-cpu': { type: 'string', default: '1' },
     out: { type: 'string' },
-    'node-flags': { type: 'string', default: '' },
+    // Warden's production flags: the Dockerfile runs it the same way (README, "Memory").
+    'node-flags': { type: 'string', default: WARDEN_NODE_FLAGS },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -192,7 +193,8 @@ async function startSut(v, round) {
       const flags = cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
       const env = { ...process.env, WARDEN_LOG_LEVEL: v.logLevel ?? 'warn', WARDEN_DATA_DIR: DATA_DIR, NODE_ENV: 'development' };
       // Audit lines of G3a go to /dev/null: their cost is serializing and writing, not the disk.
-      proc = tracker.start(v.id, process.execPath, [...cfg.nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: v.logLevel === 'info' ? '/dev/null' : logFile });
+      const nodeFlags = v.nodeFlags ?? cfg.nodeFlags;
+      proc = tracker.start(v.id, process.execPath, [...nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: v.logLevel === 'info' ? '/dev/null' : logFile });
       await waitForHttp(`${url}/.warden/healthz`, { proc, timeoutMs: 30_000 });
       // healthz answers as soon as the first worker listens; give the others time to start.
       if ((v.warden.workers ?? 1) > 1) await sleep(2_000);
@@ -265,6 +267,10 @@ async function measure(v, round, rate) {
     await probe(v, sut, request);
     const script = wrkScriptFor(v, request);
     if (cfg.warmup > 0) await runWrk({ url, script, durationSec: cfg.warmup, connections: cfg.connections, cpus: loadCpus });
+    // The warm-up is discarded, its memory peak too (start-up, first connections,
+    // JIT compilation): the reported peak is that of the measured load.
+    const warmupRss = peakRss(sut.pid);
+    const peakReset = resetPeakRss(sut.pid);
     const wrk = await runWrk({ url, script, durationSec: cfg.duration, connections: cfg.connections, cpus: loadCpus });
     const total = wrk.requests || 1;
     if ((wrk.non2xx + wrk.socket_errors) / total > 0.001) throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
@@ -273,7 +279,7 @@ async function measure(v, round, rate) {
     const after = await upstreamAccepts();
     // Everything but D reaches the upstream through the system under test.
     const upstream = { connections: after.accepts - before.accepts, requests: after.requests - before.requests };
-    return { round, wrk, latency, rss_bytes: rss, upstream };
+    return { round, wrk, latency, rss_bytes: rss, warmup_rss_bytes: warmupRss, peak_reset: peakReset, upstream };
   } finally {
     await sut.stop();
   }

@@ -41,7 +41,8 @@ await new Promise((resolve, reject) => {
   stopAll(1);
 });
 
-const warden = spawn(process.execPath, [cli, 'start', '-c', join(root, 'gateway.yaml')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+// The same Node flags as the Dockerfile (README, "Memory").
+const warden = spawn(process.execPath, ['--max-semi-space-size=4', cli, 'start', '-c', join(root, 'gateway.yaml')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 children.push(warden);
 warden.once('exit', (code) => stopAll(code ?? 1));
 

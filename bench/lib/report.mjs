@@ -39,6 +39,7 @@ export function summarize(variant, samples) {
       : null,
     upstream_connections: median(ok.map((s) => s.upstream?.connections)),
     peak_rss_mb: ok.length ? Math.max(...ok.map((s) => s.rss_bytes)) / 2 ** 20 : null,
+    warmup_peak_rss_mb: ok.some((s) => s.warmup_rss_bytes) ? Math.max(...ok.map((s) => s.warmup_rss_bytes ?? 0)) / 2 ** 20 : null,
   };
 }
 
@@ -75,6 +76,7 @@ export function ratios(byId) {
     ['G2oc / G2 (OpenFGA, decision cache)', 'G2oc', 'G2'],
     ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
     ['G3a / G3 (audit log on)', 'G3a', 'G3'],
+    ['G3d / G3 (V8 default heap vs production flags)', 'G3d', 'G3'],
     ['G4 / G3 (MCP tools/call)', 'G4', 'G3'],
     ['GC / NC (2 workers each)', 'GC', 'NC'],
   ];
@@ -98,16 +100,19 @@ export function markdown(result) {
     `${meta.cpus} CPUs (${meta.cpu_model}), Node ${meta.node}, ${meta.nginx}, ${meta.wrk}. ` +
       `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_s}s warm-up; ` +
       `latency at a fixed ${k(meta.rate)} req/s (½ of R's calibrated throughput) for ${meta.latency_duration_s}s with the ${meta.latency_tool} client. ` +
-      `System under test pinned to CPU ${meta.sut_cpu}, load generator and upstream/Redis/OpenFGA to CPU ${meta.load_cpu}; cluster rows unpinned.`,
+      `System under test pinned to CPU ${meta.sut_cpu}, load generator and upstream/Redis/OpenFGA to CPU ${meta.load_cpu}; cluster rows unpinned. ` +
+      `Warden runs with \`node ${meta.warden_node_flags || '(no flags)'}\` (as the Dockerfile runs it). ` +
+      'Peak RSS is the highest resident set during the measured load and latency runs (VmHWM, reset after the warm-up); ' +
+      'the warm-up column is the peak of start-up plus warm-up (first connections, JIT compilation).',
   );
   lines.push('');
-  lines.push('| variant | what it measures | req/s (median) | × R | × N | p50 ms | p99 ms | p99.9 ms | peak RSS MB | upstream conns | valid rounds |');
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| variant | what it measures | req/s (median) | × R | × N | p50 ms | p99 ms | p99.9 ms | peak RSS MB | warm-up peak MB | upstream conns | valid rounds |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const v of variants) {
     const r = ratio(v.rps, ref('R'));
     const n = ratio(v.rps, ref('N'));
     lines.push(
-      `| ${v.id} | ${v.what} | ${k(v.rps)} | ${f(r)} | ${f(n)} | ${f(v.latency?.p50, 3)}${mark(v)} | ${f(v.latency?.p99, 3)}${mark(v)} | ${f(v.latency?.p999, 3)}${mark(v)} | ${f(v.peak_rss_mb, 0)} | ${v.id === 'D' ? '–' : k(v.upstream_connections)} | ${v.valid_rounds}/${v.rounds} |`,
+      `| ${v.id} | ${v.what} | ${k(v.rps)} | ${f(r)} | ${f(n)} | ${f(v.latency?.p50, 3)}${mark(v)} | ${f(v.latency?.p99, 3)}${mark(v)} | ${f(v.latency?.p999, 3)}${mark(v)} | ${f(v.peak_rss_mb, 0)} | ${f(v.warmup_peak_rss_mb, 0)} | ${v.id === 'D' ? '–' : k(v.upstream_connections)} | ${v.valid_rounds}/${v.rounds} |`,
     );
   }
   lines.push('');

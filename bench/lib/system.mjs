@@ -5,7 +5,7 @@
  */
 
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, existsSync, openSync } from 'node:fs';
+import { readFileSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** True when `cmd` runs (found on PATH). */
@@ -156,6 +156,24 @@ export function processTree(pid) {
   };
   walk(pid);
   return out;
+}
+
+/**
+ * Reset the peak resident set size (VmHWM) of `pid` and its descendants to
+ * their current RSS (Linux: write 5 to /proc/<pid>/clear_refs). Called after
+ * the discarded warm-up, so the reported peak is that of the measured load,
+ * not of start-up and JIT warm-up. Returns false when the kernel refused.
+ */
+export function resetPeakRss(pid) {
+  let ok = true;
+  for (const p of processTree(pid)) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, '5');
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 /** Sum of peak resident set sizes (VmHWM, bytes) of `pid` and its descendants, skipping `taskset` wrappers. */

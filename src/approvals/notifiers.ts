@@ -5,7 +5,7 @@
  * authorizes the approver, so links go only to the user's own channels.
  */
 
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { NotifierConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { hmacHex, safeEqual } from './ids.js';
@@ -97,11 +97,16 @@ function webhookNotifier(cfg: { url: string; secret: string; timeout: number }):
 const EMAIL = /^[^\s@<>,;"]+@[^\s@<>,;"]+$/;
 
 function emailNotifier(cfg: { smtp: string; from: string; to: string; subject?: string }): Notifier {
-  const transport = nodemailer.createTransport(cfg.smtp, {
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 20_000,
-  } as never);
+  // nodemailer is loaded on the first mail, not in every process that could send one.
+  let transport: Promise<Transporter> | undefined;
+  const transporter = () =>
+    (transport ??= import('nodemailer').then(({ default: nodemailer }) =>
+      nodemailer.createTransport(cfg.smtp, {
+        connectionTimeout: 10_000,
+        greetingTimeout: 10_000,
+        socketTimeout: 20_000,
+      } as never),
+    ));
   return {
     kind: 'email',
     async notify(notice, record) {
@@ -123,10 +128,10 @@ function emailNotifier(cfg: { smtp: string; from: string; to: string; subject?: 
         '',
         'If you did not expect this, deny it.',
       ].join('\n');
-      await transport.sendMail({ from: cfg.from, to, subject, text });
+      await (await transporter()).sendMail({ from: cfg.from, to, subject, text });
     },
     async close() {
-      transport.close();
+      if (transport) (await transport).close();
     },
   };
 }

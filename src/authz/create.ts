@@ -12,7 +12,6 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Authorizer } from './authorizer.js';
 import { withDecisionCache, type CachedAuthorizer } from './cache.js';
 import { loadEmbeddedAuthorizer } from './embedded/index.js';
-import { createOpenFgaAuthorizer } from './openfga.js';
 
 /** Options of `createAuthorizer`. */
 export interface CreateAuthorizerOptions {
@@ -36,6 +35,8 @@ export async function createAuthorizer(config: Config['authz'], options: CreateA
     const o = config.openfga;
     if (!o) throw new WardenError('config_invalid', 'authz.openfga is required when authz.engine is openfga');
     if (!o.store_id) throw new WardenError('config_invalid', 'authz.openfga.store_id is required (run `warden fga push` to create a store)');
+    // Loaded only for this engine: the OpenFGA SDK and its HTTP stack cost memory in every process.
+    const { createOpenFgaAuthorizer } = await import('./openfga.js');
     engine = await createOpenFgaAuthorizer({
       apiUrl: o.api_url,
       storeId: o.store_id,
