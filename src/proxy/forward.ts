@@ -226,6 +226,8 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
+    // Interim responses (100 Continue, 103 Early Hints) are not relayed: the final one follows.
+    if (statusCode < 200) return true;
     const { headers, eventStream } = downstreamRawHeaders(raw as Buffer[], this.state.id);
     this.state.status = statusCode;
     this.res.writeHead(statusCode, headers);

@@ -504,6 +504,17 @@ routes:
     expect(upstreamClosedEarly).toBe(true);
   });
 
+  it('passes over interim 1xx responses (103 Early Hints) and relays the final one', async () => {
+    upstream.setHandler((_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('final');
+    });
+    const res = await fetch(`${behind.url}/public/hints`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('final');
+  });
+
   it('an upstream that dies mid-body gives the agent a cut stream, never a complete-looking response', async () => {
     upstream.setHandler((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
