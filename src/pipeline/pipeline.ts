@@ -181,17 +181,52 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return 'Bearer realm="warden"';
   }
 
+  /** Buffer the body (bounded), with plain listeners: an async iterator costs more than the read. */
+  function collectBody(req: IncomingMessage): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const cleanup = () => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        req.off('close', onClose);
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > bodyLimit) {
+          cleanup();
+          // Stop reading; the error answer closes the connection.
+          req.pause();
+          reject(new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        cleanup();
+        resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        reject(err);
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new Error('the agent closed the connection before sending the whole body'));
+      };
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('error', onError);
+      req.on('close', onClose);
+    });
+  }
+
   async function readBody(state: RequestState, req: IncomingMessage): Promise<void> {
     const cl = req.headers['content-length'];
     if (cl !== undefined && Number(cl) > bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`);
-      chunks.push(chunk);
-    }
-    state.body = Buffer.concat(chunks, size);
+    state.body = await collectBody(req);
+    const size = state.body.length;
     const type = String(state.headers['content-type'] ?? '');
     if (size > 0 && (/\bjson\b/i.test(type) || state.route?.mcp)) {
       try {
@@ -472,6 +507,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const state = this.state;
       let failure: WardenError | undefined;
       try {
+        // The rest of an oversized body is never read: the connection can't carry another request.
+        if (thrown instanceof WardenError && thrown.code === 'payload_too_large' && !this.req.complete && !this.res.headersSent) {
+          this.res.setHeader('connection', 'close');
+        }
         failure = sendError(this.res, thrown, {
           requestId: state.id,
           jsonRpc: state.mcp && deps.jsonRpcError ? (e) => deps.jsonRpcError!(e, state) : undefined,

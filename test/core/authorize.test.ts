@@ -14,6 +14,8 @@ let warden: WardenHandle;
 let alice: string;
 
 const config = (up: string) => `
+server:
+  limits: { body_bytes: 1048576 }
 identity: { dev_issuer: true }
 authz:
   model: test/core/fixtures/model.fga
@@ -141,6 +143,23 @@ describe('check composition and inputs', () => {
     expect(res.status).toBe(400);
     expect(upstream.requests).toHaveLength(1);
     expect(JSON.parse(upstream.requests[0].body.toString())).toEqual({ doc: '1' });
+  });
+
+  it('a body a rule must read is bounded: declared or chunked, over the limit is 413 and never forwarded', async () => {
+    const before = upstream.requests.length;
+    const big = JSON.stringify({ doc: '1', pad: 'x'.repeat(2 * 1024 * 1024) }); // over the default 1 MiB
+    const declared = await get('/move', alice, { method: 'POST', body: big, headers: { 'content-type': 'application/json' } });
+    expect(declared.status).toBe(413);
+    // Chunked: no length up front, so the limit is found while reading.
+    const host = new URL(warden.url).host;
+    const head = `POST /move HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${alice}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const chunk = 'x'.repeat(256 * 1024);
+    let body = '';
+    for (let i = 0; i < 6; i++) body += `${chunk.length.toString(16)}\r\n${chunk}\r\n`;
+    const chunked = await rawRequest(warden.url, head + body + '0\r\n\r\n', 5_000);
+    expect(chunked.status).toBe(413);
+    expect(chunked.text).toMatch(/\r\nconnection: close\r\n/i);
+    expect(upstream.requests.length).toBe(before);
   });
 
   it('takes ids from the query, refusing repeated parameters', async () => {

@@ -10,6 +10,7 @@ import { startUpstream, type Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
 import { createHash } from 'node:crypto';
 import { get as httpGet } from 'node:http';
+import { connect } from 'node:net';
 
 let upstream: Upstream;
 let warden: WardenHandle;
@@ -513,6 +514,40 @@ routes:
     const res = await fetch(`${behind.url}/public/hints`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('final');
+  });
+
+  it('relays HEAD, 204 and 304 answers without a body, and the connection stays usable', async () => {
+    upstream.setHandler((req, res) => {
+      if (req.url === '/head') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1234' });
+        res.end();
+      } else if (req.url === '/none') {
+        res.writeHead(204);
+        res.end();
+      } else {
+        res.writeHead(304, { etag: '"v1"' });
+        res.end();
+      }
+    });
+    const host = new URL(behind.url).host;
+    const pipelined = [
+      `HEAD /public/head HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+      `GET /public/none HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+      `GET /public/same HTTP/1.1\r\nHost: ${host}\r\nIf-None-Match: "v1"\r\nConnection: close\r\n\r\n`,
+    ].join('');
+    // Read until the server closes (the last request says Connection: close).
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(behind.url).port), '127.0.0.1', () => socket.write(pipelined));
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      socket.on('error', reject);
+      socket.setTimeout(5_000, () => reject(new Error('no close from the server')));
+    });
+    const heads = raw.split('\r\n\r\n');
+    expect(heads.map((h) => /^HTTP\/1\.1 (\d{3})/.exec(h)?.[1] ?? h)).toEqual(['200', '204', '304', '']);
+    expect(heads[0]).toMatch(/content-length: 1234/i); // HEAD keeps the length of the body it would have had
+    expect(heads[2]).toMatch(/etag: "v1"/i);
   });
 
   it('an upstream that dies mid-body gives the agent a cut stream, never a complete-looking response', async () => {
