@@ -15,7 +15,7 @@ import { parseMcpBody, serializeMessages, toolCallParams, type JsonRpcId, type J
 import { createToolsListRewriter, filterTools } from './list-filter.js';
 import { createMetadataApp } from './metadata.js';
 import { createToolPins, withPinStatusCache } from './pinning.js';
-import { createMcpResponseHook } from './response-hook.js';
+import { createMcpResponseHead, createMcpResponseHook } from './response-hook.js';
 import { createSessionBindings, sessionIdFrom, type SessionBindings } from './sessions.js';
 import { compileMcpRoute, type CompiledMcpRoute } from './tool-rules.js';
 
@@ -93,12 +93,17 @@ export const createMcpFeature: FeatureFactory = async (rt: Runtime): Promise<Fea
     if (sessionId !== undefined) await sessions.check(route.routeName, sessionId, state.principal);
     if (tool !== undefined) await applyToolRule(state, route, tool);
 
-    const rewriter = createToolsListRewriter(listIds, state.method === 'GET', async (tools) => {
-      const { kept, verdicts } = await filterTools(tools, state, route, { authorizer: rt.authorizer, pins: route.config.pin_tools ? pins : null });
-      rt.logger.debug({ request_id: state.id, route: route.routeName, tools: Object.fromEntries(verdicts) }, 'mcp tools/list filtered');
-      return kept;
-    });
-    state.responseHook = createMcpResponseHook({ routeName: route.routeName, state, sessionId, sessions, listIds, rewriter, maxBytes });
+    state.responseHead = createMcpResponseHead({ routeName: route.routeName, state, sessionId, sessions });
+    // Only an answer that may carry a tools list needs its body rewritten; the
+    // rest (tools/call above all) streams through on the proxy's fast path.
+    if (listIds.size > 0 || state.method === 'GET') {
+      const rewriter = createToolsListRewriter(listIds, state.method === 'GET', async (tools) => {
+        const { kept, verdicts } = await filterTools(tools, state, route, { authorizer: rt.authorizer, pins: route.config.pin_tools ? pins : null });
+        rt.logger.debug({ request_id: state.id, route: route.routeName, tools: Object.fromEntries(verdicts) }, 'mcp tools/list filtered');
+        return kept;
+      });
+      state.responseHook = createMcpResponseHook({ routeName: route.routeName, state, sessionId, sessions, listIds, rewriter, maxBytes });
+    }
   }
 
   return {

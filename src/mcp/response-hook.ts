@@ -57,17 +57,32 @@ async function readBounded(body: Readable, max: number): Promise<Buffer> {
   return Buffer.concat(chunks, size);
 }
 
-/** Build the response hook for one MCP request. */
+/**
+ * Session bookkeeping on the upstream's answer, before anything reaches the
+ * agent: bind a session the upstream created to this principal, forget one it
+ * ended (DELETE) or no longer knows (404).
+ */
+export function createMcpResponseHead(ctx: Pick<McpHookContext, 'routeName' | 'state' | 'sessionId' | 'sessions'>) {
+  const { state } = ctx;
+  return function mcpResponseHead(statusCode: number, header: (name: string) => string | undefined): Promise<void> | void {
+    const ok = statusCode >= 200 && statusCode < 300;
+    const created = header('mcp-session-id');
+    const bind = ok && created !== undefined && created !== ctx.sessionId;
+    const unbind = ctx.sessionId !== undefined && ((state.method === 'DELETE' && ok) || statusCode === 404);
+    if (!bind && !unbind) return;
+    return (async () => {
+      if (bind) await ctx.sessions.bind(ctx.routeName, created!, state.principal);
+      if (unbind) await ctx.sessions.unbind(ctx.routeName, ctx.sessionId!);
+    })();
+  };
+}
+
+/** Build the response hook for one MCP request (tools/list filtering; see createMcpResponseHead for sessions). */
 export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamResponse) => Promise<UpstreamResponse> {
   const { state } = ctx;
   return async function mcpResponseHook(res) {
     try {
       const ok = res.statusCode >= 200 && res.statusCode < 300;
-      const created = header(res, 'mcp-session-id');
-      if (ok && created !== undefined && created !== ctx.sessionId) await ctx.sessions.bind(ctx.routeName, created, state.principal);
-      if (ctx.sessionId !== undefined && ((state.method === 'DELETE' && ok) || res.statusCode === 404)) {
-        await ctx.sessions.unbind(ctx.routeName, ctx.sessionId);
-      }
       // GET streams may replay earlier responses (resumption), so they are filtered too.
       const filter = ok && (ctx.listIds.size > 0 || state.method === 'GET');
       if (!filter) return res;

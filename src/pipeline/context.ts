@@ -83,6 +83,14 @@ export interface RequestState {
    * tools/list filtering, tool pinning). Must stream; may replace the body.
    */
   responseHook?: (res: UpstreamResponse) => Promise<UpstreamResponse>;
+  /**
+   * Called by the proxy with the upstream's status and headers before anything
+   * is sent to the agent (MCP session bookkeeping). A returned promise holds the
+   * response until it settles; a rejection fails the request (nothing was sent).
+   * Unlike responseHook it never touches the body, so the response still streams
+   * on the fast path.
+   */
+  responseHead?: (statusCode: number, header: (name: string) => string | undefined) => Promise<void> | void;
   /** Aborted when the agent disconnects (a held request is then never released). */
   signal?: AbortSignal;
   /** True when the request is a release of an approved request (re-check with higher consistency). */

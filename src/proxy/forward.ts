@@ -163,6 +163,12 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
   res.once('close', onClose);
   try {
     const upstream = await pool.request({ ...request, signal: res as unknown as AbortSignal });
+    if (state.responseHead) {
+      await state.responseHead(upstream.statusCode, (name) => {
+        const v = upstream.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      });
+    }
     let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers), body: upstream.body };
     response = await state.responseHook!(response);
     state.status = response.statusCode;
@@ -228,13 +234,35 @@ class Relay implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
     // Interim responses (100 Continue, 103 Early Hints) are not relayed: the final one follows.
     if (statusCode < 200) return true;
-    const { headers, eventStream } = downstreamRawHeaders(raw as Buffer[], this.state.id);
+    this.resume = resume;
+    const head = this.state.responseHead?.(statusCode, (name) => rawHeader(raw as Buffer[], name));
+    if (head) {
+      // Hold the upstream (parser paused) until the hook is done, then send the head and go on.
+      head.then(
+        () => {
+          if (this.gone) return;
+          try {
+            this.writeHead(statusCode, raw as Buffer[]);
+          } catch (err) {
+            this.abort?.(err as Error);
+            return;
+          }
+          resume();
+        },
+        (err: unknown) => this.abort?.(err instanceof Error ? err : new Error(String(err))),
+      );
+      return false;
+    }
+    this.writeHead(statusCode, raw as Buffer[]);
+    return true;
+  }
+
+  private writeHead(statusCode: number, raw: Buffer[]): void {
+    const { headers, eventStream } = downstreamRawHeaders(raw, this.state.id);
     this.state.status = statusCode;
     this.res.writeHead(statusCode, headers);
     // SSE: the agent must see the headers before the first event arrives.
     if (eventStream) this.res.flushHeaders();
-    this.resume = resume;
-    return true;
   }
 
   onData(chunk: Buffer): boolean {
@@ -259,6 +287,14 @@ class Relay implements Dispatcher.DispatchHandler {
     const cause = (err as { cause?: unknown })?.cause;
     this.settle(cause instanceof WardenError ? cause : mapError(err, this.timeoutMs));
   }
+}
+
+/** First value of header `name` (lower case) in undici's raw header list. */
+function rawHeader(raw: Buffer[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === name.length && raw[i].toString('latin1').toLowerCase() === name) return raw[i + 1].toString('latin1');
+  }
+  return undefined;
 }
 
 function isEventStream(headers: Record<string, string | string[]>): boolean {
