@@ -1,9 +1,9 @@
 /**
  * Fixed-rate latency client (run pinned on the load core by the harness).
  *
- * Default tool `paced`: an open-loop client on one undici Pool. Every
- * millisecond it sends the requests that are due at `rate` (so load arrives
- * evenly, not in bursts), and measures each from the moment it was issued
+ * Default tool `paced`: an open-loop client on one undici Pool. It sends each
+ * request when it is due at `rate`, evenly spaced to a fraction of a
+ * millisecond (so load arrives evenly, not in bursts), and measures each from the moment it was issued
  * (queueing in the client included) to the end of the response body.
  *
  * Tool `autocannon`: autocannon with `overallRate`. Kept for comparison only:
@@ -77,6 +77,13 @@ async function pacedRun(pool, u, durationSec) {
         })
         .finally(finishOne);
     };
+    // Sub-millisecond pacing: Node's timers have 1 ms resolution, so a timer
+    // tick would send rate/1000 requests at once (13 at 13k req/s) and measure
+    // the server's queue for that burst. Between sends the client sleeps in
+    // Atomics.wait (fractional ms, no spinning) and yields to the event loop
+    // with setImmediate so responses are read between sends.
+    const gapMs = 1000 / rate;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
     const tick = () => {
       const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
       // When this client was descheduled (a shared machine), do not fire the whole
@@ -93,7 +100,13 @@ async function pacedRun(pool, u, durationSec) {
         sent++;
         fire();
       }
-      if (sent < total) setTimeout(tick, 1);
+      if (sent >= total) return;
+      const wait = start + (sent + 1) * gapMs - performance.now();
+      if (wait >= 2) setTimeout(tick, Math.floor(wait) - 1);
+      else {
+        if (wait > 0.02) Atomics.wait(pause, 0, 0, Math.min(wait, 0.5));
+        setImmediate(tick);
+      }
     };
     tick();
   });
