@@ -33,8 +33,13 @@ const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer|Basic|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const QUERY_SECRET = /([?&](?:access_token|token|code|ticket|client_secret|t)=)[^&\s"]+/gi;
 
+// One scan that every pattern above needs to match: most strings (ids, routes,
+// paths, decisions) fail it and skip the three replaces.
+const MAY_HOLD_SECRET = /eyJ|bearer|basic|dpop|=/i;
+
 /** Scrub token-shaped substrings from a string. */
 export function scrubString(value: string): string {
+  if (!MAY_HOLD_SECRET.test(value)) return value;
   return value.replace(JWT_LIKE, '[redacted-jwt]').replace(BEARER, '$1 [redacted]').replace(QUERY_SECRET, '$1[redacted]');
 }
 
