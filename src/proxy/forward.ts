@@ -105,6 +105,7 @@ function mapError(err: unknown, timeoutMs: number): WardenError {
 /** Create the proxy; pools live in this closure and close with it. */
 export function createProxy(options: ProxyOptions): Proxy {
   const pools = new Map<string, Pool>();
+  const deadlines = new Deadlines(DEADLINE_TICK_MS);
   const poolFor = (origin: string) => {
     let pool = pools.get(origin);
     if (!pool) {
@@ -141,7 +142,9 @@ export function createProxy(options: ProxyOptions): Proxy {
       };
       if (!state.responseHook) {
         // Fast path: a dispatch handler writes the upstream response straight into the agent's.
-        poolFor(target.origin).dispatch(request, new Relay(state, res, target.timeoutMs, done));
+        // Its timeouts are Warden's (see Deadlines), so undici arms no timer per request.
+        const relayed = { ...request, headersTimeout: 0, bodyTimeout: 0 };
+        poolFor(target.origin).dispatch(relayed, new Relay(state, res, target.timeoutMs, done, deadlines));
         return;
       }
       forwardHooked(poolFor(target.origin), request, state, res, target.timeoutMs).then(() => done(), done);
@@ -149,6 +152,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
       pools.clear();
+      deadlines.stop();
     },
   };
 }
@@ -191,6 +195,52 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
   }
 }
 
+/** How often relayed requests are checked against their upstream deadline. */
+const DEADLINE_TICK_MS = 100;
+
+/**
+ * Upstream deadlines of relayed requests, checked by one coarse interval
+ * instead of a timer per request. (undici's own headers/body timeouts create a
+ * timer object per request that lives until its timer wheel's next sweep, long
+ * enough to be promoted out of V8's young generation: at 25k req/s that was
+ * ~3 MB/s of old-generation garbage and a mark-compact every few seconds.)
+ * A request times out when the upstream has sent nothing for its timeout: no
+ * head since it was dispatched, or no body bytes since the last ones. Time
+ * spent waiting on the agent (backpressure) or on a head hook does not count.
+ * Precision is the tick (timeouts fire up to 100 ms late). The interval runs
+ * only while requests are in flight.
+ */
+class Deadlines {
+  private readonly live = new Set<Relay>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly tickMs: number) {}
+
+  add(relay: Relay): void {
+    this.live.add(relay);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.sweep(), this.tickMs);
+      this.timer.unref();
+    }
+  }
+
+  delete(relay: Relay): void {
+    this.live.delete(relay);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private sweep(): void {
+    // Stop after a quiet tick; the next request starts the interval again.
+    if (this.live.size === 0) return this.stop();
+    const now = Date.now();
+    for (const relay of this.live) if (now >= relay.deadline) relay.timeOut();
+  }
+}
+
 /**
  * undici's lowest-level handler for one forwarded request: headers, body
  * chunks and the end go straight into the agent's response, with backpressure
@@ -204,13 +254,19 @@ class Relay implements Dispatcher.DispatchHandler {
   private resume: (() => void) | null = null;
   private settled = false;
   private gone = false;
+  private timedOut: WardenError | null = null;
+  /** Epoch ms by which the upstream must send something (Infinity while the wait is not its fault). */
+  deadline: number;
 
   constructor(
     private readonly state: RequestState,
     private readonly res: ServerResponse,
     private readonly timeoutMs: number,
     private readonly done: (err?: WardenError) => void,
+    private readonly deadlines: Deadlines,
   ) {
+    this.deadline = Date.now() + timeoutMs;
+    deadlines.add(this);
     res.on('close', () => {
       if (!res.writableFinished) {
         this.gone = true;
@@ -223,11 +279,29 @@ class Relay implements Dispatcher.DispatchHandler {
   private settle(err?: WardenError) {
     if (this.settled) return;
     this.settled = true;
+    this.deadlines.delete(this);
     this.done(err);
   }
 
+  /** Called by Deadlines when the upstream has been silent for the timeout. */
+  timeOut(): void {
+    this.deadlines.delete(this);
+    const headers = this.res.headersSent;
+    this.timedOut = new WardenError('upstream_unavailable', `the upstream did not answer within ${this.timeoutMs} ms`, {
+      status: 504,
+      reason: headers ? 'upstream_body_timeout' : 'upstream_timeout',
+    });
+    this.abort?.(this.timedOut);
+  }
+
+  private readonly onDrain = () => {
+    this.deadline = Date.now() + this.timeoutMs;
+    this.resume!();
+  };
+
   onConnect(abort: (err?: Error) => void): void {
     if (this.gone) abort(new Error('the agent closed the connection'));
+    else if (this.timedOut) abort(this.timedOut);
     else this.abort = abort;
   }
 
@@ -238,9 +312,11 @@ class Relay implements Dispatcher.DispatchHandler {
     const head = this.state.responseHead?.(statusCode, (name) => rawHeader(raw as Buffer[], name));
     if (head) {
       // Hold the upstream (parser paused) until the hook is done, then send the head and go on.
+      this.deadline = Infinity;
       head.then(
         () => {
           if (this.gone) return;
+          this.deadline = Date.now() + this.timeoutMs;
           try {
             this.writeHead(statusCode, raw as Buffer[]);
           } catch (err) {
@@ -253,6 +329,7 @@ class Relay implements Dispatcher.DispatchHandler {
       );
       return false;
     }
+    this.deadline = Date.now() + this.timeoutMs;
     this.writeHead(statusCode, raw as Buffer[]);
     return true;
   }
@@ -266,13 +343,19 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
+    if (this.res.write(chunk)) {
+      this.deadline = Date.now() + this.timeoutMs;
+      return true;
+    }
     // Backpressure: pause the upstream parser until the agent's socket drains.
-    this.res.once('drain', this.resume!);
+    // Waiting for the agent is not the upstream's silence.
+    this.deadline = Infinity;
+    this.res.once('drain', this.onDrain);
     return false;
   }
 
   onComplete(): void {
+    this.deadlines.delete(this);
     this.res.end();
   }
 

@@ -293,6 +293,58 @@ describe('upstream failures', () => {
     expect((await problem(res)).code).toBe('upstream_unavailable');
   });
 
+  it('cuts a response whose upstream goes silent mid-body for longer than the timeout', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    upstream.setHandler((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first bytes');
+      // ...and nothing more, with the connection held open.
+      timer = setTimeout(() => res.end('too late'), 10_000);
+    });
+    const started = Date.now();
+    const res = await fetch(`${warden.url}/public/stall`);
+    expect(res.status).toBe(200);
+    const outcome = await res.text().then(
+      (t) => `complete:${t}`,
+      (e: Error) => `cut:${e.name}`,
+    );
+    clearTimeout(timer);
+    expect(outcome).toMatch(/^cut:/);
+    // request_timeout is 1s in this config; the deadline sweep is coarse but bounded.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a slow agent is never timed out for the upstream: waiting on backpressure does not count', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const chunks = 256; // 16 MiB, far more than socket buffers hold
+    upstream.setHandler((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunk.length * chunks) });
+      let sent = 0;
+      const pump = () => {
+        while (sent < chunks) {
+          sent++;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    const got = await new Promise<number>((resolve, reject) => {
+      httpGet(`${warden.url}/public/big-slow`, (res) => {
+        let bytes = 0;
+        // Stall for 2.5 s, well past the 1 s upstream timeout, then read everything.
+        res.pause();
+        setTimeout(() => {
+          res.on('data', (c: Buffer) => (bytes += c.length));
+          res.on('end', () => resolve(bytes));
+          res.on('error', reject);
+          res.resume();
+        }, 2_500);
+      }).on('error', reject);
+    });
+    expect(got).toBe(chunk.length * chunks);
+  });
+
   it('504 when the upstream does not answer in time', async () => {
     upstream.setHandler(() => {
       /* never answers */
