@@ -43,6 +43,17 @@ export function scrubString(value: string): string {
   return value.replace(JWT_LIKE, '[redacted-jwt]').replace(BEARER, '$1 [redacted]').replace(QUERY_SECRET, '$1[redacted]');
 }
 
+// Field names repeat from record to record: remember which are secret.
+const secretKeyMemo = new Map<string, boolean>();
+function isSecretKey(key: string): boolean {
+  let secret = secretKeyMemo.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEYS.has(key.toLowerCase());
+    if (secretKeyMemo.size < 10_000) secretKeyMemo.set(key, secret);
+  }
+  return secret;
+}
+
 /** Deep copy of `value` with secret-named fields censored and strings scrubbed. */
 export function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubString(value);
@@ -52,10 +63,27 @@ export function scrub(value: unknown, depth = 0): unknown {
   }
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_KEYS.has(k.toLowerCase()) && v != null && v !== '' ? '[redacted]' : scrub(v, depth + 1);
+  const record = value as Record<string, unknown>;
+  for (const k in record) {
+    if (!Object.prototype.hasOwnProperty.call(record, k)) continue;
+    const v = record[k];
+    // Absent fields (audit records leave many undefined) are not copied: JSON drops them anyway.
+    if (v === undefined) continue;
+    out[k] = isSecretKey(k) && v != null && v !== '' ? '[redacted]' : scrub(v, depth + 1);
   }
   return out;
+}
+
+/** `,"time":"<ISO 8601>"`, formatted at most once per millisecond. */
+let isoAt = -1;
+let isoText = '';
+function cachedIsoTime(): string {
+  const now = Date.now();
+  if (now !== isoAt) {
+    isoAt = now;
+    isoText = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return isoText;
 }
 
 export interface LoggerOptions {
@@ -66,11 +94,12 @@ export interface LoggerOptions {
 
 /** Create the process logger. Every record passes through `scrub`. */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? process.env.WARDEN_LOG_LEVEL ?? 'info';
   return pino(
     {
-      level: options.level ?? process.env.WARDEN_LOG_LEVEL ?? 'info',
+      level,
       base: { service: 'warden' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: cachedIsoTime,
       formatters: { level: (label) => ({ level: label }) },
       hooks: {
         logMethod(args, method) {
