@@ -10,6 +10,8 @@ import { METHOD_OVERRIDE_HEADERS } from '../proxy/headers.js';
 const SINGLE = new Set(['host', 'authorization', 'content-length', 'transfer-encoding', 'content-type', 'mcp-session-id', 'warden-approval']);
 const OVERRIDES = new Set(METHOD_OVERRIDE_HEADERS);
 
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
 const bad = (why: string) => new WardenError('bad_request', why, { reason: 'bad_message' });
 
 /** Throws `bad_request` for messages that two parsers could read differently. */
@@ -33,7 +35,9 @@ export function precheck(req: IncomingMessage): void {
       throw bad(`method override header ${name} is not accepted`);
     }
     // Node rejects CR/LF and NUL in values, but not every control character.
-    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(raw[i + 1])) throw bad(`control character in ${name} header`);
+    // Authorization is exempt from the scan (a JWT is long): it is never
+    // forwarded, and where it is used it must match the strict bearer syntax.
+    if (name !== 'authorization' && CONTROL.test(raw[i + 1])) throw bad(`control character in ${name} header`);
   }
   if (cl && te) throw bad('both Content-Length and Transfer-Encoding');
   if (!seen?.has('host') && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) throw bad('missing Host header');

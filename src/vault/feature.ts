@@ -10,7 +10,7 @@ import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../runtime.js';
 import { createVaultCipher } from './crypto.js';
 import { withConnectionCache } from './read-cache.js';
-import { createConnectionRepository, type ConnectionRepository } from './records.js';
+import { createConnectionRepository, type Connection, type ConnectionRepository } from './records.js';
 import { createProviders, ProviderError, type ProviderRegistry } from './providers.js';
 import { createRefresher, transientError } from './refresh.js';
 import { createVaultRoutes } from './routes.js';
@@ -66,6 +66,14 @@ function unavailableRepository(): ConnectionRepository {
     throw new WardenError('internal', 'vault.keys is empty: connections cannot be stored', { reason: 'vault_key_missing' });
   };
   return { get: fail, put: fail, replace: fail, delete: fail, list: fail, rekey: fail };
+}
+
+// The cached connection objects are shared by warm requests: build their header value once.
+const bearers = new WeakMap<Connection, string>();
+function bearerOf(conn: Connection): string {
+  let value = bearers.get(conn);
+  if (value === undefined) bearers.set(conn, (value = `Bearer ${conn.accessToken}`));
+  return value;
 }
 
 /** The credentials stage for `vault` and `token_exchange` (the gateway handles `header` and `none`). */
@@ -128,7 +136,7 @@ export function createCredentialsStage(v: VaultServices, exchangeClient: TokenEx
     const conn = v.connections.peek(user, providerName);
     if (!conn || conn.status !== 'active' || v.refresher.needsRefresh(conn)) return false;
     if (provider.scopes.length > 0 && missingScopes(provider.scopes, conn.scopes).length > 0) return false;
-    state.upstreamAuthorization = `Bearer ${conn.accessToken}`;
+    state.upstreamAuthorization = bearerOf(conn);
     return true;
   }
 

@@ -269,6 +269,19 @@ describe('ambiguous and hostile HTTP is refused before anything else', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
+  it('odd bytes in Authorization never authenticate, and never reach an upstream', async () => {
+    // Node's parser refuses every control character but TAB; the precheck does
+    // not scan Authorization (a JWT is long), the bearer syntax refuses it.
+    const bad = `${token.slice(0, 20)}\t${token.slice(21)}`;
+    const r = await rawRequest(warden.url, raw(['GET /api/docs/1 HTTP/1.1', host(), `Authorization: Bearer ${bad}`]));
+    expect(r.status).toBe(401);
+    // On a public route the header is dropped like any Authorization: the upstream never sees it.
+    const pub = await rawRequest(warden.url, raw(['GET /public/x HTTP/1.1', host(), `Authorization: Bearer ${bad}`]));
+    expect(pub.status).toBe(200);
+    expect(upstream.requests).toHaveLength(1);
+    expect(upstream.requests[0].headers.authorization).toBeUndefined();
+  });
+
   it('431 for oversized headers', async () => {
     const r = await rawRequest(warden.url, raw(['GET /public/x HTTP/1.1', host(), `X-Big: ${'a'.repeat(8000)}`]));
     expect(r.status).toBe(431);
