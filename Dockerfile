@@ -26,7 +26,8 @@ RUN mkdir -p /var/lib/warden && chown node:node /var/lib/warden
 USER node
 EXPOSE 8080 9090
 # Mount your own gateway.yaml (and policies/) over the defaults; the dev issuer is refused in production.
-# A 4 MiB young-generation semi-space (V8 default 16 MiB): ~20-30 MB less RSS
-# under load at the same throughput (README, "Memory"; bench variant G3d).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/src/cli.js"]
+# A fixed 4 MiB young-generation semi-space (V8 resizes it between 1 and 16 MiB):
+# ~40 MB less RSS under load at the same throughput, and no promotion storms
+# when V8 shrinks it (README, "Memory"; bench variant G3d).
+ENTRYPOINT ["node", "--min-semi-space-size=4", "--max-semi-space-size=4", "dist/src/cli.js"]
 CMD ["start", "-c", "gateway.yaml"]

@@ -42,7 +42,7 @@ await new Promise((resolve, reject) => {
 });
 
 // The same Node flags as the Dockerfile (README, "Memory").
-const warden = spawn(process.execPath, ['--max-semi-space-size=4', cli, 'start', '-c', join(root, 'gateway.yaml')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+const warden = spawn(process.execPath, ['--min-semi-space-size=4', '--max-semi-space-size=4', cli, 'start', '-c', join(root, 'gateway.yaml')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 children.push(warden);
 warden.once('exit', (code) => stopAll(code ?? 1));
 

@@ -14,10 +14,11 @@ const get = (auth) => ({ method: 'GET', path: API_PATH, headers: auth ? { author
 
 /**
  * The Node flags Warden runs with in production (Dockerfile, `npm start`): a
- * 4 MiB young-generation semi-space instead of V8's 16 MiB default. Memory,
- * not speed: see README, "Memory"; variant G3d measures the default.
+ * fixed 4 MiB young-generation semi-space instead of V8's 1–16 MiB that it
+ * resizes on its own. Memory, not speed: see README, "Memory"; variant G3d
+ * measures V8's defaults.
  */
-export const WARDEN_NODE_FLAGS = '--max-semi-space-size=4';
+export const WARDEN_NODE_FLAGS = '--min-semi-space-size=4 --max-semi-space-size=4';
 
 /**
  * kind: direct | nginx | node | fastify | warden.
@@ -38,7 +39,7 @@ export const VARIANTS = [
   { id: 'G2o', what: 'G2 on a real OpenFGA server, decision cache off (cache_ttl: 0)', kind: 'warden', warden: { level: 2, authz: 'openfga', cacheTtl: '0' }, auth: true, needs: ['openfga'] },
   { id: 'G2oc', what: 'G2 on a real OpenFGA server, decision cache on (5s)', kind: 'warden', warden: { level: 2, authz: 'openfga', cacheTtl: '5s' }, auth: true, needs: ['openfga'] },
   { id: 'G3', what: 'G2 + vault credential swap on the Redis store (full warm chain)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true },
-  { id: 'G3d', what: "G3 on V8's default heap sizing (no --max-semi-space-size)", kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, nodeFlags: [] },
+  { id: 'G3d', what: "G3 on V8's default heap sizing (no semi-space flags)", kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, nodeFlags: [] },
   { id: 'G3a', what: 'G3 with audit logging on (WARDEN_LOG_LEVEL=info, to /dev/null)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, logLevel: 'info' },
   { id: 'G4', what: 'full chain on an MCP tools/call (JSON-RPC parse, tool rule, check, vault)', kind: 'warden', warden: { level: 3, redis: true, mcp: true }, auth: true, needs: ['redis'], mcp: true },
   { id: 'NC', what: 'nginx reverse proxy, 2 workers, unpinned', kind: 'nginx', workers: 2, pinned: false, cluster: true },

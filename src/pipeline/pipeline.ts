@@ -291,9 +291,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   function decide(state: RequestState, requests: CheckRequest[], spans: Array<{ group: AuthorizeConfig; start: number; count: number }>, answers: boolean[]): void {
-    requests.forEach((r, i) =>
-      state.checks.push({ user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine: rt.authorizer.engine }),
-    );
+    // The trace is read by audit lines (info) and `warden explain` only: don't build it for nobody.
+    if (deps.dryRun || logger.isLevelEnabled('info')) {
+      for (let i = 0; i < requests.length; i++) {
+        const r = requests[i];
+        state.checks.push({ user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine: rt.authorizer.engine });
+      }
+    }
     for (const span of spans) {
       const slice = answers.slice(span.start, span.start + span.count);
       if (span.group.mode === 'all') {
