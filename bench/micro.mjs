@@ -8,8 +8,8 @@
  *
  *   node bench/micro.mjs [--json] [--quick] [--dist DIR] [--filter TEXT]
  *
- * Each case runs in batches until a time budget is spent; the result is the
- * median ns/op over the batches (after a warm-up batch that is discarded).
+ * Each case is timed by mitata (`measure`, about 1 s of CPU per case, 0.3 s
+ * with --quick); the result is the median ns/op of its samples.
  */
 
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { measure } from 'mitata';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -26,33 +27,16 @@ const { values: opt } = parseArgs({
 const dist = resolve(opt.dist ?? process.env.WARDEN_BENCH_DIST ?? join(REPO, 'dist'));
 const mod = (p) => import(pathToFileURL(join(dist, 'src', p)).href);
 const BUDGET_MS = opt.quick ? 300 : 1000;
-const BATCHES = opt.quick ? 5 : 9;
 
-/** Median ns/op of `fn` (sync or async) over BATCHES batches. */
-async function bench(name, fn, { async = false } = {}) {
+/**
+ * One case through mitata's `measure` (warm-up, batching, JIT-safe loop; an
+ * async function is awaited per iteration): the median time per operation,
+ * plus the mean and p99 of its samples.
+ */
+async function bench(name, fn) {
   if (opt.filter && !name.includes(opt.filter)) return null;
-  // Size a batch to ≈ BUDGET_MS / BATCHES.
-  let n = 1;
-  for (;;) {
-    const t0 = process.hrtime.bigint();
-    if (async) for (let i = 0; i < n; i++) await fn();
-    else for (let i = 0; i < n; i++) fn();
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (ms > BUDGET_MS / BATCHES / 4 || n > 1e8) {
-      n = Math.max(1, Math.round((n * (BUDGET_MS / BATCHES)) / Math.max(ms, 0.001)));
-      break;
-    }
-    n *= 4;
-  }
-  const per = [];
-  for (let b = 0; b <= BATCHES; b++) {
-    const t0 = process.hrtime.bigint();
-    if (async) for (let i = 0; i < n; i++) await fn();
-    else for (let i = 0; i < n; i++) fn();
-    if (b > 0) per.push(Number(process.hrtime.bigint() - t0) / n);
-  }
-  per.sort((a, b) => a - b);
-  return { name, ns_per_op: per[Math.floor(per.length / 2)], iterations: n * BATCHES };
+  const stats = await measure(fn, { min_cpu_time: BUDGET_MS * 1e6 });
+  return { name, ns_per_op: stats.p50, avg_ns: stats.avg, p99_ns: stats.p99, samples: stats.samples.length };
 }
 
 const { canonicalize } = await mod('pipeline/canonical.js');
@@ -107,8 +91,8 @@ const token = await devIssuer.issue({ agent: 'bench-agent', user: 'bench', scope
 const identity = (size) => ({ issuers: [], dev_issuer: true, clock_tolerance: 30_000, token_cache_size: size });
 const cachedAuth = await createAuthenticator(identity(10_000), { devIssuer, logger });
 const uncachedAuth = await createAuthenticator(identity(0), { devIssuer, logger });
-add(await bench('JWT verify, token cache hit', () => cachedAuth.authenticate(token), { async: true }));
-add(await bench('JWT verify, no cache (signature every time)', () => uncachedAuth.authenticate(token), { async: true }));
+add(await bench('JWT verify, token cache hit', () => cachedAuth.authenticate(token)));
+add(await bench('JWT verify, no cache (signature every time)', () => uncachedAuth.authenticate(token)));
 // What the pipeline calls first: the cache hit without a promise.
 add(await bench('JWT, token cache peek (sync hit, what the pipeline does)', () => (sink += cachedAuth.peek(token) ? 1 : 0)));
 
@@ -131,9 +115,9 @@ const engine = createEmbeddedAuthorizer({ model, tuples });
 const cachedEngine = withDecisionCache(engine, { ttlMs: 5_000, maxEntries: 10_000 });
 const direct = { user: 'user:bench', relation: 'can_read', object: 'item:42' };
 const viaGroup = { user: 'user:anne', relation: 'can_read', object: 'item:7' };
-add(await bench('embedded check, computed owner → can_read (no cache)', () => engine.check(direct), { async: true }));
-add(await bench('embedded check, via group userset (no cache)', () => engine.check(viaGroup), { async: true }));
-add(await bench('embedded batchCheck ×1 behind the decision cache (hit)', () => cachedEngine.batchCheck([direct]), { async: true }));
+add(await bench('embedded check, computed owner → can_read (no cache)', () => engine.check(direct)));
+add(await bench('embedded check, via group userset (no cache)', () => engine.check(viaGroup)));
+add(await bench('embedded batchCheck ×1 behind the decision cache (hit)', () => cachedEngine.batchCheck([direct])));
 add(await bench('decision cache peekBatch ×1 (sync hit, what the pipeline does)', () => (sink += cachedEngine.peekBatch([direct]) ? 1 : 0)));
 
 // -------------------------------------------------------------- vault hit
@@ -141,7 +125,7 @@ const store = createMemoryStore();
 const cipher = createVaultCipher([{ id: 'k1', key: randomBytes(32).toString('base64') }]);
 const repo = createConnectionRepository(store, cipher);
 await repo.put({ user: 'bench', provider: 'github', accessToken: 'gho_' + 'x'.repeat(36), refreshToken: 'r'.repeat(40), scopes: ['repo'], expiresAt: Date.now() + 3_600_000 });
-add(await bench('vault hit: memory store get + AES-GCM open + JSON parse', () => repo.get('bench', 'github'), { async: true }));
+add(await bench('vault hit: memory store get + AES-GCM open + JSON parse', () => repo.get('bench', 'github')));
 const connections = await withConnectionCache(repo, { store, ttlMs: 60_000, logger });
 await connections.cachedGet('bench', 'github');
 add(await bench('vault hit, connection cache peek (sync, what the pipeline does)', () => (sink += connections.peek('bench', 'github') ? 1 : 0)));
