@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { WardenError } from '../errors.js';
+import { readBounded } from '../http/body.js';
 import type { RequestState, UpstreamResponse } from '../pipeline/context.js';
 import type { JsonRpcId } from './json-rpc.js';
 import type { SessionBindings } from './sessions.js';
@@ -45,17 +46,6 @@ function decoded(res: UpstreamResponse): Readable {
   return res.body.pipe(decoder);
 }
 
-async function readBounded(body: Readable, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    size += b.length;
-    if (size > max) throw new WardenError('upstream_unavailable', `upstream tools/list answer exceeds ${max} bytes`, { status: 502, reason: 'upstream_too_large' });
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks, size);
-}
 
 /**
  * Session bookkeeping on the upstream's answer, before anything reaches the
@@ -130,7 +120,7 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
   }
 
   async function json(res: UpstreamResponse): Promise<UpstreamResponse> {
-    const raw = await readBounded(decoded(res), ctx.maxBytes);
+    const raw = await readBounded(decoded(res), ctx.maxBytes, () => new WardenError('upstream_unavailable', `upstream tools/list answer exceeds ${ctx.maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' }));
     let message: unknown;
     try {
       message = JSON.parse(raw.toString('utf8'));

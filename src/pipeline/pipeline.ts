@@ -13,6 +13,7 @@ import type { Principal } from '../identity/principal.js';
 import { randomFillSync, randomUUID } from 'node:crypto';
 import { WardenError } from '../errors.js';
 import { sendError } from '../http/problem.js';
+import { readBounded } from '../http/body.js';
 import type { CheckRequest } from '../authz/authorizer.js';
 import type { Runtime } from '../runtime.js';
 import type { Proxy } from '../proxy/forward.js';
@@ -123,13 +124,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       requireScopes(state, route);
       return;
     }
-    // Built only when a challenge is actually sent.
-    const challenge = () => wwwAuthenticate(route);
-    if (!header) throw new WardenError('unauthenticated', 'a bearer token is required', { headers: { 'WWW-Authenticate': challenge() }, reason: 'no_token' });
+    if (!header) throw new WardenError('unauthenticated', 'a bearer token is required', { headers: { 'WWW-Authenticate': wwwAuthenticate(route) }, reason: 'no_token' });
     const m = BEARER.exec(header);
     if (!m) {
       throw new WardenError('unauthenticated', 'the Authorization header must be "Bearer <token>"', {
-        headers: { 'WWW-Authenticate': `${challenge()}, error="invalid_request"` },
+        headers: { 'WWW-Authenticate': `${wwwAuthenticate(route)}, error="invalid_request"` },
         reason: 'bad_authorization_header',
       });
     }
@@ -145,13 +144,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   async function verifyToken(state: RequestState, route: CompiledRoute, token: string): Promise<void> {
-    const challenge = () => wwwAuthenticate(route);
     try {
       state.principal = await rt.authenticator.authenticate(token);
     } catch (err) {
       if (err instanceof WardenError && err.code === 'unauthenticated') {
         const given = err.headers['WWW-Authenticate'] ?? err.headers['www-authenticate'];
-        const hdr = given ? given.replace(/^Bearer\b/, challenge()) : `${challenge()}, error="invalid_token"`;
+        const hdr = given ? given.replace(/^Bearer\b/, wwwAuthenticate(route)) : `${wwwAuthenticate(route)}, error="invalid_token"`;
         throw new WardenError('unauthenticated', err.message, { headers: { 'WWW-Authenticate': hdr }, reason: err.reason, cause: err });
       }
       throw err;
@@ -162,12 +160,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   function requireScopes(state: RequestState, route: CompiledRoute): void {
     const required = route.config.scopes;
     if (required?.length) {
-      const challenge = () => wwwAuthenticate(route);
       const have = new Set(state.principal!.scopes);
       const missing = required.filter((s) => !have.has(s));
       if (missing.length) {
         throw new WardenError('forbidden', `the token lacks the required scope(s): ${missing.join(' ')}`, {
-          headers: { 'WWW-Authenticate': `${challenge()}, error="insufficient_scope", scope="${required.join(' ')}"` },
+          headers: { 'WWW-Authenticate': `${wwwAuthenticate(route)}, error="insufficient_scope", scope="${required.join(' ')}"` },
           reason: 'insufficient_scope',
         });
       }
@@ -181,51 +178,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return 'Bearer realm="warden"';
   }
 
-  /** Buffer the body (bounded), with plain listeners: an async iterator costs more than the read. */
-  function collectBody(req: IncomingMessage): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const cleanup = () => {
-        req.off('data', onData);
-        req.off('end', onEnd);
-        req.off('error', onError);
-        req.off('close', onClose);
-      };
-      const onData = (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > bodyLimit) {
-          cleanup();
-          // Stop reading; the error answer closes the connection.
-          req.pause();
-          reject(new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      };
-      const onEnd = () => {
-        cleanup();
-        resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-      };
-      const onError = (err: Error) => {
-        cleanup();
-        reject(err);
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new Error('the agent closed the connection before sending the whole body'));
-      };
-      req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', onError);
-      req.on('close', onClose);
-    });
-  }
-
   async function readBody(state: RequestState, req: IncomingMessage): Promise<void> {
     const cl = req.headers['content-length'];
     if (cl !== undefined && Number(cl) > bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`);
-    state.body = await collectBody(req);
+    // Past the limit reading stops; the error answer closes the connection.
+    state.body = await readBounded(req, bodyLimit, () => new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`));
     const size = state.body.length;
     const type = String(state.headers['content-type'] ?? '');
     if (size > 0 && (/\bjson\b/i.test(type) || state.route?.mcp)) {

@@ -132,19 +132,20 @@ export function createProxy(options: ProxyOptions): Proxy {
       const headers = upstreamHeaders(req.rawHeaders, info, options.trusted, state.upstreamHeaders, state.upstreamAuthorization);
       if (state.body !== undefined) fixContentLength(headers, state.body.length);
 
+      // Relayed requests keep Warden's own deadlines (see Deadlines), so undici
+      // arms no timer for them; a hooked request uses undici's timeouts.
+      const undiciTimeout = state.responseHook ? target.timeoutMs : 0;
       const request = {
         method: state.method as 'GET',
         path: target.path,
         headers,
         body,
-        headersTimeout: target.timeoutMs,
-        bodyTimeout: target.timeoutMs,
+        headersTimeout: undiciTimeout,
+        bodyTimeout: undiciTimeout,
       };
       if (!state.responseHook) {
         // Fast path: a dispatch handler writes the upstream response straight into the agent's.
-        // Its timeouts are Warden's (see Deadlines), so undici arms no timer per request.
-        const relayed = { ...request, headersTimeout: 0, bodyTimeout: 0 };
-        poolFor(target.origin).dispatch(relayed, new Relay(state, res, target.timeoutMs, done, deadlines));
+        poolFor(target.origin).dispatch(request, new Relay(state, res, target.timeoutMs, done, deadlines));
         return;
       }
       forwardHooked(poolFor(target.origin), request, state, res, target.timeoutMs).then(() => done(), done);

@@ -1,0 +1,53 @@
+/**
+ * Reading a whole body into memory, bounded. Used for request bodies a rule
+ * must read and for upstream answers a hook must rewrite.
+ */
+
+import type { Readable } from 'node:stream';
+
+/**
+ * Collect `stream` into one Buffer, with plain listeners (an async iterator
+ * costs more than the read on the hot path). Past `max` bytes it stops
+ * reading (the stream is paused, not destroyed: the caller decides whether
+ * the connection can still carry an answer) and rejects with `tooLarge()`.
+ * A stream that closes before its end rejects too.
+ */
+export function readBounded(stream: Readable, max: number, tooLarge: () => Error): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += b.length;
+      if (size > max) {
+        cleanup();
+        stream.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(b);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new Error('the stream closed before its end'));
+    };
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
