@@ -208,62 +208,66 @@ function publicWildcardHolds(scope: CheckScope, object: string, def: RelationDef
   return found;
 }
 
-function checkUsersetTuples(scope: CheckScope, object: string, def: RelationDef, depth: number): Outcome {
-  const allowed = def.usersetRelationsByType;
+/**
+ * One hop per passing tuple (`relationOf(t)` on the tuple's user object; null
+ * skips the tuple): True as soon as a hop resolves True, else Cycle when a hop
+ * that is not self-recursive cycled, else False. An engine error is rethrown
+ * only when no hop allowed.
+ */
+function anyHopAllows(
+  scope: CheckScope,
+  lists: readonly (readonly IndexedTuple[])[],
+  accept: (t: IndexedTuple) => boolean,
+  relationOf: (t: IndexedTuple) => string | null,
+  def: RelationDef,
+  depth: number,
+): Outcome {
   let cycle = false;
   let error: unknown;
   let allowedOnce = false;
-  forEachPassing(
-    scope,
-    [scope.contextual?.bucket(object, def.name)?.usersets ?? EMPTY, scope.stored.bucket(object, def.name)?.usersets ?? EMPTY],
-    (t) => allowed.get(t.userType)?.has(t.userRelation) === true,
-    (t) => {
-      try {
-        const r = resolveCheck(scope, t.userObject, t.userRelation, depth + 1);
-        if (r === Outcome.True) {
-          allowedOnce = true;
-          return true;
-        }
-        // A self-recursive hop (group#member → group#member) is resolved by OpenFGA's
-        // recursive strategy, which tracks visited usersets instead of flagging cycles.
-        if (r === Outcome.Cycle && (scope.user.isUserset || t.userType !== def.type || t.userRelation !== def.name)) cycle = true;
-      } catch (err) {
-        error = err;
+  forEachPassing(scope, lists, accept, (t) => {
+    const relation = relationOf(t);
+    if (relation === null) return false;
+    try {
+      const r = resolveCheck(scope, t.userObject, relation, depth + 1);
+      if (r === Outcome.True) {
+        allowedOnce = true;
+        return true;
       }
-      return false;
-    },
-  );
+      // A self-recursive hop (group#member → group#member, or `viewer from parent`
+      // inside `viewer` with a parent of the same type) is resolved by OpenFGA's
+      // recursive strategy, which tracks visited usersets instead of flagging cycles.
+      if (r === Outcome.Cycle && (scope.user.isUserset || t.userType !== def.type || relation !== def.name)) cycle = true;
+    } catch (err) {
+      error = err;
+    }
+    return false;
+  });
   if (allowedOnce) return Outcome.True;
   if (error !== undefined) throw error;
   return cycle ? Outcome.Cycle : Outcome.False;
 }
 
+function checkUsersetTuples(scope: CheckScope, object: string, def: RelationDef, depth: number): Outcome {
+  const allowed = def.usersetRelationsByType;
+  return anyHopAllows(
+    scope,
+    [scope.contextual?.bucket(object, def.name)?.usersets ?? EMPTY, scope.stored.bucket(object, def.name)?.usersets ?? EMPTY],
+    (t) => allowed.get(t.userType)?.has(t.userRelation) === true,
+    (t) => t.userRelation,
+    def,
+    depth,
+  );
+}
+
 function checkTupleToUserset(scope: CheckScope, object: string, def: RelationDef, tupleset: string, computed: string, depth: number): Outcome {
-  let cycle = false;
-  let error: unknown;
-  let allowedOnce = false;
-  forEachPassing(
+  return anyHopAllows(
     scope,
     [scope.contextual?.bucket(object, tupleset)?.all ?? EMPTY, scope.stored.bucket(object, tupleset)?.all ?? EMPTY],
     () => true,
-    (t) => {
-      // Parents whose type lacks the computed relation are skipped, not errors.
-      if (!scope.ts.relation(t.userType, computed)) return false;
-      try {
-        const r = resolveCheck(scope, t.userObject, computed, depth + 1);
-        if (r === Outcome.True) {
-          allowedOnce = true;
-          return true;
-        }
-        // `viewer from parent` inside `viewer` with a parent of the same type: the recursive strategy again.
-        if (r === Outcome.Cycle && (scope.user.isUserset || t.userType !== def.type || computed !== def.name)) cycle = true;
-      } catch (err) {
-        error = err;
-      }
-      return false;
-    },
+    // Parents whose type lacks the computed relation are skipped, not errors.
+    (t) => (scope.ts.relation(t.userType, computed) ? computed : null),
+    def,
+    depth,
   );
-  if (allowedOnce) return Outcome.True;
-  if (error !== undefined) throw error;
-  return cycle ? Outcome.Cycle : Outcome.False;
 }
