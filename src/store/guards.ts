@@ -34,3 +34,36 @@ export function lockKey(name: string): string {
 export function storeClosed(): WardenError {
   return new WardenError('store_unavailable', 'store is closed', { reason: 'store_closed' });
 }
+
+/** A budget amount: finite and non-negative (callers validate first; this guards the store). */
+export function checkAmount(amount: number, what = 'amount'): number {
+  if (typeof amount !== 'number' || !Number.isFinite(amount) || amount < 0) {
+    throw new WardenError('internal', `store: ${what} must be a finite non-negative number`, { reason: 'store_bad_argument' });
+  }
+  return amount;
+}
+
+/** A GCRA spec both drivers accept: a positive interval and a whole burst of at least 1. */
+export function checkRateSpec(intervalMs: number, burst: number): { intervalUs: number; burst: number } {
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0 || !Number.isInteger(burst) || burst < 1) {
+    throw new WardenError('internal', 'store: a rate limit needs intervalMs > 0 and a whole burst >= 1', { reason: 'store_bad_argument' });
+  }
+  // Microseconds as whole numbers: exact in doubles (and in Redis' Lua) for centuries.
+  return { intervalUs: Math.max(1, Math.round(intervalMs * 1000)), burst };
+}
+
+/**
+ * Budget sums rounded to 15 significant digits after every step, in both
+ * drivers alike (Lua's %.15g), so adding and removing decimal amounts such as
+ * 19.99 never leaves a residue that would refuse an exact fit.
+ */
+export function roundSum(x: number): number {
+  const r = Number(x.toPrecision(15));
+  return r > 0 ? r : 0;
+}
+
+/** The member a reservation or spend is stored under: its id and its amount. */
+export function budgetMember(id: string, amount: number): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new WardenError('internal', 'store: a budget reservation id must be 1-64 URL-safe characters', { reason: 'store_bad_argument' });
+  return `${id}:${String(checkAmount(amount))}`;
+}

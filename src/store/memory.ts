@@ -4,9 +4,9 @@
  * default behaves like production, only without sharing between instances.
  */
 
-import type { Lock, SetOptions, Store, Unsubscribe } from './store.js';
+import type { BudgetState, Lock, SetOptions, Store, Unsubscribe } from './store.js';
 import { WardenError } from '../errors.js';
-import { checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
+import { budgetMember, checkAmount, checkRateSpec, checkTtlMs, lockKey, newLockToken, roundSum, storeClosed } from './guards.js';
 
 interface Entry {
   value: string;
@@ -23,10 +23,29 @@ export interface MemoryStoreOptions {
   sweepIntervalMs?: number;
 }
 
+/** GCRA state of one rate-limit key: the theoretical arrival time, in µs. */
+interface RateEntry {
+  tatUs: number;
+  expiresAt: number;
+}
+
+/** One budget key: spends in commit order (a sliding window) and leased reservations. */
+interface BudgetEntry {
+  spends: Array<{ at: number; member: string; amount: number }>;
+  spendMembers: Set<string>;
+  spent: number;
+  held: Map<string, { until: number; amount: number }>;
+  heldSum: number;
+  /** Nothing in the entry matters after this (window + lease since the last write). */
+  expiresAt: number;
+}
+
 /** Create an in-process store. Call `close()` to stop its sweep timer and drop subscribers. */
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const entries = new Map<string, Entry>();
   const channels = new Map<string, Set<(message: string) => void>>();
+  const rates = new Map<string, RateEntry>();
+  const budgets = new Map<string, BudgetEntry>();
   let closed = false;
 
   const sweepTimer = setInterval(() => {
@@ -34,6 +53,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     for (const [key, entry] of entries) {
       if (entry.expiresAt !== null && entry.expiresAt <= now) entries.delete(key);
     }
+    for (const [key, entry] of rates) if (entry.expiresAt <= now) rates.delete(key);
+    for (const [key, entry] of budgets) if (entry.expiresAt <= now) budgets.delete(key);
   }, options.sweepIntervalMs ?? 30_000);
   // The sweep must never keep a process (or a test worker) alive on its own.
   sweepTimer.unref();
@@ -55,6 +76,39 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
   function write(key: string, value: string, ttlMs: number | undefined): void {
     entries.set(key, { value, expiresAt: ttlMs === undefined ? null : Date.now() + checkTtlMs(ttlMs) });
+  }
+
+  /** The budget entry for `key`, with spends older than the window and lapsed leases dropped. */
+  function budget(key: string, windowMs: number, now: number): BudgetEntry {
+    let entry = budgets.get(key);
+    if (entry === undefined || entry.expiresAt <= now) {
+      entry = { spends: [], spendMembers: new Set(), spent: 0, held: new Map(), heldSum: 0, expiresAt: now };
+      budgets.set(key, entry);
+    }
+    const cutoff = now - windowMs;
+    let drop = 0;
+    let gone = 0;
+    while (drop < entry.spends.length && entry.spends[drop].at <= cutoff) {
+      gone += entry.spends[drop].amount;
+      entry.spendMembers.delete(entry.spends[drop].member);
+      drop++;
+    }
+    if (drop > 0) {
+      entry.spends.splice(0, drop);
+      entry.spent = entry.spends.length === 0 ? 0 : roundSum(entry.spent - gone);
+    }
+    for (const [member, h] of entry.held) {
+      if (h.until <= now) {
+        entry.held.delete(member);
+        entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - h.amount);
+      }
+    }
+    return entry;
+  }
+
+  function budgetState(entry: BudgetEntry, windowMs: number, now: number): BudgetState {
+    const oldest = entry.spends[0];
+    return { spent: entry.spent, held: entry.heldSum, nextReleaseMs: oldest ? Math.max(0, oldest.at + windowMs - now) : 0 };
   }
 
   function makeLock(name: string, token: string): Lock {
@@ -170,6 +224,76 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return makeLock(name, token);
     },
 
+    async rateLimit(key, spec, rateOptions = {}) {
+      ensureOpen();
+      const { intervalUs, burst } = checkRateSpec(spec.intervalMs, spec.burst);
+      const nowUs = Date.now() * 1000;
+      const current = rates.get(key);
+      const tat = current !== undefined && current.expiresAt > Date.now() ? Math.max(current.tatUs, nowUs) : nowUs;
+      const nextTat = tat + intervalUs;
+      const allowAt = nextTat - burst * intervalUs;
+      if (nowUs < allowAt) {
+        return { allowed: false, remaining: 0, retryAfterMs: Math.ceil((allowAt - nowUs) / 1000), resetAfterMs: Math.ceil((tat - nowUs) / 1000) };
+      }
+      if (!rateOptions.peek) rates.set(key, { tatUs: nextTat, expiresAt: Date.now() + Math.ceil((nextTat - nowUs) / 1000) });
+      return { allowed: true, remaining: Math.floor((nowUs - allowAt) / intervalUs), retryAfterMs: 0, resetAfterMs: Math.ceil((nextTat - nowUs) / 1000) };
+    },
+
+    async budgetReserve(key, spec, reservation, reserveOptions = {}) {
+      ensureOpen();
+      const windowMs = checkTtlMs(spec.windowMs, 'windowMs');
+      const leaseMs = checkTtlMs(reservation.leaseMs, 'leaseMs');
+      const max = checkAmount(spec.max, 'max');
+      const member = budgetMember(reservation.id, reservation.amount);
+      const now = Date.now();
+      const entry = budget(key, windowMs, now);
+      const reserved = reservation.force === true || roundSum(entry.spent + entry.heldSum + reservation.amount) <= max;
+      if (reserved && !reserveOptions.peek && !entry.held.has(member)) {
+        entry.held.set(member, { until: now + leaseMs, amount: reservation.amount });
+        entry.heldSum = roundSum(entry.heldSum + reservation.amount);
+      }
+      if (!reserveOptions.peek) entry.expiresAt = Math.max(entry.expiresAt, now + windowMs + leaseMs);
+      return { reserved, ...budgetState(entry, windowMs, now) };
+    },
+
+    async budgetCommit(key, windowMs, id, amount) {
+      ensureOpen();
+      const window = checkTtlMs(windowMs, 'windowMs');
+      const member = budgetMember(id, amount);
+      const now = Date.now();
+      const entry = budget(key, window, now);
+      const wasHeld = entry.held.delete(member);
+      if (wasHeld) entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - amount);
+      if (!entry.spendMembers.has(member)) {
+        entry.spendMembers.add(member);
+        entry.spends.push({ at: now, member, amount });
+        entry.spent = roundSum(entry.spent + amount);
+      }
+      entry.expiresAt = Math.max(entry.expiresAt, now + window);
+      return wasHeld;
+    },
+
+    async budgetRelease(key, id, amount) {
+      ensureOpen();
+      const member = budgetMember(id, amount);
+      const entry = budgets.get(key);
+      if (entry === undefined) return false;
+      const h = entry.held.get(member);
+      if (h === undefined || h.until <= Date.now()) return false;
+      entry.held.delete(member);
+      entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - amount);
+      return true;
+    },
+
+    async budgetRead(key, windowMs) {
+      ensureOpen();
+      const window = checkTtlMs(windowMs, 'windowMs');
+      const now = Date.now();
+      const entry = budgets.get(key);
+      if (entry === undefined) return { spent: 0, held: 0, nextReleaseMs: 0 };
+      return budgetState(budget(key, window, now), window, now);
+    },
+
     async publish(channel, message) {
       ensureOpen();
       const handlers = channels.get(channel);
@@ -210,6 +334,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       clearInterval(sweepTimer);
       entries.clear();
       channels.clear();
+      rates.clear();
+      budgets.clear();
     },
   };
 }

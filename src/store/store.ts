@@ -27,6 +27,53 @@ export interface Lock {
 
 export type Unsubscribe = () => Promise<void>;
 
+/**
+ * A GCRA rate limit: up to `burst` requests at once, then one more every
+ * `intervalMs` (so `burst` per `burst * intervalMs` sustained).
+ */
+export interface RateLimitSpec {
+  /** Emission interval in ms (the limit's period divided by its requests); may be fractional. */
+  intervalMs: number;
+  /** Requests allowed at once (at least 1). */
+  burst: number;
+}
+
+/** One rate-limit decision. */
+export interface RateLimitResult {
+  allowed: boolean;
+  /** Requests still allowed right now after this one (0 when refused). */
+  remaining: number;
+  /** When refused: ms until one request would be allowed; 0 when allowed. */
+  retryAfterMs: number;
+  /** Ms until the full burst is available again. */
+  resetAfterMs: number;
+}
+
+/** A spend budget's window: at most `max` in any `windowMs` (sliding). */
+export interface BudgetSpec {
+  max: number;
+  windowMs: number;
+}
+
+/** A budget key's current state. Amounts are finite, non-negative numbers. */
+export interface BudgetState {
+  /** Committed spends inside the window. */
+  spent: number;
+  /** Reservations in flight (leased, not yet committed or released). */
+  held: number;
+  /** Ms until the oldest committed spend leaves the window (0 when there is none). */
+  nextReleaseMs: number;
+}
+
+/** A reservation request: `id` is unique per reservation (random), `leaseMs` bounds how long it counts uncommitted. */
+export interface BudgetReservation {
+  id: string;
+  amount: number;
+  leaseMs: number;
+  /** Reserve even past `max` (an over-budget request a person approved). */
+  force?: boolean;
+}
+
 export interface Store {
   readonly driver: 'memory' | 'redis';
   get(key: string): Promise<string | null>;
@@ -50,6 +97,29 @@ export interface Store {
   keys(prefix: string): AsyncIterable<string>;
   /** Try once to take the named lock for `leaseMs`; null when someone holds it. */
   tryLock(name: string, leaseMs: number): Promise<Lock | null>;
+  /**
+   * One atomic GCRA decision for `key` (cross-instance exact on Redis: one
+   * script, Redis' clock). `peek` answers without consuming anything.
+   */
+  rateLimit(key: string, spec: RateLimitSpec, options?: { peek?: boolean }): Promise<RateLimitResult>;
+  /**
+   * Atomically: drop spends older than the window and lapsed reservations, then
+   * reserve `amount` when spent + held + amount <= max (or `force`). A reservation
+   * counts like a spend until committed, released or its lease lapses.
+   * `peek` decides without reserving. The state returned is the one after the
+   * decision (`held` includes this reservation when it was made).
+   */
+  budgetReserve(key: string, spec: BudgetSpec, reservation: BudgetReservation, options?: { peek?: boolean }): Promise<BudgetState & { reserved: boolean }>;
+  /**
+   * Turn a reservation into a spend dated now. The spend is recorded even when
+   * the lease had lapsed (the upstream did act); false tells the caller so.
+   * Committing the same id twice records it once.
+   */
+  budgetCommit(key: string, windowMs: number, id: string, amount: number): Promise<boolean>;
+  /** Drop a reservation (the upstream failed); false when it was not held any more. */
+  budgetRelease(key: string, id: string, amount: number): Promise<boolean>;
+  /** The key's state now (nothing reserved). */
+  budgetRead(key: string, windowMs: number): Promise<BudgetState>;
   publish(channel: string, message: string): Promise<void>;
   /** Subscribe; resolves once the subscription is active. */
   subscribe(channel: string, onMessage: (message: string) => void): Promise<Unsubscribe>;

@@ -359,6 +359,162 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
       });
     });
 
+    describe('rateLimit (GCRA)', () => {
+      const hour = { intervalMs: 3_600_000, burst: 5 };
+
+      it('allows a burst, counts down what remains, then refuses with the wait until the next request', async () => {
+        const key = unique('rl');
+        const seen: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const r = await h.primary.rateLimit(key, hour);
+          expect(r.allowed).toBe(true);
+          seen.push(r.remaining);
+        }
+        expect(seen).toEqual([4, 3, 2, 1, 0]);
+        const refused = await h.primary.rateLimit(key, hour);
+        expect(refused).toMatchObject({ allowed: false, remaining: 0 });
+        // One request frees up one interval after the first of the burst.
+        expect(refused.retryAfterMs).toBeGreaterThan(3_590_000);
+        expect(refused.retryAfterMs).toBeLessThanOrEqual(3_600_000);
+        expect(refused.resetAfterMs).toBeGreaterThan(5 * 3_590_000);
+      });
+
+      it('peek answers without consuming', async () => {
+        const key = unique('rl-peek');
+        const spec = { intervalMs: 3_600_000, burst: 1 };
+        expect((await h.primary.rateLimit(key, spec, { peek: true })).allowed).toBe(true);
+        expect((await h.primary.rateLimit(key, spec, { peek: true })).allowed).toBe(true);
+        expect((await h.primary.rateLimit(key, spec)).allowed).toBe(true);
+        expect((await h.primary.rateLimit(key, spec, { peek: true })).allowed).toBe(false);
+      });
+
+      it('refills one request per interval', async () => {
+        const key = unique('rl-refill');
+        const spec = { intervalMs: 150, burst: 2 };
+        expect((await h.primary.rateLimit(key, spec)).allowed).toBe(true);
+        expect((await h.primary.rateLimit(key, spec)).allowed).toBe(true);
+        const refused = await h.primary.rateLimit(key, spec);
+        expect(refused.allowed).toBe(false);
+        await sleep(refused.retryAfterMs + 30);
+        expect((await h.primary.rateLimit(key, spec)).allowed).toBe(true);
+        expect((await h.primary.rateLimit(key, spec)).allowed).toBe(false);
+      });
+
+      it('is exact under concurrency on two store instances: 200 requests against a burst of 50 → 50 allowed', async () => {
+        const key = unique('rl-race');
+        const other = await h.other();
+        const spec = { intervalMs: 3_600_000, burst: 50 };
+        const results = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? other : h.primary).rateLimit(key, spec)));
+        expect(results.filter((r) => r.allowed)).toHaveLength(50);
+      });
+
+      it('refuses specs that would not limit anything', async () => {
+        await expect(h.primary.rateLimit(unique('rl-bad'), { intervalMs: 0, burst: 1 })).rejects.toMatchObject({ code: 'internal' });
+        await expect(h.primary.rateLimit(unique('rl-bad'), { intervalMs: 10, burst: 0 })).rejects.toMatchObject({ code: 'internal' });
+      });
+    });
+
+    describe('budgets', () => {
+      const day = { max: 500, windowMs: 86_400_000 };
+      const rid = () => randomBytes(12).toString('hex');
+
+      it('reserves up to max, refuses past it, and commit / release move the amounts', async () => {
+        const key = unique('bud');
+        const a = rid();
+        const b = rid();
+        expect(await h.primary.budgetReserve(key, day, { id: a, amount: 300, leaseMs: 60_000 })).toMatchObject({ reserved: true, spent: 0, held: 300 });
+        expect(await h.primary.budgetReserve(key, day, { id: b, amount: 200, leaseMs: 60_000 })).toMatchObject({ reserved: true, spent: 0, held: 500 });
+        expect(await h.primary.budgetReserve(key, day, { id: rid(), amount: 0.5, leaseMs: 60_000 })).toMatchObject({ reserved: false, spent: 0, held: 500 });
+        expect(await h.primary.budgetCommit(key, day.windowMs, a, 300)).toBe(true);
+        expect(await h.primary.budgetRead(key, day.windowMs)).toMatchObject({ spent: 300, held: 200 });
+        expect(await h.primary.budgetRelease(key, b, 200)).toBe(true);
+        expect(await h.primary.budgetRelease(key, b, 200)).toBe(false);
+        const now = await h.primary.budgetRead(key, day.windowMs);
+        expect(now).toMatchObject({ spent: 300, held: 0 });
+        expect(now.nextReleaseMs).toBeGreaterThan(86_000_000);
+        // A zero amount always fits; an exact fit is allowed.
+        expect((await h.primary.budgetReserve(key, day, { id: rid(), amount: 200, leaseMs: 60_000 })).reserved).toBe(true);
+        expect((await h.primary.budgetReserve(key, day, { id: rid(), amount: 0, leaseMs: 60_000 })).reserved).toBe(true);
+      });
+
+      it('force reserves past max; peek decides without reserving', async () => {
+        const key = unique('bud-force');
+        expect((await h.primary.budgetReserve(key, day, { id: rid(), amount: 450, leaseMs: 60_000 })).reserved).toBe(true);
+        expect((await h.primary.budgetReserve(key, day, { id: rid(), amount: 100, leaseMs: 60_000 }, { peek: true })).reserved).toBe(false);
+        expect((await h.primary.budgetReserve(key, day, { id: rid(), amount: 50, leaseMs: 60_000 }, { peek: true })).reserved).toBe(true);
+        expect((await h.primary.budgetRead(key, day.windowMs)).held).toBe(450);
+        const forced = rid();
+        expect((await h.primary.budgetReserve(key, day, { id: forced, amount: 100, leaseMs: 60_000, force: true })).reserved).toBe(true);
+        expect(await h.primary.budgetCommit(key, day.windowMs, forced, 100)).toBe(true);
+        expect(await h.primary.budgetRead(key, day.windowMs)).toMatchObject({ spent: 100, held: 450 });
+      });
+
+      it('a committed id counts once, and a commit after the lease lapsed still records the spend', async () => {
+        const key = unique('bud-commit');
+        const a = rid();
+        await h.primary.budgetReserve(key, day, { id: a, amount: 20, leaseMs: 60_000 });
+        expect(await h.primary.budgetCommit(key, day.windowMs, a, 20)).toBe(true);
+        expect(await h.primary.budgetCommit(key, day.windowMs, a, 20)).toBe(false);
+        const late = rid();
+        await h.primary.budgetReserve(key, day, { id: late, amount: 30, leaseMs: 50 });
+        await sleep(120);
+        expect(await h.primary.budgetCommit(key, day.windowMs, late, 30)).toBe(false);
+        expect(await h.primary.budgetRead(key, day.windowMs)).toMatchObject({ spent: 50, held: 0 });
+      });
+
+      it('a reservation nobody commits stops counting when its lease lapses', async () => {
+        const key = unique('bud-lease');
+        const spec = { max: 100, windowMs: 60_000 };
+        expect((await h.primary.budgetReserve(key, spec, { id: rid(), amount: 100, leaseMs: 150 })).reserved).toBe(true);
+        expect((await h.primary.budgetReserve(key, spec, { id: rid(), amount: 1, leaseMs: 150 })).reserved).toBe(false);
+        await sleep(250);
+        expect(await h.primary.budgetRead(key, spec.windowMs)).toMatchObject({ spent: 0, held: 0 });
+        expect((await h.primary.budgetReserve(key, spec, { id: rid(), amount: 100, leaseMs: 150 })).reserved).toBe(true);
+      });
+
+      it('the window slides: a spend stops counting once it is older than the window', async () => {
+        const key = unique('bud-window');
+        const spec = { max: 10, windowMs: 300 };
+        const a = rid();
+        await h.primary.budgetReserve(key, spec, { id: a, amount: 10, leaseMs: 60_000 });
+        await h.primary.budgetCommit(key, spec.windowMs, a, 10);
+        const before = await h.primary.budgetReserve(key, spec, { id: rid(), amount: 1, leaseMs: 60_000 });
+        expect(before).toMatchObject({ reserved: false, spent: 10 });
+        expect(before.nextReleaseMs).toBeGreaterThan(0);
+        expect(before.nextReleaseMs).toBeLessThanOrEqual(300);
+        await sleep(before.nextReleaseMs + 50);
+        expect(await h.primary.budgetReserve(key, spec, { id: rid(), amount: 10, leaseMs: 60_000 })).toMatchObject({ reserved: true, spent: 0 });
+      });
+
+      it('decimal amounts sum without floating-point residue (0.1 + 0.2 + 0.7 fits a max of 1)', async () => {
+        const key = unique('bud-decimal');
+        const spec = { max: 1, windowMs: 60_000 };
+        for (const amount of [0.1, 0.2]) {
+          const id = rid();
+          expect((await h.primary.budgetReserve(key, spec, { id, amount, leaseMs: 60_000 })).reserved).toBe(true);
+          await h.primary.budgetCommit(key, spec.windowMs, id, amount);
+        }
+        expect(await h.primary.budgetReserve(key, spec, { id: rid(), amount: 0.7, leaseMs: 60_000 })).toMatchObject({ reserved: true, spent: 0.3 });
+      });
+
+      it('is exact under concurrency on two store instances: 50 reservations of 20 against 500 → 25', async () => {
+        const key = unique('bud-race');
+        const other = await h.other();
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => (i % 2 ? other : h.primary).budgetReserve(key, day, { id: rid(), amount: 20, leaseMs: 60_000 })),
+        );
+        expect(results.filter((r) => r.reserved)).toHaveLength(25);
+        expect(await h.primary.budgetRead(key, day.windowMs)).toMatchObject({ spent: 0, held: 500 });
+      });
+
+      it('refuses amounts that are not finite non-negative numbers, and malformed ids', async () => {
+        for (const amount of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+          await expect(h.primary.budgetReserve(unique('bud-bad'), day, { id: rid(), amount, leaseMs: 1_000 })).rejects.toMatchObject({ code: 'internal' });
+        }
+        await expect(h.primary.budgetReserve(unique('bud-bad'), day, { id: 'a:b', amount: 1, leaseMs: 1_000 })).rejects.toMatchObject({ code: 'internal' });
+      });
+    });
+
     it('rejects every call with store_unavailable once closed', async () => {
       const store = await h.fresh();
       await store.set('x', 'y');
