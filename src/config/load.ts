@@ -10,6 +10,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { crossCheck } from './validate.js';
+import { applyEnvOverrides } from './env-overrides.js';
 
 export interface ConfigIssue {
   /** YAML path such as `routes[2].match.path`. */
@@ -94,6 +95,7 @@ export function parseConfig(text: string, options: { file?: string; env?: NodeJS
   substitute(doc, env, issues, lineOfNode);
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, [{ path: '', message: 'the file must be a YAML mapping' }]);
+  applyEnvOverrides(raw, env, issues);
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) issues.push(...zodIssues(parsed.error, lineOf));
