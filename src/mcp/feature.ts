@@ -11,7 +11,7 @@ import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../runtime.js';
 import { createMcpAdminApp } from './admin.js';
 import type { McpCallDetails } from './errors.js';
-import { parseMcpBody, serializeMessages, toolCallParams, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';
+import { isNotificationMethod, parseMcpBody, serializeMessages, toolCallParams, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';
 import { createToolsListRewriter, filterTools } from './list-filter.js';
 import { createMetadataApp } from './metadata.js';
 import { createToolPins, withPinStatusCache } from './pinning.js';
@@ -60,6 +60,7 @@ export const createMcpFeature: FeatureFactory = async (rt: Runtime): Promise<Fea
     const sessionId = sessionIdFrom(state.headers['mcp-session-id']);
     const listIds = new Set<JsonRpcId>();
     let tool: string | undefined;
+    let expectsMessages = state.method === 'GET';
 
     if (state.method === 'POST') {
       const parsed = parseMcpBody(state.body);
@@ -67,11 +68,19 @@ export const createMcpFeature: FeatureFactory = async (rt: Runtime): Promise<Fea
       state.body = serializeMessages(parsed);
       const raws = parsed.messages.map((m) => m.raw);
       state.json = parsed.batch ? raws : raws[0];
+      // A request method sent without an id would run upstream with no rule
+      // applied (tools/call above all): only notifications/* may be notifications.
+      for (const m of parsed.messages) {
+        if (m.kind === 'notification' && !isNotificationMethod(m.method)) {
+          throw new WardenError('bad_request', `${JSON.stringify(m.method)} is a request and needs an id`, { reason: 'request_as_notification' });
+        }
+      }
       const requests = parsed.messages.flatMap((m) => (m.kind === 'request' ? [m] : []));
       const calls = requests.filter((m) => m.method === 'tools/call');
       // One tool call per POST: the policy, approval and credentials of a request are those of one tool.
       if (calls.length > 1) throw new WardenError('bad_request', 'a batch may contain at most one tools/call', { reason: 'batch_multiple_tool_calls' });
       for (const r of requests) if (r.method === 'tools/list') listIds.add(r.id);
+      expectsMessages = requests.length > 0;
       const primary = (calls.length > 0 ? calls[0] : requests.length > 0 ? requests[0] : parsed.messages[0]) as JsonRpcMessage;
       const mcp: McpCallDetails = {
         method: primary.kind === 'response' ? 'response' : primary.method,
@@ -94,15 +103,15 @@ export const createMcpFeature: FeatureFactory = async (rt: Runtime): Promise<Fea
     if (tool !== undefined) await applyToolRule(state, route, tool);
 
     state.responseHead = createMcpResponseHead({ routeName: route.routeName, state, sessionId, sessions });
-    // Only an answer that may carry a tools list needs its body rewritten; the
-    // rest (tools/call above all) streams through on the proxy's fast path.
-    if (listIds.size > 0 || state.method === 'GET') {
-      const rewriter = createToolsListRewriter(listIds, state.method === 'GET', async (tools) => {
+    // Every answer a client reads as JSON-RPC is checked for tools lists: an
+    // upstream may put one on any stream, under any id (see list-filter.ts).
+    if (state.method === 'POST' || state.method === 'GET') {
+      const rewriter = createToolsListRewriter(listIds, async (tools) => {
         const { kept, verdicts } = await filterTools(tools, state, route, { authorizer: rt.authorizer, pins: route.config.pin_tools ? pins : null });
         rt.logger.debug({ request_id: state.id, route: route.routeName, tools: Object.fromEntries(verdicts) }, 'mcp tools/list filtered');
         return kept;
       });
-      state.responseHook = createMcpResponseHook({ routeName: route.routeName, state, sessionId, sessions, listIds, rewriter, maxBytes });
+      state.responseHook = createMcpResponseHook({ routeName: route.routeName, state, sessionId, sessions, rewriter, maxBytes, expectsMessages });
     }
   }
 

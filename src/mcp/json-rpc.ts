@@ -109,3 +109,22 @@ export function toolCallParams(message: JsonRpcMessage): ToolCallParams {
   if (args !== undefined && !isPlainObject(args)) throw bad('tools/call params.arguments must be an object');
   return { name, args: (args as Record<string, unknown> | undefined) ?? {} };
 }
+
+/**
+ * Whether a response id answers a request id the way the MCP SDK client
+ * decides it: the response id must be a string or an integer (the SDK's
+ * `RequestIdSchema`), and it is looked up as `Number(id)`, so `"2"`, `"02"`,
+ * `" 2 "` and `"2e0"` all answer request `2`. A client that is not the SDK may
+ * compare strictly; that is covered too (identical ids always match).
+ */
+export function answersRequest(responseId: unknown, requestId: JsonRpcId): boolean {
+  if (responseId === requestId) return true;
+  if (typeof responseId === 'number' ? !Number.isInteger(responseId) : typeof responseId !== 'string') return false;
+  const key = Number(responseId);
+  return !Number.isNaN(key) && key === Number(requestId);
+}
+
+/** Whether `method` may be sent as a notification (the client→server notifications are all `notifications/…`). */
+export function isNotificationMethod(method: string): boolean {
+  return method.startsWith('notifications/');
+}

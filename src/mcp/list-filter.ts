@@ -12,7 +12,7 @@ import type { RequestState } from '../pipeline/context.js';
 import { templateVars, TemplateRefused } from '../pipeline/templates.js';
 import { canonicalJson } from '../canonical-json.js';
 import { toJsonRpcError } from './errors.js';
-import type { JsonRpcId } from './json-rpc.js';
+import { answersRequest, type JsonRpcId } from './json-rpc.js';
 import type { PinStatus, ToolDefinition, ToolPins } from './pinning.js';
 import { renderListCheck, type CompiledMcpRoute } from './tool-rules.js';
 
@@ -100,32 +100,37 @@ export interface ToolsListRewriter {
 }
 
 /**
- * Build a rewriter. `listIds`: ids of the tools/list requests of this POST.
- * `anyToolsResult`: also filter any response whose result has a `tools` array
- * (GET streams replaying earlier responses, whose request ids are unknown here).
+ * Build a rewriter for one MCP answer. Every response whose `result` carries a
+ * `tools` key is filtered (and its tools pinned), whatever its id: a hostile
+ * upstream may answer a tools/list on another request's stream or under an id
+ * of another type. A response that answers one of `listIds` (by the SDK's id
+ * rule, see `answersRequest`) without a `tools` array cannot be filtered and is
+ * replaced by an error: fail closed.
  */
-export function createToolsListRewriter(
-  listIds: ReadonlySet<JsonRpcId>,
-  anyToolsResult: boolean,
-  filter: (tools: readonly unknown[]) => Promise<unknown[]>,
-): ToolsListRewriter {
+export function createToolsListRewriter(listIds: ReadonlySet<JsonRpcId>, filter: (tools: readonly unknown[]) => Promise<unknown[]>): ToolsListRewriter {
+  const answersList = (id: unknown) => {
+    for (const listId of listIds) if (answersRequest(id, listId)) return true;
+    return false;
+  };
+  const errorId = (id: unknown): JsonRpcId | null => (typeof id === 'string' || typeof id === 'number' ? id : null);
   async function one(message: unknown): Promise<unknown | null> {
     if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
     const m = message as { id?: unknown; result?: unknown };
-    if (!('result' in m) || typeof m.result !== 'object' || m.result === null) return null;
-    const tools = (m.result as { tools?: unknown }).tools;
-    const targeted = (typeof m.id === 'string' || typeof m.id === 'number') && listIds.has(m.id);
-    if (!targeted && !(anyToolsResult && Array.isArray(tools))) return null;
-    if (!Array.isArray(tools)) {
+    if (!('result' in m)) return null;
+    const result = m.result;
+    const hasTools = typeof result === 'object' && result !== null && 'tools' in result;
+    if (!hasTools && !answersList(m.id)) return null;
+    const tools = hasTools ? (result as { tools?: unknown }).tools : undefined;
+    if (!Array.isArray(tools) || Array.isArray(result)) {
       // A tools/list answer without a tools array cannot be filtered: fail closed.
-      return toJsonRpcError(new WardenError('upstream_unavailable', 'upstream tools/list answer has no tools array', { status: 502 }), m.id as JsonRpcId);
+      return toJsonRpcError(new WardenError('upstream_unavailable', 'upstream tools/list answer has no tools array', { status: 502, reason: 'upstream_bad_tools' }), errorId(m.id));
     }
     try {
       const kept = await filter(tools);
-      return { ...m, result: { ...(m.result as Record<string, unknown>), tools: kept } };
+      return { ...m, result: { ...(result as Record<string, unknown>), tools: kept } };
     } catch (err) {
       const werr = isWardenError(err) ? err : new WardenError('internal', 'tools/list filtering failed', { cause: err });
-      return toJsonRpcError(werr, m.id as JsonRpcId);
+      return toJsonRpcError(werr, errorId(m.id));
     }
   }
   return {

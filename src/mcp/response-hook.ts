@@ -9,9 +9,8 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { WardenError } from '../errors.js';
 import { readBounded } from '../http/body.js';
 import type { RequestState, UpstreamResponse } from '../pipeline/context.js';
-import type { JsonRpcId } from './json-rpc.js';
 import type { SessionBindings } from './sessions.js';
-import { formatSseEvent, rewriteSse } from './sse.js';
+import { formatSseEvent, isMessageEvent, rewriteSse } from './sse.js';
 import type { ToolsListRewriter } from './list-filter.js';
 
 export interface McpHookContext {
@@ -20,9 +19,9 @@ export interface McpHookContext {
   /** The session id the request presented (already checked). */
   sessionId?: string;
   sessions: SessionBindings;
-  /** Ids of tools/list requests in this POST. */
-  listIds: ReadonlySet<JsonRpcId>;
   rewriter: ToolsListRewriter;
+  /** False for a POST of notifications and responses only (its answer carries no messages). */
+  expectsMessages: boolean;
   /** Bound on a buffered JSON answer or one SSE event. */
   maxBytes: number;
 }
@@ -32,9 +31,6 @@ function header(res: UpstreamResponse, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function mediaType(value: string | undefined): string {
-  return (value ?? '').split(';')[0].trim().toLowerCase();
-}
 
 /** The upstream body decoded from its Content-Encoding (filtering needs plain text). */
 function decoded(res: UpstreamResponse): Readable {
@@ -67,22 +63,37 @@ export function createMcpResponseHead(ctx: Pick<McpHookContext, 'routeName' | 's
   };
 }
 
-/** Build the response hook for one MCP request (tools/list filtering; see createMcpResponseHead for sessions). */
+/**
+ * The media type of a Content-Type value, as the MCP SDK client reads it
+ * (lowercased `type/subtype`, parameters ignored); undefined when absent or
+ * not one well-formed media type (e.g. joined duplicates).
+ */
+export function mediaTypeEssence(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const semi = value.indexOf(';');
+  const essence = (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase();
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/.test(essence)) return undefined;
+  if (semi >= 0 && value.slice(semi).includes(',')) return undefined;
+  return essence;
+}
+
+/**
+ * Build the response hook for one MCP POST or GET: every successful answer
+ * that a client could read as JSON-RPC (SSE or JSON) is parsed and each
+ * response carrying `result.tools` filtered (see createToolsListRewriter).
+ * Anything else that could carry messages is refused (fail closed).
+ */
 export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamResponse) => Promise<UpstreamResponse> {
-  const { state } = ctx;
   return async function mcpResponseHook(res) {
     try {
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
-      // GET streams may replay earlier responses (resumption), so they are filtered too.
-      const filter = ok && (ctx.listIds.size > 0 || state.method === 'GET');
-      if (!filter) return res;
-      const type = mediaType(header(res, 'content-type'));
+      // 202 Accepted carries no messages (clients discard its body); errors are not parsed as messages.
+      if (res.statusCode < 200 || res.statusCode >= 300 || res.statusCode === 202 || res.statusCode === 204) return res;
+      const type = mediaTypeEssence(header(res, 'content-type'));
       if (type === 'text/event-stream') return sse(res);
-      if (type === 'application/json' && ctx.listIds.size > 0) return await json(res);
-      if (ctx.listIds.size > 0) {
-        throw new WardenError('upstream_unavailable', `upstream answered tools/list as ${type || 'no content type'}`, { status: 502, reason: 'upstream_content_type' });
-      }
-      return res;
+      if (type === 'application/json') return await json(res);
+      // A POST of notifications and responses only expects no messages back (clients discard the body).
+      if (!ctx.expectsMessages) return res;
+      throw new WardenError('upstream_unavailable', `upstream answered an MCP request as ${type ?? 'no or a malformed content type'}`, { status: 502, reason: 'upstream_content_type' });
     } catch (err) {
       res.body.destroy();
       throw err;
@@ -101,15 +112,15 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
     const events = rewriteSse(
       source,
       async (event) => {
-        if ((event.event !== undefined && event.event !== 'message') || event.data === undefined) return null;
+        if (!isMessageEvent(event)) return null;
         let message: unknown;
         try {
-          message = JSON.parse(event.data);
+          message = JSON.parse(event.data!);
         } catch {
-          return null;
+          return null; // no client can read it as a message either
         }
         const rewritten = await ctx.rewriter.rewrite(message);
-        return rewritten === null ? null : formatSseEvent({ id: event.id, event: event.event, data: JSON.stringify(rewritten) });
+        return rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) });
       },
       ctx.maxBytes,
     );
@@ -120,15 +131,16 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
   }
 
   async function json(res: UpstreamResponse): Promise<UpstreamResponse> {
-    const raw = await readBounded(decoded(res), ctx.maxBytes, () => new WardenError('upstream_unavailable', `upstream tools/list answer exceeds ${ctx.maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' }));
+    const raw = await readBounded(decoded(res), ctx.maxBytes, () => new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${ctx.maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' }));
     let message: unknown;
     try {
-      message = JSON.parse(raw.toString('utf8'));
+      // fetch's response.json() (what the SDK uses) strips a BOM and replaces invalid UTF-8; so does this decoder.
+      message = JSON.parse(new TextDecoder('utf-8').decode(raw));
     } catch {
-      throw new WardenError('upstream_unavailable', 'upstream tools/list answer is not JSON', { status: 502, reason: 'upstream_bad_json' });
+      throw new WardenError('upstream_unavailable', 'upstream MCP answer is not JSON', { status: 502, reason: 'upstream_bad_json' });
     }
     const rewritten = await ctx.rewriter.rewrite(message);
-    const out = rewritten === null ? raw : Buffer.from(JSON.stringify(rewritten), 'utf8');
+    const out = Buffer.from(JSON.stringify(rewritten ?? message), 'utf8');
     const headers = plainHeaders(res);
     headers['content-length'] = String(out.length);
     return { statusCode: res.statusCode, headers, body: Readable.from([out]) };

@@ -1,47 +1,121 @@
 /**
- * A streaming `text/event-stream` rewriter: events are parsed one at a time as
- * bytes arrive and passed on unchanged unless the callback returns a
- * replacement, so progress notifications flow through event by event.
+ * A streaming `text/event-stream` rewriter. The stream is parsed exactly as the
+ * WHATWG HTML "event stream interpretation" says (UTF-8 decode with one BOM
+ * stripped; CR, LF and CRLF line ends; comments; `event`/`data`/`id`/`retry`;
+ * an empty or absent event type is `message`; an unterminated event at the end
+ * is discarded), and every event is re-serialized from what was parsed. The
+ * agent's client therefore sees exactly the events Warden inspected: no framing
+ * trick of a hostile upstream can mean one thing here and another there.
  */
 
-/** One server-sent event as received. */
+/** One server-sent event as parsed (one block ending in a blank line). */
 export interface SseEvent {
-  /** The event's exact text, including its terminating blank line. */
-  raw: string;
-  /** `event:` field (undefined = "message"). */
+  /** The event type; undefined when empty or absent (a `message`). */
   event?: string;
-  /** `data:` lines joined with "\n" (undefined when the event has no data). */
+  /** `data:` lines joined with "\n"; undefined when the block has no data line (not dispatched). */
   data?: string;
+  /** The `id` set in this block (values containing NUL are ignored, as the spec says). */
   id?: string;
+  /** The last valid `retry` (ASCII digits only) in this block. */
+  retry?: number;
 }
 
-/** Replace an event: return new text (a complete event) or null to pass it through. */
+/** Whether a parsed event is dispatched to the client as a `message` event. */
+export function isMessageEvent(event: SseEvent): boolean {
+  return event.data !== undefined && (event.event === undefined || event.event === 'message');
+}
+
+/** Replace an event: return new text (complete events) or null to emit the parsed event as is. */
 export type SseRewrite = (event: SseEvent) => Promise<string | null> | string | null;
 
-function parseFields(lines: string[]): Omit<SseEvent, 'raw'> {
-  const out: Omit<SseEvent, 'raw'> = {};
-  const data: string[] = [];
-  for (const line of lines) {
-    if (line.startsWith(':')) continue;
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') data.push(value);
-    else if (field === 'event') out.event = value;
-    else if (field === 'id') out.id = value;
-  }
-  if (data.length > 0) out.data = data.join('\n');
-  return out;
-}
-
-/** Serialize an event (fields in the usual order; `data` split on newlines). */
-export function formatSseEvent(event: { event?: string; id?: string; data: string }): string {
+/** Serialize one event block (no `event:` line for a message; `data` split on line ends). */
+export function formatSseEvent(event: SseEvent): string {
   let out = '';
   if (event.id !== undefined) out += `id: ${event.id}\n`;
-  if (event.event !== undefined) out += `event: ${event.event}\n`;
-  for (const line of event.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
-  return `${out}\n`;
+  if (event.event !== undefined && event.event !== 'message') out += `event: ${event.event}\n`;
+  if (event.retry !== undefined) out += `retry: ${event.retry}\n`;
+  if (event.data !== undefined) for (const line of event.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
+  return out.length > 0 ? `${out}\n` : '';
+}
+
+/** An incremental parser: feed decoded text, receive one item per finished block or comment line. */
+export interface SseParser {
+  /** Parse `text`; `final` ends the stream (a trailing CR ends its line; an unterminated event is dropped). */
+  feed(text: string, final?: boolean): Array<SseEvent | { comment: string }>;
+  /** Characters buffered for the event in progress (its lines and the unfinished line). */
+  buffered(): number;
+}
+
+/** Create a spec-exact SSE parser (input already UTF-8 decoded, BOM stripped). */
+export function createSseParser(): SseParser {
+  let pending = '';
+  let block: SseEvent = {};
+  let dataLines: string[] = [];
+  let blockChars = 0;
+
+  function line(text: string, out: Array<SseEvent | { comment: string }>): void {
+    if (text.length === 0) {
+      const done: SseEvent = { ...block };
+      if (dataLines.length > 0) done.data = dataLines.join('\n');
+      block = {};
+      dataLines = [];
+      blockChars = 0;
+      if (done.data !== undefined || done.id !== undefined || done.retry !== undefined) out.push(done);
+      return;
+    }
+    if (text.charCodeAt(0) === 58 /* : */) {
+      out.push({ comment: text.slice(1) });
+      return;
+    }
+    blockChars += text.length + 1;
+    const colon = text.indexOf(':');
+    const field = colon < 0 ? text : text.slice(0, colon);
+    let value = colon < 0 ? '' : text.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    switch (field) {
+      case 'event':
+        block.event = value === '' ? undefined : value;
+        break;
+      case 'data':
+        dataLines.push(value);
+        break;
+      case 'id':
+        if (!value.includes('\0')) block.id = value;
+        break;
+      case 'retry':
+        if (/^[0-9]+$/.test(value)) block.retry = Number(value);
+        break;
+      default:
+        break; // unknown fields are ignored
+    }
+  }
+
+  return {
+    feed(text, final = false) {
+      pending += text;
+      const out: Array<SseEvent | { comment: string }> = [];
+      let start = 0;
+      for (let i = 0; i < pending.length; i++) {
+        const ch = pending.charCodeAt(i);
+        if (ch !== 10 && ch !== 13) continue;
+        // A CR at the very end may be the first half of a CRLF: wait for more input.
+        if (ch === 13 && i === pending.length - 1 && !final) break;
+        line(pending.slice(start, i), out);
+        if (ch === 13 && pending.charCodeAt(i + 1) === 10) i++;
+        start = i + 1;
+      }
+      pending = pending.slice(start);
+      if (final) {
+        // The spec discards an event that was never terminated by a blank line.
+        pending = '';
+        block = {};
+        dataLines = [];
+        blockChars = 0;
+      }
+      return out;
+    },
+    buffered: () => blockChars + pending.length,
+  };
 }
 
 /**
@@ -49,44 +123,27 @@ export function formatSseEvent(event: { event?: string; id?: string; data: strin
  * buffered size (an upstream that never ends an event cannot exhaust memory).
  */
 export async function* rewriteSse(source: AsyncIterable<Buffer | string>, rewrite: SseRewrite, maxEventBytes: number): AsyncGenerator<string> {
+  // Non-fatal UTF-8 decode that strips one leading BOM: the spec's "UTF-8 decode".
   const decoder = new TextDecoder('utf-8');
-  let pending = ''; // text not yet split into lines
-  let eventText = ''; // raw text of the current event's lines
-  let lines: string[] = [];
+  const parser = createSseParser();
 
-  async function* takeLines(final: boolean): AsyncGenerator<string> {
-    let start = 0;
-    for (let i = 0; i < pending.length; i++) {
-      const ch = pending.charCodeAt(i);
-      if (ch !== 10 && ch !== 13) continue;
-      // A CR at the very end may be the first half of CRLF: wait for more input.
-      if (ch === 13 && i === pending.length - 1 && !final) break;
-      const line = pending.slice(start, i);
-      const end = ch === 13 && pending.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
-      eventText += pending.slice(start, end);
-      start = end;
-      i = end - 1;
-      if (line.length === 0) {
-        const fields = parseFields(lines);
-        const raw = eventText;
-        eventText = '';
-        lines = [];
-        const replacement = await rewrite({ raw, ...fields });
-        yield replacement ?? raw;
-      } else {
-        lines.push(line);
+  async function* emit(items: Array<SseEvent | { comment: string }>): AsyncGenerator<string> {
+    for (const item of items) {
+      if ('comment' in item) {
+        // Comments keep idle connections alive; their text carries no meaning.
+        yield ':\n';
+        continue;
       }
+      const replacement = await rewrite(item);
+      const text = replacement ?? formatSseEvent(item);
+      if (text.length > 0) yield text;
     }
-    pending = pending.slice(start);
-    if (eventText.length + pending.length > maxEventBytes) throw new Error(`server-sent event larger than ${maxEventBytes} bytes`);
   }
 
   for await (const chunk of source) {
-    pending += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    yield* takeLines(false);
+    const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    yield* emit(parser.feed(text));
+    if (parser.buffered() > maxEventBytes) throw new Error(`server-sent event larger than ${maxEventBytes} bytes`);
   }
-  pending += decoder.decode();
-  yield* takeLines(true);
-  // An unterminated trailing event is passed on as is (clients discard it too).
-  if (eventText.length > 0 || pending.length > 0) yield eventText + pending;
+  yield* emit(parser.feed(decoder.decode(), true));
 }

@@ -118,19 +118,29 @@ describe('filterTools', () => {
 
 describe('createToolsListRewriter', () => {
   const keepFirst = async (t: readonly unknown[]) => t.slice(0, 1);
-  it('rewrites only responses to the listed ids (or any tools result on GET streams)', async () => {
-    const rw = createToolsListRewriter(new Set([2]), false, keepFirst);
-    expect(await rw.rewrite({ jsonrpc: '2.0', id: 1, result: { tools: [1, 2] } })).toBeNull();
+  it('filters every response carrying result.tools, whatever its id (a hostile upstream picks the id)', async () => {
+    const rw = createToolsListRewriter(new Set([2]), keepFirst);
+    expect(await rw.rewrite({ jsonrpc: '2.0', id: 1, result: { tools: [1, 2] } })).toEqual({ jsonrpc: '2.0', id: 1, result: { tools: [1] } });
     expect(await rw.rewrite({ jsonrpc: '2.0', method: 'notifications/progress', params: {} })).toBeNull();
+    expect(await rw.rewrite({ jsonrpc: '2.0', id: 1, result: {} })).toBeNull();
     expect(await rw.rewrite({ jsonrpc: '2.0', id: 2, result: { tools: [1, 2], nextCursor: 'c' } })).toEqual({ jsonrpc: '2.0', id: 2, result: { tools: [1], nextCursor: 'c' } });
     const batch = await rw.rewrite([{ jsonrpc: '2.0', id: 1, result: {} }, { jsonrpc: '2.0', id: 2, result: { tools: [1, 2] } }]);
     expect(batch).toEqual([{ jsonrpc: '2.0', id: 1, result: {} }, { jsonrpc: '2.0', id: 2, result: { tools: [1] } }]);
-    const any = createToolsListRewriter(new Set(), true, keepFirst);
-    expect(await any.rewrite({ jsonrpc: '2.0', id: 'x', result: { tools: [1, 2] } })).toEqual({ jsonrpc: '2.0', id: 'x', result: { tools: [1] } });
+    expect(await rw.rewrite({ jsonrpc: '2.0', id: 'x', result: { tools: [1, 2] } })).toEqual({ jsonrpc: '2.0', id: 'x', result: { tools: [1] } });
+    expect(await rw.rewrite({ jsonrpc: '2.0', id: [2], result: { tools: [1, 2] } })).toEqual({ jsonrpc: '2.0', id: [2], result: { tools: [1] } });
+  });
+
+  it('matches tools/list answers by the SDK id rule: "2" and "02" answer request 2, and must carry tools', async () => {
+    const rw = createToolsListRewriter(new Set([2]), keepFirst);
+    for (const id of ['2', '02', ' 2', '2e0', 2]) {
+      expect(await rw.rewrite({ jsonrpc: '2.0', id, result: { nope: 1 } })).toMatchObject({ id, error: { data: { code: 'upstream_unavailable' } } });
+    }
+    expect(await rw.rewrite({ jsonrpc: '2.0', id: '3', result: { nope: 1 } })).toBeNull();
+    expect(await rw.rewrite({ jsonrpc: '2.0', id: 2, result: { tools: 'all of them' } })).toMatchObject({ id: 2, error: { data: { code: 'upstream_unavailable' } } });
   });
 
   it('fails closed: a filter error or a tools/list answer without tools becomes a JSON-RPC error', async () => {
-    const rw = createToolsListRewriter(new Set([2]), false, async () => {
+    const rw = createToolsListRewriter(new Set([2]), async () => {
       throw new WardenError('authz_unavailable', 'down');
     });
     expect(await rw.rewrite({ jsonrpc: '2.0', id: 2, result: { tools: [1] } })).toMatchObject({ id: 2, error: { data: { code: 'authz_unavailable' } } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSseEvent, rewriteSse, type SseEvent } from '../../src/mcp/sse.js';
+import { formatSseEvent, isMessageEvent, rewriteSse, type SseEvent } from '../../src/mcp/sse.js';
 
 async function collect(chunks: string[], rewrite: (e: SseEvent) => string | null, max = 1 << 20): Promise<{ out: string[]; seen: SseEvent[] }> {
   const seen: SseEvent[] = [];
@@ -12,11 +12,11 @@ async function collect(chunks: string[], rewrite: (e: SseEvent) => string | null
 }
 
 describe('rewriteSse', () => {
-  it('passes events through byte for byte when not rewritten, across chunk boundaries and line endings', async () => {
+  it('re-serializes every event from what was parsed, across chunk boundaries and line endings', async () => {
     const stream = 'event: message\nid: 1\ndata: {"a":1}\n\n: comment\r\ndata: x\r\ndata: y\r\n\r\nretry: 10\rdata: z\r\r';
     const chunks = stream.match(/.{1,3}/gs) as string[];
     const { out, seen } = await collect(chunks, () => null);
-    expect(out.join('')).toBe(stream);
+    expect(out.join('')).toBe('id: 1\ndata: {"a":1}\n\n:\ndata: x\ndata: y\n\nretry: 10\ndata: z\n\n');
     expect(seen.map((e) => e.data)).toEqual(['{"a":1}', 'x\ny', 'z']);
     expect(seen[0]).toMatchObject({ event: 'message', id: '1' });
   });
@@ -31,9 +31,20 @@ describe('rewriteSse', () => {
     expect(out.join('')).toBe('data: keep\n\nid: 7\ndata: new\n\n');
   });
 
-  it('passes an unterminated trailing event through', async () => {
+  it('reads an empty or absent event type as message, as the spec and the MCP SDK do', async () => {
+    const { seen } = await collect(['event:\ndata: a\n\nevent: \ndata: b\n\nevent\ndata: c\n\ndata: d\n\nevent: other\ndata: e\n\n'], () => null);
+    expect(seen.map(isMessageEvent)).toEqual([true, true, true, true, false]);
+  });
+
+  it('strips one BOM, ignores ids with NUL and invalid retry values, keeps id-only blocks', async () => {
+    const { out, seen } = await collect(['\uFEFFid: a\0b\nretry: 1x\ndata: 1\n\nid: 9\n\n'], () => null);
+    expect(seen).toEqual([{ data: '1' }, { id: '9' }]);
+    expect(out.join('')).toBe('data: 1\n\nid: 9\n\n');
+  });
+
+  it('drops an unterminated trailing event (the spec discards it)', async () => {
     const { out } = await collect(['data: 1\n\ndata: partial'], () => null);
-    expect(out.join('')).toBe('data: 1\n\ndata: partial');
+    expect(out.join('')).toBe('data: 1\n\n');
   });
 
   it('refuses an event larger than the bound', async () => {
