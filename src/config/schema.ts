@@ -274,7 +274,10 @@ export const routeSchema = z.strictObject({
     strip_prefix: z.string().startsWith('/').optional(),
     timeout: durationMs().optional(),
     /** Extra headers sent upstream (static). */
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: z
+      .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name'), z.string())
+      .optional()
+      .describe('Static headers sent to the upstream on every request of this route (values may use ${VAR}); an inbound header of the same name is dropped first'),
   }),
   public: z.boolean().optional(),
   scopes: z.array(z.string()).optional(),

@@ -9,6 +9,7 @@ import { compilePattern } from '../pipeline/routes.js';
 import { compileTemplate } from '../pipeline/templates.js';
 import { approvalRuleIssues } from '../approvals/rules.js';
 import { vaultConfigIssues } from '../vault/config-checks.js';
+import { staticHeaderIssues } from '../proxy/static-headers.js';
 
 type Issue = Omit<ConfigIssue, 'line'> & { line?: number };
 
@@ -75,6 +76,7 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
       }
     }
     if (/[?#]/.test(route.upstream.url)) add(`${at}.upstream.url`, 'must not contain a query or fragment');
+    for (const issue of staticHeaderIssues(route)) add(`${at}.${issue.path}`, issue.message);
 
     if (route.public && route.authorize) add(`${at}.public`, 'a public route cannot also have authorize:');
     if (!route.public && !route.authorize) add(at, 'must say authorize: (a list, possibly []) or public: true');

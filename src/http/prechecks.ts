@@ -5,7 +5,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import { WardenError } from '../errors.js';
-import { METHOD_OVERRIDE_HEADERS } from '../proxy/headers.js';
+import { isValidHost, METHOD_OVERRIDE_HEADERS } from '../proxy/headers.js';
 
 const SINGLE = new Set(['host', 'authorization', 'content-length', 'transfer-encoding', 'content-type', 'mcp-session-id', 'warden-approval']);
 const OVERRIDES = new Set(METHOD_OVERRIDE_HEADERS);
@@ -27,6 +27,8 @@ export function precheck(req: IncomingMessage): void {
       if (seen.has(name)) throw bad(`duplicate ${name} header`);
       seen.add(name);
       if (name === 'content-length') cl = true;
+      // `Host: evil.com/x?` must not reach anything that builds URLs from it (X-Forwarded-Host, links).
+      if (name === 'host' && !isValidHost(raw[i + 1])) throw bad('malformed Host header');
       if (name === 'transfer-encoding') {
         te = true;
         if (raw[i + 1].trim().toLowerCase() !== 'chunked') throw bad('only Transfer-Encoding: chunked is accepted');

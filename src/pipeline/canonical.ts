@@ -104,7 +104,20 @@ function canonicalQuery(raw: string): string {
     } catch {
       throw bad('invalid UTF-8 in query');
     }
-    return !CREDENTIAL_PARAMS.has(decoded.toLowerCase());
+    if (CREDENTIAL_PARAMS.has(decoded.toLowerCase())) return false;
+    // `x=1;access_token=…` or `access_token[]=…` still carries the token to an upstream that splits on `;` or folds brackets.
+    for (const piece of pair.split(';')) {
+      const n = piece.split('=', 1)[0];
+      let d: string;
+      try {
+        d = decodeURIComponent(n.replace(/\+/g, ' '));
+      } catch {
+        throw bad('invalid UTF-8 in query');
+      }
+      const bracket = d.indexOf('[');
+      if (CREDENTIAL_PARAMS.has((bracket >= 0 ? d.slice(0, bracket) : d).toLowerCase().replace(/[. ]/g, '_'))) throw bad('credential parameter in an ambiguous form');
+    }
+    return true;
   });
   return kept.join('&');
 }

@@ -2,6 +2,7 @@
 
 import type { Config, RouteConfig } from '../config/schema.js';
 import { compilePattern, type CompiledPattern } from './routes.js';
+import { queryReadsOf, type QueryReads } from '../http/query-guard.js';
 
 export interface CompiledRoute {
   readonly index: number;
@@ -17,6 +18,18 @@ export interface CompiledRoute {
   readonly timeoutMs: number;
   /** A stage needs the request body buffered (MCP, approvals, `{body.*}` templates). */
   readonly needsBody: boolean;
+  /** Query parameters the route's templates and rules read (checked for pollution, #12 A.5). */
+  readonly queryReads: QueryReads;
+  /** `upstream.headers` as name/value pairs (values already `${VAR}`-substituted at load). */
+  readonly headers: ReadonlyArray<[string, string]>;
+}
+
+/** Every string in a config subtree (templates, CEL expressions). */
+function strings(value: unknown, out: string[] = []): string[] {
+  if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const v of value) strings(v, out);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) strings(v, out);
+  return out;
 }
 
 function referencesBody(route: RouteConfig): boolean {
@@ -44,6 +57,8 @@ export function compileRoutes(config: Config): CompiledRoute[] {
       stripSegments,
       timeoutMs: route.upstream.timeout ?? config.server.limits.request_timeout,
       needsBody: Boolean(route.mcp || route.approval?.length || referencesBody(route)),
+      queryReads: queryReadsOf(strings([route.authorize, route.approval, route.mcp?.tools])),
+      headers: Object.freeze(Object.entries(route.upstream.headers ?? {})),
     };
   });
 }

@@ -99,6 +99,11 @@ export interface RequestState {
   upstreamAuthorization?: string;
   /** Extra headers stages add to the upstream request. */
   upstreamHeaders: Array<[string, string]>;
+  /**
+   * When set, only these inbound headers (lower case) are forwarded: a request
+   * released by an approval or grant carries only what the approver was shown.
+   */
+  forwardOnlyHeaders?: ReadonlySet<string>;
   checks: CheckTrace[];
   /** Set by the approve stage when the request was released by an approval. */
   approvalId?: string;

@@ -14,6 +14,7 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import { WardenError } from '../errors.js';
 import { sendError } from '../http/problem.js';
 import { readBounded } from '../http/body.js';
+import { checkQuery } from '../http/query-guard.js';
 import type { CheckRequest } from '../authz/authorizer.js';
 import type { Runtime } from '../runtime.js';
 import type { Proxy } from '../proxy/forward.js';
@@ -71,6 +72,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const approveStage = featureStage('approvals');
   const vaultStage = featureStage('vault');
   const bodyLimit = config.server.limits.body_bytes;
+  // X-Forwarded-Host/-Proto: from server.public_url when set (no inbound header decides them), else the prechecked Host.
+  const publicUrl = config.server.public_url ? new URL(config.server.public_url) : undefined;
+  const forwardedHost = publicUrl?.host;
+  const forwardedProto: 'http' | 'https' = publicUrl?.protocol === 'https:' ? 'https' : 'http';
 
   const templates = new Map<string, Template>();
   const template = (source: string) => {
@@ -148,8 +153,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       state.principal = await rt.authenticator.authenticate(token);
     } catch (err) {
       if (err instanceof WardenError && err.code === 'unauthenticated') {
+        // The verifier's challenge carries the error parameters; they follow the route's own, comma-separated (RFC 9110 §11.6.1).
         const given = err.headers['WWW-Authenticate'] ?? err.headers['www-authenticate'];
-        const hdr = given ? given.replace(/^Bearer\b/, wwwAuthenticate(route)) : `${wwwAuthenticate(route)}, error="invalid_token"`;
+        const params = given ? given.replace(/^Bearer\s*/i, '') : 'error="invalid_token"';
+        const hdr = params ? `${wwwAuthenticate(route)}, ${params}` : wwwAuthenticate(route);
         throw new WardenError('unauthenticated', err.message, { headers: { 'WWW-Authenticate': hdr }, reason: err.reason, cause: err });
       }
       throw err;
@@ -164,7 +171,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const missing = required.filter((s) => !have.has(s));
       if (missing.length) {
         throw new WardenError('forbidden', `the token lacks the required scope(s): ${missing.join(' ')}`, {
-          headers: { 'WWW-Authenticate': `${wwwAuthenticate(route)}, error="insufficient_scope", scope="${required.join(' ')}"` },
+          headers: { 'WWW-Authenticate': `${wwwAuthenticate(route)}, error="insufficient_scope", scope="${required.join(' ').replace(/["\\]/g, '')}"` },
           reason: 'insufficient_scope',
         });
       }
@@ -288,7 +295,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    * Throws (synchronously) or rejects with the denying WardenError.
    */
   function evaluate(state: RequestState, req?: IncomingMessage, res?: ServerResponse): CompiledRoute | Promise<CompiledRoute> {
-    return continueAt(0, state, matchRoute(state), req, res);
+    const route = matchRoute(state);
+    if (route.queryReads !== null) checkQuery(state.query, route.queryReads);
+    return continueAt(0, state, route, req, res);
   }
 
   function continueAt(step: number, state: RequestState, route: CompiledRoute, req?: IncomingMessage, res?: ServerResponse): CompiledRoute | Promise<CompiledRoute> {
@@ -455,8 +464,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           state,
           req,
           this.res,
-          { origin: route.origin, host: route.host, path: upstreamPath(route, state.path, state.query), timeoutMs: route.timeoutMs },
-          { clientIp: state.clientIp, host: String(req.headers.host ?? ''), proto: 'http', requestId: state.id, traceparent: traceparent(req.headers.traceparent), upstreamHost: route.host },
+          { origin: route.origin, host: route.host, path: upstreamPath(route, state.path, state.query), timeoutMs: route.timeoutMs, headers: route.headers },
+          { clientIp: state.clientIp, host: forwardedHost ?? String(req.headers.host ?? ''), proto: forwardedProto, requestId: state.id, traceparent: traceparent(req.headers.traceparent), upstreamHost: route.host },
           (err) => (err ? this.fail(err) : this.finish()),
         );
       } catch (thrown) {

@@ -5,7 +5,7 @@ const vars = {
   agent: 'bot',
   user: 'alice',
   path: { owner: 'acme', repo: 'web' },
-  body: { amount: 42, nested: { id: 'x' }, evil: 'a#b', colon: 'a:b', space: 'a b', empty: '' },
+  body: { amount: 42, nested: { id: 'x' }, evil: 'a#b', colon: 'a:b', space: 'a b', empty: '', star: '*', starred: 'a*' },
   query: { q: ['1', '2'], one: '1' },
   args: { path: '/tmp/f' },
   request: { method: 'GET', path: '/x' },
@@ -19,7 +19,7 @@ describe('templates', () => {
     expect(renderId(compileTemplate('group:eng#member'), vars)).toBe('group:eng#member');
   });
 
-  it.each(['{body.evil}', '{body.colon}', '{body.space}', '{body.empty}', '{body.missing}', '{query.q}', '{body.nested}', '{body.__proto__}'])(
+  it.each(['{body.star}', '{body.starred}', '{body.evil}', '{body.colon}', '{body.space}', '{body.empty}', '{body.missing}', '{query.q}', '{body.nested}', '{body.__proto__}'])(
     'refuses id value %s',
     (ref) => {
       expect(() => renderId(compileTemplate(`doc:${ref}`), vars)).toThrow(TemplateRefused);

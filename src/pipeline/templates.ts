@@ -99,8 +99,9 @@ export class TemplateRefused extends WardenError {
   }
 }
 
-// '#' and ':' change what an OpenFGA id means; whitespace and controls are never valid in ids.
-const UNSAFE_ID = /[#:\s\u0000-\u001f\u007f\u0085\u2028\u2029]/u;
+// '#' and ':' change what an OpenFGA id means, '*' makes it a wildcard (`user:*`);
+// whitespace and controls are never valid in ids.
+const UNSAFE_ID = /[#:*\s\u0000-\u001f\u007f\u0085\u2028\u2029]/u;
 
 /** Render as text (approval messages, addresses): any scalar value, no id rules. */
 export function renderText(t: Template, vars: TemplateVars): string {

@@ -27,6 +27,8 @@ export interface UpstreamTarget {
   /** Path and query as sent upstream. */
   path: string;
   timeoutMs: number;
+  /** The route's static `upstream.headers`. */
+  headers?: ReadonlyArray<[string, string]>;
 }
 
 export interface Proxy {
@@ -129,7 +131,11 @@ export function createProxy(options: ProxyOptions): Proxy {
         if (Number.isFinite(cl) && cl > options.bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${options.bodyLimit} bytes`);
         body = req.pipe(new BodyLimit(options.bodyLimit));
       }
-      const headers = upstreamHeaders(req.rawHeaders, info, options.trusted, state.upstreamHeaders, state.upstreamAuthorization);
+      const headers = upstreamHeaders(req.rawHeaders, info, options.trusted, state.upstreamHeaders, {
+        routeHeaders: target.headers,
+        authorization: state.upstreamAuthorization,
+        only: state.forwardOnlyHeaders,
+      });
       if (state.body !== undefined) fixContentLength(headers, state.body.length);
 
       // Relayed requests keep Warden's own deadlines (see Deadlines), so undici

@@ -25,11 +25,63 @@ const DROP_UPSTREAM = new Set([
   'x-original-url',
   'x-rewrite-url',
   'x-original-uri',
+  // Client-IP and forwarding claims other proxies and CDNs use: Warden sets
+  // X-Forwarded-For/-Proto/-Host itself and passes none of these (#12 A.6).
+  'true-client-ip',
+  'x-client-ip',
+  'cf-connecting-ip',
+  'cf-connecting-ipv6',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'x-original-forwarded-for',
+  'x-forwarded',
+  'forwarded-for',
+  'x-forwarded-server',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-forwarded-scheme',
+  'x-forwarded-ssl',
+  'x-forwarded-protocol',
+  'x-url-scheme',
+  'front-end-https',
+  'x-original-host',
+  'x-host',
+  'x-http-host-override',
+  'x-envoy-original-path',
+  'x-envoy-external-address',
+  'x-envoy-internal',
+  'x-remote-ip',
+  'x-remote-addr',
+  'x-originating-ip',
+  'client-ip',
   'warden-approval',
+  // The identity assertion Warden signs for upstreams (DESIGN.md): never the agent's.
+  'warden-identity',
   'x-request-id',
   'traceparent',
   'tracestate',
 ]);
+
+/**
+ * Names a route cannot set through `upstream.headers` or `credentials.header`:
+ * framing, hop-by-hop and the forwarding headers Warden computes itself.
+ */
+export const RESERVED_UPSTREAM_HEADERS: readonly string[] = Object.freeze([
+  ...HOP_BY_HOP,
+  'host',
+  'content-length',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+  'warden-approval',
+]);
+
+/** Every inbound header name never forwarded upstream (lower case; for tests and docs). */
+export const DROPPED_UPSTREAM_HEADERS: readonly string[] = Object.freeze([...DROP_UPSTREAM]);
 
 // Never passed back to the agent: hop-by-hop, and cookies an upstream sets
 // (they would land on Warden's origin, next to Warden's own state cookies).
@@ -50,6 +102,7 @@ function connectionTokens(value: string | string[] | undefined): ReadonlySet<str
 
 export interface ForwardingInfo {
   clientIp: string;
+  /** The public host (validated Host header or server.public_url), sent as X-Forwarded-Host. */
   host: string;
   proto: 'http' | 'https';
   requestId: string;
@@ -57,21 +110,55 @@ export interface ForwardingInfo {
   upstreamHost: string;
 }
 
-/** Build the upstream header list from the agent's raw headers. */
+const NO_HEADERS: ReadonlyArray<[string, string]> = [];
+
+/** `host[:port]` as RFC 3986 allows it in Host: a reg-name, IPv4 or IP literal; nothing else. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?)(?::[0-9]{1,5})?$/;
+
+/** True when `value` is a plain `host[:port]` (no path, query, userinfo or spaces). */
+export function isValidHost(value: string): boolean {
+  return value.length <= 261 && HOST.test(value);
+}
+
+export interface UpstreamHeaderOptions {
+  /** Static headers of the route (`upstream.headers`). */
+  routeHeaders?: ReadonlyArray<[string, string]>;
+  /** The `Authorization` the credentials stage chose for the upstream, if any. */
+  authorization?: string;
+  /**
+   * Inbound headers to keep, by lower-case name (an approval release forwards
+   * only what the approver was shown); undefined keeps every header not dropped.
+   */
+  only?: ReadonlySet<string>;
+}
+
+/**
+ * Build the upstream header list from the agent's raw headers. Any inbound
+ * header whose name Warden sets (credentials, `upstream.headers`,
+ * Authorization, the identity assertion, forwarding headers) is dropped
+ * first, so the agent can never shadow or add a second value (#12 A.1).
+ */
 export function upstreamHeaders(
   rawHeaders: readonly string[],
   info: ForwardingInfo,
   trusted: TrustedProxies,
   extra: ReadonlyArray<[string, string]>,
-  /** The `Authorization` the credentials stage chose for the upstream, if any. */
-  authorization?: string,
+  options: UpstreamHeaderOptions = {},
 ): string[] {
+  const routeHeaders = options.routeHeaders ?? NO_HEADERS;
   let connection: ReadonlySet<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if (rawHeaders[i].length === 10 && rawHeaders[i].toLowerCase() === 'connection') {
       connection = connectionTokens(rawHeaders[i + 1]);
     }
   }
+  let setByWarden: Set<string> | undefined;
+  if (extra.length > 0 || routeHeaders.length > 0) {
+    setByWarden = new Set();
+    for (let i = 0; i < extra.length; i++) setByWarden.add(extra[i][0].toLowerCase());
+    for (let i = 0; i < routeHeaders.length; i++) setByWarden.add(routeHeaders[i][0].toLowerCase());
+  }
+  const only = options.only;
   const fromTrusted = trusted.size > 0 && isTrusted(trusted, info.clientIp);
   const out: string[] = [];
   let priorXff: string | undefined;
@@ -81,10 +168,11 @@ export function upstreamHeaders(
     const name = rawHeaders[i].toLowerCase();
     if (fromTrusted) {
       if (name === 'x-forwarded-for') priorXff = priorXff ? `${priorXff}, ${rawHeaders[i + 1]}` : rawHeaders[i + 1];
-      else if (name === 'x-forwarded-proto') priorProto = rawHeaders[i + 1];
-      else if (name === 'x-forwarded-host') priorHost = rawHeaders[i + 1];
+      else if (name === 'x-forwarded-proto' && (rawHeaders[i + 1] === 'http' || rawHeaders[i + 1] === 'https')) priorProto = rawHeaders[i + 1];
+      else if (name === 'x-forwarded-host' && isValidHost(rawHeaders[i + 1])) priorHost = rawHeaders[i + 1];
     }
-    if (DROP_UPSTREAM.has(name) || connection?.has(name)) continue;
+    if (DROP_UPSTREAM.has(name) || connection?.has(name) || setByWarden?.has(name)) continue;
+    if (only !== undefined && !only.has(name)) continue;
     out.push(rawHeaders[i], rawHeaders[i + 1]);
   }
   out.push('host', info.upstreamHost);
@@ -93,8 +181,9 @@ export function upstreamHeaders(
   out.push('x-forwarded-host', priorHost ?? info.host);
   out.push('x-request-id', info.requestId);
   out.push('traceparent', info.traceparent);
+  for (let i = 0; i < routeHeaders.length; i++) out.push(routeHeaders[i][0], routeHeaders[i][1]);
   for (let i = 0; i < extra.length; i++) out.push(extra[i][0], extra[i][1]);
-  if (authorization) out.push('authorization', authorization);
+  if (options.authorization) out.push('authorization', options.authorization);
   return out;
 }
 

@@ -165,7 +165,7 @@ describe('check composition and inputs', () => {
   it('takes ids from the query, refusing repeated parameters', async () => {
     expect((await get('/search?doc=1')).status).toBe(200);
     expect((await get('/search?doc=2')).status).toBe(403);
-    expect((await get('/search?doc=1&doc=2')).status).toBe(403);
+    expect((await get('/search?doc=1&doc=2')).status).toBe(400); // ambiguous query: refused before authorization (#12 A.5)
     expect(upstream.requests.map((r) => r.url)).toEqual(['/search?doc=1']);
   });
 

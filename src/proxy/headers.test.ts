@@ -1,0 +1,188 @@
+/**
+ * Header hygiene, table-driven: every header Warden strips or sets is listed
+ * here by hand (not read from the module), so removing one from the strip list
+ * fails a row. The table must also cover every name the module drops.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { DROPPED_UPSTREAM_HEADERS, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { isTrusted, trustedProxies } from './trust.js';
+
+const info: ForwardingInfo = {
+  clientIp: '127.0.0.1',
+  host: 'warden.example:8080',
+  proto: 'https',
+  requestId: 'req-1',
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  upstreamHost: 'upstream.internal:9000',
+};
+const NOBODY = trustedProxies([]);
+
+/** What happens to an inbound header: never forwarded, or replaced by Warden's own value. */
+type Fate = 'dropped' | 'replaced';
+
+const TABLE: Array<[string, Fate]> = [
+  // hop-by-hop
+  ['connection', 'dropped'],
+  ['keep-alive', 'dropped'],
+  ['proxy-connection', 'dropped'],
+  ['transfer-encoding', 'dropped'],
+  ['te', 'dropped'],
+  ['trailer', 'dropped'],
+  ['upgrade', 'dropped'],
+  ['proxy-authenticate', 'dropped'],
+  ['proxy-authorization', 'dropped'],
+  // inbound credentials
+  ['authorization', 'dropped'],
+  ['cookie', 'dropped'],
+  // forwarding claims Warden recomputes
+  ['host', 'replaced'],
+  ['forwarded', 'dropped'],
+  ['x-forwarded-for', 'replaced'],
+  ['x-forwarded-host', 'replaced'],
+  ['x-forwarded-proto', 'replaced'],
+  ['x-forwarded-port', 'dropped'],
+  ['x-forwarded-prefix', 'dropped'],
+  ['x-real-ip', 'dropped'],
+  // URL overrides
+  ['x-original-url', 'dropped'],
+  ['x-rewrite-url', 'dropped'],
+  ['x-original-uri', 'dropped'],
+  // client-IP and forwarding headers of other proxies and CDNs (#12 A.6)
+  ['true-client-ip', 'dropped'],
+  ['x-client-ip', 'dropped'],
+  ['cf-connecting-ip', 'dropped'],
+  ['cf-connecting-ipv6', 'dropped'],
+  ['fastly-client-ip', 'dropped'],
+  ['x-cluster-client-ip', 'dropped'],
+  ['x-original-forwarded-for', 'dropped'],
+  ['x-forwarded', 'dropped'],
+  ['forwarded-for', 'dropped'],
+  ['x-forwarded-server', 'dropped'],
+  ['x-forwarded-uri', 'dropped'],
+  ['x-forwarded-path', 'dropped'],
+  ['x-forwarded-scheme', 'dropped'],
+  ['x-forwarded-ssl', 'dropped'],
+  ['x-forwarded-protocol', 'dropped'],
+  ['x-url-scheme', 'dropped'],
+  ['front-end-https', 'dropped'],
+  ['x-original-host', 'dropped'],
+  ['x-host', 'dropped'],
+  ['x-http-host-override', 'dropped'],
+  ['x-envoy-original-path', 'dropped'],
+  ['x-envoy-external-address', 'dropped'],
+  ['x-envoy-internal', 'dropped'],
+  ['x-remote-ip', 'dropped'],
+  ['x-remote-addr', 'dropped'],
+  ['x-originating-ip', 'dropped'],
+  ['client-ip', 'dropped'],
+  // Warden's own control and identity headers
+  ['warden-approval', 'dropped'],
+  ['warden-identity', 'dropped'],
+  ['x-request-id', 'replaced'],
+  ['traceparent', 'replaced'],
+  ['tracestate', 'dropped'],
+];
+
+const SPOOF = 'spoofed-by-agent';
+
+/** The values the upstream list holds for `name` (case-insensitive). */
+function valuesOf(out: string[], name: string): string[] {
+  const v: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (out[i].toLowerCase() === name) v.push(out[i + 1]);
+  return v;
+}
+
+describe('upstream header hygiene (table)', () => {
+  it('covers every header the module drops', () => {
+    const listed = new Set(TABLE.map(([n]) => n));
+    expect(DROPPED_UPSTREAM_HEADERS.filter((n) => !listed.has(n))).toEqual([]);
+  });
+
+  it.each(TABLE)('%s is %s', (name, fate) => {
+    // Sent twice and in mixed case: neither spelling nor repetition gets one through.
+    const mixed = name.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase());
+    const out = upstreamHeaders([mixed, SPOOF, name.toUpperCase(), SPOOF], info, NOBODY, []);
+    const values = valuesOf(out, name);
+    expect(values.join()).not.toContain(SPOOF);
+    if (fate === 'dropped') expect(values).toEqual([]);
+    else expect(values).toHaveLength(1);
+  });
+
+  it('sets the forwarding headers from the connection and the validated host', () => {
+    const out = upstreamHeaders(['X-Custom', 'kept'], info, NOBODY, []);
+    expect(valuesOf(out, 'x-custom')).toEqual(['kept']);
+    expect(valuesOf(out, 'host')).toEqual(['upstream.internal:9000']);
+    expect(valuesOf(out, 'x-forwarded-for')).toEqual(['127.0.0.1']);
+    expect(valuesOf(out, 'x-forwarded-proto')).toEqual(['https']);
+    expect(valuesOf(out, 'x-forwarded-host')).toEqual(['warden.example:8080']);
+    expect(valuesOf(out, 'x-request-id')).toEqual(['req-1']);
+  });
+
+  it('drops headers the agent names in Connection', () => {
+    const out = upstreamHeaders(['Connection', 'x-secret, close', 'X-Secret', 'v'], info, NOBODY, []);
+    expect(valuesOf(out, 'x-secret')).toEqual([]);
+  });
+});
+
+describe('headers Warden sets cannot be shadowed (#12 A.1)', () => {
+  it('drops an inbound header that credentials.header or a stage sets, in any case', () => {
+    const out = upstreamHeaders(['X-API-KEY', 'mine', 'x-api-key', 'mine-too'], info, NOBODY, [['X-Api-Key', 'injected']]);
+    expect(valuesOf(out, 'x-api-key')).toEqual(['injected']);
+  });
+
+  it('drops an inbound header that upstream.headers sets', () => {
+    const out = upstreamHeaders(['x-tenant', 'other-tenant'], info, NOBODY, [], { routeHeaders: [['X-Tenant', 'acme']] });
+    expect(valuesOf(out, 'x-tenant')).toEqual(['acme']);
+  });
+
+  it('sends exactly one Authorization: the one the credentials stage chose', () => {
+    const out = upstreamHeaders(['Authorization', 'Bearer agent-token'], info, NOBODY, [], { authorization: 'Bearer upstream-token' });
+    expect(valuesOf(out, 'authorization')).toEqual(['Bearer upstream-token']);
+  });
+
+  it('forwards only the listed inbound headers when told (approval release)', () => {
+    const out = upstreamHeaders(['Content-Type', 'application/json', 'X-Delete-Mode', 'purge-everything'], info, NOBODY, [], {
+      only: new Set(['content-type']),
+    });
+    expect(valuesOf(out, 'content-type')).toEqual(['application/json']);
+    expect(valuesOf(out, 'x-delete-mode')).toEqual([]);
+    expect(valuesOf(out, 'x-request-id')).toEqual(['req-1']);
+  });
+});
+
+describe('trusted proxies', () => {
+  const spoofed = ['X-Forwarded-For', '6.6.6.6', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'evil.example'];
+  const plain = { ...info, proto: 'http' as const };
+
+  it.each(['127.0.0.1', '::ffff:127.0.0.1', '::1', '10.0.0.1.evil', ''])('ignores X-Forwarded-* from %j, a peer outside trusted_proxies', (peer) => {
+    const trusted = trustedProxies(['10.0.0.0/8', '::ffff:192.168.0.0/120', 'fd00::/8']);
+    const out = upstreamHeaders(spoofed, { ...plain, clientIp: peer }, trusted, []);
+    expect(valuesOf(out, 'x-forwarded-for')).toEqual([peer]);
+    expect(valuesOf(out, 'x-forwarded-proto')).toEqual(['http']);
+    expect(valuesOf(out, 'x-forwarded-host')).toEqual(['warden.example:8080']);
+  });
+
+  it.each(['10.1.2.3', '::ffff:10.1.2.3', '192.168.0.7', '::ffff:192.168.0.7', 'fd00::1'])('keeps the chain from %j, a trusted peer', (peer) => {
+    const trusted = trustedProxies(['10.0.0.0/8', '::ffff:192.168.0.0/120', 'fd00::/8']);
+    const out = upstreamHeaders(spoofed, { ...plain, clientIp: peer }, trusted, []);
+    expect(valuesOf(out, 'x-forwarded-for')).toEqual([`6.6.6.6, ${peer}`]);
+    expect(valuesOf(out, 'x-forwarded-proto')).toEqual(['https']);
+    expect(valuesOf(out, 'x-forwarded-host')).toEqual(['evil.example']);
+  });
+
+  it('does not believe a malformed X-Forwarded-Host or -Proto even from a trusted peer', () => {
+    const trusted = trustedProxies(['127.0.0.1']);
+    const out = upstreamHeaders(['X-Forwarded-Host', 'evil.com/x?', 'X-Forwarded-Proto', 'javascript'], plain, trusted, []);
+    expect(valuesOf(out, 'x-forwarded-host')).toEqual(['warden.example:8080']);
+    expect(valuesOf(out, 'x-forwarded-proto')).toEqual(['http']);
+  });
+
+  it('matches IPv4-mapped peers against IPv4 ranges, and nothing else', () => {
+    const t = trustedProxies(['10.0.0.0/8']);
+    expect(isTrusted(t, '::ffff:10.9.9.9')).toBe(true);
+    expect(isTrusted(t, '::ffff:127.0.0.1')).toBe(false);
+    expect(isTrusted(t, '::ffff:a09:909')).toBe(false); // fail closed on forms Node never reports
+    expect(isTrusted(t, 'not-an-ip')).toBe(false);
+  });
+});

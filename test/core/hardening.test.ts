@@ -1,0 +1,252 @@
+/**
+ * Regression tests for the adversarial review (#12, part A): each `it` names
+ * its finding. A real Warden in front of a recording upstream; every refusal
+ * also asserts that the upstream saw nothing.
+ */
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startWarden, type WardenHandle } from '../support/gateway.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+import { rawRequest } from '../support/raw-http.js';
+import { parseWwwAuthenticate } from '../support/www-authenticate.js';
+
+let upstream: Upstream;
+let warden: WardenHandle;
+let alice: string;
+
+const config = (up: string) => `
+server:
+  listen: 127.0.0.1:0
+  limits: { body_bytes: 4096, request_timeout: 2s }
+identity:
+  dev_issuer: true
+authz:
+  model: test/core/fixtures/model.fga
+  tuples: test/core/fixtures/tuples.yaml
+routes:
+  - name: public
+    match: { path: /public/** }
+    upstream: { url: "${up}", strip_prefix: /public }
+    public: true
+  - name: keyed
+    match: { path: /keyed/** }
+    upstream:
+      url: "${up}"
+      strip_prefix: /keyed
+      headers: { X-Tenant: "\${TEST_TENANT}", X-Static: fixed }
+    authorize: []
+    credentials: { header: { name: X-Api-Key, value: "\${TEST_UPSTREAM_KEY}" } }
+  - name: by-query
+    match: { path: /q/read }
+    upstream: { url: "${up}" }
+    authorize:
+      - { user: "user:{user}", relation: can_read, object: "doc:{query.doc}" }
+  - name: share
+    match: { path: /share/:doc }
+    upstream: { url: "${up}" }
+    authorize:
+      - user: "user:{user}"
+        relation: can_read
+        object: "doc:{path.doc}"
+        contextual_tuples:
+          - { user: "user:{query.with}", relation: viewer, object: "doc:{path.doc}" }
+  - name: scoped
+    match: { path: /scoped/** }
+    upstream: { url: "${up}" }
+    scopes: [notes.read]
+    authorize: []
+  - name: tools
+    match: { path: /mcp/tools }
+    upstream: { url: "${up}" }
+    authorize: []
+    mcp: { other_tools: allow }
+`;
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  warden = await startWarden({ config: config(upstream.url), env: { TEST_UPSTREAM_KEY: 'static-key-0123456789', TEST_TENANT: 'acme' } });
+  alice = await warden.token('demo-agent', 'alice');
+});
+
+afterAll(async () => {
+  await warden?.close();
+  await upstream?.close();
+});
+
+beforeEach(() => {
+  upstream.requests.length = 0;
+});
+
+const auth = (t = alice) => ({ authorization: `Bearer ${t}` });
+
+/** Every value of header `name` the upstream received, in order. */
+function seenValues(name: string): string[] {
+  const raw = upstream.requests[0].rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === name) out.push(raw[i + 1]);
+  return out;
+}
+
+describe('A.1 injected credentials cannot be shadowed', () => {
+  it('drops the agent’s own X-Api-Key (any case) before injecting credentials.header', async () => {
+    const host = new URL(warden.url).host;
+    const r = await rawRequest(
+      warden.url,
+      ['GET /keyed/k HTTP/1.1', `Host: ${host}`, `Authorization: Bearer ${alice}`, 'X-Api-Key: mine', 'x-API-key: mine-again', 'Connection: close', '', ''].join('\r\n'),
+    );
+    expect(r.status).toBe(200);
+    expect(seenValues('x-api-key')).toEqual(['static-key-0123456789']);
+  });
+
+  it('drops an inbound Warden-Identity (the identity assertion header)', async () => {
+    const res = await fetch(`${warden.url}/keyed/k`, { headers: { ...auth(), 'warden-identity': 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.' } });
+    expect(res.status).toBe(200);
+    expect(seenValues('warden-identity')).toEqual([]);
+  });
+});
+
+describe('A.9 upstream.headers', () => {
+  it('sends the route’s static headers (with ${VAR} values), replacing what the agent sent', async () => {
+    const res = await fetch(`${warden.url}/keyed/k`, { headers: { ...auth(), 'x-tenant': 'other-tenant', 'X-STATIC': 'agent' } });
+    expect(res.status).toBe(200);
+    expect(seenValues('x-tenant')).toEqual(['acme']);
+    expect(seenValues('x-static')).toEqual(['fixed']);
+  });
+});
+
+describe('A.5 query pollution', () => {
+  it.each([
+    ['bracketed twin', 'doc%5B%5D=2&doc=1'],
+    ['raw bracketed twin', 'doc[]=2&doc=1'],
+    ['semicolon-separated twin', 'x=1;doc=2&doc=1'],
+    ['repeated parameter', 'doc=1&doc=1'],
+    ['case variant', 'DOC=2&doc=1'],
+    ['indexed twin after', 'doc=1&doc%5Bx%5D=2'],
+  ])('refuses a templated parameter given twice (%s) with 400', async (_label, query) => {
+    const res = await fetch(`${warden.url}/q/read?${query}`, { headers: auth() });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe('bad_request');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('forwards a query whose templated parameter appears once, as it was authorized', async () => {
+    const res = await fetch(`${warden.url}/q/read?doc=1&tag=a&tag=b`, { headers: auth() });
+    expect(res.status).toBe(200);
+    expect(upstream.requests[0].url).toBe('/q/read?doc=1&tag=a&tag=b');
+  });
+
+  it('never forwards access_token in a ;-separated or bracketed form', async () => {
+    for (const q of ['x=1;access_token=leak', 'access_token%5B%5D=leak']) {
+      const res = await fetch(`${warden.url}/public/p?${q}`);
+      expect(res.status).toBe(400);
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
+describe('A.6 Host and client-IP headers', () => {
+  it('refuses a Host header that is not host[:port]', async () => {
+    for (const host of ['evil.com/x?', 'evil.com@other', 'a b', 'evil.com:80:80']) {
+      const r = await rawRequest(warden.url, ['GET /public/h HTTP/1.1', `Host: ${host}`, 'Connection: close', '', ''].join('\r\n'));
+      expect(r.status, host).toBe(400);
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('passes no client-IP or forwarding header from an untrusted peer', async () => {
+    const family = ['True-Client-IP', 'X-Client-IP', 'CF-Connecting-IP', 'X-Cluster-Client-IP', 'X-Forwarded-Server', 'X-Forwarded-Uri', 'X-Envoy-Original-Path', 'X-Original-URL', 'X-Rewrite-URL', 'X-Real-IP', 'Forwarded'];
+    const host = new URL(warden.url).host;
+    const r = await rawRequest(
+      warden.url,
+      ['GET /public/ip HTTP/1.1', `Host: ${host}`, ...family.map((h) => `${h}: 6.6.6.6`), 'X-Forwarded-For: 6.6.6.6', 'X-Forwarded-Host: evil.example', 'Connection: close', '', ''].join('\r\n'),
+    );
+    expect(r.status).toBe(200);
+    for (const h of family) expect(seenValues(h.toLowerCase()), h).toEqual([]);
+    expect(seenValues('x-forwarded-for')).toEqual(['127.0.0.1']);
+    expect(seenValues('x-forwarded-host')).toEqual([host]);
+  });
+
+  it('refuses method override headers', async () => {
+    for (const h of ['X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override']) {
+      const res = await fetch(`${warden.url}/public/m`, { method: 'POST', headers: { [h]: 'DELETE' } });
+      expect(res.status, h).toBe(400);
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
+describe('A.7 wildcard template values', () => {
+  it('refuses "*" as a template value instead of checking user:*', async () => {
+    // bob owns doc:2; sharing it "with *" would make alice a viewer through the wildcard.
+    const res = await fetch(`${warden.url}/share/2?with=*`, { headers: auth() });
+    expect(res.status).toBe(403);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('still allows a plain value through the same template', async () => {
+    const res = await fetch(`${warden.url}/share/2?with=alice`, { headers: auth() });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('A.11 every WWW-Authenticate challenge parses strictly (RFC 9110 §11.6.1)', () => {
+  async function challengeOf(path: string, headers: Record<string, string> = {}) {
+    const res = await fetch(`${warden.url}${path}`, { headers });
+    expect([401, 403]).toContain(res.status);
+    const value = res.headers.get('www-authenticate');
+    expect(value, path).toBeTruthy();
+    const parsed = parseWwwAuthenticate(value!);
+    expect(parsed).toHaveLength(1);
+    expect(parsed[0].scheme).toBe('Bearer');
+    return parsed[0].params;
+  }
+
+  it('no token', async () => {
+    expect(await challengeOf('/keyed/x')).toEqual({ realm: 'warden' });
+  });
+
+  it('not a Bearer header', async () => {
+    expect(await challengeOf('/keyed/x', { authorization: 'Basic YTpi' })).toEqual({ realm: 'warden', error: 'invalid_request' });
+  });
+
+  it('a refused token', async () => {
+    const forged = alice.slice(0, alice.lastIndexOf('.') + 1) + 'AAAA';
+    const p = await challengeOf('/keyed/x', auth(forged));
+    expect(p.realm).toBe('warden');
+    expect(p.error).toBe('invalid_token');
+    expect(p.error_description).toBeTruthy();
+  });
+
+  it('insufficient scope', async () => {
+    const p = await challengeOf('/scoped/x', auth());
+    expect(p).toMatchObject({ realm: 'warden', error: 'insufficient_scope', scope: 'notes.read' });
+  });
+
+  it('MCP routes: resource_metadata, also with a refused token', async () => {
+    const p = await challengeOf('/mcp/tools');
+    expect(p.resource_metadata).toMatch(/\/\.well-known\/oauth-protected-resource\/mcp\/tools$/);
+    const q = await challengeOf('/mcp/tools', auth('not.a.jwt'));
+    expect(q.resource_metadata).toBe(p.resource_metadata);
+    expect(q.error).toBe('invalid_token');
+  });
+
+  it('Warden’s own endpoints', async () => {
+    let checked = 0;
+    for (const path of ['/.warden/approvals/abc', '/.warden/connections', '/.warden/grants']) {
+      const res = await fetch(`${warden.url}${path}`);
+      if (res.status !== 401) continue;
+      checked++;
+      const value = res.headers.get('www-authenticate');
+      expect(value, path).toBeTruthy();
+      expect(() => parseWwwAuthenticate(value!)).not.toThrow();
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
+  it('the parser itself refuses the malformed form the review found', () => {
+    expect(() => parseWwwAuthenticate('Bearer realm="warden" error="invalid_token"')).toThrow(/","/);
+    expect(() => parseWwwAuthenticate('Bearer realm="a", realm="b"')).toThrow(/duplicate/);
+    expect(parseWwwAuthenticate('Bearer realm="a", error="x", Basic realm="b"')).toHaveLength(2);
+    expect(parseWwwAuthenticate('Negotiate abc==')[0].token68).toBe('abc==');
+  });
+});
