@@ -8,10 +8,10 @@
 
 import { Hono, type Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import { asWardenError, problemOf } from '../http/problem.js';
 import type { Principal } from '../identity/principal.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../core/runtime.js';
 import { randomId, safeEqual } from './ids.js';
 import { effectiveStatus, type ApprovalRecord } from './records.js';
 import { REVIEW_HEADERS, renderReviewPage, renderStatusPage } from './review-page.js';

@@ -10,7 +10,7 @@
  */
 
 import type { Store } from '../store/store.js';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { StoredRequest } from './request-capture.js';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';

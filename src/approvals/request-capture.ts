@@ -5,10 +5,10 @@
  */
 
 import type { RequestState } from '../pipeline/context.js';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { CelVars } from './rules.js';
 import type { TemplateVars } from './templates.js';
-import { canonicalJson, sha256Hex } from '../canonical-json.js';
+import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
 
 /** Headers kept with the stored request (shown to the approver). */
 export const STORED_HEADERS = ['content-type', 'content-encoding', 'content-language', 'accept', 'idempotency-key'] as const;

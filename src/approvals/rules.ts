@@ -7,7 +7,7 @@
 
 import { Environment } from '@marcbachmann/cel-js';
 import type { ApprovalRuleConfig, RouteConfig } from '../config/schema.js';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import { templateProblems } from './templates.js';
 
 /** A compiled `when`: true when the rule applies to these variables. */

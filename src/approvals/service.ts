@@ -6,14 +6,14 @@
  */
 
 import type { ApprovalRuleConfig } from '../config/schema.js';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { PipelineHooks } from '../pipeline/feature.js';
 import type { RequestState } from '../pipeline/context.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../core/runtime.js';
 import type { CibaClient } from './ciba.js';
 import type { DecisionBus } from './decision-bus.js';
 import { confirmationCode, randomId, safeEqual } from './ids.js';
-import { sha256Hex } from '../canonical-json.js';
+import { sha256Hex } from '../core/canonical-json.js';
 import { approvalNotice, type Notifier } from './notifiers.js';
 import { effectiveStatus, type ApprovalRecord, type ApprovalRepo, type GrantRecord } from './records.js';
 import { captureRequest, celVars, grantMatchKey, requestDigest, storedTemplateVars, type StoredRequest } from './request-capture.js';

@@ -5,10 +5,10 @@
  * request) always go to the engine.
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest, TupleKey } from './authorizer.js';
-import { canonicalJson } from '../canonical-json.js';
+import { canonicalJson } from '../core/canonical-json.js';
 
 /** Options of `withDecisionCache`. */
 export interface DecisionCacheOptions {

@@ -5,7 +5,7 @@
  */
 
 import { isAbsolute, resolve } from 'node:path';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';

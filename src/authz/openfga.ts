@@ -15,7 +15,7 @@ import {
   type AuthorizationModel,
   type TupleKey as SdkTupleKey,
 } from '@openfga/sdk';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest, TupleKey } from './authorizer.js';
 

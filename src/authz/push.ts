@@ -5,12 +5,12 @@
  * already exist are ignored by the server (`on_duplicate: ignore`).
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { TupleKey } from './authorizer.js';
 import { loadModel, loadTuples } from './model.js';
 import { createOpenFgaAdmin, type OpenFgaModelJson } from './openfga.js';
-import { canonicalJson } from '../canonical-json.js';
+import { canonicalJson } from '../core/canonical-json.js';
 
 /** OpenFGA's limit on tuples per write request. */
 const MAX_TUPLES_PER_WRITE = 100;

@@ -4,7 +4,7 @@
  */
 
 import type { IncomingMessage } from 'node:http';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import { isValidHost, METHOD_OVERRIDE_HEADERS } from '../proxy/headers.js';
 
 const SINGLE = new Set(['host', 'authorization', 'content-length', 'transfer-encoding', 'content-type', 'mcp-session-id', 'warden-approval']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import { problemOf } from './problem.js';
 
 describe('problemOf', () => {

@@ -5,7 +5,7 @@
  */
 
 import type { ServerResponse } from 'node:http';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 export interface ProblemBody {
   type: string;

@@ -9,7 +9,7 @@
  * `doc=1` still loses to an upstream that reads `doc[]` as the same name.
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 /** Which query parameters a route reads: a set of names, every parameter, or none. */
 export type QueryReads = ReadonlySet<string> | 'all' | null;

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 /** File name of the persisted private key inside the data dir. */
 export const DEV_ISSUER_KEY_FILE = 'dev-issuer.jwk.json';

@@ -4,7 +4,7 @@
  * fixed text chosen by Warden, never derived from the token.
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 /** Why a token was refused; also the audit `reason` (prefixed `token_`). */
 export type InvalidTokenReason =

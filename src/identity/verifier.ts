@@ -22,7 +22,7 @@ import {
   type JWTVerifyOptions,
   type RemoteJWKSet,
 } from 'jose';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Config, IssuerConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';

@@ -9,7 +9,7 @@
  * re-initialize on 404.
  */
 
-import type { ErrorCode, WardenError } from '../errors.js';
+import type { ErrorCode, WardenError } from '../core/errors.js';
 import type { McpCall, RequestState } from '../pipeline/context.js';
 import type { JsonRpcId } from './json-rpc.js';
 

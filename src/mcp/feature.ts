@@ -5,10 +5,10 @@
  * authenticate and before authorize (see pipeline.ts).
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Feature, FeatureFactory } from '../pipeline/feature.js';
 import type { RequestState } from '../pipeline/context.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../core/runtime.js';
 import { createMcpAdminApp } from './admin.js';
 import type { McpCallDetails } from './errors.js';
 import { isNotificationMethod, parseMcpBody, serializeMessages, toolCallParams, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';

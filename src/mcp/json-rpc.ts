@@ -4,7 +4,7 @@
  * it understood, and forwards the form it parsed (see `serializeMessages`).
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 export type JsonRpcId = string | number;
 

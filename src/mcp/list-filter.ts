@@ -7,10 +7,10 @@
  */
 
 import type { Authorizer, CheckRequest } from '../authz/authorizer.js';
-import { isWardenError, WardenError } from '../errors.js';
+import { isWardenError, WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
 import { templateVars, TemplateRefused } from '../pipeline/templates.js';
-import { canonicalJson } from '../canonical-json.js';
+import { canonicalJson } from '../core/canonical-json.js';
 import { toJsonRpcError } from './errors.js';
 import { answersRequest, type JsonRpcId } from './json-rpc.js';
 import type { PinStatus, ToolDefinition, ToolPins } from './pinning.js';

@@ -7,7 +7,7 @@
  */
 
 import type { Store } from '../store/store.js';
-import { canonicalJson, sha256Hex } from '../canonical-json.js';
+import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
 
 /** The parts of a tool definition that are pinned. */
 export interface ToolDefinition {

@@ -6,7 +6,7 @@
 
 import { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import { readBounded } from '../http/body.js';
 import type { RequestState, UpstreamResponse } from '../pipeline/context.js';
 import type { SessionBindings } from './sessions.js';

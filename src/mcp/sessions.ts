@@ -4,10 +4,10 @@
  * Bindings live in the store with a sliding TTL.
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
 import type { Store } from '../store/store.js';
-import { sha256Hex } from '../canonical-json.js';
+import { sha256Hex } from '../core/canonical-json.js';
 
 /** Who owns a session: issuer, agent and user (null user = machine token; null principal = public route). */
 export interface SessionOwner {

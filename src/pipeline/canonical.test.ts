@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalPath, canonicalize } from './canonical.js';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 function refused(target: string): string {
   try {

@@ -5,7 +5,7 @@
  * an upstream that repair it differently is how authorization gets bypassed.
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 export interface CanonicalTarget {
   /** Percent-encoded canonical path, always starting with `/`. */

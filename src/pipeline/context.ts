@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../identity/principal.js';
 import type { Readable } from 'node:stream';
 import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../core/runtime.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {

@@ -6,7 +6,7 @@
  */
 
 import type { Hono } from 'hono';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../core/runtime.js';
 import type { RequestState, Stage } from './context.js';
 
 /** A feature's plug points; all optional. */

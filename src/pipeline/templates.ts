@@ -4,7 +4,7 @@
  * OpenFGA id refuses any value that would change the id's meaning.
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { RequestState } from './context.js';
 
 /** Variables a template can reference (`{agent}`, `{path.owner}`, `{args.a.b}` ...). */

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { RequestState, UpstreamResponse } from '../pipeline/context.js';
 import { downstreamHeaders, downstreamRawHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';

@@ -3,7 +3,7 @@
  * when configured, so the embedded default never touches ioredis.
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from './store.js';

@@ -4,7 +4,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 /** Lock names live under this key namespace in both drivers (callers must not use it). */
 export const LOCK_NAMESPACE = 'lock:';

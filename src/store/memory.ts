@@ -5,7 +5,7 @@
  */
 
 import type { BudgetState, Lock, SetOptions, Store, Unsubscribe } from './store.js';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import { budgetMember, checkAmount, checkRateSpec, checkTtlMs, lockKey, newLockToken, roundSum, storeClosed } from './guards.js';
 
 interface Entry {

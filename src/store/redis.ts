@@ -6,7 +6,7 @@
  */
 
 import { Redis, type RedisOptions } from 'ioredis';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { BudgetState, Lock, SetOptions, Store, Unsubscribe } from './store.js';
 import { budgetMember, checkAmount, checkRateSpec, checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';

@@ -10,7 +10,7 @@
  */
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 const VERSION = 'wv1';
 const IV_BYTES = 12;

@@ -7,7 +7,7 @@
  */
 
 import type { Context } from 'hono';
-import { isWardenError } from '../errors.js';
+import { isWardenError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
 import { parseScopes } from './providers.js';
 import { missingScopes, type VaultServices } from './services.js';

@@ -4,10 +4,10 @@
  * linking, listing/revoking connections and exchanging tokens.
  */
 
-import { WardenError, isWardenError } from '../errors.js';
+import { WardenError, isWardenError } from '../core/errors.js';
 import type { Feature, FeatureFactory } from '../pipeline/feature.js';
 import type { RequestState } from '../pipeline/context.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../core/runtime.js';
 import { createVaultCipher } from './crypto.js';
 import { withConnectionCache } from './read-cache.js';
 import { createConnectionRepository, type Connection, type ConnectionRepository } from './records.js';

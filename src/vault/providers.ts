@@ -7,7 +7,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { ProviderConfig } from '../config/schema.js';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 
 /** Tokens a provider answered with, normalized. */
 export interface TokenSet {

@@ -7,7 +7,7 @@
  * no user id can forge the `:` separator.
  */
 
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import type { VaultCipher } from './crypto.js';
 

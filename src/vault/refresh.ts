@@ -17,7 +17,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { WardenError, isWardenError } from '../errors.js';
+import { WardenError, isWardenError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Lock, Store } from '../store/store.js';

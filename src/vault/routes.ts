@@ -7,7 +7,7 @@
 
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { WardenError } from '../errors.js';
+import { WardenError } from '../core/errors.js';
 import { asWardenError, problemOf } from '../http/problem.js';
 import type { Principal } from '../identity/principal.js';
 import { createPkcePair, ProviderError } from './providers.js';

@@ -4,8 +4,8 @@
  * the refresher, and the `connection_required` error builder.
  */
 
-import { WardenError } from '../errors.js';
-import type { Runtime } from '../runtime.js';
+import { WardenError } from '../core/errors.js';
+import type { Runtime } from '../core/runtime.js';
 import type { CachedConnections } from './read-cache.js';
 import type { OAuthProvider, ProviderRegistry } from './providers.js';
 import type { Refresher } from './refresh.js';

@@ -7,11 +7,11 @@
 import { Writable } from 'node:stream';
 import { Hono } from 'hono';
 import { configSchema, type Config } from '../../src/config/schema.js';
-import { WardenError } from '../../src/errors.js';
+import { WardenError } from '../../src/core/errors.js';
 import type { Principal } from '../../src/identity/principal.js';
 import type { Authorizer, CheckRequest } from '../../src/authz/authorizer.js';
 import type { RequestState } from '../../src/pipeline/context.js';
-import type { Runtime } from '../../src/runtime.js';
+import type { Runtime } from '../../src/core/runtime.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createMemoryStore } from '../../src/store/memory.js';

@@ -2,8 +2,8 @@
 // engine (the engines themselves are tested against real OpenFGA elsewhere).
 import { describe, expect, it } from 'vitest';
 import { withDecisionCache } from '../../src/authz/cache.js';
-import { canonicalJson } from '../../src/canonical-json.js';
-import { WardenError } from '../../src/errors.js';
+import { canonicalJson } from '../../src/core/canonical-json.js';
+import { WardenError } from '../../src/core/errors.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest } from '../../src/authz/authorizer.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 

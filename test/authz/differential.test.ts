@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpenFgaAuthorizer } from '../../src/authz/openfga.js';
 import type { AuthorizationModel } from '../../src/authz/model.js';
 import { createEmbeddedAuthorizer } from '../../src/authz/embedded/index.js';
-import { isWardenError } from '../../src/errors.js';
+import { isWardenError } from '../../src/core/errors.js';
 import type { Authorizer, CheckRequest, ListObjectsRequest, TupleKey } from '../../src/authz/authorizer.js';
 import { createStoreWithModel, deleteStore, dslToJson, startOpenFga, type OpenFgaServer } from '../support/openfga.js';
 

@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { TupleKey } from '../../src/authz/authorizer.js';
-import { isWardenError } from '../../src/errors.js';
+import { isWardenError } from '../../src/core/errors.js';
 import { parseModelDsl } from '../../src/authz/model.js';
 import { createEmbeddedAuthorizer, createEmbeddedEngine, fgaCodeOf, FGA_ERROR, type EmbeddedEngine } from '../../src/authz/embedded/index.js';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { createOpenFgaAuthorizer, type OpenFgaAuthorizer } from '../../src/authz/openfga.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { WardenError } from '../../src/errors.js';
+import { WardenError } from '../../src/core/errors.js';
 import { SAMPLE_TUPLES, createStoreWithModel, dslToJson, sampleModel, startOpenFga, type OpenFgaServer } from '../support/openfga.js';
 
 function captureLogs() {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEV_ISSUER_KEY_FILE, devIssuerIdentity, loadDevIssuer } from '../../src/identity/dev-issuer.js';
 import { createAuthenticator } from '../../src/identity/verifier.js';
-import { WardenError } from '../../src/errors.js';
+import { WardenError } from '../../src/core/errors.js';
 import { captureLogger, expectRefused, identityConfig } from './helpers.js';
 
 const PUBLIC_URL = 'http://127.0.0.1:8080';

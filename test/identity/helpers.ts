@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { identitySchema } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
-import { WardenError } from '../../src/errors.js';
+import { WardenError } from '../../src/core/errors.js';
 
 /** `identity:` parsed by the real schema (durations become ms). */
 export function identityConfig(raw: Record<string, unknown>) {

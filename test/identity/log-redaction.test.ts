@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createAuthenticator } from '../../src/identity/verifier.js';
-import { WardenError } from '../../src/errors.js';
+import { WardenError } from '../../src/core/errors.js';
 import { startOidcProvider, type OidcTestProvider } from '../support/oidc.js';
 import { accessClaims, attackerKey, b64, nowSec, signCompact } from './forge.js';
 import { captureLogger, identityConfig } from './helpers.js';

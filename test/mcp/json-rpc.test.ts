@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseMcpBody, serializeMessages, toolCallParams } from '../../src/mcp/json-rpc.js';
-import { canonicalJson } from '../../src/canonical-json.js';
-import { WardenError } from '../../src/errors.js';
+import { canonicalJson } from '../../src/core/canonical-json.js';
+import { WardenError } from '../../src/core/errors.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -8,7 +8,7 @@ import { compileMcpRoute } from '../../src/mcp/tool-rules.js';
 import { createToolsListRewriter, filterTools } from '../../src/mcp/list-filter.js';
 import { createToolPins } from '../../src/mcp/pinning.js';
 import { mcpJsonRpcError, toJsonRpcError } from '../../src/mcp/errors.js';
-import { WardenError } from '../../src/errors.js';
+import { WardenError } from '../../src/core/errors.js';
 
 // A unit-test stand-in for the authorizer: a fixed tuple set, and a record of every batch.
 function tupleAuthorizer(tuples: string[]): Authorizer & { batches: CheckRequest[][] } {

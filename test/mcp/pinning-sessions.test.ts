@@ -3,7 +3,7 @@ import { createMemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/store.js';
 import { acceptToolDefinition, createToolPins, toolDefinitionHash } from '../../src/mcp/pinning.js';
 import { createSessionBindings, sessionIdFrom } from '../../src/mcp/sessions.js';
-import { WardenError } from '../../src/errors.js';
+import { WardenError } from '../../src/core/errors.js';
 import type { Principal } from '../../src/identity/principal.js';
 
 const tool = (description: string, schema: unknown = { type: 'object', properties: { path: { type: 'string' } } }) => ({ name: 'read_file', description, inputSchema: schema });

@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isWardenError } from '../../src/errors.js';
+import { isWardenError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createRedisStore, redactRedisUrl } from '../../src/store/redis.js';

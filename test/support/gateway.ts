@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { startGateway, type Gateway } from '../../src/gateway.js';
+import { startGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { loadDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import type { FeatureFactory } from '../../src/pipeline/feature.js';

@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isWardenError, WardenError } from '../../src/errors.js';
+import { isWardenError, WardenError } from '../../src/core/errors.js';
 import { createVaultCipher, generateVaultKey } from '../../src/vault/crypto.js';
 
 const k1 = { id: 'k1', key: generateVaultKey() };

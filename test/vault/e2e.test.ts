@@ -14,7 +14,7 @@ import { createRedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
 import { createVaultCipher, generateVaultKey } from '../../src/vault/crypto.js';
 import { createVaultFeature } from '../../src/vault/feature.js';
-import { runRekey } from '../../src/vault/cli.js';
+import { runRekey } from '../../src/vault/rekey.js';
 import { connectionKey, createConnectionRepository, type ConnectionRepository } from '../../src/vault/records.js';
 import { launchBrowser, type Browser } from '../support/browser.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';

@@ -5,7 +5,7 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WardenError } from '../../src/errors.js';
+import { WardenError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createRedisStore } from '../../src/store/redis.js';

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { WardenError } from '../../errors.js';
+import { WardenError } from '../../core/errors.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest, TupleKey } from '../authorizer.js';
 import { loadModel, loadTuplesWithLines, modelRelations, ModelError, type AuthorizationModel } from '../model.js';
 import { createEmbeddedEngine, InvalidStoredTupleError, type EmbeddedEngine } from './engine.js';

@@ -3,10 +3,10 @@
  * schema, cross-checks, the FGA model and the names routes use in it.
  */
 
-import { ConfigError, loadConfigFile, type ConfigIssue } from './config/load.js';
-import { checkPolicyNames } from './config/validate.js';
-import { createAuthorizer } from './authz/create.js';
-import { createLogger } from './observability/logger.js';
+import { ConfigError, loadConfigFile, type ConfigIssue } from '../config/load.js';
+import { checkPolicyNames } from '../config/validate.js';
+import { createAuthorizer } from '../authz/create.js';
+import { createLogger } from '../observability/logger.js';
 
 /** Every problem with the config file (empty when valid). */
 export async function validateConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfigIssue[]> {

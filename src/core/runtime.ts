@@ -3,12 +3,12 @@
  * per config generation by `gateway.ts`; stages and endpoints receive it.
  */
 
-import type { Config } from './config/schema.js';
-import type { Store } from './store/store.js';
-import type { Authenticator } from './identity/principal.js';
-import type { Authorizer } from './authz/authorizer.js';
-import type { Logger } from './observability/logger.js';
-import type { Metrics } from './observability/metrics.js';
+import type { Config } from '../config/schema.js';
+import type { Store } from '../store/store.js';
+import type { Authenticator } from '../identity/principal.js';
+import type { Authorizer } from '../authz/authorizer.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 
 export interface Runtime {
   readonly config: Config;

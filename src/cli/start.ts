@@ -1,16 +1,22 @@
 /**
- * Process-level glue for `warden start` and friends: signals (SIGHUP reload,
- * SIGTERM/SIGINT drain), file watching, and helpers shared by CLI commands.
+ * `warden start [-c gateway.yaml]`: process-level glue around the gateway:
+ * signals (SIGHUP reload, SIGTERM/SIGINT drain), file watching, cluster workers.
  */
 
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { watch, type FSWatcher } from 'node:fs';
 import { resolve, dirname } from 'node:path';
-export { publicUrlOf, dataDirOf } from './config/public-url.js';
-import type { LoadedConfig } from './config/load.js';
-import { createLogger } from './observability/logger.js';
-import { startGateway } from './gateway.js';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../config/load.js';
+import { createLogger } from '../observability/logger.js';
+import { startGateway } from '../gateway/gateway.js';
+import { configPath } from './common.js';
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
+  await runServer(configPath(values));
+}
 
 /**
  * Serve until SIGTERM/SIGINT. With `server.workers` > 1 this process becomes a
@@ -18,7 +24,6 @@ import { startGateway } from './gateway.js';
  */
 export async function runServer(file: string): Promise<void> {
   if (cluster.isPrimary) {
-    const { loadConfigFile } = await import('./config/load.js');
     const wanted = loadConfigFile(file).config.server.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
     if (workers > 1) return runPrimary(workers);
@@ -90,41 +95,4 @@ async function runWorker(file: string): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-}
-
-/** `warden vault rekey`: re-encrypt every vault record with the first key. */
-export async function runVaultRekey(loaded: LoadedConfig): Promise<void> {
-  const { createStore } = await import('./store/create.js');
-  const { createVaultCipher } = await import('./vault/crypto.js');
-  const { createConnectionRepository } = await import('./vault/records.js');
-  const logger = createLogger();
-  const store = await createStore(loaded.config.store, logger);
-  try {
-    const repo = createConnectionRepository(store, createVaultCipher(loaded.config.vault.keys));
-    const result = await repo.rekey((p) => {
-      process.stderr.write(`rekey: ${JSON.stringify(p)}\n`);
-    });
-    process.stdout.write(`rekey: ${JSON.stringify(result)}\n`);
-    if (result.failed > 0) process.exitCode = 1;
-  } finally {
-    await store.close();
-  }
-}
-
-/** `warden mcp accept`: accept a changed tool definition so the tool is shown and callable again. */
-export async function runMcpAccept(loaded: LoadedConfig, route: string, tool: string): Promise<void> {
-  const { createStore } = await import('./store/create.js');
-  const { acceptToolChange } = await import('./mcp/admin.js');
-  const logger = createLogger();
-  const store = await createStore(loaded.config.store, logger);
-  try {
-    const outcome = await acceptToolChange(store, route, tool, logger);
-    if (outcome.status === 'accepted') process.stdout.write(`accepted the current definition of ${tool} on route ${route}\n`);
-    else {
-      process.stderr.write(outcome.status === 'unknown_tool' ? `no tool ${tool} has been seen on route ${route}\n` : `the definition of ${tool} on route ${route} has not changed; nothing to accept\n`);
-      process.exitCode = 1;
-    }
-  } finally {
-    await store.close();
-  }
 }

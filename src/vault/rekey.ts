@@ -4,7 +4,7 @@
  * interrupt and run again: records already on the current key are skipped.
  */
 
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../core/runtime.js';
 import { createVaultCipher } from './crypto.js';
 import { createConnectionRepository, type RekeySummary } from './records.js';
 
@@ -18,7 +18,7 @@ export interface LineSink {
  * failed to open, by store key — never contents). Returns the summary; the
  * CLI exits 1 when `failed > 0`.
  */
-export async function runRekey(rt: Runtime, out: LineSink): Promise<RekeySummary> {
+export async function runRekey(rt: Pick<Runtime, 'config' | 'store' | 'logger'>, out: LineSink): Promise<RekeySummary> {
   const cipher = createVaultCipher(rt.config.vault.keys);
   const connections = createConnectionRepository(rt.store, cipher);
   out.write(`rekeying vault records to key ${cipher.currentKeyId}\n`);

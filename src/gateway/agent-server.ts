@@ -7,11 +7,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { canonicalize, type CanonicalTarget } from './pipeline/canonical.js';
-import { precheck } from './http/prechecks.js';
-import { sendError } from './http/problem.js';
-import { WardenError } from './errors.js';
-import type { Pipeline } from './pipeline/pipeline.js';
+import { canonicalize, type CanonicalTarget } from '../pipeline/canonical.js';
+import { precheck } from '../http/prechecks.js';
+import { sendError } from '../http/problem.js';
+import { WardenError } from '../core/errors.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 
 /** What the listener needs from the current config generation. */
 export interface Generation {

@@ -3,11 +3,39 @@
  * anything with side effects, and reports each decision it made.
  */
 
-import { canonicalize } from './pipeline/canonical.js';
-import { startGateway } from './gateway.js';
-import { createLogger } from './observability/logger.js';
-import { WardenError } from './errors.js';
-import type { CheckTrace } from './pipeline/context.js';
+import { parseArgs } from 'node:util';
+import { canonicalize } from '../pipeline/canonical.js';
+import { startGateway } from '../gateway/gateway.js';
+import { createLogger } from '../observability/logger.js';
+import { WardenError } from '../core/errors.js';
+import type { CheckTrace } from '../pipeline/context.js';
+import { USAGE, configPath, fail } from './common.js';
+
+export async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      token: { type: 'string' },
+      request: { type: 'string', short: 'X', default: 'GET' },
+      data: { type: 'string', short: 'd' },
+      header: { type: 'string', short: 'H', multiple: true },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) fail('warden explain: exactly one PATH is required\n\n' + USAGE, 2);
+  const trace = await explain({
+    configFile: configPath(values),
+    token: values.token,
+    method: values.request.toUpperCase(),
+    target: positionals[0],
+    body: values.data,
+    headers: values.header ?? [],
+  });
+  process.stdout.write(values.json ? JSON.stringify(trace, null, 2) + '\n' : formatTrace(trace));
+  process.exitCode = trace.decision === 'allow' ? 0 : trace.decision === 'pending' ? 0 : 1;
+}
 
 export interface ExplainInput {
   configFile: string;
