@@ -4,7 +4,6 @@
  * end-to-end tests use the real ones through the gateway).
  */
 
-import { Writable } from 'node:stream';
 import { Hono } from 'hono';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { WardenError } from '../../src/core/errors.js';
@@ -12,7 +11,7 @@ import type { Principal } from '../../src/identity/principal.js';
 import type { Authorizer, CheckRequest } from '../../src/authz/authorizer.js';
 import type { RequestState } from '../../src/pipeline/context.js';
 import type { Runtime } from '../../src/core/runtime.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { captureLogs } from '../support/logs.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/store.js';
@@ -43,8 +42,7 @@ export function principal(agent: string, user: string | null, claims: Record<str
 /** Build the feature over a fresh memory store (or the given store). */
 export async function createHarness(configInput: Record<string, unknown>, options: { store?: Store; publicUrl?: string } = {}): Promise<Harness> {
   const config: Config = configSchema.parse(configInput);
-  const lines: string[] = [];
-  const logger = createLogger({ level: 'debug', destination: new Writable({ write: (c, _e, done) => (lines.push(c.toString()), done()) }) });
+  const { logger, lines } = captureLogs();
   const store = options.store ?? createMemoryStore();
   const principals = new Map<string, Principal>();
   const allowed = new Set<string>();

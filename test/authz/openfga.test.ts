@@ -1,21 +1,9 @@
 // The OpenFGA engine against a real OpenFGA server (memory datastore, loopback).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
 import { createOpenFgaAuthorizer, type OpenFgaAuthorizer } from '../../src/authz/openfga.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { captureLogs } from '../support/logs.js';
 import { WardenError } from '../../src/core/errors.js';
 import { SAMPLE_TUPLES, createStoreWithModel, dslToJson, sampleModel, startOpenFga, type OpenFgaServer } from '../support/openfga.js';
-
-function captureLogs() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(chunk.toString());
-      cb();
-    },
-  });
-  return { logger: createLogger({ destination, level: 'debug' }), text: () => lines.join('') };
-}
 
 async function failure(p: Promise<unknown>): Promise<WardenError> {
   try {

@@ -4,12 +4,11 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { REPO_ROOT } from '../support/gateway.js';
+import { runCli } from '../support/cli.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import { createVaultCipher, generateVaultKey } from '../../src/vault/crypto.js';
@@ -18,22 +17,14 @@ import { createToolPins } from '../../src/mcp/pinning.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Store } from '../../src/store/store.js';
 
-const run = promisify(execFile);
-const CLI = join(REPO_ROOT, 'dist/src/cli.js');
 let redis: TestRedis;
 let store: Store;
 let dir: string;
 const oldKey = generateVaultKey();
 const newKey = generateVaultKey();
 
-async function warden(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: dir });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function warden(args: string[]) {
+  return runCli(args, { cwd: dir });
 }
 
 const config = (keys: string) => `

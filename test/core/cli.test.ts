@@ -4,36 +4,20 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { createServer } from 'node:net';
 import { REPO_ROOT } from '../support/gateway.js';
+import { CLI, requireBuiltCli, runCli } from '../support/cli.js';
+import { freePort } from '../support/net.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
-const run = promisify(execFile);
-const CLI = join(REPO_ROOT, 'dist/src/cli.js');
 let dir: string;
 let upstream: Upstream;
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function warden(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function warden(args: string[], env: Record<string, string> = {}) {
+  return runCli(args, { cwd: dir, env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), ...env } });
 }
 
 const model = join(REPO_ROOT, 'test/core/fixtures/model.fga');
@@ -54,7 +38,7 @@ routes:
 `;
 
 beforeAll(async () => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does this first)`);
+  requireBuiltCli();
   dir = mkdtempSync(join(tmpdir(), 'warden-cli-'));
   upstream = await startUpstream();
 });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT, startWarden, type WardenHandle } from '../support/gateway.js';
+import { CLI } from '../support/cli.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startOpenFga, type OpenFgaServer } from '../support/openfga.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -56,11 +57,11 @@ authz:
   openfga: { api_url: "${fga.apiUrl}" }
 `,
   );
-  const { stdout } = await run(process.execPath, [join(REPO_ROOT, 'dist/src/cli.js'), 'fga', 'push', '-c', pushConfig], { cwd: dir });
+  const { stdout } = await run(process.execPath, [CLI, 'fga', 'push', '-c', pushConfig], { cwd: dir });
   storeId = /store_id: (\S+)/.exec(stdout)![1];
   modelId = /model_id: (\S+)/.exec(stdout)![1];
   // Pushing again is idempotent and reuses the store.
-  const again = await run(process.execPath, [join(REPO_ROOT, 'dist/src/cli.js'), 'fga', 'push', '-c', pushConfig], { cwd: dir });
+  const again = await run(process.execPath, [CLI, 'fga', 'push', '-c', pushConfig], { cwd: dir });
   expect(/store_id: (\S+)/.exec(again.stdout)![1]).toBe(storeId);
   warden = await startWarden({ config: config(fga.apiUrl) });
 });

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { DEV_ISSUER_KEY_FILE, devIssuerIdentity, loadDevIssuer } from '../../src/identity/dev-issuer.js';
 import { createAuthenticator } from '../../src/identity/verifier.js';
 import { WardenError } from '../../src/core/errors.js';
-import { captureLogger, expectRefused, identityConfig } from './helpers.js';
+import { expectRefused, identityConfig } from './helpers.js';
+import { captureLogs } from '../support/logs.js';
 
 const PUBLIC_URL = 'http://127.0.0.1:8080';
 let dataDir: string;
@@ -30,7 +31,7 @@ function decode(token: string) {
 
 async function devAuth(identity: Record<string, unknown> = {}, now?: () => number) {
   const dev = await loadDevIssuer({ dataDir, publicUrl: PUBLIC_URL });
-  const auth = await createAuthenticator(identityConfig({ dev_issuer: true, ...identity }), { devIssuer: dev, logger: captureLogger().logger, now });
+  const auth = await createAuthenticator(identityConfig({ dev_issuer: true, ...identity }), { devIssuer: dev, logger: captureLogs().logger, now });
   return { dev, auth };
 }
 
@@ -132,7 +133,7 @@ describe('authenticator with the dev issuer', () => {
 
   it('does not trust dev tokens when dev_issuer is false, even if a dev issuer is passed', async () => {
     const dev = await loadDevIssuer({ dataDir, publicUrl: PUBLIC_URL });
-    const auth = await createAuthenticator(identityConfig({ dev_issuer: false }), { devIssuer: dev, logger: captureLogger().logger });
+    const auth = await createAuthenticator(identityConfig({ dev_issuer: false }), { devIssuer: dev, logger: captureLogs().logger });
     await expectRefused(auth.authenticate(await dev.issue({ agent: 'a', user: 'u' })), 'unknown_issuer');
   });
 
@@ -143,7 +144,7 @@ describe('authenticator with the dev issuer', () => {
   });
 
   it('is a config error when dev_issuer is on but no dev issuer was loaded', async () => {
-    await expect(createAuthenticator(identityConfig({ dev_issuer: true }), { logger: captureLogger().logger })).rejects.toMatchObject({ code: 'config_invalid' });
+    await expect(createAuthenticator(identityConfig({ dev_issuer: true }), { logger: captureLogs().logger })).rejects.toMatchObject({ code: 'config_invalid' });
   });
 
   it('refuses to build with NODE_ENV=production (authenticator and loader)', async () => {
@@ -151,12 +152,12 @@ describe('authenticator with the dev issuer', () => {
     const saved = process.env.NODE_ENV;
     process.env.NODE_ENV = 'production';
     try {
-      const err = await createAuthenticator(identityConfig({ dev_issuer: true }), { devIssuer: dev, logger: captureLogger().logger }).catch((e) => e);
+      const err = await createAuthenticator(identityConfig({ dev_issuer: true }), { devIssuer: dev, logger: captureLogs().logger }).catch((e) => e);
       expect(err).toBeInstanceOf(WardenError);
       expect(err.code).toBe('config_invalid');
       await expect(loadDevIssuer({ dataDir, publicUrl: PUBLIC_URL })).rejects.toMatchObject({ code: 'config_invalid' });
       // Production without the dev issuer builds fine.
-      await expect(createAuthenticator(identityConfig({ dev_issuer: false }), { logger: captureLogger().logger })).resolves.toBeTruthy();
+      await expect(createAuthenticator(identityConfig({ dev_issuer: false }), { logger: captureLogs().logger })).resolves.toBeTruthy();
     } finally {
       if (saved === undefined) delete process.env.NODE_ENV;
       else process.env.NODE_ENV = saved;
@@ -164,7 +165,7 @@ describe('authenticator with the dev issuer', () => {
   });
 
   it('refuses duplicate issuers, and a non-URL issuer without jwks_uri', async () => {
-    const logger = captureLogger().logger;
+    const logger = captureLogs().logger;
     const twice = identityConfig({ issuers: [{ issuer: 'https://a.example', audience: 'x' }, { issuer: 'https://a.example', audience: 'y' }] });
     await expect(createAuthenticator(twice, { logger })).rejects.toMatchObject({ code: 'config_invalid' });
     await expect(createAuthenticator(identityConfig({ issuers: [{ issuer: 'urn:example:idp', audience: 'x' }] }), { logger })).rejects.toMatchObject({ code: 'config_invalid' });
@@ -176,7 +177,7 @@ describe('authenticator with the dev issuer', () => {
   it('refuses a configured issuer that collides with the dev issuer', async () => {
     const dev = await loadDevIssuer({ dataDir, publicUrl: PUBLIC_URL });
     const identity = identityConfig({ dev_issuer: true, issuers: [{ issuer: dev.issuer, audience: 'x', jwks_uri: 'http://127.0.0.1:1/jwks' }] });
-    await expect(createAuthenticator(identity, { devIssuer: dev, logger: captureLogger().logger })).rejects.toMatchObject({ code: 'config_invalid' });
+    await expect(createAuthenticator(identity, { devIssuer: dev, logger: captureLogs().logger })).rejects.toMatchObject({ code: 'config_invalid' });
   });
 });
 

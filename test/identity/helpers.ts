@@ -1,25 +1,17 @@
 /**
  * Shared fixtures of the identity tests: config through the real schema, a
- * capturing logger, a request-counting HTTP server, and error expectations.
+ * request-counting HTTP server, and error expectations.
  */
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { identitySchema } from '../../src/config/schema.js';
-import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { WardenError } from '../../src/core/errors.js';
 
 /** `identity:` parsed by the real schema (durations become ms). */
 export function identityConfig(raw: Record<string, unknown>) {
   return identitySchema.parse(raw);
-}
-
-/** A logger whose JSON lines land in `lines`. */
-export function captureLogger(level = 'debug'): { logger: Logger; lines: string[]; text(): string } {
-  const lines: string[] = [];
-  const logger = createLogger({ level, destination: { write: (s: string) => void lines.push(s) } });
-  return { logger, lines, text: () => lines.join('') };
 }
 
 /** Expect `promise` to reject with an `unauthenticated` WardenError of `reason` (`token_<reason>`). */

@@ -10,7 +10,8 @@ import { createAuthenticator } from '../../src/identity/verifier.js';
 import { WardenError } from '../../src/core/errors.js';
 import { startOidcProvider, type OidcTestProvider } from '../support/oidc.js';
 import { accessClaims, attackerKey, b64, nowSec, signCompact } from './forge.js';
-import { captureLogger, identityConfig } from './helpers.js';
+import { identityConfig } from './helpers.js';
+import { captureLogs } from '../support/logs.js';
 
 let op: OidcTestProvider;
 beforeAll(async () => {
@@ -30,7 +31,7 @@ function fragments(token: string): string[] {
 }
 
 it('logs and errors carry no token material', async () => {
-  const cap = captureLogger('trace');
+  const cap = captureLogs('trace');
   const key = op.signingKey();
   const evil = attackerKey();
   const real = (claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) =>

@@ -11,7 +11,8 @@ import { createAuthenticator, type AuthenticatorOptions } from '../../src/identi
 import { issuerSchema } from '../../src/config/schema.js';
 import { startOidcProvider, type OidcTestProvider } from '../support/oidc.js';
 import { accessClaims, attackerKey, b64, nowSec, signCompact } from './forge.js';
-import { captureLogger, expectRefused, identityConfig, sleep, startRecordingServer } from './helpers.js';
+import { expectRefused, identityConfig, sleep, startRecordingServer } from './helpers.js';
+import { captureLogs } from '../support/logs.js';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 
@@ -26,7 +27,7 @@ afterAll(async () => {
 
 /** An authenticator trusting `op`, with issuer overrides and options. */
 async function authFor(issuer: Record<string, unknown> = {}, opts: Partial<AuthenticatorOptions> = {}, identity: Record<string, unknown> = {}) {
-  const cap = captureLogger();
+  const cap = captureLogs();
   const auth = await createAuthenticator(identityConfig({ issuers: [{ issuer: op.issuer, audience: op.audience, ...issuer }], ...identity }), {
     logger: cap.logger,
     ...opts,
@@ -416,7 +417,7 @@ describe('JWKS rotation, flooding and outage', () => {
     );
     issuer = `${idp.url}/tenant-a`;
     try {
-      const auth = await createAuthenticator(identityConfig({ issuers: [{ issuer, audience: op.audience }] }), { logger: captureLogger().logger });
+      const auth = await createAuthenticator(identityConfig({ issuers: [{ issuer, audience: op.audience }] }), { logger: captureLogs().logger });
       const token = signCompact({ alg: 'RS256', typ: 'at+jwt', kid: op.signingKey().kid }, accessClaims(issuer, op.audience), op.signingKey().privateJwk);
       await expect(auth.authenticate(token)).resolves.toMatchObject({ issuer, user: 'alice' });
       await auth.authenticate(signCompact({ alg: 'RS256', typ: 'at+jwt', kid: op.signingKey().kid }, accessClaims(issuer, op.audience, { sub: 'bo' }), op.signingKey().privateJwk));
@@ -429,7 +430,7 @@ describe('JWKS rotation, flooding and outage', () => {
   it('discovery metadata naming another issuer is refused', async () => {
     const trap = await startRecordingServer({ issuer: 'https://someone-else.example', jwks_uri: op.jwksUri });
     try {
-      const { auth } = await createAuthenticator(identityConfig({ issuers: [{ issuer: trap.url, audience: op.audience }] }), { logger: captureLogger().logger }).then((a) => ({ auth: a }));
+      const { auth } = await createAuthenticator(identityConfig({ issuers: [{ issuer: trap.url, audience: op.audience }] }), { logger: captureLogs().logger }).then((a) => ({ auth: a }));
       const token = signCompact({ alg: 'RS256', typ: 'at+jwt', kid: op.signingKey().kid }, accessClaims(trap.url, op.audience), op.signingKey().privateJwk);
       await expectRefused(auth.authenticate(token), 'jwks_unavailable');
       expect(trap.hits).toEqual(['GET /.well-known/openid-configuration']);

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isWardenError } from '../../src/core/errors.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { captureLogs } from '../support/logs.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createRedisStore, redactRedisUrl } from '../../src/store/redis.js';
 import { createStore } from '../../src/store/create.js';
@@ -16,13 +16,6 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const unique = (label: string) => `${label}:${randomBytes(6).toString('hex')}`;
-
-/** Captures every log line so tests can grep them. */
-function captureLogger() {
-  const lines: string[] = [];
-  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
-  return { logger, lines };
-}
 
 /** How a contract run gets its stores: `primary` plus `other()`, a second instance on the same backend. */
 interface Harness {
@@ -560,7 +553,7 @@ describe('memory store specifics', () => {
 {
   let redis: TestRedis;
   const opened: Store[] = [];
-  const { logger } = captureLogger();
+  const { logger } = captureLogs();
   const open = async () => {
     const store = await createRedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, timeoutMs: 2_000, logger });
     opened.push(store);
@@ -583,7 +576,7 @@ describe('memory store specifics', () => {
 describe('redis store: key prefix and config', () => {
   let redis: TestRedis;
   const stores: Store[] = [];
-  const { logger } = captureLogger();
+  const { logger } = captureLogs();
   beforeAll(async () => {
     redis = await startRedis();
   });
@@ -629,7 +622,7 @@ describe('redis store: key prefix and config', () => {
 describe('redis store: faults', () => {
   let redis: TestRedis;
   const stores: Store[] = [];
-  const capture = captureLogger();
+  const capture = captureLogs();
   const password = `pw-${randomBytes(12).toString('hex')}`;
   const open = async () => {
     const store = await createRedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, timeoutMs: 500, logger: capture.logger });

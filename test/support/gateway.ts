@@ -9,9 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { startGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { captureLogs } from './logs.js';
 import { loadDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 import type { FeatureFactory } from '../../src/pipeline/feature.js';
 
@@ -51,14 +50,7 @@ export async function startWarden(options: WardenOptions): Promise<WardenHandle>
   const ownDir = !options.dataDir;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'warden-test-'));
   const env = { ...process.env, ...options.env, WARDEN_DATA_DIR: dataDir };
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  const logger = createLogger({ level: options.logLevel ?? 'debug', destination });
+  const { logger, lines } = captureLogs(options.logLevel ?? 'debug');
   const gateway = await startGateway({
     configText: options.config,
     baseDir: options.baseDir ?? REPO_ROOT,

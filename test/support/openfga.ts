@@ -7,9 +7,9 @@
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { transformer } from '@openfga/syntax-transformer';
+import { freePort } from './net.js';
 
 /** A running OpenFGA server. */
 export interface OpenFgaServer {
@@ -55,18 +55,6 @@ export function openFgaBinary(): string {
   return found;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function healthy(apiUrl: string): Promise<boolean> {
   try {

@@ -7,11 +7,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRedisStore } from '../../src/store/redis.js';
+import { freePort } from './net.js';
 
 /** A running Redis a test can use, and (when local) stop, restart and freeze. */
 export interface TestRedis {
@@ -144,18 +145,6 @@ function assertRedisInstalled(): void {
   }
 }
 
-/** A port the OS considers free right now on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Poll with a raw RESP PING until the server answers +PONG. */
 async function waitForPong(port: number, password: string | undefined): Promise<void> {

@@ -6,7 +6,6 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { providerSchema } from '../../src/config/schema.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
@@ -15,7 +14,8 @@ import { createProviders } from '../../src/vault/providers.js';
 import { createConnectionRepository, type ConnectionRepository } from '../../src/vault/records.js';
 import { connectionId, createRefresher, type Refresher } from '../../src/vault/refresh.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { captureLogs, startVaultProvider, type VaultProvider } from './support.js';
+import { startVaultProvider, type VaultProvider } from './support.js';
+import { captureLogs } from '../support/logs.js';
 
 const CALLBACK = 'http://127.0.0.1:9/.warden/callback/acme';
 
@@ -29,7 +29,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
   let redis: TestRedis;
   let vp: VaultProvider;
   const logs = captureLogs();
-  const logger = createLogger({ destination: logs.stream, level: 'debug' });
+  const logger = logs.logger;
   const keys = [{ id: 'k1', key: generateVaultKey() }];
   const instances: Instance[] = [];
   let user = '';

@@ -8,7 +8,6 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { startOidcProvider, type OidcTestProvider, type StartOidcProviderOptions } from '../support/oidc.js';
 
 /** What the relay should do with upcoming token requests of one grant type. */
@@ -147,27 +146,6 @@ export async function startVaultProvider(
       await op.stop();
     },
   };
-}
-
-/** A pino destination that keeps every line (for the "no secrets in logs" checks). */
-export function captureLogs(): { stream: Writable; text(): string } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(chunk.toString());
-      cb();
-    },
-  });
-  return { stream, text: () => lines.join('') };
-}
-
-/** A free loopback port (for a Warden whose URL the provider must know in advance). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** A round-robin HTTP balancer in front of several Warden instances (their shared public URL). */
