@@ -44,6 +44,16 @@ export const serverSchema = z
     listen: hostPort.default('127.0.0.1:8080'),
     public_url: httpUrl.optional(),
     admin_listen: hostPort.nullable().default('127.0.0.1:9090'),
+    admin_token: z
+      .string()
+      .min(32, 'must be at least 32 characters (use a random secret from the environment)')
+      .optional()
+      .describe('Bearer secret for the admin listener (set it from the environment: "${WARDEN_ADMIN_TOKEN}"). With it, every admin endpoint but /metrics requires `Authorization: Bearer <token>`; without it, admin reads stay open and state-changing admin endpoints are refused.'),
+    admin_hosts: z
+      .array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name'))
+      .default([])
+      .describe('Host names (besides IP literals, localhost and the admin_listen host) the admin listener may be addressed by. Any other Host is refused, which defeats DNS rebinding.'),
+    metrics_auth: z.boolean().default(false).describe('Require server.admin_token on GET /metrics too (default: /metrics is open to whoever reaches the admin listener).'),
     trusted_proxies: z.array(z.string()).default([]),
     limits: z
       .strictObject({

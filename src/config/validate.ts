@@ -28,6 +28,7 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
   config.approvals.notify.forEach((n, i) => {
     if ('console' in n && env.NODE_ENV === 'production') add(`approvals.notify[${i}].console`, 'the console channel prints approval links and is for development only');
   });
+  if (config.server.metrics_auth && !config.server.admin_token) add('server.metrics_auth', 'needs server.admin_token (the secret /metrics would require)');
   if (config.store.driver === 'redis' && !config.store.url) add('store.url', 'required when store.driver is redis');
   if (config.authz.engine === 'openfga' && !config.authz.openfga) add('authz.openfga', 'required when authz.engine is openfga');
   if (config.authz.engine === 'openfga' && config.authz.openfga && !config.authz.openfga.store_id) {

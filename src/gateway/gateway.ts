@@ -32,6 +32,7 @@ import { mcpJsonRpcError as jsonRpcErrorFor } from '../mcp/errors.js';
 import type { Runtime } from '../core/runtime.js';
 import type { Authenticator } from '../identity/principal.js';
 import { dataDirOf, publicUrlOf } from '../config/public-url.js';
+import { createAdminGuard } from '../http/admin-guard.js';
 
 export interface GatewayOptions {
   /** Path of gateway.yaml (watched/reloaded). */
@@ -207,6 +208,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     app.notFound((c) => c.json({ type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no such Warden endpoint' }, 404, { 'content-type': 'application/problem+json' }));
 
     const adminApp = new Hono();
+    // Host, cross-site and token checks before any admin endpoint (see admin-guard.ts).
+    adminApp.use('*', createAdminGuard({ listen: adminAddress ?? '', hosts: cfg.server.admin_hosts, token: cfg.server.admin_token, metricsAuth: cfg.server.metrics_auth }));
     adminApp.get('/metrics', (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
     adminApp.get('/routes', (c) =>
       c.json(

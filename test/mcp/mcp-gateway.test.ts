@@ -36,7 +36,7 @@ function gatewayYaml(): string {
     mcp:${TOOLS}`;
   // Port 0: the public URL (links, metadata, dev issuer) is the bound address.
   return `
-server: { listen: "127.0.0.1:0" }
+server: { listen: "127.0.0.1:0", admin_token: "mcp-test-admin-token-0123456789abcdef" }
 identity: { dev_issuer: true }
 authz:
   engine: embedded
@@ -49,6 +49,9 @@ approvals:
 routes:${route('files-mcp', '/mcp/files', 'MCP_URL')}${route('files-json', '/mcp/json', 'MCP_JSON_URL')}${route('files-pin', '/mcp/pin', 'MCP_PIN_URL')}
 `;
 }
+
+/** The operator's credentials on the admin listener (server.admin_token). */
+const ADMIN = { authorization: 'Bearer mcp-test-admin-token-0123456789abcdef' };
 
 let warden: WardenHandle;
 let sse: ExampleMcpServer;
@@ -262,14 +265,14 @@ describe('MCP routes through Warden', () => {
     const fresh = await connect('/mcp/pin', 'assistant', 'alice');
     expect(names(await fresh.client.listTools())).not.toContain('read_file');
 
-    const listed = (await (await fetch(`${warden.adminUrl}/mcp/tools?route=files-pin`)).json()) as { tools: Array<{ tool: string; status: string; changed?: { description: string } }> };
+    const listed = (await (await fetch(`${warden.adminUrl}/mcp/tools?route=files-pin`, { headers: ADMIN })).json()) as { tools: Array<{ tool: string; status: string; changed?: { description: string } }> };
     const entry = listed.tools.find((t) => t.tool === 'read_file');
     expect(entry).toMatchObject({ status: 'changed' });
     expect(entry?.changed?.description).toContain('id_rsa');
 
-    const accept = await fetch(`${warden.adminUrl}/mcp/tools/files-pin/read_file/accept`, { method: 'POST' });
+    const accept = await fetch(`${warden.adminUrl}/mcp/tools/files-pin/read_file/accept`, { method: 'POST', headers: ADMIN });
     expect(accept.status).toBe(200);
-    expect((await fetch(`${warden.adminUrl}/mcp/tools/files-pin/read_file/accept`, { method: 'POST' })).status).toBe(409);
+    expect((await fetch(`${warden.adminUrl}/mcp/tools/files-pin/read_file/accept`, { method: 'POST', headers: ADMIN })).status).toBe(409);
     expect(names(await client.listTools())).toContain('read_file');
     expect(text(await client.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } }))).toContain('hello');
   });
