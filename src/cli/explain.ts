@@ -9,6 +9,7 @@ import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../observability/logger.js';
 import { WardenError } from '../core/errors.js';
 import type { CheckTrace } from '../pipeline/context.js';
+import type { LimitTrace } from '../limits/service.js';
 import { USAGE, configPath, fail } from './common.js';
 
 export async function run(argv: string[]): Promise<void> {
@@ -53,6 +54,8 @@ export interface ExplainTrace {
   mcp?: { method: string; tool?: string };
   engine?: string;
   checks: CheckTrace[];
+  /** Rate limits and budgets as they stand (peeked: nothing consumed or reserved). */
+  limits: LimitTrace[];
   approval: Array<{ source: string; when: string; message?: string }>;
   credentials: string;
   decision: 'allow' | 'deny' | 'pending' | 'error';
@@ -62,7 +65,7 @@ export interface ExplainTrace {
 /** Evaluate one request against the config without forwarding. */
 export async function explain(input: ExplainInput): Promise<ExplainTrace> {
   const gateway = await startGateway({ configFile: input.configFile, logger: createLogger({ level: 'silent' }), listen: '127.0.0.1:0', adminListen: null, dryRun: true });
-  const trace: ExplainTrace = { request: { method: input.method, path: input.target, query: '' }, checks: [], approval: [], credentials: 'none', decision: 'error' };
+  const trace: ExplainTrace = { request: { method: input.method, path: input.target, query: '' }, checks: [], limits: [], approval: [], credentials: 'none', decision: 'error' };
   try {
     const target = canonicalize(input.target);
     trace.request = { method: input.method, path: target.path, query: target.query };
@@ -101,6 +104,7 @@ export async function explain(input: ExplainInput): Promise<ExplainTrace> {
     }
     if (state.mcp) trace.mcp = { method: state.mcp.method, tool: state.mcp.tool };
     trace.checks = state.checks;
+    trace.limits = state.limitTrace ?? [];
     trace.approval = state.policy.approval.map((a) => ({ source: a.source, when: a.rule.when ?? 'always', message: a.rule.message }));
     const c = state.policy.credentials;
     trace.credentials = !c || c.kind === 'none' ? 'none' : c.kind === 'vault' ? `vault:${c.provider}` : c.kind === 'header' ? `header:${c.name}` : `token_exchange:${c.token_url}`;
@@ -122,6 +126,10 @@ export function formatTrace(t: ExplainTrace): string {
     lines.push(`checks      (engine: ${t.engine})`);
     for (const c of t.checks) lines.push(`  ${c.allowed === true ? 'ALLOW' : c.allowed === false ? 'DENY ' : 'ERROR'} ${c.user} ${c.relation} ${c.object}${c.error ? `  (${c.error})` : ''}`);
   } else lines.push('checks      (none)');
+  for (const l of t.limits) {
+    const detail = Object.entries(l.detail).map(([k, v]) => `${k}=${v}`).join(' ');
+    lines.push(`${l.kind === 'budget' ? 'budget     ' : 'rate limit '} ${l.policy} key=${JSON.stringify(l.key)}: ${l.outcome.toUpperCase()} (${detail})`);
+  }
   if (t.approval.length) for (const a of t.approval) lines.push(`approval    ${a.source}: when ${a.when}${a.message ? ` — "${a.message}"` : ''}`);
   else lines.push('approval    (none)');
   lines.push(`credentials ${t.credentials}`);

@@ -256,12 +256,51 @@ export const credentialsSchema = z.union([
     .transform((v) => ({ kind: 'token_exchange' as const, ...v.token_exchange })),
 ]);
 
+// ---------------------------------------------------------------- limits
+
+export const rateLimitSchema = z
+  .strictObject({
+    key: z
+      .string()
+      .min(1)
+      .default('{agent}:{user}')
+      .describe('Template naming whose requests share the limit (default "{agent}:{user}"); each route or tool counts its own keys'),
+    requests: z.number().int().min(1).describe('Requests allowed per `per` (sustained rate)'),
+    per: durationMs().describe('The window of `requests`, e.g. 1m'),
+    burst: z.number().int().min(1).optional().describe('Requests allowed at once (default: `requests`)'),
+  })
+  .describe('GCRA rate limit kept in the store, exact across instances; over it: 429 rate_limited');
+
+export const budgetSchema = z
+  .strictObject({
+    key: z
+      .string()
+      .min(1)
+      .default('{agent}:{user}')
+      .describe('Template naming whose spend shares the budget (default "{agent}:{user}"); each route or tool keeps its own'),
+    amount: z
+      .union([z.number().finite().min(0), z.string().min(1)])
+      .describe('What one request spends: a constant (1 = calls), or exactly one template such as "{body.amount}" / "{args.amount}" naming a JSON number'),
+    max: z.number().finite().min(0).describe('Most that may be spent in any window of `per` (sliding)'),
+    per: durationMs().describe('The sliding window, e.g. 24h'),
+    over: z
+      .enum(['approve', 'deny'])
+      .default('deny')
+      .describe('A request that would pass `max`: held for the user\'s approval (approve) or refused with 403 budget_exceeded (deny, default)'),
+    lease: durationMs()
+      .optional()
+      .describe('How long a reservation counts before the request is answered (default: approvals.hold + upstream timeout + 10s); a reservation of a crashed instance lapses after it'),
+  })
+  .describe('Spend budget: amounts reserved atomically before forwarding, committed on success, released when the upstream fails');
+
 const methods = z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper case tokens'));
 
 export const mcpToolSchema = z.strictObject({
   authorize: authorizeSchema.optional(),
   approval: approvalSchemaOneOrMany.optional(),
   credentials: credentialsSchema.optional(),
+  rate_limit: rateLimitSchema.optional(),
+  budget: budgetSchema.optional(),
 });
 
 export const mcpSchema = z.strictObject({
@@ -295,7 +334,8 @@ export const routeSchema = z.strictObject({
   approval: approvalSchemaOneOrMany.optional(),
   credentials: credentialsSchema.optional(),
   mcp: mcpSchema.optional(),
-  rate_limit: z.strictObject({ requests: z.number().int().min(1), per: durationMs() }).optional(),
+  rate_limit: rateLimitSchema.optional(),
+  budget: budgetSchema.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -319,3 +359,5 @@ export type ProviderConfig = z.output<typeof providerSchema>;
 export type McpConfig = z.output<typeof mcpSchema>;
 export type McpToolConfig = z.output<typeof mcpToolSchema>;
 export type NotifierConfig = z.output<typeof notifierSchema>;
+export type RateLimitConfig = z.output<typeof rateLimitSchema>;
+export type BudgetConfig = z.output<typeof budgetSchema>;

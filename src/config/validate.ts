@@ -10,6 +10,7 @@ import { compileTemplate } from '../pipeline/templates.js';
 import { approvalRuleIssues } from '../approvals/rules.js';
 import { vaultConfigIssues } from '../vault/config-checks.js';
 import { staticHeaderIssues } from '../proxy/static-headers.js';
+import { limitsConfigIssues } from '../limits/compile.js';
 
 type Issue = Omit<ConfigIssue, 'line'> & { line?: number };
 
@@ -104,6 +105,7 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
     const sep = issue.indexOf(': ');
     add(issue.slice(0, sep), issue.slice(sep + 2));
   }
+  issues.push(...limitsConfigIssues(config));
   // CEL `when` expressions compile at load; a bad one is a config error with its path.
   for (const issue of approvalRuleIssues(config.routes)) {
     if (!issue.path.endsWith('.message')) issues.push(issue);

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'headers_too_large'
   | 'rate_limited'
+  | 'budget_exceeded'
   | 'upstream_unavailable'
   | 'authz_unavailable'
   | 'store_unavailable'
@@ -39,6 +40,7 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   payload_too_large: 413,
   headers_too_large: 431,
   rate_limited: 429,
+  budget_exceeded: 403,
   upstream_unavailable: 502,
   authz_unavailable: 503,
   store_unavailable: 503,

@@ -4,5 +4,6 @@ import type { FeatureFactory } from '../pipeline/feature.js';
 import { createMcpFeature } from '../mcp/feature.js';
 import { createApprovalsFeature } from '../approvals/feature.js';
 import { createVaultFeature } from '../vault/feature.js';
+import { createLimitsFeature } from '../limits/feature.js';
 
-export const FEATURES: readonly FeatureFactory[] = [createMcpFeature, createApprovalsFeature, createVaultFeature];
+export const FEATURES: readonly FeatureFactory[] = [createMcpFeature, createApprovalsFeature, createVaultFeature, createLimitsFeature];

@@ -172,7 +172,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const built: Feature[] = [];
     try {
       for (const factory of features) {
-        built.push(await factory(runtime, { reauthorize: (state) => (pipeline as Pipeline).reauthorize(state) }));
+        built.push(await factory(runtime, { reauthorize: (state) => (pipeline as Pipeline).reauthorize(state), dryRun: options.dryRun }));
       }
     } catch (err) {
       await Promise.all([...built.map((f) => f.close?.()), ...closers.map((c) => c())].map((p) => p?.catch(() => {})));

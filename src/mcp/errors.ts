@@ -43,6 +43,7 @@ const CODE_FOR: Record<ErrorCode, number> = {
   payload_too_large: JSON_RPC_CODES.invalidRequest,
   headers_too_large: JSON_RPC_CODES.invalidRequest,
   rate_limited: JSON_RPC_CODES.rateLimited,
+  budget_exceeded: JSON_RPC_CODES.accessRefused,
   upstream_unavailable: JSON_RPC_CODES.unavailable,
   authz_unavailable: JSON_RPC_CODES.unavailable,
   store_unavailable: JSON_RPC_CODES.unavailable,

@@ -33,7 +33,7 @@ function strings(value: unknown, out: string[] = []): string[] {
 }
 
 function referencesBody(route: RouteConfig): boolean {
-  const text = JSON.stringify(route.authorize ?? []);
+  const text = JSON.stringify([route.authorize ?? [], route.rate_limit ?? null]);
   return text.includes('{body.') || text.includes('{body}');
 }
 
@@ -56,8 +56,9 @@ export function compileRoutes(config: Config): CompiledRoute[] {
       basePath: upstream.pathname.replace(/\/+$/, ''),
       stripSegments,
       timeoutMs: route.upstream.timeout ?? config.server.limits.request_timeout,
-      needsBody: Boolean(route.mcp || route.approval?.length || referencesBody(route)),
-      queryReads: queryReadsOf(strings([route.authorize, route.approval, route.mcp?.tools])),
+      // A budget reads its amount from the body and may hold the exact request for approval.
+      needsBody: Boolean(route.mcp || route.approval?.length || route.budget || referencesBody(route)),
+      queryReads: queryReadsOf(strings([route.authorize, route.approval, route.mcp?.tools, route.rate_limit, route.budget])),
       headers: Object.freeze(Object.entries(route.upstream.headers ?? {})),
     };
   });

@@ -8,6 +8,7 @@ import type { Principal } from '../identity/principal.js';
 import type { Readable } from 'node:stream';
 import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
 import type { Runtime } from '../core/runtime.js';
+import type { LimitTrace } from '../limits/service.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {
@@ -107,6 +108,16 @@ export interface RequestState {
   checks: CheckTrace[];
   /** Set by the approve stage when the request was released by an approval. */
   approvalId?: string;
+  /** Rate-limit and budget decisions, recorded for `warden explain`. */
+  limitTrace?: LimitTrace[];
+  /** Runs once the approve stage let the request through (an approved over-budget spend is counted). */
+  afterApprove?: () => Promise<void>;
+  /**
+   * Called once when the exchange ends: `forwarded` with the upstream's status,
+   * or not (refused, held, failed before or at the upstream). Budgets commit or
+   * release their reservations here.
+   */
+  onSettled?: (forwarded: boolean, status: number | undefined) => void;
   decision?: 'allow' | 'deny' | 'pending' | 'error';
   reason?: string;
   status?: number;

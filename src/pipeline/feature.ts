@@ -26,6 +26,8 @@ export interface Feature {
 export interface PipelineHooks {
   /** Run the authorize stage again with higher consistency (approval release). */
   reauthorize(state: RequestState): Promise<void>;
+  /** `warden explain`: stages decide without side effects (limits peek instead of consuming). */
+  readonly dryRun?: boolean;
 }
 
 export type FeatureFactory = (rt: Runtime, hooks: PipelineHooks) => Promise<Feature> | Feature;

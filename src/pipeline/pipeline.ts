@@ -71,6 +71,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const mcpStage = featureStage('mcp');
   const approveStage = featureStage('approvals');
   const vaultStage = featureStage('vault');
+  const limitsStage = featureStage('limits');
   const bodyLimit = config.server.limits.body_bytes;
   // X-Forwarded-Host/-Proto: from server.public_url when set (no inbound header decides them), else the prechecked Host.
   const publicUrl = config.server.public_url ? new URL(config.server.public_url) : undefined;
@@ -317,6 +318,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           if (state.policy.authorize.length) pending = authorize(state);
           break;
         case 4:
+          // Rate limits and budget reservations (rate-limits feature; a no-op without limits).
+          if (limitsStage) pending = limitsStage(state, rt);
+          break;
+        case 5:
           if (deps.dryRun) return route;
           if (state.policy.approval.length) {
             if (!approveStage) throw new WardenError('internal', 'approvals are configured but not available', { reason: 'approvals_missing' });
@@ -324,7 +329,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
             pending = approveStage(state, rt);
           }
           break;
-        case 5: {
+        case 6:
+          if (state.afterApprove) pending = state.afterApprove();
+          break;
+        case 7: {
           const c = state.policy.credentials;
           if (c && c.kind !== 'none') pending = credentials(state);
           break;
@@ -496,6 +504,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
 
     private finish(failure?: WardenError): void {
+      const state = this.state;
+      if (state.onSettled) {
+        try {
+          state.onSettled(failure === undefined && state.decision === 'allow', state.status);
+        } catch (err) {
+          logger.error({ err }, 'could not settle a request');
+        }
+      }
       try {
         audit(this.state, failure);
       } catch (err) {

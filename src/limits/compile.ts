@@ -1,0 +1,219 @@
+/**
+ * Rate limits and budgets of routes and MCP tools, compiled once per config
+ * generation: key templates, the amount (a constant or one `{ref}`), GCRA
+ * parameters, leases. Also the config checks `warden validate` reports.
+ */
+
+import { createHash } from 'node:crypto';
+import type { BudgetConfig, Config, RateLimitConfig, RouteConfig } from '../config/schema.js';
+import { WardenError } from '../core/errors.js';
+import { compileTemplate, lookup, type Template, type TemplateVars } from '../pipeline/templates.js';
+import type { RateLimitSpec } from '../store/store.js';
+
+/** Where a limit is declared: a route, or one tool of an MCP route. */
+export interface LimitSite {
+  readonly route: string;
+  readonly tool?: string;
+  /** `route` or `route/tool`: the IETF policy name and the metric label source. */
+  readonly policy: string;
+  /** YAML path of the block, for messages. */
+  readonly at: string;
+}
+
+export interface CompiledRateLimit {
+  readonly site: LimitSite;
+  readonly key: Template;
+  readonly requests: number;
+  readonly perMs: number;
+  readonly spec: RateLimitSpec;
+}
+
+export type AmountSource = { readonly constant: number } | { readonly ref: readonly string[]; readonly raw: string };
+
+export interface CompiledBudget {
+  readonly site: LimitSite;
+  readonly config: BudgetConfig;
+  readonly key: Template;
+  readonly amount: AmountSource;
+  readonly max: number;
+  readonly perMs: number;
+  readonly over: 'approve' | 'deny';
+  readonly leaseMs: number;
+}
+
+/** The limits that apply at one site. */
+export interface SiteLimits {
+  readonly rate?: CompiledRateLimit;
+  readonly budget?: CompiledBudget;
+}
+
+export interface CompiledLimits {
+  /** Route-level limits (every request on the route). */
+  route(name: string): SiteLimits | undefined;
+  /** Limits of one tool of an MCP route. */
+  tool(route: string, tool: string): SiteLimits | undefined;
+  /** True when some tool of this route has limits. */
+  routeHasToolLimits(route: string): boolean;
+  /** Every budget (for GET /.warden/budgets). */
+  budgets(): readonly CompiledBudget[];
+}
+
+/** Roots a limit key may not use: nothing, every root of a request template is fine. */
+const AMOUNT_ROOTS = new Set(['body', 'args', 'query', 'path', 'claims']);
+
+/** Parse the `amount:` of a budget; throws a plain Error with the reason. */
+export function compileAmount(amount: number | string): AmountSource {
+  if (typeof amount === 'number') return { constant: amount };
+  const trimmed = amount.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return { constant: Number(trimmed) };
+  const t = compileTemplate(amount);
+  if (!t.single) throw new Error('must be a number or exactly one template such as "{body.amount}" (no other text)');
+  const part = t.parts[0] as { ref: string[]; raw: string };
+  if (!AMOUNT_ROOTS.has(part.ref[0]) || part.ref.length < 2) throw new Error(`{${part.raw}} cannot hold an amount (use {body.*}, {args.*}, {query.*}, {path.*} or {claims.*})`);
+  return { ref: part.ref, raw: part.raw };
+}
+
+function site(route: RouteConfig, routeIndex: number, tool?: string): LimitSite {
+  return tool === undefined
+    ? { route: route.name, policy: route.name, at: `routes[${routeIndex}]` }
+    : { route: route.name, tool, policy: `${route.name}/${tool}`, at: `routes[${routeIndex}].mcp.tools.${tool}` };
+}
+
+function compileRate(cfg: RateLimitConfig, where: LimitSite): CompiledRateLimit {
+  const burst = cfg.burst ?? cfg.requests;
+  return { site: where, key: compileTemplate(cfg.key), requests: cfg.requests, perMs: cfg.per, spec: { intervalMs: cfg.per / cfg.requests, burst } };
+}
+
+/** The default lease: long enough for an approval hold, the upstream's timeout and a margin. */
+function defaultLease(config: Config, route: RouteConfig): number {
+  return config.approvals.hold + (route.upstream.timeout ?? config.server.limits.request_timeout) + 10_000;
+}
+
+function compileBudget(cfg: BudgetConfig, where: LimitSite, leaseMs: number): CompiledBudget {
+  return {
+    site: where,
+    config: cfg,
+    key: compileTemplate(cfg.key),
+    amount: compileAmount(cfg.amount),
+    max: cfg.max,
+    perMs: cfg.per,
+    over: cfg.over,
+    leaseMs: cfg.lease ?? leaseMs,
+  };
+}
+
+/** Compile every limit of the config (validated already; a template error still throws). */
+export function compileLimits(config: Config): CompiledLimits {
+  const routes = new Map<string, SiteLimits>();
+  const tools = new Map<string, Map<string, SiteLimits>>();
+  const budgets: CompiledBudget[] = [];
+  config.routes.forEach((route, i) => {
+    const lease = defaultLease(config, route);
+    if (route.rate_limit || route.budget) {
+      const where = site(route, i);
+      const limits: SiteLimits = {
+        rate: route.rate_limit ? compileRate(route.rate_limit, where) : undefined,
+        budget: route.budget ? compileBudget(route.budget, where, lease) : undefined,
+      };
+      routes.set(route.name, limits);
+      if (limits.budget) budgets.push(limits.budget);
+    }
+    for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) {
+      if (!rule.rate_limit && !rule.budget) continue;
+      const where = site(route, i, tool);
+      const limits: SiteLimits = {
+        rate: rule.rate_limit ? compileRate(rule.rate_limit, where) : undefined,
+        budget: rule.budget ? compileBudget(rule.budget, where, lease) : undefined,
+      };
+      let byTool = tools.get(route.name);
+      if (!byTool) tools.set(route.name, (byTool = new Map()));
+      byTool.set(tool, limits);
+      if (limits.budget) budgets.push(limits.budget);
+    }
+  });
+  return {
+    route: (name) => routes.get(name),
+    tool: (route, tool) => tools.get(route)?.get(tool),
+    routeHasToolLimits: (route) => tools.has(route),
+    budgets: () => budgets,
+  };
+}
+
+/** True when any route or tool declares a limit (the limits stage is then built). */
+export function hasLimits(config: Config): boolean {
+  return config.routes.some((r) => r.rate_limit || r.budget || Object.values(r.mcp?.tools ?? {}).some((t) => t.rate_limit || t.budget));
+}
+
+/** Every problem with the limits of `config`, as YAML path and message (for `warden validate`). */
+export function limitsConfigIssues(config: Config): Array<{ path: string; message: string }> {
+  const issues: Array<{ path: string; message: string }> = [];
+  const checkKey = (key: string, at: string) => {
+    try {
+      compileTemplate(key);
+    } catch (err) {
+      issues.push({ path: at, message: (err as Error).message });
+    }
+  };
+  const checkBudget = (b: BudgetConfig, at: string, route: RouteConfig) => {
+    checkKey(b.key, `${at}.key`);
+    try {
+      compileAmount(b.amount);
+    } catch (err) {
+      issues.push({ path: `${at}.amount`, message: (err as Error).message });
+    }
+    if (route.public) issues.push({ path: at, message: 'a budget needs an authenticated agent; the route is public' });
+    if (b.over === 'approve' && route.public) issues.push({ path: `${at}.over`, message: 'approvals need an authenticated user' });
+    if (b.lease !== undefined && b.lease < 1_000) issues.push({ path: `${at}.lease`, message: 'must be at least 1s' });
+  };
+  config.routes.forEach((route, i) => {
+    const at = `routes[${i}]`;
+    if (route.rate_limit) checkKey(route.rate_limit.key, `${at}.rate_limit.key`);
+    if (route.budget) checkBudget(route.budget, `${at}.budget`, route);
+    for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) {
+      const tat = `${at}.mcp.tools.${tool}`;
+      if (rule.rate_limit) checkKey(rule.rate_limit.key, `${tat}.rate_limit.key`);
+      if (rule.budget) checkBudget(rule.budget, `${tat}.budget`, route);
+    }
+  });
+  return issues;
+}
+
+const EMPTY_IDENTITY = new Set(['agent', 'user']);
+
+/**
+ * Render a limit key. `{agent}`/`{user}` of a request without them (a public
+ * route, a machine token) are empty; any other missing or non-scalar value
+ * refuses the request (400): a request that cannot be attributed is not let
+ * through uncounted.
+ */
+export function renderKey(t: Template, vars: TemplateVars): string {
+  let out = '';
+  for (const p of t.parts) {
+    if ('literal' in p) {
+      out += p.literal;
+      continue;
+    }
+    const v = lookup(vars, p.ref);
+    if ((v === null || v === undefined) && EMPTY_IDENTITY.has(p.ref[0])) continue;
+    if (typeof v === 'string') out += v;
+    else if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') out += String(v);
+    else throw new WardenError('bad_request', `the limit key needs {${p.raw}} as a single value`, { reason: 'limit_key_missing' });
+  }
+  return out;
+}
+
+/** The amount one request spends; 400 unless it is a finite, non-negative JSON number. */
+export function resolveAmount(source: AmountSource, vars: TemplateVars): number {
+  if ('constant' in source) return source.constant;
+  const v = lookup(vars, source.ref);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new WardenError('bad_request', `the budget amount {${source.raw}} must be a finite, non-negative number`, { reason: 'budget_amount_invalid' });
+  }
+  return v;
+}
+
+/** The store key of one rendered limit key: per site, hashed (any text, fixed length). */
+export function storeKey(kind: 'rate' | 'budget', where: LimitSite, rendered: string): string {
+  const digest = createHash('sha256').update(where.policy).update('\n').update(rendered).digest('base64url').slice(0, 32);
+  return `limit:${kind}:${digest}`;
+}

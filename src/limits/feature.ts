@@ -1,0 +1,50 @@
+/**
+ * The limits feature as the gateway plugs it in: the rate-limit / budget stage
+ * (after authorize, before approve) and `GET /.warden/budgets`.
+ */
+
+import { Hono, type Context } from 'hono';
+import { WardenError } from '../core/errors.js';
+import { asWardenError, problemOf } from '../http/problem.js';
+import type { Principal } from '../identity/principal.js';
+import type { FeatureFactory } from '../pipeline/feature.js';
+import type { Runtime } from '../core/runtime.js';
+import { createLimitsService, type LimitsService } from './service.js';
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
+
+async function callerOf(rt: Runtime, c: Context): Promise<Principal> {
+  const m = BEARER.exec(c.req.header('authorization') ?? '');
+  if (!m) throw new WardenError('unauthenticated', 'a bearer token is required', { reason: 'missing_token' });
+  return rt.authenticator.authenticate(m[1]);
+}
+
+/** `GET /budgets`: the caller's budgets (the agent's token, on its user's behalf). */
+export function createBudgetRoutes(rt: Runtime, limits: LimitsService): Hono {
+  const app = new Hono();
+  app.onError((err, c) => {
+    const error = asWardenError(err);
+    if (error.status >= 500) rt.logger.error({ err, error_code: error.code }, 'budgets endpoint failed');
+    const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...error.headers };
+    if (error.status === 401 && !Object.keys(headers).some((h) => h.toLowerCase() === 'www-authenticate')) headers['www-authenticate'] = 'Bearer realm="warden"';
+    return c.body(JSON.stringify(problemOf(error)), error.status as 400, headers);
+  });
+  app.get('/budgets', async (c) => {
+    const principal = await callerOf(rt, c);
+    const budgets = await limits.budgetsFor(principal);
+    return c.json({ agent: principal.agent, user: principal.user, budgets }, 200, { 'cache-control': 'no-store' });
+  });
+  return app;
+}
+
+/** Build the limits feature for one config generation. */
+export const createLimitsFeature: FeatureFactory = (rt, hooks) => {
+  const limits = createLimitsService(rt, { dryRun: hooks.dryRun });
+  return {
+    name: 'limits',
+    // No promise for requests without limits: the warm chain stays synchronous.
+    stage: (state) => (limits.applies(state) ? limits.stage(state) : undefined),
+    routes: createBudgetRoutes(rt, limits),
+    close: () => limits.close(),
+  };
+};

@@ -1,0 +1,167 @@
+/**
+ * Rate limits and budgets through a real Warden (memory store): 429 with the
+ * IETF RateLimit fields, 403 budget_exceeded, 400 for amounts that are not
+ * numbers, release on upstream failure, escalation to a person through the
+ * approvals service, GET /.warden/budgets and the metrics.
+ */
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startWarden, type WardenHandle } from '../support/gateway.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+import { startWebhookSink, type WebhookSink } from '../approvals/webhook-sink.js';
+import { decide } from '../approvals/review-client.js';
+
+const config = `
+server:
+  listen: 127.0.0.1:0
+identity:
+  dev_issuer: true
+authz:
+  engine: embedded
+  model: test/approvals/fixtures/model.fga
+  tuples: test/approvals/fixtures/tuples.yaml
+approvals:
+  ttl: 5m
+  hold: 300ms
+  notify:
+    - webhook: { url: "\${HOOK_URL}", secret: "limits-test-webhook-secret" }
+routes:
+  - name: search
+    match: { path: "/search/**" }
+    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /search }
+    authorize: []
+    rate_limit: { requests: 3, per: 1h }
+  - name: pay
+    match: { path: "/pay/:account/**" }
+    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /pay }
+    authorize: [{ user: "user:{user}", relation: can_pay, object: "account:{path.account}" }]
+    budget: { key: "{user}", amount: "{body.amount}", max: 100, per: 24h, over: deny }
+  - name: pay-big
+    match: { path: "/big/:account/**" }
+    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /big }
+    authorize: [{ user: "user:{user}", relation: can_pay, object: "account:{path.account}" }]
+    budget: { key: "{user}", amount: "{body.amount}", max: 500, per: 24h, over: approve }
+`;
+
+const json = (amount: unknown) => JSON.stringify({ amount, to: 'acct-9' });
+
+describe('rate limits and budgets through the gateway', () => {
+  let upstream: Upstream;
+  let hook: WebhookSink;
+  let w: WardenHandle;
+  let alice: string;
+  let bob: string;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    hook = await startWebhookSink();
+    w = await startWarden({ config, env: { UPSTREAM_URL: upstream.url, HOOK_URL: hook.url } });
+    alice = await w.token('bot', 'alice');
+    bob = await w.token('bot', 'bob');
+  });
+  afterAll(async () => {
+    await w?.close();
+    await hook?.close();
+    await upstream?.close();
+  });
+  beforeEach(() => {
+    upstream.setHandler((req, res, body) => {
+      const payload = JSON.stringify({ ok: true, url: req.url, body: body.toString('utf8') });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(payload);
+    });
+  });
+
+  const post = (path: string, token: string, body: string) =>
+    fetch(`${w.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+  const budgets = async (token: string) => {
+    const res = await fetch(`${w.url}/.warden/budgets`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { budgets: Array<Record<string, unknown>> };
+  };
+
+  it('answers 429 rate_limited with Retry-After and the IETF RateLimit-Policy / RateLimit fields; keys are per agent and user', async () => {
+    for (let i = 0; i < 3; i++) expect((await fetch(`${w.url}/search/q`, { headers: { authorization: `Bearer ${alice}` } })).status).toBe(200);
+    const before = upstream.requests.length;
+    const res = await fetch(`${w.url}/search/q`, { headers: { authorization: `Bearer ${alice}` } });
+    expect(res.status).toBe(429);
+    const problem = (await res.json()) as Record<string, unknown>;
+    expect(problem.code).toBe('rate_limited');
+    const retry = Number(res.headers.get('retry-after'));
+    // One of 3 per hour frees up 20 minutes after the first.
+    expect(retry).toBeGreaterThan(1100);
+    expect(retry).toBeLessThanOrEqual(1200);
+    expect(res.headers.get('ratelimit-policy')).toBe('"search";q=3;w=3600');
+    expect(res.headers.get('ratelimit')).toBe(`"search";r=0;t=${retry}`);
+    expect(problem).toMatchObject({ policy: 'search', retry_after: retry });
+    expect(upstream.requests.length).toBe(before);
+    // Bob has his own key.
+    expect((await fetch(`${w.url}/search/q`, { headers: { authorization: `Bearer ${bob}` } })).status).toBe(200);
+    const metrics = await (await fetch(`${w.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/warden_rate_limited_total\{route="search",tool=""\} 1/);
+  });
+
+  it('reserves, commits and refuses past max with 403 budget_exceeded (exact fit allowed)', async () => {
+    expect((await post('/pay/acme/charges', alice, json(60))).status).toBe(200);
+    const over = await post('/pay/acme/charges', alice, json(50));
+    expect(over.status).toBe(403);
+    expect(await over.json()).toMatchObject({ code: 'budget_exceeded', budget: 'pay', amount: 50, max: 100, spent: 60, remaining: 40 });
+    expect((await post('/pay/acme/charges', alice, json(40))).status).toBe(200);
+    expect((await post('/pay/acme/charges', alice, json(0.01))).status).toBe(403);
+    const mine = (await budgets(alice)).budgets.find((b) => b.route === 'pay');
+    expect(mine).toMatchObject({ key: 'alice', max: 100, spent: 100, held: 0, remaining: 0, window_seconds: 86400, over: 'deny' });
+    const metrics = await (await fetch(`${w.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/warden_budget_over_total\{action="deny",route="pay",tool=""\} 2/);
+    expect(metrics).toMatch(/warden_budget_spent_total\{route="pay",tool=""\} 100/);
+  });
+
+  it('refuses amounts that are not finite non-negative JSON numbers with 400, reserving nothing', async () => {
+    const start = (await budgets(bob)).budgets.find((b) => b.route === 'pay');
+    for (const body of [json('20'), json(-1), json(null), JSON.stringify({ to: 'x' }), '{"amount": 1e400}', json({ value: 1 }), json([1])]) {
+      const res = await post('/pay/bobco/charges', bob, body);
+      expect(res.status, body).toBe(400);
+      expect(((await res.json()) as { code: string }).code).toBe('bad_request');
+    }
+    expect((await budgets(bob)).budgets.find((b) => b.route === 'pay')).toEqual(start);
+  });
+
+  it('releases the reservation when the upstream answers 5xx or cannot be reached; commits a 4xx', async () => {
+    upstream.setHandler((_req, res) => void res.writeHead(503).end('down'));
+    expect((await post('/pay/bobco/charges', bob, json(30))).status).toBe(503);
+    upstream.setHandler((req, res) => void req.socket.destroy());
+    expect((await post('/pay/bobco/charges', bob, json(30))).status).toBe(502);
+    await expect.poll(async () => (await budgets(bob)).budgets.find((b) => b.route === 'pay')).toMatchObject({ spent: 0, held: 0 });
+    upstream.setHandler((_req, res) => void res.writeHead(422).end('no'));
+    expect((await post('/pay/bobco/charges', bob, json(30))).status).toBe(422);
+    await expect.poll(async () => (await budgets(bob)).budgets.find((b) => b.route === 'pay')).toMatchObject({ spent: 30, held: 0, remaining: 70 });
+  });
+
+  it('holds an over-budget request for the user with the figures in the notification and on the review page; once approved it runs and counts', async () => {
+    expect((await post('/big/acme/transfers', alice, json(450))).status).toBe(200);
+    const held = await post('/big/acme/transfers', alice, json(80));
+    expect(held.status).toBe(202);
+    const pending = (await held.json()) as { code: string; approval_id: string };
+    expect(pending.code).toBe('approval_pending');
+    const delivery = await hook.next((d) => d.notice.id === pending.approval_id);
+    expect(delivery.notice.message).toContain('spends 80');
+    expect(delivery.notice.message).toContain('Spent 450 of 500');
+    expect(delivery.notice.message).toContain('remaining 50');
+    const page = await (await fetch(delivery.notice.review_url)).text();
+    expect(page).toContain('Spent 450 of 500');
+    expect(page).toContain('remaining 50');
+    // Nothing was forwarded or counted while held.
+    expect((await budgets(alice)).budgets.find((b) => b.route === 'pay-big')).toMatchObject({ spent: 450, held: 0 });
+    expect((await decide(fetch, delivery.notice.review_url, 'approve')).status).toBe(200);
+    const forwardedBefore = upstream.requests.length;
+    const again = await post('/big/acme/transfers', alice, json(80));
+    expect(again.status).toBe(200);
+    expect(upstream.requests.length).toBe(forwardedBefore + 1);
+    await expect.poll(async () => (await budgets(alice)).budgets.find((b) => b.route === 'pay-big')).toMatchObject({ spent: 530, held: 0, remaining: 0 });
+    // The approval was for that exact request: a different amount is held afresh.
+    expect((await post('/big/acme/transfers', alice, json(81))).status).toBe(202);
+  });
+
+  it('GET /.warden/budgets needs a valid bearer token', async () => {
+    expect((await fetch(`${w.url}/.warden/budgets`)).status).toBe(401);
+    expect((await fetch(`${w.url}/.warden/budgets`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+  });
+});
