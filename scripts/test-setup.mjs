@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Finds or installs the real components the test suite runs against (DESIGN.md):
-// redis-server, chromium, nginx/wrk (bench only) from Debian; OpenFGA via `go install`.
+// redis-server, chromium, postgresql, nginx, redis-sentinel from Debian; OpenFGA via `go install`.
 // Idempotent. Fails loudly (exit 1) with the reason when something cannot be had;
 // REDIS_URL / OPENFGA_API_URL skip the local binaries for those two services.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const OPENFGA_VERSION = 'v1.18.1';
@@ -22,11 +22,22 @@ function aptInstall(packages) {
     throw new Error(`missing ${names.join(', ')}; install them (apt-get install ${names.join(' ')}) or run as root`);
   }
   log(`apt-get install ${names.join(' ')}`);
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], {
-    stdio: 'inherit',
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
+  // The tests start these services themselves on loopback ports; keep the
+  // packages' own init scripts from starting system-wide instances (port 80, 5432, 26379).
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !existsSync(policy);
+  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  } finally {
+    if (ownPolicy) rmSync(policy, { force: true });
+  }
+  const still = missing.filter(([, bin]) => !have(bin) && !existsSync(bin)).map(([pkg]) => pkg);
+  if (still.length > 0) throw new Error(`apt-get install finished but ${still.join(', ')} still missing`);
 }
 
 function goEnv(name) {
@@ -49,6 +60,9 @@ function ensureOpenFga() {
 try {
   const wanted = [['chromium', '/usr/bin/chromium']];
   if (!process.env.REDIS_URL) wanted.push(['redis-server', 'redis-server']);
+  // The production topology tests (test/topology): PostgreSQL under OpenFGA, nginx
+  // in front of two Wardens, Redis Sentinel over TLS (certificates made with openssl).
+  wanted.push(['postgresql', '/usr/lib/postgresql'], ['nginx', 'nginx'], ['redis-sentinel', 'redis-sentinel'], ['redis-tools', 'redis-cli'], ['openssl', 'openssl']);
   aptInstall(wanted);
   ensureOpenFga();
   log('real components ready');

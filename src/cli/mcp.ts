@@ -14,7 +14,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!route || !tool) fail('warden mcp accept: --route and --tool are required', 2);
   const loaded = loadOrExit(configPath(values));
   const logger = createLogger();
-  const store = await createStore(loaded.config.store, logger);
+  const store = await createStore(loaded.config.store, logger, loaded.baseDir);
   try {
     const outcome = await acceptToolChange(store, route, tool, logger);
     if (outcome.status === 'accepted') process.stdout.write(`accepted the current definition of ${tool} on route ${route}\n`);

@@ -10,10 +10,10 @@ export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub !== 'rekey') fail('usage: warden vault rekey [-c gateway.yaml]', 2);
   const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
-  const { config } = loadOrExit(configPath(values));
+  const { config, baseDir } = loadOrExit(configPath(values));
   // stdout carries the summary only; progress and logs go to stderr.
   const logger = createLogger({ destination: process.stderr });
-  const store = await createStore(config.store, logger);
+  const store = await createStore(config.store, logger, baseDir);
   try {
     const result = await runRekey({ config, store, logger }, process.stderr);
     process.stdout.write(`rekey: ${JSON.stringify(result)}\n`);

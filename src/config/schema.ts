@@ -76,10 +76,31 @@ export const serverSchema = z
 export const storeSchema = z
   .strictObject({
     driver: z.enum(['memory', 'redis']).default('memory'),
-    url: z.string().optional(),
+    url: z
+      .string()
+      .optional()
+      .describe(
+        'redis://[user:password@]host:port[/db], or rediss://… for TLS. With `sentinels`, host:port is ignored (the sentinels name the master); scheme, credentials and db still apply.',
+      ),
     key_prefix: z.string().default('warden:'),
     /** Each store call fails closed after this long. */
     timeout: duration('2s'),
+    sentinels: z
+      .array(hostPort)
+      .min(1)
+      .optional()
+      .describe('Redis Sentinel addresses (host:port). Warden asks them for the current master and follows failovers.'),
+    sentinel_master: z.string().min(1).optional().describe('Name of the master set the sentinels monitor (only with `sentinels`; default mymaster).'),
+    sentinel_password: z.string().optional().describe('Password of the sentinels themselves, when they require one (only with `sentinels`).'),
+    tls: z
+      .strictObject({
+        ca: z.string().min(1).optional().describe('PEM file of the CA that signed the Redis server certificates (default: the system CAs).'),
+        cert: z.string().min(1).optional().describe('PEM client certificate file, for Redis servers that require client certificates (tls-auth-clients).'),
+        key: z.string().min(1).optional().describe('PEM private key file of `cert`.'),
+        servername: z.string().min(1).optional().describe('Name to verify in the server certificate, when it differs from the host connected to.'),
+      })
+      .optional()
+      .describe('TLS for the Redis connections (needs a rediss:// url). With `sentinels`, the sentinels are reached over TLS too.'),
   })
   .prefault({});
 

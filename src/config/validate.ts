@@ -11,6 +11,7 @@ import { approvalRuleIssues } from '../approvals/rules.js';
 import { vaultConfigIssues } from '../vault/config-checks.js';
 import { staticHeaderIssues } from '../proxy/static-headers.js';
 import { limitsConfigIssues } from '../limits/compile.js';
+import { storeConfigIssues } from '../store/config-checks.js';
 
 type Issue = Omit<ConfigIssue, 'line'> & { line?: number };
 
@@ -31,6 +32,7 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
   });
   if (config.server.metrics_auth && !config.server.admin_token) add('server.metrics_auth', 'needs server.admin_token (the secret /metrics would require)');
   if (config.store.driver === 'redis' && !config.store.url) add('store.url', 'required when store.driver is redis');
+  issues.push(...storeConfigIssues(config.store));
   if (config.authz.engine === 'openfga' && !config.authz.openfga) add('authz.openfga', 'required when authz.engine is openfga');
   if (config.authz.engine === 'openfga' && config.authz.openfga && !config.authz.openfga.store_id) {
     add('authz.openfga.store_id', 'required (run `warden fga push` to create a store)');

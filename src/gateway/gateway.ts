@@ -138,7 +138,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     let store: Store;
     if (shared.store?.key === storeKey) store = shared.store.store;
     else {
-      store = await createStore(cfg.store, logger);
+      store = await createStore(cfg.store, logger, loaded.baseDir);
       closers.push(async () => {
         if (shared.store?.store !== store) await store.close();
       });

@@ -20,6 +20,13 @@ export interface RedisStoreOptions {
   /** Upper bound of every store call (and of the initial connection). */
   timeoutMs: number;
   logger: Logger;
+  /** Sentinel addresses; when given, the master is whatever they name (failovers are followed). */
+  sentinels?: ReadonlyArray<{ host: string; port: number }>;
+  /** Master set name the sentinels monitor. */
+  sentinelMaster?: string;
+  sentinelPassword?: string;
+  /** TLS material (PEM text) for rediss:// connections; the sentinels use the same. */
+  tls?: { ca?: string; cert?: string; key?: string; servername?: string };
 }
 
 // Compare-and-set. ARGV: hasExpected ('1'|'0'), expected, next, ttlMs ('' = keep TTL).
@@ -189,6 +196,32 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
+/**
+ * TLS and Sentinel options. A rediss:// URL always means TLS (system CAs unless
+ * `tls.ca`); with sentinels, the sentinels are reached the same way and the
+ * master address comes from them, so ioredis follows a failover on reconnect.
+ */
+function connectionTarget(options: RedisStoreOptions): RedisOptions {
+  const target: RedisOptions = {};
+  const secure = options.url.toLowerCase().startsWith('rediss://');
+  const tls = secure ? { ...options.tls } : undefined;
+  if (tls) target.tls = tls;
+  if (options.sentinels && options.sentinels.length > 0) {
+    target.sentinels = options.sentinels.map(({ host, port }) => ({ host, port }));
+    target.name = options.sentinelMaster ?? 'mymaster';
+    if (options.sentinelPassword !== undefined) target.sentinelPassword = options.sentinelPassword;
+    if (tls) {
+      target.enableTLSForSentinelMode = true;
+      target.sentinelTLS = tls;
+    }
+    // A sentinel that does not answer must not hold up the next one for long.
+    target.sentinelCommandTimeout = options.timeoutMs;
+    // After a failover, ask the sentinels again rather than retrying the old master.
+    target.sentinelRetryStrategy = (attempt) => Math.min(100 * attempt, 2_000);
+  }
+  return target;
+}
+
 /** Escape Redis glob metacharacters so a prefix matches only itself. */
 function globEscape(text: string): string {
   return text.replace(/[*?[\]\\^-]/g, (c) => `\\${c}`);
@@ -226,6 +259,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     autoResendUnfulfilledCommands: false,
     retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
     reconnectOnError: () => false,
+    ...connectionTarget(options),
   };
 
   const client = new Redis(url, clientOptions) as ScriptedRedis;
