@@ -62,7 +62,6 @@ const round = (x: number) => Number(x.toPrecision(15));
 /** "24h", "1m", "90s": the window as configured people read it. */
 export function formatWindow(ms: number): string {
   for (const [unit, size] of [
-    ['d', 86_400_000],
     ['h', 3_600_000],
     ['m', 60_000],
     ['s', 1_000],
