@@ -43,6 +43,10 @@ export interface ApprovalRecord {
   /** Grant chosen by the approver (ms) and the grant's id. */
   grantMs?: number;
   grantId?: string;
+  /** The holding rule's `ttl` (ms): also the window from approval to use. */
+  ttlMs?: number;
+  /** What a grant made from this approval binds (see grant-binding.ts). */
+  grantBinding?: string;
   ciba?: { authReqId: string; interval: number; expiresAt: number };
 }
 
@@ -55,6 +59,8 @@ export interface GrantRecord {
   method: string;
   path: string;
   tool?: string;
+  /** The values the approver agreed to (grant-binding.ts); a grant without one matches nothing. */
+  binding?: string;
   approvalId: string;
   createdAt: number;
   expiresAt: number;

@@ -9,11 +9,27 @@ import { WardenError } from '../core/errors.js';
 import type { CelVars } from './rules.js';
 import type { TemplateVars } from './templates.js';
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
+import { parseStrictJson } from '../http/strict-json.js';
 
-/** Headers kept with the stored request (shown to the approver). */
+/**
+ * Headers kept with the stored request: shown to the approver, part of the
+ * digest, and the only inbound headers a released request carries upstream
+ * (#12 A.4). Anything else the agent sends with the release is dropped.
+ */
 export const STORED_HEADERS = ['content-type', 'content-encoding', 'content-language', 'accept', 'idempotency-key'] as const;
-/** Headers that change what the body means, so they are part of the digest. */
-const DIGEST_HEADERS = ['content-type', 'content-encoding'] as const;
+/**
+ * Streamable HTTP transport headers an MCP upstream needs to route a released
+ * tools/call (the session is bound to the principal by the MCP stage; the
+ * call itself is bound by tool and arguments).
+ */
+const MCP_TRANSPORT_HEADERS = ['mcp-session-id', 'mcp-protocol-version', 'last-event-id'] as const;
+const RELEASE_HEADERS: ReadonlySet<string> = new Set<string>(STORED_HEADERS);
+const RELEASE_HEADERS_MCP: ReadonlySet<string> = new Set<string>([...STORED_HEADERS, ...MCP_TRANSPORT_HEADERS]);
+
+/** The inbound headers a request released by an approval or grant may carry upstream. */
+export function forwardableHeaders(state: RequestState): ReadonlySet<string> {
+  return state.mcp ? RELEASE_HEADERS_MCP : RELEASE_HEADERS;
+}
 
 /** The request as stored with its approval. */
 export interface StoredRequest {
@@ -86,16 +102,17 @@ export function captureRequest(state: RequestState): StoredRequest {
 
 /**
  * The digest that binds an approval: agent, user, route, method, canonical path
- * and query, body-meaning headers and the body's SHA-256; for an MCP tool call
+ * and query, the stored (shown, forwarded) headers and the body's SHA-256; for an MCP tool call
  * the tool and its canonical arguments instead of the body (the JSON-RPC id
  * differs on every retry).
  */
 export function requestDigest(r: StoredRequest): string {
-  const meaning = DIGEST_HEADERS.map((h) => r.headers.find(([k]) => k === h)?.[1] ?? '');
+  // Every stored header is shown and forwarded on release, so every one is bound (v2: v1 bound only two).
+  const shown = STORED_HEADERS.map((h) => r.headers.find(([k]) => k === h)?.[1] ?? null);
   const parts =
     r.tool !== undefined
-      ? ['warden-approval-v1', r.agent, r.user, r.route, r.method, r.path, r.query, 'mcp', r.tool, r.argsJson ?? '{}']
-      : ['warden-approval-v1', r.agent, r.user, r.route, r.method, r.path, r.query, ...meaning, r.bodySha256];
+      ? ['warden-approval-v2', r.agent, r.user, r.route, r.method, r.path, r.query, shown, 'mcp', r.tool, r.argsJson ?? '{}']
+      : ['warden-approval-v2', r.agent, r.user, r.route, r.method, r.path, r.query, shown, r.bodySha256];
   return sha256Hex(JSON.stringify(parts));
 }
 
@@ -114,7 +131,7 @@ function parseJsonBody(r: StoredRequest): unknown {
   const ct = r.headers.find(([k]) => k === 'content-type')?.[1] ?? '';
   if (r.bodyBytes === 0 || !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) return null;
   try {
-    return JSON.parse(Buffer.from(r.body, 'base64').toString('utf8'));
+    return parseStrictJson(Buffer.from(r.body, 'base64'));
   } catch {
     return null;
   }
@@ -147,7 +164,7 @@ export function celVars(state: RequestState): CelVars {
     const ct = String(state.headers['content-type'] ?? '');
     if (/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) {
       try {
-        body = JSON.parse(state.body.toString('utf8'));
+        body = parseStrictJson(state.body);
       } catch {
         body = null;
       }

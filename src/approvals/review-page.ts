@@ -6,6 +6,7 @@
  */
 
 import type { ApprovalRecord, ApprovalStatus } from './records.js';
+import { prettyJsonText } from '../http/strict-json.js';
 
 /** Response headers of every review response. */
 export const REVIEW_HEADERS: Record<string, string> = {
@@ -32,7 +33,7 @@ export function revealInvisible(s: string): string {
 
 const MAX_SHOWN_BYTES = 256 * 1024;
 
-/** The stored body as readable text (pretty JSON when it is JSON), or a note for binary content. */
+/** The stored body as readable text (strict JSON indented from its own tokens), or a note for binary content. */
 export function readableBody(record: ApprovalRecord): string {
   const r = record.request;
   if (r.tool !== undefined) return `tool: ${r.tool}\narguments:\n${JSON.stringify(JSON.parse(r.argsJson ?? '{}'), null, 2)}`;
@@ -47,12 +48,9 @@ export function readableBody(record: ApprovalRecord): string {
     return `(binary body, ${r.bodyBytes} bytes${encoding ? `, content-encoding ${encoding}` : ''}; SHA-256 ${r.bodySha256})`;
   }
   if (bytes.length <= MAX_SHOWN_BYTES) {
-    try {
-      return JSON.stringify(JSON.parse(text), null, 2);
-    } catch {
-      // not JSON: show as text
-    }
-    return text;
+    // Indented from the raw text itself, never re-serialized: the approver reads the
+    // bytes that will be forwarded (escapes, number spellings and all).
+    return prettyJsonText(text) ?? text;
   }
   return `${text}\n… (${r.bodyBytes} bytes in total; first ${MAX_SHOWN_BYTES} shown; SHA-256 ${r.bodySha256})`;
 }

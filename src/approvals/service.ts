@@ -16,7 +16,8 @@ import { confirmationCode, randomId, safeEqual } from './ids.js';
 import { sha256Hex } from '../core/canonical-json.js';
 import { approvalNotice, type Notifier } from './notifiers.js';
 import { effectiveStatus, type ApprovalRecord, type ApprovalRepo, type GrantRecord } from './records.js';
-import { captureRequest, celVars, grantMatchKey, requestDigest, storedTemplateVars, type StoredRequest } from './request-capture.js';
+import { captureRequest, celVars, forwardableHeaders, grantMatchKey, requestDigest, storedTemplateVars, type StoredRequest } from './request-capture.js';
+import { grantBinding } from './grant-binding.js';
 import { selectRule, type RuleCompiler } from './rules.js';
 import { renderText } from './templates.js';
 
@@ -136,8 +137,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       if (effectiveStatus(cur, now) !== 'pending') return null;
       const next: ApprovalRecord = { ...cur, status: decision === 'approve' ? 'approved' : 'denied', decidedAt: now, decidedBy: source };
       if (decision === 'approve') {
-        // The agent gets a full ttl from the decision to come back for the release.
-        next.expiresAt = Math.max(cur.expiresAt, now + cfg.ttl);
+        // The agent gets the rule's own ttl from the decision to come back for the release (#12 A.4).
+        next.expiresAt = Math.max(cur.expiresAt, now + (cur.ttlMs ?? cfg.ttl));
         if (grantMs > 0) {
           next.grantMs = grantMs;
           next.grantId = grantMatchKey(cur.request);
@@ -162,6 +163,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
           method: r.method,
           path: r.path,
           ...(r.tool !== undefined ? { tool: r.tool } : {}),
+          ...(record.grantBinding ? { binding: record.grantBinding } : {}),
           approvalId: record.id,
           createdAt: now,
           expiresAt: now + record.grantMs,
@@ -198,6 +200,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (!record) throw new WardenError('approval_expired', 'the approval no longer exists', { extra: { approval_id: rec.id } });
     if (!changed) throw outcomeError(record);
     state.approvalId = record.id;
+    state.forwardOnlyHeaders = forwardableHeaders(state);
     rt.metrics.inc('warden_approval_releases_total', {});
     log.info({ approval_id: record.id, request_id: state.id }, 'approved request released');
     await repo.publish({ id: record.id, status: 'used' }).catch(() => undefined);
@@ -256,10 +259,11 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     );
   }
 
-  async function create(stored: StoredRequest, digest: string, rule: ApprovalRuleConfig, source: string): Promise<ApprovalRecord | 'claimed' | 'limited'> {
+  async function create(stored: StoredRequest, digest: string, rule: ApprovalRuleConfig, source: string, binding: string): Promise<ApprovalRecord | 'claimed' | 'limited'> {
     const id = randomId();
     const now = Date.now();
-    const expiresAt = now + (rule.ttl ?? cfg.ttl);
+    const ttlMs = rule.ttl ?? cfg.ttl;
+    const expiresAt = now + ttlMs;
     if (!(await repo.claimDigest(digest, id, CLAIM_MS))) return 'claimed';
     let reserved = false;
     try {
@@ -282,6 +286,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         createdAt: now,
         expiresAt,
         reviewHash: sha256Hex(t),
+        ttlMs,
+        grantBinding: binding,
         ...(rule.approvers ? { approvers: { relation: rule.approvers.relation, object: renderText(rule.approvers.object, vars) } } : {}),
       };
       await repo.create(rec);
@@ -361,10 +367,12 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   async function stage(state: RequestState): Promise<void> {
     const rules = state.policy.approval;
     if (rules.length === 0) return;
-    const selected = selectRule(rules, compiler, celVars(state));
+    const cel = celVars(state);
+    const selected = selectRule(rules, compiler, cel);
     if (!selected) return;
     const stored = captureRequest(state);
     const digest = requestDigest(stored);
+    const binding = grantBinding(selected.source, selected.rule, cel, storedTemplateVars(stored));
 
     const named = state.headers['warden-approval'];
     if (named !== undefined) {
@@ -380,8 +388,10 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     }
 
     const grant = await repo.getGrant(stored.user, grantMatchKey(stored));
-    if (grant && grant.agent === stored.agent && grant.route === stored.route && grant.method === stored.method && grant.path === stored.path) {
+    // A grant covers only the values the approver agreed to, under the same rule (`when` was re-evaluated above).
+    if (grant && grant.agent === stored.agent && grant.route === stored.route && grant.method === stored.method && grant.path === stored.path && grant.binding !== undefined && grant.binding === binding) {
       state.approvalId = grant.approvalId;
+      state.forwardOnlyHeaders = forwardableHeaders(state);
       rt.metrics.inc('warden_approval_grant_hits_total', { route: stored.route });
       return;
     }
@@ -403,7 +413,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         rt.metrics.inc('warden_approvals_merged_total', { route: stored.route });
         return resolve(rec, state, digest, true);
       }
-      const created = await create(stored, digest, selected.rule, selected.source);
+      const created = await create(stored, digest, selected.rule, selected.source, binding);
       if (created === 'claimed') continue;
       if (created === 'limited') {
         rt.metrics.inc('warden_approvals_rate_limited_total', { route: stored.route });

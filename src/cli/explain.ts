@@ -4,6 +4,7 @@
  */
 
 import { parseArgs } from 'node:util';
+import { parseStrictJson } from '../http/strict-json.js';
 import { canonicalize } from '../pipeline/canonical.js';
 import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../observability/logger.js';
@@ -81,9 +82,9 @@ export async function explain(input: ExplainInput): Promise<ExplainTrace> {
     if (input.body !== undefined) {
       state.body = Buffer.from(input.body);
       try {
-        state.json = JSON.parse(input.body);
+        state.json = parseStrictJson(state.body);
       } catch {
-        /* not JSON: templates over {body.*} will be missing */
+        /* not strict JSON: templates over {body.*} will be missing (the gateway would refuse it with 400) */
       }
     }
     trace.engine = gateway.runtime().authorizer.engine;

@@ -15,6 +15,7 @@ import { WardenError } from '../core/errors.js';
 import { sendError } from '../http/problem.js';
 import { readBounded } from '../http/body.js';
 import { checkQuery } from '../http/query-guard.js';
+import { parseJsonBody } from '../http/strict-json.js';
 import type { CheckRequest } from '../authz/authorizer.js';
 import type { Runtime } from '../core/runtime.js';
 import type { Proxy } from '../proxy/forward.js';
@@ -193,13 +194,17 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     state.body = await readBounded(req, bodyLimit, () => new WardenError('payload_too_large', `request body exceeds ${bodyLimit} bytes`));
     const size = state.body.length;
     const type = String(state.headers['content-type'] ?? '');
-    if (size > 0 && (/\bjson\b/i.test(type) || state.route?.mcp)) {
-      try {
-        state.json = JSON.parse(state.body.toString('utf8'));
-      } catch {
-        throw new WardenError('bad_request', 'the request body is not valid JSON', { reason: 'bad_json' });
-      }
-    }
+    if (size === 0) return;
+    // Rules read this body: it must mean one thing to them, to the approver and to the upstream (#12 A.2).
+    if (/\bjson\b/i.test(type) || state.route?.mcp) state.json = parseJsonBody(state.body);
+    else if (looksLikeJson(state.body)) parseJsonBody(state.body); // an upstream may parse it whatever the type says
+  }
+
+  /** A body an upstream that ignores Content-Type would parse as JSON. */
+  function looksLikeJson(body: Buffer): boolean {
+    let i = 0;
+    while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
+    return body[i] === 0x7b || body[i] === 0x5b;
   }
 
   function buildCheck(check: CheckConfig, vars: TemplateVars): CheckRequest {

@@ -300,9 +300,12 @@ describe('grants', () => {
     expect(page.html).not.toContain('value="240"');
     expect((await submitDecision(fetchApp(hh), d.notice.review_url, page, 'approve', { grantMinutes: 30 })).status).toBe(200);
 
-    // Same agent, user, route, method and path, another body: allowed without asking.
-    const other = hh.state({ path: '/pay/50', body: pay(301) });
+    // Same agent, user, route, method and path, and the same values the rule read and showed
+    // (amount, to): allowed without asking, even with other fields in the body.
+    const other = hh.state({ path: '/pay/50', body: JSON.stringify({ amount: 300, to: 'mallory', memo: 'again' }) });
     expect(await runStage(hh, other)).toBeNull();
+    // Another amount is not what the approver agreed to (#12 A.4): asked again.
+    expect((await runStage(hh, hh.state({ path: '/pay/50', body: pay(301) })))?.code).toBe('approval_pending');
     // Another path or agent is not covered.
     expect((await runStage(hh, hh.state({ path: '/pay/51', body: pay(301) })))?.code).toBe('approval_pending');
     expect((await runStage(hh, hh.state({ path: '/pay/50', body: pay(302), agent: 'bot2' })))?.code).toBe('approval_pending');

@@ -1,0 +1,283 @@
+/**
+ * Strict JSON (RFC 8259 and the I-JSON profile, RFC 7493) for bodies a policy
+ * reads. `JSON.parse` lets the last of two equal keys win, while other parsers
+ * keep the first or fail; it also accepts lone surrogates (`"\ud800"`) that
+ * other runtimes replace or reject. A body that two parsers could read
+ * differently is refused, so rules, templates, the review page and the
+ * upstream all read the same values (#12 A.2).
+ */
+
+import { WardenError } from '../core/errors.js';
+
+/** Why a body is not strict JSON (the message; never the body itself). */
+export class StrictJsonError extends Error {}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Nesting deeper than this is refused (the scanner and the upstream's parser stay off the stack limit). */
+export const MAX_DEPTH = 512;
+
+const WS = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+
+/** One lexical token of a JSON text, with its exact source span. */
+interface Token {
+  kind: '{' | '}' | '[' | ']' | ':' | ',' | 'string' | 'number' | 'literal';
+  start: number;
+  end: number;
+  /** Decoded value for strings (used for duplicate-key checks). */
+  value?: string;
+}
+
+/**
+ * Walk `text` token by token, checking the grammar, duplicate keys (compared
+ * after unescaping) at every depth, lone surrogates in escapes, and depth.
+ * Calls `emit` with each token in order.
+ */
+function scan(text: string, emit?: (t: Token, depth: number) => void): void {
+  let i = 0;
+  const n = text.length;
+  const fail = (why: string): never => {
+    throw new StrictJsonError(`${why} at offset ${i}`);
+  };
+  const skipWs = () => {
+    while (i < n && WS(text.charCodeAt(i))) i++;
+  };
+
+  const readString = (): Token => {
+    const start = i;
+    i++; // opening quote
+    let decoded = '';
+    let chunk = i;
+    for (;;) {
+      if (i >= n) fail('unterminated string');
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        decoded += text.slice(chunk, i);
+        i++;
+        return { kind: 'string', start, end: i, value: decoded };
+      }
+      if (c < 0x20) fail('control character in string');
+      if (c >= 0xd800 && c <= 0xdfff) {
+        // Raw surrogates only arrive as valid pairs from UTF-8; check anyway (strings may not come from bytes).
+        const d = text.charCodeAt(i + 1);
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          i += 2;
+          continue;
+        }
+        fail('lone surrogate');
+      }
+      if (c !== 0x5c) {
+        i++;
+        continue;
+      }
+      decoded += text.slice(chunk, i);
+      const e = text.charCodeAt(i + 1);
+      switch (e) {
+        case 0x22: decoded += '"'; break;
+        case 0x5c: decoded += '\\'; break;
+        case 0x2f: decoded += '/'; break;
+        case 0x62: decoded += '\b'; break;
+        case 0x66: decoded += '\f'; break;
+        case 0x6e: decoded += '\n'; break;
+        case 0x72: decoded += '\r'; break;
+        case 0x74: decoded += '\t'; break;
+        case 0x75: {
+          const unit = hex4(text, i + 2);
+          if (unit < 0) fail('bad \\u escape');
+          i += 6;
+          if (unit >= 0xd800 && unit <= 0xdbff) {
+            const low = text.charCodeAt(i) === 0x5c && text.charCodeAt(i + 1) === 0x75 ? hex4(text, i + 2) : -1;
+            if (low < 0xdc00 || low > 0xdfff) fail('lone surrogate');
+            decoded += String.fromCharCode(unit, low);
+            i += 6;
+          } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+            fail('lone surrogate');
+          } else decoded += String.fromCharCode(unit);
+          chunk = i;
+          continue;
+        }
+        default:
+          fail('bad escape');
+      }
+      i += 2;
+      chunk = i;
+    }
+  };
+
+  const readNumber = (): Token => {
+    const start = i;
+    if (text.charCodeAt(i) === 0x2d) i++;
+    const digit = () => i < n && text.charCodeAt(i) >= 0x30 && text.charCodeAt(i) <= 0x39;
+    if (!digit()) fail('bad number');
+    if (text.charCodeAt(i) === 0x30) i++;
+    else while (digit()) i++;
+    if (text.charCodeAt(i) === 0x2e) {
+      i++;
+      if (!digit()) fail('bad number');
+      while (digit()) i++;
+    }
+    if (text.charCodeAt(i) === 0x65 || text.charCodeAt(i) === 0x45) {
+      i++;
+      if (text.charCodeAt(i) === 0x2b || text.charCodeAt(i) === 0x2d) i++;
+      if (!digit()) fail('bad number');
+      while (digit()) i++;
+    }
+    // I-JSON: a number must fit an IEEE double; 1e400 would read as Infinity here and as something else upstream.
+    if (!Number.isFinite(Number(text.slice(start, i)))) fail('number out of range');
+    return { kind: 'number', start, end: i };
+  };
+
+  const readLiteral = (): Token => {
+    const start = i;
+    for (const word of ['true', 'false', 'null']) {
+      if (text.startsWith(word, i)) {
+        i += word.length;
+        return { kind: 'literal', start, end: i };
+      }
+    }
+    return fail('unexpected character');
+  };
+
+  const value = (depth: number): void => {
+    skipWs();
+    if (i >= n) fail('unexpected end');
+    const c = text.charCodeAt(i);
+    if (c === 0x7b) {
+      if (depth >= MAX_DEPTH) fail('nested too deeply');
+      emit?.({ kind: '{', start: i, end: i + 1 }, depth);
+      i++;
+      const keys = new Set<string>();
+      skipWs();
+      if (text.charCodeAt(i) === 0x7d) {
+        emit?.({ kind: '}', start: i, end: i + 1 }, depth);
+        i++;
+        return;
+      }
+      for (;;) {
+        skipWs();
+        if (text.charCodeAt(i) !== 0x22) fail('expected a key');
+        const key = readString();
+        if (keys.has(key.value!)) fail(`duplicate key ${JSON.stringify(key.value!.slice(0, 64))}`);
+        keys.add(key.value!);
+        emit?.(key, depth + 1);
+        skipWs();
+        if (text.charCodeAt(i) !== 0x3a) fail('expected ":"');
+        emit?.({ kind: ':', start: i, end: i + 1 }, depth + 1);
+        i++;
+        value(depth + 1);
+        skipWs();
+        const d = text.charCodeAt(i);
+        if (d === 0x2c) {
+          emit?.({ kind: ',', start: i, end: i + 1 }, depth + 1);
+          i++;
+          continue;
+        }
+        if (d === 0x7d) {
+          emit?.({ kind: '}', start: i, end: i + 1 }, depth);
+          i++;
+          return;
+        }
+        fail('expected "," or "}"');
+      }
+    }
+    if (c === 0x5b) {
+      if (depth >= MAX_DEPTH) fail('nested too deeply');
+      emit?.({ kind: '[', start: i, end: i + 1 }, depth);
+      i++;
+      skipWs();
+      if (text.charCodeAt(i) === 0x5d) {
+        emit?.({ kind: ']', start: i, end: i + 1 }, depth);
+        i++;
+        return;
+      }
+      for (;;) {
+        value(depth + 1);
+        skipWs();
+        const d = text.charCodeAt(i);
+        if (d === 0x2c) {
+          emit?.({ kind: ',', start: i, end: i + 1 }, depth + 1);
+          i++;
+          continue;
+        }
+        if (d === 0x5d) {
+          emit?.({ kind: ']', start: i, end: i + 1 }, depth);
+          i++;
+          return;
+        }
+        fail('expected "," or "]"');
+      }
+    }
+    const t = c === 0x22 ? readString() : c === 0x2d || (c >= 0x30 && c <= 0x39) ? readNumber() : readLiteral();
+    emit?.(t, depth);
+  };
+
+  value(0);
+  skipWs();
+  if (i < n) fail('trailing characters');
+}
+
+function hex4(text: string, at: number): number {
+  for (let k = 0; k < 4; k++) if (!isHex(text.charCodeAt(at + k))) return -1;
+  return parseInt(text.slice(at, at + 4), 16);
+}
+
+/** Decode UTF-8 strictly (no replacement characters, a BOM is kept and then refused by the grammar). */
+export function decodeUtf8Strict(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new StrictJsonError('invalid UTF-8');
+  }
+}
+
+/** Throw StrictJsonError unless `text` is one strict JSON value. */
+export function assertStrictJson(text: string): void {
+  scan(text);
+}
+
+/** Parse bytes as strict JSON; throws StrictJsonError saying why not. */
+export function parseStrictJson(bytes: Uint8Array): unknown {
+  const text = decodeUtf8Strict(bytes);
+  scan(text);
+  // The grammar was checked above and keys are unique: JSON.parse now reads exactly what any parser would.
+  return JSON.parse(text);
+}
+
+/** parseStrictJson for a request body: refusal is a 400 `bad_request` (reason `bad_json`). */
+export function parseJsonBody(bytes: Uint8Array): unknown {
+  try {
+    return parseStrictJson(bytes);
+  } catch (err) {
+    if (err instanceof StrictJsonError) {
+      throw new WardenError('bad_request', `the request body is not strict JSON: ${err.message}`, { reason: 'bad_json' });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Indent a strict JSON text for a human, from its own tokens: every string and
+ * number appears exactly as written (escapes and all), only whitespace between
+ * tokens changes. Returns null when `text` is not strict JSON.
+ */
+export function prettyJsonText(text: string, indent = 2): string | null {
+  let out = '';
+  let prev: Token['kind'] | undefined;
+  const pad = (depth: number) => '\n' + ' '.repeat(depth * indent);
+  try {
+    scan(text, (t, depth) => {
+      const src = text.slice(t.start, t.end);
+      if (t.kind === '}' || t.kind === ']') {
+        out += prev === '{' || prev === '[' ? src : pad(depth) + src;
+      } else if (t.kind === ':') out += ': ';
+      else if (t.kind === ',') out += ',';
+      else if (prev === '{' || prev === '[' || prev === ',') out += pad(depth) + src;
+      else out += src;
+      prev = t.kind;
+    });
+  } catch (err) {
+    if (err instanceof StrictJsonError) return null;
+    throw err;
+  }
+  return out;
+}
