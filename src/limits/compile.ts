@@ -58,8 +58,8 @@ export interface CompiledLimits {
   budgets(): readonly CompiledBudget[];
 }
 
-/** Roots a limit key may not use: nothing, every root of a request template is fine. */
-const AMOUNT_ROOTS = new Set(['body', 'args', 'query', 'path', 'claims']);
+/** Where an amount may come from: places that carry JSON numbers (path and query values are text). */
+const AMOUNT_ROOTS = new Set(['body', 'args', 'claims']);
 
 /** Parse the `amount:` of a budget; throws a plain Error with the reason. */
 export function compileAmount(amount: number | string): AmountSource {
@@ -69,7 +69,7 @@ export function compileAmount(amount: number | string): AmountSource {
   const t = compileTemplate(amount);
   if (!t.single) throw new Error('must be a number or exactly one template such as "{body.amount}" (no other text)');
   const part = t.parts[0] as { ref: string[]; raw: string };
-  if (!AMOUNT_ROOTS.has(part.ref[0]) || part.ref.length < 2) throw new Error(`{${part.raw}} cannot hold an amount (use {body.*}, {args.*}, {query.*}, {path.*} or {claims.*})`);
+  if (!AMOUNT_ROOTS.has(part.ref[0]) || part.ref.length < 2) throw new Error(`{${part.raw}} cannot hold an amount (use {body.*}, {args.*} or {claims.*}: JSON numbers)`);
   return { ref: part.ref, raw: part.raw };
 }
 

@@ -69,6 +69,7 @@ describe('limits config', () => {
     expect(compileAmount(1)).toEqual({ constant: 1 });
     expect(compileAmount('2.5')).toEqual({ constant: 2.5 });
     expect(() => compileAmount('{agent}')).toThrow(/cannot hold an amount/);
+    expect(() => compileAmount('{query.amount}')).toThrow(/cannot hold an amount/);
     expect(() => compileAmount('x{body.a}')).toThrow(/exactly one template/);
     const src = compileAmount('{body.payment.amount}');
     expect(resolveAmount(src, { body: { payment: { amount: 12.5 } } })).toBe(12.5);
