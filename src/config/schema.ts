@@ -205,6 +205,18 @@ export const vaultSchema = z
     cache_ttl: duration('1s'),
     /** Lease of the cross-instance refresh lock; renewed while a refresh is in flight. */
     refresh_lease: duration('5s'),
+    exchange_clients: z
+      .array(
+        z
+          .strictObject({
+            client_id: z.string().min(1).max(256).describe('The client; it may only exchange subject tokens whose agent (client_id/azp) is this id.'),
+            client_secret: z.string().min(32, 'must be at least 32 characters (a random secret from the environment)').optional().describe('Shared secret for client_secret_basic or client_secret_post (set it from the environment).'),
+            jwks_uri: httpUrl.optional().describe('Where the client publishes its public keys, for private_key_jwt (RFC 7523) client authentication.'),
+          })
+          .refine((c) => (c.client_secret === undefined) !== (c.jwks_uri === undefined), 'give exactly one of client_secret or jwks_uri'),
+      )
+      .default([])
+      .describe('Clients allowed to call POST /.warden/oauth/token (RFC 8693 token exchange). Each authenticates with client_secret_basic, client_secret_post or private_key_jwt; none registered means every exchange is refused with invalid_client.'),
   })
   .prefault({});
 

@@ -3,7 +3,9 @@
  * own access token as `subject_token` and names a provider (`resource` or
  * `audience`); it receives the vaulted access token of the user that token acts
  * for — never anyone else's — if policy allows and only within linked scopes.
- * Errors use the RFC 6749 §5.2 / RFC 8693 §2.2.2 JSON form.
+ * The exchanging client authenticates (see exchange-clients.ts) and must be
+ * the agent the subject token was issued to. Errors use the RFC 6749 §5.2 /
+ * RFC 8693 §2.2.2 JSON form, unexpected ones included (`server_error`).
  */
 
 import type { Context } from 'hono';
@@ -11,6 +13,7 @@ import { isWardenError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
 import { parseScopes } from './providers.js';
 import { missingScopes, type VaultServices } from './services.js';
+import type { ExchangeClients } from './exchange-clients.js';
 
 const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -18,29 +21,56 @@ const MAX_BODY_BYTES = 64 * 1024;
 // Characters that would change the meaning of an OpenFGA id (DESIGN.md "Templates").
 const UNSAFE_ID = /[#:\s\p{Cc}]/u;
 
-type OAuthErrorCode = 'invalid_request' | 'invalid_target' | 'invalid_scope' | 'access_denied' | 'unsupported_grant_type' | 'temporarily_unavailable';
+type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'invalid_target' | 'invalid_scope' | 'unsupported_grant_type' | 'temporarily_unavailable' | 'server_error';
 
-function oauthError(c: Context, status: 400 | 403 | 503, error: OAuthErrorCode, description: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+function oauthError(c: Context, status: 400 | 401 | 405 | 500 | 503, error: OAuthErrorCode, description: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
   return c.json({ error, error_description: description, ...extra }, status, { 'Cache-Control': 'no-store', Pragma: 'no-cache', ...headers });
 }
 
-/** The provider named by `resource` or `audience` (bare name, or this Warden's connection URL). */
-function targetProvider(v: VaultServices, values: string[]): string | null | 'ambiguous' {
+/** An absolute URI without a fragment (RFC 8707 §2: what `resource` must be). */
+function isAbsoluteUri(value: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(value) || value.includes('#')) return false;
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The provider named by `resource` (this Warden's connection URL of the
+ * provider) or `audience` (that URL, or the bare provider name).
+ */
+function targetProvider(v: VaultServices, resources: string[], audiences: string[]): string | null | 'ambiguous' | 'bad_resource' {
+  const prefix = `${v.baseUrl}/.warden/connections/`;
   const names = new Set<string>();
-  for (const value of values) {
-    const prefix = `${v.baseUrl}/.warden/connections/`;
+  for (const value of resources) {
+    if (!isAbsoluteUri(value)) return 'bad_resource';
     names.add(value.startsWith(prefix) ? value.slice(prefix.length) : value);
   }
+  for (const value of audiences) names.add(value.startsWith(prefix) ? value.slice(prefix.length) : value);
   if (names.size === 0) return null;
   if (names.size > 1) return 'ambiguous';
   return [...names][0];
 }
 
 /** The Hono handler of the exchange endpoint. */
-export function createExchangeHandler(v: VaultServices): (c: Context) => Promise<Response> {
+export function createExchangeHandler(v: VaultServices, clients: ExchangeClients): (c: Context) => Promise<Response> {
   const { rt } = v;
 
-  return async function tokenExchange(c: Context): Promise<Response> {
+  return async function tokenEndpoint(c: Context): Promise<Response> {
+    if (c.req.method !== 'POST') return oauthError(c, 405, 'invalid_request', 'the token endpoint accepts POST only', {}, { Allow: 'POST' });
+    try {
+      return await tokenExchange(c);
+    } catch (err) {
+      // Never problem+json here: OAuth clients read RFC 6749 errors only.
+      rt.logger.error({ err }, 'vault exchange failed unexpectedly');
+      return oauthError(c, 500, 'server_error', 'the exchange failed unexpectedly');
+    }
+  };
+
+  async function tokenExchange(c: Context): Promise<Response> {
     const contentType = (c.req.header('content-type') ?? '').split(';')[0].trim().toLowerCase();
     if (contentType !== 'application/x-www-form-urlencoded') {
       return oauthError(c, 400, 'invalid_request', 'the body must be application/x-www-form-urlencoded');
@@ -58,6 +88,13 @@ export function createExchangeHandler(v: VaultServices): (c: Context) => Promise
       if (vals.length > 1 && k !== 'resource' && k !== 'audience') return oauthError(c, 400, 'invalid_request', `parameter ${k} is repeated`);
     }
     const one = (k: string) => seen.get(k)?.[0];
+
+    // The client first (RFC 6749 §3.2.1): a bearer subject token alone never pulls a user's token.
+    const client = await clients.authenticate(c.req.header('authorization'), one);
+    if (!client.ok) {
+      rt.logger.info({ oauth_error: client.error }, 'vault exchange: client authentication refused');
+      return oauthError(c, client.status, client.error, client.description, {}, client.status === 401 && client.basic ? { 'WWW-Authenticate': 'Basic realm="warden", charset="UTF-8"' } : {});
+    }
 
     if (one('grant_type') !== GRANT_TYPE) return oauthError(c, 400, 'unsupported_grant_type', `grant_type must be ${GRANT_TYPE}`);
     const subjectToken = one('subject_token');
@@ -77,10 +114,15 @@ export function createExchangeHandler(v: VaultServices): (c: Context) => Promise
       if (isWardenError(err, 'unauthenticated')) return oauthError(c, 400, 'invalid_request', 'subject_token is not a valid access token');
       return oauthError(c, 503, 'temporarily_unavailable', 'the token could not be verified now', {}, { 'Retry-After': '1' });
     }
+    if (principal.agent !== client.clientId) {
+      rt.logger.info({ agent: principal.agent, client_id: client.clientId }, 'vault exchange: subject token of another client');
+      return oauthError(c, 400, 'invalid_request', 'subject_token was not issued to this client');
+    }
     if (principal.user === null) return oauthError(c, 400, 'invalid_request', 'subject_token does not act for a user');
     const user = principal.user;
 
-    const target = targetProvider(v, [...(seen.get('resource') ?? []), ...(seen.get('audience') ?? [])]);
+    const target = targetProvider(v, seen.get('resource') ?? [], seen.get('audience') ?? []);
+    if (target === 'bad_resource') return oauthError(c, 400, 'invalid_target', `resource must be an absolute URI (${v.baseUrl}/.warden/connections/{provider}); a bare provider name goes in audience`);
     if (target === null) return oauthError(c, 400, 'invalid_target', 'name a provider in resource or audience');
     if (target === 'ambiguous') return oauthError(c, 400, 'invalid_target', 'resource and audience must name exactly one provider');
     const provider = v.providers.get(target);
@@ -90,7 +132,7 @@ export function createExchangeHandler(v: VaultServices): (c: Context) => Promise
     const connectionType = rt.authorizer.relations().get('connection');
     if (connectionType?.has('can_use')) {
       if (UNSAFE_ID.test(principal.agent) || principal.agent === '') {
-        return oauthError(c, 400, 'access_denied', 'this agent may not use the connection');
+        return oauthError(c, 400, 'invalid_target', 'this agent may not use the connection');
       }
       let allowed: boolean;
       try {
@@ -101,7 +143,8 @@ export function createExchangeHandler(v: VaultServices): (c: Context) => Promise
       }
       if (!allowed) {
         rt.logger.info({ agent: principal.agent, user, provider: target }, 'vault exchange denied by policy');
-        return oauthError(c, 400, 'access_denied', 'policy does not allow this agent to use the connection');
+        // RFC 8693 §2.2.2: unwilling to issue a token for the named target.
+        return oauthError(c, 400, 'invalid_target', 'policy does not allow this agent to use the connection');
       }
     }
 
@@ -143,5 +186,5 @@ export function createExchangeHandler(v: VaultServices): (c: Context) => Promise
       }
       throw err;
     }
-  };
+  }
 }

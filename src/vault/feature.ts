@@ -17,6 +17,7 @@ import { createVaultRoutes } from './routes.js';
 import { missingScopes, requireProvider, type VaultServices } from './services.js';
 import { createLinkSecrets } from './tickets.js';
 import { vaultConfigIssues } from './config-checks.js';
+import { createAuthorizationServerMetadataApp } from './as-metadata.js';
 import { createTokenExchangeClient, type TokenExchangeClient, type TokenExchangeConfig } from './token-exchange.js';
 
 export { vaultConfigIssues } from './config-checks.js';
@@ -157,6 +158,7 @@ export const createVaultFeature: FeatureFactory = async (rt: Runtime): Promise<F
   return {
     name: 'vault',
     routes: createVaultRoutes(services),
+    wellKnown: createAuthorizationServerMetadataApp(services.baseUrl),
     stage: (state) => stage(state),
     async close() {
       await services.close();

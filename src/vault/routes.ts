@@ -13,6 +13,7 @@ import type { Principal } from '../identity/principal.js';
 import { createPkcePair, ProviderError } from './providers.js';
 import { missingScopes, type VaultServices } from './services.js';
 import { isSecretShaped, safeEqual } from './tickets.js';
+import { createExchangeClients } from './exchange-clients.js';
 import { createExchangeHandler } from './exchange-endpoint.js';
 
 /** Name of the state cookie for one provider (one flow per provider per browser). */
@@ -201,7 +202,13 @@ export function createVaultRoutes(v: VaultServices): Hono {
     return c.body(null, 204);
   });
 
-  app.post('/oauth/token', createExchangeHandler(v));
+  const clients = createExchangeClients(v.rt.config.vault.exchange_clients, {
+    // RFC 7523 §3: a client assertion's aud names the token endpoint (or the issuer).
+    audiences: [`${v.baseUrl}/.warden/oauth/token`, v.baseUrl],
+    store: v.rt.store,
+  });
+  // Every method reaches the handler, which answers anything but POST with 405 and Allow: POST.
+  app.all('/oauth/token', createExchangeHandler(v, clients));
 
   return app;
 }

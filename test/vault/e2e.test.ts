@@ -23,6 +23,8 @@ import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startBalancer, startVaultProvider, type Balancer, type VaultProvider } from './support.js';
 
 const K1 = generateVaultKey();
+/** Secret of the clients registered for the exchange endpoint (vault.exchange_clients). */
+const EXCHANGE_SECRET = 'vault-e2e-exchange-client-secret-0123456789';
 const K2 = generateVaultKey();
 
 function gatewayYaml(keys: string): string {
@@ -44,6 +46,10 @@ vault:
   keys: ${keys}
   connect_ttl: 2m
   refresh_lease: 2s
+  exchange_clients:
+    - { client_id: mail-bot, client_secret: "\${EXCHANGE_SECRET}" }
+    - { client_id: other-bot, client_secret: "\${EXCHANGE_SECRET}" }
+    - { client_id: dave-bot, client_secret: "\${EXCHANGE_SECRET}" }
   providers:
     github:
       authorization_url: \${OP_URL}/auth
@@ -63,7 +69,7 @@ routes:
     upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /exchanged }
     authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:github" }]
     credentials:
-      token_exchange: { token_url: "\${PUBLIC_URL}/.warden/oauth/token", audience: github, client_id: warden-self }
+      token_exchange: { token_url: "\${PUBLIC_URL}/.warden/oauth/token", audience: github, client_id: mail-bot, client_secret: "\${EXCHANGE_SECRET}" }
 `;
 }
 const KEYS_K1 = `[{ id: k1, key: "\${VAULT_KEY_1}" }]`;
@@ -126,6 +132,7 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
       OP_URL: vp.op.issuer,
       RELAY_URL: vp.relay.tokenUrl,
       VAULT_CLIENT_SECRET: vp.clientSecret,
+      EXCHANGE_SECRET,
       UPSTREAM_URL: upstream.url,
       VAULT_KEY_1: K1,
       VAULT_KEY_2: K2,
@@ -258,23 +265,25 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
     expect(del.status).toBe(404);
     expect(await repo.get('bob', 'github')).toMatchObject({ version: bob!.version });
 
-    // Token exchange: the user comes from the subject token only.
+    // Token exchange: the user comes from the subject token only (the client, mail-bot, authenticates).
     const exchange = (form: Record<string, string>, headers: Record<string, string> = {}) =>
       fetch(`${lb.url}/.warden/oauth/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-        body: new URLSearchParams(form),
+        body: new URLSearchParams({ client_id: 'mail-bot', client_secret: EXCHANGE_SECRET, ...form }),
       });
     const base = { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: dave, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token' };
-    for (const [form, headers] of [
-      [{ ...base, resource: 'github', user: 'bob', sub: 'bob' }, {}],
-      [{ ...base, audience: 'github' }, { authorization: `Bearer ${bobToken}`, 'x-warden-user': 'bob' }],
-      [{ ...base, resource: `${lb.url}/.warden/connections/github`, actor: 'bob' }, {}],
-    ] as Array<[Record<string, string>, Record<string, string>]>) {
+    for (const [form, headers, error] of [
+      [{ ...base, audience: 'github', user: 'bob', sub: 'bob' }, {}, 'invalid_target'],
+      [{ ...base, audience: 'github' }, { 'x-warden-user': 'bob' }, 'invalid_target'],
+      // bob's token in Authorization is no client authentication (and no subject).
+      [{ ...base, audience: 'github' }, { authorization: `Bearer ${bobToken}` }, 'invalid_request'],
+      [{ ...base, resource: `${lb.url}/.warden/connections/github`, actor: 'bob' }, {}, 'invalid_target'],
+    ] as Array<[Record<string, string>, Record<string, string>, string]>) {
       const res = await exchange(form, headers);
       const body = (await res.json()) as Record<string, unknown>;
       expect(res.status).toBe(400);
-      expect(body.error).toBe('invalid_target');
+      expect(body.error).toBe(error);
       expect(JSON.stringify(body)).not.toContain(bob!.accessToken);
     }
     for (const resource of ['bob', 'bob/github', 'github:bob', `${lb.url}/.warden/connections/bob`]) {
@@ -283,14 +292,14 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
     }
     // A forged subject token (bob, signed by someone else) is refused.
     const forged = `${bobToken.split('.').slice(0, 2).join('.')}.${Buffer.from('x'.repeat(64)).toString('base64url')}`;
-    const forgedAnswer = await exchange({ ...base, subject_token: forged, resource: 'github' });
+    const forgedAnswer = await exchange({ ...base, subject_token: forged, audience: 'github' });
     expect(((await forgedAnswer.json()) as { error: string }).error).toBe('invalid_request');
   });
 
   it('token exchange endpoint: policy, scopes, RFC 8693 answers', async () => {
     const bob = await agentToken('mail-bot', 'bob');
     const otherBot = await agentToken('other-bot', 'bob');
-    const form = (subject: string, extra: Record<string, string>) =>
+    const form = (subject: string, extra: Record<string, string>, client = 'mail-bot') =>
       fetch(`${lb.url}/.warden/oauth/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -298,10 +307,12 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
           grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
           subject_token: subject,
           subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          client_id: client,
+          client_secret: EXCHANGE_SECRET,
           ...extra,
         }),
       });
-    const ok = await form(bob, { resource: 'github', scope: 'github' });
+    const ok = await form(bob, { resource: `${lb.url}/.warden/connections/github`, scope: 'github' });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('cache-control')).toBe('no-store');
     const issued = (await ok.json()) as Record<string, unknown>;
@@ -314,25 +325,25 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
     });
     expect(issued.expires_in).toBeGreaterThan(0);
 
-    const denied = await form(otherBot, { audience: 'github' });
+    const denied = await form(otherBot, { audience: 'github' }, 'other-bot');
     expect(denied.status).toBe(400);
-    expect(((await denied.json()) as { error: string }).error).toBe('access_denied');
+    expect(((await denied.json()) as { error: string }).error).toBe('invalid_target');
 
-    const escalate = await form(bob, { resource: 'github', scope: 'github admin' });
+    const escalate = await form(bob, { audience: 'github', scope: 'github admin' });
     expect(((await escalate.json()) as { error: string }).error).toBe('invalid_scope');
 
-    expect(((await (await form(bob, { resource: 'gitlab' })).json()) as { error: string }).error).toBe('invalid_target');
+    expect(((await (await form(bob, { audience: 'gitlab' })).json()) as { error: string }).error).toBe('invalid_target');
     expect(((await (await form(bob, {})).json()) as { error: string }).error).toBe('invalid_target');
-    const wrongType = await form(bob, { resource: 'github', subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' });
+    const wrongType = await form(bob, { audience: 'github', subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' });
     expect(((await wrongType.json()) as { error: string }).error).toBe('invalid_request');
     const wrongGrant = await fetch(`${lb.url}/.warden/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'grant_type=client_credentials',
+      body: `grant_type=client_credentials&client_id=mail-bot&client_secret=${EXCHANGE_SECRET}`,
     });
     expect(((await wrongGrant.json()) as { error: string }).error).toBe('unsupported_grant_type');
 
-    const unlinked = await form(await agentToken('mail-bot', 'nobody'), { resource: 'github' });
+    const unlinked = await form(await agentToken('mail-bot', 'nobody'), { audience: 'github' });
     const unlinkedBody = (await unlinked.json()) as { error: string; connect_url: string };
     expect(unlinkedBody.error).toBe('invalid_target');
     expect(unlinkedBody.connect_url).toContain('/.warden/connect/github?ticket=');
