@@ -16,6 +16,8 @@ import { randomId, safeEqual } from './ids.js';
 import { effectiveStatus, type ApprovalRecord } from './records.js';
 import { REVIEW_HEADERS, renderReviewPage, renderStatusPage } from './review-page.js';
 import type { ApprovalService } from './service.js';
+import type { SignedInPerson } from '../http/session.js';
+import { reviewAuthOf } from '../identity/login/config-checks.js';
 
 const CSRF_COOKIE = 'warden_review_csrf';
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
@@ -124,12 +126,38 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
     return c.json(approvalStatusView(rec, rt.publicUrl), 200, { 'Cache-Control': 'no-store' });
   });
 
-  // ---- the approver
+  // ---- the approver. review_auth says what lets someone decide: the secret
+  // link, a signed-in approver (identity.login), or both.
+  const reviewAuth = reviewAuthOf(rt.config);
+  const sessions = rt.sessions;
+  const findForReview = (id: string, t: string) =>
+    !ID.test(id) ? Promise.resolve(null) : reviewAuth === 'login' ? service.repo.get(id) : service.reviewable(id, t);
+
+  /** The signed-in person entitled to decide on `rec`, or the page to answer instead. */
+  async function reviewer(c: Context, rec: ApprovalRecord, returnTo: string): Promise<SignedInPerson | Response> {
+    if (sessions.mode === null) return html(c, 503, renderStatusPage('Sign-in is not configured', null, 'Deciding needs a signed-in approver, and this Warden has no identity.login.'));
+    const person = await sessions.current(c);
+    if (!person) {
+      if (c.req.method !== 'GET') return html(c, 403, renderStatusPage('Not signed in', null, 'Your sign-in ended. Open the review link again.'));
+      return c.body(null, 303, { ...REVIEW_HEADERS, Location: sessions.loginPath(returnTo) });
+    }
+    if (!(await service.mayDecide(rec, person.sub))) {
+      rt.logger.warn({ approval_id: rec.id, signed_in: person.sub }, 'review refused: the signed-in person is not an approver');
+      const needed = rec.approvers ? `someone with ${rec.approvers.relation} on ${rec.approvers.object}` : rec.request.user;
+      return html(c, 403, renderStatusPage('Not allowed', null, `You are signed in as ${person.sub}. This request must be decided by ${needed}. Nothing was decided.`));
+    }
+    return person;
+  }
+
   app.get('/approvals/:id/review', async (c) => {
     const id = c.req.param('id');
     const t = c.req.query('t') ?? '';
-    const rec = ID.test(id) ? await service.reviewable(id, t) : null;
+    const rec = await findForReview(id, t);
     if (!rec) return html(c, 404, renderStatusPage('Approval not found', null, 'The link is wrong or the request is gone.'));
+    if (reviewAuth !== 'link') {
+      const who = await reviewer(c, rec, `${basePath}/.warden/approvals/${id}/review${t ? `?t=${encodeURIComponent(t)}` : ''}`);
+      if (who instanceof Response) return who;
+    }
     const status = effectiveStatus(rec);
     if (status !== 'pending') return html(c, 200, renderStatusPage('Already decided', status));
     const csrf = randomId(24);
@@ -161,16 +189,22 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
     const t = field('t');
     const csrf = field('csrf');
     const cookie = getCookie(c, CSRF_COOKIE) ?? '';
-    const rec = ID.test(id) ? await service.reviewable(id, t) : null;
+    const rec = await findForReview(id, t);
     if (!rec) return html(c, 404, renderStatusPage('Approval not found', null, 'The link is wrong or the request is gone.'));
     if (!csrf || !cookie || !safeEqual(csrf, cookie)) {
       return html(c, 403, renderStatusPage('Refused', null, 'The form token is missing or wrong; open the review link again.'));
+    }
+    let approver: string | undefined;
+    if (reviewAuth !== 'link') {
+      const who = await reviewer(c, rec, '');
+      if (who instanceof Response) return who;
+      approver = who.sub;
     }
     const decision = field('decision');
     if (decision !== 'approve' && decision !== 'deny') return html(c, 400, renderStatusPage('Bad request', null, 'Unknown decision.'));
     const minutes = Number(field('grant_minutes') || '0');
     const grantMs = Number.isFinite(minutes) && minutes > 0 ? Math.min(minutes * 60_000, rt.config.approvals.max_grant) : 0;
-    const outcome = await service.decide(id, decision, 'review', { grantMs });
+    const outcome = await service.decide(id, decision, 'review', { grantMs, ...(approver !== undefined ? { approver } : {}) });
     switch (outcome.kind) {
       case 'decided':
         return html(c, 200, renderStatusPage(decision === 'approve' ? 'Approved' : 'Denied', outcome.record.status, outcome.record.grantMs ? `Matching requests are allowed without asking until ${new Date(outcome.record.decidedAt! + outcome.record.grantMs).toISOString()}.` : undefined));

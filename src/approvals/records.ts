@@ -35,6 +35,8 @@ export interface ApprovalRecord {
   expiresAt: number;
   decidedAt?: number;
   decidedBy?: DecisionSource;
+  /** The signed-in person who decided on the review page (identity.login). */
+  decidedByUser?: string;
   usedAt?: number;
   /** SHA-256 of the review secret `t` (the secret itself is never stored). */
   reviewHash: string;

@@ -32,7 +32,9 @@ export interface ApprovalService {
   /** The pipeline's `approve` stage. */
   stage(state: RequestState): Promise<void>;
   /** Record a decision (exactly one wins; later ones get `conflict`). */
-  decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options?: { grantMs?: number }): Promise<DecideOutcome>;
+  decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options?: { grantMs?: number; approver?: string }): Promise<DecideOutcome>;
+  /** May the signed-in person `approver` decide on `rec`? One of the rule's `approvers` (checked fresh), else the request's user. */
+  mayDecide(rec: ApprovalRecord, approver: string): Promise<boolean>;
   /** The record when `t` is its review secret, else null. */
   reviewable(id: string, t: string): Promise<ApprovalRecord | null>;
   /** Cancel an approval the caller's user owns (pending or approved but unused → denied). */
@@ -120,10 +122,19 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (changed && record) await afterDecision(record);
   }
 
-  async function decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options: { grantMs?: number } = {}): Promise<DecideOutcome> {
+  async function mayDecide(rec: ApprovalRecord, approver: string): Promise<boolean> {
+    if (!rec.approvers) return approver === rec.request.user;
+    // `approvers:` names an OpenFGA relation the signed-in person must hold; checked fresh, not from cache.
+    return rt.authorizer.check({ user: `user:${approver}`, relation: rec.approvers.relation, object: rec.approvers.object }, { consistency: 'higher_consistency' });
+  }
+
+  async function decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options: { grantMs?: number; approver?: string } = {}): Promise<DecideOutcome> {
     const before = await repo.get(id);
     if (!before) return { kind: 'not_found' };
-    if (decision === 'approve' && before.approvers && effectiveStatus(before) === 'pending') {
+    if (options.approver !== undefined) {
+      // A signed-in decision: the person, not the link, must be entitled to decide either way.
+      if (effectiveStatus(before) === 'pending' && !(await mayDecide(before, options.approver))) return { kind: 'forbidden', record: before };
+    } else if (decision === 'approve' && before.approvers && effectiveStatus(before) === 'pending') {
       // `approvers:` names an OpenFGA relation the deciding user must hold; checked fresh, not from cache.
       const ok = await rt.authorizer.check(
         { user: `user:${before.request.user}`, relation: before.approvers.relation, object: before.approvers.object },
@@ -136,6 +147,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const { record, changed } = await repo.update(id, (cur) => {
       if (effectiveStatus(cur, now) !== 'pending') return null;
       const next: ApprovalRecord = { ...cur, status: decision === 'approve' ? 'approved' : 'denied', decidedAt: now, decidedBy: source };
+      if (options.approver !== undefined) next.decidedByUser = options.approver;
       if (decision === 'approve') {
         // The agent gets the rule's own ttl from the decision to come back for the release (#12 A.4).
         next.expiresAt = Math.max(cur.expiresAt, now + (cur.ttlMs ?? cfg.ttl));
@@ -171,7 +183,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       }
     }
     await afterDecision(record);
-    log.info({ approval_id: id, status: record.status, by: source, grant_ms: record.grantMs ?? 0 }, 'approval decided');
+    log.info({ approval_id: id, status: record.status, by: source, ...(options.approver !== undefined ? { approver: options.approver } : {}), grant_ms: record.grantMs ?? 0 }, 'approval decided');
     return { kind: 'decided', record };
   }
 
@@ -430,6 +442,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   return {
     stage,
     decide,
+    mayDecide,
     repo,
     async reviewable(id, t) {
       if (typeof t !== 'string' || t.length < 16 || t.length > 128) return null;

@@ -121,9 +121,29 @@ export const issuerSchema = z.strictObject({
   allow_untyped: z.boolean().default(false),
 });
 
+/** `identity.login`: Warden as an OpenID Connect relying party for people in a browser (src/identity/login/). */
+export const loginSchema = z
+  .strictObject({
+    issuer: httpUrl.describe('The user IdP (OIDC discovery at <issuer>/.well-known/openid-configuration); ID tokens must carry exactly this iss'),
+    client_id: z.string().min(1).describe('Warden\'s client id at the IdP (its redirect URI is <public_url>/.warden/login/callback)'),
+    client_secret: z.string().optional().describe('Client secret (client_secret_basic); omit for a public client, PKCE is always used'),
+    scopes: z.array(z.string()).default(['openid', 'profile', 'email']).describe('Scopes asked at sign-in; must include openid'),
+    user_claim: z.string().default('sub').describe('ID token claim that names the person; must match the user id agents act for (user_claim of agent tokens)'),
+    algorithms: z.array(algorithm).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']).describe('Accepted ID token signature algorithms (never none or HS*)'),
+    timeout: duration('10s').describe('Timeout of each call to the IdP (discovery, JWKS, token endpoint)'),
+    session: z
+      .strictObject({
+        secret: z.string().describe('At least 32 random characters; encrypts (AES-256-GCM) the session and sign-in cookies and keys CSRF tokens'),
+        ttl: duration('12h').describe('Lifetime of a browser session; no renewal past it'),
+      })
+      .describe('The browser session Warden keeps after sign-in'),
+  })
+  .describe('Sign-in for people (approvers, users linking accounts): authorization code + PKCE + state + nonce against this IdP');
+
 export const identitySchema = z
   .strictObject({
     issuers: z.array(issuerSchema).default([]),
+    login: loginSchema.optional(),
     dev_issuer: z.boolean().default(false),
     clock_tolerance: duration('30s'),
     /** Verified-token cache entries; 0 disables the cache. */
@@ -251,6 +271,10 @@ export const approvalsSchema = z
     notify: z.array(notifierSchema).default([]),
     max_pending_per_user: z.number().int().min(1).default(20),
     max_grant: duration('8h'),
+    review_auth: z
+      .enum(['link', 'login', 'link+login'])
+      .optional()
+      .describe('What lets someone decide on the review page: the secret link, a signed-in approver, or both. Default link+login when identity.login is set, else link'),
     ciba: z
       .strictObject({
         issuer: httpUrl,
@@ -388,6 +412,7 @@ export type AuthorizeConfig = z.output<typeof authorizeSchema>;
 export type ApprovalRuleConfig = z.output<typeof approvalRuleSchema>;
 export type CredentialsConfig = z.output<typeof credentialsSchema>;
 export type IssuerConfig = z.output<typeof issuerSchema>;
+export type LoginConfig = z.output<typeof loginSchema>;
 export type ProviderConfig = z.output<typeof providerSchema>;
 export type McpConfig = z.output<typeof mcpSchema>;
 export type McpToolConfig = z.output<typeof mcpToolSchema>;

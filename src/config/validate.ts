@@ -12,6 +12,7 @@ import { vaultConfigIssues } from '../vault/config-checks.js';
 import { staticHeaderIssues } from '../proxy/static-headers.js';
 import { limitsConfigIssues } from '../limits/compile.js';
 import { storeConfigIssues } from '../store/config-checks.js';
+import { loginConfigIssues } from '../identity/login/config-checks.js';
 
 type Issue = Omit<ConfigIssue, 'line'> & { line?: number };
 
@@ -108,6 +109,7 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
     add(issue.slice(0, sep), issue.slice(sep + 2));
   }
   issues.push(...limitsConfigIssues(config));
+  for (const issue of loginConfigIssues(config, env)) issues.push(issue);
   // CEL `when` expressions compile at load; a bad one is a config error with its path.
   for (const issue of approvalRuleIssues(config.routes)) {
     if (!issue.path.endsWith('.message')) issues.push(issue);

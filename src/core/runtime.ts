@@ -9,6 +9,7 @@ import type { Authenticator } from '../identity/principal.js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Sessions } from '../http/session.js';
 
 export interface Runtime {
   readonly config: Config;
@@ -21,4 +22,6 @@ export interface Runtime {
   readonly publicUrl: string;
   /** Directory for local state (dev issuer key, ...): WARDEN_DATA_DIR or `.warden/`. */
   readonly dataDir: string;
+  /** Who is signed in to a browser (identity.login or the dev login); `mode` null when nobody can sign in. */
+  readonly sessions: Sessions;
 }

@@ -33,6 +33,7 @@ import type { Runtime } from '../core/runtime.js';
 import type { Authenticator } from '../identity/principal.js';
 import { dataDirOf, publicUrlOf } from '../config/public-url.js';
 import { createAdminGuard } from '../http/admin-guard.js';
+import { createLoginRoutes, sessionsFromConfig } from '../identity/login/feature.js';
 
 export interface GatewayOptions {
   /** Path of gateway.yaml (watched/reloaded). */
@@ -161,7 +162,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       throw new ConfigError(loaded.file, nameIssues.map((i) => ({ ...i, line: loaded.lineOf(i.path.split(/[.[\]]+/).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p))) })));
     }
 
-    const runtime: Runtime = { config: cfg, store, authenticator, authorizer, logger, metrics, publicUrl, dataDir };
+    const sessions = sessionsFromConfig(cfg, { store, logger, publicUrl, devIssuer, env });
+    const runtime: Runtime = { config: cfg, store, authenticator, authorizer, logger, metrics, publicUrl, dataDir, sessions };
     const proxy = createProxy({
       trusted: trustedProxies(cfg.server.trusted_proxies),
       bodyLimit: cfg.server.limits.body_bytes,
@@ -201,6 +203,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const jwks = devIssuer.jwks();
       app.get('/.warden/jwks.json', (c) => c.json(jwks));
     }
+    app.route('/.warden', createLoginRoutes(runtime));
     for (const f of built) {
       if (f.routes) app.route('/.warden', f.routes);
       if (f.wellKnown) app.route('/.well-known', f.wellKnown);

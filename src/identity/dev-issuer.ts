@@ -5,7 +5,7 @@
  * Never available when NODE_ENV=production.
  */
 
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
@@ -44,6 +44,8 @@ export interface DevIssuer {
   jwks(): { keys: JWK[] };
   /** Mint a compact `at+jwt` access token. */
   issue(request: DevTokenRequest): Promise<string>;
+  /** A 32-byte secret derived from the private key for `purpose` (the dev login's session key): shared by every instance on the same data dir. */
+  deriveSecret(purpose: string): Buffer;
 }
 
 export type DevIssuerOptions =
@@ -126,6 +128,7 @@ export async function loadDevIssuer(options: DevIssuerOptions): Promise<DevIssue
     audience,
     kid: privateJwk.kid,
     jwks: () => ({ keys: [{ ...publicJwk }] }),
+    deriveSecret: (purpose) => Buffer.from(hkdfSync('sha256', Buffer.from(privateJwk.d, 'base64url'), 'warden/dev-issuer', purpose, 32)),
     async issue(request) {
       if (typeof request.agent !== 'string' || request.agent.length === 0) {
         throw new WardenError('bad_request', 'a dev token needs an agent');

@@ -15,6 +15,8 @@ import { missingScopes, type VaultServices } from './services.js';
 import { isSecretShaped, safeEqual } from './tickets.js';
 import { createExchangeClients } from './exchange-clients.js';
 import { createExchangeHandler } from './exchange-endpoint.js';
+import type { SignedInPerson } from '../http/session.js';
+import { postForm, sendPage } from '../identity/login/pages.js';
 
 /** Name of the state cookie for one provider (one flow per provider per browser). */
 export function stateCookieName(provider: string): string {
@@ -26,7 +28,7 @@ function escapeHtml(value: string): string {
 }
 
 /** A minimal self-contained page; no scripts, not frameable. */
-function page(c: Context, status: 200 | 400 | 404 | 503, title: string, message: string): Response {
+function page(c: Context, status: 200 | 400 | 403 | 404 | 503, title: string, message: string): Response {
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}</style></head>
 <body><main><h1 id="title">${escapeHtml(title)}</h1><p id="message">${escapeHtml(message)}</p></main></body></html>`;
@@ -57,6 +59,33 @@ export function createVaultRoutes(v: VaultServices): Hono {
   const secure = v.baseUrl.startsWith('https://');
   const basePath = new URL(v.baseUrl).pathname.replace(/\/+$/, '');
   const cookiePath = `${basePath}/.warden/callback`;
+  const sessions = rt.sessions;
+
+  /** The person signed in as `user`, or the page to answer instead (sign in first, or a refusal naming both people). */
+  async function signedInFor(c: Context, user: string, returnTo: string): Promise<SignedInPerson | Response> {
+    if (sessions.mode === null) {
+      return page(c, 503, 'Sign-in is not configured', 'Linking an account needs a signed-in person, and this Warden has no identity.login.');
+    }
+    const person = await sessions.current(c);
+    if (!person) {
+      c.header('Cache-Control', 'no-store');
+      c.header('Referrer-Policy', 'no-referrer');
+      return c.redirect(sessions.loginPath(returnTo), 303);
+    }
+    if (person.sub !== user) return refusedFor(c, person.sub, user);
+    return person;
+  }
+
+  function refusedFor(c: Context, signedInAs: string, linkFor: string): Response {
+    rt.logger.warn({ user: linkFor, signed_in: signedInAs }, 'vault connect refused: signed in as another person');
+    return sendPage(
+      c,
+      403,
+      'This link is for someone else',
+      `You are signed in as ${signedInAs}, but this link is for ${linkFor}. Nothing was connected. If you are ${linkFor}, sign out and open the link again.`,
+      `<p class="who">Signed in as <strong id="signed-in-as">${escapeHtml(signedInAs)}</strong>; link for <strong id="link-for">${escapeHtml(linkFor)}</strong>.</p>`,
+    );
+  }
 
   app.onError((err, c) => {
     const error = asWardenError(err);
@@ -67,14 +96,57 @@ export function createVaultRoutes(v: VaultServices): Hono {
     return c.body(JSON.stringify(problemOf(error)), error.status as 400, headers);
   });
 
-  // ---- linking: step 1, the connect link handed out with connection_required
+  // ---- linking: step 1, the connect link handed out with connection_required.
+  // A GET only shows what the link is for (a chat client's link preview fetches
+  // it too); the ticket is used up by the signed-in person's POST.
   app.get('/connect/:provider', async (c) => {
     const name = c.req.param('provider');
     const provider = v.providers.get(name);
     if (!provider) return page(c, 404, 'Unknown provider', 'This link names a provider Warden does not know.');
     const ticket = c.req.query('ticket');
-    const bound = isSecretShaped(ticket) ? await v.secrets.takeTicket(ticket) : null;
+    const bound = isSecretShaped(ticket) ? await v.secrets.peekTicket(ticket) : null;
     if (!bound || bound.provider !== name) {
+      return page(c, 400, 'Link expired', 'This link was already used or has expired. Ask your agent to try again; it will get a new link.');
+    }
+    const signedIn = await signedInFor(c, bound.user, `${basePath}/.warden/connect/${name}?ticket=${ticket}`);
+    if (signedIn instanceof Response) return signedIn;
+    let formOrigin: string;
+    try {
+      formOrigin = new URL((await provider.endpoints()).authorizationUrl).origin;
+    } catch (err) {
+      rt.logger.warn({ provider: name, err }, 'vault could not resolve the provider endpoints');
+      return page(c, 503, 'Provider unavailable', 'Warden could not reach the provider. Ask your agent to try again later.');
+    }
+    const details = `<dl><dt>Agent</dt><dd id="agent">${escapeHtml(bound.agent)}</dd><dt>Provider</dt><dd id="provider">${escapeHtml(name)}</dd><dt>Permissions</dt><dd id="scopes">${escapeHtml(bound.scopes.join(' ') || '(none requested)')}</dd><dt>For</dt><dd id="user">${escapeHtml(bound.user)}</dd></dl>`;
+    const form = postForm(`${basePath}/.warden/connect/${name}`, { ticket: ticket as string, csrf: sessions.csrfToken(signedIn, `connect:${name}`) }, `Connect ${name}`, { id: 'confirm' });
+    return sendPage(c, 200, `Connect your ${name} account?`, `The agent ${bound.agent} asks to act with your ${name} account. Continue only if you expected this.`, details + form, [formOrigin]);
+  });
+
+  app.post('/connect/:provider', async (c) => {
+    const name = c.req.param('provider');
+    const provider = v.providers.get(name);
+    if (!provider) return page(c, 404, 'Unknown provider', 'This link names a provider Warden does not know.');
+    if (!sessions.isSameOriginPost(c)) return page(c, 403, 'Refused', 'Accounts are connected from Warden’s own confirmation page.');
+    let form: Record<string, unknown> = {};
+    try {
+      form = (await c.req.parseBody()) as Record<string, unknown>;
+    } catch {
+      return page(c, 400, 'Bad request', 'The form could not be read.');
+    }
+    const ticket = typeof form.ticket === 'string' ? form.ticket : undefined;
+    const person = await sessions.current(c);
+    if (!person) return page(c, 403, 'Not signed in', 'Your sign-in ended. Open the link your agent gave you again.');
+    if (!sessions.checkCsrf(person, `connect:${name}`, form.csrf)) {
+      return page(c, 403, 'Refused', 'The form token is missing or wrong; open the link your agent gave you again.');
+    }
+    const peeked = isSecretShaped(ticket) ? await v.secrets.peekTicket(ticket) : null;
+    if (!peeked || peeked.provider !== name) {
+      return page(c, 400, 'Link expired', 'This link was already used or has expired. Ask your agent to try again; it will get a new link.');
+    }
+    if (peeked.user !== person.sub) return refusedFor(c, person.sub, peeked.user);
+    const bound = await v.secrets.takeTicket(ticket as string);
+    // Checked again on what was taken: only one POST wins, and it must be the ticket's user.
+    if (!bound || bound.provider !== name || bound.user !== person.sub) {
       return page(c, 400, 'Link expired', 'This link was already used or has expired. Ask your agent to try again; it will get a new link.');
     }
     const pkce = createPkcePair();
@@ -104,7 +176,7 @@ export function createVaultRoutes(v: VaultServices): Hono {
     rt.logger.info({ provider: name, user: bound.user, agent: bound.agent }, 'vault linking started');
     c.header('Cache-Control', 'no-store');
     c.header('Referrer-Policy', 'no-referrer');
-    return c.redirect(location, 302);
+    return c.redirect(location, 303);
   });
 
   // ---- linking: step 2, the provider sends the browser back
@@ -124,6 +196,12 @@ export function createVaultRoutes(v: VaultServices): Hono {
     deleteCookie(c, stateCookieName(name), { path: cookiePath, secure, httpOnly: true, sameSite: 'Lax' });
     if (!flow || flow.provider !== name) {
       return page(c, 400, 'Linking failed', 'This sign-in has expired or was already used. Ask your agent for a new link.');
+    }
+    // The browser that finishes must still be signed in as the person the link was for.
+    const person = await sessions.current(c);
+    if (!person || person.sub !== flow.user) {
+      rt.logger.warn({ provider: name, user: flow.user }, 'vault callback refused: not signed in as the ticket’s user');
+      return page(c, 403, 'Linking failed', 'This browser is no longer signed in as the person this link was for. Ask your agent for a new link.');
     }
     const providerError = c.req.query('error');
     if (providerError) {

@@ -54,6 +54,8 @@ export interface LinkSecrets {
   issueTicket(ticket: Omit<ConnectTicket, 'issuedAt'>): Promise<string>;
   /** Takes (single use) the ticket; null when unknown, used or expired. */
   takeTicket(ticket: string): Promise<ConnectTicket | null>;
+  /** Reads the ticket without using it up (the confirmation page a link preview may also fetch). */
+  peekTicket(ticket: string): Promise<ConnectTicket | null>;
   /** Stores the flow under its state; returns the state. */
   startFlow(flow: Omit<LinkFlow, 'startedAt'>): Promise<string>;
   /** Takes (single use) the flow of `state`; null when unknown, used or expired. */
@@ -83,6 +85,10 @@ export function createLinkSecrets(store: Store, ttlMs: number, now: () => number
     async takeTicket(ticket) {
       if (!SECRET_SHAPE.test(ticket)) return null;
       return parse<ConnectTicket>(await store.take(ticketKey(ticket)));
+    },
+    async peekTicket(ticket) {
+      if (!SECRET_SHAPE.test(ticket)) return null;
+      return parse<ConnectTicket>(await store.get(ticketKey(ticket)));
     },
     async startFlow(flow) {
       const state = newSecret();

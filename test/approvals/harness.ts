@@ -4,6 +4,7 @@
  * end-to-end tests use the real ones through the gateway).
  */
 
+import { sessionsFromConfig } from '../../src/identity/login/feature.js';
 import { Hono } from 'hono';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { WardenError } from '../../src/core/errors.js';
@@ -76,6 +77,7 @@ export async function createHarness(configInput: Record<string, unknown>, option
     metrics: createMetrics(),
     publicUrl: options.publicUrl ?? 'http://127.0.0.1:8080',
     dataDir: '/tmp',
+    sessions: sessionsFromConfig(config, { store, logger, publicUrl: options.publicUrl ?? 'http://127.0.0.1:8080' }),
   };
   const h: Harness = {
     rt,

@@ -210,6 +210,21 @@ export interface OidcTestProvider {
   stop(): Promise<void>;
 }
 
+/**
+ * Cookie a browser test sets on the provider's origin to choose who the
+ * scripted login signs in (`context.addCookies([{ name: LOGIN_AS_COOKIE,
+ * value: 'bob', url: op.issuer }])`), so each Chromium context is one person.
+ */
+export const LOGIN_AS_COOKIE = 'test_login_as';
+
+function loginAsOf(req: IncomingMessage): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === LOGIN_AS_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim()) || undefined;
+  }
+  return undefined;
+}
+
 const DEFAULT_SCOPES = ['read', 'write', 'delete', 'admin', 'github', 'files', 'mcp'];
 const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 const UNUSED_REDIRECT = 'http://127.0.0.1:9/cb';
@@ -387,9 +402,11 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
   const { port } = server.address() as AddressInfo;
   issuer = `http://${host}:${port}`;
 
-  async function scriptedOutcome(interaction: OidcInteraction): Promise<OidcInteractionOutcome> {
+  async function scriptedOutcome(interaction: OidcInteraction, loginAs: string | undefined): Promise<OidcInteractionOutcome> {
     if (options.interaction) return options.interaction(interaction);
     if (interaction.accountId) return { accountId: interaction.accountId };
+    // A browser test says who its browser is by a cookie on the provider's origin (LOGIN_AS_COOKIE).
+    if (loginAs) return { accountId: loginAs };
     const hint = interaction.params.login_hint;
     return { accountId: typeof hint === 'string' && hint ? hint : (options.defaultAccountId ?? 'alice') };
   }
@@ -404,7 +421,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
       clientId: String(details.params.client_id),
       params: { ...details.params },
       accountId: details.session?.accountId,
-    });
+    }, loginAsOf(req));
     if ('error' in outcome) {
       await current.interactionFinished(req, res, { error: outcome.error, error_description: outcome.error_description }, { mergeWithLastSubmission: false });
       return;
