@@ -77,7 +77,8 @@ Try this (in another terminal):
   # held for approval: deleting a doc answers 202 after 10 s, and the review link is printed in Warden's terminal
   curl -si -X DELETE http://127.0.0.1:8080/notes/docs/1 -H "Authorization: Bearer $TOKEN"
 
-  # open the review link, approve, then send the same DELETE again: it runs exactly once
+  # open the review link, sign in as alice (development login), approve,
+  # then send the same DELETE again: it runs exactly once
 
   # why was that decided? the whole trace, nothing forwarded
   node dist/src/cli.js explain --token "$TOKEN" /notes/docs/2

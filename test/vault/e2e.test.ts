@@ -5,6 +5,7 @@
  * upstream API, and headless Chromium driving the linking flow.
  */
 
+import { connectAs, devSignInIfAsked } from '../support/login.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,7 +171,8 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
 
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(problem.connect_url);
+    // alice signs in (dev login), confirms, and the provider sends her back.
+    await connectAs(page, problem.connect_url, 'alice');
     await page.waitForURL(/\/\.warden\/callback\/github/);
     expect(await page.locator('#title').textContent()).toBe('Account connected');
     // The connect link was single-use.
@@ -199,11 +201,14 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
       const pageA = await a.newPage();
       const captured = lb.captureNext('/.warden/callback/');
       // The 204 ends the navigation without a page (ERR_ABORTED); the URL is what matters.
-      await pageA.goto(problem.connect_url).catch(() => undefined);
+      await connectAs(pageA, problem.connect_url, 'carol').catch(() => undefined);
       const callback = await captured;
       expect(callback).toContain('code=');
 
+      // Even signed in as carol, browser B did not start this flow.
       const pageB = await b.newPage();
+      await pageB.goto(`${lb.url}/.warden/login`);
+      await devSignInIfAsked(pageB, 'carol');
       const refused = await pageB.goto(callback);
       expect(refused?.status()).toBe(400);
       expect(await pageB.locator('#message').textContent()).toContain('not started in this browser');

@@ -4,6 +4,7 @@
  * and revocation all work without Redis.
  */
 
+import { connectAs } from '../support/login.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVaultCipher, generateVaultKey } from '../../src/vault/crypto.js';
 import { createVaultFeature } from '../../src/vault/feature.js';
@@ -68,8 +69,9 @@ routes:
 
     const context = await browser.newContext();
     const page = await context.newPage();
-    const answer = await page.goto(connect_url);
-    expect(answer?.status()).toBe(200);
+    // Linking needs zoe signed in (dev login) and her POST on the confirmation page.
+    await connectAs(page, connect_url, 'zoe');
+    await page.waitForURL(/\/\.warden\/callback\/acme/);
     expect(await page.locator('#title').textContent()).toBe('Account connected');
     await context.close();
 
