@@ -58,7 +58,7 @@ export function writePolicies(dir) {
  * gateway.yaml for one Warden variant.
  * level: 0 public, 1 +JWT, 2 +check, 3 +vault; mcp: the MCP route (G4).
  */
-export function wardenYaml({ port, upstreamPort, level, tokenCache = true, authz = 'embedded', openfga, cacheTtl = '5s', redisUrl, vaultKey, mcp = false, workers = 1 }) {
+export function wardenYaml({ port, upstreamPort, level, tokenCache = true, authz = 'embedded', openfga, cacheTtl = '5s', redisUrl, vaultKey, mcp = false, workers = 1, limits = false }) {
   const store = redisUrl ? `store: { driver: redis, url: "${redisUrl}", key_prefix: "${KEY_PREFIX}" }` : 'store: { driver: memory }';
   const authzBlock =
     authz === 'openfga'
@@ -73,6 +73,8 @@ export function wardenYaml({ port, upstreamPort, level, tokenCache = true, authz
   else if (level === 1) policy = '    authorize: []';
   else policy = `    authorize: ${check}`;
   if (level >= 3) policy += '\n    credentials: { vault: bench }';
+  // G3L: a rate limit and a budget that never refuse during a run, so every request pays for both decisions.
+  if (limits) policy += '\n    rate_limit: { requests: 1000000000, per: 1h }\n    budget: { key: "{user}", amount: 1, max: 1000000000000, per: 1m }';
   const routes = mcp
     ? `  - name: mcp
     match: { path: /mcp }
