@@ -13,6 +13,7 @@ import { startSmtpSink, type SmtpSink } from '../support/smtp.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startWebhookSink, type WebhookSink } from './webhook-sink.js';
 import { decide, openReview, submitDecision } from './review-client.js';
+import { until } from '../support/eventually.js';
 
 const HOOK_SECRET = 'e2e-webhook-secret-0123456789';
 
@@ -206,8 +207,11 @@ describe('approvals end to end (SMTP, Chromium, webhook)', () => {
     expect(new Set(pending.map((a) => a.body.approval_id)).size).toBe(5);
     expect(limited.length).toBeGreaterThan(0);
     expect(upstream.requests.length).toBe(before);
-    await new Promise((r) => setTimeout(r, 500));
+    // Wait for the five notifications themselves (not a guessed time), then check none was doubled.
+    const ids = new Set(pending.map((a) => a.body.approval_id));
+    await until(() => new Set(hook.deliveries.slice(hooksBefore).map((x) => x.notice.id)).size >= 5, { what: 'five notifications' });
     expect(hook.deliveries.length - hooksBefore).toBe(5);
+    expect(new Set(hook.deliveries.slice(hooksBefore).map((x) => x.notice.id))).toEqual(ids);
   });
 
   it('lists the approval on the admin listener', async () => {

@@ -9,6 +9,7 @@ import { baseConfig, createHarness, principal, runStage, type Harness } from './
 import { startWebhookSink, type WebhookSink } from './webhook-sink.js';
 import { decide, openReview, submitDecision } from './review-client.js';
 import { verifyWebhookSignature } from '../../src/approvals/notifiers.js';
+import { until } from '../support/eventually.js';
 import { checkApprovalRules, compileApprovalRules } from '../../src/approvals/rules.js';
 import { configSchema } from '../../src/config/schema.js';
 import { captureRequest, requestDigest } from '../../src/approvals/request-capture.js';
@@ -164,7 +165,7 @@ describe('hold and release', () => {
     const id = err?.extra.approval_id as string;
     const d = await sink.next((x) => x.notice.id === id);
     const form = await openReview(fetchApp(hh), d.notice.review_url);
-    await new Promise((r) => setTimeout(r, 700));
+    await until(() => Date.now() > Date.parse(err?.extra.expires_at as string) + 20, { what: 'the approval expiry' });
     const late = await submitDecision(fetchApp(hh), d.notice.review_url, form, 'approve');
     expect(late.status).toBe(409);
     expect((await runStage(hh, hh.state({ path: '/pay/11', body: pay(300), headers: { 'warden-approval': id } })))?.code).toBe('approval_expired');
@@ -218,8 +219,10 @@ describe('fatigue and abuse', () => {
     expect(limited.length).toBeGreaterThan(0);
     expect(limited[0]?.status).toBe(429);
     // Merged: one notification per approval, not per request.
-    await new Promise((r) => setTimeout(r, 300));
+    // Wait for the five notifications themselves (not a guessed time), then check none was doubled.
+    await until(() => new Set(sink.deliveries.slice(before).map((x) => x.notice.id)).size >= 5, { what: 'five notifications' });
     expect(sink.deliveries.length - before).toBe(5);
+    expect(new Set(sink.deliveries.slice(before).map((x) => x.notice.id))).toEqual(ids);
     // Another agent of the same user has its own budget.
     expect((await runStage(hh, hh.state({ path: '/pay/burst', body: pay(5000), agent: 'bot2' })))?.code).toBe('approval_pending');
   });

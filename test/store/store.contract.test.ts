@@ -13,6 +13,7 @@ import { createRedisStore, redactRedisUrl } from '../../src/store/redis.js';
 import { createStore } from '../../src/store/create.js';
 import type { Store } from '../../src/store/store.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { until } from '../support/eventually.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const unique = (label: string) => `${label}:${randomBytes(6).toString('hex')}`;
@@ -84,8 +85,7 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
       const remaining = await h.primary.ttl(key);
       expect(remaining).toBeGreaterThan(0);
       expect(remaining).toBeLessThanOrEqual(150);
-      await sleep(300);
-      expect(await h.primary.get(key)).toBeNull();
+      await until(async () => (await h.primary.get(key)) === null, { what: 'expiry' });
       expect(await h.primary.ttl(key)).toBe(-2);
     });
 
@@ -102,7 +102,7 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
       expect(await h.primary.set(key, 'first', { ifAbsent: true, ttlMs: 150 })).toBe(true);
       expect(await h.primary.set(key, 'second', { ifAbsent: true })).toBe(false);
       expect(await h.primary.get(key)).toBe('first');
-      await sleep(300);
+      await until(async () => (await h.primary.ttl(key)) === -2, { what: 'expiry' });
       expect(await h.primary.set(key, 'third', { ifAbsent: true })).toBe(true);
       expect(await h.primary.get(key)).toBe('third');
     });
@@ -160,8 +160,8 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
         const fresh = unique('cas-newttl');
         await h.primary.set(fresh, 'a');
         expect(await h.primary.compareAndSet(fresh, 'a', 'b', { ttlMs: 150 })).toBe(true);
-        await sleep(300);
-        expect(await h.primary.get(fresh)).toBeNull();
+        expect(await h.primary.ttl(fresh)).toBeLessThanOrEqual(150);
+        await until(async () => (await h.primary.get(fresh)) === null, { what: 'expiry' });
       });
 
       it('under concurrency exactly one of many writers with the same expectation wins', async () => {
@@ -189,7 +189,7 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
       it('does not return an expired value', async () => {
         const key = unique('take-expired');
         await h.primary.set(key, 'ticket', { ttlMs: 100 });
-        await sleep(250);
+        await until(async () => (await h.primary.ttl(key)) === -2, { what: 'expiry' });
         expect(await h.primary.take(key)).toBeNull();
       });
 
@@ -211,16 +211,15 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
         const ttl = await h.primary.ttl(key);
         expect(ttl).toBeGreaterThan(0);
         expect(ttl).toBeLessThanOrEqual(200);
-        await sleep(350);
+        await until(async () => (await h.primary.ttl(key)) === -2, { what: 'expiry' });
         expect(await h.primary.incr(key, 200)).toBe(1);
       });
 
       it('does not extend the window on later increments (fixed window)', async () => {
         const key = unique('incr-window');
-        await h.primary.incr(key, 300);
-        await sleep(150);
         await h.primary.incr(key, 60_000);
-        expect(await h.primary.ttl(key)).toBeLessThanOrEqual(300);
+        await h.primary.incr(key, 3_600_000);
+        expect(await h.primary.ttl(key)).toBeLessThanOrEqual(60_000);
       });
 
       it('counts every concurrent increment', async () => {
@@ -267,9 +266,10 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
         const name = unique('lock-lease');
         const stale = await h.primary.tryLock(name, 150);
         expect(stale).not.toBeNull();
-        await sleep(300);
         const other = await h.other();
-        const fresh = await other.tryLock(name, 10_000);
+        const got: { lock: Awaited<ReturnType<Store['tryLock']>> } = { lock: null };
+        await until(async () => (got.lock = await other.tryLock(name, 10_000)) !== null, { what: 'lease expiry' });
+        const fresh = got.lock;
         expect(fresh).not.toBeNull();
         expect(await stale!.renew(10_000)).toBe(false);
         expect(await stale!.release()).toBe(false);
@@ -280,11 +280,11 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
 
       it('renew extends the lease of the current holder', async () => {
         const name = unique('lock-renew');
-        const lock = await h.primary.tryLock(name, 200);
+        const started = Date.now();
+        const lock = await h.primary.tryLock(name, 300);
         expect(lock).not.toBeNull();
-        await sleep(100);
         expect(await lock!.renew(10_000)).toBe(true);
-        await sleep(250);
+        await until(() => Date.now() > started + 450, { what: 'the original lease end' });
         expect(await (await h.other()).tryLock(name, 10_000)).toBeNull();
         expect(await lock!.release()).toBe(true);
         expect(await lock!.renew(10_000)).toBe(false);
@@ -337,7 +337,7 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
         await h.primary.set(`${base}:a:gone`, 'x', { ttlMs: 100 });
         await h.primary.set(`${base}:*`, 'x');
         await h.primary.set(`${base}:[x]`, 'x');
-        await sleep(250);
+        await until(async () => (await h.primary.ttl(`${base}:a:gone`)) === -2, { what: 'expiry' });
         expect(await collect(h.primary.keys(`${base}:a:`))).toEqual([`${base}:a:1`, `${base}:a:2`]);
         expect(await collect(h.primary.keys(`${base}:*`))).toEqual([`${base}:*`]);
         expect(await collect(h.primary.keys(`${base}:[`))).toEqual([`${base}:[x]`]);
@@ -458,9 +458,10 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
       it('a reservation nobody commits stops counting when its lease lapses', async () => {
         const key = unique('bud-lease');
         const spec = { max: 100, windowMs: 60_000 };
-        expect((await h.primary.budgetReserve(key, spec, { id: rid(), amount: 100, leaseMs: 150 })).reserved).toBe(true);
+        // A lease long enough that a loaded machine cannot let it lapse between the two calls; then wait for the lapse.
+        expect((await h.primary.budgetReserve(key, spec, { id: rid(), amount: 100, leaseMs: 1_000 })).reserved).toBe(true);
         expect((await h.primary.budgetReserve(key, spec, { id: rid(), amount: 1, leaseMs: 150 })).reserved).toBe(false);
-        await sleep(250);
+        await until(async () => (await h.primary.budgetRead(key, spec.windowMs)).held === 0, { what: 'lease lapse', intervalMs: 50 });
         expect(await h.primary.budgetRead(key, spec.windowMs)).toMatchObject({ spent: 0, held: 0 });
         expect((await h.primary.budgetReserve(key, spec, { id: rid(), amount: 100, leaseMs: 150 })).reserved).toBe(true);
       });
@@ -541,8 +542,8 @@ describe('memory store specifics', () => {
     const store = createMemoryStore({ sweepIntervalMs: 20 });
     await store.set('a', 'x', { ttlMs: 30 });
     await store.set('b', 'x');
-    await sleep(150);
     // keys() reads the map directly after the sweep; only the live key remains.
+    await until(async () => (await collect(store.keys(''))).length === 1, { what: 'the sweep' });
     expect(await collect(store.keys(''))).toEqual(['b']);
     await store.close();
   });
