@@ -72,18 +72,20 @@ export function createVaultRoutes(v: VaultServices): Hono {
       c.header('Referrer-Policy', 'no-referrer');
       return c.redirect(sessions.loginPath(returnTo), 303);
     }
-    if (person.sub !== user) return refusedFor(c, person.sub, user);
+    if (person.sub !== user) return refusedFor(c, person, user);
     return person;
   }
 
-  function refusedFor(c: Context, signedInAs: string, linkFor: string): Response {
+  function refusedFor(c: Context, person: SignedInPerson, linkFor: string): Response {
+    const signedInAs = person.sub;
     rt.logger.warn({ user: linkFor, signed_in: signedInAs }, 'vault connect refused: signed in as another person');
     return sendPage(
       c,
       403,
       'This link is for someone else',
       `You are signed in as ${signedInAs}, but this link is for ${linkFor}. Nothing was connected. If you are ${linkFor}, sign out and open the link again.`,
-      `<p class="who">Signed in as <strong id="signed-in-as">${escapeHtml(signedInAs)}</strong>; link for <strong id="link-for">${escapeHtml(linkFor)}</strong>.</p>`,
+      `<p class="who">Signed in as <strong id="signed-in-as">${escapeHtml(signedInAs)}</strong>; link for <strong id="link-for">${escapeHtml(linkFor)}</strong>.</p>` +
+        postForm(`${basePath}/.warden/logout`, { csrf: sessions.csrfToken(person, 'logout') }, 'Sign out', { id: 'logout', secondary: true }),
     );
   }
 
@@ -143,7 +145,7 @@ export function createVaultRoutes(v: VaultServices): Hono {
     if (!peeked || peeked.provider !== name) {
       return page(c, 400, 'Link expired', 'This link was already used or has expired. Ask your agent to try again; it will get a new link.');
     }
-    if (peeked.user !== person.sub) return refusedFor(c, person.sub, peeked.user);
+    if (peeked.user !== person.sub) return refusedFor(c, person, peeked.user);
     const bound = await v.secrets.takeTicket(ticket as string);
     // Checked again on what was taken: only one POST wins, and it must be the ticket's user.
     if (!bound || bound.provider !== name || bound.user !== person.sub) {

@@ -201,6 +201,7 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
     expect(await page.locator('#signed-in-as').textContent()).toBe('bob');
     expect(await page.locator('#link-for').textContent()).toBe('dora');
     expect(await page.locator('#confirm').count()).toBe(0);
+    expect(await page.locator('#logout button').textContent()).toBe('Sign out');
 
     // Bob crafts the POST himself: his own session and a valid CSRF token from his own
     // confirmation page, with dora's ticket. Refused on the person, not on the token.
@@ -315,6 +316,9 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
     expect(await page.locator('#title').textContent()).toBe('Not signed in');
     const replay = await fetch(`${lb.url}/.warden/session`, { headers: { cookie: `warden_session=${copy}` } });
     expect(await replay.text()).toContain('Nobody is signed in');
+    // Nothing secret of the sign-in reached the logs.
+    const logs = warden.logs();
+    for (const secret of [SESSION_SECRET, LOGIN_SECRET, copy]) expect(logs).not.toContain(secret);
   });
 
   it('return_to only goes back to Warden’s own pages: open-redirect attempts are refused', async () => {
