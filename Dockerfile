@@ -31,7 +31,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
-COPY package.json LICENSE ./
+COPY package.json LICENSE gateway.schema.json ./
 COPY policies ./policies
 COPY deploy/gateway.yaml ./deploy/gateway.yaml
 RUN mkdir -p /var/lib/warden && chown node:node /var/lib/warden
