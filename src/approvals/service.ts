@@ -7,7 +7,7 @@
 
 import type { ApprovalRuleConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
-import type { PipelineHooks } from '../pipeline/feature.js';
+import type { AuthorizeStage } from '../authz/stage.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../core/runtime.js';
 import type { CibaClient } from './ciba.js';
@@ -48,7 +48,8 @@ export interface ApprovalService {
 
 export interface ApprovalServiceDeps {
   rt: Runtime;
-  hooks: PipelineHooks;
+  /** The authorize stage: a release re-checks authorization before it runs. */
+  authorize: Pick<AuthorizeStage, 'reauthorize'>;
   repo: ApprovalRepo;
   bus: DecisionBus;
   compiler: RuleCompiler;
@@ -61,7 +62,7 @@ const CLAIM_MS = 30_000;
 
 /** Build the service. */
 export function createApprovalService(deps: ApprovalServiceDeps): ApprovalService {
-  const { rt, hooks, repo, bus, compiler, notifiers, ciba } = deps;
+  const { rt, authorize, repo, bus, compiler, notifiers, ciba } = deps;
   const cfg = rt.config.approvals;
   const log = rt.logger.child({ feature: 'approvals' });
   const background = new Set<Promise<unknown>>();
@@ -204,7 +205,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   async function release(rec: ApprovalRecord, state: RequestState, digest: string): Promise<void> {
     // Authorization may have changed while the request waited: ask again, bypassing caches.
     state.releasing = true;
-    await hooks.reauthorize(state);
+    await authorize.reauthorize(state);
     const now = Date.now();
     const { record, changed } = await repo.update(rec.id, (cur) =>
       effectiveStatus(cur, now) === 'approved' && cur.digest === digest ? { ...cur, status: 'used', usedAt: now } : null,

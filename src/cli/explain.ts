@@ -9,8 +9,7 @@ import { canonicalize } from '../pipeline/canonical.js';
 import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../observability/logger.js';
 import { WardenError } from '../core/errors.js';
-import type { CheckTrace } from '../pipeline/context.js';
-import type { LimitTrace } from '../limits/service.js';
+import type { CheckTrace, LimitTrace } from '../pipeline/context.js';
 import { USAGE, configPath, fail } from './common.js';
 
 export async function run(argv: string[]): Promise<void> {

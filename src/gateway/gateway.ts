@@ -1,6 +1,6 @@
 /**
  * One Warden instance: listeners, and the current config generation (runtime,
- * features, pipeline). Reload builds a complete new generation first and swaps
+ * stages, pipeline). Reload builds a complete new generation first and swaps
  * it in atomically; an invalid one is logged and the old one kept. The old
  * generation is closed once its in-flight requests have finished.
  */
@@ -23,11 +23,12 @@ import { loadDevIssuer, type DevIssuer } from '../identity/dev-issuer.js';
 import { createAuthorizer } from '../authz/create.js';
 import { compileRoutes } from '../pipeline/compile.js';
 import { createPipeline, type Pipeline } from '../pipeline/pipeline.js';
-import type { Feature, FeatureFactory } from '../pipeline/feature.js';
+import type { Stage } from '../pipeline/stage.js';
 import { createProxy } from '../proxy/forward.js';
 import { trustedProxies } from '../proxy/trust.js';
 import { createAgentServer, type Generation } from './agent-server.js';
-import { FEATURES } from './features.js';
+import { buildStages, closeStages } from './stages.js';
+import { createAudit } from '../observability/audit.js';
 import { mcpJsonRpcError as jsonRpcErrorFor } from '../mcp/errors.js';
 import type { Runtime } from '../core/runtime.js';
 import type { Authenticator } from '../identity/principal.js';
@@ -46,7 +47,6 @@ export interface GatewayOptions {
   /** Override listen addresses (tests use port 0). */
   listen?: string;
   adminListen?: string | null;
-  features?: readonly FeatureFactory[];
   /** Build for `warden explain`: the pipeline stops before side effects. */
   dryRun?: boolean;
 }
@@ -65,7 +65,7 @@ export interface Gateway {
 
 interface BuiltGeneration extends Generation {
   runtime: Runtime;
-  features: Feature[];
+  stages: Stage[];
   adminApp: Hono;
   close(): Promise<void>;
 }
@@ -129,8 +129,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const adminAddress = options.adminListen !== undefined ? options.adminListen : config.server.admin_listen;
   const adminUrl = adminAddress ? urlOf(await listen(adminServer, adminAddress)) : null;
 
-  const features = options.features ?? FEATURES;
-
   async function build(loaded: LoadedConfig): Promise<BuiltGeneration> {
     const cfg = loaded.config;
     const publicUrl = publicUrlOf(cfg, url);
@@ -170,17 +168,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     closers.push(() => proxy.close());
 
-    let pipeline: Pipeline | null = null;
-    const built: Feature[] = [];
+    let built: Stage[];
     try {
-      for (const factory of features) {
-        built.push(await factory(runtime, { reauthorize: (state) => (pipeline as Pipeline).reauthorize(state), dryRun: options.dryRun }));
-      }
+      built = await buildStages(runtime, { dryRun: options.dryRun });
     } catch (err) {
-      await Promise.all([...built.map((f) => f.close?.()), ...closers.map((c) => c())].map((p) => p?.catch(() => {})));
+      await Promise.all(closers.map((c) => c().catch(() => {})));
       throw err;
     }
-    pipeline = createPipeline({ rt: runtime, routes: compileRoutes(cfg), proxy, features: built, jsonRpcError: jsonRpcErrorFor, dryRun: options.dryRun });
+    const pipeline = createPipeline({
+      routes: compileRoutes(cfg),
+      stages: built,
+      proxy,
+      audit: createAudit(runtime),
+      logger,
+      publicUrl: cfg.server.public_url,
+      jsonRpcError: jsonRpcErrorFor,
+      dryRun: options.dryRun,
+    });
 
     const app = new Hono();
     app.get('/.warden/healthz', (c) => c.json({ status: 'ok' }));
@@ -204,9 +208,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       app.get('/.warden/jwks.json', (c) => c.json(jwks));
     }
     app.route('/.warden', createLoginRoutes(runtime));
-    for (const f of built) {
-      if (f.routes) app.route('/.warden', f.routes);
-      if (f.wellKnown) app.route('/.well-known', f.wellKnown);
+    for (const s of built) {
+      if (s.routes) app.route('/.warden', s.routes);
+      if (s.wellKnown) app.route('/.well-known', s.wellKnown);
     }
     app.notFound((c) => c.json({ type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no such Warden endpoint' }, 404, { 'content-type': 'application/problem+json' }));
 
@@ -228,7 +232,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         })),
       ),
     );
-    for (const f of built) if (f.admin) adminApp.route('/', f.admin);
+    for (const s of built) if (s.admin) adminApp.route('/', s.admin);
 
     if (shared.store?.store !== store) shared.store = { key: storeKey, store };
     return {
@@ -236,10 +240,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       app,
       adminApp,
       runtime,
-      features: built,
+      stages: built,
       inflight: 0,
       async close() {
-        await Promise.all(built.map((f) => f.close?.().catch((err) => logger.warn({ err, feature: f.name }, 'feature close failed'))));
+        await closeStages(built, runtime);
         await Promise.all(closers.map((c) => c().catch((err) => logger.warn({ err }, 'close failed'))));
       },
     };

@@ -9,21 +9,12 @@
 import { randomBytes } from 'node:crypto';
 import { WardenError } from '../core/errors.js';
 import type { Principal } from '../identity/principal.js';
-import type { RequestState } from '../pipeline/context.js';
+import type { LimitTrace, RequestState } from '../pipeline/context.js';
 import { templateVars, type TemplateVars } from '../pipeline/templates.js';
 import type { Runtime } from '../core/runtime.js';
 import type { BudgetState, RateLimitResult } from '../store/store.js';
 import { compileLimits, renderKey, resolveAmount, storeKey, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite, type SiteLimits } from './compile.js';
 import { rateLimitField, rateLimitPolicy, wholeSeconds } from './headers.js';
-
-/** One limit as decided for a request (audit, `warden explain`). */
-export interface LimitTrace {
-  kind: 'rate_limit' | 'budget';
-  policy: string;
-  key: string;
-  outcome: 'allowed' | 'limited' | 'reserved' | 'over_approve' | 'over_deny';
-  detail: Record<string, number | string>;
-}
 
 /** A budget as the caller sees it (GET /.warden/budgets). */
 export interface BudgetView {

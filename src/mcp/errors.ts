@@ -76,11 +76,6 @@ export function toJsonRpcError(err: WardenError, id: JsonRpcId | null | undefine
   };
 }
 
-/** `<publicUrl>/.well-known/oauth-protected-resource<path>` (RFC 9728 section 3.1). */
-export function resourceMetadataUrl(publicUrl: string, path: string): string {
-  return `${publicUrl.replace(/\/+$/, '')}/.well-known/oauth-protected-resource${path}`;
-}
-
 /**
  * The JSON-RPC rendering of `err` for a request on an MCP route, or null when
  * there is no JSON-RPC request to answer (notifications, GET, DELETE, a body

@@ -7,7 +7,7 @@
 import { Hono } from 'hono';
 import type { Config, RouteConfig } from '../config/schema.js';
 import { devIssuerIdentity } from '../identity/dev-issuer.js';
-import { compilePattern } from '../pipeline/routes.js';
+import { resourcePath } from '../http/well-known.js';
 
 /** The metadata document of one MCP route. */
 export interface ProtectedResourceMetadata {
@@ -16,11 +16,6 @@ export interface ProtectedResourceMetadata {
   scopes_supported?: string[];
   bearer_methods_supported: ['header'];
   resource_name: string;
-}
-
-/** The resource path of a route: its literal prefix (the same path the pipeline's 401 links to). */
-export function resourcePath(route: RouteConfig): string {
-  return compilePattern(route.match.path).literalPrefix;
 }
 
 /** Metadata for `route` under `publicUrl`. */

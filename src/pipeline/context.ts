@@ -1,14 +1,12 @@
 /**
  * Per-request state, typed once. Every stage reads and writes this object; the
- * order of stages is defined in `pipeline.ts` only.
+ * order of stages is defined in `gateway/stages.ts` only.
  */
 
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../identity/principal.js';
-import type { Readable } from 'node:stream';
 import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
-import type { Runtime } from '../core/runtime.js';
-import type { LimitTrace } from '../limits/service.js';
+import type { UpstreamResponse } from '../proxy/forward.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {
@@ -19,6 +17,15 @@ export interface CheckTrace {
   engine: string;
   cached?: boolean;
   error?: string;
+}
+
+/** One limit as decided for a request (audit, `warden explain`). */
+export interface LimitTrace {
+  kind: 'rate_limit' | 'budget';
+  policy: string;
+  key: string;
+  outcome: 'allowed' | 'limited' | 'reserved' | 'over_approve' | 'over_deny';
+  detail: Record<string, number | string>;
 }
 
 /** A parsed MCP JSON-RPC request (set by the MCP stage on `mcp:` routes). */
@@ -40,20 +47,6 @@ export interface EffectivePolicy {
   approval: Array<{ rule: ApprovalRuleConfig; source: string }>;
   credentials?: CredentialsConfig;
 }
-
-/** What the upstream answered, as the proxy hands it to a response hook. */
-export interface UpstreamResponse {
-  statusCode: number;
-  headers: Record<string, string | string[]>;
-  body: Readable;
-}
-
-/**
- * A stage of the pipeline: reads/writes state, throws WardenError to deny.
- * A stage that can finish without I/O (a warm cache) returns undefined instead
- * of a promise, so the warm chain runs without a microtask per stage.
- */
-export type Stage = (state: RequestState, rt: Runtime) => Promise<void> | void;
 
 export interface RequestState {
   readonly id: string;

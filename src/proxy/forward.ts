@@ -9,9 +9,46 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { WardenError } from '../core/errors.js';
-import type { RequestState, UpstreamResponse } from '../pipeline/context.js';
 import { downstreamHeaders, downstreamRawHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
+
+/** What the upstream answered, as the proxy hands it to a response hook. */
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Readable;
+}
+
+/**
+ * What the proxy reads of a request (the pipeline's request state satisfies
+ * it): never identity or policy, only what shapes the upstream request and
+ * how its answer is relayed. `status` is written back for the audit line.
+ */
+export interface ForwardRequest {
+  readonly id: string;
+  readonly method: string;
+  /** The buffered (possibly rewritten) body; undefined streams the agent's body. */
+  readonly body?: Buffer;
+  /** Headers stages add for the upstream (credentials). */
+  readonly upstreamHeaders: ReadonlyArray<[string, string]>;
+  /** `Authorization` for the upstream, if a stage chose one. */
+  readonly upstreamAuthorization?: string;
+  /** When set, only these inbound headers (lower case) are forwarded. */
+  readonly forwardOnlyHeaders?: ReadonlySet<string>;
+  /**
+   * Called with the upstream response before it is sent on (MCP tools/list
+   * filtering, tool pinning). Must stream; may replace the body.
+   */
+  readonly responseHook?: (res: UpstreamResponse) => Promise<UpstreamResponse>;
+  /**
+   * Called with the upstream's status and headers before anything is sent to
+   * the agent. A returned promise holds the response until it settles; a
+   * rejection fails the request (nothing was sent). Never touches the body.
+   */
+  readonly responseHead?: (statusCode: number, header: (name: string) => string | undefined) => Promise<void> | void;
+  /** Status sent to the agent. */
+  status?: number;
+}
 
 export interface ProxyOptions {
   trusted: TrustedProxies;
@@ -39,7 +76,7 @@ export interface Proxy {
    * nothing was sent and the caller must answer. Throws synchronously only
    * for a request that is refused before anything is sent (body too large).
    */
-  forward(state: RequestState, req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, info: ForwardingInfo, done: (err?: WardenError) => void): void;
+  forward(state: ForwardRequest, req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, info: ForwardingInfo, done: (err?: WardenError) => void): void;
   close(): Promise<void>;
 }
 
@@ -165,7 +202,7 @@ export function createProxy(options: ProxyOptions): Proxy {
 }
 
 /** Forward through `state.responseHook` (MCP): the upstream body is a stream the hook may replace. */
-async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, state: RequestState, res: ServerResponse, timeoutMs: number): Promise<void> {
+async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, state: ForwardRequest, res: ServerResponse, timeoutMs: number): Promise<void> {
   // The agent's response doubles as undici's abort signal (undici accepts an
   // EventEmitter emitting 'abort'): no AbortController per request.
   const onClose = () => {
@@ -266,7 +303,7 @@ class Relay implements Dispatcher.DispatchHandler {
   deadline: number;
 
   constructor(
-    private readonly state: RequestState,
+    private readonly state: ForwardRequest,
     private readonly res: ServerResponse,
     private readonly timeoutMs: number,
     private readonly done: (err?: WardenError) => void,

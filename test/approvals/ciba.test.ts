@@ -10,7 +10,6 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalsFeature } from '../../src/approvals/feature.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startOidcProvider, type OidcTestProvider, type BackchannelRequestInfo } from '../support/oidc.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -80,7 +79,6 @@ routes:
     approval: { message: "Pay {body.amount}" }
 `,
       env: { OP_ISSUER: op.issuer, CIBA_CLIENT_ID: client.client_id, CIBA_CLIENT_SECRET: client.client_secret ?? '', UPSTREAM_URL: upstream.url },
-      features: [createApprovalsFeature],
     });
   });
 

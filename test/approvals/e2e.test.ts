@@ -5,7 +5,6 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalsFeature } from '../../src/approvals/feature.js';
 import { verifyWebhookSignature } from '../../src/approvals/notifiers.js';
 import { launchBrowser, type Browser } from '../support/browser.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
@@ -61,8 +60,8 @@ describe('approvals end to end (SMTP, Chromium, webhook)', () => {
   beforeAll(async () => {
     [smtp, hook, upstream, browser] = await Promise.all([startSmtpSink(), startWebhookSink(), startUpstream(), launchBrowser()]);
     env = { SMTP_URL: smtp.url, HOOK_URL: hook.url, HOOK_SECRET, UPSTREAM_URL: upstream.url };
-    slow = await startWarden({ config: gatewayYaml('20s'), env, features: [createApprovalsFeature] });
-    quick = await startWarden({ config: gatewayYaml('300ms'), env, features: [createApprovalsFeature] });
+    slow = await startWarden({ config: gatewayYaml('20s'), env });
+    quick = await startWarden({ config: gatewayYaml('300ms'), env });
   });
 
   afterAll(async () => {

@@ -16,12 +16,12 @@ import { captureLogs } from '../support/logs.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/store.js';
-import { createApprovalsFeature } from '../../src/approvals/feature.js';
-import type { Feature } from '../../src/pipeline/feature.js';
+import { createApprovalsStage } from '../../src/approvals/stage.js';
+import type { Stage } from '../../src/pipeline/stage.js';
 
 export interface Harness {
   rt: Runtime;
-  feature: Feature;
+  stage: Stage;
   /** The `/.warden` app with a problem+json error handler like the gateway's. */
   app: Hono;
   admin: Hono;
@@ -40,7 +40,7 @@ export function principal(agent: string, user: string | null, claims: Record<str
   return { agent, user, scopes: [], issuer: 'test', claims: { sub: user ?? agent, azp: agent, ...claims }, actors: [], expiresAt: Math.floor(Date.now() / 1000) + 3600 };
 }
 
-/** Build the feature over a fresh memory store (or the given store). */
+/** Build the approvals stage over a fresh memory store (or the given store). */
 export async function createHarness(configInput: Record<string, unknown>, options: { store?: Store; publicUrl?: string } = {}): Promise<Harness> {
   const config: Config = configSchema.parse(configInput);
   const { logger, lines } = captureLogs();
@@ -81,7 +81,7 @@ export async function createHarness(configInput: Record<string, unknown>, option
   };
   const h: Harness = {
     rt,
-    feature: undefined as unknown as Feature,
+    stage: undefined as unknown as Stage,
     app: new Hono(),
     admin: new Hono(),
     logs: () => lines.join(''),
@@ -119,12 +119,12 @@ export async function createHarness(configInput: Record<string, unknown>, option
       };
     },
     async close() {
-      await h.feature.close?.();
+      await h.stage.close?.();
       if (!options.store) await store.close();
     },
   };
-  h.feature = await createApprovalsFeature(rt, {
-    async reauthorize(state) {
+  h.stage = await createApprovalsStage(rt, {
+    async reauthorize(state: RequestState) {
       h.reauthorized++;
       if (!state.releasing) throw new Error('reauthorize must run with releasing=true');
       if (allowed.has('deny-at-release')) throw new WardenError('forbidden', 'no longer allowed');
@@ -134,9 +134,9 @@ export async function createHarness(configInput: Record<string, unknown>, option
     const e = err instanceof WardenError ? err : new WardenError('internal', 'internal error');
     return c.json({ code: e.code, detail: e.message, ...e.extra }, e.status as 400, e.headers);
   };
-  h.app.route('/.warden', h.feature.routes as Hono);
+  h.app.route('/.warden', h.stage.routes as Hono);
   h.app.onError(onError);
-  h.admin.route('/', h.feature.admin as Hono);
+  h.admin.route('/', h.stage.admin as Hono);
   h.admin.onError(onError);
   return h;
 }
@@ -160,7 +160,7 @@ export function baseConfig(approvals: Record<string, unknown> = {}, rule: Record
 /** Run the stage and return the WardenError it threw (or null when it let the request through). */
 export async function runStage(h: Harness, state: RequestState): Promise<WardenError | null> {
   try {
-    await h.feature.stage!(state, h.rt);
+    await h.stage.run(state);
     return null;
   } catch (err) {
     if (err instanceof WardenError) return err;

@@ -6,7 +6,6 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalsFeature } from '../../src/approvals/feature.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -52,7 +51,7 @@ describe('approvals on two instances sharing Redis', () => {
   const started: WardenHandle[] = [];
 
   const start = async (hold: string) => {
-    const w = await startWarden({ config: gatewayYaml(hold), env, features: [createApprovalsFeature] });
+    const w = await startWarden({ config: gatewayYaml(hold), env });
     started.push(w);
     return w;
   };

@@ -8,7 +8,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
-import { createMcpFeature } from '../../src/mcp/feature.js';
 import { createToolPins } from '../../src/mcp/pinning.js';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
@@ -33,7 +32,7 @@ let warden: WardenHandle;
 let port: number;
 
 beforeAll(async () => {
-  warden = await startWarden({ config: config(), env: { ADMIN_TOKEN }, features: [createMcpFeature] });
+  warden = await startWarden({ config: config(), env: { ADMIN_TOKEN } });
   port = Number(new URL(warden.adminUrl).port);
 });
 
@@ -116,7 +115,7 @@ describe('admin listener', () => {
 
 describe('admin listener without admin_token', () => {
   it('refuses every state change (fail closed) while reads stay open', async () => {
-    const open = await startWarden({ config: config().replace(', admin_token: "${ADMIN_TOKEN}"', ''), features: [createMcpFeature] });
+    const open = await startWarden({ config: config().replace(', admin_token: "${ADMIN_TOKEN}"', '') });
     try {
       const p = Number(new URL(open.adminUrl).port);
       const res = await fetch(`http://127.0.0.1:${p}${accept}`, { method: 'POST' });

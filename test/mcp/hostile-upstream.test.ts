@@ -12,7 +12,6 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { createMcpFeature } from '../../src/mcp/feature.js';
 
 const TOOLS = [
   { name: 'read_file', description: 'Read a file', inputSchema: { type: 'object', properties: { path: { type: 'string' } } } },
@@ -113,7 +112,6 @@ authz:
   cache_ttl: 0
 routes:${Object.keys(tricks).map(route).join('')}
 `,
-    features: [createMcpFeature],
   });
 });
 

@@ -11,8 +11,6 @@ import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/a
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
-import { createMcpFeature } from '../../src/mcp/feature.js';
-import { createApprovalsFeature } from '../../src/approvals/feature.js';
 import { startWebhookSink, type WebhookSink } from '../approvals/webhook-sink.js';
 import { decide } from '../approvals/review-client.js';
 
@@ -70,7 +68,6 @@ beforeAll(async () => {
   warden = await startWarden({
     config: gatewayYaml(),
     env: { MCP_URL: sse.url, MCP_JSON_URL: json.url, MCP_PIN_URL: pin.url, SINK_URL: sink.url },
-    features: [createMcpFeature, createApprovalsFeature],
   });
 });
 
@@ -357,7 +354,6 @@ describe('an approval not decided within the hold', () => {
     short = await startWarden({
       config: gatewayYaml().replace('hold: 20s', 'hold: 300ms'),
       env: { MCP_URL: upstream.url, MCP_JSON_URL: upstream.url, MCP_PIN_URL: upstream.url, SINK_URL: hooks.url },
-      features: [createMcpFeature, createApprovalsFeature],
     });
   });
   afterAll(async () => {

@@ -10,7 +10,6 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
-import { createMcpFeature } from '../../src/mcp/feature.js';
 
 let warden: WardenHandle;
 let server: ExampleMcpServer;
@@ -28,7 +27,6 @@ beforeAll(async () => {
   server = await startExampleMcpServer();
   warden = await startWarden({
     logLevel: 'warn',
-    features: [createMcpFeature],
     env: { MCP_URL: server.url },
     config: `
 server: { listen: "127.0.0.1:0" }

@@ -12,7 +12,6 @@ import { join, resolve } from 'node:path';
 import { startGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { captureLogs } from './logs.js';
 import { loadDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
-import type { FeatureFactory } from '../../src/pipeline/feature.js';
 
 /** Repository root: relative paths in test configs (policies/…) resolve here. */
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
@@ -25,7 +24,6 @@ export interface WardenOptions {
   /** Data dir (dev issuer key); default a fresh temp dir removed on close. */
   dataDir?: string;
   baseDir?: string;
-  features?: readonly FeatureFactory[];
   /** Log level (default debug so tests can grep everything Warden says). */
   logLevel?: string;
 }
@@ -58,7 +56,6 @@ export async function startWarden(options: WardenOptions): Promise<WardenHandle>
     logger,
     listen: '127.0.0.1:0',
     adminListen: '127.0.0.1:0',
-    features: options.features,
   });
   let issuer: DevIssuer | undefined;
   return {

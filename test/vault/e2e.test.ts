@@ -14,7 +14,6 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
 import { createVaultCipher, generateVaultKey } from '../../src/vault/crypto.js';
-import { createVaultFeature } from '../../src/vault/feature.js';
 import { runRekey } from '../../src/vault/rekey.js';
 import { connectionKey, createConnectionRepository, type ConnectionRepository } from '../../src/vault/records.js';
 import { launchBrowser, type Browser } from '../support/browser.js';
@@ -139,7 +138,7 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
       VAULT_KEY_2: K2,
     };
     for (let i = 0; i < 3; i++) {
-      wardens.push(await startWarden({ config: gatewayYaml(KEYS_K1), env, dataDir, features: [createVaultFeature] }));
+      wardens.push(await startWarden({ config: gatewayYaml(KEYS_K1), env, dataDir }));
     }
     lb.setTargets(wardens.map((w) => w.url));
     store = await createRedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, timeoutMs: 2000, logger: createLogger({ level: 'silent' }) });

@@ -7,7 +7,6 @@
 import { connectAs } from '../support/login.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVaultCipher, generateVaultKey } from '../../src/vault/crypto.js';
-import { createVaultFeature } from '../../src/vault/feature.js';
 import { createConnectionRepository } from '../../src/vault/records.js';
 import { launchBrowser, type Browser } from '../support/browser.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
@@ -28,7 +27,6 @@ describe('vault on the memory store with a discovered provider', () => {
     vp = await startVaultProvider({ redirectUris: [`${lb.url}/.warden/callback/acme`], defaultAccountId: 'acme-user-1' });
     upstream = await startUpstream();
     warden = await startWarden({
-      features: [createVaultFeature],
       env: { PUBLIC_URL: lb.url, OP: vp.op.issuer, SECRET: vp.clientSecret, UP: upstream.url, KEY },
       config: `
 server: { public_url: "\${PUBLIC_URL}" }

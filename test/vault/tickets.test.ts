@@ -39,7 +39,7 @@ describe('link secrets', () => {
 
 describe('vault config cross-checks', () => {
   it('reports routes naming unknown providers and vault use without keys', async () => {
-    const { vaultConfigIssues } = await import('../../src/vault/feature.js');
+    const { vaultConfigIssues } = await import('../../src/vault/stage.js');
     const { configSchema } = await import('../../src/config/schema.js');
     const config = configSchema.parse({
       vault: { providers: { github: { authorization_url: 'https://a.example/auth', token_url: 'https://a.example/token', client_id: 'x' } } },

@@ -1,11 +1,12 @@
 /**
- * The token vault as a gateway feature: the `credentials` stage (vault and
- * RFC 8693 token-exchange credentials) and the `/.warden` endpoints for
- * linking, listing/revoking connections and exchanging tokens.
+ * The `credentials` stage: what the upstream is sent instead of the agent's
+ * token (a static `header`, the user's vaulted token, or an RFC 8693
+ * exchanged token), with the vault's `/.warden` endpoints for linking,
+ * listing/revoking connections and exchanging tokens.
  */
 
 import { WardenError, isWardenError } from '../core/errors.js';
-import type { Feature, FeatureFactory } from '../pipeline/feature.js';
+import type { Stage } from '../pipeline/stage.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../core/runtime.js';
 import { createVaultCipher } from './crypto.js';
@@ -77,8 +78,8 @@ function bearerOf(conn: Connection): string {
   return value;
 }
 
-/** The credentials stage for `vault` and `token_exchange` (the gateway handles `header` and `none`). */
-export function createCredentialsStage(v: VaultServices, exchangeClient: TokenExchangeClient) {
+/** Credentials from the vault (`vault`) and from a token exchange (`token_exchange`). */
+function createVaultCredentials(v: VaultServices, exchangeClient: TokenExchangeClient) {
   async function vaultCredentials(state: RequestState, providerName: string): Promise<void> {
     const principal = state.principal;
     if (!principal) throw new WardenError('unauthenticated', 'vault credentials need an authenticated agent', { reason: 'vault_no_principal' });
@@ -151,17 +152,26 @@ export function createCredentialsStage(v: VaultServices, exchangeClient: TokenEx
   };
 }
 
-/** The vault feature (see module comment). */
-export const createVaultFeature: FeatureFactory = async (rt: Runtime): Promise<Feature> => {
+/** Build the stage (and the vault's endpoints) for one config generation. */
+export async function createCredentialsStage(rt: Runtime): Promise<Stage> {
   const services = await createVaultServices(rt);
-  const stage = createCredentialsStage(services, services.exchangeClient);
+  const fromVault = createVaultCredentials(services, services.exchangeClient);
   return {
-    name: 'vault',
+    name: 'credentials',
+    effects: true,
+    run(state) {
+      const c = state.policy.credentials;
+      if (!c || c.kind === 'none') return;
+      if (c.kind === 'header') {
+        state.upstreamHeaders.push([c.name, c.value]);
+        return;
+      }
+      return fromVault(state);
+    },
     routes: createVaultRoutes(services),
     wellKnown: createAuthorizationServerMetadataApp(services.baseUrl),
-    stage: (state) => stage(state),
     async close() {
       await services.close();
     },
   };
-};
+}

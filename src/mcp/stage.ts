@@ -2,11 +2,11 @@
  * The MCP feature: on routes with `mcp:` it parses JSON-RPC, binds sessions to
  * principals, applies per-tool rules (authorize, approval, credentials,
  * `other_tools`, pinning) and filters tools/list answers. Runs after
- * authenticate and before authorize (see pipeline.ts).
+ * authenticate and before authorize (see gateway/stages.ts).
  */
 
 import { WardenError } from '../core/errors.js';
-import type { Feature, FeatureFactory } from '../pipeline/feature.js';
+import type { Stage } from '../pipeline/stage.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../core/runtime.js';
 import { createMcpAdminApp } from './admin.js';
@@ -19,8 +19,8 @@ import { createMcpResponseHead, createMcpResponseHook } from './response-hook.js
 import { createSessionBindings, sessionIdFrom, type SessionBindings } from './sessions.js';
 import { compileMcpRoute, type CompiledMcpRoute } from './tool-rules.js';
 
-/** Build the MCP feature for one config generation. */
-export const createMcpFeature: FeatureFactory = async (rt: Runtime): Promise<Feature> => {
+/** Build the MCP stage (and its endpoints) for one config generation. */
+export async function createMcpStage(rt: Runtime): Promise<Stage> {
   const compiled = new Map<string, { route: CompiledMcpRoute; sessions: SessionBindings }>();
   rt.config.routes.forEach((route, i) => {
     if (!route.mcp) return;
@@ -117,9 +117,10 @@ export const createMcpFeature: FeatureFactory = async (rt: Runtime): Promise<Fea
 
   return {
     name: 'mcp',
-    stage: async (state) => mcpStage(state),
+    appliesTo: (route) => Boolean(route.config.mcp),
+    run: (state) => mcpStage(state),
     wellKnown: createMetadataApp(rt.config, rt.publicUrl),
     admin: createMcpAdminApp(rt.store, rt.logger),
     close: () => pins.close(),
   };
-};
+}

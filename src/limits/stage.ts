@@ -1,13 +1,14 @@
 /**
- * The limits feature as the gateway plugs it in: the rate-limit / budget stage
- * (after authorize, before approve) and `GET /.warden/budgets`.
+ * The `limits` stage: rate limits and budget reservations (after authorize,
+ * before approve), `GET /.warden/budgets`, and the small stage after approve
+ * that counts an approved over-budget spend.
  */
 
 import { Hono, type Context } from 'hono';
 import { WardenError } from '../core/errors.js';
 import { asWardenError, problemOf } from '../http/problem.js';
 import type { Principal } from '../identity/principal.js';
-import type { FeatureFactory } from '../pipeline/feature.js';
+import type { Stage } from '../pipeline/stage.js';
 import type { Runtime } from '../core/runtime.js';
 import { createLimitsService, type LimitsService } from './service.js';
 
@@ -37,14 +38,21 @@ export function createBudgetRoutes(rt: Runtime, limits: LimitsService): Hono {
   return app;
 }
 
-/** Build the limits feature for one config generation. */
-export const createLimitsFeature: FeatureFactory = (rt, hooks) => {
-  const limits = createLimitsService(rt, { dryRun: hooks.dryRun });
+/** Build the stage for one config generation; `dryRun` (`warden explain`) peeks instead of consuming. */
+export function createLimitsStage(rt: Runtime, options: { dryRun?: boolean } = {}): Stage {
+  const limits = createLimitsService(rt, { dryRun: options.dryRun });
   return {
     name: 'limits',
     // No promise for requests without limits: the warm chain stays synchronous.
-    stage: (state) => (limits.applies(state) ? limits.stage(state) : undefined),
+    run: (state) => (limits.applies(state) ? limits.stage(state) : undefined),
     routes: createBudgetRoutes(rt, limits),
     close: () => limits.close(),
   };
+}
+
+/** After approve: an over-budget spend a human approved is counted (set per request by the limits stage). */
+export const afterApproveStage: Stage = {
+  name: 'after-approve',
+  effects: true,
+  run: (state) => state.afterApprove?.(),
 };

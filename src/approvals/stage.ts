@@ -1,0 +1,50 @@
+/**
+ * The `approve` stage: holds a request a rule selects until a human decides
+ * (see service.ts), with the `/.warden/approvals…` endpoints, the admin list,
+ * and a lifecycle. It receives the authorize stage to re-check on release.
+ */
+
+import type { ServerResponse } from 'node:http';
+import type { AuthorizeStage } from '../authz/stage.js';
+import type { Runtime } from '../core/runtime.js';
+import type { Stage } from '../pipeline/stage.js';
+import { createCibaClient } from './ciba.js';
+import { createDecisionBus } from './decision-bus.js';
+import { createApprovalAdmin, createApprovalRoutes } from './http.js';
+import { createNotifiers } from './notifiers.js';
+import { createApprovalRepo } from './records.js';
+import { compileApprovalRules } from './rules.js';
+import { createApprovalService } from './service.js';
+
+/** Build the stage (and its endpoints) for one config generation. */
+export async function createApprovalsStage(rt: Runtime, authorize: Pick<AuthorizeStage, 'reauthorize'>): Promise<Stage> {
+  const cfg = rt.config.approvals;
+  const compiler = compileApprovalRules(rt.config.routes);
+  const repo = createApprovalRepo(rt.store, { ttlMs: cfg.ttl });
+  const bus = await createDecisionBus(rt.store, rt.logger);
+  const notifiers = createNotifiers(cfg.notify, rt.logger);
+  const ciba = cfg.ciba ? createCibaClient(cfg.ciba, rt.logger) : undefined;
+  const service = createApprovalService({ rt, authorize, repo, bus, compiler, notifiers, ciba });
+  return {
+    name: 'approve',
+    effects: true,
+    run(state, _req, res) {
+      // Route rules and MCP tool rules both land in the policy; most requests have none.
+      if (state.policy.approval.length === 0) return;
+      if (res) state.signal = disconnectSignal(res);
+      return service.stage(state);
+    },
+    routes: createApprovalRoutes(service, rt),
+    admin: createApprovalAdmin(service, rt),
+    close: () => service.close(),
+  };
+}
+
+/** A signal aborted when the client goes away before the response is complete. */
+function disconnectSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}

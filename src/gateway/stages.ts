@@ -1,0 +1,51 @@
+/**
+ * The pipeline's stages, in order: the one place that says what runs between
+ * matching a route and forwarding it. Adding a stage is one `add(...)` line
+ * here plus its factory in the feature's folder (see pipeline/DESIGN.md).
+ *
+ *   authenticate → body → mcp → authorize → limits → approve → after-approve → credentials
+ */
+
+import { createApprovalsStage } from '../approvals/stage.js';
+import { createAuthorizeStage } from '../authz/stage.js';
+import type { Runtime } from '../core/runtime.js';
+import { createIdentityStage } from '../identity/stage.js';
+import { afterApproveStage, createLimitsStage } from '../limits/stage.js';
+import { createMcpStage } from '../mcp/stage.js';
+import { createBodyStage } from '../pipeline/body.js';
+import type { Stage } from '../pipeline/stage.js';
+import { createCredentialsStage } from '../vault/stage.js';
+
+export interface StageOptions {
+  /** `warden explain`: stages decide without side effects and keep every check in the trace. */
+  dryRun?: boolean;
+}
+
+/** Build every stage for one config generation; a failure closes those already built. */
+export async function buildStages(rt: Runtime, options: StageOptions = {}): Promise<Stage[]> {
+  const stages: Stage[] = [];
+  const add = async <S extends Stage>(stage: S | Promise<S>): Promise<S> => {
+    const built = await stage;
+    stages.push(built);
+    return built;
+  };
+  try {
+    await add(createIdentityStage(rt));
+    await add(createBodyStage(rt.config.server.limits.body_bytes));
+    await add(createMcpStage(rt));
+    const authorize = await add(createAuthorizeStage(rt, { trace: options.dryRun }));
+    await add(createLimitsStage(rt, { dryRun: options.dryRun }));
+    await add(createApprovalsStage(rt, authorize));
+    await add(afterApproveStage);
+    await add(createCredentialsStage(rt));
+  } catch (err) {
+    await closeStages(stages, rt);
+    throw err;
+  }
+  return stages;
+}
+
+/** Close every stage, logging (not throwing) failures. */
+export async function closeStages(stages: readonly Stage[], rt: Pick<Runtime, 'logger'>): Promise<void> {
+  await Promise.all(stages.map((s) => s.close?.().catch((err: unknown) => rt.logger.warn({ err, stage: s.name }, 'stage close failed'))));
+}

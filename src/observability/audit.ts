@@ -1,0 +1,68 @@
+/**
+ * The audit step: after a request is answered (or cut), count it and write one
+ * audit line. Runs for every request, allowed or not, so it is not a stage of
+ * the list but the pipeline's last step (see pipeline/DESIGN.md).
+ */
+
+import type { WardenError } from '../core/errors.js';
+import type { RequestState } from '../pipeline/context.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+/** Record one finished request; `err` is the error it was answered with, if any. */
+export type Audit = (state: RequestState, err?: WardenError) => void;
+
+/** Build the audit step for one config generation. */
+export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metrics }): Audit {
+  // Label objects are reused (and frozen) so metrics do not rebuild keys per request.
+  // Nested maps (route → decision → status): no key string is built per request.
+  const requestLabels = new Map<string, Map<string, Map<number, Readonly<Record<string, string>>>>>();
+  const routeLabels = new Map<string, Readonly<Record<string, string>>>();
+  const labelsFor = (route: string, decision: string, status: number) => {
+    let byDecision = requestLabels.get(route);
+    if (!byDecision) requestLabels.set(route, (byDecision = new Map()));
+    let byStatus = byDecision.get(decision);
+    if (!byStatus) byDecision.set(decision, (byStatus = new Map()));
+    let l = byStatus.get(status);
+    if (!l) {
+      // Statuses come from upstreams: bound what one route can accumulate.
+      if (byStatus.size > 1_000) byStatus.clear();
+      byStatus.set(status, (l = Object.freeze({ route, decision, status: String(status) })));
+    }
+    return l;
+  };
+  const routeLabel = (route: string) => {
+    let l = routeLabels.get(route);
+    if (!l) routeLabels.set(route, (l = Object.freeze({ route })));
+    return l;
+  };
+
+  return function audit(state, err) {
+    const latencyMs = Date.now() - state.startedAt;
+    const routeName = state.route?.name ?? '-';
+    metrics.inc('warden_requests_total', labelsFor(routeName, state.decision ?? 'error', state.status ?? 0));
+    metrics.observe('warden_request_duration_seconds', latencyMs / 1000, routeLabel(routeName));
+    // Audit lines are written at info; don't build records nobody will write.
+    if (!logger.isLevelEnabled('info')) return;
+    logger.info(
+      {
+        audit: true,
+        request_id: state.id,
+        route: routeName,
+        method: state.method,
+        path: state.path,
+        agent: state.principal?.agent,
+        user: state.principal?.user ?? undefined,
+        tool: state.mcp?.tool,
+        decision: state.decision,
+        reason: state.reason,
+        status: state.status,
+        approval_id: state.approvalId,
+        checks: state.checks.length ? state.checks.map((c) => `${c.user} ${c.relation} ${c.object}=${c.allowed}`) : undefined,
+        latency_ms: latencyMs,
+        error: err && err.status >= 500 && err.cause ? String((err.cause as Error)?.message ?? err.cause) : undefined,
+      },
+      'request',
+    );
+  };
+}

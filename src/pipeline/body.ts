@@ -1,0 +1,39 @@
+/** The `body` stage: buffer the request body (bounded) on routes where a later stage reads it. */
+
+import type { IncomingMessage } from 'node:http';
+import { WardenError } from '../core/errors.js';
+import { readBounded } from '../http/body.js';
+import { parseJsonBody } from '../http/strict-json.js';
+import type { RequestState } from './context.js';
+import type { Stage } from './stage.js';
+
+/** Build the stage; `limit` is `server.limits.body_bytes`. */
+export function createBodyStage(limit: number): Stage {
+  const tooLarge = () => new WardenError('payload_too_large', `request body exceeds ${limit} bytes`);
+
+  async function readBody(state: RequestState, req: IncomingMessage): Promise<void> {
+    const cl = req.headers['content-length'];
+    if (cl !== undefined && Number(cl) > limit) throw tooLarge();
+    // Past the limit reading stops; the error answer closes the connection.
+    state.body = await readBounded(req, limit, tooLarge);
+    if (state.body.length === 0) return;
+    const type = String(state.headers['content-type'] ?? '');
+    // Rules read this body: it must mean one thing to them, to the approver and to the upstream (#12 A.2).
+    if (/\bjson\b/i.test(type) || state.route?.mcp) state.json = parseJsonBody(state.body);
+    else if (looksLikeJson(state.body)) parseJsonBody(state.body); // an upstream may parse it whatever the type says
+  }
+
+  return {
+    name: 'body',
+    appliesTo: (route) => route.needsBody,
+    // Without a connection (`warden explain`) the caller supplied the body already.
+    run: (state, req) => (req && state.body === undefined ? readBody(state, req) : undefined),
+  };
+}
+
+/** A body an upstream that ignores Content-Type would parse as JSON. */
+function looksLikeJson(body: Buffer): boolean {
+  let i = 0;
+  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
+  return body[i] === 0x7b || body[i] === 0x5b;
+}

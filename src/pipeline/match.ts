@@ -1,0 +1,33 @@
+/** Route matching: the first route whose pattern and methods fit; it sets the request's starting policy. */
+
+import { WardenError } from '../core/errors.js';
+import { checkQuery } from '../http/query-guard.js';
+import type { CompiledRoute } from './compile.js';
+import type { RequestState } from './context.js';
+
+/** Match `state` against `routes` in order; throws not_found / method_not_allowed. */
+export function matchRoute(routes: readonly CompiledRoute[], state: RequestState): CompiledRoute {
+  const segments = state.segments;
+  let methodMismatch = false;
+  for (const route of routes) {
+    const params = route.pattern.match(segments);
+    if (!params) continue;
+    if (route.methods && !route.methods.has(state.method)) {
+      methodMismatch = true;
+      continue;
+    }
+    state.route = route.config;
+    state.routeIndex = route.index;
+    state.params = params;
+    state.policy = {
+      // `authorize: []` (authenticated only) contributes no group, so the stage is skipped.
+      authorize: route.config.authorize?.checks.length ? [route.config.authorize] : [],
+      approval: (route.config.approval ?? []).map((rule, i) => ({ rule, source: `routes[${route.index}].approval[${i}]` })),
+      credentials: route.config.credentials,
+    };
+    if (route.queryReads !== null) checkQuery(state.query, route.queryReads);
+    return route;
+  }
+  if (methodMismatch) throw new WardenError('method_not_allowed', `method ${state.method} is not allowed on this path`, { reason: 'method' });
+  throw new WardenError('not_found', 'no route matches this path', { reason: 'no_route' });
+}

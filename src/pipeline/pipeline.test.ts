@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { WardenError } from '../core/errors.js';
+import type { RequestState } from './context.js';
+import { runStages } from './pipeline.js';
+import type { Stage } from './stage.js';
+import { newState } from './state.js';
+
+const state = (): RequestState => newState({ method: 'GET', target: { path: '/x', segments: ['x'], query: '' }, headers: {}, clientIp: '127.0.0.1' });
+
+function recorder() {
+  const ran: string[] = [];
+  const sync = (name: string): Stage => ({ name, run: () => void ran.push(name) });
+  const later = (name: string): Stage => ({ name, run: () => new Promise<void>((r) => setTimeout(() => (ran.push(name), r()), 5)) });
+  return { ran, sync, later };
+}
+
+describe('runStages', () => {
+  it('returns no promise when every stage finishes synchronously (the warm path)', () => {
+    const { ran, sync } = recorder();
+    expect(runStages([sync('a'), sync('b'), sync('c')], 0, state())).toBeUndefined();
+    expect(ran).toEqual(['a', 'b', 'c']);
+  });
+
+  it('continues after the first stage that waits, in order, and runs nothing early', async () => {
+    const { ran, sync, later } = recorder();
+    const pending = runStages([sync('a'), later('b'), sync('c'), later('d'), sync('e')], 0, state());
+    expect(pending).toBeInstanceOf(Promise);
+    expect(ran).toEqual(['a']);
+    await pending;
+    expect(ran).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('stops at a denying stage, thrown synchronously or rejected', async () => {
+    const { ran, sync, later } = recorder();
+    const deny: Stage = { name: 'deny', run: () => { throw new WardenError('forbidden', 'no'); } };
+    expect(() => runStages([sync('a'), deny, sync('never')], 0, state())).toThrow(WardenError);
+    const rejecting: Stage = { name: 'reject', run: () => Promise.reject(new WardenError('forbidden', 'no')) };
+    await expect(runStages([later('b'), rejecting, sync('never')], 0, state())).rejects.toMatchObject({ code: 'forbidden' });
+    expect(ran).toEqual(['a', 'b']);
+  });
+});
