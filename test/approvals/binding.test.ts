@@ -7,7 +7,6 @@
  */
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApprovalsFeature } from '../../src/approvals/feature.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startWebhookSink, type WebhookSink } from './webhook-sink.js';
@@ -56,7 +55,7 @@ let headers: Record<string, string>;
 
 beforeAll(async () => {
   [hook, upstream] = await Promise.all([startWebhookSink(), startUpstream()]);
-  warden = await startWarden({ config: yaml, env: { HOOK_URL: hook.url, UPSTREAM_URL: upstream.url }, features: [createApprovalsFeature] });
+  warden = await startWarden({ config: yaml, env: { HOOK_URL: hook.url, UPSTREAM_URL: upstream.url } });
   const token = await warden.token('bot', 'alice');
   headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 });
