@@ -5,7 +5,6 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalsFeature } from '../../src/approvals/feature.js';
 import { launchBrowser, type Browser } from '../support/browser.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
@@ -42,7 +41,7 @@ describe('development sign-in (dev issuer) with review_auth link+login', () => {
 
   beforeAll(async () => {
     [upstream, hook, browser] = await Promise.all([startUpstream(), startWebhookSink(), launchBrowser()]);
-    warden = await startWarden({ config: CONFIG, env: { HOOK_URL: hook.url, UPSTREAM_URL: upstream.url }, features: [createApprovalsFeature] });
+    warden = await startWarden({ config: CONFIG, env: { HOOK_URL: hook.url, UPSTREAM_URL: upstream.url } });
   });
 
   afterAll(async () => {

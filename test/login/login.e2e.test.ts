@@ -7,8 +7,6 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalsFeature } from '../../src/approvals/feature.js';
-import { createVaultFeature } from '../../src/vault/feature.js';
 import { generateVaultKey } from '../../src/vault/crypto.js';
 import { launchBrowser, type Browser, type BrowserContext, type Page } from '../support/browser.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
@@ -103,7 +101,6 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
         HOOK_SECRET,
         UPSTREAM_URL: upstream.url,
       },
-      features: [createApprovalsFeature, createVaultFeature],
     });
     lb.setTargets([warden.url]);
   });
