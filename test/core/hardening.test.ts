@@ -5,7 +5,9 @@
  */
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startWarden, type WardenHandle } from '../support/gateway.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT, startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
 import { parseWwwAuthenticate } from '../support/www-authenticate.js';
@@ -17,6 +19,7 @@ let alice: string;
 const config = (up: string) => `
 server:
   listen: 127.0.0.1:0
+  admin_token: "\${TEST_ADMIN_TOKEN}"
   limits: { body_bytes: 4096, request_timeout: 2s }
 identity:
   dev_issuer: true
@@ -64,7 +67,7 @@ routes:
 
 beforeAll(async () => {
   upstream = await startUpstream();
-  warden = await startWarden({ config: config(upstream.url), env: { TEST_UPSTREAM_KEY: 'static-key-0123456789', TEST_TENANT: 'acme' } });
+  warden = await startWarden({ config: config(upstream.url), env: { TEST_UPSTREAM_KEY: 'static-key-0123456789', TEST_TENANT: 'acme', TEST_ADMIN_TOKEN: 'admin-token-0123456789abcdef0123456789' } });
   alice = await warden.token('demo-agent', 'alice');
 });
 
@@ -241,6 +244,29 @@ describe('A.11 every WWW-Authenticate challenge parses strictly (RFC 9110 §11.6
       expect(() => parseWwwAuthenticate(value!)).not.toThrow();
     }
     expect(checked).toBeGreaterThan(0);
+  });
+
+  it('the admin listener', async () => {
+    const res = await fetch(`${warden.adminUrl}/routes`);
+    expect(res.status).toBe(401);
+    expect(parseWwwAuthenticate(res.headers.get('www-authenticate')!)[0]).toMatchObject({ scheme: 'Bearer', params: { realm: 'warden-admin' } });
+  });
+
+  it('every literal challenge in the source', () => {
+    // Templated challenges are exercised end to end above; the fixed ones are read from the code.
+    const found: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
+          for (const m of readFileSync(p, 'utf8').matchAll(/'www-authenticate'\]?\s*[:=]\s*'([^']+)'|'WWW-Authenticate':\s*'([^']+)'/gi)) found.push(m[1] ?? m[2]);
+        }
+      }
+    };
+    walk(join(REPO_ROOT, 'src'));
+    expect(found.length).toBeGreaterThan(3);
+    for (const value of found) expect(() => parseWwwAuthenticate(value), value).not.toThrow();
   });
 
   it('the parser itself refuses the malformed form the review found', () => {
