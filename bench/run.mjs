@@ -4,7 +4,7 @@
  * one after another, every system under test; measures throughput with wrk and
  * latency at a fixed rate; repeats in alternating order; writes medians, ratios
  * and the issue's targets to bench/results/latest.{json,md}.
- * See the README's Performance section for what each variant measures and how to read it.
+ * See docs/performance.md for what each variant measures and how to read it.
  *
  *   node bench/run.mjs                                  # everything (≈ 15 min on 2 cores)
  *   node bench/run.mjs --quick                          # D,N,R,F,G0,G3, 1 round, short runs
@@ -14,7 +14,6 @@
 
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus as osCpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -49,7 +48,7 @@ const { values: opt } = parseArgs({
     'sut-cpu': { type: 'string', default: '0' },
     'load-cpu': { type: 'string', default: '1' },
     out: { type: 'string' },
-    // Warden's production flags: the Dockerfile runs it the same way (README, "Memory").
+    // Warden's production flags: the Dockerfile runs it the same way (docs/performance.md, "Memory").
     'node-flags': { type: 'string', default: WARDEN_NODE_FLAGS },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -348,7 +347,6 @@ const result = {
     finished_at: new Date().toISOString(),
     command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
     cpus: cpuCount(),
-    cpu_model: osCpus()[0]?.model?.trim() ?? 'unknown',
     node: process.version,
     nginx: ver('nginx', ['-v'], /nginx\/[\d.]+/),
     wrk: ver('wrk', ['--version'], /wrk [^\s]+/),

@@ -41,7 +41,7 @@ await new Promise((resolve, reject) => {
   stopAll(1);
 });
 
-// The same Node flags as the Dockerfile (README, "Memory").
+// The same Node flags as the Dockerfile (docs/performance.md, "Memory").
 const warden = spawn(process.execPath, ['--min-semi-space-size=4', '--max-semi-space-size=4', cli, 'start', '-c', join(root, 'gateway.yaml')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 children.push(warden);
 warden.once('exit', (code) => stopAll(code ?? 1));

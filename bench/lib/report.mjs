@@ -99,7 +99,7 @@ export function markdown(result) {
   lines.push(`# Warden benchmark — ${meta.finished_at}`);
   lines.push('');
   lines.push(
-    `${meta.cpus} CPUs (${meta.cpu_model}), Node ${meta.node}, ${meta.nginx}, ${meta.wrk}. ` +
+    `${meta.cpus} CPUs, Node ${meta.node}, ${meta.nginx}, ${meta.wrk}. ` +
       `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_s}s warm-up; ` +
       `latency at a fixed ${k(meta.rate)} req/s (½ of R's calibrated throughput) for ${meta.latency_duration_s}s with the ${meta.latency_tool} client. ` +
       `System under test pinned to CPU ${meta.sut_cpu}, load generator and upstream/Redis/OpenFGA to CPU ${meta.load_cpu}; cluster rows unpinned. ` +
@@ -151,6 +151,6 @@ export function markdown(result) {
     for (const m of result.micro) lines.push(`| ${m.name} | ${k(m.ns_per_op)} | ${k(1e9 / m.ns_per_op)} |`);
     lines.push('');
   }
-  lines.push(`Reproduce: \`${meta.command}\` (see README.md, Performance).`);
+  lines.push(`Reproduce: \`${meta.command}\` (see docs/performance.md).`);
   return lines.join('\n') + '\n';
 }

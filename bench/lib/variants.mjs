@@ -15,7 +15,7 @@ const get = (auth) => ({ method: 'GET', path: API_PATH, headers: auth ? { author
 /**
  * The Node flags Warden runs with in production (Dockerfile, `npm start`): a
  * fixed 4 MiB young-generation semi-space instead of V8's 1–16 MiB that it
- * resizes on its own. Memory, not speed: see README, "Memory"; variant G3d
+ * resizes on its own. Memory, not speed: see docs/performance.md, "Memory"; variant G3d
  * measures V8's defaults.
  */
 export const WARDEN_NODE_FLAGS = '--min-semi-space-size=4 --max-semi-space-size=4';
