@@ -153,7 +153,7 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
     return { id, reviewUrl: delivery.notice.review_url, retry: () => call(path, { method }) };
   }
 
-  it('alice signs in at the IdP, sees who the connect link is for, and connects only with the POST button', async () => {
+  it('a link preview uses nothing up; bob is refused on alice’s connect link; alice signs in and connects with the POST button', async () => {
     const connectUrl = await connectUrlFor('alice');
     // A chat client's link preview fetches the link: it gets a sign-in redirect and uses nothing up.
     for (let i = 0; i < 3; i++) {
@@ -162,16 +162,45 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
       expect(preview.headers.get('location')).toMatch(/^\/\.warden\/login\?return_to=/);
     }
 
+    // Bob, signed in at the IdP as bob, opens alice's link: refused, told who is who.
+    const bob = await personBrowser('bob');
+    const bobPage = await bob.newPage();
+    const answer = await bobPage.goto(connectUrl);
+    expect(new URL(bobPage.url()).pathname).toBe('/.warden/connect/github');
+    expect(answer?.status()).toBe(403);
+    expect(await bobPage.locator('#title').textContent()).toBe('This link is for someone else');
+    expect(await bobPage.locator('#signed-in-as').textContent()).toBe('bob');
+    expect(await bobPage.locator('#link-for').textContent()).toBe('alice');
+    expect(await bobPage.locator('#confirm').count()).toBe(0);
+    expect(await bobPage.locator('#logout button').textContent()).toBe('Sign out');
+
+    // Bob crafts the POST himself: his own session and a valid CSRF token from his own
+    // confirmation page, with alice's ticket. Refused on the person, not on the token.
+    const ticket = new URL(connectUrl).searchParams.get('ticket')!;
+    const own = await bob.newPage();
+    await own.goto(await connectUrlFor('bob'));
+    const csrf = await own.locator('#confirm input[name=csrf]').getAttribute('value');
+    expect(csrf).toBeTruthy();
+    const bobCookie = (await sessionCookie(bob))!.value;
+    const forged = await fetch(`${lb.url}/.warden/connect/github`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: `warden_session=${bobCookie}`, origin: lb.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ticket, csrf: csrf! }),
+    });
+    expect(forged.status).toBe(403);
+    expect(await forged.text()).toContain('this link is for alice');
+
+    // Alice: connect → sign-in → IdP → callback → back on the confirmation page, signed in.
     const alice = await personBrowser('alice');
     const page = await alice.newPage();
     await page.goto(connectUrl);
-    // connect → sign-in → IdP → callback → back on the confirmation page, signed in.
     await page.waitForURL((u) => u.pathname === '/.warden/connect/github');
     expect(await page.locator('#title').textContent()).toBe('Connect your github account?');
     expect(await page.locator('#agent').textContent()).toBe('bot');
     expect(await page.locator('#provider').textContent()).toBe('github');
     expect(await page.locator('#scopes').textContent()).toBe('github');
-    // Reloading the confirmation page (a second GET) still does not use the ticket up.
+    // Reloading the confirmation page (another GET) still does not use the ticket up.
     await page.reload();
     expect(await page.locator('#title').textContent()).toBe('Connect your github account?');
 
@@ -187,47 +216,7 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
     expect(await page.locator('#title').textContent()).toBe('Link expired');
   });
 
-  it('bob signed in opens alice’s connect link: refused, told who is who, and the ticket survives for alice', async () => {
-    const connectUrl = await connectUrlFor('dora');
-    const bob = await personBrowser('bob');
-    const page = await bob.newPage();
-    const answer = await page.goto(connectUrl);
-    expect(new URL(page.url()).pathname).toBe('/.warden/connect/github');
-    expect(answer?.status()).toBe(403);
-    expect(await page.locator('#title').textContent()).toBe('This link is for someone else');
-    expect(await page.locator('#signed-in-as').textContent()).toBe('bob');
-    expect(await page.locator('#link-for').textContent()).toBe('dora');
-    expect(await page.locator('#confirm').count()).toBe(0);
-    expect(await page.locator('#logout button').textContent()).toBe('Sign out');
-
-    // Bob crafts the POST himself: his own session and a valid CSRF token from his own
-    // confirmation page, with dora's ticket. Refused on the person, not on the token.
-    const ticket = new URL(connectUrl).searchParams.get('ticket')!;
-    const own = await bob.newPage();
-    await own.goto(await connectUrlFor('bob'));
-    const csrf = await own.locator('#confirm input[name=csrf]').getAttribute('value');
-    expect(csrf).toBeTruthy();
-    const bobCookie = (await sessionCookie(bob))!.value;
-    const forged = await fetch(`${lb.url}/.warden/connect/github`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { cookie: `warden_session=${bobCookie}`, origin: lb.url, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ ticket, csrf: csrf! }),
-    });
-    expect(forged.status).toBe(403);
-    expect(await forged.text()).toContain('this link is for dora');
-
-    // Dora can still use her link.
-    const dora = await personBrowser('dora');
-    const doraPage = await dora.newPage();
-    await doraPage.goto(connectUrl);
-    await doraPage.waitForURL((u) => u.pathname === '/.warden/connect/github');
-    await doraPage.click('#confirm button');
-    await doraPage.waitForURL((u) => u.pathname === '/.warden/callback/github');
-    expect(await doraPage.locator('#title').textContent()).toBe('Account connected');
-  });
-
-  it('alice approves her own held request after signing in; bob with the same kind of link is refused', async () => {
+  it('bob opens alice’s review link and is refused; alice signs in, approves, and the request runs once', async () => {
     const held = await heldApproval('alice', 'DELETE', '/notes/n1');
     const forwardedBefore = upstream.requests.filter((r) => r.url === '/n1').length;
 
