@@ -8,7 +8,6 @@
 
 import { randomBytes } from 'node:crypto';
 import { WardenError } from '../core/errors.js';
-import type { Principal } from '../identity/principal.js';
 import type { LimitTrace, RequestState } from '../pipeline/context.js';
 import { templateVars, type TemplateVars } from '../pipeline/templates.js';
 import type { Runtime } from '../core/runtime.js';
@@ -30,6 +29,8 @@ export interface BudgetView {
   next_release_seconds?: number;
   /** The key depends on each request (path, body, args…): no single figure to show. */
   per_request?: true;
+  /** Asked by a signed-in person and the key names {agent}: one figure per agent, none shown. */
+  per_agent?: true;
 }
 
 export interface LimitsService {
@@ -37,7 +38,8 @@ export interface LimitsService {
   applies(state: RequestState): boolean;
   /** The stage: rate limits, then budget reservations (peek only when `dryRun`). */
   stage(state: RequestState): Promise<void>;
-  budgetsFor(principal: Principal): Promise<BudgetView[]>;
+  /** The budgets of a caller: an agent acting for a user, or a signed-in person (agent null). */
+  budgetsFor(caller: { agent: string | null; user: string | null; claims: Record<string, unknown> }): Promise<BudgetView[]>;
   close(): Promise<void>;
 }
 
@@ -256,14 +258,19 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       if (sites.some((s) => s.budget)) await reserveBudgets(state, sites, vars);
     },
 
-    async budgetsFor(principal) {
-      const vars: TemplateVars = { agent: principal.agent, user: principal.user, claims: principal.claims as Record<string, unknown> };
+    async budgetsFor(caller) {
+      const vars: TemplateVars = { agent: caller.agent, user: caller.user, claims: caller.claims };
       const out: BudgetView[] = [];
       for (const b of compiled.budgets()) {
         const view: BudgetView = { route: b.site.route, ...(b.site.tool !== undefined ? { tool: b.site.tool } : {}), key: null, max: b.max, window_seconds: wholeSeconds(b.perMs), over: b.over };
         // Only keys made of who is asking can be shown; the rest vary per request.
         if (b.key.refs.some((r) => !/^(agent|user|claims)(\.|$)/.test(r))) {
           out.push({ ...view, per_request: true });
+          continue;
+        }
+        // A person (not an agent) has one figure per agent: none to show for keys naming {agent}.
+        if (caller.agent === null && b.key.refs.includes('agent')) {
+          out.push({ ...view, per_agent: true });
           continue;
         }
         let rendered: string;

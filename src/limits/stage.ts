@@ -14,13 +14,25 @@ import { createLimitsService, type LimitsService } from './service.js';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
 
-async function callerOf(rt: Runtime, c: Context): Promise<Principal> {
-  const m = BEARER.exec(c.req.header('authorization') ?? '');
-  if (!m) throw new WardenError('unauthenticated', 'a bearer token is required', { reason: 'missing_token' });
-  return rt.authenticator.authenticate(m[1]);
+/**
+ * Who asks: an agent's bearer token (on its user's behalf), or else the person
+ * signed in to this browser. A request that sends Authorization is judged by
+ * the token alone, never by a cookie riding along.
+ */
+async function callerOf(rt: Runtime, c: Context): Promise<{ agent: string | null; user: string | null; claims: Record<string, unknown> }> {
+  const header = c.req.header('authorization');
+  if (header === undefined) {
+    const person = await rt.sessions.current(c);
+    if (person) return { agent: null, user: person.sub, claims: { ...person.claims } };
+    throw new WardenError('unauthenticated', 'a bearer token or a signed-in session is required', { reason: 'missing_token' });
+  }
+  const m = BEARER.exec(header);
+  if (!m) throw new WardenError('unauthenticated', 'the Authorization header must be "Bearer <token>"', { reason: 'bad_authorization_header' });
+  const principal: Principal = await rt.authenticator.authenticate(m[1]);
+  return { agent: principal.agent, user: principal.user, claims: principal.claims as Record<string, unknown> };
 }
 
-/** `GET /budgets`: the caller's budgets (the agent's token, on its user's behalf). */
+/** `GET /budgets`: the caller's budgets (the agent's token on its user's behalf, or the signed-in person). */
 export function createBudgetRoutes(rt: Runtime, limits: LimitsService): Hono {
   const app = new Hono();
   app.onError((err, c) => {
@@ -31,9 +43,9 @@ export function createBudgetRoutes(rt: Runtime, limits: LimitsService): Hono {
     return c.body(JSON.stringify(problemOf(error)), error.status as 400, headers);
   });
   app.get('/budgets', async (c) => {
-    const principal = await callerOf(rt, c);
-    const budgets = await limits.budgetsFor(principal);
-    return c.json({ agent: principal.agent, user: principal.user, budgets }, 200, { 'cache-control': 'no-store' });
+    const caller = await callerOf(rt, c);
+    const budgets = await limits.budgetsFor(caller);
+    return c.json({ agent: caller.agent, user: caller.user, budgets }, 200, { 'cache-control': 'no-store' });
   });
   return app;
 }

@@ -160,8 +160,32 @@ describe('rate limits and budgets through the gateway', () => {
     expect((await post('/big/acme/transfers', alice, json(81))).status).toBe(202);
   });
 
-  it('GET /.warden/budgets needs a valid bearer token', async () => {
+  it('GET /.warden/budgets needs a valid bearer token or a signed-in person', async () => {
     expect((await fetch(`${w.url}/.warden/budgets`)).status).toBe(401);
     expect((await fetch(`${w.url}/.warden/budgets`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    const cookie = await devSignIn('alice');
+    const res = await fetch(`${w.url}/.warden/budgets`, { headers: { cookie } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { user: string; budgets: Array<Record<string, unknown>> };
+    expect(body.user).toBe('alice');
+    expect(body.budgets.find((b) => b.route === 'pay')).toMatchObject({ key: 'alice', spent: 100, remaining: 0 });
+    // A bearer header is judged alone: a session cookie riding along does not rescue a bad token.
+    expect((await fetch(`${w.url}/.warden/budgets`, { headers: { cookie, authorization: 'Bearer nope' } })).status).toBe(401);
   });
+
+  /** Sign in on the development login page like a browser without JavaScript; the session cookie. */
+  async function devSignIn(user: string): Promise<string> {
+    const page = await fetch(`${w.url}/.warden/login`);
+    const tx = (page.headers.get('set-cookie') ?? '').split(';')[0];
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
+    const done = await fetch(`${w.url}/.warden/login/dev`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: tx, origin: w.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, user }).toString(),
+    });
+    const session = done.headers.getSetCookie().map((c) => c.split(';')[0]).find((c) => !c.endsWith('='));
+    if (!session) throw new Error(`dev sign-in answered ${done.status} without a session cookie`);
+    return session;
+  }
 });
