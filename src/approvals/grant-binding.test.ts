@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { celReadPaths, grantBinding, templatePaths } from './grant-binding.js';
+import { celReadPaths, grantBinding } from './grant-binding.js';
+import { templatePaths } from '../templates/template.js';
 import type { CelVars } from './rules.js';
 
 const cel = (body: unknown): CelVars => ({ request: { method: 'POST', path: '/p', query: {}, headers: {} }, body, path: {}, claims: {}, agent: 'bot', user: 'alice', tool: null, args: null });

@@ -10,11 +10,10 @@
 import type { ApprovalRuleConfig } from '../config/schema.js';
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
 import type { CelVars } from './rules.js';
-import type { TemplateVars } from './templates.js';
+import { templatePaths, type TemplateVars } from '../templates/template.js';
 
 const CEL_ROOTS = new Set(['request', 'body', 'path', 'claims', 'agent', 'user', 'tool', 'args']);
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/y;
-const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)*)\}/g;
 
 /**
  * The variable paths a CEL expression reads, conservatively: every occurrence
@@ -57,11 +56,6 @@ export function celReadPaths(expression: string): string[][] {
     out.push(path);
   }
   return out;
-}
-
-/** The `{a.b}` references of a text template, as paths. */
-export function templatePaths(template: string): string[][] {
-  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1].split('.'));
 }
 
 function valueAt(vars: unknown, path: readonly string[]): unknown {

@@ -11,7 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import { hmacHex, safeEqual } from './ids.js';
 import type { ApprovalRecord } from './records.js';
 import { storedTemplateVars } from './request-capture.js';
-import { renderText } from './templates.js';
+import { renderMessage } from '../templates/template.js';
 
 /** What every channel is told about a new approval. */
 export interface ApprovalNotice {
@@ -111,9 +111,9 @@ function emailNotifier(cfg: { smtp: string; from: string; to: string; subject?: 
     kind: 'email',
     async notify(notice, record) {
       const vars = storedTemplateVars(record.request);
-      const to = renderText(cfg.to, vars).trim();
+      const to = renderMessage(cfg.to, vars).trim();
       if (!EMAIL.test(to)) throw new Error('email recipient is empty or invalid for this request');
-      const subject = renderText(cfg.subject ?? 'Approval needed: {agent} wants to {request.method} {request.path}', vars).replace(/[\r\n]+/g, ' ').slice(0, 200);
+      const subject = renderMessage(cfg.subject ?? 'Approval needed: {agent} wants to {request.method} {request.path}', vars).replace(/[\r\n]+/g, ' ').slice(0, 200);
       const text = [
         notice.message || `${notice.agent} wants to ${notice.method} ${notice.url}`,
         '',

@@ -7,7 +7,7 @@
 import type { RequestState } from '../pipeline/context.js';
 import { WardenError } from '../core/errors.js';
 import type { CelVars } from './rules.js';
-import type { TemplateVars } from './templates.js';
+import type { TemplateVars } from '../templates/template.js';
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
 import { parseStrictJson } from '../http/strict-json.js';
 

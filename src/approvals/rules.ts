@@ -8,7 +8,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import type { ApprovalRuleConfig, RouteConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
-import { templateProblems } from './templates.js';
+import { compileTemplate, TemplateSyntaxError } from '../templates/template.js';
 
 /** A compiled `when`: true when the rule applies to these variables. */
 export type CompiledWhen = (vars: CelVars) => boolean;
@@ -93,6 +93,17 @@ export function createRuleCompiler(): RuleCompiler {
       return fn;
     },
   };
+}
+
+/** Problems with a text template of a rule (approvals word an unknown variable their own way). */
+export function templateProblems(template: string): string[] {
+  try {
+    compileTemplate(template);
+    return [];
+  } catch (err) {
+    if (err instanceof TemplateSyntaxError && err.reason === 'unknown_variable' && err.ref !== undefined) return [`unknown template variable {${err.ref}}`];
+    return [(err as Error).message];
+  }
 }
 
 /** Every problem with the approval rules of `routes`, as YAML path and message (for config validation). */

@@ -19,7 +19,7 @@ import { effectiveStatus, type ApprovalRecord, type ApprovalRepo, type GrantReco
 import { captureRequest, celVars, forwardableHeaders, grantMatchKey, requestDigest, storedTemplateVars, type StoredRequest } from './request-capture.js';
 import { grantBinding } from './grant-binding.js';
 import { selectRule, type RuleCompiler } from './rules.js';
-import { renderText } from './templates.js';
+import { renderMessage } from '../templates/template.js';
 
 /** How a decision attempt ended. */
 export type DecideOutcome =
@@ -293,7 +293,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         status: 'pending',
         digest,
         code: confirmationCode(digest),
-        message: rule.message ? renderText(rule.message, vars).slice(0, 2000) : '',
+        message: rule.message ? renderMessage(rule.message, vars).slice(0, 2000) : '',
         request: stored,
         source,
         createdAt: now,
@@ -301,7 +301,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         reviewHash: sha256Hex(t),
         ttlMs,
         grantBinding: binding,
-        ...(rule.approvers ? { approvers: { relation: rule.approvers.relation, object: renderText(rule.approvers.object, vars) } } : {}),
+        ...(rule.approvers ? { approvers: { relation: rule.approvers.relation, object: renderMessage(rule.approvers.object, vars) } } : {}),
       };
       await repo.create(rec);
       await repo.setDigest(digest, id, expiresAt - now);
@@ -322,7 +322,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   async function startCiba(rec: ApprovalRecord): Promise<void> {
     if (!ciba || !cfg.ciba) return;
     const vars = storedTemplateVars(rec.request);
-    const loginHint = renderText(cfg.ciba.login_hint, vars);
+    const loginHint = renderMessage(cfg.ciba.login_hint, vars);
     if (!loginHint) throw new Error('CIBA login_hint rendered empty');
     const requested = cfg.ciba.requested_expiry ?? rec.expiresAt - Date.now();
     const req = await ciba.start({ loginHint, bindingMessage: rec.code, requestedExpirySeconds: Math.ceil(requested / 1000) });

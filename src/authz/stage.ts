@@ -10,7 +10,8 @@ import type { Runtime } from '../core/runtime.js';
 import type { AuthorizeConfig, CheckConfig } from '../config/schema.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Stage } from '../pipeline/stage.js';
-import { compileTemplate, renderId, renderValue, templateVars, type Template, type TemplateVars } from '../pipeline/templates.js';
+import { templateVars } from '../templates/request-vars.js';
+import { compileTemplate, renderId, renderValue, type Template, type TemplateVars } from '../templates/template.js';
 import type { CheckRequest } from './authorizer.js';
 
 /** The authorize stage, plus the re-check an approval release needs. */

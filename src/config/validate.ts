@@ -6,7 +6,7 @@
 import type { ConfigIssue } from './load.js';
 import type { CheckConfig, Config } from './schema.js';
 import { compilePattern } from '../pipeline/routes.js';
-import { compileTemplate } from '../pipeline/templates.js';
+import { compileTemplate } from '../templates/template.js';
 import { approvalRuleIssues } from '../approvals/rules.js';
 import { vaultConfigIssues } from '../vault/config-checks.js';
 import { staticHeaderIssues } from '../proxy/static-headers.js';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { BudgetConfig, Config, RateLimitConfig, RouteConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
-import { compileTemplate, lookup, type Template, type TemplateVars } from '../pipeline/templates.js';
+import { compileTemplate, lookup, type Template, type TemplateVars } from '../templates/template.js';
 import type { RateLimitSpec } from '../store/store.js';
 
 /** Where a limit is declared: a route, or one tool of an MCP route. */

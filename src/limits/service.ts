@@ -9,7 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { WardenError } from '../core/errors.js';
 import type { LimitTrace, RequestState } from '../pipeline/context.js';
-import { templateVars, type TemplateVars } from '../pipeline/templates.js';
+import type { TemplateVars } from '../templates/template.js';
+import { templateVars } from '../templates/request-vars.js';
 import type { Runtime } from '../core/runtime.js';
 import type { BudgetState, RateLimitResult } from '../store/store.js';
 import { compileLimits, renderKey, resolveAmount, storeKey, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite, type SiteLimits } from './compile.js';

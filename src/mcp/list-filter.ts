@@ -9,7 +9,8 @@
 import type { Authorizer, CheckRequest } from '../authz/authorizer.js';
 import { isWardenError, WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
-import { templateVars, TemplateRefused } from '../pipeline/templates.js';
+import { TemplateRefused } from '../templates/template.js';
+import { templateVars } from '../templates/request-vars.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { toJsonRpcError } from './errors.js';
 import { answersRequest, type JsonRpcId } from './json-rpc.js';

@@ -7,7 +7,7 @@
 
 import type { AuthorizeConfig, CheckConfig, McpConfig, McpToolConfig, RouteConfig } from '../config/schema.js';
 import type { CheckRequest } from '../authz/authorizer.js';
-import { compileTemplate, renderId, renderValue, type Template, type TemplateVars } from '../pipeline/templates.js';
+import { compileTemplate, renderId, renderValue, type Template, type TemplateVars } from '../templates/template.js';
 
 /** A check ready to render at list time, or `deferred` when it needs `{args.*}`. */
 export type ListCheck =

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { compileAmount, renderKey, resolveAmount } from '../../src/limits/compile.js';
-import { compileTemplate } from '../../src/pipeline/templates.js';
+import { compileTemplate } from '../../src/templates/template.js';
 import { rateLimitField, rateLimitPolicy, sfString } from '../../src/limits/headers.js';
 
 const base = (route: string) => `

@@ -1,23 +1,25 @@
 /**
- * `{name}` templates used by authorization checks, approval messages and
- * notifier addresses. Templates are compiled once at load; rendering an
- * OpenFGA id refuses any value that would change the id's meaning.
+ * The one policy-template engine: `{name}` templates of authorization checks,
+ * MCP tool rules, limit keys, approval messages and notifier addresses.
+ * Templates are compiled once at load; rendering an OpenFGA id refuses any
+ * value that would change the id's meaning, rendering text for a person
+ * (`renderMessage`) never fails.
  */
 
 import { WardenError } from '../core/errors.js';
-import type { RequestState } from './context.js';
 
 /** Variables a template can reference (`{agent}`, `{path.owner}`, `{args.a.b}` ...). */
 export interface TemplateVars {
   agent?: string | null;
   user?: string | null;
-  tool?: string;
+  tool?: string | null;
   claims?: Record<string, unknown>;
   path?: Record<string, string>;
   query?: Record<string, string | string[]>;
   body?: unknown;
   args?: unknown;
-  request?: { method: string; path: string };
+  /** (`query` is carried for stored requests; templates can name only method and path.) */
+  request?: { method: string; path: string; query?: string };
 }
 
 type Part = { literal: string } | { ref: string[]; raw: string };
@@ -34,7 +36,22 @@ export interface Template {
 const ROOTS = new Set(['agent', 'user', 'tool', 'claims', 'path', 'query', 'body', 'args', 'request']);
 const REF = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
 
-/** Compile `source`; throws a plain Error with a readable message when invalid. */
+/** Why a template does not compile. */
+export type TemplateSyntaxReason = 'unclosed' | 'invalid_reference' | 'unknown_variable' | 'no_fields' | 'stray_brace';
+
+/** A template that does not compile; `message` is readable, `reason` and `ref` are for callers that word it their own way. */
+export class TemplateSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly reason: TemplateSyntaxReason,
+    readonly ref?: string,
+  ) {
+    super(message);
+    this.name = 'TemplateSyntaxError';
+  }
+}
+
+/** Compile `source`; throws TemplateSyntaxError with a readable message when invalid. */
 export function compileTemplate(source: string): Template {
   const parts: Part[] = [];
   const refs: string[] = [];
@@ -47,25 +64,29 @@ export function compileTemplate(source: string): Template {
     }
     if (open > i) parts.push({ literal: source.slice(i, open) });
     const close = source.indexOf('}', open);
-    if (close < 0) throw new Error(`unclosed "{" in template ${JSON.stringify(source)}`);
+    if (close < 0) throw new TemplateSyntaxError(`unclosed "{" in template ${JSON.stringify(source)}`, 'unclosed');
     const raw = source.slice(open + 1, close).trim();
-    if (!REF.test(raw)) throw new Error(`invalid reference {${raw}} in template ${JSON.stringify(source)}`);
+    if (!REF.test(raw)) throw new TemplateSyntaxError(`invalid reference {${raw}} in template ${JSON.stringify(source)}`, 'invalid_reference', raw);
     const ref = raw.split('.');
     if (!ROOTS.has(ref[0])) {
-      throw new Error(`unknown variable {${raw}} (use agent, user, tool, claims.*, path.*, query.*, body.*, args.*, request.method, request.path)`);
+      throw new TemplateSyntaxError(
+        `unknown variable {${raw}} (use agent, user, tool, claims.*, path.*, query.*, body.*, args.*, request.method, request.path)`,
+        'unknown_variable',
+        raw,
+      );
     }
     if (ref[0] === 'request' && !(ref.length === 2 && (ref[1] === 'method' || ref[1] === 'path'))) {
-      throw new Error(`unknown variable {${raw}} (request.method or request.path)`);
+      throw new TemplateSyntaxError(`unknown variable {${raw}} (request.method or request.path)`, 'unknown_variable', raw);
     }
     if ((ref[0] === 'agent' || ref[0] === 'user' || ref[0] === 'tool') && ref.length > 1) {
-      throw new Error(`{${ref[0]}} has no fields`);
+      throw new TemplateSyntaxError(`{${ref[0]}} has no fields`, 'no_fields', raw);
     }
     parts.push({ ref, raw });
     refs.push(raw);
     i = close + 1;
   }
   if (source.includes('}') && refs.length === 0 && !source.includes('{')) {
-    throw new Error(`stray "}" in template ${JSON.stringify(source)}`);
+    throw new TemplateSyntaxError(`stray "}" in template ${JSON.stringify(source)}`, 'stray_brace');
   }
   const single = parts.length === 1 && 'ref' in parts[0];
   return { source, single, refs, parts };
@@ -141,58 +162,31 @@ export function renderValue(t: Template, vars: TemplateVars): unknown {
   return renderText(t, vars);
 }
 
-const NO_CLAIMS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
-
 /**
- * The template variables of one request. A class rather than an object
- * literal with getters (which V8 builds slowly): `query` and `request` are
- * prototype getters, computed only when a template refers to them. Fields are
- * writable so a caller can vary `tool`/`args` (MCP tools/list filtering).
+ * Render text for a person (approval messages, notification addresses,
+ * subjects): a missing value renders empty and an object as its JSON, so what
+ * is shown never fails to render. Compiles `source` on each call (these render
+ * once per approval, not per request).
  */
-class RequestVars implements TemplateVars {
-  agent: string | null;
-  user: string | null;
-  claims: Record<string, unknown>;
-  path: Record<string, string>;
-  body: unknown;
-  tool: string | undefined;
-  args: unknown;
-  readonly #state: RequestState;
-  #query: Record<string, string | string[]> | undefined;
-
-  constructor(state: RequestState) {
-    const principal = state.principal;
-    this.#state = state;
-    this.agent = principal?.agent ?? null;
-    this.user = principal?.user ?? null;
-    this.claims = (principal?.claims as Record<string, unknown> | undefined) ?? NO_CLAIMS;
-    this.path = state.params;
-    this.body = state.json;
-    this.tool = state.mcp?.tool;
-    this.args = state.mcp?.args;
-  }
-
-  get query(): Record<string, string | string[]> {
-    return (this.#query ??= queryObject(this.#state.query));
-  }
-
-  get request(): { method: string; path: string } {
-    return { method: this.#state.method, path: this.#state.path };
-  }
-}
-
-/** The template variables of a request (`query` parsed only if a template refers to it). */
-export function templateVars(state: RequestState): RequestVars {
-  return new RequestVars(state);
-}
-
-/** Query string to an object; repeated keys become arrays (refused as ids). */
-export function queryObject(query: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null);
-  if (!query) return out;
-  for (const [k, v] of new URLSearchParams(query)) {
-    const prev = out[k];
-    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+export function renderMessage(source: string, vars: TemplateVars): string {
+  let out = '';
+  for (const p of compileTemplate(source).parts) {
+    if ('literal' in p) {
+      out += p.literal;
+      continue;
+    }
+    const v = lookup(vars, p.ref);
+    if (v === undefined || v === null) continue;
+    out += typeof v === 'object' ? JSON.stringify(v) : String(v);
   }
   return out;
+}
+
+/** The variable paths a template reads (`{body.a.b}` → ['body', 'a', 'b']); none when it does not compile. */
+export function templatePaths(source: string): string[][] {
+  try {
+    return compileTemplate(source).parts.flatMap((p) => ('ref' in p ? [[...p.ref]] : []));
+  } catch {
+    return [];
+  }
 }

@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileTemplate, renderId, TemplateRefused } from './templates.js';
+import { compileTemplate, renderId, TemplateRefused } from './template.js';
 
 const TEMPLATES = ['user:{body.a}', 'doc:{path.a}', 'doc:{path.a}/{path.b}', 'group:{body.a}#member', 'repo:{path.a}-{body.b}', 'file:{args.a}'];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileTemplate, renderId, renderText, renderValue, TemplateRefused } from './templates.js';
+import { compileTemplate, renderId, renderText, renderValue, TemplateRefused } from './template.js';
 
 const vars = {
   agent: 'bot',
