@@ -214,6 +214,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (!changed) throw outcomeError(record);
     state.approvalId = record.id;
     state.forwardOnlyHeaders = forwardableHeaders(state);
+    state.approval = { id: record.id, approvedBy: record.request.user, decidedAt: record.decidedAt ?? now, digest: record.digest, via: record.decidedBy === 'ciba' ? 'ciba' : 'review' };
     rt.metrics.inc('warden_approval_releases_total', {});
     log.info({ approval_id: record.id, request_id: state.id }, 'approved request released');
     await repo.publish({ id: record.id, status: 'used' }).catch(() => undefined);
@@ -405,6 +406,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (grant && grant.agent === stored.agent && grant.route === stored.route && grant.method === stored.method && grant.path === stored.path && grant.binding !== undefined && grant.binding === binding) {
       state.approvalId = grant.approvalId;
       state.forwardOnlyHeaders = forwardableHeaders(state);
+      // The grant's start is the moment its approval was decided.
+      state.approval = { id: grant.approvalId, approvedBy: grant.user, decidedAt: grant.createdAt, digest, via: 'grant' };
       rt.metrics.inc('warden_approval_grant_hits_total', { route: stored.route });
       return;
     }

@@ -23,6 +23,8 @@ export interface AuthorizeStage extends Stage {
 export interface AuthorizeStageOptions {
   /** Record every check in `state.checks` even when info logging is off (`warden explain`). */
   trace?: boolean;
+  /** Indexes of routes whose checks are always recorded (their identity assertion lists them). */
+  traceRoutes?: ReadonlySet<number>;
 }
 
 type Span = { group: AuthorizeConfig; start: number; count: number };
@@ -62,7 +64,7 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
 
   function decide(state: RequestState, requests: CheckRequest[], spans: Span[], answers: boolean[]): void {
     // The trace is read by audit lines (info) and `warden explain` only: don't build it for nobody.
-    if (options.trace || logger.isLevelEnabled('info')) {
+    if (options.trace || logger.isLevelEnabled('info') || (state.routeIndex !== undefined && options.traceRoutes?.has(state.routeIndex))) {
       for (let i = 0; i < requests.length; i++) {
         const r = requests[i];
         state.checks.push({ user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine: authorizer.engine });

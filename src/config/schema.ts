@@ -146,6 +146,50 @@ export const loginSchema = z
   })
   .describe('Sign-in for people (approvers, users linking accounts): authorization code + PKCE + state + nonce against this IdP');
 
+/** One assertion signing key; its private half comes from the environment. */
+export const assertionKeySchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').describe('Key id: the `kid` of assertions signed with this key and of its JWKS entry.'),
+  private_key: z.string().min(1).describe('The private key: PEM (PKCS#8, or SEC1 for EC) or a private JWK as JSON; usually "${WARDEN_ASSERTION_KEY}".'),
+  alg: z.string().optional().describe('ES256 (P-256 key, the default) or EdDSA (Ed25519 key); inferred from the key when omitted. HS* is refused.'),
+  status: z
+    .enum(['active', 'next', 'retiring'])
+    .default('active')
+    .describe('active: signs and is published (exactly one); next: published before it signs; retiring: published, no longer signs.'),
+});
+
+/** Signed identity assertions Warden sends to upstreams (per route `assertion:`). */
+export const assertionSettingsSchema = z
+  .strictObject({
+    keys: z.array(assertionKeySchema).default([]).describe('Signing keys. Empty: in development a generated ES256 key kept in the data dir; refused when NODE_ENV=production.'),
+    issuer: z.string().min(1).optional().describe('The `iss` of assertions; default server.public_url.'),
+    ttl: duration('60s').describe('Lifetime of an assertion (`exp - iat`), at most 60s.'),
+    jti: z
+      .enum(['per_assertion', 'per_request'])
+      .default('per_assertion')
+      .describe('per_assertion: one signed assertion is reused for the same principal, route and approval for part of its lifetime; per_request: a fresh signature (and jti) on every request.'),
+  })
+  .prefault({});
+
+/** Per route or MCP tool: `true`, or the header, audience and extra claims. */
+export const routeAssertionSchema = z
+  .union([
+    z.boolean(),
+    z.strictObject({
+      header: z
+        .string()
+        .regex(/^[A-Za-z0-9-]+$/, 'a header name')
+        .default('Warden-Identity')
+        .describe('Header that carries the assertion; `Authorization` sends `Bearer <assertion>` (only on routes with no other credentials).'),
+      audience: z.string().min(1).optional().describe("The `aud` claim; default the upstream's origin."),
+      claims: z
+        .union([z.array(z.string().min(1)), z.record(z.string().min(1), z.string().min(1))])
+        .optional()
+        .describe('Claims copied from the incoming token: a list of names, or a map of assertion claim → token claim. Registered and Warden claims cannot be mapped.'),
+      authz: z.boolean().default(false).describe('Add `authz`: the checks that allowed the request.'),
+    }),
+  ])
+  .describe('Send a signed identity assertion (JWT) to the upstream: `true` for the defaults, `false` to turn it off (e.g. for one MCP tool).');
+
 export const identitySchema = z
   .strictObject({
     issuers: z.array(issuerSchema).default([]).describe('Identity providers whose access tokens agents present').meta({ examples: [[{"issuer": "https://idp.example.com/", "audience": "https://warden.example.com"}]] }),
@@ -154,6 +198,7 @@ export const identitySchema = z
     clock_tolerance: duration('30s').describe('Clock skew allowed on exp, nbf and iat').meta({ examples: ["10s"] }),
     /** Verified-token cache entries; 0 disables the cache. */
     token_cache_size: z.number().int().min(0).default(10_000).describe('Verified-token cache entries (LRU, never past exp); 0 disables it').meta({ examples: [50000] }),
+    assertion: assertionSettingsSchema,
   })
   .prefault({});
 
@@ -400,6 +445,7 @@ export const mcpToolSchema = z.strictObject({
   credentials: credentialsSchema.optional().describe("Upstream credentials for calls of this tool (default: the route's)"),
   rate_limit: rateLimitSchema.optional(),
   budget: budgetSchema.optional(),
+  assertion: routeAssertionSchema.optional(),
 }).meta({ id: 'mcp_tool', description: "Rules for one MCP tool, on top of the route's" });
 
 export const mcpSchema = z.strictObject({
@@ -436,6 +482,7 @@ export const routeSchema = z.strictObject({
   mcp: mcpSchema.optional().describe('Treat the route as an MCP Streamable HTTP endpoint: per-tool policy, filtered tools/list, pinning, sessions').meta({ examples: [{"tools": {"read_file": {"authorize": []}}}] }),
   rate_limit: rateLimitSchema.optional(),
   budget: budgetSchema.optional(),
+  assertion: routeAssertionSchema.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -459,6 +506,9 @@ export type LoginConfig = z.output<typeof loginSchema>;
 export type ProviderConfig = z.output<typeof providerSchema>;
 export type McpConfig = z.output<typeof mcpSchema>;
 export type McpToolConfig = z.output<typeof mcpToolSchema>;
+export type AssertionSettings = z.output<typeof assertionSettingsSchema>;
+export type AssertionKeyConfig = z.output<typeof assertionKeySchema>;
+export type RouteAssertionConfig = z.output<typeof routeAssertionSchema>;
 export type NotifierConfig = z.output<typeof notifierSchema>;
 export type RateLimitConfig = z.output<typeof rateLimitSchema>;
 export type BudgetConfig = z.output<typeof budgetSchema>;

@@ -13,6 +13,7 @@ import { staticHeaderIssues } from '../proxy/static-headers.js';
 import { limitsConfigIssues } from '../limits/compile.js';
 import { storeConfigIssues } from '../store/config-checks.js';
 import { loginConfigIssues } from '../identity/login/config-checks.js';
+import { assertionConfigIssues } from '../identity/assertion/config-checks.js';
 
 type Issue = Omit<ConfigIssue, 'line'> & { line?: number };
 
@@ -110,6 +111,7 @@ export function crossCheck(config: Config, options: { env?: NodeJS.ProcessEnv } 
   }
   issues.push(...limitsConfigIssues(config));
   for (const issue of loginConfigIssues(config, env)) issues.push(issue);
+  issues.push(...assertionConfigIssues(config, env));
   // CEL `when` expressions compile at load; a bad one is a config error with its path.
   for (const issue of approvalRuleIssues(config.routes)) {
     if (!issue.path.endsWith('.message')) issues.push(issue);

@@ -203,8 +203,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const ok = Object.values(checks).every((v) => v === 'ok');
       return c.json({ status: ok ? 'ready' : 'unavailable', checks }, ok ? 200 : 503);
     });
-    if (devIssuer) {
-      const jwks = devIssuer.jwks();
+    // One key set: the dev issuer's (when on) and every published assertion key
+    // (active, next, retiring) — also when the dev issuer is off.
+    const published: object[] = [...(devIssuer?.jwks().keys ?? []), ...built.flatMap((s) => s.jwks?.() ?? [])];
+    if (published.length) {
+      const jwks = { keys: published };
       app.get('/.warden/jwks.json', (c) => c.json(jwks));
     }
     app.route('/.warden', createLoginRoutes(runtime));

@@ -3,13 +3,14 @@
  * matching a route and forwarding it. Adding a stage is one `add(...)` line
  * here plus its factory in the feature's folder (see pipeline/DESIGN.md).
  *
- *   authenticate → body → mcp → authorize → limits → approve → after-approve → credentials
+ *   authenticate → body → mcp → authorize → limits → approve → after-approve → credentials → assertion
  */
 
 import { createApprovalsStage } from '../approvals/stage.js';
 import { createAuthorizeStage } from '../authz/stage.js';
 import type { Runtime } from '../core/runtime.js';
 import { createIdentityStage } from '../identity/stage.js';
+import { createAssertionStage, wantsAuthzClaim } from '../identity/assertion/stage.js';
 import { afterApproveStage, createLimitsStage } from '../limits/stage.js';
 import { createMcpStage } from '../mcp/stage.js';
 import { createBodyStage } from '../pipeline/body.js';
@@ -33,11 +34,15 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     await add(createIdentityStage(rt));
     await add(createBodyStage(rt.config.server.limits.body_bytes));
     await add(createMcpStage(rt));
-    const authorize = await add(createAuthorizeStage(rt, { trace: options.dryRun }));
+    // Routes whose identity assertion lists the allowed checks need them recorded.
+    const traceRoutes = new Set(rt.config.routes.flatMap((r, i) => (wantsAuthzClaim(r) ? [i] : [])));
+    const authorize = await add(createAuthorizeStage(rt, { trace: options.dryRun, traceRoutes }));
     await add(createLimitsStage(rt, { dryRun: options.dryRun }));
     await add(createApprovalsStage(rt, authorize));
     await add(afterApproveStage);
     await add(createCredentialsStage(rt));
+    // After credentials: the assertion may take Authorization on a route that has none.
+    await add(createAssertionStage(rt));
   } catch (err) {
     await closeStages(stages, rt);
     throw err;

@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../identity/principal.js';
 import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
 import type { UpstreamResponse } from '../proxy/forward.js';
+import type { ApprovalEvidence } from '../identity/assertion/claims.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {
@@ -111,6 +112,10 @@ export interface RequestState {
    * release their reservations here.
    */
   onSettled?: (forwarded: boolean, status: number | undefined) => void;
+  /** What released the request (approve stage), for the identity assertion's `approval` claim. */
+  approval?: ApprovalEvidence;
+  /** Lower-case name of the header carrying the identity assertion: never passed back to the agent. */
+  assertionHeader?: string;
   decision?: 'allow' | 'deny' | 'pending' | 'error';
   reason?: string;
   status?: number;

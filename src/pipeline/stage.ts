@@ -33,6 +33,8 @@ export interface Stage {
   readonly wellKnown?: Hono;
   /** Mounted at `/` on the admin listener. */
   readonly admin?: Hono;
+  /** Public keys the stage's feature publishes at `/.warden/jwks.json` (identity assertions). */
+  jwks?(): readonly object[];
   /** Release what the stage holds (pools, subscriptions) when its config generation ends. */
   close?(): Promise<void>;
 }

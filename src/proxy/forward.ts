@@ -35,6 +35,8 @@ export interface ForwardRequest {
   readonly upstreamAuthorization?: string;
   /** When set, only these inbound headers (lower case) are forwarded. */
   readonly forwardOnlyHeaders?: ReadonlySet<string>;
+  /** Lower-case name of the header carrying the identity assertion: never passed back to the agent. */
+  readonly assertionHeader?: string;
   /**
    * Called with the upstream response before it is sent on (MCP tools/list
    * filtering, tool pinning). Must stream; may replace the body.
@@ -217,7 +219,7 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
         return Array.isArray(v) ? v[0] : v;
       });
     }
-    let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers), body: upstream.body };
+    let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers, state.assertionHeader), body: upstream.body };
     response = await state.responseHook!(response);
     state.status = response.statusCode;
     response.headers['x-request-id'] = state.id;
@@ -379,7 +381,7 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 
   private writeHead(statusCode: number, raw: Buffer[]): void {
-    const { headers, eventStream } = downstreamRawHeaders(raw, this.state.id);
+    const { headers, eventStream } = downstreamRawHeaders(raw, this.state.id, this.state.assertionHeader);
     this.state.status = statusCode;
     this.res.writeHead(statusCode, headers);
     // SSE: the agent must see the headers before the first event arrives.

@@ -85,7 +85,8 @@ export const DROPPED_UPSTREAM_HEADERS: readonly string[] = Object.freeze([...DRO
 
 // Never passed back to the agent: hop-by-hop, and cookies an upstream sets
 // (they would land on Warden's origin, next to Warden's own state cookies).
-const DROP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'set-cookie', 'set-cookie2']);
+// The identity assertion is for the upstream only: an upstream that reflects it is not heard.
+const DROP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'set-cookie', 'set-cookie2', 'warden-identity']);
 
 /** Headers that let a client change the method an upstream framework sees. */
 export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
@@ -193,7 +194,7 @@ export function upstreamHeaders(
  * pass as latin1, byte for byte, which is how Node writes them back out.
  * Also reports whether the response is an event stream (flushed at once).
  */
-export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string): { headers: string[]; eventStream: boolean } {
+export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, hidden?: string): { headers: string[]; eventStream: boolean } {
   const headers: string[] = [];
   let connection: ReadonlySet<string> = NO_TOKENS;
   let eventStream = false;
@@ -206,7 +207,7 @@ export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string):
       if (value !== 'keep-alive' && value !== 'close') connection = connectionTokens(value);
       continue;
     }
-    if (DROP_DOWNSTREAM.has(lower) || lower === 'x-request-id') continue;
+    if (DROP_DOWNSTREAM.has(lower) || lower === 'x-request-id' || lower === hidden) continue;
     if (lower === 'content-type' && value.startsWith('text/event-stream')) eventStream = true;
     headers.push(name, value);
   }
@@ -219,12 +220,12 @@ export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string):
 }
 
 /** Filter upstream response headers for the agent. */
-export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+export function downstreamHeaders(headers: Record<string, string | string[] | undefined>, hidden?: string): Record<string, string | string[]> {
   const connection = connectionTokens(headers['connection']);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const v = headers[name];
-    if (v === undefined || DROP_DOWNSTREAM.has(name) || connection.has(name)) continue;
+    if (v === undefined || DROP_DOWNSTREAM.has(name) || connection.has(name) || name === hidden) continue;
     out[name] = v;
   }
   return out;
