@@ -5,11 +5,11 @@
  * against Warden's JWKS and refuses everything else.
  */
 
-import { createServer } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
+import { freePort } from '../support/net.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startOidcProvider, type OidcTestProvider } from '../support/oidc.js';
 import { startWebhookSink, type WebhookSink } from '../approvals/webhook-sink.js';
@@ -17,15 +17,6 @@ import { decide } from '../approvals/review-client.js';
 import { startIdentityUpstream, verifyAssertion, type IdentityUpstream } from '../../examples/identity-upstream.js';
 
 const HOOK_SECRET = 'assertion-webhook-secret-0123456789';
-
-/** A free loopback port (the example upstreams must know Warden's URL, and Warden theirs). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 let idp: OidcTestProvider;
 let hook: WebhookSink;
