@@ -214,7 +214,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (!changed) throw outcomeError(record);
     state.approvalId = record.id;
     state.forwardOnlyHeaders = forwardableHeaders(state);
-    state.approval = { id: record.id, approvedBy: record.request.user, decidedAt: record.decidedAt ?? now, digest: record.digest, via: record.decidedBy === 'ciba' ? 'ciba' : 'review' };
+    state.approval = { id: record.id, approvedBy: record.decidedByUser ?? record.request.user, decidedAt: record.decidedAt ?? now, digest: record.digest, via: record.decidedBy === 'ciba' ? 'ciba' : 'review' };
     rt.metrics.inc('warden_approval_releases_total', {});
     log.info({ approval_id: record.id, request_id: state.id }, 'approved request released');
     await repo.publish({ id: record.id, status: 'used' }).catch(() => undefined);
