@@ -198,7 +198,7 @@ export const identitySchema = z
     clock_tolerance: duration('30s').describe('Clock skew allowed on exp, nbf and iat').meta({ examples: ["10s"] }),
     /** Verified-token cache entries; 0 disables the cache. */
     token_cache_size: z.number().int().min(0).default(10_000).describe('Verified-token cache entries (LRU, never past exp); 0 disables it').meta({ examples: [50000] }),
-    assertion: assertionSettingsSchema,
+    assertion: assertionSettingsSchema.describe('Signed identity assertions Warden sends to upstreams on routes with `assertion:` (docs/identity-assertion.md)'),
   })
   .prefault({});
 
