@@ -114,8 +114,8 @@ export interface RequestState {
   onSettled?: (forwarded: boolean, status: number | undefined) => void;
   /** What released the request (approve stage), for the identity assertion's `approval` claim. */
   approval?: ApprovalEvidence;
-  /** Lower-case name of the header carrying the identity assertion: never passed back to the agent. */
-  assertionHeader?: string;
+  /** Lower-case names of the route's identity assertion headers: never taken from the agent, never passed back to it. */
+  assertionHeaders?: ReadonlySet<string>;
   decision?: 'allow' | 'deny' | 'pending' | 'error';
   reason?: string;
   status?: number;

@@ -35,8 +35,8 @@ export interface ForwardRequest {
   readonly upstreamAuthorization?: string;
   /** When set, only these inbound headers (lower case) are forwarded. */
   readonly forwardOnlyHeaders?: ReadonlySet<string>;
-  /** Lower-case name of the header carrying the identity assertion: never passed back to the agent. */
-  readonly assertionHeader?: string;
+  /** Lower-case names of the route's identity assertion headers: never taken from the agent, never passed back to it. */
+  readonly assertionHeaders?: ReadonlySet<string>;
   /**
    * Called with the upstream response before it is sent on (MCP tools/list
    * filtering, tool pinning). Must stream; may replace the body.
@@ -174,6 +174,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         routeHeaders: target.headers,
         authorization: state.upstreamAuthorization,
         only: state.forwardOnlyHeaders,
+        reserved: state.assertionHeaders,
       });
       if (state.body !== undefined) fixContentLength(headers, state.body.length);
 
@@ -219,7 +220,7 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
         return Array.isArray(v) ? v[0] : v;
       });
     }
-    let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers, state.assertionHeader), body: upstream.body };
+    let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers, state.assertionHeaders), body: upstream.body };
     response = await state.responseHook!(response);
     state.status = response.statusCode;
     response.headers['x-request-id'] = state.id;
@@ -381,7 +382,7 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 
   private writeHead(statusCode: number, raw: Buffer[]): void {
-    const { headers, eventStream } = downstreamRawHeaders(raw, this.state.id, this.state.assertionHeader);
+    const { headers, eventStream } = downstreamRawHeaders(raw, this.state.id, this.state.assertionHeaders);
     this.state.status = statusCode;
     this.res.writeHead(statusCode, headers);
     // SSE: the agent must see the headers before the first event arrives.

@@ -131,6 +131,8 @@ export interface UpstreamHeaderOptions {
    * only what the approver was shown); undefined keeps every header not dropped.
    */
   only?: ReadonlySet<string>;
+  /** Headers only Warden sets on this route (identity assertion headers), by lower-case name: never taken from the agent. */
+  reserved?: ReadonlySet<string>;
 }
 
 /**
@@ -160,6 +162,7 @@ export function upstreamHeaders(
     for (let i = 0; i < routeHeaders.length; i++) setByWarden.add(routeHeaders[i][0].toLowerCase());
   }
   const only = options.only;
+  const reserved = options.reserved;
   const fromTrusted = trusted.size > 0 && isTrusted(trusted, info.clientIp);
   const out: string[] = [];
   let priorXff: string | undefined;
@@ -172,7 +175,7 @@ export function upstreamHeaders(
       else if (name === 'x-forwarded-proto' && (rawHeaders[i + 1] === 'http' || rawHeaders[i + 1] === 'https')) priorProto = rawHeaders[i + 1];
       else if (name === 'x-forwarded-host' && isValidHost(rawHeaders[i + 1])) priorHost = rawHeaders[i + 1];
     }
-    if (DROP_UPSTREAM.has(name) || connection?.has(name) || setByWarden?.has(name)) continue;
+    if (DROP_UPSTREAM.has(name) || connection?.has(name) || setByWarden?.has(name) || reserved?.has(name)) continue;
     if (only !== undefined && !only.has(name)) continue;
     out.push(rawHeaders[i], rawHeaders[i + 1]);
   }
@@ -194,7 +197,7 @@ export function upstreamHeaders(
  * pass as latin1, byte for byte, which is how Node writes them back out.
  * Also reports whether the response is an event stream (flushed at once).
  */
-export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, hidden?: string): { headers: string[]; eventStream: boolean } {
+export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, hidden?: ReadonlySet<string>): { headers: string[]; eventStream: boolean } {
   const headers: string[] = [];
   let connection: ReadonlySet<string> = NO_TOKENS;
   let eventStream = false;
@@ -207,7 +210,7 @@ export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, 
       if (value !== 'keep-alive' && value !== 'close') connection = connectionTokens(value);
       continue;
     }
-    if (DROP_DOWNSTREAM.has(lower) || lower === 'x-request-id' || lower === hidden) continue;
+    if (DROP_DOWNSTREAM.has(lower) || lower === 'x-request-id' || hidden?.has(lower)) continue;
     if (lower === 'content-type' && value.startsWith('text/event-stream')) eventStream = true;
     headers.push(name, value);
   }
@@ -220,12 +223,12 @@ export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, 
 }
 
 /** Filter upstream response headers for the agent. */
-export function downstreamHeaders(headers: Record<string, string | string[] | undefined>, hidden?: string): Record<string, string | string[]> {
+export function downstreamHeaders(headers: Record<string, string | string[] | undefined>, hidden?: ReadonlySet<string>): Record<string, string | string[]> {
   const connection = connectionTokens(headers['connection']);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const v = headers[name];
-    if (v === undefined || DROP_DOWNSTREAM.has(name) || connection.has(name) || name === hidden) continue;
+    if (v === undefined || DROP_DOWNSTREAM.has(name) || connection.has(name) || hidden?.has(name)) continue;
     out[name] = v;
   }
   return out;

@@ -51,6 +51,12 @@ function compile(config: RouteAssertionConfig | undefined, route: RouteConfig, s
 export interface AssertionPlan {
   /** Settings for a request on route `index` (calling `tool` on an MCP route), or null for none. */
   settingsFor(index: number, tool?: string): RouteAssertion | null;
+  /**
+   * Lower-case names of every header an assertion may be sent in on route
+   * `index` (its own and its tools'): on every request of the route, whichever
+   * tool it calls, these are never taken from the agent nor shown to it.
+   */
+  headersOf(index: number): ReadonlySet<string> | undefined;
   /** True when any route or tool sends assertions. */
   readonly used: boolean;
 }
@@ -59,6 +65,7 @@ export function compileAssertionPlan(routes: readonly RouteConfig[]): AssertionP
   let slot = 0;
   const byRoute: Array<RouteAssertion | null> = [];
   const byTool: Array<Map<string, RouteAssertion | null> | undefined> = [];
+  const headers: Array<ReadonlySet<string> | undefined> = [];
   let used = false;
   routes.forEach((route, i) => {
     const own = compile(route.assertion, route, slot++);
@@ -72,9 +79,14 @@ export function compileAssertionPlan(routes: readonly RouteConfig[]): AssertionP
       tools.set(tool, compiled);
       if (compiled) used = true;
     }
+    const names = new Set<string>();
+    if (own) names.add(own.lower);
+    for (const t of byTool[i]?.values() ?? []) if (t) names.add(t.lower);
+    if (names.size) headers[i] = names;
   });
   return {
     used,
+    headersOf: (index) => headers[index],
     settingsFor(index, tool) {
       if (tool !== undefined) {
         const t = byTool[index];

@@ -29,6 +29,8 @@ export function wantsAuthzClaim(route: RouteConfig): boolean {
 /** Add the assertion for this request (no-op on routes without `assertion:`). Synchronous: one signature at most. */
 export function runAssertion(service: AssertionService, state: RequestState): void {
   if (state.routeIndex === undefined) return;
+  // Every assertion header of the route is Warden's, also on a call that carries none.
+  state.assertionHeaders = service.plan.headersOf(state.routeIndex);
   const settings = service.plan.settingsFor(state.routeIndex, state.mcp?.tool);
   if (!settings) return;
   const principal = state.principal;
@@ -45,7 +47,6 @@ export function runAssertion(service: AssertionService, state: RequestState): vo
   } catch (err) {
     throw new WardenError('internal', 'could not sign the identity assertion', { cause: err, reason: 'assertion_failed' });
   }
-  state.assertionHeader = settings.lower;
   if (settings.authorization) state.upstreamAuthorization = `Bearer ${token}`;
   else state.upstreamHeaders.push([settings.header, token]);
 }
