@@ -217,3 +217,16 @@ export function storeKey(kind: 'rate' | 'budget', where: LimitSite, rendered: st
   const digest = createHash('sha256').update(where.policy).update('\n').update(rendered).digest('base64url').slice(0, 32);
   return `limit:${kind}:${digest}`;
 }
+
+/** `storeKey` remembered per site for the keys seen recently (bounded: cleared when full). */
+export function storeKeyCache(kind: 'rate' | 'budget', where: LimitSite, size = 4096): (rendered: string) => string {
+  const known = new Map<string, string>();
+  return (rendered) => {
+    let key = known.get(rendered);
+    if (key === undefined) {
+      if (known.size >= size) known.clear();
+      known.set(rendered, (key = storeKey(kind, where, rendered)));
+    }
+    return key;
+  };
+}

@@ -13,7 +13,7 @@ import type { TemplateVars } from '../templates/template.js';
 import { templateVars } from '../templates/request-vars.js';
 import type { Runtime } from '../core/runtime.js';
 import type { BudgetState, RateLimitResult } from '../store/store.js';
-import { compileLimits, renderKey, resolveAmount, storeKey, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite, type SiteLimits } from './compile.js';
+import { compileLimits, renderKey, resolveAmount, storeKeyCache, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite, type SiteLimits } from './compile.js';
 import { rateLimitField, rateLimitPolicy, wholeSeconds } from './headers.js';
 
 /** A budget as the caller sees it (GET /.warden/budgets). */
@@ -77,6 +77,15 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     background.add(q);
   };
 
+  // Store keys hash the rendered key: remembered per site for the keys seen recently.
+  const keyCaches = new Map<string, (rendered: string) => string>();
+  const keyFor = (kind: 'rate' | 'budget', where: LimitSite, rendered: string) => {
+    const id = `${kind}\n${where.policy}`;
+    let cache = keyCaches.get(id);
+    if (!cache) keyCaches.set(id, (cache = storeKeyCache(kind, where)));
+    return cache(rendered);
+  };
+
   const labels = new Map<string, Readonly<Record<string, string>>>();
   const labelsOf = (site: LimitSite, extra = '') => {
     const k = `${site.policy}\n${extra}`;
@@ -118,7 +127,7 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
 
   async function checkRate(state: RequestState, rate: CompiledRateLimit, vars: TemplateVars): Promise<void> {
     const rendered = renderKey(rate.key, vars);
-    const r = await store.rateLimit(storeKey('rate', rate.site, rendered), rate.spec, dryRun ? { peek: true } : undefined);
+    const r = await store.rateLimit(keyFor('rate', rate.site, rendered), rate.spec, dryRun ? { peek: true } : undefined);
     if (dryRun || state.limitTrace) {
       (state.limitTrace ??= []).push({
         kind: 'rate_limit',
@@ -188,13 +197,18 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     }
   }
 
-  async function reserveBudgets(state: RequestState, sites: SiteLimits[], vars: TemplateVars): Promise<void> {
-    // Every amount and key is checked before anything is reserved (400 reserves nothing).
-    const plans = sites.flatMap((s) => (s.budget ? [s.budget] : [])).map((budget) => ({
-      budget,
-      rendered: renderKey(budget.key, vars),
-      amount: resolveAmount(budget.amount, vars),
-    }));
+  interface Plan {
+    budget: CompiledBudget;
+    rendered: string;
+    amount: number;
+  }
+
+  /** Every budget's key and amount, checked before anything is counted (a 400 consumes and reserves nothing). */
+  function planBudgets(sites: SiteLimits[], vars: TemplateVars): Plan[] {
+    return sites.flatMap((s) => (s.budget ? [s.budget] : [])).map((budget) => ({ budget, rendered: renderKey(budget.key, vars), amount: resolveAmount(budget.amount, vars) }));
+  }
+
+  async function reserveBudgets(state: RequestState, plans: Plan[]): Promise<void> {
     const reservations: Reservation[] = [];
     const overs: Array<{ budget: CompiledBudget; key: string; amount: number; st: BudgetState }> = [];
     let settled = false;
@@ -209,7 +223,7 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     }
     for (const plan of plans) {
       const b = plan.budget;
-      const key = storeKey('budget', b.site, plan.rendered);
+      const key = keyFor('budget', b.site, plan.rendered);
       const id = newId();
       const r = await store.budgetReserve(key, { max: b.max, windowMs: b.perMs }, { id, amount: plan.amount, leaseMs: b.leaseMs }, dryRun ? { peek: true } : undefined);
       if (r.reserved && !dryRun) reservations.push({ budget: b, key, id, amount: plan.amount });
@@ -255,8 +269,17 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       const sites = sitesOf(state);
       if (sites.length === 0) return;
       const vars = templateVars(state);
-      for (const s of sites) if (s.rate) await checkRate(state, s.rate, vars);
-      if (sites.some((s) => s.budget)) await reserveBudgets(state, sites, vars);
+      const plans = planBudgets(sites, vars);
+      const rates = sites.flatMap((s) => (s.rate ? [checkRate(state, s.rate, vars)] : []));
+      if (plans.length === 0) {
+        await Promise.all(rates);
+        return;
+      }
+      // Rate limits and reservations are asked at once (one round trip of waiting,
+      // not two). A reservation made for a request a rate limit then refuses is
+      // released by onSettled like any other refused request's; 429 wins over 403.
+      const outcomes = await Promise.allSettled([...rates, reserveBudgets(state, plans)]);
+      for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
     },
 
     async budgetsFor(caller) {
@@ -281,7 +304,7 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
           out.push({ ...view, per_request: true });
           continue;
         }
-        const st = await store.budgetRead(storeKey('budget', b.site, rendered), b.perMs);
+        const st = await store.budgetRead(keyFor('budget', b.site, rendered), b.perMs);
         out.push({
           ...view,
           key: rendered,

@@ -36,6 +36,12 @@ routes:
     upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /pay }
     authorize: [{ user: "user:{user}", relation: can_pay, object: "account:{path.account}" }]
     budget: { key: "{user}", amount: "{body.amount}", max: 100, per: 24h, over: deny }
+  - name: both
+    match: { path: "/both/:account/**" }
+    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /both }
+    authorize: [{ user: "user:{user}", relation: can_pay, object: "account:{path.account}" }]
+    rate_limit: { requests: 1, per: 1h }
+    budget: { key: "{user}", amount: "{body.amount}", max: 100, per: 24h }
   - name: pay-big
     match: { path: "/big/:account/**" }
     upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /big }
@@ -158,6 +164,16 @@ describe('rate limits and budgets through the gateway', () => {
     await expect.poll(async () => (await budgets(alice)).budgets.find((b) => b.route === 'pay-big')).toMatchObject({ spent: 530, held: 0, remaining: 0 });
     // The approval was for that exact request: a different amount is held afresh.
     expect((await post('/big/acme/transfers', alice, json(81))).status).toBe(202);
+  });
+
+  it('a request a rate limit refuses spends nothing of its budget (the reservation made alongside is released)', async () => {
+    expect((await post('/both/acme/x', alice, json(10))).status).toBe(200);
+    const limited = await post('/both/acme/x', alice, json(10));
+    expect(limited.status).toBe(429);
+    await expect.poll(async () => (await budgets(alice)).budgets.find((b) => b.route === 'both')).toMatchObject({ spent: 10, held: 0, remaining: 90 });
+    // A bad amount is refused before anything is counted: no quota used, nothing reserved.
+    expect((await post('/both/bobco/x', bob, json('10'))).status).toBe(400);
+    expect((await post('/both/bobco/x', bob, json(10))).status).toBe(200);
   });
 
   it('GET /.warden/budgets needs a valid bearer token or a signed-in person', async () => {
