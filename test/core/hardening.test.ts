@@ -44,6 +44,11 @@ routes:
     upstream: { url: "${up}" }
     authorize:
       - { user: "user:{user}", relation: can_read, object: "doc:{query.doc}" }
+  - name: limited
+    match: { path: /limited }
+    upstream: { url: "${up}" }
+    authorize: []
+    rate_limit: { key: "{query.acct}", requests: 100, per: 1m }
   - name: share
     match: { path: /share/:doc }
     upstream: { url: "${up}" }
@@ -136,6 +141,11 @@ describe('A.5 query pollution', () => {
     const res = await fetch(`${warden.url}/q/read?doc=1&tag=a&tag=b`, { headers: auth() });
     expect(res.status).toBe(200);
     expect(upstream.requests[0].url).toBe('/q/read?doc=1&tag=a&tag=b');
+  });
+
+  it('applies to parameters any feature reads (a rate-limit key)', async () => {
+    expect((await fetch(`${warden.url}/limited?acct=a&acct%5B%5D=b`, { headers: auth() })).status).toBe(400);
+    expect((await fetch(`${warden.url}/limited?acct=a`, { headers: auth() })).status).toBe(200);
   });
 
   it('never forwards access_token in a ;-separated or bracketed form', async () => {
