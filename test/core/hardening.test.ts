@@ -113,6 +113,21 @@ describe('A.1 injected credentials cannot be shadowed', () => {
   });
 });
 
+describe('A.2 strict JSON on MCP routes', () => {
+  it.each([
+    ['a duplicate tool name', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{},"name":"delete_all"}}'],
+    ['a lone surrogate in the arguments', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{"p":"\\udfff"}}}'],
+  ])('refuses %s before the tool rules read it', async (_label, body) => {
+    const res = await fetch(`${warden.url}/mcp/tools`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body,
+    });
+    expect(res.status).toBe(400);
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
 describe('A.9 upstream.headers', () => {
   it('sends the route’s static headers (with ${VAR} values), replacing what the agent sent', async () => {
     const res = await fetch(`${warden.url}/keyed/k`, { headers: { ...auth(), 'x-tenant': 'other-tenant', 'X-STATIC': 'agent' } });
