@@ -6,7 +6,10 @@
  */
 
 import { ConfigError } from './config/load.js';
-import { USAGE, fail } from './cli/common.js';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HELP, USAGE, fail } from './cli/common.js';
 
 type Command = { run(argv: string[]): Promise<void> };
 
@@ -16,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   token: () => import('./cli/token.js'),
   explain: () => import('./cli/explain.js'),
   fga: () => import('./cli/fga.js'),
+  schema: () => import('./cli/schema.js'),
   keygen: () => import('./cli/keygen.js'),
   vault: () => import('./cli/vault.js'),
   mcp: () => import('./cli/mcp.js'),
@@ -23,13 +27,44 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 async function main(): Promise<void> {
   const [command, ...argv] = process.argv.slice(2);
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(USAGE + '\n');
+  if (command === undefined) fail(USAGE, 2);
+  if (command === '-h' || command === '--help' || command === 'help') {
+    const topic = command === 'help' ? argv[0] : undefined;
+    process.stdout.write((topic && Object.hasOwn(HELP, topic) ? HELP[topic] : USAGE) + '\n');
+    return;
+  }
+  if (command === '-V' || command === '--version' || command === 'version') {
+    process.stdout.write(`warden ${version()}\n`);
     return;
   }
   const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!load) fail(`warden: unknown command ${command}\n\n${USAGE}`, 2);
-  await (await load()).run(argv);
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(HELP[command] + '\n');
+    return;
+  }
+  try {
+    await (await load()).run(argv);
+  } catch (err) {
+    // node:util parseArgs: an unknown or malformed option is a usage error.
+    const code = (err as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) fail(`warden ${command}: ${(err as Error).message}\n\n${HELP[command]}`, 2);
+    throw err;
+  }
+}
+
+/** The package version, read once from package.json next to dist/. */
+function version(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, '..', '..', 'package.json'), join(here, '..', 'package.json')]) {
+    try {
+      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'warden' && pkg.version) return pkg.version;
+    } catch {
+      /* next candidate */
+    }
+  }
+  return 'unknown';
 }
 
 main().catch((err: unknown) => {

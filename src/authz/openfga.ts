@@ -316,6 +316,10 @@ export interface OpenFgaAdmin {
   writeModel(storeId: string, model: OpenFgaModelJson): Promise<string>;
   /** One write of at most 100 tuples; tuples that already exist are ignored (`on_duplicate: ignore`). */
   writeTuples(storeId: string, modelId: string, tuples: TupleKey[]): Promise<void>;
+  /** One model by id (`warden fga pull`). */
+  readModel(storeId: string, modelId: string): Promise<{ id: string; model: OpenFgaModelJson } | undefined>;
+  /** Every stored tuple, page by page (`warden fga pull`). */
+  readTuples(storeId: string): Promise<TupleKey[]>;
 }
 
 /** A small administration client over the same SDK (one importer of `@openfga/sdk`). */
@@ -374,6 +378,33 @@ export function createOpenFgaAdmin(options: OpenFgaAdminOptions): OpenFgaAdmin {
         ),
       );
       return res.authorization_model_id;
+    },
+
+    async readModel(storeId, modelId) {
+      const res = await withDeadline(ctx('read_model'), (signal) => client.readAuthorizationModel({ storeId, authorizationModelId: modelId, signal } as CallOptions));
+      const m = res.authorization_model;
+      if (!m?.id) return undefined;
+      return { id: m.id, model: { schema_version: m.schema_version, type_definitions: m.type_definitions, conditions: m.conditions } };
+    },
+
+    async readTuples(storeId) {
+      const out: TupleKey[] = [];
+      let continuationToken: string | undefined;
+      do {
+        const page = await withDeadline(ctx('read_tuples'), (signal) =>
+          client.read({}, { storeId, pageSize: 100, continuationToken, signal } as CallOptions & { pageSize: number; continuationToken?: string }),
+        );
+        for (const t of page.tuples ?? []) {
+          const key = t.key;
+          const tuple: TupleKey = { user: key.user, relation: key.relation, object: key.object };
+          if (key.condition?.name) {
+            tuple.condition = { name: key.condition.name, ...(key.condition.context && Object.keys(key.condition.context).length ? { context: key.condition.context as Record<string, unknown> } : {}) };
+          }
+          out.push(tuple);
+        }
+        continuationToken = page.continuation_token || undefined;
+      } while (continuationToken);
+      return out;
     },
 
     async writeTuples(storeId, modelId, tuples) {

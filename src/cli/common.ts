@@ -11,12 +11,107 @@ Commands:
                                                   print a dev-issuer access token
   explain  --token JWT [-X METHOD] PATH [--data BODY] [-H "K: V"] [-c …]
                                                   run the pipeline without forwarding; print the decision trace
-  fga push [-c …]                                 write policies/ to the configured OpenFGA server
+  fga push [-c …] [--api-url URL]                 create the OpenFGA store if needed, write policies/, print the ids
+  fga pull [-c …] [--api-url URL] [--out DIR]     write an OpenFGA store's model and tuples into policies/
+  schema                                          print the JSON Schema of gateway.yaml
   keygen                                          print a fresh vault key (base64, 32 bytes)
   vault rekey [-c …]                              re-encrypt vault records with the first key (resumable)
   mcp accept --route NAME --tool NAME [-c …]      accept a changed MCP tool definition
 
-Environment: WARDEN_DATA_DIR (default .warden/), WARDEN_LOG_LEVEL (default info).`;
+Options: -h, --help (also after a command), -V, --version.
+Environment: WARDEN_CONFIG (default gateway.yaml), WARDEN_LISTEN, WARDEN_ADMIN_LISTEN,
+WARDEN_DATA_DIR (default .warden/ next to the config), WARDEN_LOG_LEVEL (default info).
+Documentation: docs/cli.md`;
+
+const CONFIG_OPTION = '  -c, --config FILE   gateway.yaml to use (default: $WARDEN_CONFIG, else ./gateway.yaml)';
+
+/** `warden <command> --help`, one text per command (and sub-command). */
+export const HELP: Record<string, string> = {
+  start: `Usage: warden start [-c gateway.yaml]
+
+Serve the gateway. SIGHUP (and server.watch: true) reloads config and policies
+atomically; an invalid new config is logged and the old one kept. SIGTERM and
+SIGINT stop accepting, let in-flight requests finish (server.shutdown_timeout)
+and exit 0. WARDEN_LISTEN / WARDEN_ADMIN_LISTEN override the listen addresses.
+
+${CONFIG_OPTION}`,
+  validate: `Usage: warden validate [-c gateway.yaml]
+
+Check the config and its policies without serving: schema, cross-checks, the
+authorization model, every tuple and every name routes use. Prints every
+problem once, with its YAML path and line, and exits 1; exits 0 when valid.
+
+${CONFIG_OPTION}`,
+  token: `Usage: warden token --agent ID [--user ID] [--scope "a b"] [--ttl 1h] [--claim k=v] [-c gateway.yaml]
+
+Print an access token from the development issuer (identity.dev_issuer: true),
+alone on stdout. Without --user it is a machine token (the agent acting as
+itself). The signing key is in the data dir next to the config file
+(WARDEN_DATA_DIR, default .warden/), the same one \`warden start\` uses.
+
+  --agent ID       the OAuth client (azp, client_id)            (required)
+  --user ID        the user the agent acts for (sub)
+  --scope "a b"    space-separated scopes
+  --ttl 1h         lifetime (default 1h)
+  --claim k=v      an extra claim (repeatable)
+${CONFIG_OPTION}`,
+  explain: `Usage: warden explain --token JWT [-X METHOD] PATH [--data BODY] [-H "K: V"] [--json] [-c gateway.yaml]
+
+Run the pipeline for one request without forwarding it or changing any state,
+and print the decision trace: route, identity, each check and its answer, rate
+limits, the approval rule and its message, the credentials that would be used.
+Exit 0 for allow or pending, 1 for deny.
+
+  --token JWT        the agent's access token
+  -X, --request M    method (default GET)
+  -d, --data BODY    request body (JSON for MCP tools/call)
+  -H, --header K:V   a request header (repeatable)
+  --json             the trace as JSON
+${CONFIG_OPTION}`,
+  fga: `Usage: warden fga push [-c gateway.yaml] [--api-url URL] [--store-name NAME]
+       warden fga pull [-c gateway.yaml] [--api-url URL] [--out DIR]
+
+push: write policies/ (authz.model and authz.tuples) to an OpenFGA server.
+Uses authz.openfga.store_id when set, else the store named --store-name
+(default warden), else creates it. Prints
+  export FGA_STORE_ID=… FGA_MODEL_ID=…
+on stdout (details on stderr), so eval "$(warden fga push)" sets both. Run it
+before the first \`warden start\` with authz.engine: openfga.
+
+pull: write the store's current model (DSL) and tuples (YAML) into --out
+(default: the directory of authz.model), for local development with the
+embedded engine or to replay production decisions.
+
+  --api-url URL      OpenFGA HTTP API (default: authz.openfga.api_url, else $FGA_API_URL)
+  --store-name NAME  store to reuse or create when no store id is configured (push)
+  --out DIR          where pull writes model.fga and tuples.yaml
+${CONFIG_OPTION}
+The API token is authz.openfga.api_token, else $FGA_API_TOKEN.`,
+  schema: `Usage: warden schema
+
+Print the JSON Schema (draft 2020-12) of gateway.yaml. Editors with the YAML
+language server complete and check keys with the first line
+  # yaml-language-server: $schema=./gateway.schema.json`,
+  keygen: `Usage: warden keygen
+
+Print a fresh vault key: 32 random bytes, base64. Put it in vault.keys (first
+position to make it the key that encrypts).`,
+  vault: `Usage: warden vault rekey [-c gateway.yaml]
+
+Re-encrypt every vault record still sealed with an older key with the first
+key in vault.keys. Safe alongside live traffic, idempotent and resumable; exits
+1 when a record cannot be opened.
+
+${CONFIG_OPTION}`,
+  mcp: `Usage: warden mcp accept --route NAME --tool NAME [-c gateway.yaml]
+
+Accept the changed definition of an MCP tool, so it is shown and callable
+again (tool pinning).
+
+  --route NAME   the route's name
+  --tool NAME    the tool's name
+${CONFIG_OPTION}`,
+};
 
 /** Print `message` on stderr and exit with `code`. */
 export function fail(message: string, code = 1): never {

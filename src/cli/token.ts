@@ -23,7 +23,7 @@ export async function run(argv: string[]): Promise<void> {
   if (ttlMs === null || ttlMs < 1000) fail(`warden token: invalid --ttl ${values.ttl}`, 2);
   const loaded = loadOrExit(configPath(values));
   if (!loaded.config.identity.dev_issuer) fail('warden token: identity.dev_issuer is not enabled in the config');
-  const issuer = await loadDevIssuer({ dataDir: dataDirOf(process.env), publicUrl: publicUrlOf(loaded.config) });
+  const issuer = await loadDevIssuer({ dataDir: dataDirOf(process.env, loaded.baseDir), publicUrl: publicUrlOf(loaded.config) });
   const claims: Record<string, unknown> = {};
   for (const c of values.claim ?? []) {
     const eq = c.indexOf('=');

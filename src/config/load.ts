@@ -50,7 +50,8 @@ export interface LoadedConfig {
 
 const VAR = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-function substitute(doc: Document, env: NodeJS.ProcessEnv, issues: ConfigIssue[], lineOf: (n: Node) => number | undefined) {
+/** Replace `${VAR}` in every string value of `doc`; an unset variable is an issue at its path. */
+export function substitute(doc: Document, env: NodeJS.ProcessEnv, issues: ConfigIssue[], lineOf: (n: Node) => number | undefined) {
   const walk = (node: unknown, path: Array<string | number>) => {
     if (isMap(node)) {
       for (const pair of node.items) {

@@ -11,7 +11,11 @@ export function publicUrlOf(config: Config, boundUrl?: string): string {
   return `http://${config.server.listen}`;
 }
 
-/** WARDEN_DATA_DIR, default `.warden/` in the working directory. */
-export function dataDirOf(env: NodeJS.ProcessEnv): string {
-  return resolve(env.WARDEN_DATA_DIR ?? '.warden');
+/**
+ * WARDEN_DATA_DIR, default `.warden/`, relative to the config file's directory:
+ * `warden start` and `warden token -c …` find the same dev-issuer key from any
+ * working directory.
+ */
+export function dataDirOf(env: NodeJS.ProcessEnv, baseDir: string): string {
+  return resolve(baseDir, env.WARDEN_DATA_DIR || '.warden');
 }

@@ -112,7 +112,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const first = load();
   const config = first.config;
-  const dataDir = dataDirOf(env);
+  const dataDir = dataDirOf(env, first.baseDir);
   let current: BuiltGeneration | null = null;
   const shared: Shared = {};
 

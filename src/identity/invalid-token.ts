@@ -21,6 +21,8 @@ export type InvalidTokenReason =
   | 'id_token'
   | 'unknown_key'
   | 'bad_signature'
+  /** A dev-issuer token signed by another dev key (another data dir, or a deleted key file). */
+  | 'dev_key_mismatch'
   | 'expired'
   | 'not_yet_valid'
   | 'iat_in_future'

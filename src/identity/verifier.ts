@@ -72,6 +72,8 @@ interface IssuerVerifier {
   readonly algorithms: string[];
   readonly rules: ClaimRules;
   readonly getKey: JWTVerifyGetKey;
+  /** The in-process dev issuer: a key mismatch gets its own explanation. */
+  readonly dev?: boolean;
 }
 
 interface Counters {
@@ -260,6 +262,7 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
       algorithms: ['ES256'],
       rules: { token_types: ['at+jwt'], allow_untyped: false, user_claim: 'sub' },
       getKey: local,
+      dev: true,
     });
   }
 
@@ -291,7 +294,11 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
         currentDate: new Date(nowMs),
       });
     } catch (err) {
-      throw mapVerifyError(err);
+      const refused = mapVerifyError(err);
+      if (verifier.dev && (refused.reason === 'token_unknown_key' || refused.reason === 'token_bad_signature')) {
+        throw invalidToken('dev_key_mismatch', 'token signed by another dev issuer key; mint a new one with warden token -c for this config (the key is in its data dir)', err);
+      }
+      throw refused;
     }
     if (typeof claims.iat === 'number' && claims.iat > nowMs / 1000 + toleranceSec) {
       throw invalidToken('iat_in_future', 'token issued in the future');

@@ -58,11 +58,11 @@ authz:
 `,
   );
   const { stdout } = await run(process.execPath, [CLI, 'fga', 'push', '-c', pushConfig], { cwd: dir });
-  storeId = /store_id: (\S+)/.exec(stdout)![1];
-  modelId = /model_id: (\S+)/.exec(stdout)![1];
+  storeId = /FGA_STORE_ID=(\S+)/.exec(stdout)![1];
+  modelId = /FGA_MODEL_ID=(\S+)/.exec(stdout)![1];
   // Pushing again is idempotent and reuses the store.
   const again = await run(process.execPath, [CLI, 'fga', 'push', '-c', pushConfig], { cwd: dir });
-  expect(/store_id: (\S+)/.exec(again.stdout)![1]).toBe(storeId);
+  expect(/FGA_STORE_ID=(\S+)/.exec(again.stdout)![1]).toBe(storeId);
   warden = await startWarden({ config: config(fga.apiUrl) });
 });
 

@@ -140,7 +140,7 @@ describe('authenticator with the dev issuer', () => {
   it('refuses tokens of another dev key (a different data dir)', async () => {
     const { auth } = await devAuth();
     const other = await loadDevIssuer({ dataDir: join(dataDir, 'other'), publicUrl: PUBLIC_URL });
-    await expectRefused(auth.authenticate(await other.issue({ agent: 'a', user: 'u' })), 'unknown_key');
+    await expectRefused(auth.authenticate(await other.issue({ agent: 'a', user: 'u' })), 'dev_key_mismatch');
   });
 
   it('is a config error when dev_issuer is on but no dev issuer was loaded', async () => {
