@@ -78,3 +78,9 @@ export function grantBinding(source: string, rule: ApprovalRuleConfig, cel: CelV
   const seen = texts.flatMap(templatePaths).map((p) => [p.join('.'), valueAt(shown, p)]);
   return sha256Hex(canonicalJson(['warden-grant-binding-v1', source, rule.when ?? null, read, seen]));
 }
+
+/** The names of the values a grant under `rule` binds, for the review page (`body.amount`, `request.method`, …). */
+export function grantBoundNames(rule: ApprovalRuleConfig): string[] {
+  const paths = [...(rule.when !== undefined ? celReadPaths(rule.when) : []), ...[rule.message ?? '', rule.approvers?.object ?? ''].flatMap(templatePaths)];
+  return [...new Set(paths.map((p) => p.join('.')))].sort();
+}

@@ -49,6 +49,8 @@ export interface ApprovalRecord {
   ttlMs?: number;
   /** What a grant made from this approval binds (see grant-binding.ts). */
   grantBinding?: string;
+  /** The names of the bound values, shown to the approver next to the grant choice. */
+  grantCovers?: string[];
   ciba?: { authReqId: string; interval: number; expiresAt: number };
 }
 

@@ -86,7 +86,12 @@ export function renderReviewPage(record: ApprovalRecord, opts: { t: string; csrf
     .join('');
   const grant = choices
     ? `<p><label>Also allow this agent to ${show(r.method)} ${show(r.path)} again without asking for
-<select name="grant_minutes"><option value="0" selected>no — just this once</option>${choices}</select></label></p>`
+<select name="grant_minutes"><option value="0" selected>no — just this once</option>${choices}</select></label></p>
+<p class="note">${
+        record.grantCovers?.length
+          ? `Only for requests with the same ${record.grantCovers.map((n) => `<code>${show(n)}</code>`).join(', ')} as this one; anything else asks again.`
+          : 'For any request to this path that the same rule holds.'
+      }</p>`
     : '';
   return layout(
     'Approve agent request',

@@ -17,7 +17,7 @@ import { sha256Hex } from '../core/canonical-json.js';
 import { approvalNotice, type Notifier } from './notifiers.js';
 import { effectiveStatus, type ApprovalRecord, type ApprovalRepo, type GrantRecord } from './records.js';
 import { captureRequest, celVars, forwardableHeaders, grantMatchKey, requestDigest, storedTemplateVars, type StoredRequest } from './request-capture.js';
-import { grantBinding } from './grant-binding.js';
+import { grantBinding, grantBoundNames } from './grant-binding.js';
 import { selectRule, type RuleCompiler } from './rules.js';
 import { renderMessage } from '../templates/template.js';
 
@@ -302,6 +302,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         reviewHash: sha256Hex(t),
         ttlMs,
         grantBinding: binding,
+        grantCovers: grantBoundNames(rule),
         ...(rule.approvers ? { approvers: { relation: rule.approvers.relation, object: renderMessage(rule.approvers.object, vars) } } : {}),
       };
       await repo.create(rec);

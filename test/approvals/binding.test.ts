@@ -172,6 +172,8 @@ describe('A.4 approvals bind what the approver saw', () => {
     const p = await hold('/pay/acme/grant', JSON.stringify({ amount: 60, to: 'carol' }));
     const url = await reviewUrlOf(p.approval_id);
     const page = await openReview(fetch, url);
+    // The approver is told what the grant covers.
+    expect(page.html).toContain('Only for requests with the same <code>body.amount</code>, <code>body.to</code>, <code>path.account</code>, <code>request.method</code>');
     expect((await submitDecision(fetch, url, page, 'approve', { grantMinutes: 30 })).status).toBe(200);
 
     const evil = await fetch(`${warden.url}/pay/acme/grant`, { method: 'POST', headers, body: JSON.stringify({ amount: 999999, to: 'mallory' }) });
