@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { DROPPED_UPSTREAM_HEADERS, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { DROPPED_UPSTREAM_HEADERS, isValidHost, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import { isTrusted, trustedProxies } from './trust.js';
 
 const info: ForwardingInfo = {
@@ -184,5 +184,14 @@ describe('trusted proxies', () => {
     expect(isTrusted(t, '::ffff:127.0.0.1')).toBe(false);
     expect(isTrusted(t, '::ffff:a09:909')).toBe(false); // fail closed on forms Node never reports
     expect(isTrusted(t, 'not-an-ip')).toBe(false);
+  });
+});
+
+describe('isValidHost (#12 A.6)', () => {
+  it.each(['warden.example', 'warden.example:8443', 'localhost', '127.0.0.1:8080', '[::1]:80', 'warden_gw:8080', 'a.b.c.'])('accepts %s', (h) => {
+    expect(isValidHost(h)).toBe(true);
+  });
+  it.each(['evil.com/x?', 'evil.com/', 'evil.com?x', 'evil.com#x', 'user@evil.com', 'a b', 'evil.com:80:80', 'evil.com:', '', '-a.com', 'a..b', 'x'.repeat(300)])('refuses %j', (h) => {
+    expect(isValidHost(h)).toBe(false);
   });
 });

@@ -113,8 +113,8 @@ export interface ForwardingInfo {
 
 const NO_HEADERS: ReadonlyArray<[string, string]> = [];
 
-/** `host[:port]` as RFC 3986 allows it in Host: a reg-name, IPv4 or IP literal; nothing else. */
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?)(?::[0-9]{1,5})?$/;
+/** `host[:port]` as RFC 3986 allows it in Host: a DNS-style reg-name (`_` included, as container names use it), IPv4 or IP literal; nothing else. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?)(?::[0-9]{1,5})?$/;
 
 /** True when `value` is a plain `host[:port]` (no path, query, userinfo or spaces). */
 export function isValidHost(value: string): boolean {
