@@ -159,7 +159,7 @@ for (const v of selected) {
   const file = join(WORK, 'warden', `${v.id}.yaml`);
   writeFileSync(
     file,
-    wardenYaml({ port, upstreamPort, level: w.level, tokenCache: w.tokenCache !== false, authz: w.authz, openfga, cacheTtl: w.cacheTtl, redisUrl: w.redis ? redis.url : undefined, vaultKey: w.level >= 3 ? vaultKey : undefined, mcp: w.mcp, workers: w.workers ?? 1, limits: w.limits }),
+    wardenYaml({ port, upstreamPort, level: w.level, tokenCache: w.tokenCache !== false, authz: w.authz, openfga, cacheTtl: w.cacheTtl, redisUrl: w.redis ? redis.url : undefined, vaultKey: w.level >= 3 ? vaultKey : undefined, mcp: w.mcp, workers: w.workers ?? 1, limits: w.limits, assertion: w.assertion }),
   );
   const token = v.auth ? mintToken(cli, file, DATA_DIR) : null;
   wardenSetup.set(v.id, { port, file, token });
@@ -240,6 +240,10 @@ async function probe(v, sut, request) {
     const echo = await send('/api/items/auth');
     const want = v.swap ? `Bearer ${VAULT_TOKEN}` : '';
     if (echo.status !== 200 || echo.text !== want) throw new Error(`upstream saw Authorization ${JSON.stringify(echo.text.slice(0, 40))}, expected ${JSON.stringify(want.slice(0, 40))}`);
+    // G5: the upstream receives a signed assertion (a compact JWS), and only then.
+    const identity = await send('/api/items/identity');
+    const signed = /^eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+$/.test(identity.text);
+    if (identity.status !== 200 || signed !== Boolean(v.assertion)) throw new Error(`upstream saw Warden-Identity ${JSON.stringify(identity.text.slice(0, 40))}`);
   }
 }
 

@@ -73,6 +73,7 @@ ${httpCommon(prefix)}
     default_type application/json;
     location = /__bench/status { stub_status; }
     location = /items/auth { return 200 "$http_authorization"; }
+    location = /items/identity { return 200 "$http_warden_identity"; }
     location = /mcp {
       add_header x-bench-auth "$http_authorization" always;
       if ($http_x_bench_list) { return 200 ${lit(mcpListResult())}; }

@@ -58,6 +58,7 @@ export function targets(byId) {
     { name: 'added latency G3 − D, p50 (ms)', value: diff(lat('G3', 'p50'), lat('D', 'p50')), target: '≤ 0.5 ms', pass: (v) => v <= 0.5 },
     { name: 'added latency G3 − D, p99 (ms)', value: diff(lat('G3', 'p99'), lat('D', 'p99')), target: '≤ 2 ms', pass: (v) => v <= 2 },
     { name: 'G3L / G3 throughput (rate limit + budget on Redis)', value: ratio(rps('G3L'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
+    { name: 'G5 / G3 throughput (identity assertion on every request)', value: ratio(rps('G5'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'peak RSS of G3 under load (MB)', value: g('G3')?.peak_rss_mb ?? null, target: '≤ 120 MB', pass: (v) => v <= 120 },
   ];
   return rows.map((r) => ({ name: r.name, target: r.target, value: r.value, pass: r.value === null ? null : r.pass(r.value) }));
@@ -78,6 +79,8 @@ export function ratios(byId) {
     ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
     ['G3a / G3 (audit log on)', 'G3a', 'G3'],
     ['G3L / G3 (rate limit + budget on Redis)', 'G3L', 'G3'],
+    ['G5 / G3 (identity assertion, reused)', 'G5', 'G3'],
+    ['G5r / G3 (identity assertion, signed per request)', 'G5r', 'G3'],
     ['G3d / G3 (V8 default heap vs production flags)', 'G3d', 'G3'],
     ['G4 / G3 (MCP tools/call)', 'G4', 'G3'],
     ['GC / NC (2 workers each)', 'GC', 'NC'],

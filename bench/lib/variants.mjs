@@ -40,6 +40,8 @@ export const VARIANTS = [
   { id: 'G2oc', what: 'G2 on a real OpenFGA server, decision cache on (5s)', kind: 'warden', warden: { level: 2, authz: 'openfga', cacheTtl: '5s' }, auth: true, needs: ['openfga'] },
   { id: 'G3', what: 'G2 + vault credential swap on the Redis store (full warm chain)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true },
   { id: 'G3L', what: 'G3 + a rate limit and a budget (reserve, commit) on the Redis store', kind: 'warden', warden: { level: 3, redis: true, limits: true }, auth: true, needs: ['redis'], swap: true },
+  { id: 'G5', what: 'G3 + a signed identity assertion (Warden-Identity) on every request, reused per principal and route', kind: 'warden', warden: { level: 3, redis: true, assertion: 'per_assertion' }, auth: true, needs: ['redis'], swap: true, assertion: true },
+  { id: 'G5r', what: 'G5 with jti: per_request (one ES256 signature per request)', kind: 'warden', warden: { level: 3, redis: true, assertion: 'per_request' }, auth: true, needs: ['redis'], swap: true, assertion: true },
   { id: 'G3d', what: "G3 on V8's default heap sizing (no semi-space flags)", kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, nodeFlags: [] },
   { id: 'G3a', what: 'G3 with audit logging on (WARDEN_LOG_LEVEL=info, to /dev/null)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, logLevel: 'info' },
   { id: 'G4', what: 'full chain on an MCP tools/call (JSON-RPC parse, tool rule, check, vault)', kind: 'warden', warden: { level: 3, redis: true, mcp: true }, auth: true, needs: ['redis'], mcp: true },

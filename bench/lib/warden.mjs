@@ -31,6 +31,7 @@ type item
 export const TUPLES = [
   { user: `user:${BENCH_USER}`, relation: 'owner', object: 'item:42' },
   { user: `user:${BENCH_USER}`, relation: 'can_read', object: 'item:auth' },
+  { user: `user:${BENCH_USER}`, relation: 'can_read', object: 'item:identity' },
 ];
 
 /** Make sure `dist/src/cli.js` exists (build with tsc when missing or when asked). */
@@ -58,7 +59,7 @@ export function writePolicies(dir) {
  * gateway.yaml for one Warden variant.
  * level: 0 public, 1 +JWT, 2 +check, 3 +vault; mcp: the MCP route (G4).
  */
-export function wardenYaml({ port, upstreamPort, level, tokenCache = true, authz = 'embedded', openfga, cacheTtl = '5s', redisUrl, vaultKey, mcp = false, workers = 1, limits = false }) {
+export function wardenYaml({ port, upstreamPort, level, tokenCache = true, authz = 'embedded', openfga, cacheTtl = '5s', redisUrl, vaultKey, mcp = false, workers = 1, limits = false, assertion }) {
   const store = redisUrl ? `store: { driver: redis, url: "${redisUrl}", key_prefix: "${KEY_PREFIX}" }` : 'store: { driver: memory }';
   const authzBlock =
     authz === 'openfga'
@@ -75,6 +76,8 @@ export function wardenYaml({ port, upstreamPort, level, tokenCache = true, authz
   if (level >= 3) policy += '\n    credentials: { vault: bench }';
   // G3L: a rate limit and a budget that never refuse during a run, so every request pays for both decisions.
   if (limits) policy += '\n    rate_limit: { requests: 1000000000, per: 1h }\n    budget: { key: "{user}", amount: 1, max: 1000000000000, per: 1m }';
+  // G5: a signed identity assertion on every request (per_assertion reuses one per principal and route; per_request signs each).
+  if (assertion) policy += '\n    assertion: true';
   const routes = mcp
     ? `  - name: mcp
     match: { path: /mcp }
@@ -98,7 +101,7 @@ server:
 ${store}
 identity:
   dev_issuer: true
-  token_cache_size: ${tokenCache ? 10000 : 0}
+  token_cache_size: ${tokenCache ? 10000 : 0}${assertion ? `\n  assertion: { jti: ${assertion} }` : ''}
 ${authzBlock}
 ${vault}
 routes:
