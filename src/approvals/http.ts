@@ -233,7 +233,7 @@ export function createApprovalAdmin(service: ApprovalService, rt: Runtime): Hono
       if (!rec) continue;
       const status = effectiveStatus(rec);
       if (want && status !== want) continue;
-      out.push({ ...approvalStatusView(rec, rt.publicUrl), agent: rec.request.agent, user: rec.request.user, route: rec.request.route, created_at: new Date(rec.createdAt).toISOString(), decided_by: rec.decidedBy ?? null });
+      out.push({ ...approvalStatusView(rec, rt.publicUrl), agent: rec.request.agent, user: rec.request.user, route: rec.request.route, created_at: new Date(rec.createdAt).toISOString(), decided_by: rec.decidedBy ?? null, decided_by_user: rec.decidedByUser ?? null });
       if (out.length >= limit) break;
     }
     return c.json({ approvals: out }, 200, { 'Cache-Control': 'no-store' });

@@ -240,6 +240,9 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
     expect(released.status).toBe(200);
     expect(upstream.requests.filter((r) => r.url === '/n1').length).toBe(forwardedBefore + 1);
     expect(warden.logs()).toMatch(/"approver":"alice"/);
+    // The admin list says who decided.
+    const listed = (await (await fetch(`${warden.adminUrl}/approvals`)).json()) as { approvals: Array<{ approval_id: string; decided_by_user: string | null }> };
+    expect(listed.approvals.find((a) => a.approval_id === held.id)?.decided_by_user).toBe('alice');
   });
 
   it('a rule with approvers: the signed-in person must hold the relation (carol), not the requester (alice)', async () => {

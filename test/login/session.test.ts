@@ -117,3 +117,37 @@ identity:
     expect(issues(`identity: { dev_issuer: true }\napprovals: { review_auth: login }\n`, { NODE_ENV: 'production' }).some((i) => i.startsWith('approvals.review_auth'))).toBe(true);
   });
 });
+
+describe('session cookies over https', () => {
+  it('are __Host- prefixed, Secure, HttpOnly, SameSite=Lax and Path=/; over http they stay on /.warden', async () => {
+    const { Hono } = await import('hono');
+    const { createSessions } = await import('../../src/http/session.js');
+    const { createMemoryStore } = await import('../../src/store/memory.js');
+    const { createLogger } = await import('../../src/observability/logger.js');
+    const store = createMemoryStore();
+    const cookieOf = async (publicUrl: string) => {
+      const sessions = createSessions({ mode: 'oidc', secret: 's'.repeat(40), ttlMs: 3_600_000, publicUrl, store, logger: createLogger({ level: 'silent' }) });
+      const app = new Hono();
+      app.get('/in', (c) => {
+        sessions.signIn(c, { sub: 'alice', issuer: 'https://idp.example.test', claims: {}, via: 'oidc' });
+        return c.text('ok');
+      });
+      app.get('/who', async (c) => c.text((await sessions.current(c))?.sub ?? 'nobody'));
+      const res = await app.request('/in');
+      return { setCookie: res.headers.get('set-cookie') ?? '', app };
+    };
+    const https = await cookieOf('https://warden.example.test');
+    expect(https.setCookie).toMatch(/^__Host-warden_session=v1\.[A-Za-z0-9_-]+;/);
+    expect(https.setCookie).toMatch(/; Max-Age=3600; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    const value = /^([^;]+);/.exec(https.setCookie)![1];
+    expect(await (await https.app.request('/who', { headers: { cookie: value } })).text()).toBe('alice');
+    // The same value under the non-prefixed name is not read on https.
+    expect(await (await https.app.request('/who', { headers: { cookie: value.replace('__Host-', '') } })).text()).toBe('nobody');
+
+    const http = await cookieOf('http://127.0.0.1:8080/base');
+    expect(http.setCookie).toMatch(/^warden_session=v1\./);
+    expect(http.setCookie).toContain('; Path=/base/.warden; HttpOnly; SameSite=Lax');
+    expect(http.setCookie).not.toContain('Secure');
+    await store.close();
+  });
+});
