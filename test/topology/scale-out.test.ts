@@ -9,6 +9,7 @@
  * everything completes on the survivor with nothing lost and nothing run twice.
  */
 
+import { LOGIN_AS_COOKIE } from '../support/oidc.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,7 +83,11 @@ beforeAll(async () => {
     defaultAccountId: 'gh-alice',
     audience: lbUrl,
     resourceScopes: ['repo', 'notes', 'files'],
-    clients: [{ client_id: 'demo-agent', client_secret: 'demo-agent-secret-0123456789abcdef', redirect_uris: ['http://127.0.0.1/unused'] }],
+    clients: [
+      { client_id: 'demo-agent', client_secret: 'demo-agent-secret-0123456789abcdef', redirect_uris: ['http://127.0.0.1/unused'] },
+      // Warden's sign-in for people (identity.login in deploy/gateway.yaml).
+      { client_id: 'warden-login', client_secret: 'warden-login-secret-0123456789abcdef', redirect_uris: [`${lbUrl}/.warden/login/callback`] },
+    ],
   });
   agentToken = async (user) =>
     (await vp.op.userAccessToken({ accountId: user, clientId: 'demo-agent', scope: 'notes files', resource: lbUrl })).access_token;
@@ -94,6 +99,9 @@ beforeAll(async () => {
     REDIS_URL: redis.url,
     OIDC_ISSUER: vp.op.issuer,
     OIDC_AUDIENCE: lbUrl,
+    OIDC_LOGIN_CLIENT_ID: 'warden-login',
+    OIDC_LOGIN_CLIENT_SECRET: 'warden-login-secret-0123456789abcdef',
+    WARDEN_SESSION_SECRET: 'topology-session-secret-0123456789abcdef',
     FGA_API_URL: fga.apiUrl,
     FGA_API_TOKEN: FGA_KEY,
     FGA_STORE_ID: '',
@@ -191,9 +199,13 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
     expect(problem.code).toBe('connection_required');
     expect(problem.connect_url.startsWith(`${lbUrl}/.warden/connect/github?ticket=`)).toBe(true);
 
+    // alice's browser: the IdP signs her in to Warden (identity.login), she confirms, and links.
     const context = await browser.newContext();
+    await context.addCookies([{ name: LOGIN_AS_COOKIE, value: 'alice', url: vp.op.issuer }]);
     const page = await context.newPage();
     await page.goto(problem.connect_url);
+    await page.waitForURL((u) => u.pathname === '/.warden/connect/github');
+    await page.click('#confirm button');
     await page.waitForURL(/\/\.warden\/callback\/github/);
     expect(await page.locator('#title').textContent()).toBe('Account connected');
     await context.close();
@@ -214,8 +226,32 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
     const issued = value.split('.').length === 3
       ? (JSON.parse(Buffer.from(value.split('.')[1], 'base64url').toString('utf8')) as { sub: string; client_id: string })
       : undefined;
-    expect(issued).toMatchObject({ sub: 'gh-alice', client_id: vp.clientId });
+    // alice signed in at this same provider before linking, so the linked account is hers there.
+    expect(issued).toMatchObject({ sub: 'alice', client_id: vp.clientId });
   });
+
+  /**
+   * A fetch that carries `user`'s Warden session: deploy/gateway.yaml has identity.login, so
+   * review links need a signed-in approver (review_auth link+login). The session comes from a
+   * real sign-in at the IdP in Chromium; any replica honours it (shared session secret).
+   */
+  async function signedInFetch(user: string) {
+    const context = await browser.newContext();
+    try {
+      await context.addCookies([{ name: LOGIN_AS_COOKIE, value: user, url: vp.op.issuer }]);
+      const page = await context.newPage();
+      await page.goto(`${lbUrl}/.warden/login`);
+      await page.waitForURL(`${lbUrl}/.warden/session`);
+      const session = (await context.cookies(`${lbUrl}/.warden/session`)).find((c) => c.name === 'warden_session')!.value;
+      return (url: string, init: RequestInit = {}) => {
+        const headers = { ...((init.headers as Record<string, string>) ?? {}) };
+        headers.cookie = [headers.cookie, `warden_session=${session}`].filter(Boolean).join('; ');
+        return fetch(url, { ...init, headers });
+      };
+    } finally {
+      await context.close();
+    }
+  }
 
   it('holds an approval on one replica and releases it by a decision on the other, exactly once', async () => {
     const alice = await agentToken('alice');
@@ -224,7 +260,7 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
     const holder = await holderOf(notice.id);
     const other = wardens.find((w) => w !== holder)!;
     const review = notice.review_url.replace(lbUrl, other.url);
-    expect((await decide(fetch, review, 'approve')).status).toBe(200);
+    expect((await decide(await signedInFetch('alice'), review, 'approve')).status).toBe(200);
     const res = await held;
     expect(res.status).toBe(200);
     expect(notes.requests.filter((r) => r.method === 'DELETE' && r.url === '/docs/1')).toHaveLength(1);
@@ -254,7 +290,8 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
     const deadline = Date.now() + 10_000;
     while (!survivor.service.output().includes(`"approval_id":"${notice.id}"`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(notes.requests.filter((r) => r.method === 'DELETE' && r.url === '/docs/2')).toHaveLength(0);
-    expect((await decide(fetch, notice.review_url.replace(lbUrl, survivor.url), 'approve')).status).toBe(200);
+    // The held DELETE is bob's: bob decides.
+    expect((await decide(await signedInFetch('bob'), notice.review_url.replace(lbUrl, survivor.url), 'approve')).status).toBe(200);
     const res = await held;
     expect(res.status).toBe(200);
     stop = true;

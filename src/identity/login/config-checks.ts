@@ -14,8 +14,8 @@ export function loginConfigIssues(config: Config, env: NodeJS.ProcessEnv = proce
     if (!login.scopes.includes('openid')) add('identity.login.scopes', 'must include openid (Warden verifies an ID token)');
     if (login.session.ttl < 60_000 || login.session.ttl > 7 * 24 * 3_600_000) add('identity.login.session.ttl', 'must be between 1m and 7d');
     if (login.algorithms.some((a) => /^HS/i.test(a))) add('identity.login.algorithms', 'HMAC algorithms are not accepted for ID tokens');
-    if (production && !(config.server.public_url ?? '').startsWith('https://')) {
-      add('identity.login', 'in production sign-in needs server.public_url on https (session cookies are Secure and __Host-)');
+    if (production && !securePublicUrl(config.server.public_url)) {
+      add('identity.login', 'in production sign-in needs server.public_url on https (session cookies are Secure and __Host-); only a loopback URL may be plain http');
     }
   }
   const canSignIn = Boolean(login) || devLogin;
@@ -27,6 +27,17 @@ export function loginConfigIssues(config: Config, env: NodeJS.ProcessEnv = proce
     add('identity.login', 'vault.providers are linked in a browser that must be signed in as the ticket’s user: set identity.login (or dev_issuer in development)');
   }
   return issues;
+}
+
+/** https, or plain http on a loopback host (browsers treat loopback as a secure context). */
+function securePublicUrl(value: string | undefined): boolean {
+  if (!value) return false;
+  try {
+    const u = new URL(value);
+    return u.protocol === 'https:' || (u.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname));
+  } catch {
+    return false;
+  }
 }
 
 /** The effective `approvals.review_auth`: the configured one, else link+login when identity.login is set, else link. */
