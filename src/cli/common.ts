@@ -7,8 +7,8 @@ export const USAGE = `Usage: warden <command> [options]
 Commands:
   start    [-c gateway.yaml]                      serve (SIGHUP reloads, SIGTERM drains and exits)
   validate [-c gateway.yaml]                      check config and policies; exit 1 listing every problem
-  token    --agent ID [--user ID] [--scope "a b"] [--ttl 1h] [--claim k=v] [-c …]
-                                                  print a dev-issuer access token
+  token    --agent ID [--user ID] [--scope "a b"] [--ttl 1h] [--claim k=v] [--route NAME | --resource URL] [-c …]
+                                                  print a dev-issuer access token (MCP routes: --route, aud = its resource)
   explain  --token JWT [-X METHOD] PATH [--data BODY] [-H "K: V"] [-c …]
                                                   run the pipeline without forwarding; print the decision trace
   fga push [-c …] [--api-url URL]                 create the OpenFGA store if needed, write policies/, print the ids

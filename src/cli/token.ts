@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { dataDirOf, publicUrlOf } from '../config/public-url.js';
 import { loadDevIssuer } from '../identity/dev-issuer.js';
+import { mcpResource } from '../mcp/audience.js';
 import { USAGE, configPath, fail, loadOrExit } from './common.js';
 
 export async function run(argv: string[]): Promise<void> {
@@ -16,6 +17,8 @@ export async function run(argv: string[]): Promise<void> {
       scope: { type: 'string' },
       ttl: { type: 'string', default: '1h' },
       claim: { type: 'string', multiple: true },
+      resource: { type: 'string', multiple: true },
+      route: { type: 'string' },
     },
   });
   if (!values.agent) fail('warden token: --agent is required\n\n' + USAGE, 2);
@@ -30,7 +33,15 @@ export async function run(argv: string[]): Promise<void> {
     if (eq <= 0) fail(`warden token: --claim must be key=value (got ${c})`, 2);
     claims[c.slice(0, eq)] = c.slice(eq + 1);
   }
+  // RFC 8707: a token for an MCP route names that route's resource in aud (--route NAME or --resource URL).
+  const resources = [...(values.resource ?? [])];
+  if (values.route !== undefined) {
+    const route = loaded.config.routes.find((r) => r.name === values.route);
+    if (!route) fail(`warden token: no route named ${values.route}`, 2);
+    resources.push(mcpResource(publicUrlOf(loaded.config), route!));
+  }
   const token = await issuer.issue({
+    resource: resources.length > 0 ? resources : undefined,
     agent: values.agent,
     user: values.user ?? null,
     scopes: values.scope ? values.scope.split(/\s+/).filter(Boolean) : [],

@@ -1,7 +1,9 @@
 /** `warden validate [-c gateway.yaml]`: exit 0, or 1 listing every problem. */
 
 import { parseArgs } from 'node:util';
-import { formatIssue } from '../config/load.js';
+import { formatIssue, loadConfigFile } from '../config/load.js';
+import { publicUrlOf } from '../config/public-url.js';
+import { audienceBindingWarnings } from '../mcp/audience.js';
 import { validateConfigFile } from '../gateway/validate-file.js';
 import { configPath } from './common.js';
 
@@ -10,6 +12,9 @@ export async function run(argv: string[]): Promise<void> {
   const file = configPath(values);
   const issues = await validateConfigFile(file);
   if (issues.length === 0) {
+    // Warnings: valid, but probably not what the operator meant (exit code stays 0).
+    const { config } = loadConfigFile(file);
+    for (const w of audienceBindingWarnings(config, publicUrlOf(config))) process.stderr.write(`  warning: ${w.path}: ${w.message}\n`);
     process.stdout.write(`${file}: OK\n`);
     return;
   }

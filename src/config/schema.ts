@@ -125,6 +125,10 @@ export const issuerSchema = z.strictObject({
   token_types: z.array(z.string()).default(['at+jwt', 'application/at+jwt']).describe('Accepted JOSE typ values (case-insensitive, application/ prefix optional)').meta({ examples: [["at+jwt"]] }),
   /** Also accept tokens without `typ` (many IdPs omit it); ID tokens are still refused. */
   allow_untyped: z.boolean().default(false).describe('Also accept tokens without typ or with typ: JWT (Keycloak, Entra ID, Auth0); ID tokens are still refused').meta({ examples: [true] }),
+  audience_binding: z
+    .enum(['resource', 'gateway'])
+    .default('resource')
+    .describe('On MCP routes, `resource` (default, RFC 8707) accepts a token only if its aud contains the route\'s RFC 9728 resource URL (list those URLs in `audience`); `gateway` accepts this issuer\'s tokens on every MCP route with any audience from `audience` (one gateway-wide audience; a token for one MCP server then works on all).'),
 });
 
 /** `identity.login`: Warden as an OpenID Connect relying party for people in a browser (src/identity/login/). */

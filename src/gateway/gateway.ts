@@ -35,6 +35,7 @@ import type { Authenticator } from '../identity/principal.js';
 import { dataDirOf, publicUrlOf } from '../config/public-url.js';
 import { createAdminGuard } from '../http/admin-guard.js';
 import { createLoginRoutes, sessionsFromConfig } from '../identity/login/feature.js';
+import { audienceBindingWarnings, mcpResources } from '../mcp/audience.js';
 
 export interface GatewayOptions {
   /** Path of gateway.yaml (watched/reloaded). */
@@ -149,7 +150,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       devIssuer = shared.devIssuer?.key === key ? shared.devIssuer.issuer : await loadDevIssuer({ dataDir, publicUrl });
       shared.devIssuer = { key, issuer: devIssuer };
     }
-    const authenticator: Authenticator = await createAuthenticator(cfg.identity, { devIssuer, logger, metrics });
+    const authenticator: Authenticator = await createAuthenticator(cfg.identity, { devIssuer, devAudiences: mcpResources(cfg, publicUrl), logger, metrics });
+    for (const w of audienceBindingWarnings(cfg, publicUrl)) logger.warn({ path: w.path }, w.message);
     const authorizer = await createAuthorizer(cfg.authz, { baseDir: loaded.baseDir, logger, metrics });
     closers.push(() => authorizer.close());
     if (authenticator.close) closers.push(() => authenticator.close!());

@@ -31,6 +31,8 @@ export interface DevTokenRequest {
   ttlSeconds?: number;
   /** Extra claims (e.g. `email`, `act`); the registered claims above always win. */
   claims?: Record<string, unknown>;
+  /** RFC 8707 resource(s) the token is for: its `aud` (default: the gateway audience). MCP routes need their own resource here. */
+  resource?: string | readonly string[];
 }
 
 /** A loaded dev issuer. */
@@ -149,7 +151,7 @@ export async function loadDevIssuer(options: DevIssuerOptions): Promise<DevIssue
       return new SignJWT(payload)
         .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: privateJwk.kid })
         .setIssuer(issuer)
-        .setAudience(audience)
+        .setAudience(request.resource === undefined ? audience : typeof request.resource === 'string' ? request.resource : [...request.resource])
         .setSubject(user ?? request.agent)
         .setIssuedAt(now)
         .setExpirationTime(now + ttl)

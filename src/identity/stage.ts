@@ -12,6 +12,7 @@ import type { RequestState } from '../pipeline/context.js';
 import type { Stage } from '../pipeline/stage.js';
 import { bearerToken } from './bearer.js';
 import type { Principal } from './principal.js';
+import { gatewayAudienceIssuers, mcpResource, requireResourceAudience } from '../mcp/audience.js';
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -34,7 +35,21 @@ export function createIdentityStage(rt: Runtime): Stage {
   );
   const challengeOf = (state: RequestState): string => challenges[state.routeIndex as number] ?? 'Bearer realm="warden"';
 
+  // RFC 8707 on MCP routes: the token's aud must name the route's resource (mcp/audience.ts).
+  const resources = rt.config.routes.map((route) => (route.mcp ? mcpResource(rt.publicUrl, route) : undefined));
+  const gatewayAudience = gatewayAudienceIssuers(rt.config);
+
   function requireScopes(state: RequestState): void {
+    const resource = resources[state.routeIndex as number];
+    if (resource !== undefined) {
+      try {
+        requireResourceAudience(state.principal!, resource, gatewayAudience);
+      } catch (err) {
+        const e = err as WardenError;
+        const params = e.headers['WWW-Authenticate'].replace(/^Bearer\s*/i, '');
+        throw new WardenError('unauthenticated', e.message, { headers: { 'WWW-Authenticate': `${challengeOf(state)}, ${params}` }, reason: e.reason, cause: err });
+      }
+    }
     const required = state.route?.scopes;
     if (required?.length) {
       const have = new Set(state.principal!.scopes);

@@ -38,6 +38,8 @@ import { DEFAULT_MAX_TOKEN_BYTES, parseCompactJws } from './token-shape.js';
 export interface AuthenticatorOptions {
   /** The loaded dev issuer; required when `identity.dev_issuer` is true, ignored otherwise. */
   devIssuer?: DevIssuer;
+  /** More audiences the dev issuer's tokens may carry (the MCP routes' resources). */
+  devAudiences?: readonly string[];
   logger: Logger;
   metrics?: Metrics;
   /** Timeout of each discovery and JWKS fetch (default 5000 ms). */
@@ -258,7 +260,8 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
     const local = createLocalJWKSet(dev.jwks());
     verifiers.set(dev.issuer, {
       issuer: dev.issuer,
-      audience: [dev.audience],
+      // The gateway audience, and every MCP route's resource (RFC 8707 tokens from `warden token --resource`).
+      audience: [dev.audience, ...(options.devAudiences ?? [])],
       algorithms: ['ES256'],
       rules: { token_types: ['at+jwt'], allow_untyped: false, user_claim: 'sub' },
       getKey: local,

@@ -6,13 +6,13 @@
 
 import { Hono } from 'hono';
 import type { Config, RouteConfig } from '../config/schema.js';
-import { devIssuerIdentity } from '../identity/dev-issuer.js';
 import { resourcePath } from '../http/well-known.js';
 
 /** The metadata document of one MCP route. */
 export interface ProtectedResourceMetadata {
   resource: string;
-  authorization_servers: string[];
+  /** Omitted when no configured issuer is an authorization server (dev issuer only). */
+  authorization_servers?: string[];
   scopes_supported?: string[];
   bearer_methods_supported: ['header'];
   resource_name: string;
@@ -21,11 +21,12 @@ export interface ProtectedResourceMetadata {
 /** Metadata for `route` under `publicUrl`. */
 export function protectedResourceMetadata(config: Config, route: RouteConfig, publicUrl: string): ProtectedResourceMetadata {
   const base = publicUrl.replace(/\/+$/, '');
+  // Only issuers that are authorization servers (RFC 8414 metadata of their own).
+  // The dev issuer serves none, so it is not advertised; `warden token --resource` mints its tokens.
   const servers = config.identity.issuers.map((i) => i.issuer);
-  if (config.identity.dev_issuer) servers.push(devIssuerIdentity(base).issuer);
   const doc: ProtectedResourceMetadata = {
     resource: `${base}${resourcePath(route)}`,
-    authorization_servers: [...new Set(servers)],
+    ...(servers.length > 0 ? { authorization_servers: [...new Set(servers)] } : {}),
     bearer_methods_supported: ['header'],
     resource_name: route.name,
   };

@@ -50,7 +50,7 @@ describe('limits on MCP tools', () => {
   });
 
   async function connect(user: string): Promise<Client> {
-    const token = await w.token('assistant', user);
+    const token = await w.mcpToken('/mcp/files', 'assistant', user);
     const transport = new StreamableHTTPClientTransport(new URL(`${w.url}/mcp/files`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
     const client = new Client({ name: 'limits-test', version: '1.0.0' });
     await client.connect(transport);

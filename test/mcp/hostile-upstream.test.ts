@@ -122,7 +122,7 @@ afterAll(async () => {
 });
 
 async function connect(path: string): Promise<Client> {
-  const token = await warden.token('assistant', 'alice');
+  const token = await warden.mcpToken(path, 'assistant', 'alice');
   const transport = new StreamableHTTPClientTransport(new URL(`${warden.url}${path}`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
   const client = new Client({ name: 'victim', version: '1.0.0' });
   await client.connect(transport);
@@ -159,7 +159,7 @@ describe('a hostile MCP upstream cannot get an unlisted tool past tools/list fil
 
 describe('request methods sent as notifications', () => {
   it('tools/call (or any request method) without an id is refused before the upstream sees it', async () => {
-    const token = await warden.token('assistant', 'alice');
+    const token = await warden.mcpToken('/mcp/empty-event', 'assistant', 'alice');
     const before = upstream.requests.length;
     for (const method of ['tools/call', 'tools/list', 'resources/read', 'initialize']) {
       const res = await fetch(`${warden.url}/mcp/empty-event`, {

@@ -78,7 +78,7 @@ afterAll(async () => {
 });
 
 async function connect(path: string, agent: string, user: string | null): Promise<{ client: Client; transport: StreamableHTTPClientTransport; token: string }> {
-  const token = await warden.token(agent, user);
+  const token = await warden.mcpToken(path, agent, user);
   const transport = new StreamableHTTPClientTransport(new URL(`${warden.url}${path}`), {
     requestInit: { headers: { Authorization: `Bearer ${token}` } },
   });
@@ -201,7 +201,7 @@ describe('MCP routes through Warden', () => {
         body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/call', params: { name: 'read_file', arguments: { path: 'readme.txt' } } }),
       });
     for (const [agent, user] of [['assistant', 'bob'], ['rogue', 'alice']] as const) {
-      const other = await warden.token(agent, user);
+      const other = await warden.mcpToken('/mcp/files', agent, user);
       const res = await post(other, sessionId);
       expect(res.status).toBe(200);
       const body = (await res.json()) as { id: number; error: { data: { code: string; reason: string } } };
@@ -279,7 +279,8 @@ describe('MCP routes through Warden', () => {
     expect(meta.status).toBe(200);
     const doc = (await meta.json()) as Record<string, unknown>;
     expect(doc).toMatchObject({ resource: `${warden.url}/mcp/files`, bearer_methods_supported: ['header'] });
-    expect((doc.authorization_servers as string[]).length).toBeGreaterThan(0);
+    // Only the dev issuer here: it serves no RFC 8414 metadata, so no authorization server is advertised.
+    expect(doc.authorization_servers).toBeUndefined();
     expect((await fetch(`${warden.url}/.well-known/oauth-protected-resource/nope`)).status).toBe(404);
 
     const res = await fetch(`${warden.url}/mcp/files`, {
@@ -293,7 +294,7 @@ describe('MCP routes through Warden', () => {
   });
 
   it('rejects malformed JSON-RPC and batches with more than one tools/call', async () => {
-    const token = await warden.token('assistant', 'alice');
+    const token = await warden.mcpToken('/mcp/files', 'assistant', 'alice');
     const send = (body: string) =>
       fetch(`${warden.url}/mcp/files`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body });
     const bad = await send('{"jsonrpc":"2.0","id":1}');
@@ -362,7 +363,7 @@ describe('an approval not decided within the hold', () => {
   });
 
   it('reaches the client as approval_pending; the same call after approval runs once', async () => {
-    const token = await short.token('assistant', 'alice');
+    const token = await short.mcpToken('/mcp/files', 'assistant', 'alice');
     const transport = new StreamableHTTPClientTransport(new URL(`${short.url}/mcp/files`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
     const client = new Client({ name: 'pending', version: '1.0.0' });
     await client.connect(transport);

@@ -44,7 +44,7 @@ routes:
 `,
   });
   direct = await client(server.url);
-  viaWarden = await client(`${warden.url}/mcp/files`, await warden.token('assistant', 'alice'));
+  viaWarden = await client(`${warden.url}/mcp/files`, await warden.mcpToken('/mcp/files', 'assistant', 'alice'));
 });
 
 afterAll(async () => {

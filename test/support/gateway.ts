@@ -35,6 +35,8 @@ export interface WardenHandle {
   readonly dataDir: string;
   /** A dev-issuer access token (identity.dev_issuer must be true). */
   token(agent: string, user?: string | null, scopes?: string[], claims?: Record<string, unknown>, ttlSeconds?: number): Promise<string>;
+  /** A dev-issuer token for one MCP route (RFC 8707: `aud` = the route's resource, `<url><path>`). */
+  mcpToken(path: string, agent: string, user?: string | null, scopes?: string[]): Promise<string>;
   /** Everything logged so far, one JSON object per line. */
   logs(): string;
   /** Parsed audit records (`audit: true`). */
@@ -66,6 +68,10 @@ export async function startWarden(options: WardenOptions): Promise<WardenHandle>
     async token(agent, user = null, scopes = [], claims, ttlSeconds = 3600) {
       issuer ??= await loadDevIssuer({ dataDir, publicUrl: gateway.runtime().publicUrl });
       return issuer.issue({ agent, user, scopes, ttlSeconds, claims });
+    },
+    async mcpToken(path, agent, user = null, scopes = []) {
+      issuer ??= await loadDevIssuer({ dataDir, publicUrl: gateway.runtime().publicUrl });
+      return issuer.issue({ agent, user, scopes, resource: `${gateway.runtime().publicUrl.replace(/\/+$/, '')}${path}` });
     },
     logs: () => lines.join(''),
     audits: () =>
