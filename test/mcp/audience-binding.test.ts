@@ -11,7 +11,6 @@ import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startOidcProvider, type OidcTestProvider } from '../support/oidc.js';
 import { freePort } from '../support/net.js';
-import { createMcpFeature } from '../../src/mcp/feature.js';
 import { parseConfig } from '../../src/config/load.js';
 import { audienceBindingWarnings } from '../../src/mcp/audience.js';
 
@@ -40,7 +39,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${await freePort()}`;
   op = await startOidcProvider({ audience: base });
   upstream = await startUpstream();
-  warden = await startWarden({ config: config('resource', [`${base}/mcp/admin`, `${base}/mcp/files`, base]), features: [createMcpFeature] });
+  warden = await startWarden({ config: config('resource', [`${base}/mcp/admin`, `${base}/mcp/files`, base]) });
 });
 
 afterAll(async () => {
