@@ -104,9 +104,18 @@ export function createRefresher(options: RefresherOptions): Refresher {
     return provider;
   }
 
+  /**
+   * Refresh within `refresh_before` of expiry, or at half the token's lifetime
+   * when the provider issues tokens that live less than `refresh_before`
+   * (otherwise every request would refresh). The lifetime runs from when the
+   * record was last written (`updatedAt`: the tokens were stored then).
+   */
   function needsRefresh(conn: Connection): boolean {
     if (conn.expiresAt === undefined || conn.expiresAt === null) return false;
-    return conn.expiresAt - now() <= providerOf(conn).refreshBeforeMs;
+    const lifetime = conn.expiresAt - conn.updatedAt;
+    const before = providerOf(conn).refreshBeforeMs;
+    const window = lifetime > 0 ? Math.min(before, lifetime / 2) : before;
+    return conn.expiresAt - now() <= window;
   }
 
   const markerKey = (id: string) => `vault:redeem:${id}`;
