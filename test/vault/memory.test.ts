@@ -83,7 +83,7 @@ routes:
     expect(upstream.requests.at(-1)!.headers.authorization).toBe(`Bearer ${linked.accessToken}`);
 
     // Make it expire: the next request refreshes at the discovered token endpoint.
-    await repo.replace({ ...linked, expiresAt: Date.now() + 5_000 }, linked.version);
+    await repo.replace({ ...linked, expiresAt: Date.now() - 1_000 }, linked.version);
     const tokenCalls = vp.op.requestCount('/token');
     const again = await fetch(`${lb.url}/acme/me`, { headers: { authorization: `Bearer ${token}` } });
     expect(again.status).toBe(200);
