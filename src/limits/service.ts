@@ -37,6 +37,8 @@ export interface BudgetView {
 export interface LimitsService {
   /** True when the request's route (or its tool) has a limit: the stage is skipped otherwise. */
   applies(state: RequestState): boolean;
+  /** True when the route or one of its MCP tools has a limit (asked once per route). */
+  routeHasLimits(route: string): boolean;
   /** The stage: rate limits, then budget reservations (peek only when `dryRun`). */
   stage(state: RequestState): Promise<void>;
   /** The budgets of a caller: an agent acting for a user, or a signed-in person (agent null). */
@@ -259,6 +261,8 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
   }
 
   return {
+    routeHasLimits: (route) => compiled.route(route) !== undefined || compiled.routeHasToolLimits(route),
+
     applies(state) {
       const route = state.route;
       if (!route) return false;

@@ -55,6 +55,7 @@ export function createLimitsStage(rt: Runtime, options: { dryRun?: boolean } = {
   const limits = createLimitsService(rt, { dryRun: options.dryRun });
   return {
     name: 'limits',
+    appliesTo: (route) => limits.routeHasLimits(route.config.name),
     // No promise for requests without limits: the warm chain stays synchronous.
     run: (state) => (limits.applies(state) ? limits.stage(state) : undefined),
     routes: createBudgetRoutes(rt, limits),
@@ -66,5 +67,6 @@ export function createLimitsStage(rt: Runtime, options: { dryRun?: boolean } = {
 export const afterApproveStage: Stage = {
   name: 'after-approve',
   effects: true,
+  appliesTo: (route) => Boolean(route.config.budget || Object.values(route.config.mcp?.tools ?? {}).some((t) => t.budget)),
   run: (state) => state.afterApprove?.(),
 };
