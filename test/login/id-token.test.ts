@@ -21,6 +21,7 @@ describe('sign-in ID token validation (hostile IdP)', () => {
   let otherKey: Key;
   let jwk: JWK;
   let nextIdToken = '';
+  let hangToken = false;
   let client: LoginClient;
   const CLIENT = 'warden-login';
   const NONCE = 'n-0123456789abcdef';
@@ -35,7 +36,10 @@ describe('sign-in ID token validation (hostile IdP)', () => {
       const json = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       if (path === '/.well-known/openid-configuration') return json({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
       if (path === '/jwks') return json({ keys: [jwk] });
-      if (path === '/token') return json({ access_token: 'at', token_type: 'Bearer', expires_in: 60, id_token: nextIdToken });
+      if (path === '/token') {
+        if (hangToken) return; // never answered: the client's timeout must end the call
+        return json({ access_token: 'at', token_type: 'Bearer', expires_in: 60, id_token: nextIdToken });
+      }
       res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -45,7 +49,42 @@ describe('sign-in ID token validation (hostile IdP)', () => {
   });
 
   afterAll(async () => {
+    server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  /** A relying party with other `identity.login` settings against the same IdP. */
+  function clientWith(login: Record<string, unknown>): LoginClient {
+    const cfg = configSchema.parse({ identity: { login: { issuer, client_id: CLIENT, client_secret: 's', session: { secret: 'x'.repeat(40) }, ...login } } });
+    return createLoginClient(cfg.identity.login!, { clockToleranceMs: 30_000 });
+  }
+  const finishWith = (c: LoginClient) => c.finish({ code: 'c', codeVerifier: 'v', redirectUri: 'http://127.0.0.1:9/cb', nonce: NONCE });
+
+  it('user_claim names the person by another claim, and a token without it is refused', async () => {
+    const byEmail = clientWith({ user_claim: 'email' });
+    nextIdToken = await sign({ ...base(), email: 'alice@example.test' });
+    expect((await finishWith(byEmail)).sub).toBe('alice@example.test');
+    nextIdToken = await sign(base());
+    await expect(finishWith(byEmail)).rejects.toBeInstanceOf(LoginError);
+  });
+
+  it('algorithms is an allow-list: an RS256 token is refused when only ES256 is allowed', async () => {
+    nextIdToken = await sign(base());
+    await expect(finishWith(clientWith({ algorithms: ['ES256'] }))).rejects.toMatchObject({ kind: 'rejected' });
+    expect((await finishWith(clientWith({ algorithms: ['RS256'] }))).sub).toBe('alice');
+  });
+
+  it('timeout bounds the call to a token endpoint that never answers (transient, not a hang)', async () => {
+    hangToken = true;
+    try {
+      const started = Date.now();
+      const err = await finishWith(clientWith({ timeout: '300ms' })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LoginError);
+      expect((err as LoginError).kind).toBe('transient');
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      hangToken = false;
+    }
   });
 
   const now = () => Math.floor(Date.now() / 1000);
