@@ -194,6 +194,29 @@ routes:
     expect(found).toHaveLength(6);
   });
 
+  it('refuses a static header or header credential named like an assertion header', () => {
+    const found = issues(`
+identity:
+  dev_issuer: true
+routes:
+  - name: a
+    match: { path: "/a/**" }
+    upstream: { url: "http://127.0.0.1:9", headers: { warden-identity: "static", X-Who: "static" } }
+    authorize: []
+    assertion: { header: X-Who }
+  - name: b
+    match: { path: "/b/**" }
+    upstream: { url: "http://127.0.0.1:9" }
+    authorize: []
+    credentials: { header: { name: Warden-Identity, value: "static" } }
+`);
+    expect(found).toEqual([
+      expect.objectContaining({ path: 'routes[0].upstream.headers.warden-identity', message: expect.stringContaining('identity assertion') }),
+      expect.objectContaining({ path: 'routes[0].upstream.headers.X-Who', message: expect.stringContaining('identity assertion') }),
+      expect.objectContaining({ path: 'routes[1].credentials.header.name', message: expect.stringContaining('identity assertion') }),
+    ]);
+  });
+
   it('accepts true, false and the object form on routes and tools', () => {
     const cfg = load(`
 identity:

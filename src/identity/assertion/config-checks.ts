@@ -75,6 +75,22 @@ export function assertionConfigIssues(config: Config, env: NodeJS.ProcessEnv = p
   let used = false;
   config.routes.forEach((route, i) => {
     const at = `routes[${i}]`;
+    // A static header or header credential must never pose as an assertion: Warden-Identity and the
+    // route's assertion headers carry only what Warden signs.
+    const assertionHeaders = new Set(['warden-identity']);
+    for (const s of [route.assertion, ...Object.values(route.mcp?.tools ?? {}).map((t) => t.assertion)]) {
+      if (typeof s === 'object') assertionHeaders.add(s.header.toLowerCase());
+      else if (s === true) assertionHeaders.add('warden-identity');
+    }
+    assertionHeaders.delete('authorization');
+    for (const name of Object.keys(route.upstream.headers ?? {})) {
+      if (assertionHeaders.has(name.toLowerCase())) add(`${at}.upstream.headers.${name}`, `${name} carries the identity assertion Warden signs; a static value cannot be sent in it`);
+    }
+    const credentialHeaders: Array<[string, CredentialsConfig | undefined]> = [[`${at}.credentials`, route.credentials]];
+    for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) credentialHeaders.push([`${at}.mcp.tools.${tool}.credentials`, rule.credentials]);
+    for (const [path, c] of credentialHeaders) {
+      if (c?.kind === 'header' && c.name.toLowerCase() === 'warden-identity') add(`${path}.header.name`, 'Warden-Identity carries the identity assertion Warden signs; a static value cannot be sent in it');
+    }
     if (checkRoute(route.assertion, `${at}.assertion`, route.credentials, add)) {
       used = true;
       if (route.public) add(`${at}.assertion`, 'a public route has no caller to assert; remove assertion: or the public flag');
