@@ -13,8 +13,12 @@ export interface NotesApi {
   close(): Promise<void>;
 }
 
-/** Start the notes API on `port` (0 = any free port) on loopback. */
-export async function startNotesApi(port = 9101): Promise<NotesApi> {
+/**
+ * Start the notes API on `port` (0 = any free port) on loopback. `accountOf`
+ * resolves a Notes Cloud access token to its account (the demo OAuth provider
+ * runs in the same process), so `GET /me` can show whose token arrived.
+ */
+export async function startNotesApi(port = 9101, accountOf: (accessToken: string) => string | undefined = () => undefined): Promise<NotesApi> {
   const docs = new Map<string, { id: string; title: string; body: string }>([
     ['1', { id: '1', title: "Alice's plan", body: 'Ship the gateway.' }],
     ['2', { id: '2', title: "Bob's notes", body: 'Private.' }],
@@ -35,6 +39,13 @@ export async function startNotesApi(port = 9101): Promise<NotesApi> {
         api_key: req.headers['x-api-key'] ? 'present' : null,
       };
       if (url.pathname === '/status') return send(200, { status: 'ok', credentials_seen: seen });
+      if (url.pathname === '/me') {
+        // Reached through Warden's vault route: the bearer token is the user's own Notes Cloud token.
+        const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+        const account = bearer ? accountOf(bearer) : undefined;
+        if (!account) return send(401, { error: 'no valid Notes Cloud token', credentials_seen: seen });
+        return send(200, { notes_cloud_account: account, credentials_seen: seen, agent_token_seen: bearer?.split('.').length === 3 });
+      }
       const m = /^\/docs\/([^/]+)$/.exec(url.pathname);
       if (!m) return send(404, { error: 'not found' });
       const id = decodeURIComponent(m[1]);
