@@ -22,7 +22,7 @@ export interface Service {
   readonly name: string;
   readonly pid: number;
   readonly exited: boolean;
-  /** The last 16 KiB of what the process printed (stdout and stderr). */
+  /** The last MiB of what the process printed (stdout and stderr). */
   output(): string;
   stop(): Promise<void>;
   kill(): Promise<void>;
@@ -69,7 +69,7 @@ export async function spawnService(
   });
   let out = '';
   const keep = (d: Buffer) => {
-    out = (out + d.toString('utf8')).slice(-16_384);
+    out = (out + d.toString("utf8")).slice(-1_048_576);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);

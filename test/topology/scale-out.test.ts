@@ -10,7 +10,7 @@
  */
 
 import { LOGIN_AS_COOKIE } from '../support/oidc.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -279,9 +279,14 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
     const statuses: Array<number | string> = [];
     const background = (async () => {
       while (!stop) {
-        statuses.push(await get('/notes/docs/1', alice).then((r) => r.status, (err: Error) => String(err.cause ?? err)));
+        statuses.push(await get('/notes/docs/1', alice).then((r) => (void r.body?.cancel(), r.status), (err: Error) => String(err.cause ?? err)));
+        // Yield to timers and I/O even if fetch fails at once (a microtask-only loop would starve the test).
+        await new Promise((r) => setTimeout(r, 20));
       }
     })();
+    onTestFinished(() => {
+      stop = true;
+    });
     await new Promise((r) => setTimeout(r, 200));
     await victim.service.kill();
 
