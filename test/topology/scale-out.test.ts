@@ -51,7 +51,7 @@ let browser: Browser;
 let lbUrl: string;
 const wardens: Array<{ name: string; url: string; service: Service }> = [];
 let env: Record<string, string>;
-let agentToken: (user: string) => Promise<string>;
+let agentToken: (user: string, resource?: string) => Promise<string>;
 
 /** deploy/nginx.conf with its listen port and the two replicas pointed at loopback ports. */
 function nginxConf(lbPort: number, replicaPorts: number[]): string {
@@ -89,8 +89,8 @@ beforeAll(async () => {
       { client_id: 'warden-login', client_secret: 'warden-login-secret-0123456789abcdef', redirect_uris: [`${lbUrl}/.warden/login/callback`] },
     ],
   });
-  agentToken = async (user) =>
-    (await vp.op.userAccessToken({ accountId: user, clientId: 'demo-agent', scope: 'notes files', resource: lbUrl })).access_token;
+  agentToken = async (user, resource = lbUrl) =>
+    (await vp.op.userAccessToken({ accountId: user, clientId: 'demo-agent', scope: 'notes files', resource })).access_token;
 
   env = {
     NODE_ENV: 'production',
@@ -177,7 +177,8 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
   });
 
   it('an MCP client calls a tool through nginx', async () => {
-    const token = await agentToken('alice');
+    // MCP tokens are bound to the MCP resource (RFC 8707): aud is the route's URL.
+    const token = await agentToken('alice', `${lbUrl}/mcp/files`);
     const transport = new StreamableHTTPClientTransport(new URL(`${lbUrl}/mcp/files`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
     const client = new Client({ name: 'topology', version: '1.0.0' });
     await client.connect(transport);
