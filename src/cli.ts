@@ -5,7 +5,7 @@
  * load the gateway) and turns what escapes it into a message and exit code.
  */
 
-import { ConfigError } from './config/load.js';
+import { ConfigError } from './config/issues.js';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -9,8 +9,9 @@
 import { Hono, type Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { WardenError } from '../core/errors.js';
-import { asWardenError, problemOf } from '../http/problem.js';
-import type { Principal } from '../identity/principal.js';
+import { createOnError } from '../http/problem.js';
+import { bearerToken } from '../identity/bearer.js';
+import type { Principal } from '../core/principal.js';
 import type { Runtime } from '../core/runtime.js';
 import { randomId, safeEqual } from './ids.js';
 import { effectiveStatus, type ApprovalRecord } from './records.js';
@@ -23,12 +24,11 @@ const CSRF_COOKIE = 'warden_review_csrf';
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
 
 async function authenticate(c: Context, rt: Runtime): Promise<Principal> {
-  const header = c.req.header('authorization') ?? '';
-  const m = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
-  if (!m) {
+  const token = bearerToken(c.req.header('authorization'));
+  if (token === null) {
     throw new WardenError('unauthenticated', 'a bearer token is required', { headers: { 'WWW-Authenticate': 'Bearer realm="warden"' } });
   }
-  return rt.authenticator.authenticate(m[1]);
+  return rt.authenticator.authenticate(token);
 }
 
 /** The agent-facing view of an approval. */
@@ -49,15 +49,7 @@ export function approvalStatusView(rec: ApprovalRecord, publicUrl: string) {
 
 /** problem+json for errors thrown by JSON endpoints (the gateway's own renderer). */
 function renderProblems(app: Hono, rt: Runtime): void {
-  app.onError((err, c) => {
-    const error = asWardenError(err);
-    if (error.status >= 500) rt.logger.error({ err, error_code: error.code }, 'approvals endpoint failed');
-    return c.body(JSON.stringify(problemOf(error)), error.status as 400, {
-      'content-type': 'application/problem+json',
-      'cache-control': 'no-store',
-      ...error.headers,
-    });
-  });
+  app.onError(createOnError(rt.logger, 'approvals endpoint'));
 }
 
 function html(c: Context, status: number, body: string, extraHeaders: Record<string, string> = {}) {

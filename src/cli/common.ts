@@ -1,6 +1,8 @@
 /** What every `warden` command shares: usage text, exiting with a message, finding and loading the config. */
 
-import { loadConfigFile, ConfigError, type LoadedConfig } from '../config/load.js';
+import { ConfigError } from '../config/issues.js';
+import type { LoadedConfig } from '../config/load.js';
+import { loadConfigFile } from '../gateway/config.js';
 
 export const USAGE = `Usage: warden <command> [options]
 

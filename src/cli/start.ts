@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { watch, type FSWatcher } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigFile } from '../gateway/config.js';
 import { createLogger } from '../observability/logger.js';
 import { startGateway } from '../gateway/gateway.js';
 import { configPath } from './common.js';

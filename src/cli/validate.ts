@@ -1,7 +1,8 @@
 /** `warden validate [-c gateway.yaml]`: exit 0, or 1 listing every problem. */
 
 import { parseArgs } from 'node:util';
-import { formatIssue, loadConfigFile } from '../config/load.js';
+import { formatIssue } from '../config/issues.js';
+import { loadConfigFile } from '../gateway/config.js';
 import { publicUrlOf } from '../config/public-url.js';
 import { audienceBindingWarnings } from '../mcp/audience.js';
 import { validateConfigFile } from '../gateway/validate-file.js';

@@ -5,7 +5,7 @@
  * Applied to the raw document before schema validation.
  */
 
-import type { ConfigIssue } from './load.js';
+import type { ConfigIssue } from './issues.js';
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 

@@ -1,7 +1,8 @@
 /**
  * Reads gateway.yaml: YAML → `${VAR}` substitution in string values → strict
- * schema → cross-checks. Every problem is collected with its YAML path and line,
- * and reported at once (`ConfigError`).
+ * schema → the checks the caller passes (gateway/config.ts passes the config's
+ * own and every feature's). Every problem is collected with its YAML path and
+ * line, and reported at once (`ConfigError`). Imports no feature.
  */
 
 import { readFileSync } from 'node:fs';
@@ -9,34 +10,8 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
-import { crossCheck } from './validate.js';
+import { ConfigError, formatPath, parsePath, type ConfigCheck, type ConfigIssue } from './issues.js';
 import { applyEnvOverrides } from './env-overrides.js';
-
-export interface ConfigIssue {
-  /** YAML path such as `routes[2].match.path`. */
-  path: string;
-  line?: number;
-  message: string;
-}
-
-/** Invalid configuration; `issues` lists every problem found. */
-export class ConfigError extends Error {
-  readonly code = 'config_invalid';
-  constructor(readonly file: string, readonly issues: ConfigIssue[]) {
-    super(`${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n` + issues.map((i) => '  ' + formatIssue(i)).join('\n'));
-    this.name = 'ConfigError';
-  }
-}
-
-export function formatIssue(i: ConfigIssue): string {
-  return `${i.path || '(root)'}${i.line ? ` (line ${i.line})` : ''}: ${i.message}`;
-}
-
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out;
-}
 
 /** A loaded configuration and where it came from. */
 export interface LoadedConfig {
@@ -74,8 +49,16 @@ export function substitute(doc: Document, env: NodeJS.ProcessEnv, issues: Config
   walk(doc.contents, []);
 }
 
+export interface ParseOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  baseDir?: string;
+  /** Checks over the schema-valid config (cross-field and per feature). */
+  checks?: readonly ConfigCheck[];
+}
+
 /** Parse and validate config text. Throws ConfigError with every problem. */
-export function parseConfig(text: string, options: { file?: string; env?: NodeJS.ProcessEnv; baseDir?: string } = {}): LoadedConfig {
+export function parseConfig(text: string, options: ParseOptions = {}): LoadedConfig {
   const file = options.file ?? 'gateway.yaml';
   const env = options.env ?? process.env;
   const counter = new LineCounter();
@@ -104,20 +87,22 @@ export function parseConfig(text: string, options: { file?: string; env?: NodeJS
 
   const baseDir = options.baseDir ?? dirname(resolve(file));
   const config = parsed.data as Config;
-  for (const issue of crossCheck(config, { env })) issues.push({ ...issue, line: issue.line ?? lineOf(parsePath(issue.path)) });
+  for (const check of options.checks ?? []) {
+    for (const issue of check(config, env)) issues.push({ ...issue, line: issue.line ?? lineOf(parsePath(issue.path)) });
+  }
   if (issues.length) throw new ConfigError(file, issues);
   return { config: deepFreeze(config), file, baseDir, lineOf };
 }
 
 /** Read and validate a gateway.yaml file. */
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, checks?: readonly ConfigCheck[]): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(file, [{ path: '', message: `cannot read: ${(err as Error).message}` }]);
   }
-  return parseConfig(text, { file, env, baseDir: dirname(resolve(file)) });
+  return parseConfig(text, { file, env, baseDir: dirname(resolve(file)), checks });
 }
 
 function zodIssues(error: z.ZodError, lineOf: (p: ReadonlyArray<string | number>) => number | undefined): ConfigIssue[] {
@@ -146,12 +131,6 @@ function zodIssues(error: z.ZodError, lineOf: (p: ReadonlyArray<string | number>
     }
     out.push({ path: formatPath(path), line: lineOf(path), message: issue.message });
   }
-  return out;
-}
-
-function parsePath(path: string): Array<string | number> {
-  const out: Array<string | number> = [];
-  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]);
   return out;
 }
 

@@ -5,7 +5,7 @@
 
 import type { Config } from '../config/schema.js';
 import type { Store } from '../store/store.js';
-import type { Authenticator } from '../identity/principal.js';
+import type { Authenticator } from './principal.js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';

@@ -9,7 +9,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { canonicalize, type CanonicalTarget } from '../pipeline/canonical.js';
 import { precheck } from '../http/prechecks.js';
-import { sendError } from '../http/problem.js';
+import { rawProblem, sendError } from '../http/problem.js';
 import { WardenError } from '../core/errors.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 
@@ -96,8 +96,7 @@ export function createAgentServer(options: AgentServerOptions): Server {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const code = status === 431 ? 'headers_too_large' : 'bad_request';
-    const body = JSON.stringify({ type: `https://warden.dev/problems/${code}`, title: status === 431 ? 'Request Header Fields Too Large' : 'Bad Request', status, code, detail: 'malformed or oversized HTTP request' });
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(rawProblem(new WardenError(code, 'malformed or oversized HTTP request', { status })));
   });
   return server;
 }

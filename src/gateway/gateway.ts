@@ -11,8 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
 import { getRequestListener } from '@hono/node-server';
 import { createServer } from 'node:http';
-import { loadConfigFile, parseConfig, ConfigError, type LoadedConfig } from '../config/load.js';
-import { checkPolicyNames } from '../config/validate.js';
+import { ConfigError, parsePath } from '../config/issues.js';
+import type { LoadedConfig } from '../config/load.js';
+import { loadConfigFile, parseConfig } from './config.js';
+import { policyNameIssues } from '../authz/config-checks.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -31,9 +33,11 @@ import { buildStages, closeStages } from './stages.js';
 import { createAudit } from '../observability/audit.js';
 import { mcpJsonRpcError as jsonRpcErrorFor } from '../mcp/errors.js';
 import type { Runtime } from '../core/runtime.js';
-import type { Authenticator } from '../identity/principal.js';
+import type { Authenticator } from '../core/principal.js';
 import { dataDirOf, publicUrlOf } from '../config/public-url.js';
 import { createAdminGuard } from '../http/admin-guard.js';
+import { problemResponse } from '../http/problem.js';
+import { WardenError } from '../core/errors.js';
 import { createLoginRoutes, sessionsFromConfig } from '../identity/login/feature.js';
 import { audienceBindingWarnings, mcpResources } from '../mcp/audience.js';
 
@@ -156,10 +160,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     closers.push(() => authorizer.close());
     if (authenticator.close) closers.push(() => authenticator.close!());
 
-    const nameIssues = checkPolicyNames(cfg, authorizer.relations());
+    const nameIssues = policyNameIssues(cfg, authorizer.relations());
     if (nameIssues.length) {
       await Promise.all(closers.map((c) => c().catch(() => {})));
-      throw new ConfigError(loaded.file, nameIssues.map((i) => ({ ...i, line: loaded.lineOf(i.path.split(/[.[\]]+/).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p))) })));
+      throw new ConfigError(loaded.file, nameIssues.map((i) => ({ ...i, line: loaded.lineOf(parsePath(i.path)) })));
     }
 
     const sessions = sessionsFromConfig(cfg, { store, logger, publicUrl, devIssuer, env });
@@ -217,7 +221,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (s.routes) app.route('/.warden', s.routes);
       if (s.wellKnown) app.route('/.well-known', s.wellKnown);
     }
-    app.notFound((c) => c.json({ type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no such Warden endpoint' }, 404, { 'content-type': 'application/problem+json' }));
+    app.notFound(() => problemResponse(new WardenError('not_found', 'no such Warden endpoint')));
 
     const adminApp = new Hono();
     // Host, cross-site and token checks before any admin endpoint (see admin-guard.ts).

@@ -3,9 +3,10 @@
  * schema, cross-checks, the FGA model and the names routes use in it.
  */
 
-import { ConfigError, loadConfigFile, type ConfigIssue } from '../config/load.js';
-import { checkPolicyNames } from '../config/validate.js';
+import { policyNameIssues } from '../authz/config-checks.js';
 import { createAuthorizer } from '../authz/create.js';
+import { ConfigError, parsePath, type ConfigIssue } from '../config/issues.js';
+import { loadConfigFile } from './config.js';
 import { createLogger } from '../observability/logger.js';
 
 /** Every problem with the config file (empty when valid). */
@@ -26,15 +27,8 @@ export async function validateConfigFile(file: string, env: NodeJS.ProcessEnv = 
     return [{ path: 'authz', line: loaded.lineOf(['authz']), message: (err as Error).message }];
   }
   try {
-    return checkPolicyNames(loaded.config, authorizer.relations()).map((i) => ({ ...i, line: loaded.lineOf(toPath(i.path)) }));
+    return policyNameIssues(loaded.config, authorizer.relations()).map((i) => ({ ...i, line: loaded.lineOf(parsePath(i.path)) }));
   } finally {
     await authorizer.close();
   }
-}
-
-function toPath(path: string): Array<string | number> {
-  return path
-    .split(/[.[\]]+/)
-    .filter(Boolean)
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
 }

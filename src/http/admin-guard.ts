@@ -11,6 +11,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
+import { WardenError } from '../core/errors.js';
+import { problemResponse } from './problem.js';
 
 export interface AdminGuardOptions {
   /** `server.admin_listen` as configured (host:port). */
@@ -36,9 +38,9 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-function problem(status: number, code: string, detail: string, headers: Record<string, string> = {}): Response {
-  const body = JSON.stringify({ type: `https://warden.dev/problems/${code}`, title: status === 401 ? 'Unauthorized' : 'Forbidden', status, code, detail });
-  return new Response(body, { status, headers: { 'content-type': 'application/problem+json', ...headers } });
+/** A refusal of the guard, rendered like every other Warden error. */
+function problem(code: 'forbidden' | 'unauthenticated', detail: string, headers: Record<string, string> = {}): Response {
+  return problemResponse(new WardenError(code, detail, { headers }));
 }
 
 /** Build the guard middleware (mounted first on the admin app). */
@@ -60,13 +62,13 @@ export function createAdminGuard(options: AdminGuardOptions): MiddlewareHandler 
 
   return async function adminGuard(c, next) {
     if (!hostAllowed(hostName(c.req.header('host') ?? ''))) {
-      return problem(403, 'forbidden', 'the Host header does not name this admin listener (add the name to server.admin_hosts)');
+      return problem('forbidden', 'the Host header does not name this admin listener (add the name to server.admin_hosts)');
     }
     const method = c.req.method.toUpperCase();
     const changes = !SAFE_METHODS.has(method);
     if (changes) {
       const site = c.req.header('sec-fetch-site');
-      if (site !== undefined && site !== 'same-origin' && site !== 'none') return problem(403, 'forbidden', 'cross-site request to the admin listener');
+      if (site !== undefined && site !== 'same-origin' && site !== 'none') return problem('forbidden', 'cross-site request to the admin listener');
       const origin = c.req.header('origin');
       if (origin !== undefined) {
         let originHost: string | null = null;
@@ -75,15 +77,15 @@ export function createAdminGuard(options: AdminGuardOptions): MiddlewareHandler 
         } catch {
           originHost = null;
         }
-        if (!hostAllowed(originHost)) return problem(403, 'forbidden', 'cross-site request to the admin listener');
+        if (!hostAllowed(originHost)) return problem('forbidden', 'cross-site request to the admin listener');
       }
     }
     const path = new URL(c.req.url).pathname;
     const open = path === '/metrics' ? !options.metricsAuth : !changes && !tokenDigest;
     if (!open) {
-      if (!tokenDigest) return problem(403, 'forbidden', 'state-changing admin endpoints need server.admin_token');
+      if (!tokenDigest) return problem('forbidden', 'state-changing admin endpoints need server.admin_token');
       if (!tokenValid(c.req.header('authorization'))) {
-        return problem(401, 'unauthenticated', 'admin endpoints need Authorization: Bearer <server.admin_token>', { 'www-authenticate': 'Bearer realm="warden-admin"' });
+        return problem('unauthenticated', 'admin endpoints need Authorization: Bearer <server.admin_token>', { 'www-authenticate': 'Bearer realm="warden-admin"' });
       }
     }
     await next();

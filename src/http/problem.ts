@@ -1,11 +1,16 @@
 /**
  * The one place errors become responses: RFC 9457 problem+json with a stable
  * `code` (and RFC 6750 `WWW-Authenticate` on 401); on MCP routes a JSON-RPC
- * error the MCP client understands, carrying the same `code`.
+ * error the MCP client understands, carrying the same `code`. Every surface
+ * renders here: the pipeline (`sendError`), Warden's own endpoints
+ * (`problemResponse`, `createOnError`) and the raw socket of a request Node
+ * could not parse (`rawProblem`).
  */
 
 import type { ServerResponse } from 'node:http';
+import type { Context } from 'hono';
 import { WardenError } from '../core/errors.js';
+import type { Logger } from '../observability/logger.js';
 
 export interface ProblemBody {
   type: string;
@@ -23,6 +28,7 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  408: 'Request Timeout',
   405: 'Method Not Allowed',
   413: 'Content Too Large',
   429: 'Too Many Requests',
@@ -59,13 +65,17 @@ export interface RenderOptions {
   jsonRpc?: (err: WardenError) => { status: number; body: unknown } | null;
 }
 
-/** Write `err` to `res` (only if nothing was sent yet). */
-export function sendError(res: ServerResponse, thrown: unknown, options: RenderOptions = {}): WardenError {
+/** A rendered error answer: status, headers and body text. */
+export interface RenderedProblem {
+  readonly err: WardenError;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** Render `thrown` as problem+json (or JSON-RPC on MCP routes), headers included. */
+export function renderProblem(thrown: unknown, options: RenderOptions = {}): RenderedProblem {
   const err = asWardenError(thrown);
-  if (res.headersSent) {
-    res.destroy();
-    return err;
-  }
   const headers: Record<string, string> = { 'cache-control': 'no-store', ...err.headers };
   if (options.requestId) headers['x-request-id'] = options.requestId;
   if (err.status === 401 && !Object.keys(headers).some((h) => h.toLowerCase() === 'www-authenticate')) {
@@ -82,8 +92,48 @@ export function sendError(res: ServerResponse, thrown: unknown, options: RenderO
     headers['content-type'] = 'application/problem+json';
     body = JSON.stringify(problemOf(err, options.requestId));
   }
+  return { err, status, headers, body };
+}
+
+/** Write `err` to `res` (only if nothing was sent yet). */
+export function sendError(res: ServerResponse, thrown: unknown, options: RenderOptions = {}): WardenError {
+  if (res.headersSent) {
+    res.destroy();
+    return asWardenError(thrown);
+  }
+  const { err, status, headers, body } = renderProblem(thrown, options);
   headers['content-length'] = String(Buffer.byteLength(body));
   res.writeHead(status, headers);
   res.end(body);
   return err;
+}
+
+/** The error as a Web Response (Warden's own Hono endpoints). */
+export function problemResponse(thrown: unknown): Response {
+  const { status, headers, body } = renderProblem(thrown);
+  return new Response(body, { status, headers });
+}
+
+/**
+ * The `onError` of every Hono app Warden mounts: problem+json, and a log line
+ * (as `<what> failed`) for errors of Warden's own (5xx) that the client
+ * does not see in detail.
+ */
+export function createOnError(logger: Logger, what: string): (err: Error, c: Context) => Response {
+  return (err) => {
+    const rendered = renderProblem(err);
+    if (rendered.err.status >= 500) logger.error({ err, error_code: rendered.err.code }, `${what} failed`);
+    return new Response(rendered.body, { status: rendered.status, headers: rendered.headers });
+  };
+}
+
+/**
+ * A complete HTTP/1.1 answer for a socket whose request Node could not parse
+ * (no ServerResponse exists): problem+json, then the connection closes.
+ */
+export function rawProblem(err: WardenError): string {
+  const { status, headers, body } = renderProblem(err);
+  let head = `HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  return `${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }

@@ -4,7 +4,7 @@
  * user, scopes, delegation chain).
  */
 
-import type { Principal } from './principal.js';
+import type { Principal } from '../core/principal.js';
 import { invalidToken } from './invalid-token.js';
 
 /** The per-issuer settings these rules read (a subset of `IssuerConfig`). */

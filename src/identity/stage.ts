@@ -11,7 +11,7 @@ import { resourceMetadataUrl, resourcePath } from '../http/well-known.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Stage } from '../pipeline/stage.js';
 import { bearerToken } from './bearer.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../core/principal.js';
 import { gatewayAudienceIssuers, mcpResource, requireResourceAudience } from '../mcp/audience.js';
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});

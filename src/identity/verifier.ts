@@ -26,7 +26,7 @@ import { WardenError } from '../core/errors.js';
 import type { Config, IssuerConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Authenticator, AuthenticatorStats, Principal } from './principal.js';
+import type { Authenticator, AuthenticatorStats, Principal } from '../core/principal.js';
 import { checkTokenType, principalFromClaims, type ClaimRules } from './claims.js';
 import { assertDevIssuerAllowed, type DevIssuer } from './dev-issuer.js';
 import { invalidToken } from './invalid-token.js';

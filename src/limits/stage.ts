@@ -6,13 +6,12 @@
 
 import { Hono, type Context } from 'hono';
 import { WardenError } from '../core/errors.js';
-import { asWardenError, problemOf } from '../http/problem.js';
-import type { Principal } from '../identity/principal.js';
+import { createOnError } from '../http/problem.js';
+import { bearerToken } from '../identity/bearer.js';
+import type { Principal } from '../core/principal.js';
 import type { Stage } from '../pipeline/stage.js';
 import type { Runtime } from '../core/runtime.js';
 import { createLimitsService, type LimitsService } from './service.js';
-
-const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
 
 /**
  * Who asks: an agent's bearer token (on its user's behalf), or else the person
@@ -26,22 +25,16 @@ async function callerOf(rt: Runtime, c: Context): Promise<{ agent: string | null
     if (person) return { agent: null, user: person.sub, claims: { ...person.claims } };
     throw new WardenError('unauthenticated', 'a bearer token or a signed-in session is required', { reason: 'missing_token' });
   }
-  const m = BEARER.exec(header);
-  if (!m) throw new WardenError('unauthenticated', 'the Authorization header must be "Bearer <token>"', { reason: 'bad_authorization_header' });
-  const principal: Principal = await rt.authenticator.authenticate(m[1]);
+  const token = bearerToken(header);
+  if (token === null) throw new WardenError('unauthenticated', 'the Authorization header must be "Bearer <token>"', { reason: 'bad_authorization_header' });
+  const principal: Principal = await rt.authenticator.authenticate(token);
   return { agent: principal.agent, user: principal.user, claims: principal.claims as Record<string, unknown> };
 }
 
 /** `GET /budgets`: the caller's budgets (the agent's token on its user's behalf, or the signed-in person). */
 export function createBudgetRoutes(rt: Runtime, limits: LimitsService): Hono {
   const app = new Hono();
-  app.onError((err, c) => {
-    const error = asWardenError(err);
-    if (error.status >= 500) rt.logger.error({ err, error_code: error.code }, 'budgets endpoint failed');
-    const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...error.headers };
-    if (error.status === 401 && !Object.keys(headers).some((h) => h.toLowerCase() === 'www-authenticate')) headers['www-authenticate'] = 'Bearer realm="warden"';
-    return c.body(JSON.stringify(problemOf(error)), error.status as 400, headers);
-  });
+  app.onError(createOnError(rt.logger, 'budgets endpoint'));
   app.get('/budgets', async (c) => {
     const caller = await callerOf(rt, c);
     const budgets = await limits.budgetsFor(caller);

@@ -6,6 +6,8 @@
 
 import { Hono } from 'hono';
 import type { Config, RouteConfig } from '../config/schema.js';
+import { WardenError } from '../core/errors.js';
+import { problemResponse } from '../http/problem.js';
 import { resourcePath } from '../http/well-known.js';
 
 /** The metadata document of one MCP route. */
@@ -49,9 +51,7 @@ export function createMetadataApp(config: Config, publicUrl: string): Hono {
     const path = new URL(c.req.url).pathname;
     const doc = path.startsWith(prefix) ? documents.get(path.slice(prefix.length).replace(/(.)\/$/, '$1')) : undefined;
     if (!doc) {
-      return c.json({ type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no MCP resource at this path' }, 404, {
-        'content-type': 'application/problem+json',
-      });
+      return problemResponse(new WardenError('not_found', 'no MCP resource at this path'));
     }
     return c.json(doc, 200, { 'cache-control': 'public, max-age=300' });
   });

@@ -5,7 +5,7 @@
  */
 
 import { WardenError } from '../core/errors.js';
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../core/principal.js';
 import type { Store } from '../store/store.js';
 import { sha256Hex } from '../core/canonical-json.js';
 

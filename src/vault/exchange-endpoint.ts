@@ -10,7 +10,7 @@
 
 import type { Context } from 'hono';
 import { isWardenError } from '../core/errors.js';
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../core/principal.js';
 import { parseScopes } from './providers.js';
 import { missingScopes, type VaultServices } from './services.js';
 import type { ExchangeClients } from './exchange-clients.js';

@@ -8,8 +8,9 @@
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { WardenError } from '../core/errors.js';
-import { asWardenError, problemOf } from '../http/problem.js';
-import type { Principal } from '../identity/principal.js';
+import { createOnError } from '../http/problem.js';
+import { bearerToken } from '../identity/bearer.js';
+import type { Principal } from '../core/principal.js';
 import { createPkcePair, ProviderError } from './providers.js';
 import { missingScopes, type VaultServices } from './services.js';
 import { isSecretShaped, safeEqual } from './tickets.js';
@@ -42,10 +43,9 @@ function page(c: Context, status: 200 | 400 | 403 | 404 | 503, title: string, me
 
 /** The principal of the `Authorization: Bearer` token, or `unauthenticated`. */
 async function authenticateBearer(v: VaultServices, c: Context): Promise<Principal & { user: string }> {
-  const header = c.req.header('authorization') ?? '';
-  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
-  if (!match) throw new WardenError('unauthenticated', 'a bearer token is required', { reason: 'missing_token' });
-  const principal = await v.rt.authenticator.authenticate(match[1]);
+  const token = bearerToken(c.req.header('authorization'));
+  if (token === null) throw new WardenError('unauthenticated', 'a bearer token is required', { reason: 'missing_token' });
+  const principal = await v.rt.authenticator.authenticate(token);
   if (principal.user === null) {
     throw new WardenError('forbidden', 'connections belong to users; this token does not act for a user', { reason: 'vault_no_user' });
   }
@@ -89,14 +89,7 @@ export function createVaultRoutes(v: VaultServices): Hono {
     );
   }
 
-  app.onError((err, c) => {
-    const error = asWardenError(err);
-    if (error.status >= 500) rt.logger.error({ err, error_code: error.code }, 'vault endpoint failed');
-    const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...error.headers };
-    // RFC 6750 §3: a 401 names the scheme.
-    if (error.status === 401 && !Object.keys(headers).some((h) => h.toLowerCase() === 'www-authenticate')) headers['www-authenticate'] = 'Bearer realm="warden"';
-    return c.body(JSON.stringify(problemOf(error)), error.status as 400, headers);
-  });
+  app.onError(createOnError(rt.logger, 'vault endpoint'));
 
   // ---- linking: step 1, the connect link handed out with connection_required.
   // A GET only shows what the link is for (a chat client's link preview fetches

@@ -8,11 +8,12 @@ import { sessionsFromConfig } from '../../src/identity/login/feature.js';
 import { Hono } from 'hono';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { WardenError } from '../../src/core/errors.js';
-import type { Principal } from '../../src/identity/principal.js';
+import type { Principal } from '../../src/core/principal.js';
 import type { Authorizer, CheckRequest } from '../../src/authz/authorizer.js';
 import type { RequestState } from '../../src/pipeline/context.js';
 import type { Runtime } from '../../src/core/runtime.js';
 import { captureLogs } from '../support/logs.js';
+import { createOnError } from '../../src/http/problem.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/store.js';
@@ -130,10 +131,7 @@ export async function createHarness(configInput: Record<string, unknown>, option
       if (allowed.has('deny-at-release')) throw new WardenError('forbidden', 'no longer allowed');
     },
   });
-  const onError = (err: Error, c: import('hono').Context) => {
-    const e = err instanceof WardenError ? err : new WardenError('internal', 'internal error');
-    return c.json({ code: e.code, detail: e.message, ...e.extra }, e.status as 400, e.headers);
-  };
+  const onError = createOnError(logger, 'approvals endpoint');
   h.app.route('/.warden', h.stage.routes as Hono);
   h.app.onError(onError);
   h.admin.route('/', h.stage.admin as Hono);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configReference, gatewayJsonSchema, gatewayJsonSchemaText } from '../../src/config/reference.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/gateway/config.js';
 import { REPO_ROOT } from '../support/gateway.js';
 
 const read = (file: string) => readFileSync(join(REPO_ROOT, file), 'utf8');

@@ -4,7 +4,8 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/issues.js';
+import { parseConfig } from '../../src/gateway/config.js';
 import { compileAmount, renderKey, resolveAmount } from '../../src/limits/compile.js';
 import { compileTemplate } from '../../src/templates/template.js';
 import { rateLimitField, rateLimitPolicy, sfString } from '../../src/limits/headers.js';

@@ -5,7 +5,8 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { parseConfig, ConfigError } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/issues.js';
+import { parseConfig } from '../../src/gateway/config.js';
 import { createCookieSealer, safeReturnTo, sessionClaims } from '../../src/http/session.js';
 
 describe('return_to', () => {

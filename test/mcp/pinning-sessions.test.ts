@@ -4,7 +4,7 @@ import type { Store } from '../../src/store/store.js';
 import { acceptToolDefinition, createToolPins, toolDefinitionHash } from '../../src/mcp/pinning.js';
 import { createSessionBindings, sessionIdFrom } from '../../src/mcp/sessions.js';
 import { WardenError } from '../../src/core/errors.js';
-import type { Principal } from '../../src/identity/principal.js';
+import type { Principal } from '../../src/core/principal.js';
 
 const tool = (description: string, schema: unknown = { type: 'object', properties: { path: { type: 'string' } } }) => ({ name: 'read_file', description, inputSchema: schema });
 

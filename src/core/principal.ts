@@ -1,4 +1,4 @@
-/** Who is calling: the agent (OAuth client) and the user it acts for. */
+/** Who is calling: the agent (OAuth client) and the user it acts for; the contract identity/ implements. */
 
 import type { JWTPayload } from 'jose';
 
