@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { pushPolicies } from '../authz/push.js';
 import { pullPolicies } from '../authz/pull.js';
 import { loadAuthzSection, type AuthzSection } from '../config/authz-section.js';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/issues.js';
 import { HELP, configPath, fail } from './common.js';
 
 const OPTIONS = {

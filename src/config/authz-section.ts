@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { ConfigError, formatPath, substitute, type ConfigIssue } from './load.js';
+import { ConfigError, formatPath, type ConfigIssue } from './issues.js';
+import { substitute } from './load.js';
 import { authzSchema } from './schema.js';
 import type { z } from 'zod';
 

@@ -7,7 +7,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../core/principal.js';
 import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
 import type { UpstreamResponse } from '../proxy/forward.js';
-import type { ApprovalEvidence } from '../identity/assertion/claims.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {
@@ -27,6 +26,19 @@ export interface LimitTrace {
   key: string;
   outcome: 'allowed' | 'limited' | 'reserved' | 'over_approve' | 'over_deny';
   detail: Record<string, number | string>;
+}
+
+/** Evidence of the approval that released a request (set by the approvals stage). */
+export interface ApprovalEvidence {
+  id: string;
+  /** The person who approved (the user the request was for, unless the approver is known otherwise). */
+  approvedBy: string;
+  /** Epoch milliseconds of the decision. */
+  decidedAt: number;
+  /** The request digest the approval is bound to. */
+  digest: string;
+  /** How it was given: the review page, a CIBA provider, or a time-boxed grant. */
+  via: 'review' | 'ciba' | 'grant';
 }
 
 /** A parsed MCP JSON-RPC request (set by the MCP stage on `mcp:` routes). */

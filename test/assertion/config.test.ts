@@ -5,7 +5,8 @@
 
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/issues.js';
+import { parseConfig } from '../../src/gateway/config.js';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
 const ed = generateKeyPairSync('ed25519').privateKey;

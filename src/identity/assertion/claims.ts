@@ -5,7 +5,8 @@
  * a person released the request — the approval evidence.
  */
 
-import type { Principal } from '../principal.js';
+import type { Principal } from '../../core/principal.js';
+import type { ApprovalEvidence } from '../../pipeline/context.js';
 
 /** Claims Warden sets itself; a route's `claims:` mapping cannot produce them. */
 export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
@@ -26,19 +27,6 @@ export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
   'approval',
   'authz',
 ]);
-
-/** Evidence of the approval that released a request (set by the approvals stage). */
-export interface ApprovalEvidence {
-  id: string;
-  /** The person who approved (the user the request was for, unless the approver is known otherwise). */
-  approvedBy: string;
-  /** Epoch milliseconds of the decision. */
-  decidedAt: number;
-  /** The request digest the approval is bound to. */
-  digest: string;
-  /** How it was given: the review page, a CIBA provider, or a time-boxed grant. */
-  via: 'review' | 'ciba' | 'grant';
-}
 
 /** One check that allowed the request (for the optional `authz` claim). */
 export interface AllowedCheck {

@@ -8,8 +8,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AssertionSettings, Config } from '../../config/schema.js';
 import { WardenError } from '../../core/errors.js';
-import type { Principal } from '../principal.js';
-import { buildClaims, type AllowedCheck, type ApprovalEvidence } from './claims.js';
+import type { Principal } from '../../core/principal.js';
+import { buildClaims, type AllowedCheck } from './claims.js';
+import type { ApprovalEvidence } from '../../pipeline/context.js';
 import { loadDevAssertionKey, parseAssertionKey, type AssertionKey, type PublicJwk } from './keys.js';
 import { compileAssertionPlan, type AssertionPlan, type RouteAssertion } from './settings.js';
 import { createSigner, type SignFn } from './signer.js';
