@@ -8,7 +8,7 @@
 
 import type { Config, RouteConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../core/principal.js';
 import { resourcePath } from '../http/well-known.js';
 
 /** The RFC 9728 `resource` of an MCP route: the public URL and the route's literal path prefix. */

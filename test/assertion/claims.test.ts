@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { actClaim, buildClaims } from '../../src/identity/assertion/claims.js';
-import type { Principal } from '../../src/identity/principal.js';
+import type { Principal } from '../../src/core/principal.js';
 
 function principal(agent: string, user: string | null, claims: Record<string, unknown> = {}, expiresAt = 2_000_000_000): Principal {
   return { agent, user, scopes: ['read', 'write'], issuer: 'https://idp.test', claims: { sub: user ?? agent, azp: agent, ...claims }, actors: [], expiresAt };
