@@ -118,12 +118,8 @@ beforeAll(async () => {
     MCP_UPSTREAM_URL: mcp.url,
     LOG_LEVEL: 'info',
   };
-  // The documented order: push policies, then start. (The store is created over
-  // OpenFGA's API first while `warden fga push` still needs an existing store id.)
-  const store = (await (
-    await fetch(`${fga.apiUrl}/stores`, { method: 'POST', headers: { authorization: `Bearer ${FGA_KEY}`, 'content-type': 'application/json' }, body: '{"name":"warden"}' })
-  ).json()) as { id: string };
-  const pushed = await fgaPush(CONFIG, { ...env, FGA_STORE_ID: store.id, FGA_MODEL_ID: '01ARZ3NDEKTSV4RRFFQ69G5FAV' });
+  // The documented order (docs/operations.md): push the policies (the store is created), then start.
+  const pushed = await fgaPush(CONFIG, env);
   env.FGA_STORE_ID = pushed.storeId;
   env.FGA_MODEL_ID = pushed.modelId;
 
