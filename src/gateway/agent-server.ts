@@ -4,6 +4,7 @@
  * endpoints (Hono), everything else through the pipeline to an upstream.
  */
 
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -26,6 +27,22 @@ export interface AgentServerOptions {
   clientTimeoutMs: number;
   current(): Generation | null;
   onError(err: unknown): void;
+  /**
+   * A request refused before it could be canonicalized (ambiguous target or
+   * headers, or a message the HTTP parser rejects): often a probe, so it gets a
+   * request id, an audit line and a metric like any other request.
+   */
+  onRefused?(refusal: Refusal): void;
+}
+
+/** What is known about a request refused before the pipeline. */
+export interface Refusal {
+  requestId: string;
+  status: number;
+  code: string;
+  reason: string;
+  method?: string;
+  clientIp: string;
 }
 
 function clientIp(req: IncomingMessage): string {
@@ -69,8 +86,11 @@ export function createAgentServer(options: AgentServerOptions): Server {
         target = canonicalize(req.url ?? '');
       } catch (err) {
         // Close the connection after an ambiguous message: the rest of the stream can't be trusted.
+        // A fresh request id: nothing in an ambiguous message (its X-Request-Id included) is echoed.
+        const requestId = randomUUID();
         res.setHeader('connection', 'close');
-        sendError(res, err);
+        const sent = sendError(res, err, { requestId });
+        options.onRefused?.({ requestId, status: sent.status, code: sent.code, reason: sent.reason, method: req.method, clientIp: clientIp(req) });
         req.resume();
         done();
         return;
@@ -96,7 +116,10 @@ export function createAgentServer(options: AgentServerOptions): Server {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const code = status === 431 ? 'headers_too_large' : 'bad_request';
-    socket.end(rawProblem(new WardenError(code, 'malformed or oversized HTTP request', { status })));
+    const requestId = randomUUID();
+    socket.end(rawProblem(new WardenError(code, 'malformed or oversized HTTP request', { status }), { requestId }));
+    const parserCode = typeof err.code === 'string' && /^[A-Z_]{1,40}$/.test(err.code) ? err.code.toLowerCase() : 'parse_error';
+    options.onRefused?.({ requestId, status, code, reason: `http_${parserCode}`, clientIp: (socket as { remoteAddress?: string }).remoteAddress ?? '' });
   });
   return server;
 }

@@ -126,6 +126,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     clientTimeoutMs: config.server.limits.client_timeout,
     current: () => current,
     onError: (err) => logger.error({ err }, 'unhandled request error'),
+    onRefused: (r) => {
+      metrics.inc('warden_requests_total', { route: '-', decision: 'deny', status: String(r.status) });
+      logger.info({ audit: true, request_id: r.requestId, route: '-', method: r.method, decision: 'deny', reason: r.reason, code: r.code, status: r.status, client_ip: r.clientIp }, 'request');
+    },
   });
   const agentAddr = await listen(agentServer, options.listen ?? config.server.listen);
   const url = urlOf(agentAddr);

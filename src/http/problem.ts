@@ -131,8 +131,8 @@ export function createOnError(logger: Logger, what: string): (err: Error, c: Con
  * A complete HTTP/1.1 answer for a socket whose request Node could not parse
  * (no ServerResponse exists): problem+json, then the connection closes.
  */
-export function rawProblem(err: WardenError): string {
-  const { status, headers, body } = renderProblem(err);
+export function rawProblem(err: WardenError, options: RenderOptions = {}): string {
+  const { status, headers, body } = renderProblem(err, options);
   let head = `HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}\r\n`;
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
   return `${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;

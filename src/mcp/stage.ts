@@ -96,7 +96,7 @@ export async function createMcpStage(rt: Runtime): Promise<Stage> {
       }
       state.mcp = mcp;
     } else if (state.method !== 'GET' && state.method !== 'DELETE') {
-      throw new WardenError('method_not_allowed', 'MCP endpoints accept POST, GET and DELETE', { reason: 'mcp_method' });
+      throw new WardenError('method_not_allowed', 'MCP endpoints accept POST, GET and DELETE', { reason: 'mcp_method', headers: { Allow: 'DELETE, GET, POST' } });
     }
 
     if (sessionId !== undefined) await sessions.check(route.routeName, sessionId, state.principal);

@@ -8,7 +8,14 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 
-const SECRET_KEYS = new Set([
+/**
+ * Field names whose values are secrets, wherever they appear in a record. A
+ * list of names, not patterns: `code` is deliberately absent, so error codes
+ * (`code: "store_unavailable"`, `err.code`, exit codes) stay readable; OAuth
+ * authorization codes are logged under none of these names, and in URLs the
+ * query scrub below removes `code=`.
+ */
+export const SECRET_FIELD_NAMES: readonly string[] = [
   'authorization',
   'proxy-authorization',
   'cookie',
@@ -22,12 +29,17 @@ const SECRET_KEYS = new Set([
   'password',
   'key',
   'api_token',
-  'code',
+  'authorization_code',
   'code_verifier',
+  'device_code',
+  'user_code',
   'subject_token',
   'assertion',
   'ticket',
-]);
+  'private_key',
+  'session_secret',
+];
+const SECRET_KEYS = new Set(SECRET_FIELD_NAMES);
 
 const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer|Basic|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}/gi;

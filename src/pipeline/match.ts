@@ -8,12 +8,14 @@ import type { RequestState } from './context.js';
 /** Match `state` against `routes` in order; throws not_found / method_not_allowed. */
 export function matchRoute(routes: readonly CompiledRoute[], state: RequestState): CompiledRoute {
   const segments = state.segments;
-  let methodMismatch = false;
+  // Methods of the routes whose pattern fits but whose methods do not: the 405's Allow (RFC 9110 §15.5.6).
+  let allowed: Set<string> | undefined;
   for (const route of routes) {
     const params = route.pattern.match(segments);
     if (!params) continue;
     if (route.methods && !route.methods.has(state.method)) {
-      methodMismatch = true;
+      allowed ??= new Set();
+      for (const m of route.methods) allowed.add(m);
       continue;
     }
     state.route = route.config;
@@ -28,6 +30,8 @@ export function matchRoute(routes: readonly CompiledRoute[], state: RequestState
     if (route.queryReads !== null) checkQuery(state.query, route.queryReads);
     return route;
   }
-  if (methodMismatch) throw new WardenError('method_not_allowed', `method ${state.method} is not allowed on this path`, { reason: 'method' });
+  if (allowed) {
+    throw new WardenError('method_not_allowed', `method ${state.method} is not allowed on this path`, { reason: 'method', headers: { Allow: [...allowed].sort().join(', ') } });
+  }
   throw new WardenError('not_found', 'no route matches this path', { reason: 'no_route' });
 }

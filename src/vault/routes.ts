@@ -58,6 +58,15 @@ export function createVaultRoutes(v: VaultServices): Hono {
   const { rt } = v;
   const secure = v.baseUrl.startsWith('https://');
   const basePath = new URL(v.baseUrl).pathname.replace(/\/+$/, '');
+  // Without a vault (no keys, no providers) these endpoints do not exist: 404, never a 500 from an empty vault.
+  if (rt.config.vault.keys.length === 0 && Object.keys(rt.config.vault.providers).length === 0) {
+    const absent = (c: Context) =>
+      c.json({ type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no token vault is configured' }, 404, {
+        'content-type': 'application/problem+json',
+        'cache-control': 'no-store',
+      });
+    for (const path of ['/connections', '/connections/*', '/connect/*', '/callback/*']) app.all(path, absent);
+  }
   const cookiePath = `${basePath}/.warden/callback`;
   const sessions = rt.sessions;
 

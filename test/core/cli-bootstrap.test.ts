@@ -55,14 +55,14 @@ describe('usage, help and version', () => {
 
   it('every command answers --help and -h with its own usage, exit 0, nothing else done', async () => {
     const commands = [['start'], ['validate'], ['token'], ['explain'], ['fga', 'push'], ['fga', 'pull'], ['schema'], ['keygen'], ['vault', 'rekey'], ['mcp', 'accept']];
-    for (const c of commands) {
-      for (const flag of ['--help', '-h']) {
-        const r = await warden([...c, flag]);
-        expect(r.code, `${c.join(' ')} ${flag}`).toBe(0);
-        expect(r.stdout, `${c.join(' ')} ${flag}`).toContain(`Usage: warden ${c[0]}`);
-      }
-    }
-  });
+    const runs = commands.flatMap((c) => ['--help', '-h'].map((flag) => ({ c, flag })));
+    const results = await Promise.all(runs.map(({ c, flag }) => warden([...c, flag])));
+    results.forEach((r, i) => {
+      const { c, flag } = runs[i];
+      expect(r.code, `${c.join(' ')} ${flag}`).toBe(0);
+      expect(r.stdout, `${c.join(' ')} ${flag}`).toContain(`Usage: warden ${c[0]}`);
+    });
+  }, 120_000);
 
   it('an unknown option is a usage error (exit 2) naming the option', async () => {
     const r = await warden(['validate', '--bogus']);
