@@ -44,7 +44,7 @@ authorization model, every tuple and every name routes use. Prints every
 problem once, with its YAML path and line, and exits 1; exits 0 when valid.
 
 ${CONFIG_OPTION}`,
-  token: `Usage: warden token --agent ID [--user ID] [--scope "a b"] [--ttl 1h] [--claim k=v] [-c gateway.yaml]
+  token: `Usage: warden token --agent ID [--user ID] [--scope "a b"] [--ttl 1h] [--claim k=v] [--route NAME | --resource URL] [-c gateway.yaml]
 
 Print an access token from the development issuer (identity.dev_issuer: true),
 alone on stdout. Without --user it is a machine token (the agent acting as
@@ -56,6 +56,8 @@ itself). The signing key is in the data dir next to the config file
   --scope "a b"    space-separated scopes
   --ttl 1h         lifetime (default 1h)
   --claim k=v      an extra claim (repeatable)
+  --route NAME     for an MCP route: its resource goes into aud (RFC 8707)
+  --resource URL   a resource for aud (repeatable)
 ${CONFIG_OPTION}`,
   explain: `Usage: warden explain --token JWT [-X METHOD] PATH [--data BODY] [-H "K: V"] [--json] [-c gateway.yaml]
 

@@ -61,7 +61,7 @@ describe('405 Method Not Allowed', () => {
   });
 
   it('on an MCP route names POST, GET and DELETE', async () => {
-    const token = await warden.token('demo-agent', 'alice');
+    const token = await warden.mcpToken('/mcp', 'demo-agent', 'alice');
     const r = await fetch(`${warden.url}/mcp`, { method: 'PUT', headers: { authorization: `Bearer ${token}` } });
     expect(r.status).toBe(405);
     expect(r.headers.get('allow')).toBe('DELETE, GET, POST');
