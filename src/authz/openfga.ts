@@ -170,34 +170,81 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
     throw new WardenError('config_invalid', `authz.openfga: ${(err as Error).message}`, { cause: err });
   }
 
-  const modelResponse = await withDeadline(ctx('read_model'), (signal) =>
-    options.modelId
-      ? client.readAuthorizationModel({ signal } as CallOptions)
-      : client.readLatestAuthorizationModel({ signal } as CallOptions),
-  ).catch((err: unknown) => {
-    // A store or model the server does not know is a configuration mistake,
-    // not an outage: say so at startup instead of answering 503 forever.
-    if (err instanceof WardenError && err.reason === 'openfga_rejected') {
-      throw new WardenError(
-        'config_invalid',
-        `authz.openfga: OpenFGA rejected store ${options.storeId}${options.modelId ? ` / model ${options.modelId}` : ''} (${classify(err.cause).message})`,
-        { cause: err.cause },
-      );
+  /** Read (and pin) the model; config mistakes are `config_invalid`, an outage `authz_unavailable`. */
+  async function loadModel(): Promise<{ modelId: string; relations: Map<string, Set<string>> }> {
+    const modelResponse = await withDeadline(ctx('read_model'), (signal) =>
+      options.modelId
+        ? client.readAuthorizationModel({ signal } as CallOptions)
+        : client.readLatestAuthorizationModel({ signal } as CallOptions),
+    ).catch((err: unknown) => {
+      // A store or model the server does not know is a configuration mistake,
+      // not an outage: say so at startup instead of answering 503 forever.
+      if (err instanceof WardenError && err.reason === 'openfga_rejected') {
+        throw new WardenError(
+          'config_invalid',
+          `authz.openfga: OpenFGA rejected store ${options.storeId}${options.modelId ? ` / model ${options.modelId}` : ''} (${classify(err.cause).message})`,
+          { cause: err.cause },
+        );
+      }
+      throw err;
+    });
+    const model = modelResponse.authorization_model;
+    if (!model?.id) {
+      throw new WardenError('config_invalid', `OpenFGA store ${options.storeId} has no authorization model (run \`warden fga push\`)`);
     }
-    throw err;
-  });
-  const model = modelResponse.authorization_model;
-  if (!model?.id) {
-    throw new WardenError('config_invalid', `OpenFGA store ${options.storeId} has no authorization model (run \`warden fga push\`)`);
+    return { modelId: model.id, relations: relationsOf(model) };
   }
-  const modelId = model.id;
-  const relations = relationsOf(model);
+
+  // OpenFGA unreachable at startup: start anyway (as with Redis). Until the
+  // model is read, every check answers 503 authz_unavailable and readiness
+  // says why; the model is retried with backoff (0.5 s doubling to 30 s).
+  let loaded: { modelId: string; relations: Map<string, Set<string>> } | null = null;
+  let pendingReason = 'openfga_unreachable';
+  let retryTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  try {
+    loaded = await loadModel();
+  } catch (err) {
+    // Wrong credentials are a configuration mistake: refuse to start, as before.
+    if (!(err instanceof WardenError) || err.code !== 'authz_unavailable' || err.reason === 'openfga_unauthorized') throw err;
+    pendingReason = err.reason ?? 'openfga_unreachable';
+    options.logger?.warn({ reason: pendingReason, api_url: options.apiUrl }, 'OpenFGA is unreachable; starting without it and retrying (authorization answers 503 until it answers)');
+    const retry = (delayMs: number) => {
+      retryTimer = setTimeout(() => {
+        loadModel().then(
+          (m) => {
+            if (closed) return;
+            loaded = m;
+            options.logger?.info({ model_id: m.modelId }, 'OpenFGA reachable again; authorization model loaded');
+          },
+          (e: unknown) => {
+            if (closed) return;
+            if (e instanceof WardenError && e.code === 'config_invalid') {
+              pendingReason = 'openfga_config_invalid';
+              options.logger?.error({ err: e }, 'OpenFGA answered, but the configured store or model is not usable');
+            } else if (e instanceof WardenError) {
+              pendingReason = e.reason ?? pendingReason;
+            }
+            retry(Math.min(delayMs * 2, 30_000));
+          },
+        );
+      }, delayMs);
+      retryTimer.unref();
+    };
+    retry(500);
+  }
+  const notLoaded = () =>
+    new WardenError('authz_unavailable', 'the authorization engine (OpenFGA) has not answered yet', { status: 503, reason: pendingReason, headers: { 'Retry-After': '1' } });
+  const current = () => {
+    if (!loaded) throw notLoaded();
+    return loaded;
+  };
 
   // Pin the model id so every answer (and every cache key) refers to one model,
   // even when someone writes a newer model to the store.
   const callOptions = (signal: AbortSignal, opts?: CheckOptions): CallOptions => ({
     signal,
-    authorizationModelId: modelId,
+    authorizationModelId: current().modelId,
     consistency: opts?.consistency === 'higher_consistency' ? ConsistencyPreference.HigherConsistency : undefined,
   });
 
@@ -215,6 +262,7 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
       // Unlike check(), the batch item carries the wire shape `{tuple_keys}`.
       contextualTuples: r.contextualTuples?.length ? { tuple_keys: r.contextualTuples.map(toSdkTuple) } : undefined,
     }));
+    current();
     const response = await withDeadline(c, (signal) =>
       client.batchCheck({ checks }, { ...callOptions(signal, opts), maxBatchSize: MAX_CHECKS_PER_BATCH, maxParallelRequests: MAX_PARALLEL_BATCHES }),
     );
@@ -240,9 +288,12 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
   return {
     engine: 'openfga',
     storeId: options.storeId,
-    modelId,
+    get modelId() {
+      return loaded?.modelId ?? '';
+    },
 
     async check(request, opts) {
+      current();
       const c = ctx('check');
       const response = await withDeadline(c, (signal) =>
         client.check(
@@ -262,6 +313,7 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
     batchCheck,
 
     async listObjects(request: ListObjectsRequest, opts) {
+      current();
       const response = await withDeadline(ctx('list_objects'), (signal) =>
         client.listObjects(
           {
@@ -278,14 +330,17 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
     },
 
     relations() {
-      return relations;
+      return current().relations;
     },
 
     async ready() {
+      const { modelId } = current();
       await withDeadline(ctx('ready'), (signal) => client.readAuthorizationModel({ signal, authorizationModelId: modelId } as CallOptions));
     },
 
     async close() {
+      closed = true;
+      clearTimeout(retryTimer);
       // The SDK's keep-alive sockets are unreferenced when idle; nothing to release.
     },
   };

@@ -164,7 +164,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     closers.push(() => authorizer.close());
     if (authenticator.close) closers.push(() => authenticator.close!());
 
-    const nameIssues = policyNameIssues(cfg, authorizer.relations());
+    // With OpenFGA unreachable at startup the model is not known yet: names are not checked then (logged).
+    let relations: ReturnType<typeof authorizer.relations> | null = null;
+    try {
+      relations = authorizer.relations();
+    } catch (err) {
+      if (!(err instanceof WardenError) || err.code !== 'authz_unavailable') throw err;
+      logger.warn({ reason: err.reason }, 'authorization model not loaded yet: policy names in routes are not checked against it');
+    }
+    const nameIssues = relations ? policyNameIssues(cfg, relations) : [];
     if (nameIssues.length) {
       await Promise.all(closers.map((c) => c().catch(() => {})));
       throw new ConfigError(loaded.file, nameIssues.map((i) => ({ ...i, line: loaded.lineOf(parsePath(i.path)) })));
@@ -200,18 +208,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     app.get('/.warden/healthz', (c) => c.json({ status: 'ok' }));
     app.get('/.warden/readyz', async (c) => {
       const checks: Record<string, string> = {};
+      const reasons: Record<string, string> = {};
       const probe = async (name: string, fn: () => Promise<void>) => {
         try {
           await fn();
           checks[name] = 'ok';
         } catch (err) {
           checks[name] = 'unavailable';
+          // The reason code (e.g. openfga_unreachable) says why, without internals.
+          if (err instanceof WardenError && err.reason) reasons[name] = err.reason;
           logger.warn({ err, component: name }, 'readiness probe failed');
         }
       };
       await Promise.all([probe('store', () => store.ping()), probe('authz', () => authorizer.ready())]);
       const ok = Object.values(checks).every((v) => v === 'ok');
-      return c.json({ status: ok ? 'ready' : 'unavailable', checks }, ok ? 200 : 503);
+      return c.json({ status: ok ? 'ready' : 'unavailable', checks, ...(Object.keys(reasons).length ? { reasons } : {}) }, ok ? 200 : 503);
     });
     // One key set: the dev issuer's (when on) and every published assertion key
     // (active, next, retiring) — also when the dev issuer is off.

@@ -64,6 +64,9 @@ export function createExchangeHandler(v: VaultServices, clients: ExchangeClients
     try {
       return await tokenExchange(c);
     } catch (err) {
+      if (isWardenError(err, 'authz_unavailable', 'store_unavailable')) {
+        return oauthError(c, 503, 'temporarily_unavailable', 'try again later', {}, { 'Retry-After': '1' });
+      }
       // Never problem+json here: OAuth clients read RFC 6749 errors only.
       rt.logger.error({ err }, 'vault exchange failed unexpectedly');
       return oauthError(c, 500, 'server_error', 'the exchange failed unexpectedly');

@@ -225,10 +225,18 @@ describe('OpenFGA authorizer faults (private server)', () => {
     }
   });
 
-  it('refuses to start (authz_unavailable) when OpenFGA cannot be reached', async () => {
-    const err = await failure(createOpenFgaAuthorizer({ apiUrl: 'http://127.0.0.1:1', storeId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', timeoutMs: 1_000 }));
-    expect(err.code).toBe('authz_unavailable');
-    expect(err.reason).toBe('openfga_unreachable');
+  it('starts when OpenFGA cannot be reached, and answers every check authz_unavailable until it can (#12 A.12)', async () => {
+    const fga = await createOpenFgaAuthorizer({ apiUrl: 'http://127.0.0.1:1', storeId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', timeoutMs: 1_000 });
+    try {
+      for (const p of [fga.check({ user: 'user:anne', relation: 'viewer', object: 'document:roadmap' }), fga.batchCheck([{ user: 'user:anne', relation: 'viewer', object: 'document:roadmap' }]), fga.ready()]) {
+        const err = await failure(p);
+        expect(err.code).toBe('authz_unavailable');
+        expect(err.reason).toBe('openfga_unreachable');
+      }
+      expect(() => fga.relations()).toThrow(/has not answered/);
+    } finally {
+      await fga.close();
+    }
   });
 
   it('sends the API token (preshared key) and never logs it', async () => {
