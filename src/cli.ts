@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   keygen: () => import('./cli/keygen.js'),
   vault: () => import('./cli/vault.js'),
   mcp: () => import('./cli/mcp.js'),
+  audit: () => import('./cli/audit.js'),
 };
 
 async function main(): Promise<void> {

@@ -19,6 +19,7 @@ Commands:
   keygen                                          print a fresh vault key (base64, 32 bytes)
   vault rekey [-c …]                              re-encrypt vault records with the first key (resumable)
   mcp accept --route NAME --tool NAME [-c …]      accept a changed MCP tool definition
+  audit verify [--jwks FILE] FILE…                check decision-log files; name the first bad record
 
 Options: -h, --help (also after a command), -V, --version.
 Environment: WARDEN_CONFIG (default gateway.yaml), WARDEN_LISTEN, WARDEN_ADMIN_LISTEN,
@@ -29,6 +30,17 @@ const CONFIG_OPTION = '  -c, --config FILE   gateway.yaml to use (default: $WARD
 
 /** `warden <command> --help`, one text per command (and sub-command). */
 export const HELP: Record<string, string> = {
+  audit: `Usage: warden audit verify [--jwks FILE] [--partial] [--json] FILE…
+
+Check decision-log files (oldest first: decisions.jsonl.2 decisions.jsonl.1
+decisions.jsonl) and name the first record that was edited, deleted, inserted
+or moved. Exit 0 when the chain is whole, 1 at the first bad record.
+
+  --jwks FILE   public keys checkpoints must be signed with (the data dir's
+                audit-key.jwks.json, or /.warden/jwks.json when the identity
+                assertion key signs them); without it signatures are not checked
+  --partial     the first file starts after seq 0 (older files rotated away)
+  --json        machine-readable result`,
   start: `Usage: warden start [-c gateway.yaml]
 
 Serve the gateway. SIGHUP (and server.watch: true) reloads config and policies

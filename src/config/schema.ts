@@ -489,6 +489,40 @@ export const routeSchema = z.strictObject({
   assertion: routeAssertionSchema.optional(),
 });
 
+// ---------------------------------------------------------------- audit
+
+export const decisionLogSchema = z
+  .strictObject({
+    sink: z.enum(['stdout', 'file', 'http']).default('file').describe('Where decision records go: stdout (one JSON line each), a rotating JSONL file, or an HTTP endpoint (batched NDJSON POSTs with retry)').meta({ examples: ['file'] }),
+    path: z.string().min(1).optional().describe('File sink: the JSONL file (rotated files get .1, .2, … with .1 the newest); with server.workers > 1 each worker writes <path>.w<N>').meta({ examples: ['/var/log/warden/decisions.jsonl'] }),
+    rotate: size(104_857_600).describe('File sink: rotate when the file reaches this size').meta({ examples: ['100MB'] }),
+    keep: z.number().int().min(1).max(1000).default(10).describe('File sink: rotated files kept (older ones are deleted)').meta({ examples: [30] }),
+    url: httpUrl.optional().describe('HTTP sink: where batches are POSTed (application/x-ndjson)').meta({ examples: ['https://logs.internal/warden'] }),
+    headers: z.record(z.string(), z.string()).default({}).describe('HTTP sink: extra request headers (e.g. an ingest token from the environment)').meta({ examples: [{ authorization: 'Bearer ${LOG_INGEST_TOKEN}' }] }),
+    batch: z.number().int().min(1).max(100_000).default(500).describe('HTTP sink: records per POST at most').meta({ examples: [1000] }),
+    flush_interval: duration('1s').describe('HTTP sink: longest wait before a partial batch is sent').meta({ examples: ['200ms'] }),
+    timeout: duration('5s').describe('HTTP sink: timeout of one POST').meta({ examples: ['2s'] }),
+    retries: z.number().int().min(0).max(20).default(5).describe('HTTP sink: retries of a failed POST (exponential backoff) before its records are counted as dropped').meta({ examples: [10] }),
+    max_buffer: z.number().int().min(1).default(100_000).describe('HTTP sink: records held while the endpoint is down; beyond it the oldest are dropped (warden_decision_log_dropped_total)').meta({ examples: [1_000_000] }),
+    chain: z.boolean().default(true).describe('Hash-chain the records (each carries the SHA-256 of the previous record of its instance) and write signed checkpoints').meta({ examples: [true] }),
+    checkpoint_every: z.number().int().min(1).default(1000).describe('Write a signed checkpoint after this many records…').meta({ examples: [10_000] }),
+    checkpoint_interval: duration('60s').describe('…or after this long with records since the last one').meta({ examples: ['10s'] }),
+    key: z.string().min(1).optional().describe('Checkpoint signing key (PEM or private JWK, ES256 or EdDSA), usually "${WARDEN_AUDIT_KEY}". Default: the active identity.assertion key, else a key generated once in the data dir (audit-key.jwk.json; public JWKS in audit-key.jwks.json)'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.sink === 'file' && !v.path) ctx.addIssue({ code: 'custom', path: ['path'], message: 'the file sink needs a path' });
+    if (v.sink === 'http' && !v.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'the http sink needs a url' });
+    if (v.sink !== 'file' && v.path) ctx.addIssue({ code: 'custom', path: ['path'], message: `path is for the file sink, not ${v.sink}` });
+    if (v.sink !== 'http' && v.url) ctx.addIssue({ code: 'custom', path: ['url'], message: `url is for the http sink, not ${v.sink}` });
+  })
+  .describe('The decision log: one structured, hash-chained record per decision');
+
+export const auditSchema = z
+  .strictObject({
+    decisions: decisionLogSchema.optional(),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: serverSchema.describe('Listeners, public URL, limits, workers'),
   store: storeSchema.describe('Where shared state lives (vault, approvals, locks, pub/sub)'),
@@ -496,8 +530,10 @@ export const configSchema = z.strictObject({
   authz: authzSchema.describe('Fine-grained authorization: the OpenFGA model and engine'),
   vault: vaultSchema.describe('The token vault: encryption keys and OAuth providers users link'),
   approvals: approvalsSchema.describe('Human approval of risky requests'),
+  audit: auditSchema.describe('Audit trail: the decision log'),
   routes: z.array(routeSchema).default([]).describe('Routes, matched in order; no match is 404'),
 });
+export type DecisionLogConfig = z.output<typeof decisionLogSchema>;
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;

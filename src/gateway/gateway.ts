@@ -31,6 +31,7 @@ import { trustedProxies } from '../proxy/trust.js';
 import { createAgentServer, type Generation } from './agent-server.js';
 import { buildStages, closeStages } from './stages.js';
 import { createAudit } from '../observability/audit.js';
+import { createDecisionLog } from '../audit/decision-log.js';
 import { mcpJsonRpcError as jsonRpcErrorFor } from '../mcp/errors.js';
 import type { Runtime } from '../core/runtime.js';
 import type { Authenticator } from '../core/principal.js';
@@ -183,11 +184,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const proxy = createProxy({
       trusted: trustedProxies(cfg.server.trusted_proxies),
       bodyLimit: cfg.server.limits.body_bytes,
+      digestBodies: Boolean(cfg.audit.decisions),
     });
     closers.push(() => proxy.close());
 
     let built: Stage[];
+    let decisions: Awaited<ReturnType<typeof createDecisionLog>>;
     try {
+      decisions = options.dryRun ? undefined : await createDecisionLog(cfg, runtime);
+      if (decisions) closers.push(() => decisions!.close());
       built = await buildStages(runtime, { dryRun: options.dryRun });
     } catch (err) {
       await Promise.all(closers.map((c) => c().catch(() => {})));
@@ -197,7 +202,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       routes: compileRoutes(cfg),
       stages: built,
       proxy,
-      audit: createAudit(runtime),
+      audit: createAudit(runtime, decisions),
       logger,
       publicUrl: cfg.server.public_url,
       jsonRpcError: jsonRpcErrorFor,

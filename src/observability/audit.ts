@@ -8,12 +8,13 @@ import type { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { DecisionLog } from '../audit/decision-log.js';
 
 /** Record one finished request; `err` is the error it was answered with, if any. */
 export type Audit = (state: RequestState, err?: WardenError) => void;
 
 /** Build the audit step for one config generation. */
-export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metrics }): Audit {
+export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metrics }, decisions?: DecisionLog): Audit {
   // Label objects are reused (and frozen) so metrics do not rebuild keys per request.
   // Nested maps (route → decision → status): no key string is built per request.
   const requestLabels = new Map<string, Map<string, Map<number, Readonly<Record<string, string>>>>>();
@@ -42,6 +43,7 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     const routeName = state.route?.name ?? '-';
     metrics.inc('warden_requests_total', labelsFor(routeName, state.decision ?? 'error', state.status ?? 0));
     metrics.observe('warden_request_duration_seconds', latencyMs / 1000, routeLabel(routeName));
+    decisions?.record(state, err, latencyMs);
     // Audit lines are written at info; don't build records nobody will write.
     if (!logger.isLevelEnabled('info')) return;
     logger.info(

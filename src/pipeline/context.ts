@@ -128,6 +128,8 @@ export interface RequestState {
   approval?: ApprovalEvidence;
   /** Lower-case names of the route's identity assertion headers: never taken from the agent, never passed back to it. */
   assertionHeaders?: ReadonlySet<string>;
+  /** SHA-256 of the body as it streamed to the upstream (set by the proxy when the decision log is on). */
+  streamedBody?: import('node:crypto').Hash;
   decision?: 'allow' | 'deny' | 'pending' | 'error';
   reason?: string;
   status?: number;

@@ -5,6 +5,7 @@
  * The only module that imports undici.
  */
 
+import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
@@ -50,6 +51,8 @@ export interface ForwardRequest {
   readonly responseHead?: (statusCode: number, header: (name: string) => string | undefined) => Promise<void> | void;
   /** Status sent to the agent. */
   status?: number;
+  /** Set by the proxy when `digestBodies` is on: the SHA-256 of the streamed body (decision log). */
+  streamedBody?: Hash;
 }
 
 export interface ProxyOptions {
@@ -57,6 +60,8 @@ export interface ProxyOptions {
   bodyLimit: number;
   /** Max sockets per upstream origin. */
   connections?: number;
+  /** Hash streamed request bodies into `state.streamedBody` (the decision log records the digest, never the body). */
+  digestBodies?: boolean;
 }
 
 export interface UpstreamTarget {
@@ -85,11 +90,15 @@ export interface Proxy {
 /** Counts body bytes and fails once the limit is passed (for bodies without Content-Length). */
 class BodyLimit extends Transform {
   private seen = 0;
-  constructor(private readonly limit: number) {
+  constructor(
+    private readonly limit: number,
+    private readonly digest?: Hash,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
     this.seen += chunk.length;
+    this.digest?.update(chunk);
     if (this.seen > this.limit) done(new WardenError('payload_too_large', `request body exceeds ${this.limit} bytes`));
     else done(null, chunk);
   }
@@ -168,7 +177,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       else if (hasBody(req)) {
         const cl = Number(req.headers['content-length']);
         if (Number.isFinite(cl) && cl > options.bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${options.bodyLimit} bytes`);
-        body = req.pipe(new BodyLimit(options.bodyLimit));
+        body = req.pipe(new BodyLimit(options.bodyLimit, options.digestBodies ? (state.streamedBody = createHash('sha256')) : undefined));
       }
       const headers = upstreamHeaders(req.rawHeaders, info, options.trusted, state.upstreamHeaders, {
         routeHeaders: target.headers,

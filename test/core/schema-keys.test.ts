@@ -21,6 +21,23 @@ import { configSchema } from '../../src/config/schema.js';
 import { REPO_ROOT } from '../support/gateway.js';
 
 const TESTED: Record<string, string> = {
+  'audit.decisions.timeout': 'test/audit/decision-log.test.ts',
+  'audit.decisions.retries': 'test/audit/decision-log.test.ts',
+  'audit.decisions.max_buffer': 'test/audit/decision-log.test.ts',
+  'audit.decisions.chain': 'test/audit/decision-log.test.ts',
+  'audit.decisions.checkpoint_interval': 'test/audit/decision-log.test.ts',
+  'audit.decisions.key': 'test/audit/decision-log.test.ts',
+  'audit': 'test/audit/decision-log.test.ts',
+  'audit.decisions': 'test/audit/decision-log.test.ts',
+  'audit.decisions.sink': 'test/audit/decision-log.test.ts',
+  'audit.decisions.path': 'test/audit/decision-log.test.ts',
+  'audit.decisions.rotate': 'test/audit/decision-log.test.ts',
+  'audit.decisions.keep': 'test/audit/decision-log.test.ts',
+  'audit.decisions.url': 'test/audit/decision-log.test.ts',
+  'audit.decisions.headers': 'test/audit/decision-log.test.ts',
+  'audit.decisions.batch': 'test/audit/decision-log.test.ts',
+  'audit.decisions.flush_interval': 'test/audit/decision-log.test.ts',
+  'audit.decisions.checkpoint_every': 'test/audit/decision-log.test.ts',
   'approvals': 'test/login/dev-login.e2e.test.ts',
   'approvals.ciba': 'test/approvals/ciba.test.ts',
   'approvals.ciba.client_id': 'test/approvals/ciba.test.ts',

@@ -1,0 +1,160 @@
+/**
+ * The decision log (`audit.decisions`): one hash-chained record per decision,
+ * batched per event-loop turn, with a signed checkpoint every N records or T
+ * seconds. Built once per config generation; each generation is its own chain
+ * instance (its records start at seq 0).
+ */
+
+import { randomBytes, generateKeyPairSync, createPrivateKey } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import cluster from 'node:cluster';
+import type { Config, DecisionLogConfig } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RequestState } from '../pipeline/context.js';
+import type { WardenError } from '../core/errors.js';
+import { jwkThumbprint, parseAssertionKey } from '../identity/assertion/keys.js';
+import { Chain, signCheckpoint, type CheckpointKey } from './chain.js';
+import { decisionRecord, type DecisionRecord } from './record.js';
+import { fileSink, httpSink, stdoutSink, type Sink } from './sinks.js';
+
+export interface DecisionLog {
+  /** Record one finished request. Never throws, never waits. */
+  record(state: RequestState, err: WardenError | undefined, latencyMs: number): void;
+  /** Record an already built decision (shadow evaluations, replays of tests). */
+  write(record: DecisionRecord | Record<string, unknown>, t?: string): void;
+  /** Write a final checkpoint and flush. */
+  close(): Promise<void>;
+}
+
+/** File names of the generated checkpoint key in the data dir. */
+export const AUDIT_KEY_FILE = 'audit-key.jwk.json';
+export const AUDIT_JWKS_FILE = 'audit-key.jwks.json';
+
+export async function createDecisionLog(
+  config: Config,
+  deps: { dataDir: string; logger: Logger; metrics: Metrics },
+): Promise<DecisionLog | undefined> {
+  const cfg = config.audit.decisions;
+  if (!cfg) return undefined;
+  const { logger, metrics } = deps;
+  const sink = makeSink(cfg, logger, metrics);
+  const key = cfg.chain ? await checkpointKey(cfg, config, deps.dataDir) : undefined;
+  const chain = new Chain(`${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`);
+  let pending: string[] = [];
+  let scheduled = false;
+  let sinceCheckpoint = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const labels = Object.freeze({ sink: cfg.sink });
+
+  const flush = () => {
+    scheduled = false;
+    if (!pending.length) return;
+    const lines = pending;
+    pending = [];
+    metrics.inc('warden_decision_log_records_total', labels, lines.length);
+    sink.write(lines);
+  };
+  const checkpoint = () => {
+    if (!key || sinceCheckpoint === 0) return;
+    const seq = chain.seq;
+    const head = chain.prev;
+    const sig = signCheckpoint(key, chain.instance, seq, head);
+    pending.push(chain.line('checkpoint', `{"time":"${new Date().toISOString()}","records":${sinceCheckpoint},"kid":${JSON.stringify(key.kid)},"alg":"${key.alg}","sig":"${sig}"}`));
+    sinceCheckpoint = 0;
+  };
+  const push = (t: string, body: string) => {
+    pending.push(cfg.chain ? chain.line(t, body) : `{"t":"${t}",${body.slice(1)}`);
+    if (cfg.chain && ++sinceCheckpoint >= cfg.checkpoint_every) checkpoint();
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  if (key) {
+    timer = setInterval(() => {
+      if (sinceCheckpoint === 0) return;
+      checkpoint();
+      if (!scheduled) flush();
+    }, cfg.checkpoint_interval).unref();
+  }
+
+  return {
+    record(state, err, latencyMs) {
+      try {
+        push('decision', JSON.stringify(decisionRecord(state, err, latencyMs)));
+      } catch (e) {
+        metrics.inc('warden_decision_log_errors_total', labels);
+        logger.error({ err: e }, 'decision log: could not record a decision');
+      }
+    },
+    write(record, t = 'decision') {
+      push(t, JSON.stringify(record));
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      checkpoint();
+      flush();
+      await sink.close();
+    },
+  };
+}
+
+function makeSink(cfg: DecisionLogConfig, logger: Logger, metrics: Metrics): Sink {
+  if (cfg.sink === 'stdout') return stdoutSink();
+  if (cfg.sink === 'http') {
+    return httpSink(
+      { url: cfg.url!, headers: cfg.headers, batch: cfg.batch, flushIntervalMs: cfg.flush_interval, timeoutMs: cfg.timeout, retries: cfg.retries, maxBuffer: cfg.max_buffer },
+      logger,
+      metrics,
+    );
+  }
+  return fileSink(workerPath(cfg.path!), cfg.rotate, cfg.keep, logger, metrics);
+}
+
+/** With node:cluster workers each worker writes its own file (rotation needs one writer). */
+export function workerPath(path: string): string {
+  return cluster.isWorker && cluster.worker ? `${path}.w${cluster.worker.id}` : path;
+}
+
+/** The key checkpoints are signed with: audit.decisions.key, else the active assertion key, else one kept in the data dir. Its public JWKS is written to the data dir (audit-key.jwks.json) for `warden audit verify --jwks`. */
+async function checkpointKey(cfg: DecisionLogConfig, config: Config, dataDir: string): Promise<CheckpointKey> {
+  let key: CheckpointKey;
+  let jwk: Record<string, unknown>;
+  const active = config.identity.assertion?.keys.find((k) => k.status === 'active');
+  if (cfg.key || active) {
+    const k = parseAssertionKey(cfg.key ? { id: 'audit', private_key: cfg.key, status: 'active' } : active!);
+    const kid = cfg.key ? jwkThumbprint(k.publicJwk) : k.kid;
+    key = { kid, alg: k.alg, privateKey: k.privateKey };
+    jwk = { ...k.publicJwk, kid };
+  } else {
+    ({ key, jwk } = await dataDirKey(dataDir));
+  }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await writeFile(join(dataDir, AUDIT_JWKS_FILE), JSON.stringify({ keys: [jwk] }, null, 2) + '\n', { mode: 0o644 });
+  return key;
+}
+
+async function dataDirKey(dataDir: string): Promise<{ key: CheckpointKey; jwk: Record<string, unknown> }> {
+  const file = join(dataDir, AUDIT_KEY_FILE);
+  let jwk: Record<string, string>;
+  try {
+    jwk = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    jwk = privateKey.export({ format: 'jwk' }) as Record<string, string>;
+    try {
+      await writeFile(file, JSON.stringify(jwk), { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      jwk = JSON.parse(await readFile(file, 'utf8')); // another worker made it first
+    }
+  }
+  const privateKey = createPrivateKey({ key: jwk as never, format: 'jwk' });
+  const pub = { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
+  const kid = jwkThumbprint(pub);
+  return { key: { kid, alg: 'EdDSA', privateKey }, jwk: { ...pub, kid, alg: 'EdDSA', use: 'sig' } };
+}

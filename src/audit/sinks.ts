@@ -1,0 +1,173 @@
+/**
+ * Where decision lines go. Every sink takes lines in batches (the writer
+ * collects the records of one event-loop turn) so a busy gateway makes one
+ * write per turn, not one per request.
+ */
+
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export interface Sink {
+  write(lines: string[]): void;
+  /** Everything written so far is on its way out (file: written; http: sent or given up). */
+  close(): Promise<void>;
+}
+
+export function stdoutSink(): Sink {
+  return {
+    write(lines) {
+      process.stdout.write(lines.join('\n') + '\n');
+    },
+    async close() {},
+  };
+}
+
+/** Appends to `path`; past `rotate` bytes the file becomes `path.1` (older ones shift, `keep` kept). */
+export function fileSink(path: string, rotate: number, keep: number, log: Logger, metrics: Metrics): Sink {
+  let fh: FileHandle | undefined;
+  let size = 0;
+  let queue: string[] = [];
+  let running: Promise<void> | undefined;
+
+  const openFile = async () => {
+    await mkdir(dirname(path), { recursive: true });
+    fh = await open(path, 'a', 0o600);
+    size = (await stat(path)).size;
+  };
+  const rotateFile = async () => {
+    await fh?.close();
+    fh = undefined;
+    await rm(`${path}.${keep}`, { force: true });
+    for (let n = keep - 1; n >= 1; n--) await rename(`${path}.${n}`, `${path}.${n + 1}`).catch(() => {});
+    await rename(path, `${path}.1`);
+    await openFile();
+  };
+  const writeOut = async (chunk: string) => {
+    if (!chunk) return;
+    const bytes = Buffer.from(chunk);
+    await fh!.write(bytes);
+    size += bytes.length;
+  };
+  const drain = async () => {
+    while (queue.length) {
+      // Each queued piece is one event-loop turn's records; pieces are coalesced
+      // into one write unless the file must rotate between them.
+      const pieces = queue;
+      queue = [];
+      try {
+        if (!fh) await openFile();
+        let chunk = '';
+        let pending = 0;
+        for (const piece of pieces) {
+          const n = Buffer.byteLength(piece);
+          if (size + pending > 0 && size + pending + n > rotate) {
+            await writeOut(chunk);
+            chunk = '';
+            pending = 0;
+            await rotateFile();
+          }
+          chunk += piece;
+          pending += n;
+        }
+        await writeOut(chunk);
+      } catch (err) {
+        metrics.inc('warden_decision_log_errors_total', { sink: 'file' });
+        log.error({ err, path }, 'decision log: could not write');
+      }
+    }
+    running = undefined;
+  };
+
+  return {
+    write(lines) {
+      queue.push(lines.join('\n') + '\n');
+      running ??= drain();
+    },
+    async close() {
+      while (running) await running;
+      await fh?.close();
+      fh = undefined;
+    },
+  };
+}
+
+export interface HttpSinkOptions {
+  url: string;
+  headers: Record<string, string>;
+  batch: number;
+  flushIntervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  maxBuffer: number;
+}
+
+/** POSTs NDJSON batches; retries with backoff; drops the oldest records beyond maxBuffer (counted). */
+export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sink {
+  let buffer: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let sending: Promise<void> | undefined;
+  let closing = false;
+  const labels = Object.freeze({ sink: 'http' });
+
+  const post = async (lines: string[]): Promise<boolean> => {
+    for (let attempt = 0; attempt <= o.retries; attempt++) {
+      try {
+        const res = await fetch(o.url, {
+          method: 'POST',
+          headers: { ...o.headers, 'content-type': 'application/x-ndjson' },
+          body: lines.join('\n') + '\n',
+          signal: AbortSignal.timeout(o.timeoutMs),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.ok) return true;
+        log.warn({ status: res.status, attempt }, 'decision log: endpoint refused a batch');
+        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) break;
+      } catch (err) {
+        log.warn({ err: (err as Error).message, attempt }, 'decision log: endpoint unreachable');
+      }
+      if (attempt < o.retries) await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, closing ? 200 : 10_000)).unref?.());
+    }
+    return false;
+  };
+  const pump = async () => {
+    while (buffer.length) {
+      const lines = buffer.slice(0, o.batch);
+      buffer = buffer.slice(lines.length);
+      if (!(await post(lines))) {
+        metrics.inc('warden_decision_log_dropped_total', labels, lines.length);
+        metrics.inc('warden_decision_log_errors_total', labels);
+        log.error({ records: lines.length }, 'decision log: batch dropped after retries');
+      }
+    }
+    sending = undefined;
+  };
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    sending ??= pump();
+  };
+
+  return {
+    write(lines) {
+      for (const l of lines) buffer.push(l);
+      if (buffer.length > o.maxBuffer) {
+        const drop = buffer.length - o.maxBuffer;
+        buffer.splice(0, drop);
+        metrics.inc('warden_decision_log_dropped_total', labels, drop);
+      }
+      if (sending) return;
+      if (buffer.length >= o.batch) flush();
+      else timer ??= setTimeout(flush, o.flushIntervalMs).unref();
+    },
+    async close() {
+      closing = true;
+      flush();
+      while (sending) {
+        await sending;
+        if (buffer.length) flush();
+      }
+    },
+  };
+}

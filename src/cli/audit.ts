@@ -1,0 +1,39 @@
+/** `warden audit verify [--jwks FILE] [--partial] [--json] FILE…`: check decision-log files. */
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { verifyFiles } from '../audit/verify.js';
+import { HELP, fail } from './common.js';
+
+export async function run(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'verify') fail(`warden audit: unknown sub-command ${sub ?? '(none)'}\n\n${HELP.audit}`, 2);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { jwks: { type: 'string' }, partial: { type: 'boolean' }, json: { type: 'boolean' } },
+  });
+  if (!positionals.length) fail(`warden audit verify: name the log files, oldest first\n\n${HELP.audit}`, 2);
+  let jwks: Array<Record<string, unknown>> | undefined;
+  if (values.jwks) {
+    const parsed = JSON.parse(readFileSync(values.jwks, 'utf8')) as { keys?: unknown };
+    if (!Array.isArray(parsed.keys)) fail(`warden audit verify: ${values.jwks} is not a JWKS ({"keys": [...]})`, 2);
+    jwks = parsed.keys as Array<Record<string, unknown>>;
+  }
+  const r = await verifyFiles(positionals, { jwks, partial: values.partial });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  } else if (r.problem) {
+    const p = r.problem;
+    process.stdout.write(`FAIL ${p.file}:${p.line}${p.seq !== undefined ? ` (instance ${p.instance}, seq ${p.seq})` : ''}: ${p.reason}\n`);
+  } else {
+    const tails = Object.entries(r.unsigned).filter(([, n]) => n > 0);
+    process.stdout.write(
+      `OK ${r.records} records, ${Object.keys(r.unsigned).length} instance(s), ${r.checkpoints} checkpoint(s)` +
+        (r.signaturesChecked ? ', signatures valid' : ' (signatures not checked: pass --jwks)') +
+        '\n' +
+        tails.map(([id, n]) => `  instance ${id}: ${n} record(s) after its last checkpoint\n`).join(''),
+    );
+  }
+  if (!r.ok) process.exitCode = 1;
+}
