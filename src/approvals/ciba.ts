@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from '../observability/logger.js';
+import { createIdTokenVerifier, type IdTokenVerifier } from '../identity/id-token.js';
 
 export interface CibaConfig {
   issuer: string;
@@ -35,6 +36,7 @@ export interface CibaClient {
 interface Discovery {
   backchannel_authentication_endpoint: string;
   token_endpoint: string;
+  jwks_uri: string;
 }
 
 const DISCOVERY_TTL_MS = 3_600_000;
@@ -52,6 +54,11 @@ const sleep = (ms: number, signal: AbortSignal) =>
 /** Create a client for one provider. */
 export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
   let discovery: { value: Discovery; at: number } | undefined;
+  let verifier: { jwksUri: string; verifier: IdTokenVerifier } | undefined;
+  const idTokens = (d: Discovery): IdTokenVerifier => {
+    if (verifier?.jwksUri !== d.jwks_uri) verifier = { jwksUri: d.jwks_uri, verifier: createIdTokenVerifier({ issuer: cfg.issuer, clientId: cfg.client_id, jwksUri: d.jwks_uri, timeoutMs: cfg.timeout }) };
+    return verifier.verifier;
+  };
   const basic = 'Basic ' + Buffer.from(`${encodeURIComponent(cfg.client_id)}:${encodeURIComponent(cfg.client_secret)}`).toString('base64');
 
   async function discover(): Promise<Discovery> {
@@ -63,8 +70,10 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
     if (String(doc.issuer).replace(/\/$/, '') !== cfg.issuer.replace(/\/$/, '')) throw new Error('CIBA discovery issuer mismatch');
     const bc = doc.backchannel_authentication_endpoint;
     const te = doc.token_endpoint;
+    const jwks = doc.jwks_uri;
     if (typeof bc !== 'string' || typeof te !== 'string') throw new Error('provider does not advertise CIBA endpoints');
-    const value = { backchannel_authentication_endpoint: bc, token_endpoint: te };
+    if (typeof jwks !== 'string') throw new Error('provider does not advertise jwks_uri (needed to verify the ID token)');
+    const value = { backchannel_authentication_endpoint: bc, token_endpoint: te, jwks_uri: jwks };
     discovery = { value, at: Date.now() };
     return value;
   }
@@ -113,8 +122,9 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
         if (signal.aborted) return 'aborted';
         if (Date.now() >= req.expiresAt) return 'expired';
         let answer: { status: number; body: Record<string, unknown> };
+        let d: Discovery;
         try {
-          const d = await discover();
+          d = await discover();
           answer = await post(d.token_endpoint, { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: req.authReqId }, signal);
         } catch (err) {
           if (signal.aborted) return 'aborted';
@@ -124,7 +134,23 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
           interval = Math.min(interval + 5, 60);
           continue;
         }
-        if (answer.status === 200 && (typeof answer.body.access_token === 'string' || typeof answer.body.id_token === 'string')) return 'approved';
+        if (answer.status === 200) {
+          // CIBA Core §10.1.1: the answer carries an ID token; only a verified one is an approval.
+          const idToken = answer.body.id_token;
+          if (typeof idToken !== 'string') {
+            logger.warn({ status: answer.status }, 'CIBA token answer without an ID token: not an approval');
+            return 'failed';
+          }
+          try {
+            const claims = await idTokens(d).verify(idToken);
+            const bound = claims['urn:openid:params:jwt:claim:auth_req_id'];
+            if (bound !== undefined && bound !== req.authReqId) throw new Error('ID token is bound to another auth_req_id');
+          } catch (err) {
+            logger.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'CIBA ID token refused: not an approval');
+            return 'failed';
+          }
+          return 'approved';
+        }
         const error = answer.body.error;
         if (error === 'authorization_pending') continue;
         if (error === 'slow_down') {
