@@ -10,6 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { decodeJwt } from 'jose';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
+import { loadDevIssuer } from '../../src/identity/dev-issuer.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
 
 const config = `
@@ -43,7 +44,9 @@ describe('assertions on MCP tools', () => {
   beforeAll(async () => {
     mcp = await startExampleMcpServer();
     w = await startWarden({ config, env: { MCP_URL: mcp.url } });
-    const token = await w.token('assistant', 'alice', [], { email: 'alice@example.test' });
+    // An MCP token names its resource (RFC 8707); this one also carries an email to map.
+    const issuer = await loadDevIssuer({ dataDir: w.dataDir, publicUrl: w.gateway.runtime().publicUrl });
+    const token = await issuer.issue({ agent: 'assistant', user: 'alice', claims: { email: 'alice@example.test' }, resource: `${w.url}/mcp/files` });
     const forged = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJib2IifQ.';
     const transport = new StreamableHTTPClientTransport(new URL(`${w.url}/mcp/files`), {
       requestInit: { headers: { Authorization: `Bearer ${token}`, 'Warden-Identity': forged, 'X-Tool-Identity': forged } },
