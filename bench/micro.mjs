@@ -53,6 +53,7 @@ const { createConnectionRepository } = await mod('vault/records.js');
 const { withConnectionCache } = await mod('vault/read-cache.js');
 const { upstreamHeaders } = await mod('proxy/headers.js');
 const { trustedProxies } = await mod('proxy/trust.js');
+const { compileRouteTable, findRouteLinear } = await mod('pipeline/route-table.js');
 
 const results = [];
 const add = (r) => r && results.push(r);
@@ -83,6 +84,15 @@ add(await bench('route match, 10 routes, re-splitting the path per request (the 
 }));
 
 // -------------------------------------------------------------- JWT
+// A 2,000-route table (#17): the compiled trie costs the same for the first and the last route; the linear scan does not.
+const bigRoutes = Array.from({ length: 2000 }, (_, index) => ({ index, pattern: compilePattern(`/svc${index}/items/:id`), methods: null }));
+const bigTable = compileRouteTable(bigRoutes);
+const firstSegs = canonicalize('/svc0/items/42').segments;
+const lastSegs = canonicalize('/svc1999/items/42').segments;
+add(await bench('route table 2,000 routes, first route (compiled)', () => (sink += bigTable.find(firstSegs, 'GET').route.index)));
+add(await bench('route table 2,000 routes, last route (compiled)', () => (sink += bigTable.find(lastSegs, 'GET').route.index)));
+add(await bench('route table 2,000 routes, last route (linear scan, before #17)', () => (sink += findRouteLinear(bigRoutes, lastSegs, 'GET').route.index)));
+
 const logger = createLogger({ destination: { write: () => {} } });
 const dataDir = mkdtempSync(join(tmpdir(), 'warden-micro-'));
 const publicUrl = 'http://127.0.0.1:8080';

@@ -57,6 +57,7 @@ export function targets(byId) {
     { name: 'G3 / F throughput', value: ratio(rps('G3'), rps('F')), target: '≥ 1.30', pass: (v) => v >= 1.3 },
     { name: 'added latency G3 − D, p50 (ms)', value: diff(lat('G3', 'p50'), lat('D', 'p50')), target: '≤ 0.5 ms', pass: (v) => v <= 0.5 },
     { name: 'added latency G3 − D, p99 (ms)', value: diff(lat('G3', 'p99'), lat('D', 'p99')), target: '≤ 2 ms', pass: (v) => v <= 2 },
+    { name: 'G0-2kN / G0-2k1 throughput (last of 2,000 routes vs first)', value: ratio(rps('G0-2kN'), rps('G0-2k1')), target: '≥ 0.95', pass: (v) => v >= 0.95 },
     { name: 'G3L / G3 throughput (rate limit + budget on Redis)', value: ratio(rps('G3L'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'G5 / G3 throughput (identity assertion on every request)', value: ratio(rps('G5'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'peak RSS of G3 under load (MB)', value: g('G3')?.peak_rss_mb ?? null, target: '≤ 120 MB', pass: (v) => v <= 120 },

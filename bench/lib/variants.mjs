@@ -33,6 +33,8 @@ export const VARIANTS = [
   { id: 'R', what: 'minimal Node proxy: node:http + one undici Pool (Node ceiling)', kind: 'node' },
   { id: 'F', what: 'fastify + @fastify/http-proxy', kind: 'fastify' },
   { id: 'G0', what: 'Warden public route: canonicalize, match, proxy', kind: 'warden', warden: { level: 0 } },
+  { id: 'G0-2k1', what: 'G0 with 2,000 routes, the measured route first', kind: 'warden', warden: { level: 0, manyRoutes: 'first' } },
+  { id: 'G0-2kN', what: 'G0 with 2,000 routes, the measured route last (compiled route table: ≈ G0-2k1)', kind: 'warden', warden: { level: 0, manyRoutes: 'last' } },
   { id: 'G1', what: 'G0 + JWT verification (verified-token cache on)', kind: 'warden', warden: { level: 1 }, auth: true },
   { id: 'G1u', what: 'G1 with token_cache_size: 0 (signature verified every request)', kind: 'warden', warden: { level: 1, tokenCache: false }, auth: true },
   { id: 'G2', what: 'G1 + one check on the embedded engine (decision cache 5s)', kind: 'warden', warden: { level: 2 }, auth: true },

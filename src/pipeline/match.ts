@@ -4,20 +4,13 @@ import { WardenError } from '../core/errors.js';
 import { checkQuery } from '../http/query-guard.js';
 import type { CompiledRoute } from './compile.js';
 import type { RequestState } from './context.js';
+import type { RouteTable } from './route-table.js';
 
-/** Match `state` against `routes` in order; throws not_found / method_not_allowed. */
-export function matchRoute(routes: readonly CompiledRoute[], state: RequestState): CompiledRoute {
-  const segments = state.segments;
-  // Methods of the routes whose pattern fits but whose methods do not: the 405's Allow (RFC 9110 §15.5.6).
-  let allowed: Set<string> | undefined;
-  for (const route of routes) {
-    const params = route.pattern.match(segments);
-    if (!params) continue;
-    if (route.methods && !route.methods.has(state.method)) {
-      allowed ??= new Set();
-      for (const m of route.methods) allowed.add(m);
-      continue;
-    }
+/** Match `state` against the table (first match in route order); throws not_found / method_not_allowed. */
+export function matchRoute(table: RouteTable, state: RequestState): CompiledRoute {
+  const { route, allowed } = table.find(state.segments, state.method);
+  if (route) {
+    const params = route.pattern.match(state.segments) ?? {};
     state.route = route.config;
     state.routeIndex = route.index;
     state.params = params;

@@ -17,6 +17,7 @@ import type { CanonicalTarget } from './canonical.js';
 import { upstreamPath, type CompiledRoute } from './compile.js';
 import type { RequestState } from './context.js';
 import { matchRoute } from './match.js';
+import { compileRouteTable } from './route-table.js';
 import type { Stage } from './stage.js';
 import { newState, type NewStateInit } from './state.js';
 
@@ -65,6 +66,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const effectsAt = deps.stages.findIndex((s) => s.effects);
   const stages = deps.dryRun && effectsAt >= 0 ? deps.stages.slice(0, effectsAt) : deps.stages;
   // Per route, only the stages that can have work there: the others are never called.
+  const table = compileRouteTable(routes);
   const plans: Array<readonly Stage[]> = [];
   for (const route of routes) plans[route.index] = stages.filter((s) => !s.appliesTo || s.appliesTo(route));
   // X-Forwarded-Host/-Proto: from server.public_url when set (no inbound header decides them), else the prechecked Host.
@@ -75,7 +77,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   /** Everything before forwarding: the route, then its stages. */
   function evaluate(state: RequestState, req?: IncomingMessage, res?: ServerResponse): CompiledRoute | Promise<CompiledRoute> {
-    const route = matchRoute(routes, state);
+    const route = matchRoute(table, state);
     const pending = runStages(plans[route.index], 0, state, req, res);
     return pending ? pending.then(() => route) : route;
   }
