@@ -12,6 +12,8 @@ import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { ConfigError, formatPath, parsePath, type ConfigCheck, type ConfigIssue } from './issues.js';
 import { applyEnvOverrides } from './env-overrides.js';
+import { closest, keysAt, routeHints } from './hints.js';
+import { gatewayJsonSchema } from './reference.js';
 
 /** A loaded configuration and where it came from. */
 export interface LoadedConfig {
@@ -73,16 +75,25 @@ export function parseConfig(text: string, options: ParseOptions = {}): LoadedCon
     return undefined;
   };
 
-  const issues: ConfigIssue[] = doc.errors.map((e) => ({ path: '', line: lineAt(e.pos?.[0]), message: e.message.split('\n')[0] }));
+  const issues: ConfigIssue[] = yamlSyntaxIssues(doc.errors, lineAt);
   if (issues.length) throw new ConfigError(file, issues);
 
   substitute(doc, env, issues, lineOfNode);
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, [{ path: '', message: 'the file must be a YAML mapping' }]);
   applyEnvOverrides(raw, env, issues);
+  for (const hint of routeHints(raw)) issues.push({ ...hint, line: lineOf(parsePath(hint.path)) });
 
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) issues.push(...zodIssues(parsed.error, lineOf));
+  if (!parsed.success) {
+    // One problem per path: a missing variable or a hint already explains what the schema would repeat.
+    const explained = new Set(issues.map((i) => i.path));
+    for (const issue of zodIssues(parsed.error, lineOf)) {
+      if (explained.has(issue.path)) continue;
+      explained.add(issue.path);
+      issues.push(issue);
+    }
+  }
   if (issues.length) throw new ConfigError(file, issues);
 
   const baseDir = options.baseDir ?? dirname(resolve(file));
@@ -110,7 +121,7 @@ function zodIssues(error: z.ZodError, lineOf: (p: ReadonlyArray<string | number>
   for (const issue of error.issues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ path: formatPath([...path, key]), line: lineOf([...path, key]), message: 'unknown key' });
+      for (const key of issue.keys) out.push({ path: formatPath([...path, key]), line: lineOf([...path, key]), message: unknownKey(path, key) });
       continue;
     }
     if (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors)) {
@@ -123,7 +134,7 @@ function zodIssues(error: z.ZodError, lineOf: (p: ReadonlyArray<string | number>
         for (const sub of best) {
           const full = [...path, ...sub.path.filter((p): p is string | number => typeof p !== 'symbol')];
           if (sub.code === 'unrecognized_keys' && sub.keys) {
-            for (const key of sub.keys) out.push({ path: formatPath([...full, key]), line: lineOf([...full, key]), message: 'unknown key' });
+            for (const key of sub.keys) out.push({ path: formatPath([...full, key]), line: lineOf([...full, key]), message: unknownKey(full, key) });
           } else out.push({ path: formatPath(full), line: lineOf(full), message: sub.message });
         }
         continue;
@@ -140,4 +151,34 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+let jsonSchema: Record<string, unknown> | undefined;
+/** "unknown key", with the closest allowed key at that place when it looks like a typo. */
+function unknownKey(path: ReadonlyArray<string | number>, key: string): string {
+  jsonSchema ??= gatewayJsonSchema() as Record<string, unknown>;
+  const allowed = keysAt(jsonSchema, path);
+  const suggestion = closest(key, allowed);
+  return suggestion ? `unknown key — did you mean ${suggestion}?` : 'unknown key';
+}
+
+/**
+ * YAML syntax errors with the line a person must fix: for a key indented
+ * deeper than its siblings the parser reports the line above, where the
+ * implicit key started, so point at the end of the multi-line key instead and
+ * drop the duplicate report of the same place.
+ */
+function yamlSyntaxIssues(errors: ReadonlyArray<{ code: string; pos: [number, number]; message: string }>, lineAt: (offset: number | undefined) => number | undefined): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const multiline = new Set(errors.filter((e) => e.code === 'MULTILINE_IMPLICIT_KEY').map((e) => e.pos[0]));
+  for (const e of errors) {
+    const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    if (e.code === 'BLOCK_AS_IMPLICIT_KEY' && multiline.has(e.pos[0])) continue;
+    if (e.code === 'MULTILINE_IMPLICIT_KEY') {
+      out.push({ path: '', line: lineAt(e.pos[1]), message: `${message}: this line is indented deeper than the key above it (YAML reads it as part of that value)` });
+      continue;
+    }
+    out.push({ path: '', line: lineAt(e.pos?.[0]), message });
+  }
+  return out;
 }

@@ -1,0 +1,104 @@
+/**
+ * `warden validate` as a user runs it (the built binary): every problem once,
+ * with the line to fix and, where a typo is likely, what was probably meant.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requireBuiltCli, runCli } from '../support/cli.js';
+import { REPO_ROOT } from '../support/gateway.js';
+
+let dir: string;
+const env = () => {
+  const e: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(e)) if (/^(WARDEN_|REDIS_|OIDC_|FGA_|VAULT_|APPROVAL_|NOTES_|MCP_)/.test(k)) delete e[k];
+  return e;
+};
+const validate = async (name: string, text: string, extraEnv: NodeJS.ProcessEnv = {}) => {
+  writeFileSync(join(dir, name), text);
+  return runCli(['validate', '-c', name], { cwd: dir, env: { ...env(), ...extraEnv } });
+};
+const problems = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('  '));
+
+beforeAll(() => {
+  requireBuiltCli();
+  dir = mkdtempSync(join(tmpdir(), 'warden-validate-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const model = join(REPO_ROOT, 'policies/model.fga');
+
+describe('warden validate', () => {
+  it('suggests what a misspelled key, a {x} parameter, an unknown or lower-case method probably meant; one run, right lines', async () => {
+    const r = await validate(
+      'typos.yaml',
+      [
+        'server:',
+        '  lisen: 127.0.0.1:8080', // line 2
+        'identity: { dev_issuer: true }',
+        `authz: { model: ${model} }`,
+        'routes:',
+        '  - name: docs',
+        '    match: { path: "/docs/{doc}", methods: [GETS, post] }', // line 7
+        '    upstream: { url: "http://127.0.0.1:9", strip_prefx: /docs }', // line 8
+        '    authorize:',
+        '      - { user: "user:{user}", relation: can_read, object: "doc:{path.doc}" }',
+        '      - { user: "user:{user}", relation: can_read, object: "doc:{path.id}" }', // line 11
+        '',
+      ].join('\n'),
+    );
+    expect(r.code).toBe(1);
+    const lines = problems(r.stderr);
+    expect(lines).toContain('  server.lisen (line 2): unknown key — did you mean listen?');
+    expect(lines).toContain('  routes[0].match.path (line 7): "{doc}" is not a path parameter: route patterns write parameters as ":name" — did you mean ":doc"?');
+    expect(lines).toContain('  routes[0].match.methods[0] (line 7): unknown HTTP method "GETS" — did you mean GET?');
+    expect(lines).toContain('  routes[0].match.methods[1] (line 7): methods are upper case — did you mean POST?');
+    expect(lines).toContain('  routes[0].upstream.strip_prefx (line 8): unknown key — did you mean strip_prefix?');
+    // {path.doc} is what "{doc}" was meant to be; {path.id} names nothing.
+    expect(lines.filter((l) => l.includes('{path.doc}'))).toEqual([]);
+    expect(lines.some((l) => l.startsWith('  routes[0].authorize[1].object (line 11): {path.id} names no parameter of the route'))).toBe(true);
+    // Each problem once.
+    expect(new Set(lines).size).toBe(lines.length);
+    expect(lines.filter((l) => l.includes('methods[1]'))).toHaveLength(1);
+  });
+
+  it('{path.x} must name a :x of the route pattern, in checks and approval messages', async () => {
+    const r = await validate(
+      'params.yaml',
+      `identity: { dev_issuer: true }
+authz: { model: ${model} }
+routes:
+  - name: repos
+    match: { path: "/repos/:owner/:repo/**" }
+    upstream: { url: "http://127.0.0.1:9" }
+    authorize:
+      - { user: "user:{user}", relation: can_read, object: "doc:{path.owner}" }
+    approval: { message: "Delete {path.ownr}/{path.repo}" }
+`,
+    );
+    expect(r.code).toBe(1);
+    expect(problems(r.stderr)).toEqual([
+      '  routes[0].approval.message (line 9): {path.ownr} names no parameter of the route: the pattern "/repos/:owner/:repo/**" has :owner, :repo — did you mean {path.owner}?',
+    ]);
+  });
+
+  it('names every missing environment variable once, without repeating what the schema says about the empty value', async () => {
+    const r = await runCli(['validate', '-c', join(REPO_ROOT, 'deploy/gateway.yaml')], { cwd: dir, env: { ...env(), NODE_ENV: 'production' } });
+    expect(r.code).toBe(1);
+    const lines = problems(r.stderr);
+    expect(lines.every((l) => l.includes('is not set'))).toBe(true);
+    const paths = lines.map((l) => l.trim().split(' ')[0]);
+    expect(new Set(paths).size).toBe(paths.length);
+    expect(lines.some((l) => l.includes('environment variable REDIS_URL is not set'))).toBe(true);
+  });
+
+  it('points a YAML indentation mistake at the line that is indented wrongly', async () => {
+    const r = await validate('indent.yaml', 'server:\n  listen: 127.0.0.1:8080\n   admin_listen: 127.0.0.1:9090\nidentity: { dev_issuer: true }\n');
+    expect(r.code).toBe(1);
+    const lines = problems(r.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ {2}\(root\) \(line 3\): .*indented deeper/);
+  });
+});
