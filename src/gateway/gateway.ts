@@ -18,6 +18,7 @@ import { policyNameIssues } from '../authz/config-checks.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
+import { createProcessMetrics } from '../observability/process-metrics.js';
 import { createStore } from '../store/create.js';
 import type { Store } from '../store/store.js';
 import { createAuthenticator } from '../identity/verifier.js';
@@ -109,6 +110,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics(HELP);
+  const processMetrics = createProcessMetrics();
   const load = (text?: string): LoadedConfig => {
     if (text !== undefined || options.configText !== undefined) {
       return parseConfig(text ?? (options.configText as string), { file: options.configFile ?? 'gateway.yaml', env, baseDir: options.baseDir ?? process.cwd() });
@@ -246,7 +248,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const adminApp = new Hono();
     // Host, cross-site and token checks before any admin endpoint (see admin-guard.ts).
     adminApp.use('*', createAdminGuard({ listen: adminAddress ?? '', hosts: cfg.server.admin_hosts, token: cfg.server.admin_token, metricsAuth: cfg.server.metrics_auth }));
-    adminApp.get('/metrics', (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+    adminApp.get('/metrics', async (c) => c.text(metrics.render() + (await processMetrics.render()), 200, { 'content-type': 'text/plain; version=0.0.4' }));
     adminApp.get('/routes', (c) =>
       c.json(
         cfg.routes.map((r) => ({
