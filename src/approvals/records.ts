@@ -52,6 +52,8 @@ export interface ApprovalRecord {
   /** The names of the bound values, shown to the approver next to the grant choice. */
   grantCovers?: string[];
   ciba?: { authReqId: string; interval: number; expiresAt: number };
+  /** Channels that could not deliver the notice after every retry (newest last). */
+  notifyFailures?: Array<{ channel: string; error: string; at: number }>;
 }
 
 /** A time box: matching requests skip the prompt until `expiresAt`. */

@@ -22,6 +22,10 @@ import { selectRule, type RuleCompiler } from './rules.js';
 import { renderMessage } from '../templates/template.js';
 
 /** How a decision attempt ended. */
+/** Deliveries per channel and notice (the first try included), and the first retry's delay (doubling). */
+const NOTIFY_ATTEMPTS = 5;
+const NOTIFY_BACKOFF_MS = 500;
+
 export type DecideOutcome =
   | { kind: 'decided'; record: ApprovalRecord }
   | { kind: 'conflict'; record: ApprovalRecord }
@@ -258,17 +262,41 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     return `${rt.publicUrl.replace(/\/+$/, '')}/.warden/approvals/${id}/review?t=${t}`;
   }
 
+  /**
+   * Deliver the notice on every channel. A failed delivery is retried with
+   * backoff (0.5 s doubling, NOTIFY_ATTEMPTS in all, stopped at close); one
+   * that never succeeds is counted (`result: failed`) and written on the
+   * approval record (`notifyFailures`), so operators and the review list see
+   * that nobody was told.
+   */
   async function notifyAll(rec: ApprovalRecord, t: string): Promise<void> {
     const notice = approvalNotice(rec, reviewUrl(rec.id, t));
     await Promise.all(
       notifiers.map(async (n) => {
-        try {
-          await n.notify(notice, rec);
-          rt.metrics.inc('warden_approval_notifications_total', { channel: n.kind, result: 'sent' });
-        } catch (err) {
-          rt.metrics.inc('warden_approval_notifications_total', { channel: n.kind, result: 'failed' });
-          log.warn({ approval_id: rec.id, channel: n.kind, err }, 'approval notification failed');
+        let lastError = '';
+        for (let attempt = 1; attempt <= NOTIFY_ATTEMPTS; attempt++) {
+          try {
+            await n.notify(notice, rec);
+            rt.metrics.inc('warden_approval_notifications_total', { channel: n.kind, result: attempt === 1 ? 'sent' : 'sent_after_retry' });
+            return;
+          } catch (err) {
+            lastError = err instanceof Error ? err.message.slice(0, 200) : 'delivery failed';
+            rt.metrics.inc('warden_approval_notification_attempts_failed_total', { channel: n.kind });
+            log.warn({ approval_id: rec.id, channel: n.kind, attempt, err }, 'approval notification failed');
+          }
+          if (attempt < NOTIFY_ATTEMPTS) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, NOTIFY_BACKOFF_MS * 2 ** (attempt - 1));
+              timer.unref();
+            });
+            if (closed) break;
+          }
         }
+        rt.metrics.inc('warden_approval_notifications_total', { channel: n.kind, result: 'failed' });
+        const failure = { channel: n.kind, error: lastError, at: Date.now() };
+        await repo.update(rec.id, (cur) => ({ ...cur, notifyFailures: [...(cur.notifyFailures ?? []), failure].slice(-10) })).catch((err: unknown) => {
+          log.warn({ approval_id: rec.id, err }, 'could not record the failed notification on the approval');
+        });
       }),
     );
   }
