@@ -9,6 +9,8 @@ import { canonicalize } from '../pipeline/canonical.js';
 import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../observability/logger.js';
 import { WardenError } from '../core/errors.js';
+import { templateVars } from '../templates/request-vars.js';
+import { renderMessage } from '../templates/template.js';
 import type { CheckTrace, LimitTrace } from '../pipeline/context.js';
 import { USAGE, configPath, fail } from './common.js';
 
@@ -51,12 +53,12 @@ export interface ExplainTrace {
   request: { method: string; path: string; query: string };
   route?: { name: string; pattern: string; upstream: string; params: Record<string, string> };
   identity?: { agent: string; user: string | null; scopes: readonly string[]; issuer: string };
-  mcp?: { method: string; tool?: string };
+  mcp?: { method: string; tool?: string; note?: string };
   engine?: string;
   checks: CheckTrace[];
   /** Rate limits and budgets as they stand (peeked: nothing consumed or reserved). */
   limits: LimitTrace[];
-  approval: Array<{ source: string; when: string; message?: string }>;
+  approval: Array<{ source: string; when: string; message?: string; template?: string }>;
   credentials: string;
   decision: 'allow' | 'deny' | 'pending' | 'error';
   error?: { code: string; status: number; detail: string };
@@ -102,10 +104,17 @@ export async function explain(input: ExplainInput): Promise<ExplainTrace> {
       const p = state.principal;
       trace.identity = { agent: p.agent, user: p.user, scopes: p.scopes, issuer: p.issuer };
     }
-    if (state.mcp) trace.mcp = { method: state.mcp.method, tool: state.mcp.tool };
+    if (state.mcp) trace.mcp = { method: state.mcp.method, tool: state.mcp.tool, ...(state.mcp.pin ? { note: 'tool not listed yet: a real call is refused (tool_not_pinned) until an agent lists tools on this route' } : {}) };
     trace.checks = state.checks;
     trace.limits = state.limitTrace ?? [];
-    trace.approval = state.policy.approval.map((a) => ({ source: a.source, when: a.rule.when ?? 'always', message: a.rule.message }));
+    // The message as the approver would read it: rendered from this request (a missing value renders empty).
+    const vars = templateVars(state);
+    trace.approval = state.policy.approval.map((a) => ({
+      source: a.source,
+      when: a.rule.when ?? 'always',
+      message: a.rule.message !== undefined ? renderMessage(a.rule.message, vars) : undefined,
+      template: a.rule.message,
+    }));
     const c = state.policy.credentials;
     trace.credentials = !c || c.kind === 'none' ? 'none' : c.kind === 'vault' ? `vault:${c.provider}` : c.kind === 'header' ? `header:${c.name}` : `token_exchange:${c.token_url}`;
     return trace;
@@ -121,7 +130,7 @@ export function formatTrace(t: ExplainTrace): string {
   lines.push(`route       ${t.route ? `${t.route.name} (${t.route.pattern} → ${t.route.upstream})` : '(none)'}`);
   if (t.route && Object.keys(t.route.params).length) lines.push(`params      ${Object.entries(t.route.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (t.identity) lines.push(`identity    agent=${t.identity.agent} user=${t.identity.user ?? '(none: machine token)'} scopes=[${t.identity.scopes.join(' ')}] iss=${t.identity.issuer}`);
-  if (t.mcp) lines.push(`mcp         ${t.mcp.method}${t.mcp.tool ? ` tool=${t.mcp.tool}` : ''}`);
+  if (t.mcp) lines.push(`mcp         ${t.mcp.method}${t.mcp.tool ? ` tool=${t.mcp.tool}` : ''}${t.mcp.note ? ` (${t.mcp.note})` : ''}`);
   if (t.checks.length) {
     lines.push(`checks      (engine: ${t.engine})`);
     for (const c of t.checks) lines.push(`  ${c.allowed === true ? 'ALLOW' : c.allowed === false ? 'DENY ' : 'ERROR'} ${c.user} ${c.relation} ${c.object}${c.error ? `  (${c.error})` : ''}`);

@@ -33,7 +33,7 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
   try {
     await add(createIdentityStage(rt));
     await add(createBodyStage(rt.config.server.limits.body_bytes));
-    await add(createMcpStage(rt));
+    await add(createMcpStage(rt, { dryRun: options.dryRun }));
     // Routes whose identity assertion lists the allowed checks need them recorded.
     const traceRoutes = new Set(rt.config.routes.flatMap((r, i) => (wantsAuthzClaim(r) ? [i] : [])));
     const authorize = await add(createAuthorizeStage(rt, { trace: options.dryRun, traceRoutes }));

@@ -20,7 +20,12 @@ import { createSessionBindings, sessionIdFrom, type SessionBindings } from './se
 import { compileMcpRoute, type CompiledMcpRoute } from './tool-rules.js';
 
 /** Build the MCP stage (and its endpoints) for one config generation. */
-export async function createMcpStage(rt: Runtime): Promise<Stage> {
+/**
+ * Build the MCP stage. With `dryRun` (`warden explain`) a tool that was never
+ * listed is evaluated as if it were (and noted on the request): explaining a
+ * call must not need the upstream to have been asked first.
+ */
+export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } = {}): Promise<Stage> {
   const compiled = new Map<string, { route: CompiledMcpRoute; sessions: SessionBindings }>();
   rt.config.routes.forEach((route, i) => {
     if (!route.mcp) return;
@@ -39,7 +44,9 @@ export async function createMcpStage(rt: Runtime): Promise<Stage> {
     if (route.config.pin_tools) {
       const status = await pins.status(route.routeName, tool);
       if (status === 'unknown') {
-        throw new WardenError('forbidden', `tool ${JSON.stringify(tool)} has not been listed yet; call tools/list first`, { reason: 'tool_not_pinned' });
+        if (options.dryRun) {
+          if (state.mcp) state.mcp.pin = 'unlisted';
+        } else throw new WardenError('forbidden', `tool ${JSON.stringify(tool)} has not been listed yet; call tools/list first`, { reason: 'tool_not_pinned' });
       }
       if (status === 'changed') {
         throw new WardenError('forbidden', `the definition of tool ${JSON.stringify(tool)} changed and awaits operator review`, { reason: 'tool_definition_changed' });

@@ -48,6 +48,8 @@ export interface McpCall {
   tool?: string;
   args?: unknown;
   sessionId?: string;
+  /** `warden explain` only: the tool was never listed on this route (a real call is refused until it is). */
+  pin?: 'unlisted';
 }
 
 /**
