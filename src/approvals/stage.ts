@@ -14,10 +14,13 @@ import { createApprovalAdmin, createApprovalRoutes } from './http.js';
 import { createNotifiers } from './notifiers.js';
 import { createApprovalRepo } from './records.js';
 import { compileApprovalRules } from './rules.js';
-import { createApprovalService } from './service.js';
+import { createApprovalService, type ApprovalService } from './service.js';
 
 /** Build the stage (and its endpoints) for one config generation. */
-export async function createApprovalsStage(rt: Runtime, authorize: Pick<AuthorizeStage, 'reauthorize'>): Promise<Stage> {
+/** The approve stage; `service` is what the console reads and decides with. */
+export type ApprovalsStage = Stage & { readonly service: ApprovalService };
+
+export async function createApprovalsStage(rt: Runtime, authorize: Pick<AuthorizeStage, 'reauthorize'>): Promise<ApprovalsStage> {
   const cfg = rt.config.approvals;
   const compiler = compileApprovalRules(rt.config.routes);
   const repo = createApprovalRepo(rt.store, { ttlMs: cfg.ttl });
@@ -37,6 +40,7 @@ export async function createApprovalsStage(rt: Runtime, authorize: Pick<Authoriz
     routes: createApprovalRoutes(service, rt),
     admin: createApprovalAdmin(service, rt),
     close: () => service.close(),
+    service,
   };
 }
 

@@ -8,6 +8,7 @@
 
 import { createApprovalsStage } from '../approvals/stage.js';
 import { createAuthorizeStage } from '../authz/stage.js';
+import { createConsoleStage } from '../console/stage.js';
 import type { Runtime } from '../core/runtime.js';
 import { createIdentityStage } from '../identity/stage.js';
 import { createAssertionStage, wantsAuthzClaim } from '../identity/assertion/stage.js';
@@ -38,11 +39,13 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     const traceRoutes = new Set(rt.config.routes.flatMap((r, i) => (wantsAuthzClaim(r) ? [i] : [])));
     const authorize = await add(createAuthorizeStage(rt, { trace: options.dryRun, traceRoutes }));
     await add(createLimitsStage(rt, { dryRun: options.dryRun }));
-    await add(createApprovalsStage(rt, authorize));
+    const approve = await add(createApprovalsStage(rt, authorize));
     await add(afterApproveStage);
-    await add(createCredentialsStage(rt));
+    const credentials = await add(createCredentialsStage(rt));
     // After credentials: the assertion may take Authorization on a route that has none.
     await add(createAssertionStage(rt));
+    // Endpoints only: the signed-in person's console (runs on no agent request).
+    await add(createConsoleStage(rt, { approvals: approve.service, vault: rt.config.vault.keys.length > 0 ? credentials.services : null }));
   } catch (err) {
     await closeStages(stages, rt);
     throw err;

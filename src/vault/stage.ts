@@ -153,7 +153,10 @@ function createVaultCredentials(v: VaultServices, exchangeClient: TokenExchangeC
 }
 
 /** Build the stage (and the vault's endpoints) for one config generation. */
-export async function createCredentialsStage(rt: Runtime): Promise<Stage> {
+/** The credentials stage; `services` is what the console lists and revokes connections with. */
+export type CredentialsStage = Stage & { readonly services: VaultServices };
+
+export async function createCredentialsStage(rt: Runtime): Promise<CredentialsStage> {
   const services = await createVaultServices(rt);
   const fromVault = createVaultCredentials(services, services.exchangeClient);
   return {
@@ -173,5 +176,6 @@ export async function createCredentialsStage(rt: Runtime): Promise<Stage> {
     async close() {
       await services.close();
     },
+    services,
   };
 }

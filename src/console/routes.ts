@@ -1,0 +1,226 @@
+/**
+ * The console at `/.warden/console`: what a signed-in person's agents wait
+ * for and hold. Every read and every action is scoped by the session's
+ * subject: approvals the person may decide (service.mayDecide), grants and
+ * connections stored under their user id. An id that belongs to someone else
+ * answers exactly like a missing one. Forms carry a CSRF token bound to the
+ * session and must come from Warden's own origin.
+ */
+
+import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { ApprovalService } from '../approvals/service.js';
+import { effectiveStatus, type ApprovalRecord } from '../approvals/records.js';
+import type { Runtime } from '../core/runtime.js';
+import type { SignedInPerson } from '../http/session.js';
+import type { VaultServices } from '../vault/services.js';
+import type { ProviderError } from '../vault/providers.js';
+import { consoleHeaders, renderConsole, renderMessage } from './page.js';
+import { CONSOLE_CSS, CONSOLE_JS } from './static.js';
+
+const ID = /^[A-Za-z0-9_-]{16,64}$/;
+const PROVIDER = /^[A-Za-z0-9_.-]{1,64}$/;
+const CSRF_PURPOSE = 'console';
+/** How often the event stream looks for changes in the person's pending list. */
+const EVENTS_POLL_MS = 2_000;
+/** An event stream ends after this; the browser reconnects (and the session is checked again). */
+const EVENTS_MAX_MS = 5 * 60_000;
+
+const NOTICES = {
+  approved: 'Approved once. The agent’s next try goes through.',
+  granted: 'Approved. Matching requests go through without asking until the grant below ends.',
+  denied: 'Denied. The request will not be performed.',
+  conflict: 'That request was already decided; your decision was not recorded.',
+  grant_revoked: 'Grant revoked; the next such request asks again.',
+  connection_revoked: 'Account disconnected; an agent must ask you to connect it again.',
+} as const;
+
+export interface ConsoleDeps {
+  rt: Runtime;
+  approvals: ApprovalService;
+  vault: VaultServices | null;
+}
+
+/** The `/.warden` sub-app of the console. */
+export function createConsoleRoutes(deps: ConsoleDeps): Hono {
+  const { rt, approvals, vault } = deps;
+  const app = new Hono();
+  const sessions = rt.sessions;
+  const basePath = new URL(rt.publicUrl).pathname.replace(/\/+$/, '');
+  const base = `${basePath}/.warden/console`;
+
+  const page = (c: Context, status: number, body: string) => c.body(body, status as 200, consoleHeaders());
+
+  /** The signed-in person, or the answer to send instead (sign in first; 503 without sign-in). */
+  async function person(c: Context): Promise<SignedInPerson | Response> {
+    if (sessions.mode === null) {
+      return c.body('The console needs sign-in (identity.login, or the dev issuer in development).', 503, { ...consoleHeaders(), 'Content-Type': 'text/plain; charset=utf-8' });
+    }
+    let who: SignedInPerson | null;
+    try {
+      who = await sessions.current(c);
+    } catch {
+      return c.body('Sign-in cannot be checked right now (store unavailable). Try again shortly.', 503, { ...consoleHeaders(), 'Content-Type': 'text/plain; charset=utf-8' });
+    }
+    if (who) return who;
+    if (c.req.method !== 'GET') return page(c, 403, renderMessage({ base, sub: '(nobody)' }, 'Not signed in', 'Your sign-in ended. Open the console again.'));
+    return c.body(null, 303, { ...consoleHeaders(), Location: sessions.loginPath(base) });
+  }
+
+  /** A POST from this origin with this session's console token, or the refusal page. */
+  async function formOf(c: Context, who: SignedInPerson): Promise<Record<string, string> | Response> {
+    if (!sessions.isSameOriginPost(c)) return page(c, 403, renderMessage({ base, sub: who.sub }, 'Refused', 'Actions must come from the console page.'));
+    let raw: Record<string, unknown>;
+    try {
+      raw = (await c.req.parseBody()) as Record<string, unknown>;
+    } catch {
+      return page(c, 400, renderMessage({ base, sub: who.sub }, 'Bad request', 'The form could not be read.'));
+    }
+    const form: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') form[k] = v;
+    if (!sessions.checkCsrf(who, CSRF_PURPOSE, form.csrf)) {
+      return page(c, 403, renderMessage({ base, sub: who.sub }, 'Refused', 'The form token is missing or wrong; reload the console and try again.'));
+    }
+    return form;
+  }
+
+  /** Pending approvals this person may decide, newest first. */
+  async function pendingFor(sub: string): Promise<ApprovalRecord[]> {
+    const out: ApprovalRecord[] = [];
+    for (const id of await approvals.repo.listIds(10_000)) {
+      const rec = await approvals.repo.get(id);
+      if (!rec || effectiveStatus(rec) !== 'pending') continue;
+      if (await approvals.mayDecide(rec, sub)) out.push(rec);
+    }
+    return out.sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  // Outcomes travel as a fixed code, never as text from the URL (no content injection through a crafted link).
+  const back = (c: Context, done: keyof typeof NOTICES) => c.body(null, 303, { ...consoleHeaders(), Location: `${base}?done=${done}` });
+
+  app.get('/console/static/console.css', (c) =>
+    c.body(CONSOLE_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300', 'X-Content-Type-Options': 'nosniff' }),
+  );
+  app.get('/console/static/console.js', (c) =>
+    c.body(CONSOLE_JS, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=300', 'X-Content-Type-Options': 'nosniff' }),
+  );
+
+  app.get('/console', async (c) => {
+    const who = await person(c);
+    if (who instanceof Response) return who;
+    const [pending, grants, connections] = await Promise.all([
+      pendingFor(who.sub),
+      approvals.listGrants(who.sub),
+      vault ? vault.connections.list(who.sub) : Promise.resolve(null),
+    ]);
+    const done = c.req.query('done');
+    const notice = done !== undefined && Object.hasOwn(NOTICES, done) ? NOTICES[done as keyof typeof NOTICES] : undefined;
+    return page(
+      c,
+      200,
+      renderConsole({
+        base,
+        sub: who.sub,
+        csrf: sessions.csrfToken(who, CSRF_PURPOSE),
+        maxGrantMs: rt.config.approvals.max_grant,
+        pending,
+        grants: grants.filter((g) => g.expiresAt > Date.now()).sort((a, b) => a.expiresAt - b.expiresAt),
+        connections,
+        providers: vault ? vault.providers.names() : [],
+        ...(notice ? { notice } : {}),
+      }),
+    );
+  });
+
+  // Live updates: an event whenever the set of approvals waiting for this person changes.
+  app.get('/console/events', async (c) => {
+    const who = await person(c);
+    if (who instanceof Response) return who;
+    c.header('Cache-Control', 'no-store');
+    c.header('X-Content-Type-Options', 'nosniff');
+    return streamSSE(c, async (stream) => {
+      let last = '';
+      const started = Date.now();
+      let closed = false;
+      stream.onAbort(() => {
+        closed = true;
+      });
+      while (!closed && Date.now() - started < EVENTS_MAX_MS) {
+        let ids = last;
+        try {
+          ids = (await pendingFor(who.sub)).map((r) => r.id).join(',');
+        } catch (err) {
+          rt.logger.warn({ err }, 'console events: pending list failed');
+        }
+        if (ids !== last) {
+          // The event says only that something changed, and how many wait; the page fetches the rest.
+          await stream.writeSSE({ event: 'pending', data: String(ids ? ids.split(',').length : 0) });
+          last = ids;
+        }
+        await stream.sleep(EVENTS_POLL_MS);
+      }
+    });
+  });
+
+  app.post('/console/approvals/:id', async (c) => {
+    const who = await person(c);
+    if (who instanceof Response) return who;
+    const form = await formOf(c, who);
+    if (form instanceof Response) return form;
+    const id = c.req.param('id');
+    const rec = ID.test(id) ? await approvals.repo.get(id) : null;
+    // Someone else's approval is indistinguishable from a missing one.
+    if (!rec || !(await approvals.mayDecide(rec, who.sub))) {
+      if (rec) rt.logger.warn({ approval_id: id, signed_in: who.sub }, 'console: decision refused, not an approver');
+      return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such approval is waiting for you.'));
+    }
+    const decision = form.decision;
+    if (decision !== 'approve' && decision !== 'deny') return page(c, 400, renderMessage({ base, sub: who.sub }, 'Bad request', 'Unknown decision.'));
+    const minutes = Number(form.grant_minutes ?? '0');
+    const grantMs = decision === 'approve' && Number.isFinite(minutes) && minutes > 0 ? Math.min(minutes * 60_000, rt.config.approvals.max_grant) : 0;
+    const outcome = await approvals.decide(id, decision, 'review', { grantMs, approver: who.sub });
+    switch (outcome.kind) {
+      case 'decided':
+        return back(c, decision === 'approve' ? (grantMs ? 'granted' : 'approved') : 'denied');
+      case 'conflict':
+        return back(c, 'conflict');
+      default:
+        return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such approval is waiting for you.'));
+    }
+  });
+
+  app.post('/console/grants/:id/revoke', async (c) => {
+    const who = await person(c);
+    if (who instanceof Response) return who;
+    const form = await formOf(c, who);
+    if (form instanceof Response) return form;
+    const id = c.req.param('id');
+    // Grants are stored under the user: another person's grant id finds nothing here.
+    if (!ID.test(id) || !(await approvals.revokeGrant(who.sub, id))) {
+      return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such grant.'));
+    }
+    return back(c, 'grant_revoked');
+  });
+
+  app.post('/console/connections/:provider/revoke', async (c) => {
+    const who = await person(c);
+    if (who instanceof Response) return who;
+    const form = await formOf(c, who);
+    if (form instanceof Response) return form;
+    const name = c.req.param('provider');
+    const conn = vault && PROVIDER.test(name) ? await vault.connections.get(who.sub, name) : null;
+    if (!vault || !conn) return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such connection.'));
+    await vault.connections.delete(who.sub, name);
+    rt.logger.info({ provider: name, user: who.sub, via: 'console' }, 'vault connection revoked');
+    const provider = vault.providers.get(name);
+    if (provider) {
+      const token = conn.refreshToken ?? conn.accessToken;
+      await provider.revoke(token, conn.refreshToken ? 'refresh_token' : 'access_token').catch((err: unknown) => {
+        rt.logger.warn({ provider: name, err, kind: (err as ProviderError).kind }, 'vault revocation at the provider failed');
+      });
+    }
+    return back(c, 'connection_revoked');
+  });
+
+  return app;
+}

@@ -1,0 +1,65 @@
+/**
+ * The console's static files: one stylesheet and one small script, served by
+ * Warden so the CSP can allow `'self'` only. The script is progressive
+ * enhancement: without it every form still works; with it the list of
+ * pending approvals refreshes itself when the server says it changed (SSE).
+ */
+
+export const CONSOLE_CSS = `
+:root{--fg:#1b1b1b;--muted:#4a4a4a;--line:#d0d0d0;--bg:#fff;--card:#f7f7f8;--ok:#0a6b2d;--no:#a11;--link:#0b57d0}
+*{box-sizing:border-box}
+body{font:16px/1.5 system-ui,sans-serif;margin:0;color:var(--fg);background:var(--bg)}
+header{display:flex;flex-wrap:wrap;align-items:baseline;justify-content:space-between;gap:.5rem;padding:.6rem 1rem;border-bottom:1px solid var(--line)}
+header h1{font-size:1.2rem;margin:0}header h1 a{color:var(--fg);text-decoration:none}
+.who{margin:0;color:var(--muted)}a{color:var(--link)}
+main{max-width:52rem;margin:0 auto;padding:0 1rem 3rem}
+h2{font-size:1.15rem;margin:1.6rem 0 .6rem}
+.count{display:inline-block;min-width:1.6rem;padding:0 .4rem;border-radius:1rem;background:#333;color:#fff;text-align:center;font-size:.9rem}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem;margin:0 0 .8rem}
+.card h3{margin:0 0 .4rem;font-size:1.05rem}
+dl{display:grid;grid-template-columns:8.5rem 1fr;gap:.2rem .8rem;margin:.4rem 0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
+pre{background:#fff;border:1px solid var(--line);padding:.6rem;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere;max-height:20rem;margin:.4rem 0}
+code{overflow-wrap:anywhere}
+.code{font-family:monospace;letter-spacing:.15rem}
+.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin-top:.6rem}
+.actions form{margin:0}
+button{font:inherit;padding:.5rem 1rem;min-height:44px;border-radius:6px;border:1px solid #333;background:#fff;color:var(--fg);cursor:pointer}
+button:focus-visible,select:focus-visible,a:focus-visible,summary:focus-visible{outline:3px solid #1a73e8;outline-offset:2px}
+.approve,.approve-grant{background:var(--ok);border-color:var(--ok);color:#fff}.deny{background:var(--no);border-color:var(--no);color:#fff}
+select{font:inherit;padding:.4rem;min-height:44px}
+.list{list-style:none;padding:0;margin:0}
+.list .card{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;gap:.6rem}
+.meta{color:var(--muted);font-size:.92rem}
+.status{font-size:.85rem;padding:0 .4rem;border-radius:4px;background:#e6f4ea;color:#0a4f22}
+.status-expired,.status-needs-re-linking{background:#fce8e6;color:#8a1111}
+.notice{background:#e8f0fe;border-left:4px solid var(--link);padding:.5rem .8rem;margin-top:1rem}
+.empty{color:var(--muted)}
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+@media (max-width:520px){dl{grid-template-columns:1fr}dt{margin-top:.3rem}.actions{flex-direction:column;align-items:stretch}.actions button,.actions select{width:100%}.for-a-while label{display:block}}
+`;
+
+export const CONSOLE_JS = `'use strict';
+(function () {
+  var url = document.body.getAttribute('data-events');
+  if (!url || !window.EventSource || !window.fetch) return;
+  var es = new EventSource(url);
+  var busy = false;
+  es.addEventListener('pending', function () {
+    // Never replace the list under someone's hands.
+    var active = document.activeElement;
+    if (busy || (active && active.closest && active.closest('#pending form'))) return;
+    busy = true;
+    fetch(location.pathname, { credentials: 'same-origin', headers: { accept: 'text/html' } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        var next = doc.getElementById('pending');
+        var count = doc.getElementById('pending-count');
+        if (next) document.getElementById('pending').replaceWith(next);
+        if (count) document.getElementById('pending-count').textContent = count.textContent;
+      })
+      .finally(function () { busy = false; });
+  });
+})();
+`;
