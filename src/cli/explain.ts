@@ -11,6 +11,7 @@ import { createLogger } from '../observability/logger.js';
 import { WardenError } from '../core/errors.js';
 import { templateVars } from '../templates/request-vars.js';
 import { renderMessage } from '../templates/template.js';
+import { compileAssertionPlan } from '../identity/assertion/settings.js';
 import type { CheckTrace, LimitTrace } from '../pipeline/context.js';
 import { USAGE, configPath, fail } from './common.js';
 
@@ -60,6 +61,8 @@ export interface ExplainTrace {
   limits: LimitTrace[];
   approval: Array<{ source: string; when: string; message?: string; template?: string }>;
   credentials: string;
+  /** The identity assertion the upstream would get (never signed here). */
+  assertion?: { header: string; audience: string; claims: string[] };
   decision: 'allow' | 'deny' | 'pending' | 'error';
   error?: { code: string; status: number; detail: string };
 }
@@ -116,6 +119,8 @@ export async function explain(input: ExplainInput): Promise<ExplainTrace> {
       template: a.rule.message,
     }));
     const c = state.policy.credentials;
+    const settings = state.routeIndex === undefined ? null : compileAssertionPlan(gateway.runtime().config.routes).settingsFor(state.routeIndex, state.mcp?.tool);
+    if (settings) trace.assertion = { header: settings.header, audience: settings.audience, claims: settings.mapped.map(([to]) => to).concat(settings.authz ? ['authz'] : []) };
     trace.credentials = !c || c.kind === 'none' ? 'none' : c.kind === 'vault' ? `vault:${c.provider}` : c.kind === 'header' ? `header:${c.name}` : `token_exchange:${c.token_url}`;
     return trace;
   } finally {
@@ -142,6 +147,7 @@ export function formatTrace(t: ExplainTrace): string {
   if (t.approval.length) for (const a of t.approval) lines.push(`approval    ${a.source}: when ${a.when}${a.message ? ` — "${a.message}"` : ''}`);
   else lines.push('approval    (none)');
   lines.push(`credentials ${t.credentials}`);
+  if (t.assertion) lines.push(`assertion   ${t.assertion.header}: signed identity for aud=${t.assertion.audience}${t.assertion.claims.length ? ` (+ ${t.assertion.claims.join(' ')})` : ''}`);
   lines.push(`decision    ${t.decision.toUpperCase()}${t.error ? ` — ${t.error.code} (${t.error.status}): ${t.error.detail}` : t.decision === 'pending' ? ' — if an approval rule matches, the request is held for the user' : ''}`);
   return lines.join('\n') + '\n';
 }
