@@ -118,9 +118,11 @@ describe('A.2 strict JSON on MCP routes', () => {
     ['a duplicate tool name', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{},"name":"delete_all"}}'],
     ['a lone surrogate in the arguments', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{"p":"\\udfff"}}}'],
   ])('refuses %s before the tool rules read it', async (_label, body) => {
+    // RFC 8707: a token for this MCP route (aud = its resource).
+    const mcpToken = await warden.mcpToken('/mcp/tools', 'demo-agent', 'alice');
     const res = await fetch(`${warden.url}/mcp/tools`, {
       method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: { ...auth(mcpToken), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body,
     });
     expect(res.status).toBe(400);

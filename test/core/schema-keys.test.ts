@@ -88,6 +88,7 @@ const TESTED: Record<string, string> = {
   'identity.issuers.agent_claim': 'test/identity/verifier-oidc.test.ts',
   'identity.issuers.algorithms': 'test/core/oidc.test.ts',
   'identity.issuers.allow_untyped': 'test/identity/verifier-oidc.test.ts',
+  'identity.issuers.audience_binding': 'test/mcp/audience-binding.test.ts',
   'identity.issuers.audience': 'test/core/oidc.test.ts',
   'identity.issuers.issuer': 'test/core/oidc.test.ts',
   'identity.issuers.jwks_uri': 'test/core/connection-token.test.ts',
