@@ -165,6 +165,7 @@ function banner(url) {
   process.stdout.write(`
 ──────────────────────────────────────────────────────────────────────────────
 Warden is running on ${url} (admin: http://${adminListen}/metrics)
+Console (sign in as alice): ${url}/.warden/console
 Example upstreams: notes API http://127.0.0.1:9101, MCP server http://127.0.0.1:9100/mcp,
 Notes Cloud OAuth provider http://127.0.0.1:9102
 
@@ -193,8 +194,8 @@ Try this (in another terminal):
   # 3. held for approval: deleting a doc answers 202 after 10 s, and the review link is printed in Warden's terminal
   curl -si -X DELETE http://${host}/notes/docs/1 -H "Authorization: Bearer $TOKEN"
 
-  #    open the review link, sign in as alice (development login), approve,
-  #    then send the same DELETE again: it runs exactly once
+  #    open the console ${url}/.warden/console (or the review link), sign in as
+  #    alice (development login), approve, then send the same DELETE again: it runs exactly once
 
   # why was that decided? the whole trace, nothing forwarded
   ${env}node dist/src/cli.js explain --token "$TOKEN" /notes/docs/2

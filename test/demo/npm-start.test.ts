@@ -102,6 +102,7 @@ describe('npm start', () => {
       expect(out.indexOf('"msg":"warden listening"')).toBeGreaterThan(-1);
       expect(out.indexOf('"msg":"warden listening"')).toBeLessThan(out.indexOf('Warden is running on'));
       expect(out).toContain(`Warden is running on http://${listen}`);
+      expect(out).toContain(`Console (sign in as alice): http://${listen}/.warden/console`);
 
       const banner = out.slice(out.indexOf('Try this'));
       const lines = banner.split('\n').map((l) => l.trim());
