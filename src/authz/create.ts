@@ -47,7 +47,16 @@ export async function createAuthorizer(config: Config['authz'], options: CreateA
       logger: options.logger,
     });
   } else {
-    engine = await loadEmbeddedAuthorizer({ modelPath: path(config.model), tuplesPath: config.tuples ? path(config.tuples) : undefined });
+    const embedded = await loadEmbeddedAuthorizer({ modelPath: path(config.model), tuplesPath: config.tuples ? path(config.tuples) : undefined, invalidTuples: config.invalid_tuples });
+    const ignored = embedded.evaluator.ignoredTuples;
+    if (ignored.length) {
+      // Like the OpenFGA server, which keeps tuples an older model allowed and ignores them at check time.
+      options.logger?.warn(
+        { ignored: ignored.length, tuples: ignored.slice(0, 20).map((i) => `${i.tuple.object}#${i.tuple.relation}@${i.tuple.user}: ${i.reason}`) },
+        'authz.invalid_tuples: ignore: tuples the model does not allow are loaded and ignored at check time',
+      );
+    }
+    engine = embedded;
   }
   const cached = withDecisionCache(engine, { ttlMs: config.cache_ttl, maxEntries: config.cache_size, metrics: options.metrics });
   options.logger?.info(

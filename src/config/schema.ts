@@ -240,6 +240,11 @@ export const authzSchema = z
     engine: z.enum(['embedded', 'openfga']).default('embedded').describe('embedded: an in-process evaluator of the model in policies/ (OpenFGA semantics). openfga: a real OpenFGA server').meta({ examples: ["openfga"] }),
     model: z.string().default('policies/model.fga').describe('Authorization model: FGA DSL, a modular fga.mod, or JSON; relative to gateway.yaml. With openfga it is what `warden fga push` writes').meta({ examples: ["policies/fga.mod"] }),
     tuples: z.string().optional().describe('Relationship tuples (YAML list of {user, relation, object, condition?}); relative to gateway.yaml').meta({ examples: ["policies/tuples.yaml"] }),
+    invalid_tuples: z
+      .enum(['error', 'ignore'])
+      .default('error')
+      .describe('Embedded engine: a tuple the model does not allow (e.g. written under an older model) is a config error (error), or is loaded and ignored at check time with a warning, as the OpenFGA server does (ignore)')
+      .meta({ examples: ['ignore'] }),
     openfga: z
       .strictObject({
         api_url: httpUrl.describe("Base URL of OpenFGA's HTTP API (not the gRPC port)").meta({ examples: ["http://openfga:8080"] }),

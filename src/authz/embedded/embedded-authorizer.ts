@@ -103,6 +103,8 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
 
 /** Files of the embedded engine, as `authz.model` / `authz.tuples` name them. */
 export interface EmbeddedPolicyFiles {
+  /** `authz.invalid_tuples`: refuse the files (default) or skip tuples the model does not allow. */
+  invalidTuples?: 'error' | 'ignore';
   /** `model.fga`, `fga.mod` or a JSON model. */
   modelPath: string;
   /** `tuples.yaml`; optional (a model with no stored tuples is valid). */
@@ -127,7 +129,7 @@ export async function loadEmbeddedAuthorizer(files: EmbeddedPolicyFiles): Promis
     throw err;
   }
   try {
-    return createEmbeddedAuthorizer({ model, tuples, maxDepth: files.maxDepth });
+    return createEmbeddedAuthorizer({ model, tuples, maxDepth: files.maxDepth, invalidTuples: files.invalidTuples });
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
     if (cause instanceof InvalidStoredTupleError && files.tuplesPath) {
