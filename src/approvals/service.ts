@@ -497,7 +497,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       for (const c of cibaPolls.values()) c.abort();
       await bus.close();
       await Promise.allSettled([...background]);
-      await Promise.allSettled(notifiers.map((n) => n.close?.()));
+      await Promise.allSettled(notifiers.map(async (n) => n.close?.()));
     },
   };
 }

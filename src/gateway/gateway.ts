@@ -137,7 +137,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const agentAddr = await listen(agentServer, options.listen ?? config.server.listen);
   const url = urlOf(agentAddr);
 
-  const adminServer = createServer(getRequestListener((req) => (current ? current.adminApp.fetch(req) : new Response('starting', { status: 503 }))));
+  const adminListener = getRequestListener((req) => (current ? current.adminApp.fetch(req) : new Response('starting', { status: 503 })));
+  const adminServer = createServer((req, res) => {
+    adminListener(req, res).catch((err: unknown) => logger.error({ err }, 'unhandled admin request error'));
+  });
   const adminAddress = options.adminListen !== undefined ? options.adminListen : config.server.admin_listen;
   const adminUrl = adminAddress ? urlOf(await listen(adminServer, adminAddress)) : null;
 

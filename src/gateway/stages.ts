@@ -55,5 +55,5 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
 
 /** Close every stage, logging (not throwing) failures. */
 export async function closeStages(stages: readonly Stage[], rt: Pick<Runtime, 'logger'>): Promise<void> {
-  await Promise.all(stages.map((s) => s.close?.().catch((err: unknown) => rt.logger.warn({ err, stage: s.name }, 'stage close failed'))));
+  await Promise.all(stages.map(async (s) => s.close?.().catch((err: unknown) => rt.logger.warn({ err, stage: s.name }, 'stage close failed'))));
 }

@@ -8,7 +8,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { WardenError } from '../core/errors.js';
-import type { LimitTrace, RequestState } from '../pipeline/context.js';
+import type { RequestState } from '../pipeline/context.js';
 import type { TemplateVars } from '../templates/template.js';
 import { templateVars } from '../templates/request-vars.js';
 import type { Runtime } from '../core/runtime.js';

@@ -360,7 +360,7 @@ describe('differential: embedded engine vs OpenFGA server', () => {
       const server_ = await createOpenFgaAuthorizer({ apiUrl: server.apiUrl, ...ids, timeoutMs: 10_000, retries: 0 });
       let embedded: Authorizer;
       try {
-        embedded = await createEmbeddedAuthorizer({ model: modelJson as unknown as AuthorizationModel, tuples });
+        embedded = createEmbeddedAuthorizer({ model: modelJson as unknown as AuthorizationModel, tuples });
       } catch (err) {
         mismatches.push(`${where}\nembedded engine refused a model/tuples the server accepted: ${(err as Error).stack}`);
         continue;

@@ -14,7 +14,6 @@ export interface Challenge {
 }
 
 const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
-const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /** Parse a header value strictly; throws Error saying where it is malformed. */
 export function parseWwwAuthenticate(value: string): Challenge[] {
