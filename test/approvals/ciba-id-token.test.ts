@@ -31,12 +31,15 @@ beforeAll(async () => {
       res.end(JSON.stringify(body));
     };
     req.resume();
-    req.on('end', async () => {
+    const respond = async () => {
       if (req.url === '/.well-known/openid-configuration') return json({ issuer, backchannel_authentication_endpoint: `${issuer}/bc`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
       if (req.url === '/jwks') return json({ keys: [jwk] });
       if (req.url === '/bc') return json({ auth_req_id: 'req-1', expires_in: 60, interval: 1 });
       if (req.url === '/token') return json(await answer());
       res.writeHead(404).end();
+    };
+    req.on('end', () => {
+      respond().catch((err: unknown) => res.destroy(err as Error));
     });
   }).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
