@@ -29,7 +29,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const config = (invalid?: 'error' | 'ignore') => authzSchema.parse({ model: 'model.fga', tuples: 'tuples.yaml', cache_ttl: 0, ...(invalid ? { invalid_tuples: invalid } : {}) });
+// As a gateway.yaml would say it: authz: { model, tuples, invalid_tuples: ignore }.
+const config = (invalid?: 'error' | 'ignore') => {
+  const authz = { model: 'model.fga', tuples: 'tuples.yaml', cache_ttl: 0 };
+  return authzSchema.parse(invalid ? { ...authz, invalid_tuples: invalid } : authz);
+};
 
 describe('authz.invalid_tuples', () => {
   it('error (the default): the policies are refused, naming the file and line', async () => {

@@ -72,6 +72,7 @@ const TESTED: Record<string, string> = {
   'authz.openfga.store_id': 'test/authz/openfga-create.test.ts',
   'authz.openfga.timeout': 'test/authz/openfga-create.test.ts',
   'authz.tuples': 'test/core/oidc.test.ts',
+  'authz.invalid_tuples': 'test/authz/invalid-tuples.test.ts',
   'identity': 'test/core/oidc.test.ts',
   'identity.assertion': 'test/assertion/e2e.test.ts',
   'identity.assertion.issuer': 'test/assertion/rotation.test.ts',
