@@ -159,7 +159,7 @@ for (const v of selected) {
   const file = join(WORK, 'warden', `${v.id}.yaml`);
   writeFileSync(
     file,
-    wardenYaml({ port, upstreamPort, level: w.level, tokenCache: w.tokenCache !== false, authz: w.authz, openfga, cacheTtl: w.cacheTtl, redisUrl: w.redis ? redis.url : undefined, vaultKey: w.level >= 3 ? vaultKey : undefined, mcp: w.mcp, workers: w.workers ?? 1, limits: w.limits, assertion: w.assertion, manyRoutes: w.manyRoutes }),
+    wardenYaml({ port, upstreamPort, level: w.level, tokenCache: w.tokenCache !== false, authz: w.authz, openfga, cacheTtl: w.cacheTtl, redisUrl: w.redis ? redis.url : undefined, vaultKey: w.level >= 3 ? vaultKey : undefined, mcp: w.mcp, workers: w.workers ?? 1, limits: w.limits, assertion: w.assertion, manyRoutes: w.manyRoutes, decisionsPath: w.decisions ? join(WORK, `decisions-${v.id}.jsonl`) : undefined }),
   );
   const token = v.auth ? mintToken(cli, file, DATA_DIR) : null;
   wardenSetup.set(v.id, { port, file, token });

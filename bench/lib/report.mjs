@@ -59,6 +59,7 @@ export function targets(byId) {
     { name: 'added latency G3 − D, p99 (ms)', value: diff(lat('G3', 'p99'), lat('D', 'p99')), target: '≤ 2 ms', pass: (v) => v <= 2 },
     { name: 'G0-2kN / G0-2k1 throughput (last of 2,000 routes vs first)', value: ratio(rps('G0-2kN'), rps('G0-2k1')), target: '≥ 0.95', pass: (v) => v >= 0.95 },
     { name: 'G3L / G3 throughput (rate limit + budget on Redis)', value: ratio(rps('G3L'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
+    { name: 'G3D / G3 throughput (decision log on: file, chain, checkpoints)', value: ratio(rps('G3D'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'G5 / G3 throughput (identity assertion on every request)', value: ratio(rps('G5'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'peak RSS of G3 under load (MB)', value: g('G3')?.peak_rss_mb ?? null, target: '≤ 120 MB', pass: (v) => v <= 120 },
   ];
@@ -79,6 +80,7 @@ export function ratios(byId) {
     ['G2oc / G2 (OpenFGA, decision cache)', 'G2oc', 'G2'],
     ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
     ['G3a / G3 (audit log on)', 'G3a', 'G3'],
+    ['G3D / G3 (decision log on)', 'G3D', 'G3'],
     ['G3L / G3 (rate limit + budget on Redis)', 'G3L', 'G3'],
     ['G5 / G3 (identity assertion, reused)', 'G5', 'G3'],
     ['G5r / G3 (identity assertion, signed per request)', 'G5r', 'G3'],

@@ -45,6 +45,7 @@ export const VARIANTS = [
   { id: 'G5', what: 'G3 + a signed identity assertion (Warden-Identity) on every request, reused per principal and route', kind: 'warden', warden: { level: 3, redis: true, assertion: 'per_assertion' }, auth: true, needs: ['redis'], swap: true, assertion: true },
   { id: 'G5r', what: 'G5 with jti: per_request (one ES256 signature per request)', kind: 'warden', warden: { level: 3, redis: true, assertion: 'per_request' }, auth: true, needs: ['redis'], swap: true, assertion: true },
   { id: 'G3d', what: "G3 on V8's default heap sizing (no semi-space flags)", kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, nodeFlags: [] },
+  { id: 'G3D', what: 'G3 + the decision log (audit.decisions: file sink, hash chain, signed checkpoints; the production setting)', kind: 'warden', warden: { level: 3, redis: true, decisions: true }, auth: true, needs: ['redis'], swap: true },
   { id: 'G3a', what: 'G3 with audit logging on (WARDEN_LOG_LEVEL=info, to /dev/null)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, logLevel: 'info' },
   { id: 'G4', what: 'full chain on an MCP tools/call (JSON-RPC parse, tool rule, check, vault)', kind: 'warden', warden: { level: 3, redis: true, mcp: true }, auth: true, needs: ['redis'], mcp: true },
   { id: 'NC', what: 'nginx reverse proxy, 2 workers, unpinned', kind: 'nginx', workers: 2, pinned: false, cluster: true },

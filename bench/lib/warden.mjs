@@ -59,7 +59,7 @@ export function writePolicies(dir) {
  * gateway.yaml for one Warden variant.
  * level: 0 public, 1 +JWT, 2 +check, 3 +vault; mcp: the MCP route (G4).
  */
-export function wardenYaml({ port, upstreamPort, level, tokenCache = true, authz = 'embedded', openfga, cacheTtl = '5s', redisUrl, vaultKey, mcp = false, workers = 1, limits = false, assertion, manyRoutes }) {
+export function wardenYaml({ port, upstreamPort, level, tokenCache = true, authz = 'embedded', openfga, cacheTtl = '5s', redisUrl, vaultKey, mcp = false, workers = 1, limits = false, assertion, manyRoutes, decisionsPath }) {
   const store = redisUrl ? `store: { driver: redis, url: "${redisUrl}", key_prefix: "${KEY_PREFIX}" }` : 'store: { driver: memory }';
   const authzBlock =
     authz === 'openfga'
@@ -109,7 +109,7 @@ identity:
   dev_issuer: true
   token_cache_size: ${tokenCache ? 10000 : 0}${assertion ? `\n  assertion: { jti: ${assertion} }` : ''}
 ${authzBlock}
-${vault}
+${vault}${decisionsPath ? `\naudit:\n  decisions: { sink: file, path: "${decisionsPath}" }` : ''}
 routes:
 ${routes}
 `;

@@ -37,7 +37,8 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     await add(createMcpStage(rt, { dryRun: options.dryRun }));
     // Routes whose identity assertion lists the allowed checks need them recorded.
     const traceRoutes = new Set(rt.config.routes.flatMap((r, i) => (wantsAuthzClaim(r) ? [i] : [])));
-    const authorize = await add(createAuthorizeStage(rt, { trace: options.dryRun, traceRoutes }));
+    // The decision log records every check with its answer, whatever the log level.
+    const authorize = await add(createAuthorizeStage(rt, { trace: options.dryRun || Boolean(rt.config.audit.decisions), traceRoutes }));
     await add(createLimitsStage(rt, { dryRun: options.dryRun }));
     const approve = await add(createApprovalsStage(rt, authorize));
     await add(afterApproveStage);

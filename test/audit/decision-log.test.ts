@@ -66,7 +66,8 @@ describe('decision log', () => {
 
     beforeAll(async () => {
       file = join(dir, 'decisions.jsonl');
-      w = await startWarden({ config: config(`{ sink: file, path: "${file}", checkpoint_every: 3 }`), env: { UPSTREAM_URL: upstream.url } });
+      // At warn: the decision log records checks whatever the log level.
+      w = await startWarden({ config: config(`{ sink: file, path: "${file}", checkpoint_every: 3 }`), env: { UPSTREAM_URL: upstream.url }, logLevel: 'warn' });
       jwks = join(dir, 'audit-key.jwks.json');
       const alice = await w.token('bot', 'alice', [], { act: { sub: 'planner' } });
       const bob = await w.token('bot', 'bob');
