@@ -35,6 +35,8 @@ export type DecideOutcome =
 export interface ApprovalService {
   /** The pipeline's `approve` stage. */
   stage(state: RequestState): Promise<void>;
+  /** Shadow mode: whether `stage` would hold this request (a rule selects it and no grant covers it), without holding or storing anything. */
+  wouldHold(state: RequestState): Promise<boolean>;
   /** Record a decision (exactly one wins; later ones get `conflict`). */
   decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options?: { grantMs?: number; approver?: string }): Promise<DecideOutcome>;
   /** May the signed-in person `approver` decide on `rec`? One of the rule's `approvers` (checked fresh), else the request's user. */
@@ -472,8 +474,22 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     throw new WardenError('store_unavailable', 'could not register the approval; try again', { reason: 'approval_contention' });
   }
 
+  async function wouldHold(state: RequestState): Promise<boolean> {
+    const rules = state.policy.approval;
+    if (rules.length === 0) return false;
+    const cel = celVars(state);
+    const selected = selectRule(rules, compiler, cel);
+    if (!selected) return false;
+    const stored = captureRequest(state);
+    const binding = grantBinding(selected.source, selected.rule, cel, storedTemplateVars(stored));
+    const grant = await repo.getGrant(stored.user, grantMatchKey(stored));
+    const covered = grant && grant.agent === stored.agent && grant.route === stored.route && grant.method === stored.method && grant.path === stored.path && grant.binding !== undefined && grant.binding === binding;
+    return !covered;
+  }
+
   return {
     stage,
+    wouldHold,
     decide,
     mayDecide,
     repo,

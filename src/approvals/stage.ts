@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { AuthorizeStage } from '../authz/stage.js';
 import type { Runtime } from '../core/runtime.js';
-import type { Stage } from '../pipeline/stage.js';
+import type { ShadowCapableStage } from '../pipeline/shadow.js';
 import { createCibaClient } from './ciba.js';
 import { createDecisionBus } from './decision-bus.js';
 import { createApprovalAdmin, createApprovalRoutes } from './http.js';
@@ -18,7 +18,7 @@ import { createApprovalService, type ApprovalService } from './service.js';
 
 /** Build the stage (and its endpoints) for one config generation. */
 /** The approve stage; `service` is what the console reads and decides with. */
-export type ApprovalsStage = Stage & { readonly service: ApprovalService };
+export type ApprovalsStage = ShadowCapableStage & { readonly service: ApprovalService };
 
 export async function createApprovalsStage(rt: Runtime, authorize: Pick<AuthorizeStage, 'reauthorize'>): Promise<ApprovalsStage> {
   const cfg = rt.config.approvals;
@@ -36,6 +36,12 @@ export async function createApprovalsStage(rt: Runtime, authorize: Pick<Authoriz
       if (state.policy.approval.length === 0) return;
       if (res) state.signal = disconnectSignal(res);
       return service.stage(state);
+    },
+    shadowRun(state) {
+      if (state.policy.approval.length === 0) return;
+      return service.wouldHold(state).then((hold) => {
+        if (hold) state.shadow ??= { outcome: 'would_hold' };
+      });
     },
     routes: createApprovalRoutes(service, rt),
     admin: createApprovalAdmin(service, rt),

@@ -14,6 +14,7 @@ export interface DecisionRecord {
   id: string;
   route: string;
   mode?: string;
+  shadow?: { outcome: string; code?: string; reason?: string };
   decision: string;
   reason?: string;
   status: number;
@@ -42,6 +43,8 @@ export function decisionRecord(state: RequestState, err: WardenError | undefined
     time: new Date(state.startedAt).toISOString(),
     id: state.id,
     route: state.route?.name ?? '-',
+    mode: state.shadowMode ? 'shadow' : undefined,
+    shadow: state.shadowMode ? (state.shadow ?? { outcome: 'allow' }) : undefined,
     decision: state.decision ?? 'error',
     reason: state.reason,
     status: state.status ?? 0,

@@ -483,6 +483,7 @@ export const routeSchema = z.strictObject({
       .describe('Static headers sent to the upstream on every request of this route (values may use ${VAR}); an inbound header of the same name is dropped first')
       .meta({ examples: [{"X-Tenant": "acme"}] }),
   }).describe('Where matching requests go').meta({ examples: [{"url": "https://api.github.com", "strip_prefix": "/github"}] }),
+  mode: z.enum(['enforce', 'shadow']).optional().describe('enforce, or shadow: authorization and approval rules are evaluated and a would-deny or would-hold is recorded (decision log, warden_shadow_decisions_total) while the request is forwarded as if allowed; authentication, limits and credentials still apply. Default: the top-level mode').meta({ examples: ['shadow'] }),
   public: z.boolean().optional().describe('No token needed; a public route has no authorize, scopes, approval, vault credentials or mcp').meta({ examples: [true] }),
   scopes: z.array(z.string()).optional().describe('Token scopes required (403 insufficient_scope)').meta({ examples: [["github"]] }),
   authorize: authorizeSchema.optional().describe('OpenFGA checks: a list (all must allow), {all: [...]} or {any: [...]}; [] on purpose = any authenticated caller').meta({ examples: [[{"user": "user:{user}", "relation": "can_read", "object": "doc:{path.doc}"}]] }),
@@ -536,6 +537,7 @@ export const configSchema = z.strictObject({
   vault: vaultSchema.describe('The token vault: encryption keys and OAuth providers users link'),
   approvals: approvalsSchema.describe('Human approval of risky requests'),
   audit: auditSchema.describe('Audit trail: the decision log'),
+  mode: z.enum(['enforce', 'shadow']).default('enforce').describe('Default mode of routes without their own mode: enforce, or shadow (decide and record, never refuse or hold)').meta({ examples: ['shadow'] }),
   routes: z.array(routeSchema).default([]).describe('Routes, matched in order; no match is 404'),
 });
 export type DecisionLogConfig = z.output<typeof decisionLogSchema>;

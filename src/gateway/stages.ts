@@ -16,6 +16,7 @@ import { afterApproveStage, createLimitsStage } from '../limits/stage.js';
 import { createMcpStage } from '../mcp/stage.js';
 import { createBodyStage } from '../pipeline/body.js';
 import type { Stage } from '../pipeline/stage.js';
+import { shadowed, shadowRoutes } from '../pipeline/shadow.js';
 import { createCredentialsStage } from '../vault/stage.js';
 
 export interface StageOptions {
@@ -38,9 +39,11 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     // Routes whose identity assertion lists the allowed checks need them recorded.
     const traceRoutes = new Set(rt.config.routes.flatMap((r, i) => (wantsAuthzClaim(r) ? [i] : [])));
     // The decision log records every check with its answer, whatever the log level.
-    const authorize = await add(createAuthorizeStage(rt, { trace: options.dryRun || Boolean(rt.config.audit.decisions), traceRoutes }));
+    const shadow = shadowRoutes(rt.config);
+    const authorize = await createAuthorizeStage(rt, { trace: options.dryRun || Boolean(rt.config.audit.decisions), traceRoutes });
+    await add(shadowed(authorize, shadow));
     await add(createLimitsStage(rt, { dryRun: options.dryRun }));
-    const approve = await add(createApprovalsStage(rt, authorize));
+    const approve = await add(shadowed(await createApprovalsStage(rt, authorize), shadow));
     await add(afterApproveStage);
     const credentials = await add(createCredentialsStage(rt));
     // After credentials: the assertion may take Authorization on a route that has none.

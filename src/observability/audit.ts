@@ -15,6 +15,13 @@ export type Audit = (state: RequestState, err?: WardenError) => void;
 
 /** Build the audit step for one config generation. */
 export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metrics }, decisions?: DecisionLog): Audit {
+  const shadowLabelMap = new Map<string, Readonly<Record<string, string>>>();
+  const shadowLabels = (route: string, outcome: string) => {
+    const k = `${route}\0${outcome}`;
+    let l = shadowLabelMap.get(k);
+    if (!l) shadowLabelMap.set(k, (l = Object.freeze({ route, outcome })));
+    return l;
+  };
   // Label objects are reused (and frozen) so metrics do not rebuild keys per request.
   // Nested maps (route → decision → status): no key string is built per request.
   const requestLabels = new Map<string, Map<string, Map<number, Readonly<Record<string, string>>>>>();
@@ -43,6 +50,9 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     const routeName = state.route?.name ?? '-';
     metrics.inc('warden_requests_total', labelsFor(routeName, state.decision ?? 'error', state.status ?? 0));
     metrics.observe('warden_request_duration_seconds', latencyMs / 1000, routeLabel(routeName));
+    if (state.shadowMode) {
+      metrics.inc('warden_shadow_decisions_total', shadowLabels(routeName, state.shadow?.outcome ?? 'allow'));
+    }
     decisions?.record(state, err, latencyMs);
     // Audit lines are written at info; don't build records nobody will write.
     if (!logger.isLevelEnabled('info')) return;

@@ -132,6 +132,10 @@ export interface RequestState {
   assertionHeaders?: ReadonlySet<string>;
   /** SHA-256 of the body as it streamed to the upstream (set by the proxy when the decision log is on). */
   streamedBody?: import('node:crypto').Hash;
+  /** Shadow routes: what enforce mode would have done (absent: it would have allowed). */
+  shadow?: import('./shadow.js').ShadowOutcome;
+  /** True once a shadowed stage decided this request (a shadow route past authentication). */
+  shadowMode?: boolean;
   decision?: 'allow' | 'deny' | 'pending' | 'error';
   reason?: string;
   status?: number;

@@ -21,6 +21,8 @@ import { configSchema } from '../../src/config/schema.js';
 import { REPO_ROOT } from '../support/gateway.js';
 
 const TESTED: Record<string, string> = {
+  'mode': 'test/audit/shadow.test.ts',
+  'routes.mode': 'test/audit/shadow.test.ts',
   'audit.decisions.timeout': 'test/audit/decision-log.test.ts',
   'audit.decisions.retries': 'test/audit/decision-log.test.ts',
   'audit.decisions.max_buffer': 'test/audit/decision-log.test.ts',
