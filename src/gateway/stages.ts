@@ -40,7 +40,7 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     const traceRoutes = new Set(rt.config.routes.flatMap((r, i) => (wantsAuthzClaim(r) ? [i] : [])));
     // The decision log records every check with its answer, whatever the log level.
     const shadow = shadowRoutes(rt.config);
-    const authorize = await createAuthorizeStage(rt, { trace: options.dryRun || Boolean(rt.config.audit.decisions), traceRoutes });
+    const authorize = createAuthorizeStage(rt, { trace: options.dryRun || Boolean(rt.config.audit.decisions), traceRoutes });
     await add(shadowed(authorize, shadow));
     await add(createLimitsStage(rt, { dryRun: options.dryRun }));
     const approve = await add(shadowed(await createApprovalsStage(rt, authorize), shadow));
