@@ -22,6 +22,8 @@ import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
 import { runLatency, runWrk, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startOpenFga, startRedis, VAULT_TOKEN, wardenYaml, writePolicies } from './lib/warden.mjs';
 import { DEFAULT_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
+
+const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
 import { markdown, ratios, summarize, targets } from './lib/report.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -48,8 +50,8 @@ const { values: opt } = parseArgs({
     'sut-cpu': { type: 'string', default: '0' },
     'load-cpu': { type: 'string', default: '1' },
     out: { type: 'string' },
-    // Warden's production flags: the Dockerfile runs it the same way (docs/performance.md, "Memory").
-    'node-flags': { type: 'string', default: WARDEN_NODE_FLAGS },
+    // Extra Node flags for Warden rows, to try tunings; the bin already applies WARDEN_NODE_FLAGS itself.
+    'node-flags': { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -74,7 +76,7 @@ const cfg = {
   dist: resolve(opt.dist ?? process.env.WARDEN_BENCH_DIST ?? join(REPO, 'dist')),
   outDir: resolve(opt.out ?? join(BENCH, 'results')),
   profile: opt.profile,
-  /** Extra node flags for the Warden processes (e.g. "--max-semi-space-size=4"), to try tunings. */
+  /** Extra node flags for the Warden processes (e.g. "--max-semi-space-size=8"), to try tunings (they replace the bin's own semi-space flags). */
   nodeFlags: opt['node-flags'].split(/\s+/).filter(Boolean),
 };
 for (const id of cfg.variants) if (!VARIANTS.some((v) => v.id === id)) throw new Error(`unknown variant ${id} (known: ${VARIANTS.map((v) => v.id).join(', ')})`);
@@ -183,17 +185,25 @@ async function startSut(v, round) {
       break;
     }
     case 'node':
-      proc = tracker.start(v.id, process.execPath, [join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin], { cpus, logFile });
+      // R and F run with the Node flags Warden's bin applies to itself.
+      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin], { cpus, logFile });
       break;
     case 'fastify':
-      proc = tracker.start(v.id, process.execPath, [join(BENCH, 'servers', 'fastify-proxy.mjs'), String(port), upstreamOrigin], { cpus, logFile });
+      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, join(BENCH, 'servers', 'fastify-proxy.mjs'), String(port), upstreamOrigin], { cpus, logFile });
       break;
     case 'warden': {
       const flags = cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
-      const env = { ...process.env, WARDEN_LOG_LEVEL: v.logLevel ?? 'warn', WARDEN_DATA_DIR: DATA_DIR, NODE_ENV: 'development' };
-      // Audit lines of G3a go to /dev/null: their cost is serializing and writing, not the disk.
-      const nodeFlags = v.nodeFlags ?? cfg.nodeFlags;
-      proc = tracker.start(v.id, process.execPath, [...nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: v.logLevel === 'info' ? '/dev/null' : logFile });
+      // Headline rows run the bin as shipped: `node cli.js start`, default log level (info: one audit line per
+      // request, written to /dev/null: its cost is serializing and writing, not the disk), the bin's own Node flags.
+      const env = { ...process.env, WARDEN_DATA_DIR: DATA_DIR, NODE_ENV: 'development' };
+      delete env.WARDEN_LOG_LEVEL;
+      delete env.WARDEN_NODE_FLAGS_APPLIED;
+      if (v.logLevel) env.WARDEN_LOG_LEVEL = v.logLevel;
+      // G3d: opt out of the bin's flags (V8 defaults). --node-flags / --profile: flags given here replace the re-exec.
+      if (v.defaultHeap) env.WARDEN_NODE_FLAGS_APPLIED = 'off';
+      // Profiling: give the flags here, so the bin does not re-exec (the profile is then of the serving process).
+      const nodeFlags = flags.length && !v.defaultHeap && cfg.nodeFlags.length === 0 ? BASELINE_FLAGS : cfg.nodeFlags;
+      proc = tracker.start(v.id, process.execPath, [...nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: '/dev/null' });
       await waitForHttp(`${url}/.warden/healthz`, { proc, timeoutMs: 30_000 });
       // healthz answers as soon as the first worker listens; give the others time to start.
       if ((v.warden.workers ?? 1) > 1) await sleep(2_000);
@@ -364,7 +374,7 @@ const result = {
     rate,
     sut_cpu: cfg.sutCpu,
     load_cpu: cfg.loadCpu,
-    warden_node_flags: cfg.nodeFlags.join(' '),
+    warden_node_flags: cfg.nodeFlags.length ? cfg.nodeFlags.join(' ') : `${WARDEN_NODE_FLAGS} (applied by \`warden start\` itself)`,
     upstream_body_bytes: 1024,
   },
   variants: summaries,

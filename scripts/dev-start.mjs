@@ -143,8 +143,8 @@ async function main() {
   const examples = start('example upstreams', [examplesJs], { WARDEN_PUBLIC_URL: wardenUrl });
   await waitForLine(examples, /\[examples\] notes API /, 20_000);
 
-  // The same Node flags as the Dockerfile (docs/performance.md, "Memory").
-  const warden = start('warden', ['--min-semi-space-size=4', '--max-semi-space-size=4', cli, 'start', '-c', join(root, 'gateway.yaml')]);
+  // `warden start` applies its own Node flags (src/cli/node-flags.ts), as everywhere else.
+  const warden = start('warden', [cli, 'start', '-c', join(root, 'gateway.yaml')]);
   // Warden's own log line says where it listens; only then is healthz its answer, not another process's.
   const [line] = await waitForLine(warden, /\{[^\n]*"msg":"warden listening"[^\n]*\}/, 30_000);
   const url = JSON.parse(line).url ?? wardenUrl;

@@ -44,6 +44,9 @@ async function main(): Promise<void> {
     process.stdout.write(HELP[command] + '\n');
     return;
   }
+  // `start` serves with Warden's V8 flags (cli/node-flags.ts): a child started with them serves and this
+  // process only relays, so it loads nothing of the gateway.
+  if (command === 'start' && (await import('./cli/node-flags.js')).reexecWithNodeFlags()) return;
   try {
     await (await load()).run(argv);
   } catch (err) {

@@ -79,7 +79,7 @@ export function ratios(byId) {
     ['G2o / G2 (OpenFGA, no decision cache)', 'G2o', 'G2'],
     ['G2oc / G2 (OpenFGA, decision cache)', 'G2oc', 'G2'],
     ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
-    ['G3a / G3 (audit log on)', 'G3a', 'G3'],
+    ['G3q / G3 (log level warn vs the default info)', 'G3q', 'G3'],
     ['G3D / G3 (decision log on)', 'G3D', 'G3'],
     ['G3L / G3 (rate limit + budget on Redis)', 'G3L', 'G3'],
     ['G5 / G3 (identity assertion, reused)', 'G5', 'G3'],
@@ -109,7 +109,7 @@ export function markdown(result) {
       `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_s}s warm-up; ` +
       `latency at a fixed ${k(meta.rate)} req/s (½ of R's calibrated throughput) for ${meta.latency_duration_s}s with the ${meta.latency_tool} client. ` +
       `System under test pinned to CPU ${meta.sut_cpu}, load generator and upstream/Redis/OpenFGA to CPU ${meta.load_cpu}; cluster rows unpinned. ` +
-      `Warden runs with \`node ${meta.warden_node_flags || '(no flags)'}\` (as the Dockerfile runs it). ` +
+      `Warden rows run the bin as shipped (\`node dist/src/cli.js start\`, default log level) with node flags ${meta.warden_node_flags || '(none)'}; R and F run with the same flags. ` +
       'Peak RSS is the highest resident set during the measured load and latency runs (VmHWM, reset after the warm-up); ' +
       'the warm-up column is the peak of start-up plus warm-up (first connections, JIT compilation).',
   );

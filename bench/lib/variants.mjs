@@ -13,10 +13,10 @@ const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', p
 const get = (auth) => ({ method: 'GET', path: API_PATH, headers: auth ? { authorization: `Bearer ${auth}` } : {}, expect: upstreamJson() });
 
 /**
- * The Node flags Warden runs with in production (Dockerfile, `npm start`): a
- * fixed 4 MiB young-generation semi-space instead of V8's 1–16 MiB that it
- * resizes on its own. Memory, not speed: see docs/performance.md, "Memory"; variant G3d
- * measures V8's defaults.
+ * The Node flags `warden start` applies itself (src/cli/node-flags.ts): a
+ * fixed 4 MiB young-generation semi-space. Warden rows run the bin as shipped
+ * (it re-executes node with them); R and F are started with the same flags so
+ * the comparison is like for like. Variant G3d measures V8's defaults.
  */
 export const WARDEN_NODE_FLAGS = '--min-semi-space-size=4 --max-semi-space-size=4';
 
@@ -44,9 +44,9 @@ export const VARIANTS = [
   { id: 'G3L', what: 'G3 + a rate limit and a budget (reserve, commit) on the Redis store', kind: 'warden', warden: { level: 3, redis: true, limits: true }, auth: true, needs: ['redis'], swap: true },
   { id: 'G5', what: 'G3 + a signed identity assertion (Warden-Identity) on every request, reused per principal and route', kind: 'warden', warden: { level: 3, redis: true, assertion: 'per_assertion' }, auth: true, needs: ['redis'], swap: true, assertion: true },
   { id: 'G5r', what: 'G5 with jti: per_request (one ES256 signature per request)', kind: 'warden', warden: { level: 3, redis: true, assertion: 'per_request' }, auth: true, needs: ['redis'], swap: true, assertion: true },
-  { id: 'G3d', what: "G3 on V8's default heap sizing (no semi-space flags)", kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, nodeFlags: [] },
+  { id: 'G3d', what: "extra: G3 on V8's default heap sizing (no semi-space flags, WARDEN_NODE_FLAGS_APPLIED=off)", kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, defaultHeap: true },
   { id: 'G3D', what: 'G3 + the decision log (audit.decisions: file sink, hash chain, signed checkpoints; the production setting)', kind: 'warden', warden: { level: 3, redis: true, decisions: true }, auth: true, needs: ['redis'], swap: true },
-  { id: 'G3a', what: 'G3 with audit logging on (WARDEN_LOG_LEVEL=info, to /dev/null)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, logLevel: 'info' },
+  { id: 'G3q', what: 'extra: G3 with WARDEN_LOG_LEVEL=warn (no per-request log lines)', kind: 'warden', warden: { level: 3, redis: true }, auth: true, needs: ['redis'], swap: true, logLevel: 'warn' },
   { id: 'G4', what: 'full chain on an MCP tools/call (JSON-RPC parse, tool rule, check, vault)', kind: 'warden', warden: { level: 3, redis: true, mcp: true }, auth: true, needs: ['redis'], mcp: true },
   { id: 'NC', what: 'nginx reverse proxy, 2 workers, unpinned', kind: 'nginx', workers: 2, pinned: false, cluster: true },
   { id: 'GC', what: 'Warden G3 with server.workers: 2, unpinned', kind: 'warden', warden: { level: 3, redis: true, workers: 2 }, auth: true, needs: ['redis'], swap: true, pinned: false, cluster: true },

@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../support/gateway.js';
@@ -137,6 +137,57 @@ describe('warden token / keygen / explain', () => {
   });
 });
 
+/** Direct children of a process (Linux /proc). */
+function childPids(pid: number): number[] {
+  const file = `/proc/${pid}/task/${pid}/children`;
+  return existsSync(file) ? readFileSync(file, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) : [];
+}
+const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+/** Running (a reaped or zombie process is not). */
+const alive = (pid: number) => {
+  try {
+    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+describe('warden start: node flags applied by re-executing node (#17)', () => {
+  it('passes the exit code through and serves in one process when the flags are already set', async () => {
+    const bad = join(dir, 'bad-start.yaml');
+    writeFileSync(bad, 'bogus_key: 1\n');
+    const relayed = await warden(['start', '-c', bad]);
+    const direct = await warden(['start', '-c', bad], { WARDEN_NODE_FLAGS_APPLIED: '1' });
+    expect(direct.code).not.toBe(0);
+    expect(relayed.code).toBe(direct.code);
+  });
+
+  it('a parent killed outright (SIGKILL) takes the serving child with it', async () => {
+    const port = await freePort();
+    const file = join(dir, 'kill.yaml');
+    writeFileSync(file, goodConfig(port, upstream.url));
+    const parent = spawn(process.execPath, [CLI, 'start', '-c', file], { cwd: dir, env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data') }, stdio: 'ignore' });
+    try {
+      let server: number | undefined;
+      for (let i = 0; i < 200 && server === undefined; i++) {
+        [server] = childPids(parent.pid!);
+        if (server === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(server).toBeDefined();
+      expect(cmdline(server!)).toContain('--max-semi-space-size=4');
+      for (let i = 0; i < 200; i++) {
+        if (await fetch(`http://127.0.0.1:${port}/.warden/healthz`).then((r) => r.ok, () => false)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      parent.kill('SIGKILL');
+      for (let i = 0; i < 100 && alive(server!); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(alive(server!)).toBe(false);
+    } finally {
+      if (parent.exitCode === null) parent.kill('SIGKILL');
+    }
+  });
+});
+
 describe('warden start: SIGHUP reload and SIGTERM drain', () => {
   let child: ChildProcess | undefined;
   afterAll(() => {
@@ -160,6 +211,11 @@ describe('warden start: SIGHUP reload and SIGTERM drain', () => {
       throw new Error(`timed out waiting for ${what}; output:\n${output}`);
     };
     await waitFor(() => output.includes('warden listening'), 'listening');
+    // `warden start` re-executed node with Warden's V8 flags (#17): the serving process has them.
+    const [server] = childPids(child.pid!);
+    expect(server).toBeDefined();
+    expect(cmdline(server)).toEqual(expect.arrayContaining(['--min-semi-space-size=4', '--max-semi-space-size=4', 'start']));
+    expect(cmdline(child.pid!)).not.toContain('--min-semi-space-size=4');
     const token = (await warden(['token', '--agent', 'bot', '--user', 'alice', '-c', file])).stdout.trim();
     const get = (p: string) => fetch(`${url}${p}`, { headers: { authorization: `Bearer ${token}` } });
     expect((await get('/docs/1')).status).toBe(200);

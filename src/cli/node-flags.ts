@@ -1,0 +1,76 @@
+/**
+ * The V8 flags Warden runs with (#17): a fixed 4 MiB young-generation
+ * semi-space instead of V8's 1–16 MiB that it resizes on its own (less RSS
+ * under load, no promotion storms when V8 shrinks it; docs/performance.md,
+ * "Memory"). Heap sizes are fixed when the isolate starts, so `warden start`
+ * re-executes Node with them once, unless they (or any semi-space size) are
+ * already set. `npx warden start`, `npm start`, the Docker image and a
+ * systemd unit therefore all run the same way.
+ *
+ * The parent only relays: signals go to the child, the child's exit code (or
+ * signal) becomes the parent's, stdio is shared.
+ */
+
+import { spawn } from 'node:child_process';
+
+export const WARDEN_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=4', '--max-semi-space-size=4'];
+
+/** Set in the child's environment (to REEXEC_CHILD); any value means "do not re-exec" (also an opt-out). */
+export const REEXEC_MARKER = 'WARDEN_NODE_FLAGS_APPLIED';
+const REEXEC_CHILD = 'reexec';
+
+const RELAYED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'];
+
+/** Whether this process already runs with a chosen semi-space size (flags or NODE_OPTIONS). */
+export function hasSemiSpaceFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--(min|max)[-_]semi[-_]space[-_]size(=|$)/.test(a));
+}
+
+/**
+ * Re-execute this Node process with WARDEN_NODE_FLAGS when needed. Returns
+ * false when the caller should go on and serve in this process; true when a
+ * child now serves and this process only relays until it exits.
+ */
+export function reexecWithNodeFlags(): boolean {
+  if (process.env[REEXEC_MARKER] !== undefined) {
+    if (process.env[REEXEC_MARKER] === REEXEC_CHILD) followParent();
+    return false;
+  }
+  if (hasSemiSpaceFlags()) return false;
+  const child = spawn(process.execPath, [...process.execArgv, ...WARDEN_NODE_FLAGS, ...process.argv.slice(1)], {
+    // The IPC channel only tells the child when this process is gone (followParent).
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [REEXEC_MARKER]: REEXEC_CHILD },
+  });
+  const relay = (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const s of RELAYED) process.on(s, relay);
+  child.on('error', (err) => {
+    process.stderr.write(`warden: could not start node with ${WARDEN_NODE_FLAGS.join(' ')}: ${err.message}\n`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => {
+    for (const s of RELAYED) process.off(s, relay);
+    if (signal) {
+      // Die the same way, so a supervisor sees what the child saw.
+      process.kill(process.pid, signal);
+      return;
+    }
+    process.exit(code ?? 1);
+  });
+  return true;
+}
+
+/**
+ * In the re-executed child: the parent exits only after the child, so losing
+ * it first means it was killed outright (SIGKILL, OOM killer). Die the same
+ * way at once rather than serve on as an orphan nobody supervises.
+ */
+function followParent(): void {
+  const die = (): void => void process.kill(process.pid, 'SIGKILL');
+  // Gone before this module ran (the 'disconnect' event has already passed).
+  if (!process.connected || !process.channel) return die();
+  process.channel.unref();
+  process.once('disconnect', die);
+}
