@@ -133,10 +133,17 @@ export interface RequestState {
   /** SHA-256 of the body as it streamed to the upstream (set by the proxy when the decision log is on). */
   streamedBody?: import('node:crypto').Hash;
   /** Shadow routes: what enforce mode would have done (absent: it would have allowed). */
-  shadow?: import('./shadow.js').ShadowOutcome;
+  shadow?: ShadowOutcome;
   /** True once a shadowed stage decided this request (a shadow route past authentication). */
   shadowMode?: boolean;
   decision?: 'allow' | 'deny' | 'pending' | 'error';
   reason?: string;
   status?: number;
+}
+
+/** What a shadowed stage would have done (see shadow.ts); kept here so state has no import back into shadow.ts. */
+export interface ShadowOutcome {
+  outcome: 'would_deny' | 'would_hold' | 'would_error';
+  code?: string;
+  reason?: string;
 }

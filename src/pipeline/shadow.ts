@@ -13,11 +13,7 @@ import type { RequestState } from './context.js';
 import type { Stage } from './stage.js';
 
 /** What enforce mode would have done with a shadow request. */
-export interface ShadowOutcome {
-  outcome: 'would_deny' | 'would_hold' | 'would_error';
-  code?: string;
-  reason?: string;
-}
+export type { ShadowOutcome } from './context.js';
 
 /** A stage that knows how to decide without acting (approve: would it hold?). */
 export interface ShadowCapableStage extends Stage {
