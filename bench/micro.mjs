@@ -61,12 +61,25 @@ let sink = 0;
 
 // -------------------------------------------------------------- canonicalization
 add(await bench('canonicalize /api/items/42', () => (sink += canonicalize('/api/items/42').path.length)));
-add(await bench('canonicalize /github/repos/o/r/contents/a%20b/c.txt?ref=main&x=1', () => (sink += canonicalize('/github/repos/o/r/contents/a%20b/c.txt?ref=main&x=1').path.length)));
+add(
+  await bench(
+    'canonicalize /github/repos/o/r/contents/a%20b/c.txt?ref=main&x=1',
+    () => (sink += canonicalize('/github/repos/o/r/contents/a%20b/c.txt?ref=main&x=1').path.length),
+  ),
+);
 
 // -------------------------------------------------------------- route match
 const patterns = [
-  '/health/live', '/admin/:section', '/billing/invoices/:id', '/github/repos/:owner/:repo/issues/**', '/github/repos/:owner/:repo/pulls/**',
-  '/slack/chat/*', '/mcp/files', '/mcp/tickets', '/jira/:project/**', '/api/items/:id',
+  '/health/live',
+  '/admin/:section',
+  '/billing/invoices/:id',
+  '/github/repos/:owner/:repo/issues/**',
+  '/github/repos/:owner/:repo/pulls/**',
+  '/slack/chat/*',
+  '/mcp/files',
+  '/mcp/tickets',
+  '/jira/:project/**',
+  '/api/items/:id',
 ].map(compilePattern);
 const target = canonicalize('/api/items/42');
 const matchFirst = (segments) => {
@@ -78,10 +91,12 @@ const matchFirst = (segments) => {
 };
 add(await bench('route match, 10 routes, last wins (canonical segments)', () => (sink += matchFirst(target.segments) ? 1 : 0)));
 // What pipeline.ts matchRoute does today: re-split and re-decode the canonical path per request.
-add(await bench('route match, 10 routes, re-splitting the path per request (the pipeline before it reused canonical segments)', () => {
-  const segs = target.path.slice(1).replace(/\/$/, '').split('/').map(decodeURIComponent);
-  sink += matchFirst(segs) ? 1 : 0;
-}));
+add(
+  await bench('route match, 10 routes, re-splitting the path per request (the pipeline before it reused canonical segments)', () => {
+    const segs = target.path.slice(1).replace(/\/$/, '').split('/').map(decodeURIComponent);
+    sink += matchFirst(segs) ? 1 : 0;
+  }),
+);
 
 // -------------------------------------------------------------- JWT
 // A 2,000-route table (#17): the compiled trie costs the same for the first and the last route; the linear scan does not.
@@ -119,7 +134,11 @@ type item
     define viewer: [user, group#member] or owner
     define can_read: viewer
 `);
-const tuples = [{ user: 'user:bench', relation: 'owner', object: 'item:42' }, { user: 'group:eng#member', relation: 'viewer', object: 'item:7' }, { user: 'user:anne', relation: 'member', object: 'group:eng' }];
+const tuples = [
+  { user: 'user:bench', relation: 'owner', object: 'item:42' },
+  { user: 'group:eng#member', relation: 'viewer', object: 'item:7' },
+  { user: 'user:anne', relation: 'member', object: 'group:eng' },
+];
 for (let i = 0; i < 5_000; i++) tuples.push({ user: `user:u${i}`, relation: 'viewer', object: `item:${i}` });
 const engine = createEmbeddedAuthorizer({ model, tuples });
 const cachedEngine = withDecisionCache(engine, { ttlMs: 5_000, maxEntries: 10_000 });
@@ -134,16 +153,43 @@ add(await bench('decision cache peekBatch ×1 (sync hit, what the pipeline does)
 const store = createMemoryStore();
 const cipher = createVaultCipher([{ id: 'k1', key: randomBytes(32).toString('base64') }]);
 const repo = createConnectionRepository(store, cipher);
-await repo.put({ user: 'bench', provider: 'github', accessToken: 'gho_' + 'x'.repeat(36), refreshToken: 'r'.repeat(40), scopes: ['repo'], expiresAt: Date.now() + 3_600_000 });
+await repo.put({
+  user: 'bench',
+  provider: 'github',
+  accessToken: 'gho_' + 'x'.repeat(36),
+  refreshToken: 'r'.repeat(40),
+  scopes: ['repo'],
+  expiresAt: Date.now() + 3_600_000,
+});
 add(await bench('vault hit: memory store get + AES-GCM open + JSON parse', () => repo.get('bench', 'github')));
 const connections = await withConnectionCache(repo, { store, ttlMs: 60_000, logger });
 await connections.cachedGet('bench', 'github');
 add(await bench('vault hit, connection cache peek (sync, what the pipeline does)', () => (sink += connections.peek('bench', 'github') ? 1 : 0)));
 
 // -------------------------------------------------------------- header hygiene
-const raw = ['Host', '127.0.0.1:8080', 'User-Agent', 'agent/1.0', 'Accept', 'application/json', 'Authorization', `Bearer ${token}`, 'X-Request-Id', 'abc', 'Connection', 'keep-alive'];
+const raw = [
+  'Host',
+  '127.0.0.1:8080',
+  'User-Agent',
+  'agent/1.0',
+  'Accept',
+  'application/json',
+  'Authorization',
+  `Bearer ${token}`,
+  'X-Request-Id',
+  'abc',
+  'Connection',
+  'keep-alive',
+];
 const trusted = trustedProxies([]);
-const info = { clientIp: '127.0.0.1', host: '127.0.0.1:8080', proto: 'http', requestId: 'abc', traceparent: '00-' + '1'.repeat(32) + '-' + '2'.repeat(16) + '-01', upstreamHost: 'api.example.com' };
+const info = {
+  clientIp: '127.0.0.1',
+  host: '127.0.0.1:8080',
+  proto: 'http',
+  requestId: 'abc',
+  traceparent: '00-' + '1'.repeat(32) + '-' + '2'.repeat(16) + '-01',
+  upstreamHost: 'api.example.com',
+};
 add(await bench('upstream header hygiene (6 headers)', () => (sink += upstreamHeaders(raw, info, trusted, [], 'Bearer vault').length)));
 
 await Promise.allSettled([cachedAuth.close?.(), uncachedAuth.close?.(), engine.close?.(), connections.close(), store.close?.()]);
@@ -152,7 +198,12 @@ rmSync(dataDir, { recursive: true, force: true });
 if (opt.json) process.stdout.write(JSON.stringify(results) + '\n');
 else {
   const w = Math.max(...results.map((r) => r.name.length));
-  for (const r of results) process.stdout.write(`${r.name.padEnd(w)}  ${r.ns_per_op.toFixed(0).padStart(9)} ns/op  ${Math.round(1e9 / r.ns_per_op).toLocaleString('en-US').padStart(12)} ops/s\n`);
+  for (const r of results)
+    process.stdout.write(
+      `${r.name.padEnd(w)}  ${r.ns_per_op.toFixed(0).padStart(9)} ns/op  ${Math.round(1e9 / r.ns_per_op)
+        .toLocaleString('en-US')
+        .padStart(12)} ops/s\n`,
+    );
 }
 if (sink === -1) process.stdout.write('');
 process.exit(0);

@@ -10,7 +10,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values: opt, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, json: { type: 'boolean', default: false } } });
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '25' }, json: { type: 'boolean', default: false } },
+});
 if (positionals.length === 0) {
   process.stderr.write('usage: node bench/profile-summary.mjs <file.cpuprofile>... [--top N] [--json]\n');
   process.exit(2);
@@ -56,7 +59,12 @@ export function summarize(profile) {
   const idle = [...self].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, v]) => a + v, 0);
   const busy = total - idle;
   const rows = (m) => [...m].filter(([k]) => !k.startsWith('(idle)') && !k.startsWith('(root)')).sort((a, b) => b[1] - a[1]);
-  return { totalMs: total / 1000, busyMs: busy / 1000, self: rows(self).map(([k, v]) => ({ fn: k, ms: v / 1000, pct: (100 * v) / busy })), inclusive: rows(incl).map(([k, v]) => ({ fn: k, ms: v / 1000, pct: (100 * v) / busy })) };
+  return {
+    totalMs: total / 1000,
+    busyMs: busy / 1000,
+    self: rows(self).map(([k, v]) => ({ fn: k, ms: v / 1000, pct: (100 * v) / busy })),
+    inclusive: rows(incl).map(([k, v]) => ({ fn: k, ms: v / 1000, pct: (100 * v) / busy })),
+  };
 }
 
 const top = Number(opt.top);

@@ -63,7 +63,10 @@ if (opt.help) {
 
 const quick = opt.quick;
 const cfg = {
-  variants: (opt.variants ?? (quick ? QUICK_VARIANTS : DEFAULT_VARIANTS).join(',')).split(',').map((s) => s.trim()).filter(Boolean),
+  variants: (opt.variants ?? (quick ? QUICK_VARIANTS : DEFAULT_VARIANTS).join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   rounds: Number(opt.rounds ?? (quick ? 1 : 3)),
   duration: Number(opt.duration ?? (quick ? 4 : 7)),
   latencyDuration: Number(opt['latency-duration'] ?? (quick ? 3 : 6)),
@@ -79,13 +82,17 @@ const cfg = {
   /** Extra node flags for the Warden processes (e.g. "--max-semi-space-size=8"), to try tunings (they replace the bin's own semi-space flags). */
   nodeFlags: opt['node-flags'].split(/\s+/).filter(Boolean),
 };
-for (const id of cfg.variants) if (!VARIANTS.some((v) => v.id === id)) throw new Error(`unknown variant ${id} (known: ${VARIANTS.map((v) => v.id).join(', ')})`);
+for (const id of cfg.variants)
+  if (!VARIANTS.some((v) => v.id === id)) throw new Error(`unknown variant ${id} (known: ${VARIANTS.map((v) => v.id).join(', ')})`);
 const selected = VARIANTS.filter((v) => cfg.variants.includes(v.id));
 const needs = new Set(selected.flatMap((v) => v.needs ?? []));
 
 // ------------------------------------------------------------ setup
 
-ensureTools({ nginx: 'nginx', wrk: 'wrk', taskset: 'util-linux', ...(needs.has('redis') ? { 'redis-server': 'redis-server', 'redis-cli': 'redis-tools' } : {}) }, log);
+ensureTools(
+  { nginx: 'nginx', wrk: 'wrk', taskset: 'util-linux', ...(needs.has('redis') ? { 'redis-server': 'redis-server', 'redis-cli': 'redis-tools' } : {}) },
+  log,
+);
 if (cpuCount() < 2) {
   log('warning: one CPU only; the system under test and the load generator share it');
   cfg.sutCpu = cfg.loadCpu = '0';
@@ -104,7 +111,8 @@ const cliPath = join(cfg.dist, 'src', 'cli.js');
 // tsc rewrites .tsbuildinfo on every build (unchanged outputs keep their mtime).
 const buildStamp = [join(cfg.dist, '.tsbuildinfo'), cliPath].find((p) => existsSync(p));
 const stale = buildStamp !== undefined && newestMtime(join(REPO, 'src')) > statSync(buildStamp).mtimeMs;
-const cli = selected.some((v) => v.kind === 'warden') || !opt['no-micro'] ? ensureBuilt(REPO, cfg.dist, { build: opt.build || (stale && !opt['no-build']), log }) : null;
+const cli =
+  selected.some((v) => v.kind === 'warden') || !opt['no-micro'] ? ensureBuilt(REPO, cfg.dist, { build: opt.build || (stale && !opt['no-build']), log }) : null;
 
 // Per-run scratch space, so two runs on one machine never share configs or pid files.
 const WORK = join(BENCH, '.work', String(process.pid));
@@ -161,9 +169,25 @@ for (const v of selected) {
   const file = join(WORK, 'warden', `${v.id}.yaml`);
   writeFileSync(
     file,
-    wardenYaml({ port, upstreamPort, level: w.level, tokenCache: w.tokenCache !== false, authz: w.authz, openfga, cacheTtl: w.cacheTtl, redisUrl: w.redis ? redis.url : undefined, vaultKey: w.level >= 3 ? vaultKey : undefined, mcp: w.mcp, workers: w.workers ?? 1, limits: w.limits, assertion: w.assertion, manyRoutes: w.manyRoutes, decisionsPath: w.decisions ? join(WORK, `decisions-${v.id}.jsonl`) : undefined }),
+    wardenYaml({
+      port,
+      upstreamPort,
+      level: w.level,
+      tokenCache: w.tokenCache !== false,
+      authz: w.authz,
+      openfga,
+      cacheTtl: w.cacheTtl,
+      redisUrl: w.redis ? redis.url : undefined,
+      vaultKey: w.level >= 3 ? vaultKey : undefined,
+      mcp: w.mcp,
+      workers: w.workers ?? 1,
+      limits: w.limits,
+      assertion: w.assertion,
+      manyRoutes: w.manyRoutes,
+      decisionsPath: w.decisions ? join(WORK, `decisions-${v.id}.jsonl`) : undefined,
+    }),
   );
-  const token = v.auth ? mintToken(cli, file, DATA_DIR) : null;
+  const token = v.auth ? mintToken(cli, file, DATA_DIR, v.mcp ? 'mcp' : undefined) : null;
   wardenSetup.set(v.id, { port, file, token });
 }
 
@@ -186,10 +210,16 @@ async function startSut(v, round) {
     }
     case 'node':
       // R and F run with the Node flags Warden's bin applies to itself.
-      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin], { cpus, logFile });
+      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin], {
+        cpus,
+        logFile,
+      });
       break;
     case 'fastify':
-      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, join(BENCH, 'servers', 'fastify-proxy.mjs'), String(port), upstreamOrigin], { cpus, logFile });
+      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, join(BENCH, 'servers', 'fastify-proxy.mjs'), String(port), upstreamOrigin], {
+        cpus,
+        logFile,
+      });
       break;
     case 'warden': {
       const flags = cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
@@ -217,7 +247,9 @@ async function startSut(v, round) {
 /** One request with fetch: the variant must answer 200 with the upstream's body (and swap credentials). */
 async function probe(v, sut, request) {
   const send = (path, extra = {}) =>
-    fetch(sut.url + path, { method: request.method, headers: { ...request.headers, ...extra }, body: request.body, signal: AbortSignal.timeout(5_000) }).then(async (r) => ({ status: r.status, auth: r.headers.get('x-bench-auth'), text: await r.text() }));
+    fetch(sut.url + path, { method: request.method, headers: { ...request.headers, ...extra }, body: request.body, signal: AbortSignal.timeout(5_000) }).then(
+      async (r) => ({ status: r.status, auth: r.headers.get('x-bench-auth'), text: await r.text() }),
+    );
   if (v.mcp) {
     const list = await fetch(sut.url + '/mcp', {
       method: 'POST',
@@ -244,16 +276,19 @@ async function probe(v, sut, request) {
       signal: AbortSignal.timeout(5_000),
     });
     if ((await other.text()) === request.expect) throw new Error('a tools/call without a tool rule reached the upstream');
-    if (r.auth !== `Bearer ${VAULT_TOKEN}`) throw new Error(`MCP upstream saw Authorization ${JSON.stringify((r.auth ?? '').slice(0, 40))}, expected the vault token`);
+    if (r.auth !== `Bearer ${VAULT_TOKEN}`)
+      throw new Error(`MCP upstream saw Authorization ${JSON.stringify((r.auth ?? '').slice(0, 40))}, expected the vault token`);
   }
   if (v.kind === 'warden' && !v.mcp) {
     const echo = await send('/api/items/auth');
     const want = v.swap ? `Bearer ${VAULT_TOKEN}` : '';
-    if (echo.status !== 200 || echo.text !== want) throw new Error(`upstream saw Authorization ${JSON.stringify(echo.text.slice(0, 40))}, expected ${JSON.stringify(want.slice(0, 40))}`);
+    if (echo.status !== 200 || echo.text !== want)
+      throw new Error(`upstream saw Authorization ${JSON.stringify(echo.text.slice(0, 40))}, expected ${JSON.stringify(want.slice(0, 40))}`);
     // G5: the upstream receives a signed assertion (a compact JWS), and only then.
     const identity = await send('/api/items/identity');
     const signed = /^eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+$/.test(identity.text);
-    if (identity.status !== 200 || signed !== Boolean(v.assertion)) throw new Error(`upstream saw Warden-Identity ${JSON.stringify(identity.text.slice(0, 40))}`);
+    if (identity.status !== 200 || signed !== Boolean(v.assertion))
+      throw new Error(`upstream saw Warden-Identity ${JSON.stringify(identity.text.slice(0, 40))}`);
   }
 }
 
@@ -286,8 +321,12 @@ async function measure(v, round, rate) {
     const peakReset = resetPeakRss(sut.pid);
     const wrk = await runWrk({ url, script, durationSec: cfg.duration, connections: cfg.connections, cpus: loadCpus });
     const total = wrk.requests || 1;
-    if ((wrk.non2xx + wrk.socket_errors) / total > 0.001) throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
-    const latency = rate > 0 && cfg.latencyDuration > 0 ? await runLatency({ url, request, rate, durationSec: cfg.latencyDuration, connections: cfg.latencyConnections, cpus: loadCpus, tool: cfg.latencyTool }) : null;
+    if ((wrk.non2xx + wrk.socket_errors) / total > 0.001)
+      throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
+    const latency =
+      rate > 0 && cfg.latencyDuration > 0
+        ? await runLatency({ url, request, rate, durationSec: cfg.latencyDuration, connections: cfg.latencyConnections, cpus: loadCpus, tool: cfg.latencyTool })
+        : null;
     const rss = peakRss(sut.pid);
     const after = await upstreamAccepts();
     // Everything but D reaches the upstream through the system under test.
@@ -325,7 +364,9 @@ for (let round = 1; round <= cfg.rounds; round++) {
       const s = await measure(v, round, rate);
       samples.get(v.id).push(s);
       const l = s.latency?.latency_ms;
-      log(`round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  p50 ${l?.p50?.toFixed(3) ?? '-'} p99 ${l?.p99?.toFixed(3) ?? '-'} ms  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB  upstream conns ${s.upstream.connections}`);
+      log(
+        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  p50 ${l?.p50?.toFixed(3) ?? '-'} p99 ${l?.p99?.toFixed(3) ?? '-'} ms  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB  upstream conns ${s.upstream.connections}`,
+      );
     } catch (err) {
       samples.get(v.id).push({ round, error: err.message.slice(0, 500) });
       log(`round ${round} ${v.id}: FAILED ${err.message.slice(0, 300)}`);
@@ -337,7 +378,10 @@ for (let round = 1; round <= cfg.rounds; round++) {
 let micro = [];
 if (!opt['no-micro']) {
   log('microbenchmarks');
-  const r = spawnSync('taskset', ['-c', cfg.sutCpu, process.execPath, join(BENCH, 'micro.mjs'), '--json', '--dist', cfg.dist, ...(quick ? ['--quick'] : [])], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync('taskset', ['-c', cfg.sutCpu, process.execPath, join(BENCH, 'micro.mjs'), '--json', '--dist', cfg.dist, ...(quick ? ['--quick'] : [])], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   if (r.status === 0) micro = JSON.parse(r.stdout);
   else log(`micro.mjs failed: ${r.stderr.slice(0, 1000)}`);
 }

@@ -135,7 +135,15 @@ export async function startIdentityUpstream(options: IdentityUpstreamOptions): P
       .then((identity) => {
         if (needsApproval.has(req.method ?? '') && !identity.approval) throw new AssertionRefused(403, `${req.method} needs a person's approval`);
         accepted.push(identity);
-        send(res, 200, { ok: true, method: req.method, path: req.url, user: identity.user, agents: identity.agents, scope: identity.scope, approval: identity.approval ?? null });
+        send(res, 200, {
+          ok: true,
+          method: req.method,
+          path: req.url,
+          user: identity.user,
+          agents: identity.agents,
+          scope: identity.scope,
+          approval: identity.approval ?? null,
+        });
       })
       .catch((err: unknown) => {
         const status = err instanceof AssertionRefused ? err.status : 500;

@@ -89,26 +89,18 @@ export async function startExampleMcpServer(options: ExampleMcpServerOptions = {
 
     tools.set(
       'read_file',
-      server.registerTool(
-        'read_file',
-        { description: descriptions.get('read_file'), inputSchema: { path: z.string() } },
-        async ({ path }) => {
-          record('read_file', { path });
-          const content = files.get(path);
-          return content === undefined ? text(`no such file: ${path}`, true) : text(content);
-        },
-      ),
+      server.registerTool('read_file', { description: descriptions.get('read_file'), inputSchema: { path: z.string() } }, async ({ path }) => {
+        record('read_file', { path });
+        const content = files.get(path);
+        return content === undefined ? text(`no such file: ${path}`, true) : text(content);
+      }),
     );
     tools.set(
       'delete_file',
-      server.registerTool(
-        'delete_file',
-        { description: descriptions.get('delete_file'), inputSchema: { path: z.string() } },
-        async ({ path }) => {
-          record('delete_file', { path });
-          return files.delete(path) ? text(`deleted ${path}`) : text(`no such file: ${path}`, true);
-        },
-      ),
+      server.registerTool('delete_file', { description: descriptions.get('delete_file'), inputSchema: { path: z.string() } }, async ({ path }) => {
+        record('delete_file', { path });
+        return files.delete(path) ? text(`deleted ${path}`) : text(`no such file: ${path}`, true);
+      }),
     );
     tools.set(
       'write_file',
@@ -163,9 +155,9 @@ export async function startExampleMcpServer(options: ExampleMcpServerOptions = {
       try {
         body = await readJson(req);
       } catch {
-        res.writeHead(400, { 'content-type': 'application/json' }).end(
-          JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }),
-        );
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }));
         return;
       }
     }
@@ -181,16 +173,16 @@ export async function startExampleMcpServer(options: ExampleMcpServerOptions = {
       return;
     }
     if (sessionId) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }),
-      );
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
       return;
     }
     const isInitialize = req.method === 'POST' && !Array.isArray(body) && (body as { method?: string } | undefined)?.method === 'initialize';
     if (!isInitialize) {
-      res.writeHead(400, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad Request: no session' } }),
-      );
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad Request: no session' } }));
       return;
     }
     const sessionRef: { id?: string } = {};

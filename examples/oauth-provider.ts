@@ -181,14 +181,16 @@ export async function startDemoOAuthProvider(options: DemoOAuthProviderOptions):
         return oauthError(res, 400, 'invalid_grant', 'unknown, expired or mismatched code');
       }
       const verifier = form.get('code_verifier') ?? '';
-      if (createHash('sha256').update(verifier).digest('base64url') !== code.challenge) return oauthError(res, 400, 'invalid_grant', 'PKCE verification failed');
+      if (createHash('sha256').update(verifier).digest('base64url') !== code.challenge)
+        return oauthError(res, 400, 'invalid_grant', 'PKCE verification failed');
       return issue(res, client.clientId, code.account, code.scope);
     }
     if (grant === 'refresh_token') {
       const value = form.get('refresh_token') ?? '';
       const refresh = refreshTokens.get(value);
       refreshTokens.delete(value); // rotation: an old refresh token never works twice
-      if (!refresh || refresh.expiresAt < Date.now() || refresh.clientId !== client.clientId) return oauthError(res, 400, 'invalid_grant', 'unknown, used or expired refresh token');
+      if (!refresh || refresh.expiresAt < Date.now() || refresh.clientId !== client.clientId)
+        return oauthError(res, 400, 'invalid_grant', 'unknown, used or expired refresh token');
       return issue(res, client.clientId, refresh.account, refresh.scope);
     }
     return oauthError(res, 400, 'unsupported_grant_type', 'authorization_code or refresh_token');

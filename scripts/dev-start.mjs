@@ -28,9 +28,21 @@ const wardenUrl = `http://${listen}`;
 const PORTS = [
   { address: listen, what: "Warden's agent listener", fix: 'pick another one: WARDEN_LISTEN=127.0.0.1:8180 npm start' },
   { address: adminListen, what: "Warden's admin listener (metrics)", fix: 'pick another one: WARDEN_ADMIN_LISTEN=127.0.0.1:9190 npm start' },
-  { address: '127.0.0.1:9100', what: 'the example MCP server', fix: 'stop what uses it (often an earlier `npm start`); the example ports 9100-9102 are fixed in gateway.yaml' },
-  { address: '127.0.0.1:9101', what: 'the example notes API', fix: 'stop what uses it (often an earlier `npm start`); the example ports 9100-9102 are fixed in gateway.yaml' },
-  { address: '127.0.0.1:9102', what: 'the example OAuth provider (Notes Cloud)', fix: 'stop what uses it (often an earlier `npm start`); the example ports 9100-9102 are fixed in gateway.yaml' },
+  {
+    address: '127.0.0.1:9100',
+    what: 'the example MCP server',
+    fix: 'stop what uses it (often an earlier `npm start`); the example ports 9100-9102 are fixed in gateway.yaml',
+  },
+  {
+    address: '127.0.0.1:9101',
+    what: 'the example notes API',
+    fix: 'stop what uses it (often an earlier `npm start`); the example ports 9100-9102 are fixed in gateway.yaml',
+  },
+  {
+    address: '127.0.0.1:9102',
+    what: 'the example OAuth provider (Notes Cloud)',
+    fix: 'stop what uses it (often an earlier `npm start`); the example ports 9100-9102 are fixed in gateway.yaml',
+  },
 ];
 
 /** Resolve with an error code ('EADDRINUSE', …) if host:port cannot be bound right now, else null. */

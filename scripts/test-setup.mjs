@@ -62,7 +62,13 @@ try {
   if (!process.env.REDIS_URL) wanted.push(['redis-server', 'redis-server']);
   // The production topology tests (test/topology): PostgreSQL under OpenFGA, nginx
   // in front of two Wardens, Redis Sentinel over TLS (certificates made with openssl).
-  wanted.push(['postgresql', '/usr/lib/postgresql'], ['nginx', 'nginx'], ['redis-sentinel', 'redis-sentinel'], ['redis-tools', 'redis-cli'], ['openssl', 'openssl']);
+  wanted.push(
+    ['postgresql', '/usr/lib/postgresql'],
+    ['nginx', 'nginx'],
+    ['redis-sentinel', 'redis-sentinel'],
+    ['redis-tools', 'redis-cli'],
+    ['openssl', 'openssl'],
+  );
   aptInstall(wanted);
   ensureOpenFga();
   log('real components ready');

@@ -111,7 +111,18 @@ async function pacedRun(pool, u, durationSec) {
     tick();
   });
   const elapsed = (performance.now() - start) / 1000;
-  return { tool: 'paced', requested_rate: rate, achieved_rate: (done - skipped) / elapsed, requests: done - skipped, skipped, ok, non2xx, errors, statuses, latency_ms: percentiles(samples, ok) };
+  return {
+    tool: 'paced',
+    requested_rate: rate,
+    achieved_rate: (done - skipped) / elapsed,
+    requests: done - skipped,
+    skipped,
+    ok,
+    non2xx,
+    errors,
+    statuses,
+    latency_ms: percentiles(samples, ok),
+  };
 }
 
 async function viaAutocannon() {

@@ -26,7 +26,9 @@ export function mcpListResult() {
   return JSON.stringify({
     jsonrpc: '2.0',
     id: 1,
-    result: { tools: [{ name: 'read_file', description: 'Read an item', inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } }] },
+    result: {
+      tools: [{ name: 'read_file', description: 'Read an item', inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } }],
+    },
   });
 }
 

@@ -57,7 +57,12 @@ export function targets(byId) {
     { name: 'G3 / F throughput', value: ratio(rps('G3'), rps('F')), target: '≥ 1.30', pass: (v) => v >= 1.3 },
     { name: 'added latency G3 − D, p50 (ms)', value: diff(lat('G3', 'p50'), lat('D', 'p50')), target: '≤ 0.5 ms', pass: (v) => v <= 0.5 },
     { name: 'added latency G3 − D, p99 (ms)', value: diff(lat('G3', 'p99'), lat('D', 'p99')), target: '≤ 2 ms', pass: (v) => v <= 2 },
-    { name: 'G0-2kN / G0-2k1 throughput (last of 2,000 routes vs first)', value: ratio(rps('G0-2kN'), rps('G0-2k1')), target: '≥ 0.95', pass: (v) => v >= 0.95 },
+    {
+      name: 'G0-2kN / G0-2k1 throughput (last of 2,000 routes vs first)',
+      value: ratio(rps('G0-2kN'), rps('G0-2k1')),
+      target: '≥ 0.95',
+      pass: (v) => v >= 0.95,
+    },
     { name: 'G3L / G3 throughput (rate limit + budget on Redis)', value: ratio(rps('G3L'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'G3D / G3 throughput (decision log on: file, chain, checkpoints)', value: ratio(rps('G3D'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'G5 / G3 throughput (identity assertion on every request)', value: ratio(rps('G5'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
@@ -114,7 +119,9 @@ export function markdown(result) {
       'the warm-up column is the peak of start-up plus warm-up (first connections, JIT compilation).',
   );
   lines.push('');
-  lines.push('| variant | what it measures | req/s (median) | × R | × N | p50 ms | p99 ms | p99.9 ms | peak RSS MB | warm-up peak MB | upstream conns | valid rounds |');
+  lines.push(
+    '| variant | what it measures | req/s (median) | × R | × N | p50 ms | p99 ms | p99.9 ms | peak RSS MB | warm-up peak MB | upstream conns | valid rounds |',
+  );
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const v of variants) {
     const r = ratio(v.rps, ref('R'));
@@ -132,7 +139,10 @@ export function markdown(result) {
   lines.push('');
   lines.push('| target | goal | measured | result |');
   lines.push('|---|---|---:|---|');
-  for (const t of result.targets) lines.push(`| ${t.name} | ${t.target} | ${f(t.value, t.name.includes('ms') ? 3 : 2)} | ${t.pass === null ? 'not measured' : t.pass ? 'pass' : '**FAIL**'} |`);
+  for (const t of result.targets)
+    lines.push(
+      `| ${t.name} | ${t.target} | ${f(t.value, t.name.includes('ms') ? 3 : 2)} | ${t.pass === null ? 'not measured' : t.pass ? 'pass' : '**FAIL**'} |`,
+    );
   lines.push('');
   if (result.ratios.length) {
     lines.push('## Other ratios (throughput)');

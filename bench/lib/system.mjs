@@ -144,7 +144,10 @@ export function processTree(pid) {
     out.push(p);
     let kids = [];
     try {
-      const tasks = spawnSync('ls', [`/proc/${p}/task`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+      const tasks = spawnSync('ls', [`/proc/${p}/task`], { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n')
+        .filter(Boolean);
       for (const t of tasks) {
         const f = `/proc/${p}/task/${t}/children`;
         if (existsSync(f)) kids.push(...readFileSync(f, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));

@@ -12,7 +12,18 @@ import { Pool } from 'undici';
 const [port, origin] = [Number(process.argv[2]), process.argv[3]];
 const upstreamHost = new URL(origin).host;
 const pool = new Pool(origin, { connections: 256, keepAliveTimeout: 4_000 });
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'host']);
+const HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'host',
+]);
 
 const server = createServer((req, res) => {
   const headers = [];

@@ -56,7 +56,11 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
   let discovery: { value: Discovery; at: number } | undefined;
   let verifier: { jwksUri: string; verifier: IdTokenVerifier } | undefined;
   const idTokens = (d: Discovery): IdTokenVerifier => {
-    if (verifier?.jwksUri !== d.jwks_uri) verifier = { jwksUri: d.jwks_uri, verifier: createIdTokenVerifier({ issuer: cfg.issuer, clientId: cfg.client_id, jwksUri: d.jwks_uri, timeoutMs: cfg.timeout }) };
+    if (verifier?.jwksUri !== d.jwks_uri)
+      verifier = {
+        jwksUri: d.jwks_uri,
+        verifier: createIdTokenVerifier({ issuer: cfg.issuer, clientId: cfg.client_id, jwksUri: d.jwks_uri, timeoutMs: cfg.timeout }),
+      };
     return verifier.verifier;
   };
   const basic = 'Basic ' + Buffer.from(`${encodeURIComponent(cfg.client_id)}:${encodeURIComponent(cfg.client_secret)}`).toString('base64');
@@ -99,7 +103,11 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
   return {
     async start({ loginHint, bindingMessage, requestedExpirySeconds }) {
       const d = await discover();
-      const form: Record<string, string> = { scope: cfg.scope, login_hint: loginHint, requested_expiry: String(Math.max(1, Math.floor(requestedExpirySeconds))) };
+      const form: Record<string, string> = {
+        scope: cfg.scope,
+        login_hint: loginHint,
+        requested_expiry: String(Math.max(1, Math.floor(requestedExpirySeconds))),
+      };
       if (bindingMessage) form.binding_message = bindingMessage;
       const { status, body } = await post(d.backchannel_authentication_endpoint, form);
       if (status !== 200 || typeof body.auth_req_id !== 'string') {

@@ -25,7 +25,7 @@ const IDENT = /[A-Za-z_][A-Za-z0-9_]*/y;
 export function celReadPaths(expression: string): string[][] {
   const out: string[][] = [];
   const src = expression;
-  for (let i = 0; i < src.length; ) {
+  for (let i = 0; i < src.length;) {
     IDENT.lastIndex = i;
     const m = IDENT.exec(src);
     if (!m || m.index !== i) {

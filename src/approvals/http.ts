@@ -43,7 +43,7 @@ export function approvalStatusView(rec: ApprovalRecord, publicUrl: string) {
     url: rec.request.query ? `${rec.request.path}?${rec.request.query}` : rec.request.path,
     ...(rec.decidedAt ? { decided_at: new Date(rec.decidedAt).toISOString() } : {}),
     ...(rec.usedAt ? { used_at: new Date(rec.usedAt).toISOString() } : {}),
-    poll_url: `${publicUrl.replace(/\/+$/, "")}/.warden/approvals/${rec.id}`,
+    poll_url: `${publicUrl.replace(/\/+$/, '')}/.warden/approvals/${rec.id}`,
   };
 }
 
@@ -70,19 +70,23 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
     const p = await authenticate(c, rt);
     if (!p.user) throw new WardenError('forbidden', 'grants belong to a user; this token acts for none');
     const grants = await service.listGrants(p.user);
-    return c.json({
-      grants: grants.map((g) => ({
-        grant_id: g.id,
-        agent: g.agent,
-        route: g.route,
-        method: g.method,
-        path: g.path,
-        ...(g.tool !== undefined ? { tool: g.tool } : {}),
-        approval_id: g.approvalId,
-        created_at: new Date(g.createdAt).toISOString(),
-        expires_at: new Date(g.expiresAt).toISOString(),
-      })),
-    }, 200, { 'Cache-Control': 'no-store' });
+    return c.json(
+      {
+        grants: grants.map((g) => ({
+          grant_id: g.id,
+          agent: g.agent,
+          route: g.route,
+          method: g.method,
+          path: g.path,
+          ...(g.tool !== undefined ? { tool: g.tool } : {}),
+          approval_id: g.approvalId,
+          created_at: new Date(g.createdAt).toISOString(),
+          expires_at: new Date(g.expiresAt).toISOString(),
+        })),
+      },
+      200,
+      { 'Cache-Control': 'no-store' },
+    );
   });
 
   app.delete('/approvals/grants/:grantId', async (c) => {
@@ -127,7 +131,8 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
 
   /** The signed-in person entitled to decide on `rec`, or the page to answer instead. */
   async function reviewer(c: Context, rec: ApprovalRecord, returnTo: string): Promise<SignedInPerson | Response> {
-    if (sessions.mode === null) return html(c, 503, renderStatusPage('Sign-in is not configured', null, 'Deciding needs a signed-in approver, and this Warden has no identity.login.'));
+    if (sessions.mode === null)
+      return html(c, 503, renderStatusPage('Sign-in is not configured', null, 'Deciding needs a signed-in approver, and this Warden has no identity.login.'));
     const person = await sessions.current(c);
     if (!person) {
       if (c.req.method !== 'GET') return html(c, 403, renderStatusPage('Not signed in', null, 'Your sign-in ended. Open the review link again.'));
@@ -136,7 +141,11 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
     if (!(await service.mayDecide(rec, person.sub))) {
       rt.logger.warn({ approval_id: rec.id, signed_in: person.sub }, 'review refused: the signed-in person is not an approver');
       const needed = rec.approvers ? `someone with ${rec.approvers.relation} on ${rec.approvers.object}` : rec.request.user;
-      return html(c, 403, renderStatusPage('Not allowed', null, `You are signed in as ${person.sub}. This request must be decided by ${needed}. Nothing was decided.`));
+      return html(
+        c,
+        403,
+        renderStatusPage('Not allowed', null, `You are signed in as ${person.sub}. This request must be decided by ${needed}. Nothing was decided.`),
+      );
     }
     return person;
   }
@@ -199,7 +208,17 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
     const outcome = await service.decide(id, decision, 'review', { grantMs, ...(approver !== undefined ? { approver } : {}) });
     switch (outcome.kind) {
       case 'decided':
-        return html(c, 200, renderStatusPage(decision === 'approve' ? 'Approved' : 'Denied', outcome.record.status, outcome.record.grantMs ? `Matching requests are allowed without asking until ${new Date(outcome.record.decidedAt! + outcome.record.grantMs).toISOString()}.` : undefined));
+        return html(
+          c,
+          200,
+          renderStatusPage(
+            decision === 'approve' ? 'Approved' : 'Denied',
+            outcome.record.status,
+            outcome.record.grantMs
+              ? `Matching requests are allowed without asking until ${new Date(outcome.record.decidedAt! + outcome.record.grantMs).toISOString()}.`
+              : undefined,
+          ),
+        );
       case 'conflict':
         return html(c, 409, renderStatusPage('Already decided', effectiveStatus(outcome.record), 'A decision was already recorded; this one was not.'));
       case 'forbidden':
@@ -225,7 +244,15 @@ export function createApprovalAdmin(service: ApprovalService, rt: Runtime): Hono
       if (!rec) continue;
       const status = effectiveStatus(rec);
       if (want && status !== want) continue;
-      out.push({ ...approvalStatusView(rec, rt.publicUrl), agent: rec.request.agent, user: rec.request.user, route: rec.request.route, created_at: new Date(rec.createdAt).toISOString(), decided_by: rec.decidedBy ?? null, decided_by_user: rec.decidedByUser ?? null });
+      out.push({
+        ...approvalStatusView(rec, rt.publicUrl),
+        agent: rec.request.agent,
+        user: rec.request.user,
+        route: rec.request.route,
+        created_at: new Date(rec.createdAt).toISOString(),
+        decided_by: rec.decidedBy ?? null,
+        decided_by_user: rec.decidedByUser ?? null,
+      });
       if (out.length >= limit) break;
     }
     return c.json({ approvals: out }, 200, { 'Cache-Control': 'no-store' });

@@ -11,7 +11,6 @@ export function randomId(bytes = 18): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-
 /** Hex HMAC-SHA256. */
 export function hmacHex(key: string | Uint8Array, data: string): string {
   return createHmac('sha256', key).update(data).digest('hex');

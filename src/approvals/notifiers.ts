@@ -64,7 +64,13 @@ export function signWebhook(secret: string, body: string, unixSeconds: number): 
  * Verify an `X-Warden-Signature` header for a receiver: the HMAC matches and
  * the timestamp is within `toleranceSeconds` of now (replay window).
  */
-export function verifyWebhookSignature(secret: string, header: string, body: string, toleranceSeconds = 300, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
+export function verifyWebhookSignature(
+  secret: string,
+  header: string,
+  body: string,
+  toleranceSeconds = 300,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): boolean {
   const parts = new Map(header.split(',').map((p) => p.trim().split('=', 2) as [string, string]));
   const t = Number(parts.get('t'));
   const v1 = parts.get('v1');
@@ -113,7 +119,9 @@ function emailNotifier(cfg: { smtp: string; from: string; to: string; subject?: 
       const vars = storedTemplateVars(record.request);
       const to = renderMessage(cfg.to, vars).trim();
       if (!EMAIL.test(to)) throw new Error('email recipient is empty or invalid for this request');
-      const subject = renderMessage(cfg.subject ?? 'Approval needed: {agent} wants to {request.method} {request.path}', vars).replace(/[\r\n]+/g, ' ').slice(0, 200);
+      const subject = renderMessage(cfg.subject ?? 'Approval needed: {agent} wants to {request.method} {request.path}', vars)
+        .replace(/[\r\n]+/g, ' ')
+        .slice(0, 200);
       const text = [
         notice.message || `${notice.agent} wants to ${notice.method} ${notice.url}`,
         '',
@@ -141,7 +149,10 @@ function logNotifier(logger: Logger): Notifier {
     kind: 'log',
     async notify(notice) {
       // The review URL carries the approver's secret; the logger scrubs `t=` so only the path is useful here.
-      logger.info({ approval_id: notice.id, agent: notice.agent, user: notice.user, method: notice.method, url: notice.url, confirmation_code: notice.confirmation_code }, 'approval requested');
+      logger.info(
+        { approval_id: notice.id, agent: notice.agent, user: notice.user, method: notice.method, url: notice.url, confirmation_code: notice.confirmation_code },
+        'approval requested',
+      );
     },
   };
 }

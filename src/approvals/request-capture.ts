@@ -68,7 +68,8 @@ function declaresBody(state: RequestState): boolean {
 export function captureRequest(state: RequestState): StoredRequest {
   const principal = state.principal;
   if (!principal) throw new WardenError('unauthenticated', 'approval needs an authenticated agent');
-  if (!principal.user) throw new WardenError('forbidden', 'this request needs a user to approve it, and the token acts for no user', { reason: 'approval_no_user' });
+  if (!principal.user)
+    throw new WardenError('forbidden', 'this request needs a user to approve it, and the token acts for no user', { reason: 'approval_no_user' });
   if (!state.route) throw new WardenError('internal', 'approve stage ran without a route');
   if (state.body === undefined && declaresBody(state)) {
     throw new WardenError('internal', 'approve stage needs the buffered request body', { reason: 'approval_body_not_buffered' });

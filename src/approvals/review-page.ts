@@ -124,5 +124,8 @@ const STATUS_TEXT: Record<ApprovalStatus, string> = {
 
 /** A page that states an outcome (decision made, already decided, expired, refused). */
 export function renderStatusPage(title: string, status: ApprovalStatus | null, detail?: string): string {
-  return layout(title, `<h1>${escapeHtml(title)}</h1>${status ? `<p>${escapeHtml(STATUS_TEXT[status])}</p>` : ''}${detail ? `<p>${escapeHtml(detail)}</p>` : ''}`);
+  return layout(
+    title,
+    `<h1>${escapeHtml(title)}</h1>${status ? `<p>${escapeHtml(STATUS_TEXT[status])}</p>` : ''}${detail ? `<p>${escapeHtml(detail)}</p>` : ''}`,
+  );
 }

@@ -142,11 +142,7 @@ export function compileApprovalRules(routes: readonly RouteConfig[]): RuleCompil
 }
 
 /** The first rule whose `when` holds (a rule without `when` always holds). */
-export function selectRule<T extends { rule: ApprovalRuleConfig }>(
-  rules: readonly T[],
-  compiler: RuleCompiler,
-  vars: CelVars,
-): T | undefined {
+export function selectRule<T extends { rule: ApprovalRuleConfig }>(rules: readonly T[], compiler: RuleCompiler, vars: CelVars): T | undefined {
   for (const entry of rules) {
     if (entry.rule.when === undefined) return entry;
     let when: CompiledWhen;

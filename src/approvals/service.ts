@@ -105,9 +105,15 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const extra = { approval_id: rec.id };
     switch (effectiveStatus(rec)) {
       case 'used':
-        return new WardenError('approval_mismatch', 'this approval was already used; send a new request to ask again later', { extra, reason: 'approval_used' });
+        return new WardenError('approval_mismatch', 'this approval was already used; send a new request to ask again later', {
+          extra,
+          reason: 'approval_used',
+        });
       case 'denied':
-        return new WardenError('approval_denied', rec.decidedBy === 'revoked' ? 'the approval was revoked' : 'the request was denied by the approver', { extra, reason: rec.decidedBy === 'revoked' ? 'approval_revoked' : 'approval_denied' });
+        return new WardenError('approval_denied', rec.decidedBy === 'revoked' ? 'the approval was revoked' : 'the request was denied by the approver', {
+          extra,
+          reason: rec.decidedBy === 'revoked' ? 'approval_revoked' : 'approval_denied',
+        });
       default:
         return new WardenError('approval_expired', 'the approval expired before it was used', { extra, reason: 'approval_expired' });
     }
@@ -132,10 +138,18 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   async function mayDecide(rec: ApprovalRecord, approver: string): Promise<boolean> {
     if (!rec.approvers) return approver === rec.request.user;
     // `approvers:` names an OpenFGA relation the signed-in person must hold; checked fresh, not from cache.
-    return rt.authorizer.check({ user: `user:${approver}`, relation: rec.approvers.relation, object: rec.approvers.object }, { consistency: 'higher_consistency' });
+    return rt.authorizer.check(
+      { user: `user:${approver}`, relation: rec.approvers.relation, object: rec.approvers.object },
+      { consistency: 'higher_consistency' },
+    );
   }
 
-  async function decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options: { grantMs?: number; approver?: string } = {}): Promise<DecideOutcome> {
+  async function decide(
+    id: string,
+    decision: 'approve' | 'deny',
+    source: 'review' | 'ciba',
+    options: { grantMs?: number; approver?: string } = {},
+  ): Promise<DecideOutcome> {
     const before = await repo.get(id);
     if (!before) return { kind: 'not_found' };
     if (options.approver !== undefined) {
@@ -190,7 +204,16 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       }
     }
     await afterDecision(record);
-    log.info({ approval_id: id, status: record.status, by: source, ...(options.approver !== undefined ? { approver: options.approver } : {}), grant_ms: record.grantMs ?? 0 }, 'approval decided');
+    log.info(
+      {
+        approval_id: id,
+        status: record.status,
+        by: source,
+        ...(options.approver !== undefined ? { approver: options.approver } : {}),
+        grant_ms: record.grantMs ?? 0,
+      },
+      'approval decided',
+    );
     return { kind: 'decided', record };
   }
 
@@ -220,7 +243,13 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (!changed) throw outcomeError(record);
     state.approvalId = record.id;
     state.forwardOnlyHeaders = forwardableHeaders(state);
-    state.approval = { id: record.id, approvedBy: record.decidedByUser ?? record.request.user, decidedAt: record.decidedAt ?? now, digest: record.digest, via: record.decidedBy === 'ciba' ? 'ciba' : 'review' };
+    state.approval = {
+      id: record.id,
+      approvedBy: record.decidedByUser ?? record.request.user,
+      decidedAt: record.decidedAt ?? now,
+      digest: record.digest,
+      via: record.decidedBy === 'ciba' ? 'ciba' : 'review',
+    };
     rt.metrics.inc('warden_approval_releases_total', {});
     log.info({ approval_id: record.id, request_id: state.id }, 'approved request released');
     await repo.publish({ id: record.id, status: 'used' }).catch(() => undefined);
@@ -296,14 +325,22 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         }
         rt.metrics.inc('warden_approval_notifications_total', { channel: n.kind, result: 'failed' });
         const failure = { channel: n.kind, error: lastError, at: Date.now() };
-        await repo.update(rec.id, (cur) => ({ ...cur, notifyFailures: [...(cur.notifyFailures ?? []), failure].slice(-10) })).catch((err: unknown) => {
-          log.warn({ approval_id: rec.id, err }, 'could not record the failed notification on the approval');
-        });
+        await repo
+          .update(rec.id, (cur) => ({ ...cur, notifyFailures: [...(cur.notifyFailures ?? []), failure].slice(-10) }))
+          .catch((err: unknown) => {
+            log.warn({ approval_id: rec.id, err }, 'could not record the failed notification on the approval');
+          });
       }),
     );
   }
 
-  async function create(stored: StoredRequest, digest: string, rule: ApprovalRuleConfig, source: string, binding: string): Promise<ApprovalRecord | 'claimed' | 'limited'> {
+  async function create(
+    stored: StoredRequest,
+    digest: string,
+    rule: ApprovalRuleConfig,
+    source: string,
+    binding: string,
+  ): Promise<ApprovalRecord | 'claimed' | 'limited'> {
     const id = randomId();
     const now = Date.now();
     const ttlMs = rule.ttl ?? cfg.ttl;
@@ -338,7 +375,10 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       await repo.create(rec);
       await repo.setDigest(digest, id, expiresAt - now);
       rt.metrics.inc('warden_approvals_created_total', { route: stored.route });
-      log.info({ approval_id: id, agent: stored.agent, user: stored.user, route: stored.route, method: stored.method, confirmation_code: rec.code }, 'approval requested');
+      log.info(
+        { approval_id: id, agent: stored.agent, user: stored.user, route: stored.route, method: stored.method, confirmation_code: rec.code },
+        'approval requested',
+      );
       track(notifyAll(rec, t));
       if (ciba) track(startCiba(rec));
       return rec;
@@ -358,7 +398,9 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (!loginHint) throw new Error('CIBA login_hint rendered empty');
     const requested = cfg.ciba.requested_expiry ?? rec.expiresAt - Date.now();
     const req = await ciba.start({ loginHint, bindingMessage: rec.code, requestedExpirySeconds: Math.ceil(requested / 1000) });
-    const { changed } = await repo.update(rec.id, (cur) => (cur.status === 'pending' ? { ...cur, ciba: { authReqId: req.authReqId, interval: req.interval, expiresAt: req.expiresAt } } : null));
+    const { changed } = await repo.update(rec.id, (cur) =>
+      cur.status === 'pending' ? { ...cur, ciba: { authReqId: req.authReqId, interval: req.interval, expiresAt: req.expiresAt } } : null,
+    );
     if (changed) await pollCiba(rec.id, req); // decided meanwhile (review link): nothing to wait for
   }
 
@@ -370,7 +412,14 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const controller = new AbortController();
     cibaPolls.set(id, controller);
     const waiter = bus.waiter(id);
-    const renew = setInterval(() => void lock.renew(60_000).then((ok) => ok || controller.abort()).catch(() => controller.abort()), 20_000);
+    const renew = setInterval(
+      () =>
+        void lock
+          .renew(60_000)
+          .then((ok) => ok || controller.abort())
+          .catch(() => controller.abort()),
+      20_000,
+    );
     // Another decision (review link, expiry) ends the poll.
     void (async () => {
       while (!controller.signal.aborted) {
@@ -385,7 +434,9 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       if (outcome === 'approved' || outcome === 'denied') await decide(id, outcome === 'approved' ? 'approve' : 'deny', 'ciba');
       else if (outcome === 'expired') {
         const now = Date.now();
-        const { record, changed } = await repo.update(id, (cur) => (cur.status === 'pending' ? { ...cur, status: 'expired', decidedAt: now, decidedBy: 'expiry', expiresAt: Math.min(cur.expiresAt, now) } : null));
+        const { record, changed } = await repo.update(id, (cur) =>
+          cur.status === 'pending' ? { ...cur, status: 'expired', decidedAt: now, decidedBy: 'expiry', expiresAt: Math.min(cur.expiresAt, now) } : null,
+        );
         if (changed && record) await afterDecision(record);
       }
     } finally {
@@ -427,14 +478,25 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         throw new WardenError('approval_mismatch', 'no such approval for this agent and user', { reason: 'approval_unknown' });
       }
       if (rec.digest !== digest) {
-        throw new WardenError('approval_mismatch', 'this request differs from the one that was approved (method, URL or body)', { extra: { approval_id: rec.id }, reason: 'approval_digest_mismatch' });
+        throw new WardenError('approval_mismatch', 'this request differs from the one that was approved (method, URL or body)', {
+          extra: { approval_id: rec.id },
+          reason: 'approval_digest_mismatch',
+        });
       }
       return resolve(rec, state, digest, true);
     }
 
     const grant = await repo.getGrant(stored.user, grantMatchKey(stored));
     // A grant covers only the values the approver agreed to, under the same rule (`when` was re-evaluated above).
-    if (grant && grant.agent === stored.agent && grant.route === stored.route && grant.method === stored.method && grant.path === stored.path && grant.binding !== undefined && grant.binding === binding) {
+    if (
+      grant &&
+      grant.agent === stored.agent &&
+      grant.route === stored.route &&
+      grant.method === stored.method &&
+      grant.path === stored.path &&
+      grant.binding !== undefined &&
+      grant.binding === binding
+    ) {
       state.approvalId = grant.approvalId;
       state.forwardOnlyHeaders = forwardableHeaders(state);
       // The grant's start is the moment its approval was decided.
@@ -483,7 +545,14 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const stored = captureRequest(state);
     const binding = grantBinding(selected.source, selected.rule, cel, storedTemplateVars(stored));
     const grant = await repo.getGrant(stored.user, grantMatchKey(stored));
-    const covered = grant && grant.agent === stored.agent && grant.route === stored.route && grant.method === stored.method && grant.path === stored.path && grant.binding !== undefined && grant.binding === binding;
+    const covered =
+      grant &&
+      grant.agent === stored.agent &&
+      grant.route === stored.route &&
+      grant.method === stored.method &&
+      grant.path === stored.path &&
+      grant.binding !== undefined &&
+      grant.binding === binding;
     return !covered;
   }
 

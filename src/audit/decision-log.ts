@@ -32,10 +32,7 @@ export interface DecisionLog {
 export const AUDIT_KEY_FILE = 'audit-key.jwk.json';
 export const AUDIT_JWKS_FILE = 'audit-key.jwks.json';
 
-export async function createDecisionLog(
-  config: Config,
-  deps: { dataDir: string; logger: Logger; metrics: Metrics },
-): Promise<DecisionLog | undefined> {
+export async function createDecisionLog(config: Config, deps: { dataDir: string; logger: Logger; metrics: Metrics }): Promise<DecisionLog | undefined> {
   const cfg = config.audit.decisions;
   if (!cfg) return undefined;
   const { logger, metrics } = deps;
@@ -61,7 +58,12 @@ export async function createDecisionLog(
     const seq = chain.seq;
     const head = chain.prev;
     const sig = signCheckpoint(key, chain.instance, seq, head);
-    pending.push(chain.line('checkpoint', `{"time":"${new Date().toISOString()}","records":${sinceCheckpoint},"kid":${JSON.stringify(key.kid)},"alg":"${key.alg}","sig":"${sig}"}`));
+    pending.push(
+      chain.line(
+        'checkpoint',
+        `{"time":"${new Date().toISOString()}","records":${sinceCheckpoint},"kid":${JSON.stringify(key.kid)},"alg":"${key.alg}","sig":"${sig}"}`,
+      ),
+    );
     sinceCheckpoint = 0;
   };
   const push = (t: string, body: string) => {
@@ -105,7 +107,15 @@ function makeSink(cfg: DecisionLogConfig, logger: Logger, metrics: Metrics): Sin
   if (cfg.sink === 'stdout') return stdoutSink();
   if (cfg.sink === 'http') {
     return httpSink(
-      { url: cfg.url!, headers: cfg.headers, batch: cfg.batch, flushIntervalMs: cfg.flush_interval, timeoutMs: cfg.timeout, retries: cfg.retries, maxBuffer: cfg.max_buffer },
+      {
+        url: cfg.url!,
+        headers: cfg.headers,
+        batch: cfg.batch,
+        flushIntervalMs: cfg.flush_interval,
+        timeoutMs: cfg.timeout,
+        retries: cfg.retries,
+        maxBuffer: cfg.max_buffer,
+      },
       logger,
       metrics,
     );

@@ -79,15 +79,26 @@ export async function verifyFiles(files: string[], options: VerifyOptions = {}):
         return result({ file, line: n, reason: 'not a decision-log record: edited or inserted' });
       }
       const at = { file, line: n, instance, seq };
-      if (sha256Hex(parts.prefix) !== parts.hash || rec.hash !== parts.hash) return result({ ...at, reason: 'record was edited (its hash does not match its content)' });
+      if (sha256Hex(parts.prefix) !== parts.hash || rec.hash !== parts.hash)
+        return result({ ...at, reason: 'record was edited (its hash does not match its content)' });
       const last = instances.get(instance);
       if (!last) {
-        if (seq !== 0 && !options.partial) return result({ ...at, reason: `chain of instance ${instance} starts at seq ${seq}, not 0: earlier records were deleted (pass the rotated files first, or --partial)` });
+        if (seq !== 0 && !options.partial)
+          return result({
+            ...at,
+            reason: `chain of instance ${instance} starts at seq ${seq}, not 0: earlier records were deleted (pass the rotated files first, or --partial)`,
+          });
         if (seq === 0 && prev !== ZERO_HASH) return result({ ...at, reason: 'first record of its instance does not start the chain' });
       } else {
-        if (seq <= last.seq) return result({ ...at, reason: `seq ${seq} after seq ${last.seq} (line ${last.line}): records were reordered or a record was inserted` });
-        if (seq !== last.seq + 1) return result({ ...at, reason: `seq ${seq} after seq ${last.seq} (line ${last.line}): ${seq - last.seq - 1} record(s) missing before this one (deleted or moved)` });
-        if (prev !== last.hash) return result({ ...at, reason: `does not chain to the previous record of its instance (line ${last.line}): a record was replaced or inserted` });
+        if (seq <= last.seq)
+          return result({ ...at, reason: `seq ${seq} after seq ${last.seq} (line ${last.line}): records were reordered or a record was inserted` });
+        if (seq !== last.seq + 1)
+          return result({
+            ...at,
+            reason: `seq ${seq} after seq ${last.seq} (line ${last.line}): ${seq - last.seq - 1} record(s) missing before this one (deleted or moved)`,
+          });
+        if (prev !== last.hash)
+          return result({ ...at, reason: `does not chain to the previous record of its instance (line ${last.line}): a record was replaced or inserted` });
       }
       const state: InstanceState = last ?? { seq, hash: parts.hash, file, line: n, sinceCheckpoint: 0 };
       state.seq = seq;
@@ -100,7 +111,8 @@ export async function verifyFiles(files: string[], options: VerifyOptions = {}):
         if (options.jwks) {
           const jwk = byKid.get(String(rec.kid));
           if (!jwk) return result({ ...at, reason: `checkpoint signed with unknown key ${String(rec.kid)}` });
-          if (typeof rec.sig !== 'string' || !verifyCheckpoint(jwk, instance, seq, prev, rec.sig)) return result({ ...at, reason: 'checkpoint signature is invalid (the chain before it was rewritten)' });
+          if (typeof rec.sig !== 'string' || !verifyCheckpoint(jwk, instance, seq, prev, rec.sig))
+            return result({ ...at, reason: 'checkpoint signature is invalid (the chain before it was rewritten)' });
         }
         state.sinceCheckpoint = 0;
       } else {

@@ -235,7 +235,10 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
         else missing.set(keys[i], [i]);
       });
       count('hit', requests.length - [...missing.values()].reduce((n, at) => n + at.length, 0));
-      count('miss', [...missing.values()].reduce((n, at) => n + at.length, 0));
+      count(
+        'miss',
+        [...missing.values()].reduce((n, at) => n + at.length, 0),
+      );
       if (missing.size > 0) {
         const asked = [...missing.entries()];
         const got = await authorizer.batchCheck(

@@ -18,7 +18,8 @@ export function authzConfigIssues(config: Config): ConfigIssue[] {
   }
   config.routes.forEach((route, i) => {
     checkTemplates(route.authorize?.checks ?? [], `routes[${i}].authorize`, add);
-    for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) checkTemplates(rule.authorize?.checks ?? [], `routes[${i}].mcp.tools.${tool}.authorize`, add);
+    for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {}))
+      checkTemplates(rule.authorize?.checks ?? [], `routes[${i}].mcp.tools.${tool}.authorize`, add);
   });
   return issues;
 }

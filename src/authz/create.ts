@@ -47,7 +47,11 @@ export async function createAuthorizer(config: Config['authz'], options: CreateA
       logger: options.logger,
     });
   } else {
-    const embedded = await loadEmbeddedAuthorizer({ modelPath: path(config.model), tuplesPath: config.tuples ? path(config.tuples) : undefined, invalidTuples: config.invalid_tuples });
+    const embedded = await loadEmbeddedAuthorizer({
+      modelPath: path(config.model),
+      tuplesPath: config.tuples ? path(config.tuples) : undefined,
+      invalidTuples: config.invalid_tuples,
+    });
     const ignored = embedded.evaluator.ignoredTuples;
     if (ignored.length) {
       // Like the OpenFGA server, which keeps tuples an older model allowed and ignores them at check time.

@@ -139,9 +139,7 @@ export async function loadModularModel(modPath: string): Promise<AuthorizationMo
     throw transformerError(modPath, err);
   }
   const dir = dirname(modPath);
-  const files = await Promise.all(
-    mod.contents.value.map(async (entry) => ({ name: entry.value, contents: await readText(resolve(dir, entry.value)) })),
-  );
+  const files = await Promise.all(mod.contents.value.map(async (entry) => ({ name: entry.value, contents: await readText(resolve(dir, entry.value)) })));
   try {
     return normalizeModel(transformer.transformModuleFilesToModel(files, mod.schema.value) as unknown as AuthorizationModel);
   } catch (err) {
@@ -209,8 +207,7 @@ export function parseTuples(text: string, file = '<inline>'): TupleKey[] {
 export function parseTuplesWithLines(text: string, file = '<inline>'): { tuples: TupleKey[]; lines: (number | undefined)[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
-  const lineOf = (node: YamlNode | null | undefined): number | undefined =>
-    node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
+  const lineOf = (node: YamlNode | null | undefined): number | undefined => (node?.range ? lineCounter.linePos(node.range[0]).line : undefined);
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     throw new ModelError(file, e.message.split('\n')[0], { line: e.linePos?.[0]?.line, column: e.linePos?.[0]?.col });

@@ -173,9 +173,7 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
   /** Read (and pin) the model; config mistakes are `config_invalid`, an outage `authz_unavailable`. */
   async function loadModel(): Promise<{ modelId: string; relations: Map<string, Set<string>> }> {
     const modelResponse = await withDeadline(ctx('read_model'), (signal) =>
-      options.modelId
-        ? client.readAuthorizationModel({ signal } as CallOptions)
-        : client.readLatestAuthorizationModel({ signal } as CallOptions),
+      options.modelId ? client.readAuthorizationModel({ signal } as CallOptions) : client.readLatestAuthorizationModel({ signal } as CallOptions),
     ).catch((err: unknown) => {
       // A store or model the server does not know is a configuration mistake,
       // not an outage: say so at startup instead of answering 503 forever.
@@ -208,7 +206,10 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
     // Wrong credentials are a configuration mistake: refuse to start, as before.
     if (!(err instanceof WardenError) || err.code !== 'authz_unavailable' || err.reason === 'openfga_unauthorized') throw err;
     pendingReason = err.reason ?? 'openfga_unreachable';
-    options.logger?.warn({ reason: pendingReason, api_url: options.apiUrl }, 'OpenFGA is unreachable; starting without it and retrying (authorization answers 503 until it answers)');
+    options.logger?.warn(
+      { reason: pendingReason, api_url: options.apiUrl },
+      'OpenFGA is unreachable; starting without it and retrying (authorization answers 503 until it answers)',
+    );
     const retry = (delayMs: number) => {
       retryTimer = setTimeout(() => {
         loadModel().then(
@@ -234,7 +235,11 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
     retry(500);
   }
   const notLoaded = () =>
-    new WardenError('authz_unavailable', 'the authorization engine (OpenFGA) has not answered yet', { status: 503, reason: pendingReason, headers: { 'Retry-After': '1' } });
+    new WardenError('authz_unavailable', 'the authorization engine (OpenFGA) has not answered yet', {
+      status: 503,
+      reason: pendingReason,
+      headers: { 'Retry-After': '1' },
+    });
   const current = () => {
     if (!loaded) throw notLoaded();
     return loaded;
@@ -436,7 +441,9 @@ export function createOpenFgaAdmin(options: OpenFgaAdminOptions): OpenFgaAdmin {
     },
 
     async readModel(storeId, modelId) {
-      const res = await withDeadline(ctx('read_model'), (signal) => client.readAuthorizationModel({ storeId, authorizationModelId: modelId, signal } as CallOptions));
+      const res = await withDeadline(ctx('read_model'), (signal) =>
+        client.readAuthorizationModel({ storeId, authorizationModelId: modelId, signal } as CallOptions),
+      );
       const m = res.authorization_model;
       if (!m?.id) return undefined;
       return { id: m.id, model: { schema_version: m.schema_version, type_definitions: m.type_definitions, conditions: m.conditions } };
@@ -453,7 +460,10 @@ export function createOpenFgaAdmin(options: OpenFgaAdminOptions): OpenFgaAdmin {
           const key = t.key;
           const tuple: TupleKey = { user: key.user, relation: key.relation, object: key.object };
           if (key.condition?.name) {
-            tuple.condition = { name: key.condition.name, ...(key.condition.context && Object.keys(key.condition.context).length ? { context: key.condition.context as Record<string, unknown> } : {}) };
+            tuple.condition = {
+              name: key.condition.name,
+              ...(key.condition.context && Object.keys(key.condition.context).length ? { context: key.condition.context as Record<string, unknown> } : {}),
+            };
           }
           out.push(tuple);
         }

@@ -47,12 +47,21 @@ export async function pullPolicies(options: PullOptions): Promise<PullResult> {
     const name = options.storeName ?? 'warden';
     const found = await admin.findStores(name);
     if (found.length !== 1) {
-      throw new WardenError('config_invalid', found.length ? `several OpenFGA stores are named "${name}"; set authz.openfga.store_id` : `OpenFGA has no store named "${name}"; set authz.openfga.store_id`);
+      throw new WardenError(
+        'config_invalid',
+        found.length
+          ? `several OpenFGA stores are named "${name}"; set authz.openfga.store_id`
+          : `OpenFGA has no store named "${name}"; set authz.openfga.store_id`,
+      );
     }
     storeId = found[0].id;
   }
   const model = options.modelId ? await admin.readModel(storeId, options.modelId) : await admin.readLatestModel(storeId);
-  if (!model) throw new WardenError('config_invalid', options.modelId ? `OpenFGA store ${storeId} has no model ${options.modelId}` : `OpenFGA store ${storeId} has no model yet`);
+  if (!model)
+    throw new WardenError(
+      'config_invalid',
+      options.modelId ? `OpenFGA store ${storeId} has no model ${options.modelId}` : `OpenFGA store ${storeId} has no model yet`,
+    );
   const dsl = transformer.transformJSONToDSL(model.model as Parameters<typeof transformer.transformJSONToDSL>[0]);
   const tuples = await admin.readTuples(storeId);
   tuples.sort((a, b) => a.object.localeCompare(b.object) || a.relation.localeCompare(b.relation) || a.user.localeCompare(b.user));

@@ -153,7 +153,10 @@ export async function pushPolicies(options: PushOptions): Promise<PushResult> {
     const chunk = tuples.slice(i, i + MAX_TUPLES_PER_WRITE);
     await step(`write tuples ${i + 1}-${i + chunk.length}`, () => admin.writeTuples(store, modelId, chunk));
   }
-  options.logger?.info({ store_id: store, model_id: modelId, tuples: tuples.length, store_created: storeCreated, model_written: modelWritten }, 'policies pushed to OpenFGA');
+  options.logger?.info(
+    { store_id: store, model_id: modelId, tuples: tuples.length, store_created: storeCreated, model_written: modelWritten },
+    'policies pushed to OpenFGA',
+  );
   return { storeId: store, modelId, tuplesWritten: tuples.length, storeCreated, modelWritten };
 }
 

@@ -97,7 +97,14 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
         try {
           requests.push(buildCheck(check, vars));
         } catch (err) {
-          state.checks.push({ user: check.user, relation: check.relation, object: check.object, allowed: null, engine: authorizer.engine, error: (err as Error).message });
+          state.checks.push({
+            user: check.user,
+            relation: check.relation,
+            object: check.object,
+            allowed: null,
+            engine: authorizer.engine,
+            error: (err as Error).message,
+          });
           throw err;
         }
       }

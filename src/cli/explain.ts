@@ -69,8 +69,21 @@ export interface ExplainTrace {
 
 /** Evaluate one request against the config without forwarding. */
 export async function explain(input: ExplainInput): Promise<ExplainTrace> {
-  const gateway = await startGateway({ configFile: input.configFile, logger: createLogger({ level: 'silent' }), listen: '127.0.0.1:0', adminListen: null, dryRun: true });
-  const trace: ExplainTrace = { request: { method: input.method, path: input.target, query: '' }, checks: [], limits: [], approval: [], credentials: 'none', decision: 'error' };
+  const gateway = await startGateway({
+    configFile: input.configFile,
+    logger: createLogger({ level: 'silent' }),
+    listen: '127.0.0.1:0',
+    adminListen: null,
+    dryRun: true,
+  });
+  const trace: ExplainTrace = {
+    request: { method: input.method, path: input.target, query: '' },
+    checks: [],
+    limits: [],
+    approval: [],
+    credentials: 'none',
+    decision: 'error',
+  };
   try {
     const target = canonicalize(input.target);
     trace.request = { method: input.method, path: target.path, query: target.query };
@@ -107,7 +120,12 @@ export async function explain(input: ExplainInput): Promise<ExplainTrace> {
       const p = state.principal;
       trace.identity = { agent: p.agent, user: p.user, scopes: p.scopes, issuer: p.issuer };
     }
-    if (state.mcp) trace.mcp = { method: state.mcp.method, tool: state.mcp.tool, ...(state.mcp.pin ? { note: 'tool not listed yet: a real call is refused (tool_not_pinned) until an agent lists tools on this route' } : {}) };
+    if (state.mcp)
+      trace.mcp = {
+        method: state.mcp.method,
+        tool: state.mcp.tool,
+        ...(state.mcp.pin ? { note: 'tool not listed yet: a real call is refused (tool_not_pinned) until an agent lists tools on this route' } : {}),
+      };
     trace.checks = state.checks;
     trace.limits = state.limitTrace ?? [];
     // The message as the approver would read it: rendered from this request (a missing value renders empty).
@@ -119,9 +137,22 @@ export async function explain(input: ExplainInput): Promise<ExplainTrace> {
       template: a.rule.message,
     }));
     const c = state.policy.credentials;
-    const settings = state.routeIndex === undefined ? null : compileAssertionPlan(gateway.runtime().config.routes).settingsFor(state.routeIndex, state.mcp?.tool);
-    if (settings) trace.assertion = { header: settings.header, audience: settings.audience, claims: settings.mapped.map(([to]) => to).concat(settings.authz ? ['authz'] : []) };
-    trace.credentials = !c || c.kind === 'none' ? 'none' : c.kind === 'vault' ? `vault:${c.provider}` : c.kind === 'header' ? `header:${c.name}` : `token_exchange:${c.token_url}`;
+    const settings =
+      state.routeIndex === undefined ? null : compileAssertionPlan(gateway.runtime().config.routes).settingsFor(state.routeIndex, state.mcp?.tool);
+    if (settings)
+      trace.assertion = {
+        header: settings.header,
+        audience: settings.audience,
+        claims: settings.mapped.map(([to]) => to).concat(settings.authz ? ['authz'] : []),
+      };
+    trace.credentials =
+      !c || c.kind === 'none'
+        ? 'none'
+        : c.kind === 'vault'
+          ? `vault:${c.provider}`
+          : c.kind === 'header'
+            ? `header:${c.name}`
+            : `token_exchange:${c.token_url}`;
     return trace;
   } finally {
     await gateway.close();
@@ -133,21 +164,39 @@ export function formatTrace(t: ExplainTrace): string {
   const lines: string[] = [];
   lines.push(`request     ${t.request.method} ${t.request.path}${t.request.query ? '?' + t.request.query : ''}`);
   lines.push(`route       ${t.route ? `${t.route.name} (${t.route.pattern} → ${t.route.upstream})` : '(none)'}`);
-  if (t.route && Object.keys(t.route.params).length) lines.push(`params      ${Object.entries(t.route.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  if (t.identity) lines.push(`identity    agent=${t.identity.agent} user=${t.identity.user ?? '(none: machine token)'} scopes=[${t.identity.scopes.join(' ')}] iss=${t.identity.issuer}`);
+  if (t.route && Object.keys(t.route.params).length)
+    lines.push(
+      `params      ${Object.entries(t.route.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
+  if (t.identity)
+    lines.push(
+      `identity    agent=${t.identity.agent} user=${t.identity.user ?? '(none: machine token)'} scopes=[${t.identity.scopes.join(' ')}] iss=${t.identity.issuer}`,
+    );
   if (t.mcp) lines.push(`mcp         ${t.mcp.method}${t.mcp.tool ? ` tool=${t.mcp.tool}` : ''}${t.mcp.note ? ` (${t.mcp.note})` : ''}`);
   if (t.checks.length) {
     lines.push(`checks      (engine: ${t.engine})`);
-    for (const c of t.checks) lines.push(`  ${c.allowed === true ? 'ALLOW' : c.allowed === false ? 'DENY ' : 'ERROR'} ${c.user} ${c.relation} ${c.object}${c.error ? `  (${c.error})` : ''}`);
+    for (const c of t.checks)
+      lines.push(
+        `  ${c.allowed === true ? 'ALLOW' : c.allowed === false ? 'DENY ' : 'ERROR'} ${c.user} ${c.relation} ${c.object}${c.error ? `  (${c.error})` : ''}`,
+      );
   } else lines.push('checks      (none)');
   for (const l of t.limits) {
-    const detail = Object.entries(l.detail).map(([k, v]) => `${k}=${v}`).join(' ');
+    const detail = Object.entries(l.detail)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     lines.push(`${l.kind === 'budget' ? 'budget     ' : 'rate limit '} ${l.policy} key=${JSON.stringify(l.key)}: ${l.outcome.toUpperCase()} (${detail})`);
   }
   if (t.approval.length) for (const a of t.approval) lines.push(`approval    ${a.source}: when ${a.when}${a.message ? ` — "${a.message}"` : ''}`);
   else lines.push('approval    (none)');
   lines.push(`credentials ${t.credentials}`);
-  if (t.assertion) lines.push(`assertion   ${t.assertion.header}: signed identity for aud=${t.assertion.audience}${t.assertion.claims.length ? ` (+ ${t.assertion.claims.join(' ')})` : ''}`);
-  lines.push(`decision    ${t.decision.toUpperCase()}${t.error ? ` — ${t.error.code} (${t.error.status}): ${t.error.detail}` : t.decision === 'pending' ? ' — if an approval rule matches, the request is held for the user' : ''}`);
+  if (t.assertion)
+    lines.push(
+      `assertion   ${t.assertion.header}: signed identity for aud=${t.assertion.audience}${t.assertion.claims.length ? ` (+ ${t.assertion.claims.join(' ')})` : ''}`,
+    );
+  lines.push(
+    `decision    ${t.decision.toUpperCase()}${t.error ? ` — ${t.error.code} (${t.error.status}): ${t.error.detail}` : t.decision === 'pending' ? ' — if an approval rule matches, the request is held for the user' : ''}`,
+  );
   return lines.join('\n') + '\n';
 }

@@ -55,6 +55,13 @@ export async function run(argv: string[]): Promise<void> {
   }
 
   const outDir = resolve(values.out ?? dirname(resolve(section.baseDir, section.authz.model)));
-  const result = await pullPolicies({ apiUrl, apiToken, storeId: section.openfga.store_id, storeName: values['store-name'], modelId: section.openfga.model_id, outDir });
+  const result = await pullPolicies({
+    apiUrl,
+    apiToken,
+    storeId: section.openfga.store_id,
+    storeName: values['store-name'],
+    modelId: section.openfga.model_id,
+    outDir,
+  });
   process.stdout.write(`wrote ${result.modelFile} (model ${result.modelId}) and ${result.tuplesFile} (${result.tuples} tuples) from store ${result.storeId}\n`);
 }

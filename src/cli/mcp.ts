@@ -19,7 +19,11 @@ export async function run(argv: string[]): Promise<void> {
     const outcome = await acceptToolChange(store, route, tool, logger);
     if (outcome.status === 'accepted') process.stdout.write(`accepted the current definition of ${tool} on route ${route}\n`);
     else {
-      process.stderr.write(outcome.status === 'unknown_tool' ? `no tool ${tool} has been seen on route ${route}\n` : `the definition of ${tool} on route ${route} has not changed; nothing to accept\n`);
+      process.stderr.write(
+        outcome.status === 'unknown_tool'
+          ? `no tool ${tool} has been seen on route ${route}\n`
+          : `the definition of ${tool} on route ${route} has not changed; nothing to accept\n`,
+      );
       process.exitCode = 1;
     }
   } finally {

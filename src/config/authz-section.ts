@@ -34,7 +34,10 @@ export function loadAuthzSection(file: string, env: NodeJS.ProcessEnv = process.
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
-    throw new ConfigError(file, doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line, message: e.message.split('\n')[0] })));
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line, message: e.message.split('\n')[0] })),
+    );
   }
   const all: ConfigIssue[] = [];
   substitute(doc, env, all, (n) => (n.range ? counter.linePos(n.range[0]).line : undefined));

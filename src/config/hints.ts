@@ -98,8 +98,13 @@ export function routeHints(raw: Raw): Array<Omit<ConfigIssue, 'line'>> {
         if (params.has(ref.name) || seen.has(`${ref.at}|${ref.name}`)) continue;
         seen.add(`${ref.at}|${ref.name}`);
         const suggestion = closest(ref.name, params);
-        const available = params.size ? `the pattern ${JSON.stringify(pattern)} has ${[...params].map((p) => `:${p}`).join(', ')}` : `the pattern ${JSON.stringify(pattern)} has no parameters`;
-        issues.push({ path: ref.at, message: `{path.${ref.name}} names no parameter of the route: ${available}${suggestion ? ` — did you mean {path.${suggestion}}?` : ''}` });
+        const available = params.size
+          ? `the pattern ${JSON.stringify(pattern)} has ${[...params].map((p) => `:${p}`).join(', ')}`
+          : `the pattern ${JSON.stringify(pattern)} has no parameters`;
+        issues.push({
+          path: ref.at,
+          message: `{path.${ref.name}} names no parameter of the route: ${available}${suggestion ? ` — did you mean {path.${suggestion}}?` : ''}`,
+        });
       }
     }
   });

@@ -168,14 +168,21 @@ function unknownKey(path: ReadonlyArray<string | number>, key: string): string {
  * implicit key started, so point at the end of the multi-line key instead and
  * drop the duplicate report of the same place.
  */
-function yamlSyntaxIssues(errors: ReadonlyArray<{ code: string; pos: [number, number]; message: string }>, lineAt: (offset: number | undefined) => number | undefined): ConfigIssue[] {
+function yamlSyntaxIssues(
+  errors: ReadonlyArray<{ code: string; pos: [number, number]; message: string }>,
+  lineAt: (offset: number | undefined) => number | undefined,
+): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   const multiline = new Set(errors.filter((e) => e.code === 'MULTILINE_IMPLICIT_KEY').map((e) => e.pos[0]));
   for (const e of errors) {
     const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     if (e.code === 'BLOCK_AS_IMPLICIT_KEY' && multiline.has(e.pos[0])) continue;
     if (e.code === 'MULTILINE_IMPLICIT_KEY') {
-      out.push({ path: '', line: lineAt(e.pos[1]), message: `${message}: this line is indented deeper than the key above it (YAML reads it as part of that value)` });
+      out.push({
+        path: '',
+        line: lineAt(e.pos[1]),
+        message: `${message}: this line is indented deeper than the key above it (YAML reads it as part of that value)`,
+      });
       continue;
     }
     out.push({ path: '', line: lineAt(e.pos?.[0]), message });

@@ -61,7 +61,8 @@ export function gatewayJsonSchema(): Node {
     $schema: schema.$schema,
     $id: 'https://warden.dev/schemas/gateway.schema.json',
     title: 'Warden gateway.yaml',
-    description: 'Configuration of Warden, the identity-aware policy gateway for AI agents. `${VAR}` is replaced from the environment inside string values. Reference: docs/configuration.md.',
+    description:
+      'Configuration of Warden, the identity-aware policy gateway for AI agents. `${VAR}` is replaced from the environment inside string values. Reference: docs/configuration.md.',
     ...schema,
   };
 }
@@ -116,7 +117,8 @@ function rowsOf(root: Node, node: Node, prefix: string): Row[] {
       const start = rows.length;
       visit(variant, path);
       // A key that only one alternative requires is not required as such.
-      if (n.anyOf && n.anyOf.length > 1) for (let i = start; i < rows.length; i++) if (rows[i].key.split('.').length === (path ? path.split('.').length + 1 : 1)) rows[i].required = false;
+      if (n.anyOf && n.anyOf.length > 1)
+        for (let i = start; i < rows.length; i++) if (rows[i].key.split('.').length === (path ? path.split('.').length + 1 : 1)) rows[i].required = false;
     }
   };
   visit(node, prefix);
@@ -130,11 +132,15 @@ const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n+/g, ' ');
 /** Plain YAML scalars stay unquoted; anything YAML would read as another type or as structure is quoted. */
 function yamlValue(v: unknown): string {
   if (typeof v === 'string') {
-    const plain = /^[\w./:@+*-][\w./:@+*${}-]*$/.test(v) && !/^(true|false|null|~|[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?)$/i.test(v) && !/^[*{]|: |#/.test(v);
+    const plain =
+      /^[\w./:@+*-][\w./:@+*${}-]*$/.test(v) && !/^(true|false|null|~|[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?)$/i.test(v) && !/^[*{]|: |#/.test(v);
     return plain ? v : JSON.stringify(v);
   }
   if (Array.isArray(v)) return `[${v.map(yamlValue).join(', ')}]`;
-  if (v && typeof v === 'object') return `{ ${Object.entries(v).map(([k, x]) => `${k}: ${yamlValue(x)}`).join(', ')} }`;
+  if (v && typeof v === 'object')
+    return `{ ${Object.entries(v)
+      .map(([k, x]) => `${k}: ${yamlValue(x)}`)
+      .join(', ')} }`;
   return String(v);
 }
 
@@ -279,7 +285,8 @@ export function configReference(schema: Node = gatewayJsonSchema()): { markdown:
     const rows = rowsOf(schema, { ...def, $ref: undefined }, '');
     const shape = typeOf(schema, { ...def, description: undefined });
     types.push(
-      `<a id="type-${name.replace(/_/g, '-')}"></a>\n### ${name}\n\n${def.description ?? ''}. Shape: ${shape}.` + (rows.length ? `\n\n${table(schema, rows, '', missing)}` : ''),
+      `<a id="type-${name.replace(/_/g, '-')}"></a>\n### ${name}\n\n${def.description ?? ''}. Shape: ${shape}.` +
+        (rows.length ? `\n\n${table(schema, rows, '', missing)}` : ''),
     );
   }
   sections.push(types.join('\n\n'));

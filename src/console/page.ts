@@ -22,7 +22,13 @@ export function consoleHeaders(): Record<string, string> {
 }
 
 const show = (s: string) => escapeHtml(revealInvisible(s));
-const when = (ms: number) => escapeHtml(new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'));
+const when = (ms: number) =>
+  escapeHtml(
+    new Date(ms)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, ' UTC'),
+  );
 
 /** The `act` chain of a token's claims (RFC 8693 §4.1): outermost actor first. */
 export function actChain(claims: Record<string, unknown>): string[] {
@@ -99,9 +105,7 @@ function connectionRow(conn: Connection, v: ConsoleView): string {
 
 /** The signed-in person's console. */
 export function renderConsole(v: ConsoleView): string {
-  const pending = v.pending.length
-    ? v.pending.map((r) => approvalCard(r, v)).join('\n')
-    : '<p class="empty">Nothing is waiting for you.</p>';
+  const pending = v.pending.length ? v.pending.map((r) => approvalCard(r, v)).join('\n') : '<p class="empty">Nothing is waiting for you.</p>';
   const grants = v.grants.length ? `<ul class="list">${v.grants.map((g) => grantRow(g, v)).join('')}</ul>` : '<p class="empty">No active grants.</p>';
   let connections = '';
   if (v.connections !== null) {

@@ -54,13 +54,19 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   /** The signed-in person, or the answer to send instead (sign in first; 503 without sign-in). */
   async function person(c: Context): Promise<SignedInPerson | Response> {
     if (sessions.mode === null) {
-      return c.body('The console needs sign-in (identity.login, or the dev issuer in development).', 503, { ...consoleHeaders(), 'Content-Type': 'text/plain; charset=utf-8' });
+      return c.body('The console needs sign-in (identity.login, or the dev issuer in development).', 503, {
+        ...consoleHeaders(),
+        'Content-Type': 'text/plain; charset=utf-8',
+      });
     }
     let who: SignedInPerson | null;
     try {
       who = await sessions.current(c);
     } catch {
-      return c.body('Sign-in cannot be checked right now (store unavailable). Try again shortly.', 503, { ...consoleHeaders(), 'Content-Type': 'text/plain; charset=utf-8' });
+      return c.body('Sign-in cannot be checked right now (store unavailable). Try again shortly.', 503, {
+        ...consoleHeaders(),
+        'Content-Type': 'text/plain; charset=utf-8',
+      });
     }
     if (who) return who;
     if (c.req.method !== 'GET') return page(c, 403, renderMessage({ base, sub: '(nobody)' }, 'Not signed in', 'Your sign-in ended. Open the console again.'));

@@ -113,7 +113,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const processMetrics = createProcessMetrics();
   const load = (text?: string): LoadedConfig => {
     if (text !== undefined || options.configText !== undefined) {
-      return parseConfig(text ?? (options.configText as string), { file: options.configFile ?? 'gateway.yaml', env, baseDir: options.baseDir ?? process.cwd() });
+      return parseConfig(text ?? (options.configText as string), {
+        file: options.configFile ?? 'gateway.yaml',
+        env,
+        baseDir: options.baseDir ?? process.cwd(),
+      });
     }
     return loadConfigFile(options.configFile ?? 'gateway.yaml', env);
   };
@@ -131,7 +135,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onError: (err) => logger.error({ err }, 'unhandled request error'),
     onRefused: (r) => {
       metrics.inc('warden_requests_total', { route: '-', decision: 'deny', status: String(r.status) });
-      logger.info({ audit: true, request_id: r.requestId, route: '-', method: r.method, decision: 'deny', reason: r.reason, code: r.code, status: r.status, client_ip: r.clientIp }, 'request');
+      logger.info(
+        {
+          audit: true,
+          request_id: r.requestId,
+          route: '-',
+          method: r.method,
+          decision: 'deny',
+          reason: r.reason,
+          code: r.code,
+          status: r.status,
+          client_ip: r.clientIp,
+        },
+        'request',
+      );
     },
   });
   const agentAddr = await listen(agentServer, options.listen ?? config.server.listen);
@@ -181,7 +198,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const nameIssues = relations ? policyNameIssues(cfg, relations) : [];
     if (nameIssues.length) {
       await Promise.all(closers.map((c) => c().catch(() => {})));
-      throw new ConfigError(loaded.file, nameIssues.map((i) => ({ ...i, line: loaded.lineOf(parsePath(i.path)) })));
+      throw new ConfigError(
+        loaded.file,
+        nameIssues.map((i) => ({ ...i, line: loaded.lineOf(parsePath(i.path)) })),
+      );
     }
 
     const sessions = sessionsFromConfig(cfg, { store, logger, publicUrl, devIssuer, env });
@@ -250,7 +270,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     const adminApp = new Hono();
     // Host, cross-site and token checks before any admin endpoint (see admin-guard.ts).
-    adminApp.use('*', createAdminGuard({ listen: adminAddress ?? '', hosts: cfg.server.admin_hosts, token: cfg.server.admin_token, metricsAuth: cfg.server.metrics_auth }));
+    adminApp.use(
+      '*',
+      createAdminGuard({ listen: adminAddress ?? '', hosts: cfg.server.admin_hosts, token: cfg.server.admin_token, metricsAuth: cfg.server.metrics_auth }),
+    );
     adminApp.get('/metrics', async (c) => c.text(metrics.render() + (await processMetrics.render()), 200, { 'content-type': 'text/plain; version=0.0.4' }));
     adminApp.get('/routes', (c) =>
       c.json(

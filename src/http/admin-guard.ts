@@ -31,7 +31,10 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function hostName(authority: string): string | null {
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/.exec(authority.trim());
   if (!m) return null;
-  return m[1].replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+  return m[1]
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
 }
 
 function digest(value: string): Buffer {
@@ -85,7 +88,9 @@ export function createAdminGuard(options: AdminGuardOptions): MiddlewareHandler 
     if (!open) {
       if (!tokenDigest) return problem('forbidden', 'state-changing admin endpoints need server.admin_token');
       if (!tokenValid(c.req.header('authorization'))) {
-        return problem('unauthenticated', 'admin endpoints need Authorization: Bearer <server.admin_token>', { 'www-authenticate': 'Bearer realm="warden-admin"' });
+        return problem('unauthenticated', 'admin endpoints need Authorization: Bearer <server.admin_token>', {
+          'www-authenticate': 'Bearer realm="warden-admin"',
+        });
       }
     }
     await next();

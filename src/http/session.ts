@@ -85,7 +85,25 @@ const COOKIE_VERSION = 'v1';
 const MAX_CLAIMS_JSON = 1500;
 const MAX_CLAIM_JSON = 400;
 // Registered and protocol claims: the session keeps what describes the person, not the token.
-const DROPPED_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'azp', 'jti', 'sid', 'acr', 'amr', 'typ', 'sub']);
+const DROPPED_CLAIMS = new Set([
+  'iss',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'nonce',
+  'at_hash',
+  'c_hash',
+  's_hash',
+  'auth_time',
+  'azp',
+  'jti',
+  'sid',
+  'acr',
+  'amr',
+  'typ',
+  'sub',
+]);
 
 /** Keep a bounded subset of an ID token's claims for the session cookie. */
 export function sessionClaims(claims: Record<string, unknown>): Record<string, unknown> {
@@ -187,7 +205,15 @@ export function createSessions(options: SessionOptions): Sessions {
   const cache = new WeakMap<Request, Promise<SignedInPerson | null>>();
 
   function personOf(p: SessionPayload): SignedInPerson {
-    return Object.freeze({ sub: p.sub, issuer: p.iss, via: p.via, claims: Object.freeze({ ...p.claims }), sessionId: p.sid, issuedAt: p.iat, expiresAt: p.exp });
+    return Object.freeze({
+      sub: p.sub,
+      issuer: p.iss,
+      via: p.via,
+      claims: Object.freeze({ ...p.claims }),
+      sessionId: p.sid,
+      issuedAt: p.iat,
+      expiresAt: p.exp,
+    });
   }
 
   async function lookup(c: Context): Promise<SignedInPerson | null> {

@@ -73,14 +73,30 @@ function scan(text: string, emit?: (t: Token, depth: number) => void): void {
       decoded += text.slice(chunk, i);
       const e = text.charCodeAt(i + 1);
       switch (e) {
-        case 0x22: decoded += '"'; break;
-        case 0x5c: decoded += '\\'; break;
-        case 0x2f: decoded += '/'; break;
-        case 0x62: decoded += '\b'; break;
-        case 0x66: decoded += '\f'; break;
-        case 0x6e: decoded += '\n'; break;
-        case 0x72: decoded += '\r'; break;
-        case 0x74: decoded += '\t'; break;
+        case 0x22:
+          decoded += '"';
+          break;
+        case 0x5c:
+          decoded += '\\';
+          break;
+        case 0x2f:
+          decoded += '/';
+          break;
+        case 0x62:
+          decoded += '\b';
+          break;
+        case 0x66:
+          decoded += '\f';
+          break;
+        case 0x6e:
+          decoded += '\n';
+          break;
+        case 0x72:
+          decoded += '\r';
+          break;
+        case 0x74:
+          decoded += '\t';
+          break;
         case 0x75: {
           const unit = hex4(text, i + 2);
           if (unit < 0) fail('bad \\u escape');

@@ -31,7 +31,11 @@ export class ClientAssertionError extends Error {}
  * cached; an unknown `kid` refetches at most once per cooldown.
  */
 export function createClientAssertionVerifier(options: { jwksUri: string; audiences: readonly string[]; timeoutMs: number }): ClientAssertionVerifier {
-  const keys: JWTVerifyGetKey = createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: options.timeoutMs, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+  const keys: JWTVerifyGetKey = createRemoteJWKSet(new URL(options.jwksUri), {
+    timeoutDuration: options.timeoutMs,
+    cooldownDuration: 30_000,
+    cacheMaxAge: 10 * 60_000,
+  });
   return {
     async verify(assertion, clientId) {
       let payload;
@@ -50,7 +54,8 @@ export function createClientAssertionVerifier(options: { jwksUri: string; audien
       }
       const now = Date.now() / 1000;
       if ((payload.exp as number) - now > MAX_LIFETIME_S) throw new ClientAssertionError('client assertion lives too long');
-      if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256) throw new ClientAssertionError('client assertion jti invalid');
+      if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256)
+        throw new ClientAssertionError('client assertion jti invalid');
       return { jti: payload.jti, expiresAt: (payload.exp as number) * 1000 };
     },
   };

@@ -50,9 +50,7 @@ export interface DevIssuer {
   deriveSecret(purpose: string): Buffer;
 }
 
-export type DevIssuerOptions =
-  | { dataDir: string; publicUrl: string }
-  | { dataDir: string; issuer: string; audience: string };
+export type DevIssuerOptions = { dataDir: string; publicUrl: string } | { dataDir: string; issuer: string; audience: string };
 
 /** The dev issuer's `iss` and `aud` for a public URL (trailing slashes dropped). */
 export function devIssuerIdentity(publicUrl: string): { issuer: string; audience: string } {
@@ -69,7 +67,9 @@ export function assertDevIssuerAllowed(env: NodeJS.ProcessEnv = process.env): vo
 
 function isPrivateEcJwk(value: unknown): value is JWK & { d: string; kid: string } {
   const v = value as Record<string, unknown> | null;
-  return !!v && v.kty === 'EC' && v.crv === 'P-256' && typeof v.d === 'string' && typeof v.x === 'string' && typeof v.y === 'string' && typeof v.kid === 'string';
+  return (
+    !!v && v.kty === 'EC' && v.crv === 'P-256' && typeof v.d === 'string' && typeof v.x === 'string' && typeof v.y === 'string' && typeof v.kid === 'string'
+  );
 }
 
 async function createKeyFile(path: string): Promise<void> {
@@ -98,7 +98,9 @@ async function readKeyFile(path: string): Promise<JWK & { d: string; kid: string
   if ((info.mode & 0o077) !== 0) await chmod(path, 0o600);
   const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
   if (!isPrivateEcJwk(parsed)) {
-    throw new WardenError('config_invalid', `${path} is not a P-256 private JWK; delete it to create a new dev issuer key`, { reason: 'dev_issuer_key_invalid' });
+    throw new WardenError('config_invalid', `${path} is not a P-256 private JWK; delete it to create a new dev issuer key`, {
+      reason: 'dev_issuer_key_invalid',
+    });
   }
   return parsed;
 }
@@ -123,7 +125,15 @@ export async function loadDevIssuer(options: DevIssuerOptions): Promise<DevIssue
   const privateJwk = await readKeyFile(path);
   const signingKey = await importJWK({ ...privateJwk, alg: 'ES256' }, 'ES256');
   const { d: _private, ...publicFields } = privateJwk;
-  const publicJwk: JWK = Object.freeze({ kty: publicFields.kty, crv: publicFields.crv, x: publicFields.x, y: publicFields.y, kid: privateJwk.kid, alg: 'ES256', use: 'sig' });
+  const publicJwk: JWK = Object.freeze({
+    kty: publicFields.kty,
+    crv: publicFields.crv,
+    x: publicFields.x,
+    y: publicFields.y,
+    kid: privateJwk.kid,
+    alg: 'ES256',
+    use: 'sig',
+  });
 
   return {
     issuer,

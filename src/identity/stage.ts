@@ -47,7 +47,11 @@ export function createIdentityStage(rt: Runtime): Stage {
       } catch (err) {
         const e = err as WardenError;
         const params = e.headers['WWW-Authenticate'].replace(/^Bearer\s*/i, '');
-        throw new WardenError('unauthenticated', e.message, { headers: { 'WWW-Authenticate': `${challengeOf(state)}, ${params}` }, reason: e.reason, cause: err });
+        throw new WardenError('unauthenticated', e.message, {
+          headers: { 'WWW-Authenticate': `${challengeOf(state)}, ${params}` },
+          reason: e.reason,
+          cause: err,
+        });
       }
     }
     const required = state.route?.scopes;
@@ -99,7 +103,8 @@ export function createIdentityStage(rt: Runtime): Stage {
         state.principal = memo.principal;
         return requireScopes(state);
       }
-      if (!header) throw new WardenError('unauthenticated', 'a bearer token is required', { headers: { 'WWW-Authenticate': challengeOf(state) }, reason: 'no_token' });
+      if (!header)
+        throw new WardenError('unauthenticated', 'a bearer token is required', { headers: { 'WWW-Authenticate': challengeOf(state) }, reason: 'no_token' });
       const token = bearerToken(header);
       if (token === null) {
         throw new WardenError('unauthenticated', 'the Authorization header must be "Bearer <token>"', {

@@ -94,11 +94,7 @@ function usableAlgorithms(list: readonly string[], issuer: string): string[] {
 
 /** Errors from a key resolver that mean "this token", not "the key source": passed on to jose. */
 function isTokenKeyError(err: unknown): boolean {
-  return (
-    err instanceof joseErrors.JWKSNoMatchingKey ||
-    err instanceof joseErrors.JWKSMultipleMatchingKeys ||
-    err instanceof joseErrors.JOSENotSupported
-  );
+  return err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys || err instanceof joseErrors.JOSENotSupported;
 }
 
 function createRemoteKeys(
@@ -137,7 +133,10 @@ function createRemoteKeys(
       opts.counters.jwksFetchErrors++;
       opts.metrics?.inc('warden_jwks_fetches_total', { issuer: cfg.issuer, outcome: 'error' });
       const message = err instanceof Error ? err.message : String(err);
-      opts.logger.warn({ issuer: cfg.issuer, jwks_uri: url, err: { message } }, 'identity: JWKS fetch failed; tokens of this issuer are refused until it recovers');
+      opts.logger.warn(
+        { issuer: cfg.issuer, jwks_uri: url, err: { message } },
+        'identity: JWKS fetch failed; tokens of this issuer are refused until it recovers',
+      );
       throw err instanceof KeySourceUnavailable ? err : new KeySourceUnavailable(`JWKS fetch failed: ${message}`, { cause: err });
     }
   };
@@ -299,7 +298,11 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
     } catch (err) {
       const refused = mapVerifyError(err);
       if (verifier.dev && (refused.reason === 'token_unknown_key' || refused.reason === 'token_bad_signature')) {
-        throw invalidToken('dev_key_mismatch', 'token signed by another dev issuer key; mint a new one with warden token -c for this config (the key is in its data dir)', err);
+        throw invalidToken(
+          'dev_key_mismatch',
+          'token signed by another dev issuer key; mint a new one with warden token -c for this config (the key is in its data dir)',
+          err,
+        );
       }
       throw refused;
     }

@@ -69,7 +69,8 @@ export function compileAmount(amount: number | string): AmountSource {
   const t = compileTemplate(amount);
   if (!t.single) throw new Error('must be a number or exactly one template such as "{body.amount}" (no other text)');
   const part = t.parts[0] as { ref: string[]; raw: string };
-  if (!AMOUNT_ROOTS.has(part.ref[0]) || part.ref.length < 2) throw new Error(`{${part.raw}} cannot hold an amount (use {body.*}, {args.*} or {claims.*}: JSON numbers)`);
+  if (!AMOUNT_ROOTS.has(part.ref[0]) || part.ref.length < 2)
+    throw new Error(`{${part.raw}} cannot hold an amount (use {body.*}, {args.*} or {claims.*}: JSON numbers)`);
   return { ref: part.ref, raw: part.raw };
 }
 

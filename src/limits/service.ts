@@ -13,7 +13,17 @@ import type { TemplateVars } from '../templates/template.js';
 import { templateVars } from '../templates/request-vars.js';
 import type { Runtime } from '../core/runtime.js';
 import type { BudgetState, RateLimitResult } from '../store/store.js';
-import { compileLimits, renderKey, resolveAmount, storeKeyCache, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite, type SiteLimits } from './compile.js';
+import {
+  compileLimits,
+  renderKey,
+  resolveAmount,
+  storeKeyCache,
+  type CompiledBudget,
+  type CompiledLimits,
+  type CompiledRateLimit,
+  type LimitSite,
+  type SiteLimits,
+} from './compile.js';
 import { rateLimitField, rateLimitPolicy, wholeSeconds } from './headers.js';
 
 /** A budget as the caller sees it (GET /.warden/budgets). */
@@ -120,11 +130,15 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     const policy = rateLimitPolicy(rate.site.policy, rate.requests, rate.perMs);
     // The effective window is the wait (the draft: Retry-After not earlier than its end).
     const field = rateLimitField(rate.site.policy, 0, retry * 1000);
-    return new WardenError('rate_limited', `rate limit exceeded: ${rate.requests} requests per ${formatWindow(rate.perMs)} on ${rate.site.policy}; retry in ${retry}s`, {
-      headers: { 'Retry-After': String(retry), 'RateLimit-Policy': policy, RateLimit: field },
-      extra: { policy: rate.site.policy, retry_after: retry, ratelimit_policy: policy, ratelimit: field },
-      reason: 'rate_limited',
-    });
+    return new WardenError(
+      'rate_limited',
+      `rate limit exceeded: ${rate.requests} requests per ${formatWindow(rate.perMs)} on ${rate.site.policy}; retry in ${retry}s`,
+      {
+        headers: { 'Retry-After': String(retry), 'RateLimit-Policy': policy, RateLimit: field },
+        extra: { policy: rate.site.policy, retry_after: retry, ratelimit_policy: policy, ratelimit: field },
+        reason: 'rate_limited',
+      },
+    );
   }
 
   async function checkRate(state: RequestState, rate: CompiledRateLimit, vars: TemplateVars): Promise<void> {
@@ -136,7 +150,12 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
         policy: rate.site.policy,
         key: rendered,
         outcome: r.allowed ? 'allowed' : 'limited',
-        detail: { requests: rate.requests, per: formatWindow(rate.perMs), remaining: r.remaining, ...(r.allowed ? {} : { retry_after_seconds: wholeSeconds(r.retryAfterMs) }) },
+        detail: {
+          requests: rate.requests,
+          per: formatWindow(rate.perMs),
+          remaining: r.remaining,
+          ...(r.allowed ? {} : { retry_after_seconds: wholeSeconds(r.retryAfterMs) }),
+        },
       });
     }
     if (!r.allowed) {
@@ -151,19 +170,23 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
 
   function budgetExceeded(b: CompiledBudget, amount: number, st: BudgetState): WardenError {
     const remaining = remainingOf(b, st);
-    return new WardenError('budget_exceeded', `budget exceeded on ${b.site.policy}: this request spends ${amount}, ${remaining} of ${b.max} per ${formatWindow(b.perMs)} remain`, {
-      extra: {
-        budget: b.site.policy,
-        amount,
-        max: b.max,
-        spent: st.spent,
-        held: st.held,
-        remaining,
-        window_seconds: wholeSeconds(b.perMs),
-        ...(st.nextReleaseMs > 0 ? { next_release_seconds: wholeSeconds(st.nextReleaseMs) } : {}),
+    return new WardenError(
+      'budget_exceeded',
+      `budget exceeded on ${b.site.policy}: this request spends ${amount}, ${remaining} of ${b.max} per ${formatWindow(b.perMs)} remain`,
+      {
+        extra: {
+          budget: b.site.policy,
+          amount,
+          max: b.max,
+          spent: st.spent,
+          held: st.held,
+          remaining,
+          window_seconds: wholeSeconds(b.perMs),
+          ...(st.nextReleaseMs > 0 ? { next_release_seconds: wholeSeconds(st.nextReleaseMs) } : {}),
+        },
+        reason: 'budget_exceeded',
       },
-      reason: 'budget_exceeded',
-    });
+    );
   }
 
   /** The approval message: what the approver must know to decide (numbers only, no agent text). */
@@ -207,7 +230,9 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
 
   /** Every budget's key and amount, checked before anything is counted (a 400 consumes and reserves nothing). */
   function planBudgets(sites: SiteLimits[], vars: TemplateVars): Plan[] {
-    return sites.flatMap((s) => (s.budget ? [s.budget] : [])).map((budget) => ({ budget, rendered: renderKey(budget.key, vars), amount: resolveAmount(budget.amount, vars) }));
+    return sites
+      .flatMap((s) => (s.budget ? [s.budget] : []))
+      .map((budget) => ({ budget, rendered: renderKey(budget.key, vars), amount: resolveAmount(budget.amount, vars) }));
   }
 
   async function reserveBudgets(state: RequestState, plans: Plan[]): Promise<void> {
@@ -227,7 +252,12 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       const b = plan.budget;
       const key = keyFor('budget', b.site, plan.rendered);
       const id = newId();
-      const r = await store.budgetReserve(key, { max: b.max, windowMs: b.perMs }, { id, amount: plan.amount, leaseMs: b.leaseMs }, dryRun ? { peek: true } : undefined);
+      const r = await store.budgetReserve(
+        key,
+        { max: b.max, windowMs: b.perMs },
+        { id, amount: plan.amount, leaseMs: b.leaseMs },
+        dryRun ? { peek: true } : undefined,
+      );
       if (r.reserved && !dryRun) reservations.push({ budget: b, key, id, amount: plan.amount });
       const outcome = r.reserved ? 'reserved' : b.over === 'approve' ? 'over_approve' : 'over_deny';
       if (dryRun || state.limitTrace) {
@@ -290,7 +320,14 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       const vars: TemplateVars = { agent: caller.agent, user: caller.user, claims: caller.claims };
       const out: BudgetView[] = [];
       for (const b of compiled.budgets()) {
-        const view: BudgetView = { route: b.site.route, ...(b.site.tool !== undefined ? { tool: b.site.tool } : {}), key: null, max: b.max, window_seconds: wholeSeconds(b.perMs), over: b.over };
+        const view: BudgetView = {
+          route: b.site.route,
+          ...(b.site.tool !== undefined ? { tool: b.site.tool } : {}),
+          key: null,
+          max: b.max,
+          window_seconds: wholeSeconds(b.perMs),
+          over: b.over,
+        };
         // Only keys made of who is asking can be shown; the rest vary per request.
         if (b.key.refs.some((r) => !/^(agent|user|claims)(\.|$)/.test(r))) {
           out.push({ ...view, per_request: true });

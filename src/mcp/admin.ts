@@ -11,10 +11,7 @@ import type { Store } from '../store/store.js';
 import { createToolPins, type ToolPinRecord } from './pinning.js';
 
 /** Outcome of accepting a tool definition. */
-export type AcceptOutcome =
-  | { status: 'accepted'; record: ToolPinRecord }
-  | { status: 'nothing_to_accept'; record: ToolPinRecord }
-  | { status: 'unknown_tool' };
+export type AcceptOutcome = { status: 'accepted'; record: ToolPinRecord } | { status: 'nothing_to_accept'; record: ToolPinRecord } | { status: 'unknown_tool' };
 
 /** A pin as listed to operators. */
 export interface ToolPinView extends ToolPinRecord {
@@ -46,7 +43,8 @@ export function createMcpAdminApp(store: Store, logger: Logger): Hono {
   app.post('/mcp/tools/:route/:tool/accept', async (c) => {
     const outcome = await acceptToolChange(store, c.req.param('route'), c.req.param('tool'), logger);
     if (outcome.status === 'unknown_tool') return c.json({ code: 'not_found', detail: 'no such pinned tool' }, 404);
-    if (outcome.status === 'nothing_to_accept') return c.json({ code: 'nothing_to_accept', detail: 'the tool has no changed definition', tool: outcome.record }, 409);
+    if (outcome.status === 'nothing_to_accept')
+      return c.json({ code: 'nothing_to_accept', detail: 'the tool has no changed definition', tool: outcome.record }, 409);
     return c.json({ accepted: true, tool: outcome.record });
   });
   return app;

@@ -124,7 +124,10 @@ export function createToolsListRewriter(listIds: ReadonlySet<JsonRpcId>, filter:
     const tools = hasTools ? (result as { tools?: unknown }).tools : undefined;
     if (!Array.isArray(tools) || Array.isArray(result)) {
       // A tools/list answer without a tools array cannot be filtered: fail closed.
-      return toJsonRpcError(new WardenError('upstream_unavailable', 'upstream tools/list answer has no tools array', { status: 502, reason: 'upstream_bad_tools' }), errorId(m.id));
+      return toJsonRpcError(
+        new WardenError('upstream_unavailable', 'upstream tools/list answer has no tools array', { status: 502, reason: 'upstream_bad_tools' }),
+        errorId(m.id),
+      );
     }
     try {
       const kept = await filter(tools);

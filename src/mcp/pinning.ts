@@ -154,12 +154,7 @@ const PINS_CHANGED = 'mcp:pins-changed';
  * once); a definition change seen by any instance's tools/list is published
  * and drops the entry everywhere, and `ttlMs` bounds a lost message.
  */
-export async function withPinStatusCache(
-  pins: ToolPins,
-  store: Store,
-  ttlMs = 1_000,
-  maxEntries = 10_000,
-): Promise<ToolPins & { close(): Promise<void> }> {
+export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1_000, maxEntries = 10_000): Promise<ToolPins & { close(): Promise<void> }> {
   const pinnedUntil = new Map<string, number>();
   const keyOf = (route: string, tool: string) => `${encodeURIComponent(route)}:${encodeURIComponent(tool)}`;
   const unsubscribe = await store.subscribe(PINS_CHANGED, (key) => pinnedUntil.delete(key));

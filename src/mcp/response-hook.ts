@@ -32,17 +32,16 @@ function header(res: UpstreamResponse, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-
 /** The upstream body decoded from its Content-Encoding (filtering needs plain text). */
 function decoded(res: UpstreamResponse): Readable {
   const enc = (header(res, 'content-encoding') ?? 'identity').trim().toLowerCase();
   if (enc === 'identity' || enc === '') return res.body;
   const decoder = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : null;
-  if (!decoder) throw new WardenError('upstream_unavailable', `cannot filter an upstream answer encoded as ${enc}`, { status: 502, reason: 'upstream_encoding' });
+  if (!decoder)
+    throw new WardenError('upstream_unavailable', `cannot filter an upstream answer encoded as ${enc}`, { status: 502, reason: 'upstream_encoding' });
   res.body.on('error', (err) => decoder.destroy(err));
   return res.body.pipe(decoder);
 }
-
 
 /**
  * Session bookkeeping on the upstream's answer, before anything reaches the
@@ -94,7 +93,10 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
       if (type === 'application/json') return await json(res);
       // A POST of notifications and responses only expects no messages back (clients discard the body).
       if (!ctx.expectsMessages) return res;
-      throw new WardenError('upstream_unavailable', `upstream answered an MCP request as ${type ?? 'no or a malformed content type'}`, { status: 502, reason: 'upstream_content_type' });
+      throw new WardenError('upstream_unavailable', `upstream answered an MCP request as ${type ?? 'no or a malformed content type'}`, {
+        status: 502,
+        reason: 'upstream_content_type',
+      });
     } catch (err) {
       res.body.destroy();
       throw err;
@@ -132,7 +134,11 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
   }
 
   async function json(res: UpstreamResponse): Promise<UpstreamResponse> {
-    const raw = await readBounded(decoded(res), ctx.maxBytes, () => new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${ctx.maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' }));
+    const raw = await readBounded(
+      decoded(res),
+      ctx.maxBytes,
+      () => new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${ctx.maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' }),
+    );
     let message: unknown;
     try {
       // fetch's response.json() (what the SDK uses) strips a BOM and replaces invalid UTF-8; so does this decoder.

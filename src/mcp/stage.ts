@@ -49,7 +49,9 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
         } else throw new WardenError('forbidden', `tool ${JSON.stringify(tool)} has not been listed yet; call tools/list first`, { reason: 'tool_not_pinned' });
       }
       if (status === 'changed') {
-        throw new WardenError('forbidden', `the definition of tool ${JSON.stringify(tool)} changed and awaits operator review`, { reason: 'tool_definition_changed' });
+        throw new WardenError('forbidden', `the definition of tool ${JSON.stringify(tool)} changed and awaits operator review`, {
+          reason: 'tool_definition_changed',
+        });
       }
     }
     const { authorize, approval, credentials } = rule.config;
@@ -103,7 +105,10 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
       }
       state.mcp = mcp;
     } else if (state.method !== 'GET' && state.method !== 'DELETE') {
-      throw new WardenError('method_not_allowed', 'MCP endpoints accept POST, GET and DELETE', { reason: 'mcp_method', headers: { Allow: 'DELETE, GET, POST' } });
+      throw new WardenError('method_not_allowed', 'MCP endpoints accept POST, GET and DELETE', {
+        reason: 'mcp_method',
+        headers: { Allow: 'DELETE, GET, POST' },
+      });
     }
 
     if (sessionId !== undefined) await sessions.check(route.routeName, sessionId, state.principal);

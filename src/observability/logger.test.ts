@@ -18,7 +18,30 @@ describe('scrubString', () => {
   });
 
   it('the fast pre-check never skips a string the full scrub would change (20,000 generated strings)', () => {
-    const pieces = ['a', 'Z', '0', ' ', '.', '-', '_', '/', '?', '&', '=', 'eyJ', 'EYJ', 'Bearer ', 'BASIC ', 'dPoP ', 'token', 'code', 't', 'abcdefgh', '12345678', '"'];
+    const pieces = [
+      'a',
+      'Z',
+      '0',
+      ' ',
+      '.',
+      '-',
+      '_',
+      '/',
+      '?',
+      '&',
+      '=',
+      'eyJ',
+      'EYJ',
+      'Bearer ',
+      'BASIC ',
+      'dPoP ',
+      'token',
+      'code',
+      't',
+      'abcdefgh',
+      '12345678',
+      '"',
+    ];
     let seed = 11;
     const next = () => Math.floor((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 65536);
     let changed = 0;

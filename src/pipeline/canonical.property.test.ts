@@ -11,7 +11,52 @@ import { canonicalize, type CanonicalTarget } from './canonical.js';
 import { compilePattern } from './routes.js';
 import { WardenError } from '../core/errors.js';
 
-const PIECES = ['a', 'B', 'z9', '.', '..', '%2e', '%2E', '%2e%2e', '.%2e', '%2F', '%2f', '%5C', '%5c', '%25', '%252e', '%41', '%7e', '~', '-', '_', '%20', ' ', ';', ';x=1', '\\', '%00', '%0a', '\u0001', 'é', '%C3%A9', '%C3', '%FF', '@', ':', '!', '*', '+', ',', '=', "'", '(', ')', '$', '&'];
+const PIECES = [
+  'a',
+  'B',
+  'z9',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%2e%2e',
+  '.%2e',
+  '%2F',
+  '%2f',
+  '%5C',
+  '%5c',
+  '%25',
+  '%252e',
+  '%41',
+  '%7e',
+  '~',
+  '-',
+  '_',
+  '%20',
+  ' ',
+  ';',
+  ';x=1',
+  '\\',
+  '%00',
+  '%0a',
+  '\u0001',
+  'é',
+  '%C3%A9',
+  '%C3',
+  '%FF',
+  '@',
+  ':',
+  '!',
+  '*',
+  '+',
+  ',',
+  '=',
+  "'",
+  '(',
+  ')',
+  '$',
+  '&',
+];
 
 const segment = fc.array(fc.constantFrom(...PIECES), { minLength: 0, maxLength: 4 }).map((p) => p.join(''));
 const rawPath = fc
@@ -42,7 +87,10 @@ function meaning(target: string): string[] {
   // A trailing slash is part of the meaning (most upstreams route /a and /a/ apart).
   const trailing = path.length > 1 && path.endsWith('/');
   for (const raw of path.split('/').slice(1)) {
-    const seg = Buffer.from(raw.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+    const seg = Buffer.from(
+      raw.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+      'latin1',
+    ).toString('utf8');
     if (seg === '' || seg === '.') continue;
     if (seg === '..') out.pop();
     else out.push(seg);

@@ -72,7 +72,34 @@ describe('canonicalize', () => {
   it('the fast path for already-canonical paths agrees with the general algorithm on 20,000 generated paths', () => {
     // Pieces chosen to hit every boundary of the fast path: dots, empty
     // segments, trailing slashes, percent-escapes, sub-delims.
-    const pieces = ['a', 'b', 'Z9', '.', '..', '...', '.a', 'a.', '/', '//', '%2e', '%41', '%2F', '~', '-', '_', ':', '@', '!', '$', "'", '(', '*', '+', ',', '='];
+    const pieces = [
+      'a',
+      'b',
+      'Z9',
+      '.',
+      '..',
+      '...',
+      '.a',
+      'a.',
+      '/',
+      '//',
+      '%2e',
+      '%41',
+      '%2F',
+      '~',
+      '-',
+      '_',
+      ':',
+      '@',
+      '!',
+      '$',
+      "'",
+      '(',
+      '*',
+      '+',
+      ',',
+      '=',
+    ];
     let seed = 7;
     // An LCG's low bits repeat quickly: use the high ones.
     const next = () => Math.floor((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 65536);

@@ -115,7 +115,8 @@ function canonicalQuery(raw: string): string {
         throw bad('invalid UTF-8 in query');
       }
       const bracket = d.indexOf('[');
-      if (CREDENTIAL_PARAMS.has((bracket >= 0 ? d.slice(0, bracket) : d).toLowerCase().replace(/[. ]/g, '_'))) throw bad('credential parameter in an ambiguous form');
+      if (CREDENTIAL_PARAMS.has((bracket >= 0 ? d.slice(0, bracket) : d).toLowerCase().replace(/[. ]/g, '_')))
+        throw bad('credential parameter in an ambiguous form');
     }
     return true;
   });

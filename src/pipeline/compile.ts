@@ -58,7 +58,9 @@ export function compileRoutes(config: Config): CompiledRoute[] {
       timeoutMs: route.upstream.timeout ?? config.server.limits.request_timeout,
       // A budget reads its amount from the body and may hold the exact request for approval.
       needsBody: Boolean(route.mcp || route.approval?.length || route.budget || referencesBody(route)),
-      queryReads: queryReadsOf(strings({ ...route, match: undefined, upstream: undefined })) /* every template and rule of the route, whichever feature owns it */,
+      queryReads: queryReadsOf(
+        strings({ ...route, match: undefined, upstream: undefined }),
+      ) /* every template and rule of the route, whichever feature owns it */,
       headers: Object.freeze(Object.entries(route.upstream.headers ?? {})),
     };
   });

@@ -24,7 +24,10 @@ export function matchRoute(table: RouteTable, state: RequestState): CompiledRout
     return route;
   }
   if (allowed) {
-    throw new WardenError('method_not_allowed', `method ${state.method} is not allowed on this path`, { reason: 'method', headers: { Allow: [...allowed].sort().join(', ') } });
+    throw new WardenError('method_not_allowed', `method ${state.method} is not allowed on this path`, {
+      reason: 'method',
+      headers: { Allow: [...allowed].sort().join(', ') },
+    });
   }
   throw new WardenError('not_found', 'no route matches this path', { reason: 'no_route' });
 }

@@ -32,7 +32,12 @@ describe('runStages', () => {
 
   it('stops at a denying stage, thrown synchronously or rejected', async () => {
     const { ran, sync, later } = recorder();
-    const deny: Stage = { name: 'deny', run: () => { throw new WardenError('forbidden', 'no'); } };
+    const deny: Stage = {
+      name: 'deny',
+      run: () => {
+        throw new WardenError('forbidden', 'no');
+      },
+    };
     expect(() => runStages([sync('a'), deny, sync('never')], 0, state())).toThrow(WardenError);
     const rejecting: Stage = { name: 'reject', run: () => Promise.reject(new WardenError('forbidden', 'no')) };
     await expect(runStages([later('b'), rejecting, sync('never')], 0, state())).rejects.toMatchObject({ code: 'forbidden' });

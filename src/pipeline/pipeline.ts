@@ -120,7 +120,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           req,
           this.res,
           { origin: route.origin, host: route.host, path: upstreamPath(route, state.path, state.query), timeoutMs: route.timeoutMs, headers: route.headers },
-          { clientIp: state.clientIp, host: forwardedHost ?? String(req.headers.host ?? ''), proto: forwardedProto, requestId: state.id, traceparent: traceparent(req.headers.traceparent), upstreamHost: route.host },
+          {
+            clientIp: state.clientIp,
+            host: forwardedHost ?? String(req.headers.host ?? ''),
+            proto: forwardedProto,
+            requestId: state.id,
+            traceparent: traceparent(req.headers.traceparent),
+            upstreamHost: route.host,
+          },
           (err) => (err ? this.fail(err) : this.finish()),
         );
       } catch (thrown) {
@@ -178,4 +185,3 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
   };
 }
-

@@ -26,9 +26,9 @@ const pattern = fc.tuple(fc.array(piece, { minLength: 0, maxLength: 4 }), fc.boo
   return '/' + parts.join('/');
 });
 const methods = fc.option(fc.uniqueArray(fc.constantFrom(...METHODS), { minLength: 1, maxLength: 3 }), { nil: null });
-const routeTable = fc.array(fc.tuple(pattern, methods), { minLength: 0, maxLength: 25 }).map((defs) =>
-  defs.map(([source, m], index) => ({ index, pattern: compilePattern(source), methods: m ? new Set(m) : null }) as unknown as CompiledRoute),
-);
+const routeTable = fc
+  .array(fc.tuple(pattern, methods), { minLength: 0, maxLength: 25 })
+  .map((defs) => defs.map(([source, m], index) => ({ index, pattern: compilePattern(source), methods: m ? new Set(m) : null }) as unknown as CompiledRoute));
 const segments = fc.array(fc.constantFrom(...LITERALS, 'x', 'zz', ''), { minLength: 0, maxLength: 6 });
 const method = fc.constantFrom(...METHODS, 'PATCH');
 
@@ -84,7 +84,10 @@ describe('compiled route table', () => {
 
   it('finds the last of 2,000 literal routes through the tree, not by scanning', () => {
     // Timing belongs to the bench (rows G0-2k1 / G0-2kN); here only the answer is checked.
-    const routes = Array.from({ length: 2000 }, (_, index) => ({ index, pattern: compilePattern(`/svc${index}/items/:id`), methods: null }) as unknown as CompiledRoute);
+    const routes = Array.from(
+      { length: 2000 },
+      (_, index) => ({ index, pattern: compilePattern(`/svc${index}/items/:id`), methods: null }) as unknown as CompiledRoute,
+    );
     const table = compileRouteTable(routes);
     expect(table.find(['svc1999', 'items', '1'], 'GET').route?.index).toBe(1999);
     expect(table.find(['svc0', 'items', '1'], 'GET').route?.index).toBe(0);

@@ -30,7 +30,12 @@ export function shadowed<S extends ShadowCapableStage>(stage: S, shadow: readonl
   if (!shadow.includes(true)) return stage;
   const record = (state: RequestState, err: unknown) => {
     if (state.shadow) return; // the first refusal is what enforce mode would have answered
-    if (err instanceof WardenError) state.shadow = { outcome: err.status >= 500 ? 'would_error' : err.code === 'approval_pending' ? 'would_hold' : 'would_deny', code: err.code, reason: err.reason };
+    if (err instanceof WardenError)
+      state.shadow = {
+        outcome: err.status >= 500 ? 'would_error' : err.code === 'approval_pending' ? 'would_hold' : 'would_deny',
+        code: err.code,
+        reason: err.reason,
+      };
     else state.shadow = { outcome: 'would_error', reason: 'internal' };
   };
   return {

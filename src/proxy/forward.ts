@@ -83,7 +83,14 @@ export interface Proxy {
    * nothing was sent and the caller must answer. Throws synchronously only
    * for a request that is refused before anything is sent (body too large).
    */
-  forward(state: ForwardRequest, req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, info: ForwardingInfo, done: (err?: WardenError) => void): void;
+  forward(
+    state: ForwardRequest,
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: UpstreamTarget,
+    info: ForwardingInfo,
+    done: (err?: WardenError) => void,
+  ): void;
   close(): Promise<void>;
 }
 
@@ -146,10 +153,18 @@ function hasBody(req: IncomingMessage): boolean {
 function mapError(err: unknown, timeoutMs: number): WardenError {
   if (err instanceof WardenError) return err;
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
-    return new WardenError('upstream_unavailable', `the upstream did not answer within ${timeoutMs} ms`, { status: 504, cause: err, reason: 'upstream_timeout' });
+    return new WardenError('upstream_unavailable', `the upstream did not answer within ${timeoutMs} ms`, {
+      status: 504,
+      cause: err,
+      reason: 'upstream_timeout',
+    });
   }
   const code = (err as { code?: string })?.code;
-  return new WardenError('upstream_unavailable', 'the upstream could not be reached', { status: 502, cause: err, reason: code ? `upstream_${code}` : 'upstream_error' });
+  return new WardenError('upstream_unavailable', 'the upstream could not be reached', {
+    status: 502,
+    cause: err,
+    reason: code ? `upstream_${code}` : 'upstream_error',
+  });
 }
 
 /** Create the proxy; pools live in this closure and close with it. */
@@ -229,7 +244,11 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
         return Array.isArray(v) ? v[0] : v;
       });
     }
-    let response: UpstreamResponse = { statusCode: upstream.statusCode, headers: downstreamHeaders(upstream.headers, state.assertionHeaders), body: upstream.body };
+    let response: UpstreamResponse = {
+      statusCode: upstream.statusCode,
+      headers: downstreamHeaders(upstream.headers, state.assertionHeaders),
+      body: upstream.body,
+    };
     response = await state.responseHook!(response);
     state.status = response.statusCode;
     response.headers['x-request-id'] = state.id;
@@ -440,7 +459,6 @@ function isEventStream(headers: Record<string, string | string[]>): boolean {
   const type = headers['content-type'];
   return typeof type === 'string' && type.startsWith('text/event-stream');
 }
-
 
 /** When Warden buffered (and possibly re-serialized) the body, its length is authoritative. */
 function fixContentLength(headers: string[], length: number) {

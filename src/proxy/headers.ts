@@ -6,7 +6,17 @@
 
 import { isTrusted, type TrustedProxies } from './trust.js';
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization'];
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+];
 
 // Never forwarded upstream: credentials, forwarding claims we recompute,
 // URL overrides some frameworks honour, and Warden's own control headers.
@@ -114,7 +124,8 @@ export interface ForwardingInfo {
 const NO_HEADERS: ReadonlyArray<[string, string]> = [];
 
 /** `host[:port]` as RFC 3986 allows it in Host: a DNS-style reg-name (`_` included, as container names use it), IPv4 or IP literal; nothing else. */
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?)(?::[0-9]{1,5})?$/;
+const HOST =
+  /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?)(?::[0-9]{1,5})?$/;
 
 /** True when `value` is a plain `host[:port]` (no path, query, userinfo or spaces). */
 export function isValidHost(value: string): boolean {

@@ -31,7 +31,7 @@ export function staticHeaderIssues(route: RouteConfig): Array<{ path: string; me
     if (!FIELD_VALUE.test(c.value)) issues.push({ path: 'credentials.header.value', message: 'the value contains a control character' });
   }
   if (c && (c.kind === 'vault' || c.kind === 'token_exchange') && seen.has('authorization')) {
-    issues.push({ path: 'upstream.headers.Authorization', message: 'the route\'s credentials set Authorization' });
+    issues.push({ path: 'upstream.headers.Authorization', message: "the route's credentials set Authorization" });
   }
   return issues;
 }

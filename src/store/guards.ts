@@ -64,6 +64,7 @@ export function roundSum(x: number): number {
 
 /** The member a reservation or spend is stored under: its id and its amount. */
 export function budgetMember(id: string, amount: number): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new WardenError('internal', 'store: a budget reservation id must be 1-64 URL-safe characters', { reason: 'store_bad_argument' });
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
+    throw new WardenError('internal', 'store: a budget reservation id must be 1-64 URL-safe characters', { reason: 'store_bad_argument' });
   return `${id}:${String(checkAmount(amount))}`;
 }

@@ -175,7 +175,18 @@ return {fmt(spent), fmt(held), fmt(nextRelease(window))}`;
 
 interface ScriptedRedis extends Redis {
   wardenRate(key: string, intervalUs: string, burst: string, peek: string): Promise<string[]>;
-  wardenBudgetReserve(s: string, h: string, t: string, windowMs: string, max: string, amount: string, member: string, leaseMs: string, force: string, peek: string): Promise<string[]>;
+  wardenBudgetReserve(
+    s: string,
+    h: string,
+    t: string,
+    windowMs: string,
+    max: string,
+    amount: string,
+    member: string,
+    leaseMs: string,
+    force: string,
+    peek: string,
+  ): Promise<string[]>;
   wardenBudgetCommit(s: string, h: string, t: string, windowMs: string, member: string, amount: string): Promise<number>;
   wardenBudgetRelease(s: string, h: string, t: string, member: string, amount: string): Promise<number>;
   wardenBudgetRead(s: string, h: string, t: string, windowMs: string): Promise<string[]>;
@@ -389,9 +400,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     async compareAndSet(key, expected, next, casOptions = {}) {
       const ttl = casOptions.ttlMs === undefined ? '' : String(checkTtlMs(casOptions.ttlMs));
-      const reply = await bounded('compareAndSet', () =>
-        client.wardenCas(k(key), expected === null ? '0' : '1', expected ?? '', next, ttl),
-      );
+      const reply = await bounded('compareAndSet', () => client.wardenCas(k(key), expected === null ? '0' : '1', expected ?? '', next, ttl));
       return reply === 1;
     },
 
@@ -442,7 +451,16 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       const max = String(checkAmount(spec.max, 'max'));
       const member = budgetMember(reservation.id, reservation.amount);
       const reply = await bounded('budgetReserve', () =>
-        client.wardenBudgetReserve(...bk(key), windowMs, max, String(reservation.amount), member, leaseMs, reservation.force ? '1' : '0', reserveOptions.peek ? '1' : '0'),
+        client.wardenBudgetReserve(
+          ...bk(key),
+          windowMs,
+          max,
+          String(reservation.amount),
+          member,
+          leaseMs,
+          reservation.force ? '1' : '0',
+          reserveOptions.peek ? '1' : '0',
+        ),
       );
       return { reserved: reply[0] === '1', ...state(reply, 1) };
     },

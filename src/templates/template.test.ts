@@ -19,12 +19,20 @@ describe('templates', () => {
     expect(renderId(compileTemplate('group:eng#member'), vars)).toBe('group:eng#member');
   });
 
-  it.each(['{body.star}', '{body.starred}', '{body.evil}', '{body.colon}', '{body.space}', '{body.empty}', '{body.missing}', '{query.q}', '{body.nested}', '{body.__proto__}'])(
-    'refuses id value %s',
-    (ref) => {
-      expect(() => renderId(compileTemplate(`doc:${ref}`), vars)).toThrow(TemplateRefused);
-    },
-  );
+  it.each([
+    '{body.star}',
+    '{body.starred}',
+    '{body.evil}',
+    '{body.colon}',
+    '{body.space}',
+    '{body.empty}',
+    '{body.missing}',
+    '{query.q}',
+    '{body.nested}',
+    '{body.__proto__}',
+  ])('refuses id value %s', (ref) => {
+    expect(() => renderId(compileTemplate(`doc:${ref}`), vars)).toThrow(TemplateRefused);
+  });
 
   it('keeps JSON types for single-template context values', () => {
     expect(renderValue(compileTemplate('{body.amount}'), vars)).toBe(42);

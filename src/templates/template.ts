@@ -115,7 +115,10 @@ function scalar(value: unknown, raw: string): string {
 
 /** A template value that cannot be used; the request is denied, the check never built. */
 export class TemplateRefused extends WardenError {
-  constructor(readonly ref: string, why: string) {
+  constructor(
+    readonly ref: string,
+    why: string,
+  ) {
     super('forbidden', `template value {${ref}} ${why}`, { reason: 'template_refused' });
   }
 }

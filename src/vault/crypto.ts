@@ -52,15 +52,12 @@ function decodeKey(entry: VaultKeyConfig, index: number): Buffer {
   const bytes = standard ? Buffer.from(text, 'base64') : url ? Buffer.from(text, 'base64url') : null;
   // Buffer.from silently skips junk; re-encoding catches keys that are not really base64.
   const canonical =
-    bytes !== null &&
-    (standard ? bytes.toString('base64').replace(/=+$/, '') === text.replace(/=+$/, '') : bytes.toString('base64url') === text);
+    bytes !== null && (standard ? bytes.toString('base64').replace(/=+$/, '') === text.replace(/=+$/, '') : bytes.toString('base64url') === text);
   if (bytes === null || !canonical || bytes.length !== KEY_BYTES) {
     // Never echo the key material, only its id and what is wrong with it.
-    throw new WardenError(
-      'config_invalid',
-      `${where}: key must be base64 of exactly ${KEY_BYTES} bytes (generate one with \`warden keygen\`)`,
-      { reason: 'vault_key_invalid' },
-    );
+    throw new WardenError('config_invalid', `${where}: key must be base64 of exactly ${KEY_BYTES} bytes (generate one with \`warden keygen\`)`, {
+      reason: 'vault_key_invalid',
+    });
   }
   return bytes;
 }

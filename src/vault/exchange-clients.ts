@@ -37,13 +37,19 @@ function formDecode(value: string): string | null {
 }
 
 /** Build the registry of exchanging clients. `audiences`: what a client assertion's `aud` may name. */
-export function createExchangeClients(config: Config['vault']['exchange_clients'], options: { audiences: readonly string[]; store: Store; timeoutMs?: number }): ExchangeClients {
+export function createExchangeClients(
+  config: Config['vault']['exchange_clients'],
+  options: { audiences: readonly string[]; store: Store; timeoutMs?: number },
+): ExchangeClients {
   const clients = new Map<string, Registered>();
   for (const c of config) {
     clients.set(c.client_id, {
       clientId: c.client_id,
       secretDigest: c.client_secret !== undefined ? digest(c.client_secret) : undefined,
-      assertions: c.jwks_uri !== undefined ? createClientAssertionVerifier({ jwksUri: c.jwks_uri, audiences: options.audiences, timeoutMs: options.timeoutMs ?? 5000 }) : undefined,
+      assertions:
+        c.jwks_uri !== undefined
+          ? createClientAssertionVerifier({ jwksUri: c.jwks_uri, audiences: options.audiences, timeoutMs: options.timeoutMs ?? 5000 })
+          : undefined,
     });
   }
   // Compared against when the client is unknown, so timing does not tell known ids apart.
@@ -67,7 +73,14 @@ export function createExchangeClients(config: Config['vault']['exchange_clients'
       const assertionType = param('client_assertion_type');
       const assertion = param('client_assertion');
       const methods = [basic, postSecret !== undefined, assertion !== undefined || assertionType !== undefined].filter(Boolean).length;
-      if (authorization !== undefined && !basic) return { ok: false, status: 400, error: 'invalid_request', description: 'the Authorization header must use the Basic scheme (client_secret_basic)', basic: false };
+      if (authorization !== undefined && !basic)
+        return {
+          ok: false,
+          status: 400,
+          error: 'invalid_request',
+          description: 'the Authorization header must use the Basic scheme (client_secret_basic)',
+          basic: false,
+        };
       if (methods > 1) return { ok: false, status: 400, error: 'invalid_request', description: 'use exactly one client authentication method', basic: false };
       if (methods === 0) return refuse('client authentication is required (client_secret_basic, client_secret_post or private_key_jwt)', true);
 
@@ -82,7 +95,8 @@ export function createExchangeClients(config: Config['vault']['exchange_clients'
         const id = colon < 0 ? null : formDecode(decoded.slice(0, colon));
         const secret = colon < 0 ? null : formDecode(decoded.slice(colon + 1));
         if (!id || secret === null) return refuse('malformed Basic credentials', true);
-        if (postId !== undefined && postId !== id) return { ok: false, status: 400, error: 'invalid_request', description: 'client_id differs from the authenticated client', basic: false };
+        if (postId !== undefined && postId !== id)
+          return { ok: false, status: 400, error: 'invalid_request', description: 'client_id differs from the authenticated client', basic: false };
         return checkSecret(id, secret, 'client_secret_basic');
       }
       if (postSecret !== undefined) {
@@ -91,7 +105,13 @@ export function createExchangeClients(config: Config['vault']['exchange_clients'
       }
       // private_key_jwt
       if (assertionType !== JWT_BEARER_ASSERTION || !assertion) {
-        return { ok: false, status: 400, error: 'invalid_request', description: `client_assertion_type must be ${JWT_BEARER_ASSERTION}, with client_assertion`, basic: false };
+        return {
+          ok: false,
+          status: 400,
+          error: 'invalid_request',
+          description: `client_assertion_type must be ${JWT_BEARER_ASSERTION}, with client_assertion`,
+          basic: false,
+        };
       }
       // The client is named by the assertion's iss/sub (client_id, if sent, must agree).
       let claimed: string | undefined;

@@ -21,9 +21,17 @@ const MAX_BODY_BYTES = 64 * 1024;
 // Characters that would change the meaning of an OpenFGA id (DESIGN.md "Templates").
 const UNSAFE_ID = /[#:\s\p{Cc}]/u;
 
-type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'invalid_target' | 'invalid_scope' | 'unsupported_grant_type' | 'temporarily_unavailable' | 'server_error';
+type OAuthErrorCode =
+  'invalid_request' | 'invalid_client' | 'invalid_target' | 'invalid_scope' | 'unsupported_grant_type' | 'temporarily_unavailable' | 'server_error';
 
-function oauthError(c: Context, status: 400 | 401 | 405 | 500 | 503, error: OAuthErrorCode, description: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+function oauthError(
+  c: Context,
+  status: 400 | 401 | 405 | 500 | 503,
+  error: OAuthErrorCode,
+  description: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Response {
   return c.json({ error, error_description: description, ...extra }, status, { 'Cache-Control': 'no-store', Pragma: 'no-cache', ...headers });
 }
 
@@ -96,7 +104,14 @@ export function createExchangeHandler(v: VaultServices, clients: ExchangeClients
     const client = await clients.authenticate(c.req.header('authorization'), one);
     if (!client.ok) {
       rt.logger.info({ oauth_error: client.error }, 'vault exchange: client authentication refused');
-      return oauthError(c, client.status, client.error, client.description, {}, client.status === 401 && client.basic ? { 'WWW-Authenticate': 'Basic realm="warden", charset="UTF-8"' } : {});
+      return oauthError(
+        c,
+        client.status,
+        client.error,
+        client.description,
+        {},
+        client.status === 401 && client.basic ? { 'WWW-Authenticate': 'Basic realm="warden", charset="UTF-8"' } : {},
+      );
     }
 
     if (one('grant_type') !== GRANT_TYPE) return oauthError(c, 400, 'unsupported_grant_type', `grant_type must be ${GRANT_TYPE}`);
@@ -125,7 +140,13 @@ export function createExchangeHandler(v: VaultServices, clients: ExchangeClients
     const user = principal.user;
 
     const target = targetProvider(v, seen.get('resource') ?? [], seen.get('audience') ?? []);
-    if (target === 'bad_resource') return oauthError(c, 400, 'invalid_target', `resource must be an absolute URI (${v.baseUrl}/.warden/connections/{provider}); a bare provider name goes in audience`);
+    if (target === 'bad_resource')
+      return oauthError(
+        c,
+        400,
+        'invalid_target',
+        `resource must be an absolute URI (${v.baseUrl}/.warden/connections/{provider}); a bare provider name goes in audience`,
+      );
     if (target === null) return oauthError(c, 400, 'invalid_target', 'name a provider in resource or audience');
     if (target === 'ambiguous') return oauthError(c, 400, 'invalid_target', 'resource and audience must name exactly one provider');
     const provider = v.providers.get(target);

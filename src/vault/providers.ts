@@ -245,7 +245,10 @@ interface DiscoveryDocument {
 async function fetchDiscovery(issuer: string, timeoutMs: number): Promise<ProviderEndpoints> {
   const base = issuer.replace(/\/+$/, '');
   // OIDC Discovery first, then RFC 8414 (plain OAuth servers).
-  const candidates = [`${base}/.well-known/openid-configuration`, `${new URL(base).origin}/.well-known/oauth-authorization-server${new URL(base).pathname.replace(/\/$/, '')}`];
+  const candidates = [
+    `${base}/.well-known/openid-configuration`,
+    `${new URL(base).origin}/.well-known/oauth-authorization-server${new URL(base).pathname.replace(/\/$/, '')}`,
+  ];
   let lastError: ProviderError | undefined;
   for (const url of candidates) {
     let res: Response;
@@ -377,10 +380,7 @@ export function createProvider(name: string, config: ProviderConfig, options: Pr
 }
 
 /** Build every provider in `vault.providers`; config errors throw at startup. */
-export function createProviders(
-  providers: Record<string, ProviderConfig>,
-  options: ProviderOptions = {},
-): ProviderRegistry {
+export function createProviders(providers: Record<string, ProviderConfig>, options: ProviderOptions = {}): ProviderRegistry {
   const byName = new Map<string, OAuthProvider>();
   for (const [name, config] of Object.entries(providers)) byName.set(name, createProvider(name, config, options));
   return {

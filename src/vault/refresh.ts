@@ -81,7 +81,10 @@ function withRetryAfter(err: unknown): unknown {
 
 /** Stable, opaque id of a (user, provider) pair for store key names. */
 export function connectionId(user: string, provider: string): string {
-  return createHash('sha256').update(JSON.stringify([user, provider])).digest('hex').slice(0, 40);
+  return createHash('sha256')
+    .update(JSON.stringify([user, provider]))
+    .digest('hex')
+    .slice(0, 40);
 }
 
 /** `connection_required` without a link yet (the stage or endpoint adds `connect_url`). */
@@ -164,7 +167,10 @@ export function createRefresher(options: RefresherOptions): Refresher {
         (held) => {
           if (!held && !leaseLost) {
             leaseLost = true;
-            logger.warn({ provider: current.provider, connection: id }, 'vault refresh lease lost during a slow refresh; the redeem marker still excludes a second redeem');
+            logger.warn(
+              { provider: current.provider, connection: id },
+              'vault refresh lease lost during a slow refresh; the redeem marker still excludes a second redeem',
+            );
           }
         },
         () => {},
@@ -187,7 +193,13 @@ export function createRefresher(options: RefresherOptions): Refresher {
         const failed: RedeemMarker = { version: current.version, state: 'failed', retryAt: now() + retryAfter * 1000 };
         await store.set(markerKey(id), JSON.stringify(failed), { ttlMs: retryAfter * 1000 }).catch(() => {});
         logger.warn(
-          { provider: current.provider, connection: id, kind: err instanceof ProviderError ? err.kind : 'error', http_status: (err as ProviderError).httpStatus, err },
+          {
+            provider: current.provider,
+            connection: id,
+            kind: err instanceof ProviderError ? err.kind : 'error',
+            http_status: (err as ProviderError).httpStatus,
+            err,
+          },
           'vault refresh failed; connection kept',
         );
         throw transientError('upstream_unavailable', 'the provider could not refresh the token; try again later', retryAfter, err);

@@ -26,9 +26,7 @@ export async function runRekey(rt: Pick<Runtime, 'config' | 'store' | 'logger'>,
     if (progress.outcome === 'failed') out.write(`cannot open ${progress.key} (tampered, or sealed with a key no longer configured)\n`);
     if (progress.scanned % 1000 === 0) out.write(`… ${progress.scanned} scanned\n`);
   });
-  out.write(
-    `scanned ${summary.scanned}, rekeyed ${summary.rekeyed}, already current ${summary.current}, gone ${summary.gone}, failed ${summary.failed}\n`,
-  );
+  out.write(`scanned ${summary.scanned}, rekeyed ${summary.rekeyed}, already current ${summary.current}, gone ${summary.gone}, failed ${summary.failed}\n`);
   rt.logger.info({ ...summary, failures: summary.failures.length, key_id: cipher.currentKeyId }, 'vault rekey finished');
   return summary;
 }

@@ -61,10 +61,14 @@ export function createVaultRoutes(v: VaultServices): Hono {
   // Without a vault (no keys, no providers) these endpoints do not exist: 404, never a 500 from an empty vault.
   if (rt.config.vault.keys.length === 0 && Object.keys(rt.config.vault.providers).length === 0) {
     const absent = (c: Context) =>
-      c.json({ type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no token vault is configured' }, 404, {
-        'content-type': 'application/problem+json',
-        'cache-control': 'no-store',
-      });
+      c.json(
+        { type: 'https://warden.dev/problems/not_found', title: 'Not Found', status: 404, code: 'not_found', detail: 'no token vault is configured' },
+        404,
+        {
+          'content-type': 'application/problem+json',
+          'cache-control': 'no-store',
+        },
+      );
     for (const path of ['/connections', '/connections/*', '/connect/*', '/callback/*']) app.all(path, absent);
   }
   const cookiePath = `${basePath}/.warden/callback`;
@@ -122,8 +126,20 @@ export function createVaultRoutes(v: VaultServices): Hono {
       return page(c, 503, 'Provider unavailable', 'Warden could not reach the provider. Ask your agent to try again later.');
     }
     const details = `<dl><dt>Agent</dt><dd id="agent">${escapeHtml(bound.agent)}</dd><dt>Provider</dt><dd id="provider">${escapeHtml(name)}</dd><dt>Permissions</dt><dd id="scopes">${escapeHtml(bound.scopes.join(' ') || '(none requested)')}</dd><dt>For</dt><dd id="user">${escapeHtml(bound.user)}</dd></dl>`;
-    const form = postForm(`${basePath}/.warden/connect/${name}`, { ticket: ticket as string, csrf: sessions.csrfToken(signedIn, `connect:${name}`) }, `Connect ${name}`, { id: 'confirm' });
-    return sendPage(c, 200, `Connect your ${name} account?`, `The agent ${bound.agent} asks to act with your ${name} account. Continue only if you expected this.`, details + form, [formOrigin]);
+    const form = postForm(
+      `${basePath}/.warden/connect/${name}`,
+      { ticket: ticket as string, csrf: sessions.csrfToken(signedIn, `connect:${name}`) },
+      `Connect ${name}`,
+      { id: 'confirm' },
+    );
+    return sendPage(
+      c,
+      200,
+      `Connect your ${name} account?`,
+      `The agent ${bound.agent} asks to act with your ${name} account. Continue only if you expected this.`,
+      details + form,
+      [formOrigin],
+    );
   });
 
   app.post('/connect/:provider', async (c) => {
@@ -258,7 +274,10 @@ export function createVaultRoutes(v: VaultServices): Hono {
     const connections = list.map((conn) => ({
       provider: conn.provider,
       scopes: conn.scopes,
-      status: conn.status === 'active' && conn.expiresAt !== undefined && conn.expiresAt !== null && conn.expiresAt <= now && !conn.refreshToken ? 'expired' : conn.status,
+      status:
+        conn.status === 'active' && conn.expiresAt !== undefined && conn.expiresAt !== null && conn.expiresAt <= now && !conn.refreshToken
+          ? 'expired'
+          : conn.status,
       expires_at: conn.expiresAt ? new Date(conn.expiresAt).toISOString() : null,
       linked_at: new Date(conn.createdAt).toISOString(),
     }));

@@ -56,7 +56,14 @@ function sha256(value: string): string {
 
 /** The cache key: everything that changes the answer, with no secret in clear. */
 function cacheKey(subjectToken: string, config: TokenExchangeConfig): string {
-  const settings = JSON.stringify([config.token_url, config.client_id, config.audience ?? '', config.resource ?? '', config.scope ?? '', sha256(config.client_secret ?? '')]);
+  const settings = JSON.stringify([
+    config.token_url,
+    config.client_id,
+    config.audience ?? '',
+    config.resource ?? '',
+    config.scope ?? '',
+    sha256(config.client_secret ?? ''),
+  ]);
   return `${sha256(subjectToken)}.${sha256(settings)}`;
 }
 

@@ -110,7 +110,11 @@ describe('A.2 one body, one meaning', () => {
   });
 
   it('refuses a duplicate key even when Content-Type does not say JSON', async () => {
-    const res = await fetch(`${warden.url}/pay/acme/transfers`, { method: 'POST', headers: { ...headers, 'content-type': 'text/plain' }, body: '{"amount":5000,"amount":60}' });
+    const res = await fetch(`${warden.url}/pay/acme/transfers`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'text/plain' },
+      body: '{"amount":5000,"amount":60}',
+    });
     expect(res.status).toBe(400);
   });
 
@@ -135,12 +139,22 @@ describe('A.4 approvals bind what the approver saw', () => {
     expect((await submitDecision(fetch, url, page, 'approve')).status).toBe(200);
 
     // A changed shown header is another request.
-    const changed = await fetch(`${warden.url}/pay/acme/items`, { method: 'POST', headers: { ...headers, accept: 'text/html', 'warden-approval': p.approval_id }, body });
+    const changed = await fetch(`${warden.url}/pay/acme/items`, {
+      method: 'POST',
+      headers: { ...headers, accept: 'text/html', 'warden-approval': p.approval_id },
+      body,
+    });
     expect(changed.status).toBe(403);
     // A header that was never shown does not reach the upstream.
     const released = await fetch(`${warden.url}/pay/acme/items`, {
       method: 'POST',
-      headers: { ...headers, accept: 'application/json', 'warden-approval': p.approval_id, 'x-delete-mode': 'purge-everything', 'x-http-override-user': 'root' },
+      headers: {
+        ...headers,
+        accept: 'application/json',
+        'warden-approval': p.approval_id,
+        'x-delete-mode': 'purge-everything',
+        'x-http-override-user': 'root',
+      },
       body,
     });
     expect(released.status).toBe(200);
@@ -173,7 +187,9 @@ describe('A.4 approvals bind what the approver saw', () => {
     const url = await reviewUrlOf(p.approval_id);
     const page = await openReview(fetch, url);
     // The approver is told what the grant covers.
-    expect(page.html).toContain('Only for requests with the same <code>body.amount</code>, <code>body.to</code>, <code>path.account</code>, <code>request.method</code>');
+    expect(page.html).toContain(
+      'Only for requests with the same <code>body.amount</code>, <code>body.to</code>, <code>path.account</code>, <code>request.method</code>',
+    );
     expect((await submitDecision(fetch, url, page, 'approve', { grantMinutes: 30 })).status).toBe(200);
 
     const evil = await fetch(`${warden.url}/pay/acme/grant`, { method: 'POST', headers, body: JSON.stringify({ amount: 999999, to: 'mallory' }) });

@@ -32,7 +32,8 @@ beforeAll(async () => {
     };
     req.resume();
     const respond = async () => {
-      if (req.url === '/.well-known/openid-configuration') return json({ issuer, backchannel_authentication_endpoint: `${issuer}/bc`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
+      if (req.url === '/.well-known/openid-configuration')
+        return json({ issuer, backchannel_authentication_endpoint: `${issuer}/bc`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
       if (req.url === '/jwks') return json({ keys: [jwk] });
       if (req.url === '/bc') return json({ auth_req_id: 'req-1', expires_in: 60, interval: 1 });
       if (req.url === '/token') return json(await answer());
@@ -78,12 +79,20 @@ describe('CIBA ID token verification', () => {
     expect(await outcome()).toBe('failed');
     answer = async () => ({ access_token: 'at', token_type: 'Bearer', id_token: await idToken(published, {}, 'at+jwt') });
     expect(await outcome()).toBe('failed');
-    answer = async () => ({ access_token: 'at', token_type: 'Bearer', id_token: await idToken(published, { 'urn:openid:params:jwt:claim:auth_req_id': 'another-request' }) });
+    answer = async () => ({
+      access_token: 'at',
+      token_type: 'Bearer',
+      id_token: await idToken(published, { 'urn:openid:params:jwt:claim:auth_req_id': 'another-request' }),
+    });
     expect(await outcome()).toBe('failed');
   });
 
   it('a genuine ID token is an approval', async () => {
-    answer = async () => ({ access_token: 'at', token_type: 'Bearer', id_token: await idToken(published, { 'urn:openid:params:jwt:claim:auth_req_id': 'req-1' }) });
+    answer = async () => ({
+      access_token: 'at',
+      token_type: 'Bearer',
+      id_token: await idToken(published, { 'urn:openid:params:jwt:claim:auth_req_id': 'req-1' }),
+    });
     expect(await outcome()).toBe('approved');
   });
 });

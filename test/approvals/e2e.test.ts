@@ -74,7 +74,11 @@ describe('approvals end to end (SMTP, Chromium, webhook)', () => {
   it('holds the request, mails the user, Chromium approves from the mail, and the held request completes once', async () => {
     const token = await slow.token('bot', 'alice', [], { email: 'alice@example.test' });
     const body = JSON.stringify({ amount: 250, currency: 'EUR', to: 'bob' });
-    const held = fetch(`${slow.url}/pay/acme/transfers`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+    const held = fetch(`${slow.url}/pay/acme/transfers`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
 
     const mail = await smtp.next((m) => m.to.includes('alice@example.test') && m.text.includes('Pay 250 EUR to bob'));
     expect(mail.subject).toContain('bot');
@@ -136,7 +140,11 @@ describe('approvals end to end (SMTP, Chromium, webhook)', () => {
     const polled = await fetch(problem.poll_url, { headers: { authorization: `Bearer ${token}` } });
     expect(((await polled.json()) as { status: string }).status).toBe('approved');
 
-    const changed = await fetch(`${quick.url}/pay/acme/wire`, { method: 'POST', headers: { ...headers, 'warden-approval': problem.approval_id }, body: body.replace('999', '9999') });
+    const changed = await fetch(`${quick.url}/pay/acme/wire`, {
+      method: 'POST',
+      headers: { ...headers, 'warden-approval': problem.approval_id },
+      body: body.replace('999', '9999'),
+    });
     expect(changed.status).toBe(403);
     expect(((await changed.json()) as { code: string }).code).toBe('approval_mismatch');
 
@@ -177,7 +185,10 @@ describe('approvals end to end (SMTP, Chromium, webhook)', () => {
       // `load` of the outer page waits for the iframe, so whatever it will show is there now.
       await page.setContent(`<iframe id="f" src="${d.notice.review_url}"></iframe>`, { waitUntil: 'load' });
       expect(page.frames()).toHaveLength(2);
-      const framed = await page.frames()[1].textContent('body').catch(() => '');
+      const framed = await page
+        .frames()[1]
+        .textContent('body')
+        .catch(() => '');
       expect(framed ?? '').not.toContain('Approve');
     } finally {
       await page.close();

@@ -32,13 +32,32 @@ export interface Harness {
   /** Relationships the stand-in authorizer allows ("user relation object"). */
   allowed: Set<string>;
   reauthorized: number;
-  state(init: { method?: string; path: string; query?: string; body?: string; contentType?: string; agent?: string; user?: string | null; headers?: Record<string, string>; claims?: Record<string, unknown>; route?: number }): RequestState;
+  state(init: {
+    method?: string;
+    path: string;
+    query?: string;
+    body?: string;
+    contentType?: string;
+    agent?: string;
+    user?: string | null;
+    headers?: Record<string, string>;
+    claims?: Record<string, unknown>;
+    route?: number;
+  }): RequestState;
   close(): Promise<void>;
 }
 
 /** A principal as the identity module would build it. */
 export function principal(agent: string, user: string | null, claims: Record<string, unknown> = {}): Principal {
-  return { agent, user, scopes: [], issuer: 'test', claims: { sub: user ?? agent, azp: agent, ...claims }, actors: [], expiresAt: Math.floor(Date.now() / 1000) + 3600 };
+  return {
+    agent,
+    user,
+    scopes: [],
+    issuer: 'test',
+    claims: { sub: user ?? agent, azp: agent, ...claims },
+    actors: [],
+    expiresAt: Math.floor(Date.now() / 1000) + 3600,
+  };
 }
 
 /** Build the approvals stage over a fresh memory store (or the given store). */
@@ -140,7 +159,13 @@ export async function createHarness(configInput: Record<string, unknown>, option
 }
 
 /** A gateway.yaml-shaped config with one approval route. */
-export function baseConfig(approvals: Record<string, unknown> = {}, rule: Record<string, unknown> = { when: 'request.method == "DELETE" || has(body.amount) && body.amount > 100', message: 'Pay {body.amount} to {body.to} ({path.id})' }) {
+export function baseConfig(
+  approvals: Record<string, unknown> = {},
+  rule: Record<string, unknown> = {
+    when: 'request.method == "DELETE" || has(body.amount) && body.amount > 100',
+    message: 'Pay {body.amount} to {body.to} ({path.id})',
+  },
+) {
   return {
     approvals: { ttl: '10m', hold: '2s', ...approvals },
     routes: [

@@ -55,7 +55,10 @@ describe('approval notifications', () => {
     try {
       await held(h, '/pay/1');
       // The counter moves once Warden has seen the 2xx (after the receiver counted it).
-      await until(() => /warden_approval_notifications_total\{channel="webhook",result="sent_after_retry"\} 1/.test(h.rt.metrics.render()), { timeoutMs: 10_000, what: 'a delivery after two failures' });
+      await until(() => /warden_approval_notifications_total\{channel="webhook",result="sent_after_retry"\} 1/.test(h.rt.metrics.render()), {
+        timeoutMs: 10_000,
+        what: 'a delivery after two failures',
+      });
       expect(received).toBe(3);
       expect(succeeded).toBe(1);
     } finally {
@@ -76,7 +79,10 @@ describe('approval notifications', () => {
       expect(received).toBe(5);
       expect(Date.now() - started).toBeGreaterThanOrEqual(7_000);
       const repo = createApprovalRepo(h.rt.store, { ttlMs: 600_000 });
-      await until(async () => (await repo.get(id))?.notifyFailures?.[0]?.channel === 'webhook', { timeoutMs: 5_000, what: 'the failure on the approval record' });
+      await until(async () => (await repo.get(id))?.notifyFailures?.[0]?.channel === 'webhook', {
+        timeoutMs: 5_000,
+        what: 'the failure on the approval record',
+      });
       expect((await repo.get(id))!.notifyFailures![0].error).toContain('503');
     } finally {
       await h.close();

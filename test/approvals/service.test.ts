@@ -206,9 +206,7 @@ describe('fatigue and abuse', () => {
   it('merges identical pending requests and rate limits distinct ones per user and agent', async () => {
     const hh = await harness({ hold: '200ms', max_pending_per_user: 5 });
     const before = sink.deliveries.length;
-    const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => runStage(hh, hh.state({ path: `/pay/burst`, body: pay(1000 + (i % 10)) }))),
-    );
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => runStage(hh, hh.state({ path: `/pay/burst`, body: pay(1000 + (i % 10)) }))));
     const codes = results.map((e) => e?.code);
     const pending = results.filter((e) => e?.code === 'approval_pending');
     const limited = results.filter((e) => e?.code === 'rate_limited');
@@ -319,10 +317,14 @@ describe('grants', () => {
     expect(grants[0]).toMatchObject({ agent: 'bot', method: 'POST', path: '/pay/50', approval_id: id });
     const bobs = await hh.app.request('/.warden/approvals/grants', { headers: { authorization: 'Bearer bob-token' } });
     expect((await json(bobs)).grants).toHaveLength(0);
-    expect((await hh.app.request(`/.warden/approvals/grants/${grants[0].grant_id}`, { method: 'DELETE', headers: { authorization: 'Bearer bob-token' } })).status).toBe(404);
+    expect(
+      (await hh.app.request(`/.warden/approvals/grants/${grants[0].grant_id}`, { method: 'DELETE', headers: { authorization: 'Bearer bob-token' } })).status,
+    ).toBe(404);
 
     // Revoked between approval and release: the approved request itself is refused too.
-    expect((await hh.app.request(`/.warden/approvals/grants/${grants[0].grant_id}`, { method: 'DELETE', headers: { authorization: 'Bearer agent-token' } })).status).toBe(204);
+    expect(
+      (await hh.app.request(`/.warden/approvals/grants/${grants[0].grant_id}`, { method: 'DELETE', headers: { authorization: 'Bearer agent-token' } })).status,
+    ).toBe(204);
     expect((await runStage(hh, hh.state({ path: '/pay/50', body: pay(300), headers: { 'warden-approval': id } })))?.code).toBe('approval_denied');
     expect((await runStage(hh, hh.state({ path: '/pay/50', body: pay(303) })))?.code).toBe('approval_pending');
   });
@@ -353,9 +355,18 @@ describe('admin', () => {
 describe('digest', () => {
   it('binds MCP tool calls by tool and canonical arguments, not the JSON-RPC id', async () => {
     const hh = await harness();
-    const a = hh.state({ path: '/pay/1', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_file', arguments: { path: 'x', force: true } } }) });
-    const b = hh.state({ path: '/pay/1', body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'delete_file', arguments: { force: true, path: 'x' } } }) });
-    const c = hh.state({ path: '/pay/1', body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'delete_file', arguments: { force: true, path: 'y' } } }) });
+    const a = hh.state({
+      path: '/pay/1',
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_file', arguments: { path: 'x', force: true } } }),
+    });
+    const b = hh.state({
+      path: '/pay/1',
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'delete_file', arguments: { force: true, path: 'x' } } }),
+    });
+    const c = hh.state({
+      path: '/pay/1',
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'delete_file', arguments: { force: true, path: 'y' } } }),
+    });
     a.mcp = { method: 'tools/call', id: 1, tool: 'delete_file', args: { path: 'x', force: true } };
     b.mcp = { method: 'tools/call', id: 2, tool: 'delete_file', args: { force: true, path: 'x' } };
     c.mcp = { method: 'tools/call', id: 3, tool: 'delete_file', args: { force: true, path: 'y' } };

@@ -14,7 +14,10 @@ function principal(agent: string, user: string | null, claims: Record<string, un
 
 describe('act', () => {
   it('puts the calling agent outermost and nests the incoming chain beneath it', () => {
-    const p = principal('bot', 'alice', { client_id: 'bot-client', act: { sub: 'planner', client_id: 'p', secret: 'x', act: { sub: 'orchestrator', role: 'admin' } } });
+    const p = principal('bot', 'alice', {
+      client_id: 'bot-client',
+      act: { sub: 'planner', client_id: 'p', secret: 'x', act: { sub: 'orchestrator', role: 'admin' } },
+    });
     expect(actClaim(p)).toEqual({ sub: 'bot', client_id: 'bot-client', act: { sub: 'planner', client_id: 'p', act: { sub: 'orchestrator' } } });
   });
 
@@ -33,20 +36,45 @@ describe('buildClaims', () => {
 
   it('sub is the user (the agent for a machine token), exp never past the token', () => {
     const c = buildClaims({ ...base, principal: principal('bot', 'alice', {}, 1_030), mapped: [] });
-    expect(c).toMatchObject({ iss: 'https://warden.test', aud: 'https://api.internal', sub: 'alice', iat: 1_000, exp: 1_030, scope: 'read write', route: 'r', jti: 'j' });
+    expect(c).toMatchObject({
+      iss: 'https://warden.test',
+      aud: 'https://api.internal',
+      sub: 'alice',
+      iat: 1_000,
+      exp: 1_030,
+      scope: 'read write',
+      route: 'r',
+      jti: 'j',
+    });
     expect(c).not.toHaveProperty('approval');
     expect(buildClaims({ ...base, principal: principal('bot', null), mapped: [] }).sub).toBe('bot');
   });
 
   it('maps only allow-listed claims, and only small values', () => {
     const p = principal('bot', 'alice', { email: 'a@x', org: 'acme', big: 'x'.repeat(2000), obj: { a: 1 }, groups: ['a', 'b'] });
-    const c = buildClaims({ ...base, principal: p, mapped: [['mail', 'email'], ['tenant', 'org'], ['big', 'big'], ['obj', 'obj'], ['groups', 'groups'], ['none', 'missing']] });
+    const c = buildClaims({
+      ...base,
+      principal: p,
+      mapped: [
+        ['mail', 'email'],
+        ['tenant', 'org'],
+        ['big', 'big'],
+        ['obj', 'obj'],
+        ['groups', 'groups'],
+        ['none', 'missing'],
+      ],
+    });
     expect(c).toMatchObject({ mail: 'a@x', tenant: 'acme', groups: ['a', 'b'] });
     for (const k of ['big', 'obj', 'none', 'email', 'org']) expect(c).not.toHaveProperty(k);
   });
 
   it('carries the approval evidence with decided_at in seconds', () => {
-    const c = buildClaims({ ...base, principal: principal('bot', 'alice'), mapped: [], approval: { id: 'ap1', approvedBy: 'alice', decidedAt: 1_700_000_000_500, digest: 'd'.repeat(64), via: 'review' } });
+    const c = buildClaims({
+      ...base,
+      principal: principal('bot', 'alice'),
+      mapped: [],
+      approval: { id: 'ap1', approvedBy: 'alice', decidedAt: 1_700_000_000_500, digest: 'd'.repeat(64), via: 'review' },
+    });
     expect(c.approval).toEqual({ id: 'ap1', approved_by: 'alice', decided_at: 1_700_000_000, digest: 'd'.repeat(64), via: 'review' });
   });
 });

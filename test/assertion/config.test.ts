@@ -123,16 +123,20 @@ ${ROUTE}`);
 identity:
   issuers: [{ issuer: "https://idp.example", audience: warden }]
 ${ROUTE}`;
-    expect(issues(yaml, { NODE_ENV: 'production' })).toEqual([expect.objectContaining({ path: 'identity.assertion.keys', message: expect.stringContaining('production') })]);
+    expect(issues(yaml, { NODE_ENV: 'production' })).toEqual([
+      expect.objectContaining({ path: 'identity.assertion.keys', message: expect.stringContaining('production') }),
+    ]);
     expect(issues(yaml)).toEqual([]);
   });
 
   it('refuses unknown keys in the block', () => {
-    expect(issues(`
+    expect(
+      issues(`
 identity:
   dev_issuer: true
   assertion: { ttl: 10s, lifetime: 5s }
-`)).toEqual([expect.objectContaining({ path: 'identity.assertion.lifetime', message: 'unknown key' })]);
+`),
+    ).toEqual([expect.objectContaining({ path: 'identity.assertion.lifetime', message: 'unknown key' })]);
   });
 });
 

@@ -32,7 +32,14 @@ beforeAll(async () => {
   const bearerUrl = `http://127.0.0.1:${bearerPort}`;
   idp = await startOidcProvider({
     audience: 'https://warden.test',
-    clients: [{ client_id: 'billing-bot', client_secret: 'billing-bot-secret-0123456789abcdef', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['http://127.0.0.1/cb'] }],
+    clients: [
+      {
+        client_id: 'billing-bot',
+        client_secret: 'billing-bot-secret-0123456789abcdef',
+        grant_types: ['authorization_code', 'refresh_token'],
+        redirect_uris: ['http://127.0.0.1/cb'],
+      },
+    ],
     // A token that already went through two delegations: planner, acting for orchestrator.
     extraTokenClaims: ({ accountId }) => (accountId ? { act: { sub: 'planner', client_id: 'planner-app', act: { sub: 'orchestrator' } } } : undefined),
   });
@@ -249,7 +256,11 @@ describe('the agent cannot shadow or read the assertion', () => {
 
   it('an upstream that reflects the assertion in its response headers is not heard', async () => {
     recorder.setHandler((req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'warden-identity': String(req.headers['warden-identity']), 'x-identity': String(req.headers['x-identity'] ?? '') });
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'warden-identity': String(req.headers['warden-identity']),
+        'x-identity': String(req.headers['x-identity'] ?? ''),
+      });
       res.end('ok');
     });
     const token = await warden.token('bot', 'alice');

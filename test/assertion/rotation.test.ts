@@ -76,7 +76,12 @@ async function assertionFor(token: string): Promise<string> {
 /** What an upstream does: verify against the key set Warden publishes now. */
 async function verifiesNow(assertion: string): Promise<boolean> {
   try {
-    await jwtVerify(assertion, createLocalJWKSet(await jwks()), { issuer: ISSUER, audience: upstream.url, typ: 'warden-identity+jwt', algorithms: ['ES256', 'EdDSA'] });
+    await jwtVerify(assertion, createLocalJWKSet(await jwks()), {
+      issuer: ISSUER,
+      audience: upstream.url,
+      typ: 'warden-identity+jwt',
+      algorithms: ['ES256', 'EdDSA'],
+    });
     return true;
   } catch {
     return false;

@@ -72,7 +72,11 @@ describe('decision log', () => {
       const alice = await w.token('bot', 'alice', [], { act: { sub: 'planner' } });
       const bob = await w.token('bot', 'bob');
       const post = (path: string, token?: string) =>
-        fetch(`${w.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+        fetch(`${w.url}${path}`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        });
       expect((await post('/pay/acme/transfer?x=1', alice)).status).toBe(200);
       expect((await post('/pay/acme/transfer', bob)).status).toBe(403);
       expect((await post('/pay/acme/transfer')).status).toBe(401);
@@ -86,8 +90,21 @@ describe('decision log', () => {
       const decisions = all.filter((r) => r.t === 'decision');
       expect(decisions).toHaveLength(8);
       const [ok, denied, anon] = decisions;
-      expect(ok).toMatchObject({ route: 'pay', decision: 'allow', status: 200, agent: 'bot', user: 'alice', act: ['planner'], method: 'POST', path: '/pay/acme/transfer', query: 'x=1', credentials: 'header' });
-      expect(ok.checks).toEqual([expect.objectContaining({ user: 'user:alice', relation: 'can_pay', object: 'account:acme', allowed: true, engine: 'embedded' })]);
+      expect(ok).toMatchObject({
+        route: 'pay',
+        decision: 'allow',
+        status: 200,
+        agent: 'bot',
+        user: 'alice',
+        act: ['planner'],
+        method: 'POST',
+        path: '/pay/acme/transfer',
+        query: 'x=1',
+        credentials: 'header',
+      });
+      expect(ok.checks).toEqual([
+        expect.objectContaining({ user: 'user:alice', relation: 'can_pay', object: 'account:acme', allowed: true, engine: 'embedded' }),
+      ]);
       expect(ok.body_sha256).toBe(createHash('sha256').update(body).digest('hex'));
       expect(typeof ok.latency_ms).toBe('number');
       expect(Date.parse(ok.time)).not.toBeNaN();
@@ -155,7 +172,9 @@ describe('decision log', () => {
       const copy = await verifyFiles([tampered('dup.jsonl', (ls) => [...ls.slice(0, 4), ls[1], ...ls.slice(4)])]);
       expect(copy.problem).toMatchObject({ line: 5, seq: 1 });
       expect(copy.problem!.reason).toMatch(/reordered or a record was inserted/);
-      const foreign = await verifyFiles([tampered('foreign.jsonl', (ls) => [...ls.slice(0, 2), '{"t":"decision","route":"pay","decision":"allow"}', ...ls.slice(2)])]);
+      const foreign = await verifyFiles([
+        tampered('foreign.jsonl', (ls) => [...ls.slice(0, 2), '{"t":"decision","route":"pay","decision":"allow"}', ...ls.slice(2)]),
+      ]);
       expect(foreign.problem).toMatchObject({ line: 3 });
     });
 
@@ -221,7 +240,9 @@ describe('decision log', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/ingest`;
     const w = await startWarden({
-      config: config(`{ sink: http, url: "${url}", headers: { x-ingest: tok }, batch: 4, flush_interval: 50ms, timeout: 2s, retries: 5, max_buffer: 1000, checkpoint_every: 100 }`),
+      config: config(
+        `{ sink: http, url: "${url}", headers: { x-ingest: tok }, batch: 4, flush_interval: 50ms, timeout: 2s, retries: 5, max_buffer: 1000, checkpoint_every: 100 }`,
+      ),
       env: { UPSTREAM_URL: upstream.url },
     });
     try {

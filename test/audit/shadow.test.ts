@@ -53,7 +53,11 @@ describe('shadow mode', () => {
   for (const how of ['route mode: shadow', 'top-level mode: shadow']) {
     it(`records what enforce decides, never blocks or holds (${how})`, async () => {
       const file = join(dir, `${how.split(' ')[0]}.jsonl`);
-      const w: WardenHandle = await startWarden({ config: config(file, how.startsWith('top') ? 'shadow' : undefined), env: { UPSTREAM_URL: upstream.url }, logLevel: 'warn' });
+      const w: WardenHandle = await startWarden({
+        config: config(file, how.startsWith('top') ? 'shadow' : undefined),
+        env: { UPSTREAM_URL: upstream.url },
+        logLevel: 'warn',
+      });
       let metrics = '';
       const traffic: Array<[string, string, string]> = [
         ['GET', 'alice', 'acme'], // allow
@@ -86,7 +90,11 @@ describe('shadow mode', () => {
       expect(enforced).toEqual([200, 403, 202, 403, 200]);
       expect(shadowed).toEqual([200, 200, 200, 200, 200]);
 
-      const recs = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.t === 'decision');
+      const recs = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .filter((r) => r.t === 'decision');
       const enf = recs.filter((r) => r.route === 'enf');
       const sh = recs.filter((r) => r.route === 'sh' && r.status !== 401);
       expect(enf.map((r) => r.decision)).toEqual(['allow', 'deny', 'pending', 'deny', 'allow']);

@@ -97,7 +97,7 @@ describe('withDecisionCache', () => {
     // no context and an empty context are the same question
     const before = calls.length;
     await cache.check(alice);
-    await cache.check({ ...alice, context: {} , contextualTuples: [] });
+    await cache.check({ ...alice, context: {}, contextualTuples: [] });
     expect(calls.length).toBe(before + 1);
   });
 
@@ -169,10 +169,7 @@ describe('withDecisionCache', () => {
     expect(calls[1].options).toEqual({ consistency: 'higher_consistency' });
     expect(await cache.batchCheck([alice, alice], { consistency: 'higher_consistency' })).toEqual([false, false]);
     expect(calls).toHaveLength(3);
-    expect(await cache.listObjects({ user: 'user:alice', relation: 'viewer', type: 'doc' }, { consistency: 'higher_consistency' })).toEqual([
-      'doc:1',
-      'doc:2',
-    ]);
+    expect(await cache.listObjects({ user: 'user:alice', relation: 'viewer', type: 'doc' }, { consistency: 'higher_consistency' })).toEqual(['doc:1', 'doc:2']);
     expect(calls).toHaveLength(4);
     expect(cache.stats().bypassed).toBe(4);
     // the fresh answer replaced the stale one for ordinary callers

@@ -44,7 +44,8 @@ function rng(seed: number) {
 type Rng = ReturnType<typeof rng>;
 
 /** A direct type restriction: `user`, `user:*`, `user with lt`, `tb#r0` or (for parent) `tb`. */
-type Restriction = { kind: 'user' } | { kind: 'wildcard' } | { kind: 'conditioned' } | { kind: 'userset'; type: string; relation: string } | { kind: 'object'; type: string };
+type Restriction =
+  { kind: 'user' } | { kind: 'wildcard' } | { kind: 'conditioned' } | { kind: 'userset'; type: string; relation: string } | { kind: 'object'; type: string };
 
 interface GenRelation {
   name: string;
@@ -294,7 +295,10 @@ async function outcome(run: () => Promise<boolean | string[]>, engine: string): 
       throw new Error(`OpenFGA failed (${err.reason}: ${(err.cause as Error | undefined)?.message ?? ''}) during the differential test`, { cause: err });
     }
     const cause = err.cause as { apiErrorCode?: string; apiErrorMessage?: string; message?: string; code?: unknown } | undefined;
-    return { outcome: 'error', detail: `${engine}: ${err.reason} ${cause?.apiErrorCode ?? cause?.code ?? ''} ${cause?.apiErrorMessage ?? cause?.message ?? ''}`.trim() };
+    return {
+      outcome: 'error',
+      detail: `${engine}: ${err.reason} ${cause?.apiErrorCode ?? cause?.code ?? ''} ${cause?.apiErrorMessage ?? cause?.message ?? ''}`.trim(),
+    };
   }
 }
 
@@ -306,12 +310,7 @@ async function outcome(run: () => Promise<boolean | string[]>, engine: string): 
  * embedded list is exactly what the server's checks allow, the difference is
  * the server's, and it is counted instead of failed.
  */
-async function listMatchesServerChecks(
-  server: Authorizer,
-  q: ListObjectsRequest,
-  embeddedList: string,
-  serverList: string,
-): Promise<boolean> {
+async function listMatchesServerChecks(server: Authorizer, q: ListObjectsRequest, embeddedList: string, serverList: string): Promise<boolean> {
   if (!embeddedList.startsWith('[') || !serverList.startsWith('[')) return false;
   const candidates = [...new Set([...(JSON.parse(embeddedList) as string[]), ...(JSON.parse(serverList) as string[])])];
   const allowed: string[] = [];
@@ -331,7 +330,21 @@ describe('differential: embedded engine vs OpenFGA server', () => {
   });
 
   it(`gives the server's answers on ${MODELS} seeded random models (base seed ${BASE_SEED})`, { timeout: 600_000 }, async () => {
-    const stats = { models: 0, rejectedModels: 0, cyclicModelsAvoided: 0, tuples: 0, checks: 0, lists: 0, batches: 0, batchesTimedOut: 0, contextualReplays: 0, serverListDisagreesWithItsChecks: 0, agreedErrors: 0, allowed: 0, nonEmptyLists: 0 };
+    const stats = {
+      models: 0,
+      rejectedModels: 0,
+      cyclicModelsAvoided: 0,
+      tuples: 0,
+      checks: 0,
+      lists: 0,
+      batches: 0,
+      batchesTimedOut: 0,
+      contextualReplays: 0,
+      serverListDisagreesWithItsChecks: 0,
+      agreedErrors: 0,
+      allowed: 0,
+      nonEmptyLists: 0,
+    };
     const mismatches: string[] = [];
     for (let m = 0; m < MODELS; m++) {
       const seed = BASE_SEED + m;
@@ -416,7 +429,9 @@ describe('differential: embedded engine vs OpenFGA server', () => {
         stats.lists++;
         if (a.outcome !== b.outcome && (await listMatchesServerChecks(server_, q, a.outcome, b.outcome))) {
           stats.serverListDisagreesWithItsChecks++;
-          console.log(`[differential] note: server ListObjects ≠ its own Check, embedded = Check: seed ${seed} ${JSON.stringify(q)} server=${b.outcome} embedded=${a.outcome}`);
+          console.log(
+            `[differential] note: server ListObjects ≠ its own Check, embedded = Check: seed ${seed} ${JSON.stringify(q)} server=${b.outcome} embedded=${a.outcome}`,
+          );
         } else if (a.outcome !== b.outcome) {
           mismatches.push(`${where}\nlistObjects ${JSON.stringify(q)}: embedded=${a.outcome} openfga=${b.outcome}\n${a.detail ?? ''}\n${b.detail ?? ''}`);
         } else if (a.outcome === 'error') stats.agreedErrors++;
@@ -432,7 +447,8 @@ describe('differential: embedded engine vs OpenFGA server', () => {
       const embeddedCtx = createEmbeddedAuthorizer({ model: modelJson as unknown as AuthorizationModel, tuples: [] });
       const asContextual = <T extends CheckRequest | ListObjectsRequest>(q: T): T => {
         const byKey = new Map<string, TupleKey>();
-        for (const tk of [...tuples, ...(q.contextualTuples ?? [])]) byKey.set(`${tk.user}|${tk.relation}|${tk.object}`, byKey.get(`${tk.user}|${tk.relation}|${tk.object}`) ?? tk);
+        for (const tk of [...tuples, ...(q.contextualTuples ?? [])])
+          byKey.set(`${tk.user}|${tk.relation}|${tk.object}`, byKey.get(`${tk.user}|${tk.relation}|${tk.object}`) ?? tk);
         return { ...q, contextualTuples: [...byKey.values()] };
       };
       for (let i = 0; i < CONTEXTUAL_REPLAYS; i++) {
@@ -444,16 +460,26 @@ describe('differential: embedded engine vs OpenFGA server', () => {
         stats.contextualReplays++;
         if (list && a.outcome !== b.outcome && (await listMatchesServerChecks(serverCtx, q as ListObjectsRequest, a.outcome, b.outcome))) {
           stats.serverListDisagreesWithItsChecks++;
-          console.log(`[differential] note: server ListObjects ≠ its own Check, embedded = Check: seed ${seed} (all tuples contextual) server=${b.outcome} embedded=${a.outcome}`);
+          console.log(
+            `[differential] note: server ListObjects ≠ its own Check, embedded = Check: seed ${seed} (all tuples contextual) server=${b.outcome} embedded=${a.outcome}`,
+          );
         } else if (a.outcome !== b.outcome) {
-          mismatches.push(`${where}\n(all tuples contextual) ${list ? 'listObjects' : 'check'} ${JSON.stringify(q)}: embedded=${a.outcome} openfga=${b.outcome}\n${a.detail ?? ''}\n${b.detail ?? ''}`);
+          mismatches.push(
+            `${where}\n(all tuples contextual) ${list ? 'listObjects' : 'check'} ${JSON.stringify(q)}: embedded=${a.outcome} openfga=${b.outcome}\n${a.detail ?? ''}\n${b.detail ?? ''}`,
+          );
         } else if (a.outcome === 'error') stats.agreedErrors++;
       }
       await deleteStore(server.apiUrl, empty.storeId);
     }
     console.log(`[differential] ${JSON.stringify({ baseSeed: BASE_SEED, ...stats, mismatches: mismatches.length })}`);
     // Every mismatch in one line (seed and query), then the first three in full.
-    for (const mm of mismatches) console.log(`[differential] mismatch ${mm.split('\n').filter((l) => /^(seed|check|listObjects|batchCheck|\(all|embedded:|openfga:)/.test(l)).join(' | ')}`);
+    for (const mm of mismatches)
+      console.log(
+        `[differential] mismatch ${mm
+          .split('\n')
+          .filter((l) => /^(seed|check|listObjects|batchCheck|\(all|embedded:|openfga:)/.test(l))
+          .join(' | ')}`,
+      );
     expect(mismatches.length, mismatches.slice(0, 3).join('\n\n----------------\n\n')).toBe(0);
     // The generator must produce models worth comparing.
     expect(stats.models).toBeGreaterThan(MODELS / 2);

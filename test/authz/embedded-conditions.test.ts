@@ -36,7 +36,12 @@ condition counts(n: int) {
 }
 `;
 
-const t = (user: string, name: string, context?: Record<string, unknown>): TupleKey => ({ object: 'doc:1', relation: 'viewer', user, condition: context ? { name, context } : { name } });
+const t = (user: string, name: string, context?: Record<string, unknown>): TupleKey => ({
+  object: 'doc:1',
+  relation: 'viewer',
+  user,
+  condition: context ? { name, context } : { name },
+});
 
 const engine = createEmbeddedEngine({
   model: parseModelDsl(MODEL),
@@ -122,8 +127,12 @@ describe('context rules', () => {
 
 describe('condition compilation', () => {
   it('refuses expressions that are not boolean or use undeclared names', () => {
-    expect(() => compileConditions({ c: { name: 'c', expression: 'x + 1', parameters: { x: { type_name: 'TYPE_NAME_INT' } } } })).toThrow(/condition c: expected a bool/);
+    expect(() => compileConditions({ c: { name: 'c', expression: 'x + 1', parameters: { x: { type_name: 'TYPE_NAME_INT' } } } })).toThrow(
+      /condition c: expected a bool/,
+    );
     expect(() => compileConditions({ c: { name: 'c', expression: 'y > 1', parameters: { x: { type_name: 'TYPE_NAME_INT' } } } })).toThrow(/condition c/);
-    expect(() => compileConditions({ c: { name: 'c', expression: 'x > 1', parameters: { x: { type_name: 'TYPE_NAME_NOPE' } } } })).toThrow(/unsupported parameter type/);
+    expect(() => compileConditions({ c: { name: 'c', expression: 'x > 1', parameters: { x: { type_name: 'TYPE_NAME_NOPE' } } } })).toThrow(
+      /unsupported parameter type/,
+    );
   });
 });

@@ -54,7 +54,10 @@ describe('models', () => {
     await mkdir(join(dir, 'mod', 'docs'), { recursive: true });
     await writeFile(join(dir, 'mod', 'fga.mod'), 'schema: "1.2"\ncontents:\n  - core.fga\n  - docs/docs.fga\n');
     await writeFile(join(dir, 'mod', 'core.fga'), 'module core\n\ntype user\n\ntype group\n  relations\n    define member: [user]\n');
-    await writeFile(join(dir, 'mod', 'docs', 'docs.fga'), 'module docs\n\ntype doc\n  relations\n    define viewer: [user, group#member]\n\nextend type group\n  relations\n    define admin: [user]\n');
+    await writeFile(
+      join(dir, 'mod', 'docs', 'docs.fga'),
+      'module docs\n\ntype doc\n  relations\n    define viewer: [user, group#member]\n\nextend type group\n  relations\n    define admin: [user]\n',
+    );
     const model = await loadModel(join(dir, 'mod', 'fga.mod'));
     expect(modelRelations(model)).toEqual(
       new Map([
@@ -82,7 +85,9 @@ describe('models', () => {
 
 describe('tuples.yaml', () => {
   it('parses tuples with optional conditions', () => {
-    const tuples = parseTuples('- { user: user:a, relation: viewer, object: doc:1 }\n- user: user:b\n  relation: viewer\n  object: doc:2\n  condition: { name: c1, context: { x: 1 } }\n');
+    const tuples = parseTuples(
+      '- { user: user:a, relation: viewer, object: doc:1 }\n- user: user:b\n  relation: viewer\n  object: doc:2\n  condition: { name: c1, context: { x: 1 } }\n',
+    );
     expect(tuples).toEqual([
       { user: 'user:a', relation: 'viewer', object: 'doc:1' },
       { user: 'user:b', relation: 'viewer', object: 'doc:2', condition: { name: 'c1', context: { x: 1 } } },
@@ -104,9 +109,14 @@ describe('tuples.yaml', () => {
     expect(await authorizer.check({ user: 'agent:demo-agent', relation: 'can_call', object: 'api:notes' })).toBe(true);
     expect((await loadTuples(join(POLICIES, 'tuples.yaml'))).length).toBeGreaterThan(10);
 
-    await writeFile(join(dir, 'tuples.yaml'), '- { user: user:alice, relation: owner, object: doc:1 }\n- { user: group:team, relation: owner, object: doc:1 }\n');
+    await writeFile(
+      join(dir, 'tuples.yaml'),
+      '- { user: user:alice, relation: owner, object: doc:1 }\n- { user: group:team, relation: owner, object: doc:1 }\n',
+    );
     const err = await loadEmbeddedAuthorizer({ modelPath: join(POLICIES, 'model.fga'), tuplesPath: join(dir, 'tuples.yaml') }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'config_invalid' });
-    expect((err as Error).message).toContain(`${join(dir, 'tuples.yaml')}:2: tuple 2 (doc:1#owner@group:team): type 'group' is not an allowed type restriction`);
+    expect((err as Error).message).toContain(
+      `${join(dir, 'tuples.yaml')}:2: tuple 2 (doc:1#owner@group:team): type 'group' is not an allowed type restriction`,
+    );
   });
 });

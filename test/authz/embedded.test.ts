@@ -59,7 +59,12 @@ type doc
     define blocked: [user, folder#blocked]
     define viewer: [user] but not blocked
 `,
-      [t('doc:1', 'viewer', 'user:anne'), t('doc:1', 'blocked', 'folder:1#blocked'), t('folder:1', 'blocked', 'doc:1#blocked'), t('doc:3', 'viewer', 'user:anne')],
+      [
+        t('doc:1', 'viewer', 'user:anne'),
+        t('doc:1', 'blocked', 'folder:1#blocked'),
+        t('folder:1', 'blocked', 'doc:1#blocked'),
+        t('doc:3', 'viewer', 'user:anne'),
+      ],
     );
     expect(e.check({ user: 'user:anne', relation: 'viewer', object: 'doc:1' })).toBe(false);
     expect(e.check({ user: 'user:anne', relation: 'viewer', object: 'doc:3' })).toBe(true);
@@ -184,7 +189,11 @@ condition cond(x: int) {
   });
 
   it('an error in the subtracted operand fails the check only when the base allows', () => {
-    const e = engine(MODEL, [t('doc:1', 'allowed', 'user:anne'), t('doc:1', 'blocked', 'user:anne', { name: 'cond' }), t('doc:1', 'blocked', 'user:bob', { name: 'cond' })]);
+    const e = engine(MODEL, [
+      t('doc:1', 'allowed', 'user:anne'),
+      t('doc:1', 'blocked', 'user:anne', { name: 'cond' }),
+      t('doc:1', 'blocked', 'user:bob', { name: 'cond' }),
+    ]);
     expect(codeOf(() => e.check({ user: 'user:anne', relation: 'viewer', object: 'doc:1' }))).toBe(FGA_ERROR.validation);
     expect(e.check({ user: 'user:bob', relation: 'viewer', object: 'doc:1' })).toBe(false);
     expect(e.check({ user: 'user:anne', relation: 'viewer', object: 'doc:1', context: { x: 50 } })).toBe(true);
@@ -192,7 +201,11 @@ condition cond(x: int) {
   });
 
   it('intersection: a false operand wins over an erroring one', () => {
-    const e = engine(MODEL, [t('doc:1', 'guarded', 'user:anne', { name: 'cond' }), t('doc:1', 'guarded', 'user:bob', { name: 'cond' }), t('doc:1', 'allowed', 'user:bob')]);
+    const e = engine(MODEL, [
+      t('doc:1', 'guarded', 'user:anne', { name: 'cond' }),
+      t('doc:1', 'guarded', 'user:bob', { name: 'cond' }),
+      t('doc:1', 'allowed', 'user:bob'),
+    ]);
     expect(e.check({ user: 'user:anne', relation: 'both', object: 'doc:1' })).toBe(false);
     expect(codeOf(() => e.check({ user: 'user:bob', relation: 'both', object: 'doc:1' }))).toBe(FGA_ERROR.validation);
     expect(e.check({ user: 'user:bob', relation: 'both', object: 'doc:1', context: { x: 1 } })).toBe(true);
@@ -220,7 +233,11 @@ condition cond(x: int) {
 `;
 
   it('follows parents and skips parent types that lack the computed relation', () => {
-    const e = engine(MODEL, [t('doc:1', 'parent', 'folder:f', { name: 'cond', context: { x: 1 } }), t('doc:1', 'parent', 'team:t'), t('folder:f', 'viewer', 'user:anne')]);
+    const e = engine(MODEL, [
+      t('doc:1', 'parent', 'folder:f', { name: 'cond', context: { x: 1 } }),
+      t('doc:1', 'parent', 'team:t'),
+      t('folder:f', 'viewer', 'user:anne'),
+    ]);
     expect(e.check({ user: 'user:anne', relation: 'viewer', object: 'doc:1' })).toBe(true);
     expect(e.check({ user: 'user:bob', relation: 'viewer', object: 'doc:1' })).toBe(false);
   });
@@ -258,7 +275,13 @@ describe('request validation and contextual tuples', () => {
   });
 
   it('a contextual tuple the model would not accept is 2027', () => {
-    for (const bad of [t('project:x', 'member', 'user:bob'), t('group:x', 'owner', 'user:bob'), t('doc:1', 'viewer', 'user:*'), t('doc:1', 'viewer', 'group:x#owner'), t('doc:1', 'viewer', 'team:x')]) {
+    for (const bad of [
+      t('project:x', 'member', 'user:bob'),
+      t('group:x', 'owner', 'user:bob'),
+      t('doc:1', 'viewer', 'user:*'),
+      t('doc:1', 'viewer', 'group:x#owner'),
+      t('doc:1', 'viewer', 'team:x'),
+    ]) {
       expect(codeOf(() => e.check({ user: 'user:bob', relation: 'member', object: 'group:eng', contextualTuples: [bad] }))).toBe(FGA_ERROR.invalidTuple);
     }
   });
@@ -353,7 +376,12 @@ describe('the Authorizer wrapper', () => {
     expect(isWardenError(err, 'authz_unavailable')).toBe(true);
     expect((err as { reason: string }).reason).toBe('fga_2000');
     expect(fgaCodeOf(err)).toBe(2000);
-    await expect(authorizer.batchCheck([{ user: 'user:anne', relation: 'viewer', object: 'doc:1' }, { user: 'x', relation: 'viewer', object: 'doc:1' }])).rejects.toMatchObject({
+    await expect(
+      authorizer.batchCheck([
+        { user: 'user:anne', relation: 'viewer', object: 'doc:1' },
+        { user: 'x', relation: 'viewer', object: 'doc:1' },
+      ]),
+    ).rejects.toMatchObject({
       code: 'authz_unavailable',
     });
   });

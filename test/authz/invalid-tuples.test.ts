@@ -16,7 +16,10 @@ import { captureLogs } from '../support/logs.js';
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'warden-invalid-tuples-'));
-  writeFileSync(join(dir, 'model.fga'), 'model\n  schema 1.1\ntype user\ntype group\n  relations\n    define member: [user]\ntype doc\n  relations\n    define viewer: [user]\n');
+  writeFileSync(
+    join(dir, 'model.fga'),
+    'model\n  schema 1.1\ntype user\ntype group\n  relations\n    define member: [user]\ntype doc\n  relations\n    define viewer: [user]\n',
+  );
   writeFileSync(
     join(dir, 'tuples.yaml'),
     [
@@ -37,7 +40,10 @@ const config = (invalid?: 'error' | 'ignore') => {
 
 describe('authz.invalid_tuples', () => {
   it('error (the default): the policies are refused, naming the file and line', async () => {
-    await expect(createAuthorizer(config(), { baseDir: dir })).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringContaining('tuples.yaml:2') });
+    await expect(createAuthorizer(config(), { baseDir: dir })).rejects.toMatchObject({
+      code: 'config_invalid',
+      message: expect.stringContaining('tuples.yaml:2'),
+    });
   });
 
   it('ignore: the valid tuples load, the others are ignored at check time with one warning', async () => {

@@ -65,9 +65,9 @@ describe('createAuthorizer', () => {
 
   it('refuses unusable settings with config_invalid', async () => {
     await expect(createAuthorizer(authzSchema.parse({ engine: 'openfga' }), { baseDir: dir })).rejects.toMatchObject({ code: 'config_invalid' });
-    await expect(
-      createAuthorizer(authzSchema.parse({ engine: 'openfga', openfga: { api_url: server.apiUrl } }), { baseDir: dir }),
-    ).rejects.toMatchObject({ code: 'config_invalid' });
+    await expect(createAuthorizer(authzSchema.parse({ engine: 'openfga', openfga: { api_url: server.apiUrl } }), { baseDir: dir })).rejects.toMatchObject({
+      code: 'config_invalid',
+    });
     await expect(createAuthorizer(authzSchema.parse({ engine: 'embedded', model: 'missing.fga' }), { baseDir: dir })).rejects.toMatchObject({
       code: 'config_invalid',
     });

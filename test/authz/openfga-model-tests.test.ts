@@ -29,7 +29,9 @@ describe('policies/ on a real OpenFGA server', () => {
     });
     for (const id of stores) await deleteStore(server.apiUrl, id);
     const checks = results.filter((r) => r.kind === 'check').length;
-    console.log(`[model-tests/openfga] ${results.length} assertions (${checks} check, ${results.length - checks} list_objects), ${results.filter((r) => r.passed).length} passed`);
+    console.log(
+      `[model-tests/openfga] ${results.length} assertions (${checks} check, ${results.length - checks} list_objects), ${results.filter((r) => r.passed).length} passed`,
+    );
     expect(results.length).toBeGreaterThan(0);
     expect(failedModelTests(results)).toEqual([]);
   });

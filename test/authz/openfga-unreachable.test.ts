@@ -68,7 +68,11 @@ routes:
     });
     const ready = await fetch(`${warden.url}/.warden/readyz`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ status: 'unavailable', checks: { authz: 'unavailable' }, reasons: { authz: expect.stringMatching(/^openfga_/) } });
+    expect(await ready.json()).toMatchObject({
+      status: 'unavailable',
+      checks: { authz: 'unavailable' },
+      reasons: { authz: expect.stringMatching(/^openfga_/) },
+    });
 
     const token = await warden.token('reader', 'anne');
     const refused = await fetch(`${warden.url}/docs/roadmap`, { headers: { authorization: `Bearer ${token}` } });

@@ -83,8 +83,12 @@ describe('OpenFGA authorizer (real server)', () => {
     // group#member is not declared with a condition, so the contextual tuple is invalid → fail closed
     expect((await failure(fga.check({ ...frank, contextualTuples: [conditioned] }))).code).toBe('authz_unavailable');
     const grant = { user: 'user:frank', relation: 'editor', object: 'document:draft', condition: { name: 'in_office', context: { cidr: '10.0.0.0/8' } } };
-    expect(await fga.check({ user: 'user:frank', relation: 'viewer', object: 'document:draft', contextualTuples: [grant], context: { ip: '10.9.9.9' } })).toBe(true);
-    expect(await fga.check({ user: 'user:frank', relation: 'viewer', object: 'document:draft', contextualTuples: [grant], context: { ip: '11.9.9.9' } })).toBe(false);
+    expect(await fga.check({ user: 'user:frank', relation: 'viewer', object: 'document:draft', contextualTuples: [grant], context: { ip: '10.9.9.9' } })).toBe(
+      true,
+    );
+    expect(await fga.check({ user: 'user:frank', relation: 'viewer', object: 'document:draft', contextualTuples: [grant], context: { ip: '11.9.9.9' } })).toBe(
+      false,
+    );
     expect((await fga.listObjects({ user: 'user:frank', relation: 'viewer', type: 'document', contextualTuples: [member] })).sort()).toEqual([
       'document:plan',
       'document:roadmap',
@@ -100,9 +104,7 @@ describe('OpenFGA authorizer (real server)', () => {
       'document:plan',
       'document:secret',
     ]);
-    expect((await fga.listObjects({ user: 'user:dana', relation: 'viewer', type: 'document', context: { ip: '8.8.8.8' } })).sort()).toEqual([
-      'document:plan',
-    ]);
+    expect((await fga.listObjects({ user: 'user:dana', relation: 'viewer', type: 'document', context: { ip: '8.8.8.8' } })).sort()).toEqual(['document:plan']);
     expect(await fga.listObjects({ user: 'user:carl', relation: 'viewer', type: 'document', context: { ip: '8.8.8.8' } })).toEqual([]);
   });
 
@@ -142,9 +144,9 @@ describe('OpenFGA authorizer (real server)', () => {
     await expect(createOpenFgaAuthorizer({ apiUrl: server.apiUrl, storeId: '01ARZ3NDEKTSV4RRFFQ69G5FAV' })).rejects.toMatchObject({
       code: 'config_invalid',
     });
-    await expect(
-      createOpenFgaAuthorizer({ apiUrl: server.apiUrl, storeId, modelId: '01ARZ3NDEKTSV4RRFFQ69G5FAV' }),
-    ).rejects.toMatchObject({ code: 'config_invalid' });
+    await expect(createOpenFgaAuthorizer({ apiUrl: server.apiUrl, storeId, modelId: '01ARZ3NDEKTSV4RRFFQ69G5FAV' })).rejects.toMatchObject({
+      code: 'config_invalid',
+    });
     await expect(createOpenFgaAuthorizer({ apiUrl: server.apiUrl, storeId: '' })).rejects.toMatchObject({ code: 'config_invalid' });
     const empty = await createStoreWithModel(server.apiUrl, dslToJson('model\n  schema 1.1\ntype user\n'));
     const emptyStore = await fetch(`${server.apiUrl}/stores`, {
@@ -228,7 +230,11 @@ describe('OpenFGA authorizer faults (private server)', () => {
   it('starts when OpenFGA cannot be reached, and answers every check authz_unavailable until it can (#12 A.12)', async () => {
     const fga = await createOpenFgaAuthorizer({ apiUrl: 'http://127.0.0.1:1', storeId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', timeoutMs: 1_000 });
     try {
-      for (const p of [fga.check({ user: 'user:anne', relation: 'viewer', object: 'document:roadmap' }), fga.batchCheck([{ user: 'user:anne', relation: 'viewer', object: 'document:roadmap' }]), fga.ready()]) {
+      for (const p of [
+        fga.check({ user: 'user:anne', relation: 'viewer', object: 'document:roadmap' }),
+        fga.batchCheck([{ user: 'user:anne', relation: 'viewer', object: 'document:roadmap' }]),
+        fga.ready(),
+      ]) {
         const err = await failure(p);
         expect(err.code).toBe('authz_unavailable');
         expect(err.reason).toBe('openfga_unreachable');

@@ -70,7 +70,11 @@ describe('console for a signed-in person (dev issuer)', () => {
   async function held(user: string, method: string, path: string, body?: string) {
     const token = await warden.token('bot', user);
     const call = () =>
-      fetch(`${warden.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body } : {}) });
+      fetch(`${warden.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body } : {}),
+      });
     const first = await call();
     expect(first.status).toBe(202);
     const { approval_id: id } = (await first.json()) as { approval_id: string };
@@ -159,7 +163,12 @@ describe('console for a signed-in person (dev issuer)', () => {
     // alice's approval is still pending and her grant still works.
     expect((await h2.call()).status).toBe(202);
     expect((await h.call()).status).toBe(200);
-    const events = await bob.evaluate(async () => (await fetch('/.warden/console/events', { signal: AbortSignal.timeout(1500) }).then((r) => r.text()).catch(() => 'aborted')));
+    const events = await bob.evaluate(
+      async () =>
+        await fetch('/.warden/console/events', { signal: AbortSignal.timeout(1500) })
+          .then((r) => r.text())
+          .catch(() => 'aborted'),
+    );
     expect(events).not.toContain(h2.id);
   });
 
@@ -184,10 +193,11 @@ describe('console for a signed-in person (dev issuer)', () => {
       expect(await forms.nth(i).locator('input[name=csrf]').count()).toBe(1);
     }
     const status = (form: Record<string, string>, headers: Record<string, string> = {}) =>
-      page.evaluate(
-        async ([p, f, hd]) => (await fetch(p, { method: 'POST', body: new URLSearchParams(f), headers: hd, redirect: 'manual' })).status,
-        [`/.warden/console/approvals/${h.id}`, form, headers] as const,
-      );
+      page.evaluate(async ([p, f, hd]) => (await fetch(p, { method: 'POST', body: new URLSearchParams(f), headers: hd, redirect: 'manual' })).status, [
+        `/.warden/console/approvals/${h.id}`,
+        form,
+        headers,
+      ] as const);
     expect(await status({ decision: 'approve' })).toBe(403);
     expect(await status({ decision: 'approve', csrf: 'x'.repeat(43) })).toBe(403);
     // Another person's valid token is not carol's.

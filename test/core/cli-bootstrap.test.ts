@@ -54,7 +54,18 @@ describe('usage, help and version', () => {
   });
 
   it('every command answers --help and -h with its own usage, exit 0, nothing else done', async () => {
-    const commands = [['start'], ['validate'], ['token'], ['explain'], ['fga', 'push'], ['fga', 'pull'], ['schema'], ['keygen'], ['vault', 'rekey'], ['mcp', 'accept']];
+    const commands = [
+      ['start'],
+      ['validate'],
+      ['token'],
+      ['explain'],
+      ['fga', 'push'],
+      ['fga', 'pull'],
+      ['schema'],
+      ['keygen'],
+      ['vault', 'rekey'],
+      ['mcp', 'accept'],
+    ];
     const runs = commands.flatMap((c) => ['--help', '-h'].map((flag) => ({ c, flag })));
     const results = await Promise.all(runs.map(({ c, flag }) => warden([...c, flag])));
     results.forEach((r, i) => {
@@ -122,8 +133,11 @@ describe('warden fga push and pull against OpenFGA', () => {
     const pulled = await loadModel(join(out, 'model.fga'));
     const original = await loadModel(join(REPO_ROOT, 'policies/model.fga'));
     expect(pulled.type_definitions.map((t) => t.type).sort()).toEqual(original.type_definitions.map((t) => t.type).sort());
-    const key = (t: { user: string; relation: string; object: string; condition?: unknown }) => JSON.stringify([t.user, t.relation, t.object, t.condition ?? null]);
-    const pulledTuples = parseTuples(readFileSync(join(out, 'tuples.yaml'), 'utf8'), 'tuples.yaml').map(key).sort();
+    const key = (t: { user: string; relation: string; object: string; condition?: unknown }) =>
+      JSON.stringify([t.user, t.relation, t.object, t.condition ?? null]);
+    const pulledTuples = parseTuples(readFileSync(join(out, 'tuples.yaml'), 'utf8'), 'tuples.yaml')
+      .map(key)
+      .sort();
     const pushed = [...new Set((await loadTuples(join(REPO_ROOT, 'policies/tuples.yaml'))).map(key))].sort();
     expect(pulledTuples).toEqual(pushed);
 
@@ -150,11 +164,18 @@ routes:
     const project = join(dir, 'project');
     mkdirSync(project, { recursive: true });
     writeFileSync(join(project, 'gateway.yaml'), config(port));
-    const server: ChildProcess = spawn(process.execPath, [CLI, 'start', '-c', 'gateway.yaml'], { cwd: project, env: { ...baseEnv(), WARDEN_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+    const server: ChildProcess = spawn(process.execPath, [CLI, 'start', '-c', 'gateway.yaml'], {
+      cwd: project,
+      env: { ...baseEnv(), WARDEN_LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
     try {
       let up = false;
       for (let i = 0; i < 100 && !up; i++) {
-        up = await fetch(`http://127.0.0.1:${port}/.warden/healthz`).then((r) => r.ok, () => false);
+        up = await fetch(`http://127.0.0.1:${port}/.warden/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (!up) await new Promise((r) => setTimeout(r, 100));
       }
       expect(up).toBe(true);
@@ -167,7 +188,11 @@ routes:
       expect(ok.status).not.toBe(401);
 
       // A token from another data dir (another key, same issuer and audience).
-      const other = await warden(['token', '--agent', 'demo-agent', '--user', 'alice', '-c', join(project, 'gateway.yaml')], { WARDEN_DATA_DIR: join(dir, 'other-key') }, elsewhere);
+      const other = await warden(
+        ['token', '--agent', 'demo-agent', '--user', 'alice', '-c', join(project, 'gateway.yaml')],
+        { WARDEN_DATA_DIR: join(dir, 'other-key') },
+        elsewhere,
+      );
       expect(other.code).toBe(0);
       const refused = await fetch(`http://127.0.0.1:${port}/status`, { headers: { authorization: `Bearer ${other.stdout.trim()}` } });
       expect(refused.status).toBe(401);

@@ -85,11 +85,22 @@ describe('warden validate', () => {
     expect(r.stderr).toContain('server.colour (line 3): unknown key');
     expect(r.stderr).toContain('routes[0].upstream.url (line 9): environment variable UNSET_WARDEN_TEST_VAR is not set');
     // Substitution problems are reported first; fix them and the rest shows up.
-    writeFileSync(join(dir, 'bad2.yaml'), (await import('node:fs')).readFileSync(join(dir, 'bad.yaml'), 'utf8').replace('${UNSET_WARDEN_TEST_VAR}', 'http://127.0.0.1:1').replace('  colour: blue\n', ''));
+    writeFileSync(
+      join(dir, 'bad2.yaml'),
+      (await import('node:fs'))
+        .readFileSync(join(dir, 'bad.yaml'), 'utf8')
+        .replace('${UNSET_WARDEN_TEST_VAR}', 'http://127.0.0.1:1')
+        .replace('  colour: blue\n', ''),
+    );
     const r2 = await warden(['validate', '-c', 'bad2.yaml']);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/routes\[1\] \(line \d+\): must say authorize: \(a list, possibly \[\]\) or public: true/);
-    writeFileSync(join(dir, 'bad3.yaml'), (await import('node:fs')).readFileSync(join(dir, 'bad2.yaml'), 'utf8').replace('    upstream: { url: "http://127.0.0.1:1" }\n  - name: c', '    upstream: { url: "http://127.0.0.1:1" }\n    public: true\n  - name: c'));
+    writeFileSync(
+      join(dir, 'bad3.yaml'),
+      (await import('node:fs'))
+        .readFileSync(join(dir, 'bad2.yaml'), 'utf8')
+        .replace('    upstream: { url: "http://127.0.0.1:1" }\n  - name: c', '    upstream: { url: "http://127.0.0.1:1" }\n    public: true\n  - name: c'),
+    );
     const r3 = await warden(['validate', '-c', 'bad3.yaml']);
     expect(r3.code).toBe(1);
     expect(r3.stderr).toMatch(/routes\[2\]\.authorize\[0\]\.relation \(line 18\): type doc has no relation can_fly/);
@@ -166,7 +177,11 @@ describe('warden start: node flags applied by re-executing node (#17)', () => {
     const port = await freePort();
     const file = join(dir, 'kill.yaml');
     writeFileSync(file, goodConfig(port, upstream.url));
-    const parent = spawn(process.execPath, [CLI, 'start', '-c', file], { cwd: dir, env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data') }, stdio: 'ignore' });
+    const parent = spawn(process.execPath, [CLI, 'start', '-c', file], {
+      cwd: dir,
+      env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data') },
+      stdio: 'ignore',
+    });
     try {
       let server: number | undefined;
       for (let i = 0; i < 200 && server === undefined; i++) {
@@ -176,7 +191,13 @@ describe('warden start: node flags applied by re-executing node (#17)', () => {
       expect(server).toBeDefined();
       expect(cmdline(server!)).toContain('--max-semi-space-size=4');
       for (let i = 0; i < 200; i++) {
-        if (await fetch(`http://127.0.0.1:${port}/.warden/healthz`).then((r) => r.ok, () => false)) break;
+        if (
+          await fetch(`http://127.0.0.1:${port}/.warden/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          )
+        )
+          break;
         await new Promise((r) => setTimeout(r, 50));
       }
       parent.kill('SIGKILL');

@@ -92,7 +92,8 @@ describe('the per-connection token memo', () => {
     try {
       for (let i = 0; i < 3; i++) expect(await conn.get('/docs/1', alice)).toBe(200);
       // The new generation trusts another issuer only: the dev token's issuer is unknown to it.
-      const otherIssuer = 'identity: { dev_issuer: false, issuers: [{ issuer: "https://idp.example", audience: [warden], jwks_uri: "http://127.0.0.1:9/jwks" }] }';
+      const otherIssuer =
+        'identity: { dev_issuer: false, issuers: [{ issuer: "https://idp.example", audience: [warden], jwks_uri: "http://127.0.0.1:9/jwks" }] }';
       expect(await warden.reload(config(upstream.url, otherIssuer))).toBe(true);
       expect(await conn.get('/docs/1', alice)).toBe(401);
       expect(conn.connects()).toBe(1);

@@ -13,7 +13,8 @@ import { REPO_ROOT } from '../support/gateway.js';
 
 let dir: string;
 const CONFIG = join(REPO_ROOT, 'gateway.yaml');
-const warden = (args: string[]) => runCli([...args, '-c', CONFIG], { cwd: dir, env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LISTEN: '', WARDEN_ADMIN_LISTEN: '' } });
+const warden = (args: string[]) =>
+  runCli([...args, '-c', CONFIG], { cwd: dir, env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LISTEN: '', WARDEN_ADMIN_LISTEN: '' } });
 
 beforeAll(() => {
   requireBuiltCli();
@@ -36,7 +37,12 @@ describe('warden explain', () => {
     const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_file', arguments: { path: 'notes.txt' } } });
     const r = await warden(['explain', '--token', token, '-X', 'POST', '/mcp/files', '--data', call, '--json']);
     expect(r.stderr).toBe('');
-    const trace = JSON.parse(r.stdout) as { decision: string; mcp: { tool: string; note?: string }; checks: Array<{ allowed: boolean }>; approval: Array<{ message: string }> };
+    const trace = JSON.parse(r.stdout) as {
+      decision: string;
+      mcp: { tool: string; note?: string };
+      checks: Array<{ allowed: boolean }>;
+      approval: Array<{ message: string }>;
+    };
     expect(trace.mcp.tool).toBe('delete_file');
     expect(trace.mcp.note).toContain('tool_not_pinned');
     expect(trace.checks.length).toBeGreaterThan(0);

@@ -72,7 +72,10 @@ routes:
 
 beforeAll(async () => {
   upstream = await startUpstream();
-  warden = await startWarden({ config: config(upstream.url), env: { TEST_UPSTREAM_KEY: 'static-key-0123456789', TEST_TENANT: 'acme', TEST_ADMIN_TOKEN: 'admin-token-0123456789abcdef0123456789' } });
+  warden = await startWarden({
+    config: config(upstream.url),
+    env: { TEST_UPSTREAM_KEY: 'static-key-0123456789', TEST_TENANT: 'acme', TEST_ADMIN_TOKEN: 'admin-token-0123456789abcdef0123456789' },
+  });
   alice = await warden.token('demo-agent', 'alice');
 });
 
@@ -100,7 +103,16 @@ describe('A.1 injected credentials cannot be shadowed', () => {
     const host = new URL(warden.url).host;
     const r = await rawRequest(
       warden.url,
-      ['GET /keyed/k HTTP/1.1', `Host: ${host}`, `Authorization: Bearer ${alice}`, 'X-Api-Key: mine', 'x-API-key: mine-again', 'Connection: close', '', ''].join('\r\n'),
+      [
+        'GET /keyed/k HTTP/1.1',
+        `Host: ${host}`,
+        `Authorization: Bearer ${alice}`,
+        'X-Api-Key: mine',
+        'x-API-key: mine-again',
+        'Connection: close',
+        '',
+        '',
+      ].join('\r\n'),
     );
     expect(r.status).toBe(200);
     expect(seenValues('x-api-key')).toEqual(['static-key-0123456789']);
@@ -184,11 +196,32 @@ describe('A.6 Host and client-IP headers', () => {
   });
 
   it('passes no client-IP or forwarding header from an untrusted peer', async () => {
-    const family = ['True-Client-IP', 'X-Client-IP', 'CF-Connecting-IP', 'X-Cluster-Client-IP', 'X-Forwarded-Server', 'X-Forwarded-Uri', 'X-Envoy-Original-Path', 'X-Original-URL', 'X-Rewrite-URL', 'X-Real-IP', 'Forwarded'];
+    const family = [
+      'True-Client-IP',
+      'X-Client-IP',
+      'CF-Connecting-IP',
+      'X-Cluster-Client-IP',
+      'X-Forwarded-Server',
+      'X-Forwarded-Uri',
+      'X-Envoy-Original-Path',
+      'X-Original-URL',
+      'X-Rewrite-URL',
+      'X-Real-IP',
+      'Forwarded',
+    ];
     const host = new URL(warden.url).host;
     const r = await rawRequest(
       warden.url,
-      ['GET /public/ip HTTP/1.1', `Host: ${host}`, ...family.map((h) => `${h}: 6.6.6.6`), 'X-Forwarded-For: 6.6.6.6', 'X-Forwarded-Host: evil.example', 'Connection: close', '', ''].join('\r\n'),
+      [
+        'GET /public/ip HTTP/1.1',
+        `Host: ${host}`,
+        ...family.map((h) => `${h}: 6.6.6.6`),
+        'X-Forwarded-For: 6.6.6.6',
+        'X-Forwarded-Host: evil.example',
+        'Connection: close',
+        '',
+        '',
+      ].join('\r\n'),
     );
     expect(r.status).toBe(200);
     for (const h of family) expect(seenValues(h.toLowerCase()), h).toEqual([]);
@@ -287,7 +320,8 @@ describe('A.11 every WWW-Authenticate challenge parses strictly (RFC 9110 §11.6
         const p = join(dir, e.name);
         if (e.isDirectory()) walk(p);
         else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
-          for (const m of readFileSync(p, 'utf8').matchAll(/'www-authenticate'\]?\s*[:=]\s*'([^']+)'|'WWW-Authenticate':\s*'([^']+)'/gi)) found.push(m[1] ?? m[2]);
+          for (const m of readFileSync(p, 'utf8').matchAll(/'www-authenticate'\]?\s*[:=]\s*'([^']+)'|'WWW-Authenticate':\s*'([^']+)'/gi))
+            found.push(m[1] ?? m[2]);
         }
       }
     };

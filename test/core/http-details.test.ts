@@ -107,7 +107,9 @@ describe('every 400 is traceable', () => {
     const id = /\r\nx-request-id: ([0-9a-f-]{36})\r\n/i.exec(r.text)?.[1];
     expect(id).toBeDefined();
     expect(r.text).toContain(`"request_id":"${id}"`);
-    await expect.poll(() => warden.audits().find((a) => a.request_id === id)).toMatchObject({ audit: true, decision: 'deny', status: 400, code: 'bad_request' });
+    await expect
+      .poll(() => warden.audits().find((a) => a.request_id === id))
+      .toMatchObject({ audit: true, decision: 'deny', status: 400, code: 'bad_request' });
     expect(await metric(400)).toBe(before + 1);
   });
 });
@@ -117,7 +119,10 @@ describe('log redaction by secret field names', () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'info', destination: new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) }) });
     logger.error({ err: new WardenError('store_unavailable', 'Redis did not answer'), code: 'ECONNREFUSED', exit: { code: 1 } }, 'failed');
-    logger.info({ authorization_code: 'oauth-code-1234567890', client_secret: 's3cret-value-123', url: '/.warden/callback/github?code=oauth-code-1234567890&state=s' }, 'callback');
+    logger.info(
+      { authorization_code: 'oauth-code-1234567890', client_secret: 's3cret-value-123', url: '/.warden/callback/github?code=oauth-code-1234567890&state=s' },
+      'callback',
+    );
     const text = lines.join('');
     expect(text).toContain('"code":"store_unavailable"');
     expect(text).toContain('"code":"ECONNREFUSED"');

@@ -13,7 +13,17 @@ let upstream: Upstream;
 let warden: WardenHandle;
 
 beforeAll(async () => {
-  idp = await startOidcProvider({ audience: 'https://warden.test', clients: [{ client_id: 'billing-bot', client_secret: 'billing-bot-secret-0123456789abcdef', grant_types: ['client_credentials', 'authorization_code', 'refresh_token'], redirect_uris: ['http://127.0.0.1/cb'] }] });
+  idp = await startOidcProvider({
+    audience: 'https://warden.test',
+    clients: [
+      {
+        client_id: 'billing-bot',
+        client_secret: 'billing-bot-secret-0123456789abcdef',
+        grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
+        redirect_uris: ['http://127.0.0.1/cb'],
+      },
+    ],
+  });
   upstream = await startUpstream();
   warden = await startWarden({
     config: `

@@ -31,7 +31,11 @@ async function freePort(): Promise<number> {
 
 async function node(args: string[], env: Record<string, string | undefined> = {}) {
   try {
-    const { stdout, stderr } = await run(process.execPath, args, { cwd: dir, env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), ...env }, timeout: 20_000 });
+    const { stdout, stderr } = await run(process.execPath, args, {
+      cwd: dir,
+      env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), ...env },
+      timeout: 20_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -70,7 +74,9 @@ describe('listen addresses from the environment', () => {
   });
 
   it('a malformed value is a config error naming the variable, never ignored', () => {
-    expect(() => parseConfig(minimal('127.0.0.1:8080'), { env: { WARDEN_LISTEN: '8080' }, baseDir: REPO_ROOT })).toThrow(/server\.listen: WARDEN_LISTEN must be host:port \(got "8080"\)/);
+    expect(() => parseConfig(minimal('127.0.0.1:8080'), { env: { WARDEN_LISTEN: '8080' }, baseDir: REPO_ROOT })).toThrow(
+      /server\.listen: WARDEN_LISTEN must be host:port \(got "8080"\)/,
+    );
   });
 
   it('a started Warden serves on WARDEN_LISTEN, and the image health probe sees it', async () => {
@@ -84,7 +90,10 @@ describe('listen addresses from the environment', () => {
     try {
       let up = false;
       for (let i = 0; i < 100 && !up; i++) {
-        up = await fetch(`http://127.0.0.1:${envPort}/.warden/healthz`).then((r) => r.ok, () => false);
+        up = await fetch(`http://127.0.0.1:${envPort}/.warden/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (!up) await new Promise((r) => setTimeout(r, 100));
       }
       expect(up).toBe(true);

@@ -123,7 +123,8 @@ describe('forwarding', () => {
     );
     expect(r.status).toBe(200);
     const seen = upstream.requests[0].headers;
-    for (const h of ['x-secret-hop', 'keep-alive', 'proxy-authorization', 'te', 'x-original-url', 'x-rewrite-url', 'forwarded']) expect(seen[h]).toBeUndefined();
+    for (const h of ['x-secret-hop', 'keep-alive', 'proxy-authorization', 'te', 'x-original-url', 'x-rewrite-url', 'forwarded'])
+      expect(seen[h]).toBeUndefined();
     expect(seen['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen['x-forwarded-host']).not.toBe('evil.example');
     expect(seen['x-keep']).toBe('yes');
@@ -131,7 +132,13 @@ describe('forwarding', () => {
 
   it('never passes upstream cookies or hop-by-hop headers back to the agent', async () => {
     upstream.setHandler((_req, res) => {
-      res.writeHead(200, { 'set-cookie': 'upstream=1; Path=/', connection: 'x-internal', 'x-internal': 'secret', 'content-type': 'text/plain', 'content-length': '2' });
+      res.writeHead(200, {
+        'set-cookie': 'upstream=1; Path=/',
+        connection: 'x-internal',
+        'x-internal': 'secret',
+        'content-type': 'text/plain',
+        'content-length': '2',
+      });
       res.end('ok');
     });
     const res = await fetch(`${warden.url}/public/c`);
@@ -419,7 +426,10 @@ describe('reload', () => {
     expect(warden.logs()).toContain('reload failed');
     expect((await fetch(`${warden.url}/public/x`)).status).toBe(200);
 
-    const next = config(upstream.url).replace('name: public', 'name: public2').replace('/public/**', '/open/**').replace('strip_prefix: /public', 'strip_prefix: /open');
+    const next = config(upstream.url)
+      .replace('name: public', 'name: public2')
+      .replace('/public/**', '/open/**')
+      .replace('strip_prefix: /public', 'strip_prefix: /open');
     expect(await warden.reload(next)).toBe(true);
     expect((await fetch(`${warden.url}/open/x`)).status).toBe(200);
     expect((await fetch(`${warden.url}/public/x`)).status).toBe(404);
@@ -430,7 +440,14 @@ describe('reload', () => {
 
   /** The config with `n` more public routes before the others (a large route table, #17). */
   const withRoutesBefore = (text: string, n: number) =>
-    text.replace('\nroutes:\n', '\nroutes:\n' + Array.from({ length: n }, (_, i) => `  - name: svc${i}\n    match: { path: "/svc${i}/items/:id" }\n    upstream: { url: "${upstream.url}" }\n    public: true\n`).join(''));
+    text.replace(
+      '\nroutes:\n',
+      '\nroutes:\n' +
+        Array.from(
+          { length: n },
+          (_, i) => `  - name: svc${i}\n    match: { path: "/svc${i}/items/:id" }\n    upstream: { url: "${upstream.url}" }\n    public: true\n`,
+        ).join(''),
+    );
 
   it.each([0, 2000])('loses no request while reloading under load (%i extra routes)', async (extra) => {
     // Parsing 2,000 routes holds the event loop for 0.3–2.5 s on a loaded 2-core machine (YAML parse,
@@ -484,7 +501,9 @@ routes:
   });
 
   it('believes X-Forwarded-* only from a trusted proxy, and appends the peer', async () => {
-    const res = await fetch(`${behind.url}/public/x`, { headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' } });
+    const res = await fetch(`${behind.url}/public/x`, {
+      headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' },
+    });
     expect(res.status).toBe(200);
     const seen = upstream.requests.at(-1)!.headers;
     expect(seen['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');

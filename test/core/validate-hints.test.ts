@@ -52,7 +52,9 @@ describe('warden validate', () => {
     expect(r.code).toBe(1);
     const lines = problems(r.stderr);
     expect(lines).toContain('  server.lisen (line 2): unknown key — did you mean listen?');
-    expect(lines).toContain('  routes[0].match.path (line 7): "{doc}" is not a path parameter: route patterns write parameters as ":name" — did you mean ":doc"?');
+    expect(lines).toContain(
+      '  routes[0].match.path (line 7): "{doc}" is not a path parameter: route patterns write parameters as ":name" — did you mean ":doc"?',
+    );
     expect(lines).toContain('  routes[0].match.methods[0] (line 7): unknown HTTP method "GETS" — did you mean GET?');
     expect(lines).toContain('  routes[0].match.methods[1] (line 7): methods are upper case — did you mean POST?');
     expect(lines).toContain('  routes[0].upstream.strip_prefx (line 8): unknown key — did you mean strip_prefix?');

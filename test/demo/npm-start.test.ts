@@ -25,7 +25,11 @@ interface Run {
 }
 
 function runStart(env: Record<string, string>): Run {
-  const proc = spawn(process.execPath, [join(ROOT, 'scripts/dev-start.mjs')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [join(ROOT, 'scripts/dev-start.mjs')], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -54,7 +58,9 @@ function freePort(): Promise<number> {
 
 function occupy(port: number): Promise<Server> {
   return new Promise((r, reject) => {
-    const s = createServer().once('error', reject).listen(port, '127.0.0.1', () => r(s));
+    const s = createServer()
+      .once('error', reject)
+      .listen(port, '127.0.0.1', () => r(s));
   });
 }
 
@@ -67,7 +73,10 @@ function sh(command: string, token = '', expectedStatus = 0): string {
 
 function childPids(pid: number): number[] {
   const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
-  return r.stdout.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+  return r.stdout
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
 }
 
 const alive = (pid: number) => {
@@ -144,7 +153,10 @@ describe('npm start', () => {
       const reviewPage = await browser.newPage();
       await reviewPage.goto(review);
       await devSignInIfAsked(reviewPage, 'alice');
-      await reviewPage.getByRole('button', { name: /approve/i }).first().click();
+      await reviewPage
+        .getByRole('button', { name: /approve/i })
+        .first()
+        .click();
       await reviewPage.waitForLoadState();
       await reviewPage.close();
       expect(sh(curls[5], token)).toMatch(/^HTTP\/1\.1 200/);

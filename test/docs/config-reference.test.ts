@@ -57,7 +57,10 @@ describe('generated configuration reference', () => {
       const kind = n['x-warden-type'];
       if ((kind === 'duration' || kind === 'size') && Array.isArray(n.examples)) {
         for (const value of n.examples) {
-          const text = kind === 'duration' ? `${base}server: { shutdown_timeout: ${JSON.stringify(value)} }` : `${base}server: { limits: { body_bytes: ${JSON.stringify(value)} } }`;
+          const text =
+            kind === 'duration'
+              ? `${base}server: { shutdown_timeout: ${JSON.stringify(value)} }`
+              : `${base}server: { limits: { body_bytes: ${JSON.stringify(value)} } }`;
           expect(() => parseConfig(text, { env: {}, baseDir: REPO_ROOT }), `${kind} example ${JSON.stringify(value)}`).not.toThrow();
           seen++;
         }

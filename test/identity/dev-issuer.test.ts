@@ -166,9 +166,16 @@ describe('authenticator with the dev issuer', () => {
 
   it('refuses duplicate issuers, and a non-URL issuer without jwks_uri', async () => {
     const logger = captureLogs().logger;
-    const twice = identityConfig({ issuers: [{ issuer: 'https://a.example', audience: 'x' }, { issuer: 'https://a.example', audience: 'y' }] });
+    const twice = identityConfig({
+      issuers: [
+        { issuer: 'https://a.example', audience: 'x' },
+        { issuer: 'https://a.example', audience: 'y' },
+      ],
+    });
     await expect(createAuthenticator(twice, { logger })).rejects.toMatchObject({ code: 'config_invalid' });
-    await expect(createAuthenticator(identityConfig({ issuers: [{ issuer: 'urn:example:idp', audience: 'x' }] }), { logger })).rejects.toMatchObject({ code: 'config_invalid' });
+    await expect(createAuthenticator(identityConfig({ issuers: [{ issuer: 'urn:example:idp', audience: 'x' }] }), { logger })).rejects.toMatchObject({
+      code: 'config_invalid',
+    });
     await expect(
       createAuthenticator(identityConfig({ issuers: [{ issuer: 'urn:example:idp', audience: 'x', jwks_uri: 'http://127.0.0.1:1/jwks' }] }), { logger }),
     ).resolves.toBeTruthy();

@@ -19,16 +19,24 @@ const HASH: Record<string, string> = { 256: 'sha256', 384: 'sha384', 512: 'sha51
  * Sign `header.payload` with `alg` using a private JWK (RS*, PS*, ES*) or a
  * raw secret (HS*). Returns the compact token.
  */
-export function signCompact(header: Record<string, unknown>, payload: Record<string, unknown>, key: JsonWebKey | Buffer | string, alg = String(header.alg)): string {
+export function signCompact(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  key: JsonWebKey | Buffer | string,
+  alg = String(header.alg),
+): string {
   const input = `${b64(header)}.${b64(payload)}`;
   const hash = HASH[alg.slice(2)];
   let sig: Buffer;
   if (alg.startsWith('HS')) {
-    sig = createHmac(hash, key as Buffer | string).update(input).digest();
+    sig = createHmac(hash, key as Buffer | string)
+      .update(input)
+      .digest();
   } else {
     const privateKey = createPrivateKey({ key: key as JsonWebKey, format: 'jwk' });
     if (alg.startsWith('ES')) sig = sign(hash, Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
-    else if (alg.startsWith('PS')) sig = sign(hash, Buffer.from(input), { key: privateKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(alg.slice(2)) / 8 });
+    else if (alg.startsWith('PS'))
+      sig = sign(hash, Buffer.from(input), { key: privateKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(alg.slice(2)) / 8 });
     else sig = sign(hash, Buffer.from(input), privateKey);
   }
   return `${input}.${sig.toString('base64url')}`;

@@ -39,15 +39,17 @@ async function cibaRequest(loginHint: string, extra: Record<string, string> = {}
   const c = op.clients.ciba;
   const res = await fetch(`${op.issuer}/backchannel`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: new URLSearchParams({ scope: 'openid read', login_hint: loginHint, ...extra }),
   });
   expect(res.status).toBe(200);
   return (await res.json()) as { auth_req_id: string; expires_in: number };
 }
 
-const poll = (authReqId: string) =>
-  op.tokenRequest(op.clients.ciba.client_id, { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: authReqId });
+const poll = (authReqId: string) => op.tokenRequest(op.clients.ciba.client_id, { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: authReqId });
 
 describe('oidc test peer', () => {
   it('issues RFC 9068 machine tokens (typ at+jwt, aud, client_id, sub = client)', async () => {

@@ -88,7 +88,10 @@ describe('valid tokens from the real provider', () => {
 
   it('reads scp arrays, agent_claim/user_claim and the act chain', async () => {
     const { auth } = await authFor({ agent_claim: 'client_id', user_claim: 'email' });
-    const token = realSigned({}, { scope: undefined, scp: ['read', 'files'], email: 'carol@example.test', sub: 'carol', act: { sub: 'agent-a', act: { sub: 'agent-b' } } });
+    const token = realSigned(
+      {},
+      { scope: undefined, scp: ['read', 'files'], email: 'carol@example.test', sub: 'carol', act: { sub: 'agent-a', act: { sub: 'agent-b' } } },
+    );
     const p = await auth.authenticate(token);
     expect(p.agent).toBe('forged-agent');
     expect(p.user).toBe('carol@example.test');
@@ -411,16 +414,16 @@ describe('JWKS rotation, flooding and outage', () => {
   it('falls back to RFC 8414 metadata when OIDC discovery is 404 (issuer with a path)', async () => {
     let issuer = '';
     const idp = await startRecordingServer(undefined, (path) =>
-      path === '/.well-known/oauth-authorization-server/tenant-a'
-        ? { status: 200, body: { issuer, jwks_uri: op.jwksUri } }
-        : { status: 404, body: {} },
+      path === '/.well-known/oauth-authorization-server/tenant-a' ? { status: 200, body: { issuer, jwks_uri: op.jwksUri } } : { status: 404, body: {} },
     );
     issuer = `${idp.url}/tenant-a`;
     try {
       const auth = await createAuthenticator(identityConfig({ issuers: [{ issuer, audience: op.audience }] }), { logger: captureLogs().logger });
       const token = signCompact({ alg: 'RS256', typ: 'at+jwt', kid: op.signingKey().kid }, accessClaims(issuer, op.audience), op.signingKey().privateJwk);
       await expect(auth.authenticate(token)).resolves.toMatchObject({ issuer, user: 'alice' });
-      await auth.authenticate(signCompact({ alg: 'RS256', typ: 'at+jwt', kid: op.signingKey().kid }, accessClaims(issuer, op.audience, { sub: 'bo' }), op.signingKey().privateJwk));
+      await auth.authenticate(
+        signCompact({ alg: 'RS256', typ: 'at+jwt', kid: op.signingKey().kid }, accessClaims(issuer, op.audience, { sub: 'bo' }), op.signingKey().privateJwk),
+      );
       expect(idp.hits).toEqual(['GET /tenant-a/.well-known/openid-configuration', 'GET /.well-known/oauth-authorization-server/tenant-a']);
     } finally {
       await idp.stop();
@@ -430,7 +433,9 @@ describe('JWKS rotation, flooding and outage', () => {
   it('discovery metadata naming another issuer is refused', async () => {
     const trap = await startRecordingServer({ issuer: 'https://someone-else.example', jwks_uri: op.jwksUri });
     try {
-      const { auth } = await createAuthenticator(identityConfig({ issuers: [{ issuer: trap.url, audience: op.audience }] }), { logger: captureLogs().logger }).then((a) => ({ auth: a }));
+      const { auth } = await createAuthenticator(identityConfig({ issuers: [{ issuer: trap.url, audience: op.audience }] }), {
+        logger: captureLogs().logger,
+      }).then((a) => ({ auth: a }));
       const token = signCompact({ alg: 'RS256', typ: 'at+jwt', kid: op.signingKey().kid }, accessClaims(trap.url, op.audience), op.signingKey().privateJwk);
       await expectRefused(auth.authenticate(token), 'jwks_unavailable');
       expect(trap.hits).toEqual(['GET /.well-known/openid-configuration']);

@@ -63,7 +63,9 @@ describe('limits config', () => {
         expect.stringMatching(/^routes\[0\]\.budget\.lease: must be at least 1s/),
       ]),
     );
-    expect(issues(base(`    public: true\n    budget: { amount: 1, max: 10, per: 1h }`))).toEqual(expect.arrayContaining([expect.stringMatching(/^routes\[0\]\.budget: a budget needs an authenticated agent/)]));
+    expect(issues(base(`    public: true\n    budget: { amount: 1, max: 10, per: 1h }`))).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^routes\[0\]\.budget: a budget needs an authenticated agent/)]),
+    );
   });
 
   it('an amount is a constant or exactly one {ref} to a JSON number', () => {

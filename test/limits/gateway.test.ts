@@ -122,7 +122,16 @@ describe('rate limits and budgets through the gateway', () => {
 
   it('refuses amounts that are not finite non-negative JSON numbers with 400, reserving nothing', async () => {
     const start = (await budgets(bob)).budgets.find((b) => b.route === 'pay');
-    for (const body of [json('20'), json(-1), json(null), JSON.stringify({ to: 'x' }), '{"amount": 1e400}', json({ value: 1 }), json([1]), '{"amount": 1000, "amount": 1}']) {
+    for (const body of [
+      json('20'),
+      json(-1),
+      json(null),
+      JSON.stringify({ to: 'x' }),
+      '{"amount": 1e400}',
+      json({ value: 1 }),
+      json([1]),
+      '{"amount": 1000, "amount": 1}',
+    ]) {
       const res = await post('/pay/bobco/charges', bob, body);
       expect(res.status, body).toBe(400);
       expect(((await res.json()) as { code: string }).code).toBe('bad_request');
@@ -200,7 +209,10 @@ describe('rate limits and budgets through the gateway', () => {
       headers: { cookie: tx, origin: w.url, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ csrf, user }).toString(),
     });
-    const session = done.headers.getSetCookie().map((c) => c.split(';')[0]).find((c) => !c.endsWith('='));
+    const session = done.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .find((c) => !c.endsWith('='));
     if (!session) throw new Error(`dev sign-in answered ${done.status} without a session cookie`);
     return session;
   }

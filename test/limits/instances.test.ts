@@ -82,7 +82,11 @@ describe('limits across two Warden processes on one Redis', () => {
 
   async function launch(port: number): Promise<Instance> {
     let out = '';
-    const child = spawn(process.execPath, [CLI, 'start', '-c', configFile], { cwd: dir, env: { ...env, WARDEN_LISTEN: `127.0.0.1:${port}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'start', '-c', configFile], {
+      cwd: dir,
+      env: { ...env, WARDEN_LISTEN: `127.0.0.1:${port}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     running.add(child);
     child.on('exit', () => running.delete(child));
     child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
@@ -118,7 +122,15 @@ describe('limits across two Warden processes on one Redis', () => {
     publicUrl = `http://127.0.0.1:${pa}`;
     configFile = join(dir, 'gateway.yaml');
     writeFileSync(configFile, gatewayYaml(publicUrl));
-    env = { ...process.env, NODE_ENV: 'test', WARDEN_DATA_DIR: join(dir, 'data'), REDIS_URL: redis.url, REDIS_PREFIX: redis.keyPrefix, UPSTREAM_URL: upstream.url, WARDEN_LOG_LEVEL: 'warn' };
+    env = {
+      ...process.env,
+      NODE_ENV: 'test',
+      WARDEN_DATA_DIR: join(dir, 'data'),
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: redis.keyPrefix,
+      UPSTREAM_URL: upstream.url,
+      WARDEN_LOG_LEVEL: 'warn',
+    };
     // The dev issuer key is made once, before two processes could race to create it.
     const issuer = await loadDevIssuer({ dataDir: join(dir, 'data'), publicUrl });
     token = (agent, user) => issuer.issue({ agent, user, scopes: [], ttlSeconds: 3600 });
@@ -133,7 +145,11 @@ describe('limits across two Warden processes on one Redis', () => {
   });
 
   const pay = (i: Instance, path: string, t: string, amount: number, extra: Record<string, unknown> = {}) =>
-    fetch(`${i.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: JSON.stringify({ amount, ...extra }) });
+    fetch(`${i.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ amount, ...extra }),
+    });
   const budgetOf = async (i: Instance, t: string, route: string) => {
     const res = await fetch(`${i.url}/.warden/budgets`, { headers: { authorization: `Bearer ${t}` } });
     expect(res.status).toBe(200);
@@ -144,7 +160,9 @@ describe('limits across two Warden processes on one Redis', () => {
   it('200 concurrent requests against a limit of 50 on two instances: exactly 50 pass', async () => {
     const t = await token('bot', 'alice');
     const statuses = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => fetch(`${(i % 2 ? b : a).url}/limited/ping-${i}`, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.status)),
+      Array.from({ length: 200 }, (_, i) =>
+        fetch(`${(i % 2 ? b : a).url}/limited/ping-${i}`, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.status),
+      ),
     );
     expect(statuses.filter((s) => s === 200)).toHaveLength(50);
     expect(statuses.filter((s) => s === 429)).toHaveLength(150);
@@ -164,7 +182,10 @@ describe('limits across two Warden processes on one Redis', () => {
     const t = await token('bot', 'alice');
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        pay(i % 2 ? b : a, '/pay-approve/acme/transfers', t, 20, { ref: i }).then(async (r) => ({ status: r.status, code: ((await r.json()) as { code?: string }).code })),
+        pay(i % 2 ? b : a, '/pay-approve/acme/transfers', t, 20, { ref: i }).then(async (r) => ({
+          status: r.status,
+          code: ((await r.json()) as { code?: string }).code,
+        })),
       ),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(25);

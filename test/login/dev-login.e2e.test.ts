@@ -87,16 +87,28 @@ describe('development sign-in (dev issuer) with review_auth link+login', () => {
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toMatch(/^\/\.warden\/login\?return_to=%2F\.warden%2Fapprovals%2F/);
     const form = new URLSearchParams({ t: new URL(h.reviewUrl).searchParams.get('t')!, csrf: 'c'.repeat(32), decision: 'approve' });
-    const post = await fetch(h.reviewUrl.split('?')[0], { method: 'POST', headers: { cookie: `warden_review_csrf=${'c'.repeat(32)}`, 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    const post = await fetch(h.reviewUrl.split('?')[0], {
+      method: 'POST',
+      headers: { cookie: `warden_review_csrf=${'c'.repeat(32)}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: form,
+    });
     expect(post.status).toBe(403);
     expect((await h.call()).status).toBe(202);
   });
 
   it('the dev sign-in form needs its own browser’s form token', async () => {
-    const noTx = await fetch(`${warden.url}/.warden/login/dev`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'user=mallory&csrf=x' });
+    const noTx = await fetch(`${warden.url}/.warden/login/dev`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'user=mallory&csrf=x',
+    });
     expect(noTx.status).toBe(403);
     expect(noTx.headers.get('set-cookie') ?? '').not.toContain('warden_session');
-    const crossSite = await fetch(`${warden.url}/.warden/login/dev`, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site', 'content-type': 'application/x-www-form-urlencoded' }, body: 'user=mallory' });
+    const crossSite = await fetch(`${warden.url}/.warden/login/dev`, {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'cross-site', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'user=mallory',
+    });
     expect(crossSite.status).toBe(403);
   });
 });

@@ -34,7 +34,8 @@ describe('sign-in ID token validation (hostile IdP)', () => {
     server = createServer((req, res) => {
       const path = new URL(req.url ?? '/', issuer).pathname;
       const json = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      if (path === '/.well-known/openid-configuration') return json({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
+      if (path === '/.well-known/openid-configuration')
+        return json({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
       if (path === '/jwks') return json({ keys: [jwk] });
       if (path === '/token') {
         if (hangToken) return; // never answered: the client's timeout must end the call
@@ -89,9 +90,7 @@ describe('sign-in ID token validation (hostile IdP)', () => {
 
   const now = () => Math.floor(Date.now() / 1000);
   async function sign(claims: Record<string, unknown>, header: Record<string, unknown> = {}, signingKey: Key = key): Promise<string> {
-    return new SignJWT({ nonce: NONCE, ...claims })
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1', ...header } as { alg: string })
-      .sign(signingKey);
+    return new SignJWT({ nonce: NONCE, ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'k1', ...header } as { alg: string }).sign(signingKey);
   }
   const base = () => ({ iss: issuer, aud: CLIENT, sub: 'alice', iat: now(), exp: now() + 300 });
   async function finish(idToken: string) {

@@ -132,7 +132,8 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
 
   async function agent(user: string) {
     const token = await warden.token('bot', user);
-    return (path: string, init: RequestInit = {}) => fetch(`${lb.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
+    return (path: string, init: RequestInit = {}) =>
+      fetch(`${lb.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
   }
 
   async function connectUrlFor(user: string): Promise<string> {
@@ -241,7 +242,9 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
     expect(upstream.requests.filter((r) => r.url === '/n1').length).toBe(forwardedBefore + 1);
     expect(warden.logs()).toMatch(/"approver":"alice"/);
     // The admin list says who decided.
-    const listed = (await (await fetch(`${warden.adminUrl}/approvals`)).json()) as { approvals: Array<{ approval_id: string; decided_by_user: string | null }> };
+    const listed = (await (await fetch(`${warden.adminUrl}/approvals`)).json()) as {
+      approvals: Array<{ approval_id: string; decided_by_user: string | null }>;
+    };
     expect(listed.approvals.find((a) => a.approval_id === held.id)?.decided_by_user).toBe('alice');
   });
 
@@ -292,9 +295,17 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
     const copy = (await sessionCookie(alice))!.value;
 
     // Without the form token, or from another site, logout is refused and the session stays.
-    const noToken = await fetch(`${lb.url}/.warden/logout`, { method: 'POST', headers: { cookie: `warden_session=${copy}`, 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    const noToken = await fetch(`${lb.url}/.warden/logout`, {
+      method: 'POST',
+      headers: { cookie: `warden_session=${copy}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
     expect(noToken.status).toBe(403);
-    const crossSite = await fetch(`${lb.url}/.warden/logout`, { method: 'POST', headers: { cookie: `warden_session=${copy}`, origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=x' });
+    const crossSite = await fetch(`${lb.url}/.warden/logout`, {
+      method: 'POST',
+      headers: { cookie: `warden_session=${copy}`, origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'csrf=x',
+    });
     expect(crossSite.status).toBe(403);
     expect(await (await fetch(`${lb.url}/.warden/session`, { headers: { cookie: `warden_session=${copy}` } })).text()).toContain('as alice');
 
@@ -348,7 +359,10 @@ describe('signed-in people: identity.login with oidc-provider and Chromium', () 
     const tx = /warden_signin=([^;]+)/.exec(start.headers.get('set-cookie') ?? '')![1];
     const noTx = await fetch(`${lb.url}/.warden/login/callback?code=abc&state=${auth.searchParams.get('state')}`, { redirect: 'manual' });
     expect(noTx.status).toBe(400);
-    const wrongState = await fetch(`${lb.url}/.warden/login/callback?code=abc&state=${'A'.repeat(43)}`, { redirect: 'manual', headers: { cookie: `warden_signin=${tx}` } });
+    const wrongState = await fetch(`${lb.url}/.warden/login/callback?code=abc&state=${'A'.repeat(43)}`, {
+      redirect: 'manual',
+      headers: { cookie: `warden_signin=${tx}` },
+    });
     expect(wrongState.status).toBe(400);
     expect(wrongState.headers.get('set-cookie') ?? '').not.toContain('warden_session=v1');
   });

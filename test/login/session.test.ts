@@ -64,7 +64,14 @@ describe('sealed cookies', () => {
   });
 
   it('keeps a bounded subset of claims', () => {
-    const claims = sessionClaims({ sub: 'a', iss: 'x', nonce: 'n', email: 'a@example.test', big: 'x'.repeat(2000), ...Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`c${i}`, 'y'.repeat(50)])) });
+    const claims = sessionClaims({
+      sub: 'a',
+      iss: 'x',
+      nonce: 'n',
+      email: 'a@example.test',
+      big: 'x'.repeat(2000),
+      ...Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`c${i}`, 'y'.repeat(50)])),
+    });
     expect(claims.email).toBe('a@example.test');
     expect(claims).not.toHaveProperty('nonce');
     expect(claims).not.toHaveProperty('big');
@@ -115,7 +122,11 @@ identity:
 `;
     expect(issues(yaml, { NODE_ENV: 'production' }).some((i) => i.startsWith('identity.login: in production'))).toBe(true);
     expect(issues(yaml.replace('http://', 'https://'), { NODE_ENV: 'production' })).toEqual([]);
-    expect(issues(`identity: { dev_issuer: true }\napprovals: { review_auth: login }\n`, { NODE_ENV: 'production' }).some((i) => i.startsWith('approvals.review_auth'))).toBe(true);
+    expect(
+      issues(`identity: { dev_issuer: true }\napprovals: { review_auth: login }\n`, { NODE_ENV: 'production' }).some((i) =>
+        i.startsWith('approvals.review_auth'),
+      ),
+    ).toBe(true);
   });
 });
 

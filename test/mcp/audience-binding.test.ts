@@ -83,7 +83,10 @@ describe('MCP tokens are bound to their resource (RFC 8707)', () => {
   });
 
   it('the dev issuer is not advertised as an authorization server (it serves no RFC 8414 metadata)', async () => {
-    const doc = (await (await fetch(`${warden.url}/.well-known/oauth-protected-resource/mcp/files`)).json()) as { resource: string; authorization_servers: string[] };
+    const doc = (await (await fetch(`${warden.url}/.well-known/oauth-protected-resource/mcp/files`)).json()) as {
+      resource: string;
+      authorization_servers: string[];
+    };
     expect(doc.resource).toBe(`${base}/mcp/files`);
     expect(doc.authorization_servers).toEqual([op.issuer]);
     expect((await fetch(`${warden.url}/.well-known/oauth-authorization-server/.warden/dev`)).status).toBe(404);

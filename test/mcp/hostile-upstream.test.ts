@@ -69,7 +69,13 @@ function hostile(path: string, req: IncomingMessage, res: ServerResponse, body: 
   }
   if (msg.method === 'initialize') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: msg.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'hostile', version: '1' } } }));
+    res.end(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: msg.id,
+        result: { protocolVersion: msg.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'hostile', version: '1' } },
+      }),
+    );
     return;
   }
   if (msg.method === 'tools/list') {
@@ -174,7 +180,10 @@ describe('request methods sent as notifications', () => {
     const batch = await fetch(`${warden.url}/mcp/empty-event`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify([{ jsonrpc: '2.0', method: 'notifications/initialized' }, { jsonrpc: '2.0', method: 'tools/call', params: { name: 'write_file' } }]),
+      body: JSON.stringify([
+        { jsonrpc: '2.0', method: 'notifications/initialized' },
+        { jsonrpc: '2.0', method: 'tools/call', params: { name: 'write_file' } },
+      ]),
     });
     expect(batch.status).toBe(400);
     expect(upstream.requests.length).toBe(before);

@@ -48,7 +48,14 @@ const routeInput = {
         ],
       },
       count_slowly: { authorize: [{ user: 'agent:{agent}', relation: 'can_call', object: 'tool:{tool}' }] },
-      either: { authorize: { any: [{ user: 'agent:{agent}', relation: 'can_call', object: 'tool:either' }, { user: 'user:{user}', relation: 'owner', object: 'file:{args.path}' }] } },
+      either: {
+        authorize: {
+          any: [
+            { user: 'agent:{agent}', relation: 'can_call', object: 'tool:either' },
+            { user: 'user:{user}', relation: 'owner', object: 'file:{args.path}' },
+          ],
+        },
+      },
       open_tool: {},
     } as Record<string, unknown>,
   },
@@ -73,7 +80,11 @@ function state(agent: string, user: string | null): RequestState {
   };
 }
 
-const tools = ['read_file', 'delete_file', 'count_slowly', 'either', 'open_tool', 'write_file'].map((name) => ({ name, description: `${name} tool`, inputSchema: { type: 'object' } }));
+const tools = ['read_file', 'delete_file', 'count_slowly', 'either', 'open_tool', 'write_file'].map((name) => ({
+  name,
+  description: `${name} tool`,
+  inputSchema: { type: 'object' },
+}));
 
 let store: Store;
 beforeEach(() => {
@@ -97,9 +108,15 @@ describe('filterTools', () => {
   });
 
   it('other_tools: allow shows unknown tools; a refused template (machine token, no user) hides', async () => {
-    const allowOthers = routeSchema.parse({ ...routeInput, mcp: { other_tools: 'allow', tools: { ...routeInput.mcp.tools, mine: { authorize: [{ user: 'user:{user}', relation: 'owner', object: 'doc:1' }] } } } });
+    const allowOthers = routeSchema.parse({
+      ...routeInput,
+      mcp: { other_tools: 'allow', tools: { ...routeInput.mcp.tools, mine: { authorize: [{ user: 'user:{user}', relation: 'owner', object: 'doc:1' }] } } },
+    });
     const authz = tupleAuthorizer([]);
-    const { verdicts } = await filterTools([...tools, { name: 'mine' }], state('bot', null), compileMcpRoute(allowOthers, 0), { authorizer: authz, pins: null });
+    const { verdicts } = await filterTools([...tools, { name: 'mine' }], state('bot', null), compileMcpRoute(allowOthers, 0), {
+      authorizer: authz,
+      pins: null,
+    });
     expect(verdicts.get('write_file')).toBe('shown');
     expect(verdicts.get('mine')).toBe('denied');
   });
@@ -123,9 +140,19 @@ describe('createToolsListRewriter', () => {
     expect(await rw.rewrite({ jsonrpc: '2.0', id: 1, result: { tools: [1, 2] } })).toEqual({ jsonrpc: '2.0', id: 1, result: { tools: [1] } });
     expect(await rw.rewrite({ jsonrpc: '2.0', method: 'notifications/progress', params: {} })).toBeNull();
     expect(await rw.rewrite({ jsonrpc: '2.0', id: 1, result: {} })).toBeNull();
-    expect(await rw.rewrite({ jsonrpc: '2.0', id: 2, result: { tools: [1, 2], nextCursor: 'c' } })).toEqual({ jsonrpc: '2.0', id: 2, result: { tools: [1], nextCursor: 'c' } });
-    const batch = await rw.rewrite([{ jsonrpc: '2.0', id: 1, result: {} }, { jsonrpc: '2.0', id: 2, result: { tools: [1, 2] } }]);
-    expect(batch).toEqual([{ jsonrpc: '2.0', id: 1, result: {} }, { jsonrpc: '2.0', id: 2, result: { tools: [1] } }]);
+    expect(await rw.rewrite({ jsonrpc: '2.0', id: 2, result: { tools: [1, 2], nextCursor: 'c' } })).toEqual({
+      jsonrpc: '2.0',
+      id: 2,
+      result: { tools: [1], nextCursor: 'c' },
+    });
+    const batch = await rw.rewrite([
+      { jsonrpc: '2.0', id: 1, result: {} },
+      { jsonrpc: '2.0', id: 2, result: { tools: [1, 2] } },
+    ]);
+    expect(batch).toEqual([
+      { jsonrpc: '2.0', id: 1, result: {} },
+      { jsonrpc: '2.0', id: 2, result: { tools: [1] } },
+    ]);
     expect(await rw.rewrite({ jsonrpc: '2.0', id: 'x', result: { tools: [1, 2] } })).toEqual({ jsonrpc: '2.0', id: 'x', result: { tools: [1] } });
     expect(await rw.rewrite({ jsonrpc: '2.0', id: [2], result: { tools: [1, 2] } })).toEqual({ jsonrpc: '2.0', id: [2], result: { tools: [1] } });
   });
@@ -136,7 +163,10 @@ describe('createToolsListRewriter', () => {
       expect(await rw.rewrite({ jsonrpc: '2.0', id, result: { nope: 1 } })).toMatchObject({ id, error: { data: { code: 'upstream_unavailable' } } });
     }
     expect(await rw.rewrite({ jsonrpc: '2.0', id: '3', result: { nope: 1 } })).toBeNull();
-    expect(await rw.rewrite({ jsonrpc: '2.0', id: 2, result: { tools: 'all of them' } })).toMatchObject({ id: 2, error: { data: { code: 'upstream_unavailable' } } });
+    expect(await rw.rewrite({ jsonrpc: '2.0', id: 2, result: { tools: 'all of them' } })).toMatchObject({
+      id: 2,
+      error: { data: { code: 'upstream_unavailable' } },
+    });
   });
 
   it('fails closed: a filter error or a tools/list answer without tools becomes a JSON-RPC error', async () => {
@@ -156,7 +186,9 @@ describe('JSON-RPC errors', () => {
       id: 7,
       error: { code: -32004, message: 'held', data: { code: 'approval_pending', reason: 'approval_required', approval_id: 'ap1' } },
     });
-    expect(toJsonRpcError(new WardenError('forbidden', 'no', { reason: 'tool_definition_changed' }), 'a')).toMatchObject({ error: { code: -32003, data: { code: 'forbidden', reason: 'tool_definition_changed' } } });
+    expect(toJsonRpcError(new WardenError('forbidden', 'no', { reason: 'tool_definition_changed' }), 'a')).toMatchObject({
+      error: { code: -32003, data: { code: 'forbidden', reason: 'tool_definition_changed' } },
+    });
     expect(toJsonRpcError(new WardenError('bad_request', 'x', { reason: 'parse_error' }), null)).toMatchObject({ id: null, error: { code: -32700 } });
     const internal = toJsonRpcError(new WardenError('internal', 'secret detail', { extra: { leaked: 1 } }), 1) as { error: { message: string; data: unknown } };
     expect(internal.error.message).toBe('internal error');

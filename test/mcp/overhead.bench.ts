@@ -54,10 +54,18 @@ afterAll(async () => {
 });
 
 describe('tools/call read_file', () => {
-  bench('direct to the MCP server', async () => {
-    await direct.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } });
-  }, { iterations: 300, warmupIterations: 30 });
-  bench('through Warden', async () => {
-    await viaWarden.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } });
-  }, { iterations: 300, warmupIterations: 30 });
+  bench(
+    'direct to the MCP server',
+    async () => {
+      await direct.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } });
+    },
+    { iterations: 300, warmupIterations: 30 },
+  );
+  bench(
+    'through Warden',
+    async () => {
+      await viaWarden.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } });
+    },
+    { iterations: 300, warmupIterations: 30 },
+  );
 });

@@ -6,7 +6,11 @@ import { createSessionBindings, sessionIdFrom } from '../../src/mcp/sessions.js'
 import { WardenError } from '../../src/core/errors.js';
 import type { Principal } from '../../src/core/principal.js';
 
-const tool = (description: string, schema: unknown = { type: 'object', properties: { path: { type: 'string' } } }) => ({ name: 'read_file', description, inputSchema: schema });
+const tool = (description: string, schema: unknown = { type: 'object', properties: { path: { type: 'string' } } }) => ({
+  name: 'read_file',
+  description,
+  inputSchema: schema,
+});
 
 let store: Store;
 beforeEach(() => {

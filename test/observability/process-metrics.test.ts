@@ -23,11 +23,20 @@ routes:
 
 function expectProcessMetrics(text: string): void {
   expect(text).toContain(`warden_build_info{version="${VERSION}",node="${process.versions.node}"} 1`);
-  for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds']) {
+  for (const name of [
+    'process_cpu_user_seconds_total',
+    'process_resident_memory_bytes',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_gc_duration_seconds',
+  ]) {
     expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
   }
   // Warden's own series are still there, and each metric family is declared once.
-  const types = text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
+  const types = text
+    .split('\n')
+    .filter((l) => l.startsWith('# TYPE '))
+    .map((l) => l.split(' ')[2]);
   expect(new Set(types).size).toBe(types.length);
 }
 
@@ -43,7 +52,12 @@ describe('process metrics', () => {
     procAdmin = `http://127.0.0.1:${admin}`;
     dir = mkdtempSync(join(tmpdir(), 'warden-metrics-'));
     writeFileSync(join(dir, 'gateway.yaml'), CONFIG.replace('identity:', `authz: { model: ${join(REPO_ROOT, 'policies/model.fga')} }\nidentity:`));
-    proc = await startWardenProcess('warden', join(dir, 'gateway.yaml'), { WARDEN_LISTEN: `127.0.0.1:${listen}`, WARDEN_ADMIN_LISTEN: `127.0.0.1:${admin}`, WARDEN_DATA_DIR: dir }, `http://127.0.0.1:${listen}`);
+    proc = await startWardenProcess(
+      'warden',
+      join(dir, 'gateway.yaml'),
+      { WARDEN_LISTEN: `127.0.0.1:${listen}`, WARDEN_ADMIN_LISTEN: `127.0.0.1:${admin}`, WARDEN_DATA_DIR: dir },
+      `http://127.0.0.1:${listen}`,
+    );
   });
   afterAll(async () => {
     await warden?.close();

@@ -110,9 +110,7 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
     it('set ifAbsent under concurrency: exactly one writer wins', async () => {
       const key = unique('nx-race');
       const other = await h.other();
-      const results = await Promise.all(
-        Array.from({ length: 40 }, (_, i) => (i % 2 ? other : h.primary).set(key, `w${i}`, { ifAbsent: true })),
-      );
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? other : h.primary).set(key, `w${i}`, { ifAbsent: true })));
       expect(results.filter(Boolean)).toHaveLength(1);
     });
 
@@ -168,9 +166,7 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
         const key = unique('cas-race');
         await h.primary.set(key, 'v0');
         const other = await h.other();
-        const results = await Promise.all(
-          Array.from({ length: 30 }, (_, i) => (i % 2 ? other : h.primary).compareAndSet(key, 'v0', `w${i}`)),
-        );
+        const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? other : h.primary).compareAndSet(key, 'v0', `w${i}`)));
         expect(results.filter(Boolean)).toHaveLength(1);
         const winner = results.indexOf(true);
         expect(await h.primary.get(key)).toBe(`w${winner}`);
@@ -702,8 +698,26 @@ describe('redis store: faults', () => {
 
     await redis.restart();
     // Reconnection happens in the background; poll until the store answers again.
-    await expect.poll(async () => store.ping().then(() => 'up', () => 'down'), { timeout: 15_000, interval: 100 }).toBe('up');
-    await expect.poll(async () => other.ping().then(() => 'up', () => 'down'), { timeout: 15_000, interval: 100 }).toBe('up');
+    await expect
+      .poll(
+        async () =>
+          store.ping().then(
+            () => 'up',
+            () => 'down',
+          ),
+        { timeout: 15_000, interval: 100 },
+      )
+      .toBe('up');
+    await expect
+      .poll(
+        async () =>
+          other.ping().then(
+            () => 'up',
+            () => 'down',
+          ),
+        { timeout: 15_000, interval: 100 },
+      )
+      .toBe('up');
     // Redis ran without persistence, so the data is gone, but every operation works.
     expect(await store.get('k')).toBeNull();
     expect(await store.compareAndSet('k', null, 'fresh')).toBe(true);

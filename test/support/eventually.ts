@@ -3,7 +3,10 @@
  * makes the wait longer, never the test wrong. Throws when `timeoutMs` passes.
  */
 
-export async function until(condition: () => boolean | Promise<boolean>, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<void> {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<void> {
   const { timeoutMs = 10_000, intervalMs = 10, what = 'condition' } = options;
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -106,7 +106,8 @@ export async function loadStoreFile(path: string): Promise<StoreFile> {
     const check = (raw.check ?? []) as StoreFileCheck[];
     const listObjects = (raw.list_objects ?? []) as StoreFileListObjects[];
     check.forEach((c, j) => {
-      if ((!c.user && !c.users?.length) || (!c.object && !c.objects?.length) || !c.assertions) fail(path, `${where}.check[${j}] needs user(s), object(s) and assertions`);
+      if ((!c.user && !c.users?.length) || (!c.object && !c.objects?.length) || !c.assertions)
+        fail(path, `${where}.check[${j}] needs user(s), object(s) and assertions`);
     });
     listObjects.forEach((l, j) => {
       if (!l.user || !l.type || !l.assertions) fail(path, `${where}.list_objects[${j}] needs user, type and assertions`);

@@ -9,7 +9,10 @@ import type { Page, Response } from 'playwright-core';
 export async function devSignInIfAsked(page: Page, user: string): Promise<void> {
   if (!new URL(page.url()).pathname.endsWith('/.warden/login')) return;
   await page.fill('#user', user);
-  await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('/.warden/login') && !u.pathname.endsWith('/.warden/login/dev')), page.click('#dev-login button')]);
+  await Promise.all([
+    page.waitForURL((u) => !u.pathname.endsWith('/.warden/login') && !u.pathname.endsWith('/.warden/login/dev')),
+    page.click('#dev-login button'),
+  ]);
 }
 
 /**

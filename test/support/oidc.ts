@@ -230,10 +230,7 @@ const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 const UNUSED_REDIRECT = 'http://127.0.0.1:9/cb';
 
 function newSigningJwk(alg: string): JsonWebKey & { kid: string } {
-  const pair =
-    alg === 'ES256'
-      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-      : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pair = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = pair.privateKey.export({ format: 'jwk' }) as JsonWebKey;
   return { ...jwk, kid: `k-${randomBytes(6).toString('hex')}`, use: 'sig' } as JsonWebKey & { kid: string };
 }
@@ -355,7 +352,13 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
   const Adapter = createAdapterFactory();
 
   const clientSpecs: OidcClientSpec[] = [
-    { client_id: 'machine-agent', client_secret: randomBytes(24).toString('base64url'), grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+    {
+      client_id: 'machine-agent',
+      client_secret: randomBytes(24).toString('base64url'),
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    },
     {
       client_id: 'app-agent',
       client_secret: randomBytes(24).toString('base64url'),
@@ -415,13 +418,16 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
     const current = provider;
     const details = await current.interactionDetails(req, res);
     const promptName: string = details.prompt.name;
-    const outcome = await scriptedOutcome({
-      uid: details.uid,
-      prompt: promptName,
-      clientId: String(details.params.client_id),
-      params: { ...details.params },
-      accountId: details.session?.accountId,
-    }, loginAsOf(req));
+    const outcome = await scriptedOutcome(
+      {
+        uid: details.uid,
+        prompt: promptName,
+        clientId: String(details.params.client_id),
+        params: { ...details.params },
+        accountId: details.session?.accountId,
+      },
+      loginAsOf(req),
+    );
     if ('error' in outcome) {
       await current.interactionFinished(req, res, { error: outcome.error, error_description: outcome.error_description }, { mergeWithLastSubmission: false });
       return;

@@ -55,7 +55,6 @@ export function openFgaBinary(): string {
   return found;
 }
 
-
 async function healthy(apiUrl: string): Promise<boolean> {
   try {
     const res = await fetch(`${apiUrl}/healthz`, { signal: AbortSignal.timeout(1_000) });
@@ -80,13 +79,17 @@ async function spawnOnce(bin: string, extra: string[], readyTimeoutMs: number): 
     bin,
     [
       'run',
-      '--datastore-engine', 'memory',
-      '--http-addr', `127.0.0.1:${http}`,
-      '--grpc-addr', `127.0.0.1:${grpc}`,
+      '--datastore-engine',
+      'memory',
+      '--http-addr',
+      `127.0.0.1:${http}`,
+      '--grpc-addr',
+      `127.0.0.1:${grpc}`,
       '--playground-enabled=false',
       '--metrics-enabled=false',
       '--profiler-enabled=false',
-      '--log-level', 'warn',
+      '--log-level',
+      'warn',
       ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },

@@ -139,12 +139,9 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
 function assertRedisInstalled(): void {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
-    throw new Error(
-      'redis-server is not installed (apt-get install redis-server), and REDIS_URL is not set; the store tests need a real Redis',
-    );
+    throw new Error('redis-server is not installed (apt-get install redis-server), and REDIS_URL is not set; the store tests need a real Redis');
   }
 }
-
 
 /** Poll with a raw RESP PING until the server answers +PONG. */
 async function waitForPong(port: number, password: string | undefined): Promise<void> {

@@ -56,7 +56,6 @@ export function parseWwwAuthenticate(value: string): Challenge[] {
   /** At `i`, does an auth-param (`token BWS =` not followed by another `=`) start? */
   const paramAhead = (): boolean => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]*=[ \t]*["!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(value.slice(i));
 
-
   const challenges: Challenge[] = [];
   ows();
   while (i < value.length) {

@@ -69,7 +69,7 @@ export async function spawnService(
   });
   let out = '';
   const keep = (d: Buffer) => {
-    out = (out + d.toString("utf8")).slice(-1_048_576);
+    out = (out + d.toString('utf8')).slice(-1_048_576);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -157,14 +157,36 @@ export async function startPostgres(): Promise<Postgres> {
   }
   chmodSync(dir, 0o700);
   const [initCmd, initArgs] = asPostgres(join(bin, 'initdb'), [
-    '-D', data, '-U', 'openfga', '--pwfile', join(dir, 'pwfile'), '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
+    '-D',
+    data,
+    '-U',
+    'openfga',
+    '--pwfile',
+    join(dir, 'pwfile'),
+    '--auth=scram-sha-256',
+    '-E',
+    'UTF8',
+    '--locale=C.UTF-8',
+    '--no-sync',
   ]);
   const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', timeout: 60_000 });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.error?.message}`);
   const port = await freePort();
   const [cmd, args] = asPostgres(join(bin, 'postgres'), [
-    '-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`, '-c', 'fsync=off',
-    '-c', 'shared_buffers=16MB', '-c', 'max_connections=50',
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    `unix_socket_directories=${dir}`,
+    '-c',
+    'fsync=off',
+    '-c',
+    'shared_buffers=16MB',
+    '-c',
+    'max_connections=50',
   ]);
   const service = await spawnService('postgres', cmd, args, {
     ready: async () => spawnSync(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q'], { timeout: 2_000 }).status === 0,
@@ -218,16 +240,23 @@ export async function startOpenFgaOnPostgres(pg: Postgres, presharedKey: string)
     bin,
     [
       'run',
-      '--datastore-engine', 'postgres',
-      '--datastore-uri', pg.uri,
-      '--http-addr', `127.0.0.1:${http}`,
-      '--grpc-addr', `127.0.0.1:${grpc}`,
+      '--datastore-engine',
+      'postgres',
+      '--datastore-uri',
+      pg.uri,
+      '--http-addr',
+      `127.0.0.1:${http}`,
+      '--grpc-addr',
+      `127.0.0.1:${grpc}`,
       '--playground-enabled=false',
       '--metrics-enabled=false',
       '--profiler-enabled=false',
-      '--log-level', 'warn',
-      '--authn-method', 'preshared',
-      '--authn-preshared-keys', presharedKey,
+      '--log-level',
+      'warn',
+      '--authn-method',
+      'preshared',
+      '--authn-preshared-keys',
+      presharedKey,
     ],
     {
       ready: async () => (await fetch(`${apiUrl}/healthz`, { signal: AbortSignal.timeout(1_000) })).status === 200,
@@ -271,16 +300,11 @@ export async function startNginx(confText: string, port: number): Promise<Servic
 
 /** A Warden process: `node dist/src/cli.js start -c CONFIG` with `env`, ready when /.warden/readyz answers 200. */
 export async function startWardenProcess(name: string, configFile: string, env: Record<string, string>, url: string): Promise<Service> {
-  return spawnService(
-    name,
-    process.execPath,
-    [CLI, 'start', '-c', configFile],
-    {
-      env: { ...process.env, ...env },
-      ready: async () => (await fetch(`${url}/.warden/readyz`, { signal: AbortSignal.timeout(1_000) })).status === 200,
-      timeoutMs: 30_000,
-    },
-  );
+  return spawnService(name, process.execPath, [CLI, 'start', '-c', configFile], {
+    env: { ...process.env, ...env },
+    ready: async () => (await fetch(`${url}/.warden/readyz`, { signal: AbortSignal.timeout(1_000) })).status === 200,
+    timeoutMs: 30_000,
+  });
 }
 
 /** `warden fga push -c CONFIG` against a server: returns the store and model ids it printed. */

@@ -24,14 +24,59 @@ export function makeCertificates(): Certificates {
   const dir = mkdtempSync(join(tmpdir(), 'warden-tls-'));
   const at = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=warden-test-ca', '-keyout', at('ca.key'), '-out', at('ca.pem'));
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=warden-test-ca',
+    '-keyout',
+    at('ca.key'),
+    '-out',
+    at('ca.pem'),
+  );
   for (const [name, ext] of [
     ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth'],
     ['client', 'extendedKeyUsage=clientAuth'],
   ] as const) {
-    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=warden-test-${name}`, '-keyout', at(`${name}.key`), '-out', at(`${name}.csr`));
+    openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      `/CN=warden-test-${name}`,
+      '-keyout',
+      at(`${name}.key`),
+      '-out',
+      at(`${name}.csr`),
+    );
     writeFileSync(at(`${name}.ext`), ext + '\n');
-    openssl('x509', '-req', '-in', at(`${name}.csr`), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', at(`${name}.ext`), '-out', at(`${name}.pem`));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      at(`${name}.csr`),
+      '-CA',
+      at('ca.pem'),
+      '-CAkey',
+      at('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      at(`${name}.ext`),
+      '-out',
+      at(`${name}.pem`),
+    );
   }
   return { dir, ca: at('ca.pem'), serverCert: at('server.pem'), serverKey: at('server.key'), clientCert: at('client.pem'), clientKey: at('client.key') };
 }
@@ -58,11 +103,16 @@ export interface RedisHa {
 
 function tlsArgs(certs: Certificates): string[] {
   return [
-    '--tls-cert-file', certs.serverCert,
-    '--tls-key-file', certs.serverKey,
-    '--tls-ca-cert-file', certs.ca,
-    '--tls-auth-clients', 'yes',
-    '--tls-replication', 'yes',
+    '--tls-cert-file',
+    certs.serverCert,
+    '--tls-key-file',
+    certs.serverKey,
+    '--tls-ca-cert-file',
+    certs.ca,
+    '--tls-auth-clients',
+    'yes',
+    '--tls-replication',
+    'yes',
   ];
 }
 
@@ -81,8 +131,28 @@ export async function startRedisHa(): Promise<RedisHa> {
     const service = await spawnService(
       name,
       'redis-server',
-      ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-        '--requirepass', password, '--masterauth', password, '--loglevel', 'warning', ...tlsArgs(certs), ...extra],
+      [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--requirepass',
+        password,
+        '--masterauth',
+        password,
+        '--loglevel',
+        'warning',
+        ...tlsArgs(certs),
+        ...extra,
+      ],
       { ready: async () => redisCli(certs, port, password, 'PING') === 'PONG' },
     );
     services.push(service);
@@ -116,9 +186,7 @@ export async function startRedisHa(): Promise<RedisHa> {
         '',
       ].join('\n'),
     );
-    services.push(
-      await spawnService(`sentinel-${i}`, 'redis-sentinel', [conf], { ready: async () => redisCli(certs, port, null, 'PING') === 'PONG' }),
-    );
+    services.push(await spawnService(`sentinel-${i}`, 'redis-sentinel', [conf], { ready: async () => redisCli(certs, port, null, 'PING') === 'PONG' }));
     sentinelPorts.push(port);
   }
   const currentMasterPort = () => Number(redisCli(certs, sentinelPorts[0], null, 'SENTINEL', 'get-master-addr-by-name', 'mymaster').split('\n')[1]);

@@ -130,11 +130,22 @@ beforeAll(async () => {
   await Promise.all(
     replicas.map(async (r) => {
       const url = `http://127.0.0.1:${r.port}`;
-      const service = await startWardenProcess(r.name, CONFIG, { ...env, WARDEN_LISTEN: `127.0.0.1:${r.port}`, WARDEN_ADMIN_LISTEN: `127.0.0.1:${r.admin}` }, url);
+      const service = await startWardenProcess(
+        r.name,
+        CONFIG,
+        { ...env, WARDEN_LISTEN: `127.0.0.1:${r.port}`, WARDEN_ADMIN_LISTEN: `127.0.0.1:${r.admin}` },
+        url,
+      );
       wardens.push({ name: r.name, url, service });
     }),
   );
-  nginx = await startNginx(nginxConf(lbPort, replicas.map((r) => r.port)), lbPort);
+  nginx = await startNginx(
+    nginxConf(
+      lbPort,
+      replicas.map((r) => r.port),
+    ),
+    lbPort,
+  );
   browser = await launchBrowser();
 }, 180_000);
 
@@ -147,7 +158,8 @@ afterAll(async () => {
 }, 60_000);
 
 const get = (path: string, token: string) => fetch(`${lbUrl}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
-const del = (path: string, token: string) => fetch(`${lbUrl}${path}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
+const del = (path: string, token: string) =>
+  fetch(`${lbUrl}${path}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
 
 /** Which replica's log mentions `approvalId` (the one holding that request). */
 async function holderOf(approvalId: string): Promise<(typeof wardens)[number]> {
@@ -220,9 +232,10 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
     const [auth] = [...seen];
     // The provider issued it to Warden's vault client for the account linked in the browser.
     const value = auth.replace(/^Bearer /, '');
-    const issued = value.split('.').length === 3
-      ? (JSON.parse(Buffer.from(value.split('.')[1], 'base64url').toString('utf8')) as { sub: string; client_id: string })
-      : undefined;
+    const issued =
+      value.split('.').length === 3
+        ? (JSON.parse(Buffer.from(value.split('.')[1], 'base64url').toString('utf8')) as { sub: string; client_id: string })
+        : undefined;
     // alice signed in at this same provider before linking, so the linked account is hers there.
     expect(issued).toMatchObject({ sub: 'alice', client_id: vp.clientId });
   });
@@ -276,7 +289,12 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
     const statuses: Array<number | string> = [];
     const background = (async () => {
       while (!stop) {
-        statuses.push(await get('/notes/docs/1', alice).then((r) => (void r.body?.cancel(), r.status), (err: Error) => String(err.cause ?? err)));
+        statuses.push(
+          await get('/notes/docs/1', alice).then(
+            (r) => (void r.body?.cancel(), r.status),
+            (err: Error) => String(err.cause ?? err),
+          ),
+        );
         // Yield to timers and I/O even if fetch fails at once (a microtask-only loop would starve the test).
         await new Promise((r) => setTimeout(r, 20));
       }

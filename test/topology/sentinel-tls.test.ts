@@ -110,7 +110,10 @@ describe('Redis Sentinel over TLS', () => {
   it('refuses a plain connection: the servers only speak TLS with a client certificate', async () => {
     // The same config with redis:// is refused by `warden validate` (store.tls needs rediss://)…
     await expect(
-      startWarden({ config: config(ha).replace('rediss://', 'redis://'), env: { REDIS_PASSWORD: ha.password, VAULT_KEY, HOOK_URL: hook.url, UPSTREAM_URL: upstream.url } }),
+      startWarden({
+        config: config(ha).replace('rediss://', 'redis://'),
+        env: { REDIS_PASSWORD: ha.password, VAULT_KEY, HOOK_URL: hook.url, UPSTREAM_URL: upstream.url },
+      }),
     ).rejects.toThrow(/store\.tls \(line \d+\): needs a rediss:\/\/ url/);
     // …and without the client certificate the handshake fails and Warden does not start.
     await expect(

@@ -156,7 +156,18 @@ describe('rotation', () => {
     expect(fresh.startsWith('wv1:k2:')).toBe(true);
     expect(after.needsRekey(fresh)).toBe(false);
     // The old cipher cannot open what the new key sealed.
-    expect(isWardenError((() => { try { before.open(fresh, aad); } catch (e) { return e; } })(), 'internal')).toBe(true);
+    expect(
+      isWardenError(
+        (() => {
+          try {
+            before.open(fresh, aad);
+          } catch (e) {
+            return e;
+          }
+        })(),
+        'internal',
+      ),
+    ).toBe(true);
   });
 
   it('needsRekey refuses malformed input instead of guessing', () => {

@@ -257,7 +257,12 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
       expect(body.code).toBe('connection_required');
     }
     // A second Authorization header (bob's) is ambiguous and refused, never merged.
-    const dup = await fetch(`${lb.url}/github/user`, { headers: [['authorization', `Bearer ${dave}`], ['authorization', `Bearer ${bobToken}`]] });
+    const dup = await fetch(`${lb.url}/github/user`, {
+      headers: [
+        ['authorization', `Bearer ${dave}`],
+        ['authorization', `Bearer ${bobToken}`],
+      ],
+    });
     expect([400, 401]).toContain(dup.status);
     expect(upstream.requests.length).toBe(before);
 
@@ -276,7 +281,11 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
         body: new URLSearchParams({ client_id: 'mail-bot', client_secret: EXCHANGE_SECRET, ...form }),
       });
-    const base = { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: dave, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token' };
+    const base = {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: dave,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    };
     for (const [form, headers, error] of [
       [{ ...base, audience: 'github', user: 'bob', sub: 'bob' }, {}, 'invalid_target'],
       [{ ...base, audience: 'github' }, { 'x-warden-user': 'bob' }, 'invalid_target'],
@@ -443,7 +452,10 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
     const key = connectionKey('bob', 'github');
     expect((await store.get(key))!.startsWith('wv1:k1:')).toBe(true);
     for (const w of wardens) expect(await w.reload(gatewayYaml(KEYS_K2_K1))).toBe(true);
-    useKeys([{ id: 'k2', key: K2 }, { id: 'k1', key: K1 }]);
+    useKeys([
+      { id: 'k2', key: K2 },
+      { id: 'k1', key: K1 },
+    ]);
     expect((await get('/github/user', token)).status).toBe(200);
 
     const out: string[] = [];

@@ -72,12 +72,21 @@ afterAll(async () => {
 const tokenUrl = () => `${warden.url}/.warden/oauth/token`;
 const github = () => `${warden.url}/.warden/connections/github`;
 
-async function post(form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
-  const res = await fetch(tokenUrl(), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form) });
+async function post(
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+  const res = await fetch(tokenUrl(), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form),
+  });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
-const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}` });
+const basic = (id: string, secret: string) => ({
+  authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+});
 
 describe('token exchange: client authentication', () => {
   it('refuses a bearer subject token alone, or with a made-up secret (401 invalid_client)', async () => {
@@ -105,7 +114,10 @@ describe('token exchange: client authentication', () => {
     expect(r.status).toBe(400);
     expect(r.body.error).toBe('invalid_request');
     expect(JSON.stringify(r.body)).not.toContain(UPSTREAM_TOKEN);
-    const both = await post({ grant_type: GRANT, subject_token: bobViaMail, subject_token_type: ACCESS, resource: github(), client_id: 'mail-bot', client_secret: MAIL_SECRET }, basic('mail-bot', MAIL_SECRET));
+    const both = await post(
+      { grant_type: GRANT, subject_token: bobViaMail, subject_token_type: ACCESS, resource: github(), client_id: 'mail-bot', client_secret: MAIL_SECRET },
+      basic('mail-bot', MAIL_SECRET),
+    );
     expect(both.status).toBe(400);
     expect(both.body.error).toBe('invalid_request');
   });
@@ -127,7 +139,9 @@ describe('token exchange: client authentication', () => {
     const keyBot: oauth.Client = { client_id: 'key-bot' };
     const subject = await warden.token('key-bot', 'bob');
     const params = () => new URLSearchParams({ subject_token: subject, subject_token_type: ACCESS, resource: github() });
-    const res = await oauth.genericTokenEndpointRequest(as, keyBot, oauth.PrivateKeyJwt({ key: keyBotKey, kid: 'key-bot-1' }), GRANT, params(), { [oauth.allowInsecureRequests]: true });
+    const res = await oauth.genericTokenEndpointRequest(as, keyBot, oauth.PrivateKeyJwt({ key: keyBotKey, kid: 'key-bot-1' }), GRANT, params(), {
+      [oauth.allowInsecureRequests]: true,
+    });
     const result = await oauth.processGenericTokenEndpointResponse(as, keyBot, res);
     expect(result.access_token).toBe(UPSTREAM_TOKEN);
 
@@ -140,16 +154,37 @@ describe('token exchange: client authentication', () => {
       .setIssuedAt()
       .setExpirationTime('1m')
       .sign(keyBotKey);
-    const form = { grant_type: GRANT, subject_token: subject, subject_token_type: ACCESS, resource: github(), client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion };
+    const form = {
+      grant_type: GRANT,
+      subject_token: subject,
+      subject_token_type: ACCESS,
+      resource: github(),
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+    };
     expect((await post(form)).status).toBe(200);
     const replay = await post(form);
     expect(replay.status).toBe(401);
     expect(replay.body.error).toBe('invalid_client');
 
     const stranger = (await generateKeyPair('ES256')).privateKey;
-    const forged = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'key-bot-1' }).setIssuer('key-bot').setSubject('key-bot').setAudience(warden.url).setJti('forged').setExpirationTime('1m').sign(stranger);
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'key-bot-1' })
+      .setIssuer('key-bot')
+      .setSubject('key-bot')
+      .setAudience(warden.url)
+      .setJti('forged')
+      .setExpirationTime('1m')
+      .sign(stranger);
     expect((await post({ ...form, client_assertion: forged })).status).toBe(401);
-    const wrongAud = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'key-bot-1' }).setIssuer('key-bot').setSubject('key-bot').setAudience('https://elsewhere.example').setJti('aud').setExpirationTime('1m').sign(keyBotKey);
+    const wrongAud = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'key-bot-1' })
+      .setIssuer('key-bot')
+      .setSubject('key-bot')
+      .setAudience('https://elsewhere.example')
+      .setJti('aud')
+      .setExpirationTime('1m')
+      .sign(keyBotKey);
     expect((await post({ ...form, client_assertion: wrongAud })).status).toBe(401);
   });
 });

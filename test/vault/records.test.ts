@@ -148,9 +148,7 @@ function repositoryContract(driver: string, open: () => Promise<Store>, teardown
       const repo = createConnectionRepository(store, createVaultCipher([k1]));
       const alice = userFor('alice');
       const v1 = await repo.put(link(alice));
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => repo.replace({ ...v1, accessToken: `writer-${i}` }, v1.version)),
-      );
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => repo.replace({ ...v1, accessToken: `writer-${i}` }, v1.version)));
       const winners = results.filter((r) => r !== null);
       expect(winners).toHaveLength(1);
       expect((await repo.get(alice, 'github'))?.accessToken).toBe(winners[0]!.accessToken);

@@ -21,7 +21,13 @@ let redeemed = 0;
 beforeAll(async () => {
   provider = await startUpstream((_req, res) => {
     redeemed++;
-    const body = JSON.stringify({ access_token: `short-lived-${redeemed}`, token_type: 'Bearer', expires_in: 30, refresh_token: `refresh-${redeemed}`, scope: 'repo' });
+    const body = JSON.stringify({
+      access_token: `short-lived-${redeemed}`,
+      token_type: 'Bearer',
+      expires_in: 30,
+      refresh_token: `refresh-${redeemed}`,
+      scope: 'repo',
+    });
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(body);
   });
@@ -38,11 +44,25 @@ describe('token lifetime shorter than refresh_before', () => {
     const store = createMemoryStore();
     const connections = createConnectionRepository(store, createVaultCipher([{ id: 'k1', key: generateVaultKey() }]), now);
     const providers = createProviders({
-      acme: providerSchema.parse({ authorization_url: 'http://127.0.0.1:9/auth', token_url: provider.url, client_id: 'warden', client_secret: 'secret', scopes: ['repo'], refresh_before: '60s' }),
+      acme: providerSchema.parse({
+        authorization_url: 'http://127.0.0.1:9/auth',
+        token_url: provider.url,
+        client_id: 'warden',
+        client_secret: 'secret',
+        scopes: ['repo'],
+        refresh_before: '60s',
+      }),
     });
     const refresher = createRefresher({ store, connections, providers, logger: captureLogs().logger, metrics: createMetrics(), leaseMs: 2000, now });
 
-    const linked = await connections.put({ user: 'alice', provider: 'acme', accessToken: 'linked', refreshToken: 'refresh-0', scopes: ['repo'], expiresAt: clock + 30_000 });
+    const linked = await connections.put({
+      user: 'alice',
+      provider: 'acme',
+      accessToken: 'linked',
+      refreshToken: 'refresh-0',
+      scopes: ['repo'],
+      expiresAt: clock + 30_000,
+    });
     // 1 s and 14 s into a 30 s token: still fresh (on every request before, a refresh).
     for (const t of [1_000, 14_000]) {
       clock = linked.updatedAt + t;

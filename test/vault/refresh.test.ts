@@ -96,9 +96,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
     await buildInstances(2_000);
     const { conn, tokens } = await seedExpired('alice-gh');
     vp.relay.reset();
-    const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => instances[i % 3].refresher.fresh(conn)),
-    );
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => instances[i % 3].refresher.fresh(conn)));
     expect(vp.relay.counts().refresh_token).toBe(1);
     expect(vp.relay.successfulRefreshes()).toBe(1);
     for (const r of results) secrets.add(r.accessToken).add(r.refreshToken!);

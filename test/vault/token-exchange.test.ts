@@ -24,7 +24,13 @@ describe('token exchange client', () => {
         const form = new URLSearchParams(Buffer.concat(chunks).toString());
         calls.push(form);
         auth.push(req.headers.authorization);
-        const body = { access_token: `xt-${calls.length}-${form.get('audience')}`, token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', expires_in: 300, ...answer.body };
+        const body = {
+          access_token: `xt-${calls.length}-${form.get('audience')}`,
+          token_type: 'Bearer',
+          issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          expires_in: 300,
+          ...answer.body,
+        };
         setTimeout(() => res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(body)), answer.delayMs ?? 0);
       });
     });

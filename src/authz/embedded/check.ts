@@ -172,7 +172,12 @@ function checkDirect(scope: CheckScope, object: string, def: RelationDef, depth:
  * An iterator over tuples with OpenFGA's condition filter: condition errors
  * are swallowed once any tuple passed, and raised only when none did.
  */
-function forEachPassing(scope: CheckScope, lists: readonly (readonly IndexedTuple[])[], accept: (t: IndexedTuple) => boolean, visit: (t: IndexedTuple) => boolean): void {
+function forEachPassing(
+  scope: CheckScope,
+  lists: readonly (readonly IndexedTuple[])[],
+  accept: (t: IndexedTuple) => boolean,
+  visit: (t: IndexedTuple) => boolean,
+): void {
   let passed = false;
   let conditionError: unknown;
   for (const list of lists) {

@@ -141,7 +141,16 @@ function unmap(bytes: Uint8Array): Uint8Array {
 
 /** Go's `time.ParseDuration` as a count of nanoseconds. */
 function parseGoDuration(text: string): bigint | undefined {
-  const units: Record<string, bigint> = { ns: 1n, us: 1000n, 'µs': 1000n, 'μs': 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
+  const units: Record<string, bigint> = {
+    ns: 1n,
+    us: 1000n,
+    µs: 1000n,
+    μs: 1000n,
+    ms: 1_000_000n,
+    s: 1_000_000_000n,
+    m: 60_000_000_000n,
+    h: 3_600_000_000_000n,
+  };
   let s = text;
   let neg = false;
   if (s.startsWith('-') || s.startsWith('+')) {
@@ -404,7 +413,10 @@ export function compileConditions(defs: Readonly<Record<string, ConditionDefinit
     const program = env.parse(def.expression);
     const names = [...params.keys()];
 
-    const convertAll = (merged: (k: string) => { found: boolean; value: unknown }, anyContext: boolean): { vars: Record<string, unknown>; missing: string[] } => {
+    const convertAll = (
+      merged: (k: string) => { found: boolean; value: unknown },
+      anyContext: boolean,
+    ): { vars: Record<string, unknown>; missing: string[] } => {
       if (anyContext && params.size === 0) throw new Error('no parameters defined for the condition');
       const vars: Record<string, unknown> = {};
       const missing: string[] = [];
@@ -430,8 +442,7 @@ export function compileConditions(defs: Readonly<Record<string, ConditionDefinit
         let converted: { vars: Record<string, unknown>; missing: string[] };
         try {
           const anyContext =
-            (requestContext !== undefined && Object.keys(requestContext).length > 0) ||
-            (tupleContext !== undefined && Object.keys(tupleContext).length > 0);
+            (requestContext !== undefined && Object.keys(requestContext).length > 0) || (tupleContext !== undefined && Object.keys(tupleContext).length > 0);
           converted = convertAll((k) => {
             if (tupleContext && hasOwn(tupleContext, k)) return { found: true, value: tupleContext[k] };
             if (requestContext && hasOwn(requestContext, k)) return { found: true, value: requestContext[k] };
@@ -450,10 +461,7 @@ export function compileConditions(defs: Readonly<Record<string, ConditionDefinit
         try {
           result = program(converted.vars);
         } catch (err) {
-          throw new FgaError(
-            FGA_ERROR.validation,
-            `failed to evaluate relationship condition '${name}': ${(err as Error).message.split('\n')[0]}`,
-          );
+          throw new FgaError(FGA_ERROR.validation, `failed to evaluate relationship condition '${name}': ${(err as Error).message.split('\n')[0]}`);
         }
         if (typeof result !== 'boolean') {
           throw new FgaError(FGA_ERROR.validation, `failed to evaluate relationship condition '${name}': result is not a bool`);

@@ -55,7 +55,10 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
     throw new WardenError('config_invalid', `authz: ${(err as Error).message}`, { cause: err });
   }
   const relations = modelRelations(options.model);
-  const modelId = `sha256:${createHash('sha256').update(JSON.stringify([options.model, options.tuples ?? []])).digest('hex').slice(0, 16)}`;
+  const modelId = `sha256:${createHash('sha256')
+    .update(JSON.stringify([options.model, options.tuples ?? []]))
+    .digest('hex')
+    .slice(0, 16)}`;
   let closed = false;
   const ensureOpen = (): void => {
     if (closed) throw new WardenError('authz_unavailable', 'The authorization engine is closed', { reason: 'fga_closed' });

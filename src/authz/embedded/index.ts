@@ -1,5 +1,18 @@
 /** The embedded OpenFGA-compatible engine. */
-export { createEmbeddedAuthorizer, loadEmbeddedAuthorizer, type EmbeddedAuthorizer, type EmbeddedAuthorizerOptions, type EmbeddedPolicyFiles } from './embedded-authorizer.js';
-export { createEmbeddedEngine, InvalidStoredTupleError, DEFAULT_MAX_DEPTH, DEFAULT_MAX_LIST_OBJECTS, type EmbeddedEngine, type EmbeddedEngineOptions } from './engine.js';
+export {
+  createEmbeddedAuthorizer,
+  loadEmbeddedAuthorizer,
+  type EmbeddedAuthorizer,
+  type EmbeddedAuthorizerOptions,
+  type EmbeddedPolicyFiles,
+} from './embedded-authorizer.js';
+export {
+  createEmbeddedEngine,
+  InvalidStoredTupleError,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_LIST_OBJECTS,
+  type EmbeddedEngine,
+  type EmbeddedEngineOptions,
+} from './engine.js';
 export { FgaError, FGA_ERROR, fgaCodeOf, type FgaErrorCode } from './errors.js';
 export { compileConditions, IPAddress, type CompiledCondition } from './conditions.js';

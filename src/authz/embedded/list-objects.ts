@@ -25,7 +25,10 @@ function reverseWalkError(scope: CheckScope, type: string, relation: string): Fg
   const target = ts.relation(type, relation);
   if (!target) return undefined;
   const relevant = (objectType: string, rel: string): boolean => target.reachableFrom.has(`${objectType}#${rel}`);
-  const tuplesWithUser = (user: string): readonly (readonly IndexedTuple[])[] => [scope.contextual?.withUser(user) ?? NONE, scope.stored.withUser(user) ?? NONE];
+  const tuplesWithUser = (user: string): readonly (readonly IndexedTuple[])[] => [
+    scope.contextual?.withUser(user) ?? NONE,
+    scope.stored.withUser(user) ?? NONE,
+  ];
   const visited = new Set<string>();
   const queue: [object: string, relation: string][] = [];
   let error: FgaError | undefined;

@@ -213,8 +213,7 @@ export function compileTypeSystem(model: AuthorizationModel): TypeSystem {
           const set = usersetRelationsByType.get(ref.type) ?? new Set<string>();
           set.add(ref.relation);
           usersetRelationsByType.set(ref.type, set);
-        }
-        else if (ref.wildcard) wildcardTypes.add(ref.type);
+        } else if (ref.wildcard) wildcardTypes.add(ref.type);
         else plainTypes.add(ref.type);
       }
       defs.set(relation, {

@@ -7,7 +7,17 @@
 
 import type { TupleKey } from '../authorizer.js';
 import { contextProblem } from './conditions.js';
-import { hasControlChars, isTypedWildcard, isValidObject, isValidRelation, isValidUser, isValidUserset, splitObject, splitObjectRelation, typeOf } from './ids.js';
+import {
+  hasControlChars,
+  isTypedWildcard,
+  isValidObject,
+  isValidRelation,
+  isValidUser,
+  isValidUserset,
+  splitObject,
+  splitObjectRelation,
+  typeOf,
+} from './ids.js';
 import type { TypeSystem } from './typesystem.js';
 
 /** Why a value is invalid, and which of OpenFGA's error families it belongs to. */

@@ -84,12 +84,14 @@ export function assertionConfigIssues(config: Config, env: NodeJS.ProcessEnv = p
     }
     assertionHeaders.delete('authorization');
     for (const name of Object.keys(route.upstream.headers ?? {})) {
-      if (assertionHeaders.has(name.toLowerCase())) add(`${at}.upstream.headers.${name}`, `${name} carries the identity assertion Warden signs; a static value cannot be sent in it`);
+      if (assertionHeaders.has(name.toLowerCase()))
+        add(`${at}.upstream.headers.${name}`, `${name} carries the identity assertion Warden signs; a static value cannot be sent in it`);
     }
     const credentialHeaders: Array<[string, CredentialsConfig | undefined]> = [[`${at}.credentials`, route.credentials]];
     for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) credentialHeaders.push([`${at}.mcp.tools.${tool}.credentials`, rule.credentials]);
     for (const [path, c] of credentialHeaders) {
-      if (c?.kind === 'header' && c.name.toLowerCase() === 'warden-identity') add(`${path}.header.name`, 'Warden-Identity carries the identity assertion Warden signs; a static value cannot be sent in it');
+      if (c?.kind === 'header' && c.name.toLowerCase() === 'warden-identity')
+        add(`${path}.header.name`, 'Warden-Identity carries the identity assertion Warden signs; a static value cannot be sent in it');
     }
     if (checkRoute(route.assertion, `${at}.assertion`, route.credentials, add)) {
       used = true;
@@ -106,13 +108,21 @@ export function assertionConfigIssues(config: Config, env: NodeJS.ProcessEnv = p
 }
 
 /** Returns true when the setting sends assertions. */
-function checkRoute(setting: RouteAssertionConfig | undefined, at: string, credentials: CredentialsConfig | undefined, add: (p: string, m: string) => void): boolean {
+function checkRoute(
+  setting: RouteAssertionConfig | undefined,
+  at: string,
+  credentials: CredentialsConfig | undefined,
+  add: (p: string, m: string) => void,
+): boolean {
   if (setting === undefined || setting === false) return false;
   if (setting === true) return true;
   const header = setting.header.toLowerCase();
   if (FORBIDDEN_HEADERS.has(header)) add(`${at}.header`, `${setting.header} is a header Warden manages; choose another (default Warden-Identity)`);
   if (header === 'authorization' && credentials && credentials.kind !== 'none') {
-    add(`${at}.header`, `Authorization already carries the ${credentials.kind} credential on this route; send the assertion in its own header (default Warden-Identity)`);
+    add(
+      `${at}.header`,
+      `Authorization already carries the ${credentials.kind} credential on this route; send the assertion in its own header (default Warden-Identity)`,
+    );
   }
   if (credentials?.kind === 'header' && credentials.name.toLowerCase() === header) {
     add(`${at}.header`, `the route's header credential already uses ${credentials.name}`);

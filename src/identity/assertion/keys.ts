@@ -57,7 +57,10 @@ export class KeyProblem extends Error {
  */
 export function parseAssertionKey(config: Pick<AssertionKeyConfig, 'id' | 'private_key' | 'alg' | 'status'>): AssertionKey {
   if (config.alg !== undefined && /^HS/i.test(config.alg)) {
-    throw new KeyProblem(`${config.alg} is a shared-secret algorithm: upstreams could forge assertions with the key they verify with; use ES256 or EdDSA`, 'alg');
+    throw new KeyProblem(
+      `${config.alg} is a shared-secret algorithm: upstreams could forge assertions with the key they verify with; use ES256 or EdDSA`,
+      'alg',
+    );
   }
   if (config.alg !== undefined && config.alg !== 'ES256' && config.alg !== 'EdDSA') {
     throw new KeyProblem(`alg ${JSON.stringify(config.alg)} is not supported (ES256 or EdDSA)`, 'alg');

@@ -69,7 +69,8 @@ export async function createAssertionService(
     keys = [await loadDevAssertionKey(options.dataDir)];
   }
   const active = keys.filter((k) => k.status === 'active');
-  if (active.length !== 1) throw new WardenError('config_invalid', 'identity.assertion.keys: exactly one key must be active', { reason: 'assertion_key_active' });
+  if (active.length !== 1)
+    throw new WardenError('config_invalid', 'identity.assertion.keys: exactly one key must be active', { reason: 'assertion_key_active' });
   const signingKey = active[0];
   const sign: SignFn = createSigner(signingKey);
   const published = Object.freeze(keys.map((k) => k.publicJwk));

@@ -15,7 +15,10 @@ export function loginConfigIssues(config: Config, env: NodeJS.ProcessEnv = proce
     if (login.session.ttl < 60_000 || login.session.ttl > 7 * 24 * 3_600_000) add('identity.login.session.ttl', 'must be between 1m and 7d');
     if (login.algorithms.some((a) => /^HS/i.test(a))) add('identity.login.algorithms', 'HMAC algorithms are not accepted for ID tokens');
     if (production && !securePublicUrl(config.server.public_url)) {
-      add('identity.login', 'in production sign-in needs server.public_url on https (session cookies are Secure and __Host-); only a loopback URL may be plain http');
+      add(
+        'identity.login',
+        'in production sign-in needs server.public_url on https (session cookies are Secure and __Host-); only a loopback URL may be plain http',
+      );
     }
   }
   const canSignIn = Boolean(login) || devLogin;
@@ -24,7 +27,10 @@ export function loginConfigIssues(config: Config, env: NodeJS.ProcessEnv = proce
     add('approvals.review_auth', `${reviewAuth} needs a way to sign in: set identity.login (or dev_issuer in development)`);
   }
   if (Object.keys(config.vault.providers).length > 0 && !canSignIn) {
-    add('identity.login', 'vault.providers are linked in a browser that must be signed in as the ticket’s user: set identity.login (or dev_issuer in development)');
+    add(
+      'identity.login',
+      'vault.providers are linked in a browser that must be signed in as the ticket’s user: set identity.login (or dev_issuer in development)',
+    );
   }
   return issues;
 }

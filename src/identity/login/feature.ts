@@ -24,12 +24,30 @@ const SIGNIN_TTL_MS = 10 * 60_000;
 const DEV_USER = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The session service of one generation: identity.login, else the dev issuer (never in production), else none. */
-export function sessionsFromConfig(cfg: Config, deps: { store: Store; logger: Logger; publicUrl: string; devIssuer?: DevIssuer; env?: NodeJS.ProcessEnv }): Sessions {
+export function sessionsFromConfig(
+  cfg: Config,
+  deps: { store: Store; logger: Logger; publicUrl: string; devIssuer?: DevIssuer; env?: NodeJS.ProcessEnv },
+): Sessions {
   const login = cfg.identity.login;
   const production = (deps.env ?? process.env).NODE_ENV === 'production';
-  if (login) return createSessions({ mode: 'oidc', secret: login.session.secret, ttlMs: login.session.ttl, publicUrl: deps.publicUrl, store: deps.store, logger: deps.logger });
+  if (login)
+    return createSessions({
+      mode: 'oidc',
+      secret: login.session.secret,
+      ttlMs: login.session.ttl,
+      publicUrl: deps.publicUrl,
+      store: deps.store,
+      logger: deps.logger,
+    });
   if (deps.devIssuer && !production) {
-    return createSessions({ mode: 'dev', secret: deps.devIssuer.deriveSecret('warden dev login session'), ttlMs: 12 * 3_600_000, publicUrl: deps.publicUrl, store: deps.store, logger: deps.logger });
+    return createSessions({
+      mode: 'dev',
+      secret: deps.devIssuer.deriveSecret('warden dev login session'),
+      ttlMs: 12 * 3_600_000,
+      publicUrl: deps.publicUrl,
+      store: deps.store,
+      logger: deps.logger,
+    });
   }
   return createSessions({ mode: null, secret: null, ttlMs: 0, publicUrl: deps.publicUrl, store: deps.store, logger: deps.logger });
 }
@@ -69,7 +87,12 @@ export function createLoginRoutes(rt: Runtime): Hono {
   });
 
   const refusedReturn = (c: Context) =>
-    sendPage(c, 400, 'Refused', 'The page to return to after sign-in must be a page of this Warden (a path under /.warden/). This link was changed or is not from Warden.');
+    sendPage(
+      c,
+      400,
+      'Refused',
+      'The page to return to after sign-in must be a page of this Warden (a path under /.warden/). This link was changed or is not from Warden.',
+    );
 
   app.get('/login', async (c) => {
     const requested = c.req.query('return_to');
@@ -180,7 +203,13 @@ export function createLoginRoutes(rt: Runtime): Hono {
   app.get('/logout', async (c) => {
     const person = await sessions.current(c);
     if (!person) return sendPage(c, 200, 'Signed out', 'Nobody is signed in to Warden in this browser.');
-    return sendPage(c, 200, 'Sign out', `You are signed in as ${person.sub}.`, postForm(`${basePath}/.warden/logout`, { csrf: sessions.csrfToken(person, 'logout') }, 'Sign out', { id: 'logout' }));
+    return sendPage(
+      c,
+      200,
+      'Sign out',
+      `You are signed in as ${person.sub}.`,
+      postForm(`${basePath}/.warden/logout`, { csrf: sessions.csrfToken(person, 'logout') }, 'Sign out', { id: 'logout' }),
+    );
   });
 
   app.post('/logout', async (c) => {

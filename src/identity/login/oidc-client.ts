@@ -69,7 +69,11 @@ export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs:
     let res: Response;
     let text: string;
     try {
-      res = await fetch(`${base}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(cfg.timeout) });
+      res = await fetch(`${base}/.well-known/openid-configuration`, {
+        headers: { accept: 'application/json' },
+        redirect: 'error',
+        signal: AbortSignal.timeout(cfg.timeout),
+      });
       if (Number(res.headers.get('content-length') ?? '0') > MAX_METADATA_BYTES) throw new LoginError('rejected', 'IdP metadata too large');
       text = await res.text();
     } catch (err) {
@@ -131,7 +135,13 @@ export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs:
       const { meta, keys } = await metadata();
       let json: Record<string, unknown>;
       try {
-        json = await postTokenEndpoint(meta.tokenEndpoint, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: codeVerifier }, client, cfg.timeout, 'sign-in code exchange');
+        json = await postTokenEndpoint(
+          meta.tokenEndpoint,
+          { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: codeVerifier },
+          client,
+          cfg.timeout,
+          'sign-in code exchange',
+        );
       } catch (err) {
         const transient = err instanceof ProviderError && err.kind === 'transient';
         throw new LoginError(transient ? 'transient' : 'rejected', (err as Error).message, { cause: err });
