@@ -98,6 +98,8 @@ export async function filterTools(
 export interface ToolsListRewriter {
   /** Returns the rewritten message (or batch), or null when nothing in it is a tools/list response to filter. */
   rewrite(message: unknown): Promise<unknown | null>;
+  /** False when a complete answer (a JSON body) answers none of the tools/list requests it was sent for: fail closed. */
+  answersEveryList(message: unknown): boolean;
 }
 
 /**
@@ -137,7 +139,13 @@ export function createToolsListRewriter(listIds: ReadonlySet<JsonRpcId>, filter:
       return toJsonRpcError(werr, errorId(m.id));
     }
   }
+  const idOf = (m: unknown): unknown => (typeof m === 'object' && m !== null && !Array.isArray(m) ? (m as { id?: unknown }).id : undefined);
   return {
+    answersEveryList(message) {
+      const ids = Array.isArray(message) ? message.map(idOf) : [idOf(message)];
+      for (const listId of listIds) if (!ids.some((id) => answersRequest(id, listId))) return false;
+      return true;
+    },
     async rewrite(message) {
       if (Array.isArray(message)) {
         const out = await Promise.all(message.map(one));

@@ -146,6 +146,13 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
     } catch {
       throw new WardenError('upstream_unavailable', 'upstream MCP answer is not JSON', { status: 502, reason: 'upstream_bad_json' });
     }
+    if (!ctx.rewriter.answersEveryList(message)) {
+      // A JSON body is the whole answer: a tools/list it does not answer cannot be filtered or pinned.
+      throw new WardenError('upstream_unavailable', 'upstream MCP answer does not answer the tools/list request', {
+        status: 502,
+        reason: 'upstream_unmatched_tools_list',
+      });
+    }
     const rewritten = await ctx.rewriter.rewrite(message);
     const out = Buffer.from(JSON.stringify(rewritten ?? message), 'utf8');
     const headers = plainHeaders(res);

@@ -49,6 +49,11 @@ const tricks: Record<string, (msg: Rpc, res: ServerResponse) => void> = {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(body);
   },
+  // A JSON answer that answers some other id, not the tools/list that was asked.
+  '/unmatched-json': (msg, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: `not-${msg.id}`, result: { nextCursor: 'x' } }));
+  },
   // Hold the tools/list and answer it on the stream of the next request (a ping).
   '/cross-stream': (msg, res) => {
     sseHead(res);
@@ -160,6 +165,21 @@ describe('a hostile MCP upstream cannot get an unlisted tool past tools/list fil
     expect(heldLists).toHaveLength(1);
     await client.ping();
     expect(names(await list)).toEqual(['read_file']);
+  });
+});
+
+describe('a tools/list answer that cannot be matched to its request', () => {
+  it('is refused (JSON-RPC error, upstream_unavailable), never passed through', async () => {
+    const token = await warden.mcpToken('/mcp/unmatched-json', 'assistant', 'alice');
+    const res = await fetch(`${warden.url}/mcp/unmatched-json`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }),
+    });
+    const body = (await res.json()) as { id?: unknown; result?: unknown; error?: { data?: { code?: string } } };
+    expect(body.result).toBeUndefined();
+    expect(body.id).toBe(7);
+    expect(body.error?.data?.code).toBe('upstream_unavailable');
   });
 });
 
