@@ -46,6 +46,15 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
   .meta({ 'x-warden-type': 'URL' });
+/** https, or http to a loopback host (keys fetched over plain http elsewhere could be swapped in transit). */
+function isHttpsOrLoopback(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return url.protocol === 'https:' || /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname);
+  } catch {
+    return false;
+  }
+}
 const stringList = z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
 
 // ---------------------------------------------------------------- server
@@ -590,7 +599,10 @@ export const vaultSchema = z
               .min(32, 'must be at least 32 characters (a random secret from the environment)')
               .optional()
               .describe('Shared secret for client_secret_basic or client_secret_post (set it from the environment).'),
-            jwks_uri: httpUrl.optional().describe('Where the client publishes its public keys, for private_key_jwt (RFC 7523) client authentication.'),
+            jwks_uri: httpUrl
+              .refine(isHttpsOrLoopback, 'must be https (plain http only on a loopback host): the keys decide who may pull user tokens')
+              .optional()
+              .describe('Where the client publishes its public keys, for private_key_jwt (RFC 7523) client authentication.'),
           })
           .refine((c) => (c.client_secret === undefined) !== (c.jwks_uri === undefined), 'give exactly one of client_secret or jwks_uri'),
       )
