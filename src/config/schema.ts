@@ -336,7 +336,8 @@ export const identitySchema = z
 
 // ---------------------------------------------------------------- authz
 
-export const tupleSchema = z.strictObject({
+/** user, relation, object: the same three keys in stored tuples and in route checks. */
+const tupleKeyFields = {
   user: z
     .string()
     .min(1)
@@ -352,6 +353,10 @@ export const tupleSchema = z.strictObject({
     .min(1)
     .describe('The object: type:id (templates allowed in checks)')
     .meta({ examples: ['doc:{path.doc}'] }),
+};
+
+export const tupleSchema = z.strictObject({
+  ...tupleKeyFields,
   condition: z
     .strictObject({
       name: z.string().min(1).describe('Condition name in the model'),
@@ -363,21 +368,7 @@ export const tupleSchema = z.strictObject({
 
 export const checkSchema = z
   .strictObject({
-    user: z
-      .string()
-      .min(1)
-      .describe('The user of the tuple or check: type:id, type:id#relation or type:* (templates allowed in checks)')
-      .meta({ examples: ['user:{user}'] }),
-    relation: z
-      .string()
-      .min(1)
-      .describe('The relation (never templated; checked against the model at load)')
-      .meta({ examples: ['can_read'] }),
-    object: z
-      .string()
-      .min(1)
-      .describe('The object: type:id (templates allowed in checks)')
-      .meta({ examples: ['doc:{path.doc}'] }),
+    ...tupleKeyFields,
     context: z
       .record(z.string(), z.unknown())
       .optional()
