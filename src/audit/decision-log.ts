@@ -17,6 +17,7 @@ import type { WardenError } from '../core/errors.js';
 import { jwkThumbprint, parseAssertionKey } from '../identity/assertion/keys.js';
 import { Chain, signCheckpoint, type CheckpointKey } from './chain.js';
 import { decisionRecord, type DecisionRecord } from './record.js';
+import { compileRouteInputs } from './inputs.js';
 import { fileSink, httpSink, stdoutSink, type Sink } from './sinks.js';
 
 export interface DecisionLog {
@@ -44,6 +45,8 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
   let sinceCheckpoint = 0;
   let timer: NodeJS.Timeout | undefined;
   const labels = Object.freeze({ sink: cfg.sink });
+  // Which request fields each route's rules read, once: records carry those values for replay.
+  const inputs = compileRouteInputs(config.routes);
 
   const flush = () => {
     scheduled = false;
@@ -85,7 +88,7 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
   return {
     record(state, err, latencyMs) {
       try {
-        push('decision', JSON.stringify(decisionRecord(state, err, latencyMs)));
+        push('decision', JSON.stringify(decisionRecord(state, err, latencyMs, inputs)));
       } catch (e) {
         metrics.inc('warden_decision_log_errors_total', labels);
         logger.error({ err: e }, 'decision log: could not record a decision');

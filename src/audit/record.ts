@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { RequestState } from '../pipeline/context.js';
 import type { WardenError } from '../core/errors.js';
+import { captureInputs, fieldsFor, type RouteInputs } from './inputs.js';
 
 export interface DecisionRecord {
   time: string;
@@ -17,6 +18,8 @@ export interface DecisionRecord {
   shadow?: { outcome: string; code?: string; reason?: string };
   decision: string;
   reason?: string;
+  /** The error code the request was answered with (refusals, holds and failures). */
+  code?: string;
   status: number;
   latency_ms: number;
   agent?: string;
@@ -27,7 +30,15 @@ export interface DecisionRecord {
   method: string;
   path: string;
   query?: string;
+  /** Path parameters of the matched route. */
+  params?: Record<string, string>;
+  /** MCP JSON-RPC method (`tools/call`, `tools/list`, …). */
+  mcp_method?: string;
   tool?: string;
+  /** The fields the route's rules read (body, MCP arguments, claims, headers): replay decides from these. */
+  input?: Record<string, unknown>;
+  /** Fields the rules read that the request did not have (or that were too large to record). */
+  input_missing?: string[];
   checks?: RequestState['checks'];
   limits?: RequestState['limitTrace'];
   approval?: { id: string; outcome: 'pending' | 'approved' };
@@ -36,9 +47,18 @@ export interface DecisionRecord {
   error?: string;
 }
 
-export function decisionRecord(state: RequestState, err: WardenError | undefined, latencyMs: number): DecisionRecord {
+/**
+ * The record of one finished request. `inputs` (by route index, from
+ * compileRouteInputs) says which request fields the route's rules read: only
+ * those are recorded.
+ */
+export function decisionRecord(state: RequestState, err: WardenError | undefined, latencyMs: number, inputs?: readonly RouteInputs[]): DecisionRecord {
   const p = state.principal;
   const creds = state.policy.credentials;
+  const plan = inputs && state.routeIndex !== undefined ? inputs[state.routeIndex] : undefined;
+  const recorded = plan
+    ? captureInputs(fieldsFor(plan, state.mcp?.tool), { body: state.json, args: state.mcp?.args, claims: p?.claims, headers: state.headers })
+    : undefined;
   return {
     time: new Date(state.startedAt).toISOString(),
     id: state.id,
@@ -47,6 +67,7 @@ export function decisionRecord(state: RequestState, err: WardenError | undefined
     shadow: state.shadowMode ? (state.shadow ?? { outcome: 'allow' }) : undefined,
     decision: state.decision ?? 'error',
     reason: state.reason,
+    code: err?.code,
     status: state.status ?? 0,
     latency_ms: latencyMs,
     agent: p?.agent,
@@ -57,7 +78,11 @@ export function decisionRecord(state: RequestState, err: WardenError | undefined
     method: state.method,
     path: state.path,
     query: state.query || undefined,
+    params: state.routeIndex !== undefined && Object.keys(state.params).length ? state.params : undefined,
+    mcp_method: state.mcp?.method,
     tool: state.mcp?.tool,
+    input: recorded?.input,
+    input_missing: recorded?.input_missing,
     checks: state.checks.length ? state.checks : undefined,
     limits: state.limitTrace?.length ? state.limitTrace : undefined,
     approval: state.approvalId ? { id: state.approvalId, outcome: state.decision === 'pending' ? 'pending' : 'approved' } : undefined,
