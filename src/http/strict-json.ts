@@ -154,75 +154,63 @@ function scan(text: string, emit?: (t: Token, depth: number) => void): void {
     return fail('unexpected character');
   };
 
+  /**
+   * An object or an array, its opening bracket at `i`: `entry` reads one
+   * member or element at `depth + 1`; commas and the closing bracket are
+   * checked here, once for both.
+   */
+  const container = (depth: number, open: '{' | '[', entry: (depth: number) => void): void => {
+    if (depth >= MAX_DEPTH) fail('nested too deeply');
+    const close = open === '{' ? '}' : ']';
+    const closeCode = close.charCodeAt(0);
+    emit?.({ kind: open, start: i, end: i + 1 }, depth);
+    i++;
+    skipWs();
+    if (text.charCodeAt(i) === closeCode) {
+      emit?.({ kind: close, start: i, end: i + 1 }, depth);
+      i++;
+      return;
+    }
+    for (;;) {
+      entry(depth + 1);
+      skipWs();
+      const d = text.charCodeAt(i);
+      if (d === 0x2c) {
+        emit?.({ kind: ',', start: i, end: i + 1 }, depth + 1);
+        i++;
+        continue;
+      }
+      if (d === closeCode) {
+        emit?.({ kind: close, start: i, end: i + 1 }, depth);
+        i++;
+        return;
+      }
+      fail(`expected "," or "${close}"`);
+    }
+  };
+
   const value = (depth: number): void => {
     skipWs();
     if (i >= n) fail('unexpected end');
     const c = text.charCodeAt(i);
     if (c === 0x7b) {
-      if (depth >= MAX_DEPTH) fail('nested too deeply');
-      emit?.({ kind: '{', start: i, end: i + 1 }, depth);
-      i++;
       const keys = new Set<string>();
-      skipWs();
-      if (text.charCodeAt(i) === 0x7d) {
-        emit?.({ kind: '}', start: i, end: i + 1 }, depth);
-        i++;
-        return;
-      }
-      for (;;) {
+      container(depth, '{', (memberDepth) => {
         skipWs();
         if (text.charCodeAt(i) !== 0x22) fail('expected a key');
         const key = readString();
         if (keys.has(key.value!)) fail(`duplicate key ${JSON.stringify(key.value!.slice(0, 64))}`);
         keys.add(key.value!);
-        emit?.(key, depth + 1);
+        emit?.(key, memberDepth);
         skipWs();
         if (text.charCodeAt(i) !== 0x3a) fail('expected ":"');
-        emit?.({ kind: ':', start: i, end: i + 1 }, depth + 1);
+        emit?.({ kind: ':', start: i, end: i + 1 }, memberDepth);
         i++;
-        value(depth + 1);
-        skipWs();
-        const d = text.charCodeAt(i);
-        if (d === 0x2c) {
-          emit?.({ kind: ',', start: i, end: i + 1 }, depth + 1);
-          i++;
-          continue;
-        }
-        if (d === 0x7d) {
-          emit?.({ kind: '}', start: i, end: i + 1 }, depth);
-          i++;
-          return;
-        }
-        fail('expected "," or "}"');
-      }
+        value(memberDepth);
+      });
+      return;
     }
-    if (c === 0x5b) {
-      if (depth >= MAX_DEPTH) fail('nested too deeply');
-      emit?.({ kind: '[', start: i, end: i + 1 }, depth);
-      i++;
-      skipWs();
-      if (text.charCodeAt(i) === 0x5d) {
-        emit?.({ kind: ']', start: i, end: i + 1 }, depth);
-        i++;
-        return;
-      }
-      for (;;) {
-        value(depth + 1);
-        skipWs();
-        const d = text.charCodeAt(i);
-        if (d === 0x2c) {
-          emit?.({ kind: ',', start: i, end: i + 1 }, depth + 1);
-          i++;
-          continue;
-        }
-        if (d === 0x5d) {
-          emit?.({ kind: ']', start: i, end: i + 1 }, depth);
-          i++;
-          return;
-        }
-        fail('expected "," or "]"');
-      }
-    }
+    if (c === 0x5b) return container(depth, '[', value);
     const t = c === 0x22 ? readString() : c === 0x2d || (c >= 0x30 && c <= 0x39) ? readNumber() : readLiteral();
     emit?.(t, depth);
   };
