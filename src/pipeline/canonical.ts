@@ -85,6 +85,15 @@ function encodeSegment(segment: string): string {
 // Query parameters that carry credentials are never forwarded (RFC 6750 §2.3 is refused).
 const CREDENTIAL_PARAMS = new Set(['access_token']);
 
+/** The decoded name of one `name=value` query piece (form encoding: `+` is a space). */
+function queryName(piece: string): string {
+  try {
+    return decodeURIComponent(piece.split('=', 1)[0].replace(/\+/g, ' '));
+  } catch {
+    throw bad('invalid UTF-8 in query');
+  }
+}
+
 function canonicalQuery(raw: string): string {
   if (raw === '') return '';
   for (let i = 0; i < raw.length; i++) {
@@ -97,23 +106,10 @@ function canonicalQuery(raw: string): string {
   if (/%00/.test(raw)) throw bad('NUL in query');
   const kept = raw.split('&').filter((pair) => {
     if (pair === '') return false;
-    const name = pair.split('=', 1)[0];
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
-    } catch {
-      throw bad('invalid UTF-8 in query');
-    }
-    if (CREDENTIAL_PARAMS.has(decoded.toLowerCase())) return false;
+    if (CREDENTIAL_PARAMS.has(queryName(pair).toLowerCase())) return false;
     // `x=1;access_token=…` or `access_token[]=…` still carries the token to an upstream that splits on `;` or folds brackets.
     for (const piece of pair.split(';')) {
-      const n = piece.split('=', 1)[0];
-      let d: string;
-      try {
-        d = decodeURIComponent(n.replace(/\+/g, ' '));
-      } catch {
-        throw bad('invalid UTF-8 in query');
-      }
+      const d = queryName(piece);
       const bracket = d.indexOf('[');
       if (CREDENTIAL_PARAMS.has((bracket >= 0 ? d.slice(0, bracket) : d).toLowerCase().replace(/[. ]/g, '_')))
         throw bad('credential parameter in an ambiguous form');
