@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { BudgetConfig, Config, RateLimitConfig, RouteConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
-import { compileTemplate, lookup, type Template, type TemplateVars } from '../templates/template.js';
+import { compileTemplate, lookup, renderWith, scalarText, type Template, type TemplateRef, type TemplateVars } from '../templates/template.js';
 import type { RateLimitSpec } from '../store/store.js';
 
 /** Where a limit is declared: a route, or one tool of an MCP route. */
@@ -188,20 +188,15 @@ const EMPTY_IDENTITY = new Set(['agent', 'user']);
  * through uncounted.
  */
 export function renderKey(t: Template, vars: TemplateVars): string {
-  let out = '';
-  for (const p of t.parts) {
-    if ('literal' in p) {
-      out += p.literal;
-      continue;
-    }
-    const v = lookup(vars, p.ref);
-    if ((v === null || v === undefined) && EMPTY_IDENTITY.has(p.ref[0])) continue;
-    if (typeof v === 'string') out += v;
-    else if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') out += String(v);
-    else throw new WardenError('bad_request', `the limit key needs {${p.raw}} as a single value`, { reason: 'limit_key_missing' });
-  }
-  return out;
+  return renderWith(t, vars, keyPart);
 }
+
+const keyPart = (v: unknown, p: TemplateRef): string => {
+  if ((v === null || v === undefined) && EMPTY_IDENTITY.has(p.ref[0])) return '';
+  const text = scalarText(v);
+  if (text === undefined) throw new WardenError('bad_request', `the limit key needs {${p.raw}} as a single value`, { reason: 'limit_key_missing' });
+  return text;
+};
 
 /** The amount one request spends; 400 unless it is a finite, non-negative JSON number. */
 export function resolveAmount(source: AmountSource, vars: TemplateVars): number {

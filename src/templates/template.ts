@@ -22,7 +22,13 @@ export interface TemplateVars {
   request?: { method: string; path: string; query?: string };
 }
 
-type Part = { literal: string } | { ref: string[]; raw: string };
+/** A `{ref}` part of a template: the path (`['body', 'a']`) and its text as written (`body.a`). */
+export interface TemplateRef {
+  ref: string[];
+  raw: string;
+}
+
+type Part = { literal: string } | TemplateRef;
 
 /** A compiled template. */
 export interface Template {
@@ -104,10 +110,16 @@ export function lookup(vars: TemplateVars, ref: readonly string[]): unknown {
   return value;
 }
 
-function scalar(value: unknown, raw: string): string {
+/** The text of a string, finite number or boolean; undefined for any other value. */
+export function scalarText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  if (typeof value === 'boolean') return String(value);
+  if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') return String(value);
+  return undefined;
+}
+
+function scalar(value: unknown, raw: string): string {
+  const text = scalarText(value);
+  if (text !== undefined) return text;
   if (Array.isArray(value)) throw new TemplateRefused(raw, 'has several values');
   if (value === undefined || value === null) throw new TemplateRefused(raw, 'is missing');
   throw new TemplateRefused(raw, 'is not a scalar');
@@ -127,43 +139,52 @@ export class TemplateRefused extends WardenError {
 // whitespace and controls are never valid in ids.
 const UNSAFE_ID = /[#:*\s\u0000-\u001f\u007f\u0085\u2028\u2029]/u;
 
-/** Render as text (approval messages, addresses): any scalar value, no id rules. */
-export function renderText(t: Template, vars: TemplateVars): string {
+/**
+ * The one render loop: literal parts as they stand, each reference's value
+ * (looked up in `vars`) as `text` words it. Each render kind below differs
+ * only in its `text`.
+ */
+export function renderWith(t: Template, vars: TemplateVars, text: (value: unknown, part: TemplateRef) => string): string {
   let out = '';
-  for (const p of t.parts) out += 'literal' in p ? p.literal : scalar(lookup(vars, p.ref), p.raw);
+  for (const p of t.parts) out += 'literal' in p ? p.literal : text(lookup(vars, p.ref), p);
   return out;
 }
+
+const scalarPart = (v: unknown, p: TemplateRef): string => scalar(v, p.raw);
+
+/** Render as text (approval messages, addresses): any scalar value, no id rules. */
+export function renderText(t: Template, vars: TemplateVars): string {
+  return renderWith(t, vars, scalarPart);
+}
+
+const idPart = (v: unknown, p: TemplateRef): string => {
+  const value = scalar(v, p.raw);
+  if (value.length === 0) throw new TemplateRefused(p.raw, 'is empty');
+  if (value.length > 256) throw new TemplateRefused(p.raw, 'is too long');
+  if (UNSAFE_ID.test(value)) throw new TemplateRefused(p.raw, 'contains a character that would change the id');
+  return value;
+};
 
 /**
  * Render an OpenFGA `user` or `object`. Literal parts may use any OpenFGA syntax
  * (`group:eng#member`, `user:*`); substituted values must be plain, non-empty ids.
  */
 export function renderId(t: Template, vars: TemplateVars): string {
-  let out = '';
-  for (const p of t.parts) {
-    if ('literal' in p) {
-      out += p.literal;
-      continue;
-    }
-    const value = scalar(lookup(vars, p.ref), p.raw);
-    if (value.length === 0) throw new TemplateRefused(p.raw, 'is empty');
-    if (value.length > 256) throw new TemplateRefused(p.raw, 'is too long');
-    if (UNSAFE_ID.test(value)) throw new TemplateRefused(p.raw, 'contains a character that would change the id');
-    out += value;
-  }
-  return out;
+  return renderWith(t, vars, idPart);
 }
 
 /** Render a `context:` value: a single `{ref}` keeps its JSON type; otherwise text. */
 export function renderValue(t: Template, vars: TemplateVars): unknown {
   if (t.single) {
-    const p = t.parts[0] as { ref: string[]; raw: string };
+    const p = t.parts[0] as TemplateRef;
     const v = lookup(vars, p.ref);
     if (v === undefined) throw new TemplateRefused(p.raw, 'is missing');
     return v;
   }
   return renderText(t, vars);
 }
+
+const messagePart = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 /**
  * Render text for a person (approval messages, notification addresses,
@@ -172,17 +193,7 @@ export function renderValue(t: Template, vars: TemplateVars): unknown {
  * once per approval, not per request).
  */
 export function renderMessage(source: string, vars: TemplateVars): string {
-  let out = '';
-  for (const p of compileTemplate(source).parts) {
-    if ('literal' in p) {
-      out += p.literal;
-      continue;
-    }
-    const v = lookup(vars, p.ref);
-    if (v === undefined || v === null) continue;
-    out += typeof v === 'object' ? JSON.stringify(v) : String(v);
-  }
-  return out;
+  return renderWith(compileTemplate(source), vars, messagePart);
 }
 
 /** The variable paths a template reads (`{body.a.b}` → ['body', 'a', 'b']); none when it does not compile. */
