@@ -6,10 +6,9 @@
  */
 
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { WardenError } from '../core/errors.js';
+import { loadKeyFile } from '../core/key-file.js';
 
 /** File name of the persisted private key inside the data dir. */
 export const DEV_ISSUER_KEY_FILE = 'dev-issuer.jwk.json';
@@ -72,37 +71,13 @@ function isPrivateEcJwk(value: unknown): value is JWK & { d: string; kid: string
   );
 }
 
-async function createKeyFile(path: string): Promise<void> {
+async function newKeyText(): Promise<string> {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = await exportJWK(privateKey);
   jwk.kid = await calculateJwkThumbprint(jwk);
   jwk.alg = 'ES256';
   jwk.use = 'sig';
-  // Write fully to a private temp file, then hard-link it into place: the link
-  // fails if another process (a cluster worker) won the race, and nobody ever
-  // reads a half-written key.
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, JSON.stringify(jwk, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-  try {
-    await link(tmp, path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  } finally {
-    await unlink(tmp).catch(() => {});
-  }
-}
-
-async function readKeyFile(path: string): Promise<JWK & { d: string; kid: string }> {
-  const info = await stat(path);
-  // The file is ours; tighten it rather than keep a world-readable signing key.
-  if ((info.mode & 0o077) !== 0) await chmod(path, 0o600);
-  const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
-  if (!isPrivateEcJwk(parsed)) {
-    throw new WardenError('config_invalid', `${path} is not a P-256 private JWK; delete it to create a new dev issuer key`, {
-      reason: 'dev_issuer_key_invalid',
-    });
-  }
-  return parsed;
+  return JSON.stringify(jwk, null, 2) + '\n';
 }
 
 /**
@@ -114,15 +89,13 @@ async function readKeyFile(path: string): Promise<JWK & { d: string; kid: string
 export async function loadDevIssuer(options: DevIssuerOptions): Promise<DevIssuer> {
   assertDevIssuerAllowed();
   const { issuer, audience } = 'publicUrl' in options ? devIssuerIdentity(options.publicUrl) : options;
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const path = join(options.dataDir, DEV_ISSUER_KEY_FILE);
-  try {
-    await stat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await createKeyFile(path);
+  const { path, text } = await loadKeyFile(options.dataDir, DEV_ISSUER_KEY_FILE, newKeyText);
+  const privateJwk: unknown = JSON.parse(text);
+  if (!isPrivateEcJwk(privateJwk)) {
+    throw new WardenError('config_invalid', `${path} is not a P-256 private JWK; delete it to create a new dev issuer key`, {
+      reason: 'dev_issuer_key_invalid',
+    });
   }
-  const privateJwk = await readKeyFile(path);
   const signingKey = await importJWK({ ...privateJwk, alg: 'ES256' }, 'ES256');
   const { d: _private, ...publicFields } = privateJwk;
   const publicJwk: JWK = Object.freeze({

@@ -86,7 +86,8 @@ function metadataUrls(issuer: string): string[] {
   return [`${base}/.well-known/openid-configuration`, `${u.origin}/.well-known/oauth-authorization-server${path}`];
 }
 
-function isHttpUrl(value: unknown): value is string {
+/** An absolute http(s) URL (what metadata must name for an endpoint or key set). */
+export function isHttpUrl(value: unknown): value is string {
   if (typeof value !== 'string') return false;
   try {
     const u = new URL(value);

@@ -6,10 +6,9 @@
  * the data dir.
  */
 
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { WardenError } from '../../core/errors.js';
+import { loadKeyFile } from '../../core/key-file.js';
 import type { AssertionKeyConfig } from '../../config/schema.js';
 
 /** Algorithms an assertion may be signed with. */
@@ -136,28 +135,12 @@ export function jwkThumbprint(jwk: Pick<PublicJwk, 'kty' | 'crv' | 'x' | 'y'>): 
  * hard-linked into place, so concurrent starts (cluster workers) agree on one key.
  */
 export async function loadDevAssertionKey(dataDir: string): Promise<AssertionKey> {
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const path = join(dataDir, DEV_ASSERTION_KEY_FILE);
-  try {
-    await stat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  const { path, text } = await loadKeyFile(dataDir, DEV_ASSERTION_KEY_FILE, () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = privateKey.export({ format: 'jwk' }) as Record<string, string>;
     const kid = jwkThumbprint({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y });
-    const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify({ ...jwk, kid, alg: 'ES256', use: 'sig' }, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-    try {
-      await link(tmp, path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      await unlink(tmp).catch(() => {});
-    }
-  }
-  const info = await stat(path);
-  if ((info.mode & 0o077) !== 0) await chmod(path, 0o600);
-  const text = await readFile(path, 'utf8');
+    return JSON.stringify({ ...jwk, kid, alg: 'ES256', use: 'sig' }, null, 2) + '\n';
+  });
   let kid: unknown;
   try {
     kid = (JSON.parse(text) as { kid?: unknown }).kid;

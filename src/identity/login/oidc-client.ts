@@ -9,6 +9,7 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } 
 import type { LoginConfig } from '../../config/schema.js';
 import { WardenError } from '../../core/errors.js';
 import { postTokenEndpoint, ProviderError } from '../../vault/providers.js';
+import { isHttpUrl } from '../key-source.js';
 
 interface Metadata {
   issuer: string;
@@ -40,16 +41,6 @@ export class LoginError extends Error {
 
 const DISCOVERY_TTL_MS = 3_600_000;
 const MAX_METADATA_BYTES = 256 * 1024;
-
-function httpUrl(v: unknown): v is string {
-  if (typeof v !== 'string') return false;
-  try {
-    const u = new URL(v);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}
 
 /** Build the relying party of `identity.login`. */
 export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs: number; now?: () => number }): LoginClient {
@@ -90,7 +81,7 @@ export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs:
     }
     // OIDC Discovery §4.3: the document names exactly the issuer we asked about (mix-up defence).
     if (typeof doc.issuer !== 'string' || doc.issuer.replace(/\/+$/, '') !== base) throw new LoginError('rejected', 'IdP discovery names a different issuer');
-    if (!httpUrl(doc.authorization_endpoint) || !httpUrl(doc.token_endpoint) || !httpUrl(doc.jwks_uri)) {
+    if (!isHttpUrl(doc.authorization_endpoint) || !isHttpUrl(doc.token_endpoint) || !isHttpUrl(doc.jwks_uri)) {
       throw new LoginError('rejected', 'IdP discovery lacks authorization_endpoint, token_endpoint or jwks_uri');
     }
     const meta: Metadata = {
@@ -98,7 +89,7 @@ export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs:
       authorizationEndpoint: doc.authorization_endpoint,
       tokenEndpoint: doc.token_endpoint,
       jwksUri: doc.jwks_uri,
-      endSessionEndpoint: httpUrl(doc.end_session_endpoint) ? doc.end_session_endpoint : undefined,
+      endSessionEndpoint: isHttpUrl(doc.end_session_endpoint) ? doc.end_session_endpoint : undefined,
     };
     const keys = createRemoteJWKSet(new URL(meta.jwksUri), { timeoutDuration: cfg.timeout, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
     return { meta, at: now(), keys };
