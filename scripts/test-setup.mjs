@@ -6,8 +6,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OPENFGA_VERSION } from './openfga.mjs';
 
-const OPENFGA_VERSION = 'v1.18.1';
 const log = (msg) => process.stderr.write(`[test-setup] ${msg}\n`);
 
 function have(cmd) {

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort, waitForHttp, sleep } from './system.mjs';
+import { findOpenFgaBinary, openFgaRunArgs, OPENFGA_VERSION } from '../../scripts/openfga.mjs';
 
 export const BENCH_USER = 'bench';
 export const BENCH_AGENT = 'bench-agent';
@@ -192,14 +193,6 @@ export async function seedVault(dist, redisUrl, vaultKey) {
   }
 }
 
-/** Path of the openfga binary, or null. */
-export function openFgaBinary() {
-  for (const c of [process.env.OPENFGA_BIN, '/root/go/bin/openfga']) if (c && existsSync(c)) return c;
-  const r = spawnSync('go', ['env', 'GOPATH'], { encoding: 'utf8' });
-  const p = r.status === 0 ? join(r.stdout.trim(), 'bin', 'openfga') : null;
-  return p && existsSync(p) ? p : null;
-}
-
 async function fgaApi(apiUrl, method, path, body) {
   const res = await fetch(apiUrl + path, {
     method,
@@ -214,29 +207,12 @@ async function fgaApi(apiUrl, method, path, body) {
 
 /** Start OpenFGA (memory datastore) pinned to `cpus`, create a store with the bench model and tuples. */
 export async function startOpenFga(tracker, workDir, cpus) {
-  const bin = openFgaBinary();
-  if (!bin) throw new Error('openfga binary not found: GOTOOLCHAIN=local go install github.com/openfga/openfga/cmd/openfga@v1.18.1 (or set OPENFGA_BIN)');
+  const bin = findOpenFgaBinary();
+  if (!bin)
+    throw new Error(`openfga binary not found: GOTOOLCHAIN=local go install github.com/openfga/openfga/cmd/openfga@${OPENFGA_VERSION} (or set OPENFGA_BIN)`);
   const [http, grpc] = [await freePort(), await freePort()];
   const apiUrl = `http://127.0.0.1:${http}`;
-  const proc = tracker.start(
-    'openfga',
-    bin,
-    [
-      'run',
-      '--datastore-engine',
-      'memory',
-      '--http-addr',
-      `127.0.0.1:${http}`,
-      '--grpc-addr',
-      `127.0.0.1:${grpc}`,
-      '--playground-enabled=false',
-      '--metrics-enabled=false',
-      '--profiler-enabled=false',
-      '--log-level',
-      'warn',
-    ],
-    { cpus, logFile: join(workDir, 'openfga.log') },
-  );
+  const proc = tracker.start('openfga', bin, openFgaRunArgs({ http, grpc }), { cpus, logFile: join(workDir, 'openfga.log') });
   await waitForHttp(`${apiUrl}/healthz`, { timeoutMs: 30_000, proc });
   const { transformer } = await import('@openfga/syntax-transformer');
   const model = transformer.transformDSLToJSONObject(MODEL_DSL);

@@ -5,11 +5,10 @@
  * depend on the code under test.
  */
 
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { transformer } from '@openfga/syntax-transformer';
 import { freePort } from './net.js';
+import { findOpenFgaBinary, openFgaCandidates, openFgaRunArgs, OPENFGA_VERSION } from '../../scripts/openfga.mjs';
 
 /** A running OpenFGA server. */
 export interface OpenFgaServer {
@@ -33,22 +32,11 @@ export interface StartOpenFgaOptions {
 
 /** Path of the `openfga` binary: `$OPENFGA_BIN`, `/root/go/bin/openfga`, or `$(go env GOPATH)/bin/openfga`. */
 export function openFgaBinary(): string {
-  const candidates: string[] = [];
-  if (process.env.OPENFGA_BIN) candidates.push(process.env.OPENFGA_BIN);
-  candidates.push('/root/go/bin/openfga');
-  const known = candidates.find((c) => existsSync(c));
-  if (known) return known;
-  try {
-    const gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8', timeout: 10_000 }).trim();
-    if (gopath) candidates.push(join(gopath, 'bin', 'openfga'));
-  } catch {
-    // Go missing: only the fixed candidates remain; the error below says what to do.
-  }
-  const found = candidates.find((c) => existsSync(c));
+  const found = findOpenFgaBinary();
   if (!found) {
     throw new Error(
-      `OpenFGA binary not found (looked in ${candidates.join(', ')}). Install it with ` +
-        '`GOTOOLCHAIN=local go install github.com/openfga/openfga/cmd/openfga@v1.18.1` ' +
+      `OpenFGA binary not found (looked in ${openFgaCandidates().join(', ')}). Install it with ` +
+        `\`GOTOOLCHAIN=local go install github.com/openfga/openfga/cmd/openfga@${OPENFGA_VERSION}\` ` +
         '(npm test runs scripts/test-setup.mjs, which does this) or set OPENFGA_API_URL.',
     );
   }
@@ -75,25 +63,7 @@ function exited(child: ChildProcess): Promise<void> {
 async function spawnOnce(bin: string, extra: string[], readyTimeoutMs: number): Promise<OpenFgaServer | 'port-taken'> {
   const [http, grpc] = [await freePort(), await freePort()];
   const apiUrl = `http://127.0.0.1:${http}`;
-  const child = spawn(
-    bin,
-    [
-      'run',
-      '--datastore-engine',
-      'memory',
-      '--http-addr',
-      `127.0.0.1:${http}`,
-      '--grpc-addr',
-      `127.0.0.1:${grpc}`,
-      '--playground-enabled=false',
-      '--metrics-enabled=false',
-      '--profiler-enabled=false',
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child = spawn(bin, openFgaRunArgs({ http, grpc, extra }), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     if (stderr.length < 8_192) stderr += d.toString();

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { openFgaBinary } from '../support/openfga.js';
+import { openFgaRunArgs } from '../../scripts/openfga.mjs';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(REPO_ROOT, 'dist/src/cli.js');
@@ -238,26 +239,12 @@ export async function startOpenFgaOnPostgres(pg: Postgres, presharedKey: string)
   const service = await spawnService(
     'openfga',
     bin,
-    [
-      'run',
-      '--datastore-engine',
-      'postgres',
-      '--datastore-uri',
-      pg.uri,
-      '--http-addr',
-      `127.0.0.1:${http}`,
-      '--grpc-addr',
-      `127.0.0.1:${grpc}`,
-      '--playground-enabled=false',
-      '--metrics-enabled=false',
-      '--profiler-enabled=false',
-      '--log-level',
-      'warn',
-      '--authn-method',
-      'preshared',
-      '--authn-preshared-keys',
-      presharedKey,
-    ],
+    openFgaRunArgs({
+      http,
+      grpc,
+      datastore: ['--datastore-engine', 'postgres', '--datastore-uri', pg.uri],
+      extra: ['--authn-method', 'preshared', '--authn-preshared-keys', presharedKey],
+    }),
     {
       ready: async () => (await fetch(`${apiUrl}/healthz`, { signal: AbortSignal.timeout(1_000) })).status === 200,
     },
