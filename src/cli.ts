@@ -24,6 +24,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   vault: () => import('./cli/vault.js'),
   mcp: () => import('./cli/mcp.js'),
   audit: () => import('./cli/audit.js'),
+  test: () => import('./cli/policy-test.js'),
+  replay: () => import('./cli/replay.js'),
 };
 
 async function main(): Promise<void> {

@@ -20,6 +20,8 @@ Commands:
   vault rekey [-c …]                              re-encrypt vault records with the first key (resumable)
   mcp accept --route NAME --tool NAME [-c …]      accept a changed MCP tool definition
   audit verify [--jwks FILE] FILE…                check decision-log files; name the first bad record
+  test     [-c gateway.yaml] [-v] [--json] FILE…  run policy test cases (YAML) offline; exit 1 on a failure
+  replay   -c NEW.yaml [--allow …] [--json] LOG…  decide recorded requests again under a new config; print what flips
 
 Options: -h, --help (also after a command), -V, --version.
 Environment: WARDEN_CONFIG (default gateway.yaml), WARDEN_LISTEN, WARDEN_ADMIN_LISTEN,
@@ -41,6 +43,49 @@ or moved. Exit 0 when the chain is whole, 1 at the first bad record.
                 assertion key signs them); without it signatures are not checked
   --partial     the first file starts after seq 0 (older files rotated away)
   --json        machine-readable result`,
+  test: `Usage: warden test [-c gateway.yaml] [-v] [--json] FILE…
+
+Run gateway-level policy test cases against the config, offline: the real
+route matching, scopes, MCP tool rules, authorization checks (embedded engine,
+tuples from the config's files plus a file's own \`tuples:\`), limits (peeked)
+and approval rules; nothing is forwarded, held, stored or spent. A case:
+
+  - name: bob cannot delete alice's doc
+    agent: demo-agent              # azp; user: sub; scope: "a b"; act: [planner]; claims: {…}
+    user: bob                      # token: none for a request without a token
+    request: DELETE /notes/docs/1  # or method: + path:
+    body: {…}                      # JSON body; MCP: tool: NAME, args: {…} (mcp_method: tools/list)
+    expect: deny forbidden         # allow | hold | deny [code] | error [code]; status: 403 optional
+
+Failures name FILE:LINE of the case, expected and got, and the check or rule
+that decided. Exit 0 when every case passes, 1 when one fails, 2 when a file
+or the config cannot be read. Docs: docs/policy-testing.md.
+
+  -v, --verbose   also list passing cases
+  --json          results as JSON
+${CONFIG_OPTION} (a file's own \`config:\` wins)`,
+  replay: `Usage: warden replay -c NEW.yaml [--allow FILTER]… [--examples N] [--json] [--fga-api-url URL --fga-store-id ID [--fga-model-id ID]] LOG…
+
+Decide every request recorded in decision-log files (audit.decisions) again
+under NEW.yaml and its policies, offline: no upstream is contacted, nothing is
+held, stored, notified or spent. Prints, per route, the requests whose outcome
+changes (allow→deny, deny→allow, new holds, dropped holds, other changes of
+status or code) with examples, and how many records could not be decided again
+and why. Rotated files may be given in any order; checkpoints are skipped.
+
+  --allow FILTER     a change that does not fail the run (repeatable), e.g.
+                     route=payments,change=deny->allow; keys: route, change
+                     (allow->deny, deny->allow, new-hold, dropped-hold,
+                     code, * or a list a|b), code (the new code), tool
+  --examples N       example records per change (default 3)
+  --json             the diff as JSON on stdout
+  --fga-api-url URL  decide with this OpenFGA server instead of the embedded
+  --fga-store-id ID  engine (env FGA_API_URL, FGA_STORE_ID, FGA_MODEL_ID,
+  --fga-model-id ID  FGA_API_TOKEN)
+  -c, --config FILE  the new gateway.yaml (default: $WARDEN_CONFIG, else ./gateway.yaml)
+
+Exit 0 when nothing changes beyond --allow filters, 1 when something does, 2
+on usage or config errors. Progress goes to stderr. Docs: docs/policy-testing.md.`,
   start: `Usage: warden start [-c gateway.yaml]
 
 Serve the gateway. SIGHUP (and server.watch: true) reloads config and policies

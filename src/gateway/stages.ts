@@ -6,7 +6,7 @@
  *   authenticate → body → mcp → authorize → limits → approve → after-approve → credentials → assertion
  */
 
-import { createApprovalsStage } from '../approvals/stage.js';
+import { createApprovalsStage, type ApprovalsStage } from '../approvals/stage.js';
 import { createAuthorizeStage } from '../authz/stage.js';
 import { createConsoleStage } from '../console/stage.js';
 import type { Runtime } from '../core/runtime.js';
@@ -22,6 +22,8 @@ import { createCredentialsStage } from '../vault/stage.js';
 export interface StageOptions {
   /** `warden explain`: stages decide without side effects and keep every check in the trace. */
   dryRun?: boolean;
+  /** Called with the approve stage once built (the evaluator asks it whether a request would be held). */
+  onApprovals?: (stage: ApprovalsStage) => void;
 }
 
 /** Build every stage for one config generation; a failure closes those already built. */
@@ -44,6 +46,7 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     await add(shadowed(authorize, shadow));
     await add(createLimitsStage(rt, { dryRun: options.dryRun }));
     const approve = await add(shadowed(await createApprovalsStage(rt, authorize), shadow));
+    options.onApprovals?.(approve);
     await add(afterApproveStage);
     const credentials = await add(createCredentialsStage(rt));
     // After credentials: the assertion may take Authorization on a route that has none.
