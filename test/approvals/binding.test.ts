@@ -11,17 +11,12 @@ import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startWebhookSink, type WebhookSink } from './webhook-sink.js';
 import { decide, openReview, submitDecision } from './review-client.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const yaml = `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/approvals/fixtures/model.fga
-  tuples: test/approvals/fixtures/tuples.yaml
-  cache_ttl: 0
+${devPolicyYaml('test/approvals/fixtures', { cache_ttl: 0 })}
 approvals:
   ttl: 10m
   hold: 200ms

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startOidcProvider, type OidcTestProvider, type BackchannelRequestInfo } from '../support/oidc.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { devPolicyYaml } from '../support/config.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -56,12 +57,7 @@ describe('approvals through CIBA', () => {
       config: `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/approvals/fixtures/model.fga
-  tuples: test/approvals/fixtures/tuples.yaml
+${devPolicyYaml('test/approvals/fixtures')}
 approvals:
   hold: 25s
   ttl: 2m

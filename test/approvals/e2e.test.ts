@@ -13,6 +13,7 @@ import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startWebhookSink, type WebhookSink } from './webhook-sink.js';
 import { decide, openReview, submitDecision } from './review-client.js';
 import { until } from '../support/eventually.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const HOOK_SECRET = 'e2e-webhook-secret-0123456789';
 
@@ -20,13 +21,7 @@ function gatewayYaml(hold: string, maxPending = 5): string {
   return `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/approvals/fixtures/model.fga
-  tuples: test/approvals/fixtures/tuples.yaml
-  cache_ttl: 0
+${devPolicyYaml('test/approvals/fixtures', { cache_ttl: 0 })}
 approvals:
   ttl: 2m
   hold: ${hold}

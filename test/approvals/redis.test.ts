@@ -11,21 +11,14 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startWebhookSink, type WebhookSink } from './webhook-sink.js';
 import { decide, openReview, submitDecision } from './review-client.js';
+import { devPolicyYaml, REDIS_STORE_YAML } from '../support/config.js';
 
 function gatewayYaml(hold: string): string {
   return `
 server:
   listen: 127.0.0.1:0
-store:
-  driver: redis
-  url: \${REDIS_URL}
-  key_prefix: \${REDIS_PREFIX}
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/approvals/fixtures/model.fga
-  tuples: test/approvals/fixtures/tuples.yaml
+${REDIS_STORE_YAML}
+${devPolicyYaml('test/approvals/fixtures')}
 approvals:
   ttl: 5m
   hold: ${hold}

@@ -19,18 +19,14 @@ import { until } from '../support/eventually.js';
 import { verifyFiles } from '../../src/audit/verify.js';
 import { Chain } from '../../src/audit/chain.js';
 import { parseConfig } from '../../src/config/load.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const SECRET = 'upstream-api-key-never-logged-42';
 
 const config = (decisions: string) => `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/approvals/fixtures/model.fga
-  tuples: test/approvals/fixtures/tuples.yaml
+${devPolicyYaml('test/approvals/fixtures')}
 audit:
   decisions: ${decisions}
 routes:

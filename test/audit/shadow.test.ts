@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const route = (name: string, mode?: string) => `
   - name: ${name}${mode ? `\n    mode: ${mode}` : ''}
@@ -23,12 +24,7 @@ const route = (name: string, mode?: string) => `
 const config = (file: string, globalMode?: string) => `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/approvals/fixtures/model.fga
-  tuples: test/approvals/fixtures/tuples.yaml
+${devPolicyYaml('test/approvals/fixtures')}
 approvals:
   hold: 50ms
 audit:

@@ -14,16 +14,12 @@ import { launchBrowser, type Browser, type BrowserContext, type Page } from '../
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const CONFIG = `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/login/fixtures/model.fga
-  tuples: test/login/fixtures/tuples.yaml
+${devPolicyYaml('test/login/fixtures')}
 approvals:
   hold: 200ms
   review_auth: link+login

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
+import { devPolicyYaml } from '../support/config.js';
 
 let upstream: Upstream;
 let warden: WardenHandle;
@@ -16,10 +17,7 @@ let alice: string;
 const config = (up: string) => `
 server:
   limits: { body_bytes: 1048576 }
-identity: { dev_issuer: true }
-authz:
-  model: test/core/fixtures/model.fga
-  tuples: test/core/fixtures/tuples.yaml
+${devPolicyYaml('test/core/fixtures')}
 routes:
   - name: docs
     match: { path: /docs/:doc, methods: [GET, PUT] }

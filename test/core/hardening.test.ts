@@ -11,6 +11,7 @@ import { REPO_ROOT, startWarden, type WardenHandle } from '../support/gateway.js
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
 import { parseWwwAuthenticate } from '../support/www-authenticate.js';
+import { devPolicyYaml } from '../support/config.js';
 
 let upstream: Upstream;
 let warden: WardenHandle;
@@ -21,11 +22,7 @@ server:
   listen: 127.0.0.1:0
   admin_token: "\${TEST_ADMIN_TOKEN}"
   limits: { body_bytes: 4096, request_timeout: 2s }
-identity:
-  dev_issuer: true
-authz:
-  model: test/core/fixtures/model.fga
-  tuples: test/core/fixtures/tuples.yaml
+${devPolicyYaml('test/core/fixtures')}
 routes:
   - name: public
     match: { path: /public/** }

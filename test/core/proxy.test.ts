@@ -11,6 +11,7 @@ import { rawRequest } from '../support/raw-http.js';
 import { createHash } from 'node:crypto';
 import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
+import { devPolicyYaml } from '../support/config.js';
 
 let upstream: Upstream;
 let warden: WardenHandle;
@@ -20,11 +21,7 @@ const config = (up: string) => `
 server:
   listen: 127.0.0.1:0
   limits: { body_bytes: 1024, header_bytes: 4096, request_timeout: 1s }
-identity:
-  dev_issuer: true
-authz:
-  model: test/core/fixtures/model.fga
-  tuples: test/core/fixtures/tuples.yaml
+${devPolicyYaml('test/core/fixtures')}
 routes:
   - name: public
     match: { path: /public/** }

@@ -10,16 +10,12 @@ import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startWebhookSink, type WebhookSink } from '../approvals/webhook-sink.js';
 import { decide } from '../approvals/review-client.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const config = `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/approvals/fixtures/model.fga
-  tuples: test/approvals/fixtures/tuples.yaml
+${devPolicyYaml('test/approvals/fixtures')}
 approvals:
   ttl: 5m
   hold: 300ms

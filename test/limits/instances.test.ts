@@ -18,6 +18,7 @@ import { REPO_ROOT } from '../support/gateway.js';
 import { freePort } from '../support/net.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { devPolicyYaml, REDIS_STORE_YAML } from '../support/config.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,16 +27,8 @@ server:
   listen: 127.0.0.1:8080
   admin_listen: null
   public_url: ${publicUrl}
-store:
-  driver: redis
-  url: \${REDIS_URL}
-  key_prefix: \${REDIS_PREFIX}
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: ${join(REPO_ROOT, 'test/approvals/fixtures/model.fga')}
-  tuples: ${join(REPO_ROOT, 'test/approvals/fixtures/tuples.yaml')}
+${REDIS_STORE_YAML}
+${devPolicyYaml(join(REPO_ROOT, 'test/approvals/fixtures'))}
 approvals:
   hold: 200ms
   notify: [{ log: true }]

@@ -11,14 +11,11 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const config = `
 server: { listen: "127.0.0.1:0" }
-identity: { dev_issuer: true }
-authz:
-  engine: embedded
-  model: test/mcp/fixtures/model.fga
-  tuples: test/mcp/fixtures/tuples.yaml
+${devPolicyYaml('test/mcp/fixtures')}
 routes:
   - name: files
     match: { path: /mcp/files }

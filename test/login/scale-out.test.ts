@@ -10,20 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { devPolicyYaml, REDIS_STORE_YAML } from '../support/config.js';
 
 const CONFIG = `
 server:
   public_url: http://127.0.0.1:9/
-store:
-  driver: redis
-  url: \${REDIS_URL}
-  key_prefix: \${REDIS_PREFIX}
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/login/fixtures/model.fga
-  tuples: test/login/fixtures/tuples.yaml
+${REDIS_STORE_YAML}
+${devPolicyYaml('test/login/fixtures')}
 `;
 
 /** Sign in as `user` through `w`'s development login with plain HTTP; returns the session cookie value. */

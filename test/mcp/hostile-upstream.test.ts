@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const TOOLS = [
   { name: 'read_file', description: 'Read a file', inputSchema: { type: 'object', properties: { path: { type: 'string' } } } },
@@ -115,12 +116,7 @@ beforeAll(async () => {
   warden = await startWarden({
     config: `
 server: { listen: "127.0.0.1:0" }
-identity: { dev_issuer: true }
-authz:
-  engine: embedded
-  model: test/mcp/fixtures/model.fga
-  tuples: test/mcp/fixtures/tuples.yaml
-  cache_ttl: 0
+${devPolicyYaml('test/mcp/fixtures', { cache_ttl: 0 })}
 routes:${Object.keys(tricks).map(route).join('')}
 `,
   });

@@ -13,6 +13,7 @@ import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
 import { startWebhookSink, type WebhookSink } from '../approvals/webhook-sink.js';
 import { decide } from '../approvals/review-client.js';
+import { devPolicyYaml } from '../support/config.js';
 
 const TOOLS = `
       tools:
@@ -35,12 +36,7 @@ function gatewayYaml(): string {
   // Port 0: the public URL (links, metadata, dev issuer) is the bound address.
   return `
 server: { listen: "127.0.0.1:0", admin_token: "mcp-test-admin-token-0123456789abcdef" }
-identity: { dev_issuer: true }
-authz:
-  engine: embedded
-  model: test/mcp/fixtures/model.fga
-  tuples: test/mcp/fixtures/tuples.yaml
-  cache_ttl: 0
+${devPolicyYaml('test/mcp/fixtures', { cache_ttl: 0 })}
 approvals:
   hold: 20s
   notify: [{ webhook: { url: "\${SINK_URL}", secret: "mcp-test-webhook-secret" } }]

@@ -21,6 +21,7 @@ import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startBalancer, startVaultProvider, type Balancer, type VaultProvider } from './support.js';
+import { devPolicyYaml, REDIS_STORE_YAML } from '../support/config.js';
 
 const K1 = generateVaultKey();
 /** Secret of the clients registered for the exchange endpoint (vault.exchange_clients). */
@@ -31,17 +32,8 @@ function gatewayYaml(keys: string): string {
   return `
 server:
   public_url: \${PUBLIC_URL}
-store:
-  driver: redis
-  url: \${REDIS_URL}
-  key_prefix: \${REDIS_PREFIX}
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/vault/fixtures/model.fga
-  tuples: test/vault/fixtures/tuples.yaml
-  cache_ttl: 0
+${REDIS_STORE_YAML}
+${devPolicyYaml('test/vault/fixtures', { cache_ttl: 0 })}
 vault:
   keys: ${keys}
   connect_ttl: 2m

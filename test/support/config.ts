@@ -1,0 +1,26 @@
+/**
+ * gateway.yaml pieces that most tests share, so that each test's config shows
+ * only what the test is about. They are YAML text: splice them into the
+ * test's own config template, each on lines of its own.
+ */
+
+/**
+ * `identity:` with the dev issuer, and `authz:` with the embedded engine over
+ * `<fixtures>/model.fga` and `<fixtures>/tuples.yaml` (a path relative to the
+ * repository root, or absolute). `authz` adds keys under `authz:`, e.g.
+ * `{ cache_ttl: 0 }`.
+ */
+export function devPolicyYaml(fixtures: string, authz: Record<string, string | number> = {}): string {
+  return [
+    'identity:',
+    '  dev_issuer: true',
+    'authz:',
+    '  engine: embedded',
+    `  model: ${fixtures}/model.fga`,
+    `  tuples: ${fixtures}/tuples.yaml`,
+    ...Object.entries(authz).map(([key, value]) => `  ${key}: ${value}`),
+  ].join('\n');
+}
+
+/** `store:` on the Redis at `${REDIS_URL}` under `${REDIS_PREFIX}` (give both in the env: a test Redis's url and keyPrefix). */
+export const REDIS_STORE_YAML = ['store:', '  driver: redis', '  url: ${REDIS_URL}', '  key_prefix: ${REDIS_PREFIX}'].join('\n');
