@@ -486,17 +486,9 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       return resolve(rec, state, digest, true);
     }
 
-    const grant = await repo.getGrant(stored.user, grantMatchKey(stored));
-    // A grant covers only the values the approver agreed to, under the same rule (`when` was re-evaluated above).
-    if (
-      grant &&
-      grant.agent === stored.agent &&
-      grant.route === stored.route &&
-      grant.method === stored.method &&
-      grant.path === stored.path &&
-      grant.binding !== undefined &&
-      grant.binding === binding
-    ) {
+    // `when` was re-evaluated above: the grant must be of the rule that holds this request.
+    const grant = await coveringGrant(stored, binding);
+    if (grant) {
       state.approvalId = grant.approvalId;
       state.forwardOnlyHeaders = forwardableHeaders(state);
       // The grant's start is the moment its approval was decided.
@@ -544,8 +536,17 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (!selected) return false;
     const stored = captureRequest(state);
     const binding = grantBinding(selected.source, selected.rule, cel, storedTemplateVars(stored));
+    return !(await coveringGrant(stored, binding));
+  }
+
+  /**
+   * The standing grant that lets `stored` through, if any. A grant covers only
+   * the values the approver agreed to: the same agent, route, method and path,
+   * and the same binding of the rule's values.
+   */
+  async function coveringGrant(stored: StoredRequest, binding: string): Promise<GrantRecord | undefined> {
     const grant = await repo.getGrant(stored.user, grantMatchKey(stored));
-    const covered =
+    const covers =
       grant &&
       grant.agent === stored.agent &&
       grant.route === stored.route &&
@@ -553,7 +554,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       grant.path === stored.path &&
       grant.binding !== undefined &&
       grant.binding === binding;
-    return !covered;
+    return covers ? grant : undefined;
   }
 
   return {
