@@ -113,6 +113,8 @@ export interface ApprovalRepo {
   getGrant(user: string, id: string): Promise<GrantRecord | null>;
   listGrants(user: string): Promise<GrantRecord[]>;
   deleteGrant(user: string, id: string): Promise<GrantRecord | null>;
+  /** Approvals waiting for a decision, over every user and agent (scrape-time gauge; stops at `limit`). */
+  countPending(limit: number): Promise<number>;
   /** Ids of stored approvals (admin listing; bounded by the store's iteration). */
   listIds(limit: number): Promise<string[]>;
   publish(event: ApprovalEvent): Promise<void>;
@@ -236,6 +238,18 @@ export function createApprovalRepo(store: Store, options: { ttlMs: number }): Ap
       if (!/^[a-f0-9]{32}$/.test(id)) return null;
       const raw = await store.take(grantPrefix(user) + id);
       return raw ? (JSON.parse(raw) as GrantRecord) : null;
+    },
+    async countPending(limit) {
+      // The per user+agent pending sets are kept exact (reserved on create,
+      // released on every decision); entries past their expiry no longer count.
+      const now = Date.now();
+      let n = 0;
+      for await (const key of store.keys('approval:pending:')) {
+        const raw = await store.get(key);
+        if (raw) n += (JSON.parse(raw) as Array<[string, number]>).filter(([, exp]) => exp > now).length;
+        if (n >= limit) return limit;
+      }
+      return n;
     },
     async listIds(limit) {
       const ids: string[] = [];

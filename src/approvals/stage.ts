@@ -45,6 +45,9 @@ export async function createApprovalsStage(rt: Runtime, authorize: Pick<Authoriz
     },
     routes: createApprovalRoutes(service, rt),
     admin: createApprovalAdmin(service, rt),
+    async collect() {
+      rt.metrics.gauge('warden_approvals_pending', await repo.countPending(1_000_000));
+    },
     close: () => service.close(),
     service,
   };

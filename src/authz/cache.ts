@@ -110,14 +110,15 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
   const counters = { hits: 0, misses: 0, bypassed: 0, evictions: 0 };
   let inserted = 0;
 
-  // Frozen label objects: the metrics registry computes their key once.
-  const labels = { hit: Object.freeze({ result: 'hit' }), miss: Object.freeze({ result: 'miss' }), bypass: Object.freeze({ result: 'bypass' }) };
+  // Series bound once: counting a lookup is one addition.
+  const series = (result: string) => options.metrics?.counter('warden_authz_cache_total', { result });
+  const bound = { hit: series('hit'), miss: series('miss'), bypass: series('bypass') };
   const count = (result: 'hit' | 'miss' | 'bypass', by = 1) => {
     if (by === 0) return;
     if (result === 'hit') counters.hits += by;
     else if (result === 'miss') counters.misses += by;
     else counters.bypassed += by;
-    options.metrics?.inc('warden_authz_cache_total', labels[result], by);
+    bound[result]?.inc(by);
   };
 
   const read = (key: string): Value | undefined => {

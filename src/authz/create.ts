@@ -12,6 +12,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Authorizer } from './authorizer.js';
 import { withDecisionCache, type CachedAuthorizer } from './cache.js';
 import { loadEmbeddedAuthorizer } from './embedded/index.js';
+import { withCheckTiming } from './timed.js';
 
 /** Options of `createAuthorizer`. */
 export interface CreateAuthorizerOptions {
@@ -62,7 +63,11 @@ export async function createAuthorizer(config: Config['authz'], options: CreateA
     }
     engine = embedded;
   }
-  const cached = withDecisionCache(engine, { ttlMs: config.cache_ttl, maxEntries: config.cache_size, metrics: options.metrics });
+  const cached = withDecisionCache(options.metrics ? withCheckTiming(engine, options.metrics) : engine, {
+    ttlMs: config.cache_ttl,
+    maxEntries: config.cache_size,
+    metrics: options.metrics,
+  });
   options.logger?.info(
     { engine: engine.engine, model_id: cached.modelId, cache_ttl_ms: config.cache_ttl, cache_size: config.cache_size },
     'authorization engine ready',

@@ -12,6 +12,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import cluster from 'node:cluster';
 
 export const WARDEN_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=4', '--max-semi-space-size=4'];
 
@@ -33,7 +34,9 @@ export function hasSemiSpaceFlags(execArgv: readonly string[] = process.execArgv
  */
 export function reexecWithNodeFlags(): boolean {
   if (process.env[REEXEC_MARKER] !== undefined) {
-    if (process.env[REEXEC_MARKER] === REEXEC_CHILD) followParent();
+    // A cluster worker inherits the marker, but its IPC channel is the cluster's
+    // (its primary supervises it, and unref'ing it let workers exit before they listened).
+    if (process.env[REEXEC_MARKER] === REEXEC_CHILD && !cluster.isWorker) followParent();
     return false;
   }
   if (hasSemiSpaceFlags()) return false;

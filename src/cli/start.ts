@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../gateway/config.js';
 import { createLogger } from '../observability/logger.js';
 import { startGateway } from '../gateway/gateway.js';
+import { servePrimaryMetrics } from '../observability/cluster-metrics.js';
 import { configPath } from './common.js';
 
 export async function run(argv: string[]): Promise<void> {
@@ -28,11 +29,12 @@ export async function runServer(file: string): Promise<void> {
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
     if (workers > 1) return runPrimary(workers);
   }
-  return runWorker(file);
+  return runWorker(file, cluster.isWorker);
 }
 
 function runPrimary(count: number): void {
   const logger = createLogger();
+  servePrimaryMetrics();
   let stopping = false;
   const fork = () => cluster.fork();
   for (let i = 0; i < count; i++) fork();
@@ -59,9 +61,10 @@ function runPrimary(count: number): void {
   logger.info({ workers: count }, 'cluster primary started');
 }
 
-async function runWorker(file: string): Promise<void> {
-  const logger = createLogger();
-  const gateway = await startGateway({ configFile: file, logger });
+async function runWorker(file: string, clusterMetrics: boolean): Promise<void> {
+  // Workers of one cluster share stdout: each line says which one wrote it.
+  const logger = createLogger(cluster.isWorker && cluster.worker ? { base: { worker: cluster.worker.id } } : {});
+  const gateway = await startGateway({ configFile: file, logger, clusterMetrics });
   const config = gateway.runtime().config;
 
   let watcher: FSWatcher[] = [];

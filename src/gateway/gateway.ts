@@ -17,7 +17,9 @@ import { loadConfigFile, parseConfig } from './config.js';
 import { policyNameIssues } from '../authz/config-checks.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { createMetrics } from '../observability/metrics.js';
+import { METRICS } from '../observability/catalog.js';
+import { workerMetrics, type WorkerMetrics } from '../observability/cluster-metrics.js';
+import { createMetrics, type MetricSnapshot } from '../observability/metrics.js';
 import { createProcessMetrics } from '../observability/process-metrics.js';
 import { createStore } from '../store/create.js';
 import type { Store } from '../store/store.js';
@@ -56,6 +58,11 @@ export interface GatewayOptions {
   adminListen?: string | null;
   /** Build for `warden explain`: the pipeline stops before side effects. */
   dryRun?: boolean;
+  /**
+   * This process is one of several `server.workers`: /metrics answers for the
+   * whole cluster, through the primary (see observability/cluster-metrics.ts).
+   */
+  clusterMetrics?: boolean;
 }
 
 export interface Gateway {
@@ -83,10 +90,8 @@ interface Shared {
   devIssuer?: { key: string; issuer: DevIssuer };
 }
 
-const HELP: Record<string, string> = {
-  warden_requests_total: 'Requests by route, decision and status',
-  warden_request_duration_seconds: 'Time from request to response headers (or error), seconds',
-};
+/** How long a scrape waits for the scrape-time collectors (approvals pending) before rendering without them. */
+const COLLECT_TIMEOUT_MS = 2_000;
 
 function hostPort(s: string): { host: string; port: number } {
   const i = s.lastIndexOf(':');
@@ -109,8 +114,35 @@ function urlOf(a: AddressInfo): string {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger();
-  const metrics = createMetrics(HELP);
+  const metrics = createMetrics(METRICS);
   const processMetrics = createProcessMetrics();
+  const reloads = {
+    success: metrics.counter('warden_config_reloads_total', { result: 'success' }),
+    failure: metrics.counter('warden_config_reloads_total', { result: 'failure' }),
+  };
+  const loadedNow = () => metrics.gauge('warden_config_last_reload_success_timestamp_seconds', Date.now() / 1000);
+  /** Scrape-time gauges of the current generation's stages; a failing or slow one is counted and skipped. */
+  const collect = async () => {
+    const gen = current;
+    if (!gen) return;
+    await Promise.all(
+      gen.stages.flatMap((s) =>
+        s.collect
+          ? [
+              withTimeout(s.collect(), COLLECT_TIMEOUT_MS).catch((err: unknown) => {
+                metrics.inc('warden_metrics_collect_errors_total', { stage: s.name });
+                logger.warn({ err, stage: s.name }, 'metrics collector failed');
+              }),
+            ]
+          : [],
+      ),
+    );
+  };
+  const snapshot = async (): Promise<MetricSnapshot[][]> => {
+    await collect();
+    return [metrics.snapshot(), await processMetrics.snapshot()];
+  };
+  let cluster: WorkerMetrics | undefined;
   const load = (text?: string): LoadedConfig => {
     if (text !== undefined || options.configText !== undefined) {
       return parseConfig(text ?? (options.configText as string), {
@@ -274,7 +306,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       '*',
       createAdminGuard({ listen: adminAddress ?? '', hosts: cfg.server.admin_hosts, token: cfg.server.admin_token, metricsAuth: cfg.server.metrics_auth }),
     );
-    adminApp.get('/metrics', async (c) => c.text(metrics.render() + (await processMetrics.render()), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+    adminApp.get('/metrics', async (c) => {
+      const headers = { 'content-type': 'text/plain; version=0.0.4' };
+      if (cluster) {
+        try {
+          return c.text(await cluster.scrape(), 200, headers);
+        } catch (err) {
+          // A partial sum would read as a counter reset: no answer is better than a wrong one.
+          logger.warn({ err }, 'cluster metrics scrape failed');
+          return c.text('metrics of every worker could not be gathered; see the log\n', 503);
+        }
+      }
+      await collect();
+      return c.text(metrics.render() + (await processMetrics.render()), 200, headers);
+    });
     adminApp.get('/routes', (c) =>
       c.json(
         cfg.routes.map((r) => ({
@@ -318,6 +363,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     adminServer.close();
     throw err;
   }
+  loadedNow();
+  if (options.clusterMetrics) cluster = workerMetrics(snapshot);
   logger.info({ url, admin: adminUrl, routes: config.routes.length, store: config.store.driver, authz: config.authz.engine }, 'warden listening');
 
   let reloading = Promise.resolve(true);
@@ -334,10 +381,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           next = await build(load(newText));
         } catch (err) {
           logger.error({ err: err instanceof ConfigError ? { message: err.message } : err }, 'reload failed; keeping the running configuration');
+          reloads.failure.inc();
           return false;
         }
         const old = current as BuiltGeneration;
         current = next;
+        reloads.success.inc();
+        loadedNow();
         // Store shared across generations must not be closed with the old one.
         logger.info({ routes: next.runtime.config.routes.length }, 'configuration reloaded');
         void drain(old, old.runtime.config.server.shutdown_timeout).then(() => old.close());
@@ -346,6 +396,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return reloading;
     },
     async close() {
+      cluster?.close();
       const gen = current as BuiltGeneration;
       const stopped = Promise.all([new Promise((r) => agentServer.close(r)), new Promise((r) => adminServer.close(r))]);
       agentServer.closeIdleConnections();
@@ -358,6 +409,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       current = null;
     },
   };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
 }
 
 export type { Config };

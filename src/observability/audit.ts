@@ -7,7 +7,7 @@
 import type { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import type { BoundHistogram, Metrics } from './metrics.js';
 import type { DecisionLog } from '../audit/decision-log.js';
 
 /** Record one finished request; `err` is the error it was answered with, if any. */
@@ -25,7 +25,8 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
   // Label objects are reused (and frozen) so metrics do not rebuild keys per request.
   // Nested maps (route → decision → status): no key string is built per request.
   const requestLabels = new Map<string, Map<string, Map<number, Readonly<Record<string, string>>>>>();
-  const routeLabels = new Map<string, Readonly<Record<string, string>>>();
+  // Per route, the histogram series bound once: observing is a bucket search and three additions.
+  const routeSeries = new Map<string, { duration: BoundHistogram; upstream: BoundHistogram }>();
   const labelsFor = (route: string, decision: string, status: number) => {
     let byDecision = requestLabels.get(route);
     if (!byDecision) requestLabels.set(route, (byDecision = new Map()));
@@ -39,17 +40,32 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     }
     return l;
   };
-  const routeLabel = (route: string) => {
-    let l = routeLabels.get(route);
-    if (!l) routeLabels.set(route, (l = Object.freeze({ route })));
-    return l;
+  const seriesOf = (route: string) => {
+    let s = routeSeries.get(route);
+    if (!s) {
+      const labels = { route };
+      routeSeries.set(
+        route,
+        (s = {
+          duration: metrics.histogram('warden_request_duration_seconds', labels),
+          upstream: metrics.histogram('warden_upstream_duration_seconds', labels),
+        }),
+      );
+    }
+    return s;
   };
 
   return function audit(state, err) {
     const latencyMs = Date.now() - state.startedAt;
     const routeName = state.route?.name ?? '-';
     metrics.inc('warden_requests_total', labelsFor(routeName, state.decision ?? 'error', state.status ?? 0));
-    metrics.observe('warden_request_duration_seconds', latencyMs / 1000, routeLabel(routeName));
+    const series = seriesOf(routeName);
+    series.duration.observe(latencyMs / 1000);
+    // Upstream latency: to the upstream's status line, or to the failure that stood for it (refused, timed out).
+    if (state.upstreamStartedAt !== undefined) {
+      if (state.upstreamHeadersAt !== undefined) series.upstream.observe((state.upstreamHeadersAt - state.upstreamStartedAt) / 1000);
+      else if (err?.code === 'upstream_unavailable') series.upstream.observe((performance.now() - state.upstreamStartedAt) / 1000);
+    }
     if (state.shadowMode) {
       metrics.inc('warden_shadow_decisions_total', shadowLabels(routeName, state.shadow?.outcome ?? 'allow'));
     }

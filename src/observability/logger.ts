@@ -102,6 +102,8 @@ export interface LoggerOptions {
   level?: string;
   /** Where to write (tests capture logs here); default stdout. */
   destination?: DestinationStream;
+  /** Fields on every line next to `service` (e.g. `worker`: the cluster worker's id). */
+  base?: Record<string, string | number>;
 }
 
 /** Create the process logger. Every record passes through `scrub`. */
@@ -110,7 +112,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
     {
       level,
-      base: { service: 'warden' },
+      base: { service: 'warden', ...options.base },
       timestamp: cachedIsoTime,
       formatters: { level: (label) => ({ level: label }) },
       hooks: {

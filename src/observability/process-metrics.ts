@@ -8,10 +8,13 @@
 
 import { readFileSync } from 'node:fs';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MetricSnapshot } from './metrics.js';
 
 /** What /metrics appends after Warden's own request metrics. */
 export interface ProcessMetrics {
   render(): Promise<string>;
+  /** The same in prom-client's JSON shape (for the cluster primary to combine workers). */
+  snapshot(): Promise<MetricSnapshot[]>;
 }
 
 /** Warden's package.json version, from src/ (tests) or dist/src/ (built). */
@@ -38,6 +41,7 @@ export function createProcessMetrics(): ProcessMetrics {
       help: 'Always 1; the labels say which Warden and Node.js are running',
       labelNames: ['version', 'node'],
       registers: [r],
+      aggregator: 'first',
     }).set({ version: packageVersion(), node: process.versions.node }, 1);
     return r;
   };
@@ -45,6 +49,10 @@ export function createProcessMetrics(): ProcessMetrics {
     async render() {
       registry ??= build();
       return registry.metrics();
+    },
+    async snapshot() {
+      registry ??= build();
+      return (await registry.getMetricsAsJSON()) as unknown as MetricSnapshot[];
     },
   };
 }

@@ -139,6 +139,10 @@ export interface RequestState {
   decision?: 'allow' | 'deny' | 'pending' | 'error';
   reason?: string;
   status?: number;
+  /** performance.now() when the request was handed to the proxy (upstream latency metric). */
+  upstreamStartedAt?: number;
+  /** performance.now() when the upstream's final status line arrived (set by the proxy). */
+  upstreamHeadersAt?: number;
 }
 
 /** What a shadowed stage would have done (see shadow.ts); kept here so state has no import back into shadow.ts. */

@@ -114,6 +114,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     private forward(route: CompiledRoute): void {
       const { state, req } = this;
       state.decision = 'allow';
+      state.upstreamStartedAt = performance.now();
       try {
         proxy.forward(
           state,

@@ -35,6 +35,12 @@ export interface Stage {
   readonly admin?: Hono;
   /** Public keys the stage's feature publishes at `/.warden/jwks.json` (identity assertions). */
   jwks?(): readonly object[];
+  /**
+   * Set the feature's scrape-time gauges (read from the shared store, so every
+   * instance reports the same) before /metrics is rendered. Should reject
+   * rather than hang: the scrape waits for it (bounded by a timeout).
+   */
+  collect?(): Promise<void>;
   /** Release what the stage holds (pools, subscriptions) when its config generation ends. */
   close?(): Promise<void>;
 }

@@ -51,6 +51,8 @@ export interface ForwardRequest {
   readonly responseHead?: (statusCode: number, header: (name: string) => string | undefined) => Promise<void> | void;
   /** Status sent to the agent. */
   status?: number;
+  /** performance.now() when the upstream's final status line arrived (upstream latency metric). */
+  upstreamHeadersAt?: number;
   /** Set by the proxy when `digestBodies` is on: the SHA-256 of the streamed body (decision log). */
   streamedBody?: Hash;
 }
@@ -238,6 +240,7 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
   res.once('close', onClose);
   try {
     const upstream = await pool.request({ ...request, signal: res as unknown as AbortSignal });
+    state.upstreamHeadersAt = performance.now();
     if (state.responseHead) {
       await state.responseHead(upstream.statusCode, (name) => {
         const v = upstream.headers[name];
@@ -383,6 +386,7 @@ class Relay implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
     // Interim responses (100 Continue, 103 Early Hints) are not relayed: the final one follows.
     if (statusCode < 200) return true;
+    this.state.upstreamHeadersAt = performance.now();
     this.resume = resume;
     const head = this.state.responseHead?.(statusCode, (name) => rawHeader(raw as Buffer[], name));
     if (head) {

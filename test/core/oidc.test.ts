@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startOidcProvider, type OidcTestProvider } from '../support/oidc.js';
+import { metricValue, scrape } from '../support/metrics.js';
 
 let idp: OidcTestProvider;
 let upstream: Upstream;
@@ -98,5 +99,11 @@ describe('tokens from a real OpenID provider', () => {
     } finally {
       idp.setOutage(null);
     }
+  });
+
+  it('counts JWKS fetches by issuer and outcome on /metrics', async () => {
+    const text = await scrape(warden.adminUrl);
+    expect(text).toMatch(/^# HELP warden_jwks_fetches_total /m);
+    expect(metricValue(text, 'warden_jwks_fetches_total', { issuer: idp.issuer, outcome: 'ok' })).toBeGreaterThanOrEqual(1);
   });
 });

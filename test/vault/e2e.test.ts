@@ -19,6 +19,7 @@ import { connectionKey, createConnectionRepository, type ConnectionRepository } 
 import { launchBrowser, type Browser } from '../support/browser.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { metricValue, scrape } from '../support/metrics.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startBalancer, startVaultProvider, type Balancer, type VaultProvider } from './support.js';
 import { devPolicyYaml, REDIS_STORE_YAML } from '../support/config.js';
@@ -230,6 +231,11 @@ describe('vault end to end (3 instances, Redis, oidc-provider, Chromium)', () =>
     const forwarded = upstream.requests.slice(before);
     expect(forwarded).toHaveLength(50);
     expect(new Set(forwarded.map((r) => r.headers.authorization))).toEqual(new Set([`Bearer ${refreshed!.accessToken}`]));
+    // /metrics of the three instances: one successful refresh between them, timed.
+    const scrapes = await Promise.all(wardens.map((w) => scrape(w.adminUrl)));
+    const sum = (name: string, labels: Record<string, string>) => scrapes.reduce((n, t) => n + (metricValue(t, name, labels) ?? 0), 0);
+    expect(sum('warden_vault_refresh_total', { provider: 'github', result: 'ok' })).toBe(1);
+    expect(sum('warden_vault_refresh_seconds_count', { provider: 'github' })).toBe(1);
   });
 
   it('user A’s agent never gets user B’s token: not by header, path or body', async () => {

@@ -1,0 +1,34 @@
+/**
+ * `warden_authz_check_duration_seconds{engine}`: how long the engine itself
+ * (embedded | openfga) takes for the checks the decision cache could not
+ * answer. Sits between the cache and the engine, so cache hits cost nothing
+ * here; failures are timed too (a timing-out OpenFGA is what this should show).
+ */
+
+import type { Metrics } from '../observability/metrics.js';
+import type { Authorizer } from './authorizer.js';
+
+/** `engine` with its check and batch check timed; everything else delegates. */
+export function withCheckTiming(engine: Authorizer, metrics: Metrics): Authorizer {
+  const histogram = metrics.histogram('warden_authz_check_duration_seconds', { engine: engine.engine });
+  const timed = <T>(call: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const done = () => histogram.observe((performance.now() - started) / 1000);
+    const pending = call();
+    pending.then(done, done);
+    return pending;
+  };
+  return {
+    engine: engine.engine,
+    // OpenFGA resolves its model id at start (and on reload): read it through.
+    get modelId() {
+      return (engine as { modelId?: string }).modelId;
+    },
+    check: (request, options) => timed(() => engine.check(request, options)),
+    batchCheck: (requests, options) => timed(() => engine.batchCheck(requests, options)),
+    listObjects: (request, options) => engine.listObjects(request, options),
+    relations: () => engine.relations(),
+    ready: () => engine.ready(),
+    close: () => engine.close(),
+  } as Authorizer;
+}
