@@ -185,7 +185,9 @@ export async function createEvaluator(options: EvaluatorOptions): Promise<Evalua
         let json: unknown;
         if (req.mcp) {
           const params = req.mcp.tool !== undefined ? { name: req.mcp.tool, arguments: req.mcp.args ?? {} } : undefined;
-          json = { jsonrpc: '2.0', id: 1, method: req.mcp.method, ...(params ? { params } : {}) };
+          // A notification carries no id (one that does is refused as a request in disguise).
+          const id = req.mcp.method.startsWith('notifications/') ? {} : { id: 1 };
+          json = { jsonrpc: '2.0', ...id, method: req.mcp.method, ...(params ? { params } : {}) };
           headers.accept ??= 'application/json, text/event-stream';
         } else json = req.body;
         if (json !== undefined) {
