@@ -6,14 +6,16 @@
 
 import type { ApprovalRecord, GrantRecord } from '../approvals/records.js';
 import { escapeHtml, grantChoices, readableBody, revealInvisible } from '../approvals/review-page.js';
-import type { Connection } from '../vault/records.js';
 
-/** Headers of every console answer: strict CSP, no framing, never cached. */
-export function consoleHeaders(): Record<string, string> {
+/**
+ * Headers of every console answer: strict CSP, no framing, never cached.
+ * `formOrigins`: where a form's redirect may lead besides Warden (the link
+ * button's 303 to a provider; browsers apply form-action to redirects).
+ */
+export function consoleHeaders(formOrigins: readonly string[] = []): Record<string, string> {
   return {
     'Content-Type': 'text/html; charset=utf-8',
-    'Content-Security-Policy':
-      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    'Content-Security-Policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'${formOrigins.map((o) => ` ${o}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
     'X-Frame-Options': 'DENY',
     'Cache-Control': 'no-store',
     'Referrer-Policy': 'no-referrer',
@@ -50,8 +52,6 @@ export interface ConsoleView {
   notice?: string;
   pending: ApprovalRecord[];
   grants: GrantRecord[];
-  connections: Connection[] | null; // null: no vault configured
-  providers: string[];
 }
 
 function hidden(csrf: string): string {
@@ -95,51 +95,46 @@ function grantRow(g: GrantRecord, v: ConsoleView): string {
 <form method="post" action="${v.base}/grants/${encodeURIComponent(g.id)}/revoke">${hidden(v.csrf)}<button class="revoke" type="submit">Revoke<span class="sr-only"> grant for ${show(g.agent)} ${show(g.method)} ${show(g.path)}</span></button></form></li>`;
 }
 
-function connectionRow(conn: Connection, v: ConsoleView): string {
-  const expired = conn.expiresAt !== undefined && conn.expiresAt <= Date.now() && !conn.refreshToken;
-  const status = conn.status === 'relink_required' ? 'needs re-linking' : expired ? 'expired' : 'active';
-  return `<li class="card connection" id="connection-${escapeHtml(conn.provider)}"><div><strong>${show(conn.provider)}</strong> <span class="status status-${status.replace(/\s+/g, '-')}">${status}</span><br>
-<span class="meta">Scopes: ${conn.scopes.length ? conn.scopes.map((s) => `<code>${show(s)}</code>`).join(' ') : '(none)'} · linked ${when(conn.createdAt)} · last updated ${when(conn.updatedAt)}</span></div>
-<form method="post" action="${v.base}/connections/${encodeURIComponent(conn.provider)}/revoke">${hidden(v.csrf)}<button class="revoke" type="submit">Revoke<span class="sr-only"> ${show(conn.provider)} connection</span></button></form></li>`;
-}
-
 /** The signed-in person's console. */
 export function renderConsole(v: ConsoleView): string {
   const pending = v.pending.length ? v.pending.map((r) => approvalCard(r, v)).join('\n') : '<p class="empty">Nothing is waiting for you.</p>';
   const grants = v.grants.length ? `<ul class="list">${v.grants.map((g) => grantRow(g, v)).join('')}</ul>` : '<p class="empty">No active grants.</p>';
-  let connections = '';
-  if (v.connections !== null) {
-    const linked = new Set(v.connections.map((c) => c.provider));
-    const unlinked = v.providers.filter((p) => !linked.has(p));
-    connections = `<section aria-labelledby="h-connections"><h2 id="h-connections">Connected accounts</h2>
-${v.connections.length ? `<ul class="list">${v.connections.map((c) => connectionRow(c, v)).join('')}</ul>` : '<p class="empty">No connected accounts.</p>'}
-${unlinked.length ? `<p class="meta">Not connected: ${unlinked.map(show).join(', ')}. An agent that needs one gives you a link to connect it.</p>` : ''}
-</section>`;
-  }
   return layout(
-    'Warden console',
-    { ...v, csrfMeta: v.csrf },
+    'Approvals',
+    { ...v, csrfMeta: v.csrf, current: '' },
     `${v.notice ? `<p class="notice" role="status" id="notice">${show(v.notice)}</p>` : ''}
 <section aria-labelledby="h-pending"><h2 id="h-pending">Waiting for your approval <span class="count" id="pending-count">${v.pending.length}</span></h2>
 <div id="pending">${pending}</div></section>
-<section aria-labelledby="h-grants"><h2 id="h-grants">Active grants</h2>${grants}</section>
-${connections}`,
+<section aria-labelledby="h-grants"><h2 id="h-grants">Active grants</h2>${grants}</section>`,
   );
 }
 
 /** A short outcome page (refusals, missing items), same layout. */
 export function renderMessage(v: Pick<ConsoleView, 'base' | 'sub'>, title: string, message: string): string {
-  return layout(title, v, `<h2>${escapeHtml(title)}</h2><p id="message">${escapeHtml(message)}</p><p><a href="${v.base}">Back to the console</a></p>`);
+  return layout(title, v, `<p id="message">${escapeHtml(message)}</p><p><a href="${v.base}">Back to the console</a></p>`);
 }
 
-function layout(title: string, v: Pick<ConsoleView, 'base' | 'sub'> & { csrfMeta?: string }, inner: string): string {
+/** The console's pages, in the order of the navigation bar (`path` after the console's base). */
+export const CONSOLE_NAV: ReadonlyArray<{ path: string; label: string }> = [
+  { path: '', label: 'Approvals' },
+  { path: '/activity', label: 'Activity' },
+  { path: '/budgets', label: 'Budgets' },
+  { path: '/accounts', label: 'Accounts' },
+];
+
+/** The frame of every console page: header with the signed-in person, navigation, and `inner` as the main content. */
+export function layout(title: string, v: Pick<ConsoleView, 'base' | 'sub'> & { csrfMeta?: string; current?: string }, inner: string): string {
+  const nav = CONSOLE_NAV.map(
+    (n) => `<li><a href="${v.base}${n.path}"${v.current === n.path ? ' aria-current="page"' : ''}>${escapeHtml(n.label)}</a></li>`,
+  ).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title>
+<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)} · Warden console</title>
 ${v.csrfMeta ? `<meta name="csrf-token" content="${escapeHtml(v.csrfMeta)}">` : ''}
 <link rel="stylesheet" href="${v.base}/static/console.css">
 <script src="${v.base}/static/console.js" defer></script>
 </head><body data-events="${v.base}/events">
-<header><h1><a href="${v.base}">Warden</a></h1><p class="who">Signed in as <strong id="who">${show(v.sub)}</strong> · <a href="${v.base.replace(/\/console$/, '')}/logout">Sign out</a></p></header>
-<main>${inner}</main></body></html>`;
+<header><p class="brand"><a href="${v.base}">Warden</a></p><p class="who">Signed in as <strong id="who">${show(v.sub)}</strong> · <a href="${v.base.replace(/\/console$/, '')}/logout">Sign out</a></p>
+<nav aria-label="Console"><ul>${nav}</ul></nav></header>
+<main><h1>${escapeHtml(title)}</h1>${inner}</main></body></html>`;
 }

@@ -14,12 +14,16 @@ import { effectiveStatus, type ApprovalRecord } from '../approvals/records.js';
 import type { Runtime } from '../core/runtime.js';
 import type { SignedInPerson } from '../http/session.js';
 import type { VaultServices } from '../vault/services.js';
-import type { ProviderError } from '../vault/providers.js';
 import { consoleHeaders, renderConsole, renderMessage } from './page.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './static.js';
+import type { ConsoleKit } from './kit.js';
+import type { ActivitySource } from '../audit/activity.js';
+import type { LimitsService } from '../limits/service.js';
+import { registerActivity } from './views/activity.js';
+import { registerBudgets } from './views/budgets.js';
+import { registerAccounts } from './views/accounts.js';
 
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
-const PROVIDER = /^[A-Za-z0-9_.-]{1,64}$/;
 const CSRF_PURPOSE = 'console';
 /** How often the event stream looks for changes in the person's pending list. */
 const EVENTS_POLL_MS = 2_000;
@@ -32,13 +36,14 @@ const NOTICES = {
   denied: 'Denied. The request will not be performed.',
   conflict: 'That request was already decided; your decision was not recorded.',
   grant_revoked: 'Grant revoked; the next such request asks again.',
-  connection_revoked: 'Account disconnected; an agent must ask you to connect it again.',
 } as const;
 
 export interface ConsoleDeps {
   rt: Runtime;
   approvals: ApprovalService;
   vault: VaultServices | null;
+  limits: LimitsService | null;
+  activity: ActivitySource | null;
 }
 
 /** The `/.warden` sub-app of the console. */
@@ -70,7 +75,10 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     }
     if (who) return who;
     if (c.req.method !== 'GET') return page(c, 403, renderMessage({ base, sub: '(nobody)' }, 'Not signed in', 'Your sign-in ended. Open the console again.'));
-    return c.body(null, 303, { ...consoleHeaders(), Location: sessions.loginPath(base) });
+    // Back to the console page asked for (sign-in checks return_to again: Warden's own pages only).
+    const asked = new URL(c.req.url);
+    const back = asked.pathname === base || asked.pathname.startsWith(`${base}/`) ? `${asked.pathname}${asked.search}` : base;
+    return c.body(null, 303, { ...consoleHeaders(), Location: sessions.loginPath(back) });
   }
 
   /** A POST from this origin with this session's console token, or the refusal page. */
@@ -101,6 +109,16 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     return out.sort((a, b) => b.createdAt - a.createdAt);
   }
 
+  const kit: ConsoleKit = {
+    rt,
+    base,
+    person,
+    formOf,
+    csrf: (who) => sessions.csrfToken(who, CSRF_PURPOSE),
+    page,
+    message: (c, status, who, title, text) => page(c, status, renderMessage({ base, sub: who.sub }, title, text)),
+  };
+
   // Outcomes travel as a fixed code, never as text from the URL (no content injection through a crafted link).
   const back = (c: Context, done: keyof typeof NOTICES) => c.body(null, 303, { ...consoleHeaders(), Location: `${base}?done=${done}` });
 
@@ -114,11 +132,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   app.get('/console', async (c) => {
     const who = await person(c);
     if (who instanceof Response) return who;
-    const [pending, grants, connections] = await Promise.all([
-      pendingFor(who.sub),
-      approvals.listGrants(who.sub),
-      vault ? vault.connections.list(who.sub) : Promise.resolve(null),
-    ]);
+    const [pending, grants] = await Promise.all([pendingFor(who.sub), approvals.listGrants(who.sub)]);
     const done = c.req.query('done');
     const notice = done !== undefined && Object.hasOwn(NOTICES, done) ? NOTICES[done as keyof typeof NOTICES] : undefined;
     return page(
@@ -131,8 +145,6 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
         maxGrantMs: rt.config.approvals.max_grant,
         pending,
         grants: grants.filter((g) => g.expiresAt > Date.now()).sort((a, b) => a.expiresAt - b.expiresAt),
-        connections,
-        providers: vault ? vault.providers.names() : [],
         ...(notice ? { notice } : {}),
       }),
     );
@@ -208,25 +220,8 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     return back(c, 'grant_revoked');
   });
 
-  app.post('/console/connections/:provider/revoke', async (c) => {
-    const who = await person(c);
-    if (who instanceof Response) return who;
-    const form = await formOf(c, who);
-    if (form instanceof Response) return form;
-    const name = c.req.param('provider');
-    const conn = vault && PROVIDER.test(name) ? await vault.connections.get(who.sub, name) : null;
-    if (!vault || !conn) return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such connection.'));
-    await vault.connections.delete(who.sub, name);
-    rt.logger.info({ provider: name, user: who.sub, via: 'console' }, 'vault connection revoked');
-    const provider = vault.providers.get(name);
-    if (provider) {
-      const token = conn.refreshToken ?? conn.accessToken;
-      await provider.revoke(token, conn.refreshToken ? 'refresh_token' : 'access_token').catch((err: unknown) => {
-        rt.logger.warn({ provider: name, err, kind: (err as ProviderError).kind }, 'vault revocation at the provider failed');
-      });
-    }
-    return back(c, 'connection_revoked');
-  });
-
+  registerActivity(app, kit, deps.activity);
+  registerBudgets(app, kit, deps.limits);
+  registerAccounts(app, kit, vault, deps.activity);
   return app;
 }

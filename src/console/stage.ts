@@ -8,9 +8,14 @@ import type { ApprovalService } from '../approvals/service.js';
 import type { Runtime } from '../core/runtime.js';
 import type { Stage } from '../pipeline/stage.js';
 import type { VaultServices } from '../vault/services.js';
+import type { ActivitySource } from '../audit/activity.js';
+import type { LimitsService } from '../limits/service.js';
 import { createConsoleRoutes } from './routes.js';
 
-export function createConsoleStage(rt: Runtime, deps: { approvals: ApprovalService; vault: VaultServices | null }): Stage {
+export function createConsoleStage(
+  rt: Runtime,
+  deps: { approvals: ApprovalService; vault: VaultServices | null; limits: LimitsService | null; activity: ActivitySource | null },
+): Stage {
   return {
     name: 'console',
     appliesTo: () => false,

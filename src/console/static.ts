@@ -10,7 +10,12 @@ export const CONSOLE_CSS = `
 *{box-sizing:border-box}
 body{font:16px/1.5 system-ui,sans-serif;margin:0;color:var(--fg);background:var(--bg)}
 header{display:flex;flex-wrap:wrap;align-items:baseline;justify-content:space-between;gap:.5rem;padding:.6rem 1rem;border-bottom:1px solid var(--line)}
-header h1{font-size:1.2rem;margin:0}header h1 a{color:var(--fg);text-decoration:none}
+header .brand{font-size:1.2rem;font-weight:700;margin:0}header .brand a{color:var(--fg);text-decoration:none}
+nav ul{list-style:none;display:flex;flex-wrap:wrap;gap:.25rem;margin:0;padding:0;width:100%}
+header nav{flex-basis:100%}
+nav a{display:inline-block;padding:.45rem .75rem;min-height:44px;line-height:1.8;border-radius:6px;text-decoration:none}
+nav a[aria-current=page]{background:#e8f0fe;color:#0842a0;font-weight:600}
+h1{font-size:1.4rem;margin:1.2rem 0 .4rem}
 .who{margin:0;color:var(--muted)}a{color:var(--link)}
 main{max-width:52rem;margin:0 auto;padding:0 1rem 3rem}
 h2{font-size:1.15rem;margin:1.6rem 0 .6rem}
@@ -24,7 +29,7 @@ code{overflow-wrap:anywhere}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin-top:.6rem}
 .actions form{margin:0}
 button{font:inherit;padding:.5rem 1rem;min-height:44px;border-radius:6px;border:1px solid #333;background:#fff;color:var(--fg);cursor:pointer}
-button:focus-visible,select:focus-visible,a:focus-visible,summary:focus-visible{outline:3px solid #1a73e8;outline-offset:2px}
+button:focus-visible,select:focus-visible,input:focus-visible,a:focus-visible,summary:focus-visible{outline:3px solid #1a73e8;outline-offset:2px}
 .approve,.approve-grant{background:var(--ok);border-color:var(--ok);color:#fff}.deny{background:var(--no);border-color:var(--no);color:#fff}
 select{font:inherit;padding:.4rem;min-height:44px}
 .list{list-style:none;padding:0;margin:0}
@@ -34,6 +39,20 @@ select{font:inherit;padding:.4rem;min-height:44px}
 .status-expired,.status-needs-re-linking{background:#fce8e6;color:#8a1111}
 .notice{background:#e8f0fe;border-left:4px solid var(--link);padding:.5rem .8rem;margin-top:1rem}
 .empty{color:var(--muted)}
+.filters{display:flex;flex-wrap:wrap;gap:.6rem 1rem;align-items:flex-end;margin:.8rem 0 1rem}
+.filters label{display:block;font-weight:600}
+.filters input{font:inherit;padding:.4rem;min-height:44px;border:1px solid #767676;border-radius:4px}
+.filters select{border:1px solid #767676;border-radius:4px}
+.filter-actions{display:flex;gap:.8rem;align-items:center}
+.activity-head{display:flex;flex-wrap:wrap;gap:.4rem .6rem;align-items:baseline;width:100%}
+.activity dl{width:100%}
+.outcome{font-size:.85rem;font-weight:600;padding:0 .45rem;border-radius:4px}
+.outcome-allow{background:#e6f4ea;color:#0a4f22}.outcome-deny,.outcome-error{background:#fce8e6;color:#8a1111}.outcome-pending{background:#fef7e0;color:#6b4a00}
+.pager{display:flex;gap:1rem;margin:1rem 0}.pager a{min-height:44px;display:inline-block;padding:.5rem 0}
+.budget h2,.connection h2{font-size:1.05rem;margin:0;display:inline}
+.budget-body{width:100%}
+meter{width:100%;height:1.2rem}
+.status-not-linked{background:#f1f3f4;color:#3c4043}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:520px){dl{grid-template-columns:1fr}dt{margin-top:.3rem}.actions{flex-direction:column;align-items:stretch}.actions button,.actions select{width:100%}.for-a-while label{display:block}}
 `;

@@ -35,6 +35,7 @@ import { createAgentServer, type Generation } from './agent-server.js';
 import { buildStages, closeStages } from './stages.js';
 import { createAudit } from '../observability/audit.js';
 import { createDecisionLog } from '../audit/decision-log.js';
+import { activitySource } from '../audit/activity-source.js';
 import { mcpJsonRpcError as jsonRpcErrorFor } from '../mcp/errors.js';
 import type { Runtime } from '../core/runtime.js';
 import type { Authenticator } from '../core/principal.js';
@@ -247,10 +248,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     let built: Stage[];
     let decisions: Awaited<ReturnType<typeof createDecisionLog>>;
+    // The console's activity: the decision log's file read back, else a per-user ring in the store.
+    const activity = activitySource(cfg, store, logger);
     try {
       decisions = options.dryRun ? undefined : await createDecisionLog(cfg, runtime);
       if (decisions) closers.push(() => decisions!.close());
-      built = await buildStages(runtime, { dryRun: options.dryRun });
+      built = await buildStages(runtime, { dryRun: options.dryRun, activity: activity.source });
     } catch (err) {
       await Promise.all(closers.map((c) => c().catch(() => {})));
       throw err;
@@ -259,7 +262,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       routes: compileRoutes(cfg),
       stages: built,
       proxy,
-      audit: createAudit(runtime, decisions),
+      audit: createAudit(runtime, decisions, options.dryRun ? undefined : activity.ring),
       logger,
       publicUrl: cfg.server.public_url,
       jsonRpcError: jsonRpcErrorFor,

@@ -7,6 +7,7 @@
  */
 
 import { createApprovalsStage, type ApprovalsStage } from '../approvals/stage.js';
+import type { ActivitySource } from '../audit/activity.js';
 import { createAuthorizeStage } from '../authz/stage.js';
 import { createConsoleStage } from '../console/stage.js';
 import type { Runtime } from '../core/runtime.js';
@@ -24,6 +25,8 @@ export interface StageOptions {
   dryRun?: boolean;
   /** Called with the approve stage once built (the evaluator asks it whether a request would be held). */
   onApprovals?: (stage: ApprovalsStage) => void;
+  /** Where the console reads a person's activity from. */
+  activity?: ActivitySource;
 }
 
 /** Build every stage for one config generation; a failure closes those already built. */
@@ -44,7 +47,7 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     const shadow = shadowRoutes(rt.config);
     const authorize = createAuthorizeStage(rt, { trace: options.dryRun || Boolean(rt.config.audit.decisions), traceRoutes });
     await add(shadowed(authorize, shadow));
-    await add(createLimitsStage(rt, { dryRun: options.dryRun }));
+    const limits = await add(createLimitsStage(rt, { dryRun: options.dryRun }));
     const approve = await add(shadowed(await createApprovalsStage(rt, authorize), shadow));
     options.onApprovals?.(approve);
     await add(afterApproveStage);
@@ -52,7 +55,14 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     // After credentials: the assertion may take Authorization on a route that has none.
     await add(createAssertionStage(rt));
     // Endpoints only: the signed-in person's console (runs on no agent request).
-    await add(createConsoleStage(rt, { approvals: approve.service, vault: rt.config.vault.keys.length > 0 ? credentials.services : null }));
+    await add(
+      createConsoleStage(rt, {
+        approvals: approve.service,
+        vault: rt.config.vault.keys.length > 0 ? credentials.services : null,
+        limits: limits.service,
+        activity: options.activity ?? null,
+      }),
+    );
   } catch (err) {
     await closeStages(stages, rt);
     throw err;

@@ -44,9 +44,10 @@ export function createBudgetRoutes(rt: Runtime, limits: LimitsService): Hono {
 }
 
 /** Build the stage for one config generation; `dryRun` (`warden explain`) peeks instead of consuming. */
-export function createLimitsStage(rt: Runtime, options: { dryRun?: boolean } = {}): Stage {
+export function createLimitsStage(rt: Runtime, options: { dryRun?: boolean } = {}): Stage & { service: LimitsService } {
   const limits = createLimitsService(rt, { dryRun: options.dryRun });
   return {
+    service: limits,
     name: 'limits',
     appliesTo: (route) => limits.routeHasLimits(route.config.name),
     // No promise for requests without limits: the warm chain stays synchronous.

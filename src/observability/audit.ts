@@ -9,12 +9,13 @@ import type { RequestState } from '../pipeline/context.js';
 import type { Logger } from './logger.js';
 import type { BoundHistogram, Metrics } from './metrics.js';
 import type { DecisionLog } from '../audit/decision-log.js';
+import type { ActivityRing } from '../audit/activity.js';
 
 /** Record one finished request; `err` is the error it was answered with, if any. */
 export type Audit = (state: RequestState, err?: WardenError) => void;
 
-/** Build the audit step for one config generation. */
-export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metrics }, decisions?: DecisionLog): Audit {
+/** Build the audit step for one config generation; `ring` keeps each user's recent decisions for the console when the decision log cannot be read back. */
+export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metrics }, decisions?: DecisionLog, ring?: Pick<ActivityRing, 'record'>): Audit {
   const shadowLabelMap = new Map<string, Readonly<Record<string, string>>>();
   const shadowLabels = (route: string, outcome: string) => {
     const k = `${route}\0${outcome}`;
@@ -70,6 +71,7 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
       metrics.inc('warden_shadow_decisions_total', shadowLabels(routeName, state.shadow?.outcome ?? 'allow'));
     }
     decisions?.record(state, err, latencyMs);
+    ring?.record(state, err);
     // Audit lines are written at info; don't build records nobody will write.
     if (!logger.isLevelEnabled('info')) return;
     logger.info(

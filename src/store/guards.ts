@@ -20,6 +20,14 @@ export function checkTtlMs(ttlMs: number, what = 'ttlMs'): number {
   return Math.ceil(ttlMs);
 }
 
+/** A list's cap: a whole number from 1 to 100 000 (a ring, never unbounded). */
+export function checkListMax(max: number): number {
+  if (!Number.isInteger(max) || max < 1 || max > 100_000) {
+    throw new WardenError('internal', 'store: a list cap must be a whole number from 1 to 100000', { reason: 'store_bad_argument' });
+  }
+  return max;
+}
+
 /** A lease token: 192 random bits, so a holder cannot be impersonated by guessing. */
 export function newLockToken(): string {
   return randomBytes(24).toString('base64url');

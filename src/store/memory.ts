@@ -6,7 +6,7 @@
 
 import type { BudgetState, Lock, SetOptions, Store, Unsubscribe } from './store.js';
 import { WardenError } from '../core/errors.js';
-import { budgetMember, checkAmount, checkRateSpec, checkTtlMs, lockKey, newLockToken, roundSum, storeClosed } from './guards.js';
+import { budgetMember, checkAmount, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, roundSum, storeClosed } from './guards.js';
 
 interface Entry {
   value: string;
@@ -46,6 +46,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const channels = new Map<string, Set<(message: string) => void>>();
   const rates = new Map<string, RateEntry>();
   const budgets = new Map<string, BudgetEntry>();
+  /** Lists, newest entry first. */
+  const lists = new Map<string, { items: string[]; expiresAt: number }>();
   let closed = false;
 
   const sweepTimer = setInterval(() => {
@@ -55,6 +57,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     }
     for (const [key, entry] of rates) if (entry.expiresAt <= now) rates.delete(key);
     for (const [key, entry] of budgets) if (entry.expiresAt <= now) budgets.delete(key);
+    for (const [key, entry] of lists) if (entry.expiresAt <= now) lists.delete(key);
   }, options.sweepIntervalMs ?? 30_000);
   // The sweep must never keep a process (or a test worker) alive on its own.
   sweepTimer.unref();
@@ -193,6 +196,24 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       entry.value = String(n + 1);
       if (entry.expiresAt === null) entry.expiresAt = Date.now() + lease;
       return n + 1;
+    },
+
+    async listPush(key, value, listOptions) {
+      ensureOpen();
+      const ttl = checkTtlMs(listOptions.ttlMs);
+      const max = checkListMax(listOptions.max);
+      let entry = lists.get(key);
+      if (entry === undefined || entry.expiresAt <= Date.now()) lists.set(key, (entry = { items: [], expiresAt: 0 }));
+      entry.items.unshift(value);
+      if (entry.items.length > max) entry.items.length = max;
+      entry.expiresAt = Date.now() + ttl;
+    },
+
+    async listRange(key, count) {
+      ensureOpen();
+      const entry = lists.get(key);
+      if (entry === undefined || entry.expiresAt <= Date.now()) return [];
+      return entry.items.slice(0, Math.max(0, Math.floor(count)));
     },
 
     async ttl(key) {

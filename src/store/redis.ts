@@ -9,7 +9,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { WardenError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { BudgetState, Lock, SetOptions, Store, Unsubscribe } from './store.js';
-import { budgetMember, checkAmount, checkRateSpec, checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
+import { budgetMember, checkAmount, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
 
 /** Options of the redis driver. */
 export interface RedisStoreOptions {
@@ -52,6 +52,13 @@ const INCR_LUA = `
 local n = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`;
+
+// A bounded list: push, trim to the newest N, (re)set the TTL, as one step.
+const LIST_PUSH_LUA = `
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`;
 
 // Lease operations act only while the caller's token still owns the lock.
 const RENEW_LUA = `
@@ -192,6 +199,7 @@ interface ScriptedRedis extends Redis {
   wardenBudgetRead(s: string, h: string, t: string, windowMs: string): Promise<string[]>;
   wardenCas(key: string, hasExpected: string, expected: string, next: string, ttlMs: string): Promise<number>;
   wardenIncr(key: string, ttlMs: string): Promise<number>;
+  wardenListPush(key: string, value: string, max: string, ttlMs: string): Promise<number>;
   wardenRenew(key: string, token: string, leaseMs: string): Promise<number>;
   wardenRelease(key: string, token: string): Promise<number>;
 }
@@ -278,6 +286,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const subscriber = new Redis(url, clientOptions);
   client.defineCommand('wardenCas', { numberOfKeys: 1, lua: CAS_LUA });
   client.defineCommand('wardenIncr', { numberOfKeys: 1, lua: INCR_LUA });
+  client.defineCommand('wardenListPush', { numberOfKeys: 1, lua: LIST_PUSH_LUA });
   client.defineCommand('wardenRenew', { numberOfKeys: 1, lua: RENEW_LUA });
   client.defineCommand('wardenRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   client.defineCommand('wardenRate', { numberOfKeys: 1, lua: RATE_LUA });
@@ -412,6 +421,18 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     ttl: (key) => bounded('ttl', () => client.pttl(k(key))),
+
+    async listPush(key, value, listOptions) {
+      const ttl = String(checkTtlMs(listOptions.ttlMs));
+      const max = String(checkListMax(listOptions.max));
+      await bounded('listPush', () => client.wardenListPush(k(key), value, max, ttl));
+    },
+
+    async listRange(key, count) {
+      const n = Math.floor(count);
+      if (!(n > 0)) return [];
+      return bounded('listRange', () => client.lrange(k(key), 0, n - 1));
+    },
 
     keys(prefix) {
       const fullPrefix = k(prefix);

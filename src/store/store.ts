@@ -120,6 +120,14 @@ export interface Store {
   budgetRelease(key: string, id: string, amount: number): Promise<boolean>;
   /** The key's state now (nothing reserved). */
   budgetRead(key: string, windowMs: number): Promise<BudgetState>;
+  /**
+   * Push `value` at the head of the list `key`, keep only the newest `max`
+   * entries and (re)set the list's TTL, atomically: a bounded ring of recent
+   * items (the console's per-user activity).
+   */
+  listPush(key: string, value: string, options: { max: number; ttlMs: number }): Promise<void>;
+  /** Up to `count` entries of the list, newest first ([] when absent). */
+  listRange(key: string, count: number): Promise<string[]>;
   publish(channel: string, message: string): Promise<void>;
   /** Subscribe; resolves once the subscription is active. */
   subscribe(channel: string, onMessage: (message: string) => void): Promise<Unsubscribe>;

@@ -6,12 +6,13 @@
  */
 
 import { Hono, type Context } from 'hono';
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { deleteCookie, getCookie } from 'hono/cookie';
 import { WardenError } from '../core/errors.js';
 import { createOnError } from '../http/problem.js';
 import { bearerToken } from '../identity/bearer.js';
 import type { Principal } from '../core/principal.js';
-import { createPkcePair, ProviderError } from './providers.js';
+import { ProviderError } from './providers.js';
+import { beginLinking, stateCookieName } from './begin-link.js';
 import { missingScopes, type VaultServices } from './services.js';
 import { isSecretShaped, safeEqual } from './tickets.js';
 import { createExchangeClients } from './exchange-clients.js';
@@ -19,10 +20,7 @@ import { createExchangeHandler } from './exchange-endpoint.js';
 import type { SignedInPerson } from '../http/session.js';
 import { postForm, sendPage } from '../identity/login/pages.js';
 
-/** Name of the state cookie for one provider (one flow per provider per browser). */
-export function stateCookieName(provider: string): string {
-  return `warden_link_${provider}`;
-}
+export { stateCookieName } from './begin-link.js';
 
 function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
@@ -169,30 +167,13 @@ export function createVaultRoutes(v: VaultServices): Hono {
     if (!bound || bound.provider !== name || bound.user !== person.sub) {
       return page(c, 400, 'Link expired', 'This link was already used or has expired. Ask your agent to try again; it will get a new link.');
     }
-    const pkce = createPkcePair();
-    const redirectUri = v.redirectUri(name);
-    const state = await v.secrets.startFlow({
-      user: bound.user,
-      agent: bound.agent,
-      provider: name,
-      scopes: bound.scopes,
-      codeVerifier: pkce.verifier,
-      redirectUri,
-    });
     let location: string;
     try {
-      location = await provider.authorizationUrl({ redirectUri, state, codeChallenge: pkce.challenge, scopes: bound.scopes });
+      location = await beginLinking(v, c, { user: bound.user, agent: bound.agent, provider: name, scopes: bound.scopes });
     } catch (err) {
       rt.logger.warn({ provider: name, err }, 'vault could not build the authorization URL');
       return page(c, 503, 'Provider unavailable', 'Warden could not reach the provider. Ask your agent to try again later.');
     }
-    setCookie(c, stateCookieName(name), state, {
-      httpOnly: true,
-      sameSite: 'Lax',
-      secure,
-      path: cookiePath,
-      maxAge: Math.max(1, Math.floor(rt.config.vault.connect_ttl / 1000)),
-    });
     rt.logger.info({ provider: name, user: bound.user, agent: bound.agent }, 'vault linking started');
     c.header('Cache-Control', 'no-store');
     c.header('Referrer-Policy', 'no-referrer');

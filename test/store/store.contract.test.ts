@@ -232,6 +232,35 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
       });
     });
 
+    describe('bounded lists', () => {
+      it('keep the newest entries first, capped, and expire as a whole', async () => {
+        const key = unique('list');
+        expect(await h.primary.listRange(key, 10)).toEqual([]);
+        const other = await h.other();
+        for (let i = 1; i <= 7; i++) await (i % 2 ? other : h.primary).listPush(key, `v${i}`, { max: 5, ttlMs: 300 });
+        expect(await h.primary.listRange(key, 10)).toEqual(['v7', 'v6', 'v5', 'v4', 'v3']);
+        expect(await h.primary.listRange(key, 2)).toEqual(['v7', 'v6']);
+        expect(await h.primary.listRange(key, 0)).toEqual([]);
+        await until(async () => (await h.primary.listRange(key, 10)).length === 0, { what: 'list expiry' });
+      });
+
+      it('every push renews the TTL; concurrent pushes are all counted up to the cap', async () => {
+        const key = unique('list-race');
+        const other = await h.other();
+        await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? other : h.primary).listPush(key, String(i), { max: 20, ttlMs: 60_000 })));
+        const got = await h.primary.listRange(key, 100);
+        expect(got.length).toBe(20);
+        expect(new Set(got).size).toBe(20);
+        await expect(h.primary.listPush(key, 'x', { max: 0, ttlMs: 1000 })).rejects.toMatchObject({ code: 'internal' });
+        // A later push with a longer TTL keeps the whole list alive past the first TTL.
+        const renew = unique('list-renew');
+        await h.primary.listPush(renew, 'a', { max: 5, ttlMs: 150 });
+        await h.primary.listPush(renew, 'b', { max: 5, ttlMs: 60_000 });
+        await new Promise((r) => setTimeout(r, 300));
+        expect(await h.primary.listRange(renew, 5)).toEqual(['b', 'a']);
+      });
+    });
+
     describe('locks', () => {
       it('are exclusive until released, and carry a long random token', async () => {
         const name = unique('lock');

@@ -1,0 +1,26 @@
+/**
+ * What every console view gets from the console's routes: the base path, the
+ * signed-in person (or the answer to send instead), the checked form of a
+ * POST, and HTML answers with the console's headers. Views live in
+ * `views/`, one module per page, and register their own routes.
+ */
+
+import type { Context } from 'hono';
+import type { SignedInPerson } from '../http/session.js';
+import type { Runtime } from '../core/runtime.js';
+
+export interface ConsoleKit {
+  rt: Runtime;
+  /** `<public path>/.warden/console` */
+  base: string;
+  /** The signed-in person, or the answer to send instead (sign in first; 503 without sign-in). */
+  person(c: Context): Promise<SignedInPerson | Response>;
+  /** A POST from this origin with this session's console token, or the refusal page. */
+  formOf(c: Context, who: SignedInPerson): Promise<Record<string, string> | Response>;
+  /** This session's console CSRF token. */
+  csrf(who: SignedInPerson): string;
+  /** An HTML answer with the console's headers. */
+  page(c: Context, status: number, body: string): Response;
+  /** The refusal / not-found page. */
+  message(c: Context, status: number, who: SignedInPerson, title: string, text: string): Response;
+}
