@@ -76,7 +76,8 @@ and why. Rotated files may be given in any order; checkpoints are skipped.
   --allow FILTER     a change that does not fail the run (repeatable), e.g.
                      route=payments,change=deny->allow; keys: route, change
                      (allow->deny, deny->allow, new-hold, dropped-hold,
-                     code, * or a list a|b), code (the new code), tool
+                     code, error; * any; a|b either), code (the new code),
+                     tool
   --examples N       example records per change (default 3)
   --json             the diff as JSON on stdout
   --fga-api-url URL  decide with this OpenFGA server instead of the embedded
