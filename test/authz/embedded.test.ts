@@ -14,6 +14,11 @@ import { createEmbeddedAuthorizer, createEmbeddedEngine, fgaCodeOf, FGA_ERROR, t
 const t = (object: string, relation: string, user: string, condition?: TupleKey['condition']): TupleKey =>
   condition ? { object, relation, user, condition } : { object, relation, user };
 
+/** A schema 1.1 model with `type user` and the given further types. */
+function model(types: string): string {
+  return `model\n  schema 1.1\ntype user\n${types}`;
+}
+
 function engine(dsl: string, tuples: TupleKey[] = [], maxDepth?: number): EmbeddedEngine {
   return createEmbeddedEngine({ model: parseModelDsl(dsl), tuples, maxDepth });
 }
@@ -27,16 +32,13 @@ function codeOf(fn: () => unknown): number | undefined | 'no error' {
   }
 }
 
-const GROUPS = `model
-  schema 1.1
-type user
-type group
+const GROUPS = model(`type group
   relations
     define member: [user, group#member]
 type doc
   relations
     define viewer: [user, group#member]
-`;
+`);
 
 describe('cycles', () => {
   it('a userset cycle is a deny, not an error or a hang', () => {
@@ -48,17 +50,14 @@ describe('cycles', () => {
   it('a subtracted operand that cycles through other relations denies the whole exclusion', () => {
     // As the server answers (checked against OpenFGA v1.18.1): the cycle flag makes `but not` deny.
     const e = engine(
-      `model
-  schema 1.1
-type user
-type folder
+      model(`type folder
   relations
     define blocked: [user, doc#blocked]
 type doc
   relations
     define blocked: [user, folder#blocked]
     define viewer: [user] but not blocked
-`,
+`),
       [
         t('doc:1', 'viewer', 'user:anne'),
         t('doc:1', 'blocked', 'folder:1#blocked'),
@@ -72,27 +71,21 @@ type doc
 
   it('a self-recursive relation that cycles is a plain deny (OpenFGA resolves it with its recursive strategy)', () => {
     const usersets = engine(
-      `model
-  schema 1.1
-type user
-type doc
+      model(`type doc
   relations
     define blocked: [user, doc#blocked]
     define viewer: [user] but not blocked
-`,
+`),
       [t('doc:1', 'viewer', 'user:anne'), t('doc:1', 'blocked', 'doc:2#blocked'), t('doc:2', 'blocked', 'doc:1#blocked')],
     );
     expect(usersets.check({ user: 'user:anne', relation: 'viewer', object: 'doc:1' })).toBe(true);
     const parents = engine(
-      `model
-  schema 1.1
-type user
-type folder
+      model(`type folder
   relations
     define parent: [folder]
     define blocked: [user] or blocked from parent
     define viewer: [user] but not blocked
-`,
+`),
       [t('folder:1', 'viewer', 'user:anne'), t('folder:1', 'parent', 'folder:2'), t('folder:2', 'parent', 'folder:1')],
     );
     expect(parents.check({ user: 'user:anne', relation: 'viewer', object: 'folder:1' })).toBe(true);
@@ -136,17 +129,14 @@ describe('resolution depth limit', () => {
 });
 
 describe('wildcards', () => {
-  const MODEL = `model
-  schema 1.1
-type user
-type group
+  const MODEL = model(`type group
   relations
     define member: [user]
 type doc
   relations
     define viewer: [user:*, group#member]
     define editor: [user, user:*]
-`;
+`);
   const e = engine(MODEL, [t('doc:1', 'viewer', 'user:*'), t('doc:1', 'editor', 'user:*'), t('group:eng', 'member', 'user:bob')]);
 
   it('user:* grants every user of that type', () => {
@@ -166,10 +156,7 @@ type doc
 });
 
 describe('exclusion and intersection', () => {
-  const MODEL = `model
-  schema 1.1
-type user
-type doc
+  const MODEL = model(`type doc
   relations
     define allowed: [user]
     define blocked: [user, user with cond]
@@ -179,7 +166,7 @@ type doc
 condition cond(x: int) {
   x < 10
 }
-`;
+`);
 
   it('base false denies; subtract true denies; base true and subtract false allows', () => {
     const e = engine(MODEL, [t('doc:1', 'allowed', 'user:anne'), t('doc:1', 'allowed', 'user:bob'), t('doc:1', 'blocked', 'user:bob')]);
@@ -213,10 +200,7 @@ condition cond(x: int) {
 });
 
 describe('tuple-to-userset and model-graph pruning', () => {
-  const MODEL = `model
-  schema 1.1
-type user
-type employee
+  const MODEL = model(`type employee
 type folder
   relations
     define viewer: [user]
@@ -230,7 +214,7 @@ type doc
 condition cond(x: int) {
   x < 10
 }
-`;
+`);
 
   it('follows parents and skips parent types that lack the computed relation', () => {
     const e = engine(MODEL, [
@@ -293,10 +277,7 @@ describe('request validation and contextual tuples', () => {
 });
 
 describe('list objects and conditions', () => {
-  const MODEL = `model
-  schema 1.1
-type user
-type group
+  const MODEL = model(`type group
   relations
     define member: [user]
 type doc
@@ -305,7 +286,7 @@ type doc
 condition cond(x: int) {
   x < 10
 }
-`;
+`);
 
   it('fails only on a condition it meets walking from the user, like the server', () => {
     const e = engine(MODEL, [t('group:x', 'member', 'user:bob'), t('doc:1', 'viewer', 'group:x#member', { name: 'cond' }), t('doc:2', 'viewer', 'user:anne')]);
@@ -334,16 +315,13 @@ describe('stored tuples and type restrictions', () => {
   });
 
   it('refuses a conditioned tuple whose relation does not allow the condition, or unknown context keys', () => {
-    const dsl = `model
-  schema 1.1
-type user
-type doc
+    const dsl = model(`type doc
   relations
     define viewer: [user, user with cond]
 condition cond(x: int) {
   x < 10
 }
-`;
+`);
     expect(() => engine(dsl, [t('doc:1', 'viewer', 'user:a', { name: 'nope' })])).toThrow(/undefined condition/);
     expect(() => engine(dsl, [t('doc:1', 'viewer', 'user:a', { name: 'cond', context: { y: 1 } })])).toThrow(/invalid context parameter: y/);
     expect(() => engine(dsl, [t('doc:1', 'viewer', 'user:a', { name: 'cond', context: { x: 'ten' } })])).toThrow(/failed to convert/);
