@@ -5,8 +5,8 @@
  */
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startWarden, type WardenHandle } from '../support/gateway.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { type WardenHandle, startWardenWithUpstream, closeAll } from '../support/gateway.js';
+import type { Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
 import { devPolicyYaml } from '../support/config.js';
 
@@ -53,14 +53,10 @@ routes:
 `;
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  warden = await startWarden({ config: config(upstream.url) });
+  ({ warden, upstream } = await startWardenWithUpstream(config));
   alice = await warden.token('demo-agent', 'alice');
 });
-afterAll(async () => {
-  await warden?.close();
-  await upstream?.close();
-});
+afterAll(() => closeAll(warden, upstream));
 beforeEach(() => {
   upstream.requests.length = 0;
 });

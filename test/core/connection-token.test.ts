@@ -7,8 +7,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'undici';
-import { startWarden, type WardenHandle } from '../support/gateway.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { type WardenHandle, startWardenWithUpstream, closeAll } from '../support/gateway.js';
+import type { Upstream } from '../support/upstream.js';
 
 let upstream: Upstream;
 let warden: WardenHandle;
@@ -28,14 +28,10 @@ routes:
 `;
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  warden = await startWarden({ config: config(upstream.url) });
+  ({ warden, upstream } = await startWardenWithUpstream(config));
 });
 
-afterAll(async () => {
-  await warden?.close();
-  await upstream?.close();
-});
+afterAll(() => closeAll(warden, upstream));
 
 /** One TCP connection for every request made through it. */
 function oneConnection() {

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, startWarden, type WardenHandle } from '../support/gateway.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { REPO_ROOT, type WardenHandle, startWardenWithUpstream, closeAll } from '../support/gateway.js';
+import type { Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
 import { parseWwwAuthenticate } from '../support/www-authenticate.js';
 import { devPolicyYaml } from '../support/config.js';
@@ -68,18 +68,13 @@ routes:
 `;
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  warden = await startWarden({
-    config: config(upstream.url),
+  ({ warden, upstream } = await startWardenWithUpstream(config, {
     env: { TEST_UPSTREAM_KEY: 'static-key-0123456789', TEST_TENANT: 'acme', TEST_ADMIN_TOKEN: 'admin-token-0123456789abcdef0123456789' },
-  });
+  }));
   alice = await warden.token('demo-agent', 'alice');
 });
 
-afterAll(async () => {
-  await warden?.close();
-  await upstream?.close();
-});
+afterAll(() => closeAll(warden, upstream));
 
 beforeEach(() => {
   upstream.requests.length = 0;

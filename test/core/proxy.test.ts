@@ -5,8 +5,8 @@
  */
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startWarden, type WardenHandle } from '../support/gateway.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { type WardenHandle, startWarden, startWardenWithUpstream, closeAll } from '../support/gateway.js';
+import type { Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
 import { createHash } from 'node:crypto';
 import { get as httpGet } from 'node:http';
@@ -48,15 +48,11 @@ routes:
 `;
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  warden = await startWarden({ config: config(upstream.url), env: { TEST_UPSTREAM_KEY: 'upstream-static-key-0123456789' } });
+  ({ warden, upstream } = await startWardenWithUpstream(config, { env: { TEST_UPSTREAM_KEY: 'upstream-static-key-0123456789' } }));
   token = await warden.token('demo-agent', 'alice', ['notes.read']);
 });
 
-afterAll(async () => {
-  await warden?.close();
-  await upstream?.close();
-});
+afterAll(() => closeAll(warden, upstream));
 
 beforeEach(() => {
   upstream.requests.length = 0;

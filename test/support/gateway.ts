@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { captureLogs } from './logs.js';
+import { startUpstream, type Upstream } from './upstream.js';
 import { loadDevIssuer, type DevIssuer } from '../../src/identity/dev-issuer.js';
 
 /** Repository root: relative paths in test configs (policies/…) resolve here. */
@@ -87,4 +88,27 @@ export async function startWarden(options: WardenOptions): Promise<WardenHandle>
       if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A Warden in front of a fresh recording upstream, for the many tests that
+ * need just that: `config` receives the upstream's URL. If Warden does not
+ * start, the upstream is closed before the error is thrown.
+ */
+export async function startWardenWithUpstream(
+  config: (upstreamUrl: string) => string,
+  options: Omit<WardenOptions, 'config'> = {},
+): Promise<{ warden: WardenHandle; upstream: Upstream }> {
+  const upstream = await startUpstream();
+  try {
+    return { warden: await startWarden({ ...options, config: config(upstream.url) }), upstream };
+  } catch (err) {
+    await upstream.close();
+    throw err;
+  }
+}
+
+/** Close test servers in the order given (Warden before what it talks to), skipping any that never started. */
+export async function closeAll(...servers: Array<{ close(): Promise<unknown> } | undefined>): Promise<void> {
+  for (const server of servers) await server?.close();
 }
