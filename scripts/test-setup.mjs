@@ -8,6 +8,9 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPENFGA_VERSION } from './openfga.mjs';
 
+// The tracing tests' OTLP receiver (test/support/otlp-receiver.py) decodes with the
+// OpenTelemetry project's protobuf bindings; no Collector binary installs here.
+const OTLP_PYTHON = ['opentelemetry-proto==1.45.2', 'protobuf==7.36.2'];
 const log = (msg) => process.stderr.write(`[test-setup] ${msg}\n`);
 
 function have(cmd) {
@@ -44,6 +47,17 @@ function goEnv(name) {
   return execFileSync('go', ['env', name], { encoding: 'utf8' }).trim();
 }
 
+function ensureOtlpBindings() {
+  const target = join(import.meta.dirname, '..', '.test-deps', 'python');
+  if (existsSync(join(target, 'opentelemetry', 'proto'))) return;
+  if (!have('python3')) throw new Error('python3 is required for the OTLP receiver of the tracing tests');
+  log(`pip install --target .test-deps/python ${OTLP_PYTHON.join(' ')}`);
+  execFileSync('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-script-location', '--target', target, ...OTLP_PYTHON], {
+    stdio: 'inherit',
+    env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
+  });
+}
+
 function ensureOpenFga() {
   if (process.env.OPENFGA_API_URL) return;
   if (!have('go')) throw new Error('Go is required to install OpenFGA (go install); or set OPENFGA_API_URL');
@@ -71,6 +85,7 @@ try {
   );
   aptInstall(wanted);
   ensureOpenFga();
+  ensureOtlpBindings();
   log('real components ready');
 } catch (err) {
   log(`cannot prepare the test environment: ${err.message}`);

@@ -1075,6 +1075,66 @@ export const auditSchema = z
   })
   .prefault({});
 
+// ---------------------------------------------------------------- observability
+
+/** OTLP/HTTP span export (OpenTelemetry); see docs/observability.md. */
+export const tracingSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .optional()
+      .describe(
+        'Turn tracing on or off. Default: on when an endpoint is known (here, or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT in the environment), off otherwise; false wins over the environment',
+      ),
+    endpoint: httpUrl
+      .optional()
+      .describe(
+        'Full URL of an OTLP/HTTP traces endpoint (protobuf), e.g. a collector, Jaeger or Tempo. Default: from the OTEL_EXPORTER_OTLP_* environment variables',
+      )
+      .meta({ examples: ['http://otel-collector:4318/v1/traces'] }),
+    sampling: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(1)
+      .describe('Share of the traces that start at Warden that are recorded (0..1, by trace id); see parent_based for traces a caller started')
+      .meta({ examples: [0.01] }),
+    parent_based: z
+      .boolean()
+      .default(true)
+      .describe("Follow the caller's sampled flag when the request carries a valid traceparent (false: apply sampling to every request)"),
+    service_name: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('service.name of the exported spans. Default: OTEL_SERVICE_NAME, else "warden"')
+      .meta({ examples: ['warden-prod'] }),
+    headers: z
+      .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name'), z.string())
+      .optional()
+      .describe(
+        'Headers sent with every export (collector authentication; use ${VAR} for secrets: values are never logged). Default: OTEL_EXPORTER_OTLP_TRACES_HEADERS / OTEL_EXPORTER_OTLP_HEADERS',
+      )
+      .meta({ examples: [{ authorization: 'Bearer ${OTEL_TOKEN}' }] }),
+    timeout: duration('10s').describe('How long one export may take (retries included) before its spans are dropped'),
+    max_queue: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(2048)
+      .describe('Finished spans waiting for export; when full (collector slow or down) new spans are dropped and counted, requests never wait'),
+    max_batch: z.number().int().min(1).max(100_000).default(512).describe('Spans per export request (at most max_queue)'),
+    flush_interval: duration('5s').describe('Export at least this often while spans are waiting'),
+  })
+  .prefault({});
+
+export const observabilitySchema = z
+  .strictObject({
+    tracing: tracingSchema.describe('OpenTelemetry traces: a span per pipeline stage and for the upstream call, exported over OTLP/HTTP'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: serverSchema.describe('Listeners, public URL, limits, workers'),
   store: storeSchema.describe('Where shared state lives (vault, approvals, locks, pub/sub)'),
@@ -1083,6 +1143,7 @@ export const configSchema = z.strictObject({
   vault: vaultSchema.describe('The token vault: encryption keys and OAuth providers users link'),
   approvals: approvalsSchema.describe('Human approval of risky requests'),
   audit: auditSchema.describe('Audit trail: the decision log'),
+  observability: observabilitySchema.describe('Traces (OpenTelemetry); metrics are served on the admin listener at /metrics'),
   mode: z
     .enum(['enforce', 'shadow'])
     .default('enforce')
@@ -1091,6 +1152,7 @@ export const configSchema = z.strictObject({
   routes: z.array(routeSchema).default([]).describe('Routes, matched in order; no match is 404'),
 });
 export type DecisionLogConfig = z.output<typeof decisionLogSchema>;
+export type TracingConfig = z.output<typeof tracingSchema>;
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;

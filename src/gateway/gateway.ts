@@ -21,6 +21,8 @@ import { METRICS } from '../observability/catalog.js';
 import { workerMetrics, type WorkerMetrics } from '../observability/cluster-metrics.js';
 import { createMetrics, type MetricSnapshot } from '../observability/metrics.js';
 import { createProcessMetrics } from '../observability/process-metrics.js';
+import { createTracing, type Tracing } from '../observability/tracing.js';
+import { resolveTracing } from '../observability/tracing-config.js';
 import { createStore } from '../store/create.js';
 import type { Store } from '../store/store.js';
 import { createAuthenticator } from '../identity/verifier.js';
@@ -250,9 +252,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     let decisions: Awaited<ReturnType<typeof createDecisionLog>>;
     // The console's activity: the decision log's file read back, else a per-user ring in the store.
     const activity = activitySource(cfg, store, logger);
+    let tracing: Tracing | undefined;
     try {
       decisions = options.dryRun ? undefined : await createDecisionLog(cfg, runtime);
       if (decisions) closers.push(() => decisions!.close());
+      // Off (no endpoint, or `warden explain`): the pipeline gets no tracer and creates no span.
+      const tracingConfig = options.dryRun ? null : resolveTracing(cfg.observability.tracing, env);
+      if (tracingConfig) {
+        tracing = createTracing(tracingConfig, { logger, metrics });
+        // Closed after the generation's in-flight requests: their spans are flushed.
+        closers.push(() => tracing!.shutdown());
+      }
       built = await buildStages(runtime, { dryRun: options.dryRun, activity: activity.source });
     } catch (err) {
       await Promise.all(closers.map((c) => c().catch(() => {})));
@@ -267,6 +277,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       publicUrl: cfg.server.public_url,
       jsonRpcError: jsonRpcErrorFor,
       dryRun: options.dryRun,
+      tracing,
     });
 
     const app = new Hono();

@@ -29,5 +29,9 @@ export const METRICS: Record<string, MetricInfo> = {
   warden_metrics_collect_errors_total: { help: 'Scrape-time collectors that failed (the gauge keeps its previous value)' },
   warden_jwks_fetches_total: { help: 'JWKS fetches by issuer and outcome (ok | error)' },
   warden_vault_refresh_total: { help: 'Vault token refreshes by provider and result' },
+  warden_tracing_exported_spans_total: { help: 'Spans accepted by the OTLP traces endpoint' },
+  warden_tracing_dropped_spans_total: {
+    help: 'Spans dropped, by reason: queue_full (collector slow or down), export_failed, shut_down',
+  },
   warden_vault_refresh_seconds: { help: 'Time a vault token refresh took, seconds, by provider' },
 };

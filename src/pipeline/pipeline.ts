@@ -12,6 +12,7 @@ import { sendError } from '../http/problem.js';
 import type { Audit } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import { createTraceparent } from '../observability/trace-context.js';
+import type { RequestTrace, Tracing } from '../observability/tracing.js';
 import type { Proxy } from '../proxy/forward.js';
 import type { CanonicalTarget } from './canonical.js';
 import { upstreamPath, type CompiledRoute } from './compile.js';
@@ -34,6 +35,8 @@ export interface PipelineDeps {
   jsonRpcError?: (err: WardenError, state: RequestState) => { status: number; body: unknown } | null;
   /** `warden explain`: stop before the first stage with effects (approve, credentials). */
   dryRun?: boolean;
+  /** OpenTelemetry spans (observability.tracing); absent when tracing is off, and then nothing here touches a span. */
+  tracing?: Tracing;
 }
 
 export interface Pipeline {
@@ -60,6 +63,44 @@ export function runStages(plan: readonly Stage[], i: number, state: RequestState
   }
 }
 
+/**
+ * `runStages` with a span per stage (tracing on, request sampled). Same
+ * contract: synchronous until a stage returns a promise.
+ */
+export function runTracedStages(
+  plan: readonly Stage[],
+  i: number,
+  state: RequestState,
+  trace: RequestTrace,
+  req?: IncomingMessage,
+  res?: ServerResponse,
+): Promise<void> | void {
+  for (; i < plan.length; i++) {
+    const span = trace.stage(plan[i].name);
+    let pending: Promise<void> | void;
+    try {
+      pending = plan[i].run(state, req, res);
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    }
+    if (pending) {
+      const next = i + 1;
+      return pending.then(
+        () => {
+          span.end();
+          return runTracedStages(plan, next, state, trace, req, res);
+        },
+        (err: unknown) => {
+          span.fail(err);
+          throw err;
+        },
+      );
+    }
+    span.end();
+  }
+}
+
 /** Build the pipeline for one config generation. */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { routes, proxy, audit, logger } = deps;
@@ -74,11 +115,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const forwardedHost = publicUrl?.host;
   const forwardedProto: 'http' | 'https' = publicUrl?.protocol === 'https:' ? 'https' : 'http';
   const traceparent = createTraceparent();
+  const tracing = deps.tracing;
 
   /** Everything before forwarding: the route, then its stages. */
-  function evaluate(state: RequestState, req?: IncomingMessage, res?: ServerResponse): CompiledRoute | Promise<CompiledRoute> {
+  function evaluate(state: RequestState, req?: IncomingMessage, res?: ServerResponse, trace?: RequestTrace): CompiledRoute | Promise<CompiledRoute> {
     const route = matchRoute(table, state);
-    const pending = runStages(plans[route.index], 0, state, req, res);
+    const pending = trace?.recording ? runTracedStages(plans[route.index], 0, state, trace, req, res) : runStages(plans[route.index], 0, state, req, res);
     return pending ? pending.then(() => route) : route;
   }
 
@@ -93,12 +135,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       private readonly res: ServerResponse,
       private readonly state: RequestState,
       private readonly done: () => void,
+      private readonly trace: RequestTrace | undefined,
     ) {}
 
     start(): void {
       let route: CompiledRoute | Promise<CompiledRoute>;
       try {
-        route = evaluate(this.state, this.req, this.res);
+        route = evaluate(this.state, this.req, this.res, this.trace);
       } catch (thrown) {
         this.fail(thrown);
         return;
@@ -115,23 +158,32 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const { state, req } = this;
       state.decision = 'allow';
       state.upstreamStartedAt = performance.now();
+      const path = upstreamPath(route, state.path, state.query);
+      // Tracing on: the upstream joins the request's trace (its own span when sampled, with the caller's tracestate).
+      const upstream = this.trace?.upstream(req.method ?? 'GET', route.origin, path);
       try {
         proxy.forward(
           state,
           req,
           this.res,
-          { origin: route.origin, host: route.host, path: upstreamPath(route, state.path, state.query), timeoutMs: route.timeoutMs, headers: route.headers },
+          { origin: route.origin, host: route.host, path, timeoutMs: route.timeoutMs, headers: route.headers },
           {
             clientIp: state.clientIp,
             host: forwardedHost ?? String(req.headers.host ?? ''),
             proto: forwardedProto,
             requestId: state.id,
-            traceparent: traceparent(req.headers.traceparent),
+            traceparent: upstream ? upstream.traceparent : traceparent(req.headers.traceparent),
+            tracestate: upstream?.tracestate,
             upstreamHost: route.host,
           },
-          (err) => (err ? this.fail(err) : this.finish()),
+          (err) => {
+            upstream?.end(state.status, err);
+            if (err) this.fail(err);
+            else this.finish();
+          },
         );
       } catch (thrown) {
+        upstream?.end(undefined, thrown);
         this.fail(thrown);
       }
     }
@@ -172,6 +224,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       } catch (err) {
         logger.error({ err }, 'could not audit a request');
       }
+      if (this.trace) {
+        try {
+          this.trace.end(state, failure);
+        } catch (err) {
+          logger.error({ err }, 'could not end a request span');
+        }
+      }
       this.done();
     }
   }
@@ -182,7 +241,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       await evaluate(state, req);
     },
     handle(req, res, target, clientIp, done) {
-      new Exchange(req, res, newState({ method: req.method ?? 'GET', target, headers: req.headers, clientIp }), done).start();
+      const state = newState({ method: req.method ?? 'GET', target, headers: req.headers, clientIp });
+      new Exchange(req, res, state, done, tracing?.start(req.headers, state)).start();
     },
   };
 }

@@ -118,6 +118,8 @@ export interface ForwardingInfo {
   proto: 'http' | 'https';
   requestId: string;
   traceparent: string;
+  /** Sent only when tracing is on (re-serialized by the W3C propagator, so only valid list members pass). */
+  tracestate?: string;
   upstreamHost: string;
 }
 
@@ -196,6 +198,7 @@ export function upstreamHeaders(
   out.push('x-forwarded-host', priorHost ?? info.host);
   out.push('x-request-id', info.requestId);
   out.push('traceparent', info.traceparent);
+  if (info.tracestate) out.push('tracestate', info.tracestate);
   for (let i = 0; i < routeHeaders.length; i++) out.push(routeHeaders[i][0], routeHeaders[i][1]);
   for (let i = 0; i < extra.length; i++) out.push(extra[i][0], extra[i][1]);
   if (options.authorization) out.push('authorization', options.authorization);
