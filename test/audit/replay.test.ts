@@ -16,6 +16,8 @@ import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { requireBuiltCli, runCli } from '../support/cli.js';
+import { createStoreWithModel, startOpenFga, type OpenFgaServer } from '../support/openfga.js';
+import { transformer } from '@openfga/syntax-transformer';
 
 const MODEL = `model
   schema 1.1
@@ -298,6 +300,64 @@ describe('warden replay', () => {
     expect(r.code).toBe(0);
     const text = await replay({ payContext: true });
     expect(text.stdout).toContain('not decided again: 3\n       3  the new rules read fields the log did not record (body.currency)\n');
+  });
+
+  it('rotated files in any order give the same report as one file', async () => {
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    const older = join(dir, 'split.jsonl.1');
+    const newer = join(dir, 'split.jsonl');
+    writeFileSync(older, lines.slice(0, 9).join('\n') + '\n');
+    writeFileSync(newer, lines.slice(9).join('\n') + '\n');
+    const tuples = TUPLES.replace('{ user: user:bob, relation: reader, object: doc:2 }', '{ user: user:bob, relation: reader, object: doc:1 }');
+    const whole = json(await replay({}, ['--json'], tuples));
+    const sub = mkdtempSync(join(dir, 'cfg-'));
+    copyFileSync(join(dir, 'model.fga'), join(sub, 'model.fga'));
+    writeFileSync(join(sub, 'tuples.yaml'), tuples);
+    writeFileSync(join(sub, 'new.yaml'), gatewayYaml(sub, {}));
+    const r = await runCli(['replay', '--json', '-c', join(sub, 'new.yaml'), newer, older], { cwd: dir, env });
+    const split = json(r);
+    expect(r.code).toBe(1);
+    expect(split.records).toBe(whole.records);
+    expect(split.changed).toBe(2);
+    expect(split.routes.docs.changes).toEqual(
+      Object.fromEntries(
+        Object.entries(whole.routes.docs.changes).map(([k, v]) => [
+          k,
+          { ...v, examples: v.examples.map((e) => ({ ...e, file: expect.any(String), line: expect.any(Number) })) },
+        ]),
+      ),
+    );
+  });
+
+  describe('against an OpenFGA store (--fga-api-url, --fga-store-id, --fga-model-id)', () => {
+    let fga: OpenFgaServer;
+    beforeAll(async () => {
+      fga = await startOpenFga();
+    }, 60_000);
+    afterAll(async () => fga?.stop());
+
+    it("decides with the store instead of the config's embedded engine and sees the same flips", async () => {
+      const model = transformer.transformDSLToJSONObject(MODEL) as unknown as Record<string, unknown>;
+      const tuples = [
+        { user: 'user:alice', relation: 'reader', object: 'doc:1' },
+        { user: 'user:bob', relation: 'reader', object: 'doc:1' }, // bob: doc 1 instead of doc 2
+        { user: 'user:alice', relation: 'payer', object: 'account:acme' },
+        { user: 'user:alice', relation: 'reader', object: 'file:readme.txt' },
+        { user: 'user:bob', relation: 'reader', object: 'file:readme.txt' },
+        { user: 'user:alice', relation: 'writer', object: 'file:notes.txt' },
+      ];
+      const { storeId, modelId } = await createStoreWithModel(fga.apiUrl, model, tuples, 'warden-replay');
+      const r = await replay({}, ['--json', '--fga-api-url', fga.apiUrl, '--fga-store-id', storeId, '--fga-model-id', modelId]);
+      expect(r.code).toBe(1);
+      const out = json(r);
+      expect(out.changed).toBe(2);
+      expect(out.routes.docs.changes['deny->allow'].examples.map((e) => e.id)).toEqual([ids['bob-doc1']]);
+      expect(out.routes.docs.changes['allow->deny'].examples.map((e) => e.id)).toEqual([ids['bob-doc2']]);
+      // Only the store id is given: the URL must come with it.
+      const half = await replay({}, ['--fga-store-id', storeId]);
+      expect(half.code).toBe(2);
+      expect(half.stderr).toContain('needs --fga-api-url');
+    });
   });
 
   it('usage and config errors exit 2', async () => {
