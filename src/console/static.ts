@@ -54,7 +54,7 @@ select{font:inherit;padding:.4rem;min-height:44px}
 meter{width:100%;height:1.2rem}
 .status-not-linked{background:#f1f3f4;color:#3c4043}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-@media (max-width:520px){dl{grid-template-columns:1fr}dt{margin-top:.3rem}.actions{flex-direction:column;align-items:stretch}.actions button,.actions select{width:100%}.for-a-while label{display:block}}
+@media (max-width:520px){nav ul{gap:0}nav a{padding:.45rem .55rem}.list .actions{flex-direction:row}dl{grid-template-columns:1fr}dt{margin-top:.3rem}.actions{flex-direction:column;align-items:stretch}.actions button,.actions select{width:100%}.for-a-while label{display:block}}
 `;
 
 export const CONSOLE_JS = `'use strict';

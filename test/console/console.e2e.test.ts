@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type Browser, type BrowserContext, type Page } from '../support/browser.js';
+import { launchBrowser, SCREENSHOTS, type Browser, type BrowserContext, type Page } from '../support/browser.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -30,8 +30,6 @@ routes:
     authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:notes" }]
     approval: { when: 'request.method == "DELETE" || request.method == "POST"', message: "Change note {request.path}" }
 `;
-
-export const SCREENSHOTS = join(process.cwd(), 'test', '.screenshots');
 
 describe('console for a signed-in person (dev issuer)', () => {
   let warden: WardenHandle;

@@ -4,9 +4,13 @@
  * uses the same flags; callers close what they launch.
  */
 
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export type { Browser, BrowserContext, Page };
+
+/** Screenshots taken by browser tests (gitignored). */
+export const SCREENSHOTS = join(process.cwd(), 'test', '.screenshots');
 
 /** Where Debian installs Chromium; `CHROMIUM_PATH` overrides it. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
