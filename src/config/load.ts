@@ -84,6 +84,7 @@ export function parseConfig(text: string, options: ParseOptions = {}): LoadedCon
   applyEnvOverrides(raw, env, issues);
   for (const hint of routeHints(raw)) issues.push({ ...hint, line: lineOf(parsePath(hint.path)) });
 
+  const baseDir = options.baseDir ?? dirname(resolve(file));
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     // One problem per path: a missing variable or a hint already explains what the schema would repeat.
@@ -93,16 +94,89 @@ export function parseConfig(text: string, options: ParseOptions = {}): LoadedCon
       explained.add(issue.path);
       issues.push(issue);
     }
+    // Every problem in one run: the cross-checks also run, over the config
+    // with the offending values left out (when that makes it schema-valid);
+    // what they say about a path already reported, or under or above one, is dropped.
+    const partial = withoutInvalid(raw, parsed.error);
+    if (!partial) throw new ConfigError(file, issues);
+    const reported = issues.map((i) => i.path);
+    for (const check of options.checks ?? []) {
+      for (const issue of check(partial, env)) {
+        if (!related(reported, issue.path)) issues.push({ ...issue, line: issue.line ?? lineOf(parsePath(issue.path)) });
+      }
+    }
+    const error = new ConfigError(file, issues);
+    error.partial = { config: deepFreeze(partial), baseDir, lineOf };
+    throw error;
   }
-  if (issues.length) throw new ConfigError(file, issues);
-
-  const baseDir = options.baseDir ?? dirname(resolve(file));
   const config = parsed.data as Config;
+  // Problems found before the schema (unset variables, hints) do not stop the cross-checks either.
+  const reported = issues.map((i) => i.path);
   for (const check of options.checks ?? []) {
-    for (const issue of check(config, env)) issues.push({ ...issue, line: issue.line ?? lineOf(parsePath(issue.path)) });
+    for (const issue of check(config, env)) {
+      if (!related(reported, issue.path)) issues.push({ ...issue, line: issue.line ?? lineOf(parsePath(issue.path)) });
+    }
   }
-  if (issues.length) throw new ConfigError(file, issues);
+  if (issues.length) {
+    const error = new ConfigError(file, issues);
+    if (reported.length) error.partial = { config: deepFreeze(config), baseDir, lineOf };
+    throw error;
+  }
   return { config: deepFreeze(config), file, baseDir, lineOf };
+}
+
+/** Whether `path` is one of `reported`, or inside or around one (then its problem is already said). */
+function related(reported: readonly string[], path: string): boolean {
+  const inside = (a: string, b: string) => a.startsWith(b + '.') || a.startsWith(b + '[');
+  return reported.some((r) => r === path || inside(path, r) || inside(r, path) || r === '');
+}
+
+/**
+ * `raw` with what the schema refused left out: unknown keys dropped, invalid
+ * values removed (so their defaults apply; an element of a list of values
+ * takes its whole list). A few rounds, since leaving one thing out can expose
+ * another. Undefined when that does not give a schema-valid config, e.g. when
+ * a required key is missing or a whole route would have to go.
+ */
+function withoutInvalid(raw: object, first: z.ZodError): Config | undefined {
+  const copy = structuredClone(raw) as Record<string, unknown>;
+  let error = first;
+  for (let round = 0; round < 5; round++) {
+    let changed = false;
+    for (const issue of error.issues) {
+      const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) changed = remove(copy, [...path, key]) || changed;
+        continue;
+      }
+      // An invalid list element: leave the whole list out (indices elsewhere stay right).
+      let at = path;
+      while (at.length && typeof at[at.length - 1] === 'number') at = at.slice(0, -1);
+      // Never leave out a whole route (or the routes list): later paths would name the wrong one.
+      if (at.length <= 2 && at[0] === 'routes') return undefined;
+      changed = remove(copy, at) || changed;
+    }
+    if (!changed) return undefined;
+    const again = configSchema.safeParse(copy);
+    if (again.success) return again.data as Config;
+    error = again.error;
+  }
+  return undefined;
+}
+
+/** Delete the value at `path` in `obj`; false when there was none. */
+function remove(obj: Record<string, unknown>, path: ReadonlyArray<string | number>): boolean {
+  if (path.length === 0) return false;
+  let node: unknown = obj;
+  for (const p of path.slice(0, -1)) {
+    if (!node || typeof node !== 'object') return false;
+    node = (node as Record<string | number, unknown>)[p];
+  }
+  const last = path[path.length - 1];
+  if (!node || typeof node !== 'object' || !(last in (node as object))) return false;
+  if (Array.isArray(node) && typeof last === 'number') node.splice(last, 1);
+  else delete (node as Record<string | number, unknown>)[last];
+  return true;
 }
 
 /** Read and validate a gateway.yaml file. */

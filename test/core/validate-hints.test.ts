@@ -96,6 +96,54 @@ routes:
     expect(lines.some((l) => l.includes('environment variable REDIS_URL is not set'))).toBe(true);
   });
 
+  it('schema problems, cross-checks, every refused tuple and the names routes use: all in one run, each once', async () => {
+    writeFileSync(
+      join(dir, 'bad-tuples.yaml'),
+      [
+        '- { user: "user:alice", relation: owner, object: "doc:1" }',
+        '- { user: "user:bob", relation: ownr, object: "doc:2" }',
+        '- { user: "usr:carol", relation: owner, object: "doc:3" }',
+        '',
+      ].join('\n'),
+    );
+    const r = await validate(
+      'everything.yaml',
+      [
+        'server:',
+        '  lisen: 127.0.0.1:8080', // line 2: schema (unknown key)
+        '  workers: 2', // line 3: cross-check (needs a shared store)
+        'identity: { dev_issuer: true }',
+        `authz: { model: ${join(REPO_ROOT, 'test/core/fixtures/model.fga')}, tuples: bad-tuples.yaml }`, // line 5
+        'routes:',
+        '  - name: docs',
+        '    match: { path: "/docs/:doc", methods: [GETS] }', // line 8: schema (method)
+        '    upstream: { url: "http://127.0.0.1:9" }',
+        '    authorize:',
+        '      - { user: "user:{user}", relation: can_reed, object: "doc:{path.doc}" }', // line 11: model names
+        '      - { user: "user:{user}", relation: can_read, object: "doc:{path.id}" }', // line 12: route check
+        '  - name: docs', // line 13: cross-check (duplicate name)
+        '    match: { path: "/other" }',
+        '    upstream: { url: "http://127.0.0.1:9" }',
+        '    public: true',
+        '',
+      ].join('\n'),
+    );
+    expect(r.code).toBe(1);
+    const lines = problems(r.stderr);
+    expect(lines).toContain('  server.lisen (line 2): unknown key — did you mean listen?');
+    expect(lines).toContain('  routes[0].match.methods[0] (line 8): unknown HTTP method "GETS" — did you mean GET?');
+    expect(lines.some((l) => l.startsWith('  server.workers (line 3): several workers need a shared store'))).toBe(true);
+    expect(lines).toContain('  routes[1].name (line 13): duplicate route name docs');
+    expect(lines.some((l) => l.startsWith('  routes[0].authorize[1].object (line 12): {path.id} names no parameter'))).toBe(true);
+    expect(lines.filter((l) => l.startsWith('  authz.tuples (line 5): '))).toEqual([
+      `  authz.tuples (line 5): ${join(dir, 'bad-tuples.yaml')}:2: tuple 2 (doc:2#ownr@user:bob): relation 'doc#ownr' not found`,
+      `  authz.tuples (line 5): ${join(dir, 'bad-tuples.yaml')}:3: tuple 3 (doc:3#owner@usr:carol): type 'usr' not found`,
+    ]);
+    expect(lines).toContain('  routes[0].authorize[0].relation (line 11): type doc has no relation can_reed');
+    expect(lines).toHaveLength(8);
+    expect(r.stderr).toContain('8 problems');
+  });
+
   it('points a YAML indentation mistake at the line that is indented wrongly', async () => {
     const r = await validate('indent.yaml', 'server:\n  listen: 127.0.0.1:8080\n   admin_listen: 127.0.0.1:9090\nidentity: { dev_issuer: true }\n');
     expect(r.code).toBe(1);

@@ -10,6 +10,7 @@ import { WardenError } from '../../core/errors.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest, TupleKey } from '../authorizer.js';
 import { loadModel, loadTuplesWithLines, modelRelations, ModelError, type AuthorizationModel } from '../model.js';
 import { createEmbeddedEngine, InvalidStoredTupleError, type EmbeddedEngine } from './engine.js';
+import { ConfigError } from '../../config/issues.js';
 import { FgaError } from './errors.js';
 
 /** Options of `createEmbeddedAuthorizer`. */
@@ -136,9 +137,17 @@ export async function loadEmbeddedAuthorizer(files: EmbeddedPolicyFiles): Promis
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
     if (cause instanceof InvalidStoredTupleError && files.tuplesPath) {
-      const line = lines[cause.index];
-      const where = line === undefined ? files.tuplesPath : `${files.tuplesPath}:${line}`;
-      throw new WardenError('config_invalid', `authz: ${where}: ${cause.message}`, { cause, extra: { file: files.tuplesPath, line } });
+      // Every refused tuple, each with its line in the tuples file.
+      const tuplesPath = files.tuplesPath;
+      const at = (e: InvalidStoredTupleError) => {
+        const line = lines[e.index];
+        return `${line === undefined ? tuplesPath : `${tuplesPath}:${line}`}: ${e.message}`;
+      };
+      const error = new ConfigError(
+        tuplesPath,
+        [cause, ...cause.more].map((e) => ({ path: 'authz.tuples', message: at(e) })),
+      );
+      throw Object.assign(error, { cause });
     }
     if (err instanceof WardenError) {
       throw new WardenError('config_invalid', `authz: ${files.modelPath}: ${(cause as Error)?.message ?? err.message}`, { cause: err });

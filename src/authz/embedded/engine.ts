@@ -54,6 +54,8 @@ export interface EmbeddedEngine {
 export class InvalidStoredTupleError extends Error {
   readonly index: number;
   readonly tuple: TupleKey;
+  /** The other refused tuples after this first one (every problem is reported at once). */
+  more: InvalidStoredTupleError[] = [];
 
   constructor(index: number, tuple: TupleKey, reason: string) {
     super(`tuple ${index + 1} (${tupleString(tuple)}): ${reason}`);
@@ -75,6 +77,7 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
   const ignored: { tuple: TupleKey; reason: string }[] = [];
   const accepted: IndexedTuple[] = [];
   const seen = new Set<string>();
+  const refused: InvalidStoredTupleError[] = [];
   (options.tuples ?? []).forEach((t, i) => {
     const problem =
       apiWriteTupleProblem(t.user, t.relation, t.object, t.condition?.name) ??
@@ -82,15 +85,23 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
       // OpenFGA's Write refuses tuples that hold by definition (`group:x#member@group:x#member`).
       (t.user === `${t.object}#${t.relation}` ? 'cannot write a tuple that is implicit' : undefined);
     if (problem) {
-      if (strict) throw new InvalidStoredTupleError(i, t, problem);
-      ignored.push({ tuple: t, reason: problem });
+      if (strict) refused.push(new InvalidStoredTupleError(i, t, problem));
+      else ignored.push({ tuple: t, reason: problem });
       return;
     }
     const key = tupleString(t);
-    if (strict && seen.has(key)) throw new InvalidStoredTupleError(i, t, 'the same tuple appears twice');
+    if (strict && seen.has(key)) {
+      refused.push(new InvalidStoredTupleError(i, t, 'the same tuple appears twice'));
+      return;
+    }
     seen.add(key);
     accepted.push(indexTuple(t));
   });
+  if (refused.length) {
+    const [first, ...more] = refused;
+    first.more = more;
+    throw first;
+  }
   const stored = buildTupleIndex(accepted);
   // One path set reused by every call: evaluation is synchronous, so calls never interleave.
   const visited = new Set<string>();
