@@ -192,6 +192,55 @@ const info = {
 };
 add(await bench('upstream header hygiene (6 headers)', () => (sink += upstreamHeaders(raw, info, trusted, [], 'Bearer vault').length)));
 
+// -------------------------------------------------------------- tracing (observability.tracing)
+// Per request: off = the traceparent Warden always sends; on = the server span's start (sampler, W3C parse),
+// the upstream context, and, when sampled, 1 server + 5 stage + 1 upstream span ended into the bounded queue.
+// The endpoint is a closed loopback port: exports fail in the background and their spans are dropped (counted).
+const { createTraceparent } = await mod('observability/trace-context.js');
+const { createTracing } = await mod('observability/tracing.js');
+const { createMetrics } = await mod('observability/metrics.js');
+const inbound = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+const traceparent = createTraceparent();
+add(await bench('tracing off: upstream traceparent (what every request pays today)', () => (sink += traceparent(inbound).length)));
+const tracingFor = (sampling) =>
+  createTracing(
+    {
+      endpoint: 'http://127.0.0.1:9/v1/traces',
+      headers: {},
+      serviceName: 'bench',
+      sampling,
+      parentBased: false,
+      timeoutMs: 1000,
+      maxQueue: 2048,
+      maxBatch: 512,
+      flushIntervalMs: 5000,
+    },
+    { logger, metrics: createMetrics() },
+  );
+const reqState = {
+  id: 'abc',
+  method: 'GET',
+  path: '/api/items/42',
+  clientIp: '127.0.0.1',
+  route: { name: 'api', match: { path: '/api/items/:id' } },
+  status: 200,
+  decision: 'allow',
+};
+const stageNames = ['authenticate', 'authorize', 'approve', 'credentials', 'assertion'];
+const traced = (tracing) => () => {
+  const t = tracing.start({ traceparent: inbound }, reqState);
+  if (t.recording) for (const n of stageNames) t.stage(n).end();
+  const up = t.upstream('GET', 'http://127.0.0.1:8081', '/items/42');
+  up.end(200);
+  t.end(reqState);
+  sink += up.traceparent.length;
+};
+const unsampled = tracingFor(0);
+add(await bench('tracing on, request not sampled (sampling 0.01 → 99% of requests)', traced(unsampled)));
+const sampled = tracingFor(1);
+add(await bench('tracing on, request sampled: 7 spans recorded and queued', traced(sampled)));
+await Promise.allSettled([unsampled.shutdown(), sampled.shutdown()]);
+
 await Promise.allSettled([cachedAuth.close?.(), uncachedAuth.close?.(), engine.close?.(), connections.close(), store.close?.()]);
 rmSync(dataDir, { recursive: true, force: true });
 

@@ -185,6 +185,7 @@ for (const v of selected) {
       assertion: w.assertion,
       manyRoutes: w.manyRoutes,
       decisionsPath: w.decisions ? join(WORK, `decisions-${v.id}.jsonl`) : undefined,
+      tracing: w.tracing,
     }),
   );
   const token = v.auth ? mintToken(cli, file, DATA_DIR, v.mcp ? 'mcp' : undefined) : null;

@@ -74,6 +74,8 @@ ${httpCommon(prefix)}
     listen 127.0.0.1:${port} reuseport backlog=4096;
     default_type application/json;
     location = /__bench/status { stub_status; }
+    # The OTLP/HTTP sink of the tracing rows (G3T*): accepts every export with an empty ExportTraceServiceResponse.
+    location = /v1/traces { return 200 ""; }
     location = /items/auth { return 200 "$http_authorization"; }
     location = /items/identity { return 200 "$http_warden_identity"; }
     location = /mcp {

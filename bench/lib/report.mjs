@@ -86,6 +86,8 @@ export function ratios(byId) {
     ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
     ['G3q / G3 (log level warn vs the default info)', 'G3q', 'G3'],
     ['G3D / G3 (decision log on)', 'G3D', 'G3'],
+    ['G3T / G3 (traces at sampling 0.01)', 'G3T', 'G3'],
+    ['G3T1 / G3 (traces at sampling 1)', 'G3T1', 'G3'],
     ['G3L / G3 (rate limit + budget on Redis)', 'G3L', 'G3'],
     ['G5 / G3 (identity assertion, reused)', 'G5', 'G3'],
     ['G5r / G3 (identity assertion, signed per request)', 'G5r', 'G3'],

@@ -76,6 +76,7 @@ export function wardenYaml({
   assertion,
   manyRoutes,
   decisionsPath,
+  tracing,
 }) {
   const store = redisUrl ? `store: { driver: redis, url: "${redisUrl}", key_prefix: "${KEY_PREFIX}" }` : 'store: { driver: memory }';
   const authzBlock =
@@ -127,7 +128,10 @@ identity:
   dev_issuer: true
   token_cache_size: ${tokenCache ? 10000 : 0}${assertion ? `\n  assertion: { jti: ${assertion} }` : ''}
 ${authzBlock}
-${vault}${decisionsPath ? `\naudit:\n  decisions: { sink: file, path: "${decisionsPath}" }` : ''}
+${vault}${decisionsPath ? `\naudit:\n  decisions: { sink: file, path: "${decisionsPath}" }` : ''}${
+    // G3T*: OpenTelemetry traces exported over OTLP/HTTP to the upstream nginx (a sink that accepts every export).
+    tracing ? `\nobservability:\n  tracing: { endpoint: "http://127.0.0.1:${upstreamPort}/v1/traces", sampling: ${tracing.sampling}, flush_interval: 1s }` : ''
+  }
 routes:
 ${routes}
 `;
