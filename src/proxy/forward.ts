@@ -232,6 +232,8 @@ export function createProxy(options: ProxyOptions): Proxy {
 
 /** Forward through `state.responseHook` (MCP): the upstream body is a stream the hook may replace. */
 async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, state: ForwardRequest, res: ServerResponse, timeoutMs: number): Promise<void> {
+  // The agent left while the request was being decided: nothing is sent upstream (see Relay).
+  if (res.closed || res.destroyed) return;
   // The agent's response doubles as undici's abort signal (undici accepts an
   // EventEmitter emitting 'abort'): no AbortController per request.
   const onClose = () => {
@@ -344,6 +346,14 @@ class Relay implements Dispatcher.DispatchHandler {
     private readonly deadlines: Deadlines,
   ) {
     this.deadline = Date.now() + timeoutMs;
+    if (res.closed || res.destroyed) {
+      // The agent left while the request was being decided (a limit, a store call,
+      // an approval hold): its 'close' has passed, so nothing would ever settle
+      // this exchange. Nothing is sent upstream (onConnect aborts) and it settles now.
+      this.gone = true;
+      this.settle();
+      return;
+    }
     deadlines.add(this);
     res.on('close', () => {
       if (!res.writableFinished) {
