@@ -199,7 +199,10 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     );
   }
 
-  const newId = () => randomBytes(12).toString('base64url');
+  // Reservation ids: unique per process (random prefix) and per reservation (counter); no entropy drawn per request.
+  const idPrefix = randomBytes(9).toString('base64url');
+  let idCounter = 0;
+  const newId = () => `${idPrefix}${(idCounter++).toString(36)}`;
 
   function settleAll(reservations: Reservation[], commit: boolean): void {
     for (const r of reservations) {

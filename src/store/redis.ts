@@ -8,7 +8,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { WardenError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { BudgetState, Lock, SetOptions, Store, Unsubscribe } from './store.js';
+import type { Lock, SetOptions, Store, Unsubscribe } from './store.js';
+import { createLimitsBatcher, LIMITS_LUA } from './redis-limits.js';
 import { budgetMember, checkAmount, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
 
 /** Options of the redis driver. */
@@ -68,135 +69,9 @@ const RELEASE_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-// GCRA on Redis' own clock (TIME), in whole µs, so instances with skewed clocks
-// agree. KEYS[1] tat. ARGV: intervalUs, burst, peek ('1'|'0').
-// Replies are strings: Redis truncates Lua numbers to integers.
-const RATE_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local nextTat = tat + interval
-local allowAt = nextTat - burst * interval
-if now < allowAt then
-  return {'0', '0', string.format('%.0f', math.ceil((allowAt - now) / 1000)), string.format('%.0f', math.ceil((tat - now) / 1000))}
-end
-if ARGV[3] ~= '1' then
-  redis.call('SET', KEYS[1], string.format('%.0f', nextTat), 'PX', string.format('%.0f', math.ceil((nextTat - now) / 1000)))
-end
-return {'1', string.format('%.0f', math.floor((now - allowAt) / interval)), '0', string.format('%.0f', math.ceil((nextTat - now) / 1000))}`;
-
-// Budgets: KEYS[1] spends (zset member "id:amount", score = commit ms),
-// KEYS[2] reservations (zset, score = lease end ms), KEYS[3] running sums (hash s, h).
-// Sums are rounded to 15 significant digits after each step (as roundSum in guards.ts).
-const BUDGET_LIB = `
-local function round(x)
-  local r = tonumber(string.format('%.15g', x))
-  if r > 0 then return r end
-  return 0
-end
-local function amountOf(member) return tonumber(string.match(member, ':([^:]+)$')) end
-local function fmt(x) return string.format('%.17g', x) end
-local function prune(zkey, field, upto)
-  local gone = redis.call('ZRANGEBYSCORE', zkey, '-inf', upto)
-  if #gone == 0 then return tonumber(redis.call('HGET', KEYS[3], field) or '0') end
-  local sum = 0
-  for _, m in ipairs(gone) do sum = sum + amountOf(m) end
-  redis.call('ZREMRANGEBYSCORE', zkey, '-inf', upto)
-  local total = 0
-  if redis.call('ZCARD', zkey) > 0 then total = round(tonumber(redis.call('HGET', KEYS[3], field) or '0') - sum) end
-  redis.call('HSET', KEYS[3], field, fmt(total))
-  return total
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function nextRelease(window)
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if #oldest == 0 then return 0 end
-  local ms = tonumber(oldest[2]) + window - now
-  if ms < 0 then return 0 end
-  return ms
-end
-local function expire(ms)
-  for i = 1, 3 do
-    if redis.call('PTTL', KEYS[i]) < ms then redis.call('PEXPIRE', KEYS[i], ms) end
-  end
-end
-`;
-
-// ARGV: windowMs, max, amount, member, leaseMs, force, peek.
-const BUDGET_RESERVE_LUA = `${BUDGET_LIB}
-local window = tonumber(ARGV[1])
-local amount = tonumber(ARGV[3])
-local spent = prune(KEYS[1], 's', now - window)
-local held = prune(KEYS[2], 'h', now)
-local ok = ARGV[6] == '1' or round(spent + held + amount) <= tonumber(ARGV[2])
-if ok and ARGV[7] ~= '1' then
-  if redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[4]) == 1 then
-    held = round(held + amount)
-    redis.call('HSET', KEYS[3], 'h', fmt(held))
-  end
-end
-if ARGV[7] ~= '1' then expire(window + tonumber(ARGV[5])) end
-local reserved = '0'
-if ok then reserved = '1' end
-return {reserved, fmt(spent), fmt(held), fmt(nextRelease(window))}`;
-
-// ARGV: windowMs, member, amount. Reply: 1 when the reservation was still held.
-const BUDGET_COMMIT_LUA = `${BUDGET_LIB}
-local window = tonumber(ARGV[1])
-local amount = tonumber(ARGV[3])
-local spent = prune(KEYS[1], 's', now - window)
-local held = prune(KEYS[2], 'h', now)
-local was = redis.call('ZREM', KEYS[2], ARGV[2])
-if was == 1 then
-  if redis.call('ZCARD', KEYS[2]) == 0 then held = 0 else held = round(held - amount) end
-  redis.call('HSET', KEYS[3], 'h', fmt(held))
-end
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then
-  redis.call('ZADD', KEYS[1], now, ARGV[2])
-  redis.call('HSET', KEYS[3], 's', fmt(round(spent + amount)))
-end
-expire(window)
-return was`;
-
-// ARGV: member, amount. Reply: 1 when a live reservation was dropped.
-const BUDGET_RELEASE_LUA = `${BUDGET_LIB}
-local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if score == false or tonumber(score) <= now then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-local held = 0
-if redis.call('ZCARD', KEYS[2]) > 0 then held = round(tonumber(redis.call('HGET', KEYS[3], 'h') or '0') - tonumber(ARGV[2])) end
-redis.call('HSET', KEYS[3], 'h', fmt(held))
-return 1`;
-
-// ARGV: windowMs.
-const BUDGET_READ_LUA = `${BUDGET_LIB}
-local window = tonumber(ARGV[1])
-local spent = prune(KEYS[1], 's', now - window)
-local held = prune(KEYS[2], 'h', now)
-expire(window)
-return {fmt(spent), fmt(held), fmt(nextRelease(window))}`;
-
 interface ScriptedRedis extends Redis {
-  wardenRate(key: string, intervalUs: string, burst: string, peek: string): Promise<string[]>;
-  wardenBudgetReserve(
-    s: string,
-    h: string,
-    t: string,
-    windowMs: string,
-    max: string,
-    amount: string,
-    member: string,
-    leaseMs: string,
-    force: string,
-    peek: string,
-  ): Promise<string[]>;
-  wardenBudgetCommit(s: string, h: string, t: string, windowMs: string, member: string, amount: string): Promise<number>;
-  wardenBudgetRelease(s: string, h: string, t: string, member: string, amount: string): Promise<number>;
-  wardenBudgetRead(s: string, h: string, t: string, windowMs: string): Promise<string[]>;
+  /** numkeys, keys…, argv…: one batch of limit operations (redis-limits.ts). */
+  wardenLimits(...args: string[]): Promise<string[]>;
   wardenCas(key: string, hasExpected: string, expected: string, next: string, ttlMs: string): Promise<number>;
   wardenIncr(key: string, ttlMs: string): Promise<number>;
   wardenListPush(key: string, value: string, max: string, ttlMs: string): Promise<number>;
@@ -289,14 +164,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   client.defineCommand('wardenListPush', { numberOfKeys: 1, lua: LIST_PUSH_LUA });
   client.defineCommand('wardenRenew', { numberOfKeys: 1, lua: RENEW_LUA });
   client.defineCommand('wardenRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
-  client.defineCommand('wardenRate', { numberOfKeys: 1, lua: RATE_LUA });
-  client.defineCommand('wardenBudgetReserve', { numberOfKeys: 3, lua: BUDGET_RESERVE_LUA });
-  client.defineCommand('wardenBudgetCommit', { numberOfKeys: 3, lua: BUDGET_COMMIT_LUA });
-  client.defineCommand('wardenBudgetRelease', { numberOfKeys: 3, lua: BUDGET_RELEASE_LUA });
-  client.defineCommand('wardenBudgetRead', { numberOfKeys: 3, lua: BUDGET_READ_LUA });
+  // Rate limits and budgets: one script call per event-loop turn (EVALSHA; numkeys varies per batch).
+  client.defineCommand('wardenLimits', { lua: LIMITS_LUA });
 
   const handlers = new Map<string, Set<(message: string) => void>>();
   let closed = false;
+  let closing: Promise<void> | undefined;
 
   // Log each connection's transitions once (not every retry) and never the URL's password.
   for (const [role, connection] of [
@@ -355,13 +228,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   }
 
   const k = (key: string) => `${keyPrefix}${key}`;
-  /** The three keys of a budget (spends, reservations, sums). */
-  const bk = (key: string): [string, string, string] => [k(`${key}:s`), k(`${key}:h`), k(`${key}:t`)];
-  const state = (reply: string[], from: number): BudgetState => ({
-    spent: Number(reply[from]),
-    held: Number(reply[from + 1]),
-    nextReleaseMs: Math.ceil(Number(reply[from + 2])),
-  });
+  const limits = createLimitsBatcher((keys, argv) => bounded('limits', () => client.wardenLimits(String(keys.length), ...keys, ...argv)));
 
   function makeLock(name: string, token: string): Lock {
     const key = k(lockKey(name));
@@ -461,45 +328,33 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     async rateLimit(key, spec, rateOptions = {}) {
+      if (closed) throw storeClosed();
       const { intervalUs, burst } = checkRateSpec(spec.intervalMs, spec.burst);
-      const reply = await bounded('rateLimit', () => client.wardenRate(k(key), String(intervalUs), String(burst), rateOptions.peek ? '1' : '0'));
-      return { allowed: reply[0] === '1', remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), resetAfterMs: Number(reply[3]) };
+      return limits.rate(k(key), intervalUs, burst, rateOptions.peek === true);
     },
 
     async budgetReserve(key, spec, reservation, reserveOptions = {}) {
-      const windowMs = String(checkTtlMs(spec.windowMs, 'windowMs'));
-      const leaseMs = String(checkTtlMs(reservation.leaseMs, 'leaseMs'));
-      const max = String(checkAmount(spec.max, 'max'));
+      if (closed) throw storeClosed();
+      const windowMs = checkTtlMs(spec.windowMs, 'windowMs');
+      const leaseMs = checkTtlMs(reservation.leaseMs, 'leaseMs');
+      const max = checkAmount(spec.max, 'max');
       const member = budgetMember(reservation.id, reservation.amount);
-      const reply = await bounded('budgetReserve', () =>
-        client.wardenBudgetReserve(
-          ...bk(key),
-          windowMs,
-          max,
-          String(reservation.amount),
-          member,
-          leaseMs,
-          reservation.force ? '1' : '0',
-          reserveOptions.peek ? '1' : '0',
-        ),
-      );
-      return { reserved: reply[0] === '1', ...state(reply, 1) };
+      return limits.reserve(k(key), windowMs, max, reservation.amount, member, leaseMs, reservation.force === true, reserveOptions.peek === true);
     },
 
     async budgetCommit(key, windowMs, id, amount) {
-      const window = String(checkTtlMs(windowMs, 'windowMs'));
-      const member = budgetMember(id, amount);
-      return (await bounded('budgetCommit', () => client.wardenBudgetCommit(...bk(key), window, member, String(amount)))) === 1;
+      if (closed) throw storeClosed();
+      return limits.commit(k(key), checkTtlMs(windowMs, 'windowMs'), budgetMember(id, amount), amount);
     },
 
     async budgetRelease(key, id, amount) {
-      const member = budgetMember(id, amount);
-      return (await bounded('budgetRelease', () => client.wardenBudgetRelease(...bk(key), member, String(amount)))) === 1;
+      if (closed) throw storeClosed();
+      return limits.release(k(key), budgetMember(id, amount), amount);
     },
 
     async budgetRead(key, windowMs) {
-      const window = String(checkTtlMs(windowMs, 'windowMs'));
-      return state(await bounded('budgetRead', () => client.wardenBudgetRead(...bk(key), window)), 0);
+      if (closed) throw storeClosed();
+      return limits.read(k(key), checkTtlMs(windowMs, 'windowMs'));
     },
 
     async publish(channel, message) {
@@ -537,22 +392,26 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       }
     },
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      handlers.clear();
-      // QUIT waits for replies already in flight; fall back to a hard disconnect if Redis is away.
-      await Promise.all(
-        [client, subscriber].map(async (connection) => {
-          try {
-            if (connection.status === 'ready') await withTimeout(connection.quit(), timeoutMs);
-          } catch {
-            // Closing must not fail; the socket is dropped below either way.
-          } finally {
-            connection.disconnect();
-          }
-        }),
-      );
+    close() {
+      closing ??= (async () => {
+        // Commits and releases still queued go out first (bounded like every call).
+        await limits.drain();
+        closed = true;
+        handlers.clear();
+        // QUIT waits for replies already in flight; fall back to a hard disconnect if Redis is away.
+        await Promise.all(
+          [client, subscriber].map(async (connection) => {
+            try {
+              if (connection.status === 'ready') await withTimeout(connection.quit(), timeoutMs);
+            } catch {
+              // Closing must not fail; the socket is dropped below either way.
+            } finally {
+              connection.disconnect();
+            }
+          }),
+        );
+      })();
+      return closing;
     },
   };
 }

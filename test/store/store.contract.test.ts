@@ -516,6 +516,34 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
         expect(await h.primary.budgetReserve(key, spec, { id: rid(), amount: 0.7, leaseMs: 60_000 })).toMatchObject({ reserved: true, spent: 0.3 });
       });
 
+      it('operations issued in one turn on one key run in order, each seeing the ones before (the redis driver batches them)', async () => {
+        const key = unique('bud-turn');
+        const spec = { max: 100, windowMs: 60_000 };
+        const [a, b, c] = [rid(), rid(), rid()];
+        // No await between the calls: on Redis they travel in one script call.
+        const results = await Promise.all([
+          h.primary.budgetReserve(key, spec, { id: a, amount: 60, leaseMs: 60_000 }),
+          h.primary.budgetReserve(key, spec, { id: b, amount: 50, leaseMs: 60_000 }),
+          h.primary.budgetCommit(key, spec.windowMs, a, 60),
+          h.primary.budgetReserve(key, spec, { id: c, amount: 40, leaseMs: 60_000 }),
+          h.primary.budgetRelease(key, c, 40),
+          h.primary.budgetRelease(key, c, 40),
+          h.primary.budgetRead(key, spec.windowMs),
+          h.primary.rateLimit(`${key}-rate`, { intervalMs: 1_000, burst: 2 }),
+          h.primary.rateLimit(`${key}-rate`, { intervalMs: 1_000, burst: 2 }),
+          h.primary.rateLimit(`${key}-rate`, { intervalMs: 1_000, burst: 2 }),
+        ]);
+        expect(results[0]).toMatchObject({ reserved: true, spent: 0, held: 60 });
+        expect(results[1]).toMatchObject({ reserved: false, spent: 0, held: 60 });
+        expect(results[2]).toBe(true);
+        expect(results[3]).toMatchObject({ reserved: true, spent: 60, held: 40 });
+        expect(results[4]).toBe(true);
+        expect(results[5]).toBe(false);
+        expect(results[6]).toMatchObject({ spent: 60, held: 0 });
+        expect((results.slice(7) as Array<{ allowed: boolean }>).map((r) => r.allowed)).toEqual([true, true, false]);
+        expect(await h.primary.budgetRead(key, spec.windowMs)).toMatchObject({ spent: 60, held: 0 });
+      });
+
       it('is exact under concurrency on two store instances: 50 reservations of 20 against 500 → 25', async () => {
         const key = unique('bud-race');
         const other = await h.other();
