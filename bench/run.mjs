@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { cpuCount, createProcessTracker, ensureTools, freePort, peakRss, pinTree, resetPeakRss, sleep, waitForHttp } from './lib/system.mjs';
+import { cpuCount, cpuTimeUs, createProcessTracker, ensureTools, freePort, peakRss, pinTree, resetPeakRss, sleep, waitForHttp } from './lib/system.mjs';
 import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
 import { runLatency, runWrk, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startOpenFga, startRedis, VAULT_TOKEN, wardenYaml, writePolicies } from './lib/warden.mjs';
@@ -320,19 +320,39 @@ async function measure(v, round, rate) {
     // JIT compilation): the reported peak is that of the measured load.
     const warmupRss = peakRss(sut.pid);
     const peakReset = resetPeakRss(sut.pid);
+    // CPU per request of the system under test and of Redis during the measured load (noise-robust, unlike req/s).
+    const cpu0 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0 };
     const wrk = await runWrk({ url, script, durationSec: cfg.duration, connections: cfg.connections, cpus: loadCpus });
+    const cpuUsPerRequest = wrk.requests
+      ? { sut: (cpuTimeUs(sut.pid) - cpu0.sut) / wrk.requests, redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu0.redis) / wrk.requests : null }
+      : null;
     const total = wrk.requests || 1;
     if ((wrk.non2xx + wrk.socket_errors) / total > 0.001)
       throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
+    const cpu1 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0 };
     const latency =
       rate > 0 && cfg.latencyDuration > 0
         ? await runLatency({ url, request, rate, durationSec: cfg.latencyDuration, connections: cfg.latencyConnections, cpus: loadCpus, tool: cfg.latencyTool })
         : null;
+    // The same at the fixed rate: equal work for every row, so the CPU per request compares like for like.
+    const served = latency ? (latency.achieved_rate ?? 0) * cfg.latencyDuration : 0;
+    const cpuUsPerRequestFixed =
+      served > 0 ? { sut: (cpuTimeUs(sut.pid) - cpu1.sut) / served, redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu1.redis) / served : null } : null;
     const rss = peakRss(sut.pid);
     const after = await upstreamAccepts();
     // Everything but D reaches the upstream through the system under test.
     const upstream = { connections: after.accepts - before.accepts, requests: after.requests - before.requests };
-    return { round, wrk, latency, rss_bytes: rss, warmup_rss_bytes: warmupRss, peak_reset: peakReset, upstream };
+    return {
+      round,
+      wrk,
+      latency,
+      cpu_us_per_request: cpuUsPerRequest,
+      cpu_us_per_request_fixed: cpuUsPerRequestFixed,
+      rss_bytes: rss,
+      warmup_rss_bytes: warmupRss,
+      peak_reset: peakReset,
+      upstream,
+    };
   } finally {
     await sut.stop();
   }
@@ -366,7 +386,7 @@ for (let round = 1; round <= cfg.rounds; round++) {
       samples.get(v.id).push(s);
       const l = s.latency?.latency_ms;
       log(
-        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  p50 ${l?.p50?.toFixed(3) ?? '-'} p99 ${l?.p99?.toFixed(3) ?? '-'} ms  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB  upstream conns ${s.upstream.connections}`,
+        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}` : '-'} (fixed rate ${s.cpu_us_per_request_fixed ? `${Math.round(s.cpu_us_per_request_fixed.sut)} µs${s.cpu_us_per_request_fixed.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request_fixed.redis)} µs` : ''}` : '-'})  p50 ${l?.p50?.toFixed(3) ?? '-'} p99 ${l?.p99?.toFixed(3) ?? '-'} ms  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB  upstream conns ${s.upstream.connections}`,
       );
     } catch (err) {
       samples.get(v.id).push({ round, error: err.message.slice(0, 500) });

@@ -38,6 +38,10 @@ export function summarize(variant, samples) {
         }
       : null,
     upstream_connections: median(ok.map((s) => s.upstream?.connections)),
+    sut_cpu_us_per_request: median(ok.map((s) => s.cpu_us_per_request?.sut)),
+    redis_cpu_us_per_request: median(ok.map((s) => s.cpu_us_per_request?.redis ?? undefined)),
+    sut_cpu_us_per_request_fixed: median(ok.map((s) => s.cpu_us_per_request_fixed?.sut)),
+    redis_cpu_us_per_request_fixed: median(ok.map((s) => s.cpu_us_per_request_fixed?.redis ?? undefined)),
     peak_rss_mb: ok.length ? Math.max(...ok.map((s) => s.rss_bytes)) / 2 ** 20 : null,
     warmup_peak_rss_mb: ok.some((s) => s.warmup_rss_bytes) ? Math.max(...ok.map((s) => s.warmup_rss_bytes ?? 0)) / 2 ** 20 : null,
   };
@@ -89,6 +93,7 @@ export function ratios(byId) {
     ['G3T / G3 (traces at sampling 0.01)', 'G3T', 'G3'],
     ['G3T1 / G3 (traces at sampling 1)', 'G3T1', 'G3'],
     ['G3L / G3 (rate limit + budget on Redis)', 'G3L', 'G3'],
+    ['G2Lm / G2 (rate limit + budget on the in-memory store)', 'G2Lm', 'G2'],
     ['G5 / G3 (identity assertion, reused)', 'G5', 'G3'],
     ['G5r / G3 (identity assertion, signed per request)', 'G5r', 'G3'],
     ['G3d / G3 (V8 default heap vs production flags)', 'G3d', 'G3'],
@@ -152,6 +157,23 @@ export function markdown(result) {
     lines.push('| ratio | value |');
     lines.push('|---|---:|');
     for (const r of result.ratios) lines.push(`| ${r.name} | ${f(r.value)} |`);
+    lines.push('');
+  }
+  if (variants.some((v) => v.sut_cpu_us_per_request)) {
+    lines.push('## CPU per request');
+    lines.push('');
+    lines.push(
+      'CPU time (user + system, 10 ms ticks) of the system under test and of Redis divided by the requests served, during the wrk run (closed loop) ' +
+        'and during the fixed-rate latency run (the same work for every row): less sensitive to a noisy machine than req/s.',
+    );
+    lines.push('');
+    lines.push('| variant | SUT µs/req (wrk) | Redis µs/req (wrk) | SUT µs/req (fixed rate) | Redis µs/req (fixed rate) |');
+    lines.push('|---|---:|---:|---:|---:|');
+    for (const v of variants)
+      if (v.sut_cpu_us_per_request)
+        lines.push(
+          `| ${v.id} | ${f(v.sut_cpu_us_per_request, 0)} | ${f(v.redis_cpu_us_per_request, 1)} | ${f(v.sut_cpu_us_per_request_fixed, 0)} | ${f(v.redis_cpu_us_per_request_fixed, 1)} |`,
+        );
     lines.push('');
   }
   const errs = variants.filter((v) => v.errors.length);

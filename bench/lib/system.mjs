@@ -194,6 +194,20 @@ export function peakRss(pid) {
   return total;
 }
 
+/** CPU time (user + system, µs) used so far by `pid` and its descendants (/proc/<pid>/stat, clock ticks of 10 ms). */
+export function cpuTimeUs(pid) {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return ticks * 10_000;
+}
+
 /** Re-pin a running process tree (every thread) to `cpus`. */
 export function pinTree(pid, cpus) {
   for (const p of processTree(pid)) spawnSync('taskset', ['-a', '-p', '-c', String(cpus), String(p)], { stdio: 'ignore' });

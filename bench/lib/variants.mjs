@@ -44,6 +44,13 @@ export const VARIANTS = [
   { id: 'G1u', what: 'G1 with token_cache_size: 0 (signature verified every request)', kind: 'warden', warden: { level: 1, tokenCache: false }, auth: true },
   { id: 'G2', what: 'G1 + one check on the embedded engine (decision cache 5s)', kind: 'warden', warden: { level: 2 }, auth: true },
   {
+    id: 'G2Lm',
+    what: 'G2 + the rate limit and budget of G3L on the in-memory store (the embedded default; compare with G2)',
+    kind: 'warden',
+    warden: { level: 2, limits: true },
+    auth: true,
+  },
+  {
     id: 'G2o',
     what: 'G2 on a real OpenFGA server, decision cache off (cache_ttl: 0)',
     kind: 'warden',
