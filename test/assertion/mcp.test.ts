@@ -12,16 +12,13 @@ import { decodeJwt } from 'jose';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { loadDevIssuer } from '../../src/identity/dev-issuer.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, mcpRouteYaml } from '../support/config.js';
 
 const config = `
 server: { listen: "127.0.0.1:0" }
 ${devPolicyYaml('test/mcp/fixtures')}
 routes:
-  - name: files
-    match: { path: /mcp/files }
-    upstream: { url: "\${MCP_URL}" }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:files-mcp" }]
+${mcpRouteYaml()}
     assertion: true
     mcp:
       tools:

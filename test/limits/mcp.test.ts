@@ -11,16 +11,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, mcpRouteYaml } from '../support/config.js';
 
 const config = `
 server: { listen: "127.0.0.1:0" }
 ${devPolicyYaml('test/mcp/fixtures')}
 routes:
-  - name: files
-    match: { path: /mcp/files }
-    upstream: { url: "\${MCP_URL}" }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:files-mcp" }]
+${mcpRouteYaml()}
     mcp:
       tools:
         read_file:

@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, mcpRouteYaml } from '../support/config.js';
 
 const TOOLS = [
   { name: 'read_file', description: 'Read a file', inputSchema: { type: 'object', properties: { path: { type: 'string' } } } },
@@ -104,10 +104,7 @@ const clients: Client[] = [];
 beforeAll(async () => {
   upstream = await startUpstream((req, res, body) => hostile(new URL(req.url ?? '/', 'http://x').pathname, req, res, body));
   const route = (name: string) => `
-  - name: ${name.slice(1)}
-    match: { path: /mcp${name} }
-    upstream: { url: "${upstream.url}${name}" }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:files-mcp" }]
+${mcpRouteYaml({ name: name.slice(1), path: `/mcp${name}`, url: `${upstream.url}${name}` })}
     mcp:
       pin_tools: false
       tools:

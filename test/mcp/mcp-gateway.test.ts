@@ -13,7 +13,7 @@ import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
 import { startWebhookSink, type WebhookSink } from '../approvals/webhook-sink.js';
 import { decide } from '../approvals/review-client.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, mcpRouteYaml } from '../support/config.js';
 
 const TOOLS = `
       tools:
@@ -28,10 +28,7 @@ const TOOLS = `
 
 function gatewayYaml(): string {
   const route = (name: string, path: string, upstream: string) => `
-  - name: ${name}
-    match: { path: ${path} }
-    upstream: { url: "\${${upstream}}" }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:files-mcp" }]
+${mcpRouteYaml({ name, path, url: `\${${upstream}}` })}
     mcp:${TOOLS}`;
   // Port 0: the public URL (links, metadata, dev issuer) is the bound address.
   return `

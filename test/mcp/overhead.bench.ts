@@ -10,6 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
+import { devPolicyYaml, mcpRouteYaml } from '../support/config.js';
 
 let warden: WardenHandle;
 let server: ExampleMcpServer;
@@ -30,13 +31,9 @@ beforeAll(async () => {
     env: { MCP_URL: server.url },
     config: `
 server: { listen: "127.0.0.1:0" }
-identity: { dev_issuer: true }
-authz: { engine: embedded, model: test/mcp/fixtures/model.fga, tuples: test/mcp/fixtures/tuples.yaml, cache_ttl: 0 }
+${devPolicyYaml('test/mcp/fixtures', { cache_ttl: 0 })}
 routes:
-  - name: files-mcp
-    match: { path: /mcp/files }
-    upstream: { url: "\${MCP_URL}" }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:files-mcp" }]
+${mcpRouteYaml({ name: 'files-mcp' })}
     mcp:
       tools:
         read_file:

@@ -24,3 +24,19 @@ export function devPolicyYaml(fixtures: string, authz: Record<string, string | n
 
 /** `store:` on the Redis at `${REDIS_URL}` under `${REDIS_PREFIX}` (give both in the env: a test Redis's url and keyPrefix). */
 export const REDIS_STORE_YAML = ['store:', '  driver: redis', '  url: ${REDIS_URL}', '  key_prefix: ${REDIS_PREFIX}'].join('\n');
+
+/**
+ * The head of a route to an MCP server under test/mcp/fixtures' policy (an
+ * agent needs can_call on api:files-mcp): by default `files` on `/mcp/files`
+ * to the example MCP server at `${MCP_URL}`. Follow it with the route's own
+ * keys (`mcp:`, `assertion:` …), indented four spaces.
+ */
+export function mcpRouteYaml(options: { name?: string; path?: string; url?: string } = {}): string {
+  const { name = 'files', path = '/mcp/files', url = '${MCP_URL}' } = options;
+  return [
+    `  - name: ${name}`,
+    `    match: { path: ${path} }`,
+    `    upstream: { url: "${url}" }`,
+    '    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:files-mcp" }]',
+  ].join('\n');
+}
