@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { WardenError } from '../core/errors.js';
 import type { RequestState } from './context.js';
-import { runStages } from './pipeline.js';
+import type { RequestTrace } from '../observability/tracing.js';
+import { runStages, runTracedStages } from './pipeline.js';
 import type { Stage } from './stage.js';
 import { newState } from './state.js';
 
@@ -42,5 +43,52 @@ describe('runStages', () => {
     const rejecting: Stage = { name: 'reject', run: () => Promise.reject(new WardenError('forbidden', 'no')) };
     await expect(runStages([later('b'), rejecting, sync('never')], 0, state())).rejects.toMatchObject({ code: 'forbidden' });
     expect(ran).toEqual(['a', 'b']);
+  });
+});
+
+describe('runTracedStages (tracing on, request sampled)', () => {
+  /** A RequestTrace that records what the runner did with each stage's span. */
+  function spans() {
+    const log: string[] = [];
+    const trace: RequestTrace = {
+      recording: true,
+      stage: (name) => {
+        log.push(`start ${name}`);
+        return { end: () => log.push(`end ${name}`), fail: (err) => log.push(`fail ${name} ${err instanceof WardenError ? err.code : 'other'}`) };
+      },
+      upstream: () => ({ traceparent: '', end() {} }),
+      end() {},
+    };
+    return { log, trace };
+  }
+
+  it('keeps the warm path synchronous and ends each stage span before the next starts', () => {
+    const { ran, sync } = recorder();
+    const { log, trace } = spans();
+    expect(runTracedStages([sync('a'), sync('b')], 0, state(), trace)).toBeUndefined();
+    expect(ran).toEqual(['a', 'b']);
+    expect(log).toEqual(['start a', 'end a', 'start b', 'end b']);
+  });
+
+  it('ends a waiting stage span when its promise settles, and fails the span of a denying stage', async () => {
+    const { sync, later } = recorder();
+    const { log, trace } = spans();
+    await runTracedStages([sync('a'), later('b'), sync('c')], 0, state(), trace);
+    expect(log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+
+    const denied = spans();
+    const deny: Stage = {
+      name: 'deny',
+      run: () => {
+        throw new WardenError('forbidden', 'no');
+      },
+    };
+    expect(() => runTracedStages([sync('a'), deny, sync('never')], 0, state(), denied.trace)).toThrow(WardenError);
+    expect(denied.log).toEqual(['start a', 'end a', 'start deny', 'fail deny forbidden']);
+
+    const rejected = spans();
+    const later403: Stage = { name: 'late', run: () => Promise.reject(new WardenError('forbidden', 'no')) };
+    await expect(runTracedStages([later403, sync('never')], 0, state(), rejected.trace)).rejects.toThrow(WardenError);
+    expect(rejected.log).toEqual(['start late', 'fail late forbidden']);
   });
 });
