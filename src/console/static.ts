@@ -45,7 +45,7 @@ select{font:inherit;padding:.4rem;min-height:44px}
 .filters select{border:1px solid #767676;border-radius:4px}
 .filter-actions{display:flex;gap:.8rem;align-items:center}
 .activity-head{display:flex;flex-wrap:wrap;gap:.4rem .6rem;align-items:baseline;width:100%}
-.activity dl{width:100%}
+.activity dl.facts{display:flex;flex-wrap:wrap;gap:.1rem 1.1rem;width:100%;margin:.3rem 0 0;font-size:.95rem}.facts>div{display:flex;gap:.35rem}.facts dt{font-weight:400;color:var(--muted)}.facts dd{font-weight:600}.activity .meta{font-weight:400}
 .outcome{font-size:.85rem;font-weight:600;padding:0 .45rem;border-radius:4px}
 .outcome-allow{background:#e6f4ea;color:#0a4f22}.outcome-deny,.outcome-error{background:#fce8e6;color:#8a1111}.outcome-pending{background:#fef7e0;color:#6b4a00}
 .pager{display:flex;gap:1rem;margin:1rem 0}.pager a{min-height:44px;display:inline-block;padding:.5rem 0}
@@ -54,7 +54,7 @@ select{font:inherit;padding:.4rem;min-height:44px}
 meter{width:100%;height:1.2rem}
 .status-not-linked{background:#f1f3f4;color:#3c4043}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-@media (max-width:520px){nav ul{gap:0}nav a{padding:.45rem .55rem}.list .actions{flex-direction:row}dl{grid-template-columns:1fr}dt{margin-top:.3rem}.actions{flex-direction:column;align-items:stretch}.actions button,.actions select{width:100%}.for-a-while label{display:block}}
+@media (max-width:520px){nav ul{gap:0}nav a{padding:.45rem .5rem;font-size:.95rem}.filters>div:first-child{flex-basis:100%}.filters input{width:100%}.list .actions{flex-direction:row}dl{grid-template-columns:1fr}dt{margin-top:.3rem}.actions{flex-direction:column;align-items:stretch}.actions button,.actions select{width:100%}.for-a-while label{display:block}}
 `;
 
 export const CONSOLE_JS = `'use strict';

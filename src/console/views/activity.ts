@@ -85,16 +85,18 @@ function item(i: ActivityItem): string {
   const outcome = (OUTCOMES as readonly string[]).includes(i.decision) ? (i.decision as Outcome) : 'error';
   const url = i.query ? `${i.path}?${i.query}` : i.path;
   const details = [
-    `<dt>Agent</dt><dd class="agent">${show(i.agent ?? '-')}${i.act?.length ? ` <span class="meta">through ${i.act.map(show).join(' → ')}</span>` : ''}</dd>`,
-    `<dt>Route</dt><dd class="route">${show(i.route)}</dd>`,
-    i.tool !== undefined ? `<dt>Tool</dt><dd>${show(i.tool)}</dd>` : '',
-    i.reason ? `<dt>Reason</dt><dd class="reason">${show(i.reason)}</dd>` : '',
-    i.approval ? `<dt>Approval</dt><dd>${i.approval.outcome === 'pending' ? 'waiting' : 'approved'}</dd>` : '',
-    i.mode === 'shadow' && i.shadow ? `<dt>Shadow</dt><dd>${show(i.shadow.outcome)}${i.shadow.reason ? ` (${show(i.shadow.reason)})` : ''}</dd>` : '',
-    i.credentials ? `<dt>Credentials</dt><dd>${show(i.credentials)}</dd>` : '',
+    `<div><dt>Agent</dt><dd class="agent">${show(i.agent ?? '-')}${i.act?.length ? ` <span class="meta">through ${i.act.map(show).join(' → ')}</span>` : ''}</dd></div>`,
+    `<div><dt>Route</dt><dd class="route">${show(i.route)}</dd></div>`,
+    i.tool !== undefined ? `<div><dt>Tool</dt><dd>${show(i.tool)}</dd></div>` : '',
+    i.reason ? `<div><dt>Reason</dt><dd class="reason">${show(i.reason)}</dd></div>` : '',
+    i.approval ? `<div><dt>Approval</dt><dd>${i.approval.outcome === 'pending' ? 'waiting' : 'approved'}</dd></div>` : '',
+    i.mode === 'shadow' && i.shadow
+      ? `<div><dt>Shadow</dt><dd>${show(i.shadow.outcome)}${i.shadow.reason ? ` (${show(i.shadow.reason)})` : ''}</dd></div>`
+      : '',
+    i.credentials ? `<div><dt>Credentials</dt><dd>${show(i.credentials)}</dd></div>` : '',
   ].join('');
   return `<li class="card activity" data-id="${escapeHtml(i.id)}"><div class="activity-head"><span class="outcome outcome-${outcome}">${OUTCOME_LABEL[outcome]}</span> <code class="request">${show(i.method)} ${show(url)}</code> <span class="meta">${i.status ? `${i.status} · ` : ''}<time datetime="${escapeHtml(i.time)}">${escapeHtml(i.time.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))}</time></span></div>
-<dl>${details}</dl></li>`;
+<dl class="facts">${details}</dl></li>`;
 }
 
 function renderList(

@@ -10,6 +10,13 @@ import { formatWindow, type BudgetView, type LimitsService } from '../../limits/
 import type { ConsoleKit } from '../kit.js';
 import { layout } from '../page.js';
 
+/** "59 min", "2 h 5 min", "40 s": a wait as a person reads it. */
+const wait = (seconds: number) => {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.round(s / 60);
+  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h${m % 60 ? ` ${m % 60} min` : ''}`;
+};
 const num = (n: number) => escapeHtml(Number(n.toPrecision(12)).toLocaleString('en-US'));
 
 export function registerBudgets(app: Hono, kit: ConsoleKit, limits: LimitsService | null): void {
@@ -42,7 +49,7 @@ function card(b: BudgetView): string {
     const id = `meter-${escapeHtml(b.route)}-${escapeHtml(b.tool ?? '')}`.replace(/[^A-Za-z0-9_-]/g, '_');
     figures = `<p><span id="${id}" class="spent"><strong>${num(spent)}</strong> spent${held ? `, ${num(held)} in flight` : ''} of ${num(b.max)}</span> · <strong class="remaining">${num(remaining)}</strong> remaining</p>
 <meter min="0" max="${b.max}" value="${Math.min(b.max, spent + held)}" aria-labelledby="${id}">${num(spent)} of ${num(b.max)}</meter>
-${b.next_release_seconds ? `<p class="meta">The oldest spend leaves the window in ${escapeHtml(formatWindow(b.next_release_seconds * 1000))}.</p>` : ''}`;
+${b.next_release_seconds ? `<p class="meta">The oldest spend leaves the window in ${wait(b.next_release_seconds)}.</p>` : ''}`;
   }
   return `<li class="card budget"><div class="budget-body"><h2>${where}</h2>
 <p class="meta">At most ${num(b.max)} per ${escapeHtml(formatWindow(b.window_seconds * 1000))}${b.key ? ` · key <code>${escapeHtml(b.key)}</code>` : ''}. ${over}</p>
