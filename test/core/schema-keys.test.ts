@@ -77,7 +77,7 @@ const TESTED: Record<string, string> = {
   'approvals.ttl': 'test/approvals/redis.test.ts',
   authz: 'test/core/oidc.test.ts',
   'authz.cache_ttl': 'test/vault/memory.test.ts',
-  'authz.engine': 'test/limits/mcp.test.ts',
+  'authz.engine': 'test/authz/openfga-unreachable.test.ts',
   'authz.model': 'test/core/oidc.test.ts',
   'authz.openfga': 'test/core/production.test.ts',
   'authz.openfga.api_url': 'test/authz/openfga-create.test.ts',
