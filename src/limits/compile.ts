@@ -9,6 +9,7 @@ import type { BudgetConfig, Config, RateLimitConfig, RouteConfig } from '../conf
 import { WardenError } from '../core/errors.js';
 import { compileTemplate, lookup, renderWith, scalarText, type Template, type TemplateRef, type TemplateVars } from '../templates/template.js';
 import type { RateLimitSpec } from '../store/store.js';
+import { rateLimitPolicy } from './headers.js';
 
 /** Where a limit is declared: a route, or one tool of an MCP route. */
 export interface LimitSite {
@@ -26,6 +27,8 @@ export interface CompiledRateLimit {
   readonly requests: number;
   readonly perMs: number;
   readonly spec: RateLimitSpec;
+  /** The `RateLimit-Policy` value (computed once). */
+  readonly policyField: string;
 }
 
 export type AmountSource = { readonly constant: number } | { readonly ref: readonly string[]; readonly raw: string };
@@ -82,7 +85,14 @@ function site(route: RouteConfig, routeIndex: number, tool?: string): LimitSite 
 
 function compileRate(cfg: RateLimitConfig, where: LimitSite): CompiledRateLimit {
   const burst = cfg.burst ?? cfg.requests;
-  return { site: where, key: compileTemplate(cfg.key), requests: cfg.requests, perMs: cfg.per, spec: { intervalMs: cfg.per / cfg.requests, burst } };
+  return {
+    site: where,
+    key: compileTemplate(cfg.key),
+    requests: cfg.requests,
+    perMs: cfg.per,
+    spec: { intervalMs: cfg.per / cfg.requests, burst },
+    policyField: rateLimitPolicy(where.policy, cfg.requests, cfg.per),
+  };
 }
 
 /** The default lease: long enough for an approval hold, the upstream's timeout and a margin. */

@@ -24,7 +24,7 @@ import {
   type LimitSite,
   type SiteLimits,
 } from './compile.js';
-import { rateLimitField, rateLimitPolicy, wholeSeconds } from './headers.js';
+import { rateLimitField, wholeSeconds } from './headers.js';
 
 /** A budget as the caller sees it (GET /.warden/budgets). */
 export interface BudgetView {
@@ -127,7 +127,7 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
 
   function rateLimited(rate: CompiledRateLimit, r: RateLimitResult): WardenError {
     const retry = wholeSeconds(r.retryAfterMs);
-    const policy = rateLimitPolicy(rate.site.policy, rate.requests, rate.perMs);
+    const policy = rate.policyField;
     // The effective window is the wait (the draft: Retry-After not earlier than its end).
     const field = rateLimitField(rate.site.policy, 0, retry * 1000);
     return new WardenError(
@@ -161,6 +161,10 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     if (!r.allowed) {
       metrics.inc('warden_rate_limited_total', labelsOf(rate.site));
       throw rateLimited(rate, r);
+    }
+    // Let through: the agent's answer says where it stands (added after any fields of the upstream's own).
+    if (!dryRun) {
+      (state.responseHeaders ??= []).push('RateLimit-Policy', rate.policyField, 'RateLimit', rateLimitField(rate.site.policy, r.remaining, r.resetAfterMs));
     }
   }
 

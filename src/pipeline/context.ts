@@ -130,6 +130,8 @@ export interface RequestState {
   approval?: ApprovalEvidence;
   /** Lower-case names of the route's identity assertion headers: never taken from the agent, never passed back to it. */
   assertionHeaders?: ReadonlySet<string>;
+  /** Header lines (name, value, name, value…) Warden adds to the upstream's answer to the agent, after the upstream's own (the RateLimit fields). */
+  responseHeaders?: string[];
   /** SHA-256 of the body as it streamed to the upstream (set by the proxy when the decision log is on). */
   streamedBody?: import('node:crypto').Hash;
   /** Shadow routes: what enforce mode would have done (absent: it would have allowed). */

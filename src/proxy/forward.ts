@@ -38,6 +38,8 @@ export interface ForwardRequest {
   readonly forwardOnlyHeaders?: ReadonlySet<string>;
   /** Lower-case names of the route's identity assertion headers: never taken from the agent, never passed back to it. */
   readonly assertionHeaders?: ReadonlySet<string>;
+  /** Header lines (name, value…) added to the upstream's answer, after its own fields of the same name (never replacing them). */
+  readonly responseHeaders?: readonly string[];
   /**
    * Called with the upstream response before it is sent on (MCP tools/list
    * filtering, tool pinning). Must stream; may replace the body.
@@ -257,6 +259,7 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
     response = await state.responseHook!(response);
     state.status = response.statusCode;
     response.headers['x-request-id'] = state.id;
+    addResponseHeaders(response.headers, state.responseHeaders);
     res.writeHead(response.statusCode, response.headers);
     if (isEventStream(response.headers)) res.flushHeaders();
     await pump(response.body, res);
@@ -272,6 +275,16 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
     throw mapError(err, timeoutMs);
   } finally {
     res.off('close', onClose);
+  }
+}
+
+/** Add Warden's lines after the upstream's fields of the same name (a Structured Field list continues across lines). */
+function addResponseHeaders(headers: Record<string, string | string[]>, extra: readonly string[] | undefined): void {
+  if (!extra) return;
+  for (let i = 0; i < extra.length; i += 2) {
+    const name = extra[i].toLowerCase();
+    const had = headers[name];
+    headers[name] = had === undefined ? extra[i + 1] : [...(Array.isArray(had) ? had : [had]), extra[i + 1]];
   }
 }
 
@@ -425,6 +438,8 @@ class Relay implements Dispatcher.DispatchHandler {
 
   private writeHead(statusCode: number, raw: Buffer[]): void {
     const { headers, eventStream } = downstreamRawHeaders(raw, this.state.id, this.state.assertionHeaders);
+    const extra = this.state.responseHeaders;
+    if (extra) for (let i = 0; i < extra.length; i++) headers.push(extra[i]);
     this.state.status = statusCode;
     this.res.writeHead(statusCode, headers);
     // SSE: the agent must see the headers before the first event arrives.

@@ -82,7 +82,13 @@ describe('rate limits and budgets through the gateway', () => {
   };
 
   it('answers 429 rate_limited with Retry-After and the IETF RateLimit-Policy / RateLimit fields; keys are per agent and user', async () => {
-    for (let i = 0; i < 3; i++) expect((await fetch(`${w.url}/search/q`, { headers: { authorization: `Bearer ${alice}` } })).status).toBe(200);
+    // Every answer let through says where the agent stands: GCRA, 3 per hour (one every 20 minutes).
+    for (let i = 0; i < 3; i++) {
+      const ok = await fetch(`${w.url}/search/q`, { headers: { authorization: `Bearer ${alice}` } });
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('ratelimit-policy')).toBe('"search";q=3;w=3600');
+      expect(ok.headers.get('ratelimit')).toBe(`"search";r=${2 - i};t=${1200 * (i + 1)}`);
+    }
     const before = upstream.requests.length;
     const res = await fetch(`${w.url}/search/q`, { headers: { authorization: `Bearer ${alice}` } });
     expect(res.status).toBe(429);
@@ -100,6 +106,17 @@ describe('rate limits and budgets through the gateway', () => {
     expect((await fetch(`${w.url}/search/q`, { headers: { authorization: `Bearer ${bob}` } })).status).toBe(200);
     const metrics = await (await fetch(`${w.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/warden_rate_limited_total\{route="search",tool=""\} 1/);
+  });
+
+  it("adds Warden's RateLimit fields after the upstream's own of the same name, never replacing them", async () => {
+    const carol = await w.token('bot', 'carol');
+    upstream.setHandler((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'RateLimit-Policy': '"upstream";q=10;w=1', RateLimit: '"upstream";r=9;t=1' }).end('{}');
+    });
+    const res = await fetch(`${w.url}/search/q`, { headers: { authorization: `Bearer ${carol}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('ratelimit-policy')).toBe('"upstream";q=10;w=1, "search";q=3;w=3600');
+    expect(res.headers.get('ratelimit')).toBe('"upstream";r=9;t=1, "search";r=2;t=1200');
   });
 
   it('reserves, commits and refuses past max with 403 budget_exceeded (exact fit allowed)', async () => {

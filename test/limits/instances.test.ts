@@ -152,14 +152,24 @@ describe('limits across two Warden processes on one Redis', () => {
 
   it('200 concurrent requests against a limit of 50 on two instances: exactly 50 pass', async () => {
     const t = await token('bot', 'alice');
-    const statuses = await Promise.all(
+    const answers = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        fetch(`${(i % 2 ? b : a).url}/limited/ping-${i}`, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.status),
+        fetch(`${(i % 2 ? b : a).url}/limited/ping-${i}`, { headers: { authorization: `Bearer ${t}` } }).then((r) => ({
+          status: r.status,
+          policy: r.headers.get('ratelimit-policy'),
+          limit: r.headers.get('ratelimit'),
+        })),
       ),
     );
+    const statuses = answers.map((x) => x.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(50);
     expect(statuses.filter((s) => s === 429)).toHaveLength(150);
     expect(forwarded('/ping-')).toBe(50);
+    // Each answer let through says how many remain; Redis decided one by one, so across both instances that is 49 … 0, once each.
+    const passed = answers.filter((x) => x.status === 200);
+    expect(new Set(passed.map((x) => x.policy))).toEqual(new Set(['"limited";q=50;w=3600']));
+    const remaining = passed.map((x) => Number(/;r=(\d+);t=\d+$/.exec(x.limit ?? '')?.[1])).sort((p, q) => p - q);
+    expect(remaining).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 
   it('50 concurrent spends of 20 against max 500 on two instances: exactly 25 forwarded, the rest denied', async () => {

@@ -43,9 +43,19 @@ describe('limits on MCP tools', () => {
     await mcp?.close();
   });
 
+  /** RateLimit fields of every HTTP answer the client received, in order. */
+  const seen: Array<{ policy: string | null; limit: string | null }> = [];
+
   async function connect(user: string): Promise<Client> {
     const token = await w.mcpToken('/mcp/files', 'assistant', user);
-    const transport = new StreamableHTTPClientTransport(new URL(`${w.url}/mcp/files`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+    const transport = new StreamableHTTPClientTransport(new URL(`${w.url}/mcp/files`), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        seen.push({ policy: res.headers.get('ratelimit-policy'), limit: res.headers.get('ratelimit') });
+        return res;
+      },
+    });
     const client = new Client({ name: 'limits-test', version: '1.0.0' });
     await client.connect(transport);
     clients.push(client);
@@ -65,7 +75,12 @@ describe('limits on MCP tools', () => {
 
   it('a tool rate limit answers a JSON-RPC error carrying rate_limited, Retry-After and the RateLimit fields', async () => {
     const client = await connect('alice');
-    for (let i = 0; i < 2; i++) await client.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } });
+    for (let i = 0; i < 2; i++) {
+      seen.length = 0;
+      await client.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } });
+      // The HTTP answer to a tools/call let through carries the tool's fields (JSON or SSE: headers come first).
+      expect(seen.at(-1)).toEqual({ policy: '"files/read_file";q=2;w=3600', limit: `"files/read_file";r=${1 - i};t=${1800 * (i + 1)}` });
+    }
     const before = mcp.executions.length;
     const { rpc, data } = await refusal(client.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } }));
     expect(rpc).toBe(-32029);
@@ -75,9 +90,11 @@ describe('limits on MCP tools', () => {
     expect(data.ratelimit).toBe(`"files/read_file";r=0;t=${data.retry_after as number}`);
     expect(data.retry_after).toBeGreaterThan(1700);
     expect(mcp.executions.length).toBe(before);
-    // Listing and other tools are not counted against read_file.
+    // Listing and other tools are not counted against read_file, and their answers carry no RateLimit fields.
+    seen.length = 0;
     await client.listTools();
     await client.callTool({ name: 'count_slowly', arguments: { n: 1 } });
+    expect(seen.every((s) => s.policy === null && s.limit === null)).toBe(true);
   });
 
   it('a tool budget spends {args.n}, refuses past max with budget_exceeded and a non-number with bad_request', async () => {
