@@ -7,6 +7,10 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { METRICS } from '../../src/observability/catalog.js';
+import { REPO_ROOT } from '../support/gateway.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { metricValue, scrape } from '../support/metrics.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -124,6 +128,23 @@ describe('operational metrics on a real scrape', () => {
     expect(metricValue(tb, 'warden_approvals_pending')).toBe(0);
     const decided = (t: string) => metricValue(t, 'warden_approval_decisions_total', { status: 'approved' }) ?? 0;
     expect(decided(ta) + decided(tb)).toBe(1);
+  });
+
+  it('every family of the catalog the Grafana dashboard queries is in a real scrape, declared with its type', async () => {
+    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/grafana-dashboard.json'), 'utf8')) as {
+      panels: Array<{ targets: Array<{ expr: string }> }>;
+    };
+    const queried = new Set(
+      dashboard.panels.flatMap((p) =>
+        p.targets.flatMap((t) => [...t.expr.matchAll(/\b(warden_[a-z0-9_]+)/g)].map((m) => m[1].replace(/_(bucket|sum|count)$/, ''))),
+      ),
+    );
+    // JWKS fetches and vault refreshes need an external IdP and a vault provider: their scrapes are in test/core/oidc.test.ts and test/vault/e2e.test.ts.
+    const elsewhere = new Set(['warden_jwks_fetches_total', 'warden_vault_refresh_total', 'warden_vault_refresh_seconds']);
+    const declared = [...queried].filter((name) => name in METRICS && !elsewhere.has(name));
+    expect(declared).toEqual(expect.arrayContaining(['warden_upstream_duration_seconds', 'warden_authz_check_duration_seconds', 'warden_approvals_pending']));
+    const text = (await scrape(a.adminUrl)) + (await scrape(b.adminUrl));
+    for (const name of declared) expect(text, name).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
   });
 
   it('config reloads by result, and the time of the last one that succeeded', async () => {
