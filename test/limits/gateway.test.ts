@@ -43,6 +43,16 @@ routes:
     upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /big }
     authorize: [{ user: "user:{user}", relation: can_pay, object: "account:{path.account}" }]
     budget: { key: "{user}", amount: "{body.amount}", max: 500, per: 24h, over: approve }
+  - name: per-agent
+    match: { path: "/per-agent/**" }
+    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /per-agent }
+    authorize: []
+    budget: { key: "{agent}:{user}", amount: 1, max: 10, per: 1h }
+  - name: per-account
+    match: { path: "/per-account/:account/**" }
+    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /per-account }
+    authorize: []
+    budget: { key: "{path.account}", amount: 1, max: 10, per: 1h }
 `;
 
 const json = (amount: unknown) => JSON.stringify({ amount, to: 'acct-9' });
@@ -207,6 +217,13 @@ describe('rate limits and budgets through the gateway', () => {
     const body = (await res.json()) as { user: string; budgets: Array<Record<string, unknown>> };
     expect(body.user).toBe('alice');
     expect(body.budgets.find((b) => b.route === 'pay')).toMatchObject({ key: 'alice', spent: 100, remaining: 0 });
+    // A person has one figure per agent for a key naming {agent}; a key made of the request has none to show.
+    expect(body.budgets.find((b) => b.route === 'per-agent')).toMatchObject({ key: null, per_agent: true });
+    expect(body.budgets.find((b) => b.route === 'per-account')).toMatchObject({ key: null, per_request: true });
+    expect((await fetch(`${w.url}/per-agent/x`, { headers: { authorization: `Bearer ${alice}` } })).status).toBe(200);
+    await expect
+      .poll(async () => (await budgets(alice)).budgets.find((b) => b.route === 'per-agent'))
+      .toMatchObject({ key: 'bot:alice', spent: 1, remaining: 9 });
     // A bearer header is judged alone: a session cookie riding along does not rescue a bad token.
     expect((await fetch(`${w.url}/.warden/budgets`, { headers: { cookie, authorization: 'Bearer nope' } })).status).toBe(401);
   });
