@@ -111,6 +111,20 @@ export interface ActivityRing extends ActivitySource {
 /** The per-user ring in the store (Redis list capped and with a TTL; memory for embedded). */
 export function createActivityRing(store: Store, logger: Logger): ActivityRing {
   let warned = 0;
+  // Decisions of one event-loop turn go to the store in one call (one round trip on Redis).
+  let batch: Array<{ key: string; value: string }> = [];
+  const flush = () => {
+    const entries = batch;
+    batch = [];
+    if (entries.length === 0) return;
+    store.listPush(entries, { max: ACTIVITY_RING_MAX, ttlMs: ACTIVITY_RING_TTL_MS }).catch((e: unknown) => {
+      // A store outage must not flood the log: one line a minute.
+      if (Date.now() - warned > 60_000) {
+        warned = Date.now();
+        logger.warn({ err: e }, 'activity: could not record decisions in the store');
+      }
+    });
+  };
   return {
     kind: 'store',
     record(state, err) {
@@ -136,13 +150,9 @@ export function createActivityRing(store: Store, logger: Logger): ActivityRing {
         credentials: state.policy.credentials && state.decision === 'allow' ? state.policy.credentials.kind : undefined,
       };
       if (err && err.status >= 500 && item.reason === undefined) item.reason = err.code;
-      store.listPush(ringKey(user), JSON.stringify(item), { max: ACTIVITY_RING_MAX, ttlMs: ACTIVITY_RING_TTL_MS }).catch((e: unknown) => {
-        // A store outage must not flood the log: one line a minute.
-        if (Date.now() - warned > 60_000) {
-          warned = Date.now();
-          logger.warn({ err: e }, 'activity: could not record a decision in the store');
-        }
-      });
+      const n = batch.push({ key: ringKey(user), value: JSON.stringify(item) });
+      if (n === 1) setImmediate(flush);
+      else if (n >= 500) flush(); // a very busy turn: keep each call bounded
     },
     async page(user, filter, { cursor, limit }) {
       // The cursor is an index into this user's own list: crafting one only skips the user's own items.

@@ -198,15 +198,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return n + 1;
     },
 
-    async listPush(key, value, listOptions) {
+    async listPush(listEntries, listOptions) {
       ensureOpen();
       const ttl = checkTtlMs(listOptions.ttlMs);
       const max = checkListMax(listOptions.max);
-      let entry = lists.get(key);
-      if (entry === undefined || entry.expiresAt <= Date.now()) lists.set(key, (entry = { items: [], expiresAt: 0 }));
-      entry.items.unshift(value);
-      if (entry.items.length > max) entry.items.length = max;
-      entry.expiresAt = Date.now() + ttl;
+      for (const { key, value } of listEntries) {
+        let entry = lists.get(key);
+        if (entry === undefined || entry.expiresAt <= Date.now()) lists.set(key, (entry = { items: [], expiresAt: 0 }));
+        entry.items.unshift(value);
+        if (entry.items.length > max) entry.items.length = max;
+        entry.expiresAt = Date.now() + ttl;
+      }
     },
 
     async listRange(key, count) {

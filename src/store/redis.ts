@@ -54,11 +54,14 @@ local n = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`;
 
-// A bounded list: push, trim to the newest N, (re)set the TTL, as one step.
+// Bounded lists: for each key in order push its value, trim to the newest N, (re)set the TTL; one step.
 const LIST_PUSH_LUA = `
-redis.call('LPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local max = tonumber(ARGV[1]) - 1
+for i, key in ipairs(KEYS) do
+  redis.call('LPUSH', key, ARGV[i + 2])
+  redis.call('LTRIM', key, 0, max)
+  redis.call('PEXPIRE', key, ARGV[2])
+end
 return 1`;
 
 // Lease operations act only while the caller's token still owns the lock.
@@ -74,7 +77,7 @@ interface ScriptedRedis extends Redis {
   wardenLimits(...args: string[]): Promise<string[]>;
   wardenCas(key: string, hasExpected: string, expected: string, next: string, ttlMs: string): Promise<number>;
   wardenIncr(key: string, ttlMs: string): Promise<number>;
-  wardenListPush(key: string, value: string, max: string, ttlMs: string): Promise<number>;
+  wardenListPush(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
   wardenRenew(key: string, token: string, leaseMs: string): Promise<number>;
   wardenRelease(key: string, token: string): Promise<number>;
 }
@@ -161,7 +164,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const subscriber = new Redis(url, clientOptions);
   client.defineCommand('wardenCas', { numberOfKeys: 1, lua: CAS_LUA });
   client.defineCommand('wardenIncr', { numberOfKeys: 1, lua: INCR_LUA });
-  client.defineCommand('wardenListPush', { numberOfKeys: 1, lua: LIST_PUSH_LUA });
+  // The number of keys varies per call (one per entry of the batch).
+  client.defineCommand('wardenListPush', { lua: LIST_PUSH_LUA });
   client.defineCommand('wardenRenew', { numberOfKeys: 1, lua: RENEW_LUA });
   client.defineCommand('wardenRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   // Rate limits and budgets: one script call per event-loop turn (EVALSHA; numkeys varies per batch).
@@ -289,10 +293,13 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     ttl: (key) => bounded('ttl', () => client.pttl(k(key))),
 
-    async listPush(key, value, listOptions) {
+    async listPush(listEntries, listOptions) {
       const ttl = String(checkTtlMs(listOptions.ttlMs));
       const max = String(checkListMax(listOptions.max));
-      await bounded('listPush', () => client.wardenListPush(k(key), value, max, ttl));
+      if (listEntries.length === 0) return;
+      const keys = listEntries.map((e) => k(e.key));
+      const values = listEntries.map((e) => e.value);
+      await bounded('listPush', () => client.wardenListPush(keys.length, ...keys, max, ttl, ...values));
     },
 
     async listRange(key, count) {

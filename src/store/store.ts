@@ -121,11 +121,12 @@ export interface Store {
   /** The key's state now (nothing reserved). */
   budgetRead(key: string, windowMs: number): Promise<BudgetState>;
   /**
-   * Push `value` at the head of the list `key`, keep only the newest `max`
-   * entries and (re)set the list's TTL, atomically: a bounded ring of recent
-   * items (the console's per-user activity).
+   * For each entry in order: push `value` at the head of the list `key`, keep
+   * only the newest `max` entries and (re)set the list's TTL. One atomic step
+   * and one round trip for the whole batch: a bounded ring of recent items
+   * (the console's per-user activity), written once per event-loop turn.
    */
-  listPush(key: string, value: string, options: { max: number; ttlMs: number }): Promise<void>;
+  listPush(entries: ReadonlyArray<{ key: string; value: string }>, options: { max: number; ttlMs: number }): Promise<void>;
   /** Up to `count` entries of the list, newest first ([] when absent). */
   listRange(key: string, count: number): Promise<string[]>;
   publish(channel: string, message: string): Promise<void>;

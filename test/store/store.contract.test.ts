@@ -237,7 +237,7 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
         const key = unique('list');
         expect(await h.primary.listRange(key, 10)).toEqual([]);
         const other = await h.other();
-        for (let i = 1; i <= 7; i++) await (i % 2 ? other : h.primary).listPush(key, `v${i}`, { max: 5, ttlMs: 300 });
+        for (let i = 1; i <= 7; i++) await (i % 2 ? other : h.primary).listPush([{ key: key, value: `v${i}` }], { max: 5, ttlMs: 300 });
         expect(await h.primary.listRange(key, 10)).toEqual(['v7', 'v6', 'v5', 'v4', 'v3']);
         expect(await h.primary.listRange(key, 2)).toEqual(['v7', 'v6']);
         expect(await h.primary.listRange(key, 0)).toEqual([]);
@@ -247,17 +247,32 @@ function storeContract(driver: 'memory' | 'redis', setup: () => Promise<Harness>
       it('every push renews the TTL; concurrent pushes are all counted up to the cap', async () => {
         const key = unique('list-race');
         const other = await h.other();
-        await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? other : h.primary).listPush(key, String(i), { max: 20, ttlMs: 60_000 })));
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) => (i % 2 ? other : h.primary).listPush([{ key: key, value: String(i) }], { max: 20, ttlMs: 60_000 })),
+        );
         const got = await h.primary.listRange(key, 100);
         expect(got.length).toBe(20);
         expect(new Set(got).size).toBe(20);
-        await expect(h.primary.listPush(key, 'x', { max: 0, ttlMs: 1000 })).rejects.toMatchObject({ code: 'internal' });
+        await expect(h.primary.listPush([{ key: key, value: 'x' }], { max: 0, ttlMs: 1000 })).rejects.toMatchObject({ code: 'internal' });
         // A later push with a longer TTL keeps the whole list alive past the first TTL.
         const renew = unique('list-renew');
-        await h.primary.listPush(renew, 'a', { max: 5, ttlMs: 150 });
-        await h.primary.listPush(renew, 'b', { max: 5, ttlMs: 60_000 });
+        await h.primary.listPush([{ key: renew, value: 'a' }], { max: 5, ttlMs: 150 });
+        await h.primary.listPush([{ key: renew, value: 'b' }], { max: 5, ttlMs: 60_000 });
         await new Promise((r) => setTimeout(r, 300));
         expect(await h.primary.listRange(renew, 5)).toEqual(['b', 'a']);
+        // A batch pushes to several lists at once, in order.
+        const [x, y] = [unique('list-x'), unique('list-y')];
+        await h.primary.listPush(
+          [
+            { key: x, value: '1' },
+            { key: y, value: 'a' },
+            { key: x, value: '2' },
+          ],
+          { max: 5, ttlMs: 60_000 },
+        );
+        expect(await other.listRange(x, 5)).toEqual(['2', '1']);
+        expect(await other.listRange(y, 5)).toEqual(['a']);
+        await h.primary.listPush([], { max: 5, ttlMs: 60_000 });
       });
     });
 
