@@ -37,6 +37,8 @@ export interface ApprovalRecord {
   decidedBy?: DecisionSource;
   /** The signed-in person who decided on the review page (identity.login). */
   decidedByUser?: string;
+  /** The decision was a console admin's stop (a deny by the platform team, not the approver's own). */
+  decidedAsAdmin?: boolean;
   usedAt?: number;
   /** SHA-256 of the review secret `t` (the secret itself is never stored). */
   reviewHash: string;

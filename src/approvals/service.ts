@@ -37,8 +37,16 @@ export interface ApprovalService {
   stage(state: RequestState): Promise<void>;
   /** Shadow mode: whether `stage` would hold this request (a rule selects it and no grant covers it), without holding or storing anything. */
   wouldHold(state: RequestState): Promise<boolean>;
-  /** Record a decision (exactly one wins; later ones get `conflict`). */
-  decide(id: string, decision: 'approve' | 'deny', source: 'review' | 'ciba', options?: { grantMs?: number; approver?: string }): Promise<DecideOutcome>;
+  /**
+   * Record a decision (exactly one wins; later ones get `conflict`). `adminStop`: the signed-in
+   * `approver` is a console admin denying a request they may not decide themselves (a stop, never consent).
+   */
+  decide(
+    id: string,
+    decision: 'approve' | 'deny',
+    source: 'review' | 'ciba',
+    options?: { grantMs?: number; approver?: string; adminStop?: boolean },
+  ): Promise<DecideOutcome>;
   /** May the signed-in person `approver` decide on `rec`? One of the rule's `approvers` (checked fresh), else the request's user. */
   mayDecide(rec: ApprovalRecord, approver: string): Promise<boolean>;
   /** The record when `t` is its review secret, else null. */
@@ -148,11 +156,14 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     id: string,
     decision: 'approve' | 'deny',
     source: 'review' | 'ciba',
-    options: { grantMs?: number; approver?: string } = {},
+    options: { grantMs?: number; approver?: string; adminStop?: boolean } = {},
   ): Promise<DecideOutcome> {
     const before = await repo.get(id);
     if (!before) return { kind: 'not_found' };
-    if (options.approver !== undefined) {
+    // An admin stop can only deny, and only in someone's name (the caller checked the admin role).
+    const adminStop = options.adminStop === true && decision === 'deny' && options.approver !== undefined;
+    if (options.adminStop && !adminStop) return { kind: 'forbidden', record: before };
+    if (options.approver !== undefined && !adminStop) {
       // A signed-in decision: the person, not the link, must be entitled to decide either way.
       if (effectiveStatus(before) === 'pending' && !(await mayDecide(before, options.approver))) return { kind: 'forbidden', record: before };
     } else if (decision === 'approve' && before.approvers && effectiveStatus(before) === 'pending') {
@@ -169,6 +180,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       if (effectiveStatus(cur, now) !== 'pending') return null;
       const next: ApprovalRecord = { ...cur, status: decision === 'approve' ? 'approved' : 'denied', decidedAt: now, decidedBy: source };
       if (options.approver !== undefined) next.decidedByUser = options.approver;
+      if (adminStop) next.decidedAsAdmin = true;
       if (decision === 'approve') {
         // The agent gets the rule's own ttl from the decision to come back for the release (#12 A.4).
         next.expiresAt = Math.max(cur.expiresAt, now + (cur.ttlMs ?? cfg.ttl));
@@ -210,6 +222,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         status: record.status,
         by: source,
         ...(options.approver !== undefined ? { approver: options.approver } : {}),
+        ...(adminStop ? { admin_stop: true } : {}),
         grant_ms: record.grantMs ?? 0,
       },
       'approval decided',

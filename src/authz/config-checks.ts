@@ -74,6 +74,14 @@ export function policyNameIssues(config: Config, relations: ReadonlyMap<string, 
         issues.push({ path: `${at}[${i}].user`, message: `type ${userType} has no relation ${c.user.slice(hash + 1)}` });
       }
     });
+  const admin = config.console.admin;
+  if (admin && 'relation' in admin) {
+    const type = typeOf(admin.object);
+    if (!relations.has('user')) issues.push({ path: 'console.admin', message: 'the model has no type user (admins are checked as user:<sub>)' });
+    if (!relations.has(type)) issues.push({ path: 'console.admin.object', message: `type ${type} is not in the model` });
+    else if (!relations.get(type)!.has(admin.relation))
+      issues.push({ path: 'console.admin.relation', message: `type ${type} has no relation ${admin.relation}` });
+  }
   config.routes.forEach((r, i) => {
     verify(r.authorize?.checks ?? [], `routes[${i}].authorize`);
     for (const [tool, rule] of Object.entries(r.mcp?.tools ?? {})) verify(rule.authorize?.checks ?? [], `routes[${i}].mcp.tools.${tool}.authorize`);

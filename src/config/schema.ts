@@ -1135,6 +1135,47 @@ export const observabilitySchema = z
   })
   .prefault({});
 
+// ---------------------------------------------------------------- console
+
+/** Who is the platform team in the console: a claim of the signed-in person's session, or an OpenFGA relation. */
+export const consoleAdminSchema = z
+  .union([
+    z.strictObject({
+      claim: z
+        .string()
+        .min(1)
+        .max(200)
+        .describe('Claim of the signed-in person (from the login ID token, kept in the session); dots walk into objects ("realm_access.roles")')
+        .meta({ examples: ['roles'] }),
+      value: z
+        .string()
+        .min(1)
+        .describe('The claim must equal this string, or be a list that contains it')
+        .meta({ examples: ['warden-admin'] }),
+    }),
+    z.strictObject({
+      relation: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/)
+        .describe('Relation the person (as user:<sub>) must hold, checked with the configured engine at higher consistency')
+        .meta({ examples: ['admin'] }),
+      object: z
+        .string()
+        .regex(/^[^:#\s{}]+:[^#\s{}]+$/)
+        .describe('Literal object of that relation (type:id, no templates)')
+        .meta({ examples: ['warden:console'] }),
+    }),
+  ])
+  .describe(
+    'The admin role: a claim match ({claim, value}) or an OpenFGA relation ({relation, object}). Unset: nobody is an admin. Fails closed: an engine error means "not an admin".',
+  );
+
+export const consoleSchema = z
+  .strictObject({
+    admin: consoleAdminSchema.optional(),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: serverSchema.describe('Listeners, public URL, limits, workers'),
   store: storeSchema.describe('Where shared state lives (vault, approvals, locks, pub/sub)'),
@@ -1144,6 +1185,7 @@ export const configSchema = z.strictObject({
   approvals: approvalsSchema.describe('Human approval of risky requests'),
   audit: auditSchema.describe('Audit trail: the decision log'),
   observability: observabilitySchema.describe('Traces (OpenTelemetry); metrics are served on the admin listener at /metrics'),
+  console: consoleSchema.describe('The web console at /.warden/console'),
   mode: z
     .enum(['enforce', 'shadow'])
     .default('enforce')
@@ -1151,6 +1193,7 @@ export const configSchema = z.strictObject({
     .meta({ examples: ['shadow'] }),
   routes: z.array(routeSchema).default([]).describe('Routes, matched in order; no match is 404'),
 });
+export type ConsoleAdminConfig = z.output<typeof consoleAdminSchema>;
 export type DecisionLogConfig = z.output<typeof decisionLogSchema>;
 export type TracingConfig = z.output<typeof tracingSchema>;
 

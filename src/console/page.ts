@@ -52,6 +52,8 @@ export interface ConsoleView {
   notice?: string;
   pending: ApprovalRecord[];
   grants: GrantRecord[];
+  /** The person has the console admin role (console.admin): the navigation links the platform views. */
+  admin?: boolean;
 }
 
 function hidden(csrf: string): string {
@@ -123,17 +125,21 @@ export const CONSOLE_NAV: ReadonlyArray<{ path: string; label: string }> = [
 ];
 
 /** The frame of every console page: header with the signed-in person, navigation, and `inner` as the main content. */
-export function layout(title: string, v: Pick<ConsoleView, 'base' | 'sub'> & { csrfMeta?: string; current?: string }, inner: string): string {
-  const nav = CONSOLE_NAV.map(
-    (n) => `<li><a href="${v.base}${n.path}"${v.current === n.path ? ' aria-current="page"' : ''}>${escapeHtml(n.label)}</a></li>`,
-  ).join('');
+export function layout(
+  title: string,
+  v: Pick<ConsoleView, 'base' | 'sub' | 'admin'> & { csrfMeta?: string; current?: string; events?: boolean },
+  inner: string,
+): string {
+  const nav =
+    CONSOLE_NAV.map((n) => `<li><a href="${v.base}${n.path}"${v.current === n.path ? ' aria-current="page"' : ''}>${escapeHtml(n.label)}</a></li>`).join('') +
+    (v.admin ? `<li><a href="${v.base}/admin" id="admin-link"${v.current === '/admin' ? ' aria-current="page"' : ''}>Platform</a></li>` : '');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer"><title>${escapeHtml(title)} · Warden console</title>
 ${v.csrfMeta ? `<meta name="csrf-token" content="${escapeHtml(v.csrfMeta)}">` : ''}
 <link rel="stylesheet" href="${v.base}/static/console.css">
 <script src="${v.base}/static/console.js" defer></script>
-</head><body data-events="${v.base}/events">
+</head><body${v.events === false ? '' : ` data-events="${v.base}/events"`}>
 <header><p class="brand"><a href="${v.base}">Warden</a></p><p class="who">Signed in as <strong id="who">${show(v.sub)}</strong> · <a href="${v.base.replace(/\/console$/, '')}/logout">Sign out</a></p>
 <nav aria-label="Console"><ul>${nav}</ul></nav></header>
 <main><h1>${escapeHtml(title)}</h1>${inner}</main></body></html>`;

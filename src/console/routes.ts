@@ -14,6 +14,8 @@ import { effectiveStatus, type ApprovalRecord } from '../approvals/records.js';
 import type { Runtime } from '../core/runtime.js';
 import type { SignedInPerson } from '../http/session.js';
 import type { VaultServices } from '../vault/services.js';
+import { createAdminRoutes } from './admin/routes.js';
+import { createAdminCheck } from './admin/role.js';
 import { consoleHeaders, renderConsole, renderMessage } from './page.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './static.js';
 import type { ConsoleKit } from './kit.js';
@@ -55,6 +57,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   const base = `${basePath}/.warden/console`;
 
   const page = (c: Context, status: number, body: string) => c.body(body, status as 200, consoleHeaders());
+  const isAdmin = createAdminCheck(rt.config.console.admin, rt.authorizer, rt.logger);
 
   /** The signed-in person, or the answer to send instead (sign in first; 503 without sign-in). */
   async function person(c: Context): Promise<SignedInPerson | Response> {
@@ -132,7 +135,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   app.get('/console', async (c) => {
     const who = await person(c);
     if (who instanceof Response) return who;
-    const [pending, grants] = await Promise.all([pendingFor(who.sub), approvals.listGrants(who.sub)]);
+    const [pending, grants, admin] = await Promise.all([pendingFor(who.sub), approvals.listGrants(who.sub), isAdmin(who)]);
     const done = c.req.query('done');
     const notice = done !== undefined && Object.hasOwn(NOTICES, done) ? NOTICES[done as keyof typeof NOTICES] : undefined;
     return page(
@@ -145,6 +148,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
         maxGrantMs: rt.config.approvals.max_grant,
         pending,
         grants: grants.filter((g) => g.expiresAt > Date.now()).sort((a, b) => a.expiresAt - b.expiresAt),
+        admin,
         ...(notice ? { notice } : {}),
       }),
     );
@@ -223,5 +227,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   registerActivity(app, kit, deps.activity);
   registerBudgets(app, kit, deps.limits);
   registerAccounts(app, kit, vault, deps.activity);
+  // The platform team's views (console.admin); they check the role themselves.
+  app.route('/console/admin', createAdminRoutes({ rt, approvals, base, person, formOf }));
   return app;
 }

@@ -5,7 +5,10 @@
  * pending approvals refreshes itself when the server says it changed (SSE).
  */
 
-export const CONSOLE_CSS = `
+import { ADMIN_CSS } from './admin/styles.js';
+
+export const CONSOLE_CSS =
+  `
 :root{--fg:#1b1b1b;--muted:#4a4a4a;--line:#d0d0d0;--bg:#fff;--card:#f7f7f8;--ok:#0a6b2d;--no:#a11;--link:#0b57d0}
 *{box-sizing:border-box}
 body{font:16px/1.5 system-ui,sans-serif;margin:0;color:var(--fg);background:var(--bg)}
@@ -55,7 +58,7 @@ meter{width:100%;height:1.2rem}
 .status-not-linked{background:#f1f3f4;color:#3c4043}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:520px){nav ul{gap:0}nav a{padding:.45rem .5rem;font-size:.95rem}.filters>div:first-child{flex-basis:100%}.filters input{width:100%}.list .actions{flex-direction:row}dl{grid-template-columns:1fr}dt{margin-top:.3rem}.actions{flex-direction:column;align-items:stretch}.actions button,.actions select{width:100%}.for-a-while label{display:block}}
-`;
+` + ADMIN_CSS;
 
 export const CONSOLE_JS = `'use strict';
 (function () {

@@ -41,6 +41,8 @@ export interface AuthenticatorStats {
   /** JWKS downloads attempted, and how many failed (outage, bad answer, timeout). */
   readonly jwksFetches: number;
   readonly jwksFetchErrors: number;
+  /** Per issuer: local (dev issuer, never fetched), else when its JWKS was last downloaded and last failed (ms since epoch). */
+  readonly jwks?: ReadonlyArray<{ issuer: string; local: boolean; okAt?: number; errorAt?: number }>;
   /** OIDC discovery attempts. */
   readonly discoveryFetches: number;
   /** Tokens refused. */

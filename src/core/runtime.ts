@@ -11,6 +11,16 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Sessions } from '../http/session.js';
 
+/** Facts about this process that outlive config generations (shown by the admin console's health view). */
+export interface InstanceInfo {
+  /** Warden's package version. */
+  readonly version: string;
+  /** When this process's gateway started (ms since epoch). */
+  readonly startedAt: number;
+  /** The last configuration load: the first one at start, then each reload (SIGHUP, watch), with its outcome. */
+  lastLoad(): { at: number; ok: boolean; reason?: string; kind: 'start' | 'reload' };
+}
+
 export interface Runtime {
   readonly config: Config;
   readonly store: Store;
@@ -24,4 +34,6 @@ export interface Runtime {
   readonly dataDir: string;
   /** Who is signed in to a browser (identity.login or the dev login); `mode` null when nobody can sign in. */
   readonly sessions: Sessions;
+  /** Process facts (version, uptime, last reload); absent where no gateway runs (tests, explain). */
+  readonly instance?: InstanceInfo;
 }

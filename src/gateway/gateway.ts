@@ -20,7 +20,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { METRICS } from '../observability/catalog.js';
 import { workerMetrics, type WorkerMetrics } from '../observability/cluster-metrics.js';
 import { createMetrics, type MetricSnapshot } from '../observability/metrics.js';
-import { createProcessMetrics } from '../observability/process-metrics.js';
+import { createProcessMetrics, packageVersion } from '../observability/process-metrics.js';
 import { createTracing, type Tracing } from '../observability/tracing.js';
 import { resolveTracing } from '../observability/tracing-config.js';
 import { createStore } from '../store/create.js';
@@ -39,7 +39,7 @@ import { createAudit } from '../observability/audit.js';
 import { createDecisionLog } from '../audit/decision-log.js';
 import { activitySource } from '../audit/activity-source.js';
 import { mcpJsonRpcError as jsonRpcErrorFor } from '../mcp/errors.js';
-import type { Runtime } from '../core/runtime.js';
+import type { InstanceInfo, Runtime } from '../core/runtime.js';
 import type { Authenticator } from '../core/principal.js';
 import { dataDirOf, publicUrlOf } from '../config/public-url.js';
 import { createAdminGuard } from '../http/admin-guard.js';
@@ -162,6 +162,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const dataDir = dataDirOf(env, first.baseDir);
   let current: BuiltGeneration | null = null;
   const shared: Shared = {};
+  let lastLoad: ReturnType<InstanceInfo['lastLoad']> = { at: Date.now(), ok: true, kind: 'start' };
+  const instance: InstanceInfo = { version: packageVersion(), startedAt: Date.now(), lastLoad: () => lastLoad };
 
   const agentServer = createAgentServer({
     headerBytes: config.server.limits.header_bytes,
@@ -240,7 +242,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     const sessions = sessionsFromConfig(cfg, { store, logger, publicUrl, devIssuer, env });
-    const runtime: Runtime = { config: cfg, store, authenticator, authorizer, logger, metrics, publicUrl, dataDir, sessions };
+    const runtime: Runtime = { config: cfg, store, authenticator, authorizer, logger, metrics, publicUrl, dataDir, sessions, instance };
     const proxy = createProxy({
       trusted: trustedProxies(cfg.server.trusted_proxies),
       bodyLimit: cfg.server.limits.body_bytes,
@@ -396,6 +398,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         } catch (err) {
           logger.error({ err: err instanceof ConfigError ? { message: err.message } : err }, 'reload failed; keeping the running configuration');
           reloads.failure.inc();
+          // The console shows that it failed and the kind of error, never the message (it may quote config values).
+          lastLoad = { at: Date.now(), ok: false, kind: 'reload', reason: err instanceof ConfigError ? 'invalid configuration' : 'build failed' };
           return false;
         }
         const old = current as BuiltGeneration;
@@ -404,6 +408,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         loadedNow();
         // Store shared across generations must not be closed with the old one.
         logger.info({ routes: next.runtime.config.routes.length }, 'configuration reloaded');
+        lastLoad = { at: Date.now(), ok: true, kind: 'reload' };
         void drain(old, old.runtime.config.server.shutdown_timeout).then(() => old.close());
         return true;
       });

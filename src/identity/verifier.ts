@@ -79,6 +79,8 @@ interface IssuerVerifier {
 }
 
 interface Counters {
+  /** Per remote issuer: when its key set was last downloaded, and the last failure. */
+  jwks: Map<string, { okAt?: number; errorAt?: number }>;
   jwksFetches: number;
   jwksFetchErrors: number;
   discoveryFetches: number;
@@ -126,11 +128,13 @@ function createRemoteKeys(
         throw new KeySourceUnavailable('JWKS is not a key set');
       }
       backoff.succeeded();
+      opts.counters.jwks.set(cfg.issuer, { ...opts.counters.jwks.get(cfg.issuer), okAt: Date.now() });
       opts.metrics?.inc('warden_jwks_fetches_total', { issuer: cfg.issuer, outcome: 'ok' });
       return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
     } catch (err) {
       backoff.failed(Date.now());
       opts.counters.jwksFetchErrors++;
+      opts.counters.jwks.set(cfg.issuer, { ...opts.counters.jwks.get(cfg.issuer), errorAt: Date.now() });
       opts.metrics?.inc('warden_jwks_fetches_total', { issuer: cfg.issuer, outcome: 'error' });
       const message = err instanceof Error ? err.message : String(err);
       opts.logger.warn(
@@ -222,7 +226,7 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
     jwksCooldownMs: options.jwksCooldownMs ?? IDENTITY_DEFAULTS.jwksCooldownMs,
     jwksCacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? IDENTITY_DEFAULTS.jwksCacheMaxAgeMs,
   };
-  const counters: Counters = { jwksFetches: 0, jwksFetchErrors: 0, discoveryFetches: 0, refused: 0 };
+  const counters: Counters = { jwks: new Map(), jwksFetches: 0, jwksFetchErrors: 0, discoveryFetches: 0, refused: 0 };
   const verifiers = new Map<string, IssuerVerifier>();
 
   for (const cfg of identity.issuers) {
@@ -346,6 +350,7 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
         cacheSize: c.size,
         jwksFetches: counters.jwksFetches,
         jwksFetchErrors: counters.jwksFetchErrors,
+        jwks: [...verifiers.values()].map((v) => ({ issuer: v.issuer, local: Boolean(v.dev), ...counters.jwks.get(v.issuer) })),
         discoveryFetches: counters.discoveryFetches,
         refused: counters.refused,
       };

@@ -18,12 +18,21 @@ export interface ToolPinView extends ToolPinRecord {
   status: 'pinned' | 'changed';
 }
 
-/** Accept the pending definition of `tool` on `route`, saying why when nothing was accepted. */
-export async function acceptToolChange(store: Store, route: string, tool: string, logger?: Logger): Promise<AcceptOutcome> {
-  const result = await createToolPins(store).accept(route, tool);
+/**
+ * Accept the pending definition of `tool` on `route`, saying why when nothing was accepted. With
+ * `expectedHash` only that definition is accepted (the one the operator reviewed); `by` is logged.
+ */
+export async function acceptToolChange(
+  store: Store,
+  route: string,
+  tool: string,
+  logger?: Logger,
+  options: { expectedHash?: string; by?: string } = {},
+): Promise<AcceptOutcome> {
+  const result = await createToolPins(store).accept(route, tool, options.expectedHash);
   if (!result) return { status: 'unknown_tool' };
   if (!result.accepted) return { status: 'nothing_to_accept', record: result.record };
-  logger?.info({ mcp: { route, tool, pinned: result.record.pinned } }, 'mcp tool definition accepted');
+  logger?.info({ mcp: { route, tool, pinned: result.record.pinned }, ...(options.by !== undefined ? { by: options.by } : {}) }, 'mcp tool definition accepted');
   return { status: 'accepted', record: result.record };
 }
 

@@ -14,6 +14,8 @@ export interface ToolDefinition {
   name: string;
   description?: unknown;
   inputSchema?: unknown;
+  /** Shown to the operator next to the pinned parts; not part of the pinned hash. */
+  annotations?: unknown;
 }
 
 /** A stored pin (one per route and tool). Times are ISO strings. */
@@ -25,8 +27,11 @@ export interface ToolPinRecord {
   pinned_at: string;
   /** Description of the accepted definition (for the operator's review). */
   description?: string;
+  /** inputSchema and annotations of the accepted definition (for the operator's diff; absent on pins made before they were kept, or too large). */
+  input_schema?: unknown;
+  annotations?: unknown;
   /** Set while a different definition has been seen and not yet accepted. */
-  changed?: { hash: string; seen_at: string; description?: string; input_schema?: unknown };
+  changed?: { hash: string; seen_at: string; description?: string; input_schema?: unknown; annotations?: unknown };
   accepted_at?: string;
 }
 
@@ -40,8 +45,11 @@ export interface ToolPins {
   status(route: string, tool: string): Promise<PinStatus>;
   list(route?: string): Promise<ToolPinRecord[]>;
   get(route: string, tool: string): Promise<ToolPinRecord | null>;
-  /** Accept the changed definition; null when the tool is unknown; the record unchanged when nothing was pending. */
-  accept(route: string, tool: string): Promise<{ record: ToolPinRecord; accepted: boolean } | null>;
+  /**
+   * Accept the changed definition; null when the tool is unknown; the record unchanged when nothing was pending,
+   * or when `expectedHash` is given and the pending definition is no longer that one (it changed again after review).
+   */
+  accept(route: string, tool: string, expectedHash?: string): Promise<{ record: ToolPinRecord; accepted: boolean } | null>;
 }
 
 const PREFIX = 'mcp:tool:';
@@ -58,6 +66,20 @@ function pinKey(route: string, tool: string): string {
 
 function describe(tool: ToolDefinition): string | undefined {
   return typeof tool.description === 'string' ? tool.description.slice(0, MAX_DESCRIPTION) : undefined;
+}
+
+const MAX_KEPT_JSON = 16_384;
+
+/** `value` when its JSON is small enough to keep in the pin for the operator's review, else undefined. */
+function kept(value: unknown): unknown {
+  if (value === undefined) return undefined;
+  const json = canonicalJson(value);
+  return json.length <= MAX_KEPT_JSON ? (JSON.parse(json) as unknown) : undefined;
+}
+
+/** The reviewable parts of `tool` (undefined values are dropped by JSON.stringify). */
+function reviewParts(tool: ToolDefinition): { description?: string; input_schema?: unknown; annotations?: unknown } {
+  return { description: describe(tool), input_schema: kept(tool.inputSchema), annotations: kept(tool.annotations) };
 }
 
 /** Tool pins over `store` (state only in the store). */
@@ -95,9 +117,9 @@ export function createToolPins(store: Store, now: () => Date = () => new Date())
           const hash = toolDefinitionHash(tool);
           const at = now().toISOString();
           const record = await update(route, tool.name, (current) => {
-            if (!current) return { route, tool: tool.name, pinned: hash, pinned_at: at, description: describe(tool) };
+            if (!current) return { route, tool: tool.name, pinned: hash, pinned_at: at, ...reviewParts(tool) };
             if (current.pinned === hash || current.changed?.hash === hash) return current;
-            return { ...current, changed: { hash, seen_at: at, description: describe(tool), input_schema: tool.inputSchema } };
+            return { ...current, changed: { hash, seen_at: at, ...reviewParts(tool) } };
           });
           // A name listed twice with two definitions is blocked, whichever came first.
           const status = statusOf(record, hash);
@@ -121,15 +143,25 @@ export function createToolPins(store: Store, now: () => Date = () => new Date())
       }
       return out.sort((a, b) => (a.route === b.route ? a.tool.localeCompare(b.tool) : a.route.localeCompare(b.route)));
     },
-    async accept(route, tool) {
+    async accept(route, tool, expectedHash) {
       let accepted = false;
       const at = now().toISOString();
       const record = await update(route, tool, (current) => {
         accepted = false;
         if (!current || !current.changed) return current;
+        // The operator accepts what they reviewed: a definition that changed again since is not accepted.
+        if (expectedHash !== undefined && current.changed.hash !== expectedHash) return current;
         accepted = true;
-        const { changed, ...rest } = current;
-        return { ...rest, pinned: changed.hash, pinned_at: at, accepted_at: at, description: changed.description };
+        const { changed, description: _d, input_schema: _i, annotations: _a, ...rest } = current;
+        return {
+          ...rest,
+          pinned: changed.hash,
+          pinned_at: at,
+          accepted_at: at,
+          description: changed.description,
+          input_schema: changed.input_schema,
+          annotations: changed.annotations,
+        };
       });
       return record ? { record, accepted } : null;
     },

@@ -18,7 +18,7 @@ export interface ProcessMetrics {
 }
 
 /** Warden's package.json version, from src/ (tests) or dist/src/ (built). */
-function packageVersion(): string {
+export function packageVersion(): string {
   for (const relative of ['../../package.json', '../../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };

@@ -1,0 +1,252 @@
+/**
+ * The platform team's endpoints under `/.warden/console/admin`. Every page
+ * and every action asks the admin check first (console.admin; an engine error
+ * means "not an admin") and answers anyone else 403 before reading anything.
+ * Actions are the console's: same-origin POSTs with the session's CSRF token.
+ *
+ * Approvals follow CIBA: consent belongs to the person the agent acts for (or
+ * the rule's `approvers`). An admin approves only what they could approve as
+ * a person anyway; for everything else an admin can only stop (deny) it, and
+ * the record says which admin did.
+ */
+
+import { hostname } from 'node:os';
+import { Hono, type Context } from 'hono';
+import type { ApprovalService } from '../../approvals/service.js';
+import { effectiveStatus, type ApprovalRecord } from '../../approvals/records.js';
+import type { Runtime } from '../../core/runtime.js';
+import type { SignedInPerson } from '../../http/session.js';
+import { acceptToolChange, listToolPins } from '../../mcp/admin.js';
+import { consoleHeaders, renderMessage } from '../page.js';
+import { definitionLines, lineDiff } from './diff.js';
+import {
+  renderAdminApprovals,
+  renderAdminHealth,
+  renderAdminRoutes,
+  renderAdminToolDiff,
+  renderAdminTools,
+  renderNotAdmin,
+  type AdminFrame,
+  type HealthView,
+} from './pages.js';
+import { createAdminCheck } from './role.js';
+
+const ID = /^[A-Za-z0-9_-]{16,64}$/;
+const HASH = /^[0-9a-f]{64}$/;
+/** Health probes answer within this, or count as unavailable. */
+const PROBE_TIMEOUT_MS = 2_000;
+/** Decided approvals listed on the approvals page. */
+const DECIDED_SHOWN = 20;
+
+const NOTICES = {
+  approved: 'Approved once (as an approver of this request).',
+  denied: 'Denied.',
+  stopped: 'Stopped: the request was denied and you are recorded as the admin who decided.',
+  conflict: 'That request was already decided; your decision was not recorded.',
+  accepted: 'Accepted: the new definition is pinned and the tool can be called again.',
+  stale: 'The definition changed again after you reviewed it; nothing was accepted. Review the new change below.',
+  nothing: 'There was no changed definition to accept.',
+} as const;
+
+export interface AdminRouteDeps {
+  rt: Runtime;
+  approvals: ApprovalService;
+  base: string;
+  /** The signed-in person, or the answer to send instead (from the console's routes). */
+  person(c: Context): Promise<SignedInPerson | Response>;
+  /** The POSTed form after the same-origin and CSRF checks, or the refusal. */
+  formOf(c: Context, who: SignedInPerson): Promise<Record<string, string> | Response>;
+}
+
+async function timed(fn: () => Promise<void>): Promise<{ ok: boolean; ms: number; reason?: string }> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), PROBE_TIMEOUT_MS);
+      }),
+    ]);
+    return { ok: true, ms: Math.round(performance.now() - started) };
+  } catch (err) {
+    // Only a short reason code: never an error message that may carry a URL with a password.
+    const reason = (err as { reason?: unknown }).reason;
+    return {
+      ok: false,
+      ms: Math.round(performance.now() - started),
+      reason: typeof reason === 'string' ? reason : (err as Error).message === 'timeout' ? 'timeout' : 'error',
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The admin sub-app, mounted at `/console/admin` of the console's `/.warden` app. */
+export function createAdminRoutes(deps: AdminRouteDeps): Hono {
+  const { rt, approvals, base, person, formOf } = deps;
+  const app = new Hono();
+  const isAdmin = createAdminCheck(rt.config.console.admin, rt.authorizer, rt.logger);
+  const page = (c: Context, status: number, body: string) => c.body(body, status as 200, consoleHeaders());
+
+  /** The signed-in admin, or the answer for everyone else (sign in, or 403). */
+  async function admin(c: Context): Promise<SignedInPerson | Response> {
+    const who = await person(c);
+    if (who instanceof Response) return who;
+    if (await isAdmin(who)) return who;
+    rt.logger.warn({ signed_in: who.sub, method: c.req.method, path: c.req.path }, 'console: admin page refused, not an admin');
+    return page(c, 403, renderNotAdmin(base, who.sub));
+  }
+
+  const frameOf = (c: Context, who: SignedInPerson): AdminFrame => {
+    const done = c.req.query('done');
+    const notice = done !== undefined && Object.hasOwn(NOTICES, done) ? NOTICES[done as keyof typeof NOTICES] : undefined;
+    return { base, sub: who.sub, csrf: rt.sessions.csrfToken(who, 'console'), ...(notice ? { notice } : {}) };
+  };
+  const back = (c: Context, path: string, done: keyof typeof NOTICES) =>
+    c.body(null, 303, { ...consoleHeaders(), Location: `${base}/admin${path}?done=${done}` });
+
+  async function allApprovals(): Promise<ApprovalRecord[]> {
+    const out: ApprovalRecord[] = [];
+    for (const id of await approvals.repo.listIds(10_000)) {
+      const rec = await approvals.repo.get(id);
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- health
+
+  app.get('/', async (c) => {
+    const who = await admin(c);
+    if (who instanceof Response) return who;
+    const [store, authz, records, pins] = await Promise.all([
+      timed(() => rt.store.ping()),
+      timed(() => rt.authorizer.ready()),
+      allApprovals().catch(() => [] as ApprovalRecord[]),
+      listToolPins(rt.store).catch(() => []),
+    ]);
+    const info = rt.instance;
+    const view: HealthView = {
+      instance: {
+        host: hostname(),
+        pid: process.pid,
+        version: info?.version ?? 'unknown',
+        node: process.version,
+        startedAt: info?.startedAt ?? null,
+        uptimeS: info ? (Date.now() - info.startedAt) / 1000 : process.uptime(),
+      },
+      store: { driver: rt.config.store.driver, ...store },
+      authz: { engine: rt.config.authz.engine, ...authz },
+      jwks: [...(rt.authenticator.stats?.().jwks ?? [])],
+      lastLoad: info ? info.lastLoad() : null,
+      pendingApprovals: records.filter((r) => effectiveStatus(r) === 'pending').length,
+      changedTools: pins.filter((p) => p.status === 'changed').length,
+      routes: rt.config.routes.length,
+    };
+    return page(c, store.ok && authz.ok ? 200 : 503, renderAdminHealth(frameOf(c, who), view));
+  });
+
+  // ---------------------------------------------------------------- approvals
+
+  app.get('/approvals', async (c) => {
+    const who = await admin(c);
+    if (who instanceof Response) return who;
+    const records = await allApprovals();
+    const pending = records.filter((r) => effectiveStatus(r) === 'pending').sort((a, b) => b.createdAt - a.createdAt);
+    const decided = records
+      .filter((r) => r.decidedAt !== undefined && r.decidedBy !== 'expiry')
+      .sort((a, b) => (b.decidedAt ?? 0) - (a.decidedAt ?? 0))
+      .slice(0, DECIDED_SHOWN);
+    const withRights = await Promise.all(pending.map(async (rec) => ({ rec, mayDecide: await approvals.mayDecide(rec, who.sub).catch(() => false) })));
+    return page(c, 200, renderAdminApprovals(frameOf(c, who), withRights, decided));
+  });
+
+  app.post('/approvals/:id', async (c) => {
+    const who = await admin(c);
+    if (who instanceof Response) return who;
+    const form = await formOf(c, who);
+    if (form instanceof Response) return form;
+    const id = c.req.param('id');
+    const rec = ID.test(id) ? await approvals.repo.get(id) : null;
+    if (!rec) return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such approval.'));
+    const decision = form.decision;
+    if (decision !== 'approve' && decision !== 'deny') return page(c, 400, renderMessage({ base, sub: who.sub }, 'Bad request', 'Unknown decision.'));
+    const entitled = await approvals.mayDecide(rec, who.sub).catch(() => false);
+    if (decision === 'approve' && !entitled) {
+      rt.logger.warn({ approval_id: id, signed_in: who.sub }, 'console: admin approval refused, not an approver of this request');
+      return page(
+        c,
+        403,
+        renderMessage(
+          { base, sub: who.sub },
+          'Refused',
+          'Only the person the agent acts for (or the rule’s approvers) can approve this request; an admin can only stop it.',
+        ),
+      );
+    }
+    const outcome = await approvals.decide(id, decision, 'review', { approver: who.sub, ...(entitled ? {} : { adminStop: true }) });
+    switch (outcome.kind) {
+      case 'decided':
+        if (!entitled) rt.logger.info({ approval_id: id, admin: who.sub, user: rec.request.user }, 'console: approval stopped by an admin');
+        return back(c, '/approvals', decision === 'approve' ? 'approved' : entitled ? 'denied' : 'stopped');
+      case 'conflict':
+        return back(c, '/approvals', 'conflict');
+      case 'forbidden':
+        return page(c, 403, renderMessage({ base, sub: who.sub }, 'Refused', 'You may not decide this request.'));
+      default:
+        return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such approval.'));
+    }
+  });
+
+  // ---------------------------------------------------------------- routes
+
+  app.get('/routes', async (c) => {
+    const who = await admin(c);
+    if (who instanceof Response) return who;
+    return page(c, 200, renderAdminRoutes(frameOf(c, who), rt.config));
+  });
+
+  // ---------------------------------------------------------------- tool pins
+
+  const mcpRoutes = () => rt.config.routes.filter((r) => r.mcp).map((r) => r.name);
+
+  app.get('/tools', async (c) => {
+    const who = await admin(c);
+    if (who instanceof Response) return who;
+    return page(c, 200, renderAdminTools(frameOf(c, who), await listToolPins(rt.store), mcpRoutes()));
+  });
+
+  app.get('/tools/:route/:tool', async (c) => {
+    const who = await admin(c);
+    if (who instanceof Response) return who;
+    const route = c.req.param('route');
+    const tool = c.req.param('tool');
+    const pin = (await listToolPins(rt.store, route)).find((p) => p.tool === tool);
+    if (!pin) return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such pinned tool.'));
+    const pinnedKnown = pin.input_schema !== undefined || pin.annotations !== undefined;
+    const pinned = definitionLines({ description: pin.description, inputSchema: pin.input_schema, annotations: pin.annotations });
+    const diff = pin.changed
+      ? lineDiff(pinned, definitionLines({ description: pin.changed.description, inputSchema: pin.changed.input_schema, annotations: pin.changed.annotations }))
+      : pinned.map((text) => ({ op: 'same' as const, text }));
+    return page(c, 200, renderAdminToolDiff(frameOf(c, who), pin, diff, pinnedKnown || !pin.changed));
+  });
+
+  app.post('/tools/:route/:tool/accept', async (c) => {
+    const who = await admin(c);
+    if (who instanceof Response) return who;
+    const form = await formOf(c, who);
+    if (form instanceof Response) return form;
+    const route = c.req.param('route');
+    const tool = c.req.param('tool');
+    const path = `/tools/${encodeURIComponent(route)}/${encodeURIComponent(tool)}`;
+    // The hash of the definition the admin reviewed is required: accept exactly what was shown.
+    if (!HASH.test(form.hash ?? '')) return page(c, 400, renderMessage({ base, sub: who.sub }, 'Bad request', 'The reviewed definition is missing.'));
+    const outcome = await acceptToolChange(rt.store, route, tool, rt.logger, { expectedHash: form.hash, by: who.sub });
+    if (outcome.status === 'unknown_tool') return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such pinned tool.'));
+    if (outcome.status === 'nothing_to_accept') return back(c, path, outcome.record.changed ? 'stale' : 'nothing');
+    return back(c, path, 'accepted');
+  });
+
+  return app;
+}
