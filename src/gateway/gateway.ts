@@ -252,8 +252,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     let built: Stage[];
     let decisions: Awaited<ReturnType<typeof createDecisionLog>>;
-    // The console's activity: the decision log's file read back, else a per-user ring in the store.
-    const activity = activitySource(cfg, store, logger);
+    // The console's activity: the decision log's file read back, else a per-user ring in the store (none without sign-in).
+    const activity = activitySource(cfg, store, logger, sessions.mode !== null);
     let tracing: Tracing | undefined;
     try {
       decisions = options.dryRun ? undefined : await createDecisionLog(cfg, runtime);
