@@ -90,6 +90,7 @@ export function ratios(byId) {
     ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
     ['G3q / G3 (log level warn vs the default info)', 'G3q', 'G3'],
     ['G3D / G3 (decision log on)', 'G3D', 'G3'],
+    ['G3D / G3q (decision log on vs no per-request audit output at all)', 'G3D', 'G3q'],
     ['G3T / G3 (traces at sampling 0.01)', 'G3T', 'G3'],
     ['G3T1 / G3 (traces at sampling 1)', 'G3T1', 'G3'],
     ['G3L / G3 (rate limit + budget on Redis)', 'G3L', 'G3'],

@@ -116,7 +116,7 @@ export const VARIANTS = [
   },
   {
     id: 'G3D',
-    what: 'G3 + the decision log (audit.decisions: file sink, hash chain, signed checkpoints; the production setting)',
+    what: 'audit on: G3 + the decision log (audit.decisions: file sink, hash chain, signed checkpoints, the production setting; its record replaces the info audit line)',
     kind: 'warden',
     warden: { level: 3, redis: true, decisions: true },
     auth: true,

@@ -33,6 +33,9 @@ export interface DecisionLog {
 export const AUDIT_KEY_FILE = 'audit-key.jwk.json';
 export const AUDIT_JWKS_FILE = 'audit-key.jwks.json';
 
+/** Pending text (UTF-16 units) that is written at once, without waiting for write_interval. */
+const PENDING_CHARS = 256 * 1024;
+
 export async function createDecisionLog(config: Config, deps: { dataDir: string; logger: Logger; metrics: Metrics }): Promise<DecisionLog | undefined> {
   const cfg = config.audit.decisions;
   if (!cfg) return undefined;
@@ -40,8 +43,14 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
   const sink = makeSink(cfg, logger, metrics);
   const key = cfg.chain ? await checkpointKey(cfg, config, deps.dataDir) : undefined;
   const chain = new Chain(`${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`);
+  // Records wait in memory at most `write_interval` (or until PENDING_CHARS of
+  // them are pending) and go to the sink as one batch: one write per batch,
+  // not one per request. A crash loses at most that window; a clean shutdown
+  // (close) writes everything.
   let pending: string[] = [];
-  let scheduled = false;
+  let pendingChars = 0;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushTurn: NodeJS.Immediate | undefined;
   let sinceCheckpoint = 0;
   let timer: NodeJS.Timeout | undefined;
   const labels = Object.freeze({ sink: cfg.sink });
@@ -49,10 +58,13 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
   const inputs = compileRouteInputs(config.routes);
 
   const flush = () => {
-    scheduled = false;
+    if (flushTimer) clearTimeout(flushTimer);
+    if (flushTurn) clearImmediate(flushTurn);
+    flushTimer = flushTurn = undefined;
     if (!pending.length) return;
     const lines = pending;
     pending = [];
+    pendingChars = 0;
     metrics.inc('warden_decision_log_records_total', labels, lines.length);
     sink.write(lines);
   };
@@ -70,18 +82,19 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
     sinceCheckpoint = 0;
   };
   const push = (t: string, body: string) => {
-    pending.push(cfg.chain ? chain.line(t, body) : `{"t":"${t}",${body.slice(1)}`);
+    const line = cfg.chain ? chain.line(t, body) : `{"t":"${t}",${body.slice(1)}`;
+    pending.push(line);
+    pendingChars += line.length;
     if (cfg.chain && ++sinceCheckpoint >= cfg.checkpoint_every) checkpoint();
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+    if (pendingChars >= PENDING_CHARS) flush();
+    else if (cfg.write_interval === 0) flushTurn ??= setImmediate(flush);
+    else flushTimer ??= setTimeout(flush, cfg.write_interval).unref();
   };
   if (key) {
     timer = setInterval(() => {
       if (sinceCheckpoint === 0) return;
       checkpoint();
-      if (!scheduled) flush();
+      flush();
     }, cfg.checkpoint_interval).unref();
   }
 

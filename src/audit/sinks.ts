@@ -1,7 +1,7 @@
 /**
  * Where decision lines go. Every sink takes lines in batches (the writer
- * collects the records of one event-loop turn) so a busy gateway makes one
- * write per turn, not one per request.
+ * collects the records of up to `write_interval`) so a busy gateway makes one
+ * write per batch, not one per request.
  */
 
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
@@ -28,7 +28,7 @@ export function stdoutSink(): Sink {
 export function fileSink(path: string, rotate: number, keep: number, log: Logger, metrics: Metrics): Sink {
   let fh: FileHandle | undefined;
   let size = 0;
-  let queue: string[] = [];
+  let queue: string[][] = [];
   let running: Promise<void> | undefined;
 
   const openFile = async () => {
@@ -47,29 +47,39 @@ export function fileSink(path: string, rotate: number, keep: number, log: Logger
   const writeOut = async (chunk: string) => {
     if (!chunk) return;
     const bytes = Buffer.from(chunk);
-    await fh!.write(bytes);
+    for (let off = 0; off < bytes.length;) off += (await fh!.write(bytes, off)).bytesWritten;
     size += bytes.length;
   };
   const drain = async () => {
     while (queue.length) {
-      // Each queued piece is one event-loop turn's records; pieces are coalesced
-      // into one write unless the file must rotate between them.
-      const pieces = queue;
+      // Each queued batch is what the writer collected since its last flush;
+      // batches are coalesced into one write unless the file must rotate, which
+      // happens between lines (a file never ends mid-record).
+      const batches = queue;
       queue = [];
       try {
         if (!fh) await openFile();
         let chunk = '';
         let pending = 0;
-        for (const piece of pieces) {
-          const n = Buffer.byteLength(piece);
-          if (size + pending > 0 && size + pending + n > rotate) {
-            await writeOut(chunk);
-            chunk = '';
-            pending = 0;
-            await rotateFile();
+        for (const lines of batches) {
+          const text = lines.join('\n') + '\n';
+          const n = Buffer.byteLength(text);
+          if (size + pending + n <= rotate) {
+            chunk += text;
+            pending += n;
+            continue;
           }
-          chunk += piece;
-          pending += n;
+          for (const line of lines) {
+            const ln = Buffer.byteLength(line) + 1;
+            if (size + pending > 0 && size + pending + ln > rotate) {
+              await writeOut(chunk);
+              chunk = '';
+              pending = 0;
+              await rotateFile();
+            }
+            chunk += line + '\n';
+            pending += ln;
+          }
         }
         await writeOut(chunk);
       } catch (err) {
@@ -82,7 +92,7 @@ export function fileSink(path: string, rotate: number, keep: number, log: Logger
 
   return {
     write(lines) {
-      queue.push(lines.join('\n') + '\n');
+      queue.push(lines);
       running ??= drain();
     },
     async close() {

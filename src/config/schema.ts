@@ -1020,6 +1020,11 @@ export const decisionLogSchema = z
     flush_interval: duration('1s')
       .describe('HTTP sink: longest wait before a partial batch is sent')
       .meta({ examples: ['200ms'] }),
+    write_interval: duration('100ms')
+      .describe(
+        'Records are handed to the sink in one batch at most this long after they were decided (sooner when 256K characters are pending; always on shutdown and reload). A crash (kill -9) loses at most this window. 0: every event-loop turn. At most 10s',
+      )
+      .meta({ examples: ['50ms'] }),
     timeout: duration('5s')
       .describe('HTTP sink: timeout of one POST')
       .meta({ examples: ['2s'] }),
@@ -1066,6 +1071,7 @@ export const decisionLogSchema = z
     if (v.sink === 'http' && !v.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'the http sink needs a url' });
     if (v.sink !== 'file' && v.path) ctx.addIssue({ code: 'custom', path: ['path'], message: `path is for the file sink, not ${v.sink}` });
     if (v.sink !== 'http' && v.url) ctx.addIssue({ code: 'custom', path: ['url'], message: `url is for the http sink, not ${v.sink}` });
+    if (v.write_interval > 10_000) ctx.addIssue({ code: 'custom', path: ['write_interval'], message: 'at most 10s (it bounds what a crash loses)' });
   })
   .describe('The decision log: one structured, hash-chained record per decision');
 

@@ -1,6 +1,7 @@
 /**
- * The audit step: after a request is answered (or cut), count it and write one
- * audit line. Runs for every request, allowed or not, so it is not a stage of
+ * The audit step: after a request is answered (or cut), count it, record it in
+ * the decision log (when on) and write one audit line (at debug when the
+ * decision log is on). Runs for every request, allowed or not, so it is not a stage of
  * the list but the pipeline's last step (see pipeline/DESIGN.md).
  */
 
@@ -56,6 +57,8 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     return s;
   };
 
+  const lineLevel = decisions ? 'debug' : 'info';
+
   return function audit(state, err) {
     const latencyMs = Date.now() - state.startedAt;
     const routeName = state.route?.name ?? '-';
@@ -72,9 +75,10 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     }
     decisions?.record(state, err, latencyMs);
     ring?.record(state, err);
-    // Audit lines are written at info; don't build records nobody will write.
-    if (!logger.isLevelEnabled('info')) return;
-    logger.info(
+    // Audit lines are written at info (at debug with the decision log on: its
+    // record carries all they say and more); don't build lines nobody will write.
+    if (!logger.isLevelEnabled(lineLevel)) return;
+    logger[lineLevel](
       {
         audit: true,
         request_id: state.id,

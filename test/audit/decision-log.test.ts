@@ -294,10 +294,51 @@ describe('decision log', () => {
     expect(rec.seq).toBeUndefined();
   });
 
+  it('the decision record replaces the info audit line (which moves to debug); write_interval batches writes', async () => {
+    const auditLines = (logs: string) => logs.split('\n').filter((l) => l.includes('"audit":true'));
+    const file = join(dir, 'replaces.jsonl');
+    const send = async (w: WardenHandle) => {
+      const alice = await w.token('bot', 'alice');
+      for (let i = 0; i < 3; i++) await (await fetch(`${w.url}/pay/acme/l${i}`, { headers: { authorization: `Bearer ${alice}` } })).arrayBuffer();
+    };
+    const on = await startWarden({
+      config: config(`{ sink: file, path: "${file}", write_interval: 10s }`),
+      env: { UPSTREAM_URL: upstream.url },
+      logLevel: 'info',
+    });
+    try {
+      await send(on);
+      // Within write_interval nothing is written yet: one batch later, not one write per request.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(existsSync(file) ? readFileSync(file, 'utf8') : '').toBe('');
+    } finally {
+      await on.close(); // shutdown writes the pending batch
+    }
+    expect(records(file).filter((r) => r.t === 'decision')).toHaveLength(3);
+    expect(auditLines(on.logs())).toEqual([]);
+
+    const debug = await startWarden({ config: config(`{ sink: file, path: "${join(dir, 'replaces-debug.jsonl')}" }`), env: { UPSTREAM_URL: upstream.url } });
+    try {
+      await send(debug);
+    } finally {
+      await debug.close();
+    }
+    expect(auditLines(debug.logs())).toHaveLength(3);
+
+    const off = await startWarden({ config: config('null').replace('audit:\n  decisions: null\n', ''), env: { UPSTREAM_URL: upstream.url }, logLevel: 'info' });
+    try {
+      await send(off);
+    } finally {
+      await off.close();
+    }
+    expect(auditLines(off.logs())).toHaveLength(3);
+  });
+
   it('config: a file sink needs a path, an http sink a url', () => {
     const bad = (d: string) => () => parseConfig(config(d), { env: { UPSTREAM_URL: 'http://127.0.0.1:1' } });
     expect(bad('{ sink: file }')).toThrow(/audit\.decisions\.path.*needs a path|needs a path/);
     expect(bad('{ sink: http }')).toThrow(/needs a url/);
     expect(bad('{ sink: stdout, path: /tmp/x }')).toThrow(/path is for the file sink/);
+    expect(bad('{ sink: stdout, write_interval: 11s }')).toThrow(/write_interval.*at most 10s|at most 10s/);
   });
 });

@@ -51,6 +51,7 @@ const TESTED: Record<string, string> = {
   'observability.tracing.max_batch': 'test/observability/tracing.e2e.test.ts',
   'observability.tracing.flush_interval': 'test/observability/tracing.e2e.test.ts',
   'observability.tracing.enabled': 'test/observability/tracing-config.test.ts',
+  'audit.decisions.write_interval': 'test/audit/decision-log.test.ts',
   'audit.decisions.checkpoint_every': 'test/audit/decision-log.test.ts',
   approvals: 'test/login/dev-login.e2e.test.ts',
   console: 'test/console/admin.e2e.test.ts',
