@@ -6,10 +6,11 @@
  */
 
 import { randomBytes, generateKeyPairSync, createPrivateKey } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import cluster from 'node:cluster';
 import type { Config, DecisionLogConfig } from '../config/schema.js';
+import { loadKeyFile } from '../core/key-file.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RequestState } from '../pipeline/context.js';
@@ -162,23 +163,10 @@ async function checkpointKey(cfg: DecisionLogConfig, config: Config, dataDir: st
   return key;
 }
 
-async function dataDirKey(dataDir: string): Promise<{ key: CheckpointKey; jwk: Record<string, unknown> }> {
-  const file = join(dataDir, AUDIT_KEY_FILE);
-  let jwk: Record<string, string>;
-  try {
-    jwk = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    const { privateKey } = generateKeyPairSync('ed25519');
-    jwk = privateKey.export({ format: 'jwk' }) as Record<string, string>;
-    try {
-      await writeFile(file, JSON.stringify(jwk), { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      jwk = JSON.parse(await readFile(file, 'utf8')); // another worker made it first
-    }
-  }
+export async function dataDirKey(dataDir: string): Promise<{ key: CheckpointKey; jwk: Record<string, unknown> }> {
+  // Written whole under a temp name and linked into place: a cluster worker never reads a half-written key.
+  const { text } = await loadKeyFile(dataDir, AUDIT_KEY_FILE, () => JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })));
+  const jwk = JSON.parse(text) as Record<string, string>;
   const privateKey = createPrivateKey({ key: jwk as never, format: 'jwk' });
   const pub = { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
   const kid = jwkThumbprint(pub);
