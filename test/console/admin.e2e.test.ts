@@ -10,7 +10,8 @@
  * valid session and CSRF token. Screenshots: test/.screenshots/ (gitignored).
  */
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -54,6 +55,9 @@ routes:
         read_file:
           authorize: [{ user: "agent:{agent}", relation: can_call, object: "tool:{tool}" }]
 `;
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+type AxeResult = { violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: string[] }> }> };
 
 const SCREENSHOTS = join(process.cwd(), 'test', '.screenshots');
 const ORIGINAL = 'Read a text file by path.';
@@ -287,8 +291,21 @@ describe('console for the platform team (admin role from OpenFGA)', () => {
     await alice.reload();
     expect(await alice.textContent('#last-load')).toContain('reload refused (invalid configuration)');
 
-    for (const path of ['', '/approvals', '/routes', '/tools']) {
+    await poisoned(await agent());
+    const problems: string[] = [];
+    const axe = async (page: Page, name: string) => {
+      await page.evaluate(AXE);
+      const result = (await page.evaluate(
+        `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] } })`,
+      )) as AxeResult;
+      for (const v of result.violations) {
+        if (v.impact === 'serious' || v.impact === 'critical')
+          problems.push(`${name}: ${v.id} (${v.impact}) ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+      }
+    };
+    for (const path of ['', '/approvals', '/routes', '/tools', '/tools/files-mcp/read_file']) {
       const r = await alice.goto(`${warden.url}/.warden/console/admin${path}`);
+      await axe(alice, `desktop ${path || '/'}`);
       const csp = r!.headers()['content-security-policy'];
       expect(csp).toContain("script-src 'self'");
       expect(csp).not.toContain('unsafe-inline');
@@ -302,6 +319,12 @@ describe('console for the platform team (admin role from OpenFGA)', () => {
     const phone = await signedIn('alice', 390, 844);
     await phone.goto(`${warden.url}/.warden/console/admin`);
     await shot(phone, 'admin-health-phone.png');
+    for (const path of ['', '/approvals', '/routes', '/tools', '/tools/files-mcp/read_file']) {
+      await phone.goto(`${warden.url}/.warden/console/admin${path}`);
+      await axe(phone, `phone ${path || '/'}`);
+    }
+    // axe-core: no serious or critical violation on any admin page at either width.
+    expect(problems).toEqual([]);
     await phone.goto(`${warden.url}/.warden/console/admin/routes`);
     await shot(phone, 'admin-routes-phone.png');
 
