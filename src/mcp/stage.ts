@@ -18,6 +18,7 @@ import { createToolPins, withPinStatusCache } from './pinning.js';
 import { createMcpResponseHead, createMcpResponseHook } from './response-hook.js';
 import { createSessionBindings, sessionIdFrom, type SessionBindings } from './sessions.js';
 import { compileMcpRoute, type CompiledMcpRoute } from './tool-rules.js';
+import { recordShadowRefusal, shadowRoutes } from '../pipeline/shadow.js';
 
 /** Build the MCP stage (and its endpoints) for one config generation. */
 /**
@@ -34,6 +35,7 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
   // Pinned statuses are remembered briefly; changes seen anywhere invalidate them at once.
   const pins = await withPinStatusCache(createToolPins(rt.store), rt.store);
   const maxBytes = rt.config.server.limits.body_bytes;
+  const shadow = shadowRoutes(rt.config);
 
   /** Add the tool's rule to the request's policy, or refuse the call. */
   async function applyToolRule(state: RequestState, route: CompiledMcpRoute, tool: string): Promise<void> {
@@ -112,7 +114,13 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
     }
 
     if (sessionId !== undefined) await sessions.check(route.routeName, sessionId, state.principal);
-    if (tool !== undefined) await applyToolRule(state, route, tool);
+    if (tool !== undefined) {
+      if (shadow[route.routeIndex]) {
+        // Shadow route: a tool-level refusal (no rule, not pinned, definition changed) is recorded, not enforced.
+        state.shadowMode = true;
+        await applyToolRule(state, route, tool).catch((err: unknown) => recordShadowRefusal(state, err));
+      } else await applyToolRule(state, route, tool);
+    }
 
     state.responseHead = createMcpResponseHead({ routeName: route.routeName, state, sessionId, sessions });
     // Every answer a client reads as JSON-RPC is checked for tools lists: an

@@ -25,19 +25,23 @@ export function shadowRoutes(config: Pick<Config, 'routes' | 'mode'>): boolean[]
   return config.routes.map((r) => (r.mode ?? config.mode) === 'shadow');
 }
 
+/** Record on a shadow request what enforce mode would have answered (the first refusal wins). */
+export function recordShadowRefusal(state: RequestState, err: unknown): void {
+  state.shadowMode = true;
+  if (state.shadow) return;
+  if (err instanceof WardenError)
+    state.shadow = {
+      outcome: err.status >= 500 ? 'would_error' : err.code === 'approval_pending' ? 'would_hold' : 'would_deny',
+      code: err.code,
+      reason: err.reason,
+    };
+  else state.shadow = { outcome: 'would_error', reason: 'internal' };
+}
+
 /** The stage, with its refusals recorded instead of enforced on shadow routes. */
 export function shadowed<S extends ShadowCapableStage>(stage: S, shadow: readonly boolean[]): S {
   if (!shadow.includes(true)) return stage;
-  const record = (state: RequestState, err: unknown) => {
-    if (state.shadow) return; // the first refusal is what enforce mode would have answered
-    if (err instanceof WardenError)
-      state.shadow = {
-        outcome: err.status >= 500 ? 'would_error' : err.code === 'approval_pending' ? 'would_hold' : 'would_deny',
-        code: err.code,
-        reason: err.reason,
-      };
-    else state.shadow = { outcome: 'would_error', reason: 'internal' };
-  };
+  const record = recordShadowRefusal;
   return {
     ...stage,
     run(state, req, res) {

@@ -1,0 +1,109 @@
+/**
+ * Shadow mode on MCP routes, with the real MCP SDK client and server: the same
+ * tool calls sent to an enforce route and its shadow twin. Tool-level
+ * refusals (a tool without a rule, an argument check) are forwarded on the
+ * shadow route and recorded with the code and reason the enforce route answered.
+ */
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { startWarden, type WardenHandle } from '../support/gateway.js';
+import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
+import { devPolicyYaml, mcpRouteYaml } from '../support/config.js';
+
+const TOOLS = `
+    mcp:
+      tools:
+        read_file:
+          authorize: [{ user: "user:{user}", relation: can_read, object: "file:{args.path}" }]`;
+
+const yaml = (file: string) => `
+server: { listen: "127.0.0.1:0" }
+${devPolicyYaml('test/mcp/fixtures', { cache_ttl: 0 })}
+audit:
+  decisions: { sink: file, path: "${file}" }
+routes:
+${mcpRouteYaml({ name: 'enf', path: '/mcp/enf' })}${TOOLS}
+${mcpRouteYaml({ name: 'sh', path: '/mcp/sh' })}
+    mode: shadow${TOOLS}
+`;
+
+describe('shadow mode on MCP routes', () => {
+  let server: ExampleMcpServer;
+  let warden: WardenHandle;
+  let dir: string;
+  beforeAll(async () => {
+    server = await startExampleMcpServer();
+    dir = mkdtempSync(join(tmpdir(), 'warden-shadow-mcp-'));
+  });
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('forwards tool-level refusals on the shadow route and records what the enforce route decided', async () => {
+    const file = join(dir, 'decisions.jsonl');
+    warden = await startWarden({ config: yaml(file), env: { MCP_URL: server.url }, logLevel: 'warn' });
+    const calls: Array<[string, Record<string, string>]> = [
+      ['read_file', { path: 'readme.txt' }], // allow
+      ['read_file', { path: 'secret.txt' }], // check denied
+      ['write_file', { path: 'x.txt', content: 'x' }], // no rule: tool_not_allowed
+    ];
+    const outcome = async (path: string) => {
+      const token = await warden.mcpToken(path, 'assistant', 'alice');
+      const client = new Client({ name: 'shadow-test', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${warden.url}${path}`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+      );
+      const out: string[] = [];
+      try {
+        await client.listTools(); // pins the tools (pin_tools is on by default)
+        for (const [name, args] of calls) {
+          try {
+            await client.callTool({ name, arguments: args });
+            out.push('ok');
+          } catch (err) {
+            if (!(err instanceof McpError)) throw err;
+            out.push(String((err.data as { code?: string })?.code));
+          }
+        }
+      } finally {
+        await client.close();
+      }
+      return out;
+    };
+    let metrics = '';
+    try {
+      expect(await outcome('/mcp/enf')).toEqual(['ok', 'forbidden', 'forbidden']);
+      const before = server.executions.length;
+      expect(await outcome('/mcp/sh')).toEqual(['ok', 'ok', 'ok']);
+      expect(server.executions.length - before).toBe(3);
+      metrics = await (await fetch(`${warden.adminUrl}/metrics`)).text();
+    } finally {
+      await warden.close();
+    }
+    const recs = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.t === 'decision' && r.tool);
+    const enf = recs.filter((r) => r.route === 'enf');
+    const sh = recs.filter((r) => r.route === 'sh');
+    expect(enf.map((r) => [r.tool, r.decision, r.reason])).toEqual([
+      ['read_file', 'allow', undefined],
+      ['read_file', 'deny', 'check_denied'],
+      ['write_file', 'deny', 'tool_not_allowed'],
+    ]);
+    expect(sh.map((r) => [r.tool, r.decision, r.shadow.outcome, r.shadow.code, r.shadow.reason])).toEqual([
+      ['read_file', 'allow', 'allow', undefined, undefined],
+      ['read_file', 'allow', 'would_deny', 'forbidden', 'check_denied'],
+      ['write_file', 'allow', 'would_deny', 'forbidden', 'tool_not_allowed'],
+    ]);
+    expect(metrics).toMatch(/warden_shadow_decisions_total\{outcome="would_deny",route="sh"\} 2\b/);
+  });
+});
