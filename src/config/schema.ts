@@ -1020,7 +1020,7 @@ export const decisionLogSchema = z
     flush_interval: duration('1s')
       .describe('HTTP sink: longest wait before a partial batch is sent')
       .meta({ examples: ['200ms'] }),
-    write_interval: duration('100ms')
+    write_interval: duration('20ms')
       .describe(
         'Records are handed to the sink in one batch at most this long after they were decided (sooner when 256K characters are pending; always on shutdown and reload). A crash (kill -9) loses at most this window. 0: every event-loop turn. At most 10s',
       )
