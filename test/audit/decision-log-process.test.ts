@@ -132,7 +132,9 @@ describe('decision log of a real process', () => {
     const traffic = load(url, token);
     let killedAt = 0;
     try {
-      while (traffic.answered.length < 200) await new Promise((r) => setTimeout(r, 20));
+      // Enough load for a while: records answered more than 1 s before the kill must all be on disk.
+      const started = Date.now();
+      while (traffic.answered.length < 200 || Date.now() - started < 2_000) await new Promise((r) => setTimeout(r, 20));
       killedAt = Date.now();
       await warden.kill();
     } finally {
