@@ -18,6 +18,7 @@ import type { CanonicalTarget } from './canonical.js';
 import { upstreamPath, type CompiledRoute } from './compile.js';
 import type { RequestState } from './context.js';
 import { matchRoute } from './match.js';
+import { runStages, runTracedStages } from './run-stages.js';
 import { compileRouteTable } from './route-table.js';
 import type { Stage } from './stage.js';
 import { newState, type NewStateInit } from './state.js';
@@ -45,60 +46,6 @@ export interface Pipeline {
   /** Run everything up to (not including) forwarding; for `warden explain`. */
   evaluate(state: RequestState, req?: IncomingMessage): Promise<void>;
   newState(init: NewStateInit): RequestState;
-}
-
-/**
- * Run `plan` from stage `i`. A stage that finishes from a warm cache returns
- * no promise, so the chain stays synchronous (and this returns undefined)
- * until a stage really waits on I/O; the rest of the plan continues when that
- * promise settles. Throws (synchronously) or rejects with the denying error.
- */
-export function runStages(plan: readonly Stage[], i: number, state: RequestState, req?: IncomingMessage, res?: ServerResponse): Promise<void> | void {
-  for (; i < plan.length; i++) {
-    const pending = plan[i].run(state, req, res);
-    if (pending) {
-      const next = i + 1;
-      return pending.then(() => runStages(plan, next, state, req, res));
-    }
-  }
-}
-
-/**
- * `runStages` with a span per stage (tracing on, request sampled). Same
- * contract: synchronous until a stage returns a promise.
- */
-export function runTracedStages(
-  plan: readonly Stage[],
-  i: number,
-  state: RequestState,
-  trace: RequestTrace,
-  req?: IncomingMessage,
-  res?: ServerResponse,
-): Promise<void> | void {
-  for (; i < plan.length; i++) {
-    const span = trace.stage(plan[i].name);
-    let pending: Promise<void> | void;
-    try {
-      pending = plan[i].run(state, req, res);
-    } catch (err) {
-      span.fail(err);
-      throw err;
-    }
-    if (pending) {
-      const next = i + 1;
-      return pending.then(
-        () => {
-          span.end();
-          return runTracedStages(plan, next, state, trace, req, res);
-        },
-        (err: unknown) => {
-          span.fail(err);
-          throw err;
-        },
-      );
-    }
-    span.end();
-  }
 }
 
 /** Build the pipeline for one config generation. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WardenError } from '../core/errors.js';
 import type { RequestState } from './context.js';
 import type { RequestTrace } from '../observability/tracing.js';
-import { runStages, runTracedStages } from './pipeline.js';
+import { runStages, runTracedStages } from './run-stages.js';
 import type { Stage } from './stage.js';
 import { newState } from './state.js';
 
