@@ -23,8 +23,10 @@ export function consoleHeaders(formOrigins: readonly string[] = []): Record<stri
   };
 }
 
-const show = (s: string) => escapeHtml(revealInvisible(s));
-const when = (ms: number) =>
+/** Text for the page: escaped, with invisible characters made visible. */
+export const show = (s: string) => escapeHtml(revealInvisible(s));
+/** A time as every console page shows it (UTC, to the second). */
+export const when = (ms: number) =>
   escapeHtml(
     new Date(ms)
       .toISOString()

@@ -7,20 +7,12 @@
  */
 
 import type { ApprovalRecord } from '../../approvals/records.js';
-import { escapeHtml, readableBody, revealInvisible } from '../../approvals/review-page.js';
+import { escapeHtml, readableBody } from '../../approvals/review-page.js';
 import type { AuthorizeConfig, CheckConfig, Config, CredentialsConfig, RouteConfig } from '../../config/schema.js';
 import type { ToolPinView } from '../../mcp/admin.js';
-import { actChain, layout } from '../page.js';
+import { actChain, layout, show, when } from '../page.js';
 import type { DiffLine } from './diff.js';
 
-const show = (s: string) => escapeHtml(revealInvisible(s));
-const when = (ms: number) =>
-  escapeHtml(
-    new Date(ms)
-      .toISOString()
-      .replace('T', ' ')
-      .replace(/\.\d+Z$/, ' UTC'),
-  );
 /** An ISO time from a stored record, shown like the rest of the console. */
 const whenIso = (iso: string) => {
   const ms = Date.parse(iso);

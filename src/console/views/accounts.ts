@@ -8,14 +8,14 @@
 
 import type { Context, Hono } from 'hono';
 import type { ActivitySource } from '../../audit/activity.js';
-import { escapeHtml, revealInvisible } from '../../approvals/review-page.js';
+import { escapeHtml } from '../../approvals/review-page.js';
 import type { SignedInPerson } from '../../http/session.js';
 import { beginLinking } from '../../vault/begin-link.js';
 import type { ProviderError } from '../../vault/providers.js';
 import type { Connection } from '../../vault/records.js';
 import type { VaultServices } from '../../vault/services.js';
 import type { ConsoleKit } from '../kit.js';
-import { consoleHeaders, layout } from '../page.js';
+import { consoleHeaders, layout, show, when } from '../page.js';
 
 const PROVIDER = /^[A-Za-z0-9_.-]{1,64}$/;
 /** The agent name a flow started from the console carries (shown in logs). */
@@ -25,14 +25,6 @@ const NOTICES = {
   revoked: 'Account disconnected; an agent must ask you to connect it again.',
 } as const;
 
-const show = (s: string) => escapeHtml(revealInvisible(s));
-const when = (ms: number) =>
-  escapeHtml(
-    new Date(ms)
-      .toISOString()
-      .replace('T', ' ')
-      .replace(/\.\d+Z$/, ' UTC'),
-  );
 const hidden = (csrf: string) => `<input type="hidden" name="csrf" value="${escapeHtml(csrf)}">`;
 
 export function registerAccounts(app: Hono, kit: ConsoleKit, vault: VaultServices | null, activity: ActivitySource | null = null): void {
