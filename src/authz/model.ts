@@ -10,6 +10,7 @@ import { dirname, resolve, basename, extname } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
 import syntaxTransformer from '@openfga/syntax-transformer';
 import type { TupleKey } from './authorizer.js';
+import { fastYamlTuples, isJsonLinesPath, jsonLinesTuples, tupleFromValue } from './tuple-file.js';
 
 const { transformer, validator } = syntaxTransformer;
 
@@ -192,12 +193,12 @@ async function readText(path: string): Promise<string> {
   }
 }
 
-const TUPLE_KEYS = new Set(['user', 'relation', 'object', 'condition']);
-
 /**
  * Parses `tuples.yaml`: a YAML list of `{user, relation, object, condition?:
  * {name, context?}}`. Every problem is reported with its line; the first one
  * is thrown (the model decides later whether a well-formed tuple is allowed).
+ * A `file` ending in `.jsonl`/`.ndjson` is read as JSON Lines instead (one
+ * such object per line; see tuple-file.ts).
  */
 export function parseTuples(text: string, file = '<inline>'): TupleKey[] {
   return parseTuplesWithLines(text, file).tuples;
@@ -205,6 +206,17 @@ export function parseTuples(text: string, file = '<inline>'): TupleKey[] {
 
 /** Like `parseTuples`, also returning each tuple's 1-based line (for error messages). */
 export function parseTuplesWithLines(text: string, file = '<inline>'): { tuples: TupleKey[]; lines: (number | undefined)[] } {
+  if (isJsonLinesPath(file)) {
+    return jsonLinesTuples(text, (message, line) => {
+      throw new ModelError(file, message, { line });
+    });
+  }
+  // One flow map per line (large generated files): read without building a YAML document.
+  return fastYamlTuples(text) ?? parseTuplesYaml(text, file);
+}
+
+/** The YAML parser's reading of a tuples file (what `fastYamlTuples` must agree with, line for line). */
+export function parseTuplesYaml(text: string, file = '<inline>'): { tuples: TupleKey[]; lines: (number | undefined)[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
   const lineOf = (node: YamlNode | null | undefined): number | undefined => (node?.range ? lineCounter.linePos(node.range[0]).line : undefined);
@@ -224,23 +236,7 @@ export function parseTuplesWithLines(text: string, file = '<inline>'): { tuples:
       throw new ModelError(file, `tuple ${index + 1}: ${msg}`, { line });
     };
     if (!isMap(item)) fail('expected a map with user, relation, object');
-    const value = (item as YamlNode).toJSON() as Record<string, unknown>;
-    for (const key of Object.keys(value)) if (!TUPLE_KEYS.has(key)) fail(`unknown key "${key}"`);
-    for (const key of ['user', 'relation', 'object'] as const) {
-      if (typeof value[key] !== 'string' || (value[key] as string).length === 0) fail(`"${key}" must be a non-empty string`);
-    }
-    const tuple: TupleKey = { user: value.user as string, relation: value.relation as string, object: value.object as string };
-    if (value.condition !== undefined && value.condition !== null) {
-      const c = value.condition as Record<string, unknown>;
-      if (typeof c !== 'object' || Array.isArray(c)) fail('"condition" must be a map with name and context');
-      for (const key of Object.keys(c)) if (key !== 'name' && key !== 'context') fail(`unknown condition key "${key}"`);
-      if (typeof c.name !== 'string' || c.name.length === 0) fail('"condition.name" must be a non-empty string');
-      if (c.context !== undefined && (typeof c.context !== 'object' || c.context === null || Array.isArray(c.context))) {
-        fail('"condition.context" must be a map');
-      }
-      tuple.condition = c.context === undefined ? { name: c.name as string } : { name: c.name as string, context: c.context as Record<string, unknown> };
-    }
-    out.push(tuple);
+    out.push(tupleFromValue((item as YamlNode).toJSON() as Record<string, unknown>, fail));
   });
   return { tuples: out, lines };
 }

@@ -141,7 +141,7 @@ function checkDirect(scope: CheckScope, object: string, def: RelationDef, depth:
   const directlyRelated = user.isUserset ? def.usersetRelationsByType.get(user.type)?.has(user.relation) === true : def.plainTypes.has(user.type);
   if (directlyRelated) {
     try {
-      const tuple = scope.contextual?.bucket(object, def.name)?.byUser.get(user.user) ?? scope.stored.bucket(object, def.name)?.byUser.get(user.user);
+      const tuple = scope.contextual?.find(object, def.name, user.user) ?? scope.stored.find(object, def.name, user.user);
       if (tuple !== undefined && conditionHolds(scope, tuple)) return Outcome.True;
     } catch (err) {
       error = err;
@@ -199,12 +199,13 @@ function forEachPassing(
 }
 
 function publicWildcardHolds(scope: CheckScope, object: string, def: RelationDef): boolean {
-  const type = scope.user.type;
+  // `type:*` of the user's own type (the index's lists may hold other tuples too).
+  const label = scope.wildcardLabel;
   let found = false;
   forEachPassing(
     scope,
-    [scope.contextual?.bucket(object, def.name)?.wildcards ?? EMPTY, scope.stored.bucket(object, def.name)?.wildcards ?? EMPTY],
-    (t) => t.userType === type,
+    [scope.contextual?.wildcards(object, def.name) ?? EMPTY, scope.stored.wildcards(object, def.name)],
+    (t) => t.user === label,
     () => {
       found = true;
       return true;
@@ -257,8 +258,8 @@ function checkUsersetTuples(scope: CheckScope, object: string, def: RelationDef,
   const allowed = def.usersetRelationsByType;
   return anyHopAllows(
     scope,
-    [scope.contextual?.bucket(object, def.name)?.usersets ?? EMPTY, scope.stored.bucket(object, def.name)?.usersets ?? EMPTY],
-    (t) => allowed.get(t.userType)?.has(t.userRelation) === true,
+    [scope.contextual?.usersets(object, def.name) ?? EMPTY, scope.stored.usersets(object, def.name)],
+    (t) => t.userRelation !== '' && allowed.get(t.userType)?.has(t.userRelation) === true,
     (t) => t.userRelation,
     def,
     depth,
@@ -268,7 +269,7 @@ function checkUsersetTuples(scope: CheckScope, object: string, def: RelationDef,
 function checkTupleToUserset(scope: CheckScope, object: string, def: RelationDef, tupleset: string, computed: string, depth: number): Outcome {
   return anyHopAllows(
     scope,
-    [scope.contextual?.bucket(object, tupleset)?.all ?? EMPTY, scope.stored.bucket(object, tupleset)?.all ?? EMPTY],
+    [scope.contextual?.all(object, tupleset) ?? EMPTY, scope.stored.all(object, tupleset)],
     () => true,
     // Parents whose type lacks the computed relation are skipped, not errors.
     (t) => (scope.ts.relation(t.userType, computed) ? computed : null),

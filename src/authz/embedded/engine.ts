@@ -10,7 +10,7 @@ import { Outcome, resolveCheck, type CheckScope } from './check.js';
 import { listObjects } from './list-objects.js';
 import { FgaError, FGA_ERROR } from './errors.js';
 import { apiListObjectsProblem, apiTupleKeyProblem, apiWriteTupleProblem, userParts } from './ids.js';
-import { buildTupleIndex, indexTuple, type IndexedTuple, type TupleIndex } from './tuple-index.js';
+import { buildTupleIndex, tupleIndexBuilder, type TupleIndex } from './tuple-index.js';
 import { compileTypeSystem, type TypeSystem } from './typesystem.js';
 import { requestContextProblem, tupleString, tupleWriteProblem, userObjectRelationProblem, userProblem } from './validate.js';
 
@@ -35,6 +35,8 @@ export interface EmbeddedEngineOptions {
    * skipped, as OpenFGA ignores tuples written under an older model.
    */
   invalidTuples?: 'error' | 'ignore';
+  /** Largest object#relation kept as a plain array in the tuple index (tests run both layouts); default SMALL. */
+  smallBucket?: number;
 }
 
 /** A compiled model plus its stored tuples, answering synchronously. */
@@ -75,8 +77,7 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
   const maxResults = options.maxListObjectsResults ?? DEFAULT_MAX_LIST_OBJECTS;
   const strict = (options.invalidTuples ?? 'error') === 'error';
   const ignored: { tuple: TupleKey; reason: string }[] = [];
-  const accepted: IndexedTuple[] = [];
-  const seen = new Set<string>();
+  const builder = tupleIndexBuilder(options.smallBucket);
   const refused: InvalidStoredTupleError[] = [];
   (options.tuples ?? []).forEach((t, i) => {
     const problem =
@@ -89,20 +90,15 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
       else ignored.push({ tuple: t, reason: problem });
       return;
     }
-    const key = tupleString(t);
-    if (strict && seen.has(key)) {
-      refused.push(new InvalidStoredTupleError(i, t, 'the same tuple appears twice'));
-      return;
-    }
-    seen.add(key);
-    accepted.push(indexTuple(t));
+    // A repeated tuple replaces the earlier one (OpenFGA keys tuples without their condition); strict mode refuses it.
+    if (builder.add(t) !== undefined && strict) refused.push(new InvalidStoredTupleError(i, t, 'the same tuple appears twice'));
   });
   if (refused.length) {
     const [first, ...more] = refused;
     first.more = more;
     throw first;
   }
-  const stored = buildTupleIndex(accepted);
+  const stored = builder.done();
   // One path set reused by every call: evaluation is synchronous, so calls never interleave.
   const visited = new Set<string>();
 
@@ -111,7 +107,7 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
     if (tuples.length > MAX_CONTEXTUAL_TUPLES) {
       throw new FgaError(FGA_ERROR.validation, `at most ${MAX_CONTEXTUAL_TUPLES} contextual tuples are allowed`);
     }
-    const list: IndexedTuple[] = [];
+    const list: TupleKey[] = [];
     for (const t of tuples) {
       const shape = apiWriteTupleProblem(t?.user, t?.relation, t?.object, t?.condition?.name);
       if (shape) throw new FgaError(FGA_ERROR.validation, `invalid contextual tuple: ${shape}`);
@@ -120,9 +116,9 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
         const code = problem.kind === 'invalid_condition' ? conditionCode : FGA_ERROR.invalidTuple;
         throw new FgaError(code, `Invalid tuple '${tupleString(t)}'. Reason: ${problem.message}`);
       }
-      list.push(indexTuple(t));
+      list.push(t);
     }
-    return buildTupleIndex(list);
+    return buildTupleIndex(list, options.smallBucket);
   };
 
   const scopeFor = (user: string, contextual: TupleIndex | undefined, context: Record<string, unknown> | undefined): CheckScope => {

@@ -1,0 +1,173 @@
+/**
+ * Fast readers for large tuple files, next to the YAML reader of `model.ts`:
+ *
+ * - `tuples.yaml` written one flow map per line (`- { user: …, relation: …,
+ *   object: … }`, the form `warden fga pull` and the sample policies use) is
+ *   read line by line without building a YAML document: `fastYamlTuples`
+ *   returns null as soon as a line is anything else (a condition, block
+ *   style, an escape, a plain scalar YAML would read as a number or boolean),
+ *   and the caller parses the whole file with the YAML parser instead, so
+ *   what a file means never depends on which reader read it.
+ * - JSON Lines (`.jsonl` / `.ndjson`): one JSON object per line, the same keys.
+ */
+
+import type { TupleKey } from './authorizer.js';
+
+const TUPLE_KEYS = new Set(['user', 'relation', 'object', 'condition']);
+
+/**
+ * Checks one parsed tuple value (a YAML map's or a JSON line's object) and
+ * returns the tuple; `fail` throws with the tuple's position.
+ */
+export function tupleFromValue(value: Record<string, unknown>, fail: (msg: string) => never): TupleKey {
+  for (const key of Object.keys(value)) if (!TUPLE_KEYS.has(key)) fail(`unknown key "${key}"`);
+  for (const key of ['user', 'relation', 'object'] as const) {
+    if (typeof value[key] !== 'string' || (value[key] as string).length === 0) fail(`"${key}" must be a non-empty string`);
+  }
+  const tuple: TupleKey = { user: value.user as string, relation: value.relation as string, object: value.object as string };
+  if (value.condition !== undefined && value.condition !== null) {
+    const c = value.condition as Record<string, unknown>;
+    if (typeof c !== 'object' || Array.isArray(c)) fail('"condition" must be a map with name and context');
+    for (const key of Object.keys(c)) if (key !== 'name' && key !== 'context') fail(`unknown condition key "${key}"`);
+    if (typeof c.name !== 'string' || c.name.length === 0) fail('"condition.name" must be a non-empty string');
+    if (c.context !== undefined && (typeof c.context !== 'object' || c.context === null || Array.isArray(c.context))) {
+      fail('"condition.context" must be a map');
+    }
+    tuple.condition = c.context === undefined ? { name: c.name as string } : { name: c.name as string, context: c.context as Record<string, unknown> };
+  }
+  return tuple;
+}
+
+/** Tuples with the 1-based line each starts on. */
+export interface TupleLines {
+  tuples: TupleKey[];
+  lines: number[];
+}
+
+// One scalar of the fast form. Plain: starts with an ASCII letter or `_` (so YAML reads it as a string unless it is
+// a null/boolean word, checked after), no whitespace, control character, quote or flow indicator, and not ending
+// in `:`. Double-quoted: no escape, quote or control character. Single-quoted: no quote or control character.
+const PLAIN = `[A-Za-z_][^\\s\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff,\\[\\]{}"']*`;
+const DQ = `"[^"\\\\\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff]+"`;
+const SQ = `'[^'\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff]+'`;
+const VALUE = `(${PLAIN}|${DQ}|${SQ})`;
+const PAIR = `(user|relation|object): +${VALUE}`;
+/** `- { k: v, k: v, k: v }` at column 0, optionally followed by a comment. */
+const ITEM = new RegExp(`^- +\\{ *${PAIR} *, *${PAIR} *, *${PAIR} *\\}(?: +#.*)? *$`);
+/** Blank, or a comment. */
+const SKIP = /^ *(?:#.*)?$/;
+/** Plain scalars YAML 1.2's core schema reads as null or a boolean. */
+const NOT_STRINGS = new Set(['null', 'Null', 'NULL', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
+
+function scalar(raw: string): string | undefined {
+  const c = raw.charCodeAt(0);
+  if (c === 0x22 /* " */ || c === 0x27 /* ' */) return raw.slice(1, -1);
+  if (NOT_STRINGS.has(raw) || raw.charCodeAt(raw.length - 1) === 0x3a /* : */) return undefined;
+  return raw;
+}
+
+/**
+ * Reads a YAML tuples file written one flow map per line. Returns null when
+ * any line is not of that simple form (the caller then parses the file as
+ * YAML). Identical strings are shared, so a user named by many tuples is one
+ * string in memory.
+ */
+export function fastYamlTuples(text: string): TupleLines | null {
+  const tuples: TupleKey[] = [];
+  const lines: number[] = [];
+  const intern = new Map<string, string>();
+  const shared = (s: string): string => {
+    const known = intern.get(s);
+    if (known !== undefined) return known;
+    intern.set(s, s);
+    return s;
+  };
+  let start = 0;
+  let lineNo = 0;
+  const n = text.length;
+  while (start < n) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = n;
+    lineNo++;
+    let line = text.slice(start, end);
+    start = end + 1;
+    if (line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1);
+    if (line.charCodeAt(0) !== 0x2d /* - */) {
+      if (SKIP.test(line)) continue;
+      return null;
+    }
+    const m = ITEM.exec(line);
+    if (!m) return null;
+    let user: string | undefined;
+    let relation: string | undefined;
+    let object: string | undefined;
+    for (let i = 1; i < 7; i += 2) {
+      const v = scalar(m[i + 1]);
+      if (v === undefined) return null;
+      const key = m[i];
+      if (key === 'user') {
+        if (user !== undefined) return null;
+        user = v;
+      } else if (key === 'relation') {
+        if (relation !== undefined) return null;
+        relation = v;
+      } else {
+        if (object !== undefined) return null;
+        object = v;
+      }
+    }
+    if (user === undefined || relation === undefined || object === undefined) return null;
+    tuples.push({ user: shared(user), relation: shared(relation), object: shared(object) });
+    lines.push(lineNo);
+  }
+  return { tuples, lines };
+}
+
+/** True for a file name the JSON Lines reader takes (`.jsonl`, `.ndjson`). */
+export function isJsonLinesPath(path: string): boolean {
+  return /\.(jsonl|ndjson)$/i.test(path);
+}
+
+/**
+ * Reads JSON Lines: one JSON object `{user, relation, object, condition?}` per
+ * line; blank lines are skipped. `fail(message, line)` throws.
+ */
+export function jsonLinesTuples(text: string, fail: (message: string, line: number) => never): TupleLines {
+  const tuples: TupleKey[] = [];
+  const lines: number[] = [];
+  const intern = new Map<string, string>();
+  const shared = (s: string): string => {
+    const known = intern.get(s);
+    if (known !== undefined) return known;
+    intern.set(s, s);
+    return s;
+  };
+  let start = 0;
+  let lineNo = 0;
+  const n = text.length;
+  while (start < n) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = n;
+    lineNo++;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.trim() === '') continue;
+    const at = lineNo;
+    const index = tuples.length;
+    const bad = (msg: string): never => fail(`tuple ${index + 1}: ${msg}`, at);
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (err) {
+      bad(`not JSON (${(err as Error).message})`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('expected a JSON object with user, relation, object');
+    const t = tupleFromValue(value as Record<string, unknown>, bad);
+    t.user = shared(t.user);
+    t.relation = shared(t.relation);
+    t.object = shared(t.object);
+    tuples.push(t);
+    lines.push(at);
+  }
+  return { tuples, lines };
+}
