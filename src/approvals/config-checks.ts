@@ -4,6 +4,7 @@ import type { ConfigIssue } from '../config/issues.js';
 import type { Config } from '../config/schema.js';
 import { compileTemplate } from '../templates/template.js';
 import { approvalRuleIssues, approvalRuleSites } from './rules.js';
+import { vapidKeyIssue } from './push/vapid.js';
 
 /** Every problem of approvals (no I/O): channels, messages, and `when` expressions (compiled at load). */
 export function approvalsConfigIssues(config: Config, env: NodeJS.ProcessEnv): ConfigIssue[] {
@@ -13,6 +14,14 @@ export function approvalsConfigIssues(config: Config, env: NodeJS.ProcessEnv): C
       issues.push({ path: `approvals.notify[${i}].console`, message: 'the console channel prints approval links and is for development only' });
     }
   });
+  const push = config.approvals.push;
+  if (push) {
+    if (push.allow_loopback && env.NODE_ENV === 'production') {
+      issues.push({ path: 'approvals.push.allow_loopback', message: 'loopback push endpoints are for tests only' });
+    }
+    const keyIssue = vapidKeyIssue(push.vapid_public_key, push.vapid_private_key);
+    if (keyIssue) issues.push({ path: 'approvals.push.vapid_private_key', message: keyIssue });
+  }
   // Messages compile with the template engine's own wording; the rules' check words unknown variables its way.
   for (const { source, rule } of approvalRuleSites(config.routes)) {
     if (!rule.message) continue;

@@ -15,10 +15,12 @@ import { createNotifiers } from './notifiers.js';
 import { createApprovalRepo } from './records.js';
 import { compileApprovalRules } from './rules.js';
 import { createApprovalService, type ApprovalService } from './service.js';
+import { createPushChannel, type PushChannel } from './push/channel.js';
 
 /** Build the stage (and its endpoints) for one config generation. */
 /** The approve stage; `service` is what the console reads and decides with. */
-export type ApprovalsStage = ShadowCapableStage & { readonly service: ApprovalService };
+/** `push`: the Web Push channel when `approvals.push` is configured and people can sign in (the console subscribes browsers to it). */
+export type ApprovalsStage = ShadowCapableStage & { readonly service: ApprovalService; readonly push: PushChannel | null };
 
 export async function createApprovalsStage(rt: Runtime, authorize: Pick<AuthorizeStage, 'reauthorize'>): Promise<ApprovalsStage> {
   const cfg = rt.config.approvals;
@@ -27,7 +29,11 @@ export async function createApprovalsStage(rt: Runtime, authorize: Pick<Authoriz
   const bus = await createDecisionBus(rt.store, rt.logger);
   const notifiers = createNotifiers(cfg.notify, rt.logger);
   const ciba = cfg.ciba ? createCibaClient(cfg.ciba, rt.logger) : undefined;
-  const service = createApprovalService({ rt, authorize, repo, bus, compiler, notifiers, ciba });
+  // The push channel asks the service who may decide; the service is built with its channels, hence the late binding.
+  let service: ApprovalService | undefined;
+  const push = createPushChannel(rt, (rec, user) => (service ? service.mayDecide(rec, user) : Promise.resolve(false)));
+  if (push) notifiers.push(push.notifier);
+  service = createApprovalService({ rt, authorize, repo, bus, compiler, notifiers, ciba });
   return {
     name: 'approve',
     effects: true,
@@ -50,6 +56,7 @@ export async function createApprovalsStage(rt: Runtime, authorize: Pick<Authoriz
     },
     close: () => service.close(),
     service,
+    push,
   };
 }
 

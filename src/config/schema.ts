@@ -688,6 +688,46 @@ export const notifierSchema = z
   ])
   .meta({ id: 'notifier', description: 'One notification channel: exactly one of webhook, email, log, console' });
 
+/** The browsers' push services (RFC 8030) a subscription may point at unless `endpoint_hosts` says otherwise. */
+export const DEFAULT_PUSH_HOSTS = ['fcm.googleapis.com', 'updates.push.services.mozilla.com', '*.push.apple.com', '*.notify.windows.com'] as const;
+
+const base64url = /^[A-Za-z0-9_-]+$/;
+
+export const pushSchema = z.strictObject({
+  vapid_public_key: z
+    .string()
+    .regex(base64url, 'must be base64url (no padding)')
+    .refine((k) => Buffer.from(k, 'base64url').length === 65, 'must be an uncompressed P-256 public key (65 bytes, base64url)')
+    .describe('VAPID public key (RFC 8292 application server key): uncompressed P-256 point, base64url; `warden keygen --vapid` makes a pair')
+    .meta({ examples: ['${WARDEN_VAPID_PUBLIC_KEY}'] }),
+  vapid_private_key: z
+    .string()
+    .regex(base64url, 'must be base64url (no padding)')
+    .refine((k) => Buffer.from(k, 'base64url').length === 32, 'must be a P-256 private key (32 bytes, base64url)')
+    .describe('VAPID private key (32 bytes, base64url). A secret: set it from the environment, never in the file')
+    .meta({ examples: ['${WARDEN_VAPID_PRIVATE_KEY}'] }),
+  subject: z
+    .string()
+    .regex(/^(mailto:[^\s@]+@[^\s@]+|https:\/\/[^\s]+)$/, 'must be a mailto: address or an https: URL')
+    .describe('VAPID `sub`: how a push service reaches the operator (mailto: or https:)')
+    .meta({ examples: ['mailto:platform@example.com'] }),
+  timeout: duration('10s')
+    .describe('Timeout of one push request (DNS, connect, send and answer)')
+    .meta({ examples: ['5s'] }),
+  endpoint_hosts: z
+    .array(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, 'a lower-case host name, optionally starting with *.'))
+    .min(1)
+    .default([...DEFAULT_PUSH_HOSTS])
+    .describe(
+      'Hosts a subscription endpoint may name (`*.example.com`: any subdomain). Endpoints are https on port 443 only, and every address the host resolves to must be public; default: the push services of Chrome, Firefox, Safari and Edge',
+    )
+    .meta({ examples: [['fcm.googleapis.com', 'updates.push.services.mozilla.com']] }),
+  allow_loopback: z
+    .boolean()
+    .default(false)
+    .describe('Tests only: also accept http(s) endpoints on 127.0.0.1 or [::1], any port (a local push service); refused when NODE_ENV=production'),
+});
+
 export const approvalsSchema = z
   .strictObject({
     ttl: duration('10m')
@@ -747,6 +787,16 @@ export const approvalsSchema = z
       .optional()
       .describe('Ask an external OpenID CIBA provider (poll mode) to notify and decide')
       .meta({ examples: [{ issuer: 'https://idp.example.com/', client_id: 'warden', client_secret: '${CIBA_CLIENT_SECRET}' }] }),
+    push: pushSchema
+      .optional()
+      .describe(
+        'Web Push (RFC 8030, RFC 8291 aes128gcm, VAPID RFC 8292) to the browsers people turn it on in from the console: each new approval they may decide is pushed with the rule message and a console link, never the request body. Needs sign-in (identity.login or the dev issuer)',
+      )
+      .meta({
+        examples: [
+          { vapid_public_key: '${WARDEN_VAPID_PUBLIC_KEY}', vapid_private_key: '${WARDEN_VAPID_PRIVATE_KEY}', subject: 'mailto:platform@example.com' },
+        ],
+      }),
   })
   .prefault({});
 
@@ -1220,3 +1270,4 @@ export type RouteAssertionConfig = z.output<typeof routeAssertionSchema>;
 export type NotifierConfig = z.output<typeof notifierSchema>;
 export type RateLimitConfig = z.output<typeof rateLimitSchema>;
 export type BudgetConfig = z.output<typeof budgetSchema>;
+export type PushConfig = z.output<typeof pushSchema>;

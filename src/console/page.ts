@@ -15,7 +15,7 @@ import { escapeHtml, grantChoices, readableBody, revealInvisible } from '../appr
 export function consoleHeaders(formOrigins: readonly string[] = []): Record<string, string> {
   return {
     'Content-Type': 'text/html; charset=utf-8',
-    'Content-Security-Policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'${formOrigins.map((o) => ` ${o}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
+    'Content-Security-Policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; worker-src 'self'; form-action 'self'${formOrigins.map((o) => ` ${o}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
     'X-Frame-Options': 'DENY',
     'Cache-Control': 'no-store',
     'Referrer-Policy': 'no-referrer',
@@ -56,6 +56,8 @@ export interface ConsoleView {
   grants: GrantRecord[];
   /** The person has the console admin role (console.admin): the navigation links the platform views. */
   admin?: boolean;
+  /** The Notifications section (Web Push, console/push/routes.ts); it loads push.js. */
+  push?: string;
 }
 
 function hidden(csrf: string): string {
@@ -105,11 +107,11 @@ export function renderConsole(v: ConsoleView): string {
   const grants = v.grants.length ? `<ul class="list">${v.grants.map((g) => grantRow(g, v)).join('')}</ul>` : '<p class="empty">No active grants.</p>';
   return layout(
     'Approvals',
-    { ...v, csrfMeta: v.csrf, current: '' },
+    { ...v, csrfMeta: v.csrf, current: '', ...(v.push ? { scripts: ['push.js'] } : {}) },
     `${v.notice ? `<p class="notice" role="status" id="notice">${show(v.notice)}</p>` : ''}
 <section aria-labelledby="h-pending"><h2 id="h-pending">Waiting for your approval <span class="count" id="pending-count">${v.pending.length}</span></h2>
 <div id="pending">${pending}</div></section>
-<section aria-labelledby="h-grants"><h2 id="h-grants">Active grants</h2>${grants}</section>`,
+<section aria-labelledby="h-grants"><h2 id="h-grants">Active grants</h2>${grants}</section>${v.push ?? ''}`,
   );
 }
 
@@ -129,7 +131,7 @@ export const CONSOLE_NAV: ReadonlyArray<{ path: string; label: string }> = [
 /** The frame of every console page: header with the signed-in person, navigation, and `inner` as the main content. */
 export function layout(
   title: string,
-  v: Pick<ConsoleView, 'base' | 'sub' | 'admin'> & { csrfMeta?: string; current?: string; events?: boolean },
+  v: Pick<ConsoleView, 'base' | 'sub' | 'admin'> & { csrfMeta?: string; current?: string; events?: boolean; scripts?: readonly string[] },
   inner: string,
 ): string {
   const nav =
@@ -141,7 +143,7 @@ export function layout(
 ${v.csrfMeta ? `<meta name="csrf-token" content="${escapeHtml(v.csrfMeta)}">` : ''}
 <link rel="stylesheet" href="${v.base}/static/console.css">
 <script src="${v.base}/static/console.js" defer></script>
-</head><body${v.events === false ? '' : ` data-events="${v.base}/events"`}>
+${(v.scripts ?? []).map((s) => `<script src="${v.base}/static/${escapeHtml(s)}" defer></script>\n`).join('')}</head><body${v.events === false ? '' : ` data-events="${v.base}/events"`}>
 <header><p class="brand"><a href="${v.base}">Warden</a></p><p class="who">Signed in as <strong id="who">${show(v.sub)}</strong> · <a href="${v.base.replace(/\/console$/, '')}/logout">Sign out</a></p>
 <nav aria-label="Console"><ul>${nav}</ul></nav></header>
 <main><h1>${escapeHtml(title)}</h1>${inner}</main></body></html>`;

@@ -24,6 +24,8 @@ import type { LimitsService } from '../limits/service.js';
 import { registerActivity } from './views/activity.js';
 import { registerBudgets } from './views/budgets.js';
 import { registerAccounts } from './views/accounts.js';
+import type { PushChannel } from '../approvals/push/channel.js';
+import { pushSection, registerPush } from './push/routes.js';
 
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
 const CSRF_PURPOSE = 'console';
@@ -46,6 +48,8 @@ export interface ConsoleDeps {
   vault: VaultServices | null;
   limits: LimitsService | null;
   activity: ActivitySource | null;
+  /** Web Push (approvals.push), or null. */
+  push?: PushChannel | null;
 }
 
 /** The `/.warden` sub-app of the console. */
@@ -135,7 +139,12 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   app.get('/console', async (c) => {
     const who = await person(c);
     if (who instanceof Response) return who;
-    const [pending, grants, admin] = await Promise.all([pendingFor(who.sub), approvals.listGrants(who.sub), isAdmin(who)]);
+    const [pending, grants, admin, push] = await Promise.all([
+      pendingFor(who.sub),
+      approvals.listGrants(who.sub),
+      isAdmin(who),
+      pushSection(kit, deps.push ?? null, who),
+    ]);
     const done = c.req.query('done');
     const notice = done !== undefined && Object.hasOwn(NOTICES, done) ? NOTICES[done as keyof typeof NOTICES] : undefined;
     return page(
@@ -149,6 +158,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
         pending,
         grants: grants.filter((g) => g.expiresAt > Date.now()).sort((a, b) => a.expiresAt - b.expiresAt),
         admin,
+        ...(push ? { push } : {}),
         ...(notice ? { notice } : {}),
       }),
     );
@@ -227,6 +237,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   registerActivity(app, kit, deps.activity);
   registerBudgets(app, kit, deps.limits);
   registerAccounts(app, kit, vault, deps.activity);
+  registerPush(app, kit, deps.push ?? null);
   // The platform team's views (console.admin); they check the role themselves.
   app.route('/console/admin', createAdminRoutes({ rt, approvals, base, person, formOf }));
   return app;

@@ -11,10 +11,17 @@ import type { VaultServices } from '../vault/services.js';
 import type { ActivitySource } from '../audit/activity.js';
 import type { LimitsService } from '../limits/service.js';
 import { createConsoleRoutes } from './routes.js';
+import type { PushChannel } from '../approvals/push/channel.js';
 
 export function createConsoleStage(
   rt: Runtime,
-  deps: { approvals: ApprovalService; vault: VaultServices | null; limits: LimitsService | null; activity: ActivitySource | null },
+  deps: {
+    approvals: ApprovalService;
+    vault: VaultServices | null;
+    limits: LimitsService | null;
+    activity: ActivitySource | null;
+    push?: PushChannel | null;
+  },
 ): Stage {
   return {
     name: 'console',

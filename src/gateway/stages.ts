@@ -58,6 +58,7 @@ export async function buildStages(rt: Runtime, options: StageOptions = {}): Prom
     await add(
       createConsoleStage(rt, {
         approvals: approve.service,
+        push: approve.push,
         vault: rt.config.vault.keys.length > 0 ? credentials.services : null,
         limits: limits.service,
         activity: options.activity ?? null,

@@ -20,6 +20,9 @@ export const METRICS: Record<string, MetricInfo> = {
     help: 'Approvals waiting for a human decision, counted in the shared store at scrape time (the same value on every instance)',
     aggregator: 'max',
   },
+  warden_push_notifications_total: {
+    help: 'Web Push deliveries of new approvals, one per browser, by result (sent | gone: 404/410, subscription removed | failed | timeout | refused: endpoint rule)',
+  },
   warden_approval_decisions_total: { help: 'Approvals decided, by outcome status (approved | denied | expired) and by whom' },
   warden_config_reloads_total: { help: 'Configuration reloads by result (success | failure)' },
   warden_config_last_reload_success_timestamp_seconds: {
