@@ -10,6 +10,7 @@ import { resolve, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../gateway/config.js';
 import { createLogger } from '../observability/logger.js';
+import { createBatchedWriter, PIPE_ATOMIC_BYTES } from '../observability/log-writer.js';
 import { startGateway } from '../gateway/gateway.js';
 import { servePrimaryMetrics } from '../observability/cluster-metrics.js';
 import { configPath } from './common.js';
@@ -62,8 +63,11 @@ function runPrimary(count: number): void {
 }
 
 async function runWorker(file: string, clusterMetrics: boolean): Promise<void> {
-  // Workers of one cluster share stdout: each line says which one wrote it.
-  const logger = createLogger(cluster.isWorker && cluster.worker ? { base: { worker: cluster.worker.id } } : {});
+  // Workers of one cluster share stdout: each line says which one wrote it, and
+  // their batched writes stay within what a pipe writes without interleaving.
+  const worker = cluster.isWorker && cluster.worker ? cluster.worker.id : undefined;
+  const destination = createBatchedWriter({ maxWriteBytes: worker === undefined ? undefined : PIPE_ATOMIC_BYTES });
+  const logger = createLogger(worker === undefined ? { destination } : { destination, base: { worker } });
   const gateway = await startGateway({ configFile: file, logger, clusterMetrics });
   const config = gateway.runtime().config;
 
