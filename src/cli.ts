@@ -5,11 +5,10 @@
  * load the gateway) and turns what escapes it into a message and exit code.
  */
 
-import { ConfigError } from './config/issues.js';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HELP, USAGE, fail } from './cli/common.js';
+import { reexecWithNodeFlags } from './cli/node-flags.js';
 
 type Command = { run(argv: string[]): Promise<void> };
 
@@ -29,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 async function main(): Promise<void> {
+  const { HELP, USAGE, fail } = await import('./cli/common.js');
   const [command, ...argv] = process.argv.slice(2);
   if (command === undefined) fail(USAGE, 2);
   if (command === '-h' || command === '--help' || command === 'help') {
@@ -41,14 +41,11 @@ async function main(): Promise<void> {
     return;
   }
   const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-  if (!load) fail(`warden: unknown command ${command}\n\n${USAGE}`, 2);
+  if (!load) return fail(`warden: unknown command ${command}\n\n${USAGE}`, 2);
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(HELP[command] + '\n');
     return;
   }
-  // `start` serves with Warden's V8 flags (cli/node-flags.ts): a child started with them serves and this
-  // process only relays, so it loads nothing of the gateway.
-  if (command === 'start' && (await import('./cli/node-flags.js')).reexecWithNodeFlags()) return;
   try {
     await (await load()).run(argv);
   } catch (err) {
@@ -73,8 +70,16 @@ function version(): string {
   return 'unknown';
 }
 
-main().catch((err: unknown) => {
+async function failWith(err: unknown): Promise<void> {
+  const [{ ConfigError }, { fail }] = await Promise.all([import('./config/issues.js'), import('./cli/common.js')]);
   if (err instanceof ConfigError) fail(err.message);
   const code = (err as { code?: string }).code;
   fail(`warden: ${code ? `${code}: ` : ''}${(err as Error).message}`);
-});
+}
+
+// `start` serves with Warden's V8 flags (cli/node-flags.ts): a child started with them serves and this
+// process only relays signals and the exit status. It is decided before anything else is loaded, so the
+// relay holds node:child_process and nothing of Warden (#17: its memory counts next to the server's).
+const [first, ...rest] = process.argv.slice(2);
+const relaying = first === 'start' && !rest.includes('-h') && !rest.includes('--help') && reexecWithNodeFlags();
+if (!relaying) main().catch(failWith);

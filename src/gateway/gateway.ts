@@ -21,7 +21,7 @@ import { METRICS } from '../observability/catalog.js';
 import { workerMetrics, type WorkerMetrics } from '../observability/cluster-metrics.js';
 import { createMetrics, type MetricSnapshot } from '../observability/metrics.js';
 import { createProcessMetrics, packageVersion } from '../observability/process-metrics.js';
-import { createTracing, type Tracing } from '../observability/tracing.js';
+import type { Tracing } from '../observability/tracing.js';
 import { resolveTracing } from '../observability/tracing-config.js';
 import { createStore } from '../store/create.js';
 import type { Store } from '../store/store.js';
@@ -261,6 +261,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Off (no endpoint, or `warden explain`): the pipeline gets no tracer and creates no span.
       const tracingConfig = options.dryRun ? null : resolveTracing(cfg.observability.tracing, env);
       if (tracingConfig) {
+        // Loaded only when on: OpenTelemetry's SDK and exporter hold ~15 MB a gateway without tracing never uses (#17).
+        const { createTracing } = await import('../observability/tracing.js');
         tracing = createTracing(tracingConfig, { logger, metrics });
         // Closed after the generation's in-flight requests: their spans are flushed.
         closers.push(() => tracing!.shutdown());
