@@ -46,8 +46,9 @@ const BEARER = /\b(Bearer|Basic|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const QUERY_SECRET = /([?&](?:access_token|token|code|ticket|client_secret|t)=)[^&\s"]+/gi;
 
 // One scan that every pattern above needs to match: most strings (ids, routes,
-// paths, decisions) fail it and skip the three replaces.
-const MAY_HOLD_SECRET = /eyJ|bearer|basic|dpop|=/i;
+// paths, decisions, rendered checks like `user:a can_read doc:1=true`) fail it
+// and skip the three replaces. A query secret needs its `?` or `&`.
+const MAY_HOLD_SECRET = /eyJ|bearer|basic|dpop|[?&]/i;
 
 /** Scrub token-shaped substrings from a string. */
 export function scrubString(value: string): string {
