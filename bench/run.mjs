@@ -17,14 +17,26 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { cpuCount, cpuTimeUs, createProcessTracker, ensureTools, freePort, peakRss, pinTree, resetPeakRss, sleep, waitForHttp } from './lib/system.mjs';
+import {
+  cpuCount,
+  cpuTimeUs,
+  createProcessTracker,
+  ensureTools,
+  freePort,
+  peakRss,
+  peakRssSplit,
+  pinTree,
+  resetPeakRss,
+  sleep,
+  waitForHttp,
+} from './lib/system.mjs';
 import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
 import { runLatency, runWrk, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startOpenFga, startRedis, VAULT_TOKEN, wardenYaml, writePolicies } from './lib/warden.mjs';
 import { DEFAULT_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
 
 const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
-import { markdown, ratios, summarize, targets } from './lib/report.mjs';
+import { beforeRedesign, markdown, ratios, summarize, targets } from './lib/report.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
@@ -339,6 +351,8 @@ async function measure(v, round, rate) {
     const cpuUsPerRequestFixed =
       served > 0 ? { sut: (cpuTimeUs(sut.pid) - cpu1.sut) / served, redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu1.redis) / served : null } : null;
     const rss = peakRss(sut.pid);
+    // Warden rows: the serving process and the relay parent of `warden start` apart (their sum is rss).
+    const split = v.kind === 'warden' ? peakRssSplit(sut.pid) : null;
     const after = await upstreamAccepts();
     // Everything but D reaches the upstream through the system under test.
     const upstream = { connections: after.accepts - before.accepts, requests: after.requests - before.requests };
@@ -349,6 +363,8 @@ async function measure(v, round, rate) {
       cpu_us_per_request: cpuUsPerRequest,
       cpu_us_per_request_fixed: cpuUsPerRequestFixed,
       rss_bytes: rss,
+      serving_rss_bytes: split?.serving ?? null,
+      relay_rss_bytes: split?.relay ?? null,
       warmup_rss_bytes: warmupRss,
       peak_reset: peakReset,
       upstream,
@@ -386,7 +402,7 @@ for (let round = 1; round <= cfg.rounds; round++) {
       samples.get(v.id).push(s);
       const l = s.latency?.latency_ms;
       log(
-        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}` : '-'} (fixed rate ${s.cpu_us_per_request_fixed ? `${Math.round(s.cpu_us_per_request_fixed.sut)} µs${s.cpu_us_per_request_fixed.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request_fixed.redis)} µs` : ''}` : '-'})  p50 ${l?.p50?.toFixed(3) ?? '-'} p99 ${l?.p99?.toFixed(3) ?? '-'} ms  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB  upstream conns ${s.upstream.connections}`,
+        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}` : '-'} (fixed rate ${s.cpu_us_per_request_fixed ? `${Math.round(s.cpu_us_per_request_fixed.sut)} µs${s.cpu_us_per_request_fixed.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request_fixed.redis)} µs` : ''}` : '-'})  p50 ${l?.p50?.toFixed(3) ?? '-'} p99 ${l?.p99?.toFixed(3) ?? '-'} ms  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB${s.relay_rss_bytes ? ` (serving ${(s.serving_rss_bytes / 2 ** 20).toFixed(0)} + relay ${(s.relay_rss_bytes / 2 ** 20).toFixed(0)})` : ''}  upstream conns ${s.upstream.connections}`,
       );
     } catch (err) {
       samples.get(v.id).push({ round, error: err.message.slice(0, 500) });
@@ -444,6 +460,7 @@ const result = {
   },
   variants: summaries,
   targets: targets(byId),
+  before_redesign: beforeRedesign(byId),
   ratios: ratios(byId),
   micro,
   samples: Object.fromEntries(samples),

@@ -43,6 +43,8 @@ export function summarize(variant, samples) {
     sut_cpu_us_per_request_fixed: median(ok.map((s) => s.cpu_us_per_request_fixed?.sut)),
     redis_cpu_us_per_request_fixed: median(ok.map((s) => s.cpu_us_per_request_fixed?.redis ?? undefined)),
     peak_rss_mb: ok.length ? Math.max(...ok.map((s) => s.rss_bytes)) / 2 ** 20 : null,
+    serving_peak_rss_mb: ok.some((s) => s.serving_rss_bytes) ? Math.max(...ok.map((s) => s.serving_rss_bytes ?? 0)) / 2 ** 20 : null,
+    relay_peak_rss_mb: ok.some((s) => s.relay_rss_bytes) ? Math.max(...ok.map((s) => s.relay_rss_bytes ?? 0)) / 2 ** 20 : null,
     warmup_peak_rss_mb: ok.some((s) => s.warmup_rss_bytes) ? Math.max(...ok.map((s) => s.warmup_rss_bytes ?? 0)) / 2 ** 20 : null,
   };
 }
@@ -59,6 +61,7 @@ export function targets(byId) {
     { name: 'G0 / R throughput', value: ratio(rps('G0'), rps('R')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'G3 / G0 throughput (policy chain cost)', value: ratio(rps('G3'), rps('G0')), target: '≥ 0.85', pass: (v) => v >= 0.85 },
     { name: 'G3 / F throughput', value: ratio(rps('G3'), rps('F')), target: '≥ 1.30', pass: (v) => v >= 1.3 },
+    { name: 'G4 / G3 throughput (MCP tools/call chain)', value: ratio(rps('G4'), rps('G3')), target: '≥ 0.85', pass: (v) => v >= 0.85 },
     { name: 'added latency G3 − D, p50 (ms)', value: diff(lat('G3', 'p50'), lat('D', 'p50')), target: '≤ 0.5 ms', pass: (v) => v <= 0.5 },
     { name: 'added latency G3 − D, p99 (ms)', value: diff(lat('G3', 'p99'), lat('D', 'p99')), target: '≤ 2 ms', pass: (v) => v <= 2 },
     {
@@ -75,6 +78,31 @@ export function targets(byId) {
   return rows.map((r) => ({ name: r.name, target: r.target, value: r.value, pass: r.value === null ? null : r.pass(r.value) }));
 }
 
+/**
+ * The committed run before the architecture redesign (#11: ratios must stay
+ * within 0.05 of it): bench/results/latest.* of 2026-11-28T13:47Z, 3 rounds.
+ * Its Warden rows ran at log level warn with the semi-space flags given on the
+ * command line (no relay parent), R and F without them; the like-for-like rows
+ * today are the quiet ones (G0q, G3q, G4q: WARDEN_LOG_LEVEL=warn).
+ */
+export const BEFORE_REDESIGN = {
+  run: '2026-11-28T13:47:12Z',
+  ratios: [
+    { name: 'G0 / R', now: ['G0q', 'R'], then: 1.047 },
+    { name: 'G3 / G0', now: ['G3q', 'G0q'], then: 0.941 },
+    { name: 'G4 / G3', now: ['G4q', 'G3q'], then: 0.694 },
+  ],
+};
+
+/** #11: today's quiet-row ratios next to the committed run's; each must be within 0.05 of it. */
+export function beforeRedesign(byId) {
+  const rps = (id) => byId[id]?.rps ?? null;
+  return BEFORE_REDESIGN.ratios.map((r) => {
+    const value = ratio(rps(r.now[0]), rps(r.now[1]));
+    return { name: r.name, rows: `${r.now[0]} / ${r.now[1]}`, then: r.then, value, pass: value === null ? null : Math.abs(value - r.then) <= 0.05 };
+  });
+}
+
 /** Other ratios worth reading (not targets). */
 export function ratios(byId) {
   const rps = (id) => byId[id]?.rps ?? null;
@@ -88,7 +116,9 @@ export function ratios(byId) {
     ['G2o / G2 (OpenFGA, no decision cache)', 'G2o', 'G2'],
     ['G2oc / G2 (OpenFGA, decision cache)', 'G2oc', 'G2'],
     ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
+    ['G0q / G0 (log level warn vs the default info)', 'G0q', 'G0'],
     ['G3q / G3 (log level warn vs the default info)', 'G3q', 'G3'],
+    ['G4q / G4 (log level warn vs the default info)', 'G4q', 'G4'],
     ['G3D / G3 (decision log on)', 'G3D', 'G3'],
     ['G3D / G3q (decision log on vs no per-request audit output at all)', 'G3D', 'G3q'],
     ['G3T / G3 (traces at sampling 0.01)', 'G3T', 'G3'],
@@ -152,6 +182,31 @@ export function markdown(result) {
       `| ${t.name} | ${t.target} | ${f(t.value, t.name.includes('ms') ? 3 : 2)} | ${t.pass === null ? 'not measured' : t.pass ? 'pass' : '**FAIL**'} |`,
     );
   lines.push('');
+  const like = result.before_redesign ?? [];
+  if (like.some((r) => r.value !== null)) {
+    lines.push(`## Against the committed run before the redesign (#11, ${BEFORE_REDESIGN.run})`);
+    lines.push('');
+    lines.push('Quiet rows (log level warn), as that run measured Warden; each ratio must stay within 0.05 of it.');
+    lines.push('');
+    lines.push('| ratio | rows now | then | now | within 0.05 |');
+    lines.push('|---|---|---:|---:|---|');
+    for (const r of like)
+      lines.push(`| ${r.name} | ${r.rows} | ${f(r.then)} | ${f(r.value)} | ${r.pass === null ? 'not measured' : r.pass ? 'yes' : '**no**'} |`);
+    lines.push('');
+  }
+  const mem = variants.filter((v) => v.relay_peak_rss_mb !== null || v.serving_peak_rss_mb !== null);
+  if (mem.length) {
+    lines.push('## Memory of the Warden rows');
+    lines.push('');
+    lines.push(
+      "Peak RSS under load (VmHWM after the warm-up) of the serving process and of the relay parent of `warden start` (the process that re-executed Node with Warden's flags; 0 when the flags were given on the command line).",
+    );
+    lines.push('');
+    lines.push('| variant | total MB | serving MB | relay MB |');
+    lines.push('|---|---:|---:|---:|');
+    for (const v of mem) lines.push(`| ${v.id} | ${f(v.peak_rss_mb, 0)} | ${f(v.serving_peak_rss_mb, 0)} | ${f(v.relay_peak_rss_mb, 0)} |`);
+    lines.push('');
+  }
   if (result.ratios.length) {
     lines.push('## Other ratios (throughput)');
     lines.push('');

@@ -194,6 +194,26 @@ export function peakRss(pid) {
   return total;
 }
 
+/**
+ * Peak RSS (VmHWM, bytes) of `pid` split into the process tree's root and its
+ * descendants. For `warden start` the root is the relay parent that
+ * re-executed Node with Warden's flags and the descendant the serving process;
+ * when the root has no children it is the serving process itself (relay 0).
+ */
+export function peakRssSplit(pid) {
+  const tree = processTree(pid);
+  const hwm = (p) => {
+    try {
+      const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : 0;
+    } catch {
+      return 0; /* exited meanwhile */
+    }
+  };
+  if (tree.length === 1) return { serving: hwm(pid), relay: 0 };
+  return { serving: tree.slice(1).reduce((a, p) => a + hwm(p), 0), relay: hwm(pid) };
+}
+
 /** CPU time (user + system, µs) used so far by `pid` and its descendants (/proc/<pid>/stat, clock ticks of 10 ms). */
 export function cpuTimeUs(pid) {
   let ticks = 0;

@@ -33,6 +33,13 @@ export const VARIANTS = [
   { id: 'R', what: 'minimal Node proxy: node:http + one undici Pool (Node ceiling)', kind: 'node' },
   { id: 'F', what: 'fastify + @fastify/http-proxy', kind: 'fastify' },
   { id: 'G0', what: 'Warden public route: canonicalize, match, proxy', kind: 'warden', warden: { level: 0 } },
+  {
+    id: 'G0q',
+    what: 'extra: G0 with WARDEN_LOG_LEVEL=warn (no per-request log lines; like for like with the run before the redesign)',
+    kind: 'warden',
+    warden: { level: 0 },
+    logLevel: 'warn',
+  },
   { id: 'G0-2k1', what: 'G0 with 2,000 routes, the measured route first', kind: 'warden', warden: { level: 0, manyRoutes: 'first' } },
   {
     id: 'G0-2kN',
@@ -159,6 +166,16 @@ export const VARIANTS = [
     auth: true,
     needs: ['redis'],
     mcp: true,
+  },
+  {
+    id: 'G4q',
+    what: 'extra: G4 with WARDEN_LOG_LEVEL=warn (no per-request log lines)',
+    kind: 'warden',
+    warden: { level: 3, redis: true, mcp: true },
+    auth: true,
+    needs: ['redis'],
+    mcp: true,
+    logLevel: 'warn',
   },
   { id: 'NC', what: 'nginx reverse proxy, 2 workers, unpinned', kind: 'nginx', workers: 2, pinned: false, cluster: true },
   {
