@@ -9,7 +9,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { WardenError } from '../core/errors.js';
 import { readBounded } from '../http/body.js';
 import type { RequestState } from '../pipeline/context.js';
-import type { UpstreamResponse } from '../proxy/forward.js';
+import type { HookedResponse, UpstreamResponse } from '../proxy/forward.js';
 import type { SessionBindings } from './sessions.js';
 import { formatSseEvent, isMessageEvent, rewriteSse } from './sse.js';
 import type { ToolsListRewriter } from './list-filter.js';
@@ -26,6 +26,9 @@ export interface McpHookContext {
   /** Bound on a buffered JSON answer or one SSE event. */
   maxBytes: number;
 }
+
+// Stateless when used without `stream: true`: one for every answer.
+const UTF8 = new TextDecoder('utf-8');
 
 function header(res: UpstreamResponse, name: string): string | undefined {
   const v = res.headers[name];
@@ -83,7 +86,7 @@ export function mediaTypeEssence(value: string | undefined): string | undefined 
  * response carrying `result.tools` filtered (see createToolsListRewriter).
  * Anything else that could carry messages is refused (fail closed).
  */
-export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamResponse) => Promise<UpstreamResponse> {
+export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamResponse) => Promise<HookedResponse> {
   return async function mcpResponseHook(res) {
     try {
       // 202 Accepted carries no messages (clients discard its body); errors are not parsed as messages.
@@ -133,7 +136,7 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
     return { statusCode: res.statusCode, headers: plainHeaders(res), body };
   }
 
-  async function json(res: UpstreamResponse): Promise<UpstreamResponse> {
+  async function json(res: UpstreamResponse): Promise<HookedResponse> {
     const raw = await readBounded(
       decoded(res),
       ctx.maxBytes,
@@ -142,7 +145,7 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
     let message: unknown;
     try {
       // fetch's response.json() (what the SDK uses) strips a BOM and replaces invalid UTF-8; so does this decoder.
-      message = JSON.parse(new TextDecoder('utf-8').decode(raw));
+      message = JSON.parse(UTF8.decode(raw));
     } catch {
       throw new WardenError('upstream_unavailable', 'upstream MCP answer is not JSON', { status: 502, reason: 'upstream_bad_json' });
     }
@@ -157,6 +160,7 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
     const out = Buffer.from(JSON.stringify(rewritten ?? message), 'utf8');
     const headers = plainHeaders(res);
     headers['content-length'] = String(out.length);
-    return { statusCode: res.statusCode, headers, body: Readable.from([out]) };
+    // Sent with the head in one write (forward.ts), not through a stream.
+    return { statusCode: res.statusCode, headers, body: out };
   }
 }

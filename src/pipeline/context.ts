@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../core/principal.js';
 import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
-import type { UpstreamResponse } from '../proxy/forward.js';
+import type { HookedResponse, UpstreamResponse } from '../proxy/forward.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {
@@ -89,9 +89,10 @@ export interface RequestState {
   policy: EffectivePolicy;
   /**
    * Called by the proxy with the upstream response before it is sent on (MCP
-   * tools/list filtering, tool pinning). Must stream; may replace the body.
+   * tools/list filtering, tool pinning). Must stream, or hand back a body it
+   * read whole (bounded) as a Buffer; may replace the body.
    */
-  responseHook?: (res: UpstreamResponse) => Promise<UpstreamResponse>;
+  responseHook?: (res: UpstreamResponse) => Promise<HookedResponse>;
   /**
    * Called by the proxy with the upstream's status and headers before anything
    * is sent to the agent (MCP session bookkeeping). A returned promise holds the

@@ -21,6 +21,17 @@ export interface UpstreamResponse {
 }
 
 /**
+ * What a response hook hands back: the answer as it goes to the agent. A
+ * Buffer body (an answer the hook read whole and rewrote) is sent with the
+ * head in one write; a stream is piped.
+ */
+export interface HookedResponse {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Readable | Buffer;
+}
+
+/**
  * What the proxy reads of a request (the pipeline's request state satisfies
  * it): never identity or policy, only what shapes the upstream request and
  * how its answer is relayed. `status` is written back for the audit line.
@@ -44,7 +55,7 @@ export interface ForwardRequest {
    * Called with the upstream response before it is sent on (MCP tools/list
    * filtering, tool pinning). Must stream; may replace the body.
    */
-  readonly responseHook?: (res: UpstreamResponse) => Promise<UpstreamResponse>;
+  readonly responseHook?: (res: UpstreamResponse) => Promise<HookedResponse>;
   /**
    * Called with the upstream's status and headers before anything is sent to
    * the agent. A returned promise holds the response until it settles; a
@@ -146,6 +157,28 @@ function pump(src: Readable, dst: ServerResponse): Promise<void> {
     dst.on('finish', onFinish);
     dst.on('close', onClose);
     src.pipe(dst);
+  });
+}
+
+/**
+ * `dst.end(body)` as a promise that settles like pump's: one write with the
+ * head, no intermediate stream (Readable.from costs an async iterator and
+ * several promises per answer, which showed in profiles of MCP tools/call).
+ */
+function sendWhole(body: Buffer, dst: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onFinish = () => {
+      dst.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      if (dst.writableFinished) return;
+      dst.off('finish', onFinish);
+      reject(new Error('the agent closed the connection'));
+    };
+    dst.once('finish', onFinish);
+    dst.once('close', onClose);
+    dst.end(body);
   });
 }
 
@@ -251,18 +284,20 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
         return Array.isArray(v) ? v[0] : v;
       });
     }
-    let response: UpstreamResponse = {
+    const response = await state.responseHook!({
       statusCode: upstream.statusCode,
       headers: downstreamHeaders(upstream.headers, state.assertionHeaders),
       body: upstream.body,
-    };
-    response = await state.responseHook!(response);
+    });
     state.status = response.statusCode;
     response.headers['x-request-id'] = state.id;
     addResponseHeaders(response.headers, state.responseHeaders);
     res.writeHead(response.statusCode, response.headers);
-    if (isEventStream(response.headers)) res.flushHeaders();
-    await pump(response.body, res);
+    if (Buffer.isBuffer(response.body)) await sendWhole(response.body, res);
+    else {
+      if (isEventStream(response.headers)) res.flushHeaders();
+      await pump(response.body, res);
+    }
   } catch (err) {
     // Once the response has started nothing more can be said: the agent sees a cut stream.
     if (res.headersSent) {
