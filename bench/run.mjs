@@ -365,6 +365,7 @@ async function measure(v, round, rate) {
       rss_bytes: rss,
       serving_rss_bytes: split?.serving ?? null,
       relay_rss_bytes: split?.relay ?? null,
+      relay_own_rss_bytes: split?.relayOwn ?? null,
       warmup_rss_bytes: warmupRss,
       peak_reset: peakReset,
       upstream,

@@ -45,8 +45,15 @@ export function summarize(variant, samples) {
     peak_rss_mb: ok.length ? Math.max(...ok.map((s) => s.rss_bytes)) / 2 ** 20 : null,
     serving_peak_rss_mb: ok.some((s) => s.serving_rss_bytes) ? Math.max(...ok.map((s) => s.serving_rss_bytes ?? 0)) / 2 ** 20 : null,
     relay_peak_rss_mb: ok.some((s) => s.relay_rss_bytes) ? Math.max(...ok.map((s) => s.relay_rss_bytes ?? 0)) / 2 ** 20 : null,
+    relay_own_rss_mb: ok.some((s) => s.relay_own_rss_bytes) ? Math.max(...ok.map((s) => s.relay_own_rss_bytes ?? 0)) / 2 ** 20 : null,
     warmup_peak_rss_mb: ok.some((s) => s.warmup_rss_bytes) ? Math.max(...ok.map((s) => s.warmup_rss_bytes ?? 0)) / 2 ** 20 : null,
   };
+}
+
+/** Serving process peak plus the relay's own (anonymous) pages: memory the machine spends, the shared Node binary counted once. */
+function memoryOnce(v) {
+  if (!v || v.serving_peak_rss_mb === null || v.serving_peak_rss_mb === undefined) return v?.peak_rss_mb ?? null;
+  return v.serving_peak_rss_mb + (v.relay_own_rss_mb ?? 0);
 }
 
 const ratio = (a, b) => (a && b ? a / b : null);
@@ -73,7 +80,13 @@ export function targets(byId) {
     { name: 'G3L / G3 throughput (rate limit + budget on Redis)', value: ratio(rps('G3L'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'G3D / G3 throughput (decision log on: file, chain, checkpoints)', value: ratio(rps('G3D'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'G5 / G3 throughput (identity assertion on every request)', value: ratio(rps('G5'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
-    { name: 'peak RSS of G3 under load (MB)', value: g('G3')?.peak_rss_mb ?? null, target: '≤ 120 MB', pass: (v) => v <= 120 },
+    { name: 'peak RSS of G3 under load (MB; every process, VmHWM summed)', value: g('G3')?.peak_rss_mb ?? null, target: '≤ 120 MB', pass: (v) => v <= 120 },
+    {
+      name: "peak RSS of G3 under load (MB; the Node binary's shared pages once: serving + the relay's own)",
+      value: memoryOnce(g('G3')),
+      target: '≤ 120 MB',
+      pass: (v) => v <= 120,
+    },
   ];
   return rows.map((r) => ({ name: r.name, target: r.target, value: r.value, pass: r.value === null ? null : r.pass(r.value) }));
 }
@@ -202,9 +215,16 @@ export function markdown(result) {
       "Peak RSS under load (VmHWM after the warm-up) of the serving process and of the relay parent of `warden start` (the process that re-executed Node with Warden's flags; 0 when the flags were given on the command line).",
     );
     lines.push('');
-    lines.push('| variant | total MB | serving MB | relay MB |');
-    lines.push('|---|---:|---:|---:|');
-    for (const v of mem) lines.push(`| ${v.id} | ${f(v.peak_rss_mb, 0)} | ${f(v.serving_peak_rss_mb, 0)} | ${f(v.relay_peak_rss_mb, 0)} |`);
+    lines.push(
+      "The relay's resident set is mostly the Node binary's pages, which the serving process maps too (the same physical pages, counted in both VmHWM); its own memory is its anonymous pages (RssAnon + RssShmem).",
+    );
+    lines.push('');
+    lines.push('| variant | total MB (VmHWM summed) | serving MB | relay MB | relay own MB | serving + relay own MB |');
+    lines.push('|---|---:|---:|---:|---:|---:|');
+    for (const v of mem)
+      lines.push(
+        `| ${v.id} | ${f(v.peak_rss_mb, 0)} | ${f(v.serving_peak_rss_mb, 0)} | ${f(v.relay_peak_rss_mb, 0)} | ${f(v.relay_own_rss_mb, 0)} | ${f(memoryOnce(v), 0)} |`,
+      );
     lines.push('');
   }
   if (result.ratios.length) {

@@ -199,6 +199,7 @@ export function peakRss(pid) {
  * descendants. For `warden start` the root is the relay parent that
  * re-executed Node with Warden's flags and the descendant the serving process;
  * when the root has no children it is the serving process itself (relay 0).
+ * `relayOwn` is the part of the relay no other process shares (see below).
  */
 export function peakRssSplit(pid) {
   const tree = processTree(pid);
@@ -210,8 +211,18 @@ export function peakRssSplit(pid) {
       return 0; /* exited meanwhile */
     }
   };
-  if (tree.length === 1) return { serving: hwm(pid), relay: 0 };
-  return { serving: tree.slice(1).reduce((a, p) => a + hwm(p), 0), relay: hwm(pid) };
+  // The relay's own memory: its anonymous pages. Its file-backed pages are the Node binary the serving
+  // process maps too (the same physical pages, counted in both VmHWM). It is idle: now is its peak.
+  const own = (p) => {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      return ['RssAnon', 'RssShmem'].reduce((a, k) => a + Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024, 0);
+    } catch {
+      return 0;
+    }
+  };
+  if (tree.length === 1) return { serving: hwm(pid), relay: 0, relayOwn: 0 };
+  return { serving: tree.slice(1).reduce((a, p) => a + hwm(p), 0), relay: hwm(pid), relayOwn: own(pid) };
 }
 
 /** CPU time (user + system, µs) used so far by `pid` and its descendants (/proc/<pid>/stat, clock ticks of 10 ms). */
