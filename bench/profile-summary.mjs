@@ -4,7 +4,10 @@
  * `node bench/run.mjs --profile` into bench/profiles/): the functions with the
  * most self time, and the inclusive time of Warden's own modules.
  *
- *   node bench/profile-summary.mjs bench/profiles/G3-r1.cpuprofile [--top 25] [--json]
+ *   node bench/profile-summary.mjs bench/profiles/G3-r1.cpuprofile [--top 25] [--json] [--skip 3]
+ *
+ * --skip S leaves out the first S seconds of the profile (start-up: module loading and compilation
+ * dwarf the per-request work in a short run).
  */
 
 import { readFileSync } from 'node:fs';
@@ -12,7 +15,7 @@ import { parseArgs } from 'node:util';
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '25' }, json: { type: 'boolean', default: false } },
+  options: { top: { type: 'string', default: '25' }, json: { type: 'boolean', default: false }, skip: { type: 'string', default: '0' } },
 });
 if (positionals.length === 0) {
   process.stderr.write('usage: node bench/profile-summary.mjs <file.cpuprofile>... [--top N] [--json]\n');
@@ -27,14 +30,17 @@ const short = (url) =>
     .replace(/^node:/, 'node:');
 
 /** Self and inclusive time per function (keyed by name + location). */
-export function summarize(profile) {
+export function summarize(profile, skipUs = 0) {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfUs = new Map();
   const deltas = profile.timeDeltas;
+  let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
+    at += deltas[i] ?? 0;
     const dt = deltas[i + 1] ?? 0;
+    if (at < skipUs) continue;
     selfUs.set(profile.samples[i], (selfUs.get(profile.samples[i]) ?? 0) + dt);
   }
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
@@ -70,7 +76,7 @@ export function summarize(profile) {
 const top = Number(opt.top);
 const out = [];
 for (const file of positionals) {
-  const s = summarize(JSON.parse(readFileSync(file, 'utf8')));
+  const s = summarize(JSON.parse(readFileSync(file, 'utf8')), Number(opt.skip) * 1e6);
   out.push({ file, ...s, self: s.self.slice(0, top), inclusive: s.inclusive.filter((r) => r.fn.includes(' src/')).slice(0, top) });
 }
 if (opt.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * Warden's load harness (`npm run bench`). Starts a static nginx upstream and,
- * one after another, every system under test; measures throughput with wrk and
- * latency at a fixed rate; repeats in alternating order; writes medians, ratios
- * and the issue's targets to bench/results/latest.{json,md}.
+ * one after another, every system under test; measures throughput with wrk,
+ * repeats in alternating order; then measures latency of every row at one fixed
+ * rate (open loop: 0.8 × the throughput of the slowest headline row G0–G4 run,
+ * or --rate); writes medians, ratios and the issue's targets to
+ * bench/results/latest.{json,md}.
  * See docs/performance.md for what each variant measures and how to read it.
  *
  *   node bench/run.mjs                                  # everything (≈ 15 min on 2 cores)
@@ -33,7 +35,7 @@ import {
 import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
 import { runLatency, runWrk, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startOpenFga, startRedis, VAULT_TOKEN, wardenYaml, writePolicies } from './lib/warden.mjs';
-import { DEFAULT_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
+import { DEFAULT_VARIANTS, HEADLINE_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
 
 const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
 import { beforeRedesign, markdown, ratios, summarize, targets } from './lib/report.mjs';
@@ -96,6 +98,8 @@ const cfg = {
 };
 for (const id of cfg.variants)
   if (!VARIANTS.some((v) => v.id === id)) throw new Error(`unknown variant ${id} (known: ${VARIANTS.map((v) => v.id).join(', ')})`);
+// D runs whenever latency is measured: every row's latency reads against it (added latency = row − D).
+if (cfg.latencyDuration > 0 && !cfg.variants.includes('D')) cfg.variants.unshift('D');
 const selected = VARIANTS.filter((v) => cfg.variants.includes(v.id));
 const needs = new Set(selected.flatMap((v) => v.needs ?? []));
 
@@ -160,7 +164,7 @@ if (needs.has('redis')) {
 const unavailable = new Map();
 if (needs.has('openfga')) {
   try {
-    openfga = await startOpenFga(tracker, WORK, cfg.loadCpu);
+    openfga = await startOpenFga(tracker, WORK, cfg.loadCpu, { objects: Math.max(0, ...selected.map((v) => v.spread ?? 0)) });
     log(`openfga on ${openfga.apiUrl}, store ${openfga.storeId}`);
   } catch (err) {
     log(`openfga unavailable: ${err.message}`);
@@ -213,6 +217,9 @@ async function startSut(v, round) {
   let proc;
   const url = `http://127.0.0.1:${port}`;
   switch (v.kind) {
+    case 'openfga':
+      // F0: OpenFGA itself is the system under test, where it runs for G2m (the load CPU).
+      return { url: openfga.apiUrl, pid: openfga.proc.pid, stop: async () => {} };
     case 'direct':
       pinTree(upstream.pid, cfg.sutCpu);
       return { url: upstreamOrigin, pid: upstream.pid, stop: async () => pinTree(upstream.pid, cfg.loadCpu) };
@@ -258,11 +265,17 @@ async function startSut(v, round) {
 }
 
 /** One request with fetch: the variant must answer 200 with the upstream's body (and swap credentials). */
-async function probe(v, sut, request) {
+async function probe(v, sut, spreadRequest) {
+  const request = concrete(spreadRequest);
   const send = (path, extra = {}) =>
     fetch(sut.url + path, { method: request.method, headers: { ...request.headers, ...extra }, body: request.body, signal: AbortSignal.timeout(5_000) }).then(
       async (r) => ({ status: r.status, auth: r.headers.get('x-bench-auth'), text: await r.text() }),
     );
+  if (v.kind === 'openfga') {
+    const r = await send(request.path);
+    if (r.status !== 200 || JSON.parse(r.text).allowed !== true) throw new Error(`OpenFGA check answered ${r.status}: ${r.text.slice(0, 300)}`);
+    return;
+  }
   if (v.mcp) {
     const list = await fetch(sut.url + '/mcp', {
       method: 'POST',
@@ -305,6 +318,9 @@ async function probe(v, sut, request) {
   }
 }
 
+/** The request with `{id}` (a spread row) filled in with 42: what the probe sends and what wrk's URL names. */
+const concrete = (request) => ({ ...request, path: request.path.replaceAll('{id}', '42'), body: request.body?.replaceAll('{id}', '42') });
+
 const wrkScripts = new Map();
 function wrkScriptFor(v, request) {
   if (!wrkScripts.has(v.id)) wrkScripts.set(v.id, writeWrkScript(WORK, v.id, request));
@@ -318,12 +334,12 @@ async function upstreamAccepts() {
   return m ? { accepts: Number(m[1]), requests: Number(m[3]) } : { accepts: 0, requests: 0 };
 }
 
-async function measure(v, round, rate) {
+async function measure(v, round) {
   const before = await upstreamAccepts();
   const sut = await startSut(v, round);
-  const request = requestFor(v, sut.token);
+  const request = requestFor(v, sut.token, openfga);
   const loadCpus = v.pinned === false ? null : cfg.loadCpu;
-  const url = sut.url + request.path;
+  const url = sut.url + concrete(request).path;
   try {
     await probe(v, sut, request);
     const script = wrkScriptFor(v, request);
@@ -333,23 +349,21 @@ async function measure(v, round, rate) {
     const warmupRss = peakRss(sut.pid);
     const peakReset = resetPeakRss(sut.pid);
     // CPU per request of the system under test and of Redis during the measured load (noise-robust, unlike req/s).
-    const cpu0 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0 };
+    // OpenFGA's CPU per request too for the rows that use it: on a shared machine the ratio of CPU per check
+    // is steadier than req/s (F0 measures OpenFGA itself).
+    const fga = v.needs?.includes('openfga') && openfga ? openfga.proc.pid : null;
+    const cpu0 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0, openfga: fga ? cpuTimeUs(fga) : 0 };
     const wrk = await runWrk({ url, script, durationSec: cfg.duration, connections: cfg.connections, cpus: loadCpus });
     const cpuUsPerRequest = wrk.requests
-      ? { sut: (cpuTimeUs(sut.pid) - cpu0.sut) / wrk.requests, redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu0.redis) / wrk.requests : null }
+      ? {
+          sut: (cpuTimeUs(sut.pid) - cpu0.sut) / wrk.requests,
+          redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu0.redis) / wrk.requests : null,
+          openfga: fga ? (cpuTimeUs(fga) - cpu0.openfga) / wrk.requests : null,
+        }
       : null;
     const total = wrk.requests || 1;
     if ((wrk.non2xx + wrk.socket_errors) / total > 0.001)
       throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
-    const cpu1 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0 };
-    const latency =
-      rate > 0 && cfg.latencyDuration > 0
-        ? await runLatency({ url, request, rate, durationSec: cfg.latencyDuration, connections: cfg.latencyConnections, cpus: loadCpus, tool: cfg.latencyTool })
-        : null;
-    // The same at the fixed rate: equal work for every row, so the CPU per request compares like for like.
-    const served = latency ? (latency.achieved_rate ?? 0) * cfg.latencyDuration : 0;
-    const cpuUsPerRequestFixed =
-      served > 0 ? { sut: (cpuTimeUs(sut.pid) - cpu1.sut) / served, redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu1.redis) / served : null } : null;
     const rss = peakRss(sut.pid);
     // Warden rows: the serving process and the relay parent of `warden start` apart (their sum is rss).
     const split = v.kind === 'warden' ? peakRssSplit(sut.pid) : null;
@@ -359,9 +373,9 @@ async function measure(v, round, rate) {
     return {
       round,
       wrk,
-      latency,
+      latency: null,
       cpu_us_per_request: cpuUsPerRequest,
-      cpu_us_per_request_fixed: cpuUsPerRequestFixed,
+      cpu_us_per_request_fixed: null,
       rss_bytes: rss,
       serving_rss_bytes: split?.serving ?? null,
       relay_rss_bytes: split?.relay ?? null,
@@ -375,20 +389,49 @@ async function measure(v, round, rate) {
   }
 }
 
+/**
+ * Open-loop latency at the fixed `rate` (a fresh start of the row, warmed up with wrk first), with the CPU
+ * per request at that rate: equal work for every row, so it compares like for like.
+ */
+async function measureLatency(v, rate) {
+  const sut = await startSut(v, 'lat');
+  const request = requestFor(v, sut.token, openfga);
+  const loadCpus = v.pinned === false ? null : cfg.loadCpu;
+  try {
+    await probe(v, sut, request);
+    if (cfg.warmup > 0)
+      await runWrk({
+        url: sut.url + concrete(request).path,
+        script: wrkScriptFor(v, request),
+        durationSec: cfg.warmup,
+        connections: cfg.connections,
+        cpus: loadCpus,
+      });
+    await sleep(200);
+    const cpu1 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0 };
+    const latency = await runLatency({
+      url: sut.url + request.path,
+      request,
+      rate,
+      durationSec: cfg.latencyDuration,
+      connections: cfg.latencyConnections,
+      cpus: loadCpus,
+      tool: cfg.latencyTool,
+    });
+    const served = (latency.achieved_rate ?? 0) * cfg.latencyDuration;
+    const cpuUsPerRequestFixed =
+      served > 0 ? { sut: (cpuTimeUs(sut.pid) - cpu1.sut) / served, redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu1.redis) / served : null } : null;
+    return { latency, cpu_us_per_request_fixed: cpuUsPerRequestFixed };
+  } finally {
+    await sut.stop();
+  }
+}
+
 // ------------------------------------------------------------ run
 
 const started = new Date();
 let rate = Number(opt.rate ?? 0);
-if (!rate) {
-  const R = VARIANTS.find((v) => v.id === 'R');
-  wardenSetup.set('R', wardenSetup.get('R') ?? { port: await freePort() });
-  const saved = cfg.latencyDuration;
-  cfg.latencyDuration = 0;
-  const cal = await measure(R, 0, 0);
-  cfg.latencyDuration = saved;
-  rate = Math.max(100, Math.round(cal.wrk.rps / 2 / 100) * 100);
-  log(`calibration: R = ${Math.round(cal.wrk.rps)} req/s → fixed latency rate ${rate} req/s`);
-}
+let rateFrom = rate ? '--rate' : null;
 
 const samples = new Map(selected.map((v) => [v.id, []]));
 for (let round = 1; round <= cfg.rounds; round++) {
@@ -399,15 +442,54 @@ for (let round = 1; round <= cfg.rounds; round++) {
       continue;
     }
     try {
-      const s = await measure(v, round, rate);
+      const s = await measure(v, round);
       samples.get(v.id).push(s);
-      const l = s.latency?.latency_ms;
       log(
-        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}` : '-'} (fixed rate ${s.cpu_us_per_request_fixed ? `${Math.round(s.cpu_us_per_request_fixed.sut)} µs${s.cpu_us_per_request_fixed.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request_fixed.redis)} µs` : ''}` : '-'})  p50 ${l?.p50?.toFixed(3) ?? '-'} p99 ${l?.p99?.toFixed(3) ?? '-'} ms  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB${s.relay_rss_bytes ? ` (serving ${(s.serving_rss_bytes / 2 ** 20).toFixed(0)} + relay ${(s.relay_rss_bytes / 2 ** 20).toFixed(0)})` : ''}  upstream conns ${s.upstream.connections}`,
+        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}${s.cpu_us_per_request.openfga !== null ? ` + OpenFGA ${Math.round(s.cpu_us_per_request.openfga)} µs` : ''}` : '-'}  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB${s.relay_rss_bytes ? ` (serving ${(s.serving_rss_bytes / 2 ** 20).toFixed(0)} + relay ${(s.relay_rss_bytes / 2 ** 20).toFixed(0)})` : ''}  upstream conns ${s.upstream.connections}`,
       );
     } catch (err) {
       samples.get(v.id).push({ round, error: err.message.slice(0, 500) });
       log(`round ${round} ${v.id}: FAILED ${err.message.slice(0, 300)}`);
+    }
+    await sleep(200);
+  }
+}
+
+// The fixed latency rate: what the slowest headline row (G0–G4) sustained, with 20 % headroom; without
+// any headline row in the run, the slowest pinned Warden row. Every row is then measured at that rate.
+const medianRps = (id) => {
+  const list = samples
+    .get(id)
+    .filter((x) => !x.error)
+    .map((x) => x.wrk.rps)
+    .sort((a, b) => a - b);
+  return list.length ? list[Math.floor(list.length / 2)] : null;
+};
+if (!rate && cfg.latencyDuration > 0) {
+  const pool = selected.filter((v) => HEADLINE_VARIANTS.includes(v.id) && medianRps(v.id));
+  const candidates = pool.length ? pool : selected.filter((v) => v.kind === 'warden' && v.pinned !== false && medianRps(v.id));
+  if (candidates.length) {
+    const slowest = candidates.reduce((a, b) => (medianRps(b.id) < medianRps(a.id) ? b : a));
+    rate = Math.max(100, Math.floor((0.8 * medianRps(slowest.id)) / 100) * 100);
+    rateFrom = `0.8 × ${slowest.id} (${Math.round(medianRps(slowest.id))} req/s, the slowest ${pool.length ? 'headline row' : 'Warden row'} run)`;
+    log(`fixed latency rate ${rate} req/s = ${rateFrom}`);
+  } else log('no Warden row measured: no latency run (give --rate)');
+}
+if (rate > 0 && cfg.latencyDuration > 0) {
+  for (const v of selected) {
+    const last = samples
+      .get(v.id)
+      .filter((x) => !x.error)
+      .at(-1);
+    if (!last) continue;
+    try {
+      Object.assign(last, await measureLatency(v, rate));
+      const l = last.latency.latency_ms;
+      log(
+        `latency ${v.id.padEnd(4)} at ${rate} req/s (achieved ${Math.round(last.latency.achieved_rate)})  p50 ${l.p50?.toFixed(3) ?? '-'} p99 ${l.p99?.toFixed(3) ?? '-'} ms  CPU/req ${last.cpu_us_per_request_fixed ? Math.round(last.cpu_us_per_request_fixed.sut) : '-'} µs`,
+      );
+    } catch (err) {
+      log(`latency ${v.id}: FAILED ${err.message.slice(0, 300)}`);
     }
     await sleep(200);
   }
@@ -454,6 +536,7 @@ const result = {
     latency_connections: cfg.latencyConnections,
     latency_tool: cfg.latencyTool,
     rate,
+    rate_from: rateFrom,
     sut_cpu: cfg.sutCpu,
     load_cpu: cfg.loadCpu,
     warden_node_flags: cfg.nodeFlags.length ? cfg.nodeFlags.join(' ') : `${WARDEN_NODE_FLAGS} (applied by \`warden start\` itself)`,

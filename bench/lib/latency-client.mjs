@@ -17,13 +17,15 @@
  * cold client (JIT, 64 connections being opened), the same for every variant.
  *
  * Usage: node latency-client.mjs '<json options>'  → prints one JSON line.
- * Options: url, method, headers, body, rate, durationSec, connections, tool, warmupSec.
+ * Options: url, method, headers, body, rate, durationSec, connections, tool, warmupSec,
+ * spread (N: `{id}` in the path or body is a random integer in [0, N) per request; paced only).
  */
 
 import { Pool } from 'undici';
 
 const opts = JSON.parse(process.argv[2]);
-const { url, method = 'GET', headers = {}, body, rate, durationSec, connections = 64, tool = 'paced', warmupSec = 2 } = opts;
+const { url, method = 'GET', headers = {}, body, rate, durationSec, connections = 64, tool = 'paced', warmupSec = 2, spread = 0 } = opts;
+const pick = (s) => (spread && s?.includes('{id}') ? s.replaceAll('{id}', String(Math.floor(Math.random() * spread))) : s);
 
 function percentiles(samples, count) {
   const arr = samples.subarray(0, count).sort();
@@ -43,7 +45,7 @@ async function paced() {
 }
 
 async function pacedRun(pool, u, durationSec) {
-  const path = u.pathname + u.search;
+  const path = decodeURI(u.pathname) + u.search;
   const total = Math.round(rate * durationSec);
   const samples = new Float64Array(total);
   let ok = 0;
@@ -63,7 +65,7 @@ async function pacedRun(pool, u, durationSec) {
     const fire = () => {
       const t0 = performance.now();
       pool
-        .request({ method, path, headers, body })
+        .request({ method, path: pick(path), headers, body: pick(body) })
         .then(async (res) => {
           // Read the whole body: latency ends at the last byte.
           for await (const _ of res.body);

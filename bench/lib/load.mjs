@@ -30,11 +30,27 @@ function run(argv, { timeoutMs }) {
 
 const luaString = (s) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 
-/** A wrk Lua script that sets method, headers and body (no per-response hook: it would slow wrk down). */
+/** `s` as a Lua expression in which every `{id}` is the Lua variable `id`. */
+const luaTemplate = (s) =>
+  s
+    .split('{id}')
+    .map((part) => luaString(part))
+    .join(' .. id .. ');
+
+/**
+ * A wrk Lua script that sets method, headers and body (no per-response hook: it would slow wrk down).
+ * With `request.spread` (a count N), `{id}` in the path or body becomes a random integer in [0, N) per
+ * request: a request() hook builds each one (the same Lua cost for every row that spreads).
+ */
 export function writeWrkScript(dir, name, request) {
   const lines = [`wrk.method = ${luaString(request.method ?? 'GET')}`];
   for (const [k, v] of Object.entries(request.headers ?? {})) lines.push(`wrk.headers[${luaString(k)}] = ${luaString(v)}`);
-  if (request.body !== undefined) lines.push(`wrk.body = ${luaString(request.body)}`);
+  if (request.spread) {
+    const path = request.path.includes('{id}') ? luaTemplate(request.path) : 'nil';
+    const body = request.body?.includes('{id}') ? luaTemplate(request.body) : request.body !== undefined ? luaString(request.body) : 'nil';
+    lines.push(`math.randomseed(${Math.floor(Math.random() * 2 ** 31)})`);
+    lines.push('request = function()', `  local id = math.random(0, ${request.spread - 1})`, `  return wrk.format(nil, ${path}, nil, ${body})`, 'end');
+  } else if (request.body !== undefined) lines.push(`wrk.body = ${luaString(request.body)}`);
   const file = join(dir, `${name}.lua`);
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
@@ -73,7 +89,7 @@ export async function runWrk({ url, script, durationSec, connections = 32, threa
 
 /** Fixed-rate latency (see latency-client.mjs). */
 export async function runLatency({ url, request, rate, durationSec, connections, cpus, tool }) {
-  const options = { url, method: request.method, headers: request.headers, body: request.body, rate, durationSec, connections, tool };
+  const options = { url, method: request.method, headers: request.headers, body: request.body, spread: request.spread, rate, durationSec, connections, tool };
   const args = [process.execPath, LATENCY_CLIENT, JSON.stringify(options)];
   const argv = cpus === null || cpus === undefined ? args : ['taskset', '-c', String(cpus), ...args];
   const out = await run(argv, { timeoutMs: (durationSec + 60) * 1000 });

@@ -40,6 +40,7 @@ export function summarize(variant, samples) {
     upstream_connections: median(ok.map((s) => s.upstream?.connections)),
     sut_cpu_us_per_request: median(ok.map((s) => s.cpu_us_per_request?.sut)),
     redis_cpu_us_per_request: median(ok.map((s) => s.cpu_us_per_request?.redis ?? undefined)),
+    openfga_cpu_us_per_request: median(ok.map((s) => s.cpu_us_per_request?.openfga ?? undefined)),
     sut_cpu_us_per_request_fixed: median(ok.map((s) => s.cpu_us_per_request_fixed?.sut)),
     redis_cpu_us_per_request_fixed: median(ok.map((s) => s.cpu_us_per_request_fixed?.redis ?? undefined)),
     peak_rss_mb: ok.length ? Math.max(...ok.map((s) => s.rss_bytes)) / 2 ** 20 : null,
@@ -76,6 +77,12 @@ export function targets(byId) {
       value: ratio(rps('G0-2kN'), rps('G0-2k1')),
       target: '≥ 0.95',
       pass: (v) => v >= 0.95,
+    },
+    {
+      name: 'G2m / F0 throughput (Warden in front of OpenFGA, a cache miss per request)',
+      value: ratio(rps('G2m'), rps('F0')),
+      target: '≥ 0.80',
+      pass: (v) => v >= 0.8,
     },
     { name: 'G3L / G3 throughput (rate limit + budget on Redis)', value: ratio(rps('G3L'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     { name: 'G3D / G3 throughput (decision log on: file, chain, checkpoints)', value: ratio(rps('G3D'), rps('G3')), target: '≥ 0.90', pass: (v) => v >= 0.9 },
@@ -128,6 +135,7 @@ export function ratios(byId) {
     ['G2 / G1 (embedded check)', 'G2', 'G1'],
     ['G2o / G2 (OpenFGA, no decision cache)', 'G2o', 'G2'],
     ['G2oc / G2 (OpenFGA, decision cache)', 'G2oc', 'G2'],
+    ['G2m / G2oc (OpenFGA: a different object per request vs one object)', 'G2m', 'G2oc'],
     ['G3 / G2 (vault on Redis)', 'G3', 'G2'],
     ['G0q / G0 (log level warn vs the default info)', 'G0q', 'G0'],
     ['G3q / G3 (log level warn vs the default info)', 'G3q', 'G3'],
@@ -163,10 +171,10 @@ export function markdown(result) {
   lines.push(
     `${meta.cpus} CPUs, Node ${meta.node}, ${meta.nginx}, ${meta.wrk}. ` +
       `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_s}s warm-up; ` +
-      `latency at a fixed ${k(meta.rate)} req/s (½ of R's calibrated throughput) for ${meta.latency_duration_s}s with the ${meta.latency_tool} client. ` +
+      `latency at a fixed ${k(meta.rate)} req/s (${meta.rate_from ?? 'fixed'}) for ${meta.latency_duration_s}s with the open-loop ${meta.latency_tool} client, every row restarted and warmed up for it. ` +
       `System under test pinned to CPU ${meta.sut_cpu}, load generator and upstream/Redis/OpenFGA to CPU ${meta.load_cpu}; cluster rows unpinned. ` +
       `Warden rows run the bin as shipped (\`node dist/src/cli.js start\`, default log level) with node flags ${meta.warden_node_flags || '(none)'}; R and F run with the same flags. ` +
-      'Peak RSS is the highest resident set during the measured load and latency runs (VmHWM, reset after the warm-up); ' +
+      'Peak RSS is the highest resident set during the measured wrk load (VmHWM, reset after the warm-up); ' +
       'the warm-up column is the peak of start-up plus warm-up (first connections, JIT compilation).',
   );
   lines.push('');
@@ -184,6 +192,21 @@ export function markdown(result) {
   lines.push('');
   if (variants.some((v) => v.latency?.overloaded)) {
     lines.push('† did not sustain the fixed rate in at least one round (achieved < 95 % of it): these percentiles include queueing, not only the proxy.');
+    lines.push('');
+  }
+  const d = byId.D?.latency;
+  if (variants.some((v) => v.latency)) {
+    lines.push(`## Latency at a fixed ${k(meta.rate)} req/s (open loop), alongside D`);
+    lines.push('');
+    lines.push('Added = the row minus D (the upstream alone) at the same percentile: what the proxy adds.');
+    lines.push('');
+    lines.push('| variant | achieved req/s | p50 ms | p99 ms | p99.9 ms | added p50 ms | added p99 ms |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const v of variants)
+      if (v.latency)
+        lines.push(
+          `| ${v.id} | ${k(v.latency.achieved_rate)} | ${f(v.latency.p50, 3)}${mark(v)} | ${f(v.latency.p99, 3)}${mark(v)} | ${f(v.latency.p999, 3)}${mark(v)} | ${v.id === 'D' ? '–' : f(diff(v.latency.p50, d?.p50), 3)} | ${v.id === 'D' ? '–' : f(diff(v.latency.p99, d?.p99), 3)} |`,
+        );
     lines.push('');
   }
   lines.push('## Targets (issue 7)');
@@ -239,16 +262,16 @@ export function markdown(result) {
     lines.push('## CPU per request');
     lines.push('');
     lines.push(
-      'CPU time (user + system, 10 ms ticks) of the system under test and of Redis divided by the requests served, during the wrk run (closed loop) ' +
+      'CPU time (user + system, 10 ms ticks) of the system under test, of Redis and of OpenFGA divided by the requests served, during the wrk run (closed loop) ' +
         'and during the fixed-rate latency run (the same work for every row): less sensitive to a noisy machine than req/s.',
     );
     lines.push('');
-    lines.push('| variant | SUT µs/req (wrk) | Redis µs/req (wrk) | SUT µs/req (fixed rate) | Redis µs/req (fixed rate) |');
-    lines.push('|---|---:|---:|---:|---:|');
+    lines.push('| variant | SUT µs/req (wrk) | Redis µs/req (wrk) | OpenFGA µs/req (wrk) | SUT µs/req (fixed rate) | Redis µs/req (fixed rate) |');
+    lines.push('|---|---:|---:|---:|---:|---:|');
     for (const v of variants)
       if (v.sut_cpu_us_per_request)
         lines.push(
-          `| ${v.id} | ${f(v.sut_cpu_us_per_request, 0)} | ${f(v.redis_cpu_us_per_request, 1)} | ${f(v.sut_cpu_us_per_request_fixed, 0)} | ${f(v.redis_cpu_us_per_request_fixed, 1)} |`,
+          `| ${v.id} | ${f(v.sut_cpu_us_per_request, 0)} | ${f(v.redis_cpu_us_per_request, 1)} | ${f(v.openfga_cpu_us_per_request, 0)} | ${f(v.sut_cpu_us_per_request_fixed, 0)} | ${f(v.redis_cpu_us_per_request_fixed, 1)} |`,
         );
     lines.push('');
   }

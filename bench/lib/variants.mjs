@@ -6,6 +6,9 @@
 
 import { mcpCallResult, upstreamJson } from './nginx.mjs';
 
+/** Objects G2m and F0 spread their checks over (`item:0` … `item:99999`, all readable by the bench user). */
+export const OBJECTS = 100_000;
+
 /** A GET through every variant lands on the same upstream path (`/items/42`). */
 const API_PATH = '/api/items/42';
 const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: { id: '42' } } });
@@ -72,6 +75,22 @@ export const VARIANTS = [
     warden: { level: 2, authz: 'openfga', cacheTtl: '5s' },
     auth: true,
     needs: ['openfga'],
+  },
+  {
+    id: 'G2m',
+    what: `G2 on a real OpenFGA server, decision cache on (5s), a different object per request (random of ${OBJECTS / 1000}k objects: mostly misses)`,
+    kind: 'warden',
+    warden: { level: 2, authz: 'openfga', cacheTtl: '5s' },
+    auth: true,
+    needs: ['openfga'],
+    spread: OBJECTS,
+  },
+  {
+    id: 'F0',
+    what: `OpenFGA's own HTTP check endpoint driven directly by wrk, G2m's object spread (OpenFGA pinned as in G2m: the load CPU)`,
+    kind: 'openfga',
+    needs: ['openfga'],
+    spread: OBJECTS,
   },
   {
     id: 'G3',
@@ -191,8 +210,23 @@ export const VARIANTS = [
   },
 ];
 
-/** The request one variant is measured with (token filled in for auth variants). */
-export function requestFor(variant, token) {
+/**
+ * The request one variant is measured with (token filled in for auth variants).
+ * With `spread`, `{id}` in the path or body is a random object id per request (see load.mjs).
+ * F0 needs the OpenFGA store (`openfga`: apiUrl, storeId, modelId).
+ */
+export function requestFor(variant, token, openfga) {
+  if (variant.kind === 'openfga') {
+    return {
+      method: 'POST',
+      path: `/stores/${openfga.storeId}/check`,
+      headers: { 'content-type': 'application/json' },
+      body: `{"tuple_key":{"user":"user:bench","relation":"can_read","object":"item:{id}"},"authorization_model_id":"${openfga.modelId}"}`,
+      spread: variant.spread,
+      expect: null,
+    };
+  }
+  if (variant.spread) return { ...get(token), path: '/api/items/{id}', spread: variant.spread };
   if (variant.mcp) {
     return {
       method: 'POST',
@@ -207,5 +241,7 @@ export function requestFor(variant, token) {
 
 /** Default set for `npm run bench`. */
 export const DEFAULT_VARIANTS = VARIANTS.map((v) => v.id);
+/** The headline rows (Warden as shipped): the slowest of them sets the fixed latency rate. */
+export const HEADLINE_VARIANTS = ['G0', 'G1', 'G2', 'G3', 'G4'];
 /** `--quick`: the variants behind the issue's targets. */
 export const QUICK_VARIANTS = ['D', 'N', 'R', 'F', 'G0', 'G3'];
