@@ -3,6 +3,11 @@
  * `@openfga/sdk` (the only module that imports it). Every call runs under one
  * deadline that covers its retries, and every failure becomes 503
  * `authz_unavailable`: a slow or broken OpenFGA never turns into an allow.
+ *
+ * Checks go through the batcher (check-batcher.ts): the checks of one
+ * event-loop turn leave as one batch-check request (OpenFGA ≥ 1.8), identical
+ * checks in flight are asked once, and the SDK's HTTP runs on keep-alive
+ * undici connections (openfga-transport.ts).
  */
 
 import {
@@ -10,7 +15,7 @@ import {
   ConsistencyPreference,
   CredentialsMethod,
   ClientWriteRequestOnDuplicateWrites,
-  type ClientBatchCheckItem,
+  type BatchCheckItem,
   type ClientRequestOptsWithConsistency,
   type AuthorizationModel,
   type TupleKey as SdkTupleKey,
@@ -18,11 +23,11 @@ import {
 import { WardenError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest, TupleKey } from './authorizer.js';
+import { createCheckBatcher, type BatchItemResult } from './check-batcher.js';
+import { createOpenFgaTransport, type OpenFgaTransport } from './openfga-transport.js';
 
 /** The server's own limit on checks per batch-check request (OpenFGA default). */
 const MAX_CHECKS_PER_BATCH = 50;
-/** Batch-check requests in flight at once for one `batchCheck` call. */
-const MAX_PARALLEL_BATCHES = 4;
 /** Wait before the first retry; the SDK backs off exponentially with jitter from here. */
 const RETRY_MIN_WAIT_MS = 25;
 /** A failure reason is logged at most once per this window (an outage must not flood the log). */
@@ -141,14 +146,25 @@ function relationsOf(model: AuthorizationModel | OpenFgaModelJson): Map<string, 
   return out;
 }
 
-function sdkClient(apiUrl: string, apiToken: string | undefined, retries: number, storeId?: string, modelId?: string): OpenFgaClient {
-  return new OpenFgaClient({
-    apiUrl: apiUrl.replace(/\/+$/, ''),
-    storeId,
-    authorizationModelId: modelId,
-    credentials: apiToken ? { method: CredentialsMethod.ApiToken, config: { token: apiToken } } : undefined,
-    retryParams: { maxRetry: retries, minWaitInMs: RETRY_MIN_WAIT_MS },
-  });
+function sdkClient(
+  apiUrl: string,
+  apiToken: string | undefined,
+  retries: number,
+  storeId?: string,
+  modelId?: string,
+  transport?: OpenFgaTransport,
+): OpenFgaClient {
+  return new OpenFgaClient(
+    {
+      apiUrl: apiUrl.replace(/\/+$/, ''),
+      storeId,
+      authorizationModelId: modelId,
+      credentials: apiToken ? { method: CredentialsMethod.ApiToken, config: { token: apiToken } } : undefined,
+      retryParams: { maxRetry: retries, minWaitInMs: RETRY_MIN_WAIT_MS },
+    },
+    // The SDK's typings are axios' CommonJS declarations, ours the ESM ones: the same axios 1.19 at run time.
+    transport?.axios as unknown as ConstructorParameters<typeof OpenFgaClient>[1],
+  );
 }
 
 /**
@@ -164,8 +180,10 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
   const ctx = (op: string): CallContext => ({ op, timeoutMs, logger: options.logger, logState });
 
   let client: OpenFgaClient;
+  let transport: OpenFgaTransport;
   try {
-    client = sdkClient(options.apiUrl, options.apiToken, retries, options.storeId, options.modelId);
+    transport = createOpenFgaTransport({ apiUrl: options.apiUrl, timeoutMs: Math.max(timeoutMs, 1_000) });
+    client = sdkClient(options.apiUrl, options.apiToken, retries, options.storeId, options.modelId, transport);
   } catch (err) {
     throw new WardenError('config_invalid', `authz.openfga: ${(err as Error).message}`, { cause: err });
   }
@@ -253,42 +271,60 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
     consistency: opts?.consistency === 'higher_consistency' ? ConsistencyPreference.HigherConsistency : undefined,
   });
 
-  const batchCheck = async (requests: CheckRequest[], opts?: CheckOptions): Promise<boolean[]> => {
-    if (requests.length === 0) return [];
+  /**
+   * One batch-check request for the batcher: correlation ids are the indexes
+   * (the server answers an unordered map); an item the server answered with an
+   * error fails that caller only, a failed request every caller (fail closed).
+   */
+  const sendBatch = async (requests: CheckRequest[], consistency: CheckOptions['consistency']): Promise<BatchItemResult[]> => {
+    const { modelId } = current();
+    if (requests.length === 1) {
+      // Alone in its turn: the check endpoint costs OpenFGA less than a batch of one (measured: ≈ 0.8×).
+      const r = requests[0];
+      const response = await withDeadline(ctx('check'), (signal) =>
+        client.check(
+          { user: r.user, relation: r.relation, object: r.object, context: r.context, contextualTuples: r.contextualTuples?.map(toSdkTuple) },
+          callOptions(signal, { consistency }),
+        ),
+      );
+      return [{ allowed: response.allowed === true }];
+    }
     const c = ctx('batch_check');
-    // Correlation ids are the input indexes: the server answers with an
-    // unordered map, and the index is the only key we need to restore order.
-    const checks: ClientBatchCheckItem[] = requests.map((r, i) => ({
-      user: r.user,
-      relation: r.relation,
-      object: r.object,
-      correlationId: String(i),
+    const checks: BatchCheckItem[] = requests.map((r, i) => ({
+      tuple_key: { user: r.user, relation: r.relation, object: r.object },
       context: r.context,
-      // Unlike check(), the batch item carries the wire shape `{tuple_keys}`.
-      contextualTuples: r.contextualTuples?.length ? { tuple_keys: r.contextualTuples.map(toSdkTuple) } : undefined,
+      contextual_tuples: r.contextualTuples?.length ? { tuple_keys: r.contextualTuples.map(toSdkTuple) } : undefined,
+      correlation_id: String(i),
     }));
-    current();
     const response = await withDeadline(c, (signal) =>
-      client.batchCheck({ checks }, { ...callOptions(signal, opts), maxBatchSize: MAX_CHECKS_PER_BATCH, maxParallelRequests: MAX_PARALLEL_BATCHES }),
+      client.api.batchCheck(
+        options.storeId,
+        {
+          checks,
+          authorization_model_id: modelId,
+          consistency: consistency === 'higher_consistency' ? ConsistencyPreference.HigherConsistency : undefined,
+        },
+        { signal },
+      ),
     );
-    const answers: Array<boolean | undefined> = new Array(requests.length);
-    for (const item of response.result) {
-      const index = Number(item.correlationId);
+    const results: Array<BatchItemResult | undefined> = new Array(requests.length);
+    for (const [id, item] of Object.entries(response.result ?? {})) {
+      const index = Number(id);
       if (!Number.isInteger(index) || index < 0 || index >= requests.length) continue;
       if (item.error && (item.error.message || item.error.input_error || item.error.internal_error)) {
         const message = String(item.error.message ?? '').slice(0, 300);
         const code = String(item.error.input_error ?? item.error.internal_error ?? '');
         // The cause keeps OpenFGA's words for logs and tests; clients only see the generic detail.
         const cause = Object.assign(new Error(message || code), { apiErrorCode: code, apiErrorMessage: message });
-        throw unavailable(c, item.error.input_error ? 'openfga_check_invalid' : 'openfga_check_error', cause, { code, message });
-      }
-      answers[index] = item.allowed === true;
+        results[index] = { error: unavailable(c, item.error.input_error ? 'openfga_check_invalid' : 'openfga_check_error', cause, { code, message }) };
+      } else results[index] = { allowed: item.allowed === true };
     }
-    for (let i = 0; i < answers.length; i++) {
-      if (answers[i] === undefined) throw unavailable(c, 'openfga_incomplete_batch', undefined, { missing_index: i });
+    for (let i = 0; i < results.length; i++) {
+      if (results[i] === undefined) results[i] = { error: unavailable(c, 'openfga_incomplete_batch', undefined, { missing_index: i }) };
     }
-    return answers as boolean[];
+    return results as BatchItemResult[];
   };
+  const batcher = createCheckBatcher({ send: sendBatch, maxBatch: MAX_CHECKS_PER_BATCH });
 
   return {
     engine: 'openfga',
@@ -299,23 +335,20 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
 
     async check(request, opts) {
       current();
-      const c = ctx('check');
-      const response = await withDeadline(c, (signal) =>
-        client.check(
-          {
-            user: request.user,
-            relation: request.relation,
-            object: request.object,
-            context: request.context,
-            contextualTuples: request.contextualTuples?.map(toSdkTuple),
-          },
-          callOptions(signal, opts),
-        ),
-      );
-      return response.allowed === true;
+      return batcher.check(request, opts);
     },
 
-    batchCheck,
+    /** Every check through the batcher; any failure fails the whole call (fail closed), answers in input order. */
+    async batchCheck(requests: CheckRequest[], opts?: CheckOptions): Promise<boolean[]> {
+      if (requests.length === 0) return [];
+      current();
+      const pending = requests.map((r) => batcher.check(r, opts));
+      // Wait for all (no unhandled rejection is left behind), then throw the first failure.
+      const settled = await Promise.allSettled(pending);
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      return settled.map((s) => (s as PromiseFulfilledResult<boolean>).value);
+    },
 
     async listObjects(request: ListObjectsRequest, opts) {
       current();
@@ -346,7 +379,8 @@ export async function createOpenFgaAuthorizer(options: OpenFgaAuthorizerOptions)
     async close() {
       closed = true;
       clearTimeout(retryTimer);
-      // The SDK's keep-alive sockets are unreferenced when idle; nothing to release.
+      // Checks still in flight finish (or fail) on their own; the pool closes after them.
+      await transport.close();
     },
   };
 }
