@@ -3,6 +3,7 @@
  * (`npm test` builds first.)
  */
 
+import { vapidKeyIssue } from '../../src/approvals/push/vapid.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -128,6 +129,16 @@ describe('warden token / keygen / explain', () => {
     const r = await warden(['keygen']);
     expect(r.code).toBe(0);
     expect(Buffer.from(r.stdout.trim(), 'base64')).toHaveLength(32);
+  });
+
+  it('keygen --vapid prints a VAPID pair (P-256, base64url) as environment lines', async () => {
+    const r = await warden(['keygen', '--vapid']);
+    expect(r.code).toBe(0);
+    const m = /^WARDEN_VAPID_PUBLIC_KEY=([\w-]+)\nWARDEN_VAPID_PRIVATE_KEY=([\w-]+)\n$/.exec(r.stdout);
+    expect(m).not.toBeNull();
+    expect(Buffer.from(m![1], 'base64url')).toHaveLength(65);
+    expect(Buffer.from(m![2], 'base64url')).toHaveLength(32);
+    expect(vapidKeyIssue(m![1], m![2])).toBeNull();
   });
 
   it('explain shows route, identity, each check and the decision, without forwarding', async () => {
