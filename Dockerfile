@@ -40,7 +40,7 @@ EXPOSE 8080 9090
 # Liveness of the agent listener (WARDEN_LISTEN), without curl in the image.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "dist/src/healthcheck.js"]
-# `warden start` runs Node with its V8 flags itself (a fixed 4 MiB semi-space,
+# `warden start` runs Node with its V8 flags itself (a fixed 8 MiB semi-space,
 # src/cli/node-flags.ts; docs/performance.md, "Memory"): it re-executes node once
 # and relays signals and the exit code.
 ENTRYPOINT ["node", "dist/src/cli.js"]

@@ -17,11 +17,11 @@ const get = (auth) => ({ method: 'GET', path: API_PATH, headers: auth ? { author
 
 /**
  * The Node flags `warden start` applies itself (src/cli/node-flags.ts): a
- * fixed 4 MiB young-generation semi-space. Warden rows run the bin as shipped
+ * fixed 8 MiB young-generation semi-space. Warden rows run the bin as shipped
  * (it re-executes node with them); R and F are started with the same flags so
  * the comparison is like for like. Variant G3d measures V8's defaults.
  */
-export const WARDEN_NODE_FLAGS = '--min-semi-space-size=4 --max-semi-space-size=4';
+export const WARDEN_NODE_FLAGS = '--min-semi-space-size=8 --max-semi-space-size=8';
 
 /**
  * kind: direct | nginx | node | fastify | warden.

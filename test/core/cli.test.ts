@@ -13,6 +13,7 @@ import { REPO_ROOT } from '../support/gateway.js';
 import { CLI, requireBuiltCli, runCli } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { WARDEN_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 let dir: string;
 let upstream: Upstream;
@@ -200,7 +201,7 @@ describe('warden start: node flags applied by re-executing node (#17)', () => {
         if (server === undefined) await new Promise((r) => setTimeout(r, 50));
       }
       expect(server).toBeDefined();
-      expect(cmdline(server!)).toContain('--max-semi-space-size=4');
+      expect(cmdline(server!)).toContain(WARDEN_NODE_FLAGS[1]);
       for (let i = 0; i < 200; i++) {
         if (
           await fetch(`http://127.0.0.1:${port}/.warden/healthz`).then(
@@ -246,8 +247,8 @@ describe('warden start: SIGHUP reload and SIGTERM drain', () => {
     // `warden start` re-executed node with Warden's V8 flags (#17): the serving process has them.
     const [server] = childPids(child.pid!);
     expect(server).toBeDefined();
-    expect(cmdline(server)).toEqual(expect.arrayContaining(['--min-semi-space-size=4', '--max-semi-space-size=4', 'start']));
-    expect(cmdline(child.pid!)).not.toContain('--min-semi-space-size=4');
+    expect(cmdline(server)).toEqual(expect.arrayContaining([...WARDEN_NODE_FLAGS, 'start']));
+    expect(cmdline(child.pid!)).not.toContain(WARDEN_NODE_FLAGS[0]);
     const token = (await warden(['token', '--agent', 'bot', '--user', 'alice', '-c', file])).stdout.trim();
     const get = (p: string) => fetch(`${url}${p}`, { headers: { authorization: `Bearer ${token}` } });
     expect((await get('/docs/1')).status).toBe(200);
