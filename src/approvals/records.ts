@@ -119,8 +119,26 @@ export interface ApprovalRepo {
   countPending(limit: number): Promise<number>;
   /** Ids of stored approvals (admin listing; bounded by the store's iteration). */
   listIds(limit: number): Promise<string[]>;
+  /**
+   * Pending approvals from the per user+agent pending sets (no record is
+   * read): at most `limit` entries; `complete` is false when more exist.
+   */
+  listPending(limit: number): Promise<{ entries: PendingEntry[]; complete: boolean }>;
+  /** Remember a decision for the admin's "recently decided" list (a bounded ring in the store). */
+  noteDecided(id: string): Promise<void>;
+  /** Ids of the most recent decisions noted, newest first (at most `count`). */
+  recentDecided(count: number): Promise<string[]>;
   publish(event: ApprovalEvent): Promise<void>;
 }
+
+/** One pending approval as its user+agent pending set holds it. */
+export interface PendingEntry {
+  id: string;
+  expiresAt: number;
+}
+
+/** Decisions kept in the ring behind the admin's "recently decided" list. */
+const DECIDED_RING_MAX = 100;
 
 /** How long records stay readable after they expire (so late polls get a precise answer). */
 export function retentionMs(ttlMs: number): number {
@@ -260,6 +278,26 @@ export function createApprovalRepo(store: Store, options: { ttlMs: number }): Ap
         if (ids.length >= limit) break;
       }
       return ids;
+    },
+    async listPending(limit) {
+      const now = Date.now();
+      const entries: PendingEntry[] = [];
+      for await (const key of store.keys('approval:pending:')) {
+        const raw = await store.get(key);
+        if (!raw) continue;
+        for (const [id, expiresAt] of JSON.parse(raw) as Array<[string, number]>) {
+          if (expiresAt <= now) continue;
+          if (entries.length >= limit) return { entries, complete: false };
+          entries.push({ id, expiresAt });
+        }
+      }
+      return { entries, complete: true };
+    },
+    async noteDecided(id) {
+      await store.listPush([{ key: 'approval:decided', value: id }], { max: DECIDED_RING_MAX, ttlMs: retentionMs(options.ttlMs) });
+    },
+    async recentDecided(count) {
+      return store.listRange('approval:decided', Math.min(count, DECIDED_RING_MAX));
     },
     async publish(event) {
       await store.publish(EVENTS_CHANNEL, JSON.stringify(event));

@@ -131,6 +131,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
 
   async function afterDecision(rec: ApprovalRecord): Promise<void> {
     await repo.releasePending(rec.request.user, rec.request.agent, rec.id).catch((err) => log.warn({ err }, 'could not release pending slot'));
+    if (rec.decidedBy !== 'expiry') await repo.noteDecided(rec.id).catch((err) => log.warn({ err }, 'could not note the decision for the console'));
     await repo.publish({ id: rec.id, status: rec.status }).catch((err) => log.warn({ err }, 'could not publish approval event'));
     rt.metrics.inc('warden_approval_decisions_total', { status: rec.status, by: rec.decidedBy ?? 'unknown' });
   }

@@ -131,7 +131,7 @@ export const CONSOLE_NAV: ReadonlyArray<{ path: string; label: string }> = [
 /** The frame of every console page: header with the signed-in person, navigation, and `inner` as the main content. */
 export function layout(
   title: string,
-  v: Pick<ConsoleView, 'base' | 'sub' | 'admin'> & { csrfMeta?: string; current?: string; events?: boolean; scripts?: readonly string[] },
+  v: Pick<ConsoleView, 'base' | 'sub' | 'admin'> & { csrfMeta?: string; current?: string; events?: boolean | string; scripts?: readonly string[] },
   inner: string,
 ): string {
   const nav =
@@ -143,7 +143,7 @@ export function layout(
 ${v.csrfMeta ? `<meta name="csrf-token" content="${escapeHtml(v.csrfMeta)}">` : ''}
 <link rel="stylesheet" href="${v.base}/static/console.css">
 <script src="${v.base}/static/console.js" defer></script>
-${(v.scripts ?? []).map((s) => `<script src="${v.base}/static/${escapeHtml(s)}" defer></script>\n`).join('')}</head><body${v.events === false ? '' : ` data-events="${v.base}/events"`}>
+${(v.scripts ?? []).map((s) => `<script src="${v.base}/static/${escapeHtml(s)}" defer></script>\n`).join('')}</head><body${v.events === false ? '' : ` data-events="${typeof v.events === 'string' ? v.events : `${v.base}/events`}"`}>
 <header><p class="brand"><a href="${v.base}">Warden</a></p><p class="who">Signed in as <strong id="who">${show(v.sub)}</strong> · <a href="${v.base.replace(/\/console$/, '')}/logout">Sign out</a></p>
 <nav aria-label="Console"><ul>${nav}</ul></nav></header>
 <main><h1>${escapeHtml(title)}</h1>${inner}</main></body></html>`;

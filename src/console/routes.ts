@@ -10,7 +10,7 @@
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { ApprovalService } from '../approvals/service.js';
-import { effectiveStatus, type ApprovalRecord } from '../approvals/records.js';
+import type { ApprovalRecord } from '../approvals/records.js';
 import type { Runtime } from '../core/runtime.js';
 import type { SignedInPerson } from '../http/session.js';
 import type { VaultServices } from '../vault/services.js';
@@ -26,6 +26,7 @@ import { registerBudgets } from './views/budgets.js';
 import { registerAccounts } from './views/accounts.js';
 import type { PushChannel } from '../approvals/push/channel.js';
 import { pushSection, registerPush } from './push/routes.js';
+import { allPending, watchPending } from './pending.js';
 
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
 const CSRF_PURPOSE = 'console';
@@ -33,6 +34,8 @@ const CSRF_PURPOSE = 'console';
 const EVENTS_POLL_MS = 2_000;
 /** An event stream ends after this; the browser reconnects (and the session is checked again). */
 const EVENTS_MAX_MS = 5 * 60_000;
+/** Every this many polls the person's list is recomputed even when no id changed (an approver relation may have). */
+const EVENTS_RECHECK = 15;
 
 const NOTICES = {
   approved: 'Approved once. The agent’s next try goes through.',
@@ -105,14 +108,10 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     return form;
   }
 
-  /** Pending approvals this person may decide, newest first. */
+  /** Pending approvals this person may decide, newest first (the pending records only, never every stored one). */
   async function pendingFor(sub: string): Promise<ApprovalRecord[]> {
     const out: ApprovalRecord[] = [];
-    for (const id of await approvals.repo.listIds(10_000)) {
-      const rec = await approvals.repo.get(id);
-      if (!rec || effectiveStatus(rec) !== 'pending') continue;
-      if (await approvals.mayDecide(rec, sub)) out.push(rec);
-    }
+    for (const rec of await allPending(approvals.repo)) if (await approvals.mayDecide(rec, sub)) out.push(rec);
     return out.sort((a, b) => b.createdAt - a.createdAt);
   }
 
@@ -177,10 +176,12 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
       stream.onAbort(() => {
         closed = true;
       });
-      while (!closed && Date.now() - started < EVENTS_MAX_MS) {
+      const look = watchPending(approvals.repo);
+      for (let poll = 0; !closed && Date.now() - started < EVENTS_MAX_MS; poll++) {
         let ids = last;
         try {
-          ids = (await pendingFor(who.sub)).map((r) => r.id).join(',');
+          // Records are read only when the set of pending ids changed (or every EVENTS_RECHECK polls, for approver changes).
+          if ((await look()).changed || poll % EVENTS_RECHECK === 0) ids = (await pendingFor(who.sub)).map((r) => r.id).join(',');
         } catch (err) {
           rt.logger.warn({ err }, 'console events: pending list failed');
         }

@@ -97,6 +97,12 @@ export interface StartOidcProviderOptions {
   extraTokenClaims?: (info: { clientId: string; accountId?: string; scope?: string }) => Record<string, unknown> | undefined;
   /** Claims of accounts for ID tokens / userinfo, by account id (default: `email` = `<id>@example.test`). */
   accounts?: Record<string, Record<string, unknown>>;
+  /**
+   * Account claims released with the `openid` scope and put in the ID token
+   * itself (e.g. `['roles']` for a role claim a relying party reads from it).
+   * Default none: the ID token of the code flow carries `sub` only.
+   */
+  idTokenClaims?: string[];
   /** Enable CIBA (poll mode) and register `clients.ciba`. */
   ciba?: {
     /** Called when a backchannel request arrives (after it is stored); approve/deny later with the returned helpers. */
@@ -491,7 +497,8 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
         accountId: sub,
         claims: () => ({ sub, email: `${sub}@example.test`, ...(options.accounts?.[sub] ?? {}) }),
       }),
-      claims: { openid: ['sub'], email: ['email'] },
+      claims: { openid: ['sub', ...(options.idTokenClaims ?? [])], email: ['email'] },
+      ...(options.idTokenClaims?.length ? { conformIdTokenClaims: false } : {}),
       scopes: ['openid', 'offline_access', ...resourceScopes.split(' ')],
       ttl: {
         AccessToken: accessTokenTtl,

@@ -35,13 +35,13 @@ const SECTIONS: Array<[Section, string, string]> = [
   ['tools', '/tools', 'Tool pins'],
 ];
 
-function frame(f: AdminFrame, section: Section, title: string, inner: string): string {
+function frame(f: AdminFrame, section: Section, title: string, inner: string, events: string | false = false): string {
   const nav = SECTIONS.map(
     ([key, path, label]) => `<li><a href="${f.base}/admin${path}"${key === section ? ' aria-current="page"' : ''}>${label}</a></li>`,
   ).join('');
   return layout(
     title,
-    { base: f.base, sub: f.sub, admin: true, current: '/admin', csrfMeta: f.csrf, events: false },
+    { base: f.base, sub: f.sub, admin: true, current: '/admin', csrfMeta: f.csrf, events },
     `<nav class="admin-nav" aria-label="Platform views"><ul>${nav}</ul></nav>
 ${f.notice ? `<p class="notice" role="status" id="notice">${show(f.notice)}</p>` : ''}
 ${inner}`,
@@ -94,20 +94,37 @@ function decidedRow(rec: ApprovalRecord): string {
   return `<tr id="decided-${escapeHtml(rec.id)}"><td>${rec.decidedAt !== undefined ? when(rec.decidedAt) : ''}</td><td data-label="Outcome">${escapeHtml(rec.status)}</td><td class="by" data-label="By">${by}</td><td data-label="User">${show(r.user)}</td><td data-label="Agent">${show(r.agent)}</td><td><code>${show(r.method)} ${show(r.path)}</code></td></tr>`;
 }
 
-export function renderAdminApprovals(f: AdminFrame, pending: AdminApproval[], decided: ApprovalRecord[]): string {
+/** How many wait in all (`total` found, `complete` false when the scan stopped at its bound), next to the page shown. */
+export interface PendingCount {
+  total: number;
+  complete: boolean;
+}
+
+function pendingList(pending: AdminApproval[], count: PendingCount, f: AdminFrame): string {
+  const hidden = count.total - pending.length;
+  const more =
+    !count.complete || hidden > 0
+      ? `<p class="notice" id="pending-more">Showing the newest ${pending.length} of ${count.total}${count.complete ? '' : ' or more'} waiting approvals. Stop or let them be decided to see the rest${count.complete ? '' : `; the count stops at ${count.total}`}.</p>`
+      : '';
+  const cards = pending.length ? pending.map((a) => adminApprovalCard(a, f)).join('\n') : '<p class="empty">Nothing is waiting.</p>';
+  return `${more}${cards}`;
+}
+
+export function renderAdminApprovals(f: AdminFrame, pending: AdminApproval[], decided: ApprovalRecord[], count: PendingCount): string {
   return frame(
     f,
     'approvals',
     'All pending approvals',
     `<p class="meta">Every user’s waiting requests. Approving is consent, and only the person the agent acts for (or the rule’s <code>approvers</code>) gives it, as in CIBA; an admin can <strong>stop</strong> any request, which denies it and records the admin as the one who decided.</p>
-<p><span class="count" id="admin-pending-count">${pending.length}</span> waiting</p>
-<div id="admin-pending">${pending.length ? pending.map((a) => adminApprovalCard(a, f)).join('\n') : '<p class="empty">Nothing is waiting.</p>'}</div>
+<p><span class="count" id="pending-count">${count.total}${count.complete ? '' : '+'}</span> waiting <span class="meta">(updates live)</span></p>
+<div id="pending">${pendingList(pending, count, f)}</div>
 <h2>Recently decided</h2>
 ${
   decided.length
     ? `<div class="table-wrap"><table class="decided"><caption class="sr-only">Recently decided approvals</caption><thead><tr><th scope="col">When</th><th scope="col">Outcome</th><th scope="col">Decided by</th><th scope="col">User</th><th scope="col">Agent</th><th scope="col">Request</th></tr></thead><tbody>${decided.map(decidedRow).join('')}</tbody></table></div>`
     : '<p class="empty">No decisions kept in the store.</p>'
 }`,
+    `${f.base}/admin/events`,
   );
 }
 
@@ -279,7 +296,8 @@ export interface HealthView {
   authz: { engine: string; ok: boolean; ms: number; reason?: string };
   jwks: Array<{ issuer: string; local: boolean; okAt?: number; errorAt?: number }>;
   lastLoad: { at: number; ok: boolean; reason?: string; kind: 'start' | 'reload' } | null;
-  pendingApprovals: number;
+  /** Null when the store could not count them. */
+  pendingApprovals: number | null;
   changedTools: number;
   routes: number;
 }
@@ -320,7 +338,7 @@ export function renderAdminHealth(f: AdminFrame, h: HealthView): string {
       h.lastLoad
         ? `${h.lastLoad.ok ? okBadge(true) : '<span class="status status-expired">reload failed</span>'} ${h.lastLoad.kind === 'start' ? 'loaded at start' : h.lastLoad.ok ? 'reloaded' : `reload refused (${escapeHtml(h.lastLoad.reason ?? 'error')}); the previous configuration keeps running`} ${when(h.lastLoad.at)}`
         : 'unknown'
-    }</p><p class="meta">${h.routes} route${h.routes === 1 ? '' : 's'} · ${h.pendingApprovals} pending approval${h.pendingApprovals === 1 ? '' : 's'} · <a href="${f.base}/admin/tools">${h.changedTools} changed tool${h.changedTools === 1 ? '' : 's'}</a></p></section>
+    }</p><p class="meta">${h.routes} route${h.routes === 1 ? '' : 's'} · ${h.pendingApprovals === null ? 'pending approvals unknown' : `${h.pendingApprovals} pending approval${h.pendingApprovals === 1 ? '' : 's'}`} · <a href="${f.base}/admin/tools">${h.changedTools} changed tool${h.changedTools === 1 ? '' : 's'}</a></p></section>
 <section class="card" aria-labelledby="h-version"><h3 id="h-version">Version</h3><p>Warden <code id="version">${escapeHtml(h.instance.version)}</code> on Node.js <code>${escapeHtml(h.instance.node)}</code><br>up ${duration(h.instance.uptimeS)}${h.instance.startedAt !== null ? ` (since ${when(h.instance.startedAt)})` : ''}</p></section>
 </div>
 <h2>Token issuers (JWKS)</h2>

@@ -12,8 +12,9 @@
 
 import { hostname } from 'node:os';
 import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
 import type { ApprovalService } from '../../approvals/service.js';
-import { effectiveStatus, type ApprovalRecord } from '../../approvals/records.js';
+import type { ApprovalRecord } from '../../approvals/records.js';
 import type { Runtime } from '../../core/runtime.js';
 import type { SignedInPerson } from '../../http/session.js';
 import { acceptToolChange, listToolPins } from '../../mcp/admin.js';
@@ -30,6 +31,7 @@ import {
   type HealthView,
 } from './pages.js';
 import { createAdminCheck } from './role.js';
+import { PENDING_SCAN, pendingPage, watchPending } from '../pending.js';
 
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
 const HASH = /^[0-9a-f]{64}$/;
@@ -37,6 +39,10 @@ const HASH = /^[0-9a-f]{64}$/;
 const PROBE_TIMEOUT_MS = 2_000;
 /** Decided approvals listed on the approvals page. */
 const DECIDED_SHOWN = 20;
+/** How often the admin event stream looks at the pending sets. */
+const EVENTS_POLL_MS = 2_000;
+/** An event stream ends after this; the browser reconnects (and the role is checked again). */
+const EVENTS_MAX_MS = 5 * 60_000;
 
 const NOTICES = {
   approved: 'Approved once (as an approver of this request).',
@@ -106,13 +112,11 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
   const back = (c: Context, path: string, done: keyof typeof NOTICES) =>
     c.body(null, 303, { ...consoleHeaders(), Location: `${base}/admin${path}?done=${done}` });
 
-  async function allApprovals(): Promise<ApprovalRecord[]> {
-    const out: ApprovalRecord[] = [];
-    for (const id of await approvals.repo.listIds(10_000)) {
-      const rec = await approvals.repo.get(id);
-      if (rec) out.push(rec);
-    }
-    return out;
+  /** The most recent decisions (from the store's bounded ring; expiries are not noted there). */
+  async function recentlyDecided(): Promise<ApprovalRecord[]> {
+    const ids = await approvals.repo.recentDecided(DECIDED_SHOWN);
+    const recs = await Promise.all(ids.map((id) => approvals.repo.get(id)));
+    return recs.filter((r): r is ApprovalRecord => r !== null && r.decidedAt !== undefined);
   }
 
   // ---------------------------------------------------------------- health
@@ -120,10 +124,10 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
   app.get('/', async (c) => {
     const who = await admin(c);
     if (who instanceof Response) return who;
-    const [store, authz, records, pins] = await Promise.all([
+    const [store, authz, pendingCount, pins] = await Promise.all([
       timed(() => rt.store.ping()),
       timed(() => rt.authorizer.ready()),
-      allApprovals().catch(() => [] as ApprovalRecord[]),
+      approvals.repo.countPending(PENDING_SCAN).catch(() => null),
       listToolPins(rt.store).catch(() => []),
     ]);
     const info = rt.instance;
@@ -140,7 +144,7 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
       authz: { engine: rt.config.authz.engine, ...authz },
       jwks: [...(rt.authenticator.stats?.().jwks ?? [])],
       lastLoad: info ? info.lastLoad() : null,
-      pendingApprovals: records.filter((r) => effectiveStatus(r) === 'pending').length,
+      pendingApprovals: pendingCount,
       changedTools: pins.filter((p) => p.status === 'changed').length,
       routes: rt.config.routes.length,
     };
@@ -152,14 +156,43 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
   app.get('/approvals', async (c) => {
     const who = await admin(c);
     if (who instanceof Response) return who;
-    const records = await allApprovals();
-    const pending = records.filter((r) => effectiveStatus(r) === 'pending').sort((a, b) => b.createdAt - a.createdAt);
-    const decided = records
-      .filter((r) => r.decidedAt !== undefined && r.decidedBy !== 'expiry')
-      .sort((a, b) => (b.decidedAt ?? 0) - (a.decidedAt ?? 0))
-      .slice(0, DECIDED_SHOWN);
-    const withRights = await Promise.all(pending.map(async (rec) => ({ rec, mayDecide: await approvals.mayDecide(rec, who.sub).catch(() => false) })));
-    return page(c, 200, renderAdminApprovals(frameOf(c, who), withRights, decided));
+    // Bounded: PENDING_SCAN ids from the pending sets, ADMIN_PAGE records read and shown, the count for the rest.
+    const [listed, decided] = await Promise.all([pendingPage(approvals.repo), recentlyDecided()]);
+    const withRights = await Promise.all(listed.shown.map(async (rec) => ({ rec, mayDecide: await approvals.mayDecide(rec, who.sub).catch(() => false) })));
+    return page(c, 200, renderAdminApprovals(frameOf(c, who), withRights, decided, { total: listed.total, complete: listed.complete }));
+  });
+
+  // Live updates of the approvals page, for admins only: an event when the set of every user's pending approvals changes.
+  app.get('/events', async (c) => {
+    const who = await admin(c);
+    if (who instanceof Response) return who;
+    c.header('Cache-Control', 'no-store');
+    c.header('X-Content-Type-Options', 'nosniff');
+    return streamSSE(c, async (stream) => {
+      const started = Date.now();
+      let closed = false;
+      stream.onAbort(() => {
+        closed = true;
+      });
+      const look = watchPending(approvals.repo);
+      while (!closed && Date.now() - started < EVENTS_MAX_MS) {
+        try {
+          const { changed, count } = await look();
+          if (changed) {
+            // Still signed in and still an admin? Asked again before anything is sent (a role can be taken away).
+            const still = await person(c);
+            if (still instanceof Response || still.sub !== who.sub || !(await isAdmin(still))) {
+              rt.logger.warn({ signed_in: who.sub }, 'console: admin event stream ended, no longer an admin');
+              return;
+            }
+            await stream.writeSSE({ event: 'pending', data: String(count) });
+          }
+        } catch (err) {
+          rt.logger.warn({ err }, 'console admin events: pending list failed');
+        }
+        await stream.sleep(EVENTS_POLL_MS);
+      }
+    });
   });
 
   app.post('/approvals/:id', async (c) => {
