@@ -8,12 +8,14 @@
  * `identity:` with the dev issuer, and `authz:` with the embedded engine over
  * `<fixtures>/model.fga` and `<fixtures>/tuples.yaml` (a path relative to the
  * repository root, or absolute). `authz` adds keys under `authz:`, e.g.
- * `{ cache_ttl: 0 }`.
+ * `{ cache_ttl: 0 }`; `identity` adds lines under `identity:` as they are
+ * (indent them two spaces), e.g. a `login:` block.
  */
-export function devPolicyYaml(fixtures: string, authz: Record<string, string | number> = {}): string {
+export function devPolicyYaml(fixtures: string, authz: Record<string, string | number> = {}, identity: readonly string[] = []): string {
   return [
     'identity:',
     '  dev_issuer: true',
+    ...identity,
     'authz:',
     '  engine: embedded',
     `  model: ${fixtures}/model.fga`,
