@@ -201,6 +201,8 @@ describe('warden start: node flags applied by re-executing node (#17)', () => {
         if (server === undefined) await new Promise((r) => setTimeout(r, 50));
       }
       expect(server).toBeDefined();
+      // Found right after the fork, the child may not have exec'd yet (its cmdline is still the parent's).
+      for (let i = 0; i < 100 && !cmdline(server!).includes(WARDEN_NODE_FLAGS[1]); i++) await new Promise((r) => setTimeout(r, 20));
       expect(cmdline(server!)).toContain(WARDEN_NODE_FLAGS[1]);
       for (let i = 0; i < 200; i++) {
         if (
