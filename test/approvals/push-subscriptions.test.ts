@@ -2,7 +2,8 @@
  * Push subscriptions per person, on the memory store and on a real Redis:
  * scoped by user (a user id with `:` cannot reach another's), at most
  * MAX_PER_USER (the oldest goes), one person per endpoint (a shared browser
- * re-subscribed by someone else stops getting the first person's approvals).
+ * re-subscribed by someone else stops getting the first person's approvals),
+ * and concurrent changes are all kept.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +47,14 @@ describe.each(['memory', 'redis'] as const)('push subscriptions (%s store)', (dr
     expect((await repo.users()).sort()).toEqual(['alice', 'alice:x']);
     expect(await repo.remove('alice', ep('a1'))).toBe(true);
     expect(await repo.list('alice')).toEqual([]);
+  });
+
+  it('concurrent subscriptions of one person are all kept (compare-and-set, no lost update)', async () => {
+    const [r1, r2] = [createSubscriptionRepo(store), createSubscriptionRepo(store)];
+    await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? r1 : r2).put('frank', { endpoint: ep(`f${i}`), ...keys })));
+    expect((await r1.list('frank')).map((s) => s.endpoint).sort()).toEqual(Array.from({ length: 6 }, (_, i) => ep(`f${i}`)).sort());
+    await Promise.all([r1.remove('frank', ep('f0')), r2.remove('frank', ep('f1')), r1.put('frank', { endpoint: ep('f9'), ...keys })]);
+    expect((await r2.list('frank')).map((s) => s.endpoint).sort()).toEqual(['f2', 'f3', 'f4', 'f5', 'f9'].map(ep).sort());
   });
 
   it('keeps at most MAX_PER_USER browsers (oldest goes) and one person per endpoint', async () => {

@@ -1,14 +1,18 @@
 /**
  * Browsers' push subscriptions, per signed-in person, in the Store (memory or
- * Redis, shared by every instance). Key: `push:sub:<sha256(user)>:<sha256(endpoint)>`
- * — hashed so a user id containing `:` cannot reach into another user's
- * prefix; each record also names its user and is ignored unless it matches.
- * A person keeps at most MAX_PER_USER browsers (the oldest goes); a record
- * lives SUBSCRIPTION_TTL_MS after the browser last confirmed it (the console
- * page re-sends it on every visit while it is stored). An endpoint belongs
- * to one browser profile, so it is stored for one person at a time: when
- * someone else subscribes the same browser, the previous person's record goes
- * (a shared browser stops getting the first person's approvals).
+ * Redis, shared by every instance). One key per person,
+ * `push:user:<sha256(user)>`, holds that person's list (hashed so a user id
+ * containing `:` cannot reach another's key; the record names its user and is
+ * ignored unless it matches), changed by compare-and-set so concurrent
+ * instances never lose an update. Reading a person's browsers is one GET — no
+ * key scan on the console's page views.
+ *
+ * A person keeps at most MAX_PER_USER browsers (the oldest goes); the list
+ * lives SUBSCRIPTION_TTL_MS after its last change (the console page re-sends a
+ * stored subscription on every visit). An endpoint belongs to one browser
+ * profile, so to one person at a time (`push:owner:<sha256(endpoint)>`): when
+ * someone else subscribes the same browser, the previous person's entry goes.
+ * `push:users` lists who has subscriptions (for rules with `approvers:`).
  */
 
 import { sha256Hex } from '../../core/canonical-json.js';
@@ -16,9 +20,9 @@ import type { Store } from '../../store/store.js';
 
 export const MAX_PER_USER = 10;
 export const SUBSCRIPTION_TTL_MS = 180 * 24 * 3600_000;
-/** Keys read when looking for every subscribed person (rules with `approvers:`). */
-const MAX_SCAN = 10_000;
-const PREFIX = 'push:sub:';
+/** People listed in `push:users` at most (the oldest entries go). */
+const MAX_USERS = 10_000;
+const CAS_TRIES = 8;
 
 /** What the browser's PushSubscription gives (RFC 8030 endpoint, RFC 8291 keys). */
 export interface PushSubscriptionRecord {
@@ -41,84 +45,123 @@ export interface SubscriptionRepo {
   remove(user: string, endpoint: string): Promise<boolean>;
   /** Remove every subscription of `user`; how many went. */
   removeAll(user: string): Promise<number>;
-  /** Everyone with at least one subscription (bounded scan). */
+  /** Everyone who subscribed a browser (some may have none left). */
   users(): Promise<string[]>;
 }
 
-const userPart = (user: string) => sha256Hex(`user:${user}`).slice(0, 40);
-/** A short, stable id of a subscription for logs (never the endpoint, which is a capability URL). */
+/** A short, stable id of a subscription for logs and the page (never the endpoint, which is a capability URL). */
 export const subscriptionId = (endpoint: string) => sha256Hex(`endpoint:${endpoint}`).slice(0, 16);
+const userKey = (user: string) => `push:user:${sha256Hex(`user:${user}`).slice(0, 40)}`;
 const ownerKey = (endpoint: string) => `push:owner:${sha256Hex(`endpoint:${endpoint}`).slice(0, 40)}`;
-const keyOf = (user: string, endpoint: string) => `${PREFIX}${userPart(user)}:${sha256Hex(`endpoint:${endpoint}`).slice(0, 40)}`;
+const USERS_KEY = 'push:users';
 
-function parse(raw: string | null, user?: string): PushSubscriptionRecord | null {
-  if (!raw) return null;
+function parseList(raw: string | null, user: string): PushSubscriptionRecord[] {
+  if (!raw) return [];
   try {
-    const rec = JSON.parse(raw) as PushSubscriptionRecord;
-    if (rec.v !== 1 || typeof rec.endpoint !== 'string' || typeof rec.user !== 'string') return null;
-    return user === undefined || rec.user === user ? rec : null;
+    const list = JSON.parse(raw) as PushSubscriptionRecord[];
+    return Array.isArray(list) ? list.filter((r) => r && r.v === 1 && r.user === user && typeof r.endpoint === 'string') : [];
   } catch {
-    return null;
+    return [];
   }
 }
 
 export function createSubscriptionRepo(store: Store): SubscriptionRepo {
-  async function entries(user: string): Promise<Array<{ key: string; rec: PushSubscriptionRecord }>> {
-    const out: Array<{ key: string; rec: PushSubscriptionRecord }> = [];
-    for await (const key of store.keys(`${PREFIX}${userPart(user)}:`)) {
-      const rec = parse(await store.get(key), user);
-      if (rec) out.push({ key, rec });
-      if (out.length >= MAX_PER_USER * 4) break;
+  /** Apply `change` to the JSON at `key` with compare-and-set: null = leave it; `next: null` = empty it. */
+  async function update<T>(key: string, change: (raw: string | null) => { next: string | null; result: T } | null, ttlMs: number): Promise<T | undefined> {
+    for (let i = 0; i < CAS_TRIES; i++) {
+      const raw = await store.get(key);
+      const step = change(raw);
+      if (!step) return undefined;
+      // Emptied: an empty list that expires in a second (a DEL could drop a list written meanwhile; a CAS cannot).
+      const next = step.next ?? '[]';
+      if (await store.compareAndSet(key, raw, next, { ttlMs: step.next === null ? 1000 : ttlMs })) return step.result;
     }
-    return out.sort((a, b) => a.rec.updatedAt - b.rec.updatedAt);
+    throw new Error('push subscriptions: too much contention');
+  }
+
+  async function removeEndpoint(user: string, endpoint: string): Promise<boolean> {
+    const removed = await update(
+      userKey(user),
+      (raw) => {
+        const list = parseList(raw, user);
+        const left = list.filter((r) => r.endpoint !== endpoint);
+        if (left.length === list.length) return null;
+        return { next: left.length ? JSON.stringify(left) : null, result: true };
+      },
+      SUBSCRIPTION_TTL_MS,
+    );
+    return removed === true;
   }
 
   return {
     async put(user, sub) {
-      const key = keyOf(user, sub.endpoint);
       const now = Date.now();
-      const before = parse(await store.get(key), user);
-      if (!before) {
-        const existing = await entries(user);
-        for (const old of existing.slice(0, Math.max(0, existing.length - MAX_PER_USER + 1))) await store.del(old.key);
-      }
+      // The browser changes hands: the previous person stops getting pushes on it.
       const owner = await store.get(ownerKey(sub.endpoint));
-      if (owner !== null && owner !== user) await store.del(keyOf(owner, sub.endpoint));
+      if (owner !== null && owner !== user) await removeEndpoint(owner, sub.endpoint);
       await store.set(ownerKey(sub.endpoint), user, { ttlMs: SUBSCRIPTION_TTL_MS });
-      const rec: PushSubscriptionRecord = {
-        v: 1,
-        user,
-        endpoint: sub.endpoint,
-        p256dh: sub.p256dh,
-        auth: sub.auth,
-        createdAt: before?.createdAt ?? now,
-        updatedAt: now,
-      };
-      await store.set(key, JSON.stringify(rec), { ttlMs: SUBSCRIPTION_TTL_MS });
+      await update(
+        userKey(user),
+        (raw) => {
+          const list = parseList(raw, user);
+          const before = list.find((r) => r.endpoint === sub.endpoint);
+          const rec: PushSubscriptionRecord = {
+            v: 1,
+            user,
+            endpoint: sub.endpoint,
+            p256dh: sub.p256dh,
+            auth: sub.auth,
+            createdAt: before?.createdAt ?? now,
+            updatedAt: now,
+          };
+          const next = [...list.filter((r) => r.endpoint !== sub.endpoint), rec].sort((a, b) => a.updatedAt - b.updatedAt).slice(-MAX_PER_USER);
+          return { next: JSON.stringify(next), result: true };
+        },
+        SUBSCRIPTION_TTL_MS,
+      );
+      await update(
+        USERS_KEY,
+        (raw) => {
+          const users = raw ? (JSON.parse(raw) as string[]) : [];
+          if (users.includes(user)) return null;
+          return { next: JSON.stringify([...users, user].slice(-MAX_USERS)), result: true };
+        },
+        SUBSCRIPTION_TTL_MS,
+      );
       return subscriptionId(sub.endpoint);
     },
     async list(user) {
-      return (await entries(user)).map((e) => e.rec);
+      return parseList(await store.get(userKey(user)), user);
     },
-    async remove(user, endpoint) {
-      const key = keyOf(user, endpoint);
-      if (!parse(await store.get(key), user)) return false;
-      return store.del(key);
-    },
+    remove: removeEndpoint,
     async removeAll(user) {
-      let n = 0;
-      for (const e of await entries(user)) if (await store.del(e.key)) n++;
-      return n;
+      const n = await update(
+        userKey(user),
+        (raw) => {
+          const list = parseList(raw, user);
+          return list.length ? { next: null, result: list.length } : null;
+        },
+        SUBSCRIPTION_TTL_MS,
+      );
+      await update(
+        USERS_KEY,
+        (raw) => {
+          const users = raw ? (JSON.parse(raw) as string[]) : [];
+          return users.includes(user) ? { next: JSON.stringify(users.filter((u) => u !== user)), result: true } : null;
+        },
+        SUBSCRIPTION_TTL_MS,
+      );
+      return n ?? 0;
     },
     async users() {
-      const seen = new Set<string>();
-      let scanned = 0;
-      for await (const key of store.keys(PREFIX)) {
-        if (++scanned > MAX_SCAN) break;
-        const rec = parse(await store.get(key));
-        if (rec && key.startsWith(`${PREFIX}${userPart(rec.user)}:`)) seen.add(rec.user);
+      const raw = await store.get(USERS_KEY);
+      if (!raw) return [];
+      try {
+        const users = JSON.parse(raw) as unknown;
+        return Array.isArray(users) ? users.filter((u): u is string => typeof u === 'string') : [];
+      } catch {
+        return [];
       }
-      return [...seen];
     },
   };
 }
