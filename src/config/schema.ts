@@ -161,6 +161,15 @@ export const storeSchema = z
     timeout: duration('2s')
       .describe('Every store call fails closed (503 store_unavailable) after this long')
       .meta({ examples: ['500ms'] }),
+    limit_blocks: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(32)
+      .describe(
+        'Redis only: far from a rate limit or budget, an instance leases a block of it in one call and decides the next requests locally. A block is granted only while this many more blocks of its size still fit (instances that may hold one at once); near the limit every decision goes to Redis. 0: no blocks, one decision per request in Redis.',
+      )
+      .meta({ examples: [0, 64] }),
     sentinels: z
       .array(hostPort)
       .min(1)

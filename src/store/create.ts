@@ -12,7 +12,11 @@ import type { Store } from './store.js';
 import { createMemoryStore } from './memory.js';
 
 /** Create the store described by the `store:` section of gateway.yaml; relative TLS file paths resolve against `baseDir`. */
-export async function createStore(config: Config['store'], logger: Logger, baseDir = process.cwd()): Promise<Store> {
+export async function createStore(
+  config: Omit<Config['store'], 'limit_blocks'> & { limit_blocks?: number },
+  logger: Logger,
+  baseDir = process.cwd(),
+): Promise<Store> {
   if (config.driver === 'memory') return createMemoryStore();
   if (!config.url) {
     throw new WardenError('config_invalid', 'store.url: required when store.driver is redis', { reason: 'store_url_missing' });
@@ -22,6 +26,7 @@ export async function createStore(config: Config['store'], logger: Logger, baseD
     url: config.url,
     keyPrefix: config.key_prefix,
     timeoutMs: config.timeout,
+    limitBlocks: config.limit_blocks,
     logger,
     sentinels: config.sentinels?.map(splitHostPort),
     sentinelMaster: config.sentinel_master,

@@ -17,6 +17,11 @@ import type { BudgetState, RateLimitResult } from './store.js';
 //   c kidx windowMs member amount                           → was-held (1|0)
 //   x kidx member amount                                    → released (1|0)
 //   g kidx windowMs                                         → spent held nextReleaseMs
+//   L kidx intervalUs burst want headroom least             → granted allowed remaining retryAfterMs resetAfterMs
+//   u kidx intervalUs count                                 → 1
+//   B kidx windowMs max amount member leaseMs want headroom least blockId → granted reserved spent held nextReleaseMs
+//   f kidx windowMs oldMember newMember keep spent leaseMs spendMember → was-held (1|0)
+// L, u, B and f are the local quota blocks of redis-blocks.ts.
 // Replies are strings (Redis truncates Lua numbers to integers), flattened in order.
 //
 // GCRA on Redis' own clock (TIME), in whole µs, so instances with skewed clocks
@@ -116,6 +121,136 @@ while p <= n do
       out[#out + 1] = string.format('%.0f', math.ceil((nextTat - nowUs) / 1000))
     end
     p = p + 5
+  elseif op == 'L' then
+    -- A rate decision that may lease a block: when the capacity left now (c) is
+    -- at least (headroom + 1) blocks of n' >= least, the TAT advances n' intervals
+    -- (this request and n' - 1 the instance spends locally); otherwise exactly 'r'.
+    local ki = tonumber(ARGV[p + 1])
+    local interval = tonumber(ARGV[p + 2])
+    local burst = tonumber(ARGV[p + 3])
+    local want = tonumber(ARGV[p + 4])
+    local headroom = tonumber(ARGV[p + 5])
+    local least = tonumber(ARGV[p + 6])
+    local rate = rates[ki]
+    if not rate then
+      rate = { tat = tonumber(redis.call('GET', KEYS[ki]) or '0'), dirty = false }
+      rates[ki] = rate
+      rateOrder[#rateOrder + 1] = ki
+    end
+    local tat = rate.tat
+    if tat < nowUs then tat = nowUs end
+    local cap = math.floor((nowUs + burst * interval - tat) / interval)
+    local grant = math.min(want, math.floor(cap / (headroom + 1)))
+    if grant >= least then
+      rate.tat = tat + grant * interval
+      rate.dirty = true
+      out[#out + 1] = string.format('%.0f', grant)
+      out[#out + 1] = '1'
+      out[#out + 1] = string.format('%.0f', math.floor((nowUs + burst * interval - rate.tat) / interval))
+      out[#out + 1] = '0'
+      out[#out + 1] = string.format('%.0f', math.ceil((rate.tat - nowUs) / 1000))
+    else
+      local nextTat = tat + interval
+      local allowAt = nextTat - burst * interval
+      out[#out + 1] = '0'
+      if nowUs < allowAt then
+        out[#out + 1] = '0'
+        out[#out + 1] = '0'
+        out[#out + 1] = string.format('%.0f', math.ceil((allowAt - nowUs) / 1000))
+        out[#out + 1] = string.format('%.0f', math.ceil((tat - nowUs) / 1000))
+      else
+        rate.tat = nextTat
+        rate.dirty = true
+        out[#out + 1] = '1'
+        out[#out + 1] = string.format('%.0f', math.floor((nowUs - allowAt) / interval))
+        out[#out + 1] = '0'
+        out[#out + 1] = string.format('%.0f', math.ceil((nextTat - nowUs) / 1000))
+      end
+    end
+    p = p + 7
+  elseif op == 'u' then
+    -- Give back the unspent part of a rate block: the TAT goes back that many intervals.
+    local ki = tonumber(ARGV[p + 1])
+    local rate = rates[ki]
+    if not rate then
+      rate = { tat = tonumber(redis.call('GET', KEYS[ki]) or '0'), dirty = false }
+      rates[ki] = rate
+      rateOrder[#rateOrder + 1] = ki
+    end
+    rate.tat = rate.tat - tonumber(ARGV[p + 2]) * tonumber(ARGV[p + 3])
+    rate.dirty = true
+    out[#out + 1] = '1'
+    p = p + 4
+  elseif op == 'B' then
+    -- A reservation that may lease a budget block: when what remains (max - spent
+    -- - held) leaves room for headroom more blocks after it, a block of up to
+    -- want (at least least times this amount) is held under blockMember:size with the
+    -- lease; it covers this request and the instance spends the rest locally.
+    -- Otherwise exactly 'b' (no force, no peek).
+    local b = budget(tonumber(ARGV[p + 1]))
+    local window = tonumber(ARGV[p + 2])
+    local max = tonumber(ARGV[p + 3])
+    local amount = tonumber(ARGV[p + 4])
+    local lease = tonumber(ARGV[p + 6])
+    local want = tonumber(ARGV[p + 7])
+    local headroom = tonumber(ARGV[p + 8])
+    local least = tonumber(ARGV[p + 9])
+    prune(b, window)
+    local free = (max - b.s - b.h) / (headroom + 1)
+    if free >= 1 then free = math.floor(free) end
+    local grant = round(math.min(want, free))
+    local ok
+    if grant >= least * amount and grant > 0 then
+      ok = true
+      if redis.call('ZADD', KEYS[b.i + 1], now + lease, ARGV[p + 10] .. ':' .. fmt(grant)) == 1 then
+        b.h = round(b.h + grant)
+        b.dirty = true
+      end
+      out[#out + 1] = fmt(grant)
+    else
+      grant = 0
+      ok = round(b.s + b.h + amount) <= max
+      if ok and redis.call('ZADD', KEYS[b.i + 1], now + lease, ARGV[p + 5]) == 1 then
+        b.h = round(b.h + amount)
+        b.dirty = true
+      end
+      out[#out + 1] = '0'
+    end
+    if window + lease > b.exp then b.exp = window + lease end
+    out[#out + 1] = ok and '1' or '0'
+    out[#out + 1] = fmt(b.s)
+    out[#out + 1] = fmt(b.h)
+    out[#out + 1] = fmt(nextRelease(b, window))
+    p = p + 11
+  elseif op == 'f' then
+    -- Settle a budget block: its committed part becomes one spend dated now, and
+    -- what it still holds (in flight and unspent) stays held under a fresh lease,
+    -- or nothing (the block is given back). A block whose lease lapsed is not held
+    -- again (its room may be gone); its spend is recorded all the same.
+    local b = budget(tonumber(ARGV[p + 1]))
+    local window = tonumber(ARGV[p + 2])
+    local lease = tonumber(ARGV[p + 7])
+    prune(b, window)
+    local was = redis.call('ZREM', KEYS[b.i + 1], ARGV[p + 3])
+    if was == 1 then
+      b.h = round(b.h - amountOf(ARGV[p + 3]))
+      b.hChanged = true
+      b.dirty = true
+      local keep = tonumber(ARGV[p + 5])
+      if keep > 0 and redis.call('ZADD', KEYS[b.i + 1], now + lease, ARGV[p + 4]) == 1 then
+        b.h = round(b.h + keep)
+      end
+    end
+    local spent = tonumber(ARGV[p + 6])
+    if spent > 0 and redis.call('ZADD', KEYS[b.i], 'NX', now, ARGV[p + 8]) == 1 then
+      b.s = round(b.s + spent)
+      b.dirty = true
+    end
+    local e = window
+    if lease > 0 then e = window + lease end
+    if e > b.exp then b.exp = e end
+    out[#out + 1] = tostring(was)
+    p = p + 9
   elseif op == 'b' then
     local b = budget(tonumber(ARGV[p + 1]))
     local window = tonumber(ARGV[p + 2])
@@ -187,7 +322,11 @@ end
 for _, ki in ipairs(rateOrder) do
   local rate = rates[ki]
   if rate.dirty then
-    redis.call('SET', KEYS[ki], string.format('%.0f', rate.tat), 'PX', string.format('%.0f', math.ceil((rate.tat - nowUs) / 1000)))
+    if rate.tat > nowUs then
+      redis.call('SET', KEYS[ki], string.format('%.0f', rate.tat), 'PX', string.format('%.0f', math.ceil((rate.tat - nowUs) / 1000)))
+    else
+      redis.call('DEL', KEYS[ki])
+    end
   end
 end
 for _, b in ipairs(order) do
@@ -302,6 +441,70 @@ export function createLimitsBatcher(send: SendBatch) {
         retryAfterMs: Number(r[2]),
         resetAfterMs: Number(r[3]),
       }));
+    },
+    /** A rate decision that may lease a block of up to `want` (see 'L'): `granted` 0 means an exact decision. */
+    rateLease(key: string, intervalUs: number, burst: number, want: number, headroom: number, least: number): Promise<RateLimitResult & { granted: number }> {
+      room();
+      return enqueue(5, ['L', indexOf(key, 1), String(intervalUs), String(burst), String(want), String(headroom), String(least)], true).then((r) => ({
+        granted: Number(r[0]),
+        allowed: r[1] === '1',
+        remaining: Number(r[2]),
+        retryAfterMs: Number(r[3]),
+        resetAfterMs: Number(r[4]),
+      }));
+    },
+    /** Give back `count` unspent requests of a rate block (rides along with the next decision). */
+    rateReturn(key: string, intervalUs: number, count: number): Promise<void> {
+      room();
+      return enqueue(1, ['u', indexOf(key, 1), String(intervalUs), String(count)], false).then(() => undefined);
+    },
+    /** A reservation that may lease a budget block of up to `want` held as `blockId:size` (see 'B'). */
+    reserveBlock(
+      key: string,
+      windowMs: number,
+      max: number,
+      amount: number,
+      member: string,
+      leaseMs: number,
+      want: number,
+      headroom: number,
+      least: number,
+      blockId: string,
+    ): Promise<BudgetState & { reserved: boolean; granted: number; grantedText: string }> {
+      room();
+      const args = [
+        'B',
+        indexOf(key, 3),
+        String(windowMs),
+        String(max),
+        String(amount),
+        member,
+        String(leaseMs),
+        String(want),
+        String(headroom),
+        String(least),
+        blockId,
+      ];
+      return enqueue(5, args, true).then((r) => ({ granted: Number(r[0]), grantedText: r[0], reserved: r[1] === '1', ...stateOf(r, 2) }));
+    },
+    /**
+     * Settle a budget block (see 'f'): `spent` becomes a spend `spendMember`, the
+     * block is held again as `newMember` (`keep` > 0) or given back. True while
+     * the block's lease held.
+     */
+    flushBlock(
+      key: string,
+      windowMs: number,
+      oldMember: string,
+      newMember: string,
+      keep: number,
+      spent: number,
+      leaseMs: number,
+      spendMember: string,
+    ): Promise<boolean> {
+      room();
+      const args = ['f', indexOf(key, 3), String(windowMs), oldMember, newMember, String(keep), String(spent), String(leaseMs), spendMember];
+      return enqueue(1, args, false).then((r) => r[0] === '1');
     },
     reserve(
       key: string,

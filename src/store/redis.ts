@@ -5,11 +5,13 @@
  * dead Redis answers fast instead of piling up requests. See docs/store.md.
  */
 
+import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { WardenError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Lock, SetOptions, Store, Unsubscribe } from './store.js';
 import { createLimitsBatcher, LIMITS_LUA } from './redis-limits.js';
+import { createQuotaBlocks, DEFAULT_BLOCK_OPTIONS } from './redis-blocks.js';
 import { budgetMember, checkAmount, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
 
 /** Options of the redis driver. */
@@ -28,6 +30,8 @@ export interface RedisStoreOptions {
   sentinelPassword?: string;
   /** TLS material (PEM text) for rediss:// connections; the sentinels use the same. */
   tls?: { ca?: string; cert?: string; key?: string; servername?: string };
+  /** Local quota blocks: how many more blocks must fit after a grant (0 = no blocks). Default 32. */
+  limitBlocks?: number;
 }
 
 // Compare-and-set. ARGV: hasExpected ('1'|'0'), expected, next, ttlMs ('' = keep TTL).
@@ -233,6 +237,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
   const k = (key: string) => `${keyPrefix}${key}`;
   const limits = createLimitsBatcher((keys, argv) => bounded('limits', () => client.wardenLimits(String(keys.length), ...keys, ...argv)));
+  const headroom = options.limitBlocks ?? DEFAULT_BLOCK_OPTIONS.headroom;
+  // Block ids: a random prefix per process and a counter (no ':'; distinct from reservation ids by the leading 'q').
+  const blockPrefix = `q${randomBytes(6).toString('base64url')}`;
+  let blockCounter = 0;
+  const blocks =
+    headroom > 0 ? createQuotaBlocks(limits, { ...DEFAULT_BLOCK_OPTIONS, headroom, newId: () => `${blockPrefix}${(blockCounter++).toString(36)}` }) : null;
 
   function makeLock(name: string, token: string): Lock {
     const key = k(lockKey(name));
@@ -337,6 +347,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     async rateLimit(key, spec, rateOptions = {}) {
       if (closed) throw storeClosed();
       const { intervalUs, burst } = checkRateSpec(spec.intervalMs, spec.burst);
+      if (blocks && rateOptions.peek !== true) return blocks.rate(k(key), intervalUs, burst);
       return limits.rate(k(key), intervalUs, burst, rateOptions.peek === true);
     },
 
@@ -346,17 +357,23 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       const leaseMs = checkTtlMs(reservation.leaseMs, 'leaseMs');
       const max = checkAmount(spec.max, 'max');
       const member = budgetMember(reservation.id, reservation.amount);
+      if (blocks && reservation.force !== true && reserveOptions.peek !== true) {
+        return blocks.reserve(k(key), windowMs, max, reservation.amount, reservation.id, member, leaseMs);
+      }
       return limits.reserve(k(key), windowMs, max, reservation.amount, member, leaseMs, reservation.force === true, reserveOptions.peek === true);
     },
 
     async budgetCommit(key, windowMs, id, amount) {
       if (closed) throw storeClosed();
-      return limits.commit(k(key), checkTtlMs(windowMs, 'windowMs'), budgetMember(id, amount), amount);
+      const member = budgetMember(id, amount);
+      const window = checkTtlMs(windowMs, 'windowMs');
+      return blocks?.commit(k(key), id) ?? limits.commit(k(key), window, member, amount);
     },
 
     async budgetRelease(key, id, amount) {
       if (closed) throw storeClosed();
-      return limits.release(k(key), budgetMember(id, amount), amount);
+      const member = budgetMember(id, amount);
+      return blocks?.release(k(key), id) ?? limits.release(k(key), member, amount);
     },
 
     async budgetRead(key, windowMs) {
@@ -401,7 +418,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     close() {
       closing ??= (async () => {
-        // Commits and releases still queued go out first (bounded like every call).
+        // Blocks go back, and commits and releases still queued go out first (bounded like every call).
+        await blocks?.close();
         await limits.drain();
         closed = true;
         handlers.clear();

@@ -276,6 +276,7 @@ const TESTED: Record<string, string> = {
   store: 'test/core/cli-store.test.ts',
   'store.driver': 'test/core/cli-store.test.ts',
   'store.key_prefix': 'test/core/cli-store.test.ts',
+  'store.limit_blocks': 'test/limits/blocks.test.ts',
   'store.sentinel_master': 'test/topology/sentinel-tls.test.ts',
   'store.sentinels': 'test/topology/sentinel-tls.test.ts',
   'store.timeout': 'test/core/production.test.ts',

@@ -1,0 +1,437 @@
+/**
+ * Local quota blocks for rate limits and budgets on Redis. Far from a limit an
+ * instance leases a block of capacity in one script call (a rate block is a
+ * TAT advance of n emission intervals, a budget block a reservation of an
+ * amount under a lease) and decides the next requests locally, without a
+ * round trip. Near the limit there is no block: every decision is made by
+ * Redis exactly as without blocks.
+ *
+ * Why this never lets more through than the limit: a block is taken from Redis
+ * atomically before anything is spent from it, so Redis' count always includes
+ * every block (spent or not). Why it does not refuse what the limit allows: a
+ * block is granted only while, after it, at least `headroom` more blocks of the
+ * same size fit in what is left, so up to `headroom` instances can hold one
+ * each before Redis refuses anything on their account; as what is left shrinks
+ * blocks shrink, and below `minRequests` requests (a budget: that many times
+ * the request's amount) there are none. Unspent capacity goes back when a block retires (`useMs` after its
+ * lease, or at close); the budget block's lease bounds what a killed instance
+ * keeps held. See docs/rate-limits.md ("Local quota blocks").
+ */
+
+import type { BudgetState, RateLimitResult } from './store.js';
+
+/** What the blocks need from the batcher (redis-limits.ts); injected for tests. */
+export interface BlockRemote {
+  rate(key: string, intervalUs: number, burst: number, peek: boolean): Promise<RateLimitResult>;
+  rateLease(key: string, intervalUs: number, burst: number, want: number, headroom: number, least: number): Promise<RateLimitResult & { granted: number }>;
+  rateReturn(key: string, intervalUs: number, count: number): Promise<void>;
+  reserve(
+    key: string,
+    windowMs: number,
+    max: number,
+    amount: number,
+    member: string,
+    leaseMs: number,
+    force: boolean,
+    peek: boolean,
+  ): Promise<BudgetState & { reserved: boolean }>;
+  reserveBlock(
+    key: string,
+    windowMs: number,
+    max: number,
+    amount: number,
+    member: string,
+    leaseMs: number,
+    want: number,
+    headroom: number,
+    least: number,
+    blockId: string,
+  ): Promise<BudgetState & { reserved: boolean; granted: number; grantedText?: string }>;
+  flushBlock(
+    key: string,
+    windowMs: number,
+    oldMember: string,
+    newMember: string,
+    keep: number,
+    spent: number,
+    leaseMs: number,
+    spendMember: string,
+  ): Promise<boolean>;
+  commit(key: string, windowMs: number, member: string, amount: number): Promise<boolean>;
+  release(key: string, member: string, amount: number): Promise<boolean>;
+}
+
+export interface BlockOptions {
+  /** How many more blocks of the same size must fit after a grant (instances that may hold one at once). */
+  headroom: number;
+  /** How long after its lease a block is spent from; then its unspent part goes back. */
+  useMs: number;
+  /** A block aims at this much of the key's recent local demand. */
+  targetMs: number;
+  /** After Redis granted no block (near the limit), decisions on the key stay exact this long. */
+  exactMs: number;
+  /** Largest rate block (requests). */
+  maxRequests: number;
+  /** Smallest block, in requests (a budget block: times the request's amount); smaller means no block. */
+  minRequests: number;
+  now?: () => number;
+  /** Block ids: unique per process and block, URL-safe, no ':'. */
+  newId: () => string;
+}
+
+export const DEFAULT_BLOCK_OPTIONS = { headroom: 32, useMs: 1000, targetMs: 250, exactMs: 1000, maxRequests: 100_000, minRequests: 8 } as const;
+
+/** Sums rounded to 15 significant digits like Redis' side (roundSum); whole amounts skip the (slow) toPrecision. */
+const round = (x: number) => {
+  const r = Number.isInteger(x) ? x : Number(x.toPrecision(15));
+  return r > 0 ? r : 0;
+};
+
+/** Demand since the last lease: how much a block should hold to last about `targetMs`. */
+interface Demand {
+  used: number;
+  since: number;
+}
+
+function want(d: Demand, now: number, targetMs: number, least: number): number {
+  const elapsed = Math.max(now - d.since, targetMs);
+  // Twice the recent pace: demand that grows is met in a few leases, one that stops leaves little unspent.
+  return Math.max(least, Math.ceil(((2 * d.used) / elapsed) * targetMs));
+}
+
+interface RateBlock {
+  left: number;
+  until: number;
+  /** Redis' remaining right after the grant (the block excluded) and when the burst is whole again. */
+  remaining: number;
+  resetAt: number;
+  intervalUs: number;
+  timer: NodeJS.Timeout;
+}
+
+interface RateKey {
+  block?: RateBlock;
+  pending?: Promise<unknown>;
+  exactUntil: number;
+  demand: Demand;
+}
+
+interface BudgetBlock {
+  key: string;
+  id: string;
+  windowMs: number;
+  leaseMs: number;
+  /** The member it is held under in Redis now (`id:size`). */
+  member: string;
+  /** free + inFlight + committed (not yet flushed) while active; inFlight + committed once retired. */
+  size: number;
+  free: number;
+  inFlight: number;
+  committed: number;
+  retired: boolean;
+  /** Its lease lapsed in Redis: nothing is held for it any more. */
+  lost: boolean;
+  /** A flush failed: no more flushes of its own accord. */
+  failed: boolean;
+  until: number;
+  seq: number;
+  state: BudgetState;
+  /** Reservation ids served from this block, and whether each is settled. */
+  ids: Map<string, { amount: number; settled: boolean }>;
+  flushing: boolean;
+  waiters: Array<{ resolve: (held: boolean) => void; reject: (err: unknown) => void }>;
+  timer?: NodeJS.Timeout;
+}
+
+interface BudgetKey {
+  block?: BudgetBlock;
+  pending?: Promise<unknown>;
+  exactUntil: number;
+  demand: Demand;
+}
+
+export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
+  const now = opts.now ?? Date.now;
+  const rates = new Map<string, RateKey>();
+  const budgets = new Map<string, BudgetKey>();
+  /** Every budget block still holding something in Redis (for close). */
+  const live = new Set<BudgetBlock>();
+  const background = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    const q = p.catch(() => undefined).finally(() => background.delete(q));
+    background.add(q);
+  };
+
+  // Keys idle for a while are forgotten (their demand too), so per-user keys do not pile up.
+  const sweep = setInterval(() => {
+    const t = now();
+    const idle = (st: { pending?: unknown; exactUntil: number; demand: Demand }) => !st.pending && t >= st.exactUntil && t - st.demand.since > 5 * opts.useMs;
+    for (const [key, st] of rates) if (!st.block && idle(st)) rates.delete(key);
+    for (const [key, st] of budgets) if (!st.block && idle(st)) budgets.delete(key);
+  }, 5 * opts.useMs);
+  sweep.unref?.();
+
+  // ------------------------------------------------------------ rate limits
+
+  function retireRate(key: string, st: RateKey, b: RateBlock): void {
+    clearTimeout(b.timer);
+    if (st.block === b) st.block = undefined;
+    if (b.left > 0) track(remote.rateReturn(key, b.intervalUs, b.left));
+    b.left = 0;
+  }
+
+  function fromRateBlock(st: RateKey, t: number): RateLimitResult | null {
+    const b = st.block;
+    if (!b || b.left <= 0 || t >= b.until) return null;
+    b.left--;
+    st.demand.used++;
+    return { allowed: true, remaining: b.remaining + b.left, retryAfterMs: 0, resetAfterMs: Math.max(0, b.resetAt - t) };
+  }
+
+  async function rate(key: string, intervalUs: number, burst: number): Promise<RateLimitResult> {
+    let st = rates.get(key);
+    if (!st) rates.set(key, (st = { exactUntil: 0, demand: { used: 0, since: now() } }));
+    const t = now();
+    const local = fromRateBlock(st, t);
+    if (local) return local;
+    if (st.block && (st.block.left <= 0 || t >= st.block.until)) retireRate(key, st, st.block);
+    if (t < st.exactUntil) return remote.rate(key, intervalUs, burst, false);
+    if (st.pending) {
+      // A lease is on its way: this request is decided by Redis exactly, in the same
+      // script call, in the order it was made (no waiting for the lease's answer).
+      st.demand.used++;
+      return remote.rate(key, intervalUs, burst, false);
+    }
+    const n = Math.min(opts.maxRequests, want(st.demand, t, opts.targetMs, opts.minRequests));
+    const leasing = remote.rateLease(key, intervalUs, burst, n, opts.headroom, opts.minRequests);
+    const mine = st;
+    st.pending = leasing;
+    try {
+      const r = await leasing;
+      const at = now();
+      mine.demand = { used: 1, since: at };
+      if (r.granted > 0) {
+        const b: RateBlock = {
+          left: r.granted - 1,
+          until: at + opts.useMs,
+          remaining: r.remaining,
+          resetAt: at + r.resetAfterMs,
+          intervalUs,
+          timer: setTimeout(() => retireRate(key, mine, b), opts.useMs),
+        };
+        b.timer.unref?.();
+        if (mine.block) retireRate(key, mine, mine.block);
+        mine.block = b;
+        return { allowed: true, remaining: r.remaining + b.left, retryAfterMs: 0, resetAfterMs: r.resetAfterMs };
+      }
+      // Near the limit (or over it): exact decisions for a while.
+      mine.exactUntil = at + opts.exactMs;
+      return { allowed: r.allowed, remaining: r.remaining, retryAfterMs: r.retryAfterMs, resetAfterMs: r.resetAfterMs };
+    } finally {
+      if (mine.pending === leasing) mine.pending = undefined;
+    }
+  }
+
+  // ------------------------------------------------------------ budgets
+
+  const localId = (key: string, id: string) => `${key}\n${id}`;
+  const owners = new Map<string, BudgetBlock>();
+
+  /** Send what the block has to say: committed spends, and what it still holds (everything, or nothing once retired and idle). */
+  function flush(b: BudgetBlock): void {
+    if (b.flushing) return;
+    const spent = b.committed;
+    const keep = b.lost ? 0 : b.retired ? b.inFlight : round(b.free + b.inFlight);
+    if (spent === 0 && keep === b.size) {
+      if (b.retired && b.inFlight === 0) finish(b);
+      return;
+    }
+    const waiters = b.waiters;
+    b.waiters = [];
+    b.flushing = true;
+    b.committed = 0;
+    const oldMember = b.member;
+    const oldSize = b.size;
+    const newMember = `${b.id}:${String(keep)}`;
+    const spendMember = `${b.id}_${(b.seq++).toString(36)}:${String(spent)}`;
+    b.member = newMember;
+    b.size = keep;
+    const sent = remote.flushBlock(b.key, b.windowMs, oldMember, newMember, keep, spent, b.leaseMs, spendMember);
+    track(sent);
+    sent.then(
+      (held) => {
+        b.flushing = false;
+        if (!held && !b.lost) {
+          // The lease lapsed (Redis no longer counts the block): nothing more is spent from it.
+          b.lost = true;
+          b.size = 0;
+          retireBudget(b);
+        }
+        for (const w of waiters) w.resolve(held);
+        if (b.committed > 0) flush(b);
+        else if (b.retired && b.inFlight === 0) {
+          if (b.size > 0) flush(b);
+          else finish(b);
+        }
+      },
+      (err: unknown) => {
+        // Not recorded: the block stays held in Redis as it was until its lease lapses
+        // (like a commit that failed); the spend is carried by the next commit, if any.
+        b.flushing = false;
+        b.committed = round(b.committed + spent);
+        b.member = oldMember;
+        b.size = oldSize;
+        b.failed = true;
+        for (const w of waiters) w.reject(err);
+        retireBudget(b);
+      },
+    );
+  }
+
+  function finish(b: BudgetBlock): void {
+    if (b.inFlight > 0) return;
+    live.delete(b);
+    for (const id of b.ids.keys()) owners.delete(localId(b.key, id));
+    b.ids.clear();
+  }
+
+  function retireBudget(b: BudgetBlock): void {
+    if (b.timer) clearTimeout(b.timer);
+    if (!b.retired) {
+      b.retired = true;
+      b.free = 0;
+    }
+    const st = budgets.get(b.key);
+    if (st?.block === b) st.block = undefined;
+    if (b.flushing) return;
+    // A failed block sends nothing more on its own (no retry loop against an unreachable Redis).
+    if (b.failed) {
+      if (b.inFlight === 0) finish(b);
+      return;
+    }
+    flush(b);
+  }
+
+  function fromBudgetBlock(st: BudgetKey, key: string, id: string, amount: number, t: number): (BudgetState & { reserved: boolean }) | null {
+    const b = st.block;
+    if (!b || b.retired || t >= b.until || b.free < amount) return null;
+    b.free = round(b.free - amount);
+    b.inFlight = round(b.inFlight + amount);
+    b.ids.set(id, { amount, settled: false });
+    owners.set(localId(key, id), b);
+    st.demand.used = round(st.demand.used + amount);
+    return { reserved: true, ...b.state };
+  }
+
+  async function reserve(
+    key: string,
+    windowMs: number,
+    max: number,
+    amount: number,
+    id: string,
+    member: string,
+    leaseMs: number,
+  ): Promise<BudgetState & { reserved: boolean }> {
+    let st = budgets.get(key);
+    if (!st) budgets.set(key, (st = { exactUntil: 0, demand: { used: 0, since: now() } }));
+    const t = now();
+    const local = fromBudgetBlock(st, key, id, amount, t);
+    if (local) return local;
+    // A block that cannot cover this request retires (its unspent part goes back with the next flush).
+    if (st.block) retireBudget(st.block);
+    if (t < st.exactUntil) return remote.reserve(key, windowMs, max, amount, member, leaseMs, false, false);
+    if (st.pending) {
+      st.demand.used = round(st.demand.used + amount);
+      return remote.reserve(key, windowMs, max, amount, member, leaseMs, false, false);
+    }
+    const wanted = want(st.demand, t, opts.targetMs, opts.minRequests * amount);
+    const blockId = opts.newId();
+    const leasing = remote.reserveBlock(key, windowMs, max, amount, member, leaseMs, wanted, opts.headroom, opts.minRequests, blockId);
+    const mine = st;
+    st.pending = leasing;
+    try {
+      const r = await leasing;
+      const at = now();
+      mine.demand = { used: amount, since: at };
+      if (r.granted > 0) {
+        const b: BudgetBlock = {
+          key,
+          id: blockId,
+          windowMs,
+          leaseMs,
+          member: `${blockId}:${r.grantedText ?? String(r.granted)}`,
+          size: r.granted,
+          free: round(r.granted - amount),
+          inFlight: amount,
+          committed: 0,
+          retired: false,
+          lost: false,
+          failed: false,
+          until: at + opts.useMs,
+          seq: 0,
+          state: { spent: r.spent, held: r.held, nextReleaseMs: r.nextReleaseMs },
+          ids: new Map([[id, { amount, settled: false }]]),
+          flushing: false,
+          waiters: [],
+        };
+        b.timer = setTimeout(() => retireBudget(b), opts.useMs);
+        b.timer.unref?.();
+        live.add(b);
+        owners.set(localId(key, id), b);
+        if (mine.block) retireBudget(mine.block);
+        mine.block = b;
+      } else {
+        mine.exactUntil = at + opts.exactMs;
+      }
+      return { reserved: r.reserved, spent: r.spent, held: r.held, nextReleaseMs: r.nextReleaseMs };
+    } finally {
+      if (mine.pending === leasing) mine.pending = undefined;
+    }
+  }
+
+  /** Settle a reservation served from a block; undefined when it was not (the caller asks Redis). */
+  function settle(key: string, id: string, commit: boolean): Promise<boolean> | undefined {
+    const b = owners.get(localId(key, id));
+    if (!b) return undefined;
+    const entry = b.ids.get(id);
+    if (!entry) return undefined;
+    if (entry.settled) return Promise.resolve(false);
+    entry.settled = true;
+    b.inFlight = round(b.inFlight - entry.amount);
+    if (commit) {
+      b.committed = round(b.committed + entry.amount);
+      const p = new Promise<boolean>((resolve, reject) => b.waiters.push({ resolve, reject }));
+      flush(b);
+      return p;
+    }
+    // Released (the upstream failed): the amount goes back to the block, or to Redis once the block is retired.
+    if (!b.retired) b.free = round(b.free + entry.amount);
+    else if (b.inFlight === 0) {
+      if (b.failed) finish(b);
+      else flush(b);
+    }
+    return Promise.resolve(true);
+  }
+
+  return {
+    rate,
+    reserve,
+    /** The key's reservation `id` committed: true (or the flush's answer) when served by a block, else undefined. */
+    commit: (key: string, id: string) => settle(key, id, true),
+    release: (key: string, id: string) => settle(key, id, false),
+    /** Give back every block (before the connection closes) and wait for the calls. */
+    async close(): Promise<void> {
+      clearInterval(sweep);
+      for (const [key, st] of rates) if (st.block) retireRate(key, st, st.block);
+      for (const b of [...live]) if (!b.retired) retireBudget(b);
+      await Promise.allSettled([...background]);
+    },
+    /** For tests: blocks held now. */
+    stats: () => ({
+      rateBlocks: [...rates.values()].filter((s) => s.block).length,
+      budgetBlocks: live.size,
+    }),
+  };
+}
+
+export type QuotaBlocks = ReturnType<typeof createQuotaBlocks>;
