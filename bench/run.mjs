@@ -334,6 +334,19 @@ async function upstreamAccepts() {
   return m ? { accepts: Number(m[1]), requests: Number(m[3]) } : { accepts: 0, requests: 0 };
 }
 
+/** Commands Redis has run so far (INFO commandstats): all, including those a script runs, and the script calls alone. */
+function redisCommands() {
+  if (!redis) return null;
+  const r = spawnSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats'], { encoding: 'utf8', timeout: 5_000 });
+  let all = 0;
+  let scripts = 0;
+  for (const m of (r.stdout ?? '').matchAll(/^cmdstat_([a-z|_]+):calls=(\d+)/gm)) {
+    all += Number(m[2]);
+    if (m[1] === 'evalsha' || m[1] === 'eval' || m[1] === 'fcall') scripts += Number(m[2]);
+  }
+  return { all, scripts };
+}
+
 async function measure(v, round) {
   const before = await upstreamAccepts();
   const sut = await startSut(v, round);
@@ -353,7 +366,12 @@ async function measure(v, round) {
     // is steadier than req/s (F0 measures OpenFGA itself).
     const fga = v.needs?.includes('openfga') && openfga ? openfga.proc.pid : null;
     const cpu0 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0, openfga: fga ? cpuTimeUs(fga) : 0 };
+    const cmd0 = redisCommands();
     const wrk = await runWrk({ url, script, durationSec: cfg.duration, connections: cfg.connections, cpus: loadCpus });
+    const cmd1 = redisCommands();
+    // Redis commands per request during the measured load (script calls, and every command including those scripts run).
+    const redisPerRequest =
+      cmd0 && cmd1 && wrk.requests ? { commands: (cmd1.all - cmd0.all) / wrk.requests, scripts: (cmd1.scripts - cmd0.scripts) / wrk.requests } : null;
     const cpuUsPerRequest = wrk.requests
       ? {
           sut: (cpuTimeUs(sut.pid) - cpu0.sut) / wrk.requests,
@@ -376,6 +394,7 @@ async function measure(v, round) {
       latency: null,
       cpu_us_per_request: cpuUsPerRequest,
       cpu_us_per_request_fixed: null,
+      redis_per_request: redisPerRequest,
       rss_bytes: rss,
       serving_rss_bytes: split?.serving ?? null,
       relay_rss_bytes: split?.relay ?? null,
@@ -445,7 +464,7 @@ for (let round = 1; round <= cfg.rounds; round++) {
       const s = await measure(v, round);
       samples.get(v.id).push(s);
       log(
-        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}${s.cpu_us_per_request.openfga !== null ? ` + OpenFGA ${Math.round(s.cpu_us_per_request.openfga)} µs` : ''}` : '-'}  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB${s.relay_rss_bytes ? ` (serving ${(s.serving_rss_bytes / 2 ** 20).toFixed(0)} + relay ${(s.relay_rss_bytes / 2 ** 20).toFixed(0)})` : ''}  upstream conns ${s.upstream.connections}`,
+        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}${s.cpu_us_per_request.openfga !== null ? ` + OpenFGA ${Math.round(s.cpu_us_per_request.openfga)} µs` : ''}` : '-'}${s.redis_per_request ? `  Redis cmds/req ${s.redis_per_request.commands.toFixed(3)} (scripts ${s.redis_per_request.scripts.toFixed(3)})` : ''}  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB${s.relay_rss_bytes ? ` (serving ${(s.serving_rss_bytes / 2 ** 20).toFixed(0)} + relay ${(s.relay_rss_bytes / 2 ** 20).toFixed(0)})` : ''}  upstream conns ${s.upstream.connections}`,
       );
     } catch (err) {
       samples.get(v.id).push({ round, error: err.message.slice(0, 500) });

@@ -43,6 +43,8 @@ export function summarize(variant, samples) {
     openfga_cpu_us_per_request: median(ok.map((s) => s.cpu_us_per_request?.openfga ?? undefined)),
     sut_cpu_us_per_request_fixed: median(ok.map((s) => s.cpu_us_per_request_fixed?.sut)),
     redis_cpu_us_per_request_fixed: median(ok.map((s) => s.cpu_us_per_request_fixed?.redis ?? undefined)),
+    redis_commands_per_request: median(ok.map((s) => s.redis_per_request?.commands)),
+    redis_scripts_per_request: median(ok.map((s) => s.redis_per_request?.scripts)),
     peak_rss_mb: ok.length ? Math.max(...ok.map((s) => s.rss_bytes)) / 2 ** 20 : null,
     serving_peak_rss_mb: ok.some((s) => s.serving_rss_bytes) ? Math.max(...ok.map((s) => s.serving_rss_bytes ?? 0)) / 2 ** 20 : null,
     relay_peak_rss_mb: ok.some((s) => s.relay_rss_bytes) ? Math.max(...ok.map((s) => s.relay_rss_bytes ?? 0)) / 2 ** 20 : null,
@@ -266,12 +268,18 @@ export function markdown(result) {
         'and during the fixed-rate latency run (the same work for every row): less sensitive to a noisy machine than req/s.',
     );
     lines.push('');
-    lines.push('| variant | SUT µs/req (wrk) | Redis µs/req (wrk) | OpenFGA µs/req (wrk) | SUT µs/req (fixed rate) | Redis µs/req (fixed rate) |');
-    lines.push('|---|---:|---:|---:|---:|---:|');
+    lines.push(
+      'Redis commands per request (INFO commandstats, wrk run): every command, those a script runs included, and in brackets the script calls alone (round trips of the limits).',
+    );
+    lines.push('');
+    lines.push(
+      '| variant | SUT µs/req (wrk) | Redis µs/req (wrk) | OpenFGA µs/req (wrk) | SUT µs/req (fixed rate) | Redis µs/req (fixed rate) | Redis commands/req (scripts) |',
+    );
+    lines.push('|---|---:|---:|---:|---:|---:|---:|');
     for (const v of variants)
       if (v.sut_cpu_us_per_request)
         lines.push(
-          `| ${v.id} | ${f(v.sut_cpu_us_per_request, 0)} | ${f(v.redis_cpu_us_per_request, 1)} | ${f(v.openfga_cpu_us_per_request, 0)} | ${f(v.sut_cpu_us_per_request_fixed, 0)} | ${f(v.redis_cpu_us_per_request_fixed, 1)} |`,
+          `| ${v.id} | ${f(v.sut_cpu_us_per_request, 0)} | ${f(v.redis_cpu_us_per_request, 1)} | ${f(v.openfga_cpu_us_per_request, 0)} | ${f(v.sut_cpu_us_per_request_fixed, 0)} | ${f(v.redis_cpu_us_per_request_fixed, 1)} | ${v.redis_commands_per_request != null ? `${f(v.redis_commands_per_request, 2)} (${f(v.redis_scripts_per_request, 3)})` : '–'} |`,
         );
     lines.push('');
   }
