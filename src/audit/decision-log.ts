@@ -1,6 +1,6 @@
 /**
  * The decision log (`audit.decisions`): one hash-chained record per decision,
- * batched per event-loop turn, with a signed checkpoint every N records or T
+ * batched every `write_interval`, with a signed checkpoint every N records or T
  * seconds. Built once per config generation; each generation is its own chain
  * instance (its records start at seq 0).
  */
@@ -17,7 +17,8 @@ import type { RequestState } from '../pipeline/context.js';
 import type { WardenError } from '../core/errors.js';
 import { jwkThumbprint, parseAssertionKey } from '../identity/assertion/keys.js';
 import { Chain, signCheckpoint, type CheckpointKey } from './chain.js';
-import { decisionRecord, type DecisionRecord } from './record.js';
+import type { DecisionRecord } from './record.js';
+import { createRecordSerializer } from './record-json.js';
 import { compileRouteInputs } from './inputs.js';
 import { fileSink, httpSink, stdoutSink, type Sink } from './sinks.js';
 
@@ -47,8 +48,10 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
   // Records wait in memory at most `write_interval` (or until PENDING_CHARS of
   // them are pending) and go to the sink as one batch: one write per batch,
   // not one per request. A crash loses at most that window; a clean shutdown
-  // (close) writes everything.
-  let pending: string[] = [];
+  // (close) writes everything. Chaining (seq, prev, hash) happens at the
+  // flush, over the batch's bytes: a record's text is encoded once.
+  let types: string[] = [];
+  let bodies: string[] = [];
   let pendingChars = 0;
   let flushTimer: NodeJS.Timeout | undefined;
   let flushTurn: NodeJS.Immediate | undefined;
@@ -56,36 +59,47 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
   let timer: NodeJS.Timeout | undefined;
   const labels = Object.freeze({ sink: cfg.sink });
   // Which request fields each route's rules read, once: records carry those values for replay.
-  const inputs = compileRouteInputs(config.routes);
+  const serialize = createRecordSerializer(compileRouteInputs(config.routes));
 
+  /** A checkpoint's body is completed at the flush, where the chain head it signs is known. */
+  const CHECKPOINT = '\0checkpoint';
   const flush = () => {
     if (flushTimer) clearTimeout(flushTimer);
     if (flushTurn) clearImmediate(flushTurn);
     flushTimer = flushTurn = undefined;
-    if (!pending.length) return;
-    const lines = pending;
-    pending = [];
+    const n = types.length;
+    if (!n) return;
+    const ts = types;
+    const bs = bodies;
+    types = [];
+    bodies = [];
+    // Room for every line: 3 UTF-8 bytes per UTF-16 unit of a body, plus the chain fields and a checkpoint's signature.
+    const buf = Buffer.allocUnsafe(pendingChars * 3 + n * 512);
     pendingChars = 0;
-    metrics.inc('warden_decision_log_records_total', labels, lines.length);
-    sink.write(lines);
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      let body = bs[i];
+      if (ts[i] === CHECKPOINT && key) body += `,"sig":"${signCheckpoint(key, chain.instance, chain.seq, chain.prev)}"}`;
+      const t = ts[i] === CHECKPOINT ? 'checkpoint' : ts[i];
+      if (cfg.chain) off = chain.appendTo(buf, off, t, body);
+      else off += buf.write(body.length > 2 ? `{"t":"${t}",${body.slice(1)}\n` : `{"t":"${t}"}\n`, off, 'utf8');
+    }
+    metrics.inc('warden_decision_log_records_total', labels, n);
+    sink.write(buf.subarray(0, off), n);
+  };
+  const queue = (t: string, body: string) => {
+    types.push(t);
+    bodies.push(body);
+    pendingChars += body.length;
   };
   const checkpoint = () => {
     if (!key || sinceCheckpoint === 0) return;
-    const seq = chain.seq;
-    const head = chain.prev;
-    const sig = signCheckpoint(key, chain.instance, seq, head);
-    pending.push(
-      chain.line(
-        'checkpoint',
-        `{"time":"${new Date().toISOString()}","records":${sinceCheckpoint},"kid":${JSON.stringify(key.kid)},"alg":"${key.alg}","sig":"${sig}"}`,
-      ),
-    );
+    // Completed with its signature at the flush (see CHECKPOINT).
+    queue(CHECKPOINT, `{"time":"${new Date().toISOString()}","records":${sinceCheckpoint},"kid":${JSON.stringify(key.kid)},"alg":"${key.alg}"`);
     sinceCheckpoint = 0;
   };
   const push = (t: string, body: string) => {
-    const line = cfg.chain ? chain.line(t, body) : `{"t":"${t}",${body.slice(1)}`;
-    pending.push(line);
-    pendingChars += line.length;
+    queue(t, body);
     if (cfg.chain && ++sinceCheckpoint >= cfg.checkpoint_every) checkpoint();
     if (pendingChars >= PENDING_CHARS) flush();
     else if (cfg.write_interval === 0) flushTurn ??= setImmediate(flush);
@@ -102,7 +116,7 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
   return {
     record(state, err, latencyMs) {
       try {
-        push('decision', JSON.stringify(decisionRecord(state, err, latencyMs, inputs)));
+        push('decision', serialize(state, err, latencyMs));
       } catch (e) {
         metrics.inc('warden_decision_log_errors_total', labels);
         logger.error({ err: e }, 'decision log: could not record a decision');

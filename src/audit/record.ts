@@ -15,7 +15,7 @@ export interface DecisionRecord {
   id: string;
   route: string;
   mode?: string;
-  shadow?: { outcome: string; code?: string; reason?: string };
+  shadow?: { outcome: string; code?: string; reason?: string; tools?: string[] };
   decision: string;
   reason?: string;
   /** The error code the request was answered with (refusals, holds and failures). */
@@ -48,7 +48,10 @@ export interface DecisionRecord {
 }
 
 /**
- * The record of one finished request. `inputs` (by route index, from
+ * The record of one finished request, as an object: the reference for its
+ * shape. The decision log writes the same record as text with
+ * `createRecordSerializer` (record-json.ts), which must stay equal to
+ * `JSON.stringify(decisionRecord(…))` (record-json.test.ts). `inputs` (by route index, from
  * compileRouteInputs) says which request fields the route's rules read: only
  * those are recorded.
  */

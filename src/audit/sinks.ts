@@ -1,7 +1,8 @@
 /**
  * Where decision lines go. Every sink takes lines in batches (the writer
- * collects the records of up to `write_interval`) so a busy gateway makes one
- * write per batch, not one per request.
+ * collects the records of up to `write_interval`) as one chunk of UTF-8
+ * bytes, newline-terminated lines, so a busy gateway makes one write per
+ * batch, not one per request.
  */
 
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
@@ -10,15 +11,16 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export interface Sink {
-  write(lines: string[]): void;
+  /** `chunk`: `lines` complete lines, each ending with `\n`. */
+  write(chunk: Buffer, lines: number): void;
   /** Everything written so far is on its way out (file: written; http: sent or given up). */
   close(): Promise<void>;
 }
 
 export function stdoutSink(): Sink {
   return {
-    write(lines) {
-      process.stdout.write(lines.join('\n') + '\n');
+    write(chunk) {
+      process.stdout.write(chunk);
     },
     async close() {},
   };
@@ -28,7 +30,7 @@ export function stdoutSink(): Sink {
 export function fileSink(path: string, rotate: number, keep: number, log: Logger, metrics: Metrics): Sink {
   let fh: FileHandle | undefined;
   let size = 0;
-  let queue: string[][] = [];
+  let queue: Buffer[] = [];
   let running: Promise<void> | undefined;
 
   const openFile = async () => {
@@ -44,44 +46,30 @@ export function fileSink(path: string, rotate: number, keep: number, log: Logger
     await rename(path, `${path}.1`);
     await openFile();
   };
-  const writeOut = async (chunk: string) => {
-    if (!chunk) return;
-    const bytes = Buffer.from(chunk);
+  const writeOut = async (bytes: Buffer) => {
     for (let off = 0; off < bytes.length;) off += (await fh!.write(bytes, off)).bytesWritten;
     size += bytes.length;
   };
   const drain = async () => {
     while (queue.length) {
-      // Each queued batch is what the writer collected since its last flush;
-      // batches are coalesced into one write unless the file must rotate, which
+      // Each queued chunk is what the writer collected since its last flush;
+      // chunks are coalesced into one write unless the file must rotate, which
       // happens between lines (a file never ends mid-record).
-      const batches = queue;
+      const chunk = queue.length === 1 ? queue[0] : Buffer.concat(queue);
       queue = [];
       try {
         if (!fh) await openFile();
-        let chunk = '';
-        let pending = 0;
-        for (const lines of batches) {
-          const text = lines.join('\n') + '\n';
-          const n = Buffer.byteLength(text);
-          if (size + pending + n <= rotate) {
-            chunk += text;
-            pending += n;
-            continue;
-          }
-          for (const line of lines) {
-            const ln = Buffer.byteLength(line) + 1;
-            if (size + pending > 0 && size + pending + ln > rotate) {
-              await writeOut(chunk);
-              chunk = '';
-              pending = 0;
-              await rotateFile();
-            }
-            chunk += line + '\n';
-            pending += ln;
-          }
+        let from = 0;
+        while (size + chunk.length - from > rotate && from < chunk.length) {
+          // Lines up to the rotation size go to this file; at least one line when the file is empty.
+          let end = from;
+          for (let nl = chunk.indexOf(10, end); nl >= 0 && (size + nl + 1 - from <= rotate || (size === 0 && end === from)); nl = chunk.indexOf(10, end))
+            end = nl + 1;
+          if (end > from) await writeOut(chunk.subarray(from, end));
+          from = end;
+          if (from < chunk.length) await rotateFile();
         }
-        await writeOut(chunk);
+        if (from < chunk.length) await writeOut(chunk.subarray(from));
       } catch (err) {
         metrics.inc('warden_decision_log_errors_total', { sink: 'file' });
         log.error({ err, path }, 'decision log: could not write');
@@ -91,8 +79,8 @@ export function fileSink(path: string, rotate: number, keep: number, log: Logger
   };
 
   return {
-    write(lines) {
-      queue.push(lines);
+    write(chunk) {
+      queue.push(chunk);
       running ??= drain();
     },
     async close() {
@@ -160,8 +148,9 @@ export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sin
   };
 
   return {
-    write(lines) {
-      for (const l of lines) buffer.push(l);
+    write(chunk) {
+      const text = chunk.toString('utf8');
+      for (let from = 0, nl = text.indexOf('\n'); nl >= 0; from = nl + 1, nl = text.indexOf('\n', from)) buffer.push(text.slice(from, nl));
       if (buffer.length > o.maxBuffer) {
         const drop = buffer.length - o.maxBuffer;
         buffer.splice(0, drop);

@@ -1,0 +1,92 @@
+/**
+ * The decision record as JSON text, written straight from the request state:
+ * the same text as `JSON.stringify(decisionRecord(…))` (same keys, same order,
+ * absent fields left out), without building the record object first. The
+ * decision log writes one per request, so this is its hot path.
+ */
+
+import { createHash } from 'node:crypto';
+import type { CheckTrace, RequestState } from '../pipeline/context.js';
+import type { WardenError } from '../core/errors.js';
+import { captureInputs, fieldsFor, type RouteInputs } from './inputs.js';
+
+/** Serializes one finished request's record; `inputs` as for `decisionRecord`. */
+export type RecordSerializer = (state: RequestState, err: WardenError | undefined, latencyMs: number) => string;
+
+const str = JSON.stringify as (s: string) => string;
+
+function checkJson(c: CheckTrace): string {
+  let s = `{"user":${str(c.user)},"relation":${str(c.relation)},"object":${str(c.object)},"allowed":${c.allowed},"engine":${str(c.engine)}`;
+  if (c.model !== undefined) s += `,"model":${str(c.model)}`;
+  if (c.consistency !== undefined) s += `,"consistency":${str(c.consistency)}`;
+  if (c.cached !== undefined) s += `,"cached":${c.cached}`;
+  if (c.error !== undefined) s += `,"error":${str(c.error)}`;
+  return s + '}';
+}
+
+function stringList(list: readonly string[]): string {
+  let s = '[';
+  for (let i = 0; i < list.length; i++) s += (i ? ',' : '') + str(list[i]);
+  return s + ']';
+}
+
+/** Build the serializer for one config generation (its time cache lives here, not in the module). */
+export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordSerializer {
+  // Requests of one millisecond share their ISO time text.
+  let lastMs = NaN;
+  let lastIso = '';
+  return function recordJson(state, err, latencyMs) {
+    const p = state.principal;
+    if (state.startedAt !== lastMs) {
+      lastMs = state.startedAt;
+      lastIso = new Date(lastMs).toISOString();
+    }
+    let s = `{"time":"${lastIso}","id":${str(state.id)},"route":${str(state.route?.name ?? '-')}`;
+    if (state.shadowMode) s += `,"mode":"shadow","shadow":${JSON.stringify(state.shadow ?? { outcome: 'allow' })}`;
+    s += `,"decision":${str(state.decision ?? 'error')}`;
+    if (state.reason !== undefined) s += `,"reason":${str(state.reason)}`;
+    if (err?.code !== undefined) s += `,"code":${str(err.code)}`;
+    s += `,"status":${state.status ?? 0},"latency_ms":${latencyMs}`;
+    if (p) {
+      s += `,"agent":${str(p.agent)},"user":${p.user === null ? 'null' : str(p.user)}`;
+      if (p.actors.length) s += `,"act":${stringList(p.actors)}`;
+      s += `,"issuer":${str(p.issuer)}`;
+      if (p.scopes.length) s += `,"scopes":${stringList(p.scopes)}`;
+    }
+    s += `,"method":${str(state.method)},"path":${str(state.path)}`;
+    if (state.query) s += `,"query":${str(state.query)}`;
+    if (state.routeIndex !== undefined) {
+      let params = '';
+      for (const k in state.params) params += `${params ? ',' : ''}${str(k)}:${str(state.params[k])}`;
+      if (params) s += `,"params":{${params}}`;
+    }
+    const mcp = state.mcp;
+    if (mcp) {
+      if (mcp.method !== undefined) s += `,"mcp_method":${str(mcp.method)}`;
+      if (mcp.tool !== undefined) s += `,"tool":${str(mcp.tool)}`;
+    }
+    const plan = inputs && state.routeIndex !== undefined ? inputs[state.routeIndex] : undefined;
+    if (plan) {
+      const fields = fieldsFor(plan, mcp?.tool);
+      if (fields.length) {
+        const recorded = captureInputs(fields, { body: state.json, args: mcp?.args, claims: p?.claims, headers: state.headers });
+        if (recorded.input) s += `,"input":${JSON.stringify(recorded.input)}`;
+        if (recorded.input_missing) s += `,"input_missing":${stringList(recorded.input_missing)}`;
+      }
+    }
+    const checks = state.checks;
+    if (checks.length) {
+      s += `,"checks":[`;
+      for (let i = 0; i < checks.length; i++) s += (i ? ',' : '') + checkJson(checks[i]);
+      s += ']';
+    }
+    if (state.limitTrace?.length) s += `,"limits":${JSON.stringify(state.limitTrace)}`;
+    if (state.approvalId) s += `,"approval":{"id":${str(state.approvalId)},"outcome":"${state.decision === 'pending' ? 'pending' : 'approved'}"}`;
+    if (state.body && state.body.length) s += `,"body_sha256":"${createHash('sha256').update(state.body).digest('hex')}"`;
+    else if (state.streamedBody) s += `,"body_sha256":"${state.streamedBody.digest('hex')}"`;
+    const creds = state.policy.credentials;
+    if (creds && state.decision === 'allow') s += `,"credentials":${str(creds.kind)}`;
+    if (err && err.status >= 500) s += `,"error":${str(err.code)}`;
+    return s + '}';
+  };
+}
