@@ -33,6 +33,8 @@ export interface ListObjectsRequest {
 
 export interface Authorizer {
   readonly engine: 'embedded' | 'openfga';
+  /** The revision answers come from, when the engine names one: OpenFGA's authorization model id, the embedded engine's policy digest. Recorded with every check in the decision log. */
+  readonly modelId?: string;
   /** Throws WardenError `authz_unavailable` when the engine cannot answer (fail closed). */
   check(request: CheckRequest, options?: CheckOptions): Promise<boolean>;
   /** Answers in the order of `requests`. */

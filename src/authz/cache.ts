@@ -156,7 +156,9 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
   if (!enabled) {
     return {
       engine: authorizer.engine,
-      modelId: modelIdOf(authorizer),
+      get modelId() {
+        return modelIdOf(authorizer);
+      },
       inner: authorizer,
       check: (r, o) => authorizer.check(r, o),
       batchCheck: (r, o) => authorizer.batchCheck(r, o),
@@ -171,7 +173,9 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
 
   return {
     engine: authorizer.engine,
-    modelId: modelIdOf(authorizer),
+    get modelId() {
+      return modelIdOf(authorizer);
+    },
     inner: authorizer,
 
     async check(request, opts) {

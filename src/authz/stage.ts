@@ -8,7 +8,7 @@
 import { WardenError } from '../core/errors.js';
 import type { Runtime } from '../core/runtime.js';
 import type { AuthorizeConfig, CheckConfig } from '../config/schema.js';
-import type { RequestState } from '../pipeline/context.js';
+import type { CheckTrace, RequestState } from '../pipeline/context.js';
 import type { Stage } from '../pipeline/stage.js';
 import { templateVars } from '../templates/request-vars.js';
 import { compileTemplate, renderId, renderValue, type Template, type TemplateVars } from '../templates/template.js';
@@ -63,11 +63,15 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
   }
 
   function decide(state: RequestState, requests: CheckRequest[], spans: Span[], answers: boolean[]): void {
-    // The trace is read by audit lines (info) and `warden explain` only: don't build it for nobody.
+    // The trace is read by the decision log, audit lines (info) and `warden explain` only: don't build it for nobody.
     if (options.trace || logger.isLevelEnabled('info') || (state.routeIndex !== undefined && options.traceRoutes?.has(state.routeIndex))) {
+      const model = authorizer.modelId;
       for (let i = 0; i < requests.length; i++) {
         const r = requests[i];
-        state.checks.push({ user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine: authorizer.engine });
+        const trace: CheckTrace = { user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine: authorizer.engine };
+        if (model) trace.model = model;
+        if (state.releasing) trace.consistency = 'higher_consistency';
+        state.checks.push(trace);
       }
     }
     for (const span of spans) {

@@ -15,6 +15,11 @@ export interface CheckTrace {
   object: string;
   allowed: boolean | null; // null = not evaluated (refused template, engine error)
   engine: string;
+  /** The engine's revision the answer is from: the OpenFGA authorization model id, or the embedded engine's policy revision (model and tuples). */
+  model?: string;
+  /** `higher_consistency` when the check bypassed caches (release of an approved request); absent: the engine's default. */
+  consistency?: 'higher_consistency';
+  /** True when the decision cache answered (no engine call for this request). */
   cached?: boolean;
   error?: string;
 }
@@ -150,7 +155,9 @@ export interface RequestState {
 
 /** What a shadowed stage would have done (see shadow.ts); kept here so state has no import back into shadow.ts. */
 export interface ShadowOutcome {
-  outcome: 'would_deny' | 'would_hold' | 'would_error';
+  outcome: 'would_deny' | 'would_hold' | 'would_error' | 'would_filter';
   code?: string;
   reason?: string;
+  /** would_filter: the tools an MCP tools/list answer listed that enforce mode would have hidden. */
+  tools?: string[];
 }
