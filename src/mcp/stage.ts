@@ -18,7 +18,15 @@ import { createToolPins, withPinStatusCache } from './pinning.js';
 import { createMcpResponseHead, createMcpResponseHook } from './response-hook.js';
 import { createSessionBindings, sessionIdFrom, type SessionBindings } from './sessions.js';
 import { compileMcpRoute, type CompiledMcpRoute } from './tool-rules.js';
-import { recordShadowRefusal, shadowRoutes } from '../pipeline/shadow.js';
+import { recordShadowFilter, recordShadowRefusal, shadowRoutes } from '../pipeline/shadow.js';
+
+/** Names of the tool definitions in a tools/list answer, in its order. */
+function toolNames(tools: readonly unknown[]): string[] {
+  const names: string[] = [];
+  for (const t of tools)
+    if (typeof t === 'object' && t !== null && typeof (t as { name?: unknown }).name === 'string') names.push((t as { name: string }).name);
+  return names;
+}
 
 /** Build the MCP stage (and its endpoints) for one config generation. */
 /**
@@ -126,11 +134,27 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
     // Every answer a client reads as JSON-RPC is checked for tools lists: an
     // upstream may put one on any stream, under any id (see list-filter.ts).
     if (state.method === 'POST' || state.method === 'GET') {
-      const rewriter = createToolsListRewriter(listIds, async (tools) => {
+      const filter = async (tools: readonly unknown[]) => {
         const { kept, verdicts } = await filterTools(tools, state, route, { authorizer: rt.authorizer, pins: route.config.pin_tools ? pins : null });
         rt.logger.debug({ request_id: state.id, route: route.routeName, tools: Object.fromEntries(verdicts) }, 'mcp tools/list filtered');
-        return kept;
-      });
+        return { kept, verdicts };
+      };
+      const rewriter = createToolsListRewriter(
+        listIds,
+        shadow[route.routeIndex]
+          ? // Shadow route: the agent sees the upstream's list unchanged; what enforce mode would hide is recorded.
+            async (tools) => {
+              state.shadowMode = true;
+              try {
+                const { verdicts } = await filter(tools);
+                recordShadowFilter(state, toolNames(tools), verdicts);
+              } catch (err) {
+                recordShadowRefusal(state, err);
+              }
+              return [...tools];
+            }
+          : async (tools) => (await filter(tools)).kept,
+      );
       state.responseHook = createMcpResponseHook({ routeName: route.routeName, state, sessionId, sessions, rewriter, maxBytes, expectsMessages });
     }
   }

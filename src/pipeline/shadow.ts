@@ -2,8 +2,9 @@
  * Shadow mode (`mode: shadow` on a route, or the top-level default): the
  * authorize and approve stages decide as usual, but a would-deny or would-hold
  * is recorded on the request (`state.shadow`) instead of enforced, and the
- * request goes on as if allowed. Authentication, limits and credentials are
- * not shadowed. `gateway/stages.ts` wraps the two stages; the audit step
+ * request goes on as if allowed; an MCP tools/list answer is forwarded
+ * unfiltered and the tools enforce mode would hide are recorded (would_filter).
+ * Authentication, limits and credentials are not shadowed. `gateway/stages.ts` wraps the two stages; the audit step
  * counts `warden_shadow_decisions_total` and the decision log records it.
  */
 
@@ -36,6 +37,22 @@ export function recordShadowRefusal(state: RequestState, err: unknown): void {
       reason: err.reason,
     };
   else state.shadow = { outcome: 'would_error', reason: 'internal' };
+}
+
+/**
+ * Record on a shadow request the tools an MCP `tools/list` answer listed that
+ * enforce mode would have hidden (`verdicts`: tool name → `shown` or why not),
+ * as outcome `would_filter`. A refusal recorded earlier wins (enforce mode
+ * would not have forwarded the request at all); several lists in one answer
+ * add up.
+ */
+export function recordShadowFilter(state: RequestState, listed: readonly string[], verdicts: ReadonlyMap<string, string>): void {
+  state.shadowMode = true;
+  // In the order the upstream listed them.
+  const hidden = listed.filter((tool) => verdicts.get(tool) !== 'shown');
+  if (hidden.length === 0) return;
+  if (!state.shadow) state.shadow = { outcome: 'would_filter', tools: hidden };
+  else if (state.shadow.outcome === 'would_filter') state.shadow.tools = [...(state.shadow.tools ?? []), ...hidden];
 }
 
 /** The stage, with its refusals recorded instead of enforced on shadow routes. */

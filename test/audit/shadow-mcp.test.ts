@@ -2,7 +2,9 @@
  * Shadow mode on MCP routes, with the real MCP SDK client and server: the same
  * tool calls sent to an enforce route and its shadow twin. Tool-level
  * refusals (a tool without a rule, an argument check) are forwarded on the
- * shadow route and recorded with the code and reason the enforce route answered.
+ * shadow route and recorded with the code and reason the enforce route answered;
+ * a tools/list answer reaches the agent unfiltered and the tools enforce mode
+ * hides are recorded (would_filter).
  */
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -105,5 +107,69 @@ describe('shadow mode on MCP routes', () => {
       ['write_file', 'allow', 'would_deny', 'forbidden', 'tool_not_allowed'],
     ]);
     expect(metrics).toMatch(/warden_shadow_decisions_total\{outcome="would_deny",route="sh"\} 2\b/);
+  });
+
+  it('tools/list on the shadow route shows every tool and records exactly those the enforce route hides', async () => {
+    const file = join(dir, 'decisions-list.jsonl');
+    // read_file: its check needs arguments (shown, the call decides); count_slowly: allowed for the
+    // assistant; delete_file: a check alice fails (hidden); write_file: no rule (hidden).
+    const tools = `
+    mcp:
+      tools:
+        read_file:
+          authorize: [{ user: "user:{user}", relation: can_read, object: "file:{args.path}" }]
+        count_slowly:
+          authorize: [{ user: "agent:{agent}", relation: can_call, object: "tool:count_slowly" }]
+        delete_file:
+          authorize: [{ user: "user:{user}", relation: owner, object: "file:secret.txt" }]`;
+    const config = `
+server: { listen: "127.0.0.1:0" }
+${devPolicyYaml('test/mcp/fixtures', { cache_ttl: 0 })}
+audit:
+  decisions: { sink: file, path: "${file}" }
+routes:
+${mcpRouteYaml({ name: 'enf', path: '/mcp/enf' })}${tools}
+${mcpRouteYaml({ name: 'sh', path: '/mcp/sh' })}
+    mode: shadow${tools}
+`;
+    warden = await startWarden({ config, env: { MCP_URL: server.url }, logLevel: 'warn' });
+    const list = async (url: string, headers: Record<string, string> = {}) => {
+      const client = new Client({ name: 'shadow-list-test', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+      try {
+        return (await client.listTools()).tools.map((t) => t.name);
+      } finally {
+        await client.close();
+      }
+    };
+    const through = async (path: string) => list(`${warden.url}${path}`, { Authorization: `Bearer ${await warden.mcpToken(path, 'assistant', 'alice')}` });
+    let upstreamTools: string[] = [];
+    let enforced: string[] = [];
+    let shadowed: string[] = [];
+    let metrics = '';
+    try {
+      upstreamTools = await list(server.url);
+      enforced = await through('/mcp/enf');
+      shadowed = await through('/mcp/sh');
+      metrics = await (await fetch(`${warden.adminUrl}/metrics`)).text();
+    } finally {
+      await warden.close();
+    }
+    expect(upstreamTools).toEqual(expect.arrayContaining(['read_file', 'delete_file', 'write_file', 'count_slowly']));
+    expect(enforced).toEqual(['read_file', 'count_slowly']);
+    // The shadow route changes nothing the agent sees.
+    expect(shadowed).toEqual(upstreamTools);
+    const lists = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.t === 'decision' && r.mcp_method === 'tools/list');
+    expect(lists.filter((r) => r.route === 'enf').map((r) => [r.decision, r.shadow])).toEqual([['allow', undefined]]);
+    const sh = lists.filter((r) => r.route === 'sh');
+    expect(sh).toHaveLength(1);
+    expect(sh[0]).toMatchObject({ decision: 'allow', mode: 'shadow', shadow: { outcome: 'would_filter' } });
+    // Exactly the tools the enforce route hid, in the upstream's order.
+    expect(sh[0].shadow.tools).toEqual(upstreamTools.filter((t) => !enforced.includes(t)));
+    expect(metrics).toMatch(/warden_shadow_decisions_total\{outcome="would_filter",route="sh"\} 1\b/);
   });
 });
