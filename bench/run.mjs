@@ -202,6 +202,7 @@ for (const v of selected) {
       manyRoutes: w.manyRoutes,
       decisionsPath: w.decisions ? join(WORK, `decisions-${v.id}.jsonl`) : undefined,
       tracing: w.tracing,
+      metricsOff: w.metricsOff,
     }),
   );
   const token = v.auth ? mintToken(cli, file, DATA_DIR, v.mcp ? 'mcp' : undefined) : null;

@@ -168,6 +168,15 @@ export const VARIANTS = [
     swap: true,
   },
   {
+    id: 'G3m0',
+    what: 'G3 with metrics off too (observability.metrics.enabled: false; tracing is off in G3): G3 / G3m0 is what metrics cost',
+    kind: 'warden',
+    warden: { level: 3, redis: true, metricsOff: true },
+    auth: true,
+    needs: ['redis'],
+    swap: true,
+  },
+  {
     id: 'G3q',
     what: 'extra: G3 with WARDEN_LOG_LEVEL=warn (no per-request log lines)',
     kind: 'warden',

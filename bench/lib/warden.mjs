@@ -79,6 +79,7 @@ export function wardenYaml({
   manyRoutes,
   decisionsPath,
   tracing,
+  metricsOff = false,
 }) {
   const store = redisUrl ? `store: { driver: redis, url: "${redisUrl}", key_prefix: "${KEY_PREFIX}" }` : 'store: { driver: memory }';
   const authzBlock =
@@ -130,9 +131,12 @@ identity:
   dev_issuer: true
   token_cache_size: ${tokenCache ? 10000 : 0}${assertion ? `\n  assertion: { jti: ${assertion} }` : ''}
 ${authzBlock}
-${vault}${decisionsPath ? `\naudit:\n  decisions: { sink: file, path: "${decisionsPath}" }` : ''}${
+${vault}${decisionsPath ? `\naudit:\n  decisions: { sink: file, path: "${decisionsPath}" }` : ''}${tracing || metricsOff ? '\nobservability:' : ''}${
     // G3T*: OpenTelemetry traces exported over OTLP/HTTP to the upstream nginx (a sink that accepts every export).
-    tracing ? `\nobservability:\n  tracing: { endpoint: "http://127.0.0.1:${upstreamPort}/v1/traces", sampling: ${tracing.sampling}, flush_interval: 1s }` : ''
+    tracing ? `\n  tracing: { endpoint: "http://127.0.0.1:${upstreamPort}/v1/traces", sampling: ${tracing.sampling}, flush_interval: 1s }` : ''
+  }${
+    // G3m0: metrics off (observability.metrics.enabled: false), to measure what metrics cost.
+    metricsOff ? '\n  metrics: { enabled: false }' : ''
   }
 routes:
 ${routes}

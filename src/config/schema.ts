@@ -1194,9 +1194,22 @@ export const tracingSchema = z
   })
   .prefault({});
 
+export const metricsSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Count Prometheus metrics and serve them at /metrics on the admin listener. false: nothing is counted per request and /metrics answers 404. Read at start (a reload that changes it logs a warning)',
+      )
+      .meta({ examples: [false] }),
+  })
+  .prefault({});
+
 export const observabilitySchema = z
   .strictObject({
     tracing: tracingSchema.describe('OpenTelemetry traces: a span per pipeline stage and for the upstream call, exported over OTLP/HTTP'),
+    metrics: metricsSchema.describe('Prometheus metrics (on by default)'),
   })
   .prefault({});
 
@@ -1249,7 +1262,7 @@ export const configSchema = z.strictObject({
   vault: vaultSchema.describe('The token vault: encryption keys and OAuth providers users link'),
   approvals: approvalsSchema.describe('Human approval of risky requests'),
   audit: auditSchema.describe('Audit trail: the decision log'),
-  observability: observabilitySchema.describe('Traces (OpenTelemetry); metrics are served on the admin listener at /metrics'),
+  observability: observabilitySchema.describe('Traces (OpenTelemetry) and Prometheus metrics (served on the admin listener at /metrics)'),
   console: consoleSchema.describe('The web console at /.warden/console'),
   mode: z
     .enum(['enforce', 'shadow'])

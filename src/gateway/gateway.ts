@@ -19,7 +19,7 @@ import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { METRICS } from '../observability/catalog.js';
 import { workerMetrics, type WorkerMetrics } from '../observability/cluster-metrics.js';
-import { createMetrics, type MetricSnapshot } from '../observability/metrics.js';
+import { createDisabledMetrics, createMetrics, type MetricSnapshot } from '../observability/metrics.js';
 import { createProcessMetrics, packageVersion } from '../observability/process-metrics.js';
 import type { Tracing } from '../observability/tracing.js';
 import { resolveTracing } from '../observability/tracing-config.js';
@@ -117,7 +117,21 @@ function urlOf(a: AddressInfo): string {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger();
-  const metrics = createMetrics(METRICS);
+  const load = (text?: string): LoadedConfig => {
+    if (text !== undefined || options.configText !== undefined) {
+      return parseConfig(text ?? (options.configText as string), {
+        file: options.configFile ?? 'gateway.yaml',
+        env,
+        baseDir: options.baseDir ?? process.cwd(),
+      });
+    }
+    return loadConfigFile(options.configFile ?? 'gateway.yaml', env);
+  };
+
+  const first = load();
+  // observability.metrics.enabled is read once, at start: the registry lives as long as the process.
+  const metricsOn = first.config.observability.metrics.enabled;
+  const metrics = metricsOn ? createMetrics(METRICS) : createDisabledMetrics();
   const processMetrics = createProcessMetrics();
   const reloads = {
     success: metrics.counter('warden_config_reloads_total', { result: 'success' }),
@@ -146,18 +160,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return [metrics.snapshot(), await processMetrics.snapshot()];
   };
   let cluster: WorkerMetrics | undefined;
-  const load = (text?: string): LoadedConfig => {
-    if (text !== undefined || options.configText !== undefined) {
-      return parseConfig(text ?? (options.configText as string), {
-        file: options.configFile ?? 'gateway.yaml',
-        env,
-        baseDir: options.baseDir ?? process.cwd(),
-      });
-    }
-    return loadConfigFile(options.configFile ?? 'gateway.yaml', env);
-  };
-
-  const first = load();
   const config = first.config;
   const dataDir = dataDirOf(env, first.baseDir);
   let current: BuiltGeneration | null = null;
@@ -263,7 +265,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (tracingConfig) {
         // Loaded only when on: OpenTelemetry's SDK and exporter hold ~15 MB a gateway without tracing never uses (#17).
         const { createTracing } = await import('../observability/tracing.js');
-        tracing = createTracing(tracingConfig, { logger, metrics });
+        tracing = createTracing(tracingConfig, { logger, metrics, version: instance.version });
         // Closed after the generation's in-flight requests: their spans are flushed.
         closers.push(() => tracing!.shutdown());
       }
@@ -325,6 +327,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       createAdminGuard({ listen: adminAddress ?? '', hosts: cfg.server.admin_hosts, token: cfg.server.admin_token, metricsAuth: cfg.server.metrics_auth }),
     );
     adminApp.get('/metrics', async (c) => {
+      // observability.metrics.enabled: false: nothing is counted, so there is nothing to serve.
+      if (!metricsOn) return problemResponse(new WardenError('not_found', 'metrics are off (observability.metrics.enabled: false)'));
       const headers = { 'content-type': 'text/plain; version=0.0.4' };
       if (cluster) {
         try {
@@ -407,6 +411,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const old = current as BuiltGeneration;
         current = next;
         reloads.success.inc();
+        if (next.runtime.config.observability.metrics.enabled !== metricsOn) {
+          logger.warn({ enabled: metricsOn }, 'observability.metrics.enabled changed: it takes effect at the next start');
+        }
         loadedNow();
         // Store shared across generations must not be closed with the old one.
         logger.info({ routes: next.runtime.config.routes.length }, 'configuration reloaded');

@@ -58,20 +58,24 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
   };
 
   const lineLevel = decisions ? 'debug' : 'info';
+  const metricsOn = metrics.enabled;
 
   return function audit(state, err) {
     const latencyMs = Date.now() - state.startedAt;
     const routeName = state.route?.name ?? '-';
-    metrics.inc('warden_requests_total', labelsFor(routeName, state.decision ?? 'error', state.status ?? 0));
-    const series = seriesOf(routeName);
-    series.duration.observe(latencyMs / 1000);
-    // Upstream latency: to the upstream's status line, or to the failure that stood for it (refused, timed out).
-    if (state.upstreamStartedAt !== undefined) {
-      if (state.upstreamHeadersAt !== undefined) series.upstream.observe((state.upstreamHeadersAt - state.upstreamStartedAt) / 1000);
-      else if (err?.code === 'upstream_unavailable') series.upstream.observe((performance.now() - state.upstreamStartedAt) / 1000);
-    }
-    if (state.shadowMode) {
-      metrics.inc('warden_shadow_decisions_total', shadowLabels(routeName, state.shadow?.outcome ?? 'allow'));
+    // Metrics off (observability.metrics.enabled: false): no label lookup at all.
+    if (metricsOn) {
+      metrics.inc('warden_requests_total', labelsFor(routeName, state.decision ?? 'error', state.status ?? 0));
+      const series = seriesOf(routeName);
+      series.duration.observe(latencyMs / 1000);
+      // Upstream latency: to the upstream's status line, or to the failure that stood for it (refused, timed out).
+      if (state.upstreamStartedAt !== undefined) {
+        if (state.upstreamHeadersAt !== undefined) series.upstream.observe((state.upstreamHeadersAt - state.upstreamStartedAt) / 1000);
+        else if (err?.code === 'upstream_unavailable') series.upstream.observe((performance.now() - state.upstreamStartedAt) / 1000);
+      }
+      if (state.shadowMode) {
+        metrics.inc('warden_shadow_decisions_total', shadowLabels(routeName, state.shadow?.outcome ?? 'allow'));
+      }
     }
     decisions?.record(state, err, latencyMs);
     ring?.record(state, err);

@@ -62,6 +62,8 @@ export interface MetricSnapshot {
 }
 
 export interface Metrics {
+  /** False for the registry of `observability.metrics.enabled: false` (createDisabledMetrics): callers may skip building labels. */
+  readonly enabled: boolean;
   inc(name: string, labels?: Labels, by?: number): void;
   observe(name: string, seconds: number, labels?: Labels): void;
   gauge(name: string, value: number, labels?: Labels): void;
@@ -127,6 +129,7 @@ export function createMetrics(info: Record<string, string | MetricInfo> = {}): M
   };
 
   return {
+    enabled: true,
     inc(name, labels = {}, by = 1) {
       cell(counters, name, labels).v += by;
     },
@@ -214,5 +217,25 @@ export function createMetrics(info: Record<string, string | MetricInfo> = {}): M
       }
       return out;
     },
+  };
+}
+
+const NOOP_COUNTER: BoundCounter = Object.freeze({ inc() {} });
+const NOOP_HISTOGRAM: BoundHistogram = Object.freeze({ observe() {} });
+
+/**
+ * The registry with metrics off (`observability.metrics.enabled: false`):
+ * every call does nothing, bound series are shared no-ops, nothing is kept.
+ */
+export function createDisabledMetrics(): Metrics {
+  return {
+    enabled: false,
+    inc() {},
+    observe() {},
+    gauge() {},
+    counter: () => NOOP_COUNTER,
+    histogram: () => NOOP_HISTOGRAM,
+    render: () => '',
+    snapshot: () => [],
   };
 }

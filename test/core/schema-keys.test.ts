@@ -41,6 +41,8 @@ const TESTED: Record<string, string> = {
   'audit.decisions.flush_interval': 'test/audit/decision-log.test.ts',
   observability: 'test/observability/tracing.e2e.test.ts',
   'observability.tracing': 'test/observability/tracing.e2e.test.ts',
+  'observability.metrics': 'test/observability/metrics-off.test.ts',
+  'observability.metrics.enabled': 'test/observability/metrics-off.test.ts',
   'observability.tracing.endpoint': 'test/observability/tracing.e2e.test.ts',
   'observability.tracing.sampling': 'test/observability/tracing.e2e.test.ts',
   'observability.tracing.parent_based': 'test/observability/tracing.e2e.test.ts',
