@@ -12,7 +12,7 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,6 +177,8 @@ describe('OpenTelemetry tracing (warden start → OTLP/HTTP receiver)', () => {
         'warden.agent': 'bot',
       });
       expect(server.resource['service.name']).toBe('warden-test');
+      // service.version: Warden's package version, as `warden --version` prints it.
+      expect(server.resource['service.version']).toBe(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version);
       expect(server.scope).toBe('warden');
 
       const stages = spans.filter((s) => s.kind === INTERNAL);
