@@ -81,6 +81,22 @@ describe('decision log', () => {
       await w.close(); // final checkpoint and flush
     });
 
+    it('every field #15 lists is in a real record: time, id, route, principal, method, path, checks with the engine revision, digest, credentials, status, latency', () => {
+      const [ok, denied] = records(file).filter((r) => r.t === 'decision');
+      for (const r of [ok, denied]) {
+        expect(Object.keys(r)).toEqual(
+          expect.arrayContaining(['time', 'id', 'route', 'decision', 'status', 'latency_ms', 'agent', 'user', 'issuer', 'method', 'path', 'checks']),
+        );
+        expect(r.id).toMatch(/^[0-9a-f-]{36}$/);
+        // The revision the answer came from (the embedded engine: a digest of model and tuples); no
+        // consistency field: only the re-check that releases an approved request asks for higher consistency.
+        expect(r.checks).toEqual([expect.objectContaining({ engine: 'embedded', model: expect.stringMatching(/^sha256:[0-9a-f]{16}$/) })]);
+        expect(r.checks[0].consistency).toBeUndefined();
+      }
+      expect(ok.checks[0].model).toBe(denied.checks[0].model);
+      expect(ok).toMatchObject({ act: ['planner'], body_sha256: expect.stringMatching(/^[0-9a-f]{64}$/), credentials: 'header' });
+    });
+
     it('writes one record per decision with who, what, checks, digest and credential kind', () => {
       const all = records(file);
       const decisions = all.filter((r) => r.t === 'decision');
