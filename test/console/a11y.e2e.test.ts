@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoOAuthProvider, type DemoClient, type DemoOAuthProvider } from '../../examples/oauth-provider.js';
 import { generateVaultKey } from '../../src/vault/crypto.js';
 import { launchBrowser, SCREENSHOTS, type Browser, type Page } from '../support/browser.js';
+import { devPolicyYaml, NOTES_CLOUD_VAULT_YAML, upstreamRouteYaml } from '../support/config.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -23,35 +24,16 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.mi
 const CONFIG = `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/login/fixtures/model.fga
-  tuples: test/login/fixtures/tuples.yaml
+${devPolicyYaml('test/login/fixtures')}
 approvals:
   hold: 100ms
   review_auth: link+login
-vault:
-  keys: [{ id: k1, key: "\${VAULT_KEY}" }]
-  providers:
-    notes-cloud:
-      authorization_url: \${OP_URL}/authorize
-      token_url: \${OP_URL}/token
-      client_id: warden-test
-      client_secret: test-only-client-secret
-      scopes: [notes.read]
+${NOTES_CLOUD_VAULT_YAML}
 routes:
-  - name: notes
-    match: { path: "/notes/**" }
-    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /notes }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:notes" }]
+${upstreamRouteYaml({ name: 'notes', object: 'api:notes' })}
     approval: { when: 'request.method == "DELETE" || request.method == "POST"', message: "Change note {request.path}" }
     budget: { key: "{user}", amount: 1, max: 20, per: 1h }
-  - name: docs
-    match: { path: "/docs/**" }
-    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /docs }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:notes" }]
+${upstreamRouteYaml({ name: 'docs', object: 'api:notes' })}
     credentials: { vault: notes-cloud }
 `;
 

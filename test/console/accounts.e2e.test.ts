@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoOAuthProvider, type DemoClient, type DemoOAuthProvider } from '../../examples/oauth-provider.js';
 import { generateVaultKey } from '../../src/vault/crypto.js';
 import { launchBrowser, SCREENSHOTS, type Browser, type BrowserContext, type Page } from '../support/browser.js';
+import { devPolicyYaml, NOTES_CLOUD_VAULT_YAML, upstreamRouteYaml } from '../support/config.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -19,26 +20,10 @@ import { startUpstream, type Upstream } from '../support/upstream.js';
 const CONFIG = `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/login/fixtures/model.fga
-  tuples: test/login/fixtures/tuples.yaml
-vault:
-  keys: [{ id: k1, key: "\${VAULT_KEY}" }]
-  providers:
-    notes-cloud:
-      authorization_url: \${OP_URL}/authorize
-      token_url: \${OP_URL}/token
-      client_id: warden-test
-      client_secret: test-only-client-secret
-      scopes: [notes.read]
+${devPolicyYaml('test/login/fixtures')}
+${NOTES_CLOUD_VAULT_YAML}
 routes:
-  - name: docs
-    match: { path: "/docs/**" }
-    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /docs }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:notes" }]
+${upstreamRouteYaml({ name: 'docs', object: 'api:notes' })}
     credentials: { vault: notes-cloud }
 `;
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, type Browser, type BrowserContext, type Page } from '../support/browser.js';
+import { devPolicyYaml, upstreamRouteYaml } from '../support/config.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -18,23 +19,12 @@ import { startUpstream, type Upstream } from '../support/upstream.js';
 const config = (decisionLog: boolean) => `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/login/fixtures/model.fga
-  tuples: test/login/fixtures/tuples.yaml
+${devPolicyYaml('test/login/fixtures')}
 ${decisionLog ? 'audit:\n  decisions: { sink: file, path: "${LOG_DIR}/decisions.jsonl" }' : ''}
 routes:
-  - name: notes
-    match: { path: "/notes/**" }
-    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /notes }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:notes" }]
+${upstreamRouteYaml({ name: 'notes', object: 'api:notes' })}
     budget: { key: "{user}", amount: 1, max: 100, per: 1h }
-  - name: github
-    match: { path: "/gh/**" }
-    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /gh }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:github" }]
+${upstreamRouteYaml({ name: 'github', prefix: '/gh', object: 'api:github' })}
 `;
 
 describe.each([

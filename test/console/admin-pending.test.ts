@@ -16,7 +16,7 @@ import { createMemoryStore } from '../../src/store/memory.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
 import { launchBrowser, type Browser } from '../support/browser.js';
-import { devPolicyYaml, REDIS_STORE_YAML } from '../support/config.js';
+import { devPolicyYaml, REDIS_STORE_YAML, upstreamRouteYaml } from '../support/config.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -132,10 +132,7 @@ approvals:
 console:
   admin: { relation: admin, object: "warden:console" }
 routes:
-  - name: notes
-    match: { path: "/notes/**" }
-    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /notes }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:notes" }]
+${upstreamRouteYaml({ name: 'notes', object: 'api:notes' })}
     approval: { when: 'request.method == "DELETE"', message: "Delete note {request.path}" }
 `,
       env: { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, REDIS_PREFIX: `${redis.keyPrefix}gw:` },

@@ -18,6 +18,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server.js';
 import { launchBrowser, type Browser, type BrowserContext, type Page } from '../support/browser.js';
+import { devPolicyYaml, mcpRouteYaml } from '../support/config.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { mcpRefusal, poisonReadFile, READ_FILE_POISONED } from '../support/mcp-tools.js';
@@ -26,13 +27,7 @@ import { startUpstream, type Upstream } from '../support/upstream.js';
 const CONFIG = `
 server:
   listen: 127.0.0.1:0
-identity:
-  dev_issuer: true
-authz:
-  engine: embedded
-  model: test/console/fixtures/model.fga
-  tuples: test/console/fixtures/tuples.yaml
-  cache_ttl: 0
+${devPolicyYaml('test/console/fixtures', { cache_ttl: 0 })}
 approvals:
   hold: 200ms
   review_auth: link+login
@@ -46,10 +41,7 @@ routes:
     approval: { when: 'request.method == "DELETE"', message: "Delete note {request.path}" }
     rate_limit: { requests: 100, per: 1m }
     credentials: { header: { name: X-Api-Key, value: "notes-api-secret-456" } }
-  - name: files-mcp
-    match: { path: /mcp/files }
-    upstream: { url: "\${MCP_URL}" }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:files-mcp" }]
+${mcpRouteYaml({ name: 'files-mcp' })}
     mcp:
       tools:
         read_file:

@@ -14,7 +14,7 @@ import { launchBrowser, SCREENSHOTS, type Browser, type BrowserContext, type Pag
 import { startWarden, type WardenHandle } from '../support/gateway.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, upstreamRouteYaml } from '../support/config.js';
 
 const CONFIG = `
 server:
@@ -24,10 +24,7 @@ approvals:
   hold: 200ms
   review_auth: link+login
 routes:
-  - name: notes
-    match: { path: "/notes/**" }
-    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /notes }
-    authorize: [{ user: "agent:{agent}", relation: can_call, object: "api:notes" }]
+${upstreamRouteYaml({ name: 'notes', object: 'api:notes' })}
     approval: { when: 'request.method == "DELETE" || request.method == "POST"', message: "Change note {request.path}" }
 `;
 
