@@ -34,7 +34,18 @@ import {
 } from './lib/system.mjs';
 import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
 import { runLatency, runWrk, writeWrkScript } from './lib/load.mjs';
-import { ensureBuilt, mintToken, newVaultKey, seedVault, startOpenFga, startRedis, VAULT_TOKEN, wardenYaml, writePolicies } from './lib/warden.mjs';
+import {
+  ensureBuilt,
+  mintToken,
+  newVaultKey,
+  seedVault,
+  startOpenFga,
+  startRedis,
+  VAULT_TOKEN,
+  wardenYaml,
+  writeBigPolicies,
+  writePolicies,
+} from './lib/warden.mjs';
 import { DEFAULT_VARIANTS, HEADLINE_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
 
 const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
@@ -164,7 +175,9 @@ if (needs.has('redis')) {
 const unavailable = new Map();
 if (needs.has('openfga')) {
   try {
-    openfga = await startOpenFga(tracker, WORK, cfg.loadCpu, { objects: Math.max(0, ...selected.map((v) => v.spread ?? 0)) });
+    openfga = await startOpenFga(tracker, WORK, cfg.loadCpu, {
+      objects: Math.max(0, ...selected.filter((v) => v.needs?.includes('openfga') || v.kind === 'openfga').map((v) => v.spread ?? 0)),
+    });
     log(`openfga on ${openfga.apiUrl}, store ${openfga.storeId}`);
   } catch (err) {
     log(`openfga unavailable: ${err.message}`);
@@ -175,6 +188,12 @@ if (needs.has('openfga')) {
 // Per-variant fixed port, config and token (tokens are bound to the listener's public URL).
 const wardenSetup = new Map();
 if (selected.some((v) => v.kind === 'warden')) writePolicies(join(WORK, 'warden', 'policies'));
+// G2e1m: the embedded engine at size (generated once per run).
+const bigPolicies = new Map();
+for (const n of new Set(selected.map((v) => v.warden?.tuples).filter(Boolean))) {
+  log(`generating ${n} tuples (bench/gen-tuples.mjs)`);
+  bigPolicies.set(n, await writeBigPolicies(join(WORK, 'warden'), n));
+}
 for (const v of selected) {
   const port = await freePort();
   if (v.kind !== 'warden' || unavailable.has(v.id)) {
@@ -203,6 +222,7 @@ for (const v of selected) {
       decisionsPath: w.decisions ? join(WORK, `decisions-${v.id}.jsonl`) : undefined,
       tracing: w.tracing,
       metricsOff: w.metricsOff,
+      ...(w.tuples ? { policies: bigPolicies.get(w.tuples), checkType: 'doc' } : {}),
     }),
   );
   const token = v.auth ? mintToken(cli, file, DATA_DIR, v.mcp ? 'mcp' : undefined) : null;
@@ -216,6 +236,7 @@ async function startSut(v, round) {
   const cpus = v.pinned === false ? null : cfg.sutCpu;
   const logFile = join(WORK, 'logs', `${v.id}.log`);
   let proc;
+  let loadMs = null;
   const url = `http://127.0.0.1:${port}`;
   switch (v.kind) {
     case 'openfga':
@@ -254,15 +275,17 @@ async function startSut(v, round) {
       if (v.defaultHeap) env.WARDEN_NODE_FLAGS_APPLIED = 'off';
       // Profiling: give the flags here, so the bin does not re-exec (the profile is then of the serving process).
       const nodeFlags = flags.length && !v.defaultHeap && cfg.nodeFlags.length === 0 ? BASELINE_FLAGS : cfg.nodeFlags;
+      const spawned = performance.now();
       proc = tracker.start(v.id, process.execPath, [...nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: '/dev/null' });
-      await waitForHttp(`${url}/.warden/healthz`, { proc, timeoutMs: 30_000 });
+      await waitForHttp(`${url}/.warden/healthz`, { proc, timeoutMs: v.warden.tuples ? 180_000 : 30_000 });
+      loadMs = performance.now() - spawned;
       // healthz answers as soon as the first worker listens; give the others time to start.
       if ((v.warden.workers ?? 1) > 1) await sleep(2_000);
       break;
     }
   }
   if (v.kind !== 'warden') await waitForHttp(`${url}/api/items/42`, { proc });
-  return { url, pid: proc.pid, token, stop: () => proc.stop() };
+  return { url, pid: proc.pid, token, loadMs, stop: () => proc.stop() };
 }
 
 /** One request with fetch: the variant must answer 200 with the upstream's body (and swap credentials). */
@@ -402,6 +425,7 @@ async function measure(v, round) {
       relay_own_rss_bytes: split?.relayOwn ?? null,
       warmup_rss_bytes: warmupRss,
       peak_reset: peakReset,
+      load_ms: sut.loadMs ?? null,
       upstream,
     };
   } finally {

@@ -50,6 +50,8 @@ export function summarize(variant, samples) {
     relay_peak_rss_mb: ok.some((s) => s.relay_rss_bytes) ? Math.max(...ok.map((s) => s.relay_rss_bytes ?? 0)) / 2 ** 20 : null,
     relay_own_rss_mb: ok.some((s) => s.relay_own_rss_bytes) ? Math.max(...ok.map((s) => s.relay_own_rss_bytes ?? 0)) / 2 ** 20 : null,
     warmup_peak_rss_mb: ok.some((s) => s.warmup_rss_bytes) ? Math.max(...ok.map((s) => s.warmup_rss_bytes ?? 0)) / 2 ** 20 : null,
+    // Spawn → first healthz answer (start-up, config, policies).
+    load_s: ok.some((s) => s.load_ms) ? median(ok.map((s) => s.load_ms)) / 1000 : null,
   };
 }
 
@@ -108,6 +110,14 @@ export function targets(byId) {
       target: '≤ 120 MB',
       pass: (v) => v <= 120,
     },
+    { name: 'G2e1m load time, 1M tuples (s, spawn → healthz)', value: g('G2e1m')?.load_s ?? null, target: '≤ 10 s', pass: (v) => v <= 10 },
+    {
+      name: 'G2e1m peak RSS, 1M tuples (MB, start-up and warm-up)',
+      value: g('G2e1m') ? Math.max(g('G2e1m').warmup_peak_rss_mb ?? 0, g('G2e1m').peak_rss_mb ?? 0) : null,
+      target: '≤ 600 MB',
+      pass: (v) => v <= 600,
+    },
+    { name: 'G2e1m / G2 throughput (1M tuples, a miss per request)', value: ratio(rps('G2e1m'), rps('G2')), target: '≥ 0.80', pass: (v) => v >= 0.8 },
   ];
   return rows.map((r) => ({ name: r.name, target: r.target, value: r.value, pass: r.value === null ? null : r.pass(r.value) }));
 }
@@ -147,6 +157,7 @@ export function ratios(byId) {
     ['G1 / G0 (JWT, cached)', 'G1', 'G0'],
     ['G1u / G1 (no token cache)', 'G1u', 'G1'],
     ['G2 / G1 (embedded check)', 'G2', 'G1'],
+    ['G2e1m / G2 (embedded, 1M tuples, a miss per request)', 'G2e1m', 'G2'],
     ['G2o / G2 (OpenFGA, no decision cache)', 'G2o', 'G2'],
     ['G2oc / G2 (OpenFGA, decision cache)', 'G2oc', 'G2'],
     ['G2m / G2oc (OpenFGA: a different object per request vs one object)', 'G2m', 'G2oc'],

@@ -61,6 +61,15 @@ export const VARIANTS = [
     auth: true,
   },
   {
+    id: 'G2e1m',
+    what: 'G2 with 1,000,000 tuples on the embedded engine (users in groups in folders in documents, bench/gen-tuples.mjs), a check on a different document per request (decision-cache misses); load time = spawn → healthz',
+    kind: 'warden',
+    warden: { level: 2, tuples: 1_000_000 },
+    auth: true,
+    // wrk asks for /api/items/{id} with a random id over the generated documents (doc:0 … doc:449999).
+    spread: 450_000,
+  },
+  {
     id: 'G2o',
     what: 'G2 on a real OpenFGA server, decision cache off (cache_ttl: 0)',
     kind: 'warden',

@@ -6,7 +6,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort, waitForHttp, sleep } from './system.mjs';
@@ -59,6 +59,26 @@ export function writePolicies(dir) {
 }
 
 /**
+ * policies/ with `n` generated tuples of the sample policies' shape (bench/gen-tuples.mjs) for the
+ * embedded engine at size, plus the bench user's grants the probe needs (`doc:auth`, `doc:identity`).
+ * Returns the directory name relative to `root`.
+ */
+export async function writeBigPolicies(root, n) {
+  const { DOCS_MODEL_DSL, writeTuples } = await import('../gen-tuples.mjs');
+  const name = `policies-${n}`;
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'model.fga'), DOCS_MODEL_DSL);
+  const file = join(dir, 'tuples.yaml');
+  await writeTuples(file, n - 2);
+  appendFileSync(
+    file,
+    `- { user: "user:${BENCH_USER}", relation: viewer, object: "doc:auth" }\n- { user: "user:${BENCH_USER}", relation: viewer, object: "doc:identity" }\n`,
+  );
+  return name;
+}
+
+/**
  * gateway.yaml for one Warden variant.
  * level: 0 public, 1 +JWT, 2 +check, 3 +vault; mcp: the MCP route (G4).
  */
@@ -80,16 +100,18 @@ export function wardenYaml({
   decisionsPath,
   tracing,
   metricsOff = false,
+  policies = 'policies',
+  checkType = 'item',
 }) {
   const store = redisUrl ? `store: { driver: redis, url: "${redisUrl}", key_prefix: "${KEY_PREFIX}" }` : 'store: { driver: memory }';
   const authzBlock =
     authz === 'openfga'
       ? `authz:\n  engine: openfga\n  model: policies/model.fga\n  openfga: { api_url: "${openfga.apiUrl}", store_id: "${openfga.storeId}", model_id: "${openfga.modelId}" }\n  cache_ttl: ${cacheTtl}`
-      : `authz:\n  engine: embedded\n  model: policies/model.fga\n  tuples: policies/tuples.yaml\n  cache_ttl: ${cacheTtl}`;
+      : `authz:\n  engine: embedded\n  model: ${policies}/model.fga\n  tuples: ${policies}/tuples.yaml\n  cache_ttl: ${cacheTtl}`;
   const vault = vaultKey
     ? `vault:\n  keys: [{ id: k1, key: "${vaultKey}" }]\n  providers:\n    bench:\n      authorization_url: http://127.0.0.1:9/authorize\n      token_url: http://127.0.0.1:9/token\n      client_id: bench\n      scopes: []`
     : '';
-  const check = '[{ user: "user:{user}", relation: can_read, object: "item:{path.id}" }]';
+  const check = `[{ user: "user:{user}", relation: can_read, object: "${checkType}:{path.id}" }]`;
   let policy;
   if (level === 0) policy = '    public: true';
   else if (level === 1) policy = '    authorize: []';

@@ -69,8 +69,8 @@ function scalar(raw: string): string | undefined {
 /**
  * Reads a YAML tuples file written one flow map per line. Returns null when
  * any line is not of that simple form (the caller then parses the file as
- * YAML). Identical strings are shared, so a user named by many tuples is one
- * string in memory.
+ * YAML). Identical users and relations are shared, so a user named by many
+ * tuples is one string in memory.
  */
 export function fastYamlTuples(text: string): TupleLines | null {
   const tuples: TupleKey[] = [];
@@ -117,7 +117,8 @@ export function fastYamlTuples(text: string): TupleLines | null {
       }
     }
     if (user === undefined || relation === undefined || object === undefined) return null;
-    tuples.push({ user: shared(user), relation: shared(relation), object: shared(object) });
+    // Users and relations repeat across tuples; most objects appear once or twice (not worth a lookup each).
+    tuples.push({ user: shared(user), relation: shared(relation), object });
     lines.push(lineNo);
   }
   return { tuples, lines };
@@ -165,7 +166,6 @@ export function jsonLinesTuples(text: string, fail: (message: string, line: numb
     const t = tupleFromValue(value as Record<string, unknown>, bad);
     t.user = shared(t.user);
     t.relation = shared(t.relation);
-    t.object = shared(t.object);
     tuples.push(t);
     lines.push(at);
   }

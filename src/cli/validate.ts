@@ -7,6 +7,8 @@ import { publicUrlOf } from '../config/public-url.js';
 import { audienceBindingWarnings } from '../mcp/audience.js';
 import { validateConfigFile } from '../gateway/validate-file.js';
 import { configPath } from './common.js';
+import { embeddedSizeWarning } from '../authz/embedded/size.js';
+import { dirname, resolve } from 'node:path';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
@@ -15,7 +17,10 @@ export async function run(argv: string[]): Promise<void> {
   if (issues.length === 0) {
     // Warnings: valid, but probably not what the operator meant (exit code stays 0).
     const { config } = loadConfigFile(file);
-    for (const w of audienceBindingWarnings(config, publicUrlOf(config))) process.stderr.write(`  warning: ${w.path}: ${w.message}\n`);
+    const warnings = audienceBindingWarnings(config, publicUrlOf(config));
+    const size = await embeddedSizeWarning(config.authz, dirname(resolve(file)));
+    if (size) warnings.push(size);
+    for (const w of warnings) process.stderr.write(`  warning: ${w.path}: ${w.message}\n`);
     process.stdout.write(`${file}: OK\n`);
     return;
   }

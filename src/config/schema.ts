@@ -428,7 +428,9 @@ export const authzSchema = z
     tuples: z
       .string()
       .optional()
-      .describe('Relationship tuples (YAML list of {user, relation, object, condition?}); relative to gateway.yaml')
+      .describe(
+        'Relationship tuples (YAML list of {user, relation, object, condition?}, or JSON Lines of the same objects when the name ends in .jsonl/.ndjson); relative to gateway.yaml',
+      )
       .meta({ examples: ['policies/tuples.yaml'] }),
     invalid_tuples: z
       .enum(['error', 'ignore'])
