@@ -162,6 +162,13 @@ const del = (path: string, token: string) =>
   fetch(`${lbUrl}${path}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
 
 /** Which replica's log mentions `approvalId` (the one holding that request). */
+/** A replica's output once it matches `pattern` (or as it is after 5 s, for the assertion to show). */
+async function loggedEventually(w: (typeof wardens)[number], pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 5_000;
+  while (!pattern.test(w.service.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  return w.service.output();
+}
+
 async function holderOf(approvalId: string): Promise<(typeof wardens)[number]> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
@@ -178,8 +185,8 @@ describe('production topology as processes (PostgreSQL, OpenFGA, Redis, 2 × War
     const answers = await Promise.all(Array.from({ length: 6 }, () => get('/notes/docs/1', alice)));
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
     expect((await get('/notes/docs/2', alice)).status).toBe(403);
-    // Both replicas answered some of them (round robin).
-    for (const w of wardens) expect(w.service.output()).toMatch(/"route":"notes-read"/);
+    // Both replicas answered some of them (round robin). Audit lines reach stdout in batches (every 50 ms), so wait for them.
+    for (const w of wardens) expect(await loggedEventually(w, /"route":"notes-read"/)).toMatch(/"route":"notes-read"/);
     // The agent's token never reached the upstream.
     expect(notes.requests.every((r) => !JSON.stringify(r.rawHeaders).includes(alice))).toBe(true);
   });

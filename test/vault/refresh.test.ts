@@ -117,7 +117,9 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
   });
 
   it('a lock lease that expires during a slow refresh does not cause a second redeem', async () => {
-    const lease = 200;
+    // The test removes the lock itself to stand for an expiry; a lease long enough to outlive event-loop stalls
+    // of a loaded machine makes sure it is still there to remove (a 200 ms lease could lapse before the del).
+    const lease = 2_000;
     await buildInstances(lease);
     const { conn } = await seedExpired('bob-gh');
     vp.relay.reset();
