@@ -13,7 +13,9 @@ export function median(values) {
 /** Median of each measure over the valid rounds of one variant. */
 export function summarize(variant, samples) {
   const ok = samples.filter((s) => !s.error);
-  const lat = (k) => median(ok.map((s) => s.latency?.latency_ms?.[k]));
+  // Latency is measured once per row (after the throughput rounds), so only one sample carries it.
+  const timed = ok.filter((s) => s.latency);
+  const lat = (k) => median(timed.map((s) => s.latency.latency_ms?.[k]));
   return {
     id: variant.id,
     what: variant.what,
@@ -25,16 +27,16 @@ export function summarize(variant, samples) {
     rps_samples: ok.map((s) => Math.round(s.wrk.rps)),
     wrk_p50_ms: median(ok.map((s) => s.wrk.latency_ms.p50)),
     wrk_p99_ms: median(ok.map((s) => s.wrk.latency_ms.p99)),
-    latency: ok.some((s) => s.latency)
+    latency: timed.length
       ? {
           p50: lat('p50'),
           p90: lat('p90'),
           p99: lat('p99'),
           p999: lat('p999'),
-          achieved_rate: median(ok.map((s) => s.latency.achieved_rate)),
-          non2xx: ok.reduce((a, s) => a + (s.latency.non2xx ?? 0) + (s.latency.errors ?? 0), 0),
+          achieved_rate: median(timed.map((s) => s.latency.achieved_rate)),
+          non2xx: timed.reduce((a, s) => a + (s.latency.non2xx ?? 0) + (s.latency.errors ?? 0), 0),
           // The row could not keep up with the fixed rate: its percentiles measure a queue, not the proxy.
-          overloaded: ok.some((s) => s.latency.achieved_rate < 0.95 * s.latency.requested_rate),
+          overloaded: timed.some((s) => s.latency.achieved_rate < 0.95 * s.latency.requested_rate),
         }
       : null,
     upstream_connections: median(ok.map((s) => s.upstream?.connections)),
