@@ -66,6 +66,29 @@ function scalar(raw: string): string | undefined {
   return raw;
 }
 
+/** One shared string per distinct value (users and relations repeat across a million tuples). */
+function interner(): (s: string) => string {
+  const known = new Map<string, string>();
+  return (s) => {
+    const seen = known.get(s);
+    if (seen !== undefined) return seen;
+    known.set(s, s);
+    return s;
+  };
+}
+
+/** The lines of `text` with their 1-based numbers (split on '\n' only; a trailing '\r' stays). */
+function* eachLine(text: string): Generator<[number, string]> {
+  let start = 0;
+  let lineNo = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    yield [++lineNo, text.slice(start, end)];
+    start = end + 1;
+  }
+}
+
 /**
  * Reads a YAML tuples file written one flow map per line. Returns null when
  * any line is not of that simple form (the caller then parses the file as
@@ -75,23 +98,9 @@ function scalar(raw: string): string | undefined {
 export function fastYamlTuples(text: string): TupleLines | null {
   const tuples: TupleKey[] = [];
   const lines: number[] = [];
-  const intern = new Map<string, string>();
-  const shared = (s: string): string => {
-    const known = intern.get(s);
-    if (known !== undefined) return known;
-    intern.set(s, s);
-    return s;
-  };
-  let start = 0;
-  let lineNo = 0;
-  const n = text.length;
-  while (start < n) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = n;
-    lineNo++;
-    let line = text.slice(start, end);
-    start = end + 1;
-    if (line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1);
+  const shared = interner();
+  for (const [lineNo, raw] of eachLine(text)) {
+    const line = raw.charCodeAt(raw.length - 1) === 0x0d ? raw.slice(0, -1) : raw;
     if (line.charCodeAt(0) !== 0x2d /* - */) {
       if (SKIP.test(line)) continue;
       return null;
@@ -136,22 +145,8 @@ export function isJsonLinesPath(path: string): boolean {
 export function jsonLinesTuples(text: string, fail: (message: string, line: number) => never): TupleLines {
   const tuples: TupleKey[] = [];
   const lines: number[] = [];
-  const intern = new Map<string, string>();
-  const shared = (s: string): string => {
-    const known = intern.get(s);
-    if (known !== undefined) return known;
-    intern.set(s, s);
-    return s;
-  };
-  let start = 0;
-  let lineNo = 0;
-  const n = text.length;
-  while (start < n) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = n;
-    lineNo++;
-    const line = text.slice(start, end);
-    start = end + 1;
+  const shared = interner();
+  for (const [lineNo, line] of eachLine(text)) {
     if (line.trim() === '') continue;
     const at = lineNo;
     const index = tuples.length;
