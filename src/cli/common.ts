@@ -1,5 +1,6 @@
 /** What every `warden` command shares: usage text, exiting with a message, finding and loading the config. */
 
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../config/issues.js';
 import type { LoadedConfig } from '../config/load.js';
 import { loadConfigFile } from '../gateway/config.js';
@@ -179,6 +180,13 @@ ${CONFIG_OPTION}`,
 export function fail(message: string, code = 1): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n');
   process.exit(code);
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** A command's flags and positionals: its own `options` plus `-c/--config`, which every command that reads a config takes. */
+export function commandArgs<O extends Options>(argv: string[], options: O) {
+  return parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, ...options } as const });
 }
 
 /** `-c`, else WARDEN_CONFIG, else ./gateway.yaml. */

@@ -3,7 +3,6 @@
  * anything with side effects, and reports each decision it made.
  */
 
-import { parseArgs } from 'node:util';
 import { parseStrictJson } from '../http/strict-json.js';
 import { canonicalize } from '../pipeline/canonical.js';
 import { startGateway } from '../gateway/gateway.js';
@@ -13,20 +12,15 @@ import { templateVars } from '../templates/request-vars.js';
 import { renderMessage } from '../templates/template.js';
 import { compileAssertionPlan } from '../identity/assertion/settings.js';
 import type { CheckTrace, LimitTrace } from '../pipeline/context.js';
-import { USAGE, configPath, fail } from './common.js';
+import { USAGE, configPath, fail, commandArgs } from './common.js';
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      token: { type: 'string' },
-      request: { type: 'string', short: 'X', default: 'GET' },
-      data: { type: 'string', short: 'd' },
-      header: { type: 'string', short: 'H', multiple: true },
-      json: { type: 'boolean', default: false },
-    },
+  const { values, positionals } = commandArgs(argv, {
+    token: { type: 'string' },
+    request: { type: 'string', short: 'X', default: 'GET' },
+    data: { type: 'string', short: 'd' },
+    header: { type: 'string', short: 'H', multiple: true },
+    json: { type: 'boolean', default: false },
   });
   if (positionals.length !== 1) fail('warden explain: exactly one PATH is required\n\n' + USAGE, 2);
   const trace = await explain({

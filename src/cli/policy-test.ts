@@ -1,20 +1,14 @@
 /** `warden test [-c gateway.yaml] [--json] [-v] FILE…`: run gateway-level policy test cases offline. */
 
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/issues.js';
 import { loadConfigFile } from '../gateway/config.js';
 import { PolicyTestFileError, formatResults, readPolicyTestFile, runPolicyTests, type PolicyTestFile } from '../gateway/policy-tests.js';
-import { HELP, configPath, fail } from './common.js';
+import { HELP, configPath, fail, commandArgs } from './common.js';
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      json: { type: 'boolean', default: false },
-      verbose: { type: 'boolean', short: 'v', default: false },
-    },
+  const { values, positionals } = commandArgs(argv, {
+    json: { type: 'boolean', default: false },
+    verbose: { type: 'boolean', short: 'v', default: false },
   });
   if (!positionals.length) fail(`warden test: name the test files\n\n${HELP.test}`, 2);
   let files: PolicyTestFile[];

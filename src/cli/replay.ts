@@ -1,27 +1,21 @@
 /** `warden replay -c NEW.yaml [--allow FILTER]… [--json] LOG…`: what a config change would flip in recorded traffic. */
 
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parseAllowFilter, formatReplay, replayLogs, type AllowFilter } from '../audit/replay.js';
 import { ConfigError } from '../config/issues.js';
 import { WardenError } from '../core/errors.js';
 import { createEvaluator, type AuthzOverride, type Evaluator } from '../gateway/evaluator.js';
 import { loadConfigFile } from '../gateway/config.js';
-import { HELP, configPath, fail } from './common.js';
+import { HELP, configPath, fail, commandArgs } from './common.js';
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      allow: { type: 'string', multiple: true },
-      examples: { type: 'string', default: '3' },
-      json: { type: 'boolean', default: false },
-      'fga-api-url': { type: 'string' },
-      'fga-store-id': { type: 'string' },
-      'fga-model-id': { type: 'string' },
-    },
+  const { values, positionals } = commandArgs(argv, {
+    allow: { type: 'string', multiple: true },
+    examples: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+    'fga-api-url': { type: 'string' },
+    'fga-store-id': { type: 'string' },
+    'fga-model-id': { type: 'string' },
   });
   if (!positionals.length) fail(`warden replay: name the decision-log files\n\n${HELP.replay}`, 2);
   for (const f of positionals) if (!existsSync(f)) fail(`warden replay: ${f}: no such file`, 2);

@@ -17,6 +17,8 @@ export interface ConsoleKit {
   person(c: Context): Promise<SignedInPerson | Response>;
   /** A POST from this origin with this session's console token, or the refusal page. */
   formOf(c: Context, who: SignedInPerson): Promise<Record<string, string> | Response>;
+  /** `guard` (default: `person`) then `formOf`: who posted what, or the answer to send instead. */
+  posted(c: Context, guard?: (c: Context) => Promise<SignedInPerson | Response>): Promise<{ who: SignedInPerson; form: Record<string, string> } | Response>;
   /** This session's console CSRF token. */
   csrf(who: SignedInPerson): string;
   /** An HTML answer with the console's headers. */

@@ -108,6 +108,16 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     return form;
   }
 
+  async function posted(
+    c: Context,
+    guard: (c: Context) => Promise<SignedInPerson | Response> = person,
+  ): Promise<{ who: SignedInPerson; form: Record<string, string> } | Response> {
+    const who = await guard(c);
+    if (who instanceof Response) return who;
+    const form = await formOf(c, who);
+    return form instanceof Response ? form : { who, form };
+  }
+
   /** Pending approvals this person may decide, newest first (the pending records only, never every stored one). */
   async function pendingFor(sub: string): Promise<ApprovalRecord[]> {
     const out: ApprovalRecord[] = [];
@@ -120,6 +130,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     base,
     person,
     formOf,
+    posted,
     csrf: (who) => sessions.csrfToken(who, CSRF_PURPOSE),
     page,
     message: (c, status, who, title, text) => page(c, status, renderMessage({ base, sub: who.sub }, title, text)),
@@ -196,19 +207,18 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   });
 
   app.post('/console/approvals/:id', async (c) => {
-    const who = await person(c);
-    if (who instanceof Response) return who;
-    const form = await formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await posted(c);
+    if (post instanceof Response) return post;
+    const { who, form } = post;
     const id = c.req.param('id');
     const rec = ID.test(id) ? await approvals.repo.get(id) : null;
     // Someone else's approval is indistinguishable from a missing one.
     if (!rec || !(await approvals.mayDecide(rec, who.sub))) {
       if (rec) rt.logger.warn({ approval_id: id, signed_in: who.sub }, 'console: decision refused, not an approver');
-      return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such approval is waiting for you.'));
+      return kit.message(c, 404, who, 'Not found', 'No such approval is waiting for you.');
     }
     const decision = form.decision;
-    if (decision !== 'approve' && decision !== 'deny') return page(c, 400, renderMessage({ base, sub: who.sub }, 'Bad request', 'Unknown decision.'));
+    if (decision !== 'approve' && decision !== 'deny') return kit.message(c, 400, who, 'Bad request', 'Unknown decision.');
     const minutes = Number(form.grant_minutes ?? '0');
     const grantMs = decision === 'approve' && Number.isFinite(minutes) && minutes > 0 ? Math.min(minutes * 60_000, rt.config.approvals.max_grant) : 0;
     const outcome = await approvals.decide(id, decision, 'review', { grantMs, approver: who.sub });
@@ -218,19 +228,18 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
       case 'conflict':
         return back(c, 'conflict');
       default:
-        return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such approval is waiting for you.'));
+        return kit.message(c, 404, who, 'Not found', 'No such approval is waiting for you.');
     }
   });
 
   app.post('/console/grants/:id/revoke', async (c) => {
-    const who = await person(c);
-    if (who instanceof Response) return who;
-    const form = await formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await posted(c);
+    if (post instanceof Response) return post;
+    const who = post.who;
     const id = c.req.param('id');
     // Grants are stored under the user: another person's grant id finds nothing here.
     if (!ID.test(id) || !(await approvals.revokeGrant(who.sub, id))) {
-      return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such grant.'));
+      return kit.message(c, 404, who, 'Not found', 'No such grant.');
     }
     return back(c, 'grant_revoked');
   });
@@ -240,6 +249,6 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   registerAccounts(app, kit, vault, deps.activity);
   registerPush(app, kit, deps.push ?? null);
   // The platform team's views (console.admin); they check the role themselves.
-  app.route('/console/admin', createAdminRoutes({ rt, approvals, base, person, formOf }));
+  app.route('/console/admin', createAdminRoutes({ kit, approvals }));
   return app;
 }

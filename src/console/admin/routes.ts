@@ -15,10 +15,10 @@ import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { ApprovalService } from '../../approvals/service.js';
 import type { ApprovalRecord } from '../../approvals/records.js';
-import type { Runtime } from '../../core/runtime.js';
 import type { SignedInPerson } from '../../http/session.js';
 import { acceptToolChange, listToolPins } from '../../mcp/admin.js';
-import { consoleHeaders, renderMessage } from '../page.js';
+import { consoleHeaders } from '../page.js';
+import type { ConsoleKit } from '../kit.js';
 import { definitionLines, lineDiff } from './diff.js';
 import {
   renderAdminApprovals,
@@ -55,13 +55,9 @@ const NOTICES = {
 } as const;
 
 export interface AdminRouteDeps {
-  rt: Runtime;
+  /** The console's kit: runtime, base path, the signed-in person, checked form posts, pages. */
+  kit: ConsoleKit;
   approvals: ApprovalService;
-  base: string;
-  /** The signed-in person, or the answer to send instead (from the console's routes). */
-  person(c: Context): Promise<SignedInPerson | Response>;
-  /** The POSTed form after the same-origin and CSRF checks, or the refusal. */
-  formOf(c: Context, who: SignedInPerson): Promise<Record<string, string> | Response>;
 }
 
 async function timed(fn: () => Promise<void>): Promise<{ ok: boolean; ms: number; reason?: string }> {
@@ -90,10 +86,10 @@ async function timed(fn: () => Promise<void>): Promise<{ ok: boolean; ms: number
 
 /** The admin sub-app, mounted at `/console/admin` of the console's `/.warden` app. */
 export function createAdminRoutes(deps: AdminRouteDeps): Hono {
-  const { rt, approvals, base, person, formOf } = deps;
+  const { kit, approvals } = deps;
+  const { rt, base, person, page, message } = kit;
   const app = new Hono();
   const isAdmin = createAdminCheck(rt.config.console.admin, rt.authorizer, rt.logger);
-  const page = (c: Context, status: number, body: string) => c.body(body, status as 200, consoleHeaders());
 
   /** The signed-in admin, or the answer for everyone else (sign in, or 403). */
   async function admin(c: Context): Promise<SignedInPerson | Response> {
@@ -196,26 +192,23 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
   });
 
   app.post('/approvals/:id', async (c) => {
-    const who = await admin(c);
-    if (who instanceof Response) return who;
-    const form = await formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await kit.posted(c, admin);
+    if (post instanceof Response) return post;
+    const { who, form } = post;
     const id = c.req.param('id');
     const rec = ID.test(id) ? await approvals.repo.get(id) : null;
-    if (!rec) return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such approval.'));
+    if (!rec) return message(c, 404, who, 'Not found', 'No such approval.');
     const decision = form.decision;
-    if (decision !== 'approve' && decision !== 'deny') return page(c, 400, renderMessage({ base, sub: who.sub }, 'Bad request', 'Unknown decision.'));
+    if (decision !== 'approve' && decision !== 'deny') return message(c, 400, who, 'Bad request', 'Unknown decision.');
     const entitled = await approvals.mayDecide(rec, who.sub).catch(() => false);
     if (decision === 'approve' && !entitled) {
       rt.logger.warn({ approval_id: id, signed_in: who.sub }, 'console: admin approval refused, not an approver of this request');
-      return page(
+      return message(
         c,
         403,
-        renderMessage(
-          { base, sub: who.sub },
-          'Refused',
-          'Only the person the agent acts for (or the rule’s approvers) can approve this request; an admin can only stop it.',
-        ),
+        who,
+        'Refused',
+        'Only the person the agent acts for (or the rule’s approvers) can approve this request; an admin can only stop it.',
       );
     }
     const outcome = await approvals.decide(id, decision, 'review', { approver: who.sub, ...(entitled ? {} : { adminStop: true }) });
@@ -226,9 +219,9 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
       case 'conflict':
         return back(c, '/approvals', 'conflict');
       case 'forbidden':
-        return page(c, 403, renderMessage({ base, sub: who.sub }, 'Refused', 'You may not decide this request.'));
+        return message(c, 403, who, 'Refused', 'You may not decide this request.');
       default:
-        return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such approval.'));
+        return message(c, 404, who, 'Not found', 'No such approval.');
     }
   });
 
@@ -256,7 +249,7 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
     const route = c.req.param('route');
     const tool = c.req.param('tool');
     const pin = (await listToolPins(rt.store, route)).find((p) => p.tool === tool);
-    if (!pin) return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such pinned tool.'));
+    if (!pin) return message(c, 404, who, 'Not found', 'No such pinned tool.');
     const pinnedKnown = pin.input_schema !== undefined || pin.annotations !== undefined;
     const pinned = definitionLines({ description: pin.description, inputSchema: pin.input_schema, annotations: pin.annotations });
     const diff = pin.changed
@@ -266,17 +259,16 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
   });
 
   app.post('/tools/:route/:tool/accept', async (c) => {
-    const who = await admin(c);
-    if (who instanceof Response) return who;
-    const form = await formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await kit.posted(c, admin);
+    if (post instanceof Response) return post;
+    const { who, form } = post;
     const route = c.req.param('route');
     const tool = c.req.param('tool');
     const path = `/tools/${encodeURIComponent(route)}/${encodeURIComponent(tool)}`;
     // The hash of the definition the admin reviewed is required: accept exactly what was shown.
-    if (!HASH.test(form.hash ?? '')) return page(c, 400, renderMessage({ base, sub: who.sub }, 'Bad request', 'The reviewed definition is missing.'));
+    if (!HASH.test(form.hash ?? '')) return message(c, 400, who, 'Bad request', 'The reviewed definition is missing.');
     const outcome = await acceptToolChange(rt.store, route, tool, rt.logger, { expectedHash: form.hash, by: who.sub });
-    if (outcome.status === 'unknown_tool') return page(c, 404, renderMessage({ base, sub: who.sub }, 'Not found', 'No such pinned tool.'));
+    if (outcome.status === 'unknown_tool') return message(c, 404, who, 'Not found', 'No such pinned tool.');
     if (outcome.status === 'nothing_to_accept') return back(c, path, outcome.record.changed ? 'stale' : 'nothing');
     return back(c, path, 'accepted');
   });
