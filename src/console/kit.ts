@@ -15,9 +15,10 @@ export interface ConsoleKit {
   base: string;
   /** The signed-in person, or the answer to send instead (sign in first; 503 without sign-in). */
   person(c: Context): Promise<SignedInPerson | Response>;
-  /** A POST from this origin with this session's console token, or the refusal page. */
-  formOf(c: Context, who: SignedInPerson): Promise<Record<string, string> | Response>;
-  /** `guard` (default: `person`) then `formOf`: who posted what, or the answer to send instead. */
+  /**
+   * A POST from this origin with this session's console token, by whoever
+   * `guard` (default: `person`) lets in: who posted what, or the refusal page.
+   */
   posted(c: Context, guard?: (c: Context) => Promise<SignedInPerson | Response>): Promise<{ who: SignedInPerson; form: Record<string, string> } | Response>;
   /** This session's console CSRF token. */
   csrf(who: SignedInPerson): string;

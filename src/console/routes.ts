@@ -129,7 +129,6 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     rt,
     base,
     person,
-    formOf,
     posted,
     csrf: (who) => sessions.csrfToken(who, CSRF_PURPOSE),
     page,

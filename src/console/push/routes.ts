@@ -3,7 +3,7 @@
  * the service worker, and the subscribe / unsubscribe endpoints. Every
  * subscription is stored under the signed-in person's `sub` and only ever
  * read or removed under it; a POST needs this session's console CSRF token
- * and Warden's own origin (kit.formOf). The endpoint must pass the push
+ * and Warden's own origin (kit.posted). The endpoint must pass the push
  * endpoint rule (approvals/push/endpoint-policy.ts) before it is stored.
  */
 
@@ -61,10 +61,9 @@ export function registerPush(app: Hono, kit: ConsoleKit, push: PushChannel | nul
   );
 
   app.post('/console/push/subscribe', async (c) => {
-    const who = await kit.person(c);
-    if (who instanceof Response) return who;
-    const form = await kit.formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await kit.posted(c);
+    if (post instanceof Response) return post;
+    const { who, form } = post;
     const endpoint = form.endpoint ?? '';
     const check = checkEndpointUrl(endpoint, push.policy);
     if (!check.ok) {
@@ -79,19 +78,17 @@ export function registerPush(app: Hono, kit: ConsoleKit, push: PushChannel | nul
   });
 
   app.post('/console/push/unsubscribe', async (c) => {
-    const who = await kit.person(c);
-    if (who instanceof Response) return who;
-    const form = await kit.formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await kit.posted(c);
+    if (post instanceof Response) return post;
+    const { who, form } = post;
     const removed = await push.repo.remove(who.sub, form.endpoint ?? '');
     return json(c, removed ? 200 : 404, { removed });
   });
 
   app.post('/console/push/clear', async (c) => {
-    const who = await kit.person(c);
-    if (who instanceof Response) return who;
-    const form = await kit.formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await kit.posted(c);
+    if (post instanceof Response) return post;
+    const { who } = post;
     const n = await push.repo.removeAll(who.sub);
     return kit.message(c, 200, who, 'Notifications off', `Notifications are off in every browser (${n} removed). Turn them on again from the approvals page.`);
   });

@@ -123,10 +123,9 @@ Linked ${when(conn.createdAt)} · tokens updated ${when(conn.updatedAt)} · last
   };
 
   app.post('/console/accounts/:provider/link', async (c) => {
-    const who = await kit.person(c);
-    if (who instanceof Response) return who;
-    const form = await kit.formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await kit.posted(c);
+    if (post instanceof Response) return post;
+    const { who } = post;
     const name = nameOf(c);
     const provider = vault && name ? vault.providers.get(name) : undefined;
     if (!vault || !name || !provider) return kit.message(c, 404, who, 'Not found', 'No such provider.');
@@ -145,10 +144,9 @@ Linked ${when(conn.createdAt)} · tokens updated ${when(conn.updatedAt)} · last
   });
 
   app.post('/console/accounts/:provider/revoke', async (c) => {
-    const who = await kit.person(c);
-    if (who instanceof Response) return who;
-    const form = await kit.formOf(c, who);
-    if (form instanceof Response) return form;
+    const post = await kit.posted(c);
+    if (post instanceof Response) return post;
+    const { who } = post;
     const name = nameOf(c);
     // Read and deleted under the signed-in person only: another person's provider name finds nothing.
     const conn = vault && name ? await vault.connections.get(who.sub, name) : null;
