@@ -1,13 +1,14 @@
 /**
  * The audit step: after a request is answered (or cut), count it, record it in
  * the decision log (when on) and write one audit line (at debug when the
- * decision log is on). Runs for every request, allowed or not, so it is not a stage of
+ * decision log is on, written as text by audit-line.ts). Runs for every request, allowed or not, so it is not a stage of
  * the list but the pipeline's last step (see pipeline/DESIGN.md).
  */
 
 import type { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
-import type { Logger } from './logger.js';
+import { lineWriter, type Logger } from './logger.js';
+import { auditFields, createAuditLineSerializer } from './audit-line.js';
 import type { BoundHistogram, Metrics } from './metrics.js';
 import type { DecisionLog } from '../audit/decision-log.js';
 import type { ActivityRing } from '../audit/activity.js';
@@ -58,6 +59,9 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
   };
 
   const lineLevel = decisions ? 'debug' : 'info';
+  // The line as text straight into the logger's destination (audit-line.ts); through pino for a logger of unknown framing.
+  const writeLine = lineWriter(logger, lineLevel, 'request');
+  const auditLine = createAuditLineSerializer();
   const metricsOn = metrics.enabled;
 
   return function audit(state, err) {
@@ -82,25 +86,7 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     // Audit lines are written at info (at debug with the decision log on: its
     // record carries all they say and more); don't build lines nobody will write.
     if (!logger.isLevelEnabled(lineLevel)) return;
-    logger[lineLevel](
-      {
-        audit: true,
-        request_id: state.id,
-        route: routeName,
-        method: state.method,
-        path: state.path,
-        agent: state.principal?.agent,
-        user: state.principal?.user ?? undefined,
-        tool: state.mcp?.tool,
-        decision: state.decision,
-        reason: state.reason,
-        status: state.status,
-        approval_id: state.approvalId,
-        checks: state.checks.length ? state.checks.map((c) => `${c.user} ${c.relation} ${c.object}=${c.allowed}`) : undefined,
-        latency_ms: latencyMs,
-        error: err && err.status >= 500 && err.cause ? String((err.cause as Error)?.message ?? err.cause) : undefined,
-      },
-      'request',
-    );
+    if (writeLine) writeLine(auditLine(state, err, latencyMs));
+    else logger[lineLevel](auditFields(state, err, latencyMs), 'request');
   };
 }

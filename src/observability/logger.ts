@@ -4,7 +4,7 @@
  * before it is written, so a secret that slips into a message is still caught.
  */
 
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { pino, symbols, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 
@@ -107,10 +107,13 @@ export interface LoggerOptions {
   base?: Record<string, string | number>;
 }
 
+/** Loggers made by createLogger: their framing (level, time, bindings, message) is known, so lineWriter can write their lines without pino. */
+const wardenLoggers = new WeakSet<Logger>();
+
 /** Create the process logger. Every record passes through `scrub`. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.WARDEN_LOG_LEVEL ?? 'info';
-  return pino(
+  const logger = pino(
     {
       level,
       base: { service: 'warden', ...options.base },
@@ -126,4 +129,51 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     options.destination,
   );
+  wardenLoggers.add(logger);
+  return logger;
+}
+
+/** What pino keeps on a logger and its destination (its exported `symbols` name them). */
+type PinoInternals = Record<symbol, unknown>;
+interface MetadataStream {
+  lastLevel?: number;
+  lastMsg?: string;
+  lastObj?: unknown;
+  lastTime?: string;
+  lastLogger?: Logger;
+}
+
+/**
+ * Writes one line at `level` with message `msg` whose fields the caller has
+ * already serialized (`,"key":value…`, every string scrubbed as the scrub hook
+ * would): framed as pino frames it (level, time, the logger's bindings, the
+ * fields, the message) and handed to the logger's destination as pino hands it
+ * over. For a line written per request (the audit line), where pino's object
+ * walk and the hook's scrubbed copy cost more than the text. Undefined for
+ * loggers not made by createLogger (their hooks and formatters are unknown:
+ * log through pino). The caller checks that the level is enabled.
+ */
+export function lineWriter(logger: Logger, level: 'info' | 'debug', msg: string): ((fields: string) => void) | undefined {
+  if (!wardenLoggers.has(logger)) return undefined;
+  const internals = logger as unknown as PinoInternals;
+  const stream = internals[symbols.streamSym] as DestinationStream & MetadataStream & PinoInternals;
+  const levelNum = logger.levels.values[level];
+  const head = (internals[symbols.lsCacheSym] as Record<number, string>)[levelNum];
+  const time = internals[symbols.timeSym] as () => string;
+  const timeSlice = internals[symbols.timeSliceIndexSym] as number;
+  const tail = `,${JSON.stringify(internals[symbols.messageKeySym])}:${JSON.stringify(msg)}${internals[symbols.endSym] as string}`;
+  const metadata = stream[symbols.needsMetadataGsym] === true;
+  return function writeLine(fields) {
+    const t = time();
+    const line = head + t + (internals[symbols.chindingsSym] as string) + fields + tail;
+    if (metadata) {
+      // As pino does before each write (the batched writer reads lastLevel); no object was built for this line.
+      stream.lastLevel = levelNum;
+      stream.lastObj = undefined;
+      stream.lastMsg = msg;
+      stream.lastTime = t.slice(timeSlice);
+      stream.lastLogger = logger;
+    }
+    stream.write(line);
+  };
 }
