@@ -2,11 +2,16 @@
  * The check resolver: OpenFGA's `internal/graph/check.go` (default strategy),
  * evaluated depth-first and synchronously. See DESIGN.md beside this file for
  * the rules copied from the server and why each one matters.
+ *
+ * Objects, users and relations are integer ids (compact-index.ts): a step
+ * reads typed arrays and builds no strings; the path is a stack of
+ * `node × relations + relation` numbers, scanned linearly (it is as long as the
+ * current path, a few dozen entries at most).
  */
 
 import { FgaError, FGA_ERROR } from './errors.js';
 import { typeOf, type UserParts } from './ids.js';
-import type { IndexedTuple, TupleIndex } from './tuple-index.js';
+import type { CompactTupleIndex, ModelIds, NodeOverlay } from './compact-index.js';
 import type { RelationDef, Rewrite, TypeSystem } from './typesystem.js';
 
 /** Outcome of one sub-check: denied, allowed, or denied because the path came back to itself. */
@@ -23,72 +28,86 @@ export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 /** Everything one top-level check (or list-objects candidate) evaluates against. */
 export interface CheckScope {
   readonly ts: TypeSystem;
-  readonly stored: TupleIndex;
+  readonly ids: ModelIds;
+  /** Node ids of the stored index plus this request's own names. */
+  readonly nodes: NodeOverlay;
+  readonly stored: CompactTupleIndex;
   /** Contextual tuples of the request (consulted before stored ones), if any. */
-  readonly contextual: TupleIndex | undefined;
+  readonly contextual: CompactTupleIndex | undefined;
   readonly context: Readonly<Record<string, unknown>> | undefined;
   readonly user: UserParts;
+  /** Node of the user (`group:x` for `group:x#member`). */
+  readonly userNode: number;
+  /** Relation id of a userset user, else 0. */
+  readonly userRel: number;
+  /** Node of `type:*` for a non-userset user when some tuple names it, else -1. */
+  readonly wildcardNode: number;
   /** Model-graph label of the user: `user`, or `group#member` for a userset. */
   readonly userLabel: string;
   /** `user:*` for a non-userset user (wildcards can reach it), else undefined. */
   readonly wildcardLabel: string | undefined;
   readonly maxDepth: number;
-  /** `object#relation` keys on the current path (the user is fixed for the whole check). */
-  readonly visited: Set<string>;
+  /** `node × relCount + relation` keys on the current path (the user is fixed for the whole check). */
+  readonly path: number[];
 }
-
-const EMPTY: readonly IndexedTuple[] = [];
 
 /**
- * Whether `tuple`'s condition holds. Throws FgaError 2000 when it cannot be
- * evaluated (missing parameter, wrong type).
+ * Whether row `t` of `index` satisfies its condition. Throws FgaError 2000 when
+ * it cannot be evaluated (missing parameter, wrong type).
  */
-function conditionHolds(scope: CheckScope, tuple: IndexedTuple): boolean {
-  if (tuple.conditionName === '') return true;
-  const cond = scope.ts.conditions.get(tuple.conditionName);
-  if (!cond) throw new FgaError(FGA_ERROR.validation, `condition ${tuple.conditionName} was not found`);
-  return cond.evaluate(scope.context, tuple.conditionContext);
+function conditionHolds(scope: CheckScope, index: CompactTupleIndex, t: number): boolean {
+  const c = index.condition(t);
+  if (c === undefined) return true;
+  const cond = scope.ts.conditions.get(c.name);
+  if (!cond) throw new FgaError(FGA_ERROR.validation, `condition ${c.name} was not found`);
+  return cond.evaluate(scope.context, c.context);
 }
 
-/** Resolves `object#relation@user` (OpenFGA's ResolveCheck); `depth` counts dispatches on this path. */
-export function resolveCheck(scope: CheckScope, object: string, relation: string, depth: number): Outcome {
+/** Resolves `node#rel@user` (OpenFGA's ResolveCheck); `depth` counts dispatches on this path. */
+export function resolveCheck(scope: CheckScope, node: number, rel: number, depth: number): Outcome {
   if (depth === scope.maxDepth) {
     throw new FgaError(FGA_ERROR.resolutionTooComplex, 'Authorization Model resolution required too many rewrite rules to be resolved to a decision');
   }
-  const key = object + '#' + relation;
-  if (scope.visited.has(key)) return Outcome.Cycle;
-  const user = scope.user;
+  const key = node * scope.ids.relCount + rel;
+  const path = scope.path;
+  for (let i = 0; i < path.length; i++) if (path[i] === key) return Outcome.Cycle;
   // A userset is a member of itself (`document:1#viewer` is a viewer of document:1).
-  if (user.isUserset && relation === user.relation && object === user.object) return Outcome.True;
-  const def = scope.ts.relation(typeOf(object), relation);
-  if (!def) throw new Error(`relation '${relation}' undefined for object type '${typeOf(object)}'`);
+  if (scope.userRel !== 0 && rel === scope.userRel && node === scope.userNode) return Outcome.True;
+  const def = scope.ids.def(scope.nodes.type(node), rel);
+  if (!def) throw new Error(`relation '${scope.ids.relNames[rel]}' undefined for object type '${typeOf(scope.nodes.name(node))}'`);
   // The model graph says this user type can never reach this relation: skip reading tuples.
   if (!def.reachableFrom.has(scope.userLabel) && (scope.wildcardLabel === undefined || !def.reachableFrom.has(scope.wildcardLabel))) {
     return Outcome.False;
   }
-  scope.visited.add(key);
+  path.push(key);
   try {
-    return checkRewrite(scope, object, def, def.rewrite, depth);
+    return checkRewrite(scope, node, rel, def, def.rewrite, depth);
   } finally {
-    scope.visited.delete(key);
+    path.pop();
   }
 }
 
-function checkRewrite(scope: CheckScope, object: string, def: RelationDef, rw: Rewrite, depth: number): Outcome {
+function relId(scope: CheckScope, name: string): number {
+  const id = scope.ids.rel(name);
+  if (id < 0) throw new Error(`relation '${name}' is not defined by any type`);
+  return id;
+}
+
+function checkRewrite(scope: CheckScope, node: number, rel: number, def: RelationDef, rw: Rewrite, depth: number): Outcome {
   switch (rw.kind) {
     case 'this':
-      return checkDirect(scope, object, def, depth);
+      return checkDirect(scope, node, rel, def, depth);
     case 'computed':
       // A computed userset is the same object under another name: no dispatch, no depth.
-      return resolveCheck(scope, object, rw.relation, depth);
+      return resolveCheck(scope, node, relId(scope, rw.relation), depth);
     case 'ttu':
-      return checkTupleToUserset(scope, object, def, rw.tupleset, rw.computed, depth);
+      return anyHopAllows(scope, node, def, relId(scope, rw.tupleset), scope.ids.rel(rw.computed), depth);
     case 'union': {
       let cycle = false;
       let error: unknown;
       for (const child of rw.children) {
         try {
-          const r = checkRewrite(scope, object, def, child, depth);
+          const r = checkRewrite(scope, node, rel, def, child, depth);
           if (r === Outcome.True) return Outcome.True;
           if (r === Outcome.Cycle) cycle = true;
         } catch (err) {
@@ -102,7 +121,7 @@ function checkRewrite(scope: CheckScope, object: string, def: RelationDef, rw: R
       let error: unknown;
       for (const child of rw.children) {
         try {
-          const r = checkRewrite(scope, object, def, child, depth);
+          const r = checkRewrite(scope, node, rel, def, child, depth);
           if (r !== Outcome.True) return r; // a denying operand wins over errors
         } catch (err) {
           if (error === undefined) error = err;
@@ -114,13 +133,13 @@ function checkRewrite(scope: CheckScope, object: string, def: RelationDef, rw: R
     case 'difference': {
       let baseError: unknown;
       try {
-        const base = checkRewrite(scope, object, def, rw.base, depth);
+        const base = checkRewrite(scope, node, rel, def, rw.base, depth);
         if (base !== Outcome.True) return base;
       } catch (err) {
         baseError = err;
       }
       try {
-        const sub = checkRewrite(scope, object, def, rw.subtract, depth);
+        const sub = checkRewrite(scope, node, rel, def, rw.subtract, depth);
         // A subtracted operand that is allowed, or that cycled, denies.
         if (sub === Outcome.True) return Outcome.False;
         if (sub === Outcome.Cycle) return Outcome.Cycle;
@@ -134,30 +153,36 @@ function checkRewrite(scope: CheckScope, object: string, def: RelationDef, rw: R
 }
 
 /** Direct assignment: the exact tuple, a `type:*` wildcard, and userset tuples, as one union. */
-function checkDirect(scope: CheckScope, object: string, def: RelationDef, depth: number): Outcome {
+function checkDirect(scope: CheckScope, node: number, rel: number, def: RelationDef, depth: number): Outcome {
   const user = scope.user;
   let cycle = false;
   let error: unknown;
   const directlyRelated = user.isUserset ? def.usersetRelationsByType.get(user.type)?.has(user.relation) === true : def.plainTypes.has(user.type);
   if (directlyRelated) {
     try {
-      const tuple = scope.contextual?.find(object, def.name, user.user) ?? scope.stored.find(object, def.name, user.user);
-      if (tuple !== undefined && conditionHolds(scope, tuple)) return Outcome.True;
+      // A contextual tuple takes the place of the stored one.
+      let index = scope.contextual;
+      let t = index === undefined ? -1 : index.find(node, rel, scope.userNode, scope.userRel);
+      if (t < 0) {
+        index = scope.stored;
+        t = index.find(node, rel, scope.userNode, scope.userRel);
+      }
+      if (t >= 0 && conditionHolds(scope, index as CompactTupleIndex, t)) return Outcome.True;
     } catch (err) {
       error = err;
     }
   }
   // Wildcards never stand for usersets.
-  if (!user.isUserset && def.wildcardTypes.has(user.type)) {
+  if (!user.isUserset && scope.wildcardNode >= 0 && def.wildcardTypes.has(user.type)) {
     try {
-      if (publicWildcardHolds(scope, object, def)) return Outcome.True;
+      if (publicWildcardHolds(scope, node, rel)) return Outcome.True;
     } catch (err) {
       error = err;
     }
   }
   if (def.usersetRefs.size > 0) {
     try {
-      const r = checkUsersetTuples(scope, object, def, depth);
+      const r = anyHopAllows(scope, node, def, rel, -1, depth);
       if (r === Outcome.True) return Outcome.True;
       if (r === Outcome.Cycle) cycle = true;
     } catch (err) {
@@ -169,111 +194,87 @@ function checkDirect(scope: CheckScope, object: string, def: RelationDef, depth:
 }
 
 /**
- * An iterator over tuples with OpenFGA's condition filter: condition errors
- * are swallowed once any tuple passed, and raised only when none did.
+ * `type:*` of the user's own type, contextual and stored, with OpenFGA's
+ * condition filter: condition errors are swallowed once any tuple passed, and
+ * raised only when none did.
  */
-function forEachPassing(
-  scope: CheckScope,
-  lists: readonly (readonly IndexedTuple[])[],
-  accept: (t: IndexedTuple) => boolean,
-  visit: (t: IndexedTuple) => boolean,
-): void {
-  let passed = false;
+function publicWildcardHolds(scope: CheckScope, node: number, rel: number): boolean {
   let conditionError: unknown;
-  for (const list of lists) {
-    for (const t of list) {
-      if (!accept(t)) continue;
-      if (t.conditionName !== '') {
+  for (let k = 0; k < 2; k++) {
+    const index = k === 0 ? scope.contextual : scope.stored;
+    if (index === undefined) continue;
+    const t = index.find(node, rel, scope.wildcardNode, 0);
+    if (t < 0) continue;
+    try {
+      if (conditionHolds(scope, index, t)) return true;
+    } catch (err) {
+      conditionError = err;
+    }
+  }
+  if (conditionError !== undefined) throw conditionError;
+  return false;
+}
+
+/**
+ * One hop per passing tuple, contextual tuples first: with `computed < 0`, the
+ * userset tuples of `node#rel` (each hop to the userset, when the relation
+ * allows that userset type); else the tuples of tupleset `rel` (each hop to
+ * `parent#computed`, skipping parents whose type lacks it). True as soon as a
+ * hop resolves True, else Cycle when a hop that is not self-recursive cycled,
+ * else False. Condition errors are swallowed once any tuple passed; an engine
+ * error is rethrown only when no hop allowed.
+ */
+function anyHopAllows(scope: CheckScope, node: number, def: RelationDef, rel: number, computed: number, depth: number): Outcome {
+  const usersets = computed === -1;
+  const allowed = def.usersetRelationsByType;
+  const ids = scope.ids;
+  const nodes = scope.nodes;
+  let cycle = false;
+  let error: unknown;
+  let conditionError: unknown;
+  let passed = false;
+  for (let k = 0; k < 2; k++) {
+    const index = k === 0 ? scope.contextual : scope.stored;
+    if (index === undefined) continue;
+    const b = index.bucket(node, rel);
+    if (b < 0) continue;
+    const list = usersets ? index.byUser : index.order;
+    const tUser = index.tUser;
+    const tURel = index.tURel;
+    for (let i = usersets ? index.usersetStart(b) : index.start(b), end = index.end(b); i < end; i++) {
+      const t = list[i];
+      const userNode = tUser[t];
+      let hopRel: number;
+      if (usersets) {
+        hopRel = tURel[t];
+        if (allowed.get(ids.typeNames[nodes.type(userNode)])?.has(ids.relNames[hopRel]) !== true) continue;
+      } else hopRel = computed;
+      if (index.tCond[t] >= 0) {
         try {
-          if (!conditionHolds(scope, t)) continue;
+          if (!conditionHolds(scope, index, t)) continue;
         } catch (err) {
           conditionError = err;
           continue;
         }
       }
       passed = true;
-      if (visit(t)) return;
+      // Parents whose type lacks the computed relation are skipped, not errors.
+      if (!usersets && (hopRel < 0 || ids.def(nodes.type(userNode), hopRel) === undefined)) continue;
+      try {
+        const r = resolveCheck(scope, userNode, hopRel, depth + 1);
+        if (r === Outcome.True) return Outcome.True;
+        // A self-recursive hop (group#member → group#member, or `viewer from parent`
+        // inside `viewer` with a parent of the same type) is resolved by OpenFGA's
+        // recursive strategy, which tracks visited usersets instead of flagging cycles.
+        if (r === Outcome.Cycle && (scope.user.isUserset || ids.typeNames[nodes.type(userNode)] !== def.type || ids.relNames[hopRel] !== def.name)) {
+          cycle = true;
+        }
+      } catch (err) {
+        error = err;
+      }
     }
   }
   if (!passed && conditionError !== undefined) throw conditionError;
-}
-
-function publicWildcardHolds(scope: CheckScope, object: string, def: RelationDef): boolean {
-  // `type:*` of the user's own type (the index's lists may hold other tuples too).
-  const label = scope.wildcardLabel;
-  let found = false;
-  forEachPassing(
-    scope,
-    [scope.contextual?.wildcards(object, def.name) ?? EMPTY, scope.stored.wildcards(object, def.name)],
-    (t) => t.user === label,
-    () => {
-      found = true;
-      return true;
-    },
-  );
-  return found;
-}
-
-/**
- * One hop per passing tuple (`relationOf(t)` on the tuple's user object; null
- * skips the tuple): True as soon as a hop resolves True, else Cycle when a hop
- * that is not self-recursive cycled, else False. An engine error is rethrown
- * only when no hop allowed.
- */
-function anyHopAllows(
-  scope: CheckScope,
-  lists: readonly (readonly IndexedTuple[])[],
-  accept: (t: IndexedTuple) => boolean,
-  relationOf: (t: IndexedTuple) => string | null,
-  def: RelationDef,
-  depth: number,
-): Outcome {
-  let cycle = false;
-  let error: unknown;
-  let allowedOnce = false;
-  forEachPassing(scope, lists, accept, (t) => {
-    const relation = relationOf(t);
-    if (relation === null) return false;
-    try {
-      const r = resolveCheck(scope, t.userObject, relation, depth + 1);
-      if (r === Outcome.True) {
-        allowedOnce = true;
-        return true;
-      }
-      // A self-recursive hop (group#member → group#member, or `viewer from parent`
-      // inside `viewer` with a parent of the same type) is resolved by OpenFGA's
-      // recursive strategy, which tracks visited usersets instead of flagging cycles.
-      if (r === Outcome.Cycle && (scope.user.isUserset || t.userType !== def.type || relation !== def.name)) cycle = true;
-    } catch (err) {
-      error = err;
-    }
-    return false;
-  });
-  if (allowedOnce) return Outcome.True;
   if (error !== undefined) throw error;
   return cycle ? Outcome.Cycle : Outcome.False;
-}
-
-function checkUsersetTuples(scope: CheckScope, object: string, def: RelationDef, depth: number): Outcome {
-  const allowed = def.usersetRelationsByType;
-  return anyHopAllows(
-    scope,
-    [scope.contextual?.usersets(object, def.name) ?? EMPTY, scope.stored.usersets(object, def.name)],
-    (t) => t.userRelation !== '' && allowed.get(t.userType)?.has(t.userRelation) === true,
-    (t) => t.userRelation,
-    def,
-    depth,
-  );
-}
-
-function checkTupleToUserset(scope: CheckScope, object: string, def: RelationDef, tupleset: string, computed: string, depth: number): Outcome {
-  return anyHopAllows(
-    scope,
-    [scope.contextual?.all(object, tupleset) ?? EMPTY, scope.stored.all(object, tupleset)],
-    () => true,
-    // Parents whose type lacks the computed relation are skipped, not errors.
-    (t) => (scope.ts.relation(t.userType, computed) ? computed : null),
-    def,
-    depth,
-  );
 }

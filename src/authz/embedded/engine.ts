@@ -7,10 +7,10 @@
 import type { CheckRequest, ListObjectsRequest, TupleKey } from '../authorizer.js';
 import type { AuthorizationModel } from '../model.js';
 import { Outcome, resolveCheck, type CheckScope } from './check.js';
+import { CompactIndexBuilder, ModelIds, NodeOverlay, Nodes, type CompactTupleIndex } from './compact-index.js';
 import { listObjects } from './list-objects.js';
 import { FgaError, FGA_ERROR } from './errors.js';
 import { apiListObjectsProblem, apiTupleKeyProblem, apiWriteTupleProblem, userParts } from './ids.js';
-import { buildTupleIndex, tupleIndexBuilder, type TupleIndex } from './tuple-index.js';
 import { compileTypeSystem, type TypeSystem } from './typesystem.js';
 import { requestContextProblem, tupleString, tupleWriteProblem, userObjectRelationProblem, userProblem } from './validate.js';
 
@@ -35,7 +35,7 @@ export interface EmbeddedEngineOptions {
    * skipped, as OpenFGA ignores tuples written under an older model.
    */
   invalidTuples?: 'error' | 'ignore';
-  /** Largest object#relation kept as a plain array in the tuple index (tests run both layouts); default SMALL. */
+  /** Largest object#relation whose exact-user lookup scans instead of bisecting (tests run both ways); default SMALL. */
   smallBucket?: number;
 }
 
@@ -67,6 +67,58 @@ export class InvalidStoredTupleError extends Error {
   }
 }
 
+/** Validates and indexes the stored tuples; throws InvalidStoredTupleError (strict) listing every refused one. */
+function buildStoredIndex(
+  ts: TypeSystem,
+  ids: ModelIds,
+  tuples: readonly TupleKey[],
+  strict: boolean,
+  small: number | undefined,
+): { stored: CompactTupleIndex; storedNodes: Nodes; ignored: { tuple: TupleKey; reason: string }[] } {
+  const ignored: { tuple: TupleKey; reason: string }[] = [];
+  const storedNodes = new Nodes(ids);
+  const builder = new CompactIndexBuilder(ids, (name) => storedNodes.intern(name), { nodeCount: () => storedNodes.size });
+  const refused: InvalidStoredTupleError[] = [];
+  /** Input position of each refused tuple, ascending (to find the input position of an added one). */
+  const refusedAt: number[] = [];
+  tuples.forEach((t, i) => {
+    const problem =
+      apiWriteTupleProblem(t.user, t.relation, t.object, t.condition?.name) ??
+      tupleWriteProblem(ts, t)?.message ??
+      // OpenFGA's Write refuses tuples that hold by definition (`group:x#member@group:x#member`).
+      (t.user === `${t.object}#${t.relation}` ? 'cannot write a tuple that is implicit' : undefined);
+    if (problem) {
+      if (strict) refused.push(new InvalidStoredTupleError(i, t, problem));
+      else ignored.push({ tuple: t, reason: problem });
+      refusedAt.push(i);
+      return;
+    }
+    builder.add(t.object, t.relation, t.user, t.condition);
+  });
+  const built = builder.done(small);
+  // A repeated tuple replaces the earlier one (OpenFGA keys tuples without their condition); strict mode refuses it.
+  if (strict && built.repeats.length > 0) {
+    let r = 0;
+    let skipped = 0;
+    for (const row of built.repeats) {
+      // Row numbers count added tuples only; skip the refused ones to get back to the input position.
+      while (r < refusedAt.length && refusedAt[r] <= row + skipped) {
+        skipped++;
+        r++;
+      }
+      const i = row + skipped;
+      refused.push(new InvalidStoredTupleError(i, tuples[i], 'the same tuple appears twice'));
+    }
+    refused.sort((a, b) => a.index - b.index);
+  }
+  if (refused.length) {
+    const [first, ...more] = refused;
+    first.more = more;
+    throw first;
+  }
+  return { stored: built.index, storedNodes, ignored };
+}
+
 /**
  * Compiles `model` and indexes `tuples`. Throws when the model does not compile,
  * or (by default) when a tuple would be refused by OpenFGA's Write.
@@ -76,38 +128,19 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
   const maxResults = options.maxListObjectsResults ?? DEFAULT_MAX_LIST_OBJECTS;
   const strict = (options.invalidTuples ?? 'error') === 'error';
-  const ignored: { tuple: TupleKey; reason: string }[] = [];
-  const builder = tupleIndexBuilder(options.smallBucket);
-  const refused: InvalidStoredTupleError[] = [];
-  (options.tuples ?? []).forEach((t, i) => {
-    const problem =
-      apiWriteTupleProblem(t.user, t.relation, t.object, t.condition?.name) ??
-      tupleWriteProblem(ts, t)?.message ??
-      // OpenFGA's Write refuses tuples that hold by definition (`group:x#member@group:x#member`).
-      (t.user === `${t.object}#${t.relation}` ? 'cannot write a tuple that is implicit' : undefined);
-    if (problem) {
-      if (strict) refused.push(new InvalidStoredTupleError(i, t, problem));
-      else ignored.push({ tuple: t, reason: problem });
-      return;
-    }
-    // A repeated tuple replaces the earlier one (OpenFGA keys tuples without their condition); strict mode refuses it.
-    if (builder.add(t) !== undefined && strict) refused.push(new InvalidStoredTupleError(i, t, 'the same tuple appears twice'));
-  });
-  if (refused.length) {
-    const [first, ...more] = refused;
-    first.more = more;
-    throw first;
-  }
-  const stored = builder.done();
-  // One path set reused by every call: evaluation is synchronous, so calls never interleave.
-  const visited = new Set<string>();
+  const ids = new ModelIds(ts);
+  const small = options.smallBucket;
+  // Built in a function of its own so that no closure of the engine keeps the input tuples alive.
+  const { stored, storedNodes, ignored } = buildStoredIndex(ts, ids, options.tuples ?? [], strict, small);
+  // One node overlay and one path reused by every call: evaluation is synchronous, so calls never interleave.
+  const nodes = new NodeOverlay(storedNodes);
+  const path: number[] = [];
 
-  const contextualIndex = (tuples: readonly TupleKey[] | undefined, conditionCode: 2000 | 2027): TupleIndex | undefined => {
+  const contextualIndex = (tuples: readonly TupleKey[] | undefined, conditionCode: 2000 | 2027): CompactTupleIndex | undefined => {
     if (!tuples || tuples.length === 0) return undefined;
     if (tuples.length > MAX_CONTEXTUAL_TUPLES) {
       throw new FgaError(FGA_ERROR.validation, `at most ${MAX_CONTEXTUAL_TUPLES} contextual tuples are allowed`);
     }
-    const list: TupleKey[] = [];
     for (const t of tuples) {
       const shape = apiWriteTupleProblem(t?.user, t?.relation, t?.object, t?.condition?.name);
       if (shape) throw new FgaError(FGA_ERROR.validation, `invalid contextual tuple: ${shape}`);
@@ -116,23 +149,29 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
         const code = problem.kind === 'invalid_condition' ? conditionCode : FGA_ERROR.invalidTuple;
         throw new FgaError(code, `Invalid tuple '${tupleString(t)}'. Reason: ${problem.message}`);
       }
-      list.push(t);
     }
-    return buildTupleIndex(list, options.smallBucket);
+    const b = new CompactIndexBuilder(ids, (name) => nodes.id(name), undefined);
+    for (const t of tuples) b.add(t.object, t.relation, t.user, t.condition);
+    return b.done(small).index;
   };
 
-  const scopeFor = (user: string, contextual: TupleIndex | undefined, context: Record<string, unknown> | undefined): CheckScope => {
+  const scopeFor = (user: string, contextual: CompactTupleIndex | undefined, context: Record<string, unknown> | undefined): CheckScope => {
     const parts = userParts(user);
     return {
       ts,
+      ids,
+      nodes,
       stored,
       contextual,
       context,
       user: parts,
+      userNode: nodes.id(parts.isUserset ? parts.object : parts.user),
+      userRel: parts.isUserset ? ids.rel(parts.relation) : 0,
+      wildcardNode: parts.isUserset ? -1 : nodes.lookup(`${parts.type}:*`),
       userLabel: parts.isUserset ? `${parts.type}#${parts.relation}` : parts.type,
       wildcardLabel: parts.isUserset ? undefined : `${parts.type}:*`,
       maxDepth,
-      visited,
+      path,
     };
   };
 
@@ -148,18 +187,22 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
       if (problem) throw new FgaError(FGA_ERROR.validation, `invalid relation: ${problem.message}`);
       const ctxProblem = requestContextProblem(request.context);
       if (ctxProblem) throw new FgaError(FGA_ERROR.validation, `invalid context: ${ctxProblem}`);
+      nodes.reset();
+      path.length = 0;
       const contextual = contextualIndex(request.contextualTuples, FGA_ERROR.invalidTuple);
-      visited.clear();
+      const scope = scopeFor(request.user, contextual, request.context);
       try {
-        return resolveCheck(scopeFor(request.user, contextual, request.context), request.object, request.relation, 0) === Outcome.True;
+        return resolveCheck(scope, nodes.id(request.object), ids.rel(request.relation), 0) === Outcome.True;
       } finally {
-        visited.clear();
+        path.length = 0;
       }
     },
 
     listObjects(request) {
       const shape = apiListObjectsProblem(request.user, request.relation, request.type);
       if (shape) throw new FgaError(FGA_ERROR.validation, shape);
+      nodes.reset();
+      path.length = 0;
       const contextual = contextualIndex(request.contextualTuples, FGA_ERROR.validation);
       const types = ts.types.get(request.type);
       if (!types) throw new FgaError(FGA_ERROR.typeNotFound, `type '${request.type}' not found`);
@@ -169,7 +212,7 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
       const ctxProblem = requestContextProblem(request.context);
       if (ctxProblem) throw new FgaError(FGA_ERROR.validation, `invalid context: ${ctxProblem}`);
 
-      return listObjects(scopeFor(request.user, contextual, request.context), request.type, request.relation, stored, maxResults);
+      return listObjects(scopeFor(request.user, contextual, request.context), request.type, request.relation, maxResults);
     },
   };
 }
