@@ -13,7 +13,7 @@ import { startUpstream, type Upstream } from '../support/upstream.js';
 import { CLI, requireBuiltCli, runCli } from '../support/cli.js';
 import { REPO_ROOT } from '../support/gateway.js';
 import { freePort } from '../support/net.js';
-import { spawnService, type Service } from '../topology/processes.js';
+import { loadUntilGone, spawnService, type Service } from '../support/processes.js';
 import { verifyFiles } from '../../src/audit/verify.js';
 
 const yaml = (port: number, upstream: string, file: string, writeInterval: string) => `
@@ -35,36 +35,6 @@ routes:
     upstream: { url: "${upstream}", strip_prefix: /pay }
     authorize: [{ user: "user:{user}", relation: can_pay, object: "account:{path.account}" }]
 `;
-
-interface Answered {
-  id: string;
-  at: number;
-}
-
-/** `workers` loops of requests until the gateway stops answering; every 200 is kept with its request id and time. */
-function load(url: string, token: string, workers = 8) {
-  const answered: Answered[] = [];
-  let stop = false;
-  const loop = async (w: number) => {
-    for (let i = 0; !stop; i++) {
-      try {
-        const res = await fetch(`${url}/pay/acme/w${w}-${i}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
-        await res.arrayBuffer();
-        if (res.status === 200) answered.push({ id: res.headers.get('x-request-id')!, at: Date.now() });
-      } catch {
-        return; // the gateway is gone (or closing its listener)
-      }
-    }
-  };
-  const done = Promise.all(Array.from({ length: workers }, (_, w) => loop(w)));
-  return {
-    answered,
-    finish: async () => {
-      stop = true;
-      await done;
-    },
-  };
-}
 
 const decisionIds = (file: string) =>
   readFileSync(file, 'utf8')
@@ -108,7 +78,7 @@ describe('decision log of a real process', () => {
   it('SIGTERM mid-load: every answered request is recorded, the chain verifies and ends with a signed checkpoint', async () => {
     // A long write interval: at SIGTERM many records are still pending in memory; shutdown must write them.
     const { warden, file, dataDir, url, token } = await start('sigterm', '5s');
-    const traffic = load(url, token);
+    const traffic = loadUntilGone(url, token, (w, i) => `/pay/acme/w${w}-${i}`);
     try {
       while (traffic.answered.length < 150) await new Promise((r) => setTimeout(r, 20));
       await warden.stop(); // SIGTERM (SIGKILL only after 5 s)
@@ -129,7 +99,7 @@ describe('decision log of a real process', () => {
 
   it('kill -9 mid-load: loses at most the last write_interval, and what was written verifies', async () => {
     const { warden, file, dataDir, url, token } = await start('sigkill', '100ms');
-    const traffic = load(url, token);
+    const traffic = loadUntilGone(url, token, (w, i) => `/pay/acme/w${w}-${i}`);
     let killedAt = 0;
     try {
       // Enough load for a while: records answered more than 1 s before the kill must all be on disk.

@@ -14,7 +14,9 @@ import { until } from '../support/eventually.js';
 import { metricValue, parseMetrics, scrape } from '../support/metrics.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { REPO_ROOT, freePort, startWardenProcess, type Service } from '../topology/processes.js';
+import { REPO_ROOT } from '../support/gateway.js';
+import { freePort } from '../support/net.js';
+import { startWardenProcess, type Service } from '../support/processes.js';
 
 const REQUESTS = 24;
 

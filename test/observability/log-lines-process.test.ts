@@ -16,7 +16,7 @@ import { startUpstream, type Upstream } from '../support/upstream.js';
 import { CLI, requireBuiltCli, runCli } from '../support/cli.js';
 import { REPO_ROOT } from '../support/gateway.js';
 import { freePort } from '../support/net.js';
-import { spawnService, type Service } from '../topology/processes.js';
+import { loadUntilGone, spawnService, type Service } from '../support/processes.js';
 
 const yaml = (port: number, upstream: string) => `
 server:
@@ -35,36 +35,6 @@ routes:
     upstream: { url: "${upstream}", strip_prefix: /pay }
     authorize: []
 `;
-
-interface Answered {
-  id: string;
-  at: number;
-}
-
-/** `workers` loops of requests until the gateway stops answering; every 200 is kept with its request id and time. */
-function load(url: string, token: string, workers = 8) {
-  const answered: Answered[] = [];
-  let stop = false;
-  const loop = async (w: number) => {
-    for (let i = 0; !stop; i++) {
-      try {
-        const res = await fetch(`${url}/pay/acme/w${w}-${i}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
-        await res.arrayBuffer();
-        if (res.status === 200) answered.push({ id: res.headers.get('x-request-id')!, at: Date.now() });
-      } catch {
-        return; // the gateway is gone (or closing its listener)
-      }
-    }
-  };
-  const done = Promise.all(Array.from({ length: workers }, (_, w) => loop(w)));
-  return {
-    answered,
-    finish: async () => {
-      stop = true;
-      await done;
-    },
-  };
-}
 
 /** Request ids of the audit lines in `output`; every line must be whole JSON. */
 function auditIds(output: string): Set<string> {
@@ -110,7 +80,7 @@ describe('audit lines of a real process', () => {
 
   it('SIGTERM mid-load: every answered request has its audit line, each line whole, no token in any', async () => {
     const { warden, url, token } = await start('sigterm');
-    const traffic = load(url, token);
+    const traffic = loadUntilGone(url, token, (w, i) => `/pay/acme/w${w}-${i}`);
     try {
       while (traffic.answered.length < 300) await new Promise((r) => setTimeout(r, 5));
       await warden.stop(); // SIGTERM (SIGKILL only after 5 s)
@@ -130,7 +100,7 @@ describe('audit lines of a real process', () => {
 
   it('kill -9 mid-load: loses at most the lines of the last flush interval (50 ms)', async () => {
     const { warden, url, token } = await start('sigkill');
-    const traffic = load(url, token);
+    const traffic = loadUntilGone(url, token, (w, i) => `/pay/acme/w${w}-${i}`);
     let killedAt = 0;
     try {
       const started = Date.now();

@@ -9,7 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
-import { REPO_ROOT, freePort, startWardenProcess, type Service } from '../topology/processes.js';
+import { REPO_ROOT } from '../support/gateway.js';
+import { freePort } from '../support/net.js';
+import { startWardenProcess, type Service } from '../support/processes.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const CONFIG = `

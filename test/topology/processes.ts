@@ -5,117 +5,18 @@
  * free loopback ports, waits until the service answers, and stops it again.
  */
 
-import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
+import { spawnSync, execFile } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openFgaBinary } from '../support/openfga.js';
+import { CLI } from '../support/cli.js';
+import { freePort } from '../support/net.js';
+import { spawnService, tcpOpen, type Service } from '../support/processes.js';
 import { openFgaRunArgs } from '../../scripts/openfga.mjs';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '../..');
-export const CLI = join(REPO_ROOT, 'dist/src/cli.js');
 const run = promisify(execFile);
-
-/** A process a test started; `stop` is SIGTERM then SIGKILL after 5 s, `kill` is SIGKILL at once. */
-export interface Service {
-  readonly name: string;
-  readonly pid: number;
-  readonly exited: boolean;
-  /** The last MiB of what the process printed (stdout and stderr). */
-  output(): string;
-  stop(): Promise<void>;
-  kill(): Promise<void>;
-}
-
-/** A port the OS considers free right now on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-/** True once something accepts TCP connections on 127.0.0.1:port. */
-export function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolveOpen) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    const done = (open: boolean) => {
-      socket.destroy();
-      resolveOpen(open);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-/** Spawn `command` and resolve once `ready()` is true; throws with the process output when it exits or times out first. */
-export async function spawnService(
-  name: string,
-  command: string,
-  args: string[],
-  options: { ready: () => Promise<boolean>; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
-): Promise<Service> {
-  const child: ChildProcess = spawn(command, args, {
-    cwd: options.cwd ?? REPO_ROOT,
-    env: options.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString('utf8')).slice(-1_048_576);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-  const hasExited = () => child.exitCode !== null || child.signalCode !== null || spawnError !== undefined;
-
-  const service: Service = {
-    name,
-    pid: child.pid ?? Number.NaN,
-    get exited() {
-      return hasExited();
-    },
-    output: () => out,
-    async stop() {
-      process.removeListener('exit', killOnExit);
-      if (hasExited()) return;
-      child.kill('SIGCONT');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await gone;
-      clearTimeout(timer);
-    },
-    async kill() {
-      process.removeListener('exit', killOnExit);
-      if (hasExited()) return;
-      child.kill('SIGKILL');
-      await gone;
-    },
-  };
-
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  while (Date.now() < deadline) {
-    if (hasExited()) {
-      throw new Error(`${name} exited before it was ready (${spawnError?.message ?? child.exitCode ?? child.signalCode}):\n${out.slice(-4_000)}`);
-    }
-    if (await options.ready().catch(() => false)) return service;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await service.stop();
-  throw new Error(`${name} was not ready within ${options.timeoutMs ?? 30_000} ms:\n${out.slice(-4_000)}`);
-}
 
 /** Where Debian keeps the PostgreSQL server binaries (not on PATH). */
 export function postgresBinDir(): string {
@@ -283,15 +184,6 @@ export async function startNginx(confText: string, port: number): Promise<Servic
       rmSync(prefix, { recursive: true, force: true });
     },
   };
-}
-
-/** A Warden process: `node dist/src/cli.js start -c CONFIG` with `env`, ready when /.warden/readyz answers 200. */
-export async function startWardenProcess(name: string, configFile: string, env: Record<string, string>, url: string): Promise<Service> {
-  return spawnService(name, process.execPath, [CLI, 'start', '-c', configFile], {
-    env: { ...process.env, ...env },
-    ready: async () => (await fetch(`${url}/.warden/readyz`, { signal: AbortSignal.timeout(1_000) })).status === 200,
-    timeoutMs: 30_000,
-  });
 }
 
 /** `warden fga push -c CONFIG` against a server: returns the store and model ids it printed. */

@@ -8,7 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, spawnService, type Service } from './processes.js';
+import { freePort } from '../support/net.js';
+import { spawnService, type Service } from '../support/processes.js';
 
 export interface Certificates {
   dir: string;

@@ -22,18 +22,10 @@ import { launchBrowser, type Browser } from '../support/browser.js';
 import { startVaultProvider, type VaultProvider } from '../vault/support.js';
 import { startWebhookSink, type WebhookSink } from '../approvals/webhook-sink.js';
 import { decide } from '../approvals/review-client.js';
-import {
-  REPO_ROOT,
-  fgaPush,
-  freePort,
-  startNginx,
-  startOpenFgaOnPostgres,
-  startPostgres,
-  startWardenProcess,
-  type OpenFgaOnPostgres,
-  type Postgres,
-  type Service,
-} from './processes.js';
+import { REPO_ROOT } from '../support/gateway.js';
+import { freePort } from '../support/net.js';
+import { startWardenProcess, type Service } from '../support/processes.js';
+import { fgaPush, startNginx, startOpenFgaOnPostgres, startPostgres, type OpenFgaOnPostgres, type Postgres } from './processes.js';
 
 const CONFIG = join(REPO_ROOT, 'deploy/gateway.yaml');
 const FGA_KEY = 'topology-fga-preshared-key-0123456789';
