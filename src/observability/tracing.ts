@@ -3,31 +3,34 @@
  * caller's W3C traceparent), a child span per pipeline stage and one for the
  * upstream call, exported over OTLP/HTTP (protobuf). The only module that
  * imports the OpenTelemetry SDK. When tracing is off the pipeline never calls
- * in here; when a request is not sampled no span is recorded (see
- * docs/observability.md).
+ * in here. Sampling is decided once, at the start of a request
+ * (trace-context.ts); an unsampled request never reaches the SDK: no span,
+ * no attribute, no clock read, only the upstream traceparent the W3C spec asks
+ * for (see docs/observability.md).
  */
 
 import type { IncomingHttpHeaders } from 'node:http';
 import {
-  defaultTextMapGetter,
+  createTraceState,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
+  TraceFlags,
   type Context,
   type Span,
   type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOnSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createSpanQueue, type DropReason } from './span-queue.js';
+import { createIdSource, createSampler, normalizeTracestate, parseTraceparent, type IdSource } from './trace-context.js';
 import type { ResolvedTracing } from './tracing-config.js';
 
 /** A stage's span: ended once, by `end` (the stage finished) or `fail` (it threw). */
@@ -86,16 +89,27 @@ function outcomeOf(err: unknown): { outcome: 'pending' | 'deny' | 'error'; code:
   return { outcome: 'error', code: 'internal' };
 }
 
-/** A request that is not sampled: nothing is recorded; the upstream still joins the caller's trace. */
-class UnsampledTrace implements RequestTrace {
+/**
+ * A request that is not sampled: no span, no attribute, no clock read. It is
+ * its own upstream "span": the upstream gets the same trace id, a new parent
+ * id and the sampled flag clear, plus the caller's valid tracestate.
+ */
+class UnsampledTrace implements RequestTrace, UpstreamSpan {
   readonly recording = false;
-  constructor(private readonly context: SpanContext) {}
+  traceparent = '';
+  tracestate: string | undefined;
+  constructor(
+    private readonly traceId: string,
+    private readonly inboundTracestate: string | string[] | undefined,
+    private readonly ids: IdSource,
+  ) {}
   stage(): StageSpan {
     return NOOP_STAGE;
   }
   upstream(): UpstreamSpan {
-    const sc = this.context;
-    return { traceparent: traceparentOf(sc), tracestate: sc.traceState?.serialize() || undefined, end() {} };
+    this.traceparent = `00-${this.traceId}-${this.ids.spanId()}-00`;
+    if (this.inboundTracestate !== undefined) this.tracestate = normalizeTracestate(this.inboundTracestate);
+    return this;
   }
   end(): void {}
 }
@@ -108,6 +122,7 @@ class RecordingTrace implements RequestTrace {
     private readonly span: Span,
     parent: Context,
     private readonly method: string,
+    private readonly tracestate: string | undefined,
   ) {
     this.context = trace.setSpan(parent, span);
   }
@@ -151,7 +166,7 @@ class RecordingTrace implements RequestTrace {
     const sc = span.spanContext();
     return {
       traceparent: traceparentOf(sc),
-      tracestate: sc.traceState?.serialize() || undefined,
+      tracestate: this.tracestate,
       end(status, err) {
         if (status !== undefined) span.setAttribute('http.response.status_code', status);
         if (err !== undefined || status === undefined) {
@@ -223,28 +238,54 @@ export function createTracing(resolved: ResolvedTracing, deps: TracingDeps): Tra
       droppedSinceWarn = 0;
     },
   });
-  const ratio = new TraceIdRatioBasedSampler(resolved.sampling);
+  const ids = createIdSource();
+  const sampled = createSampler(resolved.sampling, resolved.parentBased);
+  // The SDK sees sampled requests only (decided above), so it records every span it is asked for.
+  // A root span takes the trace id the decision was made on: `nextTraceId` is set just before it starts.
+  let nextTraceId: string | undefined;
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': resolved.serviceName, ...(deps.version ? { 'service.version': deps.version } : {}) }),
-    sampler: resolved.parentBased ? new ParentBasedSampler({ root: ratio }) : ratio,
+    sampler: new AlwaysOnSampler(),
+    idGenerator: {
+      generateTraceId: () => nextTraceId ?? ids.traceId(),
+      generateSpanId: () => ids.spanId(),
+    },
     spanProcessors: [queue],
     spanLimits: { attributeValueLengthLimit: 1024 },
   });
   const tracer = provider.getTracer('warden', deps.version);
-  const propagator = new W3CTraceContextPropagator();
 
   return {
     start(headers, state) {
-      const parent = headers.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
-      const span = tracer.startSpan(state.method, { kind: SpanKind.SERVER }, parent);
-      if (!span.isRecording()) return new UnsampledTrace(span.spanContext());
+      // One decision per request, before anything is built: an unsampled request costs a parse and an id.
+      const parent = headers.traceparent === undefined ? undefined : parseTraceparent(headers.traceparent);
+      const traceId = parent ? parent.traceId : ids.traceId();
+      if (!sampled(traceId, parent)) return new UnsampledTrace(traceId, parent ? headers.tracestate : undefined, ids);
+      let context = ROOT_CONTEXT;
+      const traceState = parent ? normalizeTracestate(headers.tracestate) : undefined;
+      if (parent) {
+        context = trace.setSpanContext(ROOT_CONTEXT, {
+          traceId,
+          spanId: parent.spanId,
+          traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+          isRemote: true,
+          traceState: traceState ? createTraceState(traceState) : undefined,
+        });
+      }
+      nextTraceId = parent ? undefined : traceId;
+      let span: Span;
+      try {
+        span = tracer.startSpan(state.method, { kind: SpanKind.SERVER }, context);
+      } finally {
+        nextTraceId = undefined;
+      }
       span.setAttributes({
         'http.request.method': state.method,
         'url.path': state.path,
         'client.address': state.clientIp,
         'warden.request_id': state.id,
       });
-      return new RecordingTrace(tracer, span, parent, state.method);
+      return new RecordingTrace(tracer, span, context, state.method, traceState);
     },
     async shutdown() {
       let timer: NodeJS.Timeout | undefined;

@@ -7,8 +7,11 @@
  * A request carrying a traceparent produces a server span under the caller's
  * span, one child per stage and one for the upstream call, with the upstream
  * receiving that trace and the upstream span as its parent; refusals carry
- * error status; sampling 0 exports nothing; a dead collector fails no request
- * and its dropped spans are counted.
+ * error status; sampling 0 exports nothing; with sampling 0 and parent-based
+ * sampling an unsampled request exports nothing yet sends the upstream a valid
+ * traceparent (same trace, new parent id, flag clear) while a caller-sampled
+ * one is recorded; a dead collector fails no request and its dropped spans
+ * are counted.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -304,6 +307,79 @@ describe('OpenTelemetry tracing (warden start → OTLP/HTTP receiver)', () => {
     const sent = upstream.requests.find((r) => r.url === '/acme/s0')!;
     expect(sent.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
     warden.child.kill('SIGTERM');
+  });
+
+  describe('sampling 0, parent-based (the default): the caller decides for the traces it started', () => {
+    let warden: Instance;
+
+    beforeAll(async () => {
+      warden = await launch(
+        'parent-based',
+        `    endpoint: ${receiver.endpoint}
+    sampling: 0
+    flush_interval: 50ms`,
+      );
+    });
+
+    afterAll(() => {
+      warden?.child.kill('SIGTERM');
+    });
+
+    it('an unsampled request produces no span and still sends the upstream a valid traceparent: same trace, new parent id, sampled flag clear', async () => {
+      await receiver.reset();
+      const t = await token('bot', 'alice');
+      const traceId = hex(16);
+      const callerSpan = hex(8);
+      const before = upstream.requests.length;
+      const byParent = await fetch(`${warden.url}/pay/acme/pb-unsampled`, {
+        headers: { authorization: `Bearer ${t}`, traceparent: `00-${traceId}-${callerSpan}-00`, tracestate: 'vendor=abc,Invalid Member,other=1' },
+      });
+      const root = await fetch(`${warden.url}/pay/acme/pb-root`, { headers: { authorization: `Bearer ${t}` } });
+      const denied = await fetch(`${warden.url}/pay/bobco/pb-denied`, { headers: { authorization: `Bearer ${t}`, traceparent: `00-${hex(16)}-${hex(8)}-00` } });
+      expect([byParent.status, root.status, denied.status]).toEqual([200, 200, 403]);
+
+      const sent = upstream.requests.slice(before);
+      const continued = sent.find((r) => r.url === '/acme/pb-unsampled')!;
+      const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(String(continued.headers.traceparent));
+      expect(m).not.toBeNull();
+      expect(m![1]).toBe(traceId);
+      expect(m![2]).not.toBe(callerSpan);
+      expect(m![2]).not.toBe('0'.repeat(16));
+      // The caller's valid tracestate members travel on, in order.
+      expect(continued.headers.tracestate).toBe('vendor=abc,other=1');
+
+      const started = sent.find((r) => r.url === '/acme/pb-root')!;
+      const r = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(String(started.headers.traceparent));
+      expect(r).not.toBeNull();
+      expect(r![1]).not.toBe('0'.repeat(32));
+      expect(r![2]).not.toBe('0'.repeat(16));
+      expect(started.headers.tracestate).toBeUndefined();
+
+      // Several flush intervals: no span of any of these requests (nor any other) may arrive.
+      await sleep(500);
+      expect(await receiver.spans()).toEqual([]);
+      expect(await receiver.exports()).toEqual([]);
+    });
+
+    it('a request whose caller sampled it is recorded under the caller’s span, although the ratio is 0', async () => {
+      const traceId = hex(16);
+      const callerSpan = hex(8);
+      const res = await fetch(`${warden.url}/pay/acme/pb-sampled`, {
+        headers: { authorization: `Bearer ${await token('bot', 'alice')}`, traceparent: `00-${traceId}-${callerSpan}-01`, tracestate: 'vendor=abc' },
+      });
+      expect(res.status).toBe(200);
+      const spans = await traceOf(traceId);
+      const server = spans.find((s) => s.kind === SERVER)!;
+      expect(server.parentSpanId).toBe(callerSpan);
+      expect(server.attributes['warden.decision']).toBe('allow');
+      expect(spans.filter((s) => s.kind === INTERNAL).map((s) => s.name)).toEqual(expect.arrayContaining(['warden.authenticate', 'warden.authorize']));
+      const client = spans.find((s) => s.kind === CLIENT)!;
+      expect(client.parentSpanId).toBe(server.spanId);
+      expect(client.traceState).toBe('vendor=abc');
+      const forwarded = upstream.requests.find((r) => r.url === '/acme/pb-sampled')!;
+      expect(forwarded.headers.traceparent).toBe(`00-${traceId}-${client.spanId}-01`);
+      expect(forwarded.headers.tracestate).toBe('vendor=abc');
+    });
   });
 
   it('a dead collector fails no request: spans are dropped, counted, and warned about once', async () => {
