@@ -16,7 +16,7 @@
 
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import {
@@ -265,8 +265,10 @@ async function startSut(v, round) {
       break;
     case 'warden': {
       const flags = cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
-      // Headline rows run the bin as shipped: `node cli.js start`, default log level (info: one audit line per
-      // request, written to /dev/null: its cost is serializing and writing, not the disk), the bin's own Node flags.
+      // Headline rows run the bin as shipped: `cli.js start` executed as a file, as `warden start` and `npx warden
+      // start` do (its `#!/usr/bin/env -S node …` line gives node Warden's flags; `env` finds this node first on
+      // PATH), default log level (info: one audit line per request, written to /dev/null: its cost is serializing
+      // and writing, not the disk).
       const env = { ...process.env, WARDEN_DATA_DIR: DATA_DIR, NODE_ENV: 'development' };
       delete env.WARDEN_LOG_LEVEL;
       delete env.WARDEN_NODE_FLAGS_APPLIED;
@@ -275,8 +277,12 @@ async function startSut(v, round) {
       if (v.defaultHeap) env.WARDEN_NODE_FLAGS_APPLIED = 'off';
       // Profiling: give the flags here, so the bin does not re-exec (the profile is then of the serving process).
       const nodeFlags = flags.length && !v.defaultHeap && cfg.nodeFlags.length === 0 ? BASELINE_FLAGS : cfg.nodeFlags;
+      const asBin = !flags.length && !v.defaultHeap && cfg.nodeFlags.length === 0;
+      env.PATH = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ''}`;
       const spawned = performance.now();
-      proc = tracker.start(v.id, process.execPath, [...nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: '/dev/null' });
+      proc = asBin
+        ? tracker.start(v.id, cli, ['start', '-c', file], { cpus, env, logFile: '/dev/null' })
+        : tracker.start(v.id, process.execPath, [...nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: '/dev/null' });
       await waitForHttp(`${url}/.warden/healthz`, { proc, timeoutMs: v.warden.tuples ? 180_000 : 30_000 });
       loadMs = performance.now() - spawned;
       // healthz answers as soon as the first worker listens; give the others time to start.
@@ -583,7 +589,7 @@ const result = {
     rate_from: rateFrom,
     sut_cpu: cfg.sutCpu,
     load_cpu: cfg.loadCpu,
-    warden_node_flags: cfg.nodeFlags.length ? cfg.nodeFlags.join(' ') : `${WARDEN_NODE_FLAGS} (applied by \`warden start\` itself)`,
+    warden_node_flags: cfg.nodeFlags.length ? cfg.nodeFlags.join(' ') : `${WARDEN_NODE_FLAGS} (the bin's shebang)`,
     upstream_body_bytes: 1024,
   },
   variants: summaries,

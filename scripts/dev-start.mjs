@@ -7,7 +7,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -155,8 +155,10 @@ async function main() {
   const examples = start('example upstreams', [examplesJs], { WARDEN_PUBLIC_URL: wardenUrl });
   await waitForLine(examples, /\[examples\] notes API /, 20_000);
 
-  // `warden start` applies its own Node flags (src/cli/node-flags.ts), as everywhere else.
-  const warden = start('warden', [cli, 'start', '-c', join(root, 'gateway.yaml')]);
+  // Node with Warden's V8 flags, as the bin's shebang and the Docker image give them (src/cli/node-flags.ts):
+  // Warden serves in this child itself, no relay process re-executing node (#17).
+  const { WARDEN_NODE_FLAGS } = await import(pathToFileURL(join(root, 'dist/src/cli/node-flags.js')).href);
+  const warden = start('warden', [...WARDEN_NODE_FLAGS, cli, 'start', '-c', join(root, 'gateway.yaml')]);
   // Warden's own log line says where it listens; only then is healthz its answer, not another process's.
   const [line] = await waitForLine(warden, /\{[^\n]*"msg":"warden listening"[^\n]*\}/, 30_000);
   const url = JSON.parse(line).url ?? wardenUrl;

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --min-semi-space-size=8 --max-semi-space-size=8
 /**
  * The `warden` command (the package bin). Entry point only: it picks the
  * command module under `cli/` (loaded on demand, so `warden keygen` does not
@@ -77,9 +77,12 @@ async function failWith(err: unknown): Promise<void> {
   fail(`warden: ${code ? `${code}: ` : ''}${(err as Error).message}`);
 }
 
-// `start` serves with Warden's V8 flags (cli/node-flags.ts): a child started with them serves and this
-// process only relays signals and the exit status. It is decided before anything else is loaded, so the
-// relay holds node:child_process and nothing of Warden (#17: its memory counts next to the server's).
+// `start` serves with Warden's V8 flags (cli/node-flags.ts). Run as the bin (`warden start`, `npx warden
+// start`, `./dist/src/cli.js start`), the shebang above gives them to node: one process. Run as
+// `node dist/src/cli.js start` without them, a child started with them serves and this process only relays
+// signals and the exit status (the fallback). It is decided before anything else is loaded, so the relay
+// holds node:child_process and nothing of Warden (#17: its memory counts next to the server's).
+// The shebang's flags must equal WARDEN_NODE_FLAGS (test/core/cli.test.ts checks it).
 const [first, ...rest] = process.argv.slice(2);
 const relaying = first === 'start' && !rest.includes('-h') && !rest.includes('--help') && reexecWithNodeFlags();
 if (!relaying) main().catch(failWith);

@@ -201,7 +201,7 @@ export function markdown(result) {
       `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_s}s warm-up; ` +
       `latency at a fixed ${k(meta.rate)} req/s (${meta.rate_from ?? 'fixed'}) for ${meta.latency_duration_s}s with the open-loop ${meta.latency_tool} client, every row restarted and warmed up for it. ` +
       `System under test pinned to CPU ${meta.sut_cpu}, load generator and upstream/Redis/OpenFGA to CPU ${meta.load_cpu}; cluster rows unpinned. ` +
-      `Warden rows run the bin as shipped (\`node dist/src/cli.js start\`, default log level) with node flags ${meta.warden_node_flags || '(none)'}; R and F run with the same flags. ` +
+      `Warden rows run the bin as shipped (\`dist/src/cli.js start\` executed as a file, as \`warden start\` does; default log level) with node flags ${meta.warden_node_flags || '(none)'}; R and F run with the same flags. ` +
       'Peak RSS is the highest resident set during the measured wrk load (VmHWM, reset after the warm-up); ' +
       'the warm-up column is the peak of start-up plus warm-up (first connections, JIT compilation).',
   );

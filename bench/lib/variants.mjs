@@ -16,9 +16,9 @@ const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', p
 const get = (auth) => ({ method: 'GET', path: API_PATH, headers: auth ? { authorization: `Bearer ${auth}` } : {}, expect: upstreamJson() });
 
 /**
- * The Node flags `warden start` applies itself (src/cli/node-flags.ts): a
+ * The Node flags the bin runs with (src/cli/node-flags.ts): a
  * fixed 8 MiB young-generation semi-space. Warden rows run the bin as shipped
- * (it re-executes node with them); R and F are started with the same flags so
+ * (its shebang gives node these flags); R and F are started with the same flags so
  * the comparison is like for like. Variant G3d measures V8's defaults.
  */
 export const WARDEN_NODE_FLAGS = '--min-semi-space-size=8 --max-semi-space-size=8';

@@ -6,7 +6,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort, waitForHttp, sleep } from './system.mjs';
@@ -40,7 +40,7 @@ export const TUPLES = [
 /** Make sure `dist/src/cli.js` exists (build with tsc when missing or when asked). */
 export function ensureBuilt(repo, dist, { build = false, log = console.error } = {}) {
   const cli = join(dist, 'src', 'cli.js');
-  if (existsSync(cli) && !build) return cli;
+  if (existsSync(cli) && !build) return executable(cli);
   log('bench: building Warden (tsc -p tsconfig.build.json)');
   const args = ['tsc', '-p', 'tsconfig.build.json'];
   // A private outDir keeps a bench build from racing other builds of dist/.
@@ -48,6 +48,12 @@ export function ensureBuilt(repo, dist, { build = false, log = console.error } =
   const r = spawnSync('npx', args, { cwd: repo, stdio: 'inherit' });
   if (!existsSync(cli)) throw new Error(`build failed (tsc exit ${r.status}): ${cli} is missing`);
   if (r.status !== 0) log(`bench: tsc reported errors (exit ${r.status}); using the emitted output`);
+  return executable(cli);
+}
+
+/** The bin runs as a file (its shebang gives node Warden's flags): executable, as `npm install` and `npm run build` leave it. */
+function executable(cli) {
+  chmodSync(cli, statSync(cli).mode | 0o111);
   return cli;
 }
 

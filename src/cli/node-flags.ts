@@ -2,10 +2,15 @@
  * The V8 flags Warden runs with (#17): a fixed 8 MiB young-generation
  * semi-space instead of V8's 1–16 MiB that it resizes on its own (less RSS
  * under load, no promotion storms when V8 shrinks it; docs/performance.md,
- * "Memory"; 8 MiB chosen by measurement over 2–16 MiB). Heap sizes are fixed when the isolate starts, so `warden start`
- * re-executes Node with them once, unless they (or any semi-space size) are
- * already set. `npx warden start`, `npm start`, the Docker image and a
- * systemd unit therefore all run the same way.
+ * "Memory"; 8 MiB chosen by measurement over 2–16 MiB). Heap sizes are fixed
+ * when the isolate starts, so they are given on node's command line: by the
+ * bin's shebang (`#!/usr/bin/env -S node …`, src/cli.ts) for `warden start`
+ * and `npx warden start`, by `npm start` (scripts/dev-start.mjs) and by the
+ * Docker image's entrypoint. Started any other way without them
+ * (`node dist/src/cli.js start`, e.g. where `env` lacks `-S`), `warden start`
+ * re-executes Node with them once (the relay below), unless they (or any
+ * semi-space size) are already set. Every way of starting Warden therefore
+ * serves with the same flags.
  *
  * The parent only relays: signals go to the child, the child's exit code (or
  * signal) becomes the parent's, stdio is shared.

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { REPO_ROOT } from '../support/gateway.js';
 import { CLI, requireBuiltCli, runCli } from '../support/cli.js';
 import { freePort } from '../support/net.js';
@@ -174,6 +174,37 @@ const alive = (pid: number) => {
     return false;
   }
 };
+
+describe('warden start: the bin run as users run it gets the node flags from its shebang (#17)', () => {
+  it('serves in one process with the flags, no relay, and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    const file = join(dir, 'bin.yaml');
+    writeFileSync(file, goodConfig(port, upstream.url));
+    // What `warden start` / `npx warden start` execute: the file itself (executable after `npm run build`),
+    // its `#!/usr/bin/env -S node …` line naming the interpreter; `env` finds this test's node first.
+    let output = '';
+    const bin = spawn(CLI, ['start', '-c', file], {
+      cwd: dir,
+      env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}` },
+    });
+    bin.stdout!.on('data', (c) => (output += c));
+    bin.stderr!.on('data', (c) => (output += c));
+    bin.once('error', (err) => (output += String(err)));
+    const exited = new Promise<number | null>((r) => bin.once('exit', (code) => r(code)));
+    try {
+      for (let i = 0; i < 200 && !output.includes('warden listening'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(output).toContain('warden listening');
+      // env exec'd node: the spawned pid is the serving process itself, with the flags, and it has no child.
+      expect(cmdline(bin.pid!)).toEqual(expect.arrayContaining([...WARDEN_NODE_FLAGS, CLI, 'start']));
+      expect(childPids(bin.pid!)).toEqual([]);
+      expect((await fetch(`http://127.0.0.1:${port}/.warden/healthz`)).status).toBe(200);
+      bin.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (bin.exitCode === null) bin.kill('SIGKILL');
+    }
+  });
+});
 
 describe('warden start: node flags applied by re-executing node (#17)', () => {
   it('passes the exit code through and serves in one process when the flags are already set', async () => {

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT } from '../support/gateway.js';
 import { parseConfig } from '../../src/config/load.js';
+import { WARDEN_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'dist/src/cli.js');
@@ -160,6 +161,11 @@ describe('repository packaging', () => {
     const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*healthcheck\.js/m);
+    // The image runs node with Warden's V8 flags itself (#17), the same as the bin's shebang: no relay.
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    expect(entrypoint).toEqual(['node', ...WARDEN_NODE_FLAGS, 'dist/src/cli.js']);
+    const shebang = readFileSync(join(REPO_ROOT, 'src/cli.ts'), 'utf8').split('\n')[0];
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${WARDEN_NODE_FLAGS.join(' ')}`);
     // The image's Node major must satisfy the engines range CI also holds Node 20 to.
     const major = Number(/NODE_IMAGE=node:(\d+)-/.exec(dockerfile)?.[1]);
     const floor = Number(/>=(\d+)\./.exec(pkg.engines.node)?.[1]);
