@@ -81,6 +81,16 @@ export function parseMcpBody(body: Buffer | string | undefined): ParsedMcpBody {
   } catch {
     throw bad('MCP request body is not valid JSON', 'parse_error');
   }
+  return parseMcpMessages(json);
+}
+
+/**
+ * The JSON-RPC checks of `parseMcpBody` on a body already parsed: the body
+ * stage has parsed it strictly (`state.json`), and a strict parse reads
+ * exactly what `JSON.parse` reads, so decoding and parsing it again would only
+ * repeat the work. Same messages, same refusals.
+ */
+export function parseMcpMessages(json: unknown): ParsedMcpBody {
   if (Array.isArray(json)) {
     if (json.length === 0) throw bad('empty JSON-RPC batch');
     if (json.length > MAX_BATCH) throw bad(`JSON-RPC batch larger than ${MAX_BATCH}`);

@@ -179,6 +179,16 @@ export async function acceptToolDefinition(store: Store, route: string, tool: st
 
 const PINS_CHANGED = 'mcp:pins-changed';
 
+/** Tool pins with the in-process memory of `withPinStatusCache`. */
+export interface CachedToolPins extends ToolPins {
+  /**
+   * `pinned` when that status is remembered and fresh, else undefined (ask
+   * `status`): lets a warm tools/call decide without a promise.
+   */
+  peek(route: string, tool: string): 'pinned' | undefined;
+  close(): Promise<void>;
+}
+
 /**
  * `pins` with a short in-process memory of tools whose status is `pinned`, so
  * a tools/call does not read the store every time. Only `pinned` is
@@ -186,7 +196,7 @@ const PINS_CHANGED = 'mcp:pins-changed';
  * once); a definition change seen by any instance's tools/list is published
  * and drops the entry everywhere, and `ttlMs` bounds a lost message.
  */
-export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1_000, maxEntries = 10_000): Promise<ToolPins & { close(): Promise<void> }> {
+export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1_000, maxEntries = 10_000): Promise<CachedToolPins> {
   const pinnedUntil = new Map<string, number>();
   const keyOf = (route: string, tool: string) => `${encodeURIComponent(route)}:${encodeURIComponent(tool)}`;
   const unsubscribe = await store.subscribe(PINS_CHANGED, (key) => pinnedUntil.delete(key));
@@ -200,6 +210,10 @@ export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1
         await store.publish(PINS_CHANGED, key);
       }
       return statuses;
+    },
+    peek(route, tool) {
+      const until = pinnedUntil.get(keyOf(route, tool));
+      return until !== undefined && until > Date.now() ? 'pinned' : undefined;
     },
     async status(route, tool) {
       const key = keyOf(route, tool);

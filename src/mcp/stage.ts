@@ -11,13 +11,13 @@ import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../core/runtime.js';
 import { createMcpAdminApp } from './admin.js';
 import type { McpCallDetails } from './errors.js';
-import { isNotificationMethod, parseMcpBody, serializeMessages, toolCallParams, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';
+import { isNotificationMethod, parseMcpBody, parseMcpMessages, serializeMessages, toolCallParams, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';
 import { createToolsListRewriter, filterTools } from './list-filter.js';
 import { createMetadataApp } from './metadata.js';
-import { createToolPins, withPinStatusCache } from './pinning.js';
+import { createToolPins, withPinStatusCache, type PinStatus } from './pinning.js';
 import { createMcpResponseHead, createMcpResponseHook } from './response-hook.js';
 import { createSessionBindings, sessionIdFrom, type SessionBindings } from './sessions.js';
-import { compileMcpRoute, type CompiledMcpRoute } from './tool-rules.js';
+import { compileMcpRoute, type CompiledMcpRoute, type CompiledTool } from './tool-rules.js';
 import { recordShadowFilter, recordShadowRefusal, shadowRoutes } from '../pipeline/shadow.js';
 
 /** Names of the tool definitions in a tools/list answer, in its order. */
@@ -28,14 +28,29 @@ function toolNames(tools: readonly unknown[]): string[] {
   return names;
 }
 
-/** Build the MCP stage (and its endpoints) for one config generation. */
+/** A route's compiled MCP rules and its session bindings. */
+interface CompiledEntry {
+  route: CompiledMcpRoute;
+  sessions: SessionBindings;
+}
+
+/** What the stage learnt from one request's messages, for the rule and the hooks. */
+interface McpRequest {
+  /** Ids of the tools/list requests (their answers must be filtered). */
+  listIds: Set<JsonRpcId>;
+  /** The tool of the request's tools/call, if any. */
+  tool: string | undefined;
+  /** False for a POST of notifications and responses only. */
+  expectsMessages: boolean;
+}
+
 /**
  * Build the MCP stage. With `dryRun` (`warden explain`) a tool that was never
  * listed is evaluated as if it were (and noted on the request): explaining a
  * call must not need the upstream to have been asked first.
  */
 export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } = {}): Promise<Stage> {
-  const compiled = new Map<string, { route: CompiledMcpRoute; sessions: SessionBindings }>();
+  const compiled = new Map<string, CompiledEntry>();
   rt.config.routes.forEach((route, i) => {
     if (!route.mcp) return;
     compiled.set(route.name, { route: compileMcpRoute(route, i), sessions: createSessionBindings(rt.store, route.mcp.session_ttl) });
@@ -45,91 +60,143 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
   const maxBytes = rt.config.server.limits.body_bytes;
   const shadow = shadowRoutes(rt.config);
 
-  /** Add the tool's rule to the request's policy, or refuse the call. */
-  async function applyToolRule(state: RequestState, route: CompiledMcpRoute, tool: string): Promise<void> {
+  /**
+   * Add the tool's rule to the request's policy, or refuse the call (throws).
+   * Returns a promise only when the pin status must be read from the store: a
+   * tool pinned and remembered is decided without one (see pipeline/DESIGN.md).
+   */
+  function applyToolRule(state: RequestState, route: CompiledMcpRoute, tool: string): Promise<void> | void {
     const rule = route.ruleFor(tool);
     if (!rule) {
       throw new WardenError('forbidden', `tool ${JSON.stringify(tool)} is not allowed on this route`, { reason: 'tool_not_allowed' });
     }
-    if (route.config.pin_tools) {
-      const status = await pins.status(route.routeName, tool);
-      if (status === 'unknown') {
-        if (options.dryRun) {
-          if (state.mcp) state.mcp.pin = 'unlisted';
-        } else throw new WardenError('forbidden', `tool ${JSON.stringify(tool)} has not been listed yet; call tools/list first`, { reason: 'tool_not_pinned' });
-      }
-      if (status === 'changed') {
-        throw new WardenError('forbidden', `the definition of tool ${JSON.stringify(tool)} changed and awaits operator review`, {
-          reason: 'tool_definition_changed',
-        });
-      }
+    if (route.config.pin_tools && pins.peek(route.routeName, tool) !== 'pinned') {
+      return pins.status(route.routeName, tool).then((status) => {
+        checkPin(state, tool, status);
+        addRule(state, route, tool, rule);
+      });
     }
+    addRule(state, route, tool, rule);
+  }
+
+  function checkPin(state: RequestState, tool: string, status: PinStatus): void {
+    if (status === 'unknown') {
+      if (options.dryRun) {
+        if (state.mcp) state.mcp.pin = 'unlisted';
+      } else throw new WardenError('forbidden', `tool ${JSON.stringify(tool)} has not been listed yet; call tools/list first`, { reason: 'tool_not_pinned' });
+    }
+    if (status === 'changed') {
+      throw new WardenError('forbidden', `the definition of tool ${JSON.stringify(tool)} changed and awaits operator review`, {
+        reason: 'tool_definition_changed',
+      });
+    }
+  }
+
+  function addRule(state: RequestState, route: CompiledMcpRoute, tool: string, rule: CompiledTool): void {
     const { authorize, approval, credentials } = rule.config;
     if (authorize) state.policy.authorize.push(authorize);
     approval?.forEach((r, j) => state.policy.approval.push({ rule: r, source: `routes[${route.routeIndex}].mcp.tools.${tool}.approval[${j}]` }));
     if (credentials) state.policy.credentials = credentials;
   }
 
-  async function mcpStage(state: RequestState): Promise<void> {
+  /** The tool rule on a shadow route: a refusal (no rule, not pinned, definition changed) is recorded, not enforced. */
+  function applyShadowToolRule(state: RequestState, route: CompiledMcpRoute, tool: string): Promise<void> | void {
+    state.shadowMode = true;
+    let pending: Promise<void> | void;
+    try {
+      pending = applyToolRule(state, route, tool);
+    } catch (err) {
+      recordShadowRefusal(state, err);
+      return;
+    }
+    return pending?.catch((err: unknown) => recordShadowRefusal(state, err));
+  }
+
+  /**
+   * The stage. Synchronous until it must wait (see pipeline/DESIGN.md): a
+   * tools/call without a session whose tool is pinned and remembered returns
+   * no promise; a session check or a pin read continues in `afterSession`.
+   */
+  function mcpStage(state: RequestState): Promise<void> | void {
     const routeConfig = state.route;
     if (!routeConfig?.mcp) return;
     const entry = compiled.get(routeConfig.name);
     if (!entry) throw new WardenError('internal', `MCP route ${routeConfig.name} was not compiled`, { reason: 'mcp_route_missing' });
     const { route, sessions } = entry;
     const sessionId = sessionIdFrom(state.headers['mcp-session-id']);
-    const listIds = new Set<JsonRpcId>();
-    let tool: string | undefined;
-    let expectsMessages = state.method === 'GET';
+    const request: McpRequest = { listIds: new Set<JsonRpcId>(), tool: undefined, expectsMessages: state.method === 'GET' };
 
-    if (state.method === 'POST') {
-      const parsed = parseMcpBody(state.body);
-      // Forward exactly what was parsed (and what policy sees).
-      state.body = serializeMessages(parsed);
-      const raws = parsed.messages.map((m) => m.raw);
-      state.json = parsed.batch ? raws : raws[0];
-      // A request method sent without an id would run upstream with no rule
-      // applied (tools/call above all): only notifications/* may be notifications.
-      for (const m of parsed.messages) {
-        if (m.kind === 'notification' && !isNotificationMethod(m.method)) {
-          throw new WardenError('bad_request', `${JSON.stringify(m.method)} is a request and needs an id`, { reason: 'request_as_notification' });
-        }
-      }
-      const requests = parsed.messages.flatMap((m) => (m.kind === 'request' ? [m] : []));
-      const calls = requests.filter((m) => m.method === 'tools/call');
-      // One tool call per POST: the policy, approval and credentials of a request are those of one tool.
-      if (calls.length > 1) throw new WardenError('bad_request', 'a batch may contain at most one tools/call', { reason: 'batch_multiple_tool_calls' });
-      for (const r of requests) if (r.method === 'tools/list') listIds.add(r.id);
-      expectsMessages = requests.length > 0;
-      const primary = (calls.length > 0 ? calls[0] : requests.length > 0 ? requests[0] : parsed.messages[0]) as JsonRpcMessage;
-      const mcp: McpCallDetails = {
-        method: primary.kind === 'response' ? 'response' : primary.method,
-        id: primary.kind === 'notification' ? undefined : primary.id,
-        sessionId,
-        batch: parsed.batch,
-        requestIds: requests.map((r) => r.id),
-      };
-      if (calls[0]) {
-        const params = toolCallParams(calls[0]);
-        mcp.tool = tool = params.name;
-        mcp.args = params.args;
-      }
-      state.mcp = mcp;
-    } else if (state.method !== 'GET' && state.method !== 'DELETE') {
+    if (state.method === 'POST') readMessages(state, sessionId, request);
+    else if (state.method !== 'GET' && state.method !== 'DELETE') {
       throw new WardenError('method_not_allowed', 'MCP endpoints accept POST, GET and DELETE', {
         reason: 'mcp_method',
         headers: { Allow: 'DELETE, GET, POST' },
       });
     }
 
-    if (sessionId !== undefined) await sessions.check(route.routeName, sessionId, state.principal);
-    if (tool !== undefined) {
-      if (shadow[route.routeIndex]) {
-        // Shadow route: a tool-level refusal (no rule, not pinned, definition changed) is recorded, not enforced.
-        state.shadowMode = true;
-        await applyToolRule(state, route, tool).catch((err: unknown) => recordShadowRefusal(state, err));
-      } else await applyToolRule(state, route, tool);
-    }
+    if (sessionId !== undefined) return sessions.check(route.routeName, sessionId, state.principal).then(() => afterSession(state, entry, sessionId, request));
+    return afterSession(state, entry, sessionId, request);
+  }
 
+  /** Parse and check the POSTed messages; sets `state.body` (re-serialized), `state.json` and `state.mcp`. */
+  function readMessages(state: RequestState, sessionId: string | undefined, request: McpRequest): void {
+    // The body stage parsed the body strictly into state.json (a strict parse reads what JSON.parse reads): check that
+    // value rather than decode and parse the bytes again. Without it (empty body, `warden explain` of a non-strict body) parse here.
+    const parsed = state.json !== undefined ? parseMcpMessages(state.json) : parseMcpBody(state.body);
+    // Forward exactly what was parsed (and what policy sees).
+    state.body = serializeMessages(parsed);
+    const messages = parsed.messages;
+    state.json = parsed.batch ? messages.map((m) => m.raw) : messages[0].raw;
+    // A request method sent without an id would run upstream with no rule
+    // applied (tools/call above all): only notifications/* may be notifications.
+    for (const m of messages) {
+      if (m.kind === 'notification' && !isNotificationMethod(m.method)) {
+        throw new WardenError('bad_request', `${JSON.stringify(m.method)} is a request and needs an id`, { reason: 'request_as_notification' });
+      }
+    }
+    const requestIds: JsonRpcId[] = [];
+    let call: JsonRpcMessage | undefined;
+    let first: JsonRpcMessage | undefined;
+    let calls = 0;
+    for (const m of messages) {
+      if (m.kind !== 'request') continue;
+      first ??= m;
+      requestIds.push(m.id);
+      if (m.method === 'tools/call') {
+        call ??= m;
+        calls++;
+      } else if (m.method === 'tools/list') request.listIds.add(m.id);
+    }
+    // One tool call per POST: the policy, approval and credentials of a request are those of one tool.
+    if (calls > 1) throw new WardenError('bad_request', 'a batch may contain at most one tools/call', { reason: 'batch_multiple_tool_calls' });
+    request.expectsMessages = requestIds.length > 0;
+    const primary = call ?? first ?? messages[0];
+    const mcp: McpCallDetails = {
+      method: primary.kind === 'response' ? 'response' : primary.method,
+      id: primary.kind === 'notification' ? undefined : primary.id,
+      sessionId,
+      batch: parsed.batch,
+      requestIds,
+    };
+    if (call) {
+      const params = toolCallParams(call);
+      mcp.tool = request.tool = params.name;
+      mcp.args = params.args;
+    }
+    state.mcp = mcp;
+  }
+
+  function afterSession(state: RequestState, entry: CompiledEntry, sessionId: string | undefined, request: McpRequest): Promise<void> | void {
+    const { route } = entry;
+    const tool = request.tool;
+    const pending = tool === undefined ? undefined : shadow[route.routeIndex] ? applyShadowToolRule(state, route, tool) : applyToolRule(state, route, tool);
+    if (pending) return pending.then(() => attachHooks(state, entry, sessionId, request));
+    attachHooks(state, entry, sessionId, request);
+  }
+
+  /** The response head hook (sessions) and, for answers read as JSON-RPC, the tools/list filter. */
+  function attachHooks(state: RequestState, entry: CompiledEntry, sessionId: string | undefined, request: McpRequest): void {
+    const { route, sessions } = entry;
     state.responseHead = createMcpResponseHead({ routeName: route.routeName, state, sessionId, sessions });
     // Every answer a client reads as JSON-RPC is checked for tools lists: an
     // upstream may put one on any stream, under any id (see list-filter.ts).
@@ -140,7 +207,7 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
         return { kept, verdicts };
       };
       const rewriter = createToolsListRewriter(
-        listIds,
+        request.listIds,
         shadow[route.routeIndex]
           ? // Shadow route: the agent sees the upstream's list unchanged; what enforce mode would hide is recorded.
             async (tools) => {
@@ -155,7 +222,15 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
             }
           : async (tools) => (await filter(tools)).kept,
       );
-      state.responseHook = createMcpResponseHook({ routeName: route.routeName, state, sessionId, sessions, rewriter, maxBytes, expectsMessages });
+      state.responseHook = createMcpResponseHook({
+        routeName: route.routeName,
+        state,
+        sessionId,
+        sessions,
+        rewriter,
+        maxBytes,
+        expectsMessages: request.expectsMessages,
+      });
     }
   }
 
