@@ -13,6 +13,17 @@ import type { BoundHistogram, Metrics } from './metrics.js';
 import type { DecisionLog } from '../audit/decision-log.js';
 import type { ActivityRing } from '../audit/activity.js';
 
+/** One route's metric series and request-counter labels (see createAudit). */
+interface RouteSeries {
+  duration: BoundHistogram;
+  upstream: BoundHistogram;
+  /** decision → status → labels (no key string is built per request). */
+  requests: Map<string, Map<number, Readonly<Record<string, string>>>>;
+  lastDecision: string;
+  lastStatus: number;
+  lastLabels: Readonly<Record<string, string>> | undefined;
+}
+
 /** Record one finished request; `err` is the error it was answered with, if any. */
 export type Audit = (state: RequestState, err?: WardenError) => void;
 
@@ -25,24 +36,11 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     if (!l) shadowLabelMap.set(k, (l = Object.freeze({ route, outcome })));
     return l;
   };
-  // Label objects are reused (and frozen) so metrics do not rebuild keys per request.
-  // Nested maps (route → decision → status): no key string is built per request.
-  const requestLabels = new Map<string, Map<string, Map<number, Readonly<Record<string, string>>>>>();
-  // Per route, the histogram series bound once: observing is a bucket search and three additions.
-  const routeSeries = new Map<string, { duration: BoundHistogram; upstream: BoundHistogram }>();
-  const labelsFor = (route: string, decision: string, status: number) => {
-    let byDecision = requestLabels.get(route);
-    if (!byDecision) requestLabels.set(route, (byDecision = new Map()));
-    let byStatus = byDecision.get(decision);
-    if (!byStatus) byDecision.set(decision, (byStatus = new Map()));
-    let l = byStatus.get(status);
-    if (!l) {
-      // Statuses come from upstreams: bound what one route can accumulate.
-      if (byStatus.size > 1_000) byStatus.clear();
-      byStatus.set(status, (l = Object.freeze({ route, decision, status: String(status) })));
-    }
-    return l;
-  };
+  // Per route: the histogram series bound once (observing is a bucket search and
+  // three additions), and the request counter's label objects, reused (and
+  // frozen) so metrics do not rebuild keys per request. Most requests of a route
+  // repeat the last decision and status: that pair is checked before any map.
+  const routeSeries = new Map<string, RouteSeries>();
   const seriesOf = (route: string) => {
     let s = routeSeries.get(route);
     if (!s) {
@@ -52,10 +50,29 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
         (s = {
           duration: metrics.histogram('warden_request_duration_seconds', labels),
           upstream: metrics.histogram('warden_upstream_duration_seconds', labels),
+          requests: new Map(),
+          lastDecision: '',
+          lastStatus: -1,
+          lastLabels: undefined,
         }),
       );
     }
     return s;
+  };
+  const labelsFor = (series: RouteSeries, route: string, decision: string, status: number) => {
+    if (series.lastLabels !== undefined && series.lastStatus === status && series.lastDecision === decision) return series.lastLabels;
+    let byStatus = series.requests.get(decision);
+    if (!byStatus) series.requests.set(decision, (byStatus = new Map()));
+    let l = byStatus.get(status);
+    if (!l) {
+      // Statuses come from upstreams: bound what one route can accumulate.
+      if (byStatus.size > 1_000) byStatus.clear();
+      byStatus.set(status, (l = Object.freeze({ route, decision, status: String(status) })));
+    }
+    series.lastDecision = decision;
+    series.lastStatus = status;
+    series.lastLabels = l;
+    return l;
   };
 
   const lineLevel = decisions ? 'debug' : 'info';
@@ -69,8 +86,8 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     const routeName = state.route?.name ?? '-';
     // Metrics off (observability.metrics.enabled: false): no label lookup at all.
     if (metricsOn) {
-      metrics.inc('warden_requests_total', labelsFor(routeName, state.decision ?? 'error', state.status ?? 0));
       const series = seriesOf(routeName);
+      metrics.inc('warden_requests_total', labelsFor(series, routeName, state.decision ?? 'error', state.status ?? 0));
       series.duration.observe(latencyMs / 1000);
       // Upstream latency: to the upstream's status line, or to the failure that stood for it (refused, timed out).
       if (state.upstreamStartedAt !== undefined) {

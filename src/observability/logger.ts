@@ -87,14 +87,26 @@ export function scrub(value: unknown, depth = 0): unknown {
   return out;
 }
 
-/** `,"time":"<ISO 8601>"`, formatted at most once per millisecond. */
+/**
+ * `,"time":"<ISO 8601>"`, formatted at most once per millisecond, and with
+ * Date's formatter at most once per second: past a few hundred lines a second
+ * most lines start a new millisecond, and only the milliseconds change.
+ */
 let isoAt = -1;
 let isoText = '';
-function cachedIsoTime(): string {
-  const now = Date.now();
+let isoSecond = NaN;
+let isoPrefix = '';
+export function cachedIsoTime(now = Date.now()): string {
   if (now !== isoAt) {
     isoAt = now;
-    isoText = `,"time":"${new Date(now).toISOString()}"`;
+    const second = Math.floor(now / 1000) * 1000;
+    const ms = now - second;
+    if (second !== isoSecond) {
+      isoSecond = second;
+      // `…T03:24:19.`: the text up to the milliseconds, the same for the whole second.
+      isoPrefix = `,"time":"${new Date(now).toISOString().slice(0, -4)}`;
+    }
+    isoText = `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
   }
   return isoText;
 }
