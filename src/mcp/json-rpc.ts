@@ -105,8 +105,8 @@ export function parseMcpMessages(json: unknown): ParsedMcpBody {
  * or case tricks in the original cannot be read differently upstream.
  */
 export function serializeMessages(parsed: ParsedMcpBody): Buffer {
-  const raws = parsed.messages.map((m) => m.raw);
-  return Buffer.from(JSON.stringify(parsed.batch ? raws : raws[0]), 'utf8');
+  const { batch, messages } = parsed;
+  return Buffer.from(JSON.stringify(batch ? messages.map((m) => m.raw) : messages[0].raw), 'utf8');
 }
 
 /** Validate and extract `tools/call` params; throws `bad_request`. */

@@ -197,37 +197,60 @@ export interface CachedToolPins extends ToolPins {
  * and drops the entry everywhere, and `ttlMs` bounds a lost message.
  */
 export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1_000, maxEntries = 10_000): Promise<CachedToolPins> {
-  const pinnedUntil = new Map<string, number>();
+  // Route → tool → until (ms): a tools/call looks its tool up without building a key string.
+  const pinnedUntil = new Map<string, Map<string, number>>();
+  let entries = 0;
   const keyOf = (route: string, tool: string) => `${encodeURIComponent(route)}:${encodeURIComponent(tool)}`;
-  const unsubscribe = await store.subscribe(PINS_CHANGED, (key) => pinnedUntil.delete(key));
+  const forget = (route: string, tool: string) => {
+    const tools = pinnedUntil.get(route);
+    if (tools?.delete(tool)) entries--;
+  };
+  const remember = (route: string, tool: string) => {
+    if (entries >= maxEntries) {
+      pinnedUntil.clear();
+      entries = 0;
+    }
+    let tools = pinnedUntil.get(route);
+    if (!tools) pinnedUntil.set(route, (tools = new Map()));
+    if (!tools.has(tool)) entries++;
+    tools.set(tool, Date.now() + ttlMs);
+  };
+  const unsubscribe = await store.subscribe(PINS_CHANGED, (key) => {
+    // The key is keyOf(route, tool): both parts are URI-encoded, so the first ':' separates them.
+    const colon = key.indexOf(':');
+    if (colon < 0) return;
+    try {
+      forget(decodeURIComponent(key.slice(0, colon)), decodeURIComponent(key.slice(colon + 1)));
+    } catch {
+      /* not a key this code published */
+    }
+  });
+  const peek = (route: string, tool: string): 'pinned' | undefined => {
+    const until = pinnedUntil.get(route)?.get(tool);
+    return until !== undefined && until > Date.now() ? 'pinned' : undefined;
+  };
   return {
     ...pins,
     async observe(route, tools) {
       const statuses = await pins.observe(route, tools);
-      const changed = [...statuses].filter(([, s]) => s !== 'pinned').map(([tool]) => keyOf(route, tool));
-      for (const key of changed) {
-        pinnedUntil.delete(key);
-        await store.publish(PINS_CHANGED, key);
+      const changed = [...statuses].filter(([, s]) => s !== 'pinned').map(([tool]) => tool);
+      for (const tool of changed) {
+        forget(route, tool);
+        await store.publish(PINS_CHANGED, keyOf(route, tool));
       }
       return statuses;
     },
-    peek(route, tool) {
-      const until = pinnedUntil.get(keyOf(route, tool));
-      return until !== undefined && until > Date.now() ? 'pinned' : undefined;
-    },
+    peek,
     async status(route, tool) {
-      const key = keyOf(route, tool);
-      const until = pinnedUntil.get(key);
-      if (until !== undefined && until > Date.now()) return 'pinned';
+      if (peek(route, tool) === 'pinned') return 'pinned';
       const status = await pins.status(route, tool);
-      if (status === 'pinned') {
-        if (pinnedUntil.size >= maxEntries) pinnedUntil.clear();
-        pinnedUntil.set(key, Date.now() + ttlMs);
-      } else pinnedUntil.delete(key);
+      if (status === 'pinned') remember(route, tool);
+      else forget(route, tool);
       return status;
     },
     async close() {
       pinnedUntil.clear();
+      entries = 0;
       await unsubscribe();
     },
   };
