@@ -276,8 +276,9 @@ async function startSut(v, round) {
       // G3d: opt out of the bin's flags (V8 defaults). --node-flags / --profile: flags given here replace the re-exec.
       if (v.defaultHeap) env.WARDEN_NODE_FLAGS_APPLIED = 'off';
       // Profiling: give the flags here, so the bin does not re-exec (the profile is then of the serving process).
-      const nodeFlags = flags.length && !v.defaultHeap && cfg.nodeFlags.length === 0 ? BASELINE_FLAGS : cfg.nodeFlags;
-      const asBin = !flags.length && !v.defaultHeap && cfg.nodeFlags.length === 0;
+      const tuned = v.nodeFlags ?? cfg.nodeFlags;
+      const nodeFlags = flags.length && !v.defaultHeap && tuned.length === 0 ? BASELINE_FLAGS : tuned;
+      const asBin = !flags.length && !v.defaultHeap && tuned.length === 0;
       env.PATH = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ''}`;
       const spawned = performance.now();
       proc = asBin

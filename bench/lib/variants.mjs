@@ -28,7 +28,8 @@ export const WARDEN_NODE_FLAGS = '--min-semi-space-size=8 --max-semi-space-size=
  * warden: options for wardenYaml() (level, tokenCache, authz, cacheTtl, redis, mcp, workers).
  * auth: the request carries a dev-issuer token. pinned: false for the cluster pair.
  * swap: the upstream must receive the vault token, not the agent's (checked before measuring).
- * nodeFlags: Node flags for this Warden variant instead of --node-flags.
+ * nodeFlags: Node flags for this Warden variant instead of --node-flags (node runs cli.js with them: no shebang, no relay).
+ * optIn: runs only when named in --variants.
  */
 export const VARIANTS = [
   { id: 'D', what: 'direct to the upstream nginx (no proxy)', kind: 'direct' },
@@ -186,6 +187,17 @@ export const VARIANTS = [
     swap: true,
   },
   {
+    id: 'G3s4',
+    what: 'extra, opt-in: G3 with a 4 MiB semi-space instead of the shipped 8 MiB (node flags on the command line; docs/performance.md, "Memory")',
+    kind: 'warden',
+    warden: { level: 3, redis: true },
+    auth: true,
+    needs: ['redis'],
+    swap: true,
+    nodeFlags: ['--min-semi-space-size=4', '--max-semi-space-size=4'],
+    optIn: true,
+  },
+  {
     id: 'G3q',
     what: 'extra: G3 with WARDEN_LOG_LEVEL=warn (no per-request log lines)',
     kind: 'warden',
@@ -258,7 +270,7 @@ export function requestFor(variant, token, openfga) {
 }
 
 /** Default set for `npm run bench`. */
-export const DEFAULT_VARIANTS = VARIANTS.map((v) => v.id);
+export const DEFAULT_VARIANTS = VARIANTS.filter((v) => !v.optIn).map((v) => v.id);
 /** The headline rows (Warden as shipped): the slowest of them sets the fixed latency rate. */
 export const HEADLINE_VARIANTS = ['G0', 'G1', 'G2', 'G3', 'G4'];
 /** `--quick`: the variants behind the issue's targets. */

@@ -10,7 +10,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import webpush from 'web-push';
+// Types only: the module loads at the first notification (it and its crypto dependencies stay out of a gateway that never pushes; #17).
+import type webpush from 'web-push';
 import type { PushConfig } from '../../config/schema.js';
 import { checkEndpointUrl, resolveEndpoint, type EndpointPolicy, type EndpointRefusal } from './endpoint-policy.js';
 import type { PushSubscriptionRecord } from './subscriptions.js';
@@ -46,9 +47,10 @@ export function createPushSender(cfg: PushConfig, resolver?: Parameters<typeof r
           result: target.reason === 'dns' ? 'failed' : 'refused',
           ...(target.reason === 'dns' ? { error: 'dns' } : { reason: target.reason }),
         } as PushOutcome;
+      const lib = (await import('web-push')).default;
       let details: webpush.RequestDetails;
       try {
-        details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: { p256dh: sub.p256dh, auth: sub.auth } }, payload, {
+        details = lib.generateRequestDetails({ endpoint: sub.endpoint, keys: { p256dh: sub.p256dh, auth: sub.auth } }, payload, {
           vapidDetails,
           TTL: Math.max(0, Math.floor(options.ttlSeconds)),
           contentEncoding: 'aes128gcm',
