@@ -89,48 +89,70 @@ function* eachLine(text: string): Generator<[number, string]> {
   }
 }
 
+/** Thrown by `fastYamlTupleStream` at the first line that is not of the simple form. */
+export class NotSimpleYaml extends Error {
+  constructor(readonly line: number) {
+    super(`line ${line} is not a one-line flow map`);
+    this.name = 'NotSimpleYaml';
+  }
+}
+
 /**
- * Reads a YAML tuples file written one flow map per line. Returns null when
- * any line is not of that simple form (the caller then parses the file as
- * YAML). Identical users and relations are shared, so a user named by many
- * tuples is one string in memory.
+ * Reads a YAML tuples file written one flow map per line, one tuple at a time
+ * (a million tuples go straight into the engine's index, never all at once
+ * into an array of objects); pushes each tuple's 1-based line to `lines`.
+ * Throws NotSimpleYaml at the first line of any other form: the caller then
+ * drops what it built and parses the whole file as YAML. Identical users and
+ * relations are shared strings.
  */
-export function fastYamlTuples(text: string): TupleLines | null {
-  const tuples: TupleKey[] = [];
-  const lines: number[] = [];
+export function* fastYamlTupleStream(text: string, lines: number[]): Generator<TupleKey, void, undefined> {
   const shared = interner();
   for (const [lineNo, raw] of eachLine(text)) {
     const line = raw.charCodeAt(raw.length - 1) === 0x0d ? raw.slice(0, -1) : raw;
     if (line.charCodeAt(0) !== 0x2d /* - */) {
       if (SKIP.test(line)) continue;
-      return null;
+      throw new NotSimpleYaml(lineNo);
     }
     const m = ITEM.exec(line);
-    if (!m) return null;
+    if (!m) throw new NotSimpleYaml(lineNo);
     let user: string | undefined;
     let relation: string | undefined;
     let object: string | undefined;
     for (let i = 1; i < 7; i += 2) {
       const v = scalar(m[i + 1]);
-      if (v === undefined) return null;
+      if (v === undefined) throw new NotSimpleYaml(lineNo);
       const key = m[i];
       if (key === 'user') {
-        if (user !== undefined) return null;
+        if (user !== undefined) throw new NotSimpleYaml(lineNo);
         user = v;
       } else if (key === 'relation') {
-        if (relation !== undefined) return null;
+        if (relation !== undefined) throw new NotSimpleYaml(lineNo);
         relation = v;
       } else {
-        if (object !== undefined) return null;
+        if (object !== undefined) throw new NotSimpleYaml(lineNo);
         object = v;
       }
     }
-    if (user === undefined || relation === undefined || object === undefined) return null;
-    // Users and relations repeat across tuples; most objects appear once or twice (not worth a lookup each).
-    tuples.push({ user: shared(user), relation: shared(relation), object });
+    if (user === undefined || relation === undefined || object === undefined) throw new NotSimpleYaml(lineNo);
     lines.push(lineNo);
+    // Users and relations repeat across tuples; most objects appear once or twice (not worth a lookup each).
+    yield { user: shared(user), relation: shared(relation), object };
   }
-  return { tuples, lines };
+}
+
+/**
+ * Reads a YAML tuples file written one flow map per line. Returns null when
+ * any line is not of that simple form (the caller then parses the file as
+ * YAML).
+ */
+export function fastYamlTuples(text: string): TupleLines | null {
+  const lines: number[] = [];
+  try {
+    return { tuples: [...fastYamlTupleStream(text, lines)], lines };
+  } catch (err) {
+    if (err instanceof NotSimpleYaml) return null;
+    throw err;
+  }
 }
 
 /** True for a file name the JSON Lines reader takes (`.jsonl`, `.ndjson`). */
@@ -139,18 +161,18 @@ export function isJsonLinesPath(path: string): boolean {
 }
 
 /**
- * Reads JSON Lines: one JSON object `{user, relation, object, condition?}` per
- * line; blank lines are skipped. `fail(message, line)` throws.
+ * Reads JSON Lines one tuple at a time: one JSON object `{user, relation,
+ * object, condition?}` per line; blank lines are skipped; pushes each tuple's
+ * line to `lines`. `fail(message, line)` throws.
  */
-export function jsonLinesTuples(text: string, fail: (message: string, line: number) => never): TupleLines {
-  const tuples: TupleKey[] = [];
-  const lines: number[] = [];
+export function* jsonLinesTupleStream(text: string, fail: (message: string, line: number) => never, lines: number[]): Generator<TupleKey, void, undefined> {
   const shared = interner();
+  let index = 0;
   for (const [lineNo, line] of eachLine(text)) {
     if (line.trim() === '') continue;
     const at = lineNo;
-    const index = tuples.length;
-    const bad = (msg: string): never => fail(`tuple ${index + 1}: ${msg}`, at);
+    const n = ++index;
+    const bad = (msg: string): never => fail(`tuple ${n}: ${msg}`, at);
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -161,8 +183,16 @@ export function jsonLinesTuples(text: string, fail: (message: string, line: numb
     const t = tupleFromValue(value as Record<string, unknown>, bad);
     t.user = shared(t.user);
     t.relation = shared(t.relation);
-    tuples.push(t);
     lines.push(at);
+    yield t;
   }
-  return { tuples, lines };
+}
+
+/**
+ * Reads JSON Lines: one JSON object `{user, relation, object, condition?}` per
+ * line; blank lines are skipped. `fail(message, line)` throws.
+ */
+export function jsonLinesTuples(text: string, fail: (message: string, line: number) => never): TupleLines {
+  const lines: number[] = [];
+  return { tuples: [...jsonLinesTupleStream(text, fail, lines)], lines };
 }

@@ -13,10 +13,13 @@
  *   as contextual tuples.
  */
 
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { TupleKey } from '../../src/authz/authorizer.js';
-import { parseModelDsl } from '../../src/authz/model.js';
-import { createEmbeddedEngine } from '../../src/authz/embedded/index.js';
+import { parseModelDsl, parseTuplesYaml } from '../../src/authz/model.js';
+import { createEmbeddedAuthorizer, createEmbeddedEngine, loadEmbeddedAuthorizer } from '../../src/authz/embedded/index.js';
 import { CompactIndexBuilder, ModelIds, Nodes } from '../../src/authz/embedded/compact-index.js';
 import { compileTypeSystem } from '../../src/authz/embedded/typesystem.js';
 
@@ -272,5 +275,55 @@ describe('embedded engine: typed-array index against naive references', () => {
     expect(e.index).toBe(1);
     expect(e.more.map((m) => m.index)).toEqual([3]);
     expect(e.more[0].message).toContain('the same tuple appears twice');
+  });
+
+  describe('loading a tuples file straight into the index', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-embedded-index-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'model.fga'), DSL);
+    const load = (name: string, text: string, invalidTuples?: 'error' | 'ignore') => {
+      writeFileSync(join(dir, name), text);
+      return loadEmbeddedAuthorizer({ modelPath: join(dir, 'model.fga'), tuplesPath: join(dir, name), invalidTuples });
+    };
+    const simple = randomTuples(99, 40)
+      .filter((t, i, all) => all.findIndex((u) => u.user === t.user && u.relation === t.relation && u.object === t.object) === i)
+      .map((t) => `- { user: "${t.user}", relation: ${t.relation}, object: "${t.object}" }\n`)
+      .join('');
+
+    it('gives the same policy (answers and digest) from the line reader, the YAML parser and an array', async () => {
+      const fast = await load('fast.yaml', simple);
+      // A block-style item at the end: the line reader gives up after streaming the rest, the YAML parser reads it all.
+      const block = await load('block.yaml', `${simple}- user: user:a\n  relation: owner\n  object: doc:d9\n`);
+      const parsed = parseTuplesYaml(`${simple}- user: user:a\n  relation: owner\n  object: doc:d9\n`).tuples;
+      const fromArray = createEmbeddedAuthorizer({ model: MODEL, tuples: parsed });
+      const jsonl = await load('t.jsonl', parsed.map((t) => JSON.stringify(t)).join('\n'));
+      expect(block.evaluator.tupleCount).toBe(fast.evaluator.tupleCount + 1);
+      expect(block.modelId).toBe(fromArray.modelId);
+      expect(jsonl.modelId).toBe(fromArray.modelId);
+      expect(fast.modelId).not.toBe(block.modelId);
+      expect(await block.check({ user: 'user:a', relation: 'owner', object: 'doc:d9' })).toBe(true);
+      expect(await fast.check({ user: 'user:a', relation: 'owner', object: 'doc:d9' })).toBe(false);
+      for (const user of USERS) {
+        for (const object of DOCS) {
+          const want = await fromArray.check({ user, relation: 'can_read', object });
+          expect(await block.check({ user, relation: 'can_read', object })).toBe(want);
+          expect(await jsonl.check({ user, relation: 'can_read', object })).toBe(want);
+        }
+      }
+    });
+
+    it('names the line of a refused or repeated tuple, and of a malformed JSON line', async () => {
+      const text = `# header\n- { user: user:a, relation: member, object: group:g0 }\n- { user: user:a, relation: nope, object: group:g0 }\n\n- { user: user:a, relation: member, object: group:g0 }\n`;
+      const err = (await load('bad.yaml', text).catch((e: unknown) => e)) as Error;
+      expect(err.message).toContain(`${join(dir, 'bad.yaml')}:3: tuple 2`);
+      expect(err.message).toContain(`${join(dir, 'bad.yaml')}:5: tuple 3 (group:g0#member@user:a): the same tuple appears twice`);
+      const ignored = await load('bad.yaml', text, 'ignore');
+      expect(ignored.evaluator.tupleCount).toBe(1);
+      const jsonErr = (await load('bad.jsonl', '{"user":"user:a","relation":"member","object":"group:g0"}\n\n{"user":\n').catch((e: unknown) => e)) as Error & {
+        code?: string;
+      };
+      expect(jsonErr).toMatchObject({ code: 'config_invalid' });
+      expect(jsonErr.message).toContain('bad.jsonl:3: tuple 2: not JSON');
+    });
   });
 });

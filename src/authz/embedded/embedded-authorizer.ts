@@ -5,10 +5,12 @@
  * in-memory indexes, so a warm check costs microseconds.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { WardenError } from '../../core/errors.js';
 import type { Authorizer, CheckOptions, CheckRequest, ListObjectsRequest, TupleKey } from '../authorizer.js';
-import { loadModel, loadTuplesWithLines, modelRelations, ModelError, type AuthorizationModel } from '../model.js';
+import { loadModel, modelRelations, ModelError, parseTuplesYaml, type AuthorizationModel } from '../model.js';
+import { fastYamlTupleStream, isJsonLinesPath, jsonLinesTupleStream, NotSimpleYaml } from '../tuple-file.js';
 import { createEmbeddedEngine, InvalidStoredTupleError, type EmbeddedEngine } from './engine.js';
 import { ConfigError } from '../../config/issues.js';
 import { FgaError } from './errors.js';
@@ -16,7 +18,8 @@ import { FgaError } from './errors.js';
 /** Options of `createEmbeddedAuthorizer`. */
 export interface EmbeddedAuthorizerOptions {
   model: AuthorizationModel;
-  tuples?: readonly TupleKey[];
+  /** An array, or a reader's stream (consumed once: the tuples go straight into the index). */
+  tuples?: Iterable<TupleKey>;
   /** Resolution depth limit; default 25 (OpenFGA's `--resolve-node-limit`). */
   maxDepth?: number;
   /** See `EmbeddedEngineOptions.invalidTuples`; default `error`. */
@@ -44,12 +47,12 @@ function toWardenError(err: unknown): WardenError {
 }
 
 /**
- * `sha256:` and 16 hex digits naming a model and its tuples. Tuples are hashed
- * as `object#relation@user[ condition-json]` lines, 64K characters at a time:
- * one JSON string of a million tuples would cost a hundred megabytes at start.
+ * Passes `tuples` through, hashing them into `hash` on the way for the policy
+ * digest: `object#relation@user[ condition-json]` lines, 64K characters at a
+ * time (one JSON string of a million tuples would cost a hundred megabytes at
+ * start, and a stream can be read only once).
  */
-function policyDigest(model: AuthorizationModel, tuples: readonly TupleKey[]): string {
-  const hash = createHash('sha256').update(JSON.stringify(model));
+function* digesting(tuples: Iterable<TupleKey>, hash: Hash): Generator<TupleKey, void, undefined> {
   let chunk = '';
   for (const t of tuples) {
     chunk += `${t.object}#${t.relation}@${t.user}${t.condition ? ' ' + JSON.stringify(t.condition) : ''}\n`;
@@ -57,8 +60,9 @@ function policyDigest(model: AuthorizationModel, tuples: readonly TupleKey[]): s
       hash.update(chunk);
       chunk = '';
     }
+    yield t;
   }
-  return `sha256:${hash.update(chunk).digest('hex').slice(0, 16)}`;
+  hash.update(chunk);
 }
 
 /**
@@ -68,13 +72,22 @@ function policyDigest(model: AuthorizationModel, tuples: readonly TupleKey[]): s
  */
 export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): EmbeddedAuthorizer {
   let evaluator: EmbeddedEngine;
+  // `sha256:` and 16 hex digits naming the model and its tuples.
+  const hash = createHash('sha256').update(JSON.stringify(options.model));
   try {
-    evaluator = createEmbeddedEngine({ model: options.model, tuples: options.tuples, maxDepth: options.maxDepth, invalidTuples: options.invalidTuples });
+    evaluator = createEmbeddedEngine({
+      model: options.model,
+      tuples: digesting(options.tuples ?? [], hash),
+      maxDepth: options.maxDepth,
+      invalidTuples: options.invalidTuples,
+    });
   } catch (err) {
+    // A reader's own errors (a malformed line; a YAML file the line reader cannot read) are the caller's to report.
+    if (err instanceof ModelError || err instanceof NotSimpleYaml) throw err;
     throw new WardenError('config_invalid', `authz: ${(err as Error).message}`, { cause: err });
   }
   const relations = modelRelations(options.model);
-  const modelId = policyDigest(options.model, options.tuples ?? []);
+  const modelId = `sha256:${hash.digest('hex').slice(0, 16)}`;
   let closed = false;
   const ensureOpen = (): void => {
     if (closed) throw new WardenError('authz_unavailable', 'The authorization engine is closed', { reason: 'fga_closed' });
@@ -138,35 +151,78 @@ export interface EmbeddedPolicyFiles {
  */
 export async function loadEmbeddedAuthorizer(files: EmbeddedPolicyFiles): Promise<EmbeddedAuthorizer> {
   let model: AuthorizationModel;
-  let tuples: TupleKey[] = [];
-  let lines: (number | undefined)[] = [];
+  let text = '';
   try {
     model = await loadModel(files.modelPath);
-    if (files.tuplesPath) ({ tuples, lines } = await loadTuplesWithLines(files.tuplesPath));
+    if (files.tuplesPath) text = await readTuplesText(files.tuplesPath);
   } catch (err) {
-    if (err instanceof ModelError) throw new WardenError('config_invalid', `authz: ${err.message}`, { cause: err, extra: { file: err.file, line: err.line } });
-    throw err;
+    throw fromModelError(err);
   }
+  const tuplesPath = files.tuplesPath;
+  const build = (tuples: Iterable<TupleKey>, lines: readonly (number | undefined)[]): EmbeddedAuthorizer => {
+    try {
+      return createEmbeddedAuthorizer({ model, tuples, maxDepth: files.maxDepth, invalidTuples: files.invalidTuples });
+    } catch (err) {
+      throw located(err, files.modelPath, tuplesPath, lines);
+    }
+  };
+  if (!tuplesPath) return build([], []);
+  // Tuples go from the file's lines straight into the index (no array of a million tuple objects).
+  const lines: number[] = [];
   try {
-    return createEmbeddedAuthorizer({ model, tuples, maxDepth: files.maxDepth, invalidTuples: files.invalidTuples });
-  } catch (err) {
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause instanceof InvalidStoredTupleError && files.tuplesPath) {
-      // Every refused tuple, each with its line in the tuples file.
-      const tuplesPath = files.tuplesPath;
-      const at = (e: InvalidStoredTupleError) => {
-        const line = lines[e.index];
-        return `${line === undefined ? tuplesPath : `${tuplesPath}:${line}`}: ${e.message}`;
+    if (isJsonLinesPath(tuplesPath)) {
+      const fail = (message: string, line: number): never => {
+        throw new ModelError(tuplesPath, message, { line });
       };
-      const error = new ConfigError(
-        tuplesPath,
-        [cause, ...cause.more].map((e) => ({ path: 'authz.tuples', message: at(e) })),
-      );
-      throw Object.assign(error, { cause });
+      return build(jsonLinesTupleStream(text, fail, lines), lines);
     }
-    if (err instanceof WardenError) {
-      throw new WardenError('config_invalid', `authz: ${files.modelPath}: ${(cause as Error)?.message ?? err.message}`, { cause: err });
-    }
-    throw err;
+    return build(fastYamlTupleStream(text, lines), lines);
+  } catch (err) {
+    if (err instanceof ModelError) throw fromModelError(err);
+    if (!(err instanceof NotSimpleYaml)) throw err;
   }
+  // Not one flow map per line: the YAML parser reads the file (what the line reader must agree with).
+  let parsed: { tuples: TupleKey[]; lines: (number | undefined)[] };
+  try {
+    parsed = parseTuplesYaml(text, tuplesPath);
+  } catch (err) {
+    throw fromModelError(err);
+  }
+  return build(parsed.tuples, parsed.lines);
+}
+
+async function readTuplesText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ModelError(path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {}, err);
+  }
+}
+
+/** A model or tuples file error as `config_invalid` naming the file and line. */
+function fromModelError(err: unknown): unknown {
+  if (err instanceof ModelError) return new WardenError('config_invalid', `authz: ${err.message}`, { cause: err, extra: { file: err.file, line: err.line } });
+  return err;
+}
+
+/** An error of building the authorizer, with every refused tuple's line in the tuples file. */
+function located(err: unknown, modelPath: string, tuplesPath: string | undefined, lines: readonly (number | undefined)[]): unknown {
+  if (err instanceof ModelError || err instanceof NotSimpleYaml) return err;
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof InvalidStoredTupleError && tuplesPath) {
+    // Every refused tuple, each with its line in the tuples file.
+    const at = (e: InvalidStoredTupleError) => {
+      const line = lines[e.index];
+      return `${line === undefined ? tuplesPath : `${tuplesPath}:${line}`}: ${e.message}`;
+    };
+    const error = new ConfigError(
+      tuplesPath,
+      [cause, ...cause.more].map((e) => ({ path: 'authz.tuples', message: at(e) })),
+    );
+    return Object.assign(error, { cause });
+  }
+  if (err instanceof WardenError) {
+    return new WardenError('config_invalid', `authz: ${modelPath}: ${(cause as Error)?.message ?? err.message}`, { cause: err });
+  }
+  return err;
 }

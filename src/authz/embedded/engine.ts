@@ -24,7 +24,8 @@ export const MAX_CONTEXTUAL_TUPLES = 100;
 /** Options of `createEmbeddedEngine`. */
 export interface EmbeddedEngineOptions {
   model: AuthorizationModel;
-  tuples?: readonly TupleKey[];
+  /** Stored tuples: an array, or a reader's stream (consumed once, one tuple at a time). */
+  tuples?: Iterable<TupleKey>;
   /** Resolution depth limit (dispatches along one path); default 25 like OpenFGA. */
   maxDepth?: number;
   /** List-objects result cap; default 1000 like OpenFGA. */
@@ -67,11 +68,24 @@ export class InvalidStoredTupleError extends Error {
   }
 }
 
+/** Row `t` of a stored index as a tuple again (for messages). */
+function rowTuple(index: CompactTupleIndex, nodes: Nodes, ids: ModelIds, t: number): TupleKey {
+  const userRel = index.tURel[t];
+  const tuple: TupleKey = {
+    user: nodes.names[index.tUser[t]] + (userRel === 0 ? '' : `#${ids.relNames[userRel]}`),
+    relation: ids.relNames[index.tRel[t]],
+    object: nodes.names[index.tObj[t]],
+  };
+  const condition = index.condition(t);
+  if (condition) tuple.condition = { ...condition };
+  return tuple;
+}
+
 /** Validates and indexes the stored tuples; throws InvalidStoredTupleError (strict) listing every refused one. */
 function buildStoredIndex(
   ts: TypeSystem,
   ids: ModelIds,
-  tuples: readonly TupleKey[],
+  tuples: Iterable<TupleKey>,
   strict: boolean,
   small: number | undefined,
 ): { stored: CompactTupleIndex; storedNodes: Nodes; ignored: { tuple: TupleKey; reason: string }[] } {
@@ -81,7 +95,9 @@ function buildStoredIndex(
   const refused: InvalidStoredTupleError[] = [];
   /** Input position of each refused tuple, ascending (to find the input position of an added one). */
   const refusedAt: number[] = [];
-  tuples.forEach((t, i) => {
+  let i = -1;
+  for (const t of tuples) {
+    i++;
     const problem =
       apiWriteTupleProblem(t.user, t.relation, t.object, t.condition?.name) ??
       tupleWriteProblem(ts, t)?.message ??
@@ -91,10 +107,10 @@ function buildStoredIndex(
       if (strict) refused.push(new InvalidStoredTupleError(i, t, problem));
       else ignored.push({ tuple: t, reason: problem });
       refusedAt.push(i);
-      return;
+      continue;
     }
     builder.add(t.object, t.relation, t.user, t.condition);
-  });
+  }
   const built = builder.done(small);
   // A repeated tuple replaces the earlier one (OpenFGA keys tuples without their condition); strict mode refuses it.
   if (strict && built.repeats.length > 0) {
@@ -106,8 +122,7 @@ function buildStoredIndex(
         skipped++;
         r++;
       }
-      const i = row + skipped;
-      refused.push(new InvalidStoredTupleError(i, tuples[i], 'the same tuple appears twice'));
+      refused.push(new InvalidStoredTupleError(row + skipped, rowTuple(built.index, storedNodes, ids, row), 'the same tuple appears twice'));
     }
     refused.sort((a, b) => a.index - b.index);
   }
