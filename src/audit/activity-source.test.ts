@@ -4,7 +4,7 @@ import { createLogger } from '../observability/logger.js';
 import { createMemoryStore } from '../store/memory.js';
 import { activitySource } from './activity-source.js';
 
-const config = (decisions?: object) => ({ audit: { decisions } }) as unknown as Config;
+const config = (decisions?: object) => ({ audit: { decisions }, console: { activity_interval: 200 } }) as unknown as Config;
 const logger = createLogger({ level: 'silent' });
 
 describe('activity source', () => {

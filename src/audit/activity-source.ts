@@ -17,6 +17,6 @@ export function activitySource(config: Config, store: Store, logger: Logger, sig
   if (!signIn) return {};
   const d = config.audit.decisions;
   if (d && d.sink === 'file' && d.path && !cluster.isWorker) return { source: decisionLogReader(d.path, d.keep) };
-  const ring = createActivityRing(store, logger);
+  const ring = createActivityRing(store, logger, { intervalMs: config.console.activity_interval });
   return { source: ring, ring };
 }

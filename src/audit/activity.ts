@@ -3,7 +3,7 @@
  * console. Read back from the decision log's file when Warden writes one it
  * can read (read-back.ts); otherwise from a small bounded ring per user kept
  * in the store (the newest ACTIVITY_RING_MAX decisions, ACTIVITY_RING_TTL_MS
- * after the last one). Every read takes the user as its first argument and
+ * after the last one), written in batches (createActivityRing). Every read takes the user as its first argument and
  * keeps only records whose `user` is exactly that user: a cursor or a filter
  * can narrow a page, never widen it.
  */
@@ -106,25 +106,67 @@ export function activityItem(r: DecisionRecord | Record<string, unknown>): Activ
 export interface ActivityRing extends ActivitySource {
   /** Record one finished request acting for a user (no user: nothing). Never throws, never waits. */
   record(state: RequestState, err: WardenError | undefined): void;
+  /** Write what is buffered now and wait for the store (shutdown, reload). Never rejects. */
+  close(): Promise<void>;
 }
 
-/** The per-user ring in the store (Redis list capped and with a TTL; memory for embedded). */
-export function createActivityRing(store: Store, logger: Logger): ActivityRing {
+/** Default of `console.activity_interval`: how long an item waits in memory before its batch goes to the store. */
+export const ACTIVITY_FLUSH_MS = 200;
+/** Items buffered at once before a batch is written without waiting for the interval. */
+export const ACTIVITY_BATCH_MAX = 1_000;
+
+/**
+ * The per-user ring in the store (Redis list capped and with a TTL; memory for
+ * embedded). Items wait in memory up to `intervalMs` (or until
+ * ACTIVITY_BATCH_MAX are pending) and go to the store in one call per batch,
+ * where each user's items of the batch are one LPUSH: a busy gateway writes a
+ * few commands per batch, not three per request. A read of a user with
+ * buffered items writes them first (this instance's console is never behind);
+ * other instances' items appear within their interval. Shutdown and reload
+ * write the last batch (close); a crash loses at most one interval.
+ */
+export function createActivityRing(store: Store, logger: Logger, options: { intervalMs?: number } = {}): ActivityRing {
+  const intervalMs = options.intervalMs ?? ACTIVITY_FLUSH_MS;
   let warned = 0;
-  // Decisions of one event-loop turn go to the store in one call (one round trip on Redis).
-  let batch: Array<{ key: string; value: string }> = [];
-  const flush = () => {
-    const entries = batch;
-    batch = [];
-    if (entries.length === 0) return;
-    store.listPush(entries, { max: ACTIVITY_RING_MAX, ttlMs: ACTIVITY_RING_TTL_MS }).catch((e: unknown) => {
-      // A store outage must not flood the log: one line a minute.
-      if (Date.now() - warned > 60_000) {
-        warned = Date.now();
-        logger.warn({ err: e }, 'activity: could not record decisions in the store');
-      }
-    });
+  // user → items, oldest first. Serialized at the flush, and only the newest ACTIVITY_RING_MAX of each user.
+  let pending = new Map<string, ActivityItem[]>();
+  let count = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let turn: NodeJS.Immediate | undefined;
+  let closed = false;
+  const inflight = new Set<Promise<void>>();
+
+  const flush = (): void => {
+    if (timer) clearTimeout(timer);
+    if (turn) clearImmediate(turn);
+    timer = turn = undefined;
+    if (count === 0) return;
+    const batch = pending;
+    pending = new Map();
+    count = 0;
+    const entries: Array<{ key: string; value: string }> = [];
+    for (const [user, items] of batch) {
+      const key = ringKey(user);
+      for (let i = Math.max(0, items.length - ACTIVITY_RING_MAX); i < items.length; i++) entries.push({ key, value: JSON.stringify(items[i]) });
+    }
+    const write: Promise<void> = store
+      .listPush(entries, { max: ACTIVITY_RING_MAX, ttlMs: ACTIVITY_RING_TTL_MS })
+      .catch((e: unknown) => {
+        // A store outage must not flood the log: one line a minute.
+        if (Date.now() - warned > 60_000) {
+          warned = Date.now();
+          logger.warn({ err: e }, 'activity: could not record decisions in the store');
+        }
+      })
+      .finally(() => inflight.delete(write));
+    inflight.add(write);
   };
+  /** Everything recorded so far is in the store (or failed and was logged). */
+  const settled = async () => {
+    flush();
+    while (inflight.size) await Promise.all(inflight);
+  };
+
   return {
     kind: 'store',
     record(state, err) {
@@ -150,13 +192,23 @@ export function createActivityRing(store: Store, logger: Logger): ActivityRing {
         credentials: state.policy.credentials && state.decision === 'allow' ? state.policy.credentials.kind : undefined,
       };
       if (err && err.status >= 500 && item.reason === undefined) item.reason = err.code;
-      const n = batch.push({ key: ringKey(user), value: JSON.stringify(item) });
-      if (n === 1) setImmediate(flush);
-      else if (n >= 500) flush(); // a very busy turn: keep each call bounded
+      let items = pending.get(user);
+      if (!items) pending.set(user, (items = []));
+      items.push(item);
+      if (++count >= ACTIVITY_BATCH_MAX) flush();
+      // After close (requests of a generation past its drain timeout): nothing batches them any more.
+      else if (closed || intervalMs === 0) turn ??= setImmediate(flush);
+      else timer ??= setTimeout(flush, intervalMs).unref();
+    },
+    async close() {
+      closed = true;
+      await settled();
     },
     async page(user, filter, { cursor, limit }) {
       // The cursor is an index into this user's own list: crafting one only skips the user's own items.
       const from = cursor !== undefined && /^\d{1,6}$/.test(cursor) ? Number(cursor) : 0;
+      // This instance's own buffered items are written first: the console shows a request as soon as it was answered.
+      if (pending.has(user) || inflight.size) await settled();
       const raw = await store.listRange(ringKey(user), ACTIVITY_RING_MAX);
       const items: ActivityItem[] = [];
       let i = from;

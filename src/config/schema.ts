@@ -1253,6 +1253,14 @@ export const consoleAdminSchema = z
 export const consoleSchema = z
   .strictObject({
     admin: consoleAdminSchema.optional(),
+    activity_interval: duration('200ms')
+      .describe(
+        "Activity kept in the store (sign-in on and no decision-log file to read back): a request's item waits in memory at most this long and goes to the store in one batch, one write per person (sooner at 1,000 pending items, when that person opens the console on this instance, and always on shutdown and reload). A crash (kill -9) loses at most this window. 0: every event-loop turn. At most 10s",
+      )
+      .meta({ examples: ['1s'] }),
+  })
+  .superRefine((v, ctx) => {
+    if (v.activity_interval > 10_000) ctx.addIssue({ code: 'custom', path: ['activity_interval'], message: 'at most 10s (it bounds what a crash loses)' });
   })
   .prefault({});
 

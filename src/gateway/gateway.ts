@@ -368,6 +368,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       inflight: 0,
       async close() {
         await closeStages(built, runtime);
+        // The activity ring's last batch goes to the store before the store may close.
+        await activity.ring?.close();
         await Promise.all(closers.map((c) => c().catch((err) => logger.warn({ err }, 'close failed'))));
       },
     };

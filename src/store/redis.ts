@@ -58,12 +58,22 @@ local n = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`;
 
-// Bounded lists: for each key in order push its value, trim to the newest N, (re)set the TTL; one step.
+// Bounded lists: KEYS are distinct lists; ARGV = max, ttl, then one count per
+// key, then the values of each key in push order. Each list gets one LPUSH of
+// all its values (in chunks: Lua's unpack is bounded), an LTRIM only when it
+// grew past the cap, and its TTL (re)set; one atomic step.
 const LIST_PUSH_LUA = `
-local max = tonumber(ARGV[1]) - 1
+local max = tonumber(ARGV[1])
+local at = 3 + #KEYS
 for i, key in ipairs(KEYS) do
-  redis.call('LPUSH', key, ARGV[i + 2])
-  redis.call('LTRIM', key, 0, max)
+  local last = at + tonumber(ARGV[2 + i]) - 1
+  local len = 0
+  while at <= last do
+    local upto = math.min(at + 999, last)
+    len = redis.call('LPUSH', key, unpack(ARGV, at, upto))
+    at = upto + 1
+  end
+  if len > max then redis.call('LTRIM', key, 0, max - 1) end
   redis.call('PEXPIRE', key, ARGV[2])
 end
 return 1`;
@@ -307,9 +317,23 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       const ttl = String(checkTtlMs(listOptions.ttlMs));
       const max = String(checkListMax(listOptions.max));
       if (listEntries.length === 0) return;
-      const keys = listEntries.map((e) => k(e.key));
-      const values = listEntries.map((e) => e.value);
-      await bounded('listPush', () => client.wardenListPush(keys.length, ...keys, max, ttl, ...values));
+      // Grouped by list (order kept within each): one LPUSH per list, not one per entry. Only the newest `max` of a list can survive the trim.
+      const byKey = new Map<string, string[]>();
+      for (const e of listEntries) {
+        let values = byKey.get(e.key);
+        if (!values) byKey.set(e.key, (values = []));
+        values.push(e.value);
+      }
+      const keys: string[] = [];
+      const counts: string[] = [];
+      const values: string[] = [];
+      for (const [key, list] of byKey) {
+        const from = Math.max(0, list.length - Number(max));
+        keys.push(k(key));
+        counts.push(String(list.length - from));
+        for (let i = from; i < list.length; i++) values.push(list[i]);
+      }
+      await bounded('listPush', () => client.wardenListPush(keys.length, ...keys, max, ttl, ...counts, ...values));
     },
 
     async listRange(key, count) {

@@ -124,7 +124,8 @@ export interface Store {
    * For each entry in order: push `value` at the head of the list `key`, keep
    * only the newest `max` entries and (re)set the list's TTL. One atomic step
    * and one round trip for the whole batch: a bounded ring of recent items
-   * (the console's per-user activity), written once per event-loop turn.
+   * (the console's per-user activity), written in batches. Redis pushes all of
+   * a batch's values for one list in one LPUSH.
    */
   listPush(entries: ReadonlyArray<{ key: string; value: string }>, options: { max: number; ttlMs: number }): Promise<void>;
   /** Up to `count` entries of the list, newest first ([] when absent). */

@@ -62,6 +62,7 @@ const TESTED: Record<string, string> = {
   'console.admin.object': 'test/console/admin.e2e.test.ts',
   'console.admin.claim': 'test/console/admin-role.test.ts',
   'console.admin.value': 'test/console/admin-role.test.ts',
+  'console.activity_interval': 'test/console/activity-ring.e2e.test.ts',
   'approvals.ciba': 'test/approvals/ciba.test.ts',
   'approvals.ciba.client_id': 'test/approvals/ciba.test.ts',
   'approvals.ciba.client_secret': 'test/approvals/ciba.test.ts',
