@@ -10,6 +10,7 @@ import type { Runtime } from '../core/runtime.js';
 import { resourceMetadataUrl, resourcePath } from '../http/well-known.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Stage } from '../pipeline/stage.js';
+import type { BoundCounter } from '../observability/metrics.js';
 import { bearerToken } from './bearer.js';
 import type { Principal } from '../core/principal.js';
 import { gatewayAudienceIssuers, mcpResource, requireResourceAudience } from '../mcp/audience.js';
@@ -29,6 +30,8 @@ type MemoSocket = Socket & { [TOKEN_MEMO]?: TokenMemo };
 /** Build the stage for one config generation. */
 export function createIdentityStage(rt: Runtime): Stage {
   const { authenticator, metrics } = rt;
+  // Bound at the first hit (no series before it): a hit is then one addition, no label lookup.
+  let tokenCacheHits: BoundCounter | undefined;
   // The challenge of each route (by index), built once; on MCP routes it links the RFC 9728 metadata.
   const challenges = rt.config.routes.map((route) =>
     route.mcp ? `Bearer realm="warden", resource_metadata="${resourceMetadataUrl(rt.publicUrl, resourcePath(route))}"` : 'Bearer realm="warden"',
@@ -98,7 +101,7 @@ export function createIdentityStage(rt: Runtime): Stage {
       const socket = req?.socket as MemoSocket | undefined;
       const memo = socket?.[TOKEN_MEMO];
       if (memo !== undefined && memo.header === header && memo.authenticator === authenticator && Date.now() < memo.principal.expiresAt * 1000) {
-        metrics.inc('warden_token_cache_hits_total', NO_LABELS);
+        (tokenCacheHits ??= metrics.counter('warden_token_cache_hits_total', NO_LABELS)).inc();
         state.token = memo.token;
         state.principal = memo.principal;
         return requireScopes(state);

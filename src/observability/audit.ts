@@ -9,7 +9,7 @@ import type { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
 import { lineWriter, type Logger } from './logger.js';
 import { auditFields, createAuditLineSerializer } from './audit-line.js';
-import type { BoundHistogram, Metrics } from './metrics.js';
+import type { BoundCounter, BoundHistogram, Metrics } from './metrics.js';
 import type { DecisionLog } from '../audit/decision-log.js';
 import type { ActivityRing } from '../audit/activity.js';
 
@@ -17,11 +17,11 @@ import type { ActivityRing } from '../audit/activity.js';
 interface RouteSeries {
   duration: BoundHistogram;
   upstream: BoundHistogram;
-  /** decision → status → labels (no key string is built per request). */
-  requests: Map<string, Map<number, Readonly<Record<string, string>>>>;
+  /** decision → status → the request counter's series, bound (no label key is looked up per request). */
+  requests: Map<string, Map<number, BoundCounter>>;
   lastDecision: string;
   lastStatus: number;
-  lastLabels: Readonly<Record<string, string>> | undefined;
+  lastCounter: BoundCounter | undefined;
 }
 
 /** Record one finished request; `err` is the error it was answered with, if any. */
@@ -36,10 +36,10 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     if (!l) shadowLabelMap.set(k, (l = Object.freeze({ route, outcome })));
     return l;
   };
-  // Per route: the histogram series bound once (observing is a bucket search and
-  // three additions), and the request counter's label objects, reused (and
-  // frozen) so metrics do not rebuild keys per request. Most requests of a route
-  // repeat the last decision and status: that pair is checked before any map.
+  // Per route: every series bound once (observing is a bucket search and three
+  // additions, counting one addition; no label key per request). Most requests
+  // of a route repeat the last decision and status: that pair is checked before
+  // any map.
   const routeSeries = new Map<string, RouteSeries>();
   const seriesOf = (route: string) => {
     let s = routeSeries.get(route);
@@ -53,26 +53,26 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
           requests: new Map(),
           lastDecision: '',
           lastStatus: -1,
-          lastLabels: undefined,
+          lastCounter: undefined,
         }),
       );
     }
     return s;
   };
-  const labelsFor = (series: RouteSeries, route: string, decision: string, status: number) => {
-    if (series.lastLabels !== undefined && series.lastStatus === status && series.lastDecision === decision) return series.lastLabels;
+  const requestsOf = (series: RouteSeries, route: string, decision: string, status: number): BoundCounter => {
+    if (series.lastCounter !== undefined && series.lastStatus === status && series.lastDecision === decision) return series.lastCounter;
     let byStatus = series.requests.get(decision);
     if (!byStatus) series.requests.set(decision, (byStatus = new Map()));
-    let l = byStatus.get(status);
-    if (!l) {
-      // Statuses come from upstreams: bound what one route can accumulate.
+    let c = byStatus.get(status);
+    if (!c) {
+      // Statuses come from upstreams: bound what one route keeps bound (a series once counted stays in the registry).
       if (byStatus.size > 1_000) byStatus.clear();
-      byStatus.set(status, (l = Object.freeze({ route, decision, status: String(status) })));
+      byStatus.set(status, (c = metrics.counter('warden_requests_total', { route, decision, status: String(status) })));
     }
     series.lastDecision = decision;
     series.lastStatus = status;
-    series.lastLabels = l;
-    return l;
+    series.lastCounter = c;
+    return c;
   };
 
   const lineLevel = decisions ? 'debug' : 'info';
@@ -87,7 +87,7 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     // Metrics off (observability.metrics.enabled: false): no label lookup at all.
     if (metricsOn) {
       const series = seriesOf(routeName);
-      metrics.inc('warden_requests_total', labelsFor(series, routeName, state.decision ?? 'error', state.status ?? 0));
+      requestsOf(series, routeName, state.decision ?? 'error', state.status ?? 0).inc();
       series.duration.observe(latencyMs / 1000);
       // Upstream latency: to the upstream's status line, or to the failure that stood for it (refused, timed out).
       if (state.upstreamStartedAt !== undefined) {

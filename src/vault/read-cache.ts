@@ -8,7 +8,7 @@
 
 import type { Store, Unsubscribe } from '../store/store.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { BoundCounter, Metrics } from '../observability/metrics.js';
 import type { Connection, ConnectionRepository } from './records.js';
 
 const CHANNEL = 'vault:connection-changed';
@@ -38,8 +38,15 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
   const maxEntries = options.maxEntries ?? 10_000;
   const now = options.now ?? Date.now;
   const entries = new Map<string, { value: Connection | null; until: number }>();
-  const hit = Object.freeze({ result: 'hit' });
-  const miss = Object.freeze({ result: 'miss' });
+  // Series bound at their first use (none before it): counting a lookup is then one addition.
+  let hits: BoundCounter | undefined;
+  let misses: BoundCounter | undefined;
+  const hit = () => {
+    if (metrics) (hits ??= metrics.counter('warden_vault_cache_total', { result: 'hit' })).inc();
+  };
+  const miss = () => {
+    if (metrics) (misses ??= metrics.counter('warden_vault_cache_total', { result: 'miss' })).inc();
+  };
 
   const drop = (key: string) => entries.delete(key);
   let unsubscribe: Unsubscribe | undefined;
@@ -62,7 +69,7 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
       if (ttlMs <= 0) return undefined;
       const entry = entries.get(keyOf(user, provider));
       if (!entry || entry.value === null || entry.until <= now()) return undefined;
-      metrics?.inc('warden_vault_cache_total', hit);
+      hit();
       return entry.value;
     },
     async cachedGet(user, provider) {
@@ -71,10 +78,10 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
       const entry = entries.get(key);
       const t = now();
       if (entry && entry.until > t) {
-        metrics?.inc('warden_vault_cache_total', hit);
+        hit();
         return entry.value;
       }
-      metrics?.inc('warden_vault_cache_total', miss);
+      miss();
       const value = await repo.get(user, provider);
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
       entries.set(key, { value, until: t + ttlMs });
