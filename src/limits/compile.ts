@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import type { BudgetConfig, Config, RateLimitConfig, RouteConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
-import { compileTemplate, lookup, renderWith, scalarText, type Template, type TemplateRef, type TemplateVars } from '../templates/template.js';
-import type { RateLimitSpec } from '../store/store.js';
-import { rateLimitPolicy } from './headers.js';
+import { compileRender, compileTemplate, lookup, renderWith, scalarText, type Template, type TemplateRef, type TemplateVars } from '../templates/template.js';
+import type { BudgetSpec, RateLimitSpec } from '../store/store.js';
+import { rateLimitFieldOf, rateLimitPolicy } from './headers.js';
 
 /** Where a limit is declared: a route, or one tool of an MCP route. */
 export interface LimitSite {
@@ -19,11 +19,19 @@ export interface LimitSite {
   readonly policy: string;
   /** YAML path of the block, for messages. */
   readonly at: string;
+  /** Metric labels of the site (built once). */
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 export interface CompiledRateLimit {
   readonly site: LimitSite;
   readonly key: Template;
+  /** `renderKey(key, vars)`, compiled. */
+  readonly render: (vars: TemplateVars) => string;
+  /** The store key of a rendered key (remembered for the keys seen recently). */
+  readonly storeKey: (rendered: string) => string;
+  /** The `RateLimit` value for `remaining` and `resetMs`. */
+  readonly field: (remaining: number, resetMs: number) => string;
   readonly requests: number;
   readonly perMs: number;
   readonly spec: RateLimitSpec;
@@ -37,8 +45,14 @@ export interface CompiledBudget {
   readonly site: LimitSite;
   readonly config: BudgetConfig;
   readonly key: Template;
+  /** `renderKey(key, vars)`, compiled. */
+  readonly render: (vars: TemplateVars) => string;
+  /** The store key of a rendered key (remembered for the keys seen recently). */
+  readonly storeKey: (rendered: string) => string;
   readonly amount: AmountSource;
   readonly max: number;
+  /** `{ max, windowMs }` for the store (built once). */
+  readonly spec: BudgetSpec;
   readonly perMs: number;
   readonly over: 'approve' | 'deny';
   readonly leaseMs: number;
@@ -78,16 +92,21 @@ export function compileAmount(amount: number | string): AmountSource {
 }
 
 function site(route: RouteConfig, routeIndex: number, tool?: string): LimitSite {
+  const labels = Object.freeze({ route: route.name, tool: tool ?? '' });
   return tool === undefined
-    ? { route: route.name, policy: route.name, at: `routes[${routeIndex}]` }
-    : { route: route.name, tool, policy: `${route.name}/${tool}`, at: `routes[${routeIndex}].mcp.tools.${tool}` };
+    ? { route: route.name, policy: route.name, at: `routes[${routeIndex}]`, labels }
+    : { route: route.name, tool, policy: `${route.name}/${tool}`, at: `routes[${routeIndex}].mcp.tools.${tool}`, labels };
 }
 
 function compileRate(cfg: RateLimitConfig, where: LimitSite): CompiledRateLimit {
   const burst = cfg.burst ?? cfg.requests;
+  const key = compileTemplate(cfg.key);
   return {
     site: where,
-    key: compileTemplate(cfg.key),
+    key,
+    render: compileRender(key, keyPart),
+    storeKey: storeKeyCache('rate', where),
+    field: rateLimitFieldOf(where.policy),
     requests: cfg.requests,
     perMs: cfg.per,
     spec: { intervalMs: cfg.per / cfg.requests, burst },
@@ -101,12 +120,16 @@ function defaultLease(config: Config, route: RouteConfig): number {
 }
 
 function compileBudget(cfg: BudgetConfig, where: LimitSite, leaseMs: number): CompiledBudget {
+  const key = compileTemplate(cfg.key);
   return {
     site: where,
     config: cfg,
-    key: compileTemplate(cfg.key),
+    key,
+    render: compileRender(key, keyPart),
+    storeKey: storeKeyCache('budget', where),
     amount: compileAmount(cfg.amount),
     max: cfg.max,
+    spec: { max: cfg.max, windowMs: cfg.per },
     perMs: cfg.per,
     over: cfg.over,
     leaseMs: cfg.lease ?? leaseMs,

@@ -28,5 +28,11 @@ export function rateLimitPolicy(name: string, quota: number, windowMs: number): 
 
 /** `RateLimit` value: `r` remaining quota units, `t` seconds of the effective window. */
 export function rateLimitField(name: string, remaining: number, effectiveMs: number): string {
-  return `${sfString(name)};r=${Math.max(0, Math.floor(remaining))};t=${Math.max(0, Math.ceil(effectiveMs / 1000))}`;
+  return rateLimitFieldOf(name)(remaining, effectiveMs);
+}
+
+/** `rateLimitField` of one policy name, its sf-string built once (one concatenation per answer). */
+export function rateLimitFieldOf(name: string): (remaining: number, effectiveMs: number) => string {
+  const head = `${sfString(name)};r=`;
+  return (remaining, effectiveMs) => head + Math.max(0, Math.floor(remaining)) + ';t=' + Math.max(0, Math.ceil(effectiveMs / 1000));
 }

@@ -12,19 +12,10 @@ import type { RequestState } from '../pipeline/context.js';
 import type { TemplateVars } from '../templates/template.js';
 import { templateVars } from '../templates/request-vars.js';
 import type { Runtime } from '../core/runtime.js';
-import type { BudgetState, RateLimitResult } from '../store/store.js';
-import {
-  compileLimits,
-  renderKey,
-  resolveAmount,
-  storeKeyCache,
-  type CompiledBudget,
-  type CompiledLimits,
-  type CompiledRateLimit,
-  type LimitSite,
-  type SiteLimits,
-} from './compile.js';
-import { rateLimitField, wholeSeconds } from './headers.js';
+import type { BoundCounter } from '../observability/metrics.js';
+import type { BudgetState, RateLimitResult, SettleWatcher } from '../store/store.js';
+import { compileLimits, resolveAmount, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite, type SiteLimits } from './compile.js';
+import { wholeSeconds } from './headers.js';
 
 /** A budget as the caller sees it (GET /.warden/budgets). */
 export interface BudgetView {
@@ -49,18 +40,18 @@ export interface LimitsService {
   applies(state: RequestState): boolean;
   /** True when the route or one of its MCP tools has a limit (asked once per route). */
   routeHasLimits(route: string): boolean;
-  /** The stage: rate limits, then budget reservations (peek only when `dryRun`). */
-  stage(state: RequestState): Promise<void>;
+  /** The stage: rate limits, then budget reservations (peek only when `dryRun`); no promise when every decision is made now. */
+  stage(state: RequestState): Promise<void> | void;
   /** The budgets of a caller: an agent acting for a user, or a signed-in person (agent null). */
   budgetsFor(caller: { agent: string | null; user: string | null; claims: Record<string, unknown> }): Promise<BudgetView[]>;
   close(): Promise<void>;
 }
 
 interface Reservation {
-  budget: CompiledBudget;
-  key: string;
-  id: string;
-  amount: number;
+  readonly budget: CompiledBudget;
+  readonly key: string;
+  readonly id: string;
+  readonly amount: number;
 }
 
 const round = (x: number) => Number(x.toPrecision(15));
@@ -77,6 +68,33 @@ export function formatWindow(ms: number): string {
   return `${ms}ms`;
 }
 
+const PEEK = Object.freeze({ peek: true });
+const noop = () => undefined;
+
+function throwFirstRejection(outcomes: PromiseSettledResult<unknown>[]): void {
+  for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
+}
+
+/** One request's budget reservations: what to settle when the request ends, and what went over. */
+interface BudgetRun {
+  readonly state: RequestState;
+  readonly reservations: Reservation[];
+  overs?: Array<{ budget: CompiledBudget; key: string; amount: number; st: BudgetState }>;
+}
+
+interface Plan {
+  budget: CompiledBudget;
+  rendered: string;
+  amount: number;
+}
+
+/** Counters of one site, bound on first use; `watcher` hears about settlements a store records later. */
+interface SiteCounters {
+  spent?: BoundCounter;
+  released?: BoundCounter;
+  watcher: SettleWatcher;
+}
+
 /** Build the limits of one config generation. */
 export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } = {}): LimitsService {
   const compiled: CompiledLimits = compileLimits(rt.config);
@@ -89,39 +107,34 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     background.add(q);
   };
 
-  // Store keys hash the rendered key: remembered per site for the keys seen recently.
-  const keyCaches = new Map<string, (rendered: string) => string>();
-  const keyFor = (kind: 'rate' | 'budget', where: LimitSite, rendered: string) => {
-    const id = `${kind}\n${where.policy}`;
-    let cache = keyCaches.get(id);
-    if (!cache) keyCaches.set(id, (cache = storeKeyCache(kind, where)));
-    return cache(rendered);
-  };
-
   const labels = new Map<string, Readonly<Record<string, string>>>();
-  const labelsOf = (site: LimitSite, extra = '') => {
+  const labelsOf = (site: LimitSite, extra: string) => {
     const k = `${site.policy}\n${extra}`;
     let l = labels.get(k);
     if (!l) {
-      l = Object.freeze({ route: site.route, tool: site.tool ?? '', ...(extra ? { action: extra } : {}) });
+      l = Object.freeze({ ...site.labels, action: extra });
       labels.set(k, l);
     }
     return l;
   };
 
-  function sitesOf(state: RequestState): SiteLimits[] {
-    const route = state.route;
-    if (!route) return [];
-    const out: SiteLimits[] = [];
-    const own = compiled.route(route.name);
-    if (own) out.push(own);
-    const tool = state.mcp?.tool;
-    if (tool !== undefined) {
-      const t = compiled.tool(route.name, tool);
-      if (t) out.push(t);
-    }
-    return out;
-  }
+  // The reservation could not be settled: it lapses with its lease (a release is not lost
+  // for long); a commit that fails leaves the spend uncounted after the lease, so say so.
+  const settleFailed = (site: LimitSite, commit: boolean, err: unknown) => {
+    metrics.inc('warden_budget_settle_failures_total', site.labels);
+    log.error({ err, budget: site.policy, commit }, 'could not settle a budget reservation');
+  };
+  const counters = new Map<LimitSite, SiteCounters>();
+  const countersOf = (site: LimitSite): SiteCounters => {
+    let c = counters.get(site);
+    if (!c) counters.set(site, (c = { watcher: { done: noop, failed: (err) => settleFailed(site, true, err) } }));
+    return c;
+  };
+  const counted = (site: LimitSite, commit: boolean, amount: number) => {
+    const c = countersOf(site);
+    if (commit) (c.spent ??= metrics.counter('warden_budget_spent_total', site.labels)).inc(amount);
+    else (c.released ??= metrics.counter('warden_budget_released_total', site.labels)).inc();
+  };
 
   // ------------------------------------------------------------ rate limits
 
@@ -129,7 +142,7 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     const retry = wholeSeconds(r.retryAfterMs);
     const policy = rate.policyField;
     // The effective window is the wait (the draft: Retry-After not earlier than its end).
-    const field = rateLimitField(rate.site.policy, 0, retry * 1000);
+    const field = rate.field(0, retry * 1000);
     return new WardenError(
       'rate_limited',
       `rate limit exceeded: ${rate.requests} requests per ${formatWindow(rate.perMs)} on ${rate.site.policy}; retry in ${retry}s`,
@@ -141,9 +154,18 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     );
   }
 
-  async function checkRate(state: RequestState, rate: CompiledRateLimit, vars: TemplateVars): Promise<void> {
-    const rendered = renderKey(rate.key, vars);
-    const r = await store.rateLimit(keyFor('rate', rate.site, rendered), rate.spec, dryRun ? { peek: true } : undefined);
+  /** A rate decision: decided now where the store can (no promise), else asked. Throws or rejects with 429. */
+  function checkRate(state: RequestState, rate: CompiledRateLimit, vars: TemplateVars): Promise<void> | void {
+    const rendered = rate.render(vars);
+    const key = rate.storeKey(rendered);
+    if (!dryRun) {
+      const now = store.rateLimitNow?.(key, rate.spec);
+      if (now) return rateDecided(state, rate, rendered, now);
+    }
+    return store.rateLimit(key, rate.spec, dryRun ? PEEK : undefined).then((r) => rateDecided(state, rate, rendered, r));
+  }
+
+  function rateDecided(state: RequestState, rate: CompiledRateLimit, rendered: string, r: RateLimitResult): void {
     if (dryRun || state.limitTrace) {
       (state.limitTrace ??= []).push({
         kind: 'rate_limit',
@@ -159,13 +181,11 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       });
     }
     if (!r.allowed) {
-      metrics.inc('warden_rate_limited_total', labelsOf(rate.site));
+      metrics.inc('warden_rate_limited_total', rate.site.labels);
       throw rateLimited(rate, r);
     }
     // Let through: the agent's answer says where it stands (added after any fields of the upstream's own).
-    if (!dryRun) {
-      (state.responseHeaders ??= []).push('RateLimit-Policy', rate.policyField, 'RateLimit', rateLimitField(rate.site.policy, r.remaining, r.resetAfterMs));
-    }
+    if (!dryRun) (state.responseHeaders ??= []).push('RateLimit-Policy', rate.policyField, 'RateLimit', rate.field(r.remaining, r.resetAfterMs));
   }
 
   // ------------------------------------------------------------ budgets
@@ -208,91 +228,109 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
   let idCounter = 0;
   const newId = () => `${idPrefix}${(idCounter++).toString(36)}`;
 
-  function settleAll(reservations: Reservation[], commit: boolean): void {
-    for (const r of reservations) {
-      const labels = labelsOf(r.budget.site);
-      const op = commit ? store.budgetCommit(r.key, r.budget.perMs, r.id, r.amount) : store.budgetRelease(r.key, r.id, r.amount);
-      track(
-        op.then(
-          () => {
-            if (commit) metrics.inc('warden_budget_spent_total', labels, r.amount);
-            else metrics.inc('warden_budget_released_total', labels);
-          },
-          (err: unknown) => {
-            // The reservation lapses with its lease: a release is not lost for long; a
-            // commit that fails leaves the spend uncounted after the lease, so say so.
-            metrics.inc('warden_budget_settle_failures_total', labels);
-            log.error({ err, budget: r.budget.site.policy, commit }, 'could not settle a budget reservation');
-          },
-        ),
-      );
+  /** Commit or release one reservation: settled now where the store can (no promise), else asked. */
+  function settle(r: Reservation, commit: boolean): void {
+    const site = r.budget.site;
+    try {
+      if (store.budgetSettleNow?.(r.key, r.budget.perMs, r.id, r.amount, commit, countersOf(site).watcher)) {
+        counted(site, commit, r.amount);
+        return;
+      }
+    } catch (err) {
+      settleFailed(site, commit, err);
+      return;
     }
-  }
-
-  interface Plan {
-    budget: CompiledBudget;
-    rendered: string;
-    amount: number;
+    const op = commit ? store.budgetCommit(r.key, r.budget.perMs, r.id, r.amount) : store.budgetRelease(r.key, r.id, r.amount);
+    track(
+      op.then(
+        () => counted(site, commit, r.amount),
+        (err: unknown) => settleFailed(site, commit, err),
+      ),
+    );
   }
 
   /** Every budget's key and amount, checked before anything is counted (a 400 consumes and reserves nothing). */
-  function planBudgets(sites: SiteLimits[], vars: TemplateVars): Plan[] {
-    return sites
-      .flatMap((s) => (s.budget ? [s.budget] : []))
-      .map((budget) => ({ budget, rendered: renderKey(budget.key, vars), amount: resolveAmount(budget.amount, vars) }));
+  function planBudgets(own: SiteLimits | undefined, tool: SiteLimits | undefined, vars: TemplateVars): Plan[] | undefined {
+    let plans: Plan[] | undefined;
+    for (const budget of [own?.budget, tool?.budget]) {
+      if (budget) (plans ??= []).push({ budget, rendered: budget.render(vars), amount: resolveAmount(budget.amount, vars) });
+    }
+    return plans;
   }
 
-  async function reserveBudgets(state: RequestState, plans: Plan[]): Promise<void> {
-    const reservations: Reservation[] = [];
-    const overs: Array<{ budget: CompiledBudget; key: string; amount: number; st: BudgetState }> = [];
-    let settled = false;
+  function reserveBudgets(state: RequestState, plans: Plan[]): Promise<void> | void {
+    const run: BudgetRun = { state, reservations: [] };
     if (!dryRun) {
       const prior = state.onSettled;
+      let settled = false;
       state.onSettled = (forwarded, status) => {
         prior?.(forwarded, status);
         if (settled) return;
         settled = true;
-        settleAll(reservations, forwarded && status !== undefined && status < 500);
+        const commit = forwarded && status !== undefined && status < 500;
+        for (const r of run.reservations) settle(r, commit);
       };
     }
-    for (const plan of plans) {
+    return reserveFrom(run, plans, 0);
+  }
+
+  /** Reserve plans[i..] in order: synchronous while the store decides now, then one promise per store call. */
+  function reserveFrom(run: BudgetRun, plans: Plan[], i: number): Promise<void> | void {
+    for (; i < plans.length; i++) {
+      const plan = plans[i];
       const b = plan.budget;
-      const key = keyFor('budget', b.site, plan.rendered);
-      const id = newId();
-      const r = await store.budgetReserve(
-        key,
-        { max: b.max, windowMs: b.perMs },
-        { id, amount: plan.amount, leaseMs: b.leaseMs },
-        dryRun ? { peek: true } : undefined,
-      );
-      if (r.reserved && !dryRun) reservations.push({ budget: b, key, id, amount: plan.amount });
-      const outcome = r.reserved ? 'reserved' : b.over === 'approve' ? 'over_approve' : 'over_deny';
-      if (dryRun || state.limitTrace) {
-        (state.limitTrace ??= []).push({
-          kind: 'budget',
-          policy: b.site.policy,
-          key: plan.rendered,
-          outcome,
-          detail: { amount: plan.amount, max: b.max, per: formatWindow(b.perMs), spent: r.spent, held: r.held, remaining: remainingOf(b, r) },
-        });
+      const key = b.storeKey(plan.rendered);
+      const reservation = { id: newId(), amount: plan.amount, leaseMs: b.leaseMs };
+      if (!dryRun) {
+        const now = store.budgetReserveNow?.(key, b.spec, reservation);
+        if (now) {
+          reserved(run, plan, key, reservation.id, now);
+          continue;
+        }
       }
-      if (r.reserved) continue;
-      metrics.inc('warden_budget_over_total', labelsOf(b.site, b.over));
-      // The pipeline's onSettled releases what was reserved so far.
-      if (b.over === 'deny') throw budgetExceeded(b, plan.amount, r);
-      overs.push({ budget: b, key, amount: plan.amount, st: r });
+      const next = i + 1;
+      return store.budgetReserve(key, b.spec, reservation, dryRun ? PEEK : undefined).then((r) => {
+        reserved(run, plan, key, reservation.id, r);
+        return reserveFrom(run, plans, next);
+      });
     }
-    if (overs.length === 0) return;
-    // Over budget, escalate: the approvals service holds the exact request; the
-    // budget's rule comes first so its figures are what the approver reads.
+    escalate(run);
+  }
+
+  /** One reservation's answer: kept for settling, traced, and over budget denied (throws) or noted for approval. */
+  function reserved(run: BudgetRun, plan: Plan, key: string, id: string, r: BudgetState & { reserved: boolean }): void {
+    const b = plan.budget;
+    if (r.reserved && !dryRun) run.reservations.push({ budget: b, key, id, amount: plan.amount });
+    const state = run.state;
+    if (dryRun || state.limitTrace) {
+      (state.limitTrace ??= []).push({
+        kind: 'budget',
+        policy: b.site.policy,
+        key: plan.rendered,
+        outcome: r.reserved ? 'reserved' : b.over === 'approve' ? 'over_approve' : 'over_deny',
+        detail: { amount: plan.amount, max: b.max, per: formatWindow(b.perMs), spent: r.spent, held: r.held, remaining: remainingOf(b, r) },
+      });
+    }
+    if (r.reserved) return;
+    metrics.inc('warden_budget_over_total', labelsOf(b.site, b.over));
+    // The pipeline's onSettled releases what was reserved so far.
+    if (b.over === 'deny') throw budgetExceeded(b, plan.amount, r);
+    (run.overs ??= []).push({ budget: b, key, amount: plan.amount, st: r });
+  }
+
+  /** Over budget, escalate: the approvals service holds the exact request. */
+  function escalate(run: BudgetRun): void {
+    const overs = run.overs;
+    if (!overs) return;
+    // The budget's rule comes first so its figures are what the approver reads.
     const first = overs[0];
-    state.policy.approval.unshift({ rule: { message: overMessage(first.budget, first.amount, first.st) }, source: `${first.budget.site.at}.budget` });
-    state.afterApprove = async () => {
+    run.state.policy.approval.unshift({ rule: { message: overMessage(first.budget, first.amount, first.st) }, source: `${first.budget.site.at}.budget` });
+    run.state.afterApprove = async () => {
       // Approved: the spend counts too (reserved past max, committed like any other).
       for (const o of overs) {
         const id = newId();
-        await store.budgetReserve(o.key, { max: o.budget.max, windowMs: o.budget.perMs }, { id, amount: o.amount, leaseMs: o.budget.leaseMs, force: true });
-        reservations.push({ budget: o.budget, key: o.key, id, amount: o.amount });
+        await store.budgetReserve(o.key, o.budget.spec, { id, amount: o.amount, leaseMs: o.budget.leaseMs, force: true });
+        run.reservations.push({ budget: o.budget, key: o.key, id, amount: o.amount });
       }
     };
   }
@@ -306,21 +344,41 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       return compiled.route(route.name) !== undefined || (state.mcp?.tool !== undefined && compiled.tool(route.name, state.mcp.tool) !== undefined);
     },
 
-    async stage(state) {
-      const sites = sitesOf(state);
-      if (sites.length === 0) return;
+    stage(state) {
+      const route = state.route;
+      if (!route) return;
+      const own = compiled.route(route.name);
+      const tool = state.mcp?.tool === undefined ? undefined : compiled.tool(route.name, state.mcp.tool);
+      if (!own && !tool) return;
       const vars = templateVars(state);
-      const plans = planBudgets(sites, vars);
-      const rates = sites.flatMap((s) => (s.rate ? [checkRate(state, s.rate, vars)] : []));
-      if (plans.length === 0) {
-        await Promise.all(rates);
-        return;
+      const plans = planBudgets(own, tool, vars);
+      // Rate limits, then reservations. Decided now where the store can (the warm
+      // path creates no promise); what must wait is asked at once (one round trip
+      // of waiting, not two). A reservation made for a request a rate limit then
+      // refuses is released by onSettled like any other refused request's; 429
+      // wins over 403.
+      let pending: Array<Promise<void>> | undefined;
+      for (const rate of [own?.rate, tool?.rate]) {
+        if (!rate) continue;
+        try {
+          const p = checkRate(state, rate, vars);
+          if (p) (pending ??= []).push(p);
+        } catch (err) {
+          if (!pending) throw err;
+          pending.push(Promise.reject(err as Error));
+        }
       }
-      // Rate limits and reservations are asked at once (one round trip of waiting,
-      // not two). A reservation made for a request a rate limit then refuses is
-      // released by onSettled like any other refused request's; 429 wins over 403.
-      const outcomes = await Promise.allSettled([...rates, reserveBudgets(state, plans)]);
-      for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
+      if (!plans) return pending && Promise.all(pending).then(noop);
+      let budgets: Promise<void> | void;
+      try {
+        budgets = reserveBudgets(state, plans);
+      } catch (err) {
+        if (!pending) throw err;
+        budgets = Promise.reject(err as Error);
+      }
+      if (!pending) return budgets;
+      if (budgets) pending.push(budgets);
+      return Promise.allSettled(pending).then(throwFirstRejection);
     },
 
     async budgetsFor(caller) {
@@ -347,12 +405,12 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
         }
         let rendered: string;
         try {
-          rendered = renderKey(b.key, vars);
+          rendered = b.render(vars);
         } catch {
           out.push({ ...view, per_request: true });
           continue;
         }
-        const st = await store.budgetRead(keyFor('budget', b.site, rendered), b.perMs);
+        const st = await store.budgetRead(b.storeKey(rendered), b.perMs);
         out.push({
           ...view,
           key: rendered,

@@ -4,7 +4,7 @@
  * default behaves like production, only without sharing between instances.
  */
 
-import type { BudgetState, Lock, SetOptions, Store, Unsubscribe } from './store.js';
+import type { BudgetReservation, BudgetSpec, BudgetState, Lock, RateLimitResult, RateLimitSpec, SetOptions, Store, Unsubscribe } from './store.js';
 import { WardenError } from '../core/errors.js';
 import { budgetMember, checkAmount, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, roundSum, storeClosed } from './guards.js';
 
@@ -112,6 +112,67 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function budgetState(entry: BudgetEntry, windowMs: number, now: number): BudgetState {
     const oldest = entry.spends[0];
     return { spent: entry.spent, held: entry.heldSum, nextReleaseMs: oldest ? Math.max(0, oldest.at + windowMs - now) : 0 };
+  }
+
+  function rateLimitSync(key: string, spec: RateLimitSpec, peek: boolean): RateLimitResult {
+    ensureOpen();
+    const { intervalUs, burst } = checkRateSpec(spec.intervalMs, spec.burst);
+    const nowUs = Date.now() * 1000;
+    const current = rates.get(key);
+    const tat = current !== undefined && current.expiresAt > Date.now() ? Math.max(current.tatUs, nowUs) : nowUs;
+    const nextTat = tat + intervalUs;
+    const allowAt = nextTat - burst * intervalUs;
+    if (nowUs < allowAt) {
+      return { allowed: false, remaining: 0, retryAfterMs: Math.ceil((allowAt - nowUs) / 1000), resetAfterMs: Math.ceil((tat - nowUs) / 1000) };
+    }
+    if (!peek) rates.set(key, { tatUs: nextTat, expiresAt: Date.now() + Math.ceil((nextTat - nowUs) / 1000) });
+    return { allowed: true, remaining: Math.floor((nowUs - allowAt) / intervalUs), retryAfterMs: 0, resetAfterMs: Math.ceil((nextTat - nowUs) / 1000) };
+  }
+
+  function reserveSync(key: string, spec: BudgetSpec, reservation: BudgetReservation, peek: boolean): BudgetState & { reserved: boolean } {
+    ensureOpen();
+    const windowMs = checkTtlMs(spec.windowMs, 'windowMs');
+    const leaseMs = checkTtlMs(reservation.leaseMs, 'leaseMs');
+    const max = checkAmount(spec.max, 'max');
+    const member = budgetMember(reservation.id, reservation.amount);
+    const now = Date.now();
+    const entry = budget(key, windowMs, now);
+    const reserved = reservation.force === true || roundSum(entry.spent + entry.heldSum + reservation.amount) <= max;
+    if (reserved && !peek && !entry.held.has(member)) {
+      entry.held.set(member, { until: now + leaseMs, amount: reservation.amount });
+      entry.heldSum = roundSum(entry.heldSum + reservation.amount);
+    }
+    if (!peek) entry.expiresAt = Math.max(entry.expiresAt, now + windowMs + leaseMs);
+    return { reserved, ...budgetState(entry, windowMs, now) };
+  }
+
+  function commitSync(key: string, windowMs: number, id: string, amount: number): boolean {
+    ensureOpen();
+    const window = checkTtlMs(windowMs, 'windowMs');
+    const member = budgetMember(id, amount);
+    const now = Date.now();
+    const entry = budget(key, window, now);
+    const wasHeld = entry.held.delete(member);
+    if (wasHeld) entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - amount);
+    if (!entry.spendMembers.has(member)) {
+      entry.spendMembers.add(member);
+      entry.spends.push({ at: now, member, amount });
+      entry.spent = roundSum(entry.spent + amount);
+    }
+    entry.expiresAt = Math.max(entry.expiresAt, now + window);
+    return wasHeld;
+  }
+
+  function releaseSync(key: string, id: string, amount: number): boolean {
+    ensureOpen();
+    const member = budgetMember(id, amount);
+    const entry = budgets.get(key);
+    if (entry === undefined) return false;
+    const h = entry.held.get(member);
+    if (h === undefined || h.until <= Date.now()) return false;
+    entry.held.delete(member);
+    entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - amount);
+    return true;
   }
 
   function makeLock(name: string, token: string): Lock {
@@ -248,63 +309,27 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async rateLimit(key, spec, rateOptions = {}) {
-      ensureOpen();
-      const { intervalUs, burst } = checkRateSpec(spec.intervalMs, spec.burst);
-      const nowUs = Date.now() * 1000;
-      const current = rates.get(key);
-      const tat = current !== undefined && current.expiresAt > Date.now() ? Math.max(current.tatUs, nowUs) : nowUs;
-      const nextTat = tat + intervalUs;
-      const allowAt = nextTat - burst * intervalUs;
-      if (nowUs < allowAt) {
-        return { allowed: false, remaining: 0, retryAfterMs: Math.ceil((allowAt - nowUs) / 1000), resetAfterMs: Math.ceil((tat - nowUs) / 1000) };
-      }
-      if (!rateOptions.peek) rates.set(key, { tatUs: nextTat, expiresAt: Date.now() + Math.ceil((nextTat - nowUs) / 1000) });
-      return { allowed: true, remaining: Math.floor((nowUs - allowAt) / intervalUs), retryAfterMs: 0, resetAfterMs: Math.ceil((nextTat - nowUs) / 1000) };
+      return rateLimitSync(key, spec, rateOptions.peek === true);
     },
 
     async budgetReserve(key, spec, reservation, reserveOptions = {}) {
-      ensureOpen();
-      const windowMs = checkTtlMs(spec.windowMs, 'windowMs');
-      const leaseMs = checkTtlMs(reservation.leaseMs, 'leaseMs');
-      const max = checkAmount(spec.max, 'max');
-      const member = budgetMember(reservation.id, reservation.amount);
-      const now = Date.now();
-      const entry = budget(key, windowMs, now);
-      const reserved = reservation.force === true || roundSum(entry.spent + entry.heldSum + reservation.amount) <= max;
-      if (reserved && !reserveOptions.peek && !entry.held.has(member)) {
-        entry.held.set(member, { until: now + leaseMs, amount: reservation.amount });
-        entry.heldSum = roundSum(entry.heldSum + reservation.amount);
-      }
-      if (!reserveOptions.peek) entry.expiresAt = Math.max(entry.expiresAt, now + windowMs + leaseMs);
-      return { reserved, ...budgetState(entry, windowMs, now) };
+      return reserveSync(key, spec, reservation, reserveOptions.peek === true);
     },
 
     async budgetCommit(key, windowMs, id, amount) {
-      ensureOpen();
-      const window = checkTtlMs(windowMs, 'windowMs');
-      const member = budgetMember(id, amount);
-      const now = Date.now();
-      const entry = budget(key, window, now);
-      const wasHeld = entry.held.delete(member);
-      if (wasHeld) entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - amount);
-      if (!entry.spendMembers.has(member)) {
-        entry.spendMembers.add(member);
-        entry.spends.push({ at: now, member, amount });
-        entry.spent = roundSum(entry.spent + amount);
-      }
-      entry.expiresAt = Math.max(entry.expiresAt, now + window);
-      return wasHeld;
+      return commitSync(key, windowMs, id, amount);
     },
 
     async budgetRelease(key, id, amount) {
-      ensureOpen();
-      const member = budgetMember(id, amount);
-      const entry = budgets.get(key);
-      if (entry === undefined) return false;
-      const h = entry.held.get(member);
-      if (h === undefined || h.until <= Date.now()) return false;
-      entry.held.delete(member);
-      entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - amount);
+      return releaseSync(key, id, amount);
+    },
+
+    // Everything here is in-process: the warm paths are the same operations, without a promise.
+    rateLimitNow: (key, spec) => rateLimitSync(key, spec, false),
+    budgetReserveNow: (key, spec, reservation) => reserveSync(key, spec, reservation, false),
+    budgetSettleNow(key, windowMs, id, amount, commit) {
+      if (commit) commitSync(key, windowMs, id, amount);
+      else releaseSync(key, id, amount);
       return true;
     },
 

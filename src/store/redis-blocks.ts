@@ -18,7 +18,7 @@
  * keeps held. See docs/rate-limits.md ("Local quota blocks").
  */
 
-import type { BudgetState, RateLimitResult } from './store.js';
+import type { BudgetState, RateLimitResult, SettleWatcher } from './store.js';
 
 /** What the blocks need from the batcher (redis-limits.ts); injected for tests. */
 export interface BlockRemote {
@@ -139,7 +139,8 @@ interface BudgetBlock {
   /** Reservation ids served from this block, and whether each is settled. */
   ids: Map<string, { amount: number; settled: boolean }>;
   flushing: boolean;
-  waiters: Array<{ resolve: (held: boolean) => void; reject: (err: unknown) => void }>;
+  /** Told how the next flush went (the commits it carries). */
+  waiters: SettleWatcher[];
   timer?: NodeJS.Timeout;
 }
 
@@ -267,7 +268,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
           b.size = 0;
           retireBudget(b);
         }
-        for (const w of waiters) w.resolve(held);
+        for (const w of waiters) w.done(held);
         if (b.committed > 0) flush(b);
         else if (b.retired && b.inFlight === 0) {
           if (b.size > 0) flush(b);
@@ -282,7 +283,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
         b.member = oldMember;
         b.size = oldSize;
         b.failed = true;
-        for (const w of waiters) w.reject(err);
+        for (const w of waiters) w.failed(err);
         retireBudget(b);
       },
     );
@@ -389,20 +390,24 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     }
   }
 
-  /** Settle a reservation served from a block; undefined when it was not (the caller asks Redis). */
-  function settle(key: string, id: string, commit: boolean): Promise<boolean> | undefined {
+  /**
+   * Settle a reservation served from a block: null when it was not (the caller
+   * asks Redis), false when it was settled already, true when settled now. A
+   * commit's flush is told to `watcher`.
+   */
+  function settleHere(key: string, id: string, commit: boolean, watcher: SettleWatcher | undefined): boolean | null {
     const b = owners.get(localId(key, id));
-    if (!b) return undefined;
+    if (!b) return null;
     const entry = b.ids.get(id);
-    if (!entry) return undefined;
-    if (entry.settled) return Promise.resolve(false);
+    if (!entry) return null;
+    if (entry.settled) return false;
     entry.settled = true;
     b.inFlight = round(b.inFlight - entry.amount);
     if (commit) {
       b.committed = round(b.committed + entry.amount);
-      const p = new Promise<boolean>((resolve, reject) => b.waiters.push({ resolve, reject }));
+      if (watcher) b.waiters.push(watcher);
       flush(b);
-      return p;
+      return true;
     }
     // Released (the upstream failed): the amount goes back to the block, or to Redis once the block is retired.
     if (!b.retired) b.free = round(b.free + entry.amount);
@@ -410,12 +415,36 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
       if (b.failed) finish(b);
       else flush(b);
     }
-    return Promise.resolve(true);
+    return true;
+  }
+
+  /** Settle a reservation served from a block; undefined when it was not (the caller asks Redis). */
+  function settle(key: string, id: string, commit: boolean): Promise<boolean> | undefined {
+    let watcher: SettleWatcher | undefined;
+    const p = commit ? new Promise<boolean>((done, failed) => (watcher = { done, failed })) : undefined;
+    const here = settleHere(key, id, commit, watcher);
+    if (here === null) return undefined;
+    // A commit settled before was not flushed again: its promise is not the answer.
+    return here && p ? p : Promise.resolve(here);
   }
 
   return {
     rate,
     reserve,
+    /** A rate decision from the key's block, now; undefined when Redis must be asked (use `rate`). */
+    rateNow(key: string): RateLimitResult | undefined {
+      const st = rates.get(key);
+      return (st && fromRateBlock(st, now())) ?? undefined;
+    },
+    /** A reservation from the key's block, now; undefined when Redis must be asked (use `reserve`). */
+    reserveNow(key: string, amount: number, id: string): (BudgetState & { reserved: boolean }) | undefined {
+      const st = budgets.get(key);
+      return (st && fromBudgetBlock(st, key, id, amount, now())) ?? undefined;
+    },
+    /** Settle a reservation served from a block, now: true, or undefined when it was not (use `commit`/`release`). */
+    settleNow(key: string, id: string, commit: boolean, watcher: SettleWatcher): true | undefined {
+      return settleHere(key, id, commit, watcher) === null ? undefined : true;
+    },
     /** The key's reservation `id` committed: true (or the flush's answer) when served by a block, else undefined. */
     commit: (key: string, id: string) => settle(key, id, true),
     release: (key: string, id: string) => settle(key, id, false),

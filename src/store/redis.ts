@@ -400,6 +400,29 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return blocks?.release(k(key), id) ?? limits.release(k(key), member, amount);
     },
 
+    // Warm paths: decided from a local quota block now (no promise), else undefined (the caller asks Redis).
+    rateLimitNow(key, spec) {
+      if (closed || !blocks) return undefined;
+      checkRateSpec(spec.intervalMs, spec.burst);
+      return blocks.rateNow(k(key));
+    },
+
+    budgetReserveNow(key, spec, reservation) {
+      if (closed || !blocks || reservation.force === true) return undefined;
+      checkTtlMs(spec.windowMs, 'windowMs');
+      checkTtlMs(reservation.leaseMs, 'leaseMs');
+      checkAmount(spec.max, 'max');
+      budgetMember(reservation.id, reservation.amount);
+      return blocks.reserveNow(k(key), reservation.amount, reservation.id);
+    },
+
+    budgetSettleNow(key, windowMs, id, amount, commit, watcher) {
+      if (closed || !blocks) return undefined;
+      budgetMember(id, amount);
+      if (commit) checkTtlMs(windowMs, 'windowMs');
+      return blocks.settleNow(k(key), id, commit, watcher);
+    },
+
     async budgetRead(key, windowMs) {
       if (closed) throw storeClosed();
       return limits.read(k(key), checkTtlMs(windowMs, 'windowMs'));

@@ -28,6 +28,17 @@ export interface Lock {
 export type Unsubscribe = () => Promise<void>;
 
 /**
+ * Told how a settlement `budgetSettleNow` took that is recorded later (a Redis
+ * local quota block flushes it) went: `done` (held: whether the lease still
+ * held) or `failed`; one settled at once hears nothing. One per budget, shared
+ * by its requests (no closure per request).
+ */
+export interface SettleWatcher {
+  done(held: boolean): void;
+  failed(err: unknown): void;
+}
+
+/**
  * A GCRA rate limit: up to `burst` requests at once, then one more every
  * `intervalMs` (so `burst` per `burst * intervalMs` sustained).
  */
@@ -120,6 +131,22 @@ export interface Store {
   budgetRelease(key: string, id: string, amount: number): Promise<boolean>;
   /** The key's state now (nothing reserved). */
   budgetRead(key: string, windowMs: number): Promise<BudgetState>;
+  /**
+   * Warm paths without a promise (optional; a caller falls back to the methods
+   * above when absent or when they answer undefined). Each means exactly what
+   * its asynchronous twin means (never `peek` or `force`), decided in-process
+   * now: always by the memory store; by the Redis store only from a local quota
+   * block (redis-blocks.ts), undefined when Redis must be asked. They throw
+   * what their twins reject with.
+   */
+  rateLimitNow?(key: string, spec: RateLimitSpec): RateLimitResult | undefined;
+  budgetReserveNow?(key: string, spec: BudgetSpec, reservation: BudgetReservation): (BudgetState & { reserved: boolean }) | undefined;
+  /**
+   * Commit (`commit`) or release a reservation now, without a promise: true
+   * when settled here (what is recorded later is told to `watcher`, once per
+   * reservation), undefined when the caller must use budgetCommit / budgetRelease.
+   */
+  budgetSettleNow?(key: string, windowMs: number, id: string, amount: number, commit: boolean, watcher: SettleWatcher): true | undefined;
   /**
    * For each entry in order: push `value` at the head of the list `key`, keep
    * only the newest `max` entries and (re)set the list's TTL. One atomic step
