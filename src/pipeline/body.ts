@@ -7,6 +7,9 @@ import { parseJsonBody } from '../http/strict-json.js';
 import type { RequestState } from './context.js';
 import type { Stage } from './stage.js';
 
+/** The body of a request without one (zero bytes: nothing can change it). */
+const NO_BODY = Buffer.alloc(0);
+
 /** Build the stage; `limit` is `server.limits.body_bytes`. */
 export function createBodyStage(limit: number): Stage {
   const tooLarge = () => new WardenError('payload_too_large', `request body exceeds ${limit} bytes`);
@@ -26,8 +29,18 @@ export function createBodyStage(limit: number): Stage {
   return {
     name: 'body',
     appliesTo: (route) => route.needsBody,
-    // Without a connection (`warden explain`) the caller supplied the body already.
-    run: (state, req) => (req && state.body === undefined ? readBody(state, req) : undefined),
+    run: (state, req) => {
+      // Without a connection (`warden explain`) the caller supplied the body already.
+      if (!req || state.body !== undefined) return undefined;
+      // Neither Content-Length (or 0) nor Transfer-Encoding: the request has no body
+      // (RFC 9112 §6.3, as Node's parser frames it); nothing to wait for, no promise.
+      const cl = req.headers['content-length'];
+      if ((cl === undefined || cl === '0') && req.headers['transfer-encoding'] === undefined) {
+        state.body = NO_BODY;
+        return undefined;
+      }
+      return readBody(state, req);
+    },
   };
 }
 

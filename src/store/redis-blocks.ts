@@ -321,7 +321,8 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     b.ids.set(id, { amount, settled: false });
     owners.set(localId(key, id), b);
     st.demand.used = round(st.demand.used + amount);
-    return { reserved: true, ...b.state };
+    const known = b.state;
+    return { reserved: true, spent: known.spent, held: known.held, nextReleaseMs: known.nextReleaseMs };
   }
 
   async function reserve(

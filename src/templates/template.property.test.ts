@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileTemplate, renderId, TemplateRefused } from './template.js';
+import { compileRender, compileTemplate, renderId, renderText, renderWith, TemplateRefused, type TemplateRef } from './template.js';
 
 const TEMPLATES = ['user:{body.a}', 'doc:{path.a}', 'doc:{path.a}/{path.b}', 'group:{body.a}#member', 'repo:{path.a}-{body.b}', 'file:{args.a}'];
 
@@ -58,5 +58,51 @@ describe('renderId (properties)', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('compileRender (properties)', () => {
+  // Every shape the closure specializes: empty, one literal, one ref (one level and deeper), 2, 3 and more parts.
+  const SOURCES = [
+    '',
+    'k',
+    '{agent}',
+    '{body.a}',
+    '{agent}:{user}',
+    'x{path.a}',
+    '{agent}:{user}:{path.a}',
+    'a{body.a}b{body.b}c',
+    '{user}{tool}{args.a}{claims.a}-',
+  ];
+  const text = (v: unknown, p: TemplateRef) => {
+    if (v === undefined || v === null) throw new TemplateRefused(p.raw, 'is missing');
+    return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  };
+
+  it('renders exactly what renderWith renders, and refuses what it refuses', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...SOURCES), value, value, fc.option(fc.string({ maxLength: 6 })), (source, a, b, agent) => {
+        const t = compileTemplate(source);
+        const vars = { agent, user: b as string, tool: 'x', body: { a, b }, path: { a: a as string }, args: { a }, claims: { a: b } };
+        let expected: string | Error;
+        try {
+          expected = renderWith(t, vars, text);
+        } catch (err) {
+          expected = err as Error;
+        }
+        if (expected instanceof Error) expect(() => compileRender(t, text)(vars)).toThrow(expected.message);
+        else expect(compileRender(t, text)(vars)).toBe(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('reads own properties only, like lookup', () => {
+    const render = compileRender(compileTemplate('{body.constructor}'), (v, p) => {
+      if (v === undefined) throw new TemplateRefused(p.raw, 'is missing');
+      return String(v);
+    });
+    expect(() => render({ body: {} })).toThrow(TemplateRefused);
+    expect(renderText(compileTemplate('{agent}'), { agent: 'a' })).toBe(compileRender(compileTemplate('{agent}'), (v) => String(v))({ agent: 'a' }));
   });
 });

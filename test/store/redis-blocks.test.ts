@@ -363,4 +363,57 @@ describe('local quota blocks (model of the Redis side)', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(redis.calls.length).toBe(calls);
   });
+
+  it('rateNow: decided now from the block (no call, no promise); undefined with no block, once it is spent, or after it retired', async () => {
+    const redis = fakeRedis(Date.now);
+    const blocks = make(redis);
+    const intervalUs = 3_600;
+    expect(blocks.rateNow('k')).toBeUndefined(); // no block yet: Redis must be asked
+    await blocks.rate('k', intervalUs, 1_000_000);
+    const calls = redis.calls.length;
+    const local = [];
+    for (let i = 1; i < DEFAULT_BLOCK_OPTIONS.minRequests; i++) local.push(blocks.rateNow('k'));
+    expect(redis.calls.length).toBe(calls);
+    for (const r of local) expect(r).toMatchObject({ allowed: true, retryAfterMs: 0 });
+    // Remaining counts down with the block, as the asynchronous path's answers do.
+    expect(local.map((r) => r?.remaining)).toEqual([...local.map((r) => r?.remaining)].sort((x, y) => (y ?? 0) - (x ?? 0)));
+    expect(blocks.rateNow('k')).toBeUndefined(); // spent
+    // A fresh block, then retired after useMs: not spent from any more.
+    await blocks.rate('k', intervalUs, 1_000_000);
+    expect(blocks.rateNow('k')).toBeDefined();
+    await vi.advanceTimersByTimeAsync(DEFAULT_BLOCK_OPTIONS.useMs);
+    expect(blocks.rateNow('k')).toBeUndefined();
+  });
+
+  it('reserveNow / settleNow: reservations and commits from the block now; a flush that fails is told to the watcher once per commit', async () => {
+    const redis = fakeRedis(Date.now);
+    const blocks = make(redis);
+    const watcher = { done: vi.fn(), failed: vi.fn() };
+    expect(blocks.reserveNow('b', 10, 'r0')).toBeUndefined(); // no block yet
+    expect(blocks.settleNow('b', 'r0', true, watcher)).toBeUndefined(); // not served by a block: the caller asks Redis
+    await blocks.reserve('b', 60_000, 1_000_000, 10, 'r1', 'r1:10', 30_000);
+    const calls = redis.calls.length;
+    expect(blocks.reserveNow('b', 10, 'r2')).toMatchObject({ reserved: true });
+    expect(blocks.reserveNow('b', 10, 'r3')).toMatchObject({ reserved: true });
+    // More than the block has left: undefined (Redis decides), nothing taken from the block.
+    expect(blocks.reserveNow('b', 1_000, 'big')).toBeUndefined();
+    expect(redis.calls.length).toBe(calls);
+    expect(redis.budget('b', 60_000)).toMatchObject({ spent: 0, held: 80 });
+    // A release goes back to the block; commits flush as one spend, told to the watcher.
+    expect(blocks.settleNow('b', 'r2', false, watcher)).toBe(true);
+    expect(blocks.settleNow('b', 'r1', true, watcher)).toBe(true);
+    expect(blocks.settleNow('b', 'r3', true, watcher)).toBe(true);
+    await settle();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(redis.budget('b', 60_000)).toMatchObject({ spent: 20, held: 60 });
+    expect(watcher.done).toHaveBeenCalledWith(true);
+    expect(watcher.failed).not.toHaveBeenCalled();
+    // The next flush fails: its one commit is told to the watcher as failed.
+    expect(blocks.reserveNow('b', 10, 'r4')).toMatchObject({ reserved: true });
+    redis.failNext(1);
+    expect(blocks.settleNow('b', 'r4', true, watcher)).toBe(true);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(watcher.failed).toHaveBeenCalledTimes(1);
+    expect(watcher.failed.mock.calls[0][0]).toMatchObject({ message: 'redis down' });
+  });
 });
