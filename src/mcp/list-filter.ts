@@ -100,6 +100,12 @@ export interface ToolsListRewriter {
   rewrite(message: unknown): Promise<unknown | null>;
   /** False when a complete answer (a JSON body) answers none of the tools/list requests it was sent for: fail closed. */
   answersEveryList(message: unknown): boolean;
+  /**
+   * Whether `rewrite(message)` would return anything but null, decided
+   * synchronously: an answer with nothing to filter (a tools/call result)
+   * then costs no promise.
+   */
+  touches(message: unknown): boolean;
 }
 
 /**
@@ -116,14 +122,18 @@ export function createToolsListRewriter(listIds: ReadonlySet<JsonRpcId>, filter:
     return false;
   };
   const errorId = (id: unknown): JsonRpcId | null => (typeof id === 'string' || typeof id === 'number' ? id : null);
-  async function one(message: unknown): Promise<unknown | null> {
-    if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
+  const hasTools = (result: unknown) => typeof result === 'object' && result !== null && 'tools' in result;
+  /** The one test of whether a message is a tools/list answer to filter (or refuse); `one` returns null exactly when this is false. */
+  const touchesOne = (message: unknown): boolean => {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return false;
     const m = message as { id?: unknown; result?: unknown };
-    if (!('result' in m)) return null;
+    return 'result' in m && (hasTools(m.result) || answersList(m.id));
+  };
+  async function one(message: unknown): Promise<unknown | null> {
+    if (!touchesOne(message)) return null;
+    const m = message as { id?: unknown; result?: unknown };
     const result = m.result;
-    const hasTools = typeof result === 'object' && result !== null && 'tools' in result;
-    if (!hasTools && !answersList(m.id)) return null;
-    const tools = hasTools ? (result as { tools?: unknown }).tools : undefined;
+    const tools = hasTools(result) ? (result as { tools?: unknown }).tools : undefined;
     if (!Array.isArray(tools) || Array.isArray(result)) {
       // A tools/list answer without a tools array cannot be filtered: fail closed.
       return toJsonRpcError(
@@ -145,6 +155,9 @@ export function createToolsListRewriter(listIds: ReadonlySet<JsonRpcId>, filter:
       const ids = Array.isArray(message) ? message.map(idOf) : [idOf(message)];
       for (const listId of listIds) if (!ids.some((id) => answersRequest(id, listId))) return false;
       return true;
+    },
+    touches(message) {
+      return Array.isArray(message) ? message.some(touchesOne) : touchesOne(message);
     },
     async rewrite(message) {
       if (Array.isArray(message)) {

@@ -155,7 +155,8 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
         reason: 'upstream_unmatched_tools_list',
       });
     }
-    const rewritten = await ctx.rewriter.rewrite(message);
+    // A tools/call answer has nothing to filter: no promise for it (touches() is rewrite()'s own test).
+    const rewritten = ctx.rewriter.touches(message) ? await ctx.rewriter.rewrite(message) : null;
     const out = Buffer.from(JSON.stringify(rewritten ?? message), 'utf8');
     const headers = plainHeaders(res);
     headers['content-length'] = String(out.length);

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { routeSchema } from '../../src/config/schema.js';
 import type { Authorizer, CheckRequest } from '../../src/authz/authorizer.js';
 import type { RequestState } from '../../src/pipeline/context.js';
@@ -207,5 +208,27 @@ describe('JSON-RPC errors', () => {
     expect((mcpJsonRpcError(forbidden, s)?.body as unknown[]).length).toBe(2);
     s.mcp = { method: 'notifications/initialized', requestIds: [] } as typeof s.mcp;
     expect(mcpJsonRpcError(forbidden, s)).toBeNull();
+  });
+});
+
+describe('createToolsListRewriter touches()', () => {
+  // The JSON answer path skips rewrite() when touches() is false: they must agree on every message, or a tools list would pass unfiltered.
+  const id = fc.oneof(fc.integer({ min: 0, max: 3 }), fc.constantFrom('1', '02', ' 2', '2e0', 'x', null, 1.5, true));
+  const result = fc.oneof(
+    fc.constantFrom({}, { tools: [] }, { tools: [{ name: 'a' }] }, { tools: 'x' }, { content: [] }, [1], null, 3, 'r'),
+    fc.record({ tools: fc.array(fc.record({ name: fc.string() })) }),
+  );
+  const message = fc.oneof(
+    fc.record({ jsonrpc: fc.constant('2.0'), id, result, error: fc.constant({ code: 1, message: 'e' }), method: fc.constant('x') }, { requiredKeys: [] }),
+    fc.constantFrom(null, 3, 'm', [1]),
+  );
+  it('is true exactly when rewrite() returns something, for single messages and batches', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 2 }), fc.oneof(message, fc.array(message, { maxLength: 3 })), async (ids, m) => {
+        const rw = createToolsListRewriter(new Set(ids), async (t) => t.slice(0, 1));
+        expect(rw.touches(m)).toBe((await rw.rewrite(m)) !== null);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
