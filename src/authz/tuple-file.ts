@@ -77,6 +77,22 @@ function interner(): (s: string) => string {
   };
 }
 
+/**
+ * Collects tuples into an array, with identical users and relations as one
+ * shared string each (a user named by many tuples is one string in memory;
+ * most objects appear once or twice, not worth a lookup each).
+ */
+function sharing(tuples: Iterable<TupleKey>): TupleKey[] {
+  const shared = interner();
+  const out: TupleKey[] = [];
+  for (const t of tuples) {
+    t.user = shared(t.user);
+    t.relation = shared(t.relation);
+    out.push(t);
+  }
+  return out;
+}
+
 /** The lines of `text` with their 1-based numbers (split on '\n' only; a trailing '\r' stays). */
 function* eachLine(text: string): Generator<[number, string]> {
   let start = 0;
@@ -102,11 +118,10 @@ export class NotSimpleYaml extends Error {
  * (a million tuples go straight into the engine's index, never all at once
  * into an array of objects); pushes each tuple's 1-based line to `lines`.
  * Throws NotSimpleYaml at the first line of any other form: the caller then
- * drops what it built and parses the whole file as YAML. Identical users and
- * relations are shared strings.
+ * drops what it built and parses the whole file as YAML. Strings are not
+ * shared here (the index interns what it keeps); the array readers share them.
  */
 export function* fastYamlTupleStream(text: string, lines: number[]): Generator<TupleKey, void, undefined> {
-  const shared = interner();
   for (const [lineNo, raw] of eachLine(text)) {
     const line = raw.charCodeAt(raw.length - 1) === 0x0d ? raw.slice(0, -1) : raw;
     if (line.charCodeAt(0) !== 0x2d /* - */) {
@@ -135,8 +150,7 @@ export function* fastYamlTupleStream(text: string, lines: number[]): Generator<T
     }
     if (user === undefined || relation === undefined || object === undefined) throw new NotSimpleYaml(lineNo);
     lines.push(lineNo);
-    // Users and relations repeat across tuples; most objects appear once or twice (not worth a lookup each).
-    yield { user: shared(user), relation: shared(relation), object };
+    yield { user, relation, object };
   }
 }
 
@@ -148,7 +162,7 @@ export function* fastYamlTupleStream(text: string, lines: number[]): Generator<T
 export function fastYamlTuples(text: string): TupleLines | null {
   const lines: number[] = [];
   try {
-    return { tuples: [...fastYamlTupleStream(text, lines)], lines };
+    return { tuples: sharing(fastYamlTupleStream(text, lines)), lines };
   } catch (err) {
     if (err instanceof NotSimpleYaml) return null;
     throw err;
@@ -166,7 +180,6 @@ export function isJsonLinesPath(path: string): boolean {
  * line to `lines`. `fail(message, line)` throws.
  */
 export function* jsonLinesTupleStream(text: string, fail: (message: string, line: number) => never, lines: number[]): Generator<TupleKey, void, undefined> {
-  const shared = interner();
   let index = 0;
   for (const [lineNo, line] of eachLine(text)) {
     if (line.trim() === '') continue;
@@ -180,11 +193,8 @@ export function* jsonLinesTupleStream(text: string, fail: (message: string, line
       bad(`not JSON (${(err as Error).message})`);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('expected a JSON object with user, relation, object');
-    const t = tupleFromValue(value as Record<string, unknown>, bad);
-    t.user = shared(t.user);
-    t.relation = shared(t.relation);
     lines.push(at);
-    yield t;
+    yield tupleFromValue(value as Record<string, unknown>, bad);
   }
 }
 
@@ -194,5 +204,5 @@ export function* jsonLinesTupleStream(text: string, fail: (message: string, line
  */
 export function jsonLinesTuples(text: string, fail: (message: string, line: number) => never): TupleLines {
   const lines: number[] = [];
-  return { tuples: [...jsonLinesTupleStream(text, fail, lines)], lines };
+  return { tuples: sharing(jsonLinesTupleStream(text, fail, lines)), lines };
 }
