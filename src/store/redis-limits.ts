@@ -7,6 +7,7 @@
  * the same key. See docs/rate-limits.md ("Cost").
  */
 
+import type { BlockRemote } from './redis-blocks.js';
 import type { BudgetState, RateLimitResult } from './store.js';
 
 // One batch. KEYS: every key the batch touches (a rate key once, a budget's
@@ -87,6 +88,38 @@ end
 local rates = {}
 local rateOrder = {}
 local out = {}
+-- A rate key's TAT, read once per batch (written once at the end when dirty).
+local function rateAt(ki)
+  local rate = rates[ki]
+  if not rate then
+    rate = { tat = tonumber(redis.call('GET', KEYS[ki]) or '0'), dirty = false }
+    rates[ki] = rate
+    rateOrder[#rateOrder + 1] = ki
+  end
+  return rate
+end
+-- One exact GCRA decision ('r'): appends allowed remaining retryAfterMs resetAfterMs.
+local function decideRate(rate, interval, burst, peek)
+  local tat = rate.tat
+  if tat < nowUs then tat = nowUs end
+  local nextTat = tat + interval
+  local allowAt = nextTat - burst * interval
+  if nowUs < allowAt then
+    out[#out + 1] = '0'
+    out[#out + 1] = '0'
+    out[#out + 1] = string.format('%.0f', math.ceil((allowAt - nowUs) / 1000))
+    out[#out + 1] = string.format('%.0f', math.ceil((tat - nowUs) / 1000))
+  else
+    if not peek then
+      rate.tat = nextTat
+      rate.dirty = true
+    end
+    out[#out + 1] = '1'
+    out[#out + 1] = string.format('%.0f', math.floor((nowUs - allowAt) / interval))
+    out[#out + 1] = '0'
+    out[#out + 1] = string.format('%.0f', math.ceil((nextTat - nowUs) / 1000))
+  end
+end
 local n = #ARGV
 local p = 1
 while p <= n do
@@ -95,31 +128,7 @@ while p <= n do
     local ki = tonumber(ARGV[p + 1])
     local interval = tonumber(ARGV[p + 2])
     local burst = tonumber(ARGV[p + 3])
-    local rate = rates[ki]
-    if not rate then
-      rate = { tat = tonumber(redis.call('GET', KEYS[ki]) or '0'), dirty = false }
-      rates[ki] = rate
-      rateOrder[#rateOrder + 1] = ki
-    end
-    local tat = rate.tat
-    if tat < nowUs then tat = nowUs end
-    local nextTat = tat + interval
-    local allowAt = nextTat - burst * interval
-    if nowUs < allowAt then
-      out[#out + 1] = '0'
-      out[#out + 1] = '0'
-      out[#out + 1] = string.format('%.0f', math.ceil((allowAt - nowUs) / 1000))
-      out[#out + 1] = string.format('%.0f', math.ceil((tat - nowUs) / 1000))
-    else
-      if ARGV[p + 4] ~= '1' then
-        rate.tat = nextTat
-        rate.dirty = true
-      end
-      out[#out + 1] = '1'
-      out[#out + 1] = string.format('%.0f', math.floor((nowUs - allowAt) / interval))
-      out[#out + 1] = '0'
-      out[#out + 1] = string.format('%.0f', math.ceil((nextTat - nowUs) / 1000))
-    end
+    decideRate(rateAt(ki), interval, burst, ARGV[p + 4] == '1')
     p = p + 5
   elseif op == 'L' then
     -- A rate decision that may lease a block: when the capacity left now (c) is
@@ -131,12 +140,7 @@ while p <= n do
     local want = tonumber(ARGV[p + 4])
     local headroom = tonumber(ARGV[p + 5])
     local least = tonumber(ARGV[p + 6])
-    local rate = rates[ki]
-    if not rate then
-      rate = { tat = tonumber(redis.call('GET', KEYS[ki]) or '0'), dirty = false }
-      rates[ki] = rate
-      rateOrder[#rateOrder + 1] = ki
-    end
+    local rate = rateAt(ki)
     local tat = rate.tat
     if tat < nowUs then tat = nowUs end
     local cap = math.floor((nowUs + burst * interval - tat) / interval)
@@ -150,33 +154,14 @@ while p <= n do
       out[#out + 1] = '0'
       out[#out + 1] = string.format('%.0f', math.ceil((rate.tat - nowUs) / 1000))
     else
-      local nextTat = tat + interval
-      local allowAt = nextTat - burst * interval
       out[#out + 1] = '0'
-      if nowUs < allowAt then
-        out[#out + 1] = '0'
-        out[#out + 1] = '0'
-        out[#out + 1] = string.format('%.0f', math.ceil((allowAt - nowUs) / 1000))
-        out[#out + 1] = string.format('%.0f', math.ceil((tat - nowUs) / 1000))
-      else
-        rate.tat = nextTat
-        rate.dirty = true
-        out[#out + 1] = '1'
-        out[#out + 1] = string.format('%.0f', math.floor((nowUs - allowAt) / interval))
-        out[#out + 1] = '0'
-        out[#out + 1] = string.format('%.0f', math.ceil((nextTat - nowUs) / 1000))
-      end
+      decideRate(rate, interval, burst, false)
     end
     p = p + 7
   elseif op == 'u' then
     -- Give back the unspent part of a rate block: the TAT goes back that many intervals.
     local ki = tonumber(ARGV[p + 1])
-    local rate = rates[ki]
-    if not rate then
-      rate = { tat = tonumber(redis.call('GET', KEYS[ki]) or '0'), dirty = false }
-      rates[ki] = rate
-      rateOrder[#rateOrder + 1] = ki
-    end
+    local rate = rateAt(ki)
     rate.tat = rate.tat - tonumber(ARGV[p + 2]) * tonumber(ARGV[p + 3])
     rate.dirty = true
     out[#out + 1] = '1'
@@ -432,111 +417,62 @@ export function createLimitsBatcher(send: SendBatch) {
     });
   }
 
-  return {
-    rate(key: string, intervalUs: number, burst: number, peek: boolean): Promise<RateLimitResult> {
-      room();
-      return enqueue(4, ['r', indexOf(key, 1), String(intervalUs), String(burst), peek ? '1' : '0'], true).then((r) => ({
-        allowed: r[0] === '1',
-        remaining: Number(r[1]),
-        retryAfterMs: Number(r[2]),
-        resetAfterMs: Number(r[3]),
-      }));
-    },
+  /**
+   * Queue operation `code` on `key` (a rate key: 1 KEYS entry, a budget: 3) with
+   * its arguments in the script's order (numbers and flags as Redis reads them);
+   * `arity` replies come back.
+   */
+  function op(code: string, key: string, keyCount: 1 | 3, args: ReadonlyArray<string | number | boolean>, arity: number, eager: boolean): Promise<string[]> {
+    room();
+    const argv = [code, indexOf(key, keyCount)];
+    for (const a of args) argv.push(typeof a === 'boolean' ? (a ? '1' : '0') : String(a));
+    return enqueue(arity, argv, eager);
+  }
+
+  const rateOf = (r: string[], from: number): RateLimitResult => ({
+    allowed: r[from] === '1',
+    remaining: Number(r[from + 1]),
+    retryAfterMs: Number(r[from + 2]),
+    resetAfterMs: Number(r[from + 3]),
+  });
+
+  // The operations of the script above (its comment gives each one's arguments and replies).
+  const remote: BlockRemote = {
+    rate: (key, intervalUs, burst, peek) => op('r', key, 1, [intervalUs, burst, peek], 4, true).then((r) => rateOf(r, 0)),
     /** A rate decision that may lease a block of up to `want` (see 'L'): `granted` 0 means an exact decision. */
-    rateLease(key: string, intervalUs: number, burst: number, want: number, headroom: number, least: number): Promise<RateLimitResult & { granted: number }> {
-      room();
-      return enqueue(5, ['L', indexOf(key, 1), String(intervalUs), String(burst), String(want), String(headroom), String(least)], true).then((r) => ({
-        granted: Number(r[0]),
-        allowed: r[1] === '1',
-        remaining: Number(r[2]),
-        retryAfterMs: Number(r[3]),
-        resetAfterMs: Number(r[4]),
-      }));
-    },
+    rateLease: (key, intervalUs, burst, want, headroom, least) =>
+      op('L', key, 1, [intervalUs, burst, want, headroom, least], 5, true).then((r) => ({ granted: Number(r[0]), ...rateOf(r, 1) })),
     /** Give back `count` unspent requests of a rate block (rides along with the next decision). */
-    rateReturn(key: string, intervalUs: number, count: number): Promise<void> {
-      room();
-      return enqueue(1, ['u', indexOf(key, 1), String(intervalUs), String(count)], false).then(() => undefined);
-    },
+    rateReturn: (key, intervalUs, count) => op('u', key, 1, [intervalUs, count], 1, false).then(() => undefined),
     /** A reservation that may lease a budget block of up to `want` held as `blockId:size` (see 'B'). */
-    reserveBlock(
-      key: string,
-      windowMs: number,
-      max: number,
-      amount: number,
-      member: string,
-      leaseMs: number,
-      want: number,
-      headroom: number,
-      least: number,
-      blockId: string,
-    ): Promise<BudgetState & { reserved: boolean; granted: number; grantedText: string }> {
-      room();
-      const args = [
-        'B',
-        indexOf(key, 3),
-        String(windowMs),
-        String(max),
-        String(amount),
-        member,
-        String(leaseMs),
-        String(want),
-        String(headroom),
-        String(least),
-        blockId,
-      ];
-      return enqueue(5, args, true).then((r) => ({ granted: Number(r[0]), grantedText: r[0], reserved: r[1] === '1', ...stateOf(r, 2) }));
-    },
+    reserveBlock: (key, windowMs, max, amount, member, leaseMs, want, headroom, least, blockId) =>
+      op('B', key, 3, [windowMs, max, amount, member, leaseMs, want, headroom, least, blockId], 5, true).then((r) => ({
+        granted: Number(r[0]),
+        grantedText: r[0],
+        reserved: r[1] === '1',
+        ...stateOf(r, 2),
+      })),
     /**
      * Settle a budget block (see 'f'): `spent` becomes a spend `spendMember`, the
      * block is held again as `newMember` (`keep` > 0) or given back. True while
      * the block's lease held.
      */
-    flushBlock(
-      key: string,
-      windowMs: number,
-      oldMember: string,
-      newMember: string,
-      keep: number,
-      spent: number,
-      leaseMs: number,
-      spendMember: string,
-    ): Promise<boolean> {
-      room();
-      const args = ['f', indexOf(key, 3), String(windowMs), oldMember, newMember, String(keep), String(spent), String(leaseMs), spendMember];
-      return enqueue(1, args, false).then((r) => r[0] === '1');
-    },
-    reserve(
-      key: string,
-      windowMs: number,
-      max: number,
-      amount: number,
-      member: string,
-      leaseMs: number,
-      force: boolean,
-      peek: boolean,
-    ): Promise<BudgetState & { reserved: boolean }> {
-      room();
-      const args = ['b', indexOf(key, 3), String(windowMs), String(max), String(amount), member, String(leaseMs), force ? '1' : '0', peek ? '1' : '0'];
-      return enqueue(4, args, true).then((r) => ({ reserved: r[0] === '1', ...stateOf(r, 1) }));
-    },
-    commit(key: string, windowMs: number, member: string, amount: number): Promise<boolean> {
-      room();
-      return enqueue(1, ['c', indexOf(key, 3), String(windowMs), member, String(amount)], false).then((r) => r[0] === '1');
-    },
-    release(key: string, member: string, amount: number): Promise<boolean> {
-      room();
-      return enqueue(1, ['x', indexOf(key, 3), member, String(amount)], false).then((r) => r[0] === '1');
-    },
+    flushBlock: (key, windowMs, oldMember, newMember, keep, spent, leaseMs, spendMember) =>
+      op('f', key, 3, [windowMs, oldMember, newMember, keep, spent, leaseMs, spendMember], 1, false).then((r) => r[0] === '1'),
+    reserve: (key, windowMs, max, amount, member, leaseMs, force, peek) =>
+      op('b', key, 3, [windowMs, max, amount, member, leaseMs, force, peek], 4, true).then((r) => ({ reserved: r[0] === '1', ...stateOf(r, 1) })),
+    commit: (key, windowMs, member, amount) => op('c', key, 3, [windowMs, member, amount], 1, false).then((r) => r[0] === '1'),
+    release: (key, member, amount) => op('x', key, 3, [member, amount], 1, false).then((r) => r[0] === '1'),
+  };
+
+  return {
+    ...remote,
     /** Send what is queued now and wait for every call in flight (before closing the connection). */
     async drain(): Promise<void> {
       flush();
       await Promise.allSettled([...inFlight]);
     },
-    read(key: string, windowMs: number): Promise<BudgetState> {
-      room();
-      return enqueue(3, ['g', indexOf(key, 3), String(windowMs)], true).then((r) => stateOf(r, 0));
-    },
+    read: (key: string, windowMs: number): Promise<BudgetState> => op('g', key, 3, [windowMs], 3, true).then((r) => stateOf(r, 0)),
   };
 }
 
