@@ -16,3 +16,8 @@ const require = createRequire(import.meta.url);
 export const Pool = require('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
 export type Pool = UndiciPool;
 export const errors = require('undici/lib/core/errors.js') as typeof UndiciErrors;
+
+// The index also attaches undici's high-level API to Dispatcher.prototype; forwarding through a response hook
+// (MCP: forwardHooked) calls pool.request, so attach that one method as the index does (same function).
+const Dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: { request?: unknown } };
+Dispatcher.prototype.request ??= require('undici/lib/api/api-request.js') as unknown;
