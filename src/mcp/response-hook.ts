@@ -9,7 +9,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { WardenError } from '../core/errors.js';
 import { readBounded } from '../http/body.js';
 import type { RequestState } from '../pipeline/context.js';
-import type { HookedResponse, UpstreamResponse } from '../proxy/forward.js';
+import type { HookedResponse, ResponseBuffer, UpstreamResponse } from '../proxy/forward.js';
 import type { SessionBindings } from './sessions.js';
 import { formatSseEvent, isMessageEvent, rewriteSse } from './sse.js';
 import type { ToolsListRewriter } from './list-filter.js';
@@ -38,12 +38,18 @@ function header(res: UpstreamResponse, name: string): string | undefined {
 /** The upstream body decoded from its Content-Encoding (filtering needs plain text). */
 function decoded(res: UpstreamResponse): Readable {
   const enc = (header(res, 'content-encoding') ?? 'identity').trim().toLowerCase();
+  // A Buffer body comes only for an unencoded JSON answer (createMcpResponseBuffer).
+  if (Buffer.isBuffer(res.body)) {
+    if (enc === 'identity' || enc === '') return Readable.from([res.body]);
+    throw new WardenError('upstream_unavailable', `cannot filter an upstream answer encoded as ${enc}`, { status: 502, reason: 'upstream_encoding' });
+  }
   if (enc === 'identity' || enc === '') return res.body;
   const decoder = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : null;
   if (!decoder)
     throw new WardenError('upstream_unavailable', `cannot filter an upstream answer encoded as ${enc}`, { status: 502, reason: 'upstream_encoding' });
-  res.body.on('error', (err) => decoder.destroy(err));
-  return res.body.pipe(decoder);
+  const body = res.body;
+  body.on('error', (err) => decoder.destroy(err));
+  return body.pipe(decoder);
 }
 
 /**
@@ -80,6 +86,25 @@ export function mediaTypeEssence(value: string | undefined): string | undefined 
   return essence;
 }
 
+function tooLargeAnswer(maxBytes: number): WardenError {
+  return new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' });
+}
+
+/**
+ * Which answers the proxy reads whole for the response hook (no stream): the
+ * ones the hook reads whole anyway, a successful unencoded JSON answer, with
+ * the hook's bound and error. Anything else (SSE, encoded, errors) streams.
+ */
+export function createMcpResponseBuffer(maxBytes: number): (statusCode: number, header: (name: string) => string | undefined) => ResponseBuffer | undefined {
+  const bound: ResponseBuffer = { maxBytes, tooLarge: () => tooLargeAnswer(maxBytes) };
+  return function mcpResponseBuffer(statusCode, header) {
+    if (statusCode < 200 || statusCode >= 300 || statusCode === 202 || statusCode === 204) return undefined;
+    if (mediaTypeEssence(header('content-type')) !== 'application/json') return undefined;
+    const enc = (header('content-encoding') ?? 'identity').trim().toLowerCase();
+    return enc === 'identity' || enc === '' ? bound : undefined;
+  };
+}
+
 /**
  * Build the response hook for one MCP POST or GET: every successful answer
  * that a client could read as JSON-RPC (SSE or JSON) is parsed and each
@@ -101,7 +126,7 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
         reason: 'upstream_content_type',
       });
     } catch (err) {
-      res.body.destroy();
+      if (!Buffer.isBuffer(res.body)) res.body.destroy();
       throw err;
     }
   };
@@ -136,11 +161,8 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
   }
 
   async function json(res: UpstreamResponse): Promise<HookedResponse> {
-    const raw = await readBounded(
-      decoded(res),
-      ctx.maxBytes,
-      () => new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${ctx.maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' }),
-    );
+    // The proxy read an unencoded answer whole, bounded by the same limit (createMcpResponseBuffer).
+    const raw = Buffer.isBuffer(res.body) ? res.body : await readBounded(decoded(res), ctx.maxBytes, () => tooLargeAnswer(ctx.maxBytes));
     let message: unknown;
     try {
       // fetch's response.json() (what the SDK uses) strips a BOM and replaces invalid UTF-8; so does this decoder.

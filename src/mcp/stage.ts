@@ -15,7 +15,7 @@ import { isNotificationMethod, parseMcpBody, parseMcpMessages, serializeMessages
 import { createToolsListRewriter, filterTools } from './list-filter.js';
 import { createMetadataApp } from './metadata.js';
 import { createToolPins, withPinStatusCache, type PinStatus } from './pinning.js';
-import { createMcpResponseHead, createMcpResponseHook } from './response-hook.js';
+import { createMcpResponseBuffer, createMcpResponseHead, createMcpResponseHook } from './response-hook.js';
 import { createSessionBindings, sessionIdFrom, type SessionBindings } from './sessions.js';
 import { compileMcpRoute, type CompiledMcpRoute, type CompiledTool } from './tool-rules.js';
 import { recordShadowFilter, recordShadowRefusal, shadowRoutes } from '../pipeline/shadow.js';
@@ -58,6 +58,8 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
   // Pinned statuses are remembered briefly; changes seen anywhere invalidate them at once.
   const pins = await withPinStatusCache(createToolPins(rt.store), rt.store);
   const maxBytes = rt.config.server.limits.body_bytes;
+  // The proxy reads an unencoded JSON answer whole with the hook's bound (one function for every request).
+  const responseBuffer = createMcpResponseBuffer(maxBytes);
   const shadow = shadowRoutes(rt.config);
 
   /**
@@ -231,6 +233,7 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
         maxBytes,
         expectsMessages: request.expectsMessages,
       });
+      state.responseBuffer = responseBuffer;
     }
   }
 

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../core/principal.js';
 import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
-import type { HookedResponse, UpstreamResponse } from '../proxy/forward.js';
+import type { HookedResponse, ResponseBuffer, UpstreamResponse } from '../proxy/forward.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {
@@ -106,6 +106,8 @@ export interface RequestState {
    * on the fast path.
    */
   responseHead?: (statusCode: number, header: (name: string) => string | undefined) => Promise<void> | void;
+  /** Which upstream answers the proxy reads whole for responseHook (see ForwardRequest.responseBuffer). */
+  responseBuffer?: (statusCode: number, header: (name: string) => string | undefined) => ResponseBuffer | undefined;
   /** Aborted when the agent disconnects (a held request is then never released). */
   signal?: AbortSignal;
   /** True when the request is a release of an approved request (re-check with higher consistency). */

@@ -9,7 +9,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { Pool, errors as undiciErrors } from './undici-pool.js';
+import { Pool, errors as undiciErrors, util as undiciUtil } from './undici-pool.js';
 import { WardenError } from '../core/errors.js';
 import { downstreamHeaders, downstreamRawHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
@@ -18,7 +18,14 @@ import type { TrustedProxies } from './trust.js';
 export interface UpstreamResponse {
   statusCode: number;
   headers: Record<string, string | string[]>;
-  body: Readable;
+  /** The whole body when `responseBuffer` asked for it, else a stream. */
+  body: Readable | Buffer;
+}
+
+/** A bound on an upstream answer the proxy reads whole for the response hook, and the error when it is passed. */
+export interface ResponseBuffer {
+  maxBytes: number;
+  tooLarge: () => Error;
 }
 
 /**
@@ -63,6 +70,12 @@ export interface ForwardRequest {
    * rejection fails the request (nothing was sent). Never touches the body.
    */
   readonly responseHead?: (statusCode: number, header: (name: string) => string | undefined) => Promise<void> | void;
+  /**
+   * Asked (after responseHead) with the upstream's status and headers of a
+   * hooked request: a bound when the hook wants the whole body as a Buffer
+   * (read by the proxy, no stream), undefined to get a stream.
+   */
+  readonly responseBuffer?: (statusCode: number, header: (name: string) => string | undefined) => ResponseBuffer | undefined;
   /** Status sent to the agent. */
   status?: number;
   /** performance.now() when the upstream's final status line arrived (upstream latency metric). */
@@ -266,30 +279,15 @@ export function createProxy(options: ProxyOptions): Proxy {
   };
 }
 
-/** Forward through `state.responseHook` (MCP): the upstream body is a stream the hook may replace. */
-async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, state: ForwardRequest, res: ServerResponse, timeoutMs: number): Promise<void> {
+/** Forward through `state.responseHook` (MCP): the upstream body is a Buffer or a stream the hook may replace. */
+async function forwardHooked(pool: Pool, request: Dispatcher.DispatchOptions, state: ForwardRequest, res: ServerResponse, timeoutMs: number): Promise<void> {
   // The agent left while the request was being decided: nothing is sent upstream (see Relay).
   if (res.closed || res.destroyed) return;
-  // The agent's response doubles as undici's abort signal (undici accepts an
-  // EventEmitter emitting 'abort'): no AbortController per request.
-  const onClose = () => {
-    if (!res.writableFinished) res.emit('abort');
-  };
-  res.once('close', onClose);
+  const exchange = new HookedExchange(state, res);
   try {
-    const upstream = await pool.request({ ...request, signal: res as unknown as AbortSignal });
-    state.upstreamHeadersAt = performance.now();
-    if (state.responseHead) {
-      await state.responseHead(upstream.statusCode, (name) => {
-        const v = upstream.headers[name];
-        return Array.isArray(v) ? v[0] : v;
-      });
-    }
-    const response = await state.responseHook!({
-      statusCode: upstream.statusCode,
-      headers: downstreamHeaders(upstream.headers, state.assertionHeaders),
-      body: upstream.body,
-    });
+    pool.dispatch(request, exchange);
+    const upstream = await exchange.response;
+    const response = await state.responseHook!(upstream);
     state.status = response.statusCode;
     response.headers['x-request-id'] = state.id;
     addResponseHeaders(response.headers, state.responseHeaders);
@@ -310,9 +308,162 @@ async function forwardHooked(pool: Pool, request: Dispatcher.RequestOptions, sta
     if (cause instanceof WardenError) throw cause;
     throw mapError(err, timeoutMs);
   } finally {
-    res.off('close', onClose);
+    exchange.detach();
   }
 }
+
+/**
+ * undici's dispatch handler for a hooked request (a sibling of Relay, in place
+ * of pool.request's handler, body stream and promise machinery). On the head
+ * it runs `state.responseHead` (holding the upstream while that settles), then
+ * either reads the whole body into one Buffer, bounded, when
+ * `state.responseBuffer` asks for it (an MCP JSON answer), or feeds a Readable
+ * with backpressure (SSE and everything else). `response` settles once, with
+ * what the response hook receives, or rejects with the error that ended the
+ * exchange before then. The agent leaving aborts the upstream request.
+ * Timeouts are undici's (headersTimeout / bodyTimeout on the request).
+ */
+class HookedExchange implements Dispatcher.DispatchHandler {
+  readonly response: Promise<UpstreamResponse>;
+  private resolve!: (r: UpstreamResponse) => void;
+  private reject!: (err: Error) => void;
+  private abort: ((err?: Error) => void) | null = null;
+  private resume: (() => void) | null = null;
+  private gone = false;
+  /** True once undici is done with the request (completed or failed). */
+  private ended = false;
+  private statusCode = 0;
+  private headers: Record<string, string | string[]> = {};
+  /** Buffer mode: the chunks so far, their size and the bound. */
+  private chunks: Buffer[] | null = null;
+  private size = 0;
+  private limit = 0;
+  private tooLarge: (() => Error) | null = null;
+  /** Stream mode: the body handed to the hook. */
+  private body: Readable | null = null;
+
+  constructor(
+    private readonly state: ForwardRequest,
+    private readonly res: ServerResponse,
+  ) {
+    this.response = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    res.once('close', this.onClose);
+  }
+
+  private readonly onClose = () => {
+    if (this.res.writableFinished) return;
+    this.gone = true;
+    this.abort?.(new undiciErrors.RequestAbortedError());
+  };
+
+  detach(): void {
+    this.res.off('close', this.onClose);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.gone) abort(new undiciErrors.RequestAbortedError());
+    else this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
+    // Interim responses (100 Continue, 103 Early Hints) are not passed on: the final one follows.
+    if (statusCode < 200) return true;
+    this.state.upstreamHeadersAt = performance.now();
+    this.resume = resume;
+    this.statusCode = statusCode;
+    const headers = parseHeaders(raw ?? []);
+    this.headers = headers;
+    const header = (name: string) => {
+      const v = headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    let head: Promise<void> | void;
+    try {
+      head = this.state.responseHead?.(statusCode, header);
+    } catch (err) {
+      this.abort?.(err as Error);
+      return false;
+    }
+    if (head) {
+      // Hold the upstream (parser paused) until the hook is done.
+      head.then(
+        () => {
+          if (this.ended || this.gone) return;
+          this.begin(header);
+          resume();
+        },
+        (err: unknown) => this.abort?.(err instanceof Error ? err : new Error(String(err))),
+      );
+      return false;
+    }
+    this.begin(header);
+    return true;
+  }
+
+  /** After the head hook: choose buffer or stream mode; a stream is handed to the response hook now. */
+  private begin(header: (name: string) => string | undefined): void {
+    const limit = this.state.responseBuffer?.(this.statusCode, header);
+    if (limit !== undefined) {
+      this.chunks = [];
+      this.limit = limit.maxBytes;
+      this.tooLarge = limit.tooLarge;
+      return;
+    }
+    this.body = new Readable({
+      read: () => this.resume?.(),
+      destroy: (err, cb) => {
+        // The consumer stopped reading (the agent left, the hook gave up): stop the upstream.
+        if (!this.ended) this.abort?.(err ?? new undiciErrors.RequestAbortedError());
+        cb(err);
+      },
+    });
+    this.resolve(this.upstream(this.body));
+  }
+
+  private upstream(body: Readable | Buffer): UpstreamResponse {
+    return { statusCode: this.statusCode, headers: downstreamHeaders(this.headers, this.state.assertionHeaders), body };
+  }
+
+  onData(chunk: Buffer): boolean {
+    const chunks = this.chunks;
+    if (chunks !== null) {
+      this.size += chunk.length;
+      if (this.size > this.limit) {
+        this.chunks = null;
+        this.abort?.(this.tooLarge!());
+        return false;
+      }
+      chunks.push(chunk);
+      return true;
+    }
+    return this.body!.push(chunk);
+  }
+
+  onComplete(): void {
+    this.ended = true;
+    const chunks = this.chunks;
+    if (chunks !== null) {
+      this.chunks = null;
+      this.resolve(this.upstream(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size)));
+    } else this.body?.push(null);
+  }
+
+  onError(err: Error): void {
+    this.ended = true;
+    this.chunks = null;
+    if (this.body !== null) {
+      // The hook has the stream: the failure reaches it (and the agent) through the stream.
+      // When the agent left, nobody reads it any more: it just ends (no 'error' nobody listens to).
+      if (!this.body.destroyed) this.body.destroy(this.gone ? undefined : err);
+    }
+    this.reject(err);
+  }
+}
+
+const parseHeaders = undiciUtil.parseHeaders;
 
 /** Add Warden's lines after the upstream's fields of the same name (a Structured Field list continues across lines). */
 function addResponseHeaders(headers: Record<string, string | string[]>, extra: readonly string[] | undefined): void {

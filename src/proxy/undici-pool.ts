@@ -17,7 +17,7 @@ export const Pool = require('undici/lib/dispatcher/pool.js') as typeof UndiciPoo
 export type Pool = UndiciPool;
 export const errors = require('undici/lib/core/errors.js') as typeof UndiciErrors;
 
-// The index also attaches undici's high-level API to Dispatcher.prototype; forwarding through a response hook
-// (MCP: forwardHooked) calls pool.request, so attach that one method as the index does (same function).
-const Dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: { request?: unknown } };
-Dispatcher.prototype.request ??= require('undici/lib/api/api-request.js') as unknown;
+/** undici's own header parsing (what pool.request hands its caller), loaded by the Pool already. */
+export const util = require('undici/lib/core/util.js') as {
+  parseHeaders(raw: Buffer[] | string[]): Record<string, string | string[]>;
+};

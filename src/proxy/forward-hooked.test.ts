@@ -1,0 +1,222 @@
+/**
+ * The hooked forwarding path (MCP) at the proxy's level: a real upstream and a
+ * real agent connection around createProxy, the response hook and buffering
+ * decision set by hand as the MCP stage does. Covers the dispatch handler
+ * (HookedExchange): a JSON answer read whole however it is chunked, the bound
+ * and its error, streaming with backpressure, and the agent leaving aborting
+ * the upstream in both modes.
+ */
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { WardenError } from '../core/errors.js';
+import { createProxy, type ForwardRequest, type HookedResponse, type Proxy, type UpstreamResponse } from './forward.js';
+import { trustedProxies } from './trust.js';
+
+type UpstreamHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+let upstreamHandler: UpstreamHandler = (_req, res) => res.end();
+let upstream: Server;
+let upstreamUrl: string;
+/** Resolves with whether the upstream's last response was cut (closed before it finished). */
+let upstreamCut: Promise<boolean>;
+let front: Server;
+let frontUrl: string;
+let proxy: Proxy;
+let makeState: () => ForwardRequest;
+let settled: Promise<WardenError | undefined>;
+
+const LIMIT = 1000;
+const tooLarge = () => new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${LIMIT} bytes`, { status: 502, reason: 'upstream_too_large' });
+let seen: { body: Readable | Buffer } | null = null;
+
+/** Buffers JSON like the MCP stage; the hook echoes what it got (wrapped) so the test sees the mode and the bytes. */
+function hookedState(): ForwardRequest {
+  return {
+    id: 'req-1',
+    method: 'POST',
+    body: Buffer.from('{}'),
+    upstreamHeaders: [],
+    responseBuffer: (status, header) => (status === 200 && header('content-type') === 'application/json' ? { maxBytes: LIMIT, tooLarge } : undefined),
+    responseHook: async (res: UpstreamResponse): Promise<HookedResponse> => {
+      seen = { body: res.body };
+      if (Buffer.isBuffer(res.body)) {
+        const out = Buffer.from(JSON.stringify({ got: res.body.toString('utf8') }));
+        return { statusCode: res.statusCode, headers: { 'content-type': 'application/json', 'content-length': String(out.length) }, body: out };
+      }
+      return res as HookedResponse;
+    },
+  };
+}
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    upstreamCut = new Promise((resolve) => res.on('close', () => resolve(!res.writableFinished)));
+    req.resume();
+    req.on('end', () => upstreamHandler(req, res));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  proxy = createProxy({ trusted: trustedProxies([]), bodyLimit: 1 << 20 });
+  front = createServer((req, res) => {
+    settled = new Promise((resolve) => {
+      proxy.forward(
+        makeState(),
+        req,
+        res,
+        { origin: upstreamUrl, host: 'upstream', path: '/mcp', timeoutMs: 2_000 },
+        {
+          clientIp: '127.0.0.1',
+          host: 'warden',
+          upstreamHost: 'upstream',
+          proto: 'http',
+          requestId: 'req-1',
+          traceparent: '00-' + '1'.repeat(32) + '-' + '2'.repeat(16) + '-01',
+        },
+        (err) => {
+          if (err && !res.headersSent && !res.destroyed) {
+            res.writeHead(err.status ?? 500, { 'content-type': 'text/plain' });
+            res.end(err.message);
+          }
+          resolve(err);
+        },
+      );
+    });
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  makeState = hookedState;
+});
+
+afterEach(() => {
+  seen = null;
+});
+
+afterAll(async () => {
+  await proxy.close();
+  front.closeAllConnections();
+  upstream.closeAllConnections();
+  await new Promise((r) => front.close(r));
+  await new Promise((r) => upstream.close(r));
+});
+
+function post(): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${frontUrl}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
+/** Writes `parts` one per event-loop turn (each its own TCP write: undici sees many small chunks). */
+async function trickle(res: ServerResponse, parts: string[], end = true): Promise<void> {
+  for (const p of parts) {
+    res.write(p);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  if (end) res.end();
+}
+
+describe('hooked forwarding (dispatch handler)', () => {
+  it('reads a JSON answer split across many small chunks into one Buffer for the hook', async () => {
+    const json = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { text: 'x'.repeat(300) } });
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }); // chunked: no Content-Length
+      void trickle(res, json.match(/.{1,7}/gs)!);
+    };
+    const got = await post();
+    expect(got.status).toBe(200);
+    expect(got.headers['x-request-id']).toBe('req-1');
+    expect(Buffer.isBuffer(seen!.body)).toBe(true);
+    expect(JSON.parse(got.body)).toEqual({ got: json });
+    expect(await settled).toBeUndefined();
+  });
+
+  it('refuses an answer over the bound with the hook error and stops reading the upstream', async () => {
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // Over the bound, then the upstream would go on forever: only an abort ends it.
+      void trickle(
+        res,
+        Array.from({ length: 30 }, () => 'y'.repeat(100)),
+        false,
+      );
+    };
+    const got = await post();
+    expect(got.status).toBe(502);
+    expect(got.body).toBe(`upstream MCP answer exceeds ${LIMIT} bytes`);
+    const err = await settled;
+    expect(err).toBeInstanceOf(WardenError);
+    expect(err!.reason).toBe('upstream_too_large');
+    expect(seen).toBeNull(); // the hook never ran
+    expect(await upstreamCut).toBe(true);
+  });
+
+  it('accepts an answer of exactly the bound', async () => {
+    const json = JSON.stringify({ s: 'z'.repeat(LIMIT - 8) });
+    expect(json.length).toBe(LIMIT);
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      void trickle(res, json.match(/.{1,50}/gs)!);
+    };
+    const got = await post();
+    expect(got.status).toBe(200);
+    expect(JSON.parse(got.body)).toEqual({ got: json });
+  });
+
+  it('streams anything else to the hook as a Readable, with backpressure, byte for byte', async () => {
+    const big = Buffer.alloc(4 << 20, 'a');
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(big);
+    };
+    const got = await post();
+    expect(got.status).toBe(200);
+    expect(seen!.body).toBeInstanceOf(Readable);
+    expect(got.body.length).toBe(big.length);
+    expect(got.headers['x-request-id']).toBe('req-1');
+  });
+
+  it.each([
+    ['a JSON answer being read whole', 'application/json'],
+    ['a streamed answer', 'text/event-stream'],
+  ])('aborts the upstream when the agent leaves during %s', async (_what, type) => {
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': type });
+      res.write('{"partial":');
+      // and never finishes: only the abort ends it
+    };
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(`${frontUrl}/mcp`, { method: 'POST' }, (res) => {
+        res.once('data', () => req.destroy());
+      });
+      req.on('error', () => {});
+      req.on('close', resolve);
+      req.end('{}');
+      // Buffered: the agent sees nothing before the end, so it leaves once the upstream has started answering.
+      if (type === 'application/json') setTimeout(() => req.destroy(), 150);
+      setTimeout(() => reject(new Error('the agent request never closed')), 5_000);
+    });
+    const left = Date.now();
+    expect(await upstreamCut).toBe(true);
+    // Cut because the agent left, not by the 2 s body timeout.
+    expect(Date.now() - left).toBeLessThan(1_000);
+  });
+
+  it('answers 502 when the upstream cannot be reached and 504 when it does not answer in time', async () => {
+    upstreamHandler = (_req, res) => res.socket!.destroy();
+    const gone = await post();
+    expect(gone.status).toBe(502);
+    upstreamHandler = () => {}; // never answers
+    const slow = await post();
+    expect(slow.status).toBe(504);
+    expect((await settled)!.reason).toBe('upstream_timeout');
+  });
+});
