@@ -110,6 +110,34 @@ export interface ActivityRing extends ActivitySource {
   close(): Promise<void>;
 }
 
+/**
+ * One user's items waiting for the next batch: the newest ACTIVITY_RING_MAX,
+ * as JSON text. Serializing when an item is recorded keeps one flat string per
+ * item instead of an object holding the request's strings; and a busy user's
+ * older items are dropped at once instead of surviving until the flush, so a
+ * gateway at thousands of requests a second does not push them into V8's old
+ * generation (they would be trimmed from the ring anyway).
+ */
+class UserBatch {
+  private readonly items: string[] = [];
+  /** Where the oldest item is once the buffer is full (it is then a circle). */
+  private oldest = 0;
+
+  add(json: string): void {
+    if (this.items.length < ACTIVITY_RING_MAX) this.items.push(json);
+    else {
+      this.items[this.oldest] = json;
+      this.oldest = (this.oldest + 1) % ACTIVITY_RING_MAX;
+    }
+  }
+
+  /** Append the items, oldest first, as list entries under `key`. */
+  drain(key: string, out: Array<{ key: string; value: string }>): void {
+    const n = this.items.length;
+    for (let i = 0; i < n; i++) out.push({ key, value: this.items[(this.oldest + i) % n] });
+  }
+}
+
 /** Default of `console.activity_interval`: how long an item waits in memory before its batch goes to the store. */
 export const ACTIVITY_FLUSH_MS = 200;
 /** Items buffered at once before a batch is written without waiting for the interval. */
@@ -128,8 +156,8 @@ export const ACTIVITY_BATCH_MAX = 1_000;
 export function createActivityRing(store: Store, logger: Logger, options: { intervalMs?: number } = {}): ActivityRing {
   const intervalMs = options.intervalMs ?? ACTIVITY_FLUSH_MS;
   let warned = 0;
-  // user → items, oldest first. Serialized at the flush, and only the newest ACTIVITY_RING_MAX of each user.
-  let pending = new Map<string, ActivityItem[]>();
+  // user → that user's newest items (at most ACTIVITY_RING_MAX: the store trims older ones anyway), serialized when recorded.
+  let pending = new Map<string, UserBatch>();
   let count = 0;
   let timer: NodeJS.Timeout | undefined;
   let turn: NodeJS.Immediate | undefined;
@@ -145,10 +173,7 @@ export function createActivityRing(store: Store, logger: Logger, options: { inte
     pending = new Map();
     count = 0;
     const entries: Array<{ key: string; value: string }> = [];
-    for (const [user, items] of batch) {
-      const key = ringKey(user);
-      for (let i = Math.max(0, items.length - ACTIVITY_RING_MAX); i < items.length; i++) entries.push({ key, value: JSON.stringify(items[i]) });
-    }
+    for (const [user, items] of batch) items.drain(ringKey(user), entries);
     const write: Promise<void> = store
       .listPush(entries, { max: ACTIVITY_RING_MAX, ttlMs: ACTIVITY_RING_TTL_MS })
       .catch((e: unknown) => {
@@ -193,8 +218,8 @@ export function createActivityRing(store: Store, logger: Logger, options: { inte
       };
       if (err && err.status >= 500 && item.reason === undefined) item.reason = err.code;
       let items = pending.get(user);
-      if (!items) pending.set(user, (items = []));
-      items.push(item);
+      if (!items) pending.set(user, (items = new UserBatch()));
+      items.add(JSON.stringify(item));
       if (++count >= ACTIVITY_BATCH_MAX) flush();
       // After close (requests of a generation past its drain timeout): nothing batches them any more.
       else if (closed || intervalMs === 0) turn ??= setImmediate(flush);
