@@ -15,7 +15,7 @@ import { createRedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
 import { until } from '../support/eventually.js';
 import { captureLogs } from '../support/logs.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { commandCalls, startRedis, type TestRedis } from '../support/redis.js';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -45,8 +45,7 @@ describe('activity ring on a real Redis', () => {
     return s;
   };
   const calls = async () => {
-    const info = await raw.info('commandstats');
-    const n = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+    const n = await commandCalls(raw);
     return { lpush: n('lpush'), ltrim: n('ltrim'), pexpire: n('pexpire'), scripts: n('evalsha') + n('eval') };
   };
   const ids = async (store: Store, user: string) => (await store.listRange(`activity:${user}`, 1_000)).map((s) => (JSON.parse(s) as { id: string }).id);

@@ -16,7 +16,7 @@ import { createStore } from '../../src/store/create.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
 import { REPO_ROOT } from '../support/gateway.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { commandCalls, startRedis, type TestRedis } from '../support/redis.js';
 
 const logger = createLogger({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,8 +32,8 @@ describe('local quota blocks on a real Redis, two instances', () => {
     return s;
   };
   const scriptCalls = async () => {
-    const info = await raw.info('commandstats');
-    return Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0) + Number(/cmdstat_eval:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    const n = await commandCalls(raw);
+    return n('evalsha') + n('eval');
   };
 
   beforeAll(async () => {

@@ -198,3 +198,9 @@ async function dropKeys(url: string, keyPrefix: string): Promise<void> {
     await store.close();
   }
 }
+
+/** How many times each command ran on this server so far (INFO commandstats), by lower-case name; 0 for one that never ran. */
+export async function commandCalls(client: { info(section: 'commandstats'): Promise<string> }): Promise<(cmd: string) => number> {
+  const info = await client.info('commandstats');
+  return (cmd) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+}
