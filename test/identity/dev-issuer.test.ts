@@ -193,6 +193,9 @@ describe('verified-token cache with an injected clock', () => {
     let clock = Date.now();
     const { dev, auth } = await devAuth({ clock_tolerance: '0s' }, () => clock);
     const token = await dev.issue({ agent: 'a', user: 'u', ttlSeconds: 60 });
+    // The issuer stamps iat from the real clock: read it again after issuing, or a second
+    // boundary crossed in between makes the token "issued in the future" at tolerance 0.
+    clock = Date.now();
     const first = await auth.authenticate(token);
     clock += 30_000;
     expect(await auth.authenticate(token)).toBe(first);
