@@ -8,7 +8,6 @@
  */
 
 import { Hono, type Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import type { ApprovalService } from '../approvals/service.js';
 import type { ApprovalRecord } from '../approvals/records.js';
 import type { Runtime } from '../core/runtime.js';
@@ -26,14 +25,11 @@ import { registerBudgets } from './views/budgets.js';
 import { registerAccounts } from './views/accounts.js';
 import type { PushChannel } from '../approvals/push/channel.js';
 import { pushSection, registerPush } from './push/routes.js';
-import { allPending, watchPending } from './pending.js';
+import { allPending } from './pending.js';
+import { pendingEventStream } from './events.js';
+import { ID_SHAPE } from '../approvals/ids.js';
 
-const ID = /^[A-Za-z0-9_-]{16,64}$/;
 const CSRF_PURPOSE = 'console';
-/** How often the event stream looks for changes in the person's pending list. */
-const EVENTS_POLL_MS = 2_000;
-/** An event stream ends after this; the browser reconnects (and the session is checked again). */
-const EVENTS_MAX_MS = 5 * 60_000;
 /** Every this many polls the person's list is recomputed even when no id changed (an approver relation may have). */
 const EVENTS_RECHECK = 15;
 
@@ -177,30 +173,19 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
   app.get('/console/events', async (c) => {
     const who = await person(c);
     if (who instanceof Response) return who;
-    c.header('Cache-Control', 'no-store');
-    c.header('X-Content-Type-Options', 'nosniff');
-    return streamSSE(c, async (stream) => {
-      let last = '';
-      const started = Date.now();
-      let closed = false;
-      stream.onAbort(() => {
-        closed = true;
-      });
-      const look = watchPending(approvals.repo);
-      for (let poll = 0; !closed && Date.now() - started < EVENTS_MAX_MS; poll++) {
-        let ids = last;
-        try {
-          // Records are read only when the set of pending ids changed (or every EVENTS_RECHECK polls, for approver changes).
-          if ((await look()).changed || poll % EVENTS_RECHECK === 0) ids = (await pendingFor(who.sub)).map((r) => r.id).join(',');
-        } catch (err) {
-          rt.logger.warn({ err }, 'console events: pending list failed');
-        }
-        if (ids !== last) {
-          // The event says only that something changed, and how many wait; the page fetches the rest.
-          await stream.writeSSE({ event: 'pending', data: String(ids ? ids.split(',').length : 0) });
-          last = ids;
-        }
-        await stream.sleep(EVENTS_POLL_MS);
+    let last = '';
+    return pendingEventStream(c, approvals.repo, async (stream, look, poll) => {
+      let ids = last;
+      try {
+        // Records are read only when the set of pending ids changed (or every EVENTS_RECHECK polls, for approver changes).
+        if ((await look()).changed || poll % EVENTS_RECHECK === 0) ids = (await pendingFor(who.sub)).map((r) => r.id).join(',');
+      } catch (err) {
+        rt.logger.warn({ err }, 'console events: pending list failed');
+      }
+      if (ids !== last) {
+        // The event says only that something changed, and how many wait; the page fetches the rest.
+        await stream.writeSSE({ event: 'pending', data: String(ids ? ids.split(',').length : 0) });
+        last = ids;
       }
     });
   });
@@ -210,7 +195,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     if (post instanceof Response) return post;
     const { who, form } = post;
     const id = c.req.param('id');
-    const rec = ID.test(id) ? await approvals.repo.get(id) : null;
+    const rec = ID_SHAPE.test(id) ? await approvals.repo.get(id) : null;
     // Someone else's approval is indistinguishable from a missing one.
     if (!rec || !(await approvals.mayDecide(rec, who.sub))) {
       if (rec) rt.logger.warn({ approval_id: id, signed_in: who.sub }, 'console: decision refused, not an approver');
@@ -237,7 +222,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     const who = post.who;
     const id = c.req.param('id');
     // Grants are stored under the user: another person's grant id finds nothing here.
-    if (!ID.test(id) || !(await approvals.revokeGrant(who.sub, id))) {
+    if (!ID_SHAPE.test(id) || !(await approvals.revokeGrant(who.sub, id))) {
       return kit.message(c, 404, who, 'Not found', 'No such grant.');
     }
     return back(c, 'grant_revoked');

@@ -12,7 +12,6 @@
 
 import { hostname } from 'node:os';
 import { Hono, type Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import type { ApprovalService } from '../../approvals/service.js';
 import type { ApprovalRecord } from '../../approvals/records.js';
 import type { SignedInPerson } from '../../http/session.js';
@@ -31,18 +30,15 @@ import {
   type HealthView,
 } from './pages.js';
 import { createAdminCheck } from './role.js';
-import { PENDING_SCAN, pendingPage, watchPending } from '../pending.js';
+import { PENDING_SCAN, pendingPage } from '../pending.js';
+import { pendingEventStream } from '../events.js';
+import { ID_SHAPE } from '../../approvals/ids.js';
 
-const ID = /^[A-Za-z0-9_-]{16,64}$/;
 const HASH = /^[0-9a-f]{64}$/;
 /** Health probes answer within this, or count as unavailable. */
 const PROBE_TIMEOUT_MS = 2_000;
 /** Decided approvals listed on the approvals page. */
 const DECIDED_SHOWN = 20;
-/** How often the admin event stream looks at the pending sets. */
-const EVENTS_POLL_MS = 2_000;
-/** An event stream ends after this; the browser reconnects (and the role is checked again). */
-const EVENTS_MAX_MS = 5 * 60_000;
 
 const NOTICES = {
   approved: 'Approved once (as an approver of this request).',
@@ -162,31 +158,20 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
   app.get('/events', async (c) => {
     const who = await admin(c);
     if (who instanceof Response) return who;
-    c.header('Cache-Control', 'no-store');
-    c.header('X-Content-Type-Options', 'nosniff');
-    return streamSSE(c, async (stream) => {
-      const started = Date.now();
-      let closed = false;
-      stream.onAbort(() => {
-        closed = true;
-      });
-      const look = watchPending(approvals.repo);
-      while (!closed && Date.now() - started < EVENTS_MAX_MS) {
-        try {
-          const { changed, count } = await look();
-          if (changed) {
-            // Still signed in and still an admin? Asked again before anything is sent (a role can be taken away).
-            const still = await person(c);
-            if (still instanceof Response || still.sub !== who.sub || !(await isAdmin(still))) {
-              rt.logger.warn({ signed_in: who.sub }, 'console: admin event stream ended, no longer an admin');
-              return;
-            }
-            await stream.writeSSE({ event: 'pending', data: String(count) });
+    return pendingEventStream(c, approvals.repo, async (stream, look) => {
+      try {
+        const { changed, count } = await look();
+        if (changed) {
+          // Still signed in and still an admin? Asked again before anything is sent (a role can be taken away).
+          const still = await person(c);
+          if (still instanceof Response || still.sub !== who.sub || !(await isAdmin(still))) {
+            rt.logger.warn({ signed_in: who.sub }, 'console: admin event stream ended, no longer an admin');
+            return false;
           }
-        } catch (err) {
-          rt.logger.warn({ err }, 'console admin events: pending list failed');
+          await stream.writeSSE({ event: 'pending', data: String(count) });
         }
-        await stream.sleep(EVENTS_POLL_MS);
+      } catch (err) {
+        rt.logger.warn({ err }, 'console admin events: pending list failed');
       }
     });
   });
@@ -196,7 +181,7 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
     if (post instanceof Response) return post;
     const { who, form } = post;
     const id = c.req.param('id');
-    const rec = ID.test(id) ? await approvals.repo.get(id) : null;
+    const rec = ID_SHAPE.test(id) ? await approvals.repo.get(id) : null;
     if (!rec) return message(c, 404, who, 'Not found', 'No such approval.');
     const decision = form.decision;
     if (decision !== 'approve' && decision !== 'deny') return message(c, 400, who, 'Bad request', 'Unknown decision.');
