@@ -13,7 +13,7 @@ import { createOnError } from '../http/problem.js';
 import { bearerToken } from '../identity/bearer.js';
 import type { Principal } from '../core/principal.js';
 import type { Runtime } from '../core/runtime.js';
-import { randomId, safeEqual } from './ids.js';
+import { ID_SHAPE, randomId, safeEqual } from './ids.js';
 import { effectiveStatus, type ApprovalRecord } from './records.js';
 import { REVIEW_HEADERS, renderReviewPage, renderStatusPage } from './review-page.js';
 import type { ApprovalService } from './service.js';
@@ -21,7 +21,6 @@ import type { SignedInPerson } from '../http/session.js';
 import { reviewAuthOf } from '../identity/login/config-checks.js';
 
 const CSRF_COOKIE = 'warden_review_csrf';
-const ID = /^[A-Za-z0-9_-]{16,64}$/;
 
 async function authenticate(c: Context, rt: Runtime): Promise<Principal> {
   const token = bearerToken(c.req.header('authorization'));
@@ -100,7 +99,7 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
   app.get('/approvals/:id', async (c) => {
     const p = await authenticate(c, rt);
     const id = c.req.param('id');
-    const rec = ID.test(id) ? await service.repo.get(id) : null;
+    const rec = ID_SHAPE.test(id) ? await service.repo.get(id) : null;
     // Another agent's or user's approval looks exactly like a missing one.
     if (!rec || rec.request.agent !== p.agent || rec.request.user !== p.user) throw new WardenError('not_found', 'no such approval');
     const window = Math.floor(Date.now() / 10_000);
@@ -117,7 +116,7 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
   app.delete('/approvals/:id', async (c) => {
     const p = await authenticate(c, rt);
     const id = c.req.param('id');
-    const rec = p.user && ID.test(id) ? await service.revoke(id, p.user) : null;
+    const rec = p.user && ID_SHAPE.test(id) ? await service.revoke(id, p.user) : null;
     if (!rec) throw new WardenError('not_found', 'no such approval');
     return c.json(approvalStatusView(rec, rt.publicUrl), 200, { 'Cache-Control': 'no-store' });
   });
@@ -127,7 +126,7 @@ export function createApprovalRoutes(service: ApprovalService, rt: Runtime): Hon
   const reviewAuth = reviewAuthOf(rt.config);
   const sessions = rt.sessions;
   const findForReview = (id: string, t: string) =>
-    !ID.test(id) ? Promise.resolve(null) : reviewAuth === 'login' ? service.repo.get(id) : service.reviewable(id, t);
+    !ID_SHAPE.test(id) ? Promise.resolve(null) : reviewAuth === 'login' ? service.repo.get(id) : service.reviewable(id, t);
 
   /** The signed-in person entitled to decide on `rec`, or the page to answer instead. */
   async function reviewer(c: Context, rec: ApprovalRecord, returnTo: string): Promise<SignedInPerson | Response> {

@@ -11,6 +11,9 @@ export function randomId(bytes = 18): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/** The shape of an approval or grant id as the service hands them out (`randomId`); anything else is refused before a store call. */
+export const ID_SHAPE = /^[A-Za-z0-9_-]{16,64}$/;
+
 /** Hex HMAC-SHA256. */
 export function hmacHex(key: string | Uint8Array, data: string): string {
   return createHmac('sha256', key).update(data).digest('hex');

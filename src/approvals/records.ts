@@ -12,6 +12,7 @@
 import type { Store } from '../store/store.js';
 import { WardenError } from '../core/errors.js';
 import type { StoredRequest } from './request-capture.js';
+import { ID_SHAPE } from './ids.js';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
 
@@ -178,7 +179,7 @@ export function createApprovalRepo(store: Store, options: { ttlMs: number }): Ap
   return {
     recordKey,
     async get(id) {
-      if (!/^[A-Za-z0-9_-]{16,64}$/.test(id)) return null;
+      if (!ID_SHAPE.test(id)) return null;
       return parse(await store.get(recordKey(id)));
     },
     async create(rec) {
