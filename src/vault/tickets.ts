@@ -67,7 +67,17 @@ export function createLinkSecrets(store: Store, ttlMs: number, now: () => number
   const ticketKey = (t: string) => `vault:ticket:${digest(t)}`;
   const flowKey = (s: string) => `vault:flow:${digest(s)}`;
 
-  function parse<T>(raw: string | null): T | null {
+  /** Stores `value` under a new secret's key; returns the secret. */
+  async function put(key: (secret: string) => string, value: object): Promise<string> {
+    const secret = newSecret();
+    await store.set(key(secret), JSON.stringify(value), { ttlMs });
+    return secret;
+  }
+
+  /** Reads (`take`: single use) what `secret` names; null for a malformed secret (no store call), unknown, used or expired. */
+  async function read<T>(how: 'get' | 'take', key: (secret: string) => string, secret: string): Promise<T | null> {
+    if (!SECRET_SHAPE.test(secret)) return null;
+    const raw = await store[how](key(secret));
     if (raw === null) return null;
     try {
       return JSON.parse(raw) as T;
@@ -77,28 +87,11 @@ export function createLinkSecrets(store: Store, ttlMs: number, now: () => number
   }
 
   return {
-    async issueTicket(ticket) {
-      const secret = newSecret();
-      await store.set(ticketKey(secret), JSON.stringify({ ...ticket, issuedAt: now() } satisfies ConnectTicket), { ttlMs });
-      return secret;
-    },
-    async takeTicket(ticket) {
-      if (!SECRET_SHAPE.test(ticket)) return null;
-      return parse<ConnectTicket>(await store.take(ticketKey(ticket)));
-    },
-    async peekTicket(ticket) {
-      if (!SECRET_SHAPE.test(ticket)) return null;
-      return parse<ConnectTicket>(await store.get(ticketKey(ticket)));
-    },
-    async startFlow(flow) {
-      const state = newSecret();
-      await store.set(flowKey(state), JSON.stringify({ ...flow, startedAt: now() } satisfies LinkFlow), { ttlMs });
-      return state;
-    },
-    async takeFlow(state) {
-      if (!SECRET_SHAPE.test(state)) return null;
-      return parse<LinkFlow>(await store.take(flowKey(state)));
-    },
+    issueTicket: (ticket) => put(ticketKey, { ...ticket, issuedAt: now() } satisfies ConnectTicket),
+    takeTicket: (ticket) => read<ConnectTicket>('take', ticketKey, ticket),
+    peekTicket: (ticket) => read<ConnectTicket>('get', ticketKey, ticket),
+    startFlow: (flow) => put(flowKey, { ...flow, startedAt: now() } satisfies LinkFlow),
+    takeFlow: (state) => read<LinkFlow>('take', flowKey, state),
   };
 }
 

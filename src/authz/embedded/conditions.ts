@@ -229,6 +229,18 @@ interface ParamType {
   convert(value: unknown): unknown;
 }
 
+/** A CEL type whose JSON value is taken as it is when it has JavaScript type `js` (bool, string). */
+function primitive(name: 'bool' | 'string', js: 'boolean' | 'string'): ParamType {
+  return {
+    name,
+    cel: name,
+    convert: (v) => {
+      if (typeof v !== js) throw new Error(`expected type value '${name}', but found ${describe(v)}`);
+      return v;
+    },
+  };
+}
+
 function paramType(ref: ConditionParamTypeRef): ParamType {
   const generic = (): ParamType => {
     if (!ref.generic_types || ref.generic_types.length !== 1) throw new Error(`type ${ref.type_name} requires 1 generic type`);
@@ -238,23 +250,9 @@ function paramType(ref: ConditionParamTypeRef): ParamType {
     case 'TYPE_NAME_ANY':
       return { name: 'any', cel: 'dyn', convert: (v) => v };
     case 'TYPE_NAME_BOOL':
-      return {
-        name: 'bool',
-        cel: 'bool',
-        convert: (v) => {
-          if (typeof v !== 'boolean') throw new Error(`expected type value 'bool', but found ${describe(v)}`);
-          return v;
-        },
-      };
+      return primitive('bool', 'boolean');
     case 'TYPE_NAME_STRING':
-      return {
-        name: 'string',
-        cel: 'string',
-        convert: (v) => {
-          if (typeof v !== 'string') throw new Error(`expected type value 'string', but found ${describe(v)}`);
-          return v;
-        },
-      };
+      return primitive('string', 'string');
     case 'TYPE_NAME_INT':
       return { name: 'int', cel: 'int', convert: (v) => toInt64(v, 'an int') };
     case 'TYPE_NAME_UINT':
