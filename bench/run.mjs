@@ -3,15 +3,21 @@
  * Warden's load harness (`npm run bench`). Starts a static nginx upstream and,
  * one after another, every system under test; measures throughput with wrk,
  * repeats in alternating order; then measures latency of every row at one fixed
- * rate (open loop: 0.8 × the throughput of the slowest headline row G0–G4 run,
- * or --rate); writes medians, ratios and the issue's targets to
- * bench/results/latest.{json,md}.
+ * rate (open loop: the highest rate at which every headline row G0–G4 keeps its
+ * pinned core and the load core ≤ 60 % busy, from an open-loop calibration of
+ * each right after its last round; bench/lib/latency-rate.mjs; or --rate);
+ * writes medians, ratios and the issue's targets to bench/results/latest.{json,md}.
+ * A full run (no --variants, no --quick) also builds the commit before the
+ * redesign (bench/lib/baseline.mjs) and measures it as G0q@pre, G3q@pre, G4q@pre
+ * next to G0q, G3q, G4q (#11); --baseline REF / --baseline none choose.
  * See docs/performance.md for what each variant measures and how to read it.
  *
  *   node bench/run.mjs                                  # everything (≈ 15 min on 2 cores)
  *   node bench/run.mjs --quick                          # D,N,R,F,G0,G3, 1 round, short runs
  *   node bench/run.mjs --variants D,R,G0,G3 --rounds 1 --duration 5
  *   node bench/run.mjs --variants G0,G3 --profile       # + CPU profiles of Warden (bench/profiles/)
+ *   node bench/run.mjs --variants R,G0q,G3q,G4q --baseline bcc2b87 --rounds 1 --duration 5
+ *   node bench/run.mjs --variants D,R,G3 --rounds 1 --trace-gc --latency-samples   # tail analysis
  */
 
 import { parseArgs } from 'node:util';
@@ -29,6 +35,7 @@ import {
   peakRssSplit,
   pinTree,
   resetPeakRss,
+  runQueueWaitUs,
   sleep,
   waitForHttp,
 } from './lib/system.mjs';
@@ -50,6 +57,8 @@ import { DEFAULT_VARIANTS, HEADLINE_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_N
 
 const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
 import { beforeRedesign, markdown, ratios, summarize, targets } from './lib/report.mjs';
+import { CALIBRATION_RATE, describeRate, latencyRate, parseTraceGc, UTILISATION, utilisationAt } from './lib/latency-rate.mjs';
+import { BASELINE_REF, BASELINE_ROWS, baselineRatios, buildBaseline, preId } from './lib/baseline.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
@@ -63,6 +72,13 @@ const { values: opt } = parseArgs({
     'latency-duration': { type: 'string' },
     warmup: { type: 'string' },
     rate: { type: 'string' },
+    'calibration-rate': { type: 'string' },
+    // GC pauses of the latency runs (node --trace-gc on Warden, R and F; output to a log file instead of /dev/null).
+    'trace-gc': { type: 'boolean', default: false },
+    // One CSV per row of the latency run's requests (issue time, latency, send lag) in <out>/latency-samples/.
+    'latency-samples': { type: 'boolean', default: false },
+    // #11: a commit to build and measure as G0q@pre, G3q@pre, G4q@pre ('none': off; default: on for a full run).
+    baseline: { type: 'string' },
     connections: { type: 'string', default: '32' },
     'latency-connections': { type: 'string', default: '64' },
     'latency-tool': { type: 'string', default: 'paced' },
@@ -106,12 +122,25 @@ const cfg = {
   profile: opt.profile,
   /** Extra node flags for the Warden processes (e.g. "--max-semi-space-size=8"), to try tunings (they replace the bin's own semi-space flags). */
   nodeFlags: opt['node-flags'].split(/\s+/).filter(Boolean),
+  calibrationRate: Number(opt['calibration-rate'] ?? CALIBRATION_RATE),
+  traceGc: opt['trace-gc'],
+  latencySamples: opt['latency-samples'],
+  // The pre-redesign build: by default in a full run (every variant), else only when asked.
+  baseline: opt.baseline === 'none' ? null : (opt.baseline ?? (opt.variants || quick ? null : BASELINE_REF)),
 };
 for (const id of cfg.variants)
   if (!VARIANTS.some((v) => v.id === id)) throw new Error(`unknown variant ${id} (known: ${VARIANTS.map((v) => v.id).join(', ')})`);
 // D runs whenever latency is measured: every row's latency reads against it (added latency = row − D).
 if (cfg.latencyDuration > 0 && !cfg.variants.includes('D')) cfg.variants.unshift('D');
+// The baseline's ratios need R and today's quiet rows in the same run.
+if (cfg.baseline) for (const id of ['R', ...BASELINE_ROWS]) if (!cfg.variants.includes(id)) cfg.variants.push(id);
 const selected = VARIANTS.filter((v) => cfg.variants.includes(v.id));
+// G0q@pre, G3q@pre, G4q@pre: today's quiet rows (same config, flags, pinning, request) on the old build.
+if (cfg.baseline)
+  for (const id of BASELINE_ROWS) {
+    const base = VARIANTS.find((v) => v.id === id);
+    selected.push({ ...base, id: preId(id), what: `extra: ${id} on the build of ${cfg.baseline} (before the redesign, #11)`, baseline: true });
+  }
 const needs = new Set(selected.flatMap((v) => v.needs ?? []));
 
 // ------------------------------------------------------------ setup
@@ -141,6 +170,17 @@ const stale = buildStamp !== undefined && newestMtime(join(REPO, 'src')) > statS
 const cli =
   selected.some((v) => v.kind === 'warden') || !opt['no-micro'] ? ensureBuilt(REPO, cfg.dist, { build: opt.build || (stale && !opt['no-build']), log }) : null;
 
+// #11: the old build, in a temporary worktree removed when the run ends.
+let baseline = null;
+if (cfg.baseline) {
+  try {
+    baseline = buildBaseline(REPO, cfg.baseline, { log });
+    process.once('exit', () => baseline.remove());
+  } catch (err) {
+    log(`baseline rows skipped: ${err.message.slice(0, 500)}`);
+  }
+}
+
 // Per-run scratch space, so two runs on one machine never share configs or pid files.
 const WORK = join(BENCH, '.work', String(process.pid));
 rmSync(WORK, { recursive: true, force: true });
@@ -148,6 +188,7 @@ mkdirSync(join(WORK, 'logs'), { recursive: true });
 const PROFILES = join(BENCH, 'profiles');
 if (cfg.profile) mkdirSync(PROFILES, { recursive: true });
 const DATA_DIR = join(WORK, 'data');
+const DATA_DIR_PRE = join(WORK, 'data-pre');
 const tracker = createProcessTracker();
 process.on('SIGINT', () => {
   tracker.killAll();
@@ -173,6 +214,19 @@ if (needs.has('redis')) {
 }
 // Without OpenFGA the G2o rows are reported as failed; the rest of the run goes on.
 const unavailable = new Map();
+const PRE_KEY_PREFIX = 'wbenchpre:';
+if (cfg.baseline) {
+  for (const v of selected) if (v.baseline && !baseline) unavailable.set(v.id, 'the baseline build failed (see the log)');
+  if (baseline && redis) {
+    try {
+      // The old build reads its vault records with its own code, under its own key prefix.
+      await seedVault(baseline.dist, redis.url, vaultKey, PRE_KEY_PREFIX);
+    } catch (err) {
+      for (const v of selected)
+        if (v.baseline && v.needs?.includes('redis')) unavailable.set(v.id, `seeding the old build's vault failed: ${err.message.slice(0, 200)}`);
+    }
+  }
+}
 if (needs.has('openfga')) {
   try {
     openfga = await startOpenFga(tracker, WORK, cfg.loadCpu, {
@@ -223,18 +277,30 @@ for (const v of selected) {
       tracing: w.tracing,
       metricsOff: w.metricsOff,
       ...(w.tuples ? { policies: bigPolicies.get(w.tuples), checkType: 'doc' } : {}),
+      ...(v.baseline ? { keyPrefix: PRE_KEY_PREFIX } : {}),
     }),
   );
-  const token = v.auth ? mintToken(cli, file, DATA_DIR, v.mcp ? 'mcp' : undefined) : null;
-  wardenSetup.set(v.id, { port, file, token });
+  // The old build: its own CLI mints its token (it had no --route: tokens were not bound to an MCP resource then).
+  const dataDir = v.baseline ? DATA_DIR_PRE : DATA_DIR;
+  let token = null;
+  try {
+    token = v.auth ? mintToken(v.baseline ? baseline.cli : cli, file, dataDir, v.mcp && !v.baseline ? 'mcp' : undefined) : null;
+  } catch (err) {
+    if (!v.baseline) throw err;
+    unavailable.set(v.id, err.message.slice(0, 300));
+  }
+  wardenSetup.set(v.id, { port, file, token, dataDir, cli: v.baseline ? baseline.cli : cli });
 }
 
 // ------------------------------------------------------------ systems under test
 
 async function startSut(v, round) {
-  const { port, file, token } = wardenSetup.get(v.id);
+  const { port, file, token, dataDir, cli: wardenCli } = wardenSetup.get(v.id);
   const cpus = v.pinned === false ? null : cfg.sutCpu;
   const logFile = join(WORK, 'logs', `${v.id}.log`);
+  // --trace-gc: the latency run's Node processes print their GC pauses to a log of their own.
+  const traceGc = cfg.traceGc && round === 'lat';
+  const gcLog = join(WORK, 'logs', `${v.id}-gc.log`);
   let proc;
   let loadMs = null;
   const url = `http://127.0.0.1:${port}`;
@@ -252,16 +318,20 @@ async function startSut(v, round) {
     }
     case 'node':
       // R and F run with the Node flags Warden's bin applies to itself.
-      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin], {
-        cpus,
-        logFile,
-      });
+      proc = tracker.start(
+        v.id,
+        process.execPath,
+        [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin],
+        { cpus, logFile: traceGc ? gcLog : logFile },
+      );
       break;
     case 'fastify':
-      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, join(BENCH, 'servers', 'fastify-proxy.mjs'), String(port), upstreamOrigin], {
-        cpus,
-        logFile,
-      });
+      proc = tracker.start(
+        v.id,
+        process.execPath,
+        [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), join(BENCH, 'servers', 'fastify-proxy.mjs'), String(port), upstreamOrigin],
+        { cpus, logFile: traceGc ? gcLog : logFile },
+      );
       break;
     case 'warden': {
       const flags = cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
@@ -269,21 +339,25 @@ async function startSut(v, round) {
       // start` do (its `#!/usr/bin/env -S node …` line gives node Warden's flags; `env` finds this node first on
       // PATH), default log level (info: one audit line per request, written to /dev/null: its cost is serializing
       // and writing, not the disk).
-      const env = { ...process.env, WARDEN_DATA_DIR: DATA_DIR, NODE_ENV: 'development' };
+      const env = { ...process.env, WARDEN_DATA_DIR: dataDir, NODE_ENV: 'development' };
       delete env.WARDEN_LOG_LEVEL;
       delete env.WARDEN_NODE_FLAGS_APPLIED;
       if (v.logLevel) env.WARDEN_LOG_LEVEL = v.logLevel;
       // G3d: opt out of the bin's flags (V8 defaults). --node-flags / --profile: flags given here replace the re-exec.
       if (v.defaultHeap) env.WARDEN_NODE_FLAGS_APPLIED = 'off';
       // Profiling: give the flags here, so the bin does not re-exec (the profile is then of the serving process).
+      // --trace-gc: the flags go on the command line too (V8 flags are not allowed in NODE_OPTIONS).
+      // The old build (#11 rows) predates the bin's re-exec: node gets Warden's flags on its command line, as that run did.
+      if (traceGc) flags.push('--trace-gc');
       const tuned = v.nodeFlags ?? cfg.nodeFlags;
-      const nodeFlags = flags.length && !v.defaultHeap && tuned.length === 0 ? BASELINE_FLAGS : tuned;
-      const asBin = !flags.length && !v.defaultHeap && tuned.length === 0;
+      const nodeFlags = (flags.length || v.baseline) && !v.defaultHeap && tuned.length === 0 ? BASELINE_FLAGS : tuned;
+      const asBin = !flags.length && !v.defaultHeap && tuned.length === 0 && !v.baseline;
       env.PATH = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ''}`;
       const spawned = performance.now();
+      const out = traceGc ? gcLog : '/dev/null';
       proc = asBin
-        ? tracker.start(v.id, cli, ['start', '-c', file], { cpus, env, logFile: '/dev/null' })
-        : tracker.start(v.id, process.execPath, [...nodeFlags, ...flags, cli, 'start', '-c', file], { cpus, env, logFile: '/dev/null' });
+        ? tracker.start(v.id, wardenCli, ['start', '-c', file], { cpus, env, logFile: out })
+        : tracker.start(v.id, process.execPath, [...nodeFlags, ...flags, wardenCli, 'start', '-c', file], { cpus, env, logFile: out });
       await waitForHttp(`${url}/.warden/healthz`, { proc, timeoutMs: v.warden.tuples ? 180_000 : 30_000 });
       loadMs = performance.now() - spawned;
       // healthz answers as soon as the first worker listens; give the others time to start.
@@ -292,7 +366,7 @@ async function startSut(v, round) {
     }
   }
   if (v.kind !== 'warden') await waitForHttp(`${url}/api/items/42`, { proc });
-  return { url, pid: proc.pid, token, loadMs, stop: () => proc.stop() };
+  return { url, pid: proc.pid, token, loadMs, gcLog: traceGc && v.kind !== 'nginx' ? gcLog : null, stop: () => proc.stop() };
 }
 
 /** One request with fetch: the variant must answer 200 with the upstream's body (and swap credentials). */
@@ -419,7 +493,10 @@ async function measure(v, round) {
     const after = await upstreamAccepts();
     // Everything but D reaches the upstream through the system under test.
     const upstream = { connections: after.accepts - before.accepts, requests: after.requests - before.requests };
+    // The latency rate's calibration: open loop at a modest rate on the warm process of the last round.
+    const calibration = calibrating.has(v.id) && round === cfg.rounds ? await calibrate(v, sut, request, loadCpus) : null;
     return {
+      calibration,
       round,
       wrk,
       latency: null,
@@ -437,6 +514,60 @@ async function measure(v, round) {
     };
   } finally {
     await sut.stop();
+  }
+}
+
+/** Pids of the load core's processes a row's requests pass through (the latency client reports its own CPU). */
+function loadSidePids(v) {
+  const pids = [upstream.pid];
+  if (redis && v.needs?.includes('redis')) pids.push(redis.proc.pid);
+  if (openfga && v.needs?.includes('openfga')) pids.push(openfga.proc.pid);
+  return pids;
+}
+const cpuOf = (pids) => pids.reduce((a, p) => a + cpuTimeUs(p), 0);
+
+/**
+ * CPU per request open loop at the calibration rate, of the system under test (its pinned core) and of the
+ * load side (client, upstream, Redis, OpenFGA): what bench/lib/latency-rate.mjs sets the latency rate from.
+ */
+async function calibrate(v, sut, request, loadCpus) {
+  const pids = loadSidePids(v);
+  const durationSec = Math.max(2, Math.min(4, cfg.latencyDuration));
+  const c0 = { sut: cpuTimeUs(sut.pid), load: cpuOf(pids), wait: runQueueWaitUs(sut.pid) };
+  const t0 = performance.now();
+  try {
+    const lat = await runLatency({
+      url: sut.url + request.path,
+      request,
+      rate: cfg.calibrationRate,
+      durationSec,
+      connections: cfg.latencyConnections,
+      cpus: loadCpus,
+      tool: 'paced',
+      // The process is warm (it just served the wrk round): no client warm-up, so the CPU counted is the measured requests'.
+      warmupSec: 0,
+    });
+    const served = lat.requests;
+    if (!served) return null;
+    const c = {
+      id: v.id,
+      rate: cfg.calibrationRate,
+      achieved_rate: lat.achieved_rate,
+      sutCpuUs: (cpuTimeUs(sut.pid) - c0.sut) / served,
+      loadCpuUs: (cpuOf(pids) - c0.load + (lat.client_cpu_us ?? 0)) / served,
+      clientCpuUs: (lat.client_cpu_us ?? 0) / served,
+      p99_ms: lat.latency_ms.p99,
+      // Time the row waited for its core behind other work: when the row could not even keep the calibration rate,
+      // the host is busy and every latency of this run measures the host more than the row.
+      runqueue_wait_ms_per_s: (runQueueWaitUs(sut.pid) - c0.wait) / (performance.now() - t0),
+    };
+    log(
+      `calibration ${v.id.padEnd(4)} at ${c.rate} req/s (achieved ${Math.round(c.achieved_rate)}): SUT ${Math.round(c.sutCpuUs)} µs/req, load core ${Math.round(c.loadCpuUs)} µs/req (client ${Math.round(c.clientCpuUs)})`,
+    );
+    return c;
+  } catch (err) {
+    log(`calibration ${v.id}: FAILED ${err.message.slice(0, 300)}`);
+    return null;
   }
 }
 
@@ -459,7 +590,13 @@ async function measureLatency(v, rate) {
         cpus: loadCpus,
       });
     await sleep(200);
-    const cpu1 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0 };
+    // The client's own warm-up at the rate comes first (2 s): the counters below span it, so per-request
+    // numbers divide by every request sent, the warm-up's included.
+    const warmupSec = 2;
+    const pids = v.kind === 'direct' ? [] : loadSidePids(v);
+    const gcFrom = sut.gcLog && existsSync(sut.gcLog) ? statSync(sut.gcLog).size : 0;
+    const cpu1 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0, load: cpuOf(pids), wait: runQueueWaitUs(sut.pid) };
+    const t1 = performance.now();
     const latency = await runLatency({
       url: sut.url + request.path,
       request,
@@ -468,11 +605,32 @@ async function measureLatency(v, rate) {
       connections: cfg.latencyConnections,
       cpus: loadCpus,
       tool: cfg.latencyTool,
+      warmupSec,
+      samplesFile: cfg.latencySamples ? join(cfg.outDir, 'latency-samples', `${v.id}.csv`) : undefined,
     });
-    const served = (latency.achieved_rate ?? 0) * cfg.latencyDuration;
+    const wallSec = (performance.now() - t1) / 1000;
+    const served = (latency.achieved_rate ?? 0) * (cfg.latencyDuration + warmupSec);
     const cpuUsPerRequestFixed =
       served > 0 ? { sut: (cpuTimeUs(sut.pid) - cpu1.sut) / served, redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu1.redis) / served : null } : null;
-    return { latency, cpu_us_per_request_fixed: cpuUsPerRequestFixed };
+    // What the tail is made of: how busy each core was at this rate, how long the system under test waited
+    // for its core behind other work, how late the client sent, and (--trace-gc) the GC pauses.
+    const sutBusy = cpuUsPerRequestFixed ? utilisationAt(latency.achieved_rate, cpuUsPerRequestFixed.sut) : null;
+    const loadUs = served > 0 && v.kind !== 'direct' ? (cpuOf(pids) - cpu1.load) / served + (latency.client_cpu_us ?? 0) / (latency.requests || 1) : null;
+    let gc = null;
+    if (sut.gcLog && existsSync(sut.gcLog)) {
+      const parsed = parseTraceGc(readFileSync(sut.gcLog, 'utf8').slice(gcFrom));
+      // Per second of the measured window (the client's warm-up included: the same load).
+      gc = { ...parsed, seconds: wallSec };
+    }
+    const tail = {
+      sut_busy: sutBusy,
+      load_busy: loadUs !== null ? utilisationAt(latency.achieved_rate, loadUs) : null,
+      runqueue_wait_ms_per_s: (runQueueWaitUs(sut.pid) - cpu1.wait) / 1000 / wallSec || 0,
+      send_lag_p99_ms: latency.send_lag_ms?.p99 ?? null,
+      p99_from_plan_ms: latency.latency_from_plan_ms?.p99 ?? null,
+      gc,
+    };
+    return { latency, cpu_us_per_request_fixed: cpuUsPerRequestFixed, tail };
   } finally {
     await sut.stop();
   }
@@ -483,6 +641,15 @@ async function measureLatency(v, rate) {
 const started = new Date();
 let rate = Number(opt.rate ?? 0);
 let rateFrom = rate ? '--rate' : null;
+let rateRule = null;
+// Rows calibrated for the latency rate (after their last round): the headline rows in the run, else every pinned Warden row.
+const calibrating = new Set();
+if (!rate && cfg.latencyDuration > 0) {
+  const own = selected.filter((v) => !v.baseline && v.pinned !== false);
+  const headline = own.filter((v) => HEADLINE_VARIANTS.includes(v.id));
+  for (const v of headline.length ? headline : own.filter((v) => v.kind === 'warden')) calibrating.add(v.id);
+}
+if (cfg.latencySamples) mkdirSync(join(cfg.outDir, 'latency-samples'), { recursive: true });
 
 const samples = new Map(selected.map((v) => [v.id, []]));
 for (let round = 1; round <= cfg.rounds; round++) {
@@ -517,12 +684,22 @@ const medianRps = (id) => {
   return list.length ? list[Math.floor(list.length / 2)] : null;
 };
 if (!rate && cfg.latencyDuration > 0) {
+  const calibrations = [...calibrating].map((id) => samples.get(id).find((x) => x.calibration)?.calibration).filter(Boolean);
+  rateRule = latencyRate(calibrations);
+  if (rateRule) {
+    rate = rateRule.rate;
+    rateFrom = describeRate(rateRule);
+    log(`fixed latency rate ${rate} req/s: ${rateFrom}`);
+  }
+}
+if (!rate && cfg.latencyDuration > 0) {
+  // No calibration succeeded: the older rule (closed-loop throughput with 20 % off), marked as such.
   const pool = selected.filter((v) => HEADLINE_VARIANTS.includes(v.id) && medianRps(v.id));
   const candidates = pool.length ? pool : selected.filter((v) => v.kind === 'warden' && v.pinned !== false && medianRps(v.id));
   if (candidates.length) {
     const slowest = candidates.reduce((a, b) => (medianRps(b.id) < medianRps(a.id) ? b : a));
     rate = Math.max(100, Math.floor((0.8 * medianRps(slowest.id)) / 100) * 100);
-    rateFrom = `0.8 × ${slowest.id} (${Math.round(medianRps(slowest.id))} req/s, the slowest ${pool.length ? 'headline row' : 'Warden row'} run)`;
+    rateFrom = `no calibration: 0.8 × ${slowest.id} (${Math.round(medianRps(slowest.id))} req/s closed loop, the slowest ${pool.length ? 'headline row' : 'Warden row'} run)`;
     log(`fixed latency rate ${rate} req/s = ${rateFrom}`);
   } else log('no Warden row measured: no latency run (give --rate)');
 }
@@ -536,8 +713,13 @@ if (rate > 0 && cfg.latencyDuration > 0) {
     try {
       Object.assign(last, await measureLatency(v, rate));
       const l = last.latency.latency_ms;
+      const t = last.tail;
       log(
-        `latency ${v.id.padEnd(4)} at ${rate} req/s (achieved ${Math.round(last.latency.achieved_rate)})  p50 ${l.p50?.toFixed(3) ?? '-'} p99 ${l.p99?.toFixed(3) ?? '-'} ms  CPU/req ${last.cpu_us_per_request_fixed ? Math.round(last.cpu_us_per_request_fixed.sut) : '-'} µs`,
+        `latency ${v.id.padEnd(4)} at ${rate} req/s (achieved ${Math.round(last.latency.achieved_rate)})  p50 ${l.p50?.toFixed(3) ?? '-'} p99 ${l.p99?.toFixed(3) ?? '-'} ms  CPU/req ${last.cpu_us_per_request_fixed ? Math.round(last.cpu_us_per_request_fixed.sut) : '-'} µs` +
+          `  SUT core ${t.sut_busy !== null ? Math.round(t.sut_busy * 100) : '-'} % busy, load core ${t.load_busy !== null ? Math.round(t.load_busy * 100) : '-'} %, run-queue wait ${t.runqueue_wait_ms_per_s.toFixed(0)} ms/s, send lag p99 ${t.send_lag_p99_ms?.toFixed(3) ?? '-'} ms` +
+          (t.gc
+            ? `, GC: ${t.gc.scavenge.count} scavenges ${t.gc.scavenge.ms.toFixed(1)} ms (max ${t.gc.scavenge.max.toFixed(2)}), ${t.gc.full.count} full ${t.gc.full.ms.toFixed(1)} ms in ${t.gc.seconds.toFixed(1)} s`
+            : ''),
       );
     } catch (err) {
       log(`latency ${v.id}: FAILED ${err.message.slice(0, 300)}`);
@@ -558,6 +740,10 @@ if (!opt['no-micro']) {
 }
 
 await Promise.allSettled([upstream.stop(), redis?.proc.stop(), openfga?.proc.stop()]);
+if (baseline) {
+  baseline.remove();
+  log(`baseline: removed ${baseline.dir}`);
+}
 // Logs of failed rounds stay for inspection.
 const anyFailed = [...samples.values()].some((list) => list.some((x) => x.error));
 if (anyFailed) log(`some rounds failed; logs kept in ${join(WORK, 'logs')}`);
@@ -588,6 +774,9 @@ const result = {
     latency_tool: cfg.latencyTool,
     rate,
     rate_from: rateFrom,
+    rate_rule: rateRule ? { utilisation: UTILISATION, calibration_rate: cfg.calibrationRate, ...rateRule } : null,
+    baseline: cfg.baseline ? { ref: cfg.baseline, sha: baseline?.sha ?? null, build_s: baseline?.seconds ?? null } : null,
+    trace_gc: cfg.traceGc,
     sut_cpu: cfg.sutCpu,
     load_cpu: cfg.loadCpu,
     warden_node_flags: cfg.nodeFlags.length ? cfg.nodeFlags.join(' ') : `${WARDEN_NODE_FLAGS} (the bin's shebang)`,
@@ -596,6 +785,7 @@ const result = {
   variants: summaries,
   targets: targets(byId),
   before_redesign: beforeRedesign(byId),
+  baseline_ratios: cfg.baseline ? baselineRatios(byId) : null,
   ratios: ratios(byId),
   micro,
   samples: Object.fromEntries(samples),

@@ -16,15 +16,23 @@
  * samples are discarded: without it the percentiles above p99 are those of a
  * cold client (JIT, 64 connections being opened), the same for every variant.
  *
+ * The paced client also reports what it needs to tell a slow server from a
+ * slow client: its own CPU time (it runs on the load core), the send lag (how
+ * late each request left against its slot in the plan: the client waiting
+ * for its core) and the latency measured from that slot instead (wrk2's
+ * coordinated-omission-corrected latency: client lag included).
+ *
  * Usage: node latency-client.mjs '<json options>'  → prints one JSON line.
  * Options: url, method, headers, body, rate, durationSec, connections, tool, warmupSec,
- * spread (N: `{id}` in the path or body is a random integer in [0, N) per request; paced only).
+ * spread (N: `{id}` in the path or body is a random integer in [0, N) per request; paced only),
+ * samplesFile (paced only: one line per measured request, `epoch ms at issue, latency ms, send lag ms`).
  */
 
+import { writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
 
 const opts = JSON.parse(process.argv[2]);
-const { url, method = 'GET', headers = {}, body, rate, durationSec, connections = 64, tool = 'paced', warmupSec = 2, spread = 0 } = opts;
+const { url, method = 'GET', headers = {}, body, rate, durationSec, connections = 64, tool = 'paced', warmupSec = 2, spread = 0, samplesFile } = opts;
 const pick = (s) => (spread && s?.includes('{id}') ? s.replaceAll('{id}', String(Math.floor(Math.random() * spread))) : s);
 
 function percentiles(samples, count) {
@@ -39,15 +47,21 @@ async function paced() {
   const u = new URL(url);
   const pool = new Pool(u.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
   if (warmupSec > 0) await pacedRun(pool, u, warmupSec);
-  const result = await pacedRun(pool, u, durationSec);
+  const result = await pacedRun(pool, u, durationSec, true);
   await pool.close();
   return result;
 }
 
-async function pacedRun(pool, u, durationSec) {
+async function pacedRun(pool, u, durationSec, keep = false) {
   const path = decodeURI(u.pathname) + u.search;
   const total = Math.round(rate * durationSec);
   const samples = new Float64Array(total);
+  // Latency from the request's slot in the plan (send lag included), and the send lag alone.
+  const fromPlan = new Float64Array(total);
+  const lags = new Float64Array(total);
+  const issuedAt = keep ? new Float64Array(total) : null;
+  const sampleLag = keep ? new Float64Array(total) : null;
+  let lagged = 0;
   let ok = 0;
   let non2xx = 0;
   let errors = 0;
@@ -56,14 +70,19 @@ async function pacedRun(pool, u, durationSec) {
   let skipped = 0;
   const statuses = {};
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const CATCH_UP_MS = 20;
   await new Promise((resolve) => {
     const finishOne = () => {
       done++;
       if (done === total) resolve();
     };
-    const fire = () => {
+    const fire = (slot) => {
       const t0 = performance.now();
+      // Request `slot` (0-based) is due when (slot + 1) requests are due: at start + (slot + 1) / rate.
+      const planned = start + (slot + 1) * gapMs;
+      const lag = Math.max(0, t0 - planned);
+      lags[lagged++] = lag;
       pool
         .request({ method, path: pick(path), headers, body: pick(body) })
         .then(async (res) => {
@@ -71,8 +90,14 @@ async function pacedRun(pool, u, durationSec) {
           for await (const _ of res.body);
           const ms = performance.now() - t0;
           statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-          if (res.statusCode >= 200 && res.statusCode < 300) samples[ok++] = ms;
-          else non2xx++;
+          if (res.statusCode >= 200 && res.statusCode < 300) {
+            if (keep) {
+              issuedAt[ok] = performance.timeOrigin + t0;
+              sampleLag[ok] = lag;
+            }
+            fromPlan[ok] = ms + lag;
+            samples[ok++] = ms;
+          } else non2xx++;
         })
         .catch(() => {
           errors++;
@@ -98,10 +123,7 @@ async function pacedRun(pool, u, durationSec) {
         done += n;
         if (done === total) return resolve();
       }
-      while (sent < due) {
-        sent++;
-        fire();
-      }
+      while (sent < due) fire(sent++);
       if (sent >= total) return;
       const wait = start + (sent + 1) * gapMs - performance.now();
       if (wait >= 2) setTimeout(tick, Math.floor(wait) - 1);
@@ -113,6 +135,12 @@ async function pacedRun(pool, u, durationSec) {
     tick();
   });
   const elapsed = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  if (keep && samplesFile) {
+    let text = '';
+    for (let i = 0; i < ok; i++) text += `${issuedAt[i].toFixed(3)},${samples[i].toFixed(4)},${sampleLag[i].toFixed(4)}\n`;
+    writeFileSync(samplesFile, text);
+  }
   return {
     tool: 'paced',
     requested_rate: rate,
@@ -124,6 +152,9 @@ async function pacedRun(pool, u, durationSec) {
     errors,
     statuses,
     latency_ms: percentiles(samples, ok),
+    latency_from_plan_ms: percentiles(fromPlan, ok),
+    send_lag_ms: percentiles(lags, lagged),
+    client_cpu_us: cpu.user + cpu.system,
   };
 }
 

@@ -88,8 +88,20 @@ export async function runWrk({ url, script, durationSec, connections = 32, threa
 }
 
 /** Fixed-rate latency (see latency-client.mjs). */
-export async function runLatency({ url, request, rate, durationSec, connections, cpus, tool }) {
-  const options = { url, method: request.method, headers: request.headers, body: request.body, spread: request.spread, rate, durationSec, connections, tool };
+export async function runLatency({ url, request, rate, durationSec, connections, cpus, tool, warmupSec, samplesFile }) {
+  const options = {
+    url,
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    spread: request.spread,
+    rate,
+    durationSec,
+    connections,
+    tool,
+    ...(warmupSec !== undefined ? { warmupSec } : {}),
+    ...(samplesFile ? { samplesFile } : {}),
+  };
   const args = [process.execPath, LATENCY_CLIENT, JSON.stringify(options)];
   const argv = cpus === null || cpus === undefined ? args : ['taskset', '-c', String(cpus), ...args];
   const out = await run(argv, { timeoutMs: (durationSec + 60) * 1000 });

@@ -39,6 +39,10 @@ export function summarize(variant, samples) {
           overloaded: timed.some((s) => s.latency.achieved_rate < 0.95 * s.latency.requested_rate),
         }
       : null,
+    // What the tail is made of at the fixed rate (run.mjs measureLatency): core utilisations, run-queue wait, client lag, GC.
+    tail: timed.find((s) => s.tail)?.tail ?? null,
+    // The latency rate's open-loop calibration of this row (run.mjs calibrate), when it was calibrated.
+    calibration: ok.find((s) => s.calibration)?.calibration ?? null,
     upstream_connections: median(ok.map((s) => s.upstream?.connections)),
     sut_cpu_us_per_request: median(ok.map((s) => s.cpu_us_per_request?.sut)),
     redis_cpu_us_per_request: median(ok.map((s) => s.cpu_us_per_request?.redis ?? undefined)),
@@ -237,6 +241,60 @@ export function markdown(result) {
         );
     lines.push('');
   }
+  const rule = meta.rate_rule;
+  if (rule) {
+    lines.push('### How the latency rate was chosen');
+    lines.push('');
+    lines.push(
+      `Rule (bench/lib/latency-rate.mjs): ${meta.rate_from}. Each calibrated row was driven open loop at ${k(rule.calibration_rate)} req/s right after its last throughput round; ` +
+        `its CPU per request there gives the highest rate at which it keeps its pinned core, and the load core, ≤ ${Math.round(rule.utilisation * 100)} % busy.`,
+    );
+    lines.push('');
+    lines.push(
+      '| row | achieved req/s | SUT µs/req | load core µs/req (client) | max rate, SUT core | max rate, load core | p99 at calibration ms | run-queue wait ms/s |',
+    );
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of rule.rows)
+      lines.push(
+        `| ${r.id} | ${k(r.achieved_rate)} | ${f(r.sutCpuUs, 0)} | ${f(r.loadCpuUs, 0)} (${f(r.clientCpuUs, 0)}) | ${k(r.sutMax)} | ${k(r.loadMax)} | ${f(r.p99_ms, 3)} | ${f(r.runqueue_wait_ms_per_s, 0)} |`,
+      );
+    lines.push('');
+    if (rule.rows.some((r) => r.achieved_rate < 0.95 * rule.calibration_rate))
+      lines.push(
+        `**The host was busy:** a row did not keep even the calibration rate (${k(rule.calibration_rate)} req/s) while its threads waited for their core (run-queue wait above); the latencies of this run measure the host more than Warden.`,
+        '',
+      );
+  }
+  if (variants.some((v) => v.tail)) {
+    lines.push('### What the tail is made of');
+    lines.push('');
+    lines.push(
+      'At the fixed rate: how busy the row kept its pinned core and the load core (CPU per request × achieved rate), how long its threads waited for their core behind other work ' +
+        '(run-queue wait, /proc schedstat), the client’s send lag p99 (how late requests left against the plan), p99 measured from the plan (wrk2’s coordinated-omission-corrected p99: send lag included)' +
+        (meta.trace_gc ? ', and the GC pauses during the latency run (--trace-gc: main-thread pause, count and total)' : '') +
+        '.',
+    );
+    lines.push('');
+    lines.push(
+      `| variant | SUT core busy | load core busy | run-queue wait ms/s | send lag p99 ms | p99 ms | p99 from plan ms |${meta.trace_gc ? ' scavenges (ms total, max) | full GCs (ms total) | GC share of wall time |' : ''}`,
+    );
+    lines.push(`|---|---:|---:|---:|---:|---:|---:|${meta.trace_gc ? '---:|---:|---:|' : ''}`);
+    const pct = (x) => (x === null || x === undefined ? '–' : `${Math.round(x * 100)} %`);
+    for (const v of variants) {
+      const t = v.tail;
+      if (!t) continue;
+      const gc = t.gc;
+      const gcCols = meta.trace_gc
+        ? gc
+          ? ` ${gc.scavenge.count} (${f(gc.scavenge.ms, 1)}, ${f(gc.scavenge.max, 2)}) | ${gc.full.count} (${f(gc.full.ms, 1)}) | ${f(((gc.scavenge.ms + gc.full.ms) / (gc.seconds * 1000)) * 100, 2)} % |`
+          : ' – | – | – |'
+        : '';
+      lines.push(
+        `| ${v.id} | ${pct(t.sut_busy)} | ${pct(t.load_busy)} | ${f(t.runqueue_wait_ms_per_s, 1)} | ${f(t.send_lag_p99_ms, 3)} | ${f(v.latency?.p99, 3)} | ${f(t.p99_from_plan_ms, 3)} |${gcCols}`,
+      );
+    }
+    lines.push('');
+  }
   lines.push('## Targets (issue 7)');
   lines.push('');
   lines.push('| target | goal | measured | result |');
@@ -250,12 +308,33 @@ export function markdown(result) {
   if (like.some((r) => r.value !== null)) {
     lines.push(`## Against the committed run before the redesign (#11, ${BEFORE_REDESIGN.run})`);
     lines.push('');
-    lines.push('Quiet rows (log level warn), as that run measured Warden; each ratio must stay within 0.05 of it.');
+    lines.push(
+      'Quiet rows (log level warn), as that run measured Warden; each ratio must stay within 0.05 of it. That run started R without the semi-space flags and Warden with them, ' +
+        'and R now runs with Warden’s flags: these numbers compare two harnesses. The like-for-like comparison is the old build measured in this run (`--baseline`, below).',
+    );
     lines.push('');
     lines.push('| ratio | rows now | then | now | within 0.05 |');
     lines.push('|---|---|---:|---:|---|');
     for (const r of like)
       lines.push(`| ${r.name} | ${r.rows} | ${f(r.then)} | ${f(r.value)} | ${r.pass === null ? 'not measured' : r.pass ? 'yes' : '**no**'} |`);
+    lines.push('');
+  }
+  const pre = result.baseline_ratios ?? [];
+  if (pre.length) {
+    const b = meta.baseline;
+    lines.push(`## Against the build before the redesign, same run (#11: ${b?.ref ?? ''}${b?.sha ? ` = ${b.sha.slice(0, 10)}` : ''})`);
+    lines.push('');
+    lines.push(
+      'The old build measured in this run as G0q@pre, G3q@pre, G4q@pre: the same harness, configs, Node flags (on its command line; it predates the bin’s re-exec), log level warn and pinning as G0q, G3q, G4q; R is the same row for both. ' +
+        `Today’s ratio passes when it is within 0.05 of the old build’s or better.${b?.build_s ? ` (The old build took ${Math.round(b.build_s)} s: a temporary git worktree, \`npm ci --offline\`, tsc; removed after the run.)` : ''}`,
+    );
+    lines.push('');
+    lines.push('| ratio | today (rows) | before the redesign (rows) | today − before | within 0.05 or better |');
+    lines.push('|---|---:|---:|---:|---|');
+    for (const r of pre)
+      lines.push(
+        `| ${r.name} | ${f(r.today)} (${r.today_rows}) | ${f(r.pre)} (${r.pre_rows}) | ${r.delta === null ? '–' : (r.delta >= 0 ? '+' : '') + f(r.delta)} | ${r.pass === null ? 'not measured' : r.pass ? 'yes' : '**no**'} |`,
+      );
     lines.push('');
   }
   const mem = variants.filter((v) => v.relay_peak_rss_mb !== null || v.serving_peak_rss_mb !== null);

@@ -5,7 +5,7 @@
  */
 
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, existsSync, openSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** True when `cmd` runs (found on PATH). */
@@ -261,4 +261,28 @@ export async function waitForHttp(url, { timeoutMs = 20_000, proc, init } = {}) 
     await sleep(100);
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms (${last})`);
+}
+
+/**
+ * Time (µs) the threads of `pid` and its descendants have spent runnable but waiting for a CPU so far
+ * (/proc/<pid>/task/<tid>/schedstat, second field, ns): on a shared host, the time other work held the core.
+ */
+export function runQueueWaitUs(pid) {
+  let ns = 0;
+  for (const p of processTree(pid)) {
+    let tasks = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; /* exited meanwhile */
+    }
+    for (const t of tasks) {
+      try {
+        ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[1]) || 0;
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+  }
+  return ns / 1000;
 }

@@ -108,8 +108,9 @@ export function wardenYaml({
   metricsOff = false,
   policies = 'policies',
   checkType = 'item',
+  keyPrefix = KEY_PREFIX,
 }) {
-  const store = redisUrl ? `store: { driver: redis, url: "${redisUrl}", key_prefix: "${KEY_PREFIX}" }` : 'store: { driver: memory }';
+  const store = redisUrl ? `store: { driver: redis, url: "${redisUrl}", key_prefix: "${keyPrefix}" }` : 'store: { driver: memory }';
   const authzBlock =
     authz === 'openfga'
       ? `authz:\n  engine: openfga\n  model: policies/model.fga\n  openfga: { api_url: "${openfga.apiUrl}", store_id: "${openfga.storeId}", model_id: "${openfga.modelId}" }\n  cache_ttl: ${cacheTtl}`
@@ -211,7 +212,7 @@ export async function startRedis(tracker, workDir, cpus) {
 }
 
 /** Store the bench user's connection through Warden's own repository (sealed with `vaultKey`). */
-export async function seedVault(dist, redisUrl, vaultKey) {
+export async function seedVault(dist, redisUrl, vaultKey, keyPrefix = KEY_PREFIX) {
   const mod = (p) => import(pathToFileURL(join(dist, 'src', p)).href);
   const [{ createRedisStore }, { createVaultCipher }, { createConnectionRepository }, { createLogger }] = await Promise.all([
     mod('store/redis.js'),
@@ -220,7 +221,7 @@ export async function seedVault(dist, redisUrl, vaultKey) {
     mod('observability/logger.js'),
   ]);
   const logger = createLogger({ destination: { write: () => {} } });
-  const store = await createRedisStore({ url: redisUrl, keyPrefix: KEY_PREFIX, timeoutMs: 5_000, logger });
+  const store = await createRedisStore({ url: redisUrl, keyPrefix, timeoutMs: 5_000, logger });
   try {
     const repo = createConnectionRepository(store, createVaultCipher([{ id: 'k1', key: vaultKey }]));
     await repo.put({ user: BENCH_USER, provider: 'bench', accessToken: VAULT_TOKEN, scopes: [] });
