@@ -45,6 +45,12 @@ export interface Authorizer {
    * implements it; it never consults the engine.
    */
   peekBatch?(requests: CheckRequest[], options?: CheckOptions): boolean[] | undefined;
+  /**
+   * Answers in the order of `requests` without a promise: implemented by an
+   * engine that evaluates in-process (the embedded engine), and by the decision
+   * cache in front of one. Throws where `batchCheck` would reject.
+   */
+  batchCheckSync?(requests: CheckRequest[], options?: CheckOptions): boolean[];
   listObjects(request: ListObjectsRequest, options?: CheckOptions): Promise<string[]>;
   /** Types of the loaded model and the relations each defines (for load-time validation). */
   relations(): ReadonlyMap<string, ReadonlySet<string>>;

@@ -121,6 +121,63 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
     bound[result]?.inc(by);
   };
 
+  // Eviction order: a queue of (key, seq) records, oldest first. An entry moved to
+  // the recent end (or replaced, or expired) leaves its older record behind; that
+  // record is stale (its seq no longer matches the entry's) and is skipped when it
+  // reaches the front. Evicting through `entries.keys().next()` instead costs a
+  // scan over every deleted slot V8's Map keeps at its front until it rehashes:
+  // thousands of slots, ~10 µs per eviction once the cache is full of misses.
+  let queueKeys: string[] = [];
+  let queueSeqs: number[] = [];
+  let head = 0;
+
+  const enqueue = (key: string, seq: number) => {
+    queueKeys.push(key);
+    queueSeqs.push(seq);
+    // Stale records pile up only as fast as entries move; rebuild from the live
+    // entries once the queue is twice the bound (amortized O(1)).
+    if (queueKeys.length - head > 2 * options.maxEntries + 64) compact();
+    else if (head > 1024 && head * 2 > queueKeys.length) {
+      queueKeys = queueKeys.slice(head);
+      queueSeqs = queueSeqs.slice(head);
+      head = 0;
+    }
+  };
+
+  const resetQueue = () => {
+    queueKeys = [];
+    queueSeqs = [];
+    head = 0;
+  };
+
+  const compact = () => {
+    const live = [...entries].sort((a, b) => a[1].seq - b[1].seq);
+    queueKeys = live.map(([k]) => k);
+    queueSeqs = live.map(([, e]) => e.seq);
+    head = 0;
+  };
+
+  /** Drops the least recently used entry. */
+  const evictOne = () => {
+    while (head < queueKeys.length) {
+      const key = queueKeys[head];
+      const seq = queueSeqs[head];
+      head++;
+      const entry = entries.get(key);
+      if (entry !== undefined && entry.seq === seq) {
+        entries.delete(key);
+        counters.evictions++;
+        return;
+      }
+    }
+    // Unreachable while every live entry has its record; never loop on a broken queue.
+    const oldest = entries.keys().next();
+    if (!oldest.done) {
+      entries.delete(oldest.value);
+      counters.evictions++;
+    }
+  };
+
   const read = (key: string): Value | undefined => {
     const entry = entries.get(key);
     if (!entry) return undefined;
@@ -128,25 +185,29 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
       entries.delete(key);
       return undefined;
     }
-    // Re-insert to mark it most recently used (Map keeps insertion order), but
-    // only once it has drifted into the older half: a hot entry is not moved on
-    // every hit, and nothing in the newer half is near eviction anyway.
+    // Mark it most recently used, but only once it has drifted into the older
+    // half: a hot entry is not moved on every hit, and nothing in the newer half
+    // is near eviction anyway.
     if (inserted - entry.seq > options.maxEntries >> 1) {
-      entries.delete(key);
       entry.seq = ++inserted;
-      entries.set(key, entry);
+      enqueue(key, entry.seq);
     }
     return entry.value;
   };
 
   const write = (key: string, value: Value) => {
-    entries.delete(key);
-    while (entries.size >= options.maxEntries) {
-      const oldest = entries.keys().next().value as string;
-      entries.delete(oldest);
-      counters.evictions++;
+    const known = entries.get(key);
+    if (known !== undefined) {
+      known.value = value;
+      known.expiresAt = now() + options.ttlMs;
+      known.seq = ++inserted;
+      enqueue(key, known.seq);
+      return;
     }
-    entries.set(key, { value, expiresAt: now() + options.ttlMs, seq: ++inserted });
+    while (entries.size >= options.maxEntries) evictOne();
+    const entry: Entry = { value, expiresAt: now() + options.ttlMs, seq: ++inserted };
+    entries.set(key, entry);
+    enqueue(key, entry.seq);
   };
 
   const fresh = (opts?: CheckOptions) => opts?.consistency === 'higher_consistency';
@@ -171,7 +232,7 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
     };
   }
 
-  return {
+  const cached: CachedAuthorizer = {
     engine: authorizer.engine,
     get modelId() {
       return modelIdOf(authorizer);
@@ -284,11 +345,63 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
     ready: () => authorizer.ready(),
     async close() {
       entries.clear();
+      resetQueue();
       await authorizer.close();
     },
     stats,
     clear() {
       entries.clear();
+      resetQueue();
     },
   };
+
+  const sync = authorizer.batchCheckSync?.bind(authorizer);
+  if (sync) {
+    // An in-process engine: hits and misses are answered in this call, no promise.
+    cached.batchCheckSync = (requests, opts) => {
+      const n = requests.length;
+      if (fresh(opts)) {
+        count('bypass', n);
+        const answers = sync(requests, opts);
+        for (let i = 0; i < n; i++) write(checkKey(scope, requests[i]), answers[i]);
+        return answers;
+      }
+      const answers: boolean[] = new Array(n);
+      let missKeys: string[] | undefined;
+      let missAt: number[] | undefined;
+      for (let i = 0; i < n; i++) {
+        const key = checkKey(scope, requests[i]);
+        const value = read(key);
+        if (value !== undefined) answers[i] = value as boolean;
+        else {
+          (missKeys ??= []).push(key);
+          (missAt ??= []).push(i);
+        }
+      }
+      if (missKeys === undefined || missAt === undefined) {
+        count('hit', n);
+        return answers;
+      }
+      count('hit', n - missAt.length);
+      count('miss', missAt.length);
+      // One evaluation per distinct missing key (a policy's checks rarely repeat one: a linear scan will do).
+      const asked: CheckRequest[] = [];
+      const slot: number[] = [];
+      for (let j = 0; j < missKeys.length; j++) {
+        const first = missKeys.indexOf(missKeys[j]);
+        if (first === j) {
+          slot.push(asked.length);
+          asked.push(requests[missAt[j]]);
+        } else slot.push(slot[first]);
+      }
+      const got = sync(asked, opts);
+      if (got.length !== asked.length) {
+        throw new WardenError('authz_unavailable', 'The authorization service is unavailable', { reason: 'batch_length_mismatch' });
+      }
+      for (let j = 0; j < missKeys.length; j++) answers[missAt[j]] = got[slot[j]];
+      for (let j = 0, k = 0; j < missKeys.length; j++) if (slot[j] === k) write(missKeys[j], got[k++]);
+      return answers;
+    };
+  }
+  return cached;
 }

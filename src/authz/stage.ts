@@ -29,6 +29,12 @@ export interface AuthorizeStageOptions {
 
 type Span = { group: AuthorizeConfig; start: number; count: number };
 
+/** An engine's failure as the pipeline's error (fail closed: 503). */
+function engineFailure(err: unknown): WardenError {
+  if (err instanceof WardenError) return err;
+  return new WardenError('authz_unavailable', 'the authorization engine could not answer', { cause: err, reason: 'authz_error' });
+}
+
 const HIGHER_CONSISTENCY = Object.freeze({ consistency: 'higher_consistency' as const });
 
 /** Build the stage for one config generation. */
@@ -88,7 +94,7 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
     }
   }
 
-  /** Evaluate the policy's checks; without a promise when the decision cache answers all of them. */
+  /** Evaluate the policy's checks; without a promise when the engine runs in-process or the decision cache answers all of them. */
   function authorize(state: RequestState): Promise<void> | void {
     const groups = state.policy.authorize;
     if (groups.length === 0) return;
@@ -116,13 +122,22 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
     }
     if (requests.length === 0) return;
     const opts = state.releasing ? HIGHER_CONSISTENCY : undefined;
+    if (authorizer.batchCheckSync) {
+      // An in-process engine (embedded): hits and misses alike answer without a promise.
+      let answers: boolean[];
+      try {
+        answers = authorizer.batchCheckSync(requests, opts);
+      } catch (err) {
+        throw engineFailure(err);
+      }
+      return decide(state, requests, spans, answers);
+    }
     const cached = authorizer.peekBatch?.(requests, opts);
     if (cached) return decide(state, requests, spans, cached);
     return authorizer.batchCheck(requests, opts).then(
       (answers) => decide(state, requests, spans, answers),
       (err: unknown) => {
-        if (err instanceof WardenError) throw err;
-        throw new WardenError('authz_unavailable', 'the authorization engine could not answer', { cause: err, reason: 'authz_error' });
+        throw engineFailure(err);
       },
     );
   }

@@ -18,6 +18,17 @@ export function withCheckTiming(engine: Authorizer, metrics: Metrics): Authorize
     pending.then(done, done);
     return pending;
   };
+  const sync = engine.batchCheckSync?.bind(engine);
+  const timedSync = sync
+    ? (requests: Parameters<typeof sync>[0], options: Parameters<typeof sync>[1]): boolean[] => {
+        const started = performance.now();
+        try {
+          return sync(requests, options);
+        } finally {
+          histogram.observe((performance.now() - started) / 1000);
+        }
+      }
+    : undefined;
   return {
     engine: engine.engine,
     // OpenFGA resolves its model id at start (and on reload): read it through.
@@ -26,6 +37,7 @@ export function withCheckTiming(engine: Authorizer, metrics: Metrics): Authorize
     },
     check: (request, options) => timed(() => engine.check(request, options)),
     batchCheck: (requests, options) => timed(() => engine.batchCheck(requests, options)),
+    ...(timedSync ? { batchCheckSync: timedSync } : {}),
     listObjects: (request, options) => engine.listObjects(request, options),
     relations: () => engine.relations(),
     ready: () => engine.ready(),

@@ -259,6 +259,132 @@ describe('withDecisionCache', () => {
   });
 });
 
+/** An in-process fake engine (like the embedded one): `batchCheckSync` answers without a promise. */
+function syncEngine(decide: (r: CheckRequest) => boolean) {
+  const fake = fakeEngine(decide);
+  const syncCalls: CheckRequest[][] = [];
+  const engine: Authorizer & { modelId: string } = Object.assign(Object.create(null), fake.engine, {
+    engine: 'embedded' as const,
+    modelId: 'm1',
+    batchCheckSync(rs: CheckRequest[]) {
+      syncCalls.push(rs);
+      if (fake.state.failing) throw new WardenError('authz_unavailable', 'down', { reason: 'test' });
+      return rs.map(decide);
+    },
+  });
+  return { ...fake, engine, syncCalls };
+}
+
+describe('withDecisionCache: in-process engines (batchCheckSync)', () => {
+  it('is offered only when the engine answers synchronously', () => {
+    expect(withDecisionCache(fakeEngine(() => true).engine, { ttlMs: 1_000, maxEntries: 10 }).batchCheckSync).toBeUndefined();
+    expect(typeof withDecisionCache(syncEngine(() => true).engine, { ttlMs: 1_000, maxEntries: 10 }).batchCheckSync).toBe('function');
+  });
+
+  it('answers misses from the engine and hits from the cache, in order, without a promise', () => {
+    const { engine, syncCalls, calls } = syncEngine((r) => r.object !== 'doc:2');
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    const reqs = [1, 2, 1, 3].map((n) => ({ ...alice, object: `doc:${n}` }));
+    const first = cache.batchCheckSync!(reqs);
+    expect(first).toEqual([true, false, true, true]);
+    // One evaluation per distinct missing check; nothing through the async API.
+    expect(syncCalls).toEqual([[reqs[0], reqs[1], reqs[3]]]);
+    expect(calls).toHaveLength(0);
+    expect(cache.stats()).toMatchObject({ misses: 4, hits: 0, size: 3 });
+    expect(cache.batchCheckSync!([reqs[1], reqs[3]])).toEqual([false, true]);
+    expect(syncCalls).toHaveLength(1);
+    expect(cache.stats()).toMatchObject({ hits: 2 });
+    // A partial hit asks the engine for the missing check only.
+    expect(cache.batchCheckSync!([reqs[0], { ...alice, object: 'doc:4' }])).toEqual([true, true]);
+    expect(syncCalls[1]).toEqual([{ ...alice, object: 'doc:4' }]);
+  });
+
+  it('never caches errors, and bypasses the cache for higher_consistency', () => {
+    const { engine, syncCalls, state } = syncEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    state.failing = true;
+    expect(() => cache.batchCheckSync!([alice])).toThrow(WardenError);
+    expect(cache.stats().size).toBe(0);
+    state.failing = false;
+    expect(cache.batchCheckSync!([alice])).toEqual([true]);
+    expect(cache.batchCheckSync!([alice], { consistency: 'higher_consistency' })).toEqual([true]);
+    expect(syncCalls).toHaveLength(3);
+    expect(cache.stats()).toMatchObject({ bypassed: 1, size: 1 });
+  });
+
+  it('peekBatch and the async API still see what the sync path cached', async () => {
+    const { engine, calls } = syncEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    cache.batchCheckSync!([alice]);
+    expect(cache.peekBatch!([alice])).toEqual([true]);
+    expect(await cache.check(alice)).toBe(true);
+    expect(calls).toHaveLength(0);
+  });
+});
+
+describe('withDecisionCache: eviction at size', () => {
+  it('keeps a hot entry through many times its size in misses, and stays bounded', async () => {
+    const { engine, calls } = fakeEngine(() => true);
+    const max = 64;
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: max });
+    const hot = { ...alice, object: 'doc:hot' };
+    await cache.check(hot);
+    for (let i = 0; i < max * 50; i++) {
+      await cache.check({ ...alice, object: `doc:${i}` });
+      if (i % 8 === 0) await cache.check(hot); // read often enough to be moved before it ages out
+      expect(cache.stats().size).toBeLessThanOrEqual(max);
+    }
+    expect(calls.filter((c) => (c.requests[0] as CheckRequest).object === 'doc:hot')).toHaveLength(1);
+    expect(cache.stats()).toMatchObject({ size: max, evictions: max * 50 + 1 - max });
+    // The newest misses are still cached, the oldest are gone (least recently used first).
+    const before = calls.length;
+    await cache.check({ ...alice, object: `doc:${max * 50 - 1}` });
+    expect(calls.length).toBe(before);
+    await cache.check({ ...alice, object: 'doc:0' });
+    expect(calls.length).toBe(before + 1);
+  });
+
+  it('a rewritten entry (higher_consistency) is evicted by its newest position, not its first', async () => {
+    const { engine } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 3 });
+    const doc = (n: number) => ({ ...alice, object: `doc:${n}` });
+    for (const n of [1, 2, 3]) await cache.check(doc(n));
+    await cache.check(doc(1), { consistency: 'higher_consistency' }); // doc:1 is now the newest
+    await cache.check(doc(4)); // evicts doc:2
+    await cache.check(doc(5)); // evicts doc:3
+    await cache.check(doc(6)); // evicts doc:1, by now the oldest (reads would move entries: none before this point)
+    expect(cache.peekBatch!([doc(4), doc(5), doc(6)])).toEqual([true, true, true]);
+    for (const n of [1, 2, 3]) expect(cache.peekBatch!([doc(n)])).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ size: 3, evictions: 3 });
+  });
+
+  it('keeps the eviction order when hits move entries many times without an eviction', async () => {
+    const { engine, calls } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 100 });
+    const doc = (n: number) => ({ ...alice, object: `doc:${n}` });
+    for (let n = 0; n < 60; n++) await cache.check(doc(n));
+    // Hits move entries that drifted into the older half: each round moves all 60,
+    // so the order queue is rebuilt (compacted) in the middle of round 4.
+    for (let round = 0; round < 4; round++) for (let n = 0; n < 60; n++) await cache.check(doc(n));
+    expect(cache.stats()).toMatchObject({ size: 60, evictions: 0, misses: 60 });
+    for (let n = 1000; n < 1040; n++) await cache.check(doc(n)); // full
+    await cache.check(doc(2000)); // evicts doc:0, the least recently used
+    for (const n of [1, 24, 25, 59]) expect(cache.peekBatch!([doc(n)])).toEqual([true]);
+    expect(cache.peekBatch!([doc(0)])).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ size: 100, evictions: 1 });
+    expect(calls).toHaveLength(101);
+  });
+
+  it('clear() forgets the eviction order too', async () => {
+    const { engine } = fakeEngine(() => true);
+    const cache = withDecisionCache(engine, { ttlMs: 60_000, maxEntries: 2 });
+    for (const n of [1, 2]) await cache.check({ ...alice, object: `doc:${n}` });
+    cache.clear();
+    for (const n of [3, 4, 5]) await cache.check({ ...alice, object: `doc:${n}` });
+    expect(cache.stats()).toMatchObject({ size: 2, evictions: 1 });
+  });
+});
+
 describe('canonicalJson', () => {
   it('sorts keys at every level and keeps array order and types', () => {
     expect(canonicalJson({ b: 1, a: { d: [2, 1], c: '1' } })).toBe('{"a":{"c":"1","d":[2,1]},"b":1}');

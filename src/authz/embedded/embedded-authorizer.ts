@@ -32,6 +32,8 @@ export interface EmbeddedAuthorizer extends Authorizer {
   readonly evaluator: EmbeddedEngine;
   /** A digest of the model and tuples (`sha256:…`, 16 hex digits): names this policy generation in logs and cache keys. */
   readonly modelId: string;
+  /** Evaluates in-process: no promise. */
+  batchCheckSync(requests: CheckRequest[], options?: CheckOptions): boolean[];
 }
 
 /**
@@ -93,6 +95,17 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
     if (closed) throw new WardenError('authz_unavailable', 'The authorization engine is closed', { reason: 'fga_closed' });
   };
 
+  const checkAll = (requests: CheckRequest[]): boolean[] => {
+    ensureOpen();
+    const out = new Array<boolean>(requests.length);
+    try {
+      for (let i = 0; i < requests.length; i++) out[i] = evaluator.check(requests[i]);
+    } catch (err) {
+      throw toWardenError(err);
+    }
+    return out;
+  };
+
   return {
     engine: 'embedded',
     evaluator,
@@ -106,15 +119,9 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
       }
     },
     async batchCheck(requests: CheckRequest[], _options?: CheckOptions): Promise<boolean[]> {
-      ensureOpen();
-      const out = new Array<boolean>(requests.length);
-      try {
-        for (let i = 0; i < requests.length; i++) out[i] = evaluator.check(requests[i]);
-      } catch (err) {
-        throw toWardenError(err);
-      }
-      return out;
+      return checkAll(requests);
     },
+    batchCheckSync: (requests: CheckRequest[], _options?: CheckOptions): boolean[] => checkAll(requests),
     async listObjects(request: ListObjectsRequest, _options?: CheckOptions): Promise<string[]> {
       ensureOpen();
       try {
