@@ -15,7 +15,15 @@ export interface NewStateInit {
   requestId?: string;
 }
 
-/** The state of one request; an inbound X-Request-Id is kept when it is well formed. */
+/**
+ * The state of one request; an inbound X-Request-Id is kept when it is well formed.
+ * Every field a stage, the proxy or the audit step may set later is present
+ * from the start (undefined): the object keeps one shape for its whole life,
+ * with every field stored in the object itself. (Fields added one by one after
+ * creation each moved the object to a new hidden class and grew a separate
+ * property array, several allocations per request on the pass-through path.)
+ * state.test.ts checks that this list covers RequestState.
+ */
 export function newState(init: NewStateInit): RequestState {
   const inbound = init.requestId ?? (init.headers['x-request-id'] as string | undefined);
   return {
@@ -31,5 +39,34 @@ export function newState(init: NewStateInit): RequestState {
     policy: { authorize: [], approval: [] },
     upstreamHeaders: [],
     checks: [],
+    route: undefined,
+    routeIndex: undefined,
+    principal: undefined,
+    token: undefined,
+    body: undefined,
+    json: undefined,
+    mcp: undefined,
+    responseHook: undefined,
+    responseHead: undefined,
+    responseBuffer: undefined,
+    signal: undefined,
+    releasing: undefined,
+    upstreamAuthorization: undefined,
+    forwardOnlyHeaders: undefined,
+    approvalId: undefined,
+    limitTrace: undefined,
+    afterApprove: undefined,
+    onSettled: undefined,
+    approval: undefined,
+    assertionHeaders: undefined,
+    responseHeaders: undefined,
+    streamedBody: undefined,
+    shadow: undefined,
+    shadowMode: undefined,
+    decision: undefined,
+    reason: undefined,
+    status: undefined,
+    upstreamStartedAt: undefined,
+    upstreamHeadersAt: undefined,
   };
 }
