@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { DROPPED_UPSTREAM_HEADERS, isValidHost, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { DROPPED_UPSTREAM_HEADERS, downstreamRawHeaders, isValidHost, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import { isTrusted, trustedProxies } from './trust.js';
 
 const info: ForwardingInfo = {
@@ -206,5 +206,70 @@ describe('isValidHost (#12 A.6)', () => {
     'x'.repeat(300),
   ])('refuses %j', (h) => {
     expect(isValidHost(h)).toBe(false);
+  });
+});
+
+describe('downstreamRawHeaders', () => {
+  const raw = (...pairs: string[]) => pairs.map((s) => Buffer.from(s, 'latin1'));
+
+  it('sends names in lower case and values byte for byte, ending with the request id', () => {
+    const { headers, eventStream } = downstreamRawHeaders(
+      raw('Content-Type', 'application/json', 'Content-Length', '2', 'X-Custom-Thing', 'caf\u00e9 \u00ff', 'ETag', '"v1"'),
+      'req-9',
+    );
+    expect(headers).toEqual([
+      'content-type',
+      'application/json',
+      'content-length',
+      '2',
+      'x-custom-thing',
+      'caf\u00e9 \u00ff',
+      'etag',
+      '"v1"',
+      'x-request-id',
+      'req-9',
+    ]);
+    expect(eventStream).toBe(false);
+  });
+
+  it('drops hop-by-hop headers, cookies, the upstream request id and reflected assertion headers whatever their case', () => {
+    const { headers } = downstreamRawHeaders(
+      raw(
+        'Connection',
+        'keep-alive',
+        'Keep-Alive',
+        'timeout=5',
+        'Transfer-Encoding',
+        'chunked',
+        'Set-Cookie',
+        'a=1',
+        'SET-COOKIE2',
+        'b=2',
+        'Warden-Identity',
+        'x.y.z',
+        'X-Request-ID',
+        'upstream-id',
+        'X-User-Assertion',
+        'reflected',
+        'Vary',
+        'Accept',
+      ),
+      'req-1',
+      new Set(['x-user-assertion']),
+    );
+    expect(headers).toEqual(['vary', 'Accept', 'x-request-id', 'req-1']);
+  });
+
+  it('drops the headers the upstream names in Connection', () => {
+    const { headers } = downstreamRawHeaders(
+      raw('X-Secret-Hop', '1', 'Connection', 'X-Secret-Hop, Close', 'Server', 'nginx', 'x-other-hop', '2', 'connection', 'x-other-hop'),
+      'r',
+    );
+    expect(headers).toEqual(['server', 'nginx', 'x-request-id', 'r']);
+  });
+
+  it('reports an event stream', () => {
+    expect(downstreamRawHeaders(raw('Content-Type', 'text/event-stream; charset=utf-8'), 'r').eventStream).toBe(true);
+    expect(downstreamRawHeaders(raw('content-type', 'text/plain'), 'r').eventStream).toBe(false);
   });
 });

@@ -5,6 +5,9 @@
  */
 
 import { isTrusted, type TrustedProxies } from './trust.js';
+import { util as undiciUtil } from './undici-pool.js';
+
+const lowerName = undiciUtil.bufferToLowerCasedHeaderName;
 
 const HOP_BY_HOP = [
   'connection',
@@ -207,30 +210,37 @@ export function upstreamHeaders(
 
 /**
  * Filter the upstream's raw response headers (undici's name/value Buffers) into
- * the flat list `writeHead` takes, ending with Warden's `x-request-id`. Values
- * pass as latin1, byte for byte, which is how Node writes them back out.
- * Also reports whether the response is an event stream (flushed at once).
+ * the flat list `writeHead` takes, ending with Warden's `x-request-id`. Names
+ * go out in lower case (as HTTP/2 writes them, and as undici's parsed headers
+ * give them): well-known names are interned strings from undici's lookup tree,
+ * so the hot path neither copies nor case-maps a name, and Node's own
+ * header matching finds nothing to lower-case. Values pass as latin1, byte for
+ * byte, which is how Node writes them back out. Also reports whether the
+ * response is an event stream (flushed at once).
  */
 export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, hidden?: ReadonlySet<string>): { headers: string[]; eventStream: boolean } {
   const headers: string[] = [];
-  let connection: ReadonlySet<string> = NO_TOKENS;
+  let connection: Set<string> | undefined;
   let eventStream = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString('latin1');
-    const lower = name.toLowerCase();
-    const value = raw[i + 1].toString('latin1');
-    if (lower === 'connection') {
-      // `keep-alive` and `close` name no other header; anything else is parsed.
-      if (value !== 'keep-alive' && value !== 'close') connection = connectionTokens(value);
+    const name = lowerName(raw[i]);
+    if (name === 'connection') {
+      const value = raw[i + 1].toString('latin1');
+      // `keep-alive` and `close` name no other header; anything else is parsed (every Connection line counts).
+      if (value !== 'keep-alive' && value !== 'close') {
+        connection ??= new Set();
+        for (const t of connectionTokens(value)) connection.add(t);
+      }
       continue;
     }
-    if (DROP_DOWNSTREAM.has(lower) || lower === 'x-request-id' || hidden?.has(lower)) continue;
-    if (lower === 'content-type' && value.startsWith('text/event-stream')) eventStream = true;
+    if (DROP_DOWNSTREAM.has(name) || name === 'x-request-id' || hidden?.has(name)) continue;
+    const value = raw[i + 1].toString('latin1');
+    if (name === 'content-type' && value.startsWith('text/event-stream')) eventStream = true;
     headers.push(name, value);
   }
-  if (connection !== NO_TOKENS) {
+  if (connection !== undefined) {
     // Rare: the upstream named extra hop-by-hop headers; drop them after the fact.
-    for (let i = headers.length - 2; i >= 0; i -= 2) if (connection.has(headers[i].toLowerCase())) headers.splice(i, 2);
+    for (let i = headers.length - 2; i >= 0; i -= 2) if (connection.has(headers[i])) headers.splice(i, 2);
   }
   headers.push('x-request-id', requestId);
   return { headers, eventStream };

@@ -20,4 +20,6 @@ export const errors = require('undici/lib/core/errors.js') as typeof UndiciError
 /** undici's own header parsing (what pool.request hands its caller), loaded by the Pool already. */
 export const util = require('undici/lib/core/util.js') as {
   parseHeaders(raw: Buffer[] | string[]): Record<string, string | string[]>;
+  /** A raw header name in lower case: well-known names come from undici's lookup tree as interned strings (no copy, no case mapping). */
+  bufferToLowerCasedHeaderName(name: Buffer): string;
 };
