@@ -135,11 +135,13 @@ if (cfg.latencyDuration > 0 && !cfg.variants.includes('D')) cfg.variants.unshift
 // The baseline's ratios need R and today's quiet rows in the same run.
 if (cfg.baseline) for (const id of ['R', ...BASELINE_ROWS]) if (!cfg.variants.includes(id)) cfg.variants.push(id);
 const selected = VARIANTS.filter((v) => cfg.variants.includes(v.id));
-// G0q@pre, G3q@pre, G4q@pre: today's quiet rows (same config, flags, pinning, request) on the old build.
+// G0q@pre, G3q@pre, G4q@pre: today's quiet rows (same config, flags, pinning, request) on the old build, each
+// measured right after its twin (before it in even rounds), so that the host's drift hits both alike.
 if (cfg.baseline)
   for (const id of BASELINE_ROWS) {
-    const base = VARIANTS.find((v) => v.id === id);
-    selected.push({ ...base, id: preId(id), what: `extra: ${id} on the build of ${cfg.baseline} (before the redesign, #11)`, baseline: true });
+    const at = selected.findIndex((v) => v.id === id);
+    const base = selected[at];
+    selected.splice(at + 1, 0, { ...base, id: preId(id), what: `extra: ${id} on the build of ${cfg.baseline} (before the redesign, #11)`, baseline: true });
   }
 const needs = new Set(selected.flatMap((v) => v.needs ?? []));
 
