@@ -20,32 +20,17 @@
 
 import type { BudgetState, RateLimitResult, SettleWatcher } from './store.js';
 
+/** What both reservations (exact, or one that may lease a block) start with. */
+type ReserveArgs = [key: string, windowMs: number, max: number, amount: number, member: string, leaseMs: number];
+
 /** What the blocks need from the batcher (redis-limits.ts); injected for tests. */
 export interface BlockRemote {
   rate(key: string, intervalUs: number, burst: number, peek: boolean): Promise<RateLimitResult>;
   rateLease(key: string, intervalUs: number, burst: number, want: number, headroom: number, least: number): Promise<RateLimitResult & { granted: number }>;
   rateReturn(key: string, intervalUs: number, count: number): Promise<void>;
-  reserve(
-    key: string,
-    windowMs: number,
-    max: number,
-    amount: number,
-    member: string,
-    leaseMs: number,
-    force: boolean,
-    peek: boolean,
-  ): Promise<BudgetState & { reserved: boolean }>;
+  reserve(...args: [...ReserveArgs, force: boolean, peek: boolean]): Promise<BudgetState & { reserved: boolean }>;
   reserveBlock(
-    key: string,
-    windowMs: number,
-    max: number,
-    amount: number,
-    member: string,
-    leaseMs: number,
-    want: number,
-    headroom: number,
-    least: number,
-    blockId: string,
+    ...args: [...ReserveArgs, want: number, headroom: number, least: number, blockId: string]
   ): Promise<BudgetState & { reserved: boolean; granted: number; grantedText?: string }>;
   flushBlock(
     key: string,

@@ -85,9 +85,15 @@ local function nextRelease(b, window)
   if ms < 0 then return 0 end
   return ms
 end
+local out = {}
+-- Appends a budget's state after an operation: spent held nextReleaseMs.
+local function pushState(b, window)
+  out[#out + 1] = fmt(b.s)
+  out[#out + 1] = fmt(b.h)
+  out[#out + 1] = fmt(nextRelease(b, window))
+end
 local rates = {}
 local rateOrder = {}
-local out = {}
 -- A rate key's TAT, read once per batch (written once at the end when dirty).
 local function rateAt(ki)
   local rate = rates[ki]
@@ -122,24 +128,23 @@ local function decideRate(rate, interval, burst, peek)
 end
 local n = #ARGV
 local p = 1
+-- The next k arguments of the operation at p, as numbers (nil where one is not a number).
+local function nums(k)
+  local t = {}
+  for j = 1, k do t[j] = tonumber(ARGV[p + j]) end
+  return unpack(t, 1, k)
+end
 while p <= n do
   local op = ARGV[p]
   if op == 'r' then
-    local ki = tonumber(ARGV[p + 1])
-    local interval = tonumber(ARGV[p + 2])
-    local burst = tonumber(ARGV[p + 3])
+    local ki, interval, burst = nums(3)
     decideRate(rateAt(ki), interval, burst, ARGV[p + 4] == '1')
     p = p + 5
   elseif op == 'L' then
     -- A rate decision that may lease a block: when the capacity left now (c) is
     -- at least (headroom + 1) blocks of n' >= least, the TAT advances n' intervals
     -- (this request and n' - 1 the instance spends locally); otherwise exactly 'r'.
-    local ki = tonumber(ARGV[p + 1])
-    local interval = tonumber(ARGV[p + 2])
-    local burst = tonumber(ARGV[p + 3])
-    local want = tonumber(ARGV[p + 4])
-    local headroom = tonumber(ARGV[p + 5])
-    local least = tonumber(ARGV[p + 6])
+    local ki, interval, burst, want, headroom, least = nums(6)
     local rate = rateAt(ki)
     local tat = rate.tat
     if tat < nowUs then tat = nowUs end
@@ -172,14 +177,9 @@ while p <= n do
     -- want (at least least times this amount) is held under blockMember:size with the
     -- lease; it covers this request and the instance spends the rest locally.
     -- Otherwise exactly 'b' (no force, no peek).
-    local b = budget(tonumber(ARGV[p + 1]))
-    local window = tonumber(ARGV[p + 2])
-    local max = tonumber(ARGV[p + 3])
-    local amount = tonumber(ARGV[p + 4])
-    local lease = tonumber(ARGV[p + 6])
-    local want = tonumber(ARGV[p + 7])
-    local headroom = tonumber(ARGV[p + 8])
-    local least = tonumber(ARGV[p + 9])
+    -- (ARGV[p + 5], this request's member, is a string: nums leaves it nil.)
+    local bi, window, max, amount, _, lease, want, headroom, least = nums(9)
+    local b = budget(bi)
     prune(b, window)
     local free = (max - b.s - b.h) / (headroom + 1)
     if free >= 1 then free = math.floor(free) end
@@ -203,9 +203,7 @@ while p <= n do
     end
     if window + lease > b.exp then b.exp = window + lease end
     out[#out + 1] = ok and '1' or '0'
-    out[#out + 1] = fmt(b.s)
-    out[#out + 1] = fmt(b.h)
-    out[#out + 1] = fmt(nextRelease(b, window))
+    pushState(b, window)
     p = p + 11
   elseif op == 'f' then
     -- Settle a budget block: its committed part becomes one spend dated now, and
@@ -252,9 +250,7 @@ while p <= n do
     end
     if not peek and window + lease > b.exp then b.exp = window + lease end
     out[#out + 1] = ok and '1' or '0'
-    out[#out + 1] = fmt(b.s)
-    out[#out + 1] = fmt(b.h)
-    out[#out + 1] = fmt(nextRelease(b, window))
+    pushState(b, window)
     p = p + 9
   elseif op == 'c' then
     local b = budget(tonumber(ARGV[p + 1]))
@@ -296,9 +292,7 @@ while p <= n do
     local window = tonumber(ARGV[p + 2])
     prune(b, window)
     if window > b.exp then b.exp = window end
-    out[#out + 1] = fmt(b.s)
-    out[#out + 1] = fmt(b.h)
-    out[#out + 1] = fmt(nextRelease(b, window))
+    pushState(b, window)
     p = p + 3
   else
     return redis.error_reply('ERR warden limits: unknown operation ' .. tostring(op))
