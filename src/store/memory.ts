@@ -7,6 +7,7 @@
 import type { BudgetReservation, BudgetSpec, BudgetState, Lock, RateLimitResult, RateLimitSpec, SetOptions, Store, Unsubscribe } from './store.js';
 import { WardenError } from '../core/errors.js';
 import { budgetMember, checkAmount, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, roundSum, storeClosed } from './guards.js';
+import { sliceSweeper } from './sweep.js';
 
 interface Entry {
   value: string;
@@ -17,8 +18,9 @@ interface Entry {
 /** Options of the memory driver (all optional). */
 export interface MemoryStoreOptions {
   /**
-   * How often expired entries are purged in the background. Expiry is also
-   * checked on every read, so this only bounds memory held by keys nobody reads.
+   * How often a slice of the keys (sweep.ts) is checked for expiry in the
+   * background. Expiry is also checked on every read, so this only bounds
+   * memory held by keys nobody reads. Default 1 s.
    */
   sweepIntervalMs?: number;
 }
@@ -29,19 +31,97 @@ interface RateEntry {
   expiresAt: number;
 }
 
-/** One budget key: spends in commit order (a sliding window) and leased reservations. */
+/**
+ * How long a committed member is remembered, so that committing it again
+ * records nothing. Longer would keep a record per request: at a few thousand
+ * requests a second, a window's worth of them was tens of MB in V8's old
+ * generation. (Redis' local quota blocks remember theirs about as long.)
+ */
+export const COMMITTED_MEMORY_MS = 1_000;
+
+/**
+ * One budget key. Spends are kept as a sliding window of (time, amount) pairs,
+ * the spends of one millisecond summed into one, in two arrays of numbers from
+ * `head` on: no object or string per request outlives its request, and
+ * dropping what left the window costs what left.
+ */
 interface BudgetEntry {
-  spends: Array<{ at: number; member: string; amount: number }>;
-  spendMembers: Set<string>;
+  spendAt: number[];
+  spendAmount: number[];
+  head: number;
   spent: number;
+  /** Reservations in flight (they end when settled, so they die young). */
   held: Map<string, { until: number; amount: number }>;
   heldSum: number;
+  /** No lease in `held` ends before this (lapsed leases are looked for from then on only). */
+  nextLapse: number;
+  /** Members committed in this and the previous COMMITTED_MEMORY_MS (made on the first commit). */
+  committed?: { now: Set<string>; before: Set<string>; since: number };
   /** Nothing in the entry matters after this (window + lease since the last write). */
   expiresAt: number;
 }
 
+/** True when `member` was committed lately (and remembers it when `remember`). */
+function committedLately(entry: BudgetEntry, member: string, now: number, remember: boolean): boolean {
+  let c = entry.committed;
+  if (c !== undefined && now - c.since >= COMMITTED_MEMORY_MS) {
+    // A new period: the last one's members are still remembered for one more.
+    const fresh = now - c.since < 2 * COMMITTED_MEMORY_MS;
+    c.before = fresh ? c.now : new Set();
+    c.now = new Set();
+    c.since = now;
+  }
+  if (c !== undefined && (c.now.has(member) || c.before.has(member))) return true;
+  if (remember) (c ??= entry.committed = { now: new Set(), before: new Set(), since: now }).now.add(member);
+  return false;
+}
+
+/** Drop the spends older than the window; compact the arrays once most of them is dropped. */
+function dropSpends(entry: BudgetEntry, cutoff: number): void {
+  const at = entry.spendAt;
+  let i = entry.head;
+  let gone = 0;
+  while (i < at.length && at[i] <= cutoff) gone += entry.spendAmount[i++];
+  if (i === entry.head) return;
+  if (i === at.length) {
+    at.length = 0;
+    entry.spendAmount.length = 0;
+    entry.head = 0;
+    entry.spent = 0;
+    return;
+  }
+  entry.head = i;
+  entry.spent = roundSum(entry.spent - gone);
+  if (i >= 1024 && i * 2 >= at.length) {
+    at.splice(0, i);
+    entry.spendAmount.splice(0, i);
+    entry.head = 0;
+  }
+}
+
+/** Record a spend dated `now` (summed into the last one when it is of the same millisecond). */
+function addSpend(entry: BudgetEntry, now: number, amount: number): void {
+  const last = entry.spendAt.length - 1;
+  if (last >= entry.head && entry.spendAt[last] === now) entry.spendAmount[last] = roundSum(entry.spendAmount[last] + amount);
+  else {
+    entry.spendAt.push(now);
+    entry.spendAmount.push(amount);
+  }
+  entry.spent = roundSum(entry.spent + amount);
+}
+
 /** Create an in-process store. Call `close()` to stop its sweep timer and drop subscribers. */
-export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+/** What a memory store holds for its budgets (tests: nothing per request outlives it for long). */
+export interface MemoryBudgetStats {
+  /** (time, amount) records of spends in the windows: at most one per millisecond and key. */
+  spendRecords: number;
+  /** Reservations in flight. */
+  held: number;
+  /** Committed members remembered (for COMMITTED_MEMORY_MS to two of it). */
+  committedRemembered: number;
+}
+
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { budgetStats(): MemoryBudgetStats } {
   const entries = new Map<string, Entry>();
   const channels = new Map<string, Set<(message: string) => void>>();
   const rates = new Map<string, RateEntry>();
@@ -50,15 +130,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const lists = new Map<string, { items: string[]; expiresAt: number }>();
   let closed = false;
 
+  // A slice of each map per tick (sweep.ts): no tick's cost grows with the number of keys.
+  const gone = (e: { expiresAt: number | null }, now: number) => e.expiresAt !== null && e.expiresAt <= now;
+  const sweeps = [sliceSweeper(entries, gone), sliceSweeper(rates, gone), sliceSweeper(budgets, gone), sliceSweeper(lists, gone)];
   const sweepTimer = setInterval(() => {
     const now = Date.now();
-    for (const [key, entry] of entries) {
-      if (entry.expiresAt !== null && entry.expiresAt <= now) entries.delete(key);
-    }
-    for (const [key, entry] of rates) if (entry.expiresAt <= now) rates.delete(key);
-    for (const [key, entry] of budgets) if (entry.expiresAt <= now) budgets.delete(key);
-    for (const [key, entry] of lists) if (entry.expiresAt <= now) lists.delete(key);
-  }, options.sweepIntervalMs ?? 30_000);
+    for (const sweep of sweeps) sweep(now);
+  }, options.sweepIntervalMs ?? 1_000);
   // The sweep must never keep a process (or a test worker) alive on its own.
   sweepTimer.unref();
 
@@ -85,33 +163,26 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function budget(key: string, windowMs: number, now: number): BudgetEntry {
     let entry = budgets.get(key);
     if (entry === undefined || entry.expiresAt <= now) {
-      entry = { spends: [], spendMembers: new Set(), spent: 0, held: new Map(), heldSum: 0, expiresAt: now };
+      entry = { spendAt: [], spendAmount: [], head: 0, spent: 0, held: new Map(), heldSum: 0, nextLapse: Infinity, expiresAt: now };
       budgets.set(key, entry);
     }
-    const cutoff = now - windowMs;
-    let drop = 0;
-    let gone = 0;
-    while (drop < entry.spends.length && entry.spends[drop].at <= cutoff) {
-      gone += entry.spends[drop].amount;
-      entry.spendMembers.delete(entry.spends[drop].member);
-      drop++;
-    }
-    if (drop > 0) {
-      entry.spends.splice(0, drop);
-      entry.spent = entry.spends.length === 0 ? 0 : roundSum(entry.spent - gone);
-    }
-    for (const [member, h] of entry.held) {
-      if (h.until <= now) {
-        entry.held.delete(member);
-        entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - h.amount);
+    dropSpends(entry, now - windowMs);
+    if (entry.nextLapse <= now) {
+      let next = Infinity;
+      for (const [member, h] of entry.held) {
+        if (h.until <= now) {
+          entry.held.delete(member);
+          entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - h.amount);
+        } else if (h.until < next) next = h.until;
       }
+      entry.nextLapse = next;
     }
     return entry;
   }
 
   function budgetState(entry: BudgetEntry, windowMs: number, now: number): BudgetState {
-    const oldest = entry.spends[0];
-    return { spent: entry.spent, held: entry.heldSum, nextReleaseMs: oldest ? Math.max(0, oldest.at + windowMs - now) : 0 };
+    const oldest = entry.head < entry.spendAt.length ? entry.spendAt[entry.head] : undefined;
+    return { spent: entry.spent, held: entry.heldSum, nextReleaseMs: oldest !== undefined ? Math.max(0, oldest + windowMs - now) : 0 };
   }
 
   function rateLimitSync(key: string, spec: RateLimitSpec, peek: boolean): RateLimitResult {
@@ -141,6 +212,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     if (reserved && !peek && !entry.held.has(member)) {
       entry.held.set(member, { until: now + leaseMs, amount: reservation.amount });
       entry.heldSum = roundSum(entry.heldSum + reservation.amount);
+      if (now + leaseMs < entry.nextLapse) entry.nextLapse = now + leaseMs;
     }
     if (!peek) entry.expiresAt = Math.max(entry.expiresAt, now + windowMs + leaseMs);
     return { reserved, ...budgetState(entry, windowMs, now) };
@@ -154,11 +226,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     const entry = budget(key, window, now);
     const wasHeld = entry.held.delete(member);
     if (wasHeld) entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - amount);
-    if (!entry.spendMembers.has(member)) {
-      entry.spendMembers.add(member);
-      entry.spends.push({ at: now, member, amount });
-      entry.spent = roundSum(entry.spent + amount);
-    }
+    if (!committedLately(entry, member, now, true)) addSpend(entry, now, amount);
     entry.expiresAt = Math.max(entry.expiresAt, now + window);
     return wasHeld;
   }
@@ -375,6 +443,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
     async ping() {
       ensureOpen();
+    },
+
+    budgetStats() {
+      const stats: MemoryBudgetStats = { spendRecords: 0, held: 0, committedRemembered: 0 };
+      for (const entry of budgets.values()) {
+        stats.spendRecords += entry.spendAt.length - entry.head;
+        stats.held += entry.held.size;
+        stats.committedRemembered += (entry.committed?.now.size ?? 0) + (entry.committed?.before.size ?? 0);
+      }
+      return stats;
     },
 
     async close() {

@@ -19,6 +19,7 @@
  */
 
 import type { BudgetState, RateLimitResult, SettleWatcher } from './store.js';
+import { sliceSweeper } from './sweep.js';
 
 /** What both reservations (exact, or one that may lease a block) start with. */
 type ReserveArgs = [key: string, windowMs: number, max: number, amount: number, member: string, leaseMs: number];
@@ -121,8 +122,15 @@ interface BudgetBlock {
   until: number;
   seq: number;
   state: BudgetState;
-  /** Reservation ids served from this block, and whether each is settled. */
-  ids: Map<string, { amount: number; settled: boolean }>;
+  /** Reservation ids served from this block and not settled yet: their amounts. */
+  ids: Map<string, number>;
+  /**
+   * Ids settled already, so that settling one again does nothing (until the
+   * block is done). No object per request: the caller's id strings only.
+   */
+  settled: Set<string>;
+  /** The key's state, whose `live` list this block is on. */
+  owner: BudgetKey;
   flushing: boolean;
   /** Told how the next flush went (the commits it carries). */
   waiters: SettleWatcher[];
@@ -131,6 +139,8 @@ interface BudgetBlock {
 
 interface BudgetKey {
   block?: BudgetBlock;
+  /** This key's blocks still holding something (the active one and retired ones not done): where settlements look. */
+  live: BudgetBlock[];
   pending?: Promise<unknown>;
   exactUntil: number;
   demand: Demand;
@@ -148,13 +158,17 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     background.add(q);
   };
 
-  // Keys idle for a while are forgotten (their demand too), so per-user keys do not pile up.
+  // Keys idle for a while are forgotten (their demand too), so per-user keys do not pile up;
+  // a slice of the keys per tick (sweep.ts), so no tick's cost grows with their number.
+  const idle = (st: { block?: unknown; pending?: unknown; exactUntil: number; demand: Demand }, t: number) =>
+    !st.block && !st.pending && t >= st.exactUntil && t - st.demand.since > 5 * opts.useMs;
+  const sweepRates = sliceSweeper(rates, idle);
+  const sweepBudgets = sliceSweeper(budgets, (st: BudgetKey, t) => st.live.length === 0 && idle(st, t));
   const sweep = setInterval(() => {
     const t = now();
-    const idle = (st: { pending?: unknown; exactUntil: number; demand: Demand }) => !st.pending && t >= st.exactUntil && t - st.demand.since > 5 * opts.useMs;
-    for (const [key, st] of rates) if (!st.block && idle(st)) rates.delete(key);
-    for (const [key, st] of budgets) if (!st.block && idle(st)) budgets.delete(key);
-  }, 5 * opts.useMs);
+    sweepRates(t);
+    sweepBudgets(t);
+  }, opts.useMs);
   sweep.unref?.();
 
   // ------------------------------------------------------------ rate limits
@@ -220,9 +234,6 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
 
   // ------------------------------------------------------------ budgets
 
-  const localId = (key: string, id: string) => `${key}\n${id}`;
-  const owners = new Map<string, BudgetBlock>();
-
   /** Send what the block has to say: committed spends, and what it still holds (everything, or nothing once retired and idle). */
   function flush(b: BudgetBlock): void {
     if (b.flushing) return;
@@ -277,8 +288,11 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
   function finish(b: BudgetBlock): void {
     if (b.inFlight > 0) return;
     live.delete(b);
-    for (const id of b.ids.keys()) owners.delete(localId(b.key, id));
+    const list = b.owner.live;
+    const i = list.indexOf(b);
+    if (i >= 0) list.splice(i, 1);
     b.ids.clear();
+    b.settled.clear();
   }
 
   function retireBudget(b: BudgetBlock): void {
@@ -287,8 +301,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
       b.retired = true;
       b.free = 0;
     }
-    const st = budgets.get(b.key);
-    if (st?.block === b) st.block = undefined;
+    if (b.owner.block === b) b.owner.block = undefined;
     if (b.flushing) return;
     // A failed block sends nothing more on its own (no retry loop against an unreachable Redis).
     if (b.failed) {
@@ -303,8 +316,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     if (!b || b.retired || t >= b.until || b.free < amount) return null;
     b.free = round(b.free - amount);
     b.inFlight = round(b.inFlight + amount);
-    b.ids.set(id, { amount, settled: false });
-    owners.set(localId(key, id), b);
+    b.ids.set(id, amount);
     st.demand.used = round(st.demand.used + amount);
     const known = b.state;
     return { reserved: true, spent: known.spent, held: known.held, nextReleaseMs: known.nextReleaseMs };
@@ -320,7 +332,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     leaseMs: number,
   ): Promise<BudgetState & { reserved: boolean }> {
     let st = budgets.get(key);
-    if (!st) budgets.set(key, (st = { exactUntil: 0, demand: { used: 0, since: now() } }));
+    if (!st) budgets.set(key, (st = { live: [], exactUntil: 0, demand: { used: 0, since: now() } }));
     const t = now();
     const local = fromBudgetBlock(st, key, id, amount, t);
     if (local) return local;
@@ -357,14 +369,16 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
           until: at + opts.useMs,
           seq: 0,
           state: { spent: r.spent, held: r.held, nextReleaseMs: r.nextReleaseMs },
-          ids: new Map([[id, { amount, settled: false }]]),
+          ids: new Map([[id, amount]]),
+          settled: new Set(),
+          owner: mine,
           flushing: false,
           waiters: [],
         };
         b.timer = setTimeout(() => retireBudget(b), opts.useMs);
         b.timer.unref?.();
         live.add(b);
-        owners.set(localId(key, id), b);
+        mine.live.push(b);
         if (mine.block) retireBudget(mine.block);
         mine.block = b;
       } else {
@@ -382,21 +396,32 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
    * commit's flush is told to `watcher`.
    */
   function settleHere(key: string, id: string, commit: boolean, watcher: SettleWatcher | undefined): boolean | null {
-    const b = owners.get(localId(key, id));
-    if (!b) return null;
-    const entry = b.ids.get(id);
-    if (!entry) return null;
-    if (entry.settled) return false;
-    entry.settled = true;
-    b.inFlight = round(b.inFlight - entry.amount);
+    const st = budgets.get(key);
+    if (!st) return null;
+    let b: BudgetBlock | undefined;
+    let amount: number | undefined;
+    // Newest first: a request is usually settled soon after it reserved, from the key's newest block.
+    for (let i = st.live.length - 1; i >= 0; i--) {
+      const x = st.live[i];
+      amount = x.ids.get(id);
+      if (amount !== undefined) {
+        b = x;
+        break;
+      }
+      if (x.settled.has(id)) return false;
+    }
+    if (!b || amount === undefined) return null;
+    b.ids.delete(id);
+    b.settled.add(id);
+    b.inFlight = round(b.inFlight - amount);
     if (commit) {
-      b.committed = round(b.committed + entry.amount);
+      b.committed = round(b.committed + amount);
       if (watcher) b.waiters.push(watcher);
       flush(b);
       return true;
     }
     // Released (the upstream failed): the amount goes back to the block, or to Redis once the block is retired.
-    if (!b.retired) b.free = round(b.free + entry.amount);
+    if (!b.retired) b.free = round(b.free + amount);
     else if (b.inFlight === 0) {
       if (b.failed) finish(b);
       else flush(b);

@@ -124,7 +124,10 @@ export interface Store {
   /**
    * Turn a reservation into a spend dated now. The spend is recorded even when
    * the lease had lapsed (the upstream did act); false tells the caller so.
-   * Committing the same id twice records it once.
+   * Committing the same id twice records it once (the memory driver
+   * remembers a committed id for one to two seconds, Redis' local quota
+   * blocks for their block's life: a store keeps no record per request for
+   * long, and Warden settles each reservation once).
    */
   budgetCommit(key: string, windowMs: number, id: string, amount: number): Promise<boolean>;
   /** Drop a reservation (the upstream failed); false when it was not held any more. */
