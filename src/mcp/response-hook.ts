@@ -4,6 +4,7 @@
  * they reach the agent. Everything else streams through untouched.
  */
 
+import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { WardenError } from '../core/errors.js';
@@ -23,6 +24,12 @@ export interface McpHookContext {
   rewriter: ToolsListRewriter;
   /** False for a POST of notifications and responses only (its answer carries no messages). */
   expectsMessages: boolean;
+  /**
+   * True when the request asked a tools/list. Without one, a JSON answer that
+   * cannot carry a tools list goes to the agent as the upstream's bytes (see
+   * `passesUnchanged`): nothing in it could be filtered.
+   */
+  expectsLists: boolean;
   /** Bound on a buffered JSON answer or one SSE event. */
   maxBytes: number;
 }
@@ -105,20 +112,55 @@ export function createMcpResponseBuffer(maxBytes: number): (statusCode: number, 
   };
 }
 
+/** `"tools"`: in a JSON text without `\u` escapes, the only spelling of a `tools` key. */
+const TOOLS_KEY = Buffer.from('"tools"');
+const U_ESCAPE = Buffer.from('\\u');
+
+/**
+ * Whether a whole JSON answer may reach the agent as the upstream's bytes,
+ * for a request that asked no tools/list: it is valid UTF-8 JSON (no BOM)
+ * whose text holds neither `"tools"` nor a `\u` escape, so no spelling of a
+ * `tools` key is anywhere in it (duplicate keys included, which JSON.parse
+ * would hide by keeping the last). The general path would parse it, find
+ * nothing to filter and re-serialize the same value.
+ */
+export function passesUnchanged(raw: Buffer): boolean {
+  if (raw.indexOf(TOOLS_KEY) >= 0 || raw.indexOf(U_ESCAPE) >= 0 || !isUtf8(raw)) return false;
+  try {
+    // A BOM is kept by toString and refused by JSON.parse: the general path strips it.
+    JSON.parse(raw.toString('utf8'));
+  } catch {
+    return false; // the general path refuses it
+  }
+  return true;
+}
+
 /**
  * Build the response hook for one MCP POST or GET: every successful answer
  * that a client could read as JSON-RPC (SSE or JSON) is parsed and each
  * response carrying `result.tools` filtered (see createToolsListRewriter).
- * Anything else that could carry messages is refused (fail closed).
+ * Anything else that could carry messages is refused (fail closed). An answer
+ * the proxy read whole is decided synchronously unless a tools list in it must
+ * be filtered (no promise for a tools/call answer).
  */
-export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamResponse) => Promise<HookedResponse> {
-  return async function mcpResponseHook(res) {
+export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamResponse) => HookedResponse | Promise<HookedResponse> {
+  return function mcpResponseHook(res) {
     try {
       // 202 Accepted carries no messages (clients discard its body); errors are not parsed as messages.
       if (res.statusCode < 200 || res.statusCode >= 300 || res.statusCode === 202 || res.statusCode === 204) return res;
       const type = mediaTypeEssence(header(res, 'content-type'));
       if (type === 'text/event-stream') return sse(res);
-      if (type === 'application/json') return await json(res);
+      if (type === 'application/json') {
+        // The proxy read an unencoded answer whole, bounded by the same limit (createMcpResponseBuffer).
+        if (Buffer.isBuffer(res.body)) return json(res, res.body);
+        const body = res.body;
+        return readBounded(decoded(res), ctx.maxBytes, () => tooLargeAnswer(ctx.maxBytes))
+          .then((raw) => json(res, raw))
+          .catch((err: unknown) => {
+            body.destroy();
+            throw err;
+          });
+      }
       // A POST of notifications and responses only expects no messages back (clients discard the body).
       if (!ctx.expectsMessages) return res;
       throw new WardenError('upstream_unavailable', `upstream answered an MCP request as ${type ?? 'no or a malformed content type'}`, {
@@ -160,9 +202,10 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
     return { statusCode: res.statusCode, headers: plainHeaders(res), body };
   }
 
-  async function json(res: UpstreamResponse): Promise<HookedResponse> {
-    // The proxy read an unencoded answer whole, bounded by the same limit (createMcpResponseBuffer).
-    const raw = Buffer.isBuffer(res.body) ? res.body : await readBounded(decoded(res), ctx.maxBytes, () => tooLargeAnswer(ctx.maxBytes));
+  /** A whole JSON answer (decoded): checked, filtered when it carries a tools list, sent as one Buffer. */
+  function json(res: UpstreamResponse, raw: Buffer): HookedResponse | Promise<HookedResponse> {
+    // Nothing to filter (a tools/call answer): the upstream's bytes, unparsed and unchanged.
+    if (!ctx.expectsLists && passesUnchanged(raw)) return whole(res, raw);
     let message: unknown;
     try {
       // fetch's response.json() (what the SDK uses) strips a BOM and replaces invalid UTF-8; so does this decoder.
@@ -177,12 +220,15 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
         reason: 'upstream_unmatched_tools_list',
       });
     }
-    // A tools/call answer has nothing to filter: no promise for it (touches() is rewrite()'s own test).
-    const rewritten = ctx.rewriter.touches(message) ? await ctx.rewriter.rewrite(message) : null;
-    const out = Buffer.from(JSON.stringify(rewritten ?? message), 'utf8');
+    // A message with nothing to filter costs no promise (touches() is rewrite()'s own test).
+    if (!ctx.rewriter.touches(message)) return whole(res, Buffer.from(JSON.stringify(message), 'utf8'));
+    return ctx.rewriter.rewrite(message).then((rewritten) => whole(res, Buffer.from(JSON.stringify(rewritten ?? message), 'utf8')));
+  }
+
+  /** The answer with `out` as its body, sent with the head in one write (forward.ts), not through a stream. */
+  function whole(res: UpstreamResponse, out: Buffer): HookedResponse {
     const headers = plainHeaders(res);
     headers['content-length'] = String(out.length);
-    // Sent with the head in one write (forward.ts), not through a stream.
     return { statusCode: res.statusCode, headers, body: out };
   }
 }

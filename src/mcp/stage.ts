@@ -232,6 +232,7 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
         rewriter,
         maxBytes,
         expectsMessages: request.expectsMessages,
+        expectsLists: request.listIds.size > 0,
       });
       state.responseBuffer = responseBuffer;
     }

@@ -95,9 +95,10 @@ export interface RequestState {
   /**
    * Called by the proxy with the upstream response before it is sent on (MCP
    * tools/list filtering, tool pinning). Must stream, or hand back a body it
-   * read whole (bounded) as a Buffer; may replace the body.
+   * read whole (bounded) as a Buffer; may replace the body. Answers without a
+   * promise when it has nothing to wait for.
    */
-  responseHook?: (res: UpstreamResponse) => Promise<HookedResponse>;
+  responseHook?: (res: UpstreamResponse) => HookedResponse | Promise<HookedResponse>;
   /**
    * Called by the proxy with the upstream's status and headers before anything
    * is sent to the agent (MCP session bookkeeping). A returned promise holds the

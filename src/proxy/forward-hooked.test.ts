@@ -171,6 +171,55 @@ describe('hooked forwarding (dispatch handler)', () => {
     expect(JSON.parse(got.body)).toEqual({ got: json });
   });
 
+  it('sends what a hook answers synchronously (no promise) with the head, and settles', async () => {
+    const json = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { text: 'y'.repeat(200) } });
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      void trickle(res, json.match(/.{1,40}/gs)!);
+    };
+    let returned: unknown;
+    makeState = () => ({
+      ...hookedState(),
+      responseHook: (res: UpstreamResponse): HookedResponse => {
+        seen = { body: res.body };
+        const out = { statusCode: 201, headers: { 'content-type': 'application/json', 'content-length': String((res.body as Buffer).length) }, body: res.body };
+        returned = out;
+        return out;
+      },
+    });
+    try {
+      const got = await post();
+      expect(returned).not.toBeInstanceOf(Promise);
+      expect(got.status).toBe(201);
+      expect(got.headers['x-request-id']).toBe('req-1');
+      expect(got.body).toBe(json);
+      expect(await settled).toBeUndefined();
+    } finally {
+      makeState = hookedState;
+    }
+  });
+
+  it('refuses with the error a synchronous hook throws, before anything is sent', async () => {
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    };
+    makeState = () => ({
+      ...hookedState(),
+      responseHook: (): HookedResponse => {
+        throw new WardenError('upstream_unavailable', 'upstream MCP answer is not JSON', { status: 502, reason: 'upstream_bad_json' });
+      },
+    });
+    try {
+      const got = await post();
+      expect(got.status).toBe(502);
+      expect(got.body).toBe('upstream MCP answer is not JSON');
+      expect((await settled)!.reason).toBe('upstream_bad_json');
+    } finally {
+      makeState = hookedState;
+    }
+  });
+
   it('streams anything else to the hook as a Readable, with backpressure, byte for byte', async () => {
     const big = Buffer.alloc(4 << 20, 'a');
     upstreamHandler = (_req, res) => {

@@ -61,9 +61,10 @@ export interface ForwardRequest {
   readonly responseHeaders?: readonly string[];
   /**
    * Called with the upstream response before it is sent on (MCP tools/list
-   * filtering, tool pinning). Must stream; may replace the body.
+   * filtering, tool pinning). Must stream; may replace the body. May answer
+   * synchronously (a Buffer answer with nothing to rewrite: no promise).
    */
-  readonly responseHook?: (res: UpstreamResponse) => Promise<HookedResponse>;
+  readonly responseHook?: (res: UpstreamResponse) => HookedResponse | Promise<HookedResponse>;
   /**
    * Called with the upstream's status and headers before anything is sent to
    * the agent. A returned promise holds the response until it settles; a
@@ -140,62 +141,6 @@ class BodyLimit extends Transform {
   }
 }
 
-/**
- * `src.pipe(dst)` as a promise. (stream.pipeline allocates an AbortController
- * per call, which showed in profiles of the MCP path.)
- */
-function pump(src: Readable, dst: ServerResponse): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      src.off('error', onError);
-      dst.off('finish', onFinish);
-      dst.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onError = (err: Error) => {
-      dst.destroy();
-      settle(err);
-    };
-    const onFinish = () => settle();
-    const onClose = () => {
-      if (!dst.writableFinished) {
-        src.destroy();
-        settle(new Error('the agent closed the connection'));
-      }
-    };
-    src.on('error', onError);
-    dst.on('finish', onFinish);
-    dst.on('close', onClose);
-    src.pipe(dst);
-  });
-}
-
-/**
- * `dst.end(body)` as a promise that settles like pump's: one write with the
- * head, no intermediate stream (Readable.from costs an async iterator and
- * several promises per answer, which showed in profiles of MCP tools/call).
- */
-function sendWhole(body: Buffer, dst: ServerResponse): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onFinish = () => {
-      dst.off('close', onClose);
-      resolve();
-    };
-    const onClose = () => {
-      if (dst.writableFinished) return;
-      dst.off('finish', onFinish);
-      reject(new Error('the agent closed the connection'));
-    };
-    dst.once('finish', onFinish);
-    dst.once('close', onClose);
-    dst.end(body);
-  });
-}
-
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
@@ -269,7 +214,9 @@ export function createProxy(options: ProxyOptions): Proxy {
         poolFor(target.origin).dispatch(request, new Relay(state, res, target.timeoutMs, done, deadlines));
         return;
       }
-      forwardHooked(poolFor(target.origin), request, state, res, target.timeoutMs).then(() => done(), done);
+      // The agent left while the request was being decided: nothing is sent upstream (see Relay).
+      if (res.closed || res.destroyed) return done();
+      poolFor(target.origin).dispatch(request, new HookedExchange(state, res, target.timeoutMs, done));
     },
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
@@ -279,57 +226,27 @@ export function createProxy(options: ProxyOptions): Proxy {
   };
 }
 
-/** Forward through `state.responseHook` (MCP): the upstream body is a Buffer or a stream the hook may replace. */
-async function forwardHooked(pool: Pool, request: Dispatcher.DispatchOptions, state: ForwardRequest, res: ServerResponse, timeoutMs: number): Promise<void> {
-  // The agent left while the request was being decided: nothing is sent upstream (see Relay).
-  if (res.closed || res.destroyed) return;
-  const exchange = new HookedExchange(state, res);
-  try {
-    pool.dispatch(request, exchange);
-    const upstream = await exchange.response;
-    const response = await state.responseHook!(upstream);
-    state.status = response.statusCode;
-    response.headers['x-request-id'] = state.id;
-    addResponseHeaders(response.headers, state.responseHeaders);
-    res.writeHead(response.statusCode, response.headers);
-    if (Buffer.isBuffer(response.body)) await sendWhole(response.body, res);
-    else {
-      if (isEventStream(response.headers)) res.flushHeaders();
-      await pump(response.body, res);
-    }
-  } catch (err) {
-    // Once the response has started nothing more can be said: the agent sees a cut stream.
-    if (res.headersSent) {
-      if (!res.destroyed) res.destroy();
-      return;
-    }
-    // A body-limit failure surfaces as the request body stream's error.
-    const cause = (err as { cause?: unknown })?.cause;
-    if (cause instanceof WardenError) throw cause;
-    throw mapError(err, timeoutMs);
-  } finally {
-    exchange.detach();
-  }
-}
-
 /**
- * undici's dispatch handler for a hooked request (a sibling of Relay, in place
- * of pool.request's handler, body stream and promise machinery). On the head
- * it runs `state.responseHead` (holding the upstream while that settles), then
- * either reads the whole body into one Buffer, bounded, when
+ * undici's dispatch handler for a hooked request (MCP; a sibling of Relay, in
+ * place of pool.request's handler, body stream and promise machinery). On the
+ * head it runs `state.responseHead` (holding the upstream while that settles),
+ * then either reads the whole body into one Buffer, bounded, when
  * `state.responseBuffer` asks for it (an MCP JSON answer), or feeds a Readable
- * with backpressure (SSE and everything else). `response` settles once, with
- * what the response hook receives, or rejects with the error that ended the
- * exchange before then. The agent leaving aborts the upstream request.
+ * with backpressure (SSE and everything else); either goes through
+ * `state.responseHook` and on to the agent. A hook that answers synchronously
+ * (a Buffer with nothing to rewrite) costs no promise: head and body go out in
+ * one write from onComplete. `done` is called once: with a WardenError when the
+ * exchange failed before anything was sent, else with nothing once the agent's
+ * response closed (sent or cut). The agent leaving aborts the upstream request.
  * Timeouts are undici's (headersTimeout / bodyTimeout on the request).
  */
 class HookedExchange implements Dispatcher.DispatchHandler {
-  readonly response: Promise<UpstreamResponse>;
-  private resolve!: (r: UpstreamResponse) => void;
-  private reject!: (err: Error) => void;
   private abort: ((err?: Error) => void) | null = null;
   private resume: (() => void) | null = null;
   private gone = false;
+  private settled = false;
+  /** True once the answer went to the response hook (failures then reach the agent as a cut). */
+  private delivered = false;
   /** True once undici is done with the request (completed or failed). */
   private ended = false;
   private statusCode = 0;
@@ -345,22 +262,42 @@ class HookedExchange implements Dispatcher.DispatchHandler {
   constructor(
     private readonly state: ForwardRequest,
     private readonly res: ServerResponse,
+    private readonly timeoutMs: number,
+    private readonly done: (err?: WardenError) => void,
   ) {
-    this.response = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
     res.once('close', this.onClose);
   }
 
+  /**
+   * The agent's response closed: sent, or cut (the upstream is stopped). While
+   * undici is still busy and nothing was handed on, its onError (the abort)
+   * settles the exchange instead, with the error (as a failed upstream would).
+   */
   private readonly onClose = () => {
-    if (this.res.writableFinished) return;
-    this.gone = true;
-    this.abort?.(new undiciErrors.RequestAbortedError());
+    if (!this.res.writableFinished) {
+      this.gone = true;
+      this.abort?.(new undiciErrors.RequestAbortedError());
+      if (!this.ended && !this.delivered) return;
+    }
+    this.settle();
   };
 
-  detach(): void {
-    this.res.off('close', this.onClose);
+  private settle(err?: WardenError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.done(err);
+  }
+
+  /** The exchange failed: before anything was sent the caller answers; once the response began the agent sees a cut. */
+  private fail(err: unknown): void {
+    const res = this.res;
+    if (res.headersSent) {
+      if (!res.destroyed) res.destroy();
+      return; // settled by onClose
+    }
+    // A body-limit failure surfaces as the request body stream's error.
+    const cause = (err as { cause?: unknown })?.cause;
+    this.settle(cause instanceof WardenError ? cause : mapError(err, this.timeoutMs));
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -374,15 +311,10 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.state.upstreamHeadersAt = performance.now();
     this.resume = resume;
     this.statusCode = statusCode;
-    const headers = parseHeaders(raw ?? []);
-    this.headers = headers;
-    const header = (name: string) => {
-      const v = headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    };
+    this.headers = parseHeaders(raw ?? []);
     let head: Promise<void> | void;
     try {
-      head = this.state.responseHead?.(statusCode, header);
+      head = this.state.responseHead?.(statusCode, this.header);
     } catch (err) {
       this.abort?.(err as Error);
       return false;
@@ -392,20 +324,26 @@ class HookedExchange implements Dispatcher.DispatchHandler {
       head.then(
         () => {
           if (this.ended || this.gone) return;
-          this.begin(header);
+          this.begin();
           resume();
         },
         (err: unknown) => this.abort?.(err instanceof Error ? err : new Error(String(err))),
       );
       return false;
     }
-    this.begin(header);
+    this.begin();
     return true;
   }
 
-  /** After the head hook: choose buffer or stream mode; a stream is handed to the response hook now. */
-  private begin(header: (name: string) => string | undefined): void {
-    const limit = this.state.responseBuffer?.(this.statusCode, header);
+  /** First value of an upstream response header (lower case name). */
+  private readonly header = (name: string): string | undefined => {
+    const v = this.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+
+  /** After the head hook: choose buffer or stream mode; a stream goes to the response hook now. */
+  private begin(): void {
+    const limit = this.state.responseBuffer?.(this.statusCode, this.header);
     if (limit !== undefined) {
       this.chunks = [];
       this.limit = limit.maxBytes;
@@ -420,11 +358,51 @@ class HookedExchange implements Dispatcher.DispatchHandler {
         cb(err);
       },
     });
-    this.resolve(this.upstream(this.body));
+    this.deliver(this.body);
   }
 
-  private upstream(body: Readable | Buffer): UpstreamResponse {
-    return { statusCode: this.statusCode, headers: downstreamHeaders(this.headers, this.state.assertionHeaders), body };
+  /** Hand the answer to the response hook, then send what it returns (at once when it answers synchronously). */
+  private deliver(body: Readable | Buffer): void {
+    this.delivered = true;
+    let out: HookedResponse | Promise<HookedResponse>;
+    try {
+      out = this.state.responseHook!({ statusCode: this.statusCode, headers: downstreamHeaders(this.headers, this.state.assertionHeaders), body });
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (out instanceof Promise)
+      out.then(
+        (response) => this.send(response),
+        (err: unknown) => this.fail(err),
+      );
+    else this.send(out);
+  }
+
+  private send(response: HookedResponse): void {
+    const res = this.res;
+    if (this.gone || res.destroyed) {
+      // The agent left while the hook worked: nobody reads the answer.
+      if (!Buffer.isBuffer(response.body)) response.body.destroy();
+      this.settle();
+      return;
+    }
+    this.state.status = response.statusCode;
+    response.headers['x-request-id'] = this.state.id;
+    addResponseHeaders(response.headers, this.state.responseHeaders);
+    try {
+      res.writeHead(response.statusCode, response.headers);
+    } catch (err) {
+      if (!Buffer.isBuffer(response.body)) response.body.destroy();
+      this.fail(err);
+      return;
+    }
+    // A Buffer goes with the head in one write; the response's 'close' settles (onClose).
+    if (Buffer.isBuffer(response.body)) res.end(response.body);
+    else {
+      if (isEventStream(response.headers)) res.flushHeaders();
+      pipeTo(response.body, res);
+    }
   }
 
   onData(chunk: Buffer): boolean {
@@ -447,7 +425,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     const chunks = this.chunks;
     if (chunks !== null) {
       this.chunks = null;
-      this.resolve(this.upstream(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size)));
+      this.deliver(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size));
     } else this.body?.push(null);
   }
 
@@ -458,9 +436,27 @@ class HookedExchange implements Dispatcher.DispatchHandler {
       // The hook has the stream: the failure reaches it (and the agent) through the stream.
       // When the agent left, nobody reads it any more: it just ends (no 'error' nobody listens to).
       if (!this.body.destroyed) this.body.destroy(this.gone ? undefined : err);
+      return;
     }
-    this.reject(err);
+    this.fail(err);
   }
+}
+
+/**
+ * `src.pipe(dst)` for a hooked answer: a failing source cuts the agent's
+ * response, the agent leaving stops the source. (stream.pipeline allocates an
+ * AbortController per call, which showed in profiles of the MCP path.)
+ */
+function pipeTo(src: Readable, dst: ServerResponse): void {
+  const onError = () => {
+    if (!dst.destroyed) dst.destroy();
+  };
+  src.on('error', onError);
+  dst.once('close', () => {
+    src.off('error', onError);
+    if (!dst.writableFinished) src.destroy();
+  });
+  src.pipe(dst);
 }
 
 const parseHeaders = undiciUtil.parseHeaders;
