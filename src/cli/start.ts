@@ -14,6 +14,7 @@ import { createBatchedWriter, PIPE_ATOMIC_BYTES } from '../observability/log-wri
 import { startGateway } from '../gateway/gateway.js';
 import { servePrimaryMetrics } from '../observability/cluster-metrics.js';
 import { configPath } from './common.js';
+import { collectStartupGarbage } from './heap.js';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
@@ -28,7 +29,12 @@ export async function runServer(file: string): Promise<void> {
   if (cluster.isPrimary) {
     const wanted = loadConfigFile(file).config.server.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
-    if (workers > 1) return runPrimary(workers);
+    if (workers > 1) {
+      runPrimary(workers);
+      // The primary only forks and relays: what loading the config left behind can go.
+      setImmediate(() => collectStartupGarbage());
+      return;
+    }
   }
   return runWorker(file, cluster.isWorker);
 }
@@ -70,6 +76,8 @@ async function runWorker(file: string, clusterMetrics: boolean): Promise<void> {
   const logger = createLogger(worker === undefined ? { destination } : { destination, base: { worker } });
   const gateway = await startGateway({ configFile: file, logger, clusterMetrics });
   const config = gateway.runtime().config;
+  // Start-up's garbage goes before the first request (cli/heap.ts).
+  setImmediate(() => collectStartupGarbage());
 
   let watcher: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -77,7 +85,8 @@ async function runWorker(file: string, clusterMetrics: boolean): Promise<void> {
     clearTimeout(timer);
     timer = setTimeout(() => {
       logger.info({ why }, 'reloading configuration');
-      void gateway.reload();
+      // A reload parses and builds everything again: its garbage goes too (cli/heap.ts).
+      void gateway.reload().then(() => collectStartupGarbage());
     }, 200);
   };
   if (config.server.watch) {
