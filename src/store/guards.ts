@@ -70,9 +70,15 @@ export function roundSum(x: number): number {
   return r > 0 ? r : 0;
 }
 
-/** The member a reservation or spend is stored under: its id and its amount. */
-export function budgetMember(id: string, amount: number): string {
+/** Throws unless `id` and `amount` make a valid member (what budgetMember checks, without building it). */
+export function checkMember(id: string, amount: number): void {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
     throw new WardenError('internal', 'store: a budget reservation id must be 1-64 URL-safe characters', { reason: 'store_bad_argument' });
-  return `${id}:${String(checkAmount(amount))}`;
+  checkAmount(amount);
+}
+
+/** The member a reservation or spend is stored under: its id and its amount. */
+export function budgetMember(id: string, amount: number): string {
+  checkMember(id, amount);
+  return `${id}:${String(amount)}`;
 }

@@ -121,7 +121,8 @@ interface BudgetBlock {
   failed: boolean;
   until: number;
   seq: number;
-  state: BudgetState;
+  /** What a reservation from the block answers (Redis' figures at the grant), one frozen object for all of them. */
+  state: Readonly<BudgetState & { reserved: true }>;
   /** Reservation ids served from this block and not settled yet: their amounts. */
   ids: Map<string, number>;
   /**
@@ -318,8 +319,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     b.inFlight = round(b.inFlight + amount);
     b.ids.set(id, amount);
     st.demand.used = round(st.demand.used + amount);
-    const known = b.state;
-    return { reserved: true, spent: known.spent, held: known.held, nextReleaseMs: known.nextReleaseMs };
+    return b.state;
   }
 
   async function reserve(
@@ -368,7 +368,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
           failed: false,
           until: at + opts.useMs,
           seq: 0,
-          state: { spent: r.spent, held: r.held, nextReleaseMs: r.nextReleaseMs },
+          state: Object.freeze({ reserved: true, spent: r.spent, held: r.held, nextReleaseMs: r.nextReleaseMs }),
           ids: new Map([[id, amount]]),
           settled: new Set(),
           owner: mine,

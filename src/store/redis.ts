@@ -12,7 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Lock, SetOptions, Store, Unsubscribe } from './store.js';
 import { createLimitsBatcher, LIMITS_LUA } from './redis-limits.js';
 import { createQuotaBlocks, DEFAULT_BLOCK_OPTIONS } from './redis-blocks.js';
-import { budgetMember, checkAmount, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
+import { budgetMember, checkAmount, checkMember, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, storeClosed } from './guards.js';
 
 /** Options of the redis driver. */
 export interface RedisStoreOptions {
@@ -246,6 +246,18 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   }
 
   const k = (key: string) => `${keyPrefix}${key}`;
+  // The limits' keys, prefixed once: a limit's store key is the same string on every request
+  // (the limits stage caches it), so the prefixed one is found by that string's cached hash
+  // instead of being concatenated (and hashed again) on every decision.
+  const limitKeys = new Map<string, string>();
+  const lk = (key: string) => {
+    let full = limitKeys.get(key);
+    if (full === undefined) {
+      if (limitKeys.size >= 4096) limitKeys.clear();
+      limitKeys.set(key, (full = k(key)));
+    }
+    return full;
+  };
   const limits = createLimitsBatcher((keys, argv) => bounded('limits', () => client.wardenLimits(String(keys.length), ...keys, ...argv)));
   const headroom = options.limitBlocks ?? DEFAULT_BLOCK_OPTIONS.headroom;
   // Block ids: a random prefix per process and a counter (no ':'; distinct from reservation ids by the leading 'q').
@@ -371,8 +383,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     async rateLimit(key, spec, rateOptions = {}) {
       if (closed) throw storeClosed();
       const { intervalUs, burst } = checkRateSpec(spec.intervalMs, spec.burst);
-      if (blocks && rateOptions.peek !== true) return blocks.rate(k(key), intervalUs, burst);
-      return limits.rate(k(key), intervalUs, burst, rateOptions.peek === true);
+      if (blocks && rateOptions.peek !== true) return blocks.rate(lk(key), intervalUs, burst);
+      return limits.rate(lk(key), intervalUs, burst, rateOptions.peek === true);
     },
 
     async budgetReserve(key, spec, reservation, reserveOptions = {}) {
@@ -382,29 +394,29 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       const max = checkAmount(spec.max, 'max');
       const member = budgetMember(reservation.id, reservation.amount);
       if (blocks && reservation.force !== true && reserveOptions.peek !== true) {
-        return blocks.reserve(k(key), windowMs, max, reservation.amount, reservation.id, member, leaseMs);
+        return blocks.reserve(lk(key), windowMs, max, reservation.amount, reservation.id, member, leaseMs);
       }
-      return limits.reserve(k(key), windowMs, max, reservation.amount, member, leaseMs, reservation.force === true, reserveOptions.peek === true);
+      return limits.reserve(lk(key), windowMs, max, reservation.amount, member, leaseMs, reservation.force === true, reserveOptions.peek === true);
     },
 
     async budgetCommit(key, windowMs, id, amount) {
       if (closed) throw storeClosed();
       const member = budgetMember(id, amount);
       const window = checkTtlMs(windowMs, 'windowMs');
-      return blocks?.commit(k(key), id) ?? limits.commit(k(key), window, member, amount);
+      return blocks?.commit(lk(key), id) ?? limits.commit(lk(key), window, member, amount);
     },
 
     async budgetRelease(key, id, amount) {
       if (closed) throw storeClosed();
       const member = budgetMember(id, amount);
-      return blocks?.release(k(key), id) ?? limits.release(k(key), member, amount);
+      return blocks?.release(lk(key), id) ?? limits.release(lk(key), member, amount);
     },
 
     // Warm paths: decided from a local quota block now (no promise), else undefined (the caller asks Redis).
     rateLimitNow(key, spec) {
       if (closed || !blocks) return undefined;
       checkRateSpec(spec.intervalMs, spec.burst);
-      return blocks.rateNow(k(key));
+      return blocks.rateNow(lk(key));
     },
 
     budgetReserveNow(key, spec, reservation) {
@@ -412,15 +424,15 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       checkTtlMs(spec.windowMs, 'windowMs');
       checkTtlMs(reservation.leaseMs, 'leaseMs');
       checkAmount(spec.max, 'max');
-      budgetMember(reservation.id, reservation.amount);
-      return blocks.reserveNow(k(key), reservation.amount, reservation.id);
+      checkMember(reservation.id, reservation.amount);
+      return blocks.reserveNow(lk(key), reservation.amount, reservation.id);
     },
 
     budgetSettleNow(key, windowMs, id, amount, commit, watcher) {
       if (closed || !blocks) return undefined;
-      budgetMember(id, amount);
+      checkMember(id, amount);
       if (commit) checkTtlMs(windowMs, 'windowMs');
-      return blocks.settleNow(k(key), id, commit, watcher);
+      return blocks.settleNow(lk(key), id, commit, watcher);
     },
 
     async budgetRead(key, windowMs) {
