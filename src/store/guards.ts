@@ -66,7 +66,8 @@ export function checkRateSpec(intervalMs: number, burst: number): { intervalUs: 
  * 19.99 never leaves a residue that would refuse an exact fit.
  */
 export function roundSum(x: number): number {
-  const r = Number(x.toPrecision(15));
+  // Whole sums below 1e15 are exact already: skip toPrecision (a string round trip, per settled request).
+  const r = Number.isInteger(x) && x < 1e15 ? x : Number(x.toPrecision(15));
   return r > 0 ? r : 0;
 }
 
