@@ -182,6 +182,9 @@ export function ratios(byId) {
     ['G5r / G3 (identity assertion, signed per request)', 'G5r', 'G3'],
     ['G3d / G3 (V8 default heap vs production flags)', 'G3d', 'G3'],
     ['G4 / G3 (MCP tools/call)', 'G4', 'G3'],
+    ['RP / R (bare Node proxy: the tools/call POST vs the GET)', 'RP', 'R'],
+    ['G4 / RP (MCP tools/call chain vs the bare Node proxy on the same POST; compare G3 / R)', 'G4', 'RP'],
+    ['G3 / R (full chain vs the bare Node proxy on the GET)', 'G3', 'R'],
     ['GC / NC (2 workers each)', 'GC', 'NC'],
   ];
   return pairs.map(([name, a, b]) => ({ name, value: ratio(rps(a), rps(b)) })).filter((r) => r.value !== null);

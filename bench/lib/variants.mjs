@@ -28,6 +28,7 @@ export const WARDEN_NODE_FLAGS = '--min-semi-space-size=8 --max-semi-space-size=
  * warden: options for wardenYaml() (level, tokenCache, authz, cacheTtl, redis, mcp, workers).
  * auth: the request carries a dev-issuer token. pinned: false for the cluster pair.
  * swap: the upstream must receive the vault token, not the agent's (checked before measuring).
+ * post: the row sends G4's MCP POST without being an MCP gateway (RP: the Node floor for it).
  * nodeFlags: Node flags for this Warden variant instead of --node-flags (node runs cli.js with them: no shebang, no relay).
  * optIn: runs only when named in --variants.
  */
@@ -35,6 +36,12 @@ export const VARIANTS = [
   { id: 'D', what: 'direct to the upstream nginx (no proxy)', kind: 'direct' },
   { id: 'N', what: 'nginx reverse proxy, 1 worker, upstream keep-alive (native ceiling)', kind: 'nginx', workers: 1 },
   { id: 'R', what: 'minimal Node proxy: node:http + one undici Pool (Node ceiling)', kind: 'node' },
+  {
+    id: 'RP',
+    what: 'extra: R driven with G4’s request (the tools/call JSON POST, body streamed to undici): what Node and undici charge for a small POST (compare G4 / RP with G3 / R)',
+    kind: 'node',
+    post: true,
+  },
   { id: 'F', what: 'fastify + @fastify/http-proxy', kind: 'fastify' },
   { id: 'G0', what: 'Warden public route: canonicalize, match, proxy', kind: 'warden', warden: { level: 0 } },
   {
@@ -257,7 +264,7 @@ export function requestFor(variant, token, openfga) {
     };
   }
   if (variant.spread) return { ...get(token), path: '/api/items/{id}', spread: variant.spread };
-  if (variant.mcp) {
+  if (variant.mcp || variant.post) {
     return {
       method: 'POST',
       path: '/mcp',
