@@ -14,7 +14,6 @@ import { createBatchedWriter, PIPE_ATOMIC_BYTES } from '../observability/log-wri
 import { startGateway } from '../gateway/gateway.js';
 import { servePrimaryMetrics } from '../observability/cluster-metrics.js';
 import { configPath } from './common.js';
-import { collectStartupGarbage } from './heap.js';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
@@ -29,12 +28,7 @@ export async function runServer(file: string): Promise<void> {
   if (cluster.isPrimary) {
     const wanted = loadConfigFile(file).config.server.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
-    if (workers > 1) {
-      runPrimary(workers);
-      // The primary only forks and relays: what loading the config left behind can go.
-      setImmediate(() => collectStartupGarbage());
-      return;
-    }
+    if (workers > 1) return runPrimary(workers);
   }
   return runWorker(file, cluster.isWorker);
 }
@@ -76,8 +70,6 @@ async function runWorker(file: string, clusterMetrics: boolean): Promise<void> {
   const logger = createLogger(worker === undefined ? { destination } : { destination, base: { worker } });
   const gateway = await startGateway({ configFile: file, logger, clusterMetrics });
   const config = gateway.runtime().config;
-  // Start-up's garbage goes before the first request (cli/heap.ts).
-  setImmediate(() => collectStartupGarbage());
 
   let watcher: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -85,8 +77,7 @@ async function runWorker(file: string, clusterMetrics: boolean): Promise<void> {
     clearTimeout(timer);
     timer = setTimeout(() => {
       logger.info({ why }, 'reloading configuration');
-      // A reload parses and builds everything again: its garbage goes too (cli/heap.ts).
-      void gateway.reload().then(() => collectStartupGarbage());
+      void gateway.reload();
     }, 200);
   };
   if (config.server.watch) {
