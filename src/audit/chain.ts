@@ -21,7 +21,7 @@ export function checkpointPayload(instance: string, seq: number, head: string): 
   return Buffer.from(`warden-decision-log checkpoint\n${instance}\n${seq}\n${head}`);
 }
 
-/** Appends records of one instance: numbers them, links them and hashes them. */
+/** Appends records of one instance: numbers them, links them and hashes them (`line`; the writer lays out the same bytes in line-batch.ts). */
 export class Chain {
   seq = 0;
   prev = ZERO_HASH;
@@ -29,27 +29,6 @@ export class Chain {
 
   constructor(readonly instance: string) {
     this.head = `,"instance":${JSON.stringify(instance)},"seq":`;
-  }
-
-  /**
-   * Append the line for `body` (type `t`) and a newline to `buf` at `off` as
-   * UTF-8, hashing the bytes just written: the same line as `line()`, without
-   * encoding the text twice. `buf` must have room (3 bytes per UTF-16 unit of
-   * `body` plus 256 is enough). Returns the offset after the newline.
-   */
-  appendTo(buf: Buffer, off: number, t: string, body: string): number {
-    const start = off;
-    off += buf.write(`{"t":"${t}"${this.head}${this.seq},"prev":"${this.prev}"`, off, 'utf8');
-    if (body.length > 2) {
-      // `,` + the body's members: the body is written whole, its `{` becomes `,` and its `}` is dropped.
-      const n = buf.write(body, off, 'utf8');
-      buf[off] = 0x2c;
-      off += n - 1;
-    }
-    const hash = sha256HexBytes(buf.subarray(start, off));
-    this.seq++;
-    this.prev = hash;
-    return off + buf.write(`,"hash":"${hash}"}\n`, off, 'latin1');
   }
 
   /** One line for `body` (a JSON object text, `{…}`), type `t`; no newline. */
@@ -103,9 +82,5 @@ export function splitLine(line: string): { prefix: string; hash: string } | null
 /** SHA-256 of a string's UTF-8, hex. The one-shot `crypto.hash` (Node ≥ 20.12) skips the Hash object: ~30% less per record. */
 export const sha256Hex: (text: string) => string =
   typeof oneShotHash === 'function' ? (text) => oneShotHash('sha256', text, 'hex') : (text) => createHash('sha256').update(text).digest('hex');
-
-/** SHA-256 of bytes, hex (one-shot where available, as `sha256Hex`). */
-const sha256HexBytes: (bytes: Uint8Array) => string =
-  typeof oneShotHash === 'function' ? (bytes) => oneShotHash('sha256', bytes, 'hex') : (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 export { createPrivateKey };

@@ -19,6 +19,7 @@ import { jwkThumbprint, parseAssertionKey } from '../identity/assertion/keys.js'
 import { Chain, signCheckpoint, type CheckpointKey } from './chain.js';
 import type { DecisionRecord } from './record.js';
 import { createRecordSerializer } from './record-json.js';
+import { LineBatch } from './line-batch.js';
 import { compileRouteInputs } from './inputs.js';
 import { fileSink, httpSink, stdoutSink, type Sink } from './sinks.js';
 
@@ -35,24 +36,20 @@ export interface DecisionLog {
 export const AUDIT_KEY_FILE = 'audit-key.jwk.json';
 export const AUDIT_JWKS_FILE = 'audit-key.jwks.json';
 
-/** Pending text (UTF-16 units) that is written at once, without waiting for write_interval. */
-const PENDING_CHARS = 256 * 1024;
-
 export async function createDecisionLog(config: Config, deps: { dataDir: string; logger: Logger; metrics: Metrics }): Promise<DecisionLog | undefined> {
   const cfg = config.audit.decisions;
   if (!cfg) return undefined;
   const { logger, metrics } = deps;
   const sink = makeSink(cfg, logger, metrics);
   const key = cfg.chain ? await checkpointKey(cfg, config, deps.dataDir) : undefined;
-  const chain = new Chain(`${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`);
-  // Records wait in memory at most `write_interval` (or until PENDING_CHARS of
-  // them are pending) and go to the sink as one batch: one write per batch,
-  // not one per request. A crash loses at most that window; a clean shutdown
-  // (close) writes everything. Chaining (seq, prev, hash) happens at the
-  // flush, over the batch's bytes: a record's text is encoded once.
-  let types: string[] = [];
-  let bodies: string[] = [];
-  let pendingChars = 0;
+  const chain = cfg.chain ? new Chain(`${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`) : undefined;
+  // Records are encoded into one pending Buffer when they are decided (off the
+  // V8 heap: nothing per request survives a scavenge) and go to the sink as one
+  // batch at most `write_interval` later, or as soon as the buffer is full: one
+  // write per batch, not one per request. A crash loses at most that window; a
+  // clean shutdown (close) writes everything. The chain's prev and hash fields,
+  // and checkpoint signatures, are completed at the flush (line-batch.ts).
+  const pending = new LineBatch(chain, key && ((instance, seq, head) => signCheckpoint(key, instance, seq, head)));
   let flushTimer: NodeJS.Timeout | undefined;
   let flushTurn: NodeJS.Immediate | undefined;
   let sinceCheckpoint = 0;
@@ -61,48 +58,29 @@ export async function createDecisionLog(config: Config, deps: { dataDir: string;
   // Which request fields each route's rules read, once: records carry those values for replay.
   const serialize = createRecordSerializer(compileRouteInputs(config.routes));
 
-  /** A checkpoint's body is completed at the flush, where the chain head it signs is known. */
-  const CHECKPOINT = '\0checkpoint';
   const flush = () => {
     if (flushTimer) clearTimeout(flushTimer);
     if (flushTurn) clearImmediate(flushTurn);
     flushTimer = flushTurn = undefined;
-    const n = types.length;
-    if (!n) return;
-    const ts = types;
-    const bs = bodies;
-    types = [];
-    bodies = [];
-    // Room for every line: 3 UTF-8 bytes per UTF-16 unit of a body, plus the chain fields and a checkpoint's signature.
-    const buf = Buffer.allocUnsafe(pendingChars * 3 + n * 512);
-    pendingChars = 0;
-    let off = 0;
-    for (let i = 0; i < n; i++) {
-      let body = bs[i];
-      if (ts[i] === CHECKPOINT && key) body += `,"sig":"${signCheckpoint(key, chain.instance, chain.seq, chain.prev)}"}`;
-      const t = ts[i] === CHECKPOINT ? 'checkpoint' : ts[i];
-      if (cfg.chain) off = chain.appendTo(buf, off, t, body);
-      else off += buf.write(body.length > 2 ? `{"t":"${t}",${body.slice(1)}\n` : `{"t":"${t}"}\n`, off, 'utf8');
-    }
-    metrics.inc('warden_decision_log_records_total', labels, n);
-    sink.write(buf.subarray(0, off), n);
+    const batch = pending.take();
+    if (!batch) return;
+    metrics.inc('warden_decision_log_records_total', labels, batch.lines);
+    sink.write(batch.chunk, batch.lines);
   };
   const queue = (t: string, body: string) => {
-    types.push(t);
-    bodies.push(body);
-    pendingChars += body.length;
+    if (!pending.fits(body.length)) flush();
+    pending.add(t, body);
   };
   const checkpoint = () => {
     if (!key || sinceCheckpoint === 0) return;
-    // Completed with its signature at the flush (see CHECKPOINT).
-    queue(CHECKPOINT, `{"time":"${new Date().toISOString()}","records":${sinceCheckpoint},"kid":${JSON.stringify(key.kid)},"alg":"${key.alg}"`);
+    // Its signature covers the chain head before it, known at the flush (line-batch.ts).
+    queue('checkpoint', `{"time":"${new Date().toISOString()}","records":${sinceCheckpoint},"kid":${JSON.stringify(key.kid)},"alg":"${key.alg}","sig":"`);
     sinceCheckpoint = 0;
   };
   const push = (t: string, body: string) => {
     queue(t, body);
-    if (cfg.chain && ++sinceCheckpoint >= cfg.checkpoint_every) checkpoint();
-    if (pendingChars >= PENDING_CHARS) flush();
-    else if (cfg.write_interval === 0) flushTurn ??= setImmediate(flush);
+    if (chain && ++sinceCheckpoint >= cfg.checkpoint_every) checkpoint();
+    if (cfg.write_interval === 0) flushTurn ??= setImmediate(flush);
     else flushTimer ??= setTimeout(flush, cfg.write_interval).unref();
   };
   if (key) {

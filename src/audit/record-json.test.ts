@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RouteConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
@@ -102,5 +103,24 @@ describe('decision record text', () => {
     const a = JSON.parse(serialize(state(), undefined, 1));
     const b = JSON.parse(serialize(state({ startedAt: Date.UTC(2026, 10, 30, 1, 2, 3, 457) }), undefined, 1));
     expect([a.time, b.time]).toEqual(['2026-11-30T01:02:03.456Z', '2026-11-30T01:02:03.457Z']);
+  });
+
+  it('writes the members of each principal when one serializer sees requests of many principals (their text is kept per principal object)', () => {
+    const serialize = createRecordSerializer(inputs);
+    const principals = [
+      state().principal!,
+      { agent: 'bot', user: null, actors: [], issuer: 'i', scopes: [], claims: {}, expiresAt: 0 },
+      { agent: 'bot', user: 'bob "b"', actors: ['x'], issuer: 'i2', scopes: ['s'], claims: { email: 'b@example.com' }, expiresAt: 0 },
+      { agent: 'bot', user: 'bob "b"', actors: [], issuer: 'i2', scopes: [], claims: {}, expiresAt: 0 },
+    ];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(0, 1, 2, 3, -1), { minLength: 1, maxLength: 30 }), (order) => {
+        for (const i of order) {
+          const s = state(i < 0 ? { principal: undefined } : { principal: principals[i] as never });
+          expect(serialize(s, undefined, 5)).toBe(JSON.stringify(decisionRecord(s, undefined, 5, inputs)));
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 });

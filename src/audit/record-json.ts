@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { CheckTrace, RequestState } from '../pipeline/context.js';
 import type { WardenError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
 import { captureInputs, fieldsFor, type RouteInputs } from './inputs.js';
 
 /** Serializes one finished request's record; `inputs` as for `decisionRecord`. */
@@ -30,11 +31,22 @@ function stringList(list: readonly string[]): string {
   return s + ']';
 }
 
+/** `,"agent":…,"user":…[,"act":…],"issuer":…[,"scopes":…]` (a principal is immutable). */
+function principalJson(p: Principal): string {
+  let s = `,"agent":${str(p.agent)},"user":${p.user === null ? 'null' : str(p.user)}`;
+  if (p.actors.length) s += `,"act":${stringList(p.actors)}`;
+  s += `,"issuer":${str(p.issuer)}`;
+  if (p.scopes.length) s += `,"scopes":${stringList(p.scopes)}`;
+  return s;
+}
+
 /** Build the serializer for one config generation (its time cache lives here, not in the module). */
 export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordSerializer {
   // Requests of one millisecond share their ISO time text.
   let lastMs = NaN;
   let lastIso = '';
+  // A verified token's principal is one object reused by every request that presents the token (identity's caches): its members are written once.
+  const principals = new WeakMap<Principal, string>();
   return function recordJson(state, err, latencyMs) {
     const p = state.principal;
     if (state.startedAt !== lastMs) {
@@ -48,10 +60,9 @@ export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordS
     if (err?.code !== undefined) s += `,"code":${str(err.code)}`;
     s += `,"status":${state.status ?? 0},"latency_ms":${latencyMs}`;
     if (p) {
-      s += `,"agent":${str(p.agent)},"user":${p.user === null ? 'null' : str(p.user)}`;
-      if (p.actors.length) s += `,"act":${stringList(p.actors)}`;
-      s += `,"issuer":${str(p.issuer)}`;
-      if (p.scopes.length) s += `,"scopes":${stringList(p.scopes)}`;
+      let who = principals.get(p);
+      if (who === undefined) principals.set(p, (who = principalJson(p)));
+      s += who;
     }
     s += `,"method":${str(state.method)},"path":${str(state.path)}`;
     if (state.query) s += `,"query":${str(state.query)}`;

@@ -1083,7 +1083,7 @@ export const decisionLogSchema = z
       .meta({ examples: ['200ms'] }),
     write_interval: duration('20ms')
       .describe(
-        'Records are handed to the sink in one batch at most this long after they were decided (sooner when 256K characters are pending; always on shutdown and reload). A crash (kill -9) loses at most this window. 0: every event-loop turn. At most 10s',
+        'Records are handed to the sink in one batch at most this long after they were decided (sooner when 256 KB of records are pending; always on shutdown and reload). A crash (kill -9) loses at most this window. 0: every event-loop turn. At most 10s',
       )
       .meta({ examples: ['50ms'] }),
     timeout: duration('5s')
