@@ -51,6 +51,12 @@ export interface Authorizer {
    * cache in front of one. Throws where `batchCheck` would reject.
    */
   batchCheckSync?(requests: CheckRequest[], options?: CheckOptions): boolean[];
+  /**
+   * An in-process engine's answer when the check takes only a few resolution
+   * steps (cheaper than building and storing a decision-cache entry), else
+   * undefined (ask again through the cache). Throws where `check` would reject.
+   */
+  checkIfCheap?(request: CheckRequest): boolean | undefined;
   listObjects(request: ListObjectsRequest, options?: CheckOptions): Promise<string[]>;
   /** Types of the loaded model and the relations each defines (for load-time validation). */
   relations(): ReadonlyMap<string, ReadonlySet<string>>;

@@ -232,7 +232,7 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
     };
   }
 
-  const cached: CachedAuthorizer = {
+  const front: CachedAuthorizer = {
     engine: authorizer.engine,
     get modelId() {
       return modelIdOf(authorizer);
@@ -358,7 +358,8 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
   const sync = authorizer.batchCheckSync?.bind(authorizer);
   if (sync) {
     // An in-process engine: hits and misses are answered in this call, no promise.
-    cached.batchCheckSync = (requests, opts) => {
+    const cheap = authorizer.checkIfCheap?.bind(authorizer);
+    const throughCache = (requests: CheckRequest[], opts: CheckOptions | undefined): boolean[] => {
       const n = requests.length;
       if (fresh(opts)) {
         count('bypass', n);
@@ -402,6 +403,25 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
       for (let j = 0, k = 0; j < missKeys.length; j++) if (slot[j] === k) write(missKeys[j], got[k++]);
       return answers;
     };
+    front.batchCheckSync = (requests, opts) => {
+      if (!cheap) return throughCache(requests, opts);
+      // Checks the engine answers in a few steps skip the cache (no key, no entry): cheaper than a hit.
+      const n = requests.length;
+      const answers: boolean[] = new Array(n);
+      let rest: number[] | undefined;
+      for (let i = 0; i < n; i++) {
+        const answer = cheap(requests[i]);
+        if (answer === undefined) (rest ??= []).push(i);
+        else answers[i] = answer;
+      }
+      if (rest === undefined) return answers;
+      const costly = throughCache(
+        rest.map((i) => requests[i]),
+        opts,
+      );
+      for (let j = 0; j < rest.length; j++) answers[rest[j]] = costly[j];
+      return answers;
+    };
   }
-  return cached;
+  return front;
 }

@@ -29,6 +29,22 @@ export function withCheckTiming(engine: Authorizer, metrics: Metrics): Authorize
         }
       }
     : undefined;
+  const cheap = engine.checkIfCheap?.bind(engine);
+  const timedCheap = cheap
+    ? (request: Parameters<typeof cheap>[0]): boolean | undefined => {
+        const started = performance.now();
+        let answer: boolean | undefined;
+        try {
+          answer = cheap(request);
+        } catch (err) {
+          histogram.observe((performance.now() - started) / 1000);
+          throw err;
+        }
+        // Not cheap: the full check through the cache is timed instead.
+        if (answer !== undefined) histogram.observe((performance.now() - started) / 1000);
+        return answer;
+      }
+    : undefined;
   return {
     engine: engine.engine,
     // OpenFGA resolves its model id at start (and on reload): read it through.
@@ -38,6 +54,7 @@ export function withCheckTiming(engine: Authorizer, metrics: Metrics): Authorize
     check: (request, options) => timed(() => engine.check(request, options)),
     batchCheck: (requests, options) => timed(() => engine.batchCheck(requests, options)),
     ...(timedSync ? { batchCheckSync: timedSync } : {}),
+    ...(timedCheap ? { checkIfCheap: timedCheap } : {}),
     listObjects: (request, options) => engine.listObjects(request, options),
     relations: () => engine.relations(),
     ready: () => engine.ready(),

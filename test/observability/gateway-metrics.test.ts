@@ -106,10 +106,12 @@ describe('operational metrics on a real scrape', () => {
     }
     const text = await scrape(b.adminUrl);
     expect(text).toMatch(/^# TYPE warden_authz_check_duration_seconds histogram$/m);
-    // The first request asked the engine (one batch of two checks); the next three were answered by the cache.
-    expect((metricValue(text, 'warden_authz_check_duration_seconds_count', { engine: 'embedded' }) ?? 0) - engineBefore).toBe(1);
-    expect(metricValue(text, 'warden_authz_cache_total', { result: 'miss' })).toBe(2);
-    expect(metricValue(text, 'warden_authz_cache_total', { result: 'hit' })).toBe(6);
+    // Each of the 8 checks resolves in a few steps, which the embedded engine answers itself without the decision
+    // cache (cheaper than a cache entry: docs/authorization.md, decision cache): 8 engine observations, no lookups.
+    // The cache's own hit/miss counting is covered in test/authz/cache.test.ts and test/authz/embedded-cheap.test.ts.
+    expect((metricValue(text, 'warden_authz_check_duration_seconds_count', { engine: 'embedded' }) ?? 0) - engineBefore).toBe(8);
+    expect(metricValue(text, 'warden_authz_cache_total', { result: 'miss' }) ?? 0).toBe(0);
+    expect(metricValue(text, 'warden_authz_cache_total', { result: 'hit' }) ?? 0).toBe(0);
   });
 
   it('approvals pending is read from the shared store: held on one instance, the same on the other; decided is counted by outcome', async () => {

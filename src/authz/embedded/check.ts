@@ -49,6 +49,12 @@ export interface CheckScope {
   readonly maxDepth: number;
   /** `node × relCount + relation` keys on the current path (the user is fixed for the whole check). */
   readonly path: number[];
+  /**
+   * Resolution steps taken (`steps`) and allowed (`limit`; Infinity for a full
+   * check). Past the limit every step answers False at once: the caller then
+   * discards the outcome (and any error) and evaluates again without a limit.
+   */
+  readonly budget: { steps: number; limit: number };
 }
 
 /**
@@ -65,6 +71,7 @@ function conditionHolds(scope: CheckScope, index: CompactTupleIndex, t: number):
 
 /** Resolves `node#rel@user` (OpenFGA's ResolveCheck); `depth` counts dispatches on this path. */
 export function resolveCheck(scope: CheckScope, node: number, rel: number, depth: number): Outcome {
+  if (++scope.budget.steps > scope.budget.limit) return Outcome.False;
   if (depth === scope.maxDepth) {
     throw new FgaError(FGA_ERROR.resolutionTooComplex, 'Authorization Model resolution required too many rewrite rules to be resolved to a decision');
   }

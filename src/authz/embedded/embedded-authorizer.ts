@@ -15,6 +15,16 @@ import { createEmbeddedEngine, InvalidStoredTupleError, type EmbeddedEngine } fr
 import { ConfigError } from '../../config/issues.js';
 import { FgaError } from './errors.js';
 
+/**
+ * Resolution steps (object#relation visits) up to which a check is answered
+ * without the decision cache: such a check costs about as much CPU as building
+ * a cache key and storing an entry (~2–5 µs at a million tuples), and storing
+ * one answer per distinct object fills the young generation with entries that
+ * live just long enough to be promoted. Costlier checks (deep or wide graphs)
+ * are cached as before. See docs/authorization.md (decision cache).
+ */
+export const CHEAP_CHECK_STEPS = 32;
+
 /** Options of `createEmbeddedAuthorizer`. */
 export interface EmbeddedAuthorizerOptions {
   model: AuthorizationModel;
@@ -34,6 +44,8 @@ export interface EmbeddedAuthorizer extends Authorizer {
   readonly modelId: string;
   /** Evaluates in-process: no promise. */
   batchCheckSync(requests: CheckRequest[], options?: CheckOptions): boolean[];
+  /** The answer when it takes at most `CHEAP_CHECK_STEPS` resolution steps, else undefined. */
+  checkIfCheap(request: CheckRequest): boolean | undefined;
 }
 
 /**
@@ -122,6 +134,14 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
       return checkAll(requests);
     },
     batchCheckSync: (requests: CheckRequest[], _options?: CheckOptions): boolean[] => checkAll(requests),
+    checkIfCheap(request: CheckRequest): boolean | undefined {
+      ensureOpen();
+      try {
+        return evaluator.checkWithin(request, CHEAP_CHECK_STEPS);
+      } catch (err) {
+        throw toWardenError(err);
+      }
+    },
     async listObjects(request: ListObjectsRequest, _options?: CheckOptions): Promise<string[]> {
       ensureOpen();
       try {

@@ -49,6 +49,14 @@ export interface EmbeddedEngine {
   readonly ignoredTuples: readonly { tuple: TupleKey; reason: string }[];
   /** Throws FgaError (2000 invalid request, 2002 too deep, 2027 invalid contextual tuple). */
   check(request: CheckRequest): boolean;
+  /**
+   * `check`, unless it takes more than `maxSteps` resolution steps: then
+   * undefined (the partial evaluation is discarded, errors included). Request
+   * validation errors are thrown as by `check`.
+   */
+  checkWithin(request: CheckRequest, maxSteps: number): boolean | undefined;
+  /** Resolution steps of the last `check` or `checkWithin` (tests, tuning). */
+  readonly lastSteps: number;
   /** Throws FgaError (2000, 2002, 2021 unknown type, 2022 unknown relation, 2027). */
   listObjects(request: ListObjectsRequest): string[];
 }
@@ -150,6 +158,7 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
   // One node overlay and one path reused by every call: evaluation is synchronous, so calls never interleave.
   const nodes = new NodeOverlay(storedNodes);
   const path: number[] = [];
+  const budget = { steps: 0, limit: Infinity };
 
   const contextualIndex = (tuples: readonly TupleKey[] | undefined, conditionCode: 2000 | 2027): CompactTupleIndex | undefined => {
     if (!tuples || tuples.length === 0) return undefined;
@@ -187,7 +196,35 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
       wildcardLabel: parts.isUserset ? undefined : `${parts.type}:*`,
       maxDepth,
       path,
+      budget,
     };
+  };
+
+  /** A check; undefined when it took more than `limit` steps (its outcome or error is not the answer then). */
+  const evaluate = (request: CheckRequest, limit: number): boolean | undefined => {
+    const shape = apiTupleKeyProblem(request.user, request.relation, request.object);
+    if (shape) throw new FgaError(FGA_ERROR.validation, shape);
+    const problem = userObjectRelationProblem(ts, request.user, request.relation, request.object);
+    if (problem) throw new FgaError(FGA_ERROR.validation, `invalid relation: ${problem.message}`);
+    const ctxProblem = requestContextProblem(request.context);
+    if (ctxProblem) throw new FgaError(FGA_ERROR.validation, `invalid context: ${ctxProblem}`);
+    nodes.reset();
+    path.length = 0;
+    budget.steps = 0;
+    budget.limit = limit;
+    const contextual = contextualIndex(request.contextualTuples, FGA_ERROR.invalidTuple);
+    const scope = scopeFor(request.user, contextual, request.context);
+    let allowed: boolean;
+    try {
+      allowed = resolveCheck(scope, nodes.id(request.object), ids.rel(request.relation), 0) === Outcome.True;
+    } catch (err) {
+      if (budget.steps > limit) return undefined;
+      throw err;
+    } finally {
+      path.length = 0;
+      budget.limit = Infinity;
+    }
+    return budget.steps > limit ? undefined : allowed;
   };
 
   return {
@@ -196,21 +233,15 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
     ignoredTuples: ignored,
 
     check(request) {
-      const shape = apiTupleKeyProblem(request.user, request.relation, request.object);
-      if (shape) throw new FgaError(FGA_ERROR.validation, shape);
-      const problem = userObjectRelationProblem(ts, request.user, request.relation, request.object);
-      if (problem) throw new FgaError(FGA_ERROR.validation, `invalid relation: ${problem.message}`);
-      const ctxProblem = requestContextProblem(request.context);
-      if (ctxProblem) throw new FgaError(FGA_ERROR.validation, `invalid context: ${ctxProblem}`);
-      nodes.reset();
-      path.length = 0;
-      const contextual = contextualIndex(request.contextualTuples, FGA_ERROR.invalidTuple);
-      const scope = scopeFor(request.user, contextual, request.context);
-      try {
-        return resolveCheck(scope, nodes.id(request.object), ids.rel(request.relation), 0) === Outcome.True;
-      } finally {
-        path.length = 0;
-      }
+      return evaluate(request, Infinity) as boolean;
+    },
+
+    checkWithin(request, maxSteps) {
+      return evaluate(request, maxSteps);
+    },
+
+    get lastSteps() {
+      return budget.steps;
     },
 
     listObjects(request) {
@@ -218,6 +249,8 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
       if (shape) throw new FgaError(FGA_ERROR.validation, shape);
       nodes.reset();
       path.length = 0;
+      budget.steps = 0;
+      budget.limit = Infinity;
       const contextual = contextualIndex(request.contextualTuples, FGA_ERROR.validation);
       const types = ts.types.get(request.type);
       if (!types) throw new FgaError(FGA_ERROR.typeNotFound, `type '${request.type}' not found`);

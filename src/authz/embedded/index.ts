@@ -1,5 +1,6 @@
 /** The embedded OpenFGA-compatible engine. */
 export {
+  CHEAP_CHECK_STEPS,
   createEmbeddedAuthorizer,
   loadEmbeddedAuthorizer,
   type EmbeddedAuthorizer,
