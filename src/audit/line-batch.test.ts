@@ -54,7 +54,7 @@ function written(
   const take = () => {
     const b = batch.take();
     if (b) {
-      chunks.push(Buffer.from(b.chunk)); // the batch's buffer is handed over, never reused: a copy is not needed, but proves nothing is overwritten later
+      chunks.push(b.chunk); // kept as handed over: a later batch must never write into it (the sink may still be writing it)
       lines += b.lines;
     }
   };

@@ -36,8 +36,8 @@ const sha256HexBytes: (bytes: Uint8Array) => string =
 /**
  * Lines waiting for the sink. `add` encodes one record (a JSON object text) at
  * once; `take` completes the chain over the pending lines and hands back their
- * bytes (a fresh buffer is started for the next batch, since the sink keeps the
- * old one until it is written).
+ * bytes, which the sink keeps until they are written: a buffer at most half full
+ * is copied out at its size and reused, a fuller one is handed over whole.
  */
 export class LineBatch {
   private buf: Buffer;
@@ -154,9 +154,17 @@ export class LineBatch {
       }
       chain.prev = prev;
     }
-    const chunk = buf.subarray(0, this.off);
     const lines = this.lines;
-    this.buf = Buffer.allocUnsafeSlow(this.capacity);
+    let chunk: Buffer;
+    if (this.off <= buf.length >> 1 && buf.length === this.capacity) {
+      // A partly filled batch is copied out at its size and the buffer kept for the next one: a queued chunk
+      // (a slow disk, an endpoint that is down) holds only its own bytes, and no batch buffer is allocated per flush.
+      chunk = Buffer.allocUnsafeSlow(this.off);
+      buf.copy(chunk, 0, 0, this.off);
+    } else {
+      chunk = buf.subarray(0, this.off);
+      this.buf = Buffer.allocUnsafeSlow(this.capacity);
+    }
     this.off = 0;
     this.lines = 0;
     return { chunk, lines };

@@ -103,19 +103,49 @@ export interface HttpSinkOptions {
 
 /** POSTs NDJSON batches; retries with backoff; drops the oldest records beyond maxBuffer (counted). */
 export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sink {
-  let buffer: string[] = [];
+  // Pending lines stay the byte chunks the writer handed over, with their line
+  // counts: not one string per record, which (kept up to flush_interval, or
+  // while the endpoint is down) would be promoted to V8's old generation.
+  const chunks: Buffer[] = [];
+  const counts: number[] = [];
+  let pending = 0;
   let timer: NodeJS.Timeout | undefined;
   let sending: Promise<void> | undefined;
   let closing = false;
   const labels = Object.freeze({ sink: 'http' });
 
-  const post = async (lines: string[]): Promise<boolean> => {
+  /** The oldest `max` pending lines (fewer when fewer are pending), removed from the queue. */
+  const takeLines = (max: number): { body: Buffer; lines: number } => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    while (chunks.length && n < max) {
+      const chunk = chunks[0];
+      const k = counts[0];
+      if (n + k <= max) {
+        parts.push(chunk);
+        n += k;
+        chunks.shift();
+        counts.shift();
+      } else {
+        // Split the chunk after its (max - n)-th line.
+        let cut = 0;
+        for (let want = max - n; want > 0; want--) cut = chunk.indexOf(10, cut) + 1;
+        parts.push(chunk.subarray(0, cut));
+        chunks[0] = chunk.subarray(cut);
+        counts[0] = k - (max - n);
+        n = max;
+      }
+    }
+    pending -= n;
+    return { body: parts.length === 1 ? parts[0] : Buffer.concat(parts), lines: n };
+  };
+  const post = async (body: Buffer): Promise<boolean> => {
     for (let attempt = 0; attempt <= o.retries; attempt++) {
       try {
         const res = await fetch(o.url, {
           method: 'POST',
           headers: { ...o.headers, 'content-type': 'application/x-ndjson' },
-          body: lines.join('\n') + '\n',
+          body,
           signal: AbortSignal.timeout(o.timeoutMs),
         });
         await res.arrayBuffer().catch(() => undefined);
@@ -130,13 +160,12 @@ export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sin
     return false;
   };
   const pump = async () => {
-    while (buffer.length) {
-      const lines = buffer.slice(0, o.batch);
-      buffer = buffer.slice(lines.length);
-      if (!(await post(lines))) {
-        metrics.inc('warden_decision_log_dropped_total', labels, lines.length);
+    while (pending) {
+      const { body, lines } = takeLines(o.batch);
+      if (!(await post(body))) {
+        metrics.inc('warden_decision_log_dropped_total', labels, lines);
         metrics.inc('warden_decision_log_errors_total', labels);
-        log.error({ records: lines.length }, 'decision log: batch dropped after retries');
+        log.error({ records: lines }, 'decision log: batch dropped after retries');
       }
     }
     sending = undefined;
@@ -148,16 +177,18 @@ export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sin
   };
 
   return {
-    write(chunk) {
-      const text = chunk.toString('utf8');
-      for (let from = 0, nl = text.indexOf('\n'); nl >= 0; from = nl + 1, nl = text.indexOf('\n', from)) buffer.push(text.slice(from, nl));
-      if (buffer.length > o.maxBuffer) {
-        const drop = buffer.length - o.maxBuffer;
-        buffer.splice(0, drop);
+    write(chunk, lines) {
+      if (!lines) return;
+      chunks.push(chunk);
+      counts.push(lines);
+      pending += lines;
+      if (pending > o.maxBuffer) {
+        const drop = pending - o.maxBuffer;
+        takeLines(drop);
         metrics.inc('warden_decision_log_dropped_total', labels, drop);
       }
       if (sending) return;
-      if (buffer.length >= o.batch) flush();
+      if (pending >= o.batch) flush();
       else timer ??= setTimeout(flush, o.flushIntervalMs).unref();
     },
     async close() {
@@ -165,7 +196,7 @@ export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sin
       flush();
       while (sending) {
         await sending;
-        if (buffer.length) flush();
+        if (pending) flush();
       }
     },
   };

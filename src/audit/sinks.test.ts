@@ -1,0 +1,85 @@
+import { createServer, type Server } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../observability/logger.js';
+import { createMetrics } from '../observability/metrics.js';
+import { httpSink } from './sinks.js';
+
+/** A real ingest endpoint: records every POST body; `hold` keeps answers back until released. */
+async function endpoint() {
+  const posts: string[] = [];
+  let held: Array<() => void> | undefined;
+  const server: Server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      posts.push(Buffer.concat(parts).toString('utf8'));
+      const answer = () => void res.writeHead(204).end();
+      if (held) held.push(answer);
+      else answer();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/ingest`,
+    posts,
+    hold: () => void (held = []),
+    release: () => {
+      const h = held ?? [];
+      held = undefined;
+      for (const a of h) a();
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+const lines = (from: number, n: number) => Buffer.from(Array.from({ length: n }, (_, i) => `{"n":${from + i},"s":"é"}\n`).join(''));
+const options = (url: string, over: Partial<Parameters<typeof httpSink>[0]> = {}) => ({
+  url,
+  headers: {},
+  batch: 3,
+  flushIntervalMs: 10,
+  timeoutMs: 2000,
+  retries: 0,
+  maxBuffer: 1000,
+  ...over,
+});
+
+describe('HTTP sink', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+
+  it('posts the lines it was handed, in order and byte for byte, at most `batch` per POST, splitting chunks between lines', async () => {
+    const ep = await endpoint();
+    close = ep.close;
+    const sink = httpSink(options(ep.url), createLogger({ level: 'silent' }), createMetrics());
+    sink.write(lines(0, 2), 2);
+    sink.write(lines(2, 5), 5);
+    sink.write(lines(7, 1), 1);
+    await sink.close();
+    expect(ep.posts.join('')).toBe(lines(0, 8).toString('utf8'));
+    for (const p of ep.posts) {
+      expect(p.endsWith('\n')).toBe(true);
+      expect(p.split('\n').length - 1).toBeLessThanOrEqual(3);
+    }
+    expect(ep.posts.length).toBe(3);
+  });
+
+  it('keeps at most maxBuffer records while the endpoint is slow: the oldest are dropped and counted', async () => {
+    const ep = await endpoint();
+    close = ep.close;
+    const metrics = createMetrics();
+    const sink = httpSink(options(ep.url, { batch: 2, maxBuffer: 4 }), createLogger({ level: 'silent' }), metrics);
+    ep.hold();
+    sink.write(lines(0, 2), 2); // a full batch: posted at once, held by the endpoint
+    await new Promise((r) => setTimeout(r, 100));
+    sink.write(lines(2, 3), 3);
+    sink.write(lines(5, 3), 3); // 6 pending beyond the one in flight: the 2 oldest (2, 3) go
+    ep.release();
+    await sink.close();
+    expect(ep.posts.join('')).toBe(lines(0, 2).toString('utf8') + lines(4, 4).toString('utf8'));
+    expect(metrics.render()).toMatch(/warden_decision_log_dropped_total\{sink="http"\} 2\b/);
+  });
+});
