@@ -239,6 +239,23 @@ export function cpuTimeUs(pid) {
   return ticks * 10_000;
 }
 
+/**
+ * Waits until `pid` (with its descendants) is idle: less than `share` of one core over a `windowMs` window,
+ * at most `maxMs`. A gateway that answers healthz may still be busy with start-up work on its other threads
+ * (V8 collecting what loading a million tuples left behind): that is start-up cost, not the throughput of
+ * the requests measured next. Returns the milliseconds waited.
+ */
+export async function waitIdle(pid, { share = 0.1, windowMs = 500, maxMs = 20_000 } = {}) {
+  const started = Date.now();
+  let last = cpuTimeUs(pid);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, windowMs));
+    const now = cpuTimeUs(pid);
+    if (now - last < share * windowMs * 1_000 || Date.now() - started >= maxMs) return Date.now() - started;
+    last = now;
+  }
+}
+
 /** Re-pin a running process tree (every thread) to `cpus`. */
 export function pinTree(pid, cpus) {
   for (const p of processTree(pid)) spawnSync('taskset', ['-a', '-p', '-c', String(cpus), String(p)], { stdio: 'ignore' });
