@@ -16,6 +16,7 @@ import { createEmbeddedAuthorizer } from '../../src/authz/embedded/index.js';
 import { isWardenError } from '../../src/core/errors.js';
 import type { Authorizer, CheckRequest, ListObjectsRequest, TupleKey } from '../../src/authz/authorizer.js';
 import { createStoreWithModel, deleteStore, dslToJson, startOpenFga, type OpenFgaServer } from '../support/openfga.js';
+import { seededRandom } from '../support/random.js';
 
 const BASE_SEED = Number(process.env.WARDEN_DIFF_SEED ?? 20_261_128);
 const MODELS = Number(process.env.WARDEN_DIFF_MODELS ?? 60);
@@ -27,14 +28,7 @@ const CONTEXTUAL_REPLAYS = 12;
 
 /** mulberry32: small, fast, good enough to spread choices; same seed → same model. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const next = seededRandom(seed);
   return {
     int: (n: number) => Math.floor(next() * n),
     chance: (p: number) => next() < p,

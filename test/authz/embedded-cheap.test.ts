@@ -11,6 +11,7 @@ import { withDecisionCache } from '../../src/authz/cache.js';
 import { parseModelDsl } from '../../src/authz/model.js';
 import { CHEAP_CHECK_STEPS, createEmbeddedAuthorizer, createEmbeddedEngine, fgaCodeOf } from '../../src/authz/embedded/index.js';
 import { isWardenError } from '../../src/core/errors.js';
+import { seededRandom } from '../support/random.js';
 
 const MODEL = parseModelDsl(`model
   schema 1.1
@@ -32,15 +33,7 @@ type doc
 const t = (object: string, relation: string, user: string): TupleKey => ({ object, relation, user });
 
 /** A small deterministic pseudo-random generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const USERS = ['user:a', 'user:b', 'user:c', 'user:d'];
 const GROUPS = ['group:1', 'group:2', 'group:3', 'group:4', 'group:5'];

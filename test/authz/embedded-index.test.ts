@@ -22,6 +22,7 @@ import { parseModelDsl, parseTuplesYaml } from '../../src/authz/model.js';
 import { createEmbeddedAuthorizer, createEmbeddedEngine, loadEmbeddedAuthorizer } from '../../src/authz/embedded/index.js';
 import { CompactIndexBuilder, ModelIds, Nodes } from '../../src/authz/embedded/compact-index.js';
 import { compileTypeSystem } from '../../src/authz/embedded/typesystem.js';
+import { mulberry32 } from '../support/random.js';
 
 const DSL = `model
   schema 1.1
@@ -47,14 +48,8 @@ const MODEL = parseModelDsl(DSL);
 
 /** A small deterministic PRNG (mulberry32), so a failure names a reproducible seed. */
 function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) % 4294967296) % n;
-  };
+  const next = mulberry32(seed);
+  return (n) => next() % n;
 }
 
 const USERS = ['user:a', 'user:b', 'user:c', 'user:d'];

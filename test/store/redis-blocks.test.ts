@@ -14,6 +14,7 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createQuotaBlocks, DEFAULT_BLOCK_OPTIONS, type BlockOptions, type BlockRemote } from '../../src/store/redis-blocks.js';
+import { seededRandom } from '../support/random.js';
 
 const round = (x: number) => Math.max(0, Number(x.toPrecision(15)));
 
@@ -144,16 +145,7 @@ function fakeRedis(clock: () => number) {
 }
 
 /** Small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 describe('local quota blocks (model of the Redis side)', () => {
   beforeEach(() => {
