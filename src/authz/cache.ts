@@ -95,6 +95,14 @@ function defaultScope(authorizer: Authorizer): string {
   return modelId ? `${authorizer.engine}:${modelId}` : authorizer.engine;
 }
 
+/** What `planBatch` found: the cached answers, and per distinct missing key the request to ask and the positions it answers. */
+interface BatchPlan {
+  answers: Array<boolean | undefined>;
+  asked: CheckRequest[];
+  askedKeys: string[];
+  at: number[][];
+}
+
 /**
  * Wrap `authorizer` in a decision cache. With `ttlMs` or `maxEntries` 0 the
  * result only delegates (and reports `enabled: false`).
@@ -232,6 +240,55 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
     };
   }
 
+  /** Answers asked past the cache (higher consistency): counted as bypasses, stored as the freshest there are. */
+  const bypassBatch = (requests: CheckRequest[], answers: boolean[]): boolean[] => {
+    count('bypass', requests.length);
+    for (let i = 0; i < requests.length; i++) write(checkKey(scope, requests[i]), answers[i]);
+    return answers;
+  };
+
+  /** A batch's cached answers, and one request to ask the engine per distinct missing key (hits and misses counted). */
+  const planBatch = (requests: CheckRequest[]): BatchPlan => {
+    const answers: Array<boolean | undefined> = new Array(requests.length);
+    const asked: CheckRequest[] = [];
+    const askedKeys: string[] = [];
+    const at: number[][] = [];
+    let byKey: Map<string, number> | undefined;
+    let misses = 0;
+    for (let i = 0; i < requests.length; i++) {
+      const key = checkKey(scope, requests[i]);
+      const cached = read(key) as boolean | undefined;
+      if (cached !== undefined) {
+        answers[i] = cached;
+        continue;
+      }
+      misses++;
+      const j = (byKey ??= new Map()).get(key);
+      if (j !== undefined) at[j].push(i);
+      else {
+        byKey.set(key, asked.length);
+        asked.push(requests[i]);
+        askedKeys.push(key);
+        at.push([i]);
+      }
+    }
+    count('hit', requests.length - misses);
+    count('miss', misses);
+    return { answers, asked, askedKeys, at };
+  };
+
+  /** Fills a plan's missing answers from the engine's (in the order asked) and stores them. */
+  const settleBatch = (batch: BatchPlan, got: boolean[]): boolean[] => {
+    if (got.length !== batch.asked.length) {
+      throw new WardenError('authz_unavailable', 'The authorization service is unavailable', { reason: 'batch_length_mismatch' });
+    }
+    for (let j = 0; j < got.length; j++) {
+      write(batch.askedKeys[j], got[j]);
+      for (const i of batch.at[j]) batch.answers[i] = got[j];
+    }
+    return batch.answers as boolean[];
+  };
+
   const front: CachedAuthorizer = {
     engine: authorizer.engine,
     get modelId() {
@@ -284,42 +341,10 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
     },
 
     async batchCheck(requests, opts) {
-      const keys = requests.map((r) => checkKey(scope, r));
-      if (fresh(opts)) {
-        count('bypass', requests.length);
-        const answers = await authorizer.batchCheck(requests, opts);
-        answers.forEach((a, i) => write(keys[i], a));
-        return answers;
-      }
-      const answers: Array<boolean | undefined> = keys.map((k) => read(k) as boolean | undefined);
-      // Ask the engine once per distinct missing key.
-      const missing = new Map<string, number[]>();
-      answers.forEach((a, i) => {
-        if (a !== undefined) return;
-        const at = missing.get(keys[i]);
-        if (at) at.push(i);
-        else missing.set(keys[i], [i]);
-      });
-      count('hit', requests.length - [...missing.values()].reduce((n, at) => n + at.length, 0));
-      count(
-        'miss',
-        [...missing.values()].reduce((n, at) => n + at.length, 0),
-      );
-      if (missing.size > 0) {
-        const asked = [...missing.entries()];
-        const got = await authorizer.batchCheck(
-          asked.map(([, at]) => requests[at[0]]),
-          opts,
-        );
-        if (got.length !== asked.length) {
-          throw new WardenError('authz_unavailable', 'The authorization service is unavailable', { reason: 'batch_length_mismatch' });
-        }
-        asked.forEach(([key, at], j) => {
-          write(key, got[j]);
-          for (const i of at) answers[i] = got[j];
-        });
-      }
-      return answers as boolean[];
+      if (fresh(opts)) return bypassBatch(requests, await authorizer.batchCheck(requests, opts));
+      const batch = planBatch(requests);
+      if (batch.asked.length === 0) return batch.answers as boolean[];
+      return settleBatch(batch, await authorizer.batchCheck(batch.asked, opts));
     },
 
     async listObjects(request, opts) {
@@ -360,48 +385,10 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
     // An in-process engine: hits and misses are answered in this call, no promise.
     const cheap = authorizer.checkIfCheap?.bind(authorizer);
     const throughCache = (requests: CheckRequest[], opts: CheckOptions | undefined): boolean[] => {
-      const n = requests.length;
-      if (fresh(opts)) {
-        count('bypass', n);
-        const answers = sync(requests, opts);
-        for (let i = 0; i < n; i++) write(checkKey(scope, requests[i]), answers[i]);
-        return answers;
-      }
-      const answers: boolean[] = new Array(n);
-      let missKeys: string[] | undefined;
-      let missAt: number[] | undefined;
-      for (let i = 0; i < n; i++) {
-        const key = checkKey(scope, requests[i]);
-        const value = read(key);
-        if (value !== undefined) answers[i] = value as boolean;
-        else {
-          (missKeys ??= []).push(key);
-          (missAt ??= []).push(i);
-        }
-      }
-      if (missKeys === undefined || missAt === undefined) {
-        count('hit', n);
-        return answers;
-      }
-      count('hit', n - missAt.length);
-      count('miss', missAt.length);
-      // One evaluation per distinct missing key (a policy's checks rarely repeat one: a linear scan will do).
-      const asked: CheckRequest[] = [];
-      const slot: number[] = [];
-      for (let j = 0; j < missKeys.length; j++) {
-        const first = missKeys.indexOf(missKeys[j]);
-        if (first === j) {
-          slot.push(asked.length);
-          asked.push(requests[missAt[j]]);
-        } else slot.push(slot[first]);
-      }
-      const got = sync(asked, opts);
-      if (got.length !== asked.length) {
-        throw new WardenError('authz_unavailable', 'The authorization service is unavailable', { reason: 'batch_length_mismatch' });
-      }
-      for (let j = 0; j < missKeys.length; j++) answers[missAt[j]] = got[slot[j]];
-      for (let j = 0, k = 0; j < missKeys.length; j++) if (slot[j] === k) write(missKeys[j], got[k++]);
-      return answers;
+      if (fresh(opts)) return bypassBatch(requests, sync(requests, opts));
+      const batch = planBatch(requests);
+      if (batch.asked.length === 0) return batch.answers as boolean[];
+      return settleBatch(batch, sync(batch.asked, opts));
     };
     front.batchCheckSync = (requests, opts) => {
       if (!cheap) return throughCache(requests, opts);
