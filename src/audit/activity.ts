@@ -111,36 +111,55 @@ export interface ActivityRing extends ActivitySource {
 }
 
 /**
- * One user's items waiting for the next batch: the newest ACTIVITY_RING_MAX,
- * as JSON text. Serializing when an item is recorded keeps one flat string per
- * item instead of an object holding the request's strings; and a busy user's
- * older items are dropped at once instead of surviving until the flush, so a
- * gateway at thousands of requests a second does not push them into V8's old
- * generation (they would be trimmed from the ring anyway).
+ * One user's items waiting for the next batch: the newest ACTIVITY_RING_MAX.
+ * An item is kept as the object it was recorded as (references to strings the
+ * request holds anyway) and serialized only when its batch is written: at
+ * thousands of requests a second for one person most items are overwritten
+ * here before any flush (the store would trim them anyway), so serializing
+ * each when recorded spent a JSON.stringify and a date format per request on
+ * items nobody would write. The buffer is bounded, so a busy user's older
+ * items are dropped at once and never pile up until the flush.
  */
 class UserBatch {
-  private readonly items: string[] = [];
+  private readonly items: ActivityItem[] = [];
+  /** When each item's request started (ms): `time` is formatted at the flush. */
+  private readonly times: number[] = [];
   /** Where the oldest item is once the buffer is full (it is then a circle). */
   private oldest = 0;
 
-  add(json: string): void {
-    if (this.items.length < ACTIVITY_RING_MAX) this.items.push(json);
-    else {
-      this.items[this.oldest] = json;
-      this.oldest = (this.oldest + 1) % ACTIVITY_RING_MAX;
+  /** Keep `item`; true when the buffer grew (false: it replaced the oldest). */
+  add(item: ActivityItem, startedAt: number): boolean {
+    if (this.items.length < ACTIVITY_RING_MAX) {
+      this.items.push(item);
+      this.times.push(startedAt);
+      return true;
     }
+    this.items[this.oldest] = item;
+    this.times[this.oldest] = startedAt;
+    this.oldest = (this.oldest + 1) % ACTIVITY_RING_MAX;
+    return false;
   }
 
-  /** Append the items, oldest first, as list entries under `key`. */
+  /** Append the items, oldest first, as list entries (JSON text) under `key`. */
   drain(key: string, out: Array<{ key: string; value: string }>): void {
     const n = this.items.length;
-    for (let i = 0; i < n; i++) out.push({ key, value: this.items[(this.oldest + i) % n] });
+    for (let i = 0; i < n; i++) {
+      const at = (this.oldest + i) % n;
+      const item = this.items[at];
+      item.time = new Date(this.times[at]).toISOString();
+      out.push({ key, value: JSON.stringify(item) });
+    }
   }
 }
 
 /** Default of `console.activity_interval`: how long an item waits in memory before its batch goes to the store. */
 export const ACTIVITY_FLUSH_MS = 200;
-/** Items buffered at once before a batch is written without waiting for the interval. */
+/**
+ * Items held at once before a batch is written without waiting for the
+ * interval. Items that replaced a busy user's oldest do not count: the batch
+ * does not grow, so one person's agent in a loop does not turn the interval
+ * into a write every few milliseconds.
+ */
 export const ACTIVITY_BATCH_MAX = 1_000;
 
 /**
@@ -156,7 +175,7 @@ export const ACTIVITY_BATCH_MAX = 1_000;
 export function createActivityRing(store: Store, logger: Logger, options: { intervalMs?: number } = {}): ActivityRing {
   const intervalMs = options.intervalMs ?? ACTIVITY_FLUSH_MS;
   let warned = 0;
-  // user → that user's newest items (at most ACTIVITY_RING_MAX: the store trims older ones anyway), serialized when recorded.
+  // user → that user's newest items (at most ACTIVITY_RING_MAX: the store trims older ones anyway), serialized when written.
   let pending = new Map<string, UserBatch>();
   let count = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -198,7 +217,7 @@ export function createActivityRing(store: Store, logger: Logger, options: { inte
       const user = state.principal?.user;
       if (typeof user !== 'string' || state.route === undefined) return;
       const item: ActivityItem = {
-        time: new Date(state.startedAt).toISOString(),
+        time: '', // formatted when the batch is written (UserBatch.drain)
         id: state.id,
         route: state.route.name,
         decision: state.decision ?? 'error',
@@ -219,8 +238,7 @@ export function createActivityRing(store: Store, logger: Logger, options: { inte
       if (err && err.status >= 500 && item.reason === undefined) item.reason = err.code;
       let items = pending.get(user);
       if (!items) pending.set(user, (items = new UserBatch()));
-      items.add(JSON.stringify(item));
-      if (++count >= ACTIVITY_BATCH_MAX) flush();
+      if (items.add(item, state.startedAt) && ++count >= ACTIVITY_BATCH_MAX) flush();
       // After close (requests of a generation past its drain timeout): nothing batches them any more.
       else if (closed || intervalMs === 0) turn ??= setImmediate(flush);
       else timer ??= setTimeout(flush, intervalMs).unref();

@@ -8,7 +8,7 @@
 
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIVITY_RING_MAX, createActivityRing } from '../../src/audit/activity.js';
+import { ACTIVITY_BATCH_MAX, ACTIVITY_RING_MAX, createActivityRing } from '../../src/audit/activity.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { RequestState } from '../../src/pipeline/context.js';
 import { createRedisStore } from '../../src/store/redis.js';
@@ -85,6 +85,53 @@ describe('activity ring on a real Redis', () => {
     expect(got.length).toBe(ACTIVITY_RING_MAX);
     expect(got.slice(0, 11)).toEqual([...Array.from({ length: 10 }, (_, i) => `ann-${309 - i}`), 'ann-299']);
     expect(await raw.pttl(`${redis.keyPrefix}activity:ann`)).toBeGreaterThan(6 * 24 * 3_600_000);
+  });
+
+  it("one person's agent in a loop does not turn the interval into a write per thousand requests: replaced items do not grow the batch", async () => {
+    const store = await open();
+    const ring = createActivityRing(store, logger, { intervalMs: 10_000 });
+    const before = await calls();
+    for (let n = 0; n < 5_000; n++) ring.record(request('gil', n), undefined);
+    expect(await ids(store, 'gil'), 'nothing is written before the interval').toEqual([]);
+    expect((await calls()).scripts - before.scripts).toBe(0);
+    await ring.close();
+    expect((await calls()).scripts - before.scripts).toBe(1);
+    expect(await ids(store, 'gil')).toEqual(Array.from({ length: ACTIVITY_RING_MAX }, (_, i) => `gil-${4_999 - i}`));
+  });
+
+  it('many people at once still write a batch as soon as ACTIVITY_BATCH_MAX items are held', async () => {
+    const store = await open();
+    const ring = createActivityRing(store, logger, { intervalMs: 10_000 });
+    for (let n = 0; n < ACTIVITY_BATCH_MAX; n++) ring.record(request(`p${n}`, 0), undefined);
+    await until(async () => (await ids(store, `p${ACTIVITY_BATCH_MAX - 1}`)).length === 1, { what: 'the full batch in the store' });
+    expect(await ids(store, 'p0')).toEqual(['p0-0']);
+    await ring.close();
+  });
+
+  it('each item carries the time its request started and the fields the console lists, whenever its batch is written', async () => {
+    const store = await open();
+    const ring = createActivityRing(store, logger, { intervalMs: 10_000 });
+    const startedAt = Date.parse('2026-03-04T05:06:07.089Z');
+    const state = { ...request('hal', 1), startedAt, query: 'a=1', mcp: { tool: 'search' } } as unknown as RequestState;
+    ring.record(state, undefined);
+    // The request's objects may be reused or changed after the audit step: what was recorded stays.
+    (state as { path: string }).path = '/changed';
+    await ring.close();
+    const [raw1] = await store.listRange('activity:hal', 10);
+    expect(JSON.parse(raw1)).toEqual({
+      time: '2026-03-04T05:06:07.089Z',
+      id: 'hal-1',
+      route: 'notes',
+      decision: 'allow',
+      status: 200,
+      agent: 'bot',
+      user: 'hal',
+      method: 'GET',
+      path: '/notes/hal-1',
+      query: 'a=1',
+      tool: 'search',
+    });
+    expect(Object.keys(JSON.parse(raw1) as object)[0]).toBe('time');
   });
 
   it('writes each batch after its interval without being asked', async () => {
