@@ -163,22 +163,31 @@ function mapError(err: unknown, timeoutMs: number): WardenError {
   });
 }
 
+/** One upstream origin's pool and the Host undici writes for it by itself. */
+interface Upstream {
+  pool: Pool;
+  host: string;
+}
+
 /** Create the proxy; pools live in this closure and close with it. */
 export function createProxy(options: ProxyOptions): Proxy {
-  const pools = new Map<string, Pool>();
+  const pools = new Map<string, Upstream>();
   const deadlines = new Deadlines(DEADLINE_TICK_MS);
-  const poolFor = (origin: string) => {
-    let pool = pools.get(origin);
-    if (!pool) {
-      pool = new Pool(origin, {
+  const upstreamFor = (origin: string): Upstream => {
+    let upstream = pools.get(origin);
+    if (!upstream) {
+      const pool = new Pool(origin, {
         connections: options.connections ?? 256,
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 60_000,
         connect: { timeout: 5_000 },
       });
-      pools.set(origin, pool);
+      // What undici writes as Host for a request without one: its origin's `host[:port]` (client.js, kHostHeader).
+      const url = new URL(origin);
+      upstream = { pool, host: url.port ? `${url.hostname}:${url.port}` : url.hostname };
+      pools.set(origin, upstream);
     }
-    return pool;
+    return upstream;
   };
 
   return {
@@ -190,11 +199,13 @@ export function createProxy(options: ProxyOptions): Proxy {
         if (Number.isFinite(cl) && cl > options.bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${options.bodyLimit} bytes`);
         body = req.pipe(new BodyLimit(options.bodyLimit, options.digestBodies ? (state.streamedBody = createHash('sha256')) : undefined));
       }
+      const upstream = upstreamFor(target.origin);
       const headers = upstreamHeaders(req.rawHeaders, info, options.trusted, state.upstreamHeaders, {
         routeHeaders: target.headers,
         authorization: state.upstreamAuthorization,
         only: state.forwardOnlyHeaders,
         reserved: state.assertionHeaders,
+        clientHost: upstream.host,
       });
       if (state.body !== undefined) fixContentLength(headers, state.body.length);
 
@@ -211,15 +222,15 @@ export function createProxy(options: ProxyOptions): Proxy {
       };
       if (!state.responseHook) {
         // Fast path: a dispatch handler writes the upstream response straight into the agent's.
-        poolFor(target.origin).dispatch(request, new Relay(state, res, target.timeoutMs, done, deadlines));
+        upstream.pool.dispatch(request, new Relay(state, res, target.timeoutMs, done, deadlines));
         return;
       }
       // The agent left while the request was being decided: nothing is sent upstream (see Relay).
       if (res.closed || res.destroyed) return done();
-      poolFor(target.origin).dispatch(request, new HookedExchange(state, res, target.timeoutMs, done));
+      upstream.pool.dispatch(request, new HookedExchange(state, res, target.timeoutMs, done));
     },
     async close() {
-      await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
+      await Promise.all([...pools.values()].map(({ pool }) => pool.close().catch(() => pool.destroy())));
       pools.clear();
       deadlines.stop();
     },

@@ -119,6 +119,15 @@ describe('upstream header hygiene (table)', () => {
     expect(valuesOf(out, 'x-request-id')).toEqual(['req-1']);
   });
 
+  it("leaves Host to the HTTP client when it is the client's own, and sends it when it differs", () => {
+    // undici writes its origin's host[:port] itself for a request without Host (forward.ts).
+    const own = upstreamHeaders(['X-Custom', 'kept'], info, NOBODY, [], { clientHost: 'upstream.internal:9000' });
+    expect(valuesOf(own, 'host')).toEqual([]);
+    expect(valuesOf(own, 'x-forwarded-host')).toEqual(['warden.example:8080']);
+    const other = upstreamHeaders(['Host', 'evil.example'], info, NOBODY, [], { clientHost: 'upstream.internal:9001' });
+    expect(valuesOf(other, 'host')).toEqual(['upstream.internal:9000']);
+  });
+
   it('drops headers the agent names in Connection', () => {
     const out = upstreamHeaders(['Connection', 'x-secret, close', 'X-Secret', 'v'], info, NOBODY, []);
     expect(valuesOf(out, 'x-secret')).toEqual([]);

@@ -149,6 +149,13 @@ export interface UpstreamHeaderOptions {
   only?: ReadonlySet<string>;
   /** Headers only Warden sets on this route (identity assertion headers), by lower-case name: never taken from the agent. */
   reserved?: ReadonlySet<string>;
+  /**
+   * The host (`host[:port]`, as `URL.host` gives it) the HTTP client writes as
+   * `Host` when the list has none: undici writes its pool origin's own host
+   * line, precomputed, and validates nothing. When `upstreamHost` equals it the
+   * list leaves `host` out (the bytes on the wire are the same).
+   */
+  clientHost?: string;
 }
 
 /**
@@ -195,7 +202,7 @@ export function upstreamHeaders(
     if (only !== undefined && !only.has(name)) continue;
     out.push(rawHeaders[i], rawHeaders[i + 1]);
   }
-  out.push('host', info.upstreamHost);
+  if (info.upstreamHost !== options.clientHost) out.push('host', info.upstreamHost);
   out.push('x-forwarded-for', priorXff ? `${priorXff}, ${info.clientIp}` : info.clientIp);
   out.push('x-forwarded-proto', priorProto ?? info.proto);
   out.push('x-forwarded-host', priorHost ?? info.host);

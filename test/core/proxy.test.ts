@@ -93,6 +93,8 @@ describe('forwarding', () => {
     expect(seen.headers.traceparent).not.toContain('b7ad6b7169203331');
     expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen.headers.host).toBe(new URL(upstream.url).host);
+    // Exactly one Host line (undici writes the pool origin's own; the agent's never passes).
+    expect(seen.rawHeaders.filter((_, i) => i % 2 === 0 && seen.rawHeaders[i].toLowerCase() === 'host')).toHaveLength(1);
   });
 
   it('strips hop-by-hop headers, including those named in Connection', async () => {
