@@ -10,15 +10,16 @@ import type { RouteTable } from './route-table.js';
 export function matchRoute(table: RouteTable, state: RequestState): CompiledRoute {
   const { route, allowed } = table.find(state.segments, state.method);
   if (route) {
-    const params = route.pattern.match(state.segments) ?? {};
-    state.route = route.config;
+    const config = route.config;
+    state.route = config;
     state.routeIndex = route.index;
-    state.params = params;
+    state.params = route.pattern.match(state.segments) ?? {};
+    // Fresh arrays per request: stages add to them (MCP tool rules, budget approvals).
     state.policy = {
       // `authorize: []` (authenticated only) contributes no group, so the stage is skipped.
-      authorize: route.config.authorize?.checks.length ? [route.config.authorize] : [],
-      approval: (route.config.approval ?? []).map((rule, i) => ({ rule, source: `routes[${route.index}].approval[${i}]` })),
-      credentials: route.config.credentials,
+      authorize: config.authorize?.checks.length ? [config.authorize] : [],
+      approval: config.approval?.length ? config.approval.map((rule, i) => ({ rule, source: `routes[${route.index}].approval[${i}]` })) : [],
+      credentials: config.credentials,
     };
     if (route.queryReads !== null) checkQuery(state.query, route.queryReads);
     return route;

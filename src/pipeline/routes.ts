@@ -11,6 +11,9 @@ export interface CompiledPattern {
   match(segments: readonly string[]): Record<string, string> | null;
 }
 
+/** The parameters of a match without any (shared, frozen: parameters are read, never written). */
+export const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
 type Token = { kind: 'literal'; value: string } | { kind: 'param'; name: string } | { kind: 'star' } | { kind: 'rest' };
 
 /** Compile a pattern; throws an Error with a readable message when invalid. */
@@ -60,7 +63,7 @@ export function compilePattern(source: string): CompiledPattern {
           (params ??= {})[t.name] = s;
         }
       }
-      return params ?? {};
+      return params ?? NO_PARAMS;
     },
   };
 }

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { RequestState } from './context.js';
 import { newState } from './state.js';
+import type { CompiledRoute } from './compile.js';
+import { matchRoute } from './match.js';
+import { compileRouteTable } from './route-table.js';
+import { compilePattern } from './routes.js';
 
 /** Every field of RequestState; the type makes this list fail to compile when a field is added to RequestState and not here. */
 const EVERY_FIELD: { [K in keyof Required<RequestState>]: true } = {
@@ -69,5 +73,39 @@ describe('newState', () => {
     expect(state.decision).toBeUndefined();
     expect(state.route).toBeUndefined();
     expect(state.status).toBeUndefined();
+  });
+});
+
+describe('policy and parameters before and after a match', () => {
+  const route = (index: number, path: string, config: object) =>
+    ({ index, pattern: compilePattern(path), methods: null, queryReads: null, config: { name: `r${index}`, ...config } }) as unknown as CompiledRoute;
+  const table = compileRouteTable([
+    route(0, '/plain', {}),
+    route(1, '/items/:id', { authorize: { mode: 'all', checks: [{ user: 'u', relation: 'r', object: 'o' }] }, approval: [{ message: 'm' }] }),
+  ]);
+  const at = (path: string) => newState({ method: 'GET', target: { path, segments: path.split('/').slice(1), query: '' }, headers: {}, clientIp: '' });
+
+  it('shares one frozen empty policy until a route matches (nothing may write to it)', () => {
+    const a = at('/plain');
+    expect(a.policy).toBe(at('/x').policy);
+    expect(Object.isFrozen(a.policy) && Object.isFrozen(a.policy.authorize) && Object.isFrozen(a.policy.approval) && Object.isFrozen(a.params)).toBe(true);
+  });
+
+  it('gives every matched request its own policy arrays, which stages may extend', () => {
+    for (const path of ['/plain', '/items/1']) {
+      const a = at(path);
+      const b = at(path);
+      matchRoute(table, a);
+      matchRoute(table, b);
+      expect(a.policy).not.toBe(b.policy);
+      a.policy.authorize.push({ mode: 'all', checks: [] });
+      a.policy.approval.unshift({ rule: { message: 'over budget' }, source: 'budget' });
+      expect(b.policy.authorize).toHaveLength(path === '/plain' ? 0 : 1);
+      expect(b.policy.approval).toHaveLength(path === '/plain' ? 0 : 1);
+    }
+    const c = at('/items/7');
+    matchRoute(table, c);
+    expect(c.params).toEqual({ id: '7' });
+    expect(c.policy.approval).toEqual([{ rule: { message: 'm' }, source: 'routes[1].approval[0]' }]);
   });
 });

@@ -4,8 +4,16 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CanonicalTarget } from './canonical.js';
 import type { RequestState } from './context.js';
+import { NO_PARAMS } from './routes.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Before a route matches, a request has no parameters and no policy. Shared
+ * and frozen: matching replaces both (match.ts), so a request allocates
+ * neither twice, and anything that wrote to them before a match would throw.
+ */
+const NO_POLICY: RequestState['policy'] = Object.freeze({ authorize: Object.freeze([]) as never[], approval: Object.freeze([]) as never[] });
 
 export interface NewStateInit {
   method: string;
@@ -35,8 +43,8 @@ export function newState(init: NewStateInit): RequestState {
     query: init.target.query,
     headers: init.headers,
     clientIp: init.clientIp,
-    params: {},
-    policy: { authorize: [], approval: [] },
+    params: NO_PARAMS,
+    policy: NO_POLICY,
     upstreamHeaders: [],
     checks: [],
     route: undefined,
