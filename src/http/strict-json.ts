@@ -242,9 +242,86 @@ export function assertStrictJson(text: string): void {
 /** Parse bytes as strict JSON; throws StrictJsonError saying why not. */
 export function parseStrictJson(bytes: Uint8Array): unknown {
   const text = decodeUtf8Strict(bytes);
+  return parsePlain(text) ?? parseScanned(text);
+}
+
+/** parseStrictJson's general path: the full scan, then JSON.parse. */
+export function parseScanned(text: string): unknown {
   scan(text);
   // The grammar was checked above and keys are unique: JSON.parse now reads exactly what any parser would.
   return JSON.parse(text);
+}
+
+/** Values nested deeper than this are left to the full scan (which knows MAX_DEPTH). */
+const PLAIN_DEPTH = 64;
+
+/**
+ * parseStrictJson's fast path, for a text without a backslash (most bodies):
+ * JSON.parse checks the grammar natively, and what only the strict scan
+ * refuses is checked on its result. Without a backslash there is no escape,
+ * so no lone surrogate and no `"` inside a string: every `"` delimits a
+ * string, a key is a string followed by `:`, and the keys of the text number
+ * as many as the parsed objects hold exactly when no object repeats one. A
+ * number out of range reads as an infinity. Returns undefined whenever it is
+ * not sure (a backslash, text JSON.parse refuses, a repeated key, an
+ * infinity, deep nesting): the full scan then decides, and says why.
+ */
+export function parsePlain(text: string): unknown {
+  if (text.indexOf('\\') >= 0) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) {
+    return typeof value === 'number' && !Number.isFinite(value) ? undefined : value;
+  }
+  const held = keysHeld(value, 0);
+  return held >= 0 && held === keysWritten(text) ? value : undefined;
+}
+
+/** Keys written in a text without backslashes that JSON.parse accepted: strings followed by `:`. */
+function keysWritten(text: string): number {
+  let keys = 0;
+  let i = text.indexOf('"');
+  while (i >= 0) {
+    const end = text.indexOf('"', i + 1);
+    if (end < 0) return -1; // (JSON.parse accepted the text: every string is closed)
+    let j = end + 1;
+    let c = text.charCodeAt(j);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++j);
+    if (c === 0x3a) keys++;
+    i = text.indexOf('"', j);
+  }
+  return keys;
+}
+
+/** Keys the parsed objects hold, or -1 for an infinite number or nesting deeper than PLAIN_DEPTH. */
+function keysHeld(value: object, depth: number): number {
+  if (depth >= PLAIN_DEPTH) return -1;
+  let keys = 0;
+  if (Array.isArray(value)) {
+    for (const v of value as unknown[]) {
+      const n = held(v, depth);
+      if (n < 0) return -1;
+      keys += n;
+    }
+    return keys;
+  }
+  const o = value as Record<string, unknown>;
+  for (const k in o) {
+    keys++;
+    const n = held(o[k], depth);
+    if (n < 0) return -1;
+    keys += n;
+  }
+  return keys;
+}
+
+function held(v: unknown, depth: number): number {
+  if (typeof v === 'object') return v === null ? 0 : keysHeld(v, depth + 1);
+  return typeof v === 'number' && !Number.isFinite(v) ? -1 : 0;
 }
 
 /** parseStrictJson for a request body: refusal is a 400 `bad_request` (reason `bad_json`). */
@@ -284,4 +361,44 @@ export function prettyJsonText(text: string, indent = 2): string | null {
     throw err;
   }
   return out;
+}
+
+/** Bytes a number token may hold after its first (a minus sign or a digit). */
+const isNumberByte = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
+
+/**
+ * Whether `bytes`, a strict JSON text (parseStrictJson accepted it), are
+ * exactly what `JSON.stringify` writes for the value they parse to, as UTF-8:
+ * then that text can be forwarded as read instead of serialized again (it is
+ * the same bytes). True only without whitespace between tokens, without
+ * escapes (no backslash), with every number as JavaScript prints it, and
+ * without an all-digit key (V8 lists integer keys first, so JSON.stringify
+ * could reorder them). False is always safe: the caller serializes.
+ */
+export function isOwnSerialization(bytes: Buffer): boolean {
+  if (bytes.indexOf(0x5c) >= 0) return false;
+  const n = bytes.length;
+  let i = 0;
+  while (i < n) {
+    const c = bytes[i];
+    if (c === 0x22) {
+      const end = bytes.indexOf(0x22, i + 1);
+      if (end < 0) return false;
+      if (bytes[end + 1] === 0x3a) {
+        // A key: all digits (or empty) could be an integer key.
+        let digits = true;
+        for (let k = i + 1; k < end && digits; k++) digits = bytes[k] >= 0x30 && bytes[k] <= 0x39;
+        if (digits) return false;
+      }
+      i = end + 1;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < n && isNumberByte(bytes[j])) j++;
+      const written = bytes.toString('latin1', i, j);
+      if (String(Number(written)) !== written) return false;
+      i = j;
+    } else if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) return false;
+    else i++;
+  }
+  return true;
 }

@@ -6,6 +6,7 @@
  */
 
 import { WardenError } from '../core/errors.js';
+import { isOwnSerialization } from '../http/strict-json.js';
 import type { Stage } from '../pipeline/stage.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../core/runtime.js';
@@ -144,9 +145,11 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
   function readMessages(state: RequestState, sessionId: string | undefined, request: McpRequest): void {
     // The body stage parsed the body strictly into state.json (a strict parse reads what JSON.parse reads): check that
     // value rather than decode and parse the bytes again. Without it (empty body, `warden explain` of a non-strict body) parse here.
-    const parsed = state.json !== undefined ? parseMcpMessages(state.json) : parseMcpBody(state.body);
-    // Forward exactly what was parsed (and what policy sees).
-    state.body = serializeMessages(parsed);
+    const strict = state.json !== undefined;
+    const parsed = strict ? parseMcpMessages(state.json) : parseMcpBody(state.body);
+    // Forward exactly what was parsed (and what policy sees): the bytes read when they already are
+    // that serialization (a strict parse's text that JSON.stringify writes the same), else re-serialized.
+    if (!strict || state.body === undefined || !isOwnSerialization(state.body)) state.body = serializeMessages(parsed);
     const messages = parsed.messages;
     state.json = parsed.batch ? messages.map((m) => m.raw) : messages[0].raw;
     // A request method sent without an id would run upstream with no rule
