@@ -68,6 +68,8 @@ afterAll(async () => {
 function post(body: Buffer, headers: Record<string, string> = {}): RequestState {
   const state = newState({ method: 'POST', target: canonicalize('/mcp'), headers: { 'content-type': 'application/json', ...headers }, clientIp: '127.0.0.1' });
   state.route = rt.config.routes[0];
+  // What matching gives this route's request (match.ts): fresh policy arrays the stage adds the tool's rule to.
+  state.policy = { authorize: [], approval: [] };
   state.principal = { issuer: 'https://issuer.test', agent: 'assistant', user: 'alice', claims: {} } as never;
   state.body = body;
   return state;
