@@ -57,6 +57,12 @@ export interface Authorizer {
    * undefined (ask again through the cache). Throws where `check` would reject.
    */
   checkIfCheap?(request: CheckRequest): boolean | undefined;
+  /**
+   * An in-process engine's remembered answer to a check `checkIfCheap`
+   * answered before (answers of a policy generation never change), without
+   * evaluating or reading a clock; else undefined (then ask `checkIfCheap`).
+   */
+  checkIfKnown?(request: CheckRequest): boolean | undefined;
   listObjects(request: ListObjectsRequest, options?: CheckOptions): Promise<string[]>;
   /** Types of the loaded model and the relations each defines (for load-time validation). */
   relations(): ReadonlyMap<string, ReadonlySet<string>>;

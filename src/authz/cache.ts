@@ -384,6 +384,7 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
   if (sync) {
     // An in-process engine: hits and misses are answered in this call, no promise.
     const cheap = authorizer.checkIfCheap?.bind(authorizer);
+    const known = authorizer.checkIfKnown?.bind(authorizer);
     const throughCache = (requests: CheckRequest[], opts: CheckOptions | undefined): boolean[] => {
       if (fresh(opts)) return bypassBatch(requests, sync(requests, opts));
       const batch = planBatch(requests);
@@ -393,11 +394,13 @@ export function withDecisionCache(authorizer: Authorizer, options: DecisionCache
     front.batchCheckSync = (requests, opts) => {
       if (!cheap) return throughCache(requests, opts);
       // Checks the engine answers in a few steps skip the cache (no key, no entry): cheaper than a hit.
+      // A repeated one is answered from what the engine remembers, without evaluating it again.
       const n = requests.length;
       const answers: boolean[] = new Array(n);
       let rest: number[] | undefined;
       for (let i = 0; i < n; i++) {
-        const answer = cheap(requests[i]);
+        const request = requests[i];
+        const answer = known?.(request) ?? cheap(request);
         if (answer === undefined) (rest ??= []).push(i);
         else answers[i] = answer;
       }

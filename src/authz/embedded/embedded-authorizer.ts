@@ -25,6 +25,15 @@ import { FgaError } from './errors.js';
  */
 export const CHEAP_CHECK_STEPS = 32;
 
+/**
+ * Cheap answers the authorizer remembers (`checkIfKnown`): at most this many,
+ * forgotten all at once when full. Small on purpose: a repeated check (the same
+ * agent, route and object on every request) is answered by one Map lookup and no
+ * evaluation, while a stream of one-off checks (a different document per
+ * request) keeps only young, short-lived entries. See docs/authorization.md.
+ */
+export const KNOWN_ANSWERS = 256;
+
 /** Options of `createEmbeddedAuthorizer`. */
 export interface EmbeddedAuthorizerOptions {
   model: AuthorizationModel;
@@ -44,8 +53,42 @@ export interface EmbeddedAuthorizer extends Authorizer {
   readonly modelId: string;
   /** Evaluates in-process: no promise. */
   batchCheckSync(requests: CheckRequest[], options?: CheckOptions): boolean[];
-  /** The answer when it takes at most `CHEAP_CHECK_STEPS` resolution steps, else undefined. */
+  /**
+   * The answer when it takes at most `CHEAP_CHECK_STEPS` resolution steps, else
+   * undefined. Always evaluates; an answer of a check without context or
+   * contextual tuples is remembered for `checkIfKnown`.
+   */
   checkIfCheap(request: CheckRequest): boolean | undefined;
+  /** A remembered `checkIfCheap` answer to the same check (no evaluation), else undefined. */
+  checkIfKnown(request: CheckRequest): boolean | undefined;
+}
+
+/**
+ * What `checkIfKnown` files an answer under: relation, object and user joined by
+ * spaces; undefined for a check with context or contextual tuples (never
+ * remembered). Only answered checks are stored, and an answered check passed
+ * OpenFGA's validation, which refuses spaces in all three fields: a stored key
+ * holds exactly two spaces, so a lookup key equals it only when each field is
+ * the same (a malformed request can never borrow a valid check's answer).
+ * The last key is reused while the fields are equal strings (checkIfKnown and
+ * checkIfCheap of one check; the same check on every request), so it is built
+ * and hashed once.
+ */
+function knownKeys(): (request: CheckRequest) => string | undefined {
+  let lastUser = '';
+  let lastRelation = '';
+  let lastObject = '';
+  let lastKey: string | undefined;
+  return (request) => {
+    if (request.context !== undefined || request.contextualTuples !== undefined) return undefined;
+    const { user, relation, object } = request;
+    if (typeof user !== 'string' || typeof relation !== 'string' || typeof object !== 'string') return undefined;
+    if (lastKey !== undefined && object === lastObject && user === lastUser && relation === lastRelation) return lastKey;
+    lastUser = user;
+    lastRelation = relation;
+    lastObject = object;
+    return (lastKey = relation + ' ' + object + ' ' + user);
+  };
 }
 
 /**
@@ -103,6 +146,9 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
   const relations = modelRelations(options.model);
   const modelId = `sha256:${hash.digest('hex').slice(0, 16)}`;
   let closed = false;
+  // Answers of this generation never change (tuples and model are fixed until a reload builds a new authorizer).
+  const known = new Map<string, boolean>();
+  const knownKey = knownKeys();
   const ensureOpen = (): void => {
     if (closed) throw new WardenError('authz_unavailable', 'The authorization engine is closed', { reason: 'fga_closed' });
   };
@@ -136,11 +182,25 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
     batchCheckSync: (requests: CheckRequest[], _options?: CheckOptions): boolean[] => checkAll(requests),
     checkIfCheap(request: CheckRequest): boolean | undefined {
       ensureOpen();
+      let answer: boolean | undefined;
       try {
-        return evaluator.checkWithin(request, CHEAP_CHECK_STEPS);
+        answer = evaluator.checkWithin(request, CHEAP_CHECK_STEPS);
       } catch (err) {
         throw toWardenError(err);
       }
+      if (answer !== undefined) {
+        const key = knownKey(request);
+        if (key !== undefined) {
+          if (known.size >= KNOWN_ANSWERS) known.clear();
+          known.set(key, answer);
+        }
+      }
+      return answer;
+    },
+    checkIfKnown(request: CheckRequest): boolean | undefined {
+      if (closed) return undefined; // checkIfCheap then fails closed
+      const key = knownKey(request);
+      return key === undefined ? undefined : known.get(key);
     },
     async listObjects(request: ListObjectsRequest, _options?: CheckOptions): Promise<string[]> {
       ensureOpen();
@@ -156,6 +216,7 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
     },
     async close(): Promise<void> {
       closed = true;
+      known.clear();
     },
   };
 }

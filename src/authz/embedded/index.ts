@@ -1,6 +1,7 @@
 /** The embedded OpenFGA-compatible engine. */
 export {
   CHEAP_CHECK_STEPS,
+  KNOWN_ANSWERS,
   createEmbeddedAuthorizer,
   loadEmbeddedAuthorizer,
   type EmbeddedAuthorizer,
