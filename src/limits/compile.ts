@@ -30,6 +30,8 @@ export interface CompiledRateLimit {
   readonly render: (vars: TemplateVars) => string;
   /** The store key of a rendered key (remembered for the keys seen recently). */
   readonly storeKey: (rendered: string) => string;
+  /** When the key names only `{agent}` and `{user}`: the store key of a request's pair, without template variables (see identityKeyOf). */
+  readonly identityKey?: IdentityKey;
   /** The `RateLimit` value for `remaining` and `resetMs`. */
   readonly field: (remaining: number, resetMs: number) => string;
   readonly requests: number;
@@ -49,6 +51,8 @@ export interface CompiledBudget {
   readonly render: (vars: TemplateVars) => string;
   /** The store key of a rendered key (remembered for the keys seen recently). */
   readonly storeKey: (rendered: string) => string;
+  /** When the key names only `{agent}` and `{user}`: the store key of a request's pair, without template variables (see identityKeyOf). */
+  readonly identityKey?: IdentityKey;
   readonly amount: AmountSource;
   readonly max: number;
   /** `{ max, windowMs }` for the store (built once). */
@@ -62,6 +66,13 @@ export interface CompiledBudget {
 export interface SiteLimits {
   readonly rate?: CompiledRateLimit;
   readonly budget?: CompiledBudget;
+  /** True when a key or the amount needs the request's template variables (a key of only `{agent}`/`{user}` and a constant amount do not). */
+  readonly needsVars: boolean;
+}
+
+function siteLimits(rate: CompiledRateLimit | undefined, budget: CompiledBudget | undefined): SiteLimits {
+  const needsVars = (rate !== undefined && !rate.identityKey) || (budget !== undefined && (!budget.identityKey || !('constant' in budget.amount)));
+  return { rate, budget, needsVars };
 }
 
 export interface CompiledLimits {
@@ -101,11 +112,14 @@ function site(route: RouteConfig, routeIndex: number, tool?: string): LimitSite 
 function compileRate(cfg: RateLimitConfig, where: LimitSite): CompiledRateLimit {
   const burst = cfg.burst ?? cfg.requests;
   const key = compileTemplate(cfg.key);
+  const render = compileRender(key, keyPart);
+  const storeKeyOf = storeKeyCache('rate', where);
   return {
     site: where,
     key,
-    render: compileRender(key, keyPart),
-    storeKey: storeKeyCache('rate', where),
+    render,
+    storeKey: storeKeyOf,
+    identityKey: identityKeyOf(key, render, storeKeyOf),
     field: rateLimitFieldOf(where.policy),
     requests: cfg.requests,
     perMs: cfg.per,
@@ -121,12 +135,15 @@ function defaultLease(config: Config, route: RouteConfig): number {
 
 function compileBudget(cfg: BudgetConfig, where: LimitSite, leaseMs: number): CompiledBudget {
   const key = compileTemplate(cfg.key);
+  const render = compileRender(key, keyPart);
+  const storeKeyOf = storeKeyCache('budget', where);
   return {
     site: where,
     config: cfg,
     key,
-    render: compileRender(key, keyPart),
-    storeKey: storeKeyCache('budget', where),
+    render,
+    storeKey: storeKeyOf,
+    identityKey: identityKeyOf(key, render, storeKeyOf),
     amount: compileAmount(cfg.amount),
     max: cfg.max,
     spec: { max: cfg.max, windowMs: cfg.per },
@@ -145,20 +162,20 @@ export function compileLimits(config: Config): CompiledLimits {
     const lease = defaultLease(config, route);
     if (route.rate_limit || route.budget) {
       const where = site(route, i);
-      const limits: SiteLimits = {
-        rate: route.rate_limit ? compileRate(route.rate_limit, where) : undefined,
-        budget: route.budget ? compileBudget(route.budget, where, lease) : undefined,
-      };
+      const limits = siteLimits(
+        route.rate_limit ? compileRate(route.rate_limit, where) : undefined,
+        route.budget ? compileBudget(route.budget, where, lease) : undefined,
+      );
       routes.set(route.name, limits);
       if (limits.budget) budgets.push(limits.budget);
     }
     for (const [tool, rule] of Object.entries(route.mcp?.tools ?? {})) {
       if (!rule.rate_limit && !rule.budget) continue;
       const where = site(route, i, tool);
-      const limits: SiteLimits = {
-        rate: rule.rate_limit ? compileRate(rule.rate_limit, where) : undefined,
-        budget: rule.budget ? compileBudget(rule.budget, where, lease) : undefined,
-      };
+      const limits = siteLimits(
+        rule.rate_limit ? compileRate(rule.rate_limit, where) : undefined,
+        rule.budget ? compileBudget(rule.budget, where, lease) : undefined,
+      );
       let byTool = tools.get(route.name);
       if (!byTool) tools.set(route.name, (byTool = new Map()));
       byTool.set(tool, limits);
@@ -257,5 +274,30 @@ export function storeKeyCache(kind: 'rate' | 'budget', where: LimitSite, size = 
       known.set(rendered, (key = storeKey(kind, where, rendered)));
     }
     return key;
+  };
+}
+
+/** The store key of a request's `{agent}` and `{user}` (null where the request has none). */
+export type IdentityKey = (agent: string | null, user: string | null) => string;
+
+/**
+ * For a key made of `{agent}`, `{user}` and literal text only (the default
+ * `{agent}:{user}`, a per-user `{user}`): the store key of an agent and user
+ * pair, the last pair's answer kept (a request of the same caller as the one
+ * before costs two comparisons; others render as usual, through `storeKey`'s
+ * cache). Undefined for any other key (it needs the request's variables).
+ */
+export function identityKeyOf(key: Template, render: (vars: TemplateVars) => string, storeKeyOf: (rendered: string) => string): IdentityKey | undefined {
+  if (!key.refs.every((r) => r === 'agent' || r === 'user')) return undefined;
+  let lastAgent: string | null | undefined;
+  let lastUser: string | null | undefined;
+  let last = '';
+  return (agent, user) => {
+    if (agent === lastAgent && user === lastUser) return last;
+    const storeKeyNow = storeKeyOf(render({ agent, user } as TemplateVars));
+    lastAgent = agent;
+    lastUser = user;
+    last = storeKeyNow;
+    return storeKeyNow;
   };
 }

@@ -13,8 +13,8 @@ import type { TemplateVars } from '../templates/template.js';
 import { templateVars } from '../templates/request-vars.js';
 import type { Runtime } from '../core/runtime.js';
 import type { BoundCounter } from '../observability/metrics.js';
-import type { BudgetState, RateLimitResult, SettleWatcher } from '../store/store.js';
-import { compileLimits, resolveAmount, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite, type SiteLimits } from './compile.js';
+import type { BudgetState, LocalReservation, RateLimitResult, SettleWatcher } from '../store/store.js';
+import { compileLimits, resolveAmount, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite } from './compile.js';
 import { wholeSeconds } from './headers.js';
 
 /** A budget as the caller sees it (GET /.warden/budgets). */
@@ -47,11 +47,35 @@ export interface LimitsService {
   close(): Promise<void>;
 }
 
-interface Reservation {
-  readonly budget: CompiledBudget;
-  readonly key: string;
-  readonly id: string;
-  readonly amount: number;
+// Reservation ids: unique per process (random prefix) and per reservation (counter); no entropy drawn per request.
+const idPrefix = randomBytes(9).toString('base64url');
+let idCounter = 0;
+const newId = () => `${idPrefix}${(idCounter++).toString(36)}`;
+
+/**
+ * One budget reservation of one request: its budget, store key and amount.
+ * Its id is made only when a store needs one (a Redis local quota block holds
+ * the reservation by this record instead, `lot`: nothing is kept per request).
+ */
+class Reservation implements LocalReservation {
+  lot: unknown = undefined;
+  /** Reserved in the store (and so to be settled once the request ends). */
+  reserved = false;
+  #id: string | undefined = undefined;
+  readonly leaseMs: number;
+  readonly force: boolean | undefined;
+  constructor(
+    readonly budget: CompiledBudget,
+    readonly key: string,
+    readonly amount: number,
+    force?: true,
+  ) {
+    this.leaseMs = budget.leaseMs;
+    this.force = force;
+  }
+  get id(): string {
+    return (this.#id ??= newId());
+  }
 }
 
 const round = (x: number) => Number(x.toPrecision(15));
@@ -75,17 +99,15 @@ function throwFirstRejection(outcomes: PromiseSettledResult<unknown>[]): void {
   for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
 }
 
-/** One request's budget reservations: what to settle when the request ends, and what went over. */
+/** One request's budget reservations (the route's, then its tool's): what to settle when the request ends, and what went over. */
 interface BudgetRun {
   readonly state: RequestState;
-  readonly reservations: Reservation[];
-  overs?: Array<{ budget: CompiledBudget; key: string; amount: number; st: BudgetState }>;
-}
-
-interface Plan {
-  budget: CompiledBudget;
-  rendered: string;
-  amount: number;
+  readonly first: Reservation;
+  readonly second: Reservation | undefined;
+  /** Approved over-budget spends (reserved by force after the approval). */
+  approved?: Reservation[];
+  overs?: Array<{ r: Reservation; st: BudgetState }>;
+  settled: boolean;
 }
 
 /** Counters of one site, bound on first use; `watcher` hears about settlements a store records later. */
@@ -130,11 +152,31 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     if (!c) counters.set(site, (c = { watcher: { done: noop, failed: (err) => settleFailed(site, true, err) } }));
     return c;
   };
-  const counted = (site: LimitSite, commit: boolean, amount: number) => {
-    const c = countersOf(site);
+  const counted = (c: SiteCounters, site: LimitSite, commit: boolean, amount: number) => {
     if (commit) (c.spent ??= metrics.counter('warden_budget_spent_total', site.labels)).inc(amount);
     else (c.released ??= metrics.counter('warden_budget_released_total', site.labels)).inc();
   };
+
+  /**
+   * The store key of a limit for this request: a key of only `{agent}`/`{user}`
+   * needs no template variables (identityKey); any other renders from `vars`
+   * (made by the caller when a site needs them: SiteLimits.needsVars).
+   */
+  function keyOf(limit: CompiledRateLimit | CompiledBudget, state: RequestState, vars: TemplateVars | undefined): string {
+    const identity = limit.identityKey;
+    if (identity) {
+      const p = state.principal;
+      return identity(p ? p.agent : null, p ? p.user : null);
+    }
+    return limit.storeKey(limit.render(vars as TemplateVars));
+  }
+
+  /** A budget's reservation for this request: its key and amount (a bad amount or key: 400, nothing reserved). */
+  const reservationOf = (b: CompiledBudget, state: RequestState, vars: TemplateVars | undefined) =>
+    new Reservation(b, keyOf(b, state, vars), 'constant' in b.amount ? b.amount.constant : resolveAmount(b.amount, vars as TemplateVars));
+
+  /** The rendered key, for traces (`warden explain`, limitTrace) only. */
+  const renderedOf = (limit: CompiledRateLimit | CompiledBudget, state: RequestState) => limit.render(templateVars(state));
 
   // ------------------------------------------------------------ rate limits
 
@@ -155,22 +197,20 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
   }
 
   /** A rate decision: decided now where the store can (no promise), else asked. Throws or rejects with 429. */
-  function checkRate(state: RequestState, rate: CompiledRateLimit, vars: TemplateVars): Promise<void> | void {
-    const rendered = rate.render(vars);
-    const key = rate.storeKey(rendered);
+  function checkRate(state: RequestState, rate: CompiledRateLimit, key: string): Promise<void> | void {
     if (!dryRun) {
       const now = store.rateLimitNow?.(key, rate.spec);
-      if (now) return rateDecided(state, rate, rendered, now);
+      if (now) return rateDecided(state, rate, now);
     }
-    return store.rateLimit(key, rate.spec, dryRun ? PEEK : undefined).then((r) => rateDecided(state, rate, rendered, r));
+    return store.rateLimit(key, rate.spec, dryRun ? PEEK : undefined).then((r) => rateDecided(state, rate, r));
   }
 
-  function rateDecided(state: RequestState, rate: CompiledRateLimit, rendered: string, r: RateLimitResult): void {
+  function rateDecided(state: RequestState, rate: CompiledRateLimit, r: RateLimitResult): void {
     if (dryRun || state.limitTrace) {
       (state.limitTrace ??= []).push({
         kind: 'rate_limit',
         policy: rate.site.policy,
-        key: rendered,
+        key: renderedOf(rate, state),
         outcome: r.allowed ? 'allowed' : 'limited',
         detail: {
           requests: rate.requests,
@@ -185,7 +225,23 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       throw rateLimited(rate, r);
     }
     // Let through: the agent's answer says where it stands (added after any fields of the upstream's own).
-    if (!dryRun) (state.responseHeaders ??= []).push('RateLimit-Policy', rate.policyField, 'RateLimit', rate.field(r.remaining, r.resetAfterMs));
+    if (dryRun) return;
+    const field = rate.field(r.remaining, r.resetAfterMs);
+    const extra = state.responseHeaders;
+    if (extra === undefined) state.responseHeaders = ['RateLimit-Policy', rate.policyField, 'RateLimit', field];
+    else extra.push('RateLimit-Policy', rate.policyField, 'RateLimit', field);
+  }
+
+  /** One rate decision of the stage: a refusal throws now while nothing waits, else joins what waits. */
+  function rateStep(state: RequestState, rate: CompiledRateLimit, key: string, pending: Array<Promise<void>> | undefined): Array<Promise<void>> | undefined {
+    try {
+      const p = checkRate(state, rate, key);
+      if (p) (pending ??= []).push(p);
+    } catch (err) {
+      if (!pending) throw err;
+      pending.push(Promise.reject(err as Error));
+    }
+    return pending;
   }
 
   // ------------------------------------------------------------ budgets
@@ -223,17 +279,22 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     );
   }
 
-  // Reservation ids: unique per process (random prefix) and per reservation (counter); no entropy drawn per request.
-  const idPrefix = randomBytes(9).toString('base64url');
-  let idCounter = 0;
-  const newId = () => `${idPrefix}${(idCounter++).toString(36)}`;
-
   /** Commit or release one reservation: settled now where the store can (no promise), else asked. */
   function settle(r: Reservation, commit: boolean): void {
     const site = r.budget.site;
+    const c = countersOf(site);
     try {
-      if (store.budgetSettleNow?.(r.key, r.budget.perMs, r.id, r.amount, commit, countersOf(site).watcher)) {
-        counted(site, commit, r.amount);
+      if (
+        r.lot !== undefined
+          ? store.budgetSettleLocal?.(r, commit, c.watcher)
+          : store.budgetSettleNow?.(r.key, r.budget.perMs, r.id, r.amount, commit, c.watcher)
+      ) {
+        counted(c, site, commit, r.amount);
+        return;
+      }
+      // A reservation the store held locally but cannot settle now (closed): asked by id like any other.
+      if (r.lot !== undefined && store.budgetSettleNow?.(r.key, r.budget.perMs, r.id, r.amount, commit, c.watcher)) {
+        counted(c, site, commit, r.amount);
         return;
       }
     } catch (err) {
@@ -243,79 +304,60 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     const op = commit ? store.budgetCommit(r.key, r.budget.perMs, r.id, r.amount) : store.budgetRelease(r.key, r.id, r.amount);
     track(
       op.then(
-        () => counted(site, commit, r.amount),
+        () => counted(c, site, commit, r.amount),
         (err: unknown) => settleFailed(site, commit, err),
       ),
     );
   }
 
-  /** Every budget's key and amount, checked before anything is counted (a 400 consumes and reserves nothing). */
-  function planBudgets(own: SiteLimits | undefined, tool: SiteLimits | undefined, vars: TemplateVars): Plan[] | undefined {
-    let plans: Plan[] | undefined;
-    for (const budget of [own?.budget, tool?.budget]) {
-      if (budget) (plans ??= []).push({ budget, rendered: budget.render(vars), amount: resolveAmount(budget.amount, vars) });
-    }
-    return plans;
+  /** The request ended: every reservation made is committed (forwarded, answered below 500) or released, once. */
+  function settleRun(run: BudgetRun, forwarded: boolean, status: number | undefined): void {
+    if (run.settled) return;
+    run.settled = true;
+    const commit = forwarded && status !== undefined && status < 500;
+    if (run.first.reserved) settle(run.first, commit);
+    if (run.second?.reserved) settle(run.second, commit);
+    if (run.approved) for (const r of run.approved) settle(r, commit);
   }
 
-  function reserveBudgets(state: RequestState, plans: Plan[]): Promise<void> | void {
-    const run: BudgetRun = { state, reservations: [] };
-    if (!dryRun) {
-      const prior = state.onSettled;
-      let settled = false;
-      state.onSettled = (forwarded, status) => {
-        prior?.(forwarded, status);
-        if (settled) return;
-        settled = true;
-        const commit = forwarded && status !== undefined && status < 500;
-        for (const r of run.reservations) settle(r, commit);
-      };
-    }
-    return reserveFrom(run, plans, 0);
-  }
-
-  /** Reserve plans[i..] in order: synchronous while the store decides now, then one promise per store call. */
-  function reserveFrom(run: BudgetRun, plans: Plan[], i: number): Promise<void> | void {
-    for (; i < plans.length; i++) {
-      const plan = plans[i];
-      const b = plan.budget;
-      const key = b.storeKey(plan.rendered);
-      const reservation = { id: newId(), amount: plan.amount, leaseMs: b.leaseMs };
+  /** Reserve the run's reservations in order: synchronous while the store decides now, then one promise per store call. */
+  function reserveFrom(run: BudgetRun, r: Reservation | undefined): Promise<void> | void {
+    for (; r !== undefined; r = r === run.first ? run.second : undefined) {
       if (!dryRun) {
-        const now = store.budgetReserveNow?.(key, b.spec, reservation);
+        const now = store.budgetReserveLocal ? store.budgetReserveLocal(r.key, r.budget.spec, r) : store.budgetReserveNow?.(r.key, r.budget.spec, r);
         if (now) {
-          reserved(run, plan, key, reservation.id, now);
+          reserved(run, r, now);
           continue;
         }
       }
-      const next = i + 1;
-      return store.budgetReserve(key, b.spec, reservation, dryRun ? PEEK : undefined).then((r) => {
-        reserved(run, plan, key, reservation.id, r);
-        return reserveFrom(run, plans, next);
+      const mine = r;
+      return store.budgetReserve(r.key, r.budget.spec, r, dryRun ? PEEK : undefined).then((st) => {
+        reserved(run, mine, st);
+        return reserveFrom(run, mine === run.first ? run.second : undefined);
       });
     }
     escalate(run);
   }
 
   /** One reservation's answer: kept for settling, traced, and over budget denied (throws) or noted for approval. */
-  function reserved(run: BudgetRun, plan: Plan, key: string, id: string, r: BudgetState & { reserved: boolean }): void {
-    const b = plan.budget;
-    if (r.reserved && !dryRun) run.reservations.push({ budget: b, key, id, amount: plan.amount });
+  function reserved(run: BudgetRun, r: Reservation, st: BudgetState & { reserved: boolean }): void {
+    const b = r.budget;
+    if (st.reserved && !dryRun) r.reserved = true;
     const state = run.state;
     if (dryRun || state.limitTrace) {
       (state.limitTrace ??= []).push({
         kind: 'budget',
         policy: b.site.policy,
-        key: plan.rendered,
-        outcome: r.reserved ? 'reserved' : b.over === 'approve' ? 'over_approve' : 'over_deny',
-        detail: { amount: plan.amount, max: b.max, per: formatWindow(b.perMs), spent: r.spent, held: r.held, remaining: remainingOf(b, r) },
+        key: renderedOf(b, state),
+        outcome: st.reserved ? 'reserved' : b.over === 'approve' ? 'over_approve' : 'over_deny',
+        detail: { amount: r.amount, max: b.max, per: formatWindow(b.perMs), spent: st.spent, held: st.held, remaining: remainingOf(b, st) },
       });
     }
-    if (r.reserved) return;
+    if (st.reserved) return;
     metrics.inc('warden_budget_over_total', labelsOf(b.site, b.over));
     // The pipeline's onSettled releases what was reserved so far.
-    if (b.over === 'deny') throw budgetExceeded(b, plan.amount, r);
-    (run.overs ??= []).push({ budget: b, key, amount: plan.amount, st: r });
+    if (b.over === 'deny') throw budgetExceeded(b, r.amount, st);
+    (run.overs ??= []).push({ r, st });
   }
 
   /** Over budget, escalate: the approvals service holds the exact request. */
@@ -324,13 +366,15 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     if (!overs) return;
     // The budget's rule comes first so its figures are what the approver reads.
     const first = overs[0];
-    run.state.policy.approval.unshift({ rule: { message: overMessage(first.budget, first.amount, first.st) }, source: `${first.budget.site.at}.budget` });
+    const b = first.r.budget;
+    run.state.policy.approval.unshift({ rule: { message: overMessage(b, first.r.amount, first.st) }, source: `${b.site.at}.budget` });
     run.state.afterApprove = async () => {
       // Approved: the spend counts too (reserved past max, committed like any other).
       for (const o of overs) {
-        const id = newId();
-        await store.budgetReserve(o.key, o.budget.spec, { id, amount: o.amount, leaseMs: o.budget.leaseMs, force: true });
-        run.reservations.push({ budget: o.budget, key: o.key, id, amount: o.amount });
+        const forced = new Reservation(o.r.budget, o.r.key, o.r.amount, true);
+        await store.budgetReserve(forced.key, forced.budget.spec, forced);
+        forced.reserved = true;
+        (run.approved ??= []).push(forced);
       }
     };
   }
@@ -348,30 +392,40 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       const route = state.route;
       if (!route) return;
       const own = compiled.route(route.name);
-      const tool = state.mcp?.tool === undefined ? undefined : compiled.tool(route.name, state.mcp.tool);
+      const toolName = state.mcp?.tool;
+      const tool = toolName === undefined ? undefined : compiled.tool(route.name, toolName);
       if (!own && !tool) return;
-      const vars = templateVars(state);
-      const plans = planBudgets(own, tool, vars);
+      // Template variables only where a key or an amount needs them.
+      const vars = own?.needsVars || tool?.needsVars ? templateVars(state) : undefined;
+      // Every budget's key and amount first: a 400 consumes and reserves nothing.
+      let first = own?.budget && reservationOf(own.budget, state, vars);
+      let second: Reservation | undefined;
+      if (tool?.budget) {
+        if (first) second = reservationOf(tool.budget, state, vars);
+        else first = reservationOf(tool.budget, state, vars);
+      }
       // Rate limits, then reservations. Decided now where the store can (the warm
       // path creates no promise); what must wait is asked at once (one round trip
       // of waiting, not two). A reservation made for a request a rate limit then
       // refuses is released by onSettled like any other refused request's; 429
       // wins over 403.
       let pending: Array<Promise<void>> | undefined;
-      for (const rate of [own?.rate, tool?.rate]) {
-        if (!rate) continue;
-        try {
-          const p = checkRate(state, rate, vars);
-          if (p) (pending ??= []).push(p);
-        } catch (err) {
-          if (!pending) throw err;
-          pending.push(Promise.reject(err as Error));
-        }
+      if (own?.rate) pending = rateStep(state, own.rate, keyOf(own.rate, state, vars), pending);
+      if (tool?.rate) pending = rateStep(state, tool.rate, keyOf(tool.rate, state, vars), pending);
+      if (first === undefined) return pending && Promise.all(pending).then(noop);
+      const run: BudgetRun = { state, first, second, settled: false };
+      if (!dryRun) {
+        const prior = state.onSettled;
+        state.onSettled = prior
+          ? (forwarded, status) => {
+              prior(forwarded, status);
+              settleRun(run, forwarded, status);
+            }
+          : (forwarded, status) => settleRun(run, forwarded, status);
       }
-      if (!plans) return pending && Promise.all(pending).then(noop);
       let budgets: Promise<void> | void;
       try {
-        budgets = reserveBudgets(state, plans);
+        budgets = reserveFrom(run, first);
       } catch (err) {
         if (!pending) throw err;
         budgets = Promise.reject(err as Error);
@@ -380,7 +434,6 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
       if (budgets) pending.push(budgets);
       return Promise.allSettled(pending).then(throwFirstRejection);
     },
-
     async budgetsFor(caller) {
       const vars: TemplateVars = { agent: caller.agent, user: caller.user, claims: caller.claims };
       const out: BudgetView[] = [];

@@ -50,8 +50,8 @@ export function createLimitsStage(rt: Runtime, options: { dryRun?: boolean } = {
     service: limits,
     name: 'limits',
     appliesTo: (route) => limits.routeHasLimits(route.config.name),
-    // No promise for requests without limits: the warm chain stays synchronous.
-    run: (state) => (limits.applies(state) ? limits.stage(state) : undefined),
+    // No promise for requests without limits (stage answers undefined at once): the warm chain stays synchronous.
+    run: (state) => limits.stage(state),
     routes: createBudgetRoutes(rt, limits),
     close: () => limits.close(),
   };

@@ -133,8 +133,9 @@ interface BudgetBlock {
   /** The key's state, whose `live` list this block is on. */
   owner: BudgetKey;
   flushing: boolean;
-  /** Told how the next flush went (the commits it carries). */
+  /** Told how the next flush went (the commits it carries): each watcher once per commit, `counts[i]` times in a row. */
   waiters: SettleWatcher[];
+  counts: number[];
   timer?: NodeJS.Timeout;
 }
 
@@ -146,6 +147,14 @@ interface BudgetKey {
   exactUntil: number;
   demand: Demand;
 }
+
+/** A caller's record of one reservation made by `reserveLot`: `lot` names its block (opaque), then that it was settled. */
+export interface LotHolder {
+  lot: unknown;
+}
+
+/** `lot` of a reservation settled already. */
+const SETTLED: unknown = Object.freeze({ settled: true });
 
 export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
   const now = opts.now ?? Date.now;
@@ -245,7 +254,9 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
       return;
     }
     const waiters = b.waiters;
+    const counts = b.counts;
     b.waiters = [];
+    b.counts = [];
     b.flushing = true;
     b.committed = 0;
     const oldMember = b.member;
@@ -265,7 +276,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
           b.size = 0;
           retireBudget(b);
         }
-        for (const w of waiters) w.done(held);
+        for (let i = 0; i < waiters.length; i++) for (let n = counts[i]; n > 0; n--) waiters[i].done(held);
         if (b.committed > 0) flush(b);
         else if (b.retired && b.inFlight === 0) {
           if (b.size > 0) flush(b);
@@ -280,7 +291,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
         b.member = oldMember;
         b.size = oldSize;
         b.failed = true;
-        for (const w of waiters) w.failed(err);
+        for (let i = 0; i < waiters.length; i++) for (let n = counts[i]; n > 0; n--) waiters[i].failed(err);
         retireBudget(b);
       },
     );
@@ -374,6 +385,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
           owner: mine,
           flushing: false,
           waiters: [],
+          counts: [],
         };
         b.timer = setTimeout(() => retireBudget(b), opts.useMs);
         b.timer.unref?.();
@@ -413,12 +425,26 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     if (!b || amount === undefined) return null;
     b.ids.delete(id);
     b.settled.add(id);
+    settleIn(b, amount, commit, watcher);
+    return true;
+  }
+
+  /** `amount` of block `b`, reserved and not settled, settled now: a commit is flushed (told to `watcher`), a release frees it. */
+  function settleIn(b: BudgetBlock, amount: number, commit: boolean, watcher: SettleWatcher | undefined): void {
     b.inFlight = round(b.inFlight - amount);
     if (commit) {
       b.committed = round(b.committed + amount);
-      if (watcher) b.waiters.push(watcher);
+      if (watcher) {
+        // One entry per run of commits told to the same watcher (a site's, shared by its requests): no array entry per request.
+        const last = b.waiters.length - 1;
+        if (last >= 0 && b.waiters[last] === watcher) b.counts[last]++;
+        else {
+          b.waiters.push(watcher);
+          b.counts.push(1);
+        }
+      }
       flush(b);
-      return true;
+      return;
     }
     // Released (the upstream failed): the amount goes back to the block, or to Redis once the block is retired.
     if (!b.retired) b.free = round(b.free + amount);
@@ -426,7 +452,6 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
       if (b.failed) finish(b);
       else flush(b);
     }
-    return true;
   }
 
   /** Settle a reservation served from a block; undefined when it was not (the caller asks Redis). */
@@ -452,6 +477,35 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
       const st = budgets.get(key);
       return (st && fromBudgetBlock(st, key, id, amount, now())) ?? undefined;
     },
+    /**
+     * A reservation from the key's block, now, held by `holder` (the caller's own
+     * record of it) rather than by an id: nothing is kept per reservation here,
+     * `holder.lot` names the block. Settle it with `settleLot`, once. Undefined
+     * when Redis must be asked (`holder` untouched).
+     */
+    reserveLot(key: string, amount: number, holder: LotHolder): (BudgetState & { reserved: boolean }) | undefined {
+      const st = budgets.get(key);
+      if (st === undefined) return undefined;
+      const b = st.block;
+      if (b === undefined || b.retired || b.free < amount || now() >= b.until) return undefined;
+      b.free = round(b.free - amount);
+      b.inFlight = round(b.inFlight + amount);
+      st.demand.used = round(st.demand.used + amount);
+      holder.lot = b;
+      return b.state;
+    },
+    /**
+     * Settle what `reserveLot` reserved for `holder` (`amount` as reserved): true;
+     * settling it again does nothing (true); undefined when `holder` was not served by a block.
+     */
+    settleLot(holder: LotHolder, amount: number, commit: boolean, watcher: SettleWatcher): true | undefined {
+      const b = holder.lot;
+      if (b === undefined || b === null) return undefined;
+      if (b === SETTLED) return true;
+      holder.lot = SETTLED;
+      settleIn(b as BudgetBlock, amount, commit, watcher);
+      return true;
+    },
     /** Settle a reservation served from a block, now: true, or undefined when it was not (use `commit`/`release`). */
     settleNow(key: string, id: string, commit: boolean, watcher: SettleWatcher): true | undefined {
       return settleHere(key, id, commit, watcher) === null ? undefined : true;
@@ -470,6 +524,8 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     stats: () => ({
       rateBlocks: [...rates.values()].filter((s) => s.block).length,
       budgetBlocks: live.size,
+      /** Reservation ids the blocks remember (unsettled and settled): none for those held by `reserveLot`. */
+      trackedIds: [...live].reduce((n, b) => n + b.ids.size + b.settled.size, 0),
     }),
   };
 }

@@ -428,6 +428,21 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return blocks.reserveNow(lk(key), reservation.amount, reservation.id);
     },
 
+    // The same without an id per reservation: the caller's record holds the block (O(1) to settle, nothing kept per request).
+    budgetReserveLocal(key, spec, reservation) {
+      if (closed || !blocks || reservation.force === true) return undefined;
+      checkTtlMs(spec.windowMs, 'windowMs');
+      checkTtlMs(reservation.leaseMs, 'leaseMs');
+      checkAmount(spec.max, 'max');
+      checkAmount(reservation.amount);
+      return blocks.reserveLot(lk(key), reservation.amount, reservation);
+    },
+
+    budgetSettleLocal(reservation, commit, watcher) {
+      if (closed || !blocks) return undefined;
+      return blocks.settleLot(reservation, reservation.amount, commit, watcher);
+    },
+
     budgetSettleNow(key, windowMs, id, amount, commit, watcher) {
       if (closed || !blocks) return undefined;
       checkMember(id, amount);

@@ -85,6 +85,11 @@ export interface BudgetReservation {
   force?: boolean;
 }
 
+/** A reservation the caller keeps until it settles it (budgetReserveLocal): `lot` starts undefined and belongs to the store. */
+export interface LocalReservation extends BudgetReservation {
+  lot: unknown;
+}
+
 export interface Store {
   readonly driver: 'memory' | 'redis';
   get(key: string): Promise<string | null>;
@@ -150,6 +155,16 @@ export interface Store {
    * reservation), undefined when the caller must use budgetCommit / budgetRelease.
    */
   budgetSettleNow?(key: string, windowMs: number, id: string, amount: number, commit: boolean, watcher: SettleWatcher): true | undefined;
+  /**
+   * The warm path without an id per reservation (optional): like
+   * budgetReserveNow, but what it answers is held by `reservation` itself
+   * (`reservation.lot`, opaque, set here; `id` is never read): nothing is kept
+   * per reservation in the store, and budgetSettleLocal settles it in O(1).
+   * Undefined (with `lot` untouched) when the caller must use the methods above.
+   */
+  budgetReserveLocal?(key: string, spec: BudgetSpec, reservation: LocalReservation): (BudgetState & { reserved: boolean }) | undefined;
+  /** Commit or release what budgetReserveLocal reserved (`reservation.lot` set): true; undefined when it did not (settle by id). */
+  budgetSettleLocal?(reservation: LocalReservation, commit: boolean, watcher: SettleWatcher): true | undefined;
   /**
    * For each entry in order: push `value` at the head of the list `key`, keep
    * only the newest `max` entries and (re)set the list's TTL. One atomic step

@@ -408,4 +408,65 @@ describe('local quota blocks (model of the Redis side)', () => {
     expect(watcher.failed).toHaveBeenCalledTimes(1);
     expect(watcher.failed.mock.calls[0][0]).toMatchObject({ message: 'redis down' });
   });
+  it("reserveLot / settleLot: held by the caller's record (no id kept per reservation), settled once in O(1), commits flushed as one spend", async () => {
+    const redis = fakeRedis(Date.now);
+    const blocks = make(redis);
+    const watcher = { done: vi.fn(), failed: vi.fn() };
+    const holder = () => ({ lot: undefined as unknown });
+    const h0 = holder();
+    expect(blocks.reserveLot('b', 10, h0)).toBeUndefined(); // no block yet: Redis must be asked
+    expect(h0.lot).toBeUndefined();
+    expect(blocks.settleLot(h0, 10, true, watcher)).toBeUndefined(); // not held by a block: settled by id
+    await blocks.reserve('b', 60_000, 1_000_000, 10, 'r1', 'r1:10', 30_000);
+    const calls = redis.calls.length;
+    const held = Array.from({ length: 5 }, holder);
+    for (const h of held) expect(blocks.reserveLot('b', 10, h)).toMatchObject({ reserved: true });
+    // More than the block has left: undefined, the record untouched, nothing taken.
+    const big = holder();
+    expect(blocks.reserveLot('b', 1_000, big)).toBeUndefined();
+    expect(big.lot).toBeUndefined();
+    expect(redis.calls.length).toBe(calls);
+    // Only the lease's own reservation (by id) is remembered by the block.
+    expect(blocks.stats().trackedIds).toBe(1);
+    // Two released (back to the block), three committed; settling again does nothing.
+    expect(blocks.settleLot(held[0], 10, false, watcher)).toBe(true);
+    expect(blocks.settleLot(held[1], 10, false, watcher)).toBe(true);
+    for (const h of held.slice(2)) expect(blocks.settleLot(h, 10, true, watcher)).toBe(true);
+    expect(blocks.settleLot(held[2], 10, true, watcher)).toBe(true);
+    expect(blocks.settleLot(held[0], 10, true, watcher)).toBe(true);
+    expect(blocks.settleNow('b', 'r1', true, watcher)).toBe(true);
+    expect(blocks.stats().trackedIds).toBe(1); // r1, settled: remembered until the block is done
+    await settle();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(redis.budget('b', 60_000)).toMatchObject({ spent: 40, held: 40 });
+    // Every commit is told once (four commits: r1 and three records; the repeats were not commits).
+    expect(watcher.done).toHaveBeenCalledTimes(4);
+    // The two released 10s serve the next records locally.
+    for (let i = 0; i < 2; i++) expect(blocks.reserveLot('b', 10, holder())).toMatchObject({ reserved: true });
+    expect(redis.calls.filter((c) => c === 'B' || c === 'b')).toHaveLength(1);
+  });
+
+  it('a flush carrying many commits tells each watcher once per commit (kept as runs of the same watcher, not one entry per request)', async () => {
+    const redis = fakeRedis(Date.now);
+    const blocks = make(redis);
+    const a = { done: vi.fn(), failed: vi.fn() };
+    const b = { done: vi.fn(), failed: vi.fn() };
+    await blocks.reserve('b', 60_000, 1_000_000, 1, 'r1', 'r1:1', 30_000);
+    const held = Array.from({ length: 6 }, () => ({ lot: undefined as unknown }));
+    for (const h of held) expect(blocks.reserveLot('b', 1, h)).toMatchObject({ reserved: true });
+    // The first commit is flushed at once; the five behind it ride on the next flush together.
+    blocks.settleLot(held[0], 1, true, a);
+    blocks.settleLot(held[1], 1, true, a);
+    blocks.settleLot(held[2], 1, true, a);
+    blocks.settleLot(held[3], 1, true, a);
+    blocks.settleLot(held[4], 1, true, b);
+    blocks.settleLot(held[5], 1, true, a);
+    await settle();
+    await vi.advanceTimersByTimeAsync(10);
+    await settle();
+    expect(redis.calls.filter((c) => c === 'f')).toHaveLength(2);
+    expect(a.done).toHaveBeenCalledTimes(5);
+    expect(b.done).toHaveBeenCalledTimes(1);
+    expect(redis.budget('b', 60_000)).toMatchObject({ spent: 6 });
+  });
 });
