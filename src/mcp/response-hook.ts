@@ -205,7 +205,7 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
   /** A whole JSON answer (decoded): checked, filtered when it carries a tools list, sent as one Buffer. */
   function json(res: UpstreamResponse, raw: Buffer): HookedResponse | Promise<HookedResponse> {
     // Nothing to filter (a tools/call answer): the upstream's bytes, unparsed and unchanged.
-    if (!ctx.expectsLists && passesUnchanged(raw)) return whole(res, raw);
+    if (!ctx.expectsLists && passesUnchanged(raw)) return unchanged(res, raw);
     let message: unknown;
     try {
       // fetch's response.json() (what the SDK uses) strips a BOM and replaces invalid UTF-8; so does this decoder.
@@ -223,6 +223,17 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
     // A message with nothing to filter costs no promise (touches() is rewrite()'s own test).
     if (!ctx.rewriter.touches(message)) return whole(res, Buffer.from(JSON.stringify(message), 'utf8'));
     return ctx.rewriter.rewrite(message).then((rewritten) => whole(res, Buffer.from(JSON.stringify(rewritten ?? message), 'utf8')));
+  }
+
+  /**
+   * The upstream's own answer, read whole (`raw` is its unencoded body): its
+   * headers as they are when they already say so (no Content-Encoding, the
+   * Content-Length of `raw`; the proxy built them for this answer), else as whole() sets them.
+   */
+  function unchanged(res: UpstreamResponse, raw: Buffer): HookedResponse {
+    const h = res.headers;
+    if (h['content-encoding'] === undefined && h['content-length'] === String(raw.length)) return { statusCode: res.statusCode, headers: h, body: raw };
+    return whole(res, raw);
   }
 
   /** The answer with `out` as its body, sent with the head in one write (forward.ts), not through a stream. */

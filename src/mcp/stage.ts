@@ -13,7 +13,7 @@ import type { Runtime } from '../core/runtime.js';
 import { createMcpAdminApp } from './admin.js';
 import type { McpCallDetails } from './errors.js';
 import { isNotificationMethod, parseMcpBody, parseMcpMessages, serializeMessages, toolCallParams, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';
-import { createToolsListRewriter, filterTools } from './list-filter.js';
+import { createToolsListRewriter, filterTools, type ToolsListRewriter } from './list-filter.js';
 import { createMetadataApp } from './metadata.js';
 import { createToolPins, withPinStatusCache, type PinStatus } from './pinning.js';
 import { createMcpResponseBuffer, createMcpResponseHead, createMcpResponseHook } from './response-hook.js';
@@ -199,6 +199,31 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
     attachHooks(state, entry, sessionId, request);
   }
 
+  /** The tools/list filter of one request's answers (see list-filter.ts); on a shadow route it records what it would hide. */
+  function toolsListRewriter(state: RequestState, route: CompiledMcpRoute, listIds: ReadonlySet<JsonRpcId>): ToolsListRewriter {
+    const filter = async (tools: readonly unknown[]) => {
+      const { kept, verdicts } = await filterTools(tools, state, route, { authorizer: rt.authorizer, pins: route.config.pin_tools ? pins : null });
+      rt.logger.debug({ request_id: state.id, route: route.routeName, tools: Object.fromEntries(verdicts) }, 'mcp tools/list filtered');
+      return { kept, verdicts };
+    };
+    return createToolsListRewriter(
+      listIds,
+      shadow[route.routeIndex]
+        ? // Shadow route: the agent sees the upstream's list unchanged; what enforce mode would hide is recorded.
+          async (tools) => {
+            state.shadowMode = true;
+            try {
+              const { verdicts } = await filter(tools);
+              recordShadowFilter(state, toolNames(tools), verdicts);
+            } catch (err) {
+              recordShadowRefusal(state, err);
+            }
+            return [...tools];
+          }
+        : async (tools) => (await filter(tools)).kept,
+    );
+  }
+
   /** The response head hook (sessions) and, for answers read as JSON-RPC, the tools/list filter. */
   function attachHooks(state: RequestState, entry: CompiledEntry, sessionId: string | undefined, request: McpRequest): void {
     const { route, sessions } = entry;
@@ -206,33 +231,16 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
     // Every answer a client reads as JSON-RPC is checked for tools lists: an
     // upstream may put one on any stream, under any id (see list-filter.ts).
     if (state.method === 'POST' || state.method === 'GET') {
-      const filter = async (tools: readonly unknown[]) => {
-        const { kept, verdicts } = await filterTools(tools, state, route, { authorizer: rt.authorizer, pins: route.config.pin_tools ? pins : null });
-        rt.logger.debug({ request_id: state.id, route: route.routeName, tools: Object.fromEntries(verdicts) }, 'mcp tools/list filtered');
-        return { kept, verdicts };
-      };
-      const rewriter = createToolsListRewriter(
-        request.listIds,
-        shadow[route.routeIndex]
-          ? // Shadow route: the agent sees the upstream's list unchanged; what enforce mode would hide is recorded.
-            async (tools) => {
-              state.shadowMode = true;
-              try {
-                const { verdicts } = await filter(tools);
-                recordShadowFilter(state, toolNames(tools), verdicts);
-              } catch (err) {
-                recordShadowRefusal(state, err);
-              }
-              return [...tools];
-            }
-          : async (tools) => (await filter(tools)).kept,
-      );
+      let rewriter: ToolsListRewriter | undefined;
       state.responseHook = createMcpResponseHook({
         routeName: route.routeName,
         state,
         sessionId,
         sessions,
-        rewriter,
+        // Built when an answer is read as messages: a tools/call answer with nothing to filter never needs it.
+        get rewriter() {
+          return (rewriter ??= toolsListRewriter(state, route, request.listIds));
+        },
         maxBytes,
         expectsMessages: request.expectsMessages,
         expectsLists: request.listIds.size > 0,
