@@ -48,7 +48,18 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
     if (metrics) (misses ??= metrics.counter('warden_vault_cache_total', { result: 'miss' })).inc();
   };
 
-  const drop = (key: string) => entries.delete(key);
+  /**
+   * Store reads in flight, by key: every request that misses while one runs
+   * waits for it instead of reading again (at each TTL expiry every
+   * concurrent request of a busy user missed together, a store read and an
+   * AES-GCM open each). A write drops the read in flight with the entry, so
+   * later misses read afresh instead of joining it.
+   */
+  const reading = new Map<string, Promise<Connection | null>>();
+  const drop = (key: string) => {
+    entries.delete(key);
+    reading.delete(key);
+  };
   let unsubscribe: Unsubscribe | undefined;
   if (ttlMs > 0) {
     unsubscribe = await store.subscribe(CHANNEL, (key) => drop(key));
@@ -82,10 +93,24 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
         return entry.value;
       }
       miss();
-      const value = await repo.get(user, provider);
-      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
-      entries.set(key, { value, until: t + ttlMs });
-      return value;
+      let pending = reading.get(key);
+      if (pending === undefined) {
+        const read = repo.get(user, provider);
+        reading.set(key, read);
+        // Registered before any caller awaits: the entry is stored before they go on.
+        read.then(
+          (value) => {
+            if (reading.get(key) === read) reading.delete(key);
+            if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
+            entries.set(key, { value, until: t + ttlMs });
+          },
+          () => {
+            if (reading.get(key) === read) reading.delete(key);
+          },
+        );
+        pending = read;
+      }
+      return pending;
     },
     async put(connection) {
       const stored = await repo.put(connection);
@@ -105,10 +130,12 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
     async rekey(onProgress) {
       const summary = await repo.rekey(onProgress);
       entries.clear();
+      reading.clear();
       return summary;
     },
     async close() {
       entries.clear();
+      reading.clear();
       await unsubscribe?.();
     },
   };

@@ -78,6 +78,46 @@ describe('connection read cache', () => {
     expect(token).toBe('gho_new');
   });
 
+  it('requests that miss together share one store read, and a write drops the read in flight', async () => {
+    const store = await createRedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, timeoutMs: 1000, logger });
+    stores.push(store);
+    const repo = createConnectionRepository(store, cipher);
+    let reads = 0;
+    let gate: Promise<void> = Promise.resolve();
+    // The real repository, counted, and held (while `gate` is pending) after it has read.
+    const counted = { ...repo, get: async (user: string, provider: string) => (reads++, await repo.get(user, provider).then(async (v) => (await gate, v))) };
+    let clock = 1_000_000;
+    const cache = await withConnectionCache(counted, { store, ttlMs: 1_000, logger, now: () => clock });
+    caches.push(cache);
+    await link(cache, 'dave', 'gho_a');
+    // The link's own invalidation comes back through pub/sub: let it pass before measuring.
+    await new Promise((r) => setTimeout(r, 200));
+
+    const together = await Promise.all(Array.from({ length: 20 }, () => cache.cachedGet('dave', 'github')));
+    expect(reads).toBe(1);
+    expect(new Set(together.map((c) => c?.accessToken))).toEqual(new Set(['gho_a']));
+    expect(cache.peek('dave', 'github')?.accessToken).toBe('gho_a');
+
+    // Past the TTL: the next wave of misses reads once more.
+    clock += 1_001;
+    await Promise.all(Array.from({ length: 20 }, () => cache.cachedGet('dave', 'github')));
+    expect(reads).toBe(2);
+
+    // A write drops the read in flight: a miss after it reads again instead of joining the older read.
+    clock += 1_001;
+    let open!: () => void;
+    gate = new Promise<void>((r) => (open = r));
+    const before = cache.cachedGet('dave', 'github');
+    await new Promise((r) => setTimeout(r, 50));
+    const current = (await repo.get('dave', 'github'))!;
+    await cache.replace({ ...current, accessToken: 'gho_b' }, current.version);
+    const after = cache.cachedGet('dave', 'github');
+    open();
+    expect((await before)?.accessToken).toBe('gho_a');
+    expect((await after)?.accessToken).toBe('gho_b');
+    expect(reads).toBe(4);
+  });
+
   it('ttl 0 disables the cache', async () => {
     const a = await instance(0);
     await link(a.cache, 'carol', 'gho_1');
