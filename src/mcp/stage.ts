@@ -29,6 +29,9 @@ function toolNames(tools: readonly unknown[]): string[] {
   return names;
 }
 
+/** The tools/list ids of a request that asked none (most: a tools/call); read-only, shared. */
+const NO_LISTS: ReadonlySet<JsonRpcId> = new Set();
+
 /** A route's compiled MCP rules and its session bindings. */
 interface CompiledEntry {
   route: CompiledMcpRoute;
@@ -38,7 +41,7 @@ interface CompiledEntry {
 /** What the stage learnt from one request's messages, for the rule and the hooks. */
 interface McpRequest {
   /** Ids of the tools/list requests (their answers must be filtered). */
-  listIds: Set<JsonRpcId>;
+  listIds: ReadonlySet<JsonRpcId>;
   /** The tool of the request's tools/call, if any. */
   tool: string | undefined;
   /** False for a POST of notifications and responses only. */
@@ -127,7 +130,7 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
     if (!entry) throw new WardenError('internal', `MCP route ${routeConfig.name} was not compiled`, { reason: 'mcp_route_missing' });
     const { route, sessions } = entry;
     const sessionId = sessionIdFrom(state.headers['mcp-session-id']);
-    const request: McpRequest = { listIds: new Set<JsonRpcId>(), tool: undefined, expectsMessages: state.method === 'GET' };
+    const request: McpRequest = { listIds: NO_LISTS, tool: undefined, expectsMessages: state.method === 'GET' };
 
     if (state.method === 'POST') readMessages(state, sessionId, request);
     else if (state.method !== 'GET' && state.method !== 'DELETE') {
@@ -160,6 +163,7 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
       }
     }
     const requestIds: JsonRpcId[] = [];
+    let lists: Set<JsonRpcId> | undefined;
     let call: JsonRpcMessage | undefined;
     let first: JsonRpcMessage | undefined;
     let calls = 0;
@@ -170,11 +174,12 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
       if (m.method === 'tools/call') {
         call ??= m;
         calls++;
-      } else if (m.method === 'tools/list') request.listIds.add(m.id);
+      } else if (m.method === 'tools/list') (lists ??= new Set()).add(m.id);
     }
     // One tool call per POST: the policy, approval and credentials of a request are those of one tool.
     if (calls > 1) throw new WardenError('bad_request', 'a batch may contain at most one tools/call', { reason: 'batch_multiple_tool_calls' });
     request.expectsMessages = requestIds.length > 0;
+    if (lists) request.listIds = lists;
     const primary = call ?? first ?? messages[0];
     const mcp: McpCallDetails = {
       method: primary.kind === 'response' ? 'response' : primary.method,

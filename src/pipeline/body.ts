@@ -14,16 +14,20 @@ const NO_BODY = Buffer.alloc(0);
 export function createBodyStage(limit: number): Stage {
   const tooLarge = () => new WardenError('payload_too_large', `request body exceeds ${limit} bytes`);
 
-  async function readBody(state: RequestState, req: IncomingMessage): Promise<void> {
+  /** Read the body (one promise: readBounded's, no async function around it), then check it. */
+  function readBody(state: RequestState, req: IncomingMessage): Promise<void> {
     const cl = req.headers['content-length'];
-    if (cl !== undefined && Number(cl) > limit) throw tooLarge();
+    if (cl !== undefined && Number(cl) > limit) return Promise.reject(tooLarge());
     // Past the limit reading stops; the error answer closes the connection.
-    state.body = await readBounded(req, limit, tooLarge);
-    if (state.body.length === 0) return;
-    const type = String(state.headers['content-type'] ?? '');
+    return readBounded(req, limit, tooLarge).then((body) => checkBody(state, body));
+  }
+
+  function checkBody(state: RequestState, body: Buffer): void {
+    state.body = body;
+    if (body.length === 0) return;
     // Rules read this body: it must mean one thing to them, to the approver and to the upstream (#12 A.2).
-    if (/\bjson\b/i.test(type) || state.route?.mcp) state.json = parseJsonBody(state.body);
-    else if (looksLikeJson(state.body)) parseJsonBody(state.body); // an upstream may parse it whatever the type says
+    if (state.route?.mcp || /\bjson\b/i.test(String(state.headers['content-type'] ?? ''))) state.json = parseJsonBody(body);
+    else if (looksLikeJson(body)) parseJsonBody(body); // an upstream may parse it whatever the type says
   }
 
   return {
