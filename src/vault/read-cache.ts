@@ -30,7 +30,7 @@ export interface ConnectionCacheOptions {
   now?: () => number;
 }
 
-const keyOf = (user: string, provider: string) => `${encodeURIComponent(user)} ${encodeURIComponent(provider)}`;
+const keyText = (user: string, provider: string) => `${encodeURIComponent(user)} ${encodeURIComponent(provider)}`;
 
 /** Wrap `repo`; `ttlMs` 0 disables caching (cachedGet reads the store). */
 export async function withConnectionCache(repo: ConnectionRepository, options: ConnectionCacheOptions): Promise<CachedConnections> {
@@ -38,6 +38,18 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
   const maxEntries = options.maxEntries ?? 10_000;
   const now = options.now ?? Date.now;
   const entries = new Map<string, { value: Connection | null; until: number }>();
+  // The last key built: an agent's requests ask for the same user and provider again and again (two encodes saved per warm request).
+  let lastUser = '';
+  let lastProvider = '';
+  let lastKey = '';
+  const keyOf = (user: string, provider: string): string => {
+    if (user !== lastUser || provider !== lastProvider || lastKey === '') {
+      lastKey = keyText(user, provider);
+      lastUser = user;
+      lastProvider = provider;
+    }
+    return lastKey;
+  };
   // Series bound at their first use (none before it): counting a lookup is then one addition.
   let hits: BoundCounter | undefined;
   let misses: BoundCounter | undefined;

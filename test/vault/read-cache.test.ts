@@ -118,6 +118,26 @@ describe('connection read cache', () => {
     expect(reads).toBe(4);
   });
 
+  it('keeps users and providers apart when requests for them alternate', async () => {
+    const a = await instance(60_000);
+    await link(a.cache, 'erin', 'gho_erin');
+    await link(a.cache, 'frank', 'gho_frank');
+    await a.cache.put({ user: 'erin', provider: 'gitlab', accessToken: 'glpat_erin', scopes: [], expiresAt: Date.now() + 3_600_000 });
+    const asks: Array<[string, string, string]> = [
+      ['erin', 'github', 'gho_erin'],
+      ['frank', 'github', 'gho_frank'],
+      ['erin', 'gitlab', 'glpat_erin'],
+      ['erin', 'github', 'gho_erin'],
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const [user, provider, token] of asks) {
+        expect((await a.cache.cachedGet(user, provider))?.accessToken).toBe(token);
+        expect(a.cache.peek(user, provider)?.accessToken).toBe(token);
+      }
+    }
+    expect(a.cache.peek('frank', 'gitlab')).toBeUndefined();
+  });
+
   it('ttl 0 disables the cache', async () => {
     const a = await instance(0);
     await link(a.cache, 'carol', 'gho_1');
