@@ -10,9 +10,9 @@ import { Outcome, resolveCheck, type CheckScope } from './check.js';
 import { CompactIndexBuilder, ModelIds, NodeOverlay, Nodes, type CompactTupleIndex } from './compact-index.js';
 import { listObjects } from './list-objects.js';
 import { FgaError, FGA_ERROR } from './errors.js';
-import { apiListObjectsProblem, apiTupleKeyProblem, apiWriteTupleProblem, userParts } from './ids.js';
+import { apiListObjectsProblem, apiObjectProblem, apiRelationProblem, apiUserProblem, apiWriteTupleProblem, userParts } from './ids.js';
 import { compileTypeSystem, type TypeSystem } from './typesystem.js';
-import { requestContextProblem, tupleString, tupleWriteProblem, userObjectRelationProblem, userProblem } from './validate.js';
+import { objectProblem, relationOfTypeProblem, relationProblem, requestContextProblem, tupleString, tupleWriteProblem, userProblem } from './validate.js';
 
 /** OpenFGA's default `--resolve-node-limit`. */
 export const DEFAULT_MAX_DEPTH = 25;
@@ -179,7 +179,20 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
     return b.done(small).index;
   };
 
+  // The scope of the last check without context or contextual tuples whose user is a stored node. Every
+  // field of such a scope is a function of the user string and the stored index (the request's own names
+  // come after it), so the same user's next such check evaluates in it as it is.
+  let plainScope: CheckScope | undefined;
+
   const scopeFor = (user: string, contextual: CompactTupleIndex | undefined, context: Record<string, unknown> | undefined): CheckScope => {
+    const plain = contextual === undefined && context === undefined;
+    if (plain && plainScope !== undefined && plainScope.user.user === user) return plainScope;
+    const scope = buildScope(user, contextual, context);
+    if (plain && scope.userNode < storedNodes.size) plainScope = scope;
+    return scope;
+  };
+
+  const buildScope = (user: string, contextual: CompactTupleIndex | undefined, context: Record<string, unknown> | undefined): CheckScope => {
     const parts = userParts(user);
     return {
       ts,
@@ -200,12 +213,33 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
     };
   };
 
+  // The user and relation of the last check that passed validation. What validation says of a field is a
+  // function of its string and this engine's model, so the same string in the next check needs no second
+  // look: a route's user and relation repeat from request to request, its object often does not.
+  let validUser: string | undefined;
+  let validRelation: string | undefined;
+
+  /**
+   * OpenFGA's validation of a check's tuple key (the API's field patterns, then ValidateUserObjectRelation),
+   * in the server's order; a check skipped for a known-valid field would have passed. Throws FgaError 2000.
+   */
+  const validateKey = (user: string, relation: string, object: string): void => {
+    const userKnown = validUser !== undefined && user === validUser;
+    const relationKnown = validRelation !== undefined && relation === validRelation;
+    const shape = (userKnown ? undefined : apiUserProblem(user)) ?? (relationKnown ? undefined : apiRelationProblem(relation)) ?? apiObjectProblem(object);
+    if (shape) throw new FgaError(FGA_ERROR.validation, shape);
+    const problem =
+      (userKnown ? undefined : userProblem(ts, user)) ??
+      objectProblem(ts, object) ??
+      (relationKnown ? relationOfTypeProblem(ts, object, relation) : relationProblem(ts, object, relation));
+    if (problem) throw new FgaError(FGA_ERROR.validation, `invalid relation: ${problem.message}`);
+    validUser = user;
+    validRelation = relation;
+  };
+
   /** A check; undefined when it took more than `limit` steps (its outcome or error is not the answer then). */
   const evaluate = (request: CheckRequest, limit: number): boolean | undefined => {
-    const shape = apiTupleKeyProblem(request.user, request.relation, request.object);
-    if (shape) throw new FgaError(FGA_ERROR.validation, shape);
-    const problem = userObjectRelationProblem(ts, request.user, request.relation, request.object);
-    if (problem) throw new FgaError(FGA_ERROR.validation, `invalid relation: ${problem.message}`);
+    validateKey(request.user, request.relation, request.object);
     const ctxProblem = requestContextProblem(request.context);
     if (ctxProblem) throw new FgaError(FGA_ERROR.validation, `invalid context: ${ctxProblem}`);
     nodes.reset();

@@ -134,10 +134,22 @@ const TYPE_PATTERN = /^[^:#@\t\n\f\r ]{1,254}$/u;
 
 /** The API-level shape checks of a check request's user/relation/object; returns a reason or undefined. */
 export function apiTupleKeyProblem(user: string, relation: string, object: string): string | undefined {
-  if (typeof user !== 'string' || !USER_PATTERN.test(user)) return `invalid user ${JSON.stringify(user)}`;
-  if (typeof relation !== 'string' || !RELATION_PATTERN.test(relation)) return `invalid relation ${JSON.stringify(relation)}`;
-  if (typeof object !== 'string' || !OBJECT_PATTERN.test(object)) return `invalid object ${JSON.stringify(object)}`;
-  return undefined;
+  return apiUserProblem(user) ?? apiRelationProblem(relation) ?? apiObjectProblem(object);
+}
+
+/** The API-level shape check of a check request's user (the first of `apiTupleKeyProblem`'s). */
+export function apiUserProblem(user: string): string | undefined {
+  return typeof user !== 'string' || !USER_PATTERN.test(user) ? `invalid user ${JSON.stringify(user)}` : undefined;
+}
+
+/** The API-level shape check of a check request's relation (the second of `apiTupleKeyProblem`'s). */
+export function apiRelationProblem(relation: string): string | undefined {
+  return typeof relation !== 'string' || !RELATION_PATTERN.test(relation) ? `invalid relation ${JSON.stringify(relation)}` : undefined;
+}
+
+/** The API-level shape check of a check request's object (the last of `apiTupleKeyProblem`'s). */
+export function apiObjectProblem(object: string): string | undefined {
+  return typeof object !== 'string' || !OBJECT_PATTERN.test(object) ? `invalid object ${JSON.stringify(object)}` : undefined;
 }
 
 /** The API-level shape checks of a list-objects request. */

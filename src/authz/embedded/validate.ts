@@ -55,6 +55,11 @@ export function objectProblem(ts: TypeSystem, object: string): Problem | undefin
 /** ValidateRelation. */
 export function relationProblem(ts: TypeSystem, object: string, relation: string): Problem | undefined {
   if (!isValidRelation(relation)) return invalid(`the 'relation' field is malformed`);
+  return relationOfTypeProblem(ts, object, relation);
+}
+
+/** The rest of ValidateRelation for a well-formed relation name: the object's type defines it. */
+export function relationOfTypeProblem(ts: TypeSystem, object: string, relation: string): Problem | undefined {
   const type = typeOf(object);
   if (!ts.types.has(type)) return { kind: 'type_not_found', message: `type '${type}' not found` };
   if (!ts.relation(type, relation)) return { kind: 'relation_not_found', message: `relation '${type}#${relation}' not found` };
