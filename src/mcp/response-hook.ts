@@ -149,13 +149,13 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
       // 202 Accepted carries no messages (clients discard its body); errors are not parsed as messages.
       if (res.statusCode < 200 || res.statusCode >= 300 || res.statusCode === 202 || res.statusCode === 204) return res;
       const type = mediaTypeEssence(header(res, 'content-type'));
-      if (type === 'text/event-stream') return sse(res);
+      if (type === 'text/event-stream') return sse(ctx, res);
       if (type === 'application/json') {
         // The proxy read an unencoded answer whole, bounded by the same limit (createMcpResponseBuffer).
-        if (Buffer.isBuffer(res.body)) return json(res, res.body);
+        if (Buffer.isBuffer(res.body)) return json(ctx, res, res.body);
         const body = res.body;
         return readBounded(decoded(res), ctx.maxBytes, () => tooLargeAnswer(ctx.maxBytes))
-          .then((raw) => json(res, raw))
+          .then((raw) => json(ctx, res, raw))
           .catch((err: unknown) => {
             body.destroy();
             throw err;
@@ -172,74 +172,77 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
       throw err;
     }
   };
+}
 
-  function plainHeaders(res: UpstreamResponse): Record<string, string | string[]> {
-    // A copy without the two (not `delete`, which leaves a slow dictionary-mode object for writeHead).
-    const { 'content-length': _length, 'content-encoding': _encoding, ...headers } = res.headers;
-    return headers;
-  }
+// The hook's parts are module functions (the hook's own closure is the only one built per request).
 
-  function sse(res: UpstreamResponse): UpstreamResponse {
-    const source = decoded(res);
-    const events = rewriteSse(
-      source,
-      async (event) => {
-        if (!isMessageEvent(event)) return null;
-        let message: unknown;
-        try {
-          message = JSON.parse(event.data!);
-        } catch {
-          return null; // no client can read it as a message either
-        }
-        const rewritten = await ctx.rewriter.rewrite(message);
-        return rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) });
-      },
-      ctx.maxBytes,
-    );
-    const body = Readable.from(events, { objectMode: false });
-    // Stop reading the upstream when the agent goes away.
-    body.on('close', () => source.destroy());
-    return { statusCode: res.statusCode, headers: plainHeaders(res), body };
-  }
+function plainHeaders(res: UpstreamResponse): Record<string, string | string[]> {
+  // A copy without the two (not `delete`, which leaves a slow dictionary-mode object for writeHead).
+  const { 'content-length': _length, 'content-encoding': _encoding, ...headers } = res.headers;
+  return headers;
+}
 
-  /** A whole JSON answer (decoded): checked, filtered when it carries a tools list, sent as one Buffer. */
-  function json(res: UpstreamResponse, raw: Buffer): HookedResponse | Promise<HookedResponse> {
-    // Nothing to filter (a tools/call answer): the upstream's bytes, unparsed and unchanged.
-    if (!ctx.expectsLists && passesUnchanged(raw)) return unchanged(res, raw);
-    let message: unknown;
-    try {
-      // fetch's response.json() (what the SDK uses) strips a BOM and replaces invalid UTF-8; so does this decoder.
-      message = JSON.parse(UTF8.decode(raw));
-    } catch {
-      throw new WardenError('upstream_unavailable', 'upstream MCP answer is not JSON', { status: 502, reason: 'upstream_bad_json' });
-    }
-    if (!ctx.rewriter.answersEveryList(message)) {
-      // A JSON body is the whole answer: a tools/list it does not answer cannot be filtered or pinned.
-      throw new WardenError('upstream_unavailable', 'upstream MCP answer does not answer the tools/list request', {
-        status: 502,
-        reason: 'upstream_unmatched_tools_list',
-      });
-    }
-    // A message with nothing to filter costs no promise (touches() is rewrite()'s own test).
-    if (!ctx.rewriter.touches(message)) return whole(res, Buffer.from(JSON.stringify(message), 'utf8'));
-    return ctx.rewriter.rewrite(message).then((rewritten) => whole(res, Buffer.from(JSON.stringify(rewritten ?? message), 'utf8')));
-  }
+/** An SSE answer, rewritten event by event (tools lists filtered), streamed on. */
+function sse(ctx: McpHookContext, res: UpstreamResponse): UpstreamResponse {
+  const source = decoded(res);
+  const events = rewriteSse(
+    source,
+    async (event) => {
+      if (!isMessageEvent(event)) return null;
+      let message: unknown;
+      try {
+        message = JSON.parse(event.data!);
+      } catch {
+        return null; // no client can read it as a message either
+      }
+      const rewritten = await ctx.rewriter.rewrite(message);
+      return rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) });
+    },
+    ctx.maxBytes,
+  );
+  const body = Readable.from(events, { objectMode: false });
+  // Stop reading the upstream when the agent goes away.
+  body.on('close', () => source.destroy());
+  return { statusCode: res.statusCode, headers: plainHeaders(res), body };
+}
 
-  /**
-   * The upstream's own answer, read whole (`raw` is its unencoded body): its
-   * headers as they are when they already say so (no Content-Encoding, the
-   * Content-Length of `raw`; the proxy built them for this answer), else as whole() sets them.
-   */
-  function unchanged(res: UpstreamResponse, raw: Buffer): HookedResponse {
-    const h = res.headers;
-    if (h['content-encoding'] === undefined && h['content-length'] === String(raw.length)) return { statusCode: res.statusCode, headers: h, body: raw };
-    return whole(res, raw);
+/** A whole JSON answer (decoded): checked, filtered when it carries a tools list, sent as one Buffer. */
+function json(ctx: McpHookContext, res: UpstreamResponse, raw: Buffer): HookedResponse | Promise<HookedResponse> {
+  // Nothing to filter (a tools/call answer): the upstream's bytes, unparsed and unchanged.
+  if (!ctx.expectsLists && passesUnchanged(raw)) return unchanged(res, raw);
+  let message: unknown;
+  try {
+    // fetch's response.json() (what the SDK uses) strips a BOM and replaces invalid UTF-8; so does this decoder.
+    message = JSON.parse(UTF8.decode(raw));
+  } catch {
+    throw new WardenError('upstream_unavailable', 'upstream MCP answer is not JSON', { status: 502, reason: 'upstream_bad_json' });
   }
+  if (!ctx.rewriter.answersEveryList(message)) {
+    // A JSON body is the whole answer: a tools/list it does not answer cannot be filtered or pinned.
+    throw new WardenError('upstream_unavailable', 'upstream MCP answer does not answer the tools/list request', {
+      status: 502,
+      reason: 'upstream_unmatched_tools_list',
+    });
+  }
+  // A message with nothing to filter costs no promise (touches() is rewrite()'s own test).
+  if (!ctx.rewriter.touches(message)) return whole(res, Buffer.from(JSON.stringify(message), 'utf8'));
+  return ctx.rewriter.rewrite(message).then((rewritten) => whole(res, Buffer.from(JSON.stringify(rewritten ?? message), 'utf8')));
+}
 
-  /** The answer with `out` as its body, sent with the head in one write (forward.ts), not through a stream. */
-  function whole(res: UpstreamResponse, out: Buffer): HookedResponse {
-    const headers = plainHeaders(res);
-    headers['content-length'] = String(out.length);
-    return { statusCode: res.statusCode, headers, body: out };
-  }
+/**
+ * The upstream's own answer, read whole (`raw` is its unencoded body): its
+ * headers as they are when they already say so (no Content-Encoding, the
+ * Content-Length of `raw`; the proxy built them for this answer), else as whole() sets them.
+ */
+function unchanged(res: UpstreamResponse, raw: Buffer): HookedResponse {
+  const h = res.headers;
+  if (h['content-encoding'] === undefined && h['content-length'] === String(raw.length)) return { statusCode: res.statusCode, headers: h, body: raw };
+  return whole(res, raw);
+}
+
+/** The answer with `out` as its body, sent with the head in one write (forward.ts), not through a stream. */
+function whole(res: UpstreamResponse, out: Buffer): HookedResponse {
+  const headers = plainHeaders(res);
+  headers['content-length'] = String(out.length);
+  return { statusCode: res.statusCode, headers, body: out };
 }
