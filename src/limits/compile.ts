@@ -289,12 +289,14 @@ export type IdentityKey = (agent: string | null, user: string | null) => string;
  */
 export function identityKeyOf(key: Template, render: (vars: TemplateVars) => string, storeKeyOf: (rendered: string) => string): IdentityKey | undefined {
   if (!key.refs.every((r) => r === 'agent' || r === 'user')) return undefined;
-  let lastAgent: string | null | undefined;
-  let lastUser: string | null | undefined;
+  let known = false;
+  let lastAgent: string | null = null;
+  let lastUser: string | null = null;
   let last = '';
   return (agent, user) => {
-    if (agent === lastAgent && user === lastUser) return last;
+    if (known && agent === lastAgent && user === lastUser) return last;
     const storeKeyNow = storeKeyOf(render({ agent, user } as TemplateVars));
+    known = true;
     lastAgent = agent;
     lastUser = user;
     last = storeKeyNow;

@@ -85,6 +85,13 @@ describe('limit keys of {agent} and {user} only', () => {
     expect(key?.('bot', 'alice')).toBe('store:acct-bot/alice');
     expect(key?.('other', 'alice')).toBe('store:acct-other/alice');
     expect(key?.('bot', null)).toBe('store:acct-bot/');
+    // A fresh key's first caller is rendered, whatever it holds (nothing is "the last pair" yet).
+    const fresh = identityKeyOf(
+      t,
+      (v) => `acct-${v.agent ?? ''}/${v.user ?? ''}`,
+      (r) => `store:${r}`,
+    );
+    expect(fresh?.(undefined as never, undefined as never)).toBe('store:acct-/');
   });
 
   it('callers interleaved keep their own limits (a rate limit of 1 per {agent}:{user}): each pair counted apart', async () => {
