@@ -20,7 +20,7 @@ function hook(rewriter: () => ToolsListRewriter) {
     routeName: 'files',
     state: { method: 'POST' } as RequestState,
     sessions: {} as SessionBindings,
-    get rewriter() {
+    buildRewriter: () => {
       built++;
       return rewriter();
     },
@@ -68,6 +68,9 @@ describe('MCP response hook: a tools/call answer', () => {
     // A tools list in a tools/call answer is still filtered: the rewriter is built then.
     const smuggled = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [] } }));
     await h({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: smuggled });
-    expect(built()).toBeGreaterThan(0);
+    expect(built()).toBe(1);
+    // Built once per request, however many answers read it.
+    await h({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: smuggled });
+    expect(built()).toBe(1);
   });
 });

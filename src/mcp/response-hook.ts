@@ -21,7 +21,10 @@ export interface McpHookContext {
   /** The session id the request presented (already checked). */
   sessionId?: string;
   sessions: SessionBindings;
-  rewriter: ToolsListRewriter;
+  /** The tools/list rewriter, or undefined until `buildRewriter` builds it (see rewriterOf). */
+  rewriter?: ToolsListRewriter;
+  /** Builds the rewriter when an answer is first read as messages (a tools/call answer with nothing to filter never needs it). */
+  buildRewriter?: () => ToolsListRewriter;
   /** False for a POST of notifications and responses only (its answer carries no messages). */
   expectsMessages: boolean;
   /**
@@ -174,6 +177,13 @@ export function createMcpResponseHook(ctx: McpHookContext): (res: UpstreamRespon
   };
 }
 
+/** The context's rewriter, built on first use. (Not a getter on the context: an object literal with an accessor costs ~20x a plain one.) */
+function rewriterOf(ctx: McpHookContext): ToolsListRewriter {
+  const built = (ctx.rewriter ??= ctx.buildRewriter?.());
+  if (!built) throw new WardenError('internal', 'MCP response hook without a tools/list rewriter', { reason: 'mcp_rewriter_missing' });
+  return built;
+}
+
 // The hook's parts are module functions (the hook's own closure is the only one built per request).
 
 function plainHeaders(res: UpstreamResponse): Record<string, string | string[]> {
@@ -195,7 +205,7 @@ function sse(ctx: McpHookContext, res: UpstreamResponse): UpstreamResponse {
       } catch {
         return null; // no client can read it as a message either
       }
-      const rewritten = await ctx.rewriter.rewrite(message);
+      const rewritten = await rewriterOf(ctx).rewrite(message);
       return rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) });
     },
     ctx.maxBytes,
@@ -217,7 +227,7 @@ function json(ctx: McpHookContext, res: UpstreamResponse, raw: Buffer): HookedRe
   } catch {
     throw new WardenError('upstream_unavailable', 'upstream MCP answer is not JSON', { status: 502, reason: 'upstream_bad_json' });
   }
-  if (!ctx.rewriter.answersEveryList(message)) {
+  if (!rewriterOf(ctx).answersEveryList(message)) {
     // A JSON body is the whole answer: a tools/list it does not answer cannot be filtered or pinned.
     throw new WardenError('upstream_unavailable', 'upstream MCP answer does not answer the tools/list request', {
       status: 502,
@@ -225,8 +235,10 @@ function json(ctx: McpHookContext, res: UpstreamResponse, raw: Buffer): HookedRe
     });
   }
   // A message with nothing to filter costs no promise (touches() is rewrite()'s own test).
-  if (!ctx.rewriter.touches(message)) return whole(res, Buffer.from(JSON.stringify(message), 'utf8'));
-  return ctx.rewriter.rewrite(message).then((rewritten) => whole(res, Buffer.from(JSON.stringify(rewritten ?? message), 'utf8')));
+  if (!rewriterOf(ctx).touches(message)) return whole(res, Buffer.from(JSON.stringify(message), 'utf8'));
+  return rewriterOf(ctx)
+    .rewrite(message)
+    .then((rewritten) => whole(res, Buffer.from(JSON.stringify(rewritten ?? message), 'utf8')));
 }
 
 /**

@@ -236,16 +236,14 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
     // Every answer a client reads as JSON-RPC is checked for tools lists: an
     // upstream may put one on any stream, under any id (see list-filter.ts).
     if (state.method === 'POST' || state.method === 'GET') {
-      let rewriter: ToolsListRewriter | undefined;
       state.responseHook = createMcpResponseHook({
         routeName: route.routeName,
         state,
         sessionId,
         sessions,
+        rewriter: undefined,
         // Built when an answer is read as messages: a tools/call answer with nothing to filter never needs it.
-        get rewriter() {
-          return (rewriter ??= toolsListRewriter(state, route, request.listIds));
-        },
+        buildRewriter: () => toolsListRewriter(state, route, request.listIds),
         maxBytes,
         expectsMessages: request.expectsMessages,
         expectsLists: request.listIds.size > 0,
