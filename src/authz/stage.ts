@@ -81,15 +81,17 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
       }
     }
     for (const span of spans) {
-      const slice = answers.slice(span.start, span.start + span.count);
+      const end = span.start + span.count;
       if (span.group.mode === 'all') {
-        const failed = slice.indexOf(false);
-        if (failed >= 0) {
-          const r = requests[span.start + failed];
+        for (let i = span.start; i < end; i++) {
+          if (answers[i]) continue;
+          const r = requests[i];
           throw new WardenError('forbidden', `denied: ${r.user} is not ${r.relation} of ${r.object}`, { reason: 'check_denied' });
         }
-      } else if (!slice.some(Boolean) && span.count > 0) {
-        throw new WardenError('forbidden', `denied: none of ${span.count} alternative checks allowed`, { reason: 'check_denied' });
+      } else if (span.count > 0) {
+        let allowed = false;
+        for (let i = span.start; i < end && !allowed; i++) allowed = answers[i];
+        if (!allowed) throw new WardenError('forbidden', `denied: none of ${span.count} alternative checks allowed`, { reason: 'check_denied' });
       }
     }
   }
