@@ -54,6 +54,14 @@ export interface BlockOptions {
   useMs: number;
   /** A block aims at this much of the key's recent local demand. */
   targetMs: number;
+  /**
+   * A budget block's commits wait up to this long to go to Redis together (0
+   * or absent: at once). Redis counts the whole block as held meanwhile, so
+   * waiting never lets more through; it bounds what a killed instance's commits
+   * leave unrecorded (they lapse with the block's lease), and saves a round trip
+   * (its timer and socket wake-ups) per flush. A retiring block flushes at once.
+   */
+  flushMs?: number;
   /** After Redis granted no block (near the limit), decisions on the key stay exact this long. */
   exactMs: number;
   /** Largest rate block (requests). */
@@ -133,6 +141,8 @@ interface BudgetBlock {
   /** The key's state, whose `live` list this block is on. */
   owner: BudgetKey;
   flushing: boolean;
+  /** The flush its commits wait for (flushMs). */
+  flushTimer?: NodeJS.Timeout;
   /** Told how the next flush went (the commits it carries): each watcher once per commit, `counts[i]` times in a row. */
   waiters: SettleWatcher[];
   counts: number[];
@@ -246,6 +256,10 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
 
   /** Send what the block has to say: committed spends, and what it still holds (everything, or nothing once retired and idle). */
   function flush(b: BudgetBlock): void {
+    if (b.flushTimer !== undefined) {
+      clearTimeout(b.flushTimer);
+      b.flushTimer = undefined;
+    }
     if (b.flushing) return;
     const spent = b.committed;
     const keep = b.lost ? 0 : b.retired ? b.inFlight : round(b.free + b.inFlight);
@@ -277,7 +291,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
           retireBudget(b);
         }
         for (let i = 0; i < waiters.length; i++) for (let n = counts[i]; n > 0; n--) waiters[i].done(held);
-        if (b.committed > 0) flush(b);
+        if (b.committed > 0) flushSoon(b);
         else if (b.retired && b.inFlight === 0) {
           if (b.size > 0) flush(b);
           else finish(b);
@@ -295,6 +309,15 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
         retireBudget(b);
       },
     );
+  }
+
+  /** Commits to send: within flushMs (one flush carries every commit made meanwhile), at once when the block retired. */
+  function flushSoon(b: BudgetBlock): void {
+    const delay = opts.flushMs ?? 0;
+    if (delay <= 0 || b.retired) return flush(b);
+    if (b.flushTimer !== undefined || b.flushing) return; // the flush in flight sends the rest when it is answered
+    b.flushTimer = setTimeout(() => flush(b), delay);
+    b.flushTimer.unref?.();
   }
 
   function finish(b: BudgetBlock): void {
@@ -443,7 +466,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
           b.counts.push(1);
         }
       }
-      flush(b);
+      flushSoon(b);
       return;
     }
     // Released (the upstream failed): the amount goes back to the block, or to Redis once the block is retired.

@@ -469,4 +469,30 @@ describe('local quota blocks (model of the Redis side)', () => {
     expect(b.done).toHaveBeenCalledTimes(1);
     expect(redis.budget('b', 60_000)).toMatchObject({ spent: 6 });
   });
+  it('flushMs: commits wait up to flushMs and go to Redis as one flush (Redis holds the whole block meanwhile); a retiring block flushes at once', async () => {
+    const redis = fakeRedis(Date.now);
+    const blocks = make(redis, { flushMs: 50 });
+    const watcher = { done: vi.fn(), failed: vi.fn() };
+    await blocks.reserve('b', 60_000, 1_000_000, 1, 'r1', 'r1:1', 30_000);
+    const held = Array.from({ length: 6 }, () => ({ lot: undefined as unknown }));
+    for (const h of held) blocks.reserveLot('b', 1, h);
+    for (const h of held.slice(0, 3)) blocks.settleLot(h, 1, true, watcher);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(redis.calls.filter((c) => c === 'f')).toHaveLength(0); // waiting: still all held in Redis
+    expect(redis.budget('b', 60_000)).toMatchObject({ spent: 0, held: 8 });
+    for (const h of held.slice(3, 5)) blocks.settleLot(h, 1, true, watcher);
+    await vi.advanceTimersByTimeAsync(40);
+    await settle();
+    expect(redis.calls.filter((c) => c === 'f')).toHaveLength(1); // the five commits in one flush
+    expect(redis.budget('b', 60_000)).toMatchObject({ spent: 5, held: 3 });
+    expect(watcher.done).toHaveBeenCalledTimes(5);
+    // Retired (useMs): what is unspent goes back at once, then the last commit goes at once too.
+    await vi.advanceTimersByTimeAsync(DEFAULT_BLOCK_OPTIONS.useMs);
+    await settle();
+    const calls = redis.calls.length;
+    blocks.settleLot(held[5], 1, true, watcher);
+    await settle();
+    expect(redis.calls.length).toBe(calls + 1);
+    expect(redis.budget('b', 60_000)).toMatchObject({ spent: 6, held: 1 }); // r1 still in flight
+  });
 });
