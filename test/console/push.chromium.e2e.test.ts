@@ -147,12 +147,16 @@ describe('Web Push in the console (headless Chromium)', () => {
     // Chromium delivers exactly that payload to Warden's service worker, which shows the notification.
     const cdp = await ctx.newCDPSession(page);
     const registrations: Array<{ registrationId: string; scopeURL: string }> = [];
+    const versions: Array<{ registrationId: string; status: string }> = [];
     cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: Array<{ registrationId: string; scopeURL: string }> }) =>
       registrations.push(...e.registrations),
     );
+    cdp.on('ServiceWorker.workerVersionUpdated', (e: { versions: Array<{ registrationId: string; status: string }> }) => versions.push(...e.versions));
     await cdp.send('ServiceWorker.enable');
     await until(() => registrations.some((r) => r.scopeURL === `${warden.url}/.warden/console`));
     const registrationId = registrations.find((r) => r.scopeURL === `${warden.url}/.warden/console`)!.registrationId;
+    // A push delivered before the worker is activated has no one to handle it: wait for the active version.
+    await until(() => versions.some((v) => v.registrationId === registrationId && v.status === 'activated'));
     await cdp.send('ServiceWorker.deliverPushMessage', { origin: warden.url, registrationId, data: plain });
     const shown = () => page.evaluate(NOTIFICATIONS) as Promise<Array<{ title: string; body: string; tag: string; url: string }>>;
     await until(async () => (await shown()).length > 0);
