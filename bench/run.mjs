@@ -324,7 +324,7 @@ async function startSut(v, round) {
       proc = tracker.start(
         v.id,
         process.execPath,
-        [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin],
+        [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin, ...(v.args ?? [])],
         { cpus, logFile: traceGc ? gcLog : logFile },
       );
       break;

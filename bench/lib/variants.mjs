@@ -28,7 +28,8 @@ export const WARDEN_NODE_FLAGS = '--min-semi-space-size=8 --max-semi-space-size=
  * warden: options for wardenYaml() (level, tokenCache, authz, cacheTtl, redis, mcp, workers).
  * auth: the request carries a dev-issuer token. pinned: false for the cluster pair.
  * swap: the upstream must receive the vault token, not the agent's (checked before measuring).
- * post: the row sends G4's MCP POST without being an MCP gateway (RP: the Node floor for it).
+ * post: the row sends G4's MCP POST without being an MCP gateway (RP, RPb: the Node floor for it).
+ * args: extra arguments for a node proxy (RPb: --buffer-body).
  * nodeFlags: Node flags for this Warden variant instead of --node-flags (node runs cli.js with them: no shebang, no relay).
  * optIn: runs only when named in --variants.
  */
@@ -41,6 +42,13 @@ export const VARIANTS = [
     what: 'extra: R driven with G4’s request (the tools/call JSON POST, body streamed to undici): what Node and undici charge for a small POST (compare G4 / RP with G3 / R)',
     kind: 'node',
     post: true,
+  },
+  {
+    id: 'RPb',
+    what: 'extra: RP with the body read whole and sent to undici as one Buffer, as Warden sends a body it parsed: the cheapest way Node forwards G4’s POST (G3 + (RPb − R) bounds G4)',
+    kind: 'node',
+    post: true,
+    args: ['--buffer-body'],
   },
   { id: 'F', what: 'fastify + @fastify/http-proxy', kind: 'fastify' },
   { id: 'G0', what: 'Warden public route: canonicalize, match, proxy', kind: 'warden', warden: { level: 0 } },

@@ -3,13 +3,18 @@
  * one undici Pool, hop-by-hop headers stripped both ways, bodies streamed,
  * nothing else. It is the Node ceiling the gateway is compared with.
  *
- * Usage: node bench/servers/node-proxy.mjs <listenPort> <upstreamOrigin>
+ * Usage: node bench/servers/node-proxy.mjs <listenPort> <upstreamOrigin> [--buffer-body]
+ *
+ * --buffer-body (row RPb): a request body is read whole and sent to undici as
+ * one Buffer with its Content-Length, as Warden sends a body it has parsed
+ * (an MCP POST). It is the cheapest way Node and undici forward a small POST.
  */
 
 import { createServer } from 'node:http';
 import { Pool } from 'undici';
 
 const [port, origin] = [Number(process.argv[2]), process.argv[3]];
+const bufferBody = process.argv.includes('--buffer-body');
 const upstreamHost = new URL(origin).host;
 const pool = new Pool(origin, { connections: 256, keepAliveTimeout: 4_000 });
 const HOP = new Set([
@@ -31,7 +36,23 @@ const server = createServer((req, res) => {
   for (let i = 0; i < raw.length; i += 2) if (!HOP.has(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1]);
   headers.push('host', upstreamHost);
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-  pool.request({ method: req.method, path: req.url, headers, body: hasBody ? req : null }, (err, up) => {
+  if (!hasBody || !bufferBody) {
+    relay(req, res, headers, hasBody ? req : null);
+    return;
+  }
+  const chunks = [];
+  req.on('data', (chunk) => chunks.push(chunk));
+  req.on('error', () => res.destroy());
+  req.on('end', () => {
+    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    // The header list now says how long the body is (no transfer-encoding: stripped above as hop-by-hop).
+    for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === 'content-length') headers[i + 1] = String(body.length);
+    relay(req, res, headers, body);
+  });
+});
+
+function relay(req, res, headers, body) {
+  pool.request({ method: req.method, path: req.url, headers, body }, (err, up) => {
     if (err) {
       res.writeHead(502).end();
       return;
@@ -47,7 +68,7 @@ const server = createServer((req, res) => {
     });
     up.body.pipe(res);
   });
-});
+}
 server.keepAliveTimeout = 75_000;
 server.listen(port, '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
