@@ -8,7 +8,8 @@
 
 import type { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
-import { scrubString } from './logger.js';
+import type { Principal } from '../core/principal.js';
+import { scrubbedJson } from './logger.js';
 
 /** The audit line's fields in the order they are written. None is a secret field name, so the text below censors no field by name (audit-line.test.ts checks). */
 export const AUDIT_LINE_FIELDS = [
@@ -58,18 +59,28 @@ export function auditFields(state: RequestState, err: WardenError | undefined, l
 /** Serializes one finished request's audit fields as `,"audit":true,…` (the text between pino's bindings and its message). */
 export type AuditLineSerializer = (state: RequestState, err: WardenError | undefined, latencyMs: number) => string;
 
-const str = JSON.stringify as (s: string) => string;
 /** A string as the scrub hook and pino leave it, as JSON text. */
-const text = (s: string) => str(scrubString(s));
+const text = scrubbedJson;
 /** A number as pino writes it (not finite: null). */
 const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null');
 
 /** Values that repeat from request to request (route names, methods, decisions, reasons): their text is kept, up to a bound. */
 const MEMO_MAX = 256;
 
+/** `,"agent":…[,"user":…]` of a principal (empty when it has neither). */
+function principalText(p: Principal): string {
+  let s = '';
+  if (p.agent !== undefined) s += `,"agent":${text(p.agent)}`;
+  if (p.user != null) s += `,"user":${text(p.user)}`;
+  return s;
+}
+
 /** Build the serializer for one config generation (its memo of repeated values lives here). */
 export function createAuditLineSerializer(): AuditLineSerializer {
   const memo = new Map<string, string>();
+  // A verified token's principal is one object reused by every request that presents the token (identity's caches, as
+  // record-json.ts relies on): its members are written once.
+  const principals = new WeakMap<Principal, string>();
   const known = (s: string) => {
     let t = memo.get(s);
     if (t === undefined) {
@@ -82,8 +93,9 @@ export function createAuditLineSerializer(): AuditLineSerializer {
     let s = `,"audit":true,"request_id":${text(state.id)},"route":${known(state.route?.name ?? '-')},"method":${known(state.method)},"path":${text(state.path)}`;
     const p = state.principal;
     if (p) {
-      if (p.agent !== undefined) s += `,"agent":${text(p.agent)}`;
-      if (p.user != null) s += `,"user":${text(p.user)}`;
+      let who = principals.get(p);
+      if (who === undefined) principals.set(p, (who = principalText(p)));
+      s += who;
     }
     const tool = state.mcp?.tool;
     if (tool !== undefined) s += `,"tool":${text(tool)}`;
