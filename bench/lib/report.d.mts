@@ -4,9 +4,13 @@ export interface TargetRow {
   name: string;
   target: string;
   value: number | null;
+  /** The ratio within each round both rows were measured in, in round order. */
+  per_round: number[];
   pass: boolean | 'reported' | null;
 }
-export declare function targets(byId: Record<string, { rps?: number | null; sut_cpu_us_per_request?: number | null } | undefined>): TargetRow[];
+export declare function targets(
+  byId: Record<string, { rps?: number | null; sut_cpu_us_per_request?: number | null; rps_by_round?: Record<string, number> } | undefined>,
+): TargetRow[];
 export declare function mcpCeiling(g3: number | null | undefined, rpb: number | null | undefined, r: number | null | undefined): number | null;
 export declare function mcpOwn(
   g4: number | null | undefined,
@@ -14,3 +18,13 @@ export declare function mcpOwn(
   rpb: number | null | undefined,
   r: number | null | undefined,
 ): number | null;
+
+export interface RoundSample {
+  round: number;
+  error?: string;
+  wrk: { rps: number; latency_ms: Record<string, number> };
+}
+export declare function summarize(
+  variant: { id: string; what: string; pinned?: boolean },
+  samples: RoundSample[],
+): { rps: number | null; rps_by_round: Record<string, number> };
