@@ -11,6 +11,7 @@ import { WardenError } from '../core/errors.js';
 import { readBounded } from '../http/body.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { HookedResponse, ResponseBuffer, UpstreamResponse } from '../proxy/forward.js';
+import { PLAIN, SPELLED, scanAnswer } from './answer-scan.js';
 import type { SessionBindings } from './sessions.js';
 import { formatSseEvent, isMessageEvent, rewriteSse } from './sse.js';
 import type { ToolsListRewriter } from './list-filter.js';
@@ -125,9 +126,19 @@ const U_ESCAPE = Buffer.from('\\u');
  * whose text holds neither `"tools"` nor a `\u` escape, so no spelling of a
  * `tools` key is anywhere in it (duplicate keys included, which JSON.parse
  * would hide by keeping the last). The general path would parse it, find
- * nothing to filter and re-serialize the same value.
+ * nothing to filter and re-serialize the same value. One scan of the bytes
+ * decides most answers (answer-scan.ts); what it cannot prove either way is
+ * decided as before, by searching the bytes and JSON.parse (`passesParsed`).
  */
 export function passesUnchanged(raw: Buffer): boolean {
+  const scan = scanAnswer(raw);
+  if (scan === PLAIN) return isUtf8(raw);
+  if (scan === SPELLED) return false;
+  return passesParsed(raw);
+}
+
+/** passesUnchanged decided by searching the bytes and parsing them (the scan's fallback; the same answer where both decide). */
+export function passesParsed(raw: Buffer): boolean {
   if (raw.indexOf(TOOLS_KEY) >= 0 || raw.indexOf(U_ESCAPE) >= 0 || !isUtf8(raw)) return false;
   try {
     // A BOM is kept by toString and refused by JSON.parse: the general path strips it.
