@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalPath, canonicalize } from './canonical.js';
+import { canonicalPath, canonicalQuery, canonicalize, generalQuery } from './canonical.js';
 import { WardenError } from '../core/errors.js';
 
 function refused(target: string): string {
@@ -123,5 +123,64 @@ describe('canonicalize', () => {
     // Both branches were exercised.
     expect(fast).toBeGreaterThan(1_000);
     expect(fast).toBeLessThan(19_000);
+  });
+
+  it('the fast path for queries that are their own canonical form agrees with the general algorithm on 20,000 generated queries', () => {
+    // Pieces that reach every condition of the fast path: credential names in every
+    // case and separator, escapes, `+`, empty pairs, `;` and brackets.
+    const pieces = [
+      'a',
+      'B',
+      '1',
+      '=',
+      '&',
+      '&&',
+      ';',
+      '[',
+      ']',
+      'access_token',
+      'ACCESS.Token',
+      'access',
+      '_token',
+      '.',
+      'token',
+      '%41',
+      '%2B',
+      '+',
+      '-',
+      '~',
+      'x=y',
+    ];
+    let seed = 11;
+    const next = () => Math.floor((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 65536);
+    const outcome = (f: () => unknown) => {
+      try {
+        return f();
+      } catch (err) {
+        return `refused: ${(err as WardenError).code} ${(err as WardenError).message}`;
+      }
+    };
+    let same = 0;
+    for (let n = 0; n < 20_000; n++) {
+      let raw = '';
+      const len = 1 + (next() % 6);
+      for (let i = 0; i < len; i++) raw += pieces[next() % pieces.length];
+      const got = outcome(() => canonicalQuery(raw));
+      expect(got, raw).toEqual(outcome(() => generalQuery(raw)));
+      if (got === raw) same++;
+    }
+    // Both branches were exercised.
+    expect(same).toBeGreaterThan(1_000);
+    expect(same).toBeLessThan(19_000);
+  });
+
+  it('a query without escapes keeps its credential checks: every spelling of access_token is dropped or refused', () => {
+    expect(canonicalize('/a?x=1&Access_Token=s').query).toBe('x=1');
+    expect(() => canonicalize('/a?access.token=s&y=2')).toThrow(/ambiguous form/);
+    expect(() => canonicalize('/a?x=1;access.token=s')).toThrow(/ambiguous form/);
+    expect(() => canonicalize('/a?ACCESS_TOKEN[]=s')).toThrow(/ambiguous form/);
+    expect(canonicalize('/a?x=1&&y=2&').query).toBe('x=1&y=2');
+    expect(canonicalize('/a?&x=1').query).toBe('x=1');
+    expect(canonicalize('/a?x=a+b&y=%41').query).toBe('x=a+b&y=%41');
   });
 });

@@ -94,15 +94,33 @@ function queryName(piece: string): string {
   }
 }
 
-function canonicalQuery(raw: string): string {
+/** A credential parameter's name as it can appear in a query without escapes: `access`, `.` or `_`, `token` (any case). */
+const CREDENTIAL_TEXT = /access[._]token/i;
+
+/**
+ * The canonical form of a raw query: the same pairs without empty ones and
+ * without credential parameters; refused when malformed or when a
+ * credential hides in an ambiguous form.
+ */
+export function canonicalQuery(raw: string): string {
   if (raw === '') return '';
+  let plain = true;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if (c <= 0x20 || c === 0x7f || c > 0x7e) throw bad('invalid character in query');
-    if (c === 37 && (hexValue(raw.charCodeAt(i + 1)) < 0 || hexValue(raw.charCodeAt(i + 2)) < 0)) {
-      throw bad('malformed percent-encoding in query');
-    }
+    if (c === 37) {
+      if (hexValue(raw.charCodeAt(i + 1)) < 0 || hexValue(raw.charCodeAt(i + 2)) < 0) throw bad('malformed percent-encoding in query');
+      plain = false;
+    } else if (c === 0x2b /* + */ || (c === 0x26 /* & */ && (i === 0 || i === raw.length - 1 || raw.charCodeAt(i + 1) === 0x26))) plain = false;
   }
+  // Without `%` or `+` every name decodes to itself, so no name can be (or hide) a credential parameter unless its
+  // text appears as is; with no empty pair either, the query is its own canonical form (no split, decode or join).
+  if (plain && !CREDENTIAL_TEXT.test(raw)) return raw;
+  return generalQuery(raw);
+}
+
+/** The general case of canonicalQuery (exported so a test can check the fast path against it). */
+export function generalQuery(raw: string): string {
   if (/%00/.test(raw)) throw bad('NUL in query');
   const kept = raw.split('&').filter((pair) => {
     if (pair === '') return false;
