@@ -4,7 +4,18 @@
  * default behaves like production, only without sharing between instances.
  */
 
-import type { BudgetReservation, BudgetSpec, BudgetState, Lock, RateLimitResult, RateLimitSpec, SetOptions, Store, Unsubscribe } from './store.js';
+import type {
+  BudgetReservation,
+  BudgetSpec,
+  BudgetState,
+  LocalReservation,
+  Lock,
+  RateLimitResult,
+  RateLimitSpec,
+  SetOptions,
+  Store,
+  Unsubscribe,
+} from './store.js';
 import { WardenError } from '../core/errors.js';
 import { budgetMember, checkAmount, checkListMax, checkRateSpec, checkTtlMs, lockKey, newLockToken, roundSum, storeClosed } from './guards.js';
 import { sliceSweeper } from './sweep.js';
@@ -50,8 +61,14 @@ interface BudgetEntry {
   spendAmount: number[];
   head: number;
   spent: number;
-  /** Reservations in flight (they end when settled, so they die young). */
-  held: Map<string, { until: number; amount: number }>;
+  /**
+   * Reservations in flight (they end when settled, so they die young): by
+   * member (id:amount), or a lot of reservations held by their callers' own
+   * records (budgetReserveLocal), keyed and valued by the lot itself.
+   */
+  held: Map<string | HeldLot, { until: number; amount: number }>;
+  /** The last record put in `held` when it is a lot: the next local reservation may join it (HeldLot). */
+  lot?: HeldLot;
   heldSum: number;
   /** No lease in `held` ends before this (lapsed leases are looked for from then on only). */
   nextLapse: number;
@@ -60,6 +77,32 @@ interface BudgetEntry {
   /** Nothing in the entry matters after this (window + lease since the last write). */
   expiresAt: number;
 }
+
+/**
+ * Reservations of one budget key made one after another by budgetReserveLocal
+ * in the same millisecond, of the same amount and lease (so ending at the same
+ * time): one record for all of them in `held`, standing where their members
+ * would stand, while any of them is reserved and its lease has not lapsed. Each
+ * reservation points to its lot (`lot`) and is settled once through it: no id,
+ * member string or per-request entry is made or remembered. The sums change by
+ * the same steps, in the same order, as they would by id (lapsing, the lot's
+ * reservations leave one by one).
+ */
+class HeldLot {
+  /** Its reservations not settled yet. */
+  count = 0;
+  constructor(
+    readonly entry: BudgetEntry,
+    readonly key: string,
+    readonly windowMs: number,
+    readonly until: number,
+    /** Each reservation's amount. */
+    readonly amount: number,
+  ) {}
+}
+
+/** `lot` of a local reservation settled already (settling it again does nothing). */
+const SETTLED: unknown = Object.freeze({ settled: true });
 
 /** True when `member` was committed lately (and remembers it when `remember`). */
 function committedLately(entry: BudgetEntry, member: string, now: number, remember: boolean): boolean {
@@ -172,6 +215,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
       for (const [member, h] of entry.held) {
         if (h.until <= now) {
           entry.held.delete(member);
+          // A lot's reservations leave one by one, as their members would.
+          if (member instanceof HeldLot) for (let i = 1; i < member.count; i++) entry.heldSum = roundSum(entry.heldSum - h.amount);
           entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - h.amount);
         } else if (h.until < next) next = h.until;
       }
@@ -196,7 +241,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
     if (nowUs < allowAt) {
       return { allowed: false, remaining: 0, retryAfterMs: Math.ceil((allowAt - nowUs) / 1000), resetAfterMs: Math.ceil((tat - nowUs) / 1000) };
     }
-    if (!peek) rates.set(key, { tatUs: nextTat, expiresAt: Date.now() + Math.ceil((nextTat - nowUs) / 1000) });
+    if (!peek) {
+      const expiresAt = Date.now() + Math.ceil((nextTat - nowUs) / 1000);
+      // The key's record is updated in place (no object per request).
+      if (current !== undefined) {
+        current.tatUs = nextTat;
+        current.expiresAt = expiresAt;
+      } else rates.set(key, { tatUs: nextTat, expiresAt });
+    }
     return { allowed: true, remaining: Math.floor((nowUs - allowAt) / intervalUs), retryAfterMs: 0, resetAfterMs: Math.ceil((nextTat - nowUs) / 1000) };
   }
 
@@ -211,6 +263,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
     const reserved = reservation.force === true || roundSum(entry.spent + entry.heldSum + reservation.amount) <= max;
     if (reserved && !peek && !entry.held.has(member)) {
       entry.held.set(member, { until: now + leaseMs, amount: reservation.amount });
+      entry.lot = undefined;
       entry.heldSum = roundSum(entry.heldSum + reservation.amount);
       if (now + leaseMs < entry.nextLapse) entry.nextLapse = now + leaseMs;
     }
@@ -229,6 +282,58 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
     if (!committedLately(entry, member, now, true)) addSpend(entry, now, amount);
     entry.expiresAt = Math.max(entry.expiresAt, now + window);
     return wasHeld;
+  }
+
+  /** budgetReserveLocal: reserveSync without an id, held by `reservation.lot` (a lot shared with the same millisecond's). */
+  function reserveLocal(key: string, spec: BudgetSpec, reservation: LocalReservation): BudgetState & { reserved: boolean } {
+    ensureOpen();
+    const windowMs = checkTtlMs(spec.windowMs, 'windowMs');
+    const leaseMs = checkTtlMs(reservation.leaseMs, 'leaseMs');
+    const max = checkAmount(spec.max, 'max');
+    const amount = checkAmount(reservation.amount);
+    const now = Date.now();
+    const entry = budget(key, windowMs, now);
+    const reserved = reservation.force === true || roundSum(entry.spent + entry.heldSum + amount) <= max;
+    if (reserved) {
+      const until = now + leaseMs;
+      let lot = entry.lot;
+      // Joined only while it is the last record held (not lapsed, not all settled) and its reservations are like this one.
+      if (lot === undefined || lot.until !== until || lot.amount !== amount || lot.windowMs !== windowMs || !entry.held.has(lot)) {
+        lot = new HeldLot(entry, key, windowMs, until, amount);
+        entry.held.set(lot, lot);
+        entry.lot = lot;
+        if (until < entry.nextLapse) entry.nextLapse = until;
+      }
+      lot.count++;
+      entry.heldSum = roundSum(entry.heldSum + amount);
+      reservation.lot = lot;
+    }
+    entry.expiresAt = Math.max(entry.expiresAt, now + windowMs + leaseMs);
+    return { reserved, ...budgetState(entry, windowMs, now) };
+  }
+
+  /** budgetSettleLocal: what commitSync / releaseSync do for a member, for a reservation of a lot (once). */
+  function settleLocal(reservation: LocalReservation, commit: boolean): true | undefined {
+    const lot = reservation.lot;
+    if (lot === SETTLED) return true;
+    if (!(lot instanceof HeldLot)) return undefined;
+    ensureOpen();
+    const { key, windowMs } = lot;
+    reservation.lot = SETTLED;
+    const amount = reservation.amount;
+    const now = Date.now();
+    // A commit drops what left the window and lapsed leases first (as commitSync); a lot whose lease
+    // lapsed holds nothing any more (its amount left heldSum when it was dropped).
+    const entry = commit ? budget(key, windowMs, now) : budgets.get(key);
+    if (entry !== undefined && entry === lot.entry && lot.until > now && entry.held.has(lot)) {
+      if (--lot.count === 0) entry.held.delete(lot);
+      entry.heldSum = entry.held.size === 0 ? 0 : roundSum(entry.heldSum - amount);
+    }
+    if (commit && entry !== undefined) {
+      addSpend(entry, now, amount);
+      entry.expiresAt = Math.max(entry.expiresAt, now + windowMs);
+    }
+    return true;
   }
 
   function releaseSync(key: string, id: string, amount: number): boolean {
@@ -400,6 +505,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
       else releaseSync(key, id, amount);
       return true;
     },
+    // Without an id: the reservation's own record holds its lot (nothing kept per request, O(1) to settle).
+    budgetReserveLocal: (key, spec, reservation) => reserveLocal(key, spec, reservation),
+    budgetSettleLocal: (reservation, commit) => settleLocal(reservation, commit),
 
     async budgetRead(key, windowMs) {
       ensureOpen();
@@ -449,7 +557,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
       const stats: MemoryBudgetStats = { spendRecords: 0, held: 0, committedRemembered: 0 };
       for (const entry of budgets.values()) {
         stats.spendRecords += entry.spendAt.length - entry.head;
-        stats.held += entry.held.size;
+        for (const h of entry.held.keys()) stats.held += typeof h === 'string' ? 1 : h.count;
         stats.committedRemembered += (entry.committed?.now.size ?? 0) + (entry.committed?.before.size ?? 0);
       }
       return stats;
