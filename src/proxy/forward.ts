@@ -11,6 +11,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Pool, errors as undiciErrors, util as undiciUtil } from './undici-pool.js';
 import { WardenError } from '../core/errors.js';
+import { Deadlines, NOT_WAITING, type Deadline } from './deadlines.js';
 import { downstreamHeaders, downstreamRawHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
 
@@ -482,51 +483,11 @@ function addResponseHeaders(headers: Record<string, string | string[]>, extra: r
   }
 }
 
-/** How often relayed requests are checked against their upstream deadline. */
-const DEADLINE_TICK_MS = 100;
-
 /**
- * Upstream deadlines of relayed requests, checked by one coarse interval
- * instead of a timer per request. (undici's own headers/body timeouts create a
- * timer object per request that lives until its timer wheel's next sweep, long
- * enough to be promoted out of V8's young generation: at 25k req/s that was
- * ~3 MB/s of old-generation garbage and a mark-compact every few seconds.)
- * A request times out when the upstream has sent nothing for its timeout: no
- * head since it was dispatched, or no body bytes since the last ones. Time
- * spent waiting on the agent (backpressure) or on a head hook does not count.
- * Precision is the tick (timeouts fire up to 100 ms late). The interval runs
- * only while requests are in flight.
+ * How often relayed requests are checked against their upstream deadline
+ * (deadlines.ts): a timeout fires at most two ticks (100 ms) late.
  */
-class Deadlines {
-  private readonly live = new Set<Relay>();
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly tickMs: number) {}
-
-  add(relay: Relay): void {
-    this.live.add(relay);
-    if (this.timer === null) {
-      this.timer = setInterval(() => this.sweep(), this.tickMs);
-      this.timer.unref();
-    }
-  }
-
-  delete(relay: Relay): void {
-    this.live.delete(relay);
-  }
-
-  stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  private sweep(): void {
-    // Stop after a quiet tick; the next request starts the interval again.
-    if (this.live.size === 0) return this.stop();
-    const now = Date.now();
-    for (const relay of this.live) if (now >= relay.deadline) relay.timeOut();
-  }
-}
+const DEADLINE_TICK_MS = 50;
 
 /**
  * undici's lowest-level handler for one forwarded request: headers, body
@@ -536,23 +497,25 @@ class Deadlines {
  * Settles when the agent's response closes (sent or cut), or rejects with a
  * WardenError when the upstream fails before anything was sent.
  */
-class Relay implements Dispatcher.DispatchHandler {
+class Relay implements Dispatcher.DispatchHandler, Deadline {
   private abort: ((err?: Error) => void) | null = null;
   private resume: (() => void) | null = null;
   private settled = false;
   private gone = false;
   private timedOut: WardenError | null = null;
-  /** Epoch ms by which the upstream must send something (Infinity while the wait is not its fault). */
-  deadline: number;
+  /** The tick at which the upstream's current wait began (NOT_WAITING while the wait is not its fault; see deadlines.ts). */
+  armedAt: number;
+  /** Set on the first backpressure only (most answers never wait on the agent). */
+  private onDrain: (() => void) | null = null;
 
   constructor(
     private readonly state: ForwardRequest,
     private readonly res: ServerResponse,
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
     private readonly done: (err?: WardenError) => void,
     private readonly deadlines: Deadlines,
   ) {
-    this.deadline = Date.now() + timeoutMs;
+    this.armedAt = deadlines.tick;
     if (res.closed || res.destroyed) {
       // The agent left while the request was being decided (a limit, a store call,
       // an approval hold): its 'close' has passed, so nothing would ever settle
@@ -589,11 +552,6 @@ class Relay implements Dispatcher.DispatchHandler {
     this.abort?.(this.timedOut);
   }
 
-  private readonly onDrain = () => {
-    this.deadline = Date.now() + this.timeoutMs;
-    this.resume!();
-  };
-
   onConnect(abort: (err?: Error) => void): void {
     if (this.gone) abort(new Error('the agent closed the connection'));
     else if (this.timedOut) abort(this.timedOut);
@@ -608,11 +566,11 @@ class Relay implements Dispatcher.DispatchHandler {
     const head = this.state.responseHead?.(statusCode, (name) => rawHeader(raw as Buffer[], name));
     if (head) {
       // Hold the upstream (parser paused) until the hook is done, then send the head and go on.
-      this.deadline = Infinity;
+      this.armedAt = NOT_WAITING;
       head.then(
         () => {
           if (this.gone) return;
-          this.deadline = Date.now() + this.timeoutMs;
+          this.armedAt = this.deadlines.tick;
           try {
             this.writeHead(statusCode, raw as Buffer[]);
           } catch (err) {
@@ -625,7 +583,7 @@ class Relay implements Dispatcher.DispatchHandler {
       );
       return false;
     }
-    this.deadline = Date.now() + this.timeoutMs;
+    this.armedAt = this.deadlines.tick;
     this.writeHead(statusCode, raw as Buffer[]);
     return true;
   }
@@ -642,13 +600,19 @@ class Relay implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.res.write(chunk)) {
-      this.deadline = Date.now() + this.timeoutMs;
+      this.armedAt = this.deadlines.tick;
       return true;
     }
     // Backpressure: pause the upstream parser until the agent's socket drains.
     // Waiting for the agent is not the upstream's silence.
-    this.deadline = Infinity;
-    this.res.once('drain', this.onDrain);
+    this.armedAt = NOT_WAITING;
+    this.res.once(
+      'drain',
+      (this.onDrain ??= () => {
+        this.armedAt = this.deadlines.tick;
+        this.resume!();
+      }),
+    );
     return false;
   }
 
