@@ -58,6 +58,19 @@ export function createAgentServer(options: AgentServerOptions): Server {
     return l;
   };
 
+  // The in-flight release of the current generation, made once per generation rather than once per request.
+  let doneGen: Generation | null = null;
+  let doneFn = () => {};
+  const doneOf = (gen: Generation): (() => void) => {
+    if (gen !== doneGen) {
+      doneGen = gen;
+      doneFn = () => {
+        gen.inflight--;
+      };
+    }
+    return doneFn;
+  };
+
   const server = createServer(
     {
       maxHeaderSize: options.headerBytes,
@@ -77,9 +90,7 @@ export function createAgentServer(options: AgentServerOptions): Server {
         return;
       }
       gen.inflight++;
-      const done = () => {
-        gen.inflight--;
-      };
+      const done = doneOf(gen);
       let target: CanonicalTarget;
       try {
         precheck(req);
