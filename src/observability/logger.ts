@@ -67,7 +67,7 @@ const MAY_NEED_WORK = new RegExp(String.raw`${MAY_HOLD_SECRET.source}|["\\\u0000
  * lines written per request (audit-line.ts).
  */
 export function scrubbedJson(value: string): string {
-  if (!MAY_NEED_WORK.test(value)) return `"${value}"`;
+  if (typeof value === 'string' && !MAY_NEED_WORK.test(value)) return `"${value}"`;
   return JSON.stringify(scrubString(value));
 }
 

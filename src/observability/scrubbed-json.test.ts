@@ -31,6 +31,10 @@ describe('scrubbedJson (the audit line’s one-scan string text)', () => {
     }
   });
 
+  it('is JSON.stringify(scrubString(value)) for a value that is not a string (not quoted)', () => {
+    for (const v of [42, true, null]) expect(scrubbedJson(v as never)).toBe(JSON.stringify(scrubString(v as never)));
+  });
+
   it('escapes every character JSON.stringify escapes, anywhere in the string', () => {
     for (const c of ESCAPED) {
       for (const s of [c, `a${c}`, `${c}b`, `a${c}b`]) {
