@@ -41,8 +41,13 @@ export interface McpHookContext {
 // Stateless when used without `stream: true`: one for every answer.
 const UTF8 = new TextDecoder('utf-8');
 
+/** `res.headers[name]`, read through `field` when the proxy offers it (no headers object built). */
+function field(res: UpstreamResponse, name: string): string | string[] | undefined {
+  return res.field ? res.field(name) : res.headers[name];
+}
+
 function header(res: UpstreamResponse, name: string): string | undefined {
-  const v = res.headers[name];
+  const v = field(res, name);
   return Array.isArray(v) ? v[0] : v;
 }
 
@@ -255,11 +260,15 @@ function json(ctx: McpHookContext, res: UpstreamResponse, raw: Buffer): HookedRe
 /**
  * The upstream's own answer, read whole (`raw` is its unencoded body): its
  * headers as they are when they already say so (no Content-Encoding, the
- * Content-Length of `raw`; the proxy built them for this answer), else as whole() sets them.
+ * Content-Length of `raw`; the proxy built them for this answer), else as
+ * whole() sets them. When `raw` is the body the proxy handed over, that very
+ * response goes back, its headers unread (the proxy then sends the upstream's
+ * head as it came, without building an object for it).
  */
 function unchanged(res: UpstreamResponse, raw: Buffer): HookedResponse {
-  const h = res.headers;
-  if (h['content-encoding'] === undefined && h['content-length'] === String(raw.length)) return { statusCode: res.statusCode, headers: h, body: raw };
+  if (field(res, 'content-encoding') === undefined && field(res, 'content-length') === String(raw.length)) {
+    return res.body === raw ? res : { statusCode: res.statusCode, headers: res.headers, body: raw };
+  }
   return whole(res, raw);
 }
 

@@ -264,3 +264,31 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
   }
   return out;
 }
+
+/**
+ * Header `name` (lower case) of an upstream answer as
+ * `downstreamHeaders(parseHeaders(raw), hidden)` holds it (one line a string,
+ * several an array, undefined when absent or never passed to the agent), read
+ * from undici's raw list without building that object. Null when it cannot
+ * say cheaply (a Connection header naming fields): the caller then builds
+ * the object.
+ */
+export function downstreamField(raw: readonly Buffer[], name: string, hidden?: ReadonlySet<string>): string | string[] | undefined | null {
+  if (DROP_DOWNSTREAM.has(name) || hidden?.has(name)) return undefined;
+  let value: string | string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i];
+    if (k.length === 10 && lowerName(k) === 'connection') {
+      const tokens = raw[i + 1].toString('latin1');
+      if ((tokens !== 'keep-alive' && tokens !== 'close') || tokens === name) return null;
+      continue;
+    }
+    if (k.length !== name.length || lowerName(k) !== name) continue;
+    // As parseHeaders decodes values.
+    const v = raw[i + 1].toString('latin1');
+    if (value === undefined) value = v;
+    else if (typeof value === 'string') value = [value, v];
+    else value.push(v);
+  }
+  return value;
+}
