@@ -225,9 +225,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
     return entry;
   }
 
+  function nextReleaseMs(entry: BudgetEntry, windowMs: number, now: number): number {
+    return entry.head < entry.spendAt.length ? Math.max(0, entry.spendAt[entry.head] + windowMs - now) : 0;
+  }
+
   function budgetState(entry: BudgetEntry, windowMs: number, now: number): BudgetState {
-    const oldest = entry.head < entry.spendAt.length ? entry.spendAt[entry.head] : undefined;
-    return { spent: entry.spent, held: entry.heldSum, nextReleaseMs: oldest !== undefined ? Math.max(0, oldest + windowMs - now) : 0 };
+    return { spent: entry.spent, held: entry.heldSum, nextReleaseMs: nextReleaseMs(entry, windowMs, now) };
+  }
+
+  /** A reservation's answer: one object (no spread of a second one per request). */
+  function reservedState(reserved: boolean, entry: BudgetEntry, windowMs: number, now: number): BudgetState & { reserved: boolean } {
+    return { reserved, spent: entry.spent, held: entry.heldSum, nextReleaseMs: nextReleaseMs(entry, windowMs, now) };
   }
 
   function rateLimitSync(key: string, spec: RateLimitSpec, peek: boolean): RateLimitResult {
@@ -268,7 +276,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
       if (now + leaseMs < entry.nextLapse) entry.nextLapse = now + leaseMs;
     }
     if (!peek) entry.expiresAt = Math.max(entry.expiresAt, now + windowMs + leaseMs);
-    return { reserved, ...budgetState(entry, windowMs, now) };
+    return reservedState(reserved, entry, windowMs, now);
   }
 
   function commitSync(key: string, windowMs: number, id: string, amount: number): boolean {
@@ -309,7 +317,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store & { b
       reservation.lot = lot;
     }
     entry.expiresAt = Math.max(entry.expiresAt, now + windowMs + leaseMs);
-    return { reserved, ...budgetState(entry, windowMs, now) };
+    return reservedState(reserved, entry, windowMs, now);
   }
 
   /** budgetSettleLocal: what commitSync / releaseSync do for a member, for a reservation of a lot (once). */
