@@ -45,6 +45,31 @@ export interface BlockRemote {
   ): Promise<boolean>;
   commit(key: string, windowMs: number, member: string, amount: number): Promise<boolean>;
   release(key: string, member: string, amount: number): Promise<boolean>;
+  /**
+   * Lease the next rate block ahead, before the current one runs out (optional:
+   * without it the next block is leased by the request that finds none): as
+   * rateLease when a block fits, else `granted` 0 and nothing changes (no request
+   * is decided).
+   */
+  rateLeaseAhead?(
+    key: string,
+    intervalUs: number,
+    burst: number,
+    want: number,
+    headroom: number,
+    least: number,
+  ): Promise<{ granted: number; remaining: number; resetAfterMs: number }>;
+  /** The same for a budget block (`least` in amounts): held as `blockId:grantedText`, or `granted` 0 and nothing held. */
+  reserveBlockAhead?(
+    key: string,
+    windowMs: number,
+    max: number,
+    want: number,
+    headroom: number,
+    least: number,
+    leaseMs: number,
+    blockId: string,
+  ): Promise<BudgetState & { granted: number; grantedText?: string }>;
 }
 
 export interface BlockOptions {
@@ -94,7 +119,12 @@ function want(d: Demand, now: number, targetMs: number, least: number): number {
 }
 
 interface RateBlock {
+  key: string;
   left: number;
+  /** Requests granted, and when: half of either spent, the next block is leased ahead. */
+  size: number;
+  leasedAt: number;
+  burst: number;
   until: number;
   /** Redis' remaining right after the grant (the block excluded) and when the burst is whole again. */
   remaining: number;
@@ -107,6 +137,8 @@ interface RateKey {
   block?: RateBlock;
   pending?: Promise<unknown>;
   exactUntil: number;
+  /** No lease ahead before this (one failed). */
+  aheadAfter: number;
   demand: Demand;
 }
 
@@ -115,6 +147,10 @@ interface BudgetBlock {
   id: string;
   windowMs: number;
   leaseMs: number;
+  max: number;
+  /** Granted, and when: half of either spent, the next block is leased ahead. */
+  granted: number;
+  leasedAt: number;
   /** The member it is held under in Redis now (`id:size`). */
   member: string;
   /** free + inFlight + committed (not yet flushed) while active; inFlight + committed once retired. */
@@ -155,6 +191,8 @@ interface BudgetKey {
   live: BudgetBlock[];
   pending?: Promise<unknown>;
   exactUntil: number;
+  /** No lease ahead before this (one failed). */
+  aheadAfter: number;
   demand: Demand;
 }
 
@@ -172,6 +210,8 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
   const budgets = new Map<string, BudgetKey>();
   /** Every budget block still holding something in Redis (for close). */
   const live = new Set<BudgetBlock>();
+  /** Closing: a lease ahead answered now goes straight back. */
+  let closing = false;
   const background = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
     const q = p.catch(() => undefined).finally(() => background.delete(q));
@@ -205,12 +245,83 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     if (!b || b.left <= 0 || t >= b.until) return null;
     b.left--;
     st.demand.used++;
+    if (b.left * 2 <= b.size || 2 * (t - b.leasedAt) >= opts.useMs) rateAhead(st, b, t);
     return { allowed: true, remaining: b.remaining + b.left, retryAfterMs: 0, resetAfterMs: Math.max(0, b.resetAt - t) };
+  }
+
+  function newRateBlock(
+    key: string,
+    st: RateKey,
+    granted: number,
+    left: number,
+    at: number,
+    r: { remaining: number; resetAfterMs: number },
+    intervalUs: number,
+    burst: number,
+  ): RateBlock {
+    const b: RateBlock = {
+      key,
+      left,
+      size: granted,
+      leasedAt: at,
+      burst,
+      until: at + opts.useMs,
+      remaining: r.remaining,
+      resetAt: at + r.resetAfterMs,
+      intervalUs,
+      timer: setTimeout(() => retireRate(key, st, b), opts.useMs),
+    };
+    b.timer.unref?.();
+    return b;
+  }
+
+  /**
+   * Half of the key's block is spent (or half its time gone): lease the next one
+   * now, in the background, so that no request waits for a lease. Redis grants it
+   * by the same rule as any block (none near the limit: then decisions turn exact
+   * once this block is spent, as they would); once granted, the current block
+   * retires at once (its unspent part goes back), so an instance never holds more
+   * than one block of a key.
+   */
+  function rateAhead(st: RateKey, b: RateBlock, t: number): void {
+    const lease = remote.rateLeaseAhead;
+    if (lease === undefined || st.pending !== undefined || closing || t < st.exactUntil || t < st.aheadAfter) return;
+    const key = b.key;
+    const n = Math.min(opts.maxRequests, want(st.demand, t, opts.targetMs, opts.minRequests));
+    const leasing = lease(key, b.intervalUs, b.burst, n, opts.headroom, opts.minRequests);
+    st.pending = leasing;
+    track(
+      leasing
+        .then(
+          (r) => {
+            const at = now();
+            if (r.granted <= 0) {
+              // Near the limit: once this block is spent, exact decisions for a while.
+              st.exactUntil = at + opts.exactMs;
+              return;
+            }
+            if (closing) {
+              track(remote.rateReturn(key, b.intervalUs, r.granted));
+              return;
+            }
+            st.demand = { used: 0, since: at };
+            const next = newRateBlock(key, st, r.granted, r.granted, at, r, b.intervalUs, b.burst);
+            if (st.block) retireRate(key, st, st.block);
+            st.block = next;
+          },
+          () => {
+            st.aheadAfter = now() + opts.exactMs;
+          },
+        )
+        .finally(() => {
+          if (st.pending === leasing) st.pending = undefined;
+        }),
+    );
   }
 
   async function rate(key: string, intervalUs: number, burst: number): Promise<RateLimitResult> {
     let st = rates.get(key);
-    if (!st) rates.set(key, (st = { exactUntil: 0, demand: { used: 0, since: now() } }));
+    if (!st) rates.set(key, (st = { exactUntil: 0, aheadAfter: 0, demand: { used: 0, since: now() } }));
     const t = now();
     const local = fromRateBlock(st, t);
     if (local) return local;
@@ -231,15 +342,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
       const at = now();
       mine.demand = { used: 1, since: at };
       if (r.granted > 0) {
-        const b: RateBlock = {
-          left: r.granted - 1,
-          until: at + opts.useMs,
-          remaining: r.remaining,
-          resetAt: at + r.resetAfterMs,
-          intervalUs,
-          timer: setTimeout(() => retireRate(key, mine, b), opts.useMs),
-        };
-        b.timer.unref?.();
+        const b = newRateBlock(key, mine, r.granted, r.granted - 1, at, r, intervalUs, burst);
         if (mine.block) retireRate(key, mine, mine.block);
         mine.block = b;
         return { allowed: true, remaining: r.remaining + b.left, retryAfterMs: 0, resetAfterMs: r.resetAfterMs };
@@ -353,7 +456,94 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     b.inFlight = round(b.inFlight + amount);
     b.ids.set(id, amount);
     st.demand.used = round(st.demand.used + amount);
+    if (b.free * 2 <= b.granted || 2 * (t - b.leasedAt) >= opts.useMs) budgetAhead(st, b, amount, t);
     return b.state;
+  }
+
+  function newBudgetBlock(
+    st: BudgetKey,
+    key: string,
+    blockId: string,
+    windowMs: number,
+    max: number,
+    leaseMs: number,
+    r: BudgetState & { granted: number; grantedText?: string },
+    amount: number,
+    at: number,
+  ): BudgetBlock {
+    const b: BudgetBlock = {
+      key,
+      id: blockId,
+      windowMs,
+      leaseMs,
+      max,
+      granted: r.granted,
+      leasedAt: at,
+      member: `${blockId}:${r.grantedText ?? String(r.granted)}`,
+      size: r.granted,
+      free: round(r.granted - amount),
+      inFlight: amount,
+      committed: 0,
+      retired: false,
+      lost: false,
+      failed: false,
+      until: at + opts.useMs,
+      seq: 0,
+      state: Object.freeze({ reserved: true, spent: r.spent, held: r.held, nextReleaseMs: r.nextReleaseMs }),
+      ids: new Map(),
+      settled: new Set(),
+      owner: st,
+      flushing: false,
+      waiters: [],
+      counts: [],
+    };
+    b.timer = setTimeout(() => retireBudget(b), opts.useMs);
+    b.timer.unref?.();
+    live.add(b);
+    st.live.push(b);
+    if (st.block) retireBudget(st.block);
+    st.block = b;
+    return b;
+  }
+
+  /**
+   * Half of the key's block is spent (or half its time gone): lease the next one
+   * now, in the background (as rateAhead). Redis grants it only by the rule of
+   * every block (headroom for as many more; none near the max); once granted the
+   * current block retires at once, giving back its unspent part with its next
+   * flush, so an instance never holds more than one block of a key unspent.
+   */
+  function budgetAhead(st: BudgetKey, b: BudgetBlock, amount: number, t: number): void {
+    const lease = remote.reserveBlockAhead;
+    if (lease === undefined || st.pending !== undefined || closing || t < st.exactUntil || t < st.aheadAfter) return;
+    const least = opts.minRequests * amount;
+    const wanted = want(st.demand, t, opts.targetMs, least);
+    const blockId = opts.newId();
+    const key = b.key;
+    const leasing = lease(key, b.windowMs, b.max, wanted, opts.headroom, least, b.leaseMs, blockId);
+    st.pending = leasing;
+    track(
+      leasing
+        .then(
+          (r) => {
+            const at = now();
+            if (r.granted <= 0) {
+              st.exactUntil = at + opts.exactMs;
+              return;
+            }
+            const next = newBudgetBlock(st, key, blockId, b.windowMs, b.max, b.leaseMs, r, 0, at);
+            st.demand = { used: 0, since: at };
+            // Closing: it goes back at once (close() retired the others already).
+            if (closing) retireBudget(next);
+          },
+          () => {
+            st.aheadAfter = now() + opts.exactMs;
+          },
+        )
+        .finally(() => {
+          if (st.pending === leasing) st.pending = undefined;
+        }),
+    );
   }
 
   async function reserve(
@@ -366,7 +556,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     leaseMs: number,
   ): Promise<BudgetState & { reserved: boolean }> {
     let st = budgets.get(key);
-    if (!st) budgets.set(key, (st = { live: [], exactUntil: 0, demand: { used: 0, since: now() } }));
+    if (!st) budgets.set(key, (st = { live: [], exactUntil: 0, aheadAfter: 0, demand: { used: 0, since: now() } }));
     const t = now();
     const local = fromBudgetBlock(st, key, id, amount, t);
     if (local) return local;
@@ -387,35 +577,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
       const at = now();
       mine.demand = { used: amount, since: at };
       if (r.granted > 0) {
-        const b: BudgetBlock = {
-          key,
-          id: blockId,
-          windowMs,
-          leaseMs,
-          member: `${blockId}:${r.grantedText ?? String(r.granted)}`,
-          size: r.granted,
-          free: round(r.granted - amount),
-          inFlight: amount,
-          committed: 0,
-          retired: false,
-          lost: false,
-          failed: false,
-          until: at + opts.useMs,
-          seq: 0,
-          state: Object.freeze({ reserved: true, spent: r.spent, held: r.held, nextReleaseMs: r.nextReleaseMs }),
-          ids: new Map([[id, amount]]),
-          settled: new Set(),
-          owner: mine,
-          flushing: false,
-          waiters: [],
-          counts: [],
-        };
-        b.timer = setTimeout(() => retireBudget(b), opts.useMs);
-        b.timer.unref?.();
-        live.add(b);
-        mine.live.push(b);
-        if (mine.block) retireBudget(mine.block);
-        mine.block = b;
+        newBudgetBlock(mine, key, blockId, windowMs, max, leaseMs, r, amount, at).ids.set(id, amount);
       } else {
         mine.exactUntil = at + opts.exactMs;
       }
@@ -510,11 +672,13 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
       const st = budgets.get(key);
       if (st === undefined) return undefined;
       const b = st.block;
-      if (b === undefined || b.retired || b.free < amount || now() >= b.until) return undefined;
+      const t = now();
+      if (b === undefined || b.retired || b.free < amount || t >= b.until) return undefined;
       b.free = round(b.free - amount);
       b.inFlight = round(b.inFlight + amount);
       st.demand.used = round(st.demand.used + amount);
       holder.lot = b;
+      if (b.free * 2 <= b.granted || 2 * (t - b.leasedAt) >= opts.useMs) budgetAhead(st, b, amount, t);
       return b.state;
     },
     /**
@@ -538,6 +702,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     release: (key: string, id: string) => settle(key, id, false),
     /** Give back every block (before the connection closes) and wait for the calls. */
     async close(): Promise<void> {
+      closing = true;
       clearInterval(sweep);
       for (const [key, st] of rates) if (st.block) retireRate(key, st, st.block);
       for (const b of [...live]) if (!b.retired) retireBudget(b);

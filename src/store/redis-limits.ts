@@ -22,7 +22,11 @@ import type { BudgetState, RateLimitResult } from './store.js';
 //   u kidx intervalUs count                                 → 1
 //   B kidx windowMs max amount member leaseMs want headroom least blockId → granted reserved spent held nextReleaseMs
 //   f kidx windowMs oldMember newMember keep spent leaseMs spendMember → was-held (1|0)
-// L, u, B and f are the local quota blocks of redis-blocks.ts.
+//   A kidx intervalUs burst want headroom least             → granted remaining resetAfterMs
+//   H kidx windowMs max want headroom least leaseMs blockId → granted spent held nextReleaseMs
+// L, u, B, f, A and H are the local quota blocks of redis-blocks.ts (A and H lease the
+// next block ahead: as L and B when a block fits, else nothing changes and no request
+// is decided).
 // Replies are strings (Redis truncates Lua numbers to integers), flattened in order.
 //
 // GCRA on Redis' own clock (TIME), in whole µs, so instances with skewed clocks
@@ -163,6 +167,26 @@ while p <= n do
       decideRate(rate, interval, burst, false)
     end
     p = p + 7
+  elseif op == 'A' then
+    -- Lease the next rate block ahead (the instance's current one runs low): as 'L'
+    -- when a block fits; otherwise nothing changes (no request is decided).
+    local ki, interval, burst, want, headroom, least = nums(6)
+    local rate = rateAt(ki)
+    local tat = rate.tat
+    if tat < nowUs then tat = nowUs end
+    local cap = math.floor((nowUs + burst * interval - tat) / interval)
+    local grant = math.min(want, math.floor(cap / (headroom + 1)))
+    if grant >= least then
+      tat = tat + grant * interval
+      rate.tat = tat
+      rate.dirty = true
+    else
+      grant = 0
+    end
+    out[#out + 1] = string.format('%.0f', grant)
+    out[#out + 1] = string.format('%.0f', math.floor((nowUs + burst * interval - tat) / interval))
+    out[#out + 1] = string.format('%.0f', math.ceil((tat - nowUs) / 1000))
+    p = p + 7
   elseif op == 'u' then
     -- Give back the unspent part of a rate block: the TAT goes back that many intervals.
     local ki = tonumber(ARGV[p + 1])
@@ -205,6 +229,28 @@ while p <= n do
     out[#out + 1] = ok and '1' or '0'
     pushState(b, window)
     p = p + 11
+  elseif op == 'H' then
+    -- Lease the next budget block ahead: as 'B' when a block of at least least
+    -- (already in amounts) fits with headroom; otherwise nothing is held (no
+    -- request is reserved).
+    local bi, window, max, want, headroom, least, lease = nums(7)
+    local b = budget(bi)
+    prune(b, window)
+    local free = (max - b.s - b.h) / (headroom + 1)
+    if free >= 1 then free = math.floor(free) end
+    local grant = round(math.min(want, free))
+    if grant >= least and grant > 0 then
+      if redis.call('ZADD', KEYS[b.i + 1], now + lease, ARGV[p + 8] .. ':' .. fmt(grant)) == 1 then
+        b.h = round(b.h + grant)
+        b.dirty = true
+      end
+      if window + lease > b.exp then b.exp = window + lease end
+    else
+      grant = 0
+    end
+    out[#out + 1] = fmt(grant)
+    pushState(b, window)
+    p = p + 9
   elseif op == 'f' then
     -- Settle a budget block: its committed part becomes one spend dated now, and
     -- what it still holds (in flight and unspent) stays held under a fresh lease,
@@ -436,6 +482,20 @@ export function createLimitsBatcher(send: SendBatch) {
     /** A rate decision that may lease a block of up to `want` (see 'L'): `granted` 0 means an exact decision. */
     rateLease: (key, intervalUs, burst, want, headroom, least) =>
       op('L', key, 1, [intervalUs, burst, want, headroom, least], 5, true).then((r) => ({ granted: Number(r[0]), ...rateOf(r, 1) })),
+    /** Lease the next rate block ahead (see 'A'): `granted` 0 means none (and nothing decided). */
+    rateLeaseAhead: (key, intervalUs, burst, want, headroom, least) =>
+      op('A', key, 1, [intervalUs, burst, want, headroom, least], 3, true).then((r) => ({
+        granted: Number(r[0]),
+        remaining: Number(r[1]),
+        resetAfterMs: Number(r[2]),
+      })),
+    /** Lease the next budget block ahead, held as `blockId:size` (see 'H'): `granted` 0 means none (nothing held). */
+    reserveBlockAhead: (key, windowMs, max, want, headroom, least, leaseMs, blockId) =>
+      op('H', key, 3, [windowMs, max, want, headroom, least, leaseMs, blockId], 4, true).then((r) => ({
+        granted: Number(r[0]),
+        grantedText: r[0],
+        ...stateOf(r, 1),
+      })),
     /** Give back `count` unspent requests of a rate block (rides along with the next decision). */
     rateReturn: (key, intervalUs, count) => op('u', key, 1, [intervalUs, count], 1, false).then(() => undefined),
     /** A reservation that may lease a budget block of up to `want` held as `blockId:size` (see 'B'). */
