@@ -95,12 +95,27 @@ export function createMcpResponseHead(ctx: Pick<McpHookContext, 'routeName' | 's
  */
 export function mediaTypeEssence(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
+  // Every answer of an upstream says the same: the last value's essence is remembered (a pure function of the text).
+  if (value === lastType) return lastEssence;
+  const essence = essenceOf(value);
+  lastType = value;
+  lastEssence = essence;
+  return essence;
+}
+
+let lastType: string | undefined;
+let lastEssence: string | undefined;
+
+/** mediaTypeEssence, computed. */
+export function essenceOf(value: string): string | undefined {
   const semi = value.indexOf(';');
   const essence = (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase();
-  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/.test(essence)) return undefined;
+  if (!MEDIA_TYPE.test(essence)) return undefined;
   if (semi >= 0 && value.slice(semi).includes(',')) return undefined;
   return essence;
 }
+
+const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 function tooLargeAnswer(maxBytes: number): WardenError {
   return new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' });

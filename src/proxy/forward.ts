@@ -12,7 +12,7 @@ import type { Dispatcher } from 'undici';
 import { Pool, errors as undiciErrors, util as undiciUtil } from './undici-pool.js';
 import { WardenError } from '../core/errors.js';
 import { Deadlines, NOT_WAITING, type Deadline } from './deadlines.js';
-import { downstreamField, downstreamHeaders, downstreamRawHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { downstreamField, downstreamHeaders, downstreamRawHeaders, rawHeaderNames, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
 
 /** What the upstream answered, as the proxy hands it to a response hook. */
@@ -269,8 +269,9 @@ class HookedExchange implements Dispatcher.DispatchHandler {
   /** True once undici is done with the request (completed or failed). */
   private ended = false;
   private statusCode = 0;
-  /** The upstream's head as undici read it (name, value, …). */
+  /** The upstream's head as undici read it (name, value, …), and its names in lower case (one per field). */
   private raw: Buffer[] = [];
+  private names: string[] = [];
   /** Buffer mode: the chunks so far, their size and the bound. */
   private chunks: Buffer[] | null = null;
   private size = 0;
@@ -332,6 +333,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.resume = resume;
     this.statusCode = statusCode;
     this.raw = (raw ?? []) as Buffer[];
+    this.names = rawHeaderNames(this.raw);
     let head: Promise<void> | void;
     try {
       head = this.state.responseHead?.(statusCode, this.header);
@@ -356,7 +358,10 @@ class HookedExchange implements Dispatcher.DispatchHandler {
   }
 
   /** First value of an upstream response header (lower case name), as the upstream sent it. */
-  private readonly header = (name: string): string | undefined => rawHeader(this.raw, name);
+  private readonly header = (name: string): string | undefined => {
+    const i = this.names.indexOf(name);
+    return i < 0 ? undefined : this.raw[2 * i + 1].toString('latin1');
+  };
 
   /** After the head hook: choose buffer or stream mode; a stream goes to the response hook now. */
   private begin(): void {
@@ -383,7 +388,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.delivered = true;
     let out: HookedResponse | Promise<HookedResponse>;
     try {
-      out = this.state.responseHook!(new UpstreamAnswer(this.statusCode, this.raw, this.state.assertionHeaders, body));
+      out = this.state.responseHook!(new UpstreamAnswer(this.statusCode, this.raw, this.names, this.state.assertionHeaders, body));
     } catch (err) {
       this.fail(err);
       return;
@@ -483,6 +488,7 @@ class UpstreamAnswer implements UpstreamResponse {
   constructor(
     public statusCode: number,
     private readonly raw: readonly Buffer[],
+    private readonly names: readonly string[],
     private readonly hidden: ReadonlySet<string> | undefined,
     public body: Readable | Buffer,
   ) {}
@@ -502,7 +508,7 @@ class UpstreamAnswer implements UpstreamResponse {
 
   field(name: string): string | string[] | undefined {
     if (this.built !== undefined) return this.built[name];
-    const value = downstreamField(this.raw, name, this.hidden);
+    const value = downstreamField(this.raw, this.names, name, this.hidden);
     return value === null ? this.headers[name] : value;
   }
 }

@@ -265,27 +265,39 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
   return out;
 }
 
+/** The lower-case names of undici's raw header list (name, value, …), one per field, interned where undici knows the name. */
+export function rawHeaderNames(raw: readonly Buffer[]): string[] {
+  const names: string[] = new Array<string>(raw.length >> 1);
+  for (let i = 0; i < raw.length; i += 2) names[i >> 1] = lowerName(raw[i]);
+  return names;
+}
+
 /**
  * Header `name` (lower case) of an upstream answer as
  * `downstreamHeaders(parseHeaders(raw), hidden)` holds it (one line a string,
  * several an array, undefined when absent or never passed to the agent), read
- * from undici's raw list without building that object. Null when it cannot
- * say cheaply (a Connection header naming fields): the caller then builds
- * the object.
+ * from undici's raw list and its names (rawHeaderNames) without building that
+ * object. Null when it cannot say cheaply (a Connection header naming
+ * fields): the caller then builds the object.
  */
-export function downstreamField(raw: readonly Buffer[], name: string, hidden?: ReadonlySet<string>): string | string[] | undefined | null {
+export function downstreamField(
+  raw: readonly Buffer[],
+  names: readonly string[],
+  name: string,
+  hidden?: ReadonlySet<string>,
+): string | string[] | undefined | null {
   if (DROP_DOWNSTREAM.has(name) || hidden?.has(name)) return undefined;
   let value: string | string[] | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i];
-    if (k.length === 10 && lowerName(k) === 'connection') {
-      const tokens = raw[i + 1].toString('latin1');
+  for (let k = 0; k < names.length; k++) {
+    const n = names[k];
+    if (n === 'connection') {
+      const tokens = raw[2 * k + 1].toString('latin1');
       if ((tokens !== 'keep-alive' && tokens !== 'close') || tokens === name) return null;
       continue;
     }
-    if (k.length !== name.length || lowerName(k) !== name) continue;
+    if (n !== name) continue;
     // As parseHeaders decodes values.
-    const v = raw[i + 1].toString('latin1');
+    const v = raw[2 * k + 1].toString('latin1');
     if (value === undefined) value = v;
     else if (typeof value === 'string') value = [value, v];
     else value.push(v);

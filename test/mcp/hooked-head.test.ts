@@ -15,12 +15,12 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { WardenError } from '../../src/core/errors.js';
-import { createMcpResponseBuffer, createMcpResponseHook } from '../../src/mcp/response-hook.js';
+import { createMcpResponseBuffer, createMcpResponseHook, essenceOf, mediaTypeEssence } from '../../src/mcp/response-hook.js';
 import { createToolsListRewriter } from '../../src/mcp/list-filter.js';
 import type { SessionBindings } from '../../src/mcp/sessions.js';
 import type { RequestState } from '../../src/pipeline/context.js';
 import { createProxy, type ForwardRequest, type HookedResponse, type Proxy, type UpstreamResponse } from '../../src/proxy/forward.js';
-import { downstreamField, downstreamHeaders } from '../../src/proxy/headers.js';
+import { downstreamField, downstreamHeaders, rawHeaderNames } from '../../src/proxy/headers.js';
 import { trustedProxies } from '../../src/proxy/trust.js';
 import { util as undiciUtil } from '../../src/proxy/undici-pool.js';
 
@@ -249,7 +249,7 @@ describe('downstreamField', () => {
     fc.assert(
       fc.property(rawHead, fc.constantFrom(...NAMES), fc.boolean(), (raw, name, assertion) => {
         const hidden = assertion ? new Set(['x-assert']) : undefined;
-        const got = downstreamField(raw, name, hidden);
+        const got = downstreamField(raw, rawHeaderNames(raw), name, hidden);
         if (got === null) return;
         expect(got).toEqual(downstreamHeaders(undiciUtil.parseHeaders(raw), hidden)[name]);
       }),
@@ -259,8 +259,30 @@ describe('downstreamField', () => {
 
   it('answers without building the object for an ordinary head', () => {
     const raw = ['Content-Type', 'application/json', 'Connection', 'keep-alive', 'content-length', '12'].map((s) => Buffer.from(s));
-    expect(downstreamField(raw, 'content-type')).toBe('application/json');
-    expect(downstreamField(raw, 'content-encoding')).toBeUndefined();
-    expect(downstreamField(raw, 'content-length')).toBe('12');
+    const names = rawHeaderNames(raw);
+    expect(names).toEqual(['content-type', 'connection', 'content-length']);
+    expect(downstreamField(raw, names, 'content-type')).toBe('application/json');
+    expect(downstreamField(raw, names, 'content-encoding')).toBeUndefined();
+    expect(downstreamField(raw, names, 'content-length')).toBe('12');
+  });
+});
+
+describe('mediaTypeEssence', () => {
+  it('remembers the last Content-Type and still answers every value as computed', () => {
+    const types = fc.oneof(
+      fc.constantFrom('application/json', 'Application/JSON; charset=utf-8', 'text/event-stream', 'application/json, text/html', 'text/plain', ' json ', ''),
+      fc.string({ maxLength: 12 }),
+    );
+    fc.assert(
+      fc.property(fc.array(types, { maxLength: 12 }), (values) => {
+        for (const v of values) expect(mediaTypeEssence(v)).toBe(essenceOf(v));
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(mediaTypeEssence('application/json')).toBe('application/json');
+    expect(mediaTypeEssence('application/json')).toBe('application/json');
+    expect(mediaTypeEssence('text/event-stream; x=1')).toBe('text/event-stream');
+    expect(mediaTypeEssence('a, b')).toBeUndefined();
+    expect(mediaTypeEssence(undefined)).toBeUndefined();
   });
 });
