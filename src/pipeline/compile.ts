@@ -3,6 +3,7 @@
 import type { Config, RouteConfig } from '../config/schema.js';
 import { compilePattern, type CompiledPattern } from './routes.js';
 import { queryReadsOf, type QueryReads } from '../http/query-guard.js';
+import { headerNames } from '../proxy/headers.js';
 
 export interface CompiledRoute {
   readonly index: number;
@@ -22,6 +23,8 @@ export interface CompiledRoute {
   readonly queryReads: QueryReads;
   /** `upstream.headers` as name/value pairs (values already `${VAR}`-substituted at load). */
   readonly headers: ReadonlyArray<[string, string]>;
+  /** The lower-case names of `headers` (an agent's header of one of these names is never forwarded). */
+  readonly headerNames: ReadonlySet<string>;
 }
 
 /** Every string in a config subtree (templates, CEL expressions). */
@@ -62,6 +65,7 @@ export function compileRoutes(config: Config): CompiledRoute[] {
         strings({ ...route, match: undefined, upstream: undefined }),
       ) /* every template and rule of the route, whichever feature owns it */,
       headers: Object.freeze(Object.entries(route.upstream.headers ?? {})),
+      headerNames: headerNames(Object.entries(route.upstream.headers ?? {})),
     };
   });
 }

@@ -113,7 +113,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           state,
           req,
           this.res,
-          { origin: route.origin, host: route.host, path, timeoutMs: route.timeoutMs, headers: route.headers },
+          { origin: route.origin, host: route.host, path, timeoutMs: route.timeoutMs, headers: route.headers, headerNames: route.headerNames },
           {
             clientIp: state.clientIp,
             host: forwardedHost ?? String(req.headers.host ?? ''),

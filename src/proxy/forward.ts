@@ -111,6 +111,8 @@ export interface UpstreamTarget {
   timeoutMs: number;
   /** The route's static `upstream.headers`. */
   headers?: ReadonlyArray<[string, string]>;
+  /** Their lower-case names (headers.ts headerNames), computed once per route. */
+  headerNames?: ReadonlySet<string>;
 }
 
 export interface Proxy {
@@ -210,6 +212,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       const upstream = upstreamFor(target.origin);
       const headers = upstreamHeaders(req.rawHeaders, info, options.trusted, state.upstreamHeaders, {
         routeHeaders: target.headers,
+        routeHeaderNames: target.headerNames,
         authorization: state.upstreamAuthorization,
         only: state.forwardOnlyHeaders,
         reserved: state.assertionHeaders,

@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { DROPPED_UPSTREAM_HEADERS, downstreamRawHeaders, isValidHost, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { DROPPED_UPSTREAM_HEADERS, downstreamRawHeaders, headerNames, isValidHost, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import { isTrusted, trustedProxies } from './trust.js';
 
 const info: ForwardingInfo = {
@@ -132,6 +132,20 @@ describe('upstream header hygiene (table)', () => {
     const out = upstreamHeaders(['Connection', 'x-secret, close', 'X-Secret', 'v'], info, NOBODY, []);
     expect(valuesOf(out, 'x-secret')).toEqual([]);
   });
+
+  it('drops the headers named by every Connection line, whichever comes last (a keep-alive line hides nothing)', () => {
+    for (const last of ['keep-alive', 'Keep-Alive', 'close', 'x-other']) {
+      const out = upstreamHeaders(['Connection', 'x-secret', 'X-Secret', 'v', 'Connection', last, 'X-Other', 'w', 'Close', 'c'], info, NOBODY, []);
+      expect(valuesOf(out, 'x-secret'), last).toEqual([]);
+      expect(valuesOf(out, 'x-other'), last).toEqual(last === 'x-other' ? [] : ['w']);
+      expect(valuesOf(out, 'close'), last).toEqual(last === 'close' ? [] : ['c']);
+      expect(valuesOf(out, 'connection'), last).toEqual([]);
+    }
+    // The keep-alive fast path names nothing else: what follows it is forwarded as before.
+    const plain = upstreamHeaders(['Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'X-Custom', 'kept'], info, NOBODY, []);
+    expect(valuesOf(plain, 'x-custom')).toEqual(['kept']);
+    expect(valuesOf(plain, 'keep-alive')).toEqual([]);
+  });
 });
 
 describe('headers Warden sets cannot be shadowed (#12 A.1)', () => {
@@ -143,6 +157,21 @@ describe('headers Warden sets cannot be shadowed (#12 A.1)', () => {
   it('drops an inbound header that upstream.headers sets', () => {
     const out = upstreamHeaders(['x-tenant', 'other-tenant'], info, NOBODY, [], { routeHeaders: [['X-Tenant', 'acme']] });
     expect(valuesOf(out, 'x-tenant')).toEqual(['acme']);
+  });
+
+  it("drops an inbound header that upstream.headers sets when the route's names come precomputed (compile.ts), and one a stage sets besides", () => {
+    const routeHeaders: Array<[string, string]> = [
+      ['X-Tenant', 'acme'],
+      ['X-Region', 'eu'],
+    ];
+    const out = upstreamHeaders(['x-tenant', 'other-tenant', 'X-REGION', 'us', 'x-api-key', 'mine', 'X-Kept', 'k'], info, NOBODY, [['X-Api-Key', 'injected']], {
+      routeHeaders,
+      routeHeaderNames: headerNames(routeHeaders),
+    });
+    expect(valuesOf(out, 'x-tenant')).toEqual(['acme']);
+    expect(valuesOf(out, 'x-region')).toEqual(['eu']);
+    expect(valuesOf(out, 'x-api-key')).toEqual(['injected']);
+    expect(valuesOf(out, 'x-kept')).toEqual(['k']);
   });
 
   it('sends exactly one Authorization: the one the credentials stage chose', () => {

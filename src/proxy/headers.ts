@@ -140,6 +140,8 @@ export function isValidHost(value: string): boolean {
 export interface UpstreamHeaderOptions {
   /** Static headers of the route (`upstream.headers`). */
   routeHeaders?: ReadonlyArray<[string, string]>;
+  /** `headerNames(routeHeaders)`, computed once per route; computed here when absent. */
+  routeHeaderNames?: ReadonlySet<string>;
   /** The `Authorization` the credentials stage chose for the upstream, if any. */
   authorization?: string;
   /**
@@ -158,6 +160,11 @@ export interface UpstreamHeaderOptions {
   clientHost?: string;
 }
 
+/** The lower-case names of a header list (a route's `upstream.headers`, once per route). */
+export function headerNames(headers: ReadonlyArray<readonly [string, string]>): ReadonlySet<string> {
+  return new Set(headers.map(([name]) => name.toLowerCase()));
+}
+
 /**
  * Build the upstream header list from the agent's raw headers. Any inbound
  * header whose name Warden sets (credentials, `upstream.headers`,
@@ -172,17 +179,23 @@ export function upstreamHeaders(
   options: UpstreamHeaderOptions = {},
 ): string[] {
   const routeHeaders = options.routeHeaders ?? NO_HEADERS;
-  let connection: ReadonlySet<string> | undefined;
+  // Every Connection line counts (a second one must not hide the first one's names).
+  let connection: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if (rawHeaders[i].length === 10 && rawHeaders[i].toLowerCase() === 'connection') {
-      connection = connectionTokens(rawHeaders[i + 1]);
+      const value = rawHeaders[i + 1];
+      // `keep-alive` names only itself, which is dropped anyway: no set for what most clients send.
+      if (value === 'keep-alive' || value === 'Keep-Alive') continue;
+      connection ??= new Set();
+      for (const t of connectionTokens(value)) connection.add(t);
     }
   }
-  let setByWarden: Set<string> | undefined;
-  if (extra.length > 0 || routeHeaders.length > 0) {
-    setByWarden = new Set();
-    for (let i = 0; i < extra.length; i++) setByWarden.add(extra[i][0].toLowerCase());
-    for (let i = 0; i < routeHeaders.length; i++) setByWarden.add(routeHeaders[i][0].toLowerCase());
+  // Names Warden sets: the route's, lower-cased once per route (compile.ts), and the stages' (usually none or one).
+  const routeNames = routeHeaders.length > 0 ? (options.routeHeaderNames ?? headerNames(routeHeaders)) : undefined;
+  let stageNames: string[] | undefined;
+  if (extra.length > 0) {
+    stageNames = [];
+    for (let i = 0; i < extra.length; i++) stageNames.push(extra[i][0].toLowerCase());
   }
   const only = options.only;
   const reserved = options.reserved;
@@ -198,7 +211,7 @@ export function upstreamHeaders(
       else if (name === 'x-forwarded-proto' && (rawHeaders[i + 1] === 'http' || rawHeaders[i + 1] === 'https')) priorProto = rawHeaders[i + 1];
       else if (name === 'x-forwarded-host' && isValidHost(rawHeaders[i + 1])) priorHost = rawHeaders[i + 1];
     }
-    if (DROP_UPSTREAM.has(name) || connection?.has(name) || setByWarden?.has(name) || reserved?.has(name)) continue;
+    if (DROP_UPSTREAM.has(name) || connection?.has(name) || routeNames?.has(name) || stageNames?.includes(name) || reserved?.has(name)) continue;
     if (only !== undefined && !only.has(name)) continue;
     out.push(rawHeaders[i], rawHeaders[i + 1]);
   }
