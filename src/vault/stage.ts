@@ -78,6 +78,21 @@ function bearerOf(conn: Connection): string {
   return value;
 }
 
+/**
+ * Whether a cached connection's scopes cover `required` (a provider's), answered
+ * from a memo after the first check: the cached connection objects are shared
+ * and never change (a write caches a new object), and `required` is the
+ * provider's own array (a reload makes new ones), so the memo holds while both
+ * are the same objects. A warm request then builds no Set and no array.
+ */
+const coveredScopes = new WeakMap<Connection, readonly string[]>();
+export function coversScopes(conn: Connection, required: readonly string[]): boolean {
+  if (coveredScopes.get(conn) === required) return true;
+  if (missingScopes(required, conn.scopes).length > 0) return false;
+  coveredScopes.set(conn, required);
+  return true;
+}
+
 /** Credentials from the vault (`vault`) and from a token exchange (`token_exchange`). */
 function createVaultCredentials(v: VaultServices, exchangeClient: TokenExchangeClient) {
   async function vaultCredentials(state: RequestState, providerName: string): Promise<void> {
@@ -137,7 +152,7 @@ function createVaultCredentials(v: VaultServices, exchangeClient: TokenExchangeC
     if (!provider) return false;
     const conn = v.connections.peek(user, providerName);
     if (!conn || conn.status !== 'active' || v.refresher.needsRefresh(conn)) return false;
-    if (provider.scopes.length > 0 && missingScopes(provider.scopes, conn.scopes).length > 0) return false;
+    if (provider.scopes.length > 0 && !coversScopes(conn, provider.scopes)) return false;
     state.upstreamAuthorization = bearerOf(conn);
     return true;
   }
