@@ -5,6 +5,7 @@
  * batch, not one per request.
  */
 
+import { writeSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../observability/logger.js';
@@ -32,6 +33,9 @@ export function fileSink(path: string, rotate: number, keep: number, log: Logger
   let size = 0;
   let queue: Buffer[] = [];
   let running: Promise<void> | undefined;
+  // A drain is under way (waiting for the file to open or rotate): what is written meanwhile joins its queue. A drain
+  // whose file is open and needs no rotation writes synchronously and is over when drain() returns.
+  let draining = false;
 
   const openFile = async () => {
     await mkdir(dirname(path), { recursive: true });
@@ -46,45 +50,52 @@ export function fileSink(path: string, rotate: number, keep: number, log: Logger
     await rename(path, `${path}.1`);
     await openFile();
   };
-  const writeOut = async (bytes: Buffer) => {
-    for (let off = 0; off < bytes.length;) off += (await fh!.write(bytes, off)).bytesWritten;
+  // A batch (the records of up to write_interval) is one write system call made here, to the page cache: through
+  // the thread pool (FileHandle.write) the hand-off cost several times the write itself, once per batch.
+  const writeOut = (bytes: Buffer) => {
+    for (let off = 0; off < bytes.length;) off += writeSync(fh!.fd, bytes, off, bytes.length - off);
     size += bytes.length;
   };
   const drain = async () => {
-    while (queue.length) {
-      // Each queued chunk is what the writer collected since its last flush;
-      // chunks are coalesced into one write unless the file must rotate, which
-      // happens between lines (a file never ends mid-record).
-      const chunk = queue.length === 1 ? queue[0] : Buffer.concat(queue);
-      queue = [];
-      try {
-        if (!fh) await openFile();
-        let from = 0;
-        while (size + chunk.length - from > rotate && from < chunk.length) {
-          // Lines up to the rotation size go to this file; at least one line when the file is empty.
-          let end = from;
-          for (let nl = chunk.indexOf(10, end); nl >= 0 && (size + nl + 1 - from <= rotate || (size === 0 && end === from)); nl = chunk.indexOf(10, end))
-            end = nl + 1;
-          if (end > from) await writeOut(chunk.subarray(from, end));
-          from = end;
-          if (from < chunk.length) await rotateFile();
+    draining = true;
+    try {
+      while (queue.length) {
+        // Each queued chunk is what the writer collected since its last flush;
+        // chunks are coalesced into one write unless the file must rotate, which
+        // happens between lines (a file never ends mid-record).
+        const chunk = queue.length === 1 ? queue[0] : Buffer.concat(queue);
+        queue = [];
+        try {
+          if (!fh) await openFile();
+          let from = 0;
+          while (size + chunk.length - from > rotate && from < chunk.length) {
+            // Lines up to the rotation size go to this file; at least one line when the file is empty.
+            let end = from;
+            for (let nl = chunk.indexOf(10, end); nl >= 0 && (size + nl + 1 - from <= rotate || (size === 0 && end === from)); nl = chunk.indexOf(10, end))
+              end = nl + 1;
+            if (end > from) writeOut(chunk.subarray(from, end));
+            from = end;
+            if (from < chunk.length) await rotateFile();
+          }
+          if (from < chunk.length) writeOut(chunk.subarray(from));
+        } catch (err) {
+          metrics.inc('warden_decision_log_errors_total', { sink: 'file' });
+          log.error({ err, path }, 'decision log: could not write');
         }
-        if (from < chunk.length) await writeOut(chunk.subarray(from));
-      } catch (err) {
-        metrics.inc('warden_decision_log_errors_total', { sink: 'file' });
-        log.error({ err, path }, 'decision log: could not write');
       }
+    } finally {
+      // Synchronously when no await was needed: a write right after this one starts its own drain.
+      draining = false;
     }
-    running = undefined;
   };
 
   return {
     write(chunk) {
       queue.push(chunk);
-      running ??= drain();
+      if (!draining) running = drain();
     },
     async close() {
-      while (running) await running;
+      while (draining) await running;
       await fh?.close();
       fh = undefined;
     },
