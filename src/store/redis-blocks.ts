@@ -112,11 +112,22 @@ interface Demand {
   since: number;
 }
 
-function want(d: Demand, now: number, targetMs: number, least: number): number {
-  const elapsed = Math.max(now - d.since, targetMs);
+function want(d: Demand, now: number, targetMs: number, least: number, floorMs = targetMs): number {
+  const elapsed = Math.max(now - d.since, floorMs);
   // Twice the recent pace: demand that grows is met in a few leases, one that stops leaves little unspent.
   return Math.max(least, Math.ceil(((2 * d.used) / elapsed) * targetMs));
 }
+
+/**
+ * A lease ahead is asked for once half a block is spent, so the pace it sees
+ * is measured over half the time: over at least a quarter of `targetMs`
+ * (not the whole), or blocks spent faster than that would never grow (the
+ * next would be as large as the last) and a busy key would lease every few
+ * requests. Measured so, a block spent in under a quarter target is followed
+ * by one up to four times larger; at a steady pace the size settles where it
+ * does without leasing ahead (twice the pace over `targetMs`).
+ */
+const aheadWant = (d: Demand, now: number, targetMs: number, least: number) => want(d, now, targetMs, least, targetMs / 4);
 
 interface RateBlock {
   key: string;
@@ -287,7 +298,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     const lease = remote.rateLeaseAhead;
     if (lease === undefined || st.pending !== undefined || closing || t < st.exactUntil || t < st.aheadAfter) return;
     const key = b.key;
-    const n = Math.min(opts.maxRequests, want(st.demand, t, opts.targetMs, opts.minRequests));
+    const n = Math.min(opts.maxRequests, aheadWant(st.demand, t, opts.targetMs, opts.minRequests));
     const leasing = lease(key, b.intervalUs, b.burst, n, opts.headroom, opts.minRequests);
     st.pending = leasing;
     track(
@@ -517,7 +528,7 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     const lease = remote.reserveBlockAhead;
     if (lease === undefined || st.pending !== undefined || closing || t < st.exactUntil || t < st.aheadAfter) return;
     const least = opts.minRequests * amount;
-    const wanted = want(st.demand, t, opts.targetMs, least);
+    const wanted = aheadWant(st.demand, t, opts.targetMs, least);
     const blockId = opts.newId();
     const key = b.key;
     const leasing = lease(key, b.windowMs, b.max, wanted, opts.headroom, least, b.leaseMs, blockId);

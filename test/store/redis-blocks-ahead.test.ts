@@ -11,10 +11,10 @@
 
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createQuotaBlocks, DEFAULT_BLOCK_OPTIONS } from '../../src/store/redis-blocks.js';
+import { createQuotaBlocks, DEFAULT_BLOCK_OPTIONS, type BlockOptions } from '../../src/store/redis-blocks.js';
 import { createLimitsBatcher, LIMITS_LUA } from '../../src/store/redis-limits.js';
 import type { SettleWatcher } from '../../src/store/store.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { commandCalls, startRedis, type TestRedis } from '../support/redis.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const watcher: SettleWatcher = { done: () => undefined, failed: () => undefined };
@@ -35,10 +35,14 @@ describe('quota blocks lease the next block ahead (real Redis)', () => {
     await redis?.stop();
   });
 
-  const setup = () => {
+  const setup = (options: Partial<BlockOptions> = { targetMs: 8, maxRequests: 8, flushMs: 0 }) => {
     const remote = createLimitsBatcher((keys, argv) => client.wardenLimits(String(keys.length), ...keys, ...argv));
-    const blocks = createQuotaBlocks(remote, { ...DEFAULT_BLOCK_OPTIONS, targetMs: 8, maxRequests: 8, flushMs: 0, newId: () => `qahead${n++}` });
+    const blocks = createQuotaBlocks(remote, { ...DEFAULT_BLOCK_OPTIONS, ...options, newId: () => `qahead${n++}` });
     return { remote, blocks };
+  };
+  const scriptCalls = async () => {
+    const calls = await commandCalls(client);
+    return calls('evalsha') + calls('eval');
   };
 
   it('rate: after the first lease every request is decided from a block (the next one was leased ahead); Redis counts exactly the spent ones after close', async () => {
@@ -91,5 +95,39 @@ describe('quota blocks lease the next block ahead (real Redis)', () => {
     await blocks.close();
     await remote.drain();
     expect(await remote.read(key, windowMs)).toMatchObject({ spent: 300, held: 0 });
+  });
+
+  it("a busy key's blocks grow as without leasing ahead (the next is leased at half of the last, from the pace over that half): 4000 quick requests cost a few script calls, not one every few requests", async () => {
+    // The store's own options (a quarter-second target, commits flushed within 50 ms).
+    const { remote, blocks } = setup({ flushMs: 50 });
+    const rateKey = `${redis.keyPrefix}rate-grow`;
+    const budgetKey = `${redis.keyPrefix}budget-grow`;
+    const before = await scriptCalls();
+    let waited = 0;
+    for (let i = 0; i < 4000; i++) {
+      if (!blocks.rateNow(rateKey)) {
+        waited++;
+        await blocks.rate(rateKey, 3_600, 1_000_000_000);
+      }
+      const holder = { lot: undefined as unknown };
+      if (blocks.reserveLot(budgetKey, 1, holder)) blocks.settleLot(holder, 1, true, watcher);
+      else {
+        waited++;
+        const id = `g${i}`;
+        await blocks.reserve(budgetKey, 3_600_000, 1e12, 1, id, `${id}:1`, 60_000);
+        const settled = blocks.commit(budgetKey, id);
+        await (settled ?? remote.commit(budgetKey, 3_600_000, `${id}:1`, 1));
+      }
+      // 16 requests a turn (lease answers come back between turns).
+      if (i % 16 === 15) await new Promise((r) => setImmediate(r));
+    }
+    const calls = (await scriptCalls()) - before;
+    // Blocks that never grew past the first (8) lease every 4 requests of each key: 857 calls seen.
+    expect(calls).toBeLessThan(100);
+    // While blocks grow (8, 32, …) a turn's 16 requests can spend one before the next is back: a few waits, then none.
+    expect(waited).toBeLessThanOrEqual(12);
+    await blocks.close();
+    await remote.drain();
+    expect(await remote.read(budgetKey, 3_600_000)).toMatchObject({ spent: 4000, held: 0 });
   });
 });
