@@ -41,13 +41,8 @@ export interface McpHookContext {
 // Stateless when used without `stream: true`: one for every answer.
 const UTF8 = new TextDecoder('utf-8');
 
-/** `res.headers[name]`, read through `field` when the proxy offers it (no headers object built). */
-function field(res: UpstreamResponse, name: string): string | string[] | undefined {
-  return res.field ? res.field(name) : res.headers[name];
-}
-
 function header(res: UpstreamResponse, name: string): string | undefined {
-  const v = field(res, name);
+  const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
 
@@ -95,27 +90,12 @@ export function createMcpResponseHead(ctx: Pick<McpHookContext, 'routeName' | 's
  */
 export function mediaTypeEssence(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  // Every answer of an upstream says the same: the last value's essence is remembered (a pure function of the text).
-  if (value === lastType) return lastEssence;
-  const essence = essenceOf(value);
-  lastType = value;
-  lastEssence = essence;
-  return essence;
-}
-
-let lastType: string | undefined;
-let lastEssence: string | undefined;
-
-/** mediaTypeEssence, computed. */
-export function essenceOf(value: string): string | undefined {
   const semi = value.indexOf(';');
   const essence = (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase();
-  if (!MEDIA_TYPE.test(essence)) return undefined;
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/.test(essence)) return undefined;
   if (semi >= 0 && value.slice(semi).includes(',')) return undefined;
   return essence;
 }
-
-const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 function tooLargeAnswer(maxBytes: number): WardenError {
   return new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${maxBytes} bytes`, { status: 502, reason: 'upstream_too_large' });
@@ -275,15 +255,11 @@ function json(ctx: McpHookContext, res: UpstreamResponse, raw: Buffer): HookedRe
 /**
  * The upstream's own answer, read whole (`raw` is its unencoded body): its
  * headers as they are when they already say so (no Content-Encoding, the
- * Content-Length of `raw`; the proxy built them for this answer), else as
- * whole() sets them. When `raw` is the body the proxy handed over, that very
- * response goes back, its headers unread (the proxy then sends the upstream's
- * head as it came, without building an object for it).
+ * Content-Length of `raw`; the proxy built them for this answer), else as whole() sets them.
  */
 function unchanged(res: UpstreamResponse, raw: Buffer): HookedResponse {
-  if (field(res, 'content-encoding') === undefined && field(res, 'content-length') === String(raw.length)) {
-    return res.body === raw ? res : { statusCode: res.statusCode, headers: res.headers, body: raw };
-  }
+  const h = res.headers;
+  if (h['content-encoding'] === undefined && h['content-length'] === String(raw.length)) return { statusCode: res.statusCode, headers: h, body: raw };
   return whole(res, raw);
 }
 

@@ -12,7 +12,7 @@ import type { Dispatcher } from 'undici';
 import { Pool, errors as undiciErrors, util as undiciUtil } from './undici-pool.js';
 import { WardenError } from '../core/errors.js';
 import { Deadlines, NOT_WAITING, type Deadline } from './deadlines.js';
-import { downstreamField, downstreamHeaders, downstreamRawHeaders, rawHeaderNames, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { downstreamHeaders, downstreamRawHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
 
 /** What the upstream answered, as the proxy hands it to a response hook. */
@@ -21,13 +21,6 @@ export interface UpstreamResponse {
   headers: Record<string, string | string[]>;
   /** The whole body when `responseBuffer` asked for it, else a stream. */
   body: Readable | Buffer;
-  /**
-   * `headers[name]` (lower case) without building `headers` (the proxy builds
-   * that object on first read). A hook that reads only a few fields and hands
-   * this very object back with its headers unread lets the proxy send the
-   * upstream's head as it came (filtered as always), with no object at all.
-   */
-  field?(name: string): string | string[] | undefined;
 }
 
 /** A bound on an upstream answer the proxy reads whole for the response hook, and the error when it is passed. */
@@ -272,9 +265,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
   /** True once undici is done with the request (completed or failed). */
   private ended = false;
   private statusCode = 0;
-  /** The upstream's head as undici read it (name, value, …), and its names in lower case (one per field). */
-  private raw: Buffer[] = [];
-  private names: string[] = [];
+  private headers: Record<string, string | string[]> = {};
   /** Buffer mode: the chunks so far, their size and the bound. */
   private chunks: Buffer[] | null = null;
   private size = 0;
@@ -335,8 +326,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.state.upstreamHeadersAt = performance.now();
     this.resume = resume;
     this.statusCode = statusCode;
-    this.raw = (raw ?? []) as Buffer[];
-    this.names = rawHeaderNames(this.raw);
+    this.headers = parseHeaders(raw ?? []);
     let head: Promise<void> | void;
     try {
       head = this.state.responseHead?.(statusCode, this.header);
@@ -360,10 +350,10 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     return true;
   }
 
-  /** First value of an upstream response header (lower case name), as the upstream sent it. */
+  /** First value of an upstream response header (lower case name). */
   private readonly header = (name: string): string | undefined => {
-    const i = this.names.indexOf(name);
-    return i < 0 ? undefined : this.raw[2 * i + 1].toString('latin1');
+    const v = this.headers[name];
+    return Array.isArray(v) ? v[0] : v;
   };
 
   /** After the head hook: choose buffer or stream mode; a stream goes to the response hook now. */
@@ -391,7 +381,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.delivered = true;
     let out: HookedResponse | Promise<HookedResponse>;
     try {
-      out = this.state.responseHook!(new UpstreamAnswer(this.statusCode, this.raw, this.names, this.state.assertionHeaders, body));
+      out = this.state.responseHook!({ statusCode: this.statusCode, headers: downstreamHeaders(this.headers, this.state.assertionHeaders), body });
     } catch (err) {
       this.fail(err);
       return;
@@ -413,21 +403,10 @@ class HookedExchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.state.status = response.statusCode;
-    let eventStream: boolean;
+    response.headers['x-request-id'] = this.state.id;
+    addResponseHeaders(response.headers, this.state.responseHeaders);
     try {
-      if (response instanceof UpstreamAnswer && response.unread) {
-        // The hook handed the upstream's answer back without reading its headers: its head as it came (as Relay sends it).
-        const head = downstreamRawHeaders(this.raw, this.state.id, this.state.assertionHeaders);
-        const extra = this.state.responseHeaders;
-        if (extra) for (let i = 0; i < extra.length; i++) head.headers.push(extra[i]);
-        eventStream = head.eventStream;
-        res.writeHead(response.statusCode, head.headers);
-      } else {
-        response.headers['x-request-id'] = this.state.id;
-        addResponseHeaders(response.headers, this.state.responseHeaders);
-        eventStream = isEventStream(response.headers);
-        res.writeHead(response.statusCode, response.headers);
-      }
+      res.writeHead(response.statusCode, response.headers);
     } catch (err) {
       if (!Buffer.isBuffer(response.body)) response.body.destroy();
       this.fail(err);
@@ -436,7 +415,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     // A Buffer goes with the head in one write; the response's 'close' settles (onClose).
     if (Buffer.isBuffer(response.body)) res.end(response.body);
     else {
-      if (eventStream) res.flushHeaders();
+      if (isEventStream(response.headers)) res.flushHeaders();
       pipeTo(response.body, res);
     }
   }
@@ -475,44 +454,6 @@ class HookedExchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.fail(err);
-  }
-}
-
-/**
- * The upstream's answer as a response hook gets it: `headers` (filtered for
- * the agent, as downstreamHeaders does) is built on first read, `field` reads
- * single fields from undici's raw head without it. (A class with a getter on
- * its prototype: an object literal with an accessor costs far more.) While
- * `headers` was neither read nor set, the head the agent gets is the raw one.
- */
-class UpstreamAnswer implements UpstreamResponse {
-  private built: Record<string, string | string[]> | undefined = undefined;
-
-  constructor(
-    public statusCode: number,
-    private readonly raw: readonly Buffer[],
-    private readonly names: readonly string[],
-    private readonly hidden: ReadonlySet<string> | undefined,
-    public body: Readable | Buffer,
-  ) {}
-
-  get headers(): Record<string, string | string[]> {
-    return (this.built ??= downstreamHeaders(parseHeaders(this.raw as Buffer[]), this.hidden));
-  }
-
-  set headers(headers: Record<string, string | string[]>) {
-    this.built = headers;
-  }
-
-  /** True while `headers` was neither read nor set (nothing can have changed the head). */
-  get unread(): boolean {
-    return this.built === undefined;
-  }
-
-  field(name: string): string | string[] | undefined {
-    if (this.built !== undefined) return this.built[name];
-    const value = downstreamField(this.raw, this.names, name, this.hidden);
-    return value === null ? this.headers[name] : value;
   }
 }
 
