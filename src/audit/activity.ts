@@ -9,6 +9,7 @@
  */
 
 import type { WardenError } from '../core/errors.js';
+import { createIsoTime } from '../observability/iso-time.js';
 import type { Logger } from '../observability/logger.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Store } from '../store/store.js';
@@ -140,13 +141,13 @@ class UserBatch {
     return false;
   }
 
-  /** Append the items, oldest first, as list entries (JSON text) under `key`. */
-  drain(key: string, out: Array<{ key: string; value: string }>): void {
+  /** Append the items, oldest first, as list entries (JSON text) under `key`; `isoTime` formats their times. */
+  drain(key: string, out: Array<{ key: string; value: string }>, isoTime: (ms: number) => string): void {
     const n = this.items.length;
     for (let i = 0; i < n; i++) {
       const at = (this.oldest + i) % n;
       const item = this.items[at];
-      item.time = new Date(this.times[at]).toISOString();
+      item.time = isoTime(this.times[at]);
       out.push({ key, value: JSON.stringify(item) });
     }
   }
@@ -182,6 +183,8 @@ export function createActivityRing(store: Store, logger: Logger, options: { inte
   let turn: NodeJS.Immediate | undefined;
   let closed = false;
   const inflight = new Set<Promise<void>>();
+  // Items' times, formatted at the flush: Date's formatter once per second of them.
+  const isoTime = createIsoTime();
 
   const flush = (): void => {
     if (timer) clearTimeout(timer);
@@ -192,7 +195,7 @@ export function createActivityRing(store: Store, logger: Logger, options: { inte
     pending = new Map();
     count = 0;
     const entries: Array<{ key: string; value: string }> = [];
-    for (const [user, items] of batch) items.drain(ringKey(user), entries);
+    for (const [user, items] of batch) items.drain(ringKey(user), entries, isoTime);
     const write: Promise<void> = store
       .listPush(entries, { max: ACTIVITY_RING_MAX, ttlMs: ACTIVITY_RING_TTL_MS })
       .catch((e: unknown) => {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { CheckTrace, RequestState } from '../pipeline/context.js';
 import type { WardenError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
+import { createIsoTime } from '../observability/iso-time.js';
 import { captureInputs, fieldsFor, type RouteInputs } from './inputs.js';
 
 /** Serializes one finished request's record; `inputs` as for `decisionRecord`. */
@@ -45,18 +46,13 @@ function principalJson(p: Principal): string {
 
 /** Build the serializer for one config generation (its time cache lives here, not in the module). */
 export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordSerializer {
-  // Requests of one millisecond share their ISO time text.
-  let lastMs = NaN;
-  let lastIso = '';
+  // Date's formatter once per second; the milliseconds are written per record.
+  const isoTime = createIsoTime();
   // A verified token's principal is one object reused by every request that presents the token (identity's caches): its members are written once.
   const principals = new WeakMap<Principal, string>();
   return function recordJson(state, err, latencyMs) {
     const p = state.principal;
-    if (state.startedAt !== lastMs) {
-      lastMs = state.startedAt;
-      lastIso = new Date(lastMs).toISOString();
-    }
-    let s = `{"time":"${lastIso}","id":${str(state.id)},"route":${str(state.route?.name ?? '-')}`;
+    let s = `{"time":"${isoTime(state.startedAt)}","id":${str(state.id)},"route":${str(state.route?.name ?? '-')}`;
     if (state.shadowMode) s += `,"mode":"shadow","shadow":${JSON.stringify(state.shadow ?? { outcome: 'allow' })}`;
     s += `,"decision":${str(state.decision ?? 'error')}`;
     if (state.reason !== undefined) s += `,"reason":${str(state.reason)}`;
