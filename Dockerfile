@@ -40,10 +40,10 @@ EXPOSE 8080 9090
 # Liveness of the agent listener (WARDEN_LISTEN), without curl in the image.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "dist/src/healthcheck.js"]
-# Node with Warden's V8 flags (a fixed 8 MiB semi-space and a 32 MiB first old-generation limit, src/cli/node-flags.ts;
+# Node with Warden's V8 flags (a fixed 8 MiB semi-space, src/cli/node-flags.ts;
 # docs/performance.md, "Memory"), the same the bin's shebang gives it: one process,
 # PID 1, that handles SIGTERM itself (no relay that re-executes node; #17).
-ENTRYPOINT ["node", "--min-semi-space-size=8", "--max-semi-space-size=8", "--initial-old-space-size=32", "dist/src/cli.js"]
+ENTRYPOINT ["node", "--min-semi-space-size=8", "--max-semi-space-size=8", "dist/src/cli.js"]
 # The production config (deploy/gateway.yaml): every value comes from the
 # environment, and start-up names each variable that is missing. Mount your
 # own file and point WARDEN_CONFIG at it to run something else.

@@ -17,11 +17,11 @@ const get = (auth) => ({ method: 'GET', path: API_PATH, headers: auth ? { author
 
 /**
  * The Node flags the bin runs with (src/cli/node-flags.ts): a
- * fixed 8 MiB young-generation semi-space and a 32 MiB first old-generation limit. Warden rows run the bin as shipped
+ * fixed 8 MiB young-generation semi-space. Warden rows run the bin as shipped
  * (its shebang gives node these flags); R and F are started with the same flags so
  * the comparison is like for like. Variant G3d measures V8's defaults.
  */
-export const WARDEN_NODE_FLAGS = '--min-semi-space-size=8 --max-semi-space-size=8 --initial-old-space-size=32';
+export const WARDEN_NODE_FLAGS = '--min-semi-space-size=8 --max-semi-space-size=8';
 
 /**
  * kind: direct | nginx | node | fastify | warden.
@@ -154,17 +154,6 @@ export const VARIANTS = [
     needs: ['redis'],
     swap: true,
     assertion: true,
-  },
-  {
-    id: 'G3o',
-    what: 'extra: G3 without --initial-old-space-size=32 (the semi-space flags alone, as shipped before it: V8 chooses the old generation’s first limit)',
-    kind: 'warden',
-    warden: { level: 3, redis: true },
-    auth: true,
-    needs: ['redis'],
-    swap: true,
-    nodeFlags: ['--min-semi-space-size=8', '--max-semi-space-size=8'],
-    optIn: true,
   },
   {
     id: 'G3d',

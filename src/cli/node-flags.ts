@@ -2,11 +2,7 @@
  * The V8 flags Warden runs with (#17): a fixed 8 MiB young-generation
  * semi-space instead of V8's 1–16 MiB that it resizes on its own (less RSS
  * under load, no promotion storms when V8 shrinks it; docs/performance.md,
- * "Memory"; 8 MiB chosen by measurement over 2–16 MiB), and an old generation
- * whose first full collection comes at 32 MiB: left to itself V8 starts with a
- * far higher limit and, in about a third of the bench's runs, let the old
- * generation reach ~100 MiB of garbage before its first mark-compact (G3 peaking
- * at 185 MB instead of 113–118). Heap sizes are fixed
+ * "Memory"; 8 MiB chosen by measurement over 2–16 MiB). Heap sizes are fixed
  * when the isolate starts, so they are given on node's command line: by the
  * bin's shebang (`#!/usr/bin/env -S node …`, src/cli.ts) for `warden start`
  * and `npx warden start`, by `npm start` (scripts/dev-start.mjs) and by the
@@ -23,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 
-export const WARDEN_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=8', '--max-semi-space-size=8', '--initial-old-space-size=32'];
+export const WARDEN_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=8', '--max-semi-space-size=8'];
 
 /** Set in the child's environment (to REEXEC_CHILD); any value means "do not re-exec" (also an opt-out). */
 export const REEXEC_MARKER = 'WARDEN_NODE_FLAGS_APPLIED';
