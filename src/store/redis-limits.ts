@@ -130,6 +130,19 @@ local function decideRate(rate, interval, burst, peek)
     out[#out + 1] = string.format('%.0f', math.ceil((nextTat - nowUs) / 1000))
   end
 end
+-- A rate block for one instance: when the capacity left now is at least
+-- (headroom + 1) blocks of n' >= least (n' <= want), the TAT advances n'
+-- intervals and n' is returned; otherwise nothing changes and nil is returned.
+local function leaseRate(rate, interval, burst, want, headroom, least)
+  local tat = rate.tat
+  if tat < nowUs then tat = nowUs end
+  local cap = math.floor((nowUs + burst * interval - tat) / interval)
+  local grant = math.min(want, math.floor(cap / (headroom + 1)))
+  if grant < least then return nil end
+  rate.tat = tat + grant * interval
+  rate.dirty = true
+  return grant
+end
 local n = #ARGV
 local p = 1
 -- The next k arguments of the operation at p, as numbers (nil where one is not a number).
@@ -145,18 +158,11 @@ while p <= n do
     decideRate(rateAt(ki), interval, burst, ARGV[p + 4] == '1')
     p = p + 5
   elseif op == 'L' then
-    -- A rate decision that may lease a block: when the capacity left now (c) is
-    -- at least (headroom + 1) blocks of n' >= least, the TAT advances n' intervals
-    -- (this request and n' - 1 the instance spends locally); otherwise exactly 'r'.
+    -- A rate decision that may lease a block (leaseRate); otherwise exactly 'r'.
     local ki, interval, burst, want, headroom, least = nums(6)
     local rate = rateAt(ki)
-    local tat = rate.tat
-    if tat < nowUs then tat = nowUs end
-    local cap = math.floor((nowUs + burst * interval - tat) / interval)
-    local grant = math.min(want, math.floor(cap / (headroom + 1)))
-    if grant >= least then
-      rate.tat = tat + grant * interval
-      rate.dirty = true
+    local grant = leaseRate(rate, interval, burst, want, headroom, least)
+    if grant then
       out[#out + 1] = string.format('%.0f', grant)
       out[#out + 1] = '1'
       out[#out + 1] = string.format('%.0f', math.floor((nowUs + burst * interval - rate.tat) / interval))
@@ -172,17 +178,9 @@ while p <= n do
     -- when a block fits; otherwise nothing changes (no request is decided).
     local ki, interval, burst, want, headroom, least = nums(6)
     local rate = rateAt(ki)
+    local grant = leaseRate(rate, interval, burst, want, headroom, least) or 0
     local tat = rate.tat
     if tat < nowUs then tat = nowUs end
-    local cap = math.floor((nowUs + burst * interval - tat) / interval)
-    local grant = math.min(want, math.floor(cap / (headroom + 1)))
-    if grant >= least then
-      tat = tat + grant * interval
-      rate.tat = tat
-      rate.dirty = true
-    else
-      grant = 0
-    end
     out[#out + 1] = string.format('%.0f', grant)
     out[#out + 1] = string.format('%.0f', math.floor((nowUs + burst * interval - tat) / interval))
     out[#out + 1] = string.format('%.0f', math.ceil((tat - nowUs) / 1000))
