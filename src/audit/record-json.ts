@@ -10,15 +10,13 @@ import type { CheckTrace, RequestState } from '../pipeline/context.js';
 import type { WardenError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import { createIsoTime } from '../observability/iso-time.js';
+import { jsonString } from '../observability/json-text.js';
 import { captureInputs, fieldsFor, type RouteInputs } from './inputs.js';
 
 /** Serializes one finished request's record; `inputs` as for `decisionRecord`. */
 export type RecordSerializer = (state: RequestState, err: WardenError | undefined, latencyMs: number) => string;
 
-/** The characters JSON.stringify escapes in a string (quote, backslash, control characters, surrogates). */
-const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
-/** `JSON.stringify(s)`: a string with nothing to escape (most: ids, names, paths) is written between quotes as it is, one scan, no call. */
-const str = (s: string): string => (typeof s === 'string' && !ESCAPED.test(s) ? `"${s}"` : JSON.stringify(s));
+const str = jsonString;
 
 function checkJson(c: CheckTrace): string {
   let s = `{"user":${str(c.user)},"relation":${str(c.relation)},"object":${str(c.object)},"allowed":${c.allowed},"engine":${str(c.engine)}`;

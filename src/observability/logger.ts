@@ -5,6 +5,7 @@
  */
 
 import { pino, symbols, type Logger, type DestinationStream } from 'pino';
+import { JSON_ESCAPED } from './json-text.js';
 
 export type { Logger };
 
@@ -59,7 +60,7 @@ export function scrubString(value: string): string {
 // MAY_HOLD_SECRET, or a character JSON.stringify escapes (quote, backslash,
 // control characters, surrogates): a string with none of these is left as it
 // is by the scrub and is its own JSON text between two quotes.
-const MAY_NEED_WORK = new RegExp(String.raw`${MAY_HOLD_SECRET.source}|["\\\u0000-\u001f\ud800-\udfff]`, 'i');
+const MAY_NEED_WORK = new RegExp(`${MAY_HOLD_SECRET.source}|${JSON_ESCAPED.source}`, 'i');
 
 /**
  * `JSON.stringify(scrubString(value))`, byte for byte, in one scan for the
