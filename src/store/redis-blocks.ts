@@ -144,13 +144,17 @@ interface RateBlock {
   timer: NodeJS.Timeout;
 }
 
-interface RateKey {
-  block?: RateBlock;
+/** What leasing ahead keeps per key, rate and budget alike. */
+interface AheadState {
   pending?: Promise<unknown>;
   exactUntil: number;
   /** No lease ahead before this (one failed). */
   aheadAfter: number;
   demand: Demand;
+}
+
+interface RateKey extends AheadState {
+  block?: RateBlock;
 }
 
 interface BudgetBlock {
@@ -196,15 +200,10 @@ interface BudgetBlock {
   timer?: NodeJS.Timeout;
 }
 
-interface BudgetKey {
+interface BudgetKey extends AheadState {
   block?: BudgetBlock;
   /** This key's blocks still holding something (the active one and retired ones not done): where settlements look. */
   live: BudgetBlock[];
-  pending?: Promise<unknown>;
-  exactUntil: number;
-  /** No lease ahead before this (one failed). */
-  aheadAfter: number;
-  demand: Demand;
 }
 
 /** A caller's record of one reservation made by `reserveLot`: `lot` names its block (opaque), then that it was settled. */
@@ -229,10 +228,38 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     background.add(q);
   };
 
+  /**
+   * One lease ahead in flight per key: none granted (near the limit) means exact
+   * decisions once the current block is spent; a failure means no lease ahead for
+   * a while; a grant starts a fresh demand measure and goes to `granted`.
+   */
+  function leaseAhead<R extends { granted: number }>(st: AheadState, leasing: Promise<R>, granted: (r: R, at: number) => void): void {
+    st.pending = leasing;
+    track(
+      leasing
+        .then(
+          (r) => {
+            const at = now();
+            if (r.granted <= 0) {
+              st.exactUntil = at + opts.exactMs;
+              return;
+            }
+            st.demand = { used: 0, since: at };
+            granted(r, at);
+          },
+          () => {
+            st.aheadAfter = now() + opts.exactMs;
+          },
+        )
+        .finally(() => {
+          if (st.pending === leasing) st.pending = undefined;
+        }),
+    );
+  }
+
   // Keys idle for a while are forgotten (their demand too), so per-user keys do not pile up;
   // a slice of the keys per tick (sweep.ts), so no tick's cost grows with their number.
-  const idle = (st: { block?: unknown; pending?: unknown; exactUntil: number; demand: Demand }, t: number) =>
-    !st.block && !st.pending && t >= st.exactUntil && t - st.demand.since > 5 * opts.useMs;
+  const idle = (st: AheadState & { block?: unknown }, t: number) => !st.block && !st.pending && t >= st.exactUntil && t - st.demand.since > 5 * opts.useMs;
   const sweepRates = sliceSweeper(rates, idle);
   const sweepBudgets = sliceSweeper(budgets, (st: BudgetKey, t) => st.live.length === 0 && idle(st, t));
   const sweep = setInterval(() => {
@@ -299,35 +326,15 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     if (lease === undefined || st.pending !== undefined || closing || t < st.exactUntil || t < st.aheadAfter) return;
     const key = b.key;
     const n = Math.min(opts.maxRequests, aheadWant(st.demand, t, opts.targetMs, opts.minRequests));
-    const leasing = lease(key, b.intervalUs, b.burst, n, opts.headroom, opts.minRequests);
-    st.pending = leasing;
-    track(
-      leasing
-        .then(
-          (r) => {
-            const at = now();
-            if (r.granted <= 0) {
-              // Near the limit: once this block is spent, exact decisions for a while.
-              st.exactUntil = at + opts.exactMs;
-              return;
-            }
-            if (closing) {
-              track(remote.rateReturn(key, b.intervalUs, r.granted));
-              return;
-            }
-            st.demand = { used: 0, since: at };
-            const next = newRateBlock(key, st, r.granted, r.granted, at, r, b.intervalUs, b.burst);
-            if (st.block) retireRate(key, st, st.block);
-            st.block = next;
-          },
-          () => {
-            st.aheadAfter = now() + opts.exactMs;
-          },
-        )
-        .finally(() => {
-          if (st.pending === leasing) st.pending = undefined;
-        }),
-    );
+    leaseAhead(st, lease(key, b.intervalUs, b.burst, n, opts.headroom, opts.minRequests), (r, at) => {
+      if (closing) {
+        track(remote.rateReturn(key, b.intervalUs, r.granted));
+        return;
+      }
+      const next = newRateBlock(key, st, r.granted, r.granted, at, r, b.intervalUs, b.burst);
+      if (st.block) retireRate(key, st, st.block);
+      st.block = next;
+    });
   }
 
   async function rate(key: string, intervalUs: number, burst: number): Promise<RateLimitResult> {
@@ -531,30 +538,11 @@ export function createQuotaBlocks(remote: BlockRemote, opts: BlockOptions) {
     const wanted = aheadWant(st.demand, t, opts.targetMs, least);
     const blockId = opts.newId();
     const key = b.key;
-    const leasing = lease(key, b.windowMs, b.max, wanted, opts.headroom, least, b.leaseMs, blockId);
-    st.pending = leasing;
-    track(
-      leasing
-        .then(
-          (r) => {
-            const at = now();
-            if (r.granted <= 0) {
-              st.exactUntil = at + opts.exactMs;
-              return;
-            }
-            const next = newBudgetBlock(st, key, blockId, b.windowMs, b.max, b.leaseMs, r, 0, at);
-            st.demand = { used: 0, since: at };
-            // Closing: it goes back at once (close() retired the others already).
-            if (closing) retireBudget(next);
-          },
-          () => {
-            st.aheadAfter = now() + opts.exactMs;
-          },
-        )
-        .finally(() => {
-          if (st.pending === leasing) st.pending = undefined;
-        }),
-    );
+    leaseAhead(st, lease(key, b.windowMs, b.max, wanted, opts.headroom, least, b.leaseMs, blockId), (r, at) => {
+      const next = newBudgetBlock(st, key, blockId, b.windowMs, b.max, b.leaseMs, r, 0, at);
+      // Closing: it goes back at once (close() retired the others already).
+      if (closing) retireBudget(next);
+    });
   }
 
   async function reserve(
