@@ -63,17 +63,7 @@ export interface ParseOptions {
 export function parseConfig(text: string, options: ParseOptions = {}): LoadedConfig {
   const file = options.file ?? 'gateway.yaml';
   const env = options.env ?? process.env;
-  const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
-  const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : counter.linePos(offset).line);
-  const lineOfNode = (n: Node) => lineAt(n.range?.[0]);
-  const lineOf = (path: ReadonlyArray<string | number>) => {
-    for (let len = path.length; len >= 0; len--) {
-      const node = doc.getIn(path.slice(0, len), true) as Node | undefined;
-      if (node && typeof node === 'object' && 'range' in node) return lineOfNode(node);
-    }
-    return undefined;
-  };
+  const { doc, lineAt, lineOfNode, lineOf } = lineTools(text);
 
   const issues: ConfigIssue[] = yamlSyntaxIssues(doc.errors, lineAt);
   if (issues.length) throw new ConfigError(file, issues);
@@ -122,7 +112,44 @@ export function parseConfig(text: string, options: ParseOptions = {}): LoadedCon
     if (reported.length) error.partial = { config: deepFreeze(config), baseDir, lineOf };
     throw error;
   }
-  return { config: deepFreeze(config), file, baseDir, lineOf };
+  // The loaded config outlives this call (a whole config generation): it must not hold the YAML document.
+  return { config: deepFreeze(config), file, baseDir, lineOf: lazyLineOf(text) };
+}
+
+/** The YAML document of `text` and the lines of its nodes and paths. */
+function lineTools(text: string) {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : counter.linePos(offset).line);
+  const lineOfNode = (n: Node) => lineAt(n.range?.[0]);
+  const lineOf = (path: ReadonlyArray<string | number>) => {
+    for (let len = path.length; len >= 0; len--) {
+      const node = doc.getIn(path.slice(0, len), true) as Node | undefined;
+      if (node && typeof node === 'object' && 'range' in node) return lineOfNode(node);
+    }
+    return undefined;
+  };
+  return { doc, lineAt, lineOfNode, lineOf };
+}
+
+/**
+ * `lineOf` for a config that loaded, without keeping its YAML document: the
+ * document (every node, pair and range of the file: ~2.5 KB per route, 5 MB
+ * for 2,000 routes, #17) is parsed again from the text when a line is asked
+ * for (only on error paths: a policy name the model lacks, `warden validate`)
+ * and then held weakly. Same lines: `${VAR}` substitution changes values, not
+ * keys or positions.
+ */
+function lazyLineOf(text: string): LoadedConfig['lineOf'] {
+  let held: WeakRef<LoadedConfig['lineOf']> | undefined;
+  return (path) => {
+    let lineOf = held?.deref();
+    if (!lineOf) {
+      lineOf = lineTools(text).lineOf;
+      held = new WeakRef(lineOf);
+    }
+    return lineOf(path);
+  };
 }
 
 /** Whether `path` is one of `reported`, or inside or around one (then its problem is already said). */
