@@ -40,8 +40,20 @@ function referencesBody(route: RouteConfig): boolean {
   return text.includes('{body.') || text.includes('{body}');
 }
 
+/** A route without `upstream.headers` (most): one shared empty list and name set, not two objects per route. */
+const NO_HEADERS: ReadonlyArray<[string, string]> = Object.freeze([]);
+const NO_HEADER_NAMES: ReadonlySet<string> = new Set();
+
 /** Compile all routes (config is already validated, so patterns compile). */
 export function compileRoutes(config: Config): CompiledRoute[] {
+  // Routes mostly share a few upstreams: one string per distinct origin and host, not one per route.
+  const interned = new Map<string, string>();
+  const intern = (s: string): string => {
+    const had = interned.get(s);
+    if (had !== undefined) return had;
+    interned.set(s, s);
+    return s;
+  };
   return config.routes.map((route, index) => {
     const pattern = compilePattern(route.match.path);
     const upstream = new URL(route.upstream.url);
@@ -54,8 +66,8 @@ export function compileRoutes(config: Config): CompiledRoute[] {
       config: route,
       pattern,
       methods: route.match.methods ? new Set(route.match.methods) : null,
-      origin: upstream.origin,
-      host: upstream.host,
+      origin: intern(upstream.origin),
+      host: intern(upstream.host),
       basePath: upstream.pathname.replace(/\/+$/, ''),
       stripSegments,
       timeoutMs: route.upstream.timeout ?? config.server.limits.request_timeout,
@@ -64,10 +76,15 @@ export function compileRoutes(config: Config): CompiledRoute[] {
       queryReads: queryReadsOf(
         strings({ ...route, match: undefined, upstream: undefined }),
       ) /* every template and rule of the route, whichever feature owns it */,
-      headers: Object.freeze(Object.entries(route.upstream.headers ?? {})),
-      headerNames: headerNames(Object.entries(route.upstream.headers ?? {})),
+      ...routeHeaders(route),
     };
   });
+}
+
+function routeHeaders(route: RouteConfig): Pick<CompiledRoute, 'headers' | 'headerNames'> {
+  const headers = Object.entries(route.upstream.headers ?? {});
+  if (headers.length === 0) return { headers: NO_HEADERS, headerNames: NO_HEADER_NAMES };
+  return { headers: Object.freeze(headers), headerNames: headerNames(headers) };
 }
 
 /** The upstream path for a canonical path and query. */
