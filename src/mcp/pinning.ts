@@ -195,15 +195,33 @@ export interface CachedToolPins extends ToolPins {
  * remembered (a blocked tool is always re-read, so an accept takes effect at
  * once); a definition change seen by any instance's tools/list is published
  * and drops the entry everywhere, and `ttlMs` bounds a lost message.
+ *
+ * One store read per tool at a time: requests that miss while a read is in
+ * flight wait for it (at each expiry every concurrent tools/call of a busy
+ * tool used to read the store and parse the record, a burst per TTL), and a
+ * remembered entry in the last quarter of its TTL is re-read in the background
+ * by the request that sees it, so a busy tool's calls keep deciding without a
+ * promise. A change (`forget`) drops the read in flight with the entry: later
+ * misses read afresh, and what that read finds is not remembered (it may
+ * predate the change).
  */
-export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1_000, maxEntries = 10_000): Promise<CachedToolPins> {
+export async function withPinStatusCache(
+  pins: ToolPins,
+  store: Store,
+  ttlMs = 1_000,
+  maxEntries = 10_000,
+  now: () => number = Date.now,
+): Promise<CachedToolPins> {
   // Route → tool → until (ms): a tools/call looks its tool up without building a key string.
   const pinnedUntil = new Map<string, Map<string, number>>();
   let entries = 0;
+  // Store reads in flight, by keyOf(route, tool).
+  const reading = new Map<string, Promise<PinStatus>>();
   const keyOf = (route: string, tool: string) => `${encodeURIComponent(route)}:${encodeURIComponent(tool)}`;
   const forget = (route: string, tool: string) => {
     const tools = pinnedUntil.get(route);
     if (tools?.delete(tool)) entries--;
+    if (reading.size > 0) reading.delete(keyOf(route, tool));
   };
   const remember = (route: string, tool: string) => {
     if (entries >= maxEntries) {
@@ -213,7 +231,28 @@ export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1
     let tools = pinnedUntil.get(route);
     if (!tools) pinnedUntil.set(route, (tools = new Map()));
     if (!tools.has(tool)) entries++;
-    tools.set(tool, Date.now() + ttlMs);
+    tools.set(tool, now() + ttlMs);
+  };
+  /** The tool's status from the store, one read at a time (see above); remembered when `pinned` and not dropped meanwhile. */
+  const read = (route: string, tool: string): Promise<PinStatus> => {
+    const key = keyOf(route, tool);
+    const inFlight = reading.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const pending = pins.status(route, tool);
+    reading.set(key, pending);
+    // Registered before any caller awaits: the entry is updated before they go on.
+    pending.then(
+      (status) => {
+        if (reading.get(key) !== pending) return; // dropped by a change while reading
+        reading.delete(key);
+        if (status === 'pinned') remember(route, tool);
+        else forget(route, tool);
+      },
+      () => {
+        if (reading.get(key) === pending) reading.delete(key);
+      },
+    );
+    return pending;
   };
   const unsubscribe = await store.subscribe(PINS_CHANGED, (key) => {
     // The key is keyOf(route, tool): both parts are URI-encoded, so the first ':' separates them.
@@ -225,9 +264,16 @@ export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1
       /* not a key this code published */
     }
   });
+  /** Remaining time under which a remembered entry is re-read in the background. */
+  const refreshMs = ttlMs / 4;
   const peek = (route: string, tool: string): 'pinned' | undefined => {
     const until = pinnedUntil.get(route)?.get(tool);
-    return until !== undefined && until > Date.now() ? 'pinned' : undefined;
+    if (until === undefined) return undefined;
+    const left = until - now();
+    if (left <= 0) return undefined;
+    // A failed background read changes nothing: the entry expires as it would have.
+    if (left < refreshMs) read(route, tool).catch(() => undefined);
+    return 'pinned';
   };
   return {
     ...pins,
@@ -243,13 +289,11 @@ export async function withPinStatusCache(pins: ToolPins, store: Store, ttlMs = 1
     peek,
     async status(route, tool) {
       if (peek(route, tool) === 'pinned') return 'pinned';
-      const status = await pins.status(route, tool);
-      if (status === 'pinned') remember(route, tool);
-      else forget(route, tool);
-      return status;
+      return read(route, tool);
     },
     async close() {
       pinnedUntil.clear();
+      reading.clear();
       entries = 0;
       await unsubscribe();
     },

@@ -6,6 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../../src/store/redis.js';
+import { createMemoryStore } from '../../src/store/memory.js';
 import { createToolPins, withPinStatusCache } from '../../src/mcp/pinning.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Store } from '../../src/store/store.js';
@@ -56,5 +57,99 @@ describe('pin status cache', () => {
     expect(await a.status('ops', 'wipe')).toBe('changed');
     await createToolPins(stores[stores.length - 1]).accept('ops', 'wipe');
     expect(await a.status('ops', 'wipe')).toBe('pinned');
+  });
+});
+
+/** A memory store whose reads are counted and, while `hold` is set, wait for it. */
+function countingStore() {
+  const inner = createMemoryStore();
+  const counter = { reads: 0, hold: null as Promise<void> | null };
+  const store: Store = {
+    ...inner,
+    async get(key) {
+      counter.reads++;
+      const hold = counter.hold;
+      const value = await inner.get(key);
+      if (hold) await hold;
+      return value;
+    },
+  };
+  return { store, inner, counter };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('pin status cache reads', () => {
+  const tool = { name: 'lookup', description: 'Look a thing up.', inputSchema: { type: 'object' } };
+
+  it('concurrent tools/calls after an expiry share one store read', async () => {
+    const { store, inner, counter } = countingStore();
+    let clock = 1_000_000;
+    const pins = await withPinStatusCache(createToolPins(store), store, 300, 10_000, () => clock);
+    try {
+      await pins.observe('api', [tool]);
+      expect(await pins.status('api', 'lookup')).toBe('pinned');
+      clock += 350; // expired
+      const before = counter.reads;
+      const statuses = await Promise.all(Array.from({ length: 20 }, () => pins.status('api', 'lookup')));
+      expect(statuses.every((s) => s === 'pinned')).toBe(true);
+      expect(counter.reads - before).toBe(1);
+      expect(pins.peek('api', 'lookup')).toBe('pinned');
+    } finally {
+      await pins.close();
+      await inner.close();
+    }
+  });
+
+  it('a busy tool is re-read before its entry expires, and stays decided without a promise', async () => {
+    const { store, inner, counter } = countingStore();
+    let clock = 1_000_000;
+    const pins = await withPinStatusCache(createToolPins(store), store, 1000, 10_000, () => clock);
+    try {
+      await pins.observe('api', [tool]);
+      expect(await pins.status('api', 'lookup')).toBe('pinned');
+      const before = counter.reads;
+      clock += 500;
+      expect(pins.peek('api', 'lookup')).toBe('pinned');
+      await sleep(10);
+      expect(counter.reads - before).toBe(0); // not yet in the last quarter
+      clock += 300; // in the last quarter of the TTL
+      expect(pins.peek('api', 'lookup')).toBe('pinned');
+      expect(pins.peek('api', 'lookup')).toBe('pinned'); // one read in flight, not two
+      await sleep(10);
+      expect(counter.reads - before).toBe(1);
+      clock += 300; // past the first entry's expiry: the re-read renewed it
+      expect(pins.peek('api', 'lookup')).toBe('pinned');
+      clock += 1000; // and it expires in its turn
+      expect(pins.peek('api', 'lookup')).toBeUndefined();
+    } finally {
+      await pins.close();
+      await inner.close();
+    }
+  });
+
+  it('a read in flight when a change is seen is not remembered, and later calls read afresh', async () => {
+    const { store, inner, counter } = countingStore();
+    const pins = await withPinStatusCache(createToolPins(store), store, 40);
+    try {
+      await pins.observe('api', [tool]);
+      await sleep(60); // nothing remembered
+      let release!: () => void;
+      counter.hold = new Promise<void>((r) => (release = r));
+      const stale = pins.status('api', 'lookup'); // reads the pinned record, then waits
+      await sleep(5);
+      counter.hold = null;
+      // The definition changes (seen by this instance's tools/list) while that read is held.
+      expect((await pins.observe('api', [{ ...tool, description: 'Look anything up, then delete it.' }])).get('lookup')).toBe('changed');
+      const fresh = pins.status('api', 'lookup'); // must not join the stale read
+      release();
+      expect(await stale).toBe('pinned'); // it began before the change
+      expect(await fresh).toBe('changed');
+      expect(pins.peek('api', 'lookup')).toBeUndefined();
+      expect(await pins.status('api', 'lookup')).toBe('changed');
+    } finally {
+      await pins.close();
+      await inner.close();
+    }
   });
 });
