@@ -36,16 +36,44 @@ export const NOT_WAITING = -1;
  * times out at the first sweep where (t - k - 1) × tickMs ≥ timeoutMs, i.e.
  * at most two ticks late. The interval runs only while exchanges are live.
  */
+/**
+ * Where an exchange sits in Deadlines' slots (a property of the exchange itself,
+ * so that adding and deleting touch no table).
+ */
+const SLOT = Symbol('deadline slot');
+type Slotted = Deadline & { [SLOT]?: number };
+
+/**
+ * Why slots and not a Set (#17, G3's peak RSS): a Set whose entries churn (one
+ * add and one delete per request) is rehashed into a new table every few
+ * hundred requests, and V8 leaves the old table pointing at the new one (for
+ * iterators). Once a table was in the old generation (a mark-compact under
+ * load moves it there), each dead old table kept the next one alive through
+ * every scavenge, that one the next, and each table the exchanges (request,
+ * response, headers) it held when it was replaced: ~15 % of all allocation
+ * was promoted, a mark-compact came every second or two, and after one V8
+ * let the old generation grow to 4× its live size (180–200 MB of RSS against
+ * ~115). An array of slots grows to the largest number of exchanges in flight
+ * and keeps no link from one request's data to another's.
+ */
 export class Deadlines {
   /** Sweeps so far. */
   tick = 0;
-  private readonly live = new Set<Deadline>();
+  /** Live exchanges; a slot freed by delete is undefined until add reuses it. */
+  private readonly slots: Array<Deadline | undefined> = [];
+  private readonly freeSlots: number[] = [];
+  private live = 0;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(readonly tickMs: number) {}
 
   add(deadline: Deadline): void {
-    this.live.add(deadline);
+    const d = deadline as Slotted;
+    if (d[SLOT] !== undefined && this.slots[d[SLOT]] === deadline) return;
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slots.length;
+    this.slots[slot] = deadline;
+    d[SLOT] = slot;
+    this.live++;
     if (this.timer === null) {
       this.timer = setInterval(() => this.sweep(), this.tickMs);
       this.timer.unref();
@@ -53,19 +81,36 @@ export class Deadlines {
   }
 
   delete(deadline: Deadline): void {
-    this.live.delete(deadline);
+    const d = deadline as Slotted;
+    const slot = d[SLOT];
+    if (slot === undefined || this.slots[slot] !== deadline) return;
+    this.slots[slot] = undefined;
+    d[SLOT] = undefined;
+    this.freeSlots.push(slot);
+    this.live--;
+  }
+
+  /** Exchanges under a deadline now. */
+  get size(): number {
+    return this.live;
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    // Nothing live: start the next busy spell with empty slots (a burst's length is not kept).
+    if (this.live === 0) this.slots.length = this.freeSlots.length = 0;
   }
 
   private sweep(): void {
     // Stop after a quiet tick; the next request starts the interval again.
-    if (this.live.size === 0) return this.stop();
+    if (this.live === 0) return this.stop();
     const tick = ++this.tick;
     const tickMs = this.tickMs;
-    for (const d of this.live) if (d.armedAt !== NOT_WAITING && (tick - d.armedAt - 1) * tickMs >= d.timeoutMs) d.timeOut();
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) {
+      const d = slots[i];
+      if (d !== undefined && d.armedAt !== NOT_WAITING && (tick - d.armedAt - 1) * tickMs >= d.timeoutMs) d.timeOut();
+    }
   }
 }
