@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { DROPPED_UPSTREAM_HEADERS, downstreamRawHeaders, headerNames, isValidHost, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { DROPPED_UPSTREAM_HEADERS, downstreamRawHeaders, headerNames, isValidHost, latin1Value, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import { isTrusted, trustedProxies } from './trust.js';
 
 const info: ForwardingInfo = {
@@ -309,5 +309,31 @@ describe('downstreamRawHeaders', () => {
   it('reports an event stream', () => {
     expect(downstreamRawHeaders(raw('Content-Type', 'text/event-stream; charset=utf-8'), 'r').eventStream).toBe(true);
     expect(downstreamRawHeaders(raw('content-type', 'text/plain'), 'r').eventStream).toBe(false);
+  });
+  it('gives every answer its own values, byte for byte, while it reuses the strings of the answer before (values by position)', () => {
+    // Same names, same lengths, one byte different at the start, the middle or the end: each answer must see its own value.
+    const answers = [
+      ['Server', 'nginx/1.22.1', 'Date', 'Mon, 30 Nov 2026 14:43:55 GMT', 'Content-Length', '1024', 'X-Note', 'caf\u00e9'],
+      ['Server', 'nginx/1.22.1', 'Date', 'Mon, 30 Nov 2026 14:43:56 GMT', 'Content-Length', '1025', 'X-Note', 'caf\u00ea'],
+      ['Server', 'Nginx/1.22.1', 'Date', 'Mon, 30 Nov 2026 14:43:56 GMT', 'Content-Length', '2025', 'X-Note', 'caf\u00ea'],
+      ['Server', 'nginx/1.22.1', 'Date', 'Mon, 30 Nov 2026 14:43:55 GMT', 'Content-Length', '1024', 'X-Note', 'caf\u00e9'],
+      // The same positions holding other fields (another upstream), shorter and longer values.
+      ['Content-Type', 'text/plain', 'ETag', '"v1"', 'Content-Length', '10240', 'X-Note', 'cafe'],
+    ];
+    for (let round = 0; round < 2; round++)
+      for (const pairs of answers) {
+        const expected: string[] = [];
+        for (let i = 0; i < pairs.length; i += 2) expected.push(pairs[i].toLowerCase(), pairs[i + 1]);
+        expect(downstreamRawHeaders(raw(...pairs), 'r').headers).toEqual([...expected, 'x-request-id', 'r']);
+      }
+  });
+
+  it('latin1Value is toString("latin1") for any bytes, position and length', () => {
+    const values = [Buffer.from([]), Buffer.from([0x61]), Buffer.from([0x62]), Buffer.from([0x00, 0xff, 0x80, 0x7f]), Buffer.from([0x00, 0xff, 0x80, 0x7e])];
+    const long = Buffer.alloc(300, 0x61);
+    const longer = Buffer.from(long);
+    longer[299] = 0x62;
+    for (const slot of [0, 1, 31, 32, 100])
+      for (const v of [...values, long, longer, ...values.reverse()]) expect(latin1Value(v, slot)).toBe(v.toString('latin1'));
   });
 });
