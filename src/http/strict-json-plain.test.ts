@@ -101,6 +101,7 @@ describe('isOwnSerialization (forward the body as read, not serialized again)', 
       [{ a: -1.5e-7, b: 1e21, c: 'é 😀 \u2028' }, null, true, false, [], {}],
       { __proto__: null, x01: 0 },
       '',
+      [0, -1, 7, 123456789012345, -123456789012345, 9007199254740991, 1000000000000000],
     ])
       expect(own(JSON.stringify(v)), JSON.stringify(v)).toBe(true);
   });
@@ -113,6 +114,9 @@ describe('isOwnSerialization (forward the body as read, not serialized again)', 
     ['-0', '[-0]'],
     ['an exponent', '[1e21]'],
     ['a big integer', '[12345678901234567890]'],
+    ['a 16-digit integer JavaScript prints otherwise', '[9007199254740993]'],
+    ['a negative 16-digit integer JavaScript prints otherwise', '[-9007199254740993]'],
+    ['a 16-digit integer key-value pair printed otherwise', '{"a":1234567890123456789}'],
     ['an integer key (listed first by V8)', '{"b":1,"1":2}'],
     ['an empty key', '{"":1}'],
   ])('is false with %s', (_what, text) => {

@@ -367,6 +367,12 @@ export function prettyJsonText(text: string, indent = 2): string | null {
 const isNumberByte = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
 
 /**
+ * Digits an integer token may have and still print as written: every integer
+ * below 10^15 (< 2^53) is exact and JavaScript prints it in full.
+ */
+const EXACT_DIGITS = 15;
+
+/**
  * Whether `bytes`, a strict JSON text (parseStrictJson accepted it), are
  * exactly what `JSON.stringify` writes for the value they parse to, as UTF-8:
  * then that text can be forwarded as read instead of serialized again (it is
@@ -374,6 +380,11 @@ const isNumberByte = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2d || c 
  * escapes (no backslash), with every number as JavaScript prints it, and
  * without an all-digit key (V8 lists integer keys first, so JSON.stringify
  * could reorder them). False is always safe: the caller serializes.
+ *
+ * One pass in JavaScript (a native indexOf per string cost more than the
+ * bytes of a short string); an integer of at most EXACT_DIGITS digits without
+ * a leading zero, other than -0, prints as written, so only other numbers are
+ * printed to compare.
  */
 export function isOwnSerialization(bytes: Buffer): boolean {
   if (bytes.indexOf(0x5c) >= 0) return false;
@@ -382,8 +393,9 @@ export function isOwnSerialization(bytes: Buffer): boolean {
   while (i < n) {
     const c = bytes[i];
     if (c === 0x22) {
-      const end = bytes.indexOf(0x22, i + 1);
-      if (end < 0) return false;
+      let end = i + 1;
+      while (end < n && bytes[end] !== 0x22) end++;
+      if (end >= n) return false;
       if (bytes[end + 1] === 0x3a) {
         // A key: all digits (or empty) could be an integer key.
         let digits = true;
@@ -392,10 +404,20 @@ export function isOwnSerialization(bytes: Buffer): boolean {
       }
       i = end + 1;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const first = c === 0x2d ? i + 1 : i;
       let j = i + 1;
-      while (j < n && isNumberByte(bytes[j])) j++;
-      const written = bytes.toString('latin1', i, j);
-      if (String(Number(written)) !== written) return false;
+      let integer = true;
+      while (j < n && isNumberByte(bytes[j])) {
+        const d = bytes[j];
+        if (d < 0x30 || d > 0x39) integer = false;
+        j++;
+      }
+      const digits = j - first;
+      const exact = integer && digits >= 1 && digits <= EXACT_DIGITS && (bytes[first] !== 0x30 || (digits === 1 && first === i));
+      if (!exact) {
+        const written = bytes.toString('latin1', i, j);
+        if (String(Number(written)) !== written) return false;
+      }
       i = j;
     } else if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) return false;
     else i++;
