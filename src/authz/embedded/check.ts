@@ -11,8 +11,8 @@
 
 import { FgaError, FGA_ERROR } from './errors.js';
 import { typeOf, type UserParts } from './ids.js';
-import type { CompactTupleIndex, ModelIds, NodeOverlay } from './compact-index.js';
-import type { RelationDef, Rewrite, TypeSystem } from './typesystem.js';
+import type { CompactTupleIndex, DefPlan, ModelIds, NodeOverlay, RewritePlan } from './compact-index.js';
+import type { TypeSystem } from './typesystem.js';
 
 /** Outcome of one sub-check: denied, allowed, or denied because the path came back to itself. */
 export const Outcome = {
@@ -80,41 +80,42 @@ export function resolveCheck(scope: CheckScope, node: number, rel: number, depth
   for (let i = 0; i < path.length; i++) if (path[i] === key) return Outcome.Cycle;
   // A userset is a member of itself (`document:1#viewer` is a viewer of document:1).
   if (scope.userRel !== 0 && rel === scope.userRel && node === scope.userNode) return Outcome.True;
-  const def = scope.ids.def(scope.nodes.type(node), rel);
-  if (!def) throw new Error(`relation '${scope.ids.relNames[rel]}' undefined for object type '${typeOf(scope.nodes.name(node))}'`);
+  const plan = scope.ids.plan(scope.nodes.type(node), rel);
+  if (!plan) throw new Error(`relation '${scope.ids.relNames[rel]}' undefined for object type '${typeOf(scope.nodes.name(node))}'`);
+  const def = plan.def;
   // The model graph says this user type can never reach this relation: skip reading tuples.
   if (!def.reachableFrom.has(scope.userLabel) && (scope.wildcardLabel === undefined || !def.reachableFrom.has(scope.wildcardLabel))) {
     return Outcome.False;
   }
   path.push(key);
   try {
-    return checkRewrite(scope, node, rel, def, def.rewrite, depth);
+    return checkRewrite(scope, node, rel, plan, plan.rewrite, depth);
   } finally {
     path.pop();
   }
 }
 
-function relId(scope: CheckScope, name: string): number {
-  const id = scope.ids.rel(name);
+/** `id`, the model's id of relation `name`; throws when no type defines it (-1). */
+function relId(id: number, name: string): number {
   if (id < 0) throw new Error(`relation '${name}' is not defined by any type`);
   return id;
 }
 
-function checkRewrite(scope: CheckScope, node: number, rel: number, def: RelationDef, rw: Rewrite, depth: number): Outcome {
+function checkRewrite(scope: CheckScope, node: number, rel: number, plan: DefPlan, rw: RewritePlan, depth: number): Outcome {
   switch (rw.kind) {
     case 'this':
-      return checkDirect(scope, node, rel, def, depth);
+      return checkDirect(scope, node, rel, plan, depth);
     case 'computed':
       // A computed userset is the same object under another name: no dispatch, no depth.
-      return resolveCheck(scope, node, relId(scope, rw.relation), depth);
+      return resolveCheck(scope, node, relId(rw.relId, rw.relation), depth);
     case 'ttu':
-      return anyHopAllows(scope, node, def, relId(scope, rw.tupleset), scope.ids.rel(rw.computed), depth);
+      return anyHopAllows(scope, node, plan, relId(rw.tuplesetId, rw.tupleset), rw.computedId, depth);
     case 'union': {
       let cycle = false;
       let error: unknown;
       for (const child of rw.children) {
         try {
-          const r = checkRewrite(scope, node, rel, def, child, depth);
+          const r = checkRewrite(scope, node, rel, plan, child, depth);
           if (r === Outcome.True) return Outcome.True;
           if (r === Outcome.Cycle) cycle = true;
         } catch (err) {
@@ -128,7 +129,7 @@ function checkRewrite(scope: CheckScope, node: number, rel: number, def: Relatio
       let error: unknown;
       for (const child of rw.children) {
         try {
-          const r = checkRewrite(scope, node, rel, def, child, depth);
+          const r = checkRewrite(scope, node, rel, plan, child, depth);
           if (r !== Outcome.True) return r; // a denying operand wins over errors
         } catch (err) {
           if (error === undefined) error = err;
@@ -140,13 +141,13 @@ function checkRewrite(scope: CheckScope, node: number, rel: number, def: Relatio
     case 'difference': {
       let baseError: unknown;
       try {
-        const base = checkRewrite(scope, node, rel, def, rw.base, depth);
+        const base = checkRewrite(scope, node, rel, plan, rw.base, depth);
         if (base !== Outcome.True) return base;
       } catch (err) {
         baseError = err;
       }
       try {
-        const sub = checkRewrite(scope, node, rel, def, rw.subtract, depth);
+        const sub = checkRewrite(scope, node, rel, plan, rw.subtract, depth);
         // A subtracted operand that is allowed, or that cycled, denies.
         if (sub === Outcome.True) return Outcome.False;
         if (sub === Outcome.Cycle) return Outcome.Cycle;
@@ -160,7 +161,8 @@ function checkRewrite(scope: CheckScope, node: number, rel: number, def: Relatio
 }
 
 /** Direct assignment: the exact tuple, a `type:*` wildcard, and userset tuples, as one union. */
-function checkDirect(scope: CheckScope, node: number, rel: number, def: RelationDef, depth: number): Outcome {
+function checkDirect(scope: CheckScope, node: number, rel: number, plan: DefPlan, depth: number): Outcome {
+  const def = plan.def;
   const user = scope.user;
   let cycle = false;
   let error: unknown;
@@ -189,7 +191,7 @@ function checkDirect(scope: CheckScope, node: number, rel: number, def: Relation
   }
   if (def.usersetRefs.size > 0) {
     try {
-      const r = anyHopAllows(scope, node, def, rel, -1, depth);
+      const r = anyHopAllows(scope, node, plan, rel, -1, depth);
       if (r === Outcome.True) return Outcome.True;
       if (r === Outcome.Cycle) cycle = true;
     } catch (err) {
@@ -231,9 +233,10 @@ function publicWildcardHolds(scope: CheckScope, node: number, rel: number): bool
  * else False. Condition errors are swallowed once any tuple passed; an engine
  * error is rethrown only when no hop allowed.
  */
-function anyHopAllows(scope: CheckScope, node: number, def: RelationDef, rel: number, computed: number, depth: number): Outcome {
+function anyHopAllows(scope: CheckScope, node: number, plan: DefPlan, rel: number, computed: number, depth: number): Outcome {
   const usersets = computed === -1;
-  const allowed = def.usersetRelationsByType;
+  const allowed = plan.usersetAllowed;
+  const relCount = scope.ids.relCount;
   const ids = scope.ids;
   const nodes = scope.nodes;
   let cycle = false;
@@ -251,10 +254,11 @@ function anyHopAllows(scope: CheckScope, node: number, def: RelationDef, rel: nu
     for (let i = usersets ? index.usersetStart(b) : index.start(b), end = index.end(b); i < end; i++) {
       const t = list[i];
       const userNode = tUser[t];
+      const userType = nodes.type(userNode);
       let hopRel: number;
       if (usersets) {
         hopRel = tURel[t];
-        if (allowed.get(ids.typeNames[nodes.type(userNode)])?.has(ids.relNames[hopRel]) !== true) continue;
+        if (userType < 0 || allowed[userType * relCount + hopRel] !== 1) continue;
       } else hopRel = computed;
       if (index.tCond[t] >= 0) {
         try {
@@ -266,14 +270,14 @@ function anyHopAllows(scope: CheckScope, node: number, def: RelationDef, rel: nu
       }
       passed = true;
       // Parents whose type lacks the computed relation are skipped, not errors.
-      if (!usersets && (hopRel < 0 || ids.def(nodes.type(userNode), hopRel) === undefined)) continue;
+      if (!usersets && (hopRel < 0 || ids.def(userType, hopRel) === undefined)) continue;
       try {
         const r = resolveCheck(scope, userNode, hopRel, depth + 1);
         if (r === Outcome.True) return Outcome.True;
         // A self-recursive hop (group#member → group#member, or `viewer from parent`
         // inside `viewer` with a parent of the same type) is resolved by OpenFGA's
         // recursive strategy, which tracks visited usersets instead of flagging cycles.
-        if (r === Outcome.Cycle && (scope.user.isUserset || ids.typeNames[nodes.type(userNode)] !== def.type || ids.relNames[hopRel] !== def.name)) {
+        if (r === Outcome.Cycle && (scope.user.isUserset || userType !== plan.typeId || hopRel !== plan.relId)) {
           cycle = true;
         }
       } catch (err) {

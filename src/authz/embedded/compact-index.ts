@@ -17,7 +17,33 @@
  */
 
 import { isValidUserset, splitObjectRelation, typeOf } from './ids.js';
-import type { RelationDef, TypeSystem } from './typesystem.js';
+import type { RelationDef, Rewrite, TypeSystem } from './typesystem.js';
+
+/**
+ * A rewrite with its relation names as ids (`ModelIds.rel`; -1 for a name no
+ * type defines), so a resolution step compares and indexes numbers instead of
+ * looking strings up. The names stay for messages.
+ */
+export type RewritePlan =
+  | { readonly kind: 'this' }
+  | { readonly kind: 'computed'; readonly relation: string; readonly relId: number }
+  | { readonly kind: 'ttu'; readonly tupleset: string; readonly tuplesetId: number; readonly computedId: number }
+  | { readonly kind: 'union'; readonly children: readonly RewritePlan[] }
+  | { readonly kind: 'intersection'; readonly children: readonly RewritePlan[] }
+  | { readonly kind: 'difference'; readonly base: RewritePlan; readonly subtract: RewritePlan };
+
+/** A relation definition with the ids a check needs (see `ModelIds.plan`). */
+export interface DefPlan {
+  readonly def: RelationDef;
+  readonly typeId: number;
+  readonly relId: number;
+  readonly rewrite: RewritePlan;
+  /**
+   * `usersetAllowed[typeId * relCount + relId]` is 1 when the restrictions allow
+   * the userset `type#relation` (the same as `def.usersetRelationsByType`).
+   */
+  readonly usersetAllowed: Uint8Array;
+}
 
 /** A tuple's condition as written. */
 export interface TupleCondition {
@@ -33,6 +59,8 @@ export class ModelIds {
   readonly relNames: string[] = [''];
   /** `defs[typeId * relCount + relId]`. */
   private readonly defs: (RelationDef | undefined)[];
+  /** `plans[typeId * relCount + relId]`: the same definitions, compiled to ids. */
+  private readonly plans: (DefPlan | undefined)[];
 
   constructor(ts: TypeSystem) {
     for (const [type, rels] of ts.types) {
@@ -51,6 +79,36 @@ export class ModelIds {
       const t = this.typeIds.get(type) as number;
       for (const [rel, def] of rels) this.defs[t * this.relCount + (this.relIds.get(rel) as number)] = def;
     }
+    this.plans = this.defs.map((def, i) => (def === undefined ? undefined : this.compile(def, i)));
+  }
+
+  private compile(def: RelationDef, at: number): DefPlan {
+    const relCount = this.relCount;
+    const usersetAllowed = new Uint8Array(this.typeNames.length * relCount);
+    for (const [type, rels] of def.usersetRelationsByType) {
+      const t = this.type(type);
+      if (t < 0) continue;
+      for (const rel of rels) {
+        const r = this.rel(rel);
+        if (r > 0) usersetAllowed[t * relCount + r] = 1;
+      }
+    }
+    const plan = (rw: Rewrite): RewritePlan => {
+      switch (rw.kind) {
+        case 'this':
+          return rw;
+        case 'computed':
+          return { kind: 'computed', relation: rw.relation, relId: this.rel(rw.relation) };
+        case 'ttu':
+          return { kind: 'ttu', tupleset: rw.tupleset, tuplesetId: this.rel(rw.tupleset), computedId: this.rel(rw.computed) };
+        case 'union':
+        case 'intersection':
+          return { kind: rw.kind, children: rw.children.map(plan) };
+        case 'difference':
+          return { kind: 'difference', base: plan(rw.base), subtract: plan(rw.subtract) };
+      }
+    };
+    return { def, typeId: Math.floor(at / relCount), relId: at % relCount, rewrite: plan(def.rewrite), usersetAllowed };
   }
 
   get relCount(): number {
@@ -72,6 +130,12 @@ export class ModelIds {
     if (typeId < 0 || relId <= 0) return undefined;
     return this.defs[typeId * this.relCount + relId];
   }
+
+  /** `def(typeId, relId)` compiled to ids, if the model has it. */
+  plan(typeId: number, relId: number): DefPlan | undefined {
+    if (typeId < 0 || relId <= 0) return undefined;
+    return this.plans[typeId * this.relCount + relId];
+  }
 }
 
 /** FNV-1a over UTF-16 code units. */
@@ -84,14 +148,17 @@ function hashOf(s: string): number {
 /**
  * Interned node names (objects and user objects) with their type ids, in an
  * open-addressing hash table of Int32Arrays: a million names cost their
- * strings plus 16 bytes each, and interning is a few times faster than a Map
- * of that size.
+ * strings plus 12 bytes each, and interning is a few times faster than a Map
+ * of that size. A slot holds the id and the hash side by side (`slots[2j]`,
+ * `slots[2j + 1]`), so a probe reads one cache line before the name itself:
+ * at a million names, every lookup of a new object is a handful of cache
+ * misses, and they are most of its cost.
  */
 export class Nodes {
   readonly names: string[] = [];
-  private slots: Int32Array = new Int32Array(1024).fill(-1);
+  /** Pairs (id or -1, hash). */
+  private slots: Int32Array = emptySlots(1024);
   private mask = 1023;
-  private hashes: Int32Array = new Int32Array(512);
   private typeCol: Int32Array = new Int32Array(512);
 
   constructor(readonly model: ModelIds) {}
@@ -106,9 +173,9 @@ export class Nodes {
     const slots = this.slots;
     const mask = this.mask;
     for (let j = h & mask; ; j = (j + 1) & mask) {
-      const id = slots[j];
+      const id = slots[2 * j];
       if (id < 0) return -1;
-      if (this.hashes[id] === h && this.names[id] === name) return id;
+      if (slots[2 * j + 1] === h && this.names[id] === name) return id;
     }
   }
 
@@ -116,23 +183,21 @@ export class Nodes {
   intern(name: string): number {
     const h = hashOf(name);
     const mask = this.mask;
+    const slots = this.slots;
     let j = h & mask;
     for (; ; j = (j + 1) & mask) {
-      const known = this.slots[j];
+      const known = slots[2 * j];
       if (known < 0) break;
-      if (this.hashes[known] === h && this.names[known] === name) return known;
+      if (slots[2 * j + 1] === h && this.names[known] === name) return known;
     }
     const id = this.names.length;
     this.names.push(name);
-    if (id === this.hashes.length) {
-      this.hashes = grown(this.hashes, id * 2);
-      this.typeCol = grown(this.typeCol, id * 2);
-    }
-    this.hashes[id] = h;
+    if (id === this.typeCol.length) this.typeCol = grown(this.typeCol, id * 2);
     this.typeCol[id] = this.model.type(typeOf(name));
-    this.slots[j] = id;
+    slots[2 * j] = id;
+    slots[2 * j + 1] = h;
     // At most half full, so probe runs stay short.
-    if (this.names.length * 2 > this.slots.length) this.rehash();
+    if (this.names.length * 2 > mask + 1) this.rehash();
     return id;
   }
 
@@ -141,16 +206,29 @@ export class Nodes {
   }
 
   private rehash(): void {
-    const slots = new Int32Array(this.slots.length * 2).fill(-1);
-    const mask = slots.length - 1;
-    for (let id = 0; id < this.names.length; id++) {
-      let j = this.hashes[id] & mask;
-      while (slots[j] >= 0) j = (j + 1) & mask;
-      slots[j] = id;
+    const old = this.slots;
+    const size = (this.mask + 1) * 2;
+    const slots = emptySlots(size);
+    const mask = size - 1;
+    for (let k = 0; k < old.length; k += 2) {
+      const id = old[k];
+      if (id < 0) continue;
+      const h = old[k + 1];
+      let j = h & mask;
+      while (slots[2 * j] >= 0) j = (j + 1) & mask;
+      slots[2 * j] = id;
+      slots[2 * j + 1] = h;
     }
     this.slots = slots;
     this.mask = mask;
   }
+}
+
+/** A slot table of `size` empty (id -1) slots. */
+function emptySlots(size: number): Int32Array {
+  const slots = new Int32Array(2 * size);
+  for (let j = 0; j < slots.length; j += 2) slots[j] = -1;
+  return slots;
 }
 
 function grown(a: Int32Array, size: number): Int32Array {
