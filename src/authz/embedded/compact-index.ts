@@ -32,6 +32,55 @@ export type RewritePlan =
   | { readonly kind: 'intersection'; readonly children: readonly RewritePlan[] }
   | { readonly kind: 'difference'; readonly base: RewritePlan; readonly subtract: RewritePlan };
 
+/**
+ * Every node of a rewrite plan is one object of this class, whatever its kind:
+ * the walk's reads of `kind` and the other fields then see a single object
+ * shape (a property read over the six shapes of the `RewritePlan` union would
+ * be megamorphic, a lookup per read).
+ */
+class PlanNode {
+  constructor(
+    readonly kind: RewritePlan['kind'],
+    readonly relation: string,
+    readonly relId: number,
+    readonly tupleset: string,
+    readonly tuplesetId: number,
+    readonly computedId: number,
+    readonly children: readonly RewritePlan[],
+    readonly base: RewritePlan | undefined,
+    readonly subtract: RewritePlan | undefined,
+  ) {}
+}
+
+const NO_CHILDREN: readonly RewritePlan[] = Object.freeze([]);
+
+/** A plan node of `kind` with the fields that kind uses; the others keep neutral values. */
+function planNode(
+  kind: RewritePlan['kind'],
+  f: {
+    relation?: string;
+    relId?: number;
+    tupleset?: string;
+    tuplesetId?: number;
+    computedId?: number;
+    children?: readonly RewritePlan[];
+    base?: RewritePlan;
+    subtract?: RewritePlan;
+  } = {},
+): RewritePlan {
+  return new PlanNode(
+    kind,
+    f.relation ?? '',
+    f.relId ?? -1,
+    f.tupleset ?? '',
+    f.tuplesetId ?? -1,
+    f.computedId ?? -1,
+    f.children ?? NO_CHILDREN,
+    f.base,
+    f.subtract,
+  ) as unknown as RewritePlan;
+}
+
 /** A relation definition with the ids a check needs (see `ModelIds.plan`). */
 export interface DefPlan {
   readonly def: RelationDef;
@@ -96,16 +145,16 @@ export class ModelIds {
     const plan = (rw: Rewrite): RewritePlan => {
       switch (rw.kind) {
         case 'this':
-          return rw;
+          return planNode('this');
         case 'computed':
-          return { kind: 'computed', relation: rw.relation, relId: this.rel(rw.relation) };
+          return planNode('computed', { relation: rw.relation, relId: this.rel(rw.relation) });
         case 'ttu':
-          return { kind: 'ttu', tupleset: rw.tupleset, tuplesetId: this.rel(rw.tupleset), computedId: this.rel(rw.computed) };
+          return planNode('ttu', { tupleset: rw.tupleset, tuplesetId: this.rel(rw.tupleset), computedId: this.rel(rw.computed) });
         case 'union':
         case 'intersection':
-          return { kind: rw.kind, children: rw.children.map(plan) };
+          return planNode(rw.kind, { children: rw.children.map(plan) });
         case 'difference':
-          return { kind: 'difference', base: plan(rw.base), subtract: plan(rw.subtract) };
+          return planNode('difference', { base: plan(rw.base), subtract: plan(rw.subtract) });
       }
     };
     return { def, typeId: Math.floor(at / relCount), relId: at % relCount, rewrite: plan(def.rewrite), usersetAllowed };
