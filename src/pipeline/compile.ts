@@ -61,6 +61,7 @@ export function compileRoutes(config: Config): CompiledRoute[] {
     const isLiteral = !/[:*]/.test(route.match.path);
     const strip = route.upstream.strip_prefix ?? (isLiteral && upstream.pathname !== '/' ? pattern.literalPrefix : '/');
     const stripSegments = strip.split('/').filter(Boolean).length;
+    const extra = routeHeaders(route);
     return {
       index,
       config: route,
@@ -76,7 +77,8 @@ export function compileRoutes(config: Config): CompiledRoute[] {
       queryReads: queryReadsOf(
         strings({ ...route, match: undefined, upstream: undefined }),
       ) /* every template and rule of the route, whichever feature owns it */,
-      ...routeHeaders(route),
+      headers: extra.headers,
+      headerNames: extra.headerNames,
     };
   });
 }

@@ -99,8 +99,9 @@ export function compileRouteTable(routes: readonly CompiledRoute[]): RouteTable 
       if (part === '*' || part.startsWith(':')) at = at.any ??= node();
       else at = addLiteralChild(at, part);
     }
-    if (rest) (at.rest ??= []).push(entry);
-    else (at.end ??= []).push(entry);
+    // A list of one is built as such: push into [] would reserve room for 17.
+    if (rest) at.rest = at.rest ? [...at.rest, entry] : [entry];
+    else at.end = at.end ? [...at.end, entry] : [entry];
   }
 
   // Walk state, reset per lookup (lookups are synchronous, never re-entered).

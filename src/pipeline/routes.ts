@@ -46,7 +46,8 @@ export function compilePattern(source: string): CompiledPattern {
     literals.push(t.value);
   }
   const hasRest = tokens.length > 0 && tokens[tokens.length - 1].kind === 'rest';
-  return new Pattern(source, '/' + literals.join('/'), tokens, hasRest);
+  // A copy of exactly its length (push reserves room for more; the pattern lives as long as its config).
+  return new Pattern(source, '/' + literals.join('/'), tokens.slice(), hasRest);
 }
 
 /**
