@@ -134,11 +134,14 @@ export class LineBatch {
       // Sequence numbers were given out in `add`: the first pending line's is the chain's seq minus the lines pending.
       let seq = chain.seq - this.lines;
       let prev = chain.prev;
+      // Where the previous line's hash is in this batch: a line's prev slot is a copy of those bytes (-1: write the chain head).
+      let prevAt = -1;
       for (let i = 0; i < this.lines; i++, seq++) {
         const m = i * META;
         const start = meta[m];
         const end = meta[m + 2];
-        buf.write(prev, meta[m + 1], HEX, 'latin1');
+        if (prevAt < 0) buf.write(prev, meta[m + 1], HEX, 'latin1');
+        else buf.copyWithin(meta[m + 1], prevAt, prevAt + HEX);
         if (meta[m + 3] === CHECKPOINT) {
           const sig = this.sign!(chain.instance, seq, prev);
           if (sig.length !== SIG_CHARS) throw new Error(`checkpoint signature of ${sig.length} characters, not ${SIG_CHARS}`);
@@ -147,7 +150,8 @@ export class LineBatch {
         }
         prev = sha256HexBytes(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start));
         for (let k = 0; k < HASH_OPEN.length; k++) buf[end + k] = HASH_OPEN[k];
-        buf.write(prev, end + HASH_OPEN.length, HEX, 'latin1');
+        prevAt = end + HASH_OPEN.length;
+        buf.write(prev, prevAt, HEX, 'latin1');
         buf[end + TAIL - 3] = 0x22; // "
         buf[end + TAIL - 2] = 0x7d; // }
         buf[end + TAIL - 1] = 0x0a; // newline
