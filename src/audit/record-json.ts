@@ -18,8 +18,28 @@ export type RecordSerializer = (state: RequestState, err: WardenError | undefine
 
 const str = jsonString;
 
-function checkJson(c: CheckTrace): string {
-  let s = `{"user":${str(c.user)},"relation":${str(c.relation)},"object":${str(c.object)},"allowed":${c.allowed},"engine":${str(c.engine)}`;
+/** Entries a serializer's text cache keeps (the values it caches come from config and the code: routes, methods, engines, relations). */
+const CACHED = 256;
+
+/**
+ * `jsonString` for strings that repeat across requests (route names, methods,
+ * decisions, engines, relations, credential kinds): a Map hit instead of the
+ * scan. Bounded: past CACHED distinct values the rest is escaped per call.
+ */
+function cachedJsonString(): (s: string) => string {
+  const texts = new Map<string, string>();
+  return (s) => {
+    let t = texts.get(s);
+    if (t === undefined) {
+      t = str(s);
+      if (texts.size < CACHED) texts.set(s, t);
+    }
+    return t;
+  };
+}
+
+function checkJson(c: CheckTrace, known: (s: string) => string): string {
+  let s = `{"user":${str(c.user)},"relation":${known(c.relation)},"object":${str(c.object)},"allowed":${c.allowed},"engine":${known(c.engine)}`;
   if (c.model !== undefined) s += `,"model":${str(c.model)}`;
   if (c.consistency !== undefined) s += `,"consistency":${str(c.consistency)}`;
   if (c.cached !== undefined) s += `,"cached":${c.cached}`;
@@ -48,11 +68,12 @@ export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordS
   const isoTime = createIsoTime();
   // A verified token's principal is one object reused by every request that presents the token (identity's caches): its members are written once.
   const principals = new WeakMap<Principal, string>();
+  const known = cachedJsonString();
   return function recordJson(state, err, latencyMs) {
     const p = state.principal;
     let s = `{"time":"${isoTime(state.startedAt)}","id":${str(state.id)},"route":${str(state.route?.name ?? '-')}`;
     if (state.shadowMode) s += `,"mode":"shadow","shadow":${JSON.stringify(state.shadow ?? { outcome: 'allow' })}`;
-    s += `,"decision":${str(state.decision ?? 'error')}`;
+    s += `,"decision":${known(state.decision ?? 'error')}`;
     if (state.reason !== undefined) s += `,"reason":${str(state.reason)}`;
     if (err?.code !== undefined) s += `,"code":${str(err.code)}`;
     s += `,"status":${state.status ?? 0},"latency_ms":${latencyMs}`;
@@ -61,7 +82,7 @@ export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordS
       if (who === undefined) principals.set(p, (who = principalJson(p)));
       s += who;
     }
-    s += `,"method":${str(state.method)},"path":${str(state.path)}`;
+    s += `,"method":${known(state.method)},"path":${str(state.path)}`;
     if (state.query) s += `,"query":${str(state.query)}`;
     if (state.routeIndex !== undefined) {
       let params = '';
@@ -85,7 +106,7 @@ export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordS
     const checks = state.checks;
     if (checks.length) {
       s += `,"checks":[`;
-      for (let i = 0; i < checks.length; i++) s += (i ? ',' : '') + checkJson(checks[i]);
+      for (let i = 0; i < checks.length; i++) s += (i ? ',' : '') + checkJson(checks[i], known);
       s += ']';
     }
     if (state.limitTrace?.length) s += `,"limits":${JSON.stringify(state.limitTrace)}`;
@@ -93,7 +114,7 @@ export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordS
     if (state.body && state.body.length) s += `,"body_sha256":"${createHash('sha256').update(state.body).digest('hex')}"`;
     else if (state.streamedBody) s += `,"body_sha256":"${state.streamedBody.digest('hex')}"`;
     const creds = state.policy.credentials;
-    if (creds && state.decision === 'allow') s += `,"credentials":${str(creds.kind)}`;
+    if (creds && state.decision === 'allow') s += `,"credentials":${known(creds.kind)}`;
     if (err && err.status >= 500) s += `,"error":${str(err.code)}`;
     return s + '}';
   };
