@@ -9,6 +9,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../gateway/config.js';
+import type { LoadedConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { createBatchedWriter, PIPE_ATOMIC_BYTES } from '../observability/log-writer.js';
 import { startGateway } from '../gateway/gateway.js';
@@ -27,9 +28,12 @@ export async function run(argv: string[]): Promise<void> {
  */
 export async function runServer(file: string): Promise<void> {
   if (cluster.isPrimary) {
-    const wanted = loadConfigFile(file).config.server.workers;
+    const loaded = loadConfigFile(file);
+    const wanted = loaded.config.server.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
     if (workers > 1) return runPrimary(workers);
+    // One process: it serves the config it just read (not read and validated twice).
+    return runWorker(file, false, loaded);
   }
   return runWorker(file, cluster.isWorker);
 }
@@ -63,13 +67,13 @@ function runPrimary(count: number): void {
   logger.info({ workers: count }, 'cluster primary started');
 }
 
-async function runWorker(file: string, clusterMetrics: boolean): Promise<void> {
+async function runWorker(file: string, clusterMetrics: boolean, loaded?: LoadedConfig): Promise<void> {
   // Workers of one cluster share stdout: each line says which one wrote it, and
   // their batched writes stay within what a pipe writes without interleaving.
   const worker = cluster.isWorker && cluster.worker ? cluster.worker.id : undefined;
   const destination = createBatchedWriter({ maxWriteBytes: worker === undefined ? undefined : PIPE_ATOMIC_BYTES });
   const logger = createLogger(worker === undefined ? { destination } : { destination, base: { worker } });
-  const gateway = await startGateway({ configFile: file, logger, clusterMetrics });
+  const gateway = await startGateway({ configFile: file, logger, clusterMetrics, loaded });
   // Loaded: from here on the old generation grows by 30 % per mark-compact, not V8's 4× (serving-heap.ts).
   settleHeapForServing();
   const config = gateway.runtime().config;

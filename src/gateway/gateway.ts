@@ -53,6 +53,12 @@ export interface GatewayOptions {
   configFile?: string;
   /** Config text instead of a file (tests); relative paths resolve against `baseDir`. */
   configText?: string;
+  /**
+   * `configFile` already loaded (`warden start` reads it to learn `server.workers`): the first
+   * generation uses it instead of reading and validating the file a second time (with 2,000
+   * routes that is seconds of start-up and tens of MB of start-up heap, #17). Reloads read the file.
+   */
+  loaded?: LoadedConfig;
   baseDir?: string;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
@@ -128,7 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return loadConfigFile(options.configFile ?? 'gateway.yaml', env);
   };
 
-  const first = load();
+  const first = options.loaded ?? load();
   // observability.metrics.enabled is read once, at start: the registry lives as long as the process.
   const metricsOn = first.config.observability.metrics.enabled;
   const metrics = metricsOn ? createMetrics(METRICS) : createDisabledMetrics();
