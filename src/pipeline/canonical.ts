@@ -149,9 +149,12 @@ export function canonicalize(rawTarget: string): CanonicalTarget {
   const query = canonicalQuery(q < 0 ? '' : rawTarget.slice(q + 1));
 
   // One pass: refuse what is never valid, and see whether the path is already
-  // canonical (only characters kept as they are, no empty or dot segment).
+  // canonical (only characters kept as they are, no empty or dot segment),
+  // collecting its segments as it goes (a slice per segment is cheaper than
+  // slicing the path and splitting it again).
   let plain = true;
   let segmentStart = 1;
+  const segments: string[] = [];
   for (let i = 0; i < rawPath.length; i++) {
     const c = rawPath.charCodeAt(i);
     if (c <= 0x20 || c === 0x7f || c > 0x7e) throw bad('invalid character in path');
@@ -160,15 +163,16 @@ export function canonicalize(rawTarget: string): CanonicalTarget {
     if (!plain) continue;
     if (c === 0x2f) {
       if (i > 0) {
-        if (!canonicalSegment(rawPath, segmentStart, i)) plain = false;
+        if (canonicalSegment(rawPath, segmentStart, i)) segments.push(rawPath.slice(segmentStart, i));
+        else plain = false;
         segmentStart = i + 1;
       }
     } else if (!KEEP[c]) plain = false;
   }
   if (plain && (segmentStart === rawPath.length || canonicalSegment(rawPath, segmentStart, rawPath.length))) {
-    // Already canonical: the path is its own canonical form; a trailing `/` is kept.
-    const end = rawPath.length > 1 && segmentStart === rawPath.length ? rawPath.length - 1 : rawPath.length;
-    return { path: rawPath, segments: rawPath.length === 1 ? [] : rawPath.slice(1, end).split('/'), query };
+    // Already canonical: the path is its own canonical form; a trailing `/` is kept (and names no segment).
+    if (segmentStart < rawPath.length) segments.push(rawPath.slice(segmentStart));
+    return { path: rawPath, segments, query };
   }
   return canonicalPath(rawPath, query);
 }
