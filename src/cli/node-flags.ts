@@ -23,7 +23,7 @@ export const WARDEN_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=8', 
 
 /** Set in the child's environment (to REEXEC_CHILD); any value means "do not re-exec" (also an opt-out). */
 export const REEXEC_MARKER = 'WARDEN_NODE_FLAGS_APPLIED';
-export const REEXEC_CHILD = 'reexec';
+const REEXEC_CHILD = 'reexec';
 
 const RELAYED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'];
 

@@ -15,7 +15,6 @@ import { createBatchedWriter, PIPE_ATOMIC_BYTES } from '../observability/log-wri
 import { startGateway } from '../gateway/gateway.js';
 import { servePrimaryMetrics } from '../observability/cluster-metrics.js';
 import { configPath } from './common.js';
-import { settleHeapForServing } from './serving-heap.js';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
@@ -74,8 +73,6 @@ async function runWorker(file: string, clusterMetrics: boolean, loaded?: LoadedC
   const destination = createBatchedWriter({ maxWriteBytes: worker === undefined ? undefined : PIPE_ATOMIC_BYTES });
   const logger = createLogger(worker === undefined ? { destination } : { destination, base: { worker } });
   const gateway = await startGateway({ configFile: file, logger, clusterMetrics, loaded });
-  // Loaded: from here on the old generation grows by 30 % per mark-compact, not V8's 4× (serving-heap.ts).
-  settleHeapForServing();
   const config = gateway.runtime().config;
 
   let watcher: FSWatcher[] = [];
