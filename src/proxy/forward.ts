@@ -9,10 +9,10 @@ import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { Pool, errors as undiciErrors, util as undiciUtil } from './undici-pool.js';
+import { Pool, errors as undiciErrors } from './undici-pool.js';
 import { WardenError } from '../core/errors.js';
 import { Deadlines, NOT_WAITING, type Deadline } from './deadlines.js';
-import { downstreamHeaders, downstreamRawHeaders, latin1Value, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { downstreamHeaders, downstreamRawHeaders, parseHookedHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
 
 /** What the upstream answered, as the proxy hands it to a response hook. */
@@ -472,33 +472,6 @@ function pipeTo(src: Readable, dst: ServerResponse): void {
     if (!dst.writableFinished) src.destroy();
   });
   src.pipe(dst);
-}
-
-/** A raw header name in lower case, as undici's parseHeaders writes it. */
-const lowerName = (name: Buffer | string): string => (typeof name === 'string' ? name.toLowerCase() : undiciUtil.bufferToLowerCasedHeaderName(name));
-
-/**
- * undici's `util.parseHeaders` of a raw head (names lower-cased, a repeated
- * name's values in an array, names of Object.prototype's members kept as own
- * properties), with each single value read by `latin1Value` (the string last
- * seen at its position when the bytes are the same, no slice per value). The
- * same object: tested against undici's.
- */
-export function parseHookedHeaders(raw: ReadonlyArray<Buffer | string>): Record<string, string | string[]> {
-  const obj: Record<string, string | string[]> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = lowerName(raw[i]);
-    const v = raw[i + 1];
-    const value = typeof v === 'string' ? v : latin1Value(v, i >> 1);
-    const had = obj[key];
-    if (had === undefined) obj[key] = value;
-    else if (!Object.hasOwn(obj, key)) {
-      // A name of an Object.prototype member (`constructor`, `__proto__`…): an own property like any other.
-      Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
-    } else if (typeof had === 'string') obj[key] = [had, value];
-    else had.push(value);
-  }
-  return obj;
 }
 
 /** Add Warden's lines after the upstream's fields of the same name (a Structured Field list continues across lines). */

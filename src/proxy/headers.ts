@@ -7,7 +7,8 @@
 import { isTrusted, type TrustedProxies } from './trust.js';
 import { util as undiciUtil } from './undici-pool.js';
 
-const lowerName = undiciUtil.bufferToLowerCasedHeaderName;
+/** A raw header name in lower case, as undici's parseHeaders writes it. */
+const lowerName = (name: Buffer | string): string => (typeof name === 'string' ? name.toLowerCase() : undiciUtil.bufferToLowerCasedHeaderName(name));
 
 const HOP_BY_HOP = [
   'connection',
@@ -253,6 +254,30 @@ export function latin1Value(value: Buffer, slot: number): string {
     if (j === n) return last;
   }
   return (lastValues[slot] = value.toString('latin1'));
+}
+
+/**
+ * undici's `util.parseHeaders` of a raw head (names lower-cased, a repeated
+ * name's values in an array, names of Object.prototype's members kept as own
+ * properties), with each single value read by `latin1Value` (the string last
+ * seen at its position when the bytes are the same, no slice per value). The
+ * same object: tested against undici's.
+ */
+export function parseHookedHeaders(raw: ReadonlyArray<Buffer | string>): Record<string, string | string[]> {
+  const obj: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = lowerName(raw[i]);
+    const v = raw[i + 1];
+    const value = typeof v === 'string' ? v : latin1Value(v, i >> 1);
+    const had = obj[key];
+    if (had === undefined) obj[key] = value;
+    else if (!Object.hasOwn(obj, key)) {
+      // A name of an Object.prototype member (`constructor`, `__proto__`…): an own property like any other.
+      Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
+    } else if (typeof had === 'string') obj[key] = [had, value];
+    else had.push(value);
+  }
+  return obj;
 }
 
 /**

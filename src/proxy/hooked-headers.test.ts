@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseHookedHeaders } from './forward.js';
+import { parseHookedHeaders } from './headers.js';
 import { util } from './undici-pool.js';
 
 const name = fc.constantFrom(
