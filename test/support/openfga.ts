@@ -7,7 +7,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { transformer } from '@openfga/syntax-transformer';
-import { freePort } from './net.js';
+import { freePort, listenerOwnedBy } from './net.js';
 import { findOpenFgaBinary, openFgaCandidates, openFgaRunArgs, OPENFGA_VERSION } from '../../scripts/openfga.mjs';
 
 /** A running OpenFGA server. */
@@ -60,8 +60,18 @@ function exited(child: ChildProcess): Promise<void> {
   });
 }
 
-async function spawnOnce(bin: string, extra: string[], readyTimeoutMs: number): Promise<OpenFgaServer | 'port-taken'> {
-  const [http, grpc] = [await freePort(), await freePort()];
+/**
+ * Spawn OpenFGA once on `ports` (default: two free ones). 'port-taken' when it
+ * could not have its HTTP port: it failed to bind, or another process answers
+ * on it (see listenerOwnedBy).
+ */
+export async function spawnOnce(
+  bin: string,
+  extra: string[],
+  readyTimeoutMs: number,
+  ports?: { http: number; grpc: number },
+): Promise<OpenFgaServer | 'port-taken'> {
+  const { http, grpc } = ports ?? { http: await freePort(), grpc: await freePort() };
   const apiUrl = `http://127.0.0.1:${http}`;
   const child = spawn(bin, openFgaRunArgs({ http, grpc, extra }), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -82,7 +92,12 @@ async function spawnOnce(bin: string, extra: string[], readyTimeoutMs: number): 
       if (/address already in use/i.test(stderr)) return 'port-taken';
       throw new Error(`openfga exited with ${child.exitCode ?? child.signalCode}: ${stderr.slice(0, 2_000)}`);
     }
-    if (await healthy(apiUrl)) return { apiUrl, pid: child.pid, stop };
+    if (await healthy(apiUrl)) {
+      // The answer may have come from another process that took the port first.
+      if (listenerOwnedBy(child.pid as number, http) !== false) return { apiUrl, pid: child.pid, stop };
+      await stop();
+      return 'port-taken';
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRedisStore } from '../../src/store/redis.js';
-import { freePort } from './net.js';
+import { freePort, listenerOwnedBy } from './net.js';
 
 /** A running Redis a test can use, and (when local) stop, restart and freeze. */
 export interface TestRedis {
@@ -72,9 +72,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
   }
 
   assertRedisInstalled();
-  const port = await freePort();
+  let port = await freePort();
   const password = options.password;
-  const url = password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`;
 
   let child: ChildProcess | null = null;
   let dir: string | null = null;
@@ -91,10 +90,17 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     proc.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
     proc.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
     const exited = new Promise<never>((_, reject) =>
-      proc.once('exit', (code, signal) => reject(new Error(`redis-server exited early (${code ?? signal}): ${output.trim()}`))),
+      proc.once('exit', (code, signal) =>
+        reject(/address already in use/i.test(output) ? new PortTaken(port) : new Error(`redis-server exited early (${code ?? signal}): ${output.trim()}`)),
+      ),
     );
     exited.catch(() => {});
     await Promise.race([waitForPong(port, password), exited]);
+    // The PONG may have come from another server that took the port first.
+    if (listenerOwnedBy(proc.pid as number, port) === false) {
+      await halt();
+      throw new PortTaken(port);
+    }
   }
 
   async function halt(): Promise<void> {
@@ -113,7 +119,19 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     dir = null;
   }
 
-  await launch();
+  // A port picked by freePort() can be taken by another process before
+  // redis-server binds it: the first launch retries on a new port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt === 3) throw err;
+      await halt();
+      port = await freePort();
+    }
+  }
+  const url = password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`;
   return {
     url,
     port,
@@ -134,6 +152,13 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
       child?.kill('SIGCONT');
     },
   };
+}
+
+/** Another process listens on the port picked for redis-server. */
+class PortTaken extends Error {
+  constructor(port: number) {
+    super(`port ${port} was taken by another process before redis-server could bind it`);
+  }
 }
 
 function assertRedisInstalled(): void {
