@@ -508,6 +508,10 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
   armedAt: number;
   /** Set on the first backpressure only (most answers never wait on the agent). */
   private onDrain: (() => void) | null = null;
+  /** Body bytes still to come when the upstream's head declared them (Content-Length), else -1. */
+  private remaining = -1;
+  /** True once the agent's response was ended with the body's last chunk (onData). */
+  private ended = false;
 
   constructor(
     private readonly state: ForwardRequest,
@@ -590,16 +594,25 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
   }
 
   private writeHead(statusCode: number, raw: Buffer[]): void {
-    const { headers, eventStream } = downstreamRawHeaders(raw, this.state.id, this.state.assertionHeaders);
+    const { headers, eventStream, contentLength } = downstreamRawHeaders(raw, this.state.id, this.state.assertionHeaders);
     const extra = this.state.responseHeaders;
     if (extra) for (let i = 0; i < extra.length; i++) headers.push(extra[i]);
     this.state.status = statusCode;
     this.res.writeHead(statusCode, headers);
+    this.remaining = contentLength;
     // SSE: the agent must see the headers before the first event arrives.
     if (eventStream) this.res.flushHeaders();
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.remaining > 0 && (this.remaining -= chunk.length) === 0) {
+      // The last byte the head declared: the chunk goes out with the end of the
+      // response (one pass through Node's writer, no corked write and tick of
+      // its own); undici's onComplete follows in the same parse.
+      this.ended = true;
+      this.res.end(chunk);
+      return true;
+    }
     if (this.res.write(chunk)) {
       this.armedAt = this.deadlines.tick;
       return true;
@@ -619,7 +632,7 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
 
   onComplete(): void {
     this.deadlines.delete(this);
-    this.res.end();
+    if (!this.ended) this.res.end();
   }
 
   onError(err: Error): void {

@@ -310,6 +310,17 @@ describe('downstreamRawHeaders', () => {
     expect(downstreamRawHeaders(raw('Content-Type', 'text/event-stream; charset=utf-8'), 'r').eventStream).toBe(true);
     expect(downstreamRawHeaders(raw('content-type', 'text/plain'), 'r').eventStream).toBe(false);
   });
+
+  it('reports the body length only when exactly one Content-Length of digits delimits it', () => {
+    const length = (...pairs: string[]) => downstreamRawHeaders(raw(...pairs), 'r').contentLength;
+    expect(length('Content-Length', '612')).toBe(612);
+    expect(length('content-length', '0')).toBe(0);
+    expect(length('content-type', 'text/plain')).toBe(-1);
+    expect(length('Content-Length', '12', 'Transfer-Encoding', 'chunked')).toBe(-1);
+    expect(length('Transfer-Encoding', 'chunked', 'Content-Length', '12')).toBe(-1);
+    expect(length('Content-Length', '12', 'Content-Length', '12')).toBe(-1);
+    for (const bad of ['', ' 12', '12 ', '+12', '1e3', '0x10', '12,12', '1234567890123456']) expect(length('Content-Length', bad)).toBe(-1);
+  });
   it('gives every answer its own values, byte for byte, while it reuses the strings of the answer before (values by position)', () => {
     // Same names, same lengths, one byte different at the start, the middle or the end: each answer must see its own value.
     const answers = [

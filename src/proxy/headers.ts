@@ -288,14 +288,23 @@ export function parseHookedHeaders(raw: ReadonlyArray<Buffer | string>): Record<
  * so the hot path neither copies nor case-maps a name, and Node's own
  * header matching finds nothing to lower-case. Values pass as latin1, byte for
  * byte, which is how Node writes them back out. Also reports whether the
- * response is an event stream (flushed at once).
+ * response is an event stream (flushed at once), and the body's length when
+ * the head delimits it by exactly one Content-Length and no Transfer-Encoding
+ * (-1 otherwise): the relay then knows which chunk is the last one.
  */
-export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, hidden?: ReadonlySet<string>): { headers: string[]; eventStream: boolean } {
+export function downstreamRawHeaders(
+  raw: readonly Buffer[],
+  requestId: string,
+  hidden?: ReadonlySet<string>,
+): { headers: string[]; eventStream: boolean; contentLength: number } {
   const headers: string[] = [];
   let connection: Set<string> | undefined;
   let eventStream = false;
+  let contentLength = -1;
+  let delimited = true;
   for (let i = 0; i < raw.length; i += 2) {
     const name = lowerName(raw[i]);
+    if (name === 'transfer-encoding') delimited = false;
     if (name === 'connection') {
       const value = latin1Value(raw[i + 1], i >> 1);
       // `keep-alive` and `close` name no other header; anything else is parsed (every Connection line counts).
@@ -308,6 +317,10 @@ export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, 
     if (DROP_DOWNSTREAM.has(name) || name === 'x-request-id' || hidden?.has(name)) continue;
     const value = latin1Value(raw[i + 1], i >> 1);
     if (name === 'content-type' && value.startsWith('text/event-stream')) eventStream = true;
+    else if (name === 'content-length') {
+      if (contentLength !== -1 || !DECIMAL.test(value)) delimited = false;
+      else contentLength = Number(value);
+    }
     headers.push(name, value);
   }
   if (connection !== undefined) {
@@ -315,8 +328,11 @@ export function downstreamRawHeaders(raw: readonly Buffer[], requestId: string, 
     for (let i = headers.length - 2; i >= 0; i -= 2) if (connection.has(headers[i])) headers.splice(i, 2);
   }
   headers.push('x-request-id', requestId);
-  return { headers, eventStream };
+  return { headers, eventStream, contentLength: delimited ? contentLength : -1 };
 }
+
+/** A Content-Length value the relay counts on: digits only, at most 15 (an exact integer). */
+const DECIMAL = /^[0-9]{1,15}$/;
 
 /** Filter upstream response headers for the agent. */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>, hidden?: ReadonlySet<string>): Record<string, string | string[]> {
