@@ -5,7 +5,16 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { DROPPED_UPSTREAM_HEADERS, downstreamRawHeaders, headerNames, isValidHost, latin1Value, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import {
+  DROPPED_UPSTREAM_HEADERS,
+  downstreamRawHeaders,
+  headerNames,
+  isValidHost,
+  latin1Value,
+  lowerNameAt,
+  upstreamHeaders,
+  type ForwardingInfo,
+} from './headers.js';
 import { isTrusted, trustedProxies } from './trust.js';
 
 const info: ForwardingInfo = {
@@ -337,6 +346,59 @@ describe('downstreamRawHeaders', () => {
         for (let i = 0; i < pairs.length; i += 2) expected.push(pairs[i].toLowerCase(), pairs[i + 1]);
         expect(downstreamRawHeaders(raw(...pairs), 'r').headers).toEqual([...expected, 'x-request-id', 'r']);
       }
+  });
+
+  it('filters every answer by its own names while it reuses the names of the answer before (names by position)', () => {
+    // The same positions holding names that differ by one byte or by case only, dropped and kept ones alternating.
+    const answers = [
+      ['Set-Cookie', 'a=1', 'X-Request-Id', 'up-1', 'Server', 'nginx', 'Content-Length', '12'],
+      ['Set-Cookiz', 'a=1', 'X-Request-Ie', 'up-1', 'server', 'nginx', 'Content-Length', '13'],
+      ['set-cookie', 'a=1', 'x-request-id', 'up-1', 'SERVER', 'nginx', 'Content-Lengtj', '12'],
+      ['Set-Cookie', 'a=1', 'X-Request-Id', 'up-1', 'Server', 'nginx', 'Content-Length', '12'],
+      ['Keep-Alive', 'timeout=5', 'Keep-Alivf', 'x', 'Content-Length', 'abc', 'Transfer-Encoding', 'chunked'],
+      ['Content-Length', '12', 'Server', 'nginx', 'Content-Length', '12', 'Server', 'nginx'],
+      ['Content-Length', '7', 'Server', 'nginx'],
+    ];
+    const dropped = new Set(['set-cookie', 'x-request-id', 'keep-alive', 'transfer-encoding']);
+    for (let round = 0; round < 2; round++)
+      for (const pairs of answers) {
+        const expected: string[] = [];
+        let lengths = 0;
+        let length = -1;
+        let chunked = false;
+        for (let i = 0; i < pairs.length; i += 2) {
+          const name = pairs[i].toLowerCase();
+          if (name === 'content-length') {
+            lengths++;
+            length = /^[0-9]+$/.test(pairs[i + 1]) ? Number(pairs[i + 1]) : -1;
+          }
+          if (name === 'transfer-encoding') chunked = true;
+          if (!dropped.has(name)) expected.push(name, pairs[i + 1]);
+        }
+        const got = downstreamRawHeaders(raw(...pairs), 'r');
+        expect(got.headers).toEqual([...expected, 'x-request-id', 'r']);
+        expect(got.contentLength).toBe(lengths === 1 && !chunked ? length : -1);
+      }
+  });
+
+  it('lowerNameAt is the lower-case name for any bytes, position and length', () => {
+    const names = [
+      'Server',
+      'server',
+      'SERVER',
+      'Servar',
+      'Serve',
+      'X-Caf\u00e9',
+      'X-CAF\u00c9',
+      '',
+      'a',
+      'B',
+      'x'.repeat(64),
+      'x'.repeat(65),
+      'x'.repeat(63) + 'Y',
+    ].map((n) => Buffer.from(n, 'latin1'));
+    for (const slot of [0, 1, 31, 32, 100])
+      for (const n of [...names, ...names.reverse()]) expect(lowerNameAt(n, slot)).toBe(n.toString('latin1').toLowerCase());
   });
 
   it('latin1Value is toString("latin1") for any bytes, position and length', () => {

@@ -101,6 +101,8 @@ export const DROPPED_UPSTREAM_HEADERS: readonly string[] = Object.freeze([...DRO
 // (they would land on Warden's origin, next to Warden's own state cookies).
 // The identity assertion is for the upstream only: an upstream that reflects it is not heard.
 const DROP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'set-cookie', 'set-cookie2', 'warden-identity']);
+/** What the relay leaves out of an upstream's head: the above, and the upstream's request id (Warden sends its own). */
+const DROP_RELAYED = new Set([...DROP_DOWNSTREAM, 'x-request-id']);
 
 /** Headers that let a client change the method an upstream framework sees. */
 export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
@@ -257,6 +259,33 @@ export function latin1Value(value: Buffer, slot: number): string {
 }
 
 /**
+ * The same for the names of an upstream's head (its own spelling and case,
+ * position by position): a name equal byte for byte to the one last seen at
+ * its position reuses that name's lower-case form instead of undici's lookup
+ * tree walk (or a latin1 slice and toLowerCase) per name. Bounded like values.
+ */
+const NAME_SLOTS = 32;
+const NAME_MAX = 64;
+const lastRawNames: string[] = new Array<string>(NAME_SLOTS).fill('');
+const lastLowerNames: string[] = new Array<string>(NAME_SLOTS).fill('');
+
+/** `lowerName(name)`, reusing the lower-case name last seen at `slot` when the bytes are the same. */
+export function lowerNameAt(name: Buffer, slot: number): string {
+  const n = name.length;
+  if (slot >= NAME_SLOTS || n > NAME_MAX) return lowerName(name);
+  const last = lastRawNames[slot];
+  if (last.length === n) {
+    let j = 0;
+    while (j < n && name[j] === last.charCodeAt(j)) j++;
+    if (j === n) return lastLowerNames[slot];
+  }
+  const lower = lowerName(name);
+  lastRawNames[slot] = name.toString('latin1');
+  lastLowerNames[slot] = lower;
+  return lower;
+}
+
+/**
  * undici's `util.parseHeaders` of a raw head (names lower-cased, a repeated
  * name's values in an array, names of Object.prototype's members kept as own
  * properties), with each single value read by `latin1Value` (the string last
@@ -303,7 +332,7 @@ export function downstreamRawHeaders(
   let contentLength = -1;
   let delimited = true;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = lowerName(raw[i]);
+    const name = lowerNameAt(raw[i], i >> 1);
     if (name === 'transfer-encoding') delimited = false;
     if (name === 'connection') {
       const value = latin1Value(raw[i + 1], i >> 1);
@@ -314,12 +343,14 @@ export function downstreamRawHeaders(
       }
       continue;
     }
-    if (DROP_DOWNSTREAM.has(name) || name === 'x-request-id' || hidden?.has(name)) continue;
+    if (DROP_RELAYED.has(name) || hidden?.has(name)) continue;
     const value = latin1Value(raw[i + 1], i >> 1);
     if (name === 'content-type' && value.startsWith('text/event-stream')) eventStream = true;
     else if (name === 'content-length') {
-      if (contentLength !== -1 || !DECIMAL.test(value)) delimited = false;
-      else contentLength = Number(value);
+      if (contentLength !== -1) delimited = false;
+      else if (value === lastLengthText) contentLength = lastLength;
+      else if (DECIMAL.test(value)) contentLength = lastLength = Number((lastLengthText = value));
+      else delimited = false;
     }
     headers.push(name, value);
   }
@@ -333,6 +364,9 @@ export function downstreamRawHeaders(
 
 /** A Content-Length value the relay counts on: digits only, at most 15 (an exact integer). */
 const DECIMAL = /^[0-9]{1,15}$/;
+/** The last Content-Length value that passed DECIMAL, and its number (an upstream sends the same length again and again). */
+let lastLengthText = '0';
+let lastLength = 0;
 
 /** Filter upstream response headers for the agent. */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>, hidden?: ReadonlySet<string>): Record<string, string | string[]> {
