@@ -8,7 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { isOwnSerialization, parsePlain, parseScanned, parseStrictJson, StrictJsonError } from './strict-json.js';
+import { isOwnSerialization, ownSerializationScan, parsePlain, parseScanned, parseStrictJson, StrictJsonError } from './strict-json.js';
 
 function scanned(text: string): { value: unknown } | { refused: true } {
   try {
@@ -89,6 +89,76 @@ describe('parsePlain (the strict parse fast path)', () => {
     );
     // The fast path is taken for a good share of them (else this tests nothing).
     expect(answered).toBeGreaterThan(1000);
+  });
+});
+
+describe('parseStrictJson on bytes (the ASCII pass: keys counted and own serialization decided on the bytes)', () => {
+  // Random texts as above, plus own-serialization material: integer keys, numbers JavaScript prints otherwise, whitespace.
+  const key = fc.constantFrom('"a"', '"b"', '"1"', '"01"', '""', '"tools"', '"\\u0061"', '"a b"', '"é"', '"__proto__"');
+  const leaf = fc.constantFrom(
+    '1',
+    '-0',
+    '0',
+    '10',
+    '1.0',
+    '1e400',
+    '1e21',
+    '123456789012345',
+    '1234567890123456789',
+    '0.5',
+    'true',
+    'null',
+    '"x"',
+    '"a:b"',
+    '"é"',
+  );
+  const ws = fc.constantFrom('', '', '', ' ', '\n');
+  const tree = fc.letrec<{ value: string }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      leaf,
+      fc.array(fc.tuple(ws, tie('value')), { maxLength: 4 }).map((vs) => `[${vs.map(([w, v]) => w + v).join(',')}]`),
+      fc.array(fc.tuple(key, ws, tie('value')), { maxLength: 4 }).map((es) => `{${es.map(([k, w, v]) => `${k}${w}:${v}`).join(',')}}`),
+    ),
+  })).value;
+  const texts = fc.oneof(
+    { weight: 6, arbitrary: tree },
+    { weight: 2, arbitrary: fc.jsonValue().map((v) => JSON.stringify(v)) },
+    { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(...'{}[]":,a1 '.split('')), maxLength: 14 }) },
+  );
+
+  it('reads what the full scan reads and refuses what it refuses; its own-serialization answer is the scan’s', () => {
+    let owned = 0;
+    let checked = 0;
+    fc.assert(
+      fc.property(texts, (text) => {
+        const bytes = Buffer.from(text, 'utf8');
+        let got: { value: unknown } | { refused: true };
+        try {
+          got = { value: parseStrictJson(bytes) };
+        } catch (err) {
+          if (!(err instanceof StrictJsonError)) throw err;
+          got = { refused: true };
+        }
+        expect(got, text).toEqual(scanned(text));
+        if ('refused' in got) return;
+        // Asked right after the parse (as the MCP stage asks): the answer found in the parse's pass.
+        const own = isOwnSerialization(bytes);
+        expect(own, text).toBe(ownSerializationScan(Buffer.from(text, 'utf8')));
+        checked++;
+        if (own) owned++;
+      }),
+      { numRuns: 5000 },
+    );
+    expect(checked).toBeGreaterThan(1500);
+    expect(owned).toBeGreaterThan(300);
+  });
+
+  it('answers isOwnSerialization for other bytes by its own pass', () => {
+    const a = Buffer.from('{"a":1}');
+    parseStrictJson(a);
+    expect(isOwnSerialization(Buffer.from('{"a": 1}'))).toBe(false);
+    expect(isOwnSerialization(a)).toBe(true);
   });
 });
 

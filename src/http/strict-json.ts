@@ -241,6 +241,14 @@ export function assertStrictJson(text: string): void {
 
 /** Parse bytes as strict JSON; throws StrictJsonError saying why not. */
 export function parseStrictJson(bytes: Uint8Array): unknown {
+  if (Buffer.isBuffer(bytes)) {
+    const keys = plainBytes(bytes);
+    if (keys >= 0) {
+      // ASCII: the latin1 string is the strict UTF-8 decoding (and no BOM can be there).
+      const text = bytes.toString('latin1');
+      return parsePlainText(text, keys) ?? parseScanned(text);
+    }
+  }
   const text = decodeUtf8Strict(bytes);
   return parsePlain(text) ?? parseScanned(text);
 }
@@ -268,6 +276,11 @@ const PLAIN_DEPTH = 64;
  */
 export function parsePlain(text: string): unknown {
   if (text.indexOf('\\') >= 0) return undefined;
+  return parsePlainText(text, -1);
+}
+
+/** parsePlain of a text without a backslash, whose keys written are `keys` (counted here when -1). */
+function parsePlainText(text: string, keys: number): unknown {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -278,7 +291,67 @@ export function parsePlain(text: string): unknown {
     return typeof value === 'number' && !Number.isFinite(value) ? undefined : value;
   }
   const held = keysHeld(value, 0);
-  return held >= 0 && held === keysWritten(text) ? value : undefined;
+  return held >= 0 && held === (keys >= 0 ? keys : keysWritten(text)) ? value : undefined;
+}
+
+/**
+ * The bytes `plainBytes` last read, and whether they are their own
+ * serialization (isOwnSerialization's answer, found in the same pass).
+ * Request bodies are never changed in place, so the MCP stage asking about
+ * the body the body stage just parsed gets the answer without a second pass.
+ */
+let ownBytes: Buffer | null = null;
+let ownVerdict = false;
+
+/**
+ * parseStrictJson's first look at a body, on its bytes (no decoding, no
+ * native call per string): -1 unless every byte is ASCII and none is a
+ * backslash (then the other paths decide), else the number of keys written
+ * (strings followed by `:`, as keysWritten counts them). In the same pass it
+ * decides isOwnSerialization for these bytes (remembered in ownBytes).
+ */
+function plainBytes(b: Buffer): number {
+  const n = b.length;
+  let keys = 0;
+  let own = true;
+  let i = 0;
+  while (i < n) {
+    const c = b[i];
+    if (c === 0x22) {
+      let end = i + 1;
+      let digits = true;
+      let d = 0;
+      while (end < n && (d = b[end]) !== 0x22) {
+        if (d >= 0x80 || d === 0x5c) return -1;
+        if (d < 0x30 || d > 0x39) digits = false;
+        end++;
+      }
+      if (end >= n) return -1;
+      let j = end + 1;
+      let e = b[j];
+      while (e === 0x20 || e === 0x0a || e === 0x0d || e === 0x09) {
+        own = false;
+        e = b[++j];
+      }
+      if (e === 0x3a) {
+        keys++;
+        // A key of digits only (or empty) could be an integer key, listed first by V8.
+        if (digits) own = false;
+      }
+      i = j;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const j = numberEnd(b, i, n);
+      if (own && !printsAsWritten(b, i, j)) own = false;
+      i = j;
+    } else if (c >= 0x80 || c === 0x5c) return -1;
+    else {
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) own = false;
+      i++;
+    }
+  }
+  ownBytes = b;
+  ownVerdict = own;
+  return keys;
 }
 
 /** Keys written in a text without backslashes that JSON.parse accepted: strings followed by `:`. */
@@ -387,6 +460,15 @@ const EXACT_DIGITS = 15;
  * printed to compare.
  */
 export function isOwnSerialization(bytes: Buffer): boolean {
+  if (bytes === ownBytes) {
+    ownBytes = null; // (not kept alive longer than needed)
+    return ownVerdict;
+  }
+  return ownSerializationScan(bytes);
+}
+
+/** isOwnSerialization by its own pass over the bytes (what plainBytes finds in its pass; exported for the tests). */
+export function ownSerializationScan(bytes: Buffer): boolean {
   if (bytes.indexOf(0x5c) >= 0) return false;
   const n = bytes.length;
   let i = 0;
@@ -404,23 +486,33 @@ export function isOwnSerialization(bytes: Buffer): boolean {
       }
       i = end + 1;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      const first = c === 0x2d ? i + 1 : i;
-      let j = i + 1;
-      let integer = true;
-      while (j < n && isNumberByte(bytes[j])) {
-        const d = bytes[j];
-        if (d < 0x30 || d > 0x39) integer = false;
-        j++;
-      }
-      const digits = j - first;
-      const exact = integer && digits >= 1 && digits <= EXACT_DIGITS && (bytes[first] !== 0x30 || (digits === 1 && first === i));
-      if (!exact) {
-        const written = bytes.toString('latin1', i, j);
-        if (String(Number(written)) !== written) return false;
-      }
+      const j = numberEnd(bytes, i, n);
+      if (!printsAsWritten(bytes, i, j)) return false;
       i = j;
     } else if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) return false;
     else i++;
   }
   return true;
+}
+
+/** The end of the number token starting at `i` (a minus sign or a digit). */
+function numberEnd(bytes: Buffer, i: number, n: number): number {
+  let j = i + 1;
+  while (j < n && isNumberByte(bytes[j])) j++;
+  return j;
+}
+
+/**
+ * Whether the number token `bytes[i, j)` is what JavaScript prints for its
+ * value: an integer of at most EXACT_DIGITS digits without a leading zero,
+ * other than -0, is; other numbers are printed to compare.
+ */
+function printsAsWritten(bytes: Buffer, i: number, j: number): boolean {
+  const first = bytes[i] === 0x2d ? i + 1 : i;
+  let integer = true;
+  for (let k = first; k < j && integer; k++) integer = bytes[k] >= 0x30 && bytes[k] <= 0x39;
+  const digits = j - first;
+  if (integer && digits >= 1 && digits <= EXACT_DIGITS && (bytes[first] !== 0x30 || (digits === 1 && first === i))) return true;
+  const written = bytes.toString('latin1', i, j);
+  return String(Number(written)) === written;
 }
