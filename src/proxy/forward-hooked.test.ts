@@ -259,6 +259,53 @@ describe('hooked forwarding (dispatch handler)', () => {
     expect(Date.now() - left).toBeLessThan(1_000);
   });
 
+  it("reads the upstream's own fields in the head hooks, dropped ones included, on both header paths", async () => {
+    for (const connection of ['keep-alive', 'x-a, keep-alive']) {
+      upstreamHandler = (_req, res) => {
+        res.setHeader('connection', connection);
+        res.setHeader('mcp-session-id', 's-1');
+        res.setHeader('x-a', ['1', '2']);
+        res.setHeader('set-cookie', 'c=1');
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      };
+      const asked: Record<string, string | undefined> = {};
+      let fields: Record<string, string | string[]> = {};
+      makeState = () => {
+        const state = hookedState();
+        return {
+          ...state,
+          responseHead: (_status, header) => {
+            for (const name of ['connection', 'mcp-session-id', 'x-a', 'set-cookie', 'content-type', 'content-encoding']) asked[name] = header(name);
+          },
+          responseHook: (res) => {
+            fields = { ...res.headers };
+            return state.responseHook!(res);
+          },
+        };
+      };
+      try {
+        const got = await post();
+        expect(got.status).toBe(200);
+      } finally {
+        makeState = hookedState;
+      }
+      expect(asked, connection).toEqual({
+        connection,
+        'mcp-session-id': 's-1',
+        'x-a': '1',
+        'set-cookie': 'c=1',
+        'content-type': 'application/json',
+        'content-encoding': undefined,
+      });
+      // The hook gets the fields the agent may see: no hop-by-hop, no Set-Cookie, nothing Connection names.
+      expect(fields['mcp-session-id'], connection).toBe('s-1');
+      expect(fields['x-a'], connection).toEqual(connection === 'keep-alive' ? ['1', '2'] : undefined);
+      expect(fields.connection, connection).toBeUndefined();
+      expect(fields['set-cookie'], connection).toBeUndefined();
+    }
+  });
+
   it('answers 502 when the upstream cannot be reached and 504 when it does not answer in time', async () => {
     upstreamHandler = (_req, res) => res.socket!.destroy();
     const gone = await post();

@@ -12,7 +12,7 @@ import type { Dispatcher } from 'undici';
 import { Pool, errors as undiciErrors } from './undici-pool.js';
 import { WardenError } from '../core/errors.js';
 import { Deadlines, NOT_WAITING, type Deadline } from './deadlines.js';
-import { downstreamHeaders, downstreamRawHeaders, parseHookedHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import { downstreamHeaders, downstreamRawHeaders, hookedDownstream, parseHookedHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
 
 /** What the upstream answered, as the proxy hands it to a response hook. */
@@ -265,7 +265,9 @@ class HookedExchange implements Dispatcher.DispatchHandler {
   /** True once undici is done with the request (completed or failed). */
   private ended = false;
   private statusCode = 0;
-  private headers: Record<string, string | string[]> = {};
+  /** The upstream's fields as the hook gets them (downstreamHeaders), and the lines they leave out (name, value…). */
+  private headers: Record<string, string | string[]> = NO_FIELDS;
+  private dropped: string[] = [];
   /** Buffer mode: the chunks so far, their size and the bound. */
   private chunks: Buffer[] | null = null;
   private size = 0;
@@ -326,7 +328,20 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.state.upstreamHeadersAt = performance.now();
     this.resume = resume;
     this.statusCode = statusCode;
-    this.headers = parseHookedHeaders(raw ?? []);
+    const fields = raw ?? [];
+    const hidden = this.state.assertionHeaders;
+    // One pass for most heads; the rest are parsed whole, then filtered (the same object).
+    const headers = hookedDownstream(fields, hidden, this.dropped);
+    if (headers !== undefined) this.headers = headers;
+    else {
+      const parsed = parseHookedHeaders(fields);
+      this.headers = downstreamHeaders(parsed, hidden);
+      this.dropped = [];
+      for (const name in parsed) {
+        const v = parsed[name];
+        if (!Object.hasOwn(this.headers, name)) for (const one of Array.isArray(v) ? v : [v]) this.dropped.push(name, one);
+      }
+    }
     let head: Promise<void> | void;
     try {
       head = this.state.responseHead?.(statusCode, this.header);
@@ -350,10 +365,13 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     return true;
   }
 
-  /** First value of an upstream response header (lower case name). */
+  /** First value of an upstream response header (lower case name): a field the agent gets, else a line left out. */
   private readonly header = (name: string): string | undefined => {
     const v = this.headers[name];
-    return Array.isArray(v) ? v[0] : v;
+    if (v !== undefined) return Array.isArray(v) ? v[0] : v;
+    const dropped = this.dropped;
+    for (let i = 0; i < dropped.length; i += 2) if (dropped[i] === name) return dropped[i + 1];
+    return undefined;
   };
 
   /** After the head hook: choose buffer or stream mode; a stream goes to the response hook now. */
@@ -381,7 +399,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.delivered = true;
     let out: HookedResponse | Promise<HookedResponse>;
     try {
-      out = this.state.responseHook!({ statusCode: this.statusCode, headers: downstreamHeaders(this.headers, this.state.assertionHeaders), body });
+      out = this.state.responseHook!({ statusCode: this.statusCode, headers: this.headers, body });
     } catch (err) {
       this.fail(err);
       return;
@@ -456,6 +474,9 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.fail(err);
   }
 }
+
+/** A hooked exchange's fields before its head arrives. */
+const NO_FIELDS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
 
 /**
  * `src.pipe(dst)` for a hooked answer: a failing source cuts the agent's

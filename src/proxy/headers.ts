@@ -379,3 +379,40 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
   }
   return out;
 }
+
+/**
+ * For the hooked exchange, in one pass over the raw head:
+ * `downstreamHeaders(parseHookedHeaders(raw), hidden)`, the object the
+ * response hook gets (no parsed object of every field, no Connection token
+ * set for what upstreams send, `Connection: keep-alive`). The lines it leaves
+ * out (Connection, the other hop-by-hop fields, Set-Cookie, `hidden`) are
+ * pushed onto `dropped` as lower-case name and value, so the upstream's own
+ * fields stay readable: every line of a name is kept or every line dropped.
+ * Undefined for a head this pass does not decide (a Connection line naming
+ * other fields, which are dropped after the fact; a name of an
+ * Object.prototype member): the caller takes the two-step path.
+ */
+export function hookedDownstream(
+  raw: ReadonlyArray<Buffer | string>,
+  hidden: ReadonlySet<string> | undefined,
+  dropped: string[],
+): Record<string, string | string[]> | undefined {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = lowerName(raw[i]);
+    const v = raw[i + 1];
+    const value = typeof v === 'string' ? v : latin1Value(v, i >> 1);
+    if (DROP_DOWNSTREAM.has(key) || hidden?.has(key)) {
+      // `keep-alive` names only itself (dropped anyway); other tokens are the two-step path's.
+      if (key === 'connection' && value !== 'keep-alive' && value !== 'Keep-Alive') return undefined;
+      dropped.push(key, value);
+      continue;
+    }
+    const had = out[key];
+    if (had === undefined) out[key] = value;
+    else if (!Object.hasOwn(out, key)) return undefined;
+    else if (typeof had === 'string') out[key] = [had, value];
+    else had.push(value);
+  }
+  return out;
+}

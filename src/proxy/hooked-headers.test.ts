@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseHookedHeaders } from './headers.js';
+import { downstreamHeaders, hookedDownstream, parseHookedHeaders } from './headers.js';
 import { util } from './undici-pool.js';
 
 const name = fc.constantFrom(
@@ -52,5 +52,75 @@ describe('parseHookedHeaders', () => {
     const first = parseHookedHeaders(raw([['Content-Length', '1010']]));
     const second = parseHookedHeaders(raw([['Content-Length', '1011']]));
     expect([first['content-length'], second['content-length']]).toEqual(['1010', '1011']);
+  });
+});
+
+describe('hookedDownstream (the hooked head in one pass)', () => {
+  const hiddenSets = fc.constantFrom<ReadonlySet<string> | undefined>(undefined, new Set(['x-a']), new Set(['content-type', 'date']));
+  const connection = fc.constantFrom('keep-alive', 'Keep-Alive', 'close', 'x-a', 'keep-alive, server', '');
+  const line = fc.oneof(
+    { weight: 5, arbitrary: fc.tuple(name, value) },
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('Connection', 'connection', 'Keep-Alive', 'Transfer-Encoding'), connection) },
+    // Fields a Connection line may name (`Connection: close` names one called close).
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('close', 'Close', 'x-a'), value) },
+  );
+
+  it('is downstreamHeaders(parseHookedHeaders()) when it answers, and drops exactly the other lines', () => {
+    let answered = 0;
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 12 }), hiddenSets, (pairs, hidden) => {
+        const dropped: string[] = [];
+        const got = hookedDownstream(raw(pairs), hidden, dropped);
+        const parsed = parseHookedHeaders(raw(pairs));
+        if (got === undefined) {
+          // Only for what the one pass leaves to the two-step path.
+          const tokens = pairs.some(([n, v]) => n.toLowerCase() === 'connection' && v !== 'keep-alive' && v !== 'Keep-Alive');
+          const protoName = pairs.some(([n]) => n.toLowerCase() in Object.prototype);
+          expect(tokens || protoName).toBe(true);
+          return;
+        }
+        answered++;
+        const want = downstreamHeaders(parsed, hidden);
+        expect(got).toEqual(want);
+        expect(Object.keys(got)).toEqual(Object.keys(want));
+        // Every line is kept or dropped, in order, and a dropped line's name is one the agent does not get.
+        const kept = pairs.filter(([n]) => Object.hasOwn(want, n.toLowerCase()));
+        const left = pairs.filter(([n]) => !Object.hasOwn(want, n.toLowerCase())).flatMap(([n, v]) => [n.toLowerCase(), v]);
+        expect(kept.length + left.length / 2).toBe(pairs.length);
+        expect(dropped).toEqual(left);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(answered).toBeGreaterThan(1000);
+  });
+
+  it("keeps nginx's head but its Connection line, which stays readable as a dropped line", () => {
+    const dropped: string[] = [];
+    const got = hookedDownstream(
+      raw([
+        ['Server', 'nginx'],
+        ['Content-Type', 'application/json'],
+        ['Content-Length', '10'],
+        ['Connection', 'keep-alive'],
+        ['Set-Cookie', 'a=b'],
+      ]),
+      undefined,
+      dropped,
+    );
+    expect(got).toEqual({ server: 'nginx', 'content-type': 'application/json', 'content-length': '10' });
+    expect(dropped).toEqual(['connection', 'keep-alive', 'set-cookie', 'a=b']);
+  });
+
+  it('leaves a Connection line naming other fields to the two-step path (they are dropped after the fact)', () => {
+    expect(
+      hookedDownstream(
+        raw([
+          ['Server', 'nginx'],
+          ['Connection', 'server'],
+        ]),
+        undefined,
+        [],
+      ),
+    ).toBeUndefined();
   });
 });
