@@ -399,7 +399,8 @@ export function hookedDownstream(
 ): Record<string, string | string[]> | undefined {
   const out: Record<string, string | string[]> = {};
   for (let i = 0; i < raw.length; i += 2) {
-    const key = lowerName(raw[i]);
+    const name = raw[i];
+    const key = typeof name === 'string' ? name.toLowerCase() : lowerNameAt(name, i >> 1);
     const v = raw[i + 1];
     const value = typeof v === 'string' ? v : latin1Value(v, i >> 1);
     if (DROP_DOWNSTREAM.has(key) || hidden?.has(key)) {
