@@ -11,7 +11,7 @@ import type { AuthorizeConfig, CheckConfig } from '../config/schema.js';
 import type { CheckTrace, RequestState } from '../pipeline/context.js';
 import type { Stage } from '../pipeline/stage.js';
 import { templateVars } from '../templates/request-vars.js';
-import { compileTemplate, renderId, renderValue, type Template, type TemplateVars } from '../templates/template.js';
+import { compileRenderId, compileTemplate, renderId, renderValue, type Template, type TemplateVars } from '../templates/template.js';
 import type { CheckRequest } from './authorizer.js';
 
 /** The authorize stage, plus the re-check an approval release needs. */
@@ -47,11 +47,24 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
     return t;
   };
 
+  /**
+   * A check's user and object renderers, compiled at its first request (the
+   * check objects belong to the config generation, as this stage does).
+   */
+  type Renderers = { user: (vars: TemplateVars) => string; object: (vars: TemplateVars) => string };
+  const renderers = new WeakMap<CheckConfig, Renderers>();
+  const renderersOf = (check: CheckConfig): Renderers => {
+    let r = renderers.get(check);
+    if (r === undefined) renderers.set(check, (r = { user: compileRenderId(template(check.user)), object: compileRenderId(template(check.object)) }));
+    return r;
+  };
+
   function buildCheck(check: CheckConfig, vars: TemplateVars): CheckRequest {
+    const render = renderersOf(check);
     const request: CheckRequest = {
-      user: renderId(template(check.user), vars),
+      user: render.user(vars),
       relation: check.relation,
-      object: renderId(template(check.object), vars),
+      object: render.object(vars),
     };
     if (check.context) {
       const ctx: Record<string, unknown> = {};
@@ -68,58 +81,105 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
     return request;
   }
 
-  function decide(state: RequestState, requests: CheckRequest[], spans: Span[], answers: boolean[]): void {
+  /** Record the checks and their answers in the request's trace, when something reads it. */
+  function trace(state: RequestState, requests: CheckRequest[], answers: boolean[]): void {
     // The trace is read by the decision log, audit lines (info) and `warden explain` only: don't build it for nobody.
     if (options.trace || logger.isLevelEnabled('info') || (state.routeIndex !== undefined && options.traceRoutes?.has(state.routeIndex))) {
       const model = authorizer.modelId;
+      const engine = authorizer.engine;
       for (let i = 0; i < requests.length; i++) {
         const r = requests[i];
-        const trace: CheckTrace = { user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine: authorizer.engine };
-        if (model) trace.model = model;
+        // One literal per shape (the same fields in the same order as adding `model` after would give).
+        const trace: CheckTrace = model
+          ? { user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine, model }
+          : { user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine };
         if (state.releasing) trace.consistency = 'higher_consistency';
         state.checks.push(trace);
       }
     }
-    for (const span of spans) {
-      const end = span.start + span.count;
-      if (span.group.mode === 'all') {
-        for (let i = span.start; i < end; i++) {
-          if (answers[i]) continue;
-          const r = requests[i];
-          throw new WardenError('forbidden', `denied: ${r.user} is not ${r.relation} of ${r.object}`, { reason: 'check_denied' });
-        }
-      } else if (span.count > 0) {
-        let allowed = false;
-        for (let i = span.start; i < end && !allowed; i++) allowed = answers[i];
-        if (!allowed) throw new WardenError('forbidden', `denied: none of ${span.count} alternative checks allowed`, { reason: 'check_denied' });
+  }
+
+  /** Whether one group's checks (`requests[start, end)`) allow; throws the denial. */
+  function decideGroup(group: AuthorizeConfig, requests: CheckRequest[], answers: boolean[], start: number, end: number): void {
+    if (group.mode === 'all') {
+      for (let i = start; i < end; i++) {
+        if (answers[i]) continue;
+        const r = requests[i];
+        throw new WardenError('forbidden', `denied: ${r.user} is not ${r.relation} of ${r.object}`, { reason: 'check_denied' });
       }
+    } else if (end > start) {
+      let allowed = false;
+      for (let i = start; i < end && !allowed; i++) allowed = answers[i];
+      if (!allowed) throw new WardenError('forbidden', `denied: none of ${end - start} alternative checks allowed`, { reason: 'check_denied' });
     }
+  }
+
+  function decide(state: RequestState, requests: CheckRequest[], spans: Span[], answers: boolean[]): void {
+    trace(state, requests, answers);
+    for (const span of spans) decideGroup(span.group, requests, answers, span.start, span.start + span.count);
+  }
+
+  /** `decide` for a policy of one group (the usual case): no spans. */
+  function decideOne(state: RequestState, group: AuthorizeConfig, requests: CheckRequest[], answers: boolean[]): void {
+    trace(state, requests, answers);
+    decideGroup(group, requests, answers, 0, requests.length);
+  }
+
+  /** Render one check, recording it in the trace (not evaluated) when a template value is refused. */
+  function buildTraced(state: RequestState, check: CheckConfig, vars: TemplateVars): CheckRequest {
+    try {
+      return buildCheck(check, vars);
+    } catch (err) {
+      state.checks.push({
+        user: check.user,
+        relation: check.relation,
+        object: check.object,
+        allowed: null,
+        engine: authorizer.engine,
+        error: (err as Error).message,
+      });
+      throw err;
+    }
+  }
+
+  /** `authorize` for a policy of one group: the same checks, answers and errors, with no spans. */
+  function authorizeOne(state: RequestState, group: AuthorizeConfig): Promise<void> | void {
+    const vars = templateVars(state);
+    const checks = group.checks;
+    const requests: CheckRequest[] = [];
+    for (let i = 0; i < checks.length; i++) requests.push(buildTraced(state, checks[i], vars));
+    if (requests.length === 0) return;
+    const opts = state.releasing ? HIGHER_CONSISTENCY : undefined;
+    if (authorizer.batchCheckSync) {
+      let answers: boolean[];
+      try {
+        answers = authorizer.batchCheckSync(requests, opts);
+      } catch (err) {
+        throw engineFailure(err);
+      }
+      return decideOne(state, group, requests, answers);
+    }
+    const cached = authorizer.peekBatch?.(requests, opts);
+    if (cached) return decideOne(state, group, requests, cached);
+    return authorizer.batchCheck(requests, opts).then(
+      (answers) => decideOne(state, group, requests, answers),
+      (err: unknown) => {
+        throw engineFailure(err);
+      },
+    );
   }
 
   /** Evaluate the policy's checks; without a promise when the engine runs in-process or the decision cache answers all of them. */
   function authorize(state: RequestState): Promise<void> | void {
     const groups = state.policy.authorize;
     if (groups.length === 0) return;
+    if (groups.length === 1) return authorizeOne(state, groups[0]);
     const vars = templateVars(state);
     const requests: CheckRequest[] = [];
     const spans: Span[] = [];
     for (const group of groups) {
       const start = requests.length;
-      for (const check of group.checks) {
-        try {
-          requests.push(buildCheck(check, vars));
-        } catch (err) {
-          state.checks.push({
-            user: check.user,
-            relation: check.relation,
-            object: check.object,
-            allowed: null,
-            engine: authorizer.engine,
-            error: (err as Error).message,
-          });
-          throw err;
-        }
-      }
+      for (const check of group.checks) requests.push(buildTraced(state, check, vars));
       spans.push({ group, start, count: requests.length - start });
     }
     if (requests.length === 0) return;

@@ -239,3 +239,12 @@ export function templatePaths(source: string): string[][] {
     return [];
   }
 }
+
+/**
+ * `renderId` compiled once into a closure (`compileRender` with the id rules),
+ * for the checks rendered on every request: renders and refuses exactly what
+ * `renderId(t, vars)` does.
+ */
+export function compileRenderId(t: Template): (vars: TemplateVars) => string {
+  return compileRender(t, idPart);
+}
