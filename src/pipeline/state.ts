@@ -1,9 +1,9 @@
 /** A new request state: the canonical request, nothing decided yet. */
 
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CanonicalTarget } from './canonical.js';
 import type { RequestState } from './context.js';
+import { newRequestId } from './request-id.js';
 import { NO_PARAMS } from './routes.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -35,7 +35,7 @@ export interface NewStateInit {
 export function newState(init: NewStateInit): RequestState {
   const inbound = init.requestId ?? (init.headers['x-request-id'] as string | undefined);
   return {
-    id: inbound && REQUEST_ID.test(inbound) ? inbound : randomUUID(),
+    id: inbound && REQUEST_ID.test(inbound) ? inbound : newRequestId(),
     startedAt: Date.now(),
     method: init.method,
     path: init.target.path,
