@@ -48,6 +48,45 @@ function ws(b: Uint8Array, i: number, n: number): number {
 }
 
 /**
+ * The scanned bytes four at a time, for the long runs of plain bytes in a
+ * string (an answer's text): an Int32Array over the answer's ArrayBuffer from
+ * the word holding its first byte (null for a short answer), and that byte's
+ * place in its word. Set by scanAnswer for the scan under way.
+ */
+let words: Int32Array | null = null;
+let wordShift = 0;
+/** Answers shorter than this are scanned byte by byte (the view costs more than it saves). */
+const WORDS_FROM = 128;
+/** Plain bytes of a string read one by one before the rest of the run is read by words. */
+const RUN = 16;
+
+/**
+ * Whether none of the four bytes of `x` is a control character (below 0x20),
+ * `"` or `\`: the exact existence tests of "a byte less than" and "a zero
+ * byte" on a word, which hold for bytes of 0x80 and above too.
+ */
+function plainWord(x: number): boolean {
+  const q = x ^ 0x22222222;
+  const e = x ^ 0x5c5c5c5c;
+  return ((((x - 0x20202020) & ~x) | ((q - 0x01010101) & ~q) | ((e - 0x01010101) & ~e)) & 0x80808080) === 0;
+}
+
+/** From `j` (inside a string, `b[j]` plain), past the whole words of plain bytes: the index of the first byte not proven plain. */
+function skipWords(b: Uint8Array, j: number, n: number): number {
+  const w = words!;
+  // Word k holds bytes 4k - wordShift to 4k - wordShift + 3; start at the first word wholly at or after j.
+  let k = (j + wordShift + 3) >> 2;
+  const end = (n + wordShift) >> 2;
+  // The bytes before that word one by one (at most three).
+  for (let p = j; p < 4 * k - wordShift && p < n; p++) {
+    const c = b[p];
+    if (c < 0x20 || c === QUOTE || c === BACKSLASH) return p;
+  }
+  while (k < end && plainWord(w[k])) k++;
+  return Math.min(4 * k - wordShift, n);
+}
+
+/**
  * The string starting at `i` (a `"`): the index after its closing quote, BAD
  * when it is not a JSON string, MARKED when `"tools"` or `\u` is in its bytes.
  * In a valid text `"tools"` occurs only as a string that is exactly `tools`, or
@@ -62,9 +101,20 @@ function str(b: Uint8Array, i: number, n: number): number {
   let quoteEscape = -1;
   while (j < n) {
     let c = b[j];
-    // Most bytes of a string: none of `"`, `\`, a control character.
-    while (c > QUOTE && c !== BACKSLASH && ++j < n) c = b[j];
-    if (j >= n) break;
+    // Most bytes of a string: none of `"`, `\`, a control character. Keys and short values end
+    // within RUN bytes, read one by one; a longer run goes on four bytes at a time.
+    const run = j + RUN < n ? j + RUN : n;
+    while (c >= 0x20 && c !== QUOTE && c !== BACKSLASH && ++j < run) c = b[j];
+    if (j === run) {
+      if (j >= n) break;
+      if (words !== null) {
+        j = skipWords(b, j, n);
+        if (j >= n) break;
+      }
+      c = b[j];
+      while (c >= 0x20 && c !== QUOTE && c !== BACKSLASH && ++j < n) c = b[j];
+      if (j >= n) break;
+    }
     if (c === QUOTE) {
       if (j - start === 5 || (j - start >= 7 && quoteEscape === j - 7)) {
         if (b[j - 5] === 0x74 && b[j - 4] === 0x6f && b[j - 3] === 0x6f && b[j - 2] === 0x6c && b[j - 1] === 0x73) return MARKED;
@@ -126,6 +176,19 @@ const NULL = [0x6e, 0x75, 0x6c, 0x6c];
 /** Scan `b` (see the module comment). */
 export function scanAnswer(b: Uint8Array): AnswerScan {
   const n = b.length;
+  if (n >= WORDS_FROM) {
+    wordShift = b.byteOffset & 3;
+    const start = b.byteOffset - wordShift;
+    words = new Int32Array(b.buffer, start, (n + wordShift) >> 2);
+  } else words = null;
+  try {
+    return scanValue(b, n);
+  } finally {
+    words = null;
+  }
+}
+
+function scanValue(b: Uint8Array, n: number): AnswerScan {
   let depth = 0;
   let i = ws(b, 0, n);
   for (;;) {

@@ -200,3 +200,41 @@ describe('scanAnswer against JSON.parse', () => {
     );
   });
 });
+
+describe('scanAnswer on long strings (read four bytes at a time)', () => {
+  // Every byte a string may not hold raw, one that ends it, and plain ones of every UTF-8 length.
+  const SPECIAL = ['\u0000', '\u0001', '\u001f', '\n', '"', '\\', '\\u', '\\"tools', ' ', '!', '#', '\u007f', 'é', '😀', '\\\\u', '\\n'];
+
+  it('agrees with JSON.parse wherever a byte breaks the run and wherever the answer starts in its memory', () => {
+    for (const len of [17, 40, 131, 300]) {
+      for (let at = 0; at <= len; at += at < 24 ? 1 : 7) {
+        for (const special of SPECIAL) {
+          const text = `{"a":"${'x'.repeat(at)}${special}${'y'.repeat(len - at)}","b":[1]}`;
+          const bytes = Buffer.from(text, 'utf8');
+          const verdict = plainVerdict(text);
+          // The same bytes at each of the four places in a word of their ArrayBuffer.
+          for (let shift = 0; shift < 4; shift++) {
+            const host = Buffer.alloc(bytes.length + 8);
+            bytes.copy(host, shift);
+            expect(scanAnswer(host.subarray(shift, shift + bytes.length)), `${JSON.stringify(special)} at ${at} of ${len}, shift ${shift}`).toBe(verdict);
+          }
+        }
+      }
+    }
+  });
+
+  it('finds the end of a long string however it is aligned (and an unterminated one is not proven)', () => {
+    for (let len = 120; len < 140; len++) {
+      const text = `"${'z'.repeat(len)}"`;
+      expect(scan(text)).toBe(PLAIN);
+      expect(scan(text.slice(0, -1))).toBe(UNSURE);
+      expect(scan(`[${text},${text}]`)).toBe(PLAIN);
+    }
+  });
+});
+
+/** What the scan must answer for a text: SPELLED with a marker, else PLAIN exactly when JSON.parse reads it. */
+function plainVerdict(text: string): number {
+  if (marked(text)) return SPELLED;
+  return parses(text) ? PLAIN : UNSURE;
+}
