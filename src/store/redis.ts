@@ -66,19 +66,30 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) 
 return n`;
 
 // Bounded lists: KEYS are distinct lists; ARGV = max, ttl, then one count per
-// key, then the values of each key in push order. Each list gets one LPUSH of
-// all its values (in chunks: Lua's unpack is bounded), an LTRIM only when it
-// grew past the cap, and its TTL (re)set; one atomic step.
+// key, then the byte length of every value (decimal, comma-separated), then all
+// the values back to back (one binary-safe blob), each key's in push order.
+// Each list gets one LPUSH of all its values (in chunks: Lua's unpack is
+// bounded), an LTRIM only when it grew past the cap, and its TTL (re)set; one
+// atomic step. Why one blob and not one argument per value: see listPush.
 const LIST_PUSH_LUA = `
 local max = tonumber(ARGV[1])
-local at = 3 + #KEYS
+local lens = ARGV[3 + #KEYS]
+local blob = ARGV[4 + #KEYS]
+local lp, pos = 1, 1
 for i, key in ipairs(KEYS) do
-  local last = at + tonumber(ARGV[2 + i]) - 1
+  local left = tonumber(ARGV[2 + i])
   local len = 0
-  while at <= last do
-    local upto = math.min(at + 999, last)
-    len = redis.call('LPUSH', key, unpack(ARGV, at, upto))
-    at = upto + 1
+  while left > 0 do
+    local chunk = {}
+    for j = 1, math.min(left, 1000) do
+      local comma = string.find(lens, ',', lp, true) or (#lens + 1)
+      local size = tonumber(string.sub(lens, lp, comma - 1))
+      chunk[j] = string.sub(blob, pos, pos + size - 1)
+      lp = comma + 1
+      pos = pos + size
+    end
+    left = left - #chunk
+    len = redis.call('LPUSH', key, unpack(chunk))
   end
   if len > max then redis.call('LTRIM', key, 0, max - 1) end
   redis.call('PEXPIRE', key, ARGV[2])
@@ -98,7 +109,7 @@ interface ScriptedRedis extends Redis {
   wardenLimits(...args: string[]): Promise<string[]>;
   wardenCas(key: string, hasExpected: string, expected: string, next: string, ttlMs: string): Promise<number>;
   wardenIncr(key: string, ttlMs: string): Promise<number>;
-  wardenListPush(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
+  wardenListPush(numberOfKeys: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
   wardenRenew(key: string, token: string, leaseMs: string): Promise<number>;
   wardenRelease(key: string, token: string): Promise<number>;
 }
@@ -149,6 +160,59 @@ function globEscape(text: string): string {
 function isDataError(err: unknown): boolean {
   const message = err instanceof Error ? err.message : '';
   return /^(WRONGTYPE|ERR value is not an integer)/.test(message);
+}
+
+/**
+ * LIST_PUSH_LUA's numkeys and arguments for a batch of list entries (null: nothing to push).
+ * Grouped by list (order kept within each): one LPUSH per list, not one per entry.
+ * Only the newest `max` of a list can survive the trim, so only they are sent.
+ */
+function listPushArgs(
+  listEntries: ReadonlyArray<{ key: string; value: string }>,
+  listOptions: { max: number; ttlMs: number },
+  prefixed: (key: string) => string,
+): Array<string | number | Buffer> | null {
+  const ttl = String(checkTtlMs(listOptions.ttlMs));
+  const max = checkListMax(listOptions.max);
+  if (listEntries.length === 0) return null;
+  const byKey = new Map<string, string[]>();
+  for (const e of listEntries) {
+    let values = byKey.get(e.key);
+    if (!values) byKey.set(e.key, (values = []));
+    values.push(e.value);
+  }
+  const keys: string[] = [];
+  const counts: string[] = [];
+  const pushed: string[] = [];
+  for (const [key, list] of byKey) {
+    const from = Math.max(0, list.length - max);
+    keys.push(prefixed(key));
+    counts.push(String(list.length - from));
+    for (let i = from; i < list.length; i++) pushed.push(list[i]);
+  }
+  const [lengths, blob] = packValues(pushed);
+  return [keys.length, ...keys, String(max), ttl, ...counts, lengths, blob];
+}
+
+/**
+ * The values of a list push as one blob (their UTF-8 bytes back to back, off
+ * the V8 heap) and their byte lengths, for LIST_PUSH_LUA.
+ *
+ * Why (#17, G3's promotion): the activity ring writes a batch of up to 200
+ * JSON items every 200 ms. Passed as one argument each, ioredis keeps every
+ * item string in its command, and concatenates them into the RESP text, until
+ * Redis answers; under load that spans scavenges, and ~100 KB per batch went
+ * to the old generation (~75 of G3's ~190 promoted bytes per request). As one
+ * Buffer, the item strings die as soon as they are copied into it.
+ */
+export function packValues(values: readonly string[]): [lengths: string, blob: Buffer] {
+  let total = 0;
+  const sizes = new Array<number>(values.length);
+  for (let i = 0; i < values.length; i++) total += sizes[i] = Buffer.byteLength(values[i]);
+  const blob = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (let i = 0; i < values.length; i++) at += blob.write(values[i], at);
+  return [sizes.join(','), blob];
 }
 
 /**
@@ -339,27 +403,17 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     ttl: (key) => bounded('ttl', () => client.pttl(k(key))),
 
-    async listPush(listEntries, listOptions) {
-      const ttl = String(checkTtlMs(listOptions.ttlMs));
-      const max = String(checkListMax(listOptions.max));
-      if (listEntries.length === 0) return;
-      // Grouped by list (order kept within each): one LPUSH per list, not one per entry. Only the newest `max` of a list can survive the trim.
-      const byKey = new Map<string, string[]>();
-      for (const e of listEntries) {
-        let values = byKey.get(e.key);
-        if (!values) byKey.set(e.key, (values = []));
-        values.push(e.value);
+    listPush(listEntries, listOptions) {
+      // Not async: nothing of the batch but the script's arguments stays reachable while Redis answers (see packValues).
+      let args: Array<string | number | Buffer> | null;
+      try {
+        args = listPushArgs(listEntries, listOptions, k);
+      } catch (err) {
+        return Promise.reject(err as Error);
       }
-      const keys: string[] = [];
-      const counts: string[] = [];
-      const values: string[] = [];
-      for (const [key, list] of byKey) {
-        const from = Math.max(0, list.length - Number(max));
-        keys.push(k(key));
-        counts.push(String(list.length - from));
-        for (let i = from; i < list.length; i++) values.push(list[i]);
-      }
-      await bounded('listPush', () => client.wardenListPush(keys.length, ...keys, max, ttl, ...counts, ...values));
+      if (args === null) return Promise.resolve();
+      const call = args;
+      return bounded('listPush', () => client.wardenListPush(...(call as [number, ...Array<string | Buffer>]))).then(() => undefined);
     },
 
     async listRange(key, count) {
