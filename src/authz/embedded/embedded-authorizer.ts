@@ -14,6 +14,7 @@ import { fastYamlTupleStream, isJsonLinesPath, jsonLinesTupleStream, NotSimpleYa
 import { createEmbeddedEngine, InvalidStoredTupleError, type EmbeddedEngine } from './engine.js';
 import { ConfigError } from '../../config/issues.js';
 import { FgaError } from './errors.js';
+import { KnownAnswers } from './known-answers.js';
 
 /**
  * Resolution steps (object#relation visits) up to which a check is answered
@@ -28,9 +29,10 @@ export const CHEAP_CHECK_STEPS = 32;
 /**
  * Cheap answers the authorizer remembers (`checkIfKnown`): at most this many,
  * forgotten all at once when full. Small on purpose: a repeated check (the same
- * agent, route and object on every request) is answered by one Map lookup and no
- * evaluation, while a stream of one-off checks (a different document per
- * request) keeps only young, short-lived entries. See docs/authorization.md.
+ * agent, route and object on every request) is answered by one table lookup and
+ * no evaluation, while a stream of one-off checks (a different document per
+ * request) keeps only young, short-lived entries (known-answers.ts: no hash
+ * table is replaced, so none is promoted). See docs/authorization.md.
  */
 export const KNOWN_ANSWERS = 256;
 
@@ -64,31 +66,15 @@ export interface EmbeddedAuthorizer extends Authorizer {
 }
 
 /**
- * What `checkIfKnown` files an answer under: relation, object and user joined by
- * spaces; undefined for a check with context or contextual tuples (never
- * remembered). Only answered checks are stored, and an answered check passed
- * OpenFGA's validation, which refuses spaces in all three fields: a stored key
- * holds exactly two spaces, so a lookup key equals it only when each field is
- * the same (a malformed request can never borrow a valid check's answer).
- * The last key is reused while the fields are equal strings (checkIfKnown and
- * checkIfCheap of one check; the same check on every request), so it is built
- * and hashed once.
+ * The fields `checkIfKnown` files an answer under (user, relation, object), or
+ * undefined for a check that is never remembered: one with context or
+ * contextual tuples, or with a field that is not a string. Only answered checks
+ * are stored, and the table compares each field on its own, so a malformed
+ * request can never borrow a valid check's answer.
  */
-function knownKeys(): (request: CheckRequest) => string | undefined {
-  let lastUser = '';
-  let lastRelation = '';
-  let lastObject = '';
-  let lastKey: string | undefined;
-  return (request) => {
-    if (request.context !== undefined || request.contextualTuples !== undefined) return undefined;
-    const { user, relation, object } = request;
-    if (typeof user !== 'string' || typeof relation !== 'string' || typeof object !== 'string') return undefined;
-    if (lastKey !== undefined && object === lastObject && user === lastUser && relation === lastRelation) return lastKey;
-    lastUser = user;
-    lastRelation = relation;
-    lastObject = object;
-    return (lastKey = relation + ' ' + object + ' ' + user);
-  };
+function plainFields(request: CheckRequest): boolean {
+  if (request.context !== undefined || request.contextualTuples !== undefined) return false;
+  return typeof request.user === 'string' && typeof request.relation === 'string' && typeof request.object === 'string';
 }
 
 /**
@@ -147,8 +133,7 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
   const modelId = `sha256:${hash.digest('hex').slice(0, 16)}`;
   let closed = false;
   // Answers of this generation never change (tuples and model are fixed until a reload builds a new authorizer).
-  const known = new Map<string, boolean>();
-  const knownKey = knownKeys();
+  const known = new KnownAnswers(KNOWN_ANSWERS);
   const ensureOpen = (): void => {
     if (closed) throw new WardenError('authz_unavailable', 'The authorization engine is closed', { reason: 'fga_closed' });
   };
@@ -188,19 +173,12 @@ export function createEmbeddedAuthorizer(options: EmbeddedAuthorizerOptions): Em
       } catch (err) {
         throw toWardenError(err);
       }
-      if (answer !== undefined) {
-        const key = knownKey(request);
-        if (key !== undefined) {
-          if (known.size >= KNOWN_ANSWERS) known.clear();
-          known.set(key, answer);
-        }
-      }
+      if (answer !== undefined && plainFields(request)) known.set(request.user, request.relation, request.object, answer);
       return answer;
     },
     checkIfKnown(request: CheckRequest): boolean | undefined {
       if (closed) return undefined; // checkIfCheap then fails closed
-      const key = knownKey(request);
-      return key === undefined ? undefined : known.get(key);
+      return plainFields(request) ? known.get(request.user, request.relation, request.object) : undefined;
     },
     async listObjects(request: ListObjectsRequest, _options?: CheckOptions): Promise<string[]> {
       ensureOpen();
