@@ -6,10 +6,11 @@
  */
 
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import type { RequestState } from '../pipeline/context.js';
 import type { HookedResponse } from '../proxy/forward.js';
 import { createToolsListRewriter, type ToolsListRewriter } from './list-filter.js';
-import { createMcpResponseHook } from './response-hook.js';
+import { createMcpResponseHook, essenceOf, mediaTypeEssence } from './response-hook.js';
 import type { SessionBindings } from './sessions.js';
 
 const BODY = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'hi' }] } }));
@@ -72,5 +73,29 @@ describe('MCP response hook: a tools/call answer', () => {
     // Built once per request, however many answers read it.
     await h({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: smuggled });
     expect(built()).toBe(1);
+  });
+});
+
+describe('mediaTypeEssence (remembers the last Content-Type it read)', () => {
+  it('answers as it would fresh, for any sequence of values, repeats included', () => {
+    const value = fc.constantFrom(
+      'application/json',
+      'Application/JSON; charset=utf-8',
+      'text/event-stream',
+      'application/json, text/html',
+      'application/json; a=b, c',
+      'text/html',
+      '',
+      ' application/json ',
+      'application/',
+    );
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 12 }), (values) => {
+        for (const v of values) expect(mediaTypeEssence(v), v).toBe(essenceOf(v));
+      }),
+      { numRuns: 500 },
+    );
+    expect(mediaTypeEssence(undefined)).toBeUndefined();
+    expect(mediaTypeEssence('Application/JSON; charset=utf-8')).toBe('application/json');
   });
 });

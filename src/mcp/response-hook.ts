@@ -90,6 +90,20 @@ export function createMcpResponseHead(ctx: Pick<McpHookContext, 'routeName' | 's
  */
 export function mediaTypeEssence(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
+  // A pure function of the text, asked twice per answer (buffering decision, hook) with what the upstream always sends.
+  if (value === lastType) return lastEssence;
+  const essence = essenceOf(value);
+  lastType = value;
+  lastEssence = essence;
+  return essence;
+}
+
+/** The Content-Type text mediaTypeEssence read last, and its answer. */
+let lastType: string | undefined;
+let lastEssence: string | undefined;
+
+/** mediaTypeEssence without the memory (exported for its test). */
+export function essenceOf(value: string): string | undefined {
   const semi = value.indexOf(';');
   const essence = (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase();
   if (!/^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/.test(essence)) return undefined;
