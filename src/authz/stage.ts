@@ -94,7 +94,9 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
           ? { user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine, model }
           : { user: r.user, relation: r.relation, object: r.object, allowed: answers[i], engine };
         if (state.releasing) trace.consistency = 'higher_consistency';
-        state.checks.push(trace);
+        // A request's first record: an array of one (a push onto the empty array reserves room for 17).
+        if (state.checks.length === 0 && requests.length === 1) state.checks = [trace];
+        else state.checks.push(trace);
       }
     }
   }
@@ -146,9 +148,14 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
   function authorizeOne(state: RequestState, group: AuthorizeConfig): Promise<void> | void {
     const vars = templateVars(state);
     const checks = group.checks;
-    const requests: CheckRequest[] = [];
-    for (let i = 0; i < checks.length; i++) requests.push(buildTraced(state, checks[i], vars));
-    if (requests.length === 0) return;
+    if (checks.length === 0) return;
+    // Arrays of the checks' length (a push onto [] reserves room for 17).
+    let requests: CheckRequest[];
+    if (checks.length === 1) requests = [buildTraced(state, checks[0], vars)];
+    else {
+      requests = new Array<CheckRequest>(checks.length);
+      for (let i = 0; i < checks.length; i++) requests[i] = buildTraced(state, checks[i], vars);
+    }
     const opts = state.releasing ? HIGHER_CONSISTENCY : undefined;
     if (authorizer.batchCheckSync) {
       let answers: boolean[];

@@ -117,6 +117,18 @@ describe('authorize stage: one group', () => {
     }
   });
 
+  it('keeps the records earlier stages left in the trace', async () => {
+    const earlier = { user: 'agent:bot', relation: 'can_call', object: 'tool:x', allowed: true, engine: 'embedded' };
+    for (const group of POLICIES) {
+      const rt = { authorizer: authorizer(ANSWERS[3], 'sync'), logger: { isLevelEnabled: () => true } } as unknown as Runtime;
+      const s = state([group]);
+      s.checks.push(earlier);
+      await createAuthorizeStage(rt).run(s);
+      expect(s.checks).toHaveLength(1 + group.checks.length);
+      expect(s.checks[0]).toBe(earlier);
+    }
+  });
+
   it('renders each request from its own values (the compiled renderers keep nothing of the request before)', async () => {
     const group = POLICIES[2];
     for (const id of ['1', '2', '1', 'x-9']) {
