@@ -4,7 +4,7 @@
  * fails a row. The table must also cover every name the module drops.
  */
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   DROPPED_UPSTREAM_HEADERS,
   downstreamRawHeaders,
@@ -253,6 +253,29 @@ describe('isValidHost (#12 A.6)', () => {
     'x'.repeat(300),
   ])('refuses %j', (h) => {
     expect(isValidHost(h)).toBe(false);
+  });
+});
+
+describe('isValidHost remembers the last host it accepted', () => {
+  it('refuses the empty value as its first question (a fresh module)', async () => {
+    vi.resetModules();
+    const fresh = await import('./headers.js');
+    expect(fresh.isValidHost('')).toBe(false);
+  });
+
+  it('answers for each value, whatever was asked before', () => {
+    const sequence = [
+      'warden.example:8443',
+      'warden.example:8443',
+      'warden.example:8443/',
+      'warden.example:8443',
+      'warden.example:844',
+      '',
+      'localhost',
+      'localhost/x',
+      'a b',
+    ];
+    for (const round of [0, 1]) for (const h of sequence) expect([round, h, isValidHost(h)]).toEqual([round, h, /^[a-z.]+(:[0-9]+)?$/.test(h)]);
   });
 });
 

@@ -135,9 +135,17 @@ const NO_HEADERS: ReadonlyArray<[string, string]> = [];
 const HOST =
   /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?)(?::[0-9]{1,5})?$/;
 
+/** The last value that passed HOST (never one that fails it: it starts as one that passes): an agent sends the same Host request after request. */
+let lastValidHost = 'localhost';
+
 /** True when `value` is a plain `host[:port]` (no path, query, userinfo or spaces). */
 export function isValidHost(value: string): boolean {
-  return value.length <= 261 && HOST.test(value);
+  if (value === lastValidHost) return true;
+  if (value.length <= 261 && HOST.test(value)) {
+    lastValidHost = value;
+    return true;
+  }
+  return false;
 }
 
 export interface UpstreamHeaderOptions {
