@@ -9,7 +9,8 @@
 import type { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Principal } from '../core/principal.js';
-import { scrubbedJson } from './logger.js';
+import { scrubbedJson, scrubbedJsonContent } from './logger.js';
+import { flatText } from './json-text.js';
 
 /** The audit line's fields in the order they are written. None is a secret field name, so the text below censors no field by name (audit-line.test.ts checks). */
 export const AUDIT_LINE_FIELDS = [
@@ -56,8 +57,11 @@ export function auditFields(state: RequestState, err: WardenError | undefined, l
   };
 }
 
-/** Serializes one finished request's audit fields as `,"audit":true,…` (the text between pino's bindings and its message). */
-export type AuditLineSerializer = (state: RequestState, err: WardenError | undefined, latencyMs: number) => string;
+/**
+ * Serializes one finished request's audit fields as `,"audit":true,…` (the text between pino's bindings and its message),
+ * after `head` and followed by the serializer's `tail` (both empty unless given: see createAuditLineSerializer).
+ */
+export type AuditLineSerializer = (state: RequestState, err: WardenError | undefined, latencyMs: number, head?: string) => string;
 
 /** A string as the scrub hook and pino leave it, as JSON text. */
 const text = scrubbedJson;
@@ -66,6 +70,8 @@ const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null');
 
 /** Values that repeat from request to request (route names, methods, decisions, reasons): their text is kept, up to a bound. */
 const MEMO_MAX = 256;
+/** Latencies below this (ms) have their `,"latency_ms":n` text (and the tail) kept. */
+const LATENCY_TEXTS = 1_000;
 
 /** `,"agent":…[,"user":…]` of a principal (empty when it has neither). */
 function principalText(p: Principal): string {
@@ -75,8 +81,13 @@ function principalText(p: Principal): string {
   return s;
 }
 
-/** Build the serializer for one config generation (its memo of repeated values lives here). */
-export function createAuditLineSerializer(): AuditLineSerializer {
+/**
+ * Build the serializer for one config generation (its memo of repeated values lives here). A line is written as
+ * few pieces of text (a string built by `+` is a tree of its pieces, copied piece by piece when it is written): the
+ * request id and the path between texts that repeat from request to request (route and method; principal, decision,
+ * reason and status; latency and `tail`), each kept for the last request or up to a bound.
+ */
+export function createAuditLineSerializer(tail = ''): AuditLineSerializer {
   const memo = new Map<string, string>();
   // A verified token's principal is one object reused by every request that presents the token (identity's caches, as
   // record-json.ts relies on): its members are written once.
@@ -84,24 +95,62 @@ export function createAuditLineSerializer(): AuditLineSerializer {
   const known = (s: string) => {
     let t = memo.get(s);
     if (t === undefined) {
-      t = text(s);
+      t = flatText(text(s));
       if (memo.size < MEMO_MAX) memo.set(s, t);
     }
     return t;
   };
-  return function auditLine(state, err, latencyMs) {
-    let s = `,"audit":true,"request_id":${text(state.id)},"route":${known(state.route?.name ?? '-')},"method":${known(state.method)},"path":${text(state.path)}`;
+  // `","route":…,"method":…,"path":"` (closing the id's quote, opening the path's) for the last route name and method.
+  let rmRoute = '';
+  let rmMethod = '';
+  let rm = '';
+  // `,"decision":…,"reason":…,"status":…` (those present) for the last three values.
+  let dsDecision: string | undefined;
+  let dsReason: string | undefined;
+  let dsStatus: number | undefined;
+  let ds: string | undefined;
+  // `"` (closing the path's quote), the principal's text and `ds`, for the last two texts (no tool).
+  let restWho = '';
+  let restDs = '';
+  let rest = '';
+  // `,"latency_ms":n` and the tail, by n.
+  const latencies: string[] = [];
+  return function auditLine(state, err, latencyMs, head = '') {
+    const routeName = state.route?.name ?? '-';
+    const method = state.method;
+    if (rm === '' || routeName !== rmRoute || method !== rmMethod) {
+      rmRoute = routeName;
+      rmMethod = method;
+      rm = flatText(`","route":${known(routeName)},"method":${known(method)},"path":"`);
+    }
+    let s = head + ',"audit":true,"request_id":"' + scrubbedJsonContent(state.id) + rm + scrubbedJsonContent(state.path);
     const p = state.principal;
+    let who = '';
     if (p) {
-      let who = principals.get(p);
-      if (who === undefined) principals.set(p, (who = principalText(p)));
-      s += who;
+      const w = principals.get(p);
+      if (w === undefined) principals.set(p, (who = flatText(principalText(p))));
+      else who = w;
+    }
+    const { decision, reason, status } = state;
+    if (ds === undefined || decision !== dsDecision || reason !== dsReason || status !== dsStatus) {
+      dsDecision = decision;
+      dsReason = reason;
+      dsStatus = status;
+      ds = '';
+      if (decision !== undefined) ds += `,"decision":${known(decision)}`;
+      if (reason !== undefined) ds += `,"reason":${known(reason)}`;
+      if (status !== undefined) ds += `,"status":${num(status)}`;
+      ds = flatText(ds);
     }
     const tool = state.mcp?.tool;
-    if (tool !== undefined) s += `,"tool":${text(tool)}`;
-    if (state.decision !== undefined) s += `,"decision":${known(state.decision)}`;
-    if (state.reason !== undefined) s += `,"reason":${known(state.reason)}`;
-    if (state.status !== undefined) s += `,"status":${num(state.status)}`;
+    if (tool === undefined) {
+      if (rest === '' || who !== restWho || ds !== restDs) {
+        restWho = who;
+        restDs = ds;
+        rest = flatText('"' + who + ds);
+      }
+      s += rest;
+    } else s += '"' + who + `,"tool":${text(tool)}` + ds;
     if (state.approvalId !== undefined) s += `,"approval_id":${text(state.approvalId)}`;
     const checks = state.checks;
     if (checks.length) {
@@ -112,9 +161,13 @@ export function createAuditLineSerializer(): AuditLineSerializer {
       }
       s += ']';
     }
-    s += `,"latency_ms":${num(latencyMs)}`;
     const error = errorText(err);
-    if (error !== undefined) s += `,"error":${text(error)}`;
-    return s;
+    if (error !== undefined) return s + `,"latency_ms":${num(latencyMs)},"error":${text(error)}` + tail;
+    if (latencyMs >= 0 && latencyMs < LATENCY_TEXTS && latencyMs === Math.floor(latencyMs)) {
+      let t = latencies[latencyMs];
+      if (t === undefined) latencies[latencyMs] = t = flatText(`,"latency_ms":${num(latencyMs)}${tail}`);
+      return s + t;
+    }
+    return s + `,"latency_ms":${num(latencyMs)}` + tail;
   };
 }

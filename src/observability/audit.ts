@@ -7,7 +7,7 @@
 
 import type { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
-import { lineWriter, type Logger } from './logger.js';
+import { lineFraming, type Logger } from './logger.js';
 import { auditFields, createAuditLineSerializer } from './audit-line.js';
 import type { BoundCounter, BoundHistogram, Metrics } from './metrics.js';
 import type { DecisionLog } from '../audit/decision-log.js';
@@ -77,12 +77,13 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
 
   const lineLevel = decisions ? 'debug' : 'info';
   // The line as text straight into the logger's destination (audit-line.ts); through pino for a logger of unknown framing.
-  const writeLine = lineWriter(logger, lineLevel, 'request');
-  const auditLine = createAuditLineSerializer();
+  const framing = lineFraming(logger, lineLevel, 'request');
+  const auditLine = createAuditLineSerializer(framing?.tail);
   const metricsOn = metrics.enabled;
 
   return function audit(state, err) {
-    const latencyMs = Date.now() - state.startedAt;
+    const now = Date.now();
+    const latencyMs = now - state.startedAt;
     const routeName = state.route?.name ?? '-';
     // Metrics off (observability.metrics.enabled: false): no label lookup at all.
     if (metricsOn) {
@@ -103,7 +104,7 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     // Audit lines are written at info (at debug with the decision log on: its
     // record carries all they say and more); don't build lines nobody will write.
     if (!logger.isLevelEnabled(lineLevel)) return;
-    if (writeLine) writeLine(auditLine(state, err, latencyMs));
+    if (framing) framing.write(auditLine(state, err, latencyMs, framing.head(now)));
     else logger[lineLevel](auditFields(state, err, latencyMs), 'request');
   };
 }

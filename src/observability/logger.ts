@@ -5,7 +5,7 @@
  */
 
 import { pino, symbols, type Logger, type DestinationStream } from 'pino';
-import { JSON_ESCAPED } from './json-text.js';
+import { flatText, JSON_ESCAPED } from './json-text.js';
 
 export type { Logger };
 
@@ -70,6 +70,27 @@ const MAY_NEED_WORK = new RegExp(`${MAY_HOLD_SECRET.source}|${JSON_ESCAPED.sourc
 export function scrubbedJson(value: string): string {
   if (typeof value === 'string' && !MAY_NEED_WORK.test(value)) return `"${value}"`;
   return JSON.stringify(scrubString(value));
+}
+
+// A string of only these characters and without `eyJ` is left as it is by the
+// scrub and by JSON.stringify: none of them is escaped (no quote, backslash,
+// control character or surrogate), none starts a query secret (QUERY_SECRET
+// needs `?` or `&`), without whitespace BEARER cannot match (it needs `\s`
+// after the scheme), and JWT_LIKE (case-sensitive) needs `eyJ`. Request ids
+// (UUIDs, or inbound ids of [A-Za-z0-9._:-]) and most paths are such strings,
+// and this scan costs half of MAY_NEED_WORK's case-insensitive alternatives on
+// hex text (where every e, b and d starts one).
+const NOT_PLAIN = /[^\w.:/=@+,~-]|eyJ/;
+
+/**
+ * `JSON.stringify(scrubString(value))` without its two quotes (the JSON
+ * string's content), byte for byte: for a line that writes the quotes with the
+ * text around them (audit-line.ts).
+ */
+export function scrubbedJsonContent(value: string): string {
+  if (!NOT_PLAIN.test(value) || !MAY_NEED_WORK.test(value)) return value;
+  const json = JSON.stringify(scrubString(value));
+  return json.slice(1, -1);
 }
 
 // Field names repeat from record to record: remember which are secret.
@@ -172,36 +193,78 @@ interface MetadataStream {
 }
 
 /**
- * Writes one line at `level` with message `msg` whose fields the caller has
- * already serialized (`,"key":value…`, every string scrubbed as the scrub hook
- * would): framed as pino frames it (level, time, the logger's bindings, the
- * fields, the message) and handed to the logger's destination as pino hands it
- * over. For a line written per request (the audit line), where pino's object
- * walk and the hook's scrubbed copy cost more than the text. Undefined for
- * loggers not made by createLogger (their hooks and formatters are unknown:
- * log through pino). The caller checks that the level is enabled.
+ * How a line at `level` with message `msg` is framed as pino frames it, for a
+ * caller that serializes the fields itself (`,"key":value…`, every string
+ * scrubbed as the scrub hook would): `head(now) + fields + tail` is the line
+ * pino writes (level, time, the logger's bindings, the fields, the message),
+ * and `write` hands it to the logger's destination as pino hands it over. For
+ * a line written per request (the audit line), where pino's object walk and
+ * the hook's scrubbed copy cost more than the text. Undefined for loggers not
+ * made by createLogger (their hooks and formatters are unknown: log through
+ * pino). The caller checks that the level is enabled.
  */
-export function lineWriter(logger: Logger, level: 'info' | 'debug', msg: string): ((fields: string) => void) | undefined {
+export interface LineFraming {
+  /** `{"level":…,"time":…` and the logger's bindings for a line written at `now` (ms): the same text for every line of one millisecond. */
+  head(now: number): string;
+  /** The message and the line's end (`,"msg":…}` and a newline). */
+  readonly tail: string;
+  /** Hand one line (head + fields + tail, its head the last one `head` returned) to the destination. */
+  write(line: string): void;
+}
+
+export function lineFraming(logger: Logger, level: 'info' | 'debug', msg: string): LineFraming | undefined {
   if (!wardenLoggers.has(logger)) return undefined;
   const internals = logger as unknown as PinoInternals;
   const stream = internals[symbols.streamSym] as DestinationStream & MetadataStream & PinoInternals;
   const levelNum = logger.levels.values[level];
-  const head = (internals[symbols.lsCacheSym] as Record<number, string>)[levelNum];
-  const time = internals[symbols.timeSym] as () => string;
+  const levelHead = (internals[symbols.lsCacheSym] as Record<number, string>)[levelNum];
+  const time = internals[symbols.timeSym] as (now?: number) => string;
+  // createLogger's timestamp takes the time it formats (the audit step has read the clock already).
+  const stamp = time === cachedIsoTime ? cachedIsoTime : () => time();
   const timeSlice = internals[symbols.timeSliceIndexSym] as number;
   const tail = `,${JSON.stringify(internals[symbols.messageKeySym])}:${JSON.stringify(msg)}${internals[symbols.endSym] as string}`;
   const metadata = stream[symbols.needsMetadataGsym] === true;
+  // The head of the last time text and bindings: lines of one millisecond share it (one piece of their text, not three).
+  let lastTime = '';
+  let lastBindings: string | undefined;
+  let head = '';
+  let lastTimeValue = '';
+  return {
+    head(now) {
+      const t = stamp(now);
+      const bindings = internals[symbols.chindingsSym] as string;
+      if (t !== lastTime || bindings !== lastBindings || head === '') {
+        lastTime = t;
+        lastBindings = bindings;
+        head = flatText(levelHead + t + bindings);
+        lastTimeValue = t.slice(timeSlice);
+      }
+      return head;
+    },
+    tail,
+    write(line) {
+      if (metadata) {
+        // As pino does before each write (the batched writer reads lastLevel); no object was built for this line.
+        stream.lastLevel = levelNum;
+        stream.lastObj = undefined;
+        stream.lastMsg = msg;
+        stream.lastTime = lastTimeValue;
+        stream.lastLogger = logger;
+      }
+      stream.write(line);
+    },
+  };
+}
+
+/**
+ * Writes one line at `level` with message `msg` whose fields the caller has
+ * already serialized (see lineFraming), framed as pino frames it. Undefined
+ * for loggers not made by createLogger.
+ */
+export function lineWriter(logger: Logger, level: 'info' | 'debug', msg: string): ((fields: string) => void) | undefined {
+  const framing = lineFraming(logger, level, msg);
+  if (framing === undefined) return undefined;
   return function writeLine(fields) {
-    const t = time();
-    const line = head + t + (internals[symbols.chindingsSym] as string) + fields + tail;
-    if (metadata) {
-      // As pino does before each write (the batched writer reads lastLevel); no object was built for this line.
-      stream.lastLevel = levelNum;
-      stream.lastObj = undefined;
-      stream.lastMsg = msg;
-      stream.lastTime = t.slice(timeSlice);
-      stream.lastLogger = logger;
-    }
-    stream.write(line);
+    framing.write(framing.head(Date.now()) + fields + framing.tail);
   };
 }
