@@ -16,7 +16,7 @@
  * contextual one (a request's few tuples) through a Map.
  */
 
-import { isValidUserset, splitObjectRelation, typeOf } from './ids.js';
+import { isValidUserset, ownCopy, splitObjectRelation, typeOf } from './ids.js';
 import type { RelationDef, Rewrite, TypeSystem } from './typesystem.js';
 
 /**
@@ -240,7 +240,8 @@ export class Nodes {
       if (slots[2 * j + 1] === h && this.names[known] === name) return known;
     }
     const id = this.names.length;
-    this.names.push(name);
+    // An interned name lives as long as the engine: it must not keep the policy file it was read from.
+    this.names.push(ownCopy(name));
     if (id === this.typeCol.length) this.typeCol = grown(this.typeCol, id * 2);
     this.typeCol[id] = this.model.type(typeOf(name));
     slots[2 * j] = id;

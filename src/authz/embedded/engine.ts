@@ -10,7 +10,7 @@ import { Outcome, resolveCheck, type CheckScope } from './check.js';
 import { CompactIndexBuilder, ModelIds, NodeOverlay, Nodes, type CompactTupleIndex } from './compact-index.js';
 import { listObjects } from './list-objects.js';
 import { FgaError, FGA_ERROR } from './errors.js';
-import { apiListObjectsProblem, apiObjectProblem, apiRelationProblem, apiUserProblem, apiWriteTupleProblem, userParts } from './ids.js';
+import { apiListObjectsProblem, apiObjectProblem, apiRelationProblem, apiUserProblem, apiWriteTupleProblem, ownCopy, userParts } from './ids.js';
 import { compileTypeSystem, type TypeSystem } from './typesystem.js';
 import { objectProblem, relationOfTypeProblem, relationProblem, requestContextProblem, tupleString, tupleWriteProblem, userProblem } from './validate.js';
 
@@ -89,6 +89,15 @@ function rowTuple(index: CompactTupleIndex, nodes: Nodes, ids: ModelIds, t: numb
   return tuple;
 }
 
+/** `t` with its strings copied (see `ownCopy`). */
+function ownTuple(t: TupleKey): TupleKey {
+  // A refused tuple may hold anything (a number for a user, no object).
+  const own = <T>(v: T): T => (typeof v === 'string' ? (ownCopy(v) as T) : v);
+  const copy: TupleKey = { user: own(t.user), relation: own(t.relation), object: own(t.object) };
+  if (t.condition) copy.condition = t.condition;
+  return copy;
+}
+
 /** Validates and indexes the stored tuples; throws InvalidStoredTupleError (strict) listing every refused one. */
 function buildStoredIndex(
   ts: TypeSystem,
@@ -113,7 +122,8 @@ function buildStoredIndex(
       (t.user === `${t.object}#${t.relation}` ? 'cannot write a tuple that is implicit' : undefined);
     if (problem) {
       if (strict) refused.push(new InvalidStoredTupleError(i, t, problem));
-      else ignored.push({ tuple: t, reason: problem });
+      // Kept for the engine's life (logs, `warden validate`): copies, not views into the tuples file.
+      else ignored.push({ tuple: ownTuple(t), reason: problem });
       refusedAt.push(i);
       continue;
     }

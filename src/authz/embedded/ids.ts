@@ -99,6 +99,24 @@ export function splitObjectRelation(s: string): [object: string, relation: strin
   return [s.slice(0, i), s.slice(i + 1)];
 }
 
+/**
+ * V8 makes a substring of at least this many characters a view into its
+ * parent (a "sliced string") instead of a copy, and the view keeps the whole
+ * parent alive.
+ */
+const SLICE_MIN = 13;
+
+/**
+ * `s` as a string of its own, for strings kept as long as the engine. A name
+ * read from a policy file is a substring of the file's text: kept as it is,
+ * one such name kept the whole file (65 MB for a million tuples) in memory for
+ * the life of the process.
+ */
+export function ownCopy(s: string): string {
+  // Shorter substrings are copies already. The concatenation is flattened into a new string, and the slice of that keeps only it.
+  return s.length < SLICE_MIN ? s : (' ' + s).slice(1);
+}
+
 /** `type:*`. */
 export function isTypedWildcard(s: string): boolean {
   const [type, id] = splitObject(s);
