@@ -33,3 +33,17 @@ describe('readBounded', () => {
     await expect(got).rejects.toThrow(/closed before its end/);
   });
 });
+
+describe('readBounded after the end', () => {
+  it('resolves with the body, and an error or close the stream emits later changes nothing (and is not thrown)', async () => {
+    const s = new PassThrough();
+    const got = readBounded(s, 100, tooLarge);
+    s.end('abc');
+    expect((await got).toString()).toBe('abc');
+    // A stream without an 'error' listener would throw this; the read's listener absorbs it.
+    expect(() => s.emit('error', new Error('late'))).not.toThrow();
+    s.destroy();
+    await new Promise((r) => setImmediate(r));
+    expect((await got).toString()).toBe('abc');
+  });
+});

@@ -10,12 +10,15 @@ import type { Readable } from 'node:stream';
  * costs more than the read on the hot path). Past `max` bytes it stops
  * reading (the stream is paused, not destroyed: the caller decides whether
  * the connection can still carry an answer) and rejects with `tooLarge()`.
- * A stream that closes before its end rejects too.
+ * A stream that closes before its end rejects too. At the end the listeners
+ * stay (the stream emits no more data; removing four listeners cost more than
+ * the rest of a small read): a later 'error' or 'close' then changes nothing.
  */
 export function readBounded(stream: Readable, max: number, tooLarge: () => Error): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let ended = false;
     const cleanup = () => {
       stream.off('data', onData);
       stream.off('end', onEnd);
@@ -34,14 +37,16 @@ export function readBounded(stream: Readable, max: number, tooLarge: () => Error
       chunks.push(b);
     };
     const onEnd = () => {
-      cleanup();
+      ended = true;
       resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     };
     const onError = (err: Error) => {
+      if (ended) return;
       cleanup();
       reject(err);
     };
     const onClose = () => {
+      if (ended) return;
       cleanup();
       reject(new Error('the stream closed before its end'));
     };
