@@ -151,6 +151,58 @@ describe('the audit line after other lines (texts kept from the requests before)
   });
 });
 
+describe('the audit line’s check texts (user and relation kept from the check before)', () => {
+  it('is the pino path’s text for generated checks in sequence: schemes before the space, tokens, escapes, other answers', () => {
+    const piece = fc.constantFrom(
+      'user:alice',
+      'can_read',
+      'item:42',
+      'viewer',
+      'x',
+      'Bearer',
+      'xbasic',
+      'DPOP',
+      'eyJ',
+      JWT,
+      'abcdefgh12345678',
+      ' ',
+      '?t=1',
+      '"',
+      'é',
+    );
+    const part = fc.string({ unit: piece, minLength: 1, maxLength: 3 });
+    const check = fc.record({ user: part, relation: part, object: part, allowed: fc.constantFrom(true, false, null), engine: fc.constant('embedded') });
+    fc.assert(
+      fc.property(fc.array(fc.array(check, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }), (lines) => {
+        const serialize = createAuditLineSerializer();
+        for (const checks of lines) {
+          const s = base({ checks });
+          expect(serialize(s, undefined, 1)).toBe(viaPino(s, undefined, 1));
+        }
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('redacts a token after a scheme that ends the user or the relation, after a clean check with the same object', () => {
+    const serialize = createAuditLineSerializer();
+    const check = (user: string, relation: string, object: string) => base({ checks: [{ user, relation, object, allowed: true, engine: 'embedded' }] });
+    for (const s of [
+      check('user:alice', 'can_read', 'abcdefgh12345678'),
+      check('user:alice', 'can_write', 'abcdefgh12345678'),
+      check('user:bob', 'can_write', 'abcdefgh12345678'),
+      check('user:Bearer', 'abcdefgh12345678', 'abcdefgh12345678'),
+      check('user:alice', 'basic', 'abcdefgh12345678'),
+      check('user:alice', 'can_read', JWT),
+    ]) {
+      const line = serialize(s, undefined, 1);
+      expect(line).toBe(viaPino(s, undefined, 1));
+    }
+    expect(serialize(check('user:alice', 'basic', 'abcdefgh12345678'), undefined, 1)).not.toContain('abcdefgh12345678');
+    expect(serialize(check('user:alice', 'can_read', JWT), undefined, 1)).not.toContain('c2lnbmF0dXJl');
+  });
+});
+
 describe('the line’s head per millisecond', () => {
   it('is the level, the time of `now` and the bindings, for times in one millisecond, the next, the next second and back', () => {
     const logger = createLogger({ level: 'info', destination: { write() {} }, base: { worker: 3 } });

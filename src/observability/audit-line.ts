@@ -9,7 +9,8 @@
 import type { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
 import type { Principal } from '../core/principal.js';
-import { scrubbedJson, scrubbedJsonContent } from './logger.js';
+import type { CheckTrace } from '../pipeline/context.js';
+import { isPlainBeforeSpace, isPlainText, scrubbedJson, scrubbedJsonContent } from './logger.js';
 import { flatText } from './json-text.js';
 
 /** The audit line's fields in the order they are written. None is a secret field name, so the text below censors no field by name (audit-line.test.ts checks). */
@@ -113,6 +114,26 @@ export function createAuditLineSerializer(tail = ''): AuditLineSerializer {
   let restWho = '';
   let restDs = '';
   let rest = '';
+  // `"<user> <relation> ` of the last check's user and relation when both are plain before a space (else undefined): a
+  // check's text is that, its object and its answer when the object is plain too, without building and scanning the
+  // whole text (see isPlainBeforeSpace).
+  let ckUser = '';
+  let ckRelation = '';
+  let ckPrefix: string | undefined;
+  let ckSet = false;
+  const checkText = (c: CheckTrace): string => {
+    const { user, relation, object, allowed } = c;
+    if (typeof allowed === 'boolean' && typeof user === 'string' && typeof relation === 'string' && typeof object === 'string') {
+      if (!ckSet || user !== ckUser || relation !== ckRelation) {
+        ckSet = true;
+        ckUser = user;
+        ckRelation = relation;
+        ckPrefix = isPlainBeforeSpace(user) && isPlainBeforeSpace(relation) ? flatText(`"${user} ${relation} `) : undefined;
+      }
+      if (ckPrefix !== undefined && isPlainText(object)) return ckPrefix + object + (allowed ? '=true"' : '=false"');
+    }
+    return text(`${user} ${relation} ${object}=${allowed}`);
+  };
   // `,"latency_ms":n` and the tail, by n.
   const latencies: string[] = [];
   return function auditLine(state, err, latencyMs, head = '') {
@@ -156,8 +177,7 @@ export function createAuditLineSerializer(tail = ''): AuditLineSerializer {
     if (checks.length) {
       s += ',"checks":[';
       for (let i = 0; i < checks.length; i++) {
-        const c = checks[i];
-        s += (i ? ',' : '') + text(`${c.user} ${c.relation} ${c.object}=${c.allowed}`);
+        s += (i ? ',' : '') + checkText(checks[i]);
       }
       s += ']';
     }
