@@ -293,29 +293,48 @@ function grown(a: Int32Array, size: number): Int32Array {
  * `reset` forgets the request's own names.
  */
 export class NodeOverlay {
-  private readonly extra = new Map<string, number>();
+  /**
+   * Past `OVERLAY_SCAN` names (contextual tuples), a Map of this request's names, built for it and dropped
+   * by `reset`. Not one Map cleared per request: a Map that gets a key and a clear per check (an object no
+   * tuple names) leaves each replaced table pointing at the next, and once one is old every later one is
+   * promoted (~30 bytes per such check).
+   */
+  private extra: Map<string, number> | undefined;
   private readonly extraNames: string[] = [];
   private readonly extraTypes: number[] = [];
 
   constructor(readonly base: Nodes) {}
 
+  /** The id of one of this request's own names, or -1. */
+  private extraId(name: string): number {
+    if (this.extra !== undefined) return this.extra.get(name) ?? -1;
+    const names = this.extraNames;
+    for (let i = 0; i < names.length; i++) if (names[i] === name) return this.base.size + i;
+    return -1;
+  }
+
   /** The id of `name`, adding it to this request's names when the stored nodes lack it. */
   id(name: string): number {
     const stored = this.base.get(name);
     if (stored >= 0) return stored;
-    const known = this.extra.get(name);
-    if (known !== undefined) return known;
-    const id = this.base.size + this.extraNames.length;
-    this.extra.set(name, id);
+    const known = this.extraId(name);
+    if (known >= 0) return known;
+    const n = this.base.size;
+    const id = n + this.extraNames.length;
     this.extraNames.push(name);
     this.extraTypes.push(this.base.model.type(typeOf(name)));
+    if (this.extra !== undefined) this.extra.set(name, id);
+    else if (this.extraNames.length > OVERLAY_SCAN) {
+      this.extra = new Map();
+      for (let i = 0; i < this.extraNames.length; i++) this.extra.set(this.extraNames[i], n + i);
+    }
     return id;
   }
 
   /** The id of `name` if any index or this request knows it, else -1 (nothing is added). */
   lookup(name: string): number {
     const stored = this.base.get(name);
-    return stored >= 0 ? stored : (this.extra.get(name) ?? -1);
+    return stored >= 0 ? stored : this.extraId(name);
   }
 
   name(id: number): string {
@@ -330,11 +349,14 @@ export class NodeOverlay {
 
   reset(): void {
     if (this.extraNames.length === 0) return;
-    this.extra.clear();
+    this.extra = undefined;
     this.extraNames.length = 0;
     this.extraTypes.length = 0;
   }
 }
+
+/** Up to this many names of its own, a request's overlay is scanned instead of hashed. */
+export const OVERLAY_SCAN = 8;
 
 /** Up to this many plain users, a bucket's exact-user lookup scans instead of bisecting. */
 export const SMALL = 8;
