@@ -111,15 +111,63 @@ export interface ActivityRing extends ActivitySource {
   close(): Promise<void>;
 }
 
+/** Write what the console lists of a finished request into `item` (every field, so a reused item keeps nothing of the one before). */
+function fillItem(item: ActivityItem, state: RequestState, err: WardenError | undefined, user: string): ActivityItem {
+  const principal = state.principal;
+  item.time = ''; // formatted when the batch is written (UserBatch.drain)
+  item.id = state.id;
+  item.route = state.route!.name;
+  item.decision = state.decision ?? 'error';
+  item.reason = state.reason ?? (err && err.status >= 500 ? err.code : undefined);
+  item.status = state.status ?? 0;
+  item.agent = principal?.agent;
+  item.user = user;
+  item.act = principal && principal.actors.length ? principal.actors : undefined;
+  item.method = state.method;
+  item.path = state.path;
+  item.query = state.query || undefined;
+  item.tool = state.mcp?.tool;
+  item.approval = state.approvalId ? { id: state.approvalId, outcome: state.decision === 'pending' ? 'pending' : 'approved' } : undefined;
+  item.mode = state.shadowMode ? 'shadow' : undefined;
+  item.shadow = state.shadowMode ? (state.shadow ?? { outcome: 'allow' }) : undefined;
+  item.credentials = state.policy.credentials && state.decision === 'allow' ? state.policy.credentials.kind : undefined;
+  return item;
+}
+
+/** A new item with every field present in the order the console's JSON lists them (one shape for every item). */
+function newItem(): ActivityItem {
+  return {
+    time: '',
+    id: '',
+    route: '',
+    decision: 'error',
+    reason: undefined,
+    status: 0,
+    agent: undefined,
+    user: undefined,
+    act: undefined,
+    method: '',
+    path: '',
+    query: undefined,
+    tool: undefined,
+    approval: undefined,
+    mode: undefined,
+    shadow: undefined,
+    credentials: undefined,
+  } as ActivityItem;
+}
+
 /**
  * One user's items waiting for the next batch: the newest ACTIVITY_RING_MAX.
- * An item is kept as the object it was recorded as (references to strings the
- * request holds anyway) and serialized only when its batch is written: at
- * thousands of requests a second for one person most items are overwritten
- * here before any flush (the store would trim them anyway), so serializing
- * each when recorded spent a JSON.stringify and a date format per request on
- * items nobody would write. The buffer is bounded, so a busy user's older
- * items are dropped at once and never pile up until the flush.
+ * An item holds references to strings the request holds anyway and is
+ * serialized only when its batch is written: at thousands of requests a
+ * second for one person most items are overwritten here before any flush (the
+ * store would trim them anyway), so serializing each when recorded spent a
+ * JSON.stringify and a date format per request on items nobody would write.
+ * Once the buffer is full, a new request's fields are written into the oldest
+ * item's object instead of a new one: a busy person's requests allocate no
+ * item between flushes. The buffer is bounded, so a busy user's older items
+ * are dropped at once and never pile up until the flush.
  */
 class UserBatch {
   private readonly items: ActivityItem[] = [];
@@ -128,15 +176,15 @@ class UserBatch {
   /** Where the oldest item is once the buffer is full (it is then a circle). */
   private oldest = 0;
 
-  /** Keep `item`; true when the buffer grew (false: it replaced the oldest). */
-  add(item: ActivityItem, startedAt: number): boolean {
+  /** Keep what the console lists of `state`; true when the buffer grew (false: it replaced the oldest). */
+  add(state: RequestState, err: WardenError | undefined, user: string): boolean {
     if (this.items.length < ACTIVITY_RING_MAX) {
-      this.items.push(item);
-      this.times.push(startedAt);
+      this.items.push(fillItem(newItem(), state, err, user));
+      this.times.push(state.startedAt);
       return true;
     }
-    this.items[this.oldest] = item;
-    this.times[this.oldest] = startedAt;
+    fillItem(this.items[this.oldest], state, err, user);
+    this.times[this.oldest] = state.startedAt;
     this.oldest = (this.oldest + 1) % ACTIVITY_RING_MAX;
     return false;
   }
@@ -219,29 +267,9 @@ export function createActivityRing(store: Store, logger: Logger, options: { inte
     record(state, err) {
       const user = state.principal?.user;
       if (typeof user !== 'string' || state.route === undefined) return;
-      const item: ActivityItem = {
-        time: '', // formatted when the batch is written (UserBatch.drain)
-        id: state.id,
-        route: state.route.name,
-        decision: state.decision ?? 'error',
-        reason: state.reason,
-        status: state.status ?? 0,
-        agent: state.principal?.agent,
-        user,
-        act: state.principal && state.principal.actors.length ? state.principal.actors : undefined,
-        method: state.method,
-        path: state.path,
-        query: state.query || undefined,
-        tool: state.mcp?.tool,
-        approval: state.approvalId ? { id: state.approvalId, outcome: state.decision === 'pending' ? 'pending' : 'approved' } : undefined,
-        mode: state.shadowMode ? 'shadow' : undefined,
-        shadow: state.shadowMode ? (state.shadow ?? { outcome: 'allow' }) : undefined,
-        credentials: state.policy.credentials && state.decision === 'allow' ? state.policy.credentials.kind : undefined,
-      };
-      if (err && err.status >= 500 && item.reason === undefined) item.reason = err.code;
       let items = pending.get(user);
       if (!items) pending.set(user, (items = new UserBatch()));
-      if (items.add(item, state.startedAt) && ++count >= ACTIVITY_BATCH_MAX) flush();
+      if (items.add(state, err, user) && ++count >= ACTIVITY_BATCH_MAX) flush();
       // After close (requests of a generation past its drain timeout): nothing batches them any more.
       else if (closed || intervalMs === 0) turn ??= setImmediate(flush);
       else timer ??= setTimeout(flush, intervalMs).unref();
