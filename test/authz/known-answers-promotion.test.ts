@@ -10,18 +10,14 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../support/gateway.js';
+import { promotedInChild } from '../support/promotion.js';
 import { KnownAnswers } from '../../src/authz/embedded/known-answers.js';
 import { ModelIds, NodeOverlay, Nodes, OVERLAY_SCAN } from '../../src/authz/embedded/compact-index.js';
 import { compileTypeSystem } from '../../src/authz/embedded/typesystem.js';
 import { parseModelDsl } from '../../src/authz/model.js';
 
-const run = promisify(execFile);
 const MODULE = join(REPO_ROOT, 'dist/src/authz/embedded/index.js');
 const MODEL = join(REPO_ROOT, 'dist/src/authz/model.js');
 
@@ -60,40 +56,9 @@ process.stdout.write('--- churn\\n');
 for (let n = 0; n < 300000; n++) check(n * 7919);
 `;
 
-/** Bytes promoted by the scavenges after the marker line, from --trace-gc-nvp. */
-function promotedAfterMarker(trace: string): { bytes: number; scavenges: number } {
-  const after = trace.slice(trace.indexOf('--- churn'));
-  let bytes = 0;
-  let scavenges = 0;
-  for (const line of after.split('\n')) {
-    if (!/\bgc=s\b/.test(line)) continue;
-    scavenges++;
-    bytes += Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0);
-  }
-  return { bytes, scavenges };
-}
-
 /** Bytes promoted by a churn of one-off checks (`unknown`: on objects no tuple names) after a full GC. */
 async function churn(kind: 'stored' | 'unknown'): Promise<{ bytes: number; scavenges: number }> {
-  if (!existsSync(MODULE)) throw new Error(`${MODULE} is missing: run \`npm run build\` (npm test does this first)`);
-  const { stdout } = await run(
-    process.execPath,
-    [
-      '--expose-gc',
-      '--trace-gc',
-      '--trace-gc-nvp',
-      '--min-semi-space-size=1',
-      '--max-semi-space-size=1',
-      '--input-type=module',
-      '-e',
-      CHURN,
-      pathToFileURL(MODULE).href,
-      pathToFileURL(MODEL).href,
-      kind,
-    ],
-    { maxBuffer: 64 * 1024 * 1024 },
-  );
-  return promotedAfterMarker(stdout);
+  return promotedInChild(CHURN, { modules: [MODULE, MODEL], args: [kind] });
 }
 
 describe('remembered cheap answers and the young generation (#17)', () => {

@@ -10,15 +10,11 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../support/gateway.js';
+import { promotedInChild } from '../support/promotion.js';
 import { Deadlines, type Deadline } from '../../src/proxy/deadlines.js';
 
-const run = promisify(execFile);
 const MODULE = join(REPO_ROOT, 'dist/src/proxy/deadlines.js');
 
 // The exchanges carry a little data each, as a relay carries its request and response.
@@ -35,38 +31,9 @@ for (let n = 0; n < 300000; n++) { const e = exchange(); deadlines.add(e); infli
 deadlines.stop();
 `;
 
-/** Bytes promoted by the scavenges after the marker line, from --trace-gc-nvp. */
-function promotedAfterMarker(trace: string): { bytes: number; scavenges: number } {
-  const after = trace.slice(trace.indexOf('--- churn'));
-  let bytes = 0;
-  let scavenges = 0;
-  for (const line of after.split('\n')) {
-    if (!/\bgc=s\b/.test(line)) continue;
-    scavenges++;
-    bytes += Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0);
-  }
-  return { bytes, scavenges };
-}
-
 describe('upstream deadlines and the young generation (#17)', () => {
   it('a churn of exchanges after a full GC promotes (almost) none of their data', async () => {
-    if (!existsSync(MODULE)) throw new Error(`${MODULE} is missing: run \`npm run build\` (npm test does this first)`);
-    const { stdout } = await run(
-      process.execPath,
-      [
-        '--expose-gc',
-        '--trace-gc',
-        '--trace-gc-nvp',
-        '--min-semi-space-size=1',
-        '--max-semi-space-size=1',
-        '--input-type=module',
-        '-e',
-        CHURN,
-        pathToFileURL(MODULE).href,
-      ],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
-    const { bytes, scavenges } = promotedAfterMarker(stdout);
+    const { bytes, scavenges } = await promotedInChild(CHURN, { modules: [MODULE] });
     // The churn allocates ~500 MB: enough scavenges that a chain of tables would show.
     expect(scavenges).toBeGreaterThan(50);
     // With a Set: ~70 MB promoted here. With slots: ~0.1 MB (the harness's own).

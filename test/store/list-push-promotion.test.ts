@@ -13,18 +13,14 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../support/gateway.js';
+import { promotedInChild } from '../support/promotion.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { captureLogs } from '../support/logs.js';
 import { createRedisStore, packValues } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
 
-const run = promisify(execFile);
 const STORE = join(REPO_ROOT, 'dist/src/store/redis.js');
 const LOGGER = join(REPO_ROOT, 'dist/src/observability/logger.js');
 
@@ -55,19 +51,6 @@ process.stdout.write('kept ' + (await store.listRange('activity:alice', 1000)).l
 await store.close();
 `;
 
-/** Bytes promoted by the scavenges between the marker lines, from --trace-gc-nvp. */
-function promotedBetweenMarkers(trace: string): { bytes: number; scavenges: number } {
-  const part = trace.slice(trace.indexOf('--- churn'), trace.indexOf('--- end'));
-  let bytes = 0;
-  let scavenges = 0;
-  for (const line of part.split('\n')) {
-    if (!/\bgc=s\b/.test(line)) continue;
-    scavenges++;
-    bytes += Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0);
-  }
-  return { bytes, scavenges };
-}
-
 let redis: TestRedis;
 let store: Store;
 
@@ -83,31 +66,15 @@ afterAll(async () => {
 
 describe('the Redis store list push and the young generation (#17)', () => {
   it('a churn of activity batches after a full GC promotes (almost) none of their items', async () => {
-    for (const m of [STORE, LOGGER]) if (!existsSync(m)) throw new Error(`${m} is missing: run \`npm run build\` (npm test does this first)`);
-    const { stdout } = await run(
-      process.execPath,
-      [
-        '--expose-gc',
-        // V8 may pretenure the harness's own batch arrays (allocation-site feedback from the first,
-        // unmeasured push): they would then be old from birth and drag the items along, whatever
-        // listPush does. Off, what is promoted is what listPush keeps across scavenges.
-        '--no-allocation-site-pretenuring',
-        '--trace-gc',
-        '--trace-gc-nvp',
-        '--min-semi-space-size=1',
-        '--max-semi-space-size=1',
-        '--input-type=module',
-        '-e',
-        CHURN,
-        pathToFileURL(STORE).href,
-        pathToFileURL(LOGGER).href,
-        redis.url,
-        `${redis.keyPrefix}churn:`,
-      ],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
+    const { bytes, scavenges, stdout } = await promotedInChild(CHURN, {
+      modules: [STORE, LOGGER],
+      args: [redis.url, `${redis.keyPrefix}churn:`],
+      // V8 may pretenure the harness's own batch arrays (allocation-site feedback from the first,
+      // unmeasured push): they would then be old from birth and drag the items along, whatever
+      // listPush does. Off, what is promoted is what listPush keeps across scavenges.
+      flags: ['--no-allocation-site-pretenuring'],
+    });
     expect(stdout).toContain('kept 200');
-    const { bytes, scavenges } = promotedBetweenMarkers(stdout);
     // The churn allocates ~400 MB: enough scavenges that batches held across them would show.
     expect(scavenges).toBeGreaterThan(100);
     // One argument per item, async frame keeping the batch: ~31 MB promoted here. One Buffer: ~2 MB (the harness's own ~1.4).
