@@ -12,7 +12,7 @@ import type { CheckTrace, RequestState } from '../pipeline/context.js';
 import type { Stage } from '../pipeline/stage.js';
 import { templateVars } from '../templates/request-vars.js';
 import { compileRenderId, compileTemplate, renderId, renderValue, type Template, type TemplateVars } from '../templates/template.js';
-import type { CheckRequest } from './authorizer.js';
+import type { CheckOptions, CheckRequest } from './authorizer.js';
 
 /** The authorize stage, plus the re-check an approval release needs. */
 export interface AuthorizeStage extends Stage {
@@ -144,6 +144,27 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
     }
   }
 
+  /**
+   * The engine's answers to `requests`, in order: without a promise from an
+   * in-process engine (embedded: hits and misses alike) or when the decision
+   * cache holds all of them; otherwise a promise. Engine errors become
+   * `engineFailure`s either way.
+   */
+  function answersFor(requests: CheckRequest[], opts: CheckOptions | undefined): boolean[] | Promise<boolean[]> {
+    if (authorizer.batchCheckSync) {
+      try {
+        return authorizer.batchCheckSync(requests, opts);
+      } catch (err) {
+        throw engineFailure(err);
+      }
+    }
+    const cached = authorizer.peekBatch?.(requests, opts);
+    if (cached) return cached;
+    return authorizer.batchCheck(requests, opts).catch((err: unknown) => {
+      throw engineFailure(err);
+    });
+  }
+
   /** `authorize` for a policy of one group: the same checks, answers and errors, with no spans. */
   function authorizeOne(state: RequestState, group: AuthorizeConfig): Promise<void> | void {
     const vars = templateVars(state);
@@ -156,24 +177,9 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
       requests = new Array<CheckRequest>(checks.length);
       for (let i = 0; i < checks.length; i++) requests[i] = buildTraced(state, checks[i], vars);
     }
-    const opts = state.releasing ? HIGHER_CONSISTENCY : undefined;
-    if (authorizer.batchCheckSync) {
-      let answers: boolean[];
-      try {
-        answers = authorizer.batchCheckSync(requests, opts);
-      } catch (err) {
-        throw engineFailure(err);
-      }
-      return decideOne(state, group, requests, answers);
-    }
-    const cached = authorizer.peekBatch?.(requests, opts);
-    if (cached) return decideOne(state, group, requests, cached);
-    return authorizer.batchCheck(requests, opts).then(
-      (answers) => decideOne(state, group, requests, answers),
-      (err: unknown) => {
-        throw engineFailure(err);
-      },
-    );
+    const answers = answersFor(requests, state.releasing ? HIGHER_CONSISTENCY : undefined);
+    if (Array.isArray(answers)) return decideOne(state, group, requests, answers);
+    return answers.then((a) => decideOne(state, group, requests, a));
   }
 
   /** Evaluate the policy's checks; without a promise when the engine runs in-process or the decision cache answers all of them. */
@@ -190,25 +196,9 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
       spans.push({ group, start, count: requests.length - start });
     }
     if (requests.length === 0) return;
-    const opts = state.releasing ? HIGHER_CONSISTENCY : undefined;
-    if (authorizer.batchCheckSync) {
-      // An in-process engine (embedded): hits and misses alike answer without a promise.
-      let answers: boolean[];
-      try {
-        answers = authorizer.batchCheckSync(requests, opts);
-      } catch (err) {
-        throw engineFailure(err);
-      }
-      return decide(state, requests, spans, answers);
-    }
-    const cached = authorizer.peekBatch?.(requests, opts);
-    if (cached) return decide(state, requests, spans, cached);
-    return authorizer.batchCheck(requests, opts).then(
-      (answers) => decide(state, requests, spans, answers),
-      (err: unknown) => {
-        throw engineFailure(err);
-      },
-    );
+    const answers = answersFor(requests, state.releasing ? HIGHER_CONSISTENCY : undefined);
+    if (Array.isArray(answers)) return decide(state, requests, spans, answers);
+    return answers.then((a) => decide(state, requests, spans, a));
   }
 
   return {
