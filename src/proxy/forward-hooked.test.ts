@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { WardenError } from '../core/errors.js';
 import { createProxy, type ForwardRequest, type HookedResponse, type Proxy, type UpstreamResponse } from './forward.js';
 import { trustedProxies } from './trust.js';
+import { forwardOnce } from '../../test/support/forward.js';
 
 type UpstreamHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -61,29 +62,7 @@ beforeAll(async () => {
   upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   proxy = createProxy({ trusted: trustedProxies([]), bodyLimit: 1 << 20 });
   front = createServer((req, res) => {
-    settled = new Promise((resolve) => {
-      proxy.forward(
-        makeState(),
-        req,
-        res,
-        { origin: upstreamUrl, host: 'upstream', path: '/mcp', timeoutMs: 2_000 },
-        {
-          clientIp: '127.0.0.1',
-          host: 'warden',
-          upstreamHost: 'upstream',
-          proto: 'http',
-          requestId: 'req-1',
-          traceparent: '00-' + '1'.repeat(32) + '-' + '2'.repeat(16) + '-01',
-        },
-        (err) => {
-          if (err && !res.headersSent && !res.destroyed) {
-            res.writeHead(err.status ?? 500, { 'content-type': 'text/plain' });
-            res.end(err.message);
-          }
-          resolve(err);
-        },
-      );
-    });
+    settled = forwardOnce(proxy, makeState(), req, res, { origin: upstreamUrl, host: 'upstream', path: '/mcp', timeoutMs: 2_000 });
   });
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;

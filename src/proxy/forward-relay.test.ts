@@ -14,6 +14,7 @@ import { connect } from 'node:net';
 import { WardenError } from '../core/errors.js';
 import { createProxy, type ForwardRequest, type Proxy } from './forward.js';
 import { trustedProxies } from './trust.js';
+import { forwardOnce } from '../../test/support/forward.js';
 
 type UpstreamHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -51,29 +52,7 @@ beforeAll(async () => {
       if (chunk !== undefined && typeof chunk !== 'function') seen.endChunks++;
       return end(chunk);
     }) as typeof res.end;
-    settled = new Promise((resolve) => {
-      proxy.forward(
-        state(req.method),
-        req,
-        res,
-        { origin: upstreamUrl, host: 'upstream', path: '/x', timeoutMs: 2_000 },
-        {
-          clientIp: '127.0.0.1',
-          host: 'warden',
-          upstreamHost: 'upstream',
-          proto: 'http',
-          requestId: 'req-1',
-          traceparent: '00-' + '1'.repeat(32) + '-' + '2'.repeat(16) + '-01',
-        },
-        (err) => {
-          if (err && !res.headersSent && !res.destroyed) {
-            res.writeHead(err.status ?? 500, { 'content-type': 'text/plain' });
-            res.end(err.message);
-          }
-          resolve(err);
-        },
-      );
-    });
+    settled = forwardOnce(proxy, state(req.method), req, res, { origin: upstreamUrl, host: 'upstream', path: '/x', timeoutMs: 2_000 });
   });
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
