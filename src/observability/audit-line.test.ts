@@ -6,7 +6,7 @@ import { WardenError } from '../core/errors.js';
 import type { RequestState } from '../pipeline/context.js';
 import { AUDIT_LINE_FIELDS, auditFields, createAuditLineSerializer } from './audit-line.js';
 import { createAudit } from './audit.js';
-import { createLogger, lineWriter, SECRET_FIELD_NAMES, type Logger } from './logger.js';
+import { createLogger, lineFraming, SECRET_FIELD_NAMES, type Logger } from './logger.js';
 import { createDisabledMetrics } from './metrics.js';
 
 /** A Warden logger whose lines stay in memory. */
@@ -34,7 +34,8 @@ function parsed(line: string): Record<string, unknown> {
 /** The line the pino path writes for `state` (the scrub hook over auditFields) and the line written as text, each parsed. */
 const pinoSide = captured('info', { worker: 2 });
 const textSide = captured('info', { worker: 2 });
-const writeText = lineWriter(textSide.logger, 'info', 'request')!;
+const framing = lineFraming(textSide.logger, 'info', 'request')!;
+const writeText = (fields: string) => framing.write(framing.head(Date.now()) + fields + framing.tail);
 // One serializer for every case, as for a config generation: its memo of repeated values fills (past its bound) and answers again.
 const serialize = createAuditLineSerializer();
 function bothLines(state: RequestState, err: WardenError | undefined, latencyMs: number) {
@@ -233,7 +234,7 @@ describe('the audit step writes the line', () => {
   it('through pino into a logger Warden did not make (its framing is unknown)', () => {
     const lines: string[] = [];
     const foreign = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
-    expect(lineWriter(foreign, 'info', 'request')).toBeUndefined();
+    expect(lineFraming(foreign, 'info', 'request')).toBeUndefined();
     expect(lineOf(foreign, lines)).toMatchObject([{ level: 30, audit: true, route: 'pay', msg: 'request' }]);
   });
 });

@@ -176,7 +176,7 @@ export interface LoggerOptions {
   base?: Record<string, string | number>;
 }
 
-/** Loggers made by createLogger: their framing (level, time, bindings, message) is known, so lineWriter can write their lines without pino. */
+/** Loggers made by createLogger: their framing (level, time, bindings, message) is known, so lineFraming can frame their lines without pino. */
 const wardenLoggers = new WeakSet<Logger>();
 
 /** Create the process logger. Every record passes through `scrub`. */
@@ -274,18 +274,5 @@ export function lineFraming(logger: Logger, level: 'info' | 'debug', msg: string
       }
       stream.write(line);
     },
-  };
-}
-
-/**
- * Writes one line at `level` with message `msg` whose fields the caller has
- * already serialized (see lineFraming), framed as pino frames it. Undefined
- * for loggers not made by createLogger.
- */
-export function lineWriter(logger: Logger, level: 'info' | 'debug', msg: string): ((fields: string) => void) | undefined {
-  const framing = lineFraming(logger, level, msg);
-  if (framing === undefined) return undefined;
-  return function writeLine(fields) {
-    framing.write(framing.head(Date.now()) + fields + framing.tail);
   };
 }
