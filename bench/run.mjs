@@ -396,7 +396,8 @@ async function probe(v, sut, spreadRequest) {
     const text = await list.text();
     if (list.status !== 200) throw new Error(`tools/list (pinning) answered ${list.status}: ${text.slice(0, 300)}`);
   }
-  const r = await send(request.path);
+  // x-bench-check: the MCP upstream echoes the Authorization it saw (measured requests do not ask: no extra header).
+  const r = await send(request.path, v.mcp || v.post ? { 'x-bench-check': '1' } : {});
   if (r.status !== 200) throw new Error(`probe answered ${r.status}: ${r.text.slice(0, 300)}`);
   if (r.text !== request.expect) throw new Error(`probe body differs from the upstream's (${r.text.length} bytes): ${r.text.slice(0, 120)}`);
   // The chain must really run: no token is refused, and an MCP tool without a rule is refused.

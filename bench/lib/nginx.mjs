@@ -61,8 +61,9 @@ const httpCommon = (prefix) => `
 /**
  * The upstream: `/` answers the 1 KB JSON; `/items/auth` echoes the
  * Authorization header it received (the harness checks the credential swap
- * with it); `/mcp` (which returns the Authorization it saw in `x-bench-auth`) answers a fixed JSON-RPC tools/call result, or the tools
- * list when asked with `x-bench-list: 1` (pinning before G4). `/__bench/status`
+ * with it); `/mcp` answers a fixed JSON-RPC tools/call result (with the Authorization it saw in
+ * `x-bench-auth` when asked with `x-bench-check: 1`: the probe's check of the swap), or the tools list
+ * when asked with `x-bench-list: 1` (pinning before G4). `/__bench/status`
  * (stub_status) lets the harness count upstream connections per variant: a
  * proxy whose keep-alive works opens a handful, not one per request.
  */
@@ -79,8 +80,12 @@ ${httpCommon(prefix)}
     location = /items/auth { return 200 "$http_authorization"; }
     location = /items/identity { return 200 "$http_warden_identity"; }
     location = /mcp {
-      add_header x-bench-auth "$http_authorization" always;
       if ($http_x_bench_list) { return 200 ${lit(mcpListResult())}; }
+      # Only the probe asks for the echo: a measured answer carries no header G3's answer lacks.
+      if ($http_x_bench_check) {
+        add_header x-bench-auth "$http_authorization" always;
+        return 200 ${lit(mcpCallResult())};
+      }
       return 200 ${lit(mcpCallResult())};
     }
     location / { return 200 ${lit(upstreamJson())}; }
