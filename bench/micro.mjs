@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { measure } from 'mitata';
+import { MCP_ANSWER, MCP_PARSE } from './lib/report.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -240,6 +241,19 @@ add(await bench('tracing on, request not sampled (sampling 0.01 → 99% of reque
 const sampled = tracingFor(1);
 add(await bench('tracing on, request sampled: 7 spans recorded and queued', traced(sampled)));
 await Promise.allSettled([unsampled.shutdown(), sampled.shutdown()]);
+
+// -------------------------------------------------------------- MCP tools/call (G4): the checks every call needs
+// The MCP layer's floor: the strict parse of G4's request body (the body stage; the MCP stage reads its result)
+// and the check that G4's answer may pass unchanged (one scan of its bytes + UTF-8). Hot loop, so a lower bound
+// of what they cost in the server; the targets table sets it against the budget G4 / G3 ≥ 0.85 leaves.
+const { parseStrictJson } = await mod('http/strict-json.js');
+const { passesUnchanged } = await mod('mcp/response-hook.js');
+const { MCP_BODY } = await import('./lib/variants.mjs');
+const { mcpCallResult } = await import('./lib/nginx.mjs');
+const mcpBody = Buffer.from(MCP_BODY);
+const mcpAnswer = Buffer.from(mcpCallResult());
+add(await bench(MCP_PARSE, () => (sink += parseStrictJson(mcpBody) ? 1 : 0)));
+add(await bench(MCP_ANSWER, () => (sink += passesUnchanged(mcpAnswer) ? 1 : 0)));
 
 await Promise.allSettled([cachedAuth.close?.(), uncachedAuth.close?.(), engine.close?.(), connections.close(), store.close?.()]);
 rmSync(dataDir, { recursive: true, force: true });

@@ -789,7 +789,7 @@ const result = {
     upstream_body_bytes: 1024,
   },
   variants: summaries,
-  targets: targets(byId),
+  targets: targets(byId, micro),
   before_redesign: beforeRedesign(byId),
   baseline_ratios: cfg.baseline ? baselineRatios(byId) : null,
   ratios: ratios(byId),

@@ -10,7 +10,17 @@ export interface TargetRow {
 }
 export declare function targets(
   byId: Record<string, { rps?: number | null; sut_cpu_us_per_request?: number | null; rps_by_round?: Record<string, number> } | undefined>,
+  micro?: ReadonlyArray<{ name: string; ns_per_op: number }>,
 ): TargetRow[];
+export declare function mcpBudget(
+  g3: number | null | undefined,
+  rpb: number | null | undefined,
+  r: number | null | undefined,
+  goal?: number,
+): number | null;
+export declare const MCP_PARSE: string;
+export declare const MCP_ANSWER: string;
+export declare function mcpFloor(micro: ReadonlyArray<{ name: string; ns_per_op: number }> | null | undefined): number | null;
 export declare function mcpCeiling(g3: number | null | undefined, rpb: number | null | undefined, r: number | null | undefined): number | null;
 export declare function mcpOwn(
   g4: number | null | undefined,

@@ -86,8 +86,29 @@ export function mcpOwn(g4, g3, rpb, r) {
   return g4 && g3 && rpb && r ? g4 - g3 - (rpb - r) : null;
 }
 
-/** Ratios and the targets of issue 7. */
-export function targets(byId) {
+/**
+ * What Warden's MCP layer may cost per tools/call for G4 / G3 to reach `goal`:
+ * G4 may cost G3 / goal, of which G3's work and Node's price of the POST
+ * (RPb − R) are spent before the layer does anything. CPU µs per request.
+ */
+export function mcpBudget(g3, rpb, r, goal = 0.85) {
+  return g3 && rpb && r ? g3 / goal - g3 - (rpb - r) : null;
+}
+
+/** Names of the micro.mjs cases that time the checks every tools/call needs (G4's body and answer). */
+export const MCP_PARSE = 'MCP tools/call: strict JSON parse of G4’s body';
+export const MCP_ANSWER = 'MCP tools/call: may G4’s answer pass unchanged (scan + UTF-8)';
+
+/** The MCP layer's floor from micro.mjs's results: those two checks, hot, in µs (null unless both ran). */
+export function mcpFloor(micro) {
+  const ns = (name) => micro?.find((m) => m.name === name)?.ns_per_op ?? null;
+  const parse = ns(MCP_PARSE),
+    answer = ns(MCP_ANSWER);
+  return parse !== null && answer !== null ? (parse + answer) / 1000 : null;
+}
+
+/** Ratios and the targets of issue 7 (`micro`: micro.mjs's results of the same run, for the MCP layer's floor). */
+export function targets(byId, micro = []) {
   const g = (id) => byId[id];
   const rps = (id) => g(id)?.rps ?? null;
   const lat = (id, k) => g(id)?.latency?.[k] ?? null;
@@ -136,6 +157,18 @@ export function targets(byId) {
       value: ratio(ratio(rps('G4'), rps('RPb')), ratio(rps('G3'), rps('R'))),
       target: '≥ 0.85 (proposed)',
       pass: (v) => v >= 0.85,
+    },
+    {
+      name: 'the MCP layer’s budget for G4 / G3 ≥ 0.85: G3 / 0.85 − G3 − (RPb − R), CPU µs/req',
+      value: mcpBudget(cpu('G3'), cpu('RPb'), cpu('R')),
+      target: 'reported',
+      pass: () => 'reported',
+    },
+    {
+      name: 'the MCP layer’s floor: the strict parse of G4’s body + the check of its answer, hot loop (micro.mjs), µs',
+      value: mcpFloor(micro),
+      target: 'reported',
+      pass: () => 'reported',
     },
     { name: 'added latency G3 − D, p50 (ms)', value: diff(lat('G3', 'p50'), lat('D', 'p50')), target: '≤ 0.5 ms', pass: (v) => v <= 0.5 },
     { name: 'added latency G3 − D, p99 (ms)', value: diff(lat('G3', 'p99'), lat('D', 'p99')), target: '≤ 2 ms', pass: (v) => v <= 2 },

@@ -11,7 +11,8 @@ export const OBJECTS = 100_000;
 
 /** A GET through every variant lands on the same upstream path (`/items/42`). */
 const API_PATH = '/api/items/42';
-const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: { id: '42' } } });
+/** G4's request body: one tools/call (bench/micro.mjs times the MCP checks on it). */
+export const MCP_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: { id: '42' } } });
 
 const get = (auth) => ({ method: 'GET', path: API_PATH, headers: auth ? { authorization: `Bearer ${auth}` } : {}, expect: upstreamJson() });
 
