@@ -283,11 +283,18 @@ for (const v of selected) {
       ...(v.baseline ? { keyPrefix: PRE_KEY_PREFIX } : {}),
     }),
   );
-  // The old build: its own CLI mints its token (it had no --route: tokens were not bound to an MCP resource then).
+  // A baseline build: its own CLI mints its token. An MCP token is bound to the route's resource (RFC 8707) when
+  // that build knows `warden token --route` (a recent --baseline); the build before the redesign had no --route.
   const dataDir = v.baseline ? DATA_DIR_PRE : DATA_DIR;
   let token = null;
   try {
-    token = v.auth ? mintToken(v.baseline ? baseline.cli : cli, file, dataDir, v.mcp && !v.baseline ? 'mcp' : undefined) : null;
+    if (v.auth && v.baseline && v.mcp) {
+      try {
+        token = mintToken(baseline.cli, file, dataDir, 'mcp');
+      } catch {
+        token = mintToken(baseline.cli, file, dataDir);
+      }
+    } else token = v.auth ? mintToken(v.baseline ? baseline.cli : cli, file, dataDir, v.mcp ? 'mcp' : undefined) : null;
   } catch (err) {
     if (!v.baseline) throw err;
     unavailable.set(v.id, err.message.slice(0, 300));
