@@ -20,6 +20,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { measure } from 'mitata';
 import { MCP_ANSWER, MCP_PARSE } from './lib/report.mjs';
+import { MCP_BODY } from './lib/variants.mjs';
+import { mcpCallResult } from './lib/nginx.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -248,8 +250,6 @@ await Promise.allSettled([unsampled.shutdown(), sampled.shutdown()]);
 // of what they cost in the server; the targets table sets it against the budget G4 / G3 ≥ 0.85 leaves.
 const { parseStrictJson } = await mod('http/strict-json.js');
 const { passesUnchanged } = await mod('mcp/response-hook.js');
-const { MCP_BODY } = await import('./lib/variants.mjs');
-const { mcpCallResult } = await import('./lib/nginx.mjs');
 const mcpBody = Buffer.from(MCP_BODY);
 const mcpAnswer = Buffer.from(mcpCallResult());
 add(await bench(MCP_PARSE, () => (sink += parseStrictJson(mcpBody) ? 1 : 0)));

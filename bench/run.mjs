@@ -288,13 +288,15 @@ for (const v of selected) {
   const dataDir = v.baseline ? DATA_DIR_PRE : DATA_DIR;
   let token = null;
   try {
-    if (v.auth && v.baseline && v.mcp) {
+    if (v.auth) {
+      const by = v.baseline ? baseline.cli : cli;
       try {
-        token = mintToken(baseline.cli, file, dataDir, 'mcp');
-      } catch {
-        token = mintToken(baseline.cli, file, dataDir);
+        token = mintToken(by, file, dataDir, v.mcp ? 'mcp' : undefined);
+      } catch (err) {
+        if (!v.baseline || !v.mcp) throw err;
+        token = mintToken(by, file, dataDir);
       }
-    } else token = v.auth ? mintToken(v.baseline ? baseline.cli : cli, file, dataDir, v.mcp ? 'mcp' : undefined) : null;
+    }
   } catch (err) {
     if (!v.baseline) throw err;
     unavailable.set(v.id, err.message.slice(0, 300));
@@ -404,7 +406,7 @@ async function probe(v, sut, spreadRequest) {
     if (list.status !== 200) throw new Error(`tools/list (pinning) answered ${list.status}: ${text.slice(0, 300)}`);
   }
   // x-bench-check: the MCP upstream echoes the Authorization it saw (measured requests do not ask: no extra header).
-  const r = await send(request.path, v.mcp || v.post ? { 'x-bench-check': '1' } : {});
+  const r = await send(request.path, v.mcp ? { 'x-bench-check': '1' } : {});
   if (r.status !== 200) throw new Error(`probe answered ${r.status}: ${r.text.slice(0, 300)}`);
   if (r.text !== request.expect) throw new Error(`probe body differs from the upstream's (${r.text.length} bytes): ${r.text.slice(0, 120)}`);
   // The chain must really run: no token is refused, and an MCP tool without a rule is refused.

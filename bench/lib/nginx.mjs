@@ -71,6 +71,8 @@ export function writeUpstreamConf(prefix, port) {
   const conf = `${common(prefix, 1)}
 http {
 ${httpCommon(prefix)}
+  # The echo of /mcp: the Authorization seen, only when the probe asks (an empty value adds no header).
+  map $http_x_bench_check $bench_auth { "" ""; default $http_authorization; }
   server {
     listen 127.0.0.1:${port} reuseport backlog=4096;
     default_type application/json;
@@ -80,12 +82,9 @@ ${httpCommon(prefix)}
     location = /items/auth { return 200 "$http_authorization"; }
     location = /items/identity { return 200 "$http_warden_identity"; }
     location = /mcp {
+      # A measured answer carries no header G3's answer lacks.
+      add_header x-bench-auth $bench_auth always;
       if ($http_x_bench_list) { return 200 ${lit(mcpListResult())}; }
-      # Only the probe asks for the echo: a measured answer carries no header G3's answer lacks.
-      if ($http_x_bench_check) {
-        add_header x-bench-auth "$http_authorization" always;
-        return 200 ${lit(mcpCallResult())};
-      }
       return 200 ${lit(mcpCallResult())};
     }
     location / { return 200 ${lit(upstreamJson())}; }
