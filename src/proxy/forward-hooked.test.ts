@@ -4,7 +4,8 @@
  * decision set by hand as the MCP stage does. Covers the dispatch handler
  * (HookedExchange): a JSON answer read whole however it is chunked, the bound
  * and its error, streaming with backpressure, and the agent leaving aborting
- * the upstream in both modes.
+ * the upstream in both modes, and the upstream's deadlines (Warden's, as for
+ * the relay: its silence counts, a hook's wait does not).
  */
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +29,8 @@ let frontUrl: string;
 let proxy: Proxy;
 let makeState: () => ForwardRequest;
 let settled: Promise<WardenError | undefined>;
+/** The route's upstream timeout (tests of the deadlines shorten it). */
+let timeoutMs = 2_000;
 
 const LIMIT = 1000;
 const tooLarge = () => new WardenError('upstream_unavailable', `upstream MCP answer exceeds ${LIMIT} bytes`, { status: 502, reason: 'upstream_too_large' });
@@ -62,7 +65,7 @@ beforeAll(async () => {
   upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   proxy = createProxy({ trusted: trustedProxies([]), bodyLimit: 1 << 20 });
   front = createServer((req, res) => {
-    settled = forwardOnce(proxy, makeState(), req, res, { origin: upstreamUrl, host: 'upstream', path: '/mcp', timeoutMs: 2_000 });
+    settled = forwardOnce(proxy, makeState(), req, res, { origin: upstreamUrl, host: 'upstream', path: '/mcp', timeoutMs });
   });
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
@@ -71,6 +74,8 @@ beforeAll(async () => {
 
 afterEach(() => {
   seen = null;
+  timeoutMs = 2_000;
+  makeState = hookedState;
 });
 
 afterAll(async () => {
@@ -293,5 +298,82 @@ describe('hooked forwarding (dispatch handler)', () => {
     const slow = await post();
     expect(slow.status).toBe(504);
     expect((await settled)!.reason).toBe('upstream_timeout');
+  });
+});
+
+describe('hooked forwarding: the upstream deadline', () => {
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+  it('answers 504 upstream_body_timeout when the upstream goes silent in the middle of a JSON answer', async () => {
+    timeoutMs = 200;
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"jsonrpc":"2.0",'); // and nothing more
+    };
+    const got = await post();
+    expect(got.status).toBe(504);
+    const err = await settled;
+    expect(err?.status).toBe(504);
+    expect(err?.reason).toBe('upstream_body_timeout');
+    expect(await upstreamCut).toBe(true);
+  });
+
+  it('does not count a head hook holding the answer as the upstream being silent', async () => {
+    timeoutMs = 200;
+    makeState = () => ({ ...hookedState(), responseHead: () => sleep(700) });
+    upstreamHandler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":1}');
+    const got = await post();
+    expect(got.status).toBe(200);
+    expect(JSON.parse(got.body)).toEqual({ got: '{"ok":1}' });
+    expect(await settled).toBeUndefined();
+  });
+
+  it('does not count a hook that has not read its stream yet (backpressure) as the upstream being silent', async () => {
+    timeoutMs = 200;
+    const big = 'y'.repeat(256 * 1024);
+    makeState = () => ({
+      ...hookedState(),
+      // The hook takes its time before it reads: the upstream waits on Warden, not the other way round.
+      responseHook: async (res: UpstreamResponse): Promise<HookedResponse> => {
+        await sleep(700);
+        return res as HookedResponse;
+      },
+    });
+    upstreamHandler = (_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(big);
+    const got = await post();
+    expect(got.status).toBe(200);
+    expect(got.body.length).toBe(big.length);
+    expect(await settled).toBeUndefined();
+  });
+
+  it('still times out an upstream that never sends its head', async () => {
+    timeoutMs = 200;
+    upstreamHandler = () => {}; // never answers
+    const started = Date.now();
+    const got = await post();
+    expect(got.status).toBe(504);
+    expect((await settled)!.reason).toBe('upstream_timeout');
+    // Two ticks (100 ms) late at most; never early.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+  });
+});
+
+describe('hooked forwarding: a stream that failed before the hook returned it', () => {
+  it('answers with the failure (504 upstream_body_timeout), not a response that never ends', async () => {
+    timeoutMs = 200;
+    makeState = () => ({
+      ...hookedState(),
+      responseHook: async (res: UpstreamResponse): Promise<HookedResponse> => {
+        await new Promise((r) => setTimeout(r, 700));
+        return res as HookedResponse;
+      },
+    });
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part of it'); // and nothing more
+    };
+    const got = await post();
+    expect(got.status).toBe(504);
+    expect((await settled)?.reason).toBe('upstream_body_timeout');
   });
 });

@@ -213,16 +213,14 @@ export function createProxy(options: ProxyOptions): Proxy {
       });
       if (state.body !== undefined) fixContentLength(headers, state.body.length);
 
-      // Relayed requests keep Warden's own deadlines (see Deadlines), so undici
-      // arms no timer for them; a hooked request uses undici's timeouts.
-      const undiciTimeout = state.responseHook ? target.timeoutMs : 0;
+      // Both handlers keep Warden's own deadlines (see Deadlines): undici arms no timer.
       const request = {
         method: state.method as 'GET',
         path: target.path,
         headers,
         body,
-        headersTimeout: undiciTimeout,
-        bodyTimeout: undiciTimeout,
+        headersTimeout: 0,
+        bodyTimeout: 0,
       };
       if (!state.responseHook) {
         // Fast path: a dispatch handler writes the upstream response straight into the agent's.
@@ -231,7 +229,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       }
       // The agent left while the request was being decided: nothing is sent upstream (see Relay).
       if (res.closed || res.destroyed) return done();
-      upstream.pool.dispatch(request, new HookedExchange(state, res, target.timeoutMs, done));
+      upstream.pool.dispatch(request, new HookedExchange(state, res, target.timeoutMs, done, deadlines));
     },
     async close() {
       await Promise.all([...pools.values()].map(({ pool }) => pool.close().catch(() => pool.destroy())));
@@ -253,10 +251,15 @@ export function createProxy(options: ProxyOptions): Proxy {
  * one write from onComplete. `done` is called once: with a WardenError when the
  * exchange failed before anything was sent, else with nothing once the agent's
  * response closed (sent or cut). The agent leaving aborts the upstream request.
- * Timeouts are undici's (headersTimeout / bodyTimeout on the request).
+ * Timeouts are Warden's Deadlines, as for Relay: the upstream's silence counts
+ * from dispatch to the head and between body chunks, never while a head hook
+ * holds it or the hook's stream is not being read.
  */
-class HookedExchange implements Dispatcher.DispatchHandler {
+class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   private abort: ((err?: Error) => void) | null = null;
+  /** The tick at which the upstream's current wait began (NOT_WAITING while the wait is not its fault). */
+  armedAt: number;
+  private timedOut: WardenError | null = null;
   private resume: (() => void) | null = null;
   private gone = false;
   private settled = false;
@@ -279,10 +282,23 @@ class HookedExchange implements Dispatcher.DispatchHandler {
   constructor(
     private readonly state: ForwardRequest,
     private readonly res: ServerResponse,
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
     private readonly done: (err?: WardenError) => void,
+    private readonly deadlines: Deadlines,
   ) {
+    this.armedAt = deadlines.tick;
+    deadlines.add(this);
     res.once('close', this.onClose);
+  }
+
+  /** Called by Deadlines when the upstream has been silent for the timeout. */
+  timeOut(): void {
+    this.deadlines.delete(this);
+    this.timedOut = new WardenError('upstream_unavailable', `the upstream did not answer within ${this.timeoutMs} ms`, {
+      status: 504,
+      reason: this.statusCode === 0 ? 'upstream_timeout' : 'upstream_body_timeout',
+    });
+    this.abort?.(this.timedOut);
   }
 
   /**
@@ -302,6 +318,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
   private settle(err?: WardenError): void {
     if (this.settled) return;
     this.settled = true;
+    this.deadlines.delete(this);
     this.done(err);
   }
 
@@ -319,12 +336,16 @@ class HookedExchange implements Dispatcher.DispatchHandler {
 
   onConnect(abort: (err?: Error) => void): void {
     if (this.gone) abort(new undiciErrors.RequestAbortedError());
+    else if (this.timedOut) abort(this.timedOut);
     else this.abort = abort;
   }
 
   onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
     // Interim responses (100 Continue, 103 Early Hints) are not passed on: the final one follows.
-    if (statusCode < 200) return true;
+    if (statusCode < 200) {
+      this.armedAt = this.deadlines.tick;
+      return true;
+    }
     this.state.upstreamHeadersAt = performance.now();
     this.resume = resume;
     this.statusCode = statusCode;
@@ -350,10 +371,12 @@ class HookedExchange implements Dispatcher.DispatchHandler {
       return false;
     }
     if (head) {
-      // Hold the upstream (parser paused) until the hook is done.
+      // Hold the upstream (parser paused) until the hook is done: Warden's wait, not the upstream's silence.
+      this.armedAt = NOT_WAITING;
       head.then(
         () => {
           if (this.ended || this.gone) return;
+          this.armedAt = this.deadlines.tick;
           this.begin();
           resume();
         },
@@ -361,6 +384,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
       );
       return false;
     }
+    this.armedAt = this.deadlines.tick;
     this.begin();
     return true;
   }
@@ -384,13 +408,19 @@ class HookedExchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.body = new Readable({
-      read: () => this.resume?.(),
+      read: () => {
+        // The hook reads again: the upstream is waited on again.
+        this.armedAt = this.deadlines.tick;
+        this.resume?.();
+      },
       destroy: (err, cb) => {
         // The consumer stopped reading (the agent left, the hook gave up): stop the upstream.
         if (!this.ended) this.abort?.(err ?? new undiciErrors.RequestAbortedError());
         cb(err);
       },
     });
+    // A failure before the hook listens must not be an uncaught 'error': send() reports it instead.
+    this.body.on('error', ignore);
     this.deliver(this.body);
   }
 
@@ -418,6 +448,11 @@ class HookedExchange implements Dispatcher.DispatchHandler {
       // The agent left while the hook worked: nobody reads the answer.
       if (!Buffer.isBuffer(response.body)) response.body.destroy();
       this.settle();
+      return;
+    }
+    if (!Buffer.isBuffer(response.body) && response.body.destroyed) {
+      // The stream failed (the upstream timed out or broke) before the hook handed it back: nothing was sent yet.
+      this.fail(response.body.errored ?? new undiciErrors.RequestAbortedError());
       return;
     }
     this.state.status = response.statusCode;
@@ -448,13 +483,21 @@ class HookedExchange implements Dispatcher.DispatchHandler {
         return false;
       }
       chunks.push(chunk);
+      this.armedAt = this.deadlines.tick;
       return true;
     }
-    return this.body!.push(chunk);
+    if (this.body!.push(chunk)) {
+      this.armedAt = this.deadlines.tick;
+      return true;
+    }
+    // Backpressure: the hook's stream is full until it reads (read() re-arms).
+    this.armedAt = NOT_WAITING;
+    return false;
   }
 
   onComplete(): void {
     this.ended = true;
+    this.deadlines.delete(this);
     const chunks = this.chunks;
     if (chunks !== null) {
       this.chunks = null;
@@ -464,6 +507,7 @@ class HookedExchange implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     this.ended = true;
+    this.deadlines.delete(this);
     this.chunks = null;
     if (this.body !== null) {
       // The hook has the stream: the failure reaches it (and the agent) through the stream.
@@ -474,6 +518,8 @@ class HookedExchange implements Dispatcher.DispatchHandler {
     this.fail(err);
   }
 }
+
+function ignore(): void {}
 
 /** A hooked exchange's fields before its head arrives. */
 const NO_FIELDS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
