@@ -57,7 +57,7 @@ import {
 import { DEFAULT_VARIANTS, HEADLINE_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
 
 const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
-import { beforeRedesign, markdown, ratios, summarize, targets } from './lib/report.mjs';
+import { beforeRedesign, hostCheck, markdown, ratios, summarize, targets } from './lib/report.mjs';
 import { CALIBRATION_RATE, describeRate, latencyRate, parseTraceGc, UTILISATION, utilisationAt } from './lib/latency-rate.mjs';
 import { BASELINE_REF, BASELINE_ROWS, baselineRatios, buildBaseline, preId } from './lib/baseline.mjs';
 
@@ -798,6 +798,7 @@ const result = {
     upstream_body_bytes: 1024,
   },
   variants: summaries,
+  host_check: hostCheck(byId),
   targets: targets(byId, micro),
   before_redesign: beforeRedesign(byId),
   baseline_ratios: cfg.baseline ? baselineRatios(byId) : null,
@@ -811,4 +812,8 @@ const md = markdown(result);
 writeFileSync(join(cfg.outDir, 'latest.md'), md);
 process.stdout.write(md);
 log(`wrote ${join(cfg.outDir, 'latest.json')} and latest.md in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
+if (result.host_check.pairs.length && !result.host_check.steady)
+  log(
+    `host check failed: ${result.host_check.out_of_order} of ${result.host_check.pairs.length} pairs of rows out of order (see "Host check"); this run's ratios measure the host as much as Warden`,
+  );
 process.exit(0);

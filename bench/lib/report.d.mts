@@ -12,12 +12,7 @@ export declare function targets(
   byId: Record<string, { rps?: number | null; sut_cpu_us_per_request?: number | null; rps_by_round?: Record<string, number> } | undefined>,
   micro?: ReadonlyArray<{ name: string; ns_per_op: number }>,
 ): TargetRow[];
-export declare function mcpBudget(
-  g3: number | null | undefined,
-  rpb: number | null | undefined,
-  r: number | null | undefined,
-  goal?: number,
-): number | null;
+export declare function mcpBudget(g3: number | null | undefined, rpb: number | null | undefined, r: number | null | undefined, goal?: number): number | null;
 export declare const MCP_PARSE: string;
 export declare const MCP_ANSWER: string;
 export declare function mcpFloor(micro: ReadonlyArray<{ name: string; ns_per_op: number }> | null | undefined): number | null;
@@ -38,3 +33,19 @@ export declare function summarize(
   variant: { id: string; what: string; pinned?: boolean },
   samples: RoundSample[],
 ): { rps: number | null; rps_by_round: Record<string, number> };
+
+export interface HostPair {
+  heavier: string;
+  lighter: string;
+  adds: string;
+  value: number;
+  per_round: number[];
+  in_order: boolean;
+}
+export declare const ORDERED_PAIRS: ReadonlyArray<readonly [string, string, string]>;
+export declare const HOST_TOLERANCE: number;
+export declare function hostCheck(
+  byId: Record<string, { rps?: number | null; rps_by_round?: Record<string, number> } | undefined>,
+  tolerance?: number,
+): { tolerance: number; pairs: HostPair[]; out_of_order: number; r_spread: number | null; steady: boolean };
+export declare function markdown(result: unknown): string;

@@ -113,16 +113,7 @@ export function targets(byId, micro = []) {
   const rps = (id) => g(id)?.rps ?? null;
   const lat = (id, k) => g(id)?.latency?.[k] ?? null;
   const cpu = (id) => g(id)?.sut_cpu_us_per_request ?? null;
-  /** Throughput ratio a / b in each round both were measured in, in round order. */
-  const rounds = (a, b) => {
-    const ra = g(a)?.rps_by_round,
-      rb = g(b)?.rps_by_round;
-    if (!ra || !rb) return [];
-    return Object.keys(ra)
-      .filter((r) => rb[r])
-      .sort((x, y) => Number(x) - Number(y))
-      .map((r) => ra[r] / rb[r]);
-  };
+  const rounds = (a, b) => roundRatios(g(a), g(b));
   const rows = [
     { name: 'G0 / R throughput', value: ratio(rps('G0'), rps('R')), perRound: rounds('G0', 'R'), target: '≥ 0.90', pass: (v) => v >= 0.9 },
     {
@@ -277,6 +268,70 @@ export function beforeRedesign(byId) {
   });
 }
 
+/** Throughput ratio a / b in each round both rows were measured in, in round order. */
+function roundRatios(a, b) {
+  const ra = a?.rps_by_round,
+    rb = b?.rps_by_round;
+  if (!ra || !rb) return [];
+  return Object.keys(ra)
+    .filter((r) => rb[r])
+    .sort((x, y) => Number(x) - Number(y))
+    .map((r) => ra[r] / rb[r]);
+}
+
+/**
+ * Rows that do everything another row does and more, on the same request or a
+ * costlier one: [heavier, lighter, what the heavier adds]. On a steady host
+ * the heavier row is never the faster.
+ */
+export const ORDERED_PAIRS = [
+  ['G1', 'G0', 'JWT verification'],
+  ['G1u', 'G1', 'a signature check on every request'],
+  ['G2', 'G1', 'one authorization check'],
+  ['G3', 'G2', 'the vault credential swap'],
+  ['G4', 'G3', 'the MCP tools/call (a POST, parsed and checked)'],
+  ['RPb', 'R', 'the tools/call POST and its body'],
+  ['G0', 'G0q', 'the audit line'],
+  ['G3', 'G3q', 'the audit line'],
+  ['G4', 'G4q', 'the audit line'],
+  ['G3', 'G3m0', 'metrics'],
+  ['G3L', 'G3', 'rate limit and budget'],
+  ['G3D', 'G3', 'the decision log'],
+  ['G3T', 'G3', 'traces'],
+  ['G5', 'G3', 'the identity assertion'],
+];
+
+/** How much faster than its lighter pair a heavier row may measure before the host, not the work, is taken to explain it. */
+export const HOST_TOLERANCE = 0.05;
+
+/**
+ * Whether the host held still enough for this run's ratios to mean what they
+ * say: every pair of ORDERED_PAIRS both measured must be in order (heavier /
+ * lighter ≤ 1 + tolerance) in the medians and in every round. A pair out of
+ * order shows the host moved throughput more than the difference in work
+ * between the two rows; the targets of such a run measure the host as much as
+ * Warden. Also reports R's spread across rounds (max / min − 1).
+ */
+export function hostCheck(byId, tolerance = HOST_TOLERANCE) {
+  const pairs = [];
+  for (const [heavier, lighter, adds] of ORDERED_PAIRS) {
+    const a = byId[heavier],
+      b = byId[lighter];
+    if (!a?.rps || !b?.rps) continue;
+    const value = a.rps / b.rps;
+    const perRound = roundRatios(a, b);
+    pairs.push({ heavier, lighter, adds, value, per_round: perRound, in_order: Math.max(value, ...perRound) <= 1 + tolerance });
+  }
+  const r = byId.R?.rps_by_round ? Object.values(byId.R.rps_by_round) : [];
+  return {
+    tolerance,
+    pairs,
+    out_of_order: pairs.filter((p) => !p.in_order).length,
+    r_spread: r.length > 1 ? Math.max(...r) / Math.min(...r) - 1 : null,
+    steady: pairs.length > 0 && pairs.every((p) => p.in_order),
+  };
+}
+
 /** Other ratios worth reading (not targets). */
 export function ratios(byId) {
   const rps = (id) => byId[id]?.rps ?? null;
@@ -425,8 +480,33 @@ export function markdown(result) {
     }
     lines.push('');
   }
+  const host = result.host_check;
+  if (host?.pairs.length) {
+    lines.push('## Host check');
+    lines.push('');
+    lines.push(
+      'Each row below does everything the row it is compared with does, and more: on a steady host it is never the faster. ' +
+        `Out of order (faster by more than ${Math.round(host.tolerance * 100)} %, in the medians or in any round) means the host moved throughput more than the work differs, ` +
+        'and the ratios of this run, targets included, measure the host as much as Warden.',
+    );
+    lines.push('');
+    lines.push(
+      host.steady
+        ? `**Steady:** all ${host.pairs.length} pairs in order.`
+        : `**Not steady:** ${host.out_of_order} of ${host.pairs.length} pairs out of order. Do not quote this run’s ratios; measure again on a quieter host.`,
+    );
+    if (host.r_spread !== null) lines.push('', `R across rounds: ${f(host.r_spread * 100, 0)} % between its slowest and fastest round.`);
+    lines.push('');
+    lines.push('| row | vs | what it adds | ratio | per round | in order |');
+    lines.push('|---|---|---|---:|---|---|');
+    for (const p of host.pairs)
+      lines.push(`| ${p.heavier} | ${p.lighter} | ${p.adds} | ${f(p.value)} | ${p.per_round.map((v) => f(v)).join(', ')} | ${p.in_order ? 'yes' : '**no**'} |`);
+    lines.push('');
+  }
   lines.push('## Targets (issue 7)');
   lines.push('');
+  if (host && !host.steady && host.pairs.length)
+    lines.push('**This run failed its host check (above):** pass and fail below are the host’s as much as Warden’s.', '');
   lines.push(
     'Measured = the ratio of the rows’ medians (the result). Per round = the same ratio within each round, in round order: how far the host moved it.',
   );

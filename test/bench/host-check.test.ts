@@ -1,0 +1,86 @@
+/**
+ * The harness's host check (bench/lib/report.mjs hostCheck): a row that does
+ * everything another does and more is never the faster on a steady host, so a
+ * pair out of order, in the medians or in any one round, marks the run's
+ * ratios as the host's as much as Warden's.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { HOST_TOLERANCE, hostCheck, markdown, ORDERED_PAIRS, summarize } from '../../bench/lib/report.mjs';
+
+/** A summarized row: its median and its throughput per round. */
+const row = (...rounds: number[]) => ({
+  rps: [...rounds].sort((a, b) => a - b)[Math.floor(rounds.length / 2)],
+  rps_by_round: Object.fromEntries(rounds.map((v, i) => [String(i + 1), v])),
+});
+
+/** The row as the harness summarizes it from its rounds (what markdown reads). */
+const summarized = (id: string, ...rounds: number[]) =>
+  summarize(
+    { id, what: id },
+    rounds.map((rps, i) => ({ round: i + 1, wrk: { rps, latency_ms: { p50: 1, p99: 2 } } })),
+  );
+
+describe('host check', () => {
+  it('passes a run whose heavier rows are slower than their lighter pairs in every round', () => {
+    const check = hostCheck({ R: row(1000, 1010, 990), RPb: row(850, 860, 845), G0: row(1000, 990, 1005), G1: row(940, 950, 930) });
+    expect(check.pairs.map((p) => `${p.heavier}/${p.lighter}`)).toEqual(['G1/G0', 'RPb/R']);
+    expect(check.pairs.every((p) => p.in_order)).toBe(true);
+    expect(check.steady).toBe(true);
+    expect(check.out_of_order).toBe(0);
+    expect(check.r_spread).toBeCloseTo(1010 / 990 - 1, 12);
+  });
+
+  it('fails a run where one round put a heavier row ahead, though the medians are in order', () => {
+    // Medians 940 / 1000 are in order; round 3 has G1 26 % faster than G0 (a host that moved between the two rows).
+    const check = hostCheck({ G0: row(1000, 1000, 700), G1: row(840, 940, 880) });
+    expect(check.pairs[0].value).toBeCloseTo(880 / 1000, 12);
+    expect(check.pairs[0].per_round.map((v) => Number(v.toFixed(2)))).toEqual([0.84, 0.94, 1.26]);
+    expect(check.pairs[0].in_order).toBe(false);
+    expect(check.steady).toBe(false);
+    expect(check.out_of_order).toBe(1);
+  });
+
+  it('allows a heavier row up to the tolerance ahead, not beyond it', () => {
+    const within = 1 + HOST_TOLERANCE - 0.001;
+    const beyond = 1 + HOST_TOLERANCE + 0.001;
+    expect(hostCheck({ G3: row(1000 * within), G3q: row(1000) }).steady).toBe(true);
+    expect(hostCheck({ G3: row(1000 * beyond), G3q: row(1000) }).steady).toBe(false);
+  });
+
+  it('checks only pairs both measured, and calls a run with none not steady (nothing was checked)', () => {
+    const check = hostCheck({ R: row(1000), G0: row(990) });
+    expect(check.pairs).toEqual([]);
+    expect(check.steady).toBe(false);
+    expect(check.r_spread).toBeNull();
+  });
+
+  it('pairs only rows that add work to the row they are compared with', () => {
+    // Each heavier row is the lighter one plus something: never the same row twice, never a self-pair.
+    for (const [heavier, lighter, adds] of ORDERED_PAIRS) {
+      expect(heavier).not.toBe(lighter);
+      expect(adds.length).toBeGreaterThan(0);
+    }
+    expect(new Set(ORDERED_PAIRS.map(([h, l]) => `${h}/${l}`)).size).toBe(ORDERED_PAIRS.length);
+  });
+
+  it('says so in the report, above the targets, when the run is not steady', () => {
+    const byId = { G0: row(1000, 1000, 700), G1: row(840, 940, 880) };
+    const result = {
+      meta: { finished_at: 'now', cpus: 2, node: 'v20', nginx: 'nginx', wrk: 'wrk', rounds: 3, duration_s: 7, connections: 32, warmup_s: 2 },
+      variants: [summarized('G0', 1000, 1000, 700), summarized('G1', 840, 940, 880)],
+      host_check: hostCheck(byId),
+      targets: [],
+      ratios: [],
+      micro: [],
+    };
+    const md = markdown(result);
+    expect(md).toContain('**Not steady:** 1 of 1 pairs out of order');
+    expect(md).toContain('| G1 | G0 | JWT verification | 0.88 | 0.84, 0.94, 1.26 | **no** |');
+    expect(md.indexOf('## Host check')).toBeLessThan(md.indexOf('## Targets'));
+    expect(md).toContain('**This run failed its host check (above):**');
+    const steady = markdown({ ...result, host_check: hostCheck({ G0: row(1000), G1: row(900) }) });
+    expect(steady).toContain('**Steady:** all 1 pairs in order.');
+    expect(steady).not.toContain('failed its host check');
+  });
+});
