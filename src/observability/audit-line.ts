@@ -110,8 +110,10 @@ export function createAuditLineSerializer(tail = ''): AuditLineSerializer {
   let dsReason: string | undefined;
   let dsStatus: number | undefined;
   let ds: string | undefined;
-  // `"` (closing the path's quote), the principal's text and `ds`, for the last two texts (no tool).
+  // `"` (closing the path's quote), the principal's text, the MCP tool's field and `ds`, for the last three (a route's
+  // agents call a few tools: an MCP line is as cheap to build as a REST one).
   let restWho = '';
+  let restTool: string | undefined;
   let restDs = '';
   let rest = '';
   // `"<user> <relation> ` of the last check's user and relation when both are plain before a space (else undefined): a
@@ -164,14 +166,13 @@ export function createAuditLineSerializer(tail = ''): AuditLineSerializer {
       ds = flatText(ds);
     }
     const tool = state.mcp?.tool;
-    if (tool === undefined) {
-      if (rest === '' || who !== restWho || ds !== restDs) {
-        restWho = who;
-        restDs = ds;
-        rest = flatText('"' + who + ds);
-      }
-      s += rest;
-    } else s += '"' + who + `,"tool":${text(tool)}` + ds;
+    if (rest === '' || who !== restWho || tool !== restTool || ds !== restDs) {
+      restWho = who;
+      restTool = tool;
+      restDs = ds;
+      rest = flatText('"' + who + (tool === undefined ? '' : `,"tool":${text(tool)}`) + ds);
+    }
+    s += rest;
     if (state.approvalId !== undefined) s += `,"approval_id":${text(state.approvalId)}`;
     const checks = state.checks;
     if (checks.length) {
