@@ -49,3 +49,9 @@ export declare function hostCheck(
   tolerance?: number,
 ): { tolerance: number; pairs: HostPair[]; out_of_order: number; r_spread: number | null; steady: boolean };
 export declare function markdown(result: unknown): string;
+export declare function normalizedRounds(
+  a: { rps_by_round?: Record<string, number> } | undefined,
+  b: { rps_by_round?: Record<string, number> } | undefined,
+  c: { rps_by_round?: Record<string, number> } | undefined,
+  d: { rps_by_round?: Record<string, number> } | undefined,
+): number[];

@@ -146,6 +146,7 @@ export function targets(byId, micro = []) {
     {
       name: '(G4 / RPb) / (G3 / R): the MCP chain against Node on its request, over the REST chain against Node on its own (G4 / G3 without the POST’s price)',
       value: ratio(ratio(rps('G4'), rps('RPb')), ratio(rps('G3'), rps('R'))),
+      perRound: normalizedRounds(g('G4'), g('RPb'), g('G3'), g('R')),
       target: '≥ 0.85 (proposed)',
       pass: (v) => v >= 0.85,
     },
@@ -277,6 +278,19 @@ function roundRatios(a, b) {
     .filter((r) => rb[r])
     .sort((x, y) => Number(x) - Number(y))
     .map((r) => ra[r] / rb[r]);
+}
+
+/** (a / b) / (c / d) in each round all four rows were measured in, in round order. */
+export function normalizedRounds(a, b, c, d) {
+  const ra = a?.rps_by_round,
+    rb = b?.rps_by_round,
+    rc = c?.rps_by_round,
+    rd = d?.rps_by_round;
+  if (!ra || !rb || !rc || !rd) return [];
+  return Object.keys(ra)
+    .filter((r) => rb[r] && rc[r] && rd[r])
+    .sort((x, y) => Number(x) - Number(y))
+    .map((r) => ra[r] / rb[r] / (rc[r] / rd[r]));
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { MCP_ANSWER, MCP_PARSE, mcpBudget, mcpCeiling, mcpFloor, mcpOwn, targets } from '../../bench/lib/report.mjs';
+import { MCP_ANSWER, MCP_PARSE, mcpBudget, mcpCeiling, mcpFloor, mcpOwn, normalizedRounds, targets } from '../../bench/lib/report.mjs';
 
 describe('the MCP rows against Node’s price of a POST', () => {
   it('bounds G4 / G3 by G3 / (G3 + RPb − R) in CPU per request', () => {
@@ -66,5 +66,23 @@ describe('the MCP rows against Node’s price of a POST', () => {
     const table = targets({ R: row(16_000, 60), RPb: row(12_000, 80), G3: row(12_000, 80), G4: row(8_000, 130) }, micro);
     const floor = table.find((t) => t.name.startsWith('the MCP layer’s floor'))!;
     expect(floor.value).toBeCloseTo(1.8, 12);
+  });
+
+  it('gives (G4 / RPb) / (G3 / R) round by round, in round order, only where all four rows were measured', () => {
+    const rows = (byRound: Record<string, number>) => ({ rps_by_round: byRound });
+    const g4 = rows({ 2: 700, 1: 600, 3: 650 });
+    const rpb = rows({ 1: 800, 2: 900, 3: 850 });
+    const g3 = rows({ 1: 900, 2: 950, 3: 900 });
+    const r = rows({ 1: 1000, 2: 1000 }); // round 3 of R failed
+    const per = normalizedRounds(g4, rpb, g3, r);
+    expect(per).toHaveLength(2);
+    expect(per[0]).toBeCloseTo(600 / 800 / (900 / 1000), 12);
+    expect(per[1]).toBeCloseTo(700 / 900 / (950 / 1000), 12);
+    expect(normalizedRounds(g4, rpb, g3, undefined)).toEqual([]);
+    // The targets table carries them on the proposed like-for-like row.
+    const row = targets({ G4: { rps: 650, ...g4 }, RPb: { rps: 850, ...rpb }, G3: { rps: 900, ...g3 }, R: { rps: 1000, ...r } }).find((t) =>
+      t.name.startsWith('(G4 / RPb) / (G3 / R)'),
+    )!;
+    expect(row.per_round).toEqual(per);
   });
 });
