@@ -23,9 +23,9 @@
  * A diagnostic, not part of any measured row (see CONTRIBUTING, Profiling).
  */
 
-import http from 'node:http';
 import { Session } from 'node:inspector';
 import { appendFileSync } from 'node:fs';
+import { onEachRequest } from './lib/count-requests.mjs';
 
 const out = process.env.ALLOC_WATCH_OUT ?? `/tmp/alloc-watch-${process.pid}.txt`;
 const start = Number(process.env.ALLOC_WATCH_START ?? 2000);
@@ -38,16 +38,11 @@ let requests = 0;
 let phase = 0;
 let session = null;
 
-const emit = http.Server.prototype.emit;
-http.Server.prototype.emit = function countRequests(event) {
-  if (event === 'request') {
-    requests++;
-    if (phase === 0 && requests === start) begin();
-    else if (phase === 1 && requests === start + count) end();
-  }
-  // Pass the event's arguments on untouched, without an array per call.
-  return emit.apply(this, arguments);
-};
+onEachRequest(() => {
+  requests++;
+  if (phase === 0 && requests === start) begin();
+  else if (phase === 1 && requests === start + count) end();
+});
 
 function begin() {
   phase = 1;

@@ -18,9 +18,9 @@
  * same file under their own pid. Not part of any measured row: a diagnostic.
  */
 
-import http from 'node:http';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { appendFileSync } from 'node:fs';
+import { onEachRequest } from './lib/count-requests.mjs';
 
 const out = process.env.REQUEST_WATCH_OUT ?? `/tmp/request-watch-${process.pid}.log`;
 const semiMb = Number(process.env.REQUEST_WATCH_SEMI_MB ?? 8);
@@ -29,12 +29,7 @@ let requests = 0;
 let scavenges = 0;
 let scavengeMs = 0;
 
-const emit = http.Server.prototype.emit;
-http.Server.prototype.emit = function countRequests(event) {
-  if (event === 'request') requests++;
-  // Pass the event's arguments on untouched, without an array per call.
-  return emit.apply(this, arguments);
-};
+onEachRequest(() => requests++);
 
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {

@@ -286,22 +286,26 @@ for (const v of selected) {
   // A baseline build: its own CLI mints its token. An MCP token is bound to the route's resource (RFC 8707) when
   // that build knows `warden token --route` (a recent --baseline); the build before the redesign had no --route.
   const dataDir = v.baseline ? DATA_DIR_PRE : DATA_DIR;
+  const by = v.baseline ? baseline.cli : cli;
   let token = null;
   try {
-    if (v.auth) {
-      const by = v.baseline ? baseline.cli : cli;
-      try {
-        token = mintToken(by, file, dataDir, v.mcp ? 'mcp' : undefined);
-      } catch (err) {
-        if (!v.baseline || !v.mcp) throw err;
-        token = mintToken(by, file, dataDir);
-      }
-    }
+    if (v.auth) token = mintRowToken(v, by, file, dataDir);
   } catch (err) {
     if (!v.baseline) throw err;
     unavailable.set(v.id, err.message.slice(0, 300));
   }
-  wardenSetup.set(v.id, { port, file, token, dataDir, cli: v.baseline ? baseline.cli : cli });
+  wardenSetup.set(v.id, { port, file, token, dataDir, cli: by });
+}
+
+/** A row's token from its build's CLI: bound to the MCP route when it is one (unbound for a baseline without --route). */
+function mintRowToken(v, by, file, dataDir) {
+  if (!v.mcp) return mintToken(by, file, dataDir);
+  try {
+    return mintToken(by, file, dataDir, 'mcp');
+  } catch (err) {
+    if (!v.baseline) throw err;
+    return mintToken(by, file, dataDir);
+  }
 }
 
 // ------------------------------------------------------------ systems under test

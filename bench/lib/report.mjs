@@ -269,28 +269,24 @@ export function beforeRedesign(byId) {
   });
 }
 
+/** `combine` of the rows' throughputs in each round all of them were measured in, in round order. */
+function perRound(rows, combine) {
+  const byRound = rows.map((row) => row?.rps_by_round);
+  if (byRound.some((r) => !r)) return [];
+  return Object.keys(byRound[0])
+    .filter((round) => byRound.every((r) => r[round]))
+    .sort((x, y) => Number(x) - Number(y))
+    .map((round) => combine(...byRound.map((r) => r[round])));
+}
+
 /** Throughput ratio a / b in each round both rows were measured in, in round order. */
 function roundRatios(a, b) {
-  const ra = a?.rps_by_round,
-    rb = b?.rps_by_round;
-  if (!ra || !rb) return [];
-  return Object.keys(ra)
-    .filter((r) => rb[r])
-    .sort((x, y) => Number(x) - Number(y))
-    .map((r) => ra[r] / rb[r]);
+  return perRound([a, b], (x, y) => x / y);
 }
 
 /** (a / b) / (c / d) in each round all four rows were measured in, in round order. */
 export function normalizedRounds(a, b, c, d) {
-  const ra = a?.rps_by_round,
-    rb = b?.rps_by_round,
-    rc = c?.rps_by_round,
-    rd = d?.rps_by_round;
-  if (!ra || !rb || !rc || !rd) return [];
-  return Object.keys(ra)
-    .filter((r) => rb[r] && rc[r] && rd[r])
-    .sort((x, y) => Number(x) - Number(y))
-    .map((r) => ra[r] / rb[r] / (rc[r] / rd[r]));
+  return perRound([a, b, c, d], (w, x, y, z) => w / x / (y / z));
 }
 
 /**

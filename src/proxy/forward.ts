@@ -149,15 +149,19 @@ function hasBody(req: IncomingMessage): boolean {
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/** The 504 of an upstream silent for `timeoutMs`: before its head (`upstream_timeout`) or between body chunks. */
+function upstreamTimeout(timeoutMs: number, afterHead: boolean, cause?: unknown): WardenError {
+  return new WardenError('upstream_unavailable', `the upstream did not answer within ${timeoutMs} ms`, {
+    status: 504,
+    cause,
+    reason: afterHead ? 'upstream_body_timeout' : 'upstream_timeout',
+  });
+}
+
 function mapError(err: unknown, timeoutMs: number): WardenError {
   if (err instanceof WardenError) return err;
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
-    return new WardenError('upstream_unavailable', `the upstream did not answer within ${timeoutMs} ms`, {
-      status: 504,
-      cause: err,
-      reason: 'upstream_timeout',
-    });
-  }
+  // Undici's own timeouts: only connecting (headers and body are Warden's Deadlines).
+  if (err instanceof undiciErrors.ConnectTimeoutError) return upstreamTimeout(timeoutMs, false, err);
   const code = (err as { code?: string })?.code;
   return new WardenError('upstream_unavailable', 'the upstream could not be reached', {
     status: 502,
@@ -294,10 +298,7 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   /** Called by Deadlines when the upstream has been silent for the timeout. */
   timeOut(): void {
     this.deadlines.delete(this);
-    this.timedOut = new WardenError('upstream_unavailable', `the upstream did not answer within ${this.timeoutMs} ms`, {
-      status: 504,
-      reason: this.statusCode === 0 ? 'upstream_timeout' : 'upstream_body_timeout',
-    });
+    this.timedOut = upstreamTimeout(this.timeoutMs, this.statusCode !== 0);
     this.abort?.(this.timedOut);
   }
 
@@ -616,11 +617,7 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
   /** Called by Deadlines when the upstream has been silent for the timeout. */
   timeOut(): void {
     this.deadlines.delete(this);
-    const headers = this.res.headersSent;
-    this.timedOut = new WardenError('upstream_unavailable', `the upstream did not answer within ${this.timeoutMs} ms`, {
-      status: 504,
-      reason: headers ? 'upstream_body_timeout' : 'upstream_timeout',
-    });
+    this.timedOut = upstreamTimeout(this.timeoutMs, this.res.headersSent);
     this.abort?.(this.timedOut);
   }
 
