@@ -41,7 +41,7 @@ import {
   waitIdle,
 } from './lib/system.mjs';
 import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
-import { runLatency, runWrk, writeWrkScript } from './lib/load.mjs';
+import { mergeWrk, runLatency, runWrk, warmedUp, writeWrkScript } from './lib/load.mjs';
 import {
   ensureBuilt,
   mintToken,
@@ -70,8 +70,11 @@ const { values: opt } = parseArgs({
     variants: { type: 'string' },
     rounds: { type: 'string' },
     duration: { type: 'string' },
+    // Each row's measured load as N consecutive wrk runs of duration / N seconds, each one's req/s kept (see measure).
+    slices: { type: 'string' },
     'latency-duration': { type: 'string' },
     warmup: { type: 'string' },
+    'warmup-max': { type: 'string' },
     rate: { type: 'string' },
     'calibration-rate': { type: 'string' },
     // GC pauses of the latency runs (node --trace-gc on Warden, R and F; output to a log file instead of /dev/null).
@@ -111,8 +114,11 @@ const cfg = {
     .filter(Boolean),
   rounds: Number(opt.rounds ?? (quick ? 1 : 3)),
   duration: Number(opt.duration ?? (quick ? 4 : 7)),
+  slices: Number(opt.slices ?? 1),
   latencyDuration: Number(opt['latency-duration'] ?? (quick ? 3 : 6)),
+  // Warm-up: at least `warmup` seconds, then on until the rate stops rising (warmedUp), at most `warmupMax`.
   warmup: Number(opt.warmup ?? (quick ? 1 : 2)),
+  warmupMax: Number(opt['warmup-max'] ?? (quick ? (opt.warmup ?? 1) : 30)),
   connections: Number(opt.connections),
   latencyConnections: Number(opt['latency-connections']),
   latencyTool: opt['latency-tool'],
@@ -129,6 +135,8 @@ const cfg = {
   // The pre-redesign build: by default in a full run (every variant), else only when asked.
   baseline: opt.baseline === 'none' ? null : (opt.baseline ?? (opt.variants || quick ? null : BASELINE_REF)),
 };
+if (!Number.isInteger(cfg.slices) || cfg.slices < 1 || !Number.isInteger(cfg.duration / cfg.slices))
+  throw new Error(`--slices ${opt.slices}: must be a whole number that divides --duration (${cfg.duration} s) into whole seconds`);
 for (const id of cfg.variants)
   if (!VARIANTS.some((v) => v.id === id)) throw new Error(`unknown variant ${id} (known: ${VARIANTS.map((v) => v.id).join(', ')})`);
 // D runs whenever latency is measured: every row's latency reads against it (added latency = row − D).
@@ -471,49 +479,109 @@ function redisCommands() {
   return { all, scripts };
 }
 
-async function measure(v, round) {
+/**
+ * Warm a started row up with wrk, one second at a time: at least --warmup
+ * seconds, then until its rate stops rising (warmedUp), at most --warmup-max.
+ * The warm-up's requests are not measured; what it took is reported (rates
+ * of its seconds, and whether the rate settled before the cap).
+ */
+async function warmUp(url, script, cpus) {
+  const rates = [];
+  if (cfg.warmup <= 0) return { seconds: 0, steady: null, rates };
+  while (rates.length < Math.max(cfg.warmup, cfg.warmupMax)) {
+    const wrk = await runWrk({ url, script, durationSec: 1, connections: cfg.connections, cpus });
+    rates.push(Math.round(wrk.rps));
+    if (warmedUp(rates, { min: cfg.warmup })) return { seconds: rates.length, steady: true, rates };
+  }
+  // Fixed warm-up (--warmup-max no more than --warmup): the seconds asked, no judgement.
+  return { seconds: rates.length, steady: cfg.warmupMax <= cfg.warmup ? null : false, rates };
+}
+
+/**
+ * A row's measurement in three steps: start the row, check it, warm it up
+ * (prepare); load it with wrk, once or slice by slice (`--slices`), adding up
+ * what each load cost (load); read its memory peak, calibrate it in the last
+ * round, stop it (finish).
+ */
+async function prepare(v, round) {
   const before = await upstreamAccepts();
   const sut = await startSut(v, round);
-  const request = requestFor(v, sut.token, openfga);
-  const loadCpus = v.pinned === false ? null : cfg.loadCpu;
-  const url = sut.url + concrete(request).path;
-  try {
-    await probe(v, sut, request);
-    const script = wrkScriptFor(v, request);
-    if (cfg.warmup > 0) await runWrk({ url, script, durationSec: cfg.warmup, connections: cfg.connections, cpus: loadCpus });
-    // The warm-up is discarded, its memory peak too (start-up, first connections,
-    // JIT compilation): the reported peak is that of the measured load.
-    const warmupRss = peakRss(sut.pid);
-    const peakReset = resetPeakRss(sut.pid);
-    // CPU per request of the system under test and of Redis during the measured load (noise-robust, unlike req/s).
+  const m = {
+    v,
+    round,
+    sut,
+    request: requestFor(v, sut.token, openfga),
+    loadCpus: v.pinned === false ? null : cfg.loadCpu,
     // OpenFGA's CPU per request too for the rows that use it: on a shared machine the ratio of CPU per check
     // is steadier than req/s (F0 measures OpenFGA itself).
-    const fga = v.needs?.includes('openfga') && openfga ? openfga.proc.pid : null;
-    const cpu0 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0, openfga: fga ? cpuTimeUs(fga) : 0 };
-    const cmd0 = redisCommands();
-    const wrk = await runWrk({ url, script, durationSec: cfg.duration, connections: cfg.connections, cpus: loadCpus });
-    const cmd1 = redisCommands();
+    fga: v.needs?.includes('openfga') && openfga ? openfga.proc.pid : null,
+    wrks: [],
+    cpu: { sut: 0, redis: 0, openfga: 0 },
+    commands: redis ? { all: 0, scripts: 0 } : null,
+    upstream: { connections: 0, requests: 0 },
+    warmup: null,
+    warmupRss: 0,
+    peakReset: false,
+  };
+  try {
+    m.url = sut.url + concrete(m.request).path;
+    await probe(v, sut, m.request);
+    m.script = wrkScriptFor(v, m.request);
+    m.warmup = await warmUp(m.url, m.script, m.loadCpus);
+    // The warm-up is discarded, its memory peak too (start-up, first connections,
+    // JIT compilation): the reported peak is that of the measured load.
+    m.warmupRss = peakRss(sut.pid);
+    m.peakReset = resetPeakRss(sut.pid);
+    const after = await upstreamAccepts();
+    m.upstream.connections += after.accepts - before.accepts;
+    m.upstream.requests += after.requests - before.requests;
+  } catch (err) {
+    await sut.stop();
+    throw err;
+  }
+  return m;
+}
+
+/** Load a prepared row with wrk for `seconds`; adds the run, its CPU, Redis commands and upstream connections to `m`. */
+async function load(m, seconds) {
+  const { sut } = m;
+  const before = await upstreamAccepts();
+  // CPU per request of the system under test and of Redis during the measured load (noise-robust, unlike req/s).
+  const cpu0 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0, openfga: m.fga ? cpuTimeUs(m.fga) : 0 };
+  const cmd0 = redisCommands();
+  const wrk = await runWrk({ url: m.url, script: m.script, durationSec: seconds, connections: cfg.connections, cpus: m.loadCpus });
+  const cmd1 = redisCommands();
+  m.cpu.sut += cpuTimeUs(sut.pid) - cpu0.sut;
+  if (redis) m.cpu.redis += cpuTimeUs(redis.proc.pid) - cpu0.redis;
+  if (m.fga) m.cpu.openfga += cpuTimeUs(m.fga) - cpu0.openfga;
+  if (m.commands && cmd0 && cmd1) {
+    m.commands.all += cmd1.all - cmd0.all;
+    m.commands.scripts += cmd1.scripts - cmd0.scripts;
+  }
+  const after = await upstreamAccepts();
+  // Everything but D reaches the upstream through the system under test.
+  m.upstream.connections += after.accepts - before.accepts;
+  m.upstream.requests += after.requests - before.requests;
+  m.wrks.push(wrk);
+  if ((wrk.non2xx + wrk.socket_errors) / (wrk.requests || 1) > 0.001)
+    throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
+}
+
+/** The row's sample of this round from its loads; stops the row. */
+async function finish(m) {
+  const { v, sut, round } = m;
+  try {
+    const wrk = mergeWrk(m.wrks);
     // Redis commands per request during the measured load (script calls, and every command including those scripts run).
-    const redisPerRequest =
-      cmd0 && cmd1 && wrk.requests ? { commands: (cmd1.all - cmd0.all) / wrk.requests, scripts: (cmd1.scripts - cmd0.scripts) / wrk.requests } : null;
+    const redisPerRequest = m.commands && wrk.requests ? { commands: m.commands.all / wrk.requests, scripts: m.commands.scripts / wrk.requests } : null;
     const cpuUsPerRequest = wrk.requests
-      ? {
-          sut: (cpuTimeUs(sut.pid) - cpu0.sut) / wrk.requests,
-          redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu0.redis) / wrk.requests : null,
-          openfga: fga ? (cpuTimeUs(fga) - cpu0.openfga) / wrk.requests : null,
-        }
+      ? { sut: m.cpu.sut / wrk.requests, redis: redis ? m.cpu.redis / wrk.requests : null, openfga: m.fga ? m.cpu.openfga / wrk.requests : null }
       : null;
-    const total = wrk.requests || 1;
-    if ((wrk.non2xx + wrk.socket_errors) / total > 0.001)
-      throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
     const rss = peakRss(sut.pid);
     // Warden rows: the serving process and the relay parent of `warden start` apart (their sum is rss).
     const split = v.kind === 'warden' ? peakRssSplit(sut.pid) : null;
-    const after = await upstreamAccepts();
-    // Everything but D reaches the upstream through the system under test.
-    const upstream = { connections: after.accepts - before.accepts, requests: after.requests - before.requests };
     // The latency rate's calibration: open loop at a modest rate on the warm process of the last round.
-    const calibration = calibrating.has(v.id) && round === cfg.rounds ? await calibrate(v, sut, request, loadCpus) : null;
+    const calibration = calibrating.has(v.id) && round === cfg.rounds ? await calibrate(v, sut, m.request, m.loadCpus) : null;
     return {
       calibration,
       round,
@@ -526,14 +594,31 @@ async function measure(v, round) {
       serving_rss_bytes: split?.serving ?? null,
       relay_rss_bytes: split?.relay ?? null,
       relay_own_rss_bytes: split?.relayOwn ?? null,
-      warmup_rss_bytes: warmupRss,
-      peak_reset: peakReset,
+      warmup: m.warmup,
+      warmup_rss_bytes: m.warmupRss,
+      peak_reset: m.peakReset,
       load_ms: sut.loadMs ?? null,
-      upstream,
+      upstream: m.upstream,
     };
   } finally {
     await sut.stop();
   }
+}
+
+/**
+ * One row of one round: started, warmed up, loaded for the duration (in
+ * `--slices` consecutive wrk runs when asked: each slice's req/s is kept, and
+ * shows whether the row was still getting faster), stopped.
+ */
+async function measure(v, round) {
+  const m = await prepare(v, round);
+  try {
+    for (let i = 0; i < cfg.slices; i++) await load(m, cfg.duration / cfg.slices);
+  } catch (err) {
+    await m.sut.stop();
+    throw err;
+  }
+  return finish(m);
 }
 
 /** Pids of the load core's processes a row's requests pass through (the latency client reports its own CPU). */
@@ -600,14 +685,7 @@ async function measureLatency(v, rate) {
   const loadCpus = v.pinned === false ? null : cfg.loadCpu;
   try {
     await probe(v, sut, request);
-    if (cfg.warmup > 0)
-      await runWrk({
-        url: sut.url + concrete(request).path,
-        script: wrkScriptFor(v, request),
-        durationSec: cfg.warmup,
-        connections: cfg.connections,
-        cpus: loadCpus,
-      });
+    await warmUp(sut.url + concrete(request).path, wrkScriptFor(v, request), loadCpus);
     await sleep(200);
     // The client's own warm-up at the rate comes first (2 s): the counters below span it, so per-request
     // numbers divide by every request sent, the warm-up's included.
@@ -671,6 +749,14 @@ if (!rate && cfg.latencyDuration > 0) {
 if (cfg.latencySamples) mkdirSync(join(cfg.outDir, 'latency-samples'), { recursive: true });
 
 const samples = new Map(selected.map((v) => [v.id, []]));
+const logSample = (round, v, s) =>
+  log(
+    `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s${s.wrk.slices ? ` (slices ${s.wrk.slices.join(' ')})` : ''}  warm-up ${s.warmup ? `${s.warmup.seconds} s${s.warmup.steady === false ? ' (still rising)' : ''}` : '-'}  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}${s.cpu_us_per_request.openfga !== null ? ` + OpenFGA ${Math.round(s.cpu_us_per_request.openfga)} µs` : ''}` : '-'}${s.redis_per_request ? `  Redis cmds/req ${s.redis_per_request.commands.toFixed(3)} (scripts ${s.redis_per_request.scripts.toFixed(3)})` : ''}  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB${s.relay_rss_bytes ? ` (serving ${(s.serving_rss_bytes / 2 ** 20).toFixed(0)} + relay ${(s.relay_rss_bytes / 2 ** 20).toFixed(0)})` : ''}  upstream conns ${s.upstream.connections}`,
+  );
+const logFailure = (round, v, err) => {
+  samples.get(v.id).push({ round, error: err.message.slice(0, 500) });
+  log(`round ${round} ${v.id}: FAILED ${err.message.slice(0, 300)}`);
+};
 for (let round = 1; round <= cfg.rounds; round++) {
   const order = round % 2 === 1 ? selected : [...selected].reverse();
   for (const v of order) {
@@ -681,12 +767,9 @@ for (let round = 1; round <= cfg.rounds; round++) {
     try {
       const s = await measure(v, round);
       samples.get(v.id).push(s);
-      log(
-        `round ${round} ${v.id.padEnd(4)} ${String(Math.round(s.wrk.rps)).padStart(6)} req/s  CPU/req ${s.cpu_us_per_request ? `${Math.round(s.cpu_us_per_request.sut)} µs${s.cpu_us_per_request.redis !== null ? ` + Redis ${Math.round(s.cpu_us_per_request.redis)} µs` : ''}${s.cpu_us_per_request.openfga !== null ? ` + OpenFGA ${Math.round(s.cpu_us_per_request.openfga)} µs` : ''}` : '-'}${s.redis_per_request ? `  Redis cmds/req ${s.redis_per_request.commands.toFixed(3)} (scripts ${s.redis_per_request.scripts.toFixed(3)})` : ''}  RSS ${(s.rss_bytes / 2 ** 20).toFixed(0)} MB${s.relay_rss_bytes ? ` (serving ${(s.serving_rss_bytes / 2 ** 20).toFixed(0)} + relay ${(s.relay_rss_bytes / 2 ** 20).toFixed(0)})` : ''}  upstream conns ${s.upstream.connections}`,
-      );
+      logSample(round, v, s);
     } catch (err) {
-      samples.get(v.id).push({ round, error: err.message.slice(0, 500) });
-      log(`round ${round} ${v.id}: FAILED ${err.message.slice(0, 300)}`);
+      logFailure(round, v, err);
     }
     await sleep(200);
   }
@@ -786,8 +869,10 @@ const result = {
     wrk: ver('wrk', ['--version'], /wrk [^\s]+/),
     rounds: cfg.rounds,
     duration_s: cfg.duration,
+    slices: cfg.slices,
     latency_duration_s: cfg.latencyDuration,
     warmup_s: cfg.warmup,
+    warmup_max_s: cfg.warmupMax,
     connections: cfg.connections,
     latency_connections: cfg.latencyConnections,
     latency_tool: cfg.latencyTool,

@@ -79,6 +79,60 @@ export function parseWrk(text) {
   };
 }
 
+/**
+ * Whether a row being warmed up has reached its steady rate, from the req/s of
+ * its warm-up's one-second wrk runs so far: after at least `min` of them, the
+ * best of the last `patience` is no more than `gain` above the best before
+ * them (the rate stopped rising; a dip alone never ends the warm-up, and a
+ * slow climb of a few percent a second does not look steady). A Node process
+ * reaches its steady rate only once V8 has optimized its hot code, and a
+ * gateway's chain is a lot of code: on a slow host G4 took 5 s of load after
+ * the old fixed 2 s warm-up to get there, inside the measured window.
+ */
+export function warmedUp(rates, { min, patience = 3, gain = 0.05 }) {
+  const n = rates.length;
+  if (n < Math.max(min, patience + 1)) return false;
+  const before = Math.max(...rates.slice(0, n - patience));
+  return Math.max(...rates.slice(n - patience)) <= before * (1 + gain);
+}
+
+/**
+ * One row's wrk runs of a round taken in slices (`--slices`) as one
+ * measurement: requests and errors summed, throughput the requests over the
+ * time the slices ran (each slice's requests / its req/s), and each latency
+ * percentile the median of the slices' (wrk's own percentiles cannot be
+ * merged exactly; the fixed-rate latency run is the latency measurement).
+ */
+export function mergeWrk(runs) {
+  if (runs.length === 1) return runs[0];
+  let requests = 0;
+  let seconds = 0;
+  let non2xx = 0;
+  let socketErrors = 0;
+  for (const r of runs) {
+    requests += r.requests;
+    if (r.rps > 0) seconds += r.requests / r.rps;
+    non2xx += r.non2xx;
+    socketErrors += r.socket_errors;
+  }
+  const latency = {};
+  for (const k of ['p50', 'p75', 'p90', 'p99']) {
+    const v = runs
+      .map((r) => r.latency_ms[k])
+      .filter((x) => typeof x === 'number')
+      .sort((a, b) => a - b);
+    if (v.length) latency[k] = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  }
+  return {
+    rps: seconds > 0 ? requests / seconds : 0,
+    requests,
+    non2xx,
+    socket_errors: socketErrors,
+    latency_ms: latency,
+    slices: runs.map((r) => Math.round(r.rps)),
+  };
+}
+
 /** Closed-loop throughput with wrk. */
 export async function runWrk({ url, script, durationSec, connections = 32, threads = 1, cpus }) {
   const args = ['wrk', `-t${threads}`, `-c${connections}`, `-d${durationSec}s`, '--latency', ...(script ? ['-s', script] : []), url];

@@ -55,3 +55,4 @@ export declare function normalizedRounds(
   c: { rps_by_round?: Record<string, number> } | undefined,
   d: { rps_by_round?: Record<string, number> } | undefined,
 ): number[];
+export declare function warmupLine(variants: Array<{ id: string; warmup_s?: number[]; warmup_still_rising?: number }>): string | null;

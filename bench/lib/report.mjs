@@ -27,6 +27,9 @@ export function summarize(variant, samples) {
     rps_samples: ok.map((s) => Math.round(s.wrk.rps)),
     // Throughput per numbered round (the latency round is not one): ratios of rows per round pair rows measured minutes apart, not runs apart.
     rps_by_round: Object.fromEntries(ok.filter((s) => typeof s.round === 'number').map((s) => [s.round, s.wrk.rps])),
+    // The seconds of load each round's warm-up took to reach a steady rate, and the rounds whose rate still rose at the cap.
+    warmup_s: ok.filter((s) => s.warmup?.steady !== undefined && s.warmup?.steady !== null).map((s) => s.warmup.seconds),
+    warmup_still_rising: ok.filter((s) => s.warmup?.steady === false).length,
     wrk_p50_ms: median(ok.map((s) => s.wrk.latency_ms.p50)),
     wrk_p99_ms: median(ok.map((s) => s.wrk.latency_ms.p99)),
     latency: timed.length
@@ -105,6 +108,25 @@ export function mcpFloor(micro) {
   const parse = ns(MCP_PARSE),
     answer = ns(MCP_ANSWER);
   return parse !== null && answer !== null ? (parse + answer) / 1000 : null;
+}
+
+/**
+ * One line on the warm-ups of the run: each row's seconds of load before its
+ * rate stopped rising (range over rounds), and the rows whose rate still rose
+ * at --warmup-max (their numbers include part of the climb). Null when the
+ * warm-ups were fixed (no judgement made).
+ */
+export function warmupLine(variants) {
+  const rows = variants.filter((v) => v.warmup_s?.length || v.warmup_still_rising);
+  if (!rows.length) return null;
+  const range = (list) => (list.length ? (Math.min(...list) === Math.max(...list) ? `${list[0]}` : `${Math.min(...list)}–${Math.max(...list)}`) : '–');
+  const rising = rows.filter((v) => v.warmup_still_rising);
+  return (
+    `Warm-up (seconds of load until the rate stopped rising; V8 optimizing the hot code): ${rows.map((v) => `${v.id} ${range(v.warmup_s)}`).join(', ')}. ` +
+    (rising.length
+      ? `**Still rising at the cap** in some round: ${rising.map((v) => `${v.id} (${v.warmup_still_rising})`).join(', ')}; those rounds include part of the climb.`
+      : 'Every row settled before the cap.')
+  );
 }
 
 /** Ratios and the targets of issue 7 (`micro`: micro.mjs's results of the same run, for the MCP layer's floor). */
@@ -397,7 +419,9 @@ export function markdown(result) {
   lines.push('');
   lines.push(
     `${meta.cpus} CPUs, Node ${meta.node}, ${meta.nginx}, ${meta.wrk}. ` +
-      `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_s}s warm-up; ` +
+      `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_max_s > meta.warmup_s ? `a warm-up of at least ${meta.warmup_s}s, until the rate stopped rising (at most ${meta.warmup_max_s}s)` : `${meta.warmup_s}s warm-up`}` +
+      (meta.slices > 1 ? ` as ${meta.slices} consecutive slices of ${meta.duration_s / meta.slices}s (each slice's req/s in the JSON)` : '') +
+      '; ' +
       `latency at a fixed ${k(meta.rate)} req/s (${meta.rate_from ?? 'fixed'}) for ${meta.latency_duration_s}s with the open-loop ${meta.latency_tool} client, every row restarted and warmed up for it. ` +
       `System under test pinned to CPU ${meta.sut_cpu}, load generator and upstream/Redis/OpenFGA to CPU ${meta.load_cpu}; cluster rows unpinned. ` +
       `Warden rows run the bin as shipped (\`dist/src/cli.js start\` executed as a file, as \`warden start\` does; default log level) with node flags ${meta.warden_node_flags || '(none)'}; R and F run with the same flags. ` +
@@ -506,6 +530,8 @@ export function markdown(result) {
         : `**Not steady:** ${host.out_of_order} of ${host.pairs.length} pairs out of order. Do not quote this run’s ratios; measure again on a quieter host.`,
     );
     if (host.r_spread !== null) lines.push('', `R across rounds: ${f(host.r_spread * 100, 0)} % between its slowest and fastest round.`);
+    const warm = warmupLine(result.variants);
+    if (warm) lines.push('', warm);
     lines.push('');
     lines.push('| row | vs | what it adds | ratio | per round | in order |');
     lines.push('|---|---|---|---:|---|---|');
