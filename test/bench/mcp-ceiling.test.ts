@@ -48,7 +48,7 @@ describe('the MCP rows against Node’s price of a POST', () => {
     expect(table[at].pass).toBe(false);
     expect(table[at + 1].value).toBeCloseTo(0.8, 12);
     expect(table[at + 2].value).toBeCloseTo(30, 12);
-    // (8,000 / 12,000) / (12,000 / 16,000) = 0.889: passes the proposed 0.85.
+    // (8,000 / 12,000) / (12,000 / 16,000) = 0.889: passes its 0.85.
     expect(table[at + 3].value).toBeCloseTo(8_000 / 12_000 / (12_000 / 16_000), 12);
     expect(table[at + 3].pass).toBe(true);
     // The budget: 80 / 0.85 − 80 − 20 = −5.9 µs (this POST alone exceeds the margin); no micro results, no floor.
@@ -79,7 +79,7 @@ describe('the MCP rows against Node’s price of a POST', () => {
     expect(per[0]).toBeCloseTo(600 / 800 / (900 / 1000), 12);
     expect(per[1]).toBeCloseTo(700 / 900 / (950 / 1000), 12);
     expect(normalizedRounds(g4, rpb, g3, undefined)).toEqual([]);
-    // The targets table carries them on the proposed like-for-like row.
+    // The targets table carries them on the like-for-like row (Warden’s MCP target).
     const row = targets({ G4: { rps: 650, ...g4 }, RPb: { rps: 850, ...rpb }, G3: { rps: 900, ...g3 }, R: { rps: 1000, ...r } }).find((t) =>
       t.name.startsWith('(G4 / RPb) / (G3 / R)'),
     )!;
