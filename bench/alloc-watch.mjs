@@ -19,6 +19,11 @@
  *   ALLOC_WATCH_COUNT     requests in the window (default 8000)
  *   ALLOC_WATCH_INTERVAL  mean bytes between samples (default 256)
  *   ALLOC_WATCH_TOP       sites listed (default 40)
+ *   ALLOC_WATCH_SURVIVORS 1: leave out what the young generation's scavenges
+ *                         freed, so the sites listed are those of objects that
+ *                         outlived a scavenge (moved to the old generation,
+ *                         where only a full collection frees them: what makes
+ *                         the heap, and RSS, climb between full collections)
  *
  * A diagnostic, not part of any measured row (see CONTRIBUTING, Profiling).
  */
@@ -32,6 +37,7 @@ const start = Number(process.env.ALLOC_WATCH_START ?? 2000);
 const count = Number(process.env.ALLOC_WATCH_COUNT ?? 8000);
 const interval = Number(process.env.ALLOC_WATCH_INTERVAL ?? 256);
 const top = Number(process.env.ALLOC_WATCH_TOP ?? 40);
+const survivorsOnly = process.env.ALLOC_WATCH_SURVIVORS === '1';
 
 let requests = 0;
 /** 0 before the window, 1 sampling, 2 done. */
@@ -52,7 +58,7 @@ function begin() {
     session.post('HeapProfiler.startSampling', {
       samplingInterval: interval,
       includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMinorGC: !survivorsOnly,
     }),
   );
 }
@@ -76,7 +82,7 @@ function end() {
     };
     walk(result.profile.head);
     const total = [...bySite.values()].reduce((a, b) => a + b, 0);
-    let text = `${process.pid} ${process.argv.slice(1).join(' ')}\n  ${(total / count).toFixed(0)} B/req in all, over ${count} requests\n`;
+    let text = `${process.pid} ${process.argv.slice(1).join(' ')}\n  ${(total / count).toFixed(0)} B/req in all${survivorsOnly ? ' that outlived a scavenge' : ''}, over ${count} requests\n`;
     for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top)) {
       text += `  ${(bytes / count).toFixed(0).padStart(7)} B/req  ${site}\n`;
     }
