@@ -498,90 +498,56 @@ async function warmUp(url, script, cpus) {
 }
 
 /**
- * A row's measurement in three steps: start the row, check it, warm it up
- * (prepare); load it with wrk, once or slice by slice (`--slices`), adding up
- * what each load cost (load); read its memory peak, calibrate it in the last
- * round, stop it (finish).
+ * One row of one round: started, checked, warmed up, loaded for the duration
+ * (in `--slices` consecutive wrk runs when asked: each slice's req/s is kept,
+ * and shows whether the row was still getting faster), stopped.
  */
-async function prepare(v, round) {
+async function measure(v, round) {
   const before = await upstreamAccepts();
   const sut = await startSut(v, round);
-  const m = {
-    v,
-    round,
-    sut,
-    request: requestFor(v, sut.token, openfga),
-    loadCpus: v.pinned === false ? null : cfg.loadCpu,
-    // OpenFGA's CPU per request too for the rows that use it: on a shared machine the ratio of CPU per check
-    // is steadier than req/s (F0 measures OpenFGA itself).
-    fga: v.needs?.includes('openfga') && openfga ? openfga.proc.pid : null,
-    wrks: [],
-    cpu: { sut: 0, redis: 0, openfga: 0 },
-    commands: redis ? { all: 0, scripts: 0 } : null,
-    upstream: { connections: 0, requests: 0 },
-    warmup: null,
-    warmupRss: 0,
-    peakReset: false,
-  };
+  const request = requestFor(v, sut.token, openfga);
+  const loadCpus = v.pinned === false ? null : cfg.loadCpu;
+  const url = sut.url + concrete(request).path;
   try {
-    m.url = sut.url + concrete(m.request).path;
-    await probe(v, sut, m.request);
-    m.script = wrkScriptFor(v, m.request);
-    m.warmup = await warmUp(m.url, m.script, m.loadCpus);
+    await probe(v, sut, request);
+    const script = wrkScriptFor(v, request);
+    const warmup = await warmUp(url, script, loadCpus);
     // The warm-up is discarded, its memory peak too (start-up, first connections,
     // JIT compilation): the reported peak is that of the measured load.
-    m.warmupRss = peakRss(sut.pid);
-    m.peakReset = resetPeakRss(sut.pid);
-    const after = await upstreamAccepts();
-    m.upstream.connections += after.accepts - before.accepts;
-    m.upstream.requests += after.requests - before.requests;
-  } catch (err) {
-    await sut.stop();
-    throw err;
-  }
-  return m;
-}
-
-/** Load a prepared row with wrk for `seconds`; adds the run, its CPU, Redis commands and upstream connections to `m`. */
-async function load(m, seconds) {
-  const { sut } = m;
-  const before = await upstreamAccepts();
-  // CPU per request of the system under test and of Redis during the measured load (noise-robust, unlike req/s).
-  const cpu0 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0, openfga: m.fga ? cpuTimeUs(m.fga) : 0 };
-  const cmd0 = redisCommands();
-  const wrk = await runWrk({ url: m.url, script: m.script, durationSec: seconds, connections: cfg.connections, cpus: m.loadCpus });
-  const cmd1 = redisCommands();
-  m.cpu.sut += cpuTimeUs(sut.pid) - cpu0.sut;
-  if (redis) m.cpu.redis += cpuTimeUs(redis.proc.pid) - cpu0.redis;
-  if (m.fga) m.cpu.openfga += cpuTimeUs(m.fga) - cpu0.openfga;
-  if (m.commands && cmd0 && cmd1) {
-    m.commands.all += cmd1.all - cmd0.all;
-    m.commands.scripts += cmd1.scripts - cmd0.scripts;
-  }
-  const after = await upstreamAccepts();
-  // Everything but D reaches the upstream through the system under test.
-  m.upstream.connections += after.accepts - before.accepts;
-  m.upstream.requests += after.requests - before.requests;
-  m.wrks.push(wrk);
-  if ((wrk.non2xx + wrk.socket_errors) / (wrk.requests || 1) > 0.001)
-    throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
-}
-
-/** The row's sample of this round from its loads; stops the row. */
-async function finish(m) {
-  const { v, sut, round } = m;
-  try {
-    const wrk = mergeWrk(m.wrks);
+    const warmupRss = peakRss(sut.pid);
+    const peakReset = resetPeakRss(sut.pid);
+    // CPU per request of the system under test and of Redis during the measured load (noise-robust, unlike req/s).
+    // OpenFGA's CPU per request too for the rows that use it: on a shared machine the ratio of CPU per check
+    // is steadier than req/s (F0 measures OpenFGA itself).
+    const fga = v.needs?.includes('openfga') && openfga ? openfga.proc.pid : null;
+    const cpu0 = { sut: cpuTimeUs(sut.pid), redis: redis ? cpuTimeUs(redis.proc.pid) : 0, openfga: fga ? cpuTimeUs(fga) : 0 };
+    const cmd0 = redisCommands();
+    const slices = [];
+    for (let i = 0; i < cfg.slices; i++)
+      slices.push(await runWrk({ url, script, durationSec: cfg.duration / cfg.slices, connections: cfg.connections, cpus: loadCpus }));
+    const wrk = mergeWrk(slices);
+    const cmd1 = redisCommands();
     // Redis commands per request during the measured load (script calls, and every command including those scripts run).
-    const redisPerRequest = m.commands && wrk.requests ? { commands: m.commands.all / wrk.requests, scripts: m.commands.scripts / wrk.requests } : null;
+    const redisPerRequest =
+      cmd0 && cmd1 && wrk.requests ? { commands: (cmd1.all - cmd0.all) / wrk.requests, scripts: (cmd1.scripts - cmd0.scripts) / wrk.requests } : null;
     const cpuUsPerRequest = wrk.requests
-      ? { sut: m.cpu.sut / wrk.requests, redis: redis ? m.cpu.redis / wrk.requests : null, openfga: m.fga ? m.cpu.openfga / wrk.requests : null }
+      ? {
+          sut: (cpuTimeUs(sut.pid) - cpu0.sut) / wrk.requests,
+          redis: redis ? (cpuTimeUs(redis.proc.pid) - cpu0.redis) / wrk.requests : null,
+          openfga: fga ? (cpuTimeUs(fga) - cpu0.openfga) / wrk.requests : null,
+        }
       : null;
+    const total = wrk.requests || 1;
+    if ((wrk.non2xx + wrk.socket_errors) / total > 0.001)
+      throw new Error(`wrk: ${wrk.non2xx} non-2xx and ${wrk.socket_errors} socket errors of ${wrk.requests}`);
     const rss = peakRss(sut.pid);
     // Warden rows: the serving process and the relay parent of `warden start` apart (their sum is rss).
     const split = v.kind === 'warden' ? peakRssSplit(sut.pid) : null;
+    const after = await upstreamAccepts();
+    // Everything but D reaches the upstream through the system under test.
+    const upstream = { connections: after.accepts - before.accepts, requests: after.requests - before.requests };
     // The latency rate's calibration: open loop at a modest rate on the warm process of the last round.
-    const calibration = calibrating.has(v.id) && round === cfg.rounds ? await calibrate(v, sut, m.request, m.loadCpus) : null;
+    const calibration = calibrating.has(v.id) && round === cfg.rounds ? await calibrate(v, sut, request, loadCpus) : null;
     return {
       calibration,
       round,
@@ -594,31 +560,15 @@ async function finish(m) {
       serving_rss_bytes: split?.serving ?? null,
       relay_rss_bytes: split?.relay ?? null,
       relay_own_rss_bytes: split?.relayOwn ?? null,
-      warmup: m.warmup,
-      warmup_rss_bytes: m.warmupRss,
-      peak_reset: m.peakReset,
+      warmup,
+      warmup_rss_bytes: warmupRss,
+      peak_reset: peakReset,
       load_ms: sut.loadMs ?? null,
-      upstream: m.upstream,
+      upstream,
     };
   } finally {
     await sut.stop();
   }
-}
-
-/**
- * One row of one round: started, warmed up, loaded for the duration (in
- * `--slices` consecutive wrk runs when asked: each slice's req/s is kept, and
- * shows whether the row was still getting faster), stopped.
- */
-async function measure(v, round) {
-  const m = await prepare(v, round);
-  try {
-    for (let i = 0; i < cfg.slices; i++) await load(m, cfg.duration / cfg.slices);
-  } catch (err) {
-    await m.sut.stop();
-    throw err;
-  }
-  return finish(m);
 }
 
 /** Pids of the load core's processes a row's requests pass through (the latency client reports its own CPU). */

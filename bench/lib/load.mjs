@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './report.mjs';
 
 const LATENCY_CLIENT = fileURLToPath(new URL('./latency-client.mjs', import.meta.url));
 
@@ -117,11 +118,8 @@ export function mergeWrk(runs) {
   }
   const latency = {};
   for (const k of ['p50', 'p75', 'p90', 'p99']) {
-    const v = runs
-      .map((r) => r.latency_ms[k])
-      .filter((x) => typeof x === 'number')
-      .sort((a, b) => a - b);
-    if (v.length) latency[k] = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    const v = median(runs.map((r) => r.latency_ms[k]));
+    if (v !== null) latency[k] = v;
   }
   return {
     rps: seconds > 0 ? requests / seconds : 0,
