@@ -43,7 +43,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 # Node with Warden's V8 flags (a fixed 8 MiB semi-space, src/cli/node-flags.ts;
 # docs/performance.md, "Memory"), the same the bin's shebang gives it: one process,
 # PID 1, that handles SIGTERM itself (no relay that re-executes node; #17).
-ENTRYPOINT ["node", "--min-semi-space-size=8", "--max-semi-space-size=8", "dist/src/cli.js"]
+ENTRYPOINT ["node", "--min-semi-space-size=8", "--max-semi-space-size=8", "--heap-growing-percent=20", "dist/src/cli.js"]
 # The production config (deploy/gateway.yaml): every value comes from the
 # environment, and start-up names each variable that is missing. Mount your
 # own file and point WARDEN_CONFIG at it to run something else.

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --min-semi-space-size=8 --max-semi-space-size=8
+#!/usr/bin/env -S node --min-semi-space-size=8 --max-semi-space-size=8 --heap-growing-percent=20
 /**
  * The `warden` command (the package bin). Entry point only: it picks the
  * command module under `cli/` (loaded on demand, so `warden keygen` does not
