@@ -116,6 +116,9 @@ try {
     });
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(`${url}/.warden/healthz`, { proc });
+    // A side that refuses the row's request would measure its refusals: one must pass first.
+    const probe = await fetch(url + request.path, { method: request.method ?? 'GET', headers: request.headers, body: request.body });
+    if (probe.status !== 200) throw new Error(`side ${name} answered ${probe.status} to ${v.id}'s request: ${(await probe.text()).slice(0, 200)}`);
     return { name, url: url + request.path, script, proc };
   };
 
@@ -149,6 +152,7 @@ try {
     for (let i = 0; i < Math.ceil(slices / 2); i++) {
       const got = Object.fromEntries((await load(sides, sliceS)).map((r) => [r.name, r]));
       const ratio = got.B.cpuUsPerReq / got.A.cpuUsPerReq;
+      for (const r of [got.A, got.B]) if (r.errors > r.requests / 100) throw new Error(`side ${r.name}: ${r.errors} of ${r.requests} requests failed`);
       ratios.push(ratio);
       const fmt = (r) =>
         `${r.name} ${Math.round(r.rps)} req/s ${Math.round(r.cpuUsPerReq)} µs/req RSS ${Math.round(r.rssMb)} MB${r.errors ? ` (${r.errors} errors)` : ''}`;
