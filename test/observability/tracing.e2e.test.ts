@@ -80,7 +80,18 @@ describe('OpenTelemetry tracing (warden start → OTLP/HTTP receiver)', () => {
   const running = new Set<ChildProcess>();
   let token: (agent: string, user: string) => Promise<string>;
 
+  /** Start Warden on fresh ports; again on others when one was taken between the pick and the bind (EADDRINUSE). */
   async function launch(name: string, tracing: string, extraEnv: Record<string, string> = {}): Promise<Instance> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await launchOnce(name, tracing, extraEnv);
+      } catch (err) {
+        if (attempt >= 3 || !String(err).includes('EADDRINUSE')) throw err;
+      }
+    }
+  }
+
+  async function launchOnce(name: string, tracing: string, extraEnv: Record<string, string>): Promise<Instance> {
     const [port, adminPort] = [await freePort(), await freePort()];
     const url = `http://127.0.0.1:${port}`;
     const configFile = join(dir, `${name}.yaml`);
