@@ -50,7 +50,7 @@ import {
   startOpenFga,
   startRedis,
   VAULT_TOKEN,
-  wardenYaml,
+  variantYaml,
   writeBigPolicies,
   writePolicies,
 } from './lib/warden.mjs';
@@ -265,30 +265,18 @@ for (const v of selected) {
     wardenSetup.set(v.id, { port });
     continue;
   }
-  const w = v.warden;
   const file = join(WORK, 'warden', `${v.id}.yaml`);
   writeFileSync(
     file,
-    wardenYaml({
+    variantYaml(v, {
       port,
       upstreamPort,
-      level: w.level,
-      tokenCache: w.tokenCache !== false,
-      authz: w.authz,
+      redisUrl: redis?.url,
+      vaultKey,
       openfga,
-      cacheTtl: w.cacheTtl,
-      redisUrl: w.redis ? redis.url : undefined,
-      vaultKey: w.level >= 3 ? vaultKey : undefined,
-      mcp: w.mcp,
-      workers: w.workers ?? 1,
-      limits: w.limits,
-      assertion: w.assertion,
-      manyRoutes: w.manyRoutes,
-      decisionsPath: w.decisions ? join(WORK, `decisions-${v.id}.jsonl`) : undefined,
-      tracing: w.tracing,
-      metricsOff: w.metricsOff,
-      ...(w.tuples ? { policies: bigPolicies.get(w.tuples), checkType: 'doc' } : {}),
-      ...(v.baseline ? { keyPrefix: PRE_KEY_PREFIX } : {}),
+      workDir: WORK,
+      bigPolicies,
+      keyPrefix: v.baseline ? PRE_KEY_PREFIX : undefined,
     }),
   );
   // A baseline build: its own CLI mints its token. An MCP token is bound to the route's resource (RFC 8707) when

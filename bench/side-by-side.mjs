@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuTimeUs, createProcessTracker, freePort, waitForHttp, waitIdle } from './lib/system.mjs';
 import { writeUpstreamConf } from './lib/nginx.mjs';
 import { runWrk, writeWrkScript } from './lib/load.mjs';
-import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, wardenYaml, writePolicies } from './lib/warden.mjs';
+import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, writePolicies } from './lib/warden.mjs';
 import { VARIANTS, requestFor } from './lib/variants.mjs';
 import { median } from './lib/report.mjs';
 
@@ -50,8 +50,8 @@ if (opt.help) {
 }
 
 const v = VARIANTS.find((x) => x.id === opt.variant);
-if (!v || v.kind !== 'warden' || v.needs?.includes('openfga') || v.warden.tuples) {
-  process.stderr.write(`side-by-side: ${opt.variant} is not a Warden row this tool can run (no OpenFGA, no generated tuples)\n`);
+if (!v || v.kind !== 'warden' || v.needs?.includes('openfga') || v.warden.tuples || (v.warden.workers ?? 1) > 1) {
+  process.stderr.write(`side-by-side: ${opt.variant} is not a Warden row this tool can run (one process, no OpenFGA, no generated tuples)\n`);
   process.exit(2);
 }
 const flags = { A: opt.a.split(/\s+/).filter(Boolean), B: opt.b.split(/\s+/).filter(Boolean) };
@@ -87,23 +87,8 @@ try {
 
   /** One side: its config on a port, its token and wrk script, its process. */
   const side = async (name, port) => {
-    const w = v.warden;
     const file = join(WORK, 'warden', `${name}-${port}.yaml`);
-    writeFileSync(
-      file,
-      wardenYaml({
-        port,
-        upstreamPort,
-        level: w.level,
-        tokenCache: w.tokenCache !== false,
-        authz: w.authz,
-        redisUrl: w.redis ? redis.url : undefined,
-        vaultKey: w.level >= 3 ? vaultKey : undefined,
-        mcp: w.mcp,
-        workers: 1,
-        metricsOff: w.metricsOff,
-      }),
-    );
+    writeFileSync(file, variantYaml(v, { port, upstreamPort, redisUrl: redis?.url, vaultKey, workDir: WORK }));
     const token = v.auth ? mintToken(cli, file, dataDir, v.mcp ? 'mcp' : undefined) : null;
     const request = requestFor(v, token);
     const script = writeWrkScript(WORK, `${name}-${port}`, request);

@@ -85,6 +85,36 @@ export async function writeBigPolicies(root, n) {
 }
 
 /**
+ * gateway.yaml for a row of bench/lib/variants.mjs: its `warden` options on `port`, with the run's
+ * upstream, Redis, vault key and OpenFGA; `workDir` holds a decision log, `bigPolicies` the generated
+ * tuples by count, `keyPrefix` the store prefix of an old build.
+ */
+export function variantYaml(v, { port, upstreamPort, redisUrl, vaultKey, openfga, workDir, bigPolicies, keyPrefix }) {
+  const w = v.warden;
+  return wardenYaml({
+    port,
+    upstreamPort,
+    level: w.level,
+    tokenCache: w.tokenCache !== false,
+    authz: w.authz,
+    openfga,
+    cacheTtl: w.cacheTtl,
+    redisUrl: w.redis ? redisUrl : undefined,
+    vaultKey: w.level >= 3 ? vaultKey : undefined,
+    mcp: w.mcp,
+    workers: w.workers ?? 1,
+    limits: w.limits,
+    assertion: w.assertion,
+    manyRoutes: w.manyRoutes,
+    decisionsPath: w.decisions ? join(workDir, `decisions-${v.id}.jsonl`) : undefined,
+    tracing: w.tracing,
+    metricsOff: w.metricsOff,
+    ...(w.tuples ? { policies: bigPolicies.get(w.tuples), checkType: 'doc' } : {}),
+    ...(keyPrefix ? { keyPrefix } : {}),
+  });
+}
+
+/**
  * gateway.yaml for one Warden variant.
  * level: 0 public, 1 +JWT, 2 +check, 3 +vault; mcp: the MCP route (G4).
  */
