@@ -40,7 +40,7 @@ import {
   waitForHttp,
   waitIdle,
 } from './lib/system.mjs';
-import { writeProxyConf, writeUpstreamConf } from './lib/nginx.mjs';
+import { startUpstream, writeProxyConf } from './lib/nginx.mjs';
 import { mergeWrk, runLatency, runWrk, warmedUp, writeWrkScript } from './lib/load.mjs';
 import {
   ensureBuilt,
@@ -206,13 +206,7 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-const upstreamPort = await freePort();
-const upstream = tracker.start('upstream', 'nginx', ['-c', writeUpstreamConf(join(WORK, 'upstream'), upstreamPort), '-p', join(WORK, 'upstream')], {
-  cpus: cfg.loadCpu,
-  logFile: join(WORK, 'logs', 'upstream.log'),
-});
-const upstreamOrigin = `http://127.0.0.1:${upstreamPort}`;
-await waitForHttp(`${upstreamOrigin}/`, { proc: upstream });
+const { proc: upstream, port: upstreamPort, origin: upstreamOrigin } = await startUpstream(tracker, WORK, cfg.loadCpu);
 log(`upstream nginx on ${upstreamOrigin} (CPU ${cfg.loadCpu})`);
 
 let redis = null;

@@ -21,7 +21,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuTimeUs, createProcessTracker, freePort, waitForHttp, waitIdle } from './lib/system.mjs';
-import { writeUpstreamConf } from './lib/nginx.mjs';
+import { startUpstream } from './lib/nginx.mjs';
 import { runWrk, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, writePolicies } from './lib/warden.mjs';
 import { VARIANTS, requestFor } from './lib/variants.mjs';
@@ -73,12 +73,7 @@ process.on('SIGINT', () => {
 
 try {
   const cli = ensureBuilt(REPO, join(REPO, 'dist'), { log });
-  const upstreamPort = await freePort();
-  const upstream = tracker.start('upstream', 'nginx', ['-c', writeUpstreamConf(join(WORK, 'upstream'), upstreamPort), '-p', join(WORK, 'upstream')], {
-    cpus: opt['load-cpu'],
-    logFile: join(WORK, 'logs', 'upstream.log'),
-  });
-  await waitForHttp(`http://127.0.0.1:${upstreamPort}/`, { proc: upstream });
+  const { port: upstreamPort } = await startUpstream(tracker, WORK, opt['load-cpu']);
   const vaultKey = newVaultKey();
   const redis = v.warden.redis ? await startRedis(tracker, WORK, opt['load-cpu']) : null;
   if (redis) await seedVault(join(REPO, 'dist'), redis.url, vaultKey);

@@ -7,6 +7,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort, waitForHttp } from './system.mjs';
 
 /** The 1 KB JSON document the upstream serves (exactly 1024 bytes). */
 export function upstreamJson() {
@@ -121,4 +122,17 @@ ${httpCommon(prefix)}
   const file = join(prefix, 'nginx.conf');
   writeFileSync(file, conf);
   return file;
+}
+
+/** Start the static upstream under `workDir` on a free port, pinned to `cpus`; resolves once it answers. */
+export async function startUpstream(tracker, workDir, cpus) {
+  const port = await freePort();
+  const prefix = join(workDir, 'upstream');
+  const proc = tracker.start('upstream', 'nginx', ['-c', writeUpstreamConf(prefix, port), '-p', prefix], {
+    cpus,
+    logFile: join(workDir, 'logs', 'upstream.log'),
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${origin}/`, { proc });
+  return { proc, port, origin };
 }

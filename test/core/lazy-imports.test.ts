@@ -15,6 +15,7 @@ import { REPO_ROOT } from '../support/gateway.js';
 import { CLI, requireBuiltCli, runCli } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 import { spawnService, type Service } from '../support/processes.js';
+import { WARDEN_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 let dir: string;
@@ -74,11 +75,10 @@ routes:
   );
   const env = { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), WARDEN_LOG_LEVEL: 'warn' };
   const url = `http://127.0.0.1:${port}`;
-  const flags = ['--min-semi-space-size=8', '--max-semi-space-size=8'];
   warden = await spawnService(
     'warden',
     process.execPath,
-    [...flags, '--require', join(dir, 'require-log.cjs'), '--import', join(dir, 'register.mjs'), CLI, 'start', '-c', file],
+    [...WARDEN_NODE_FLAGS, '--require', join(dir, 'require-log.cjs'), '--import', join(dir, 'register.mjs'), CLI, 'start', '-c', file],
     {
       env,
       ready: async () => (await fetch(`${url}/.warden/readyz`, { signal: AbortSignal.timeout(1_000) })).status === 200,
