@@ -1,19 +1,27 @@
 #!/usr/bin/env node
 /**
- * Two sets of Node flags for Warden, measured at the same time: both serve the
- * same row's configuration (G3 by default) on the same pinned core, each under
- * its own wrk with the same connections, in the same seconds. A busy host slows
- * both alike, so the ratio of their CPU per request is what the flags change,
- * where rows measured one after the other (bench/run.mjs) differ by ±20 % from
- * round to round on a shared machine.
+ * Two systems under test measured at the same time: both serve on the same
+ * pinned core, each under its own wrk with the same connections, in the same
+ * seconds. A busy host slows both alike, so the ratio of their CPU per request
+ * is what differs between them, where rows measured one after the other
+ * (bench/run.mjs) differ by ±20 % from round to round on a shared machine.
  *
+ * Two flag sets on one row (G3 by default):
  *   node bench/side-by-side.mjs --a="--min-semi-space-size=8 --max-semi-space-size=8" \
- *        --b="--min-semi-space-size=8 --max-semi-space-size=8 --heap-growing-percent=20" [--variant G3] \
- *        [--slices 6] [--slice 10] [--warmup 15]
+ *        --b="--min-semi-space-size=8 --max-semi-space-size=8 --heap-growing-percent=20" [--variant G3]
+ * Two rows (A the reference), on the shipped flags unless --a / --b say otherwise:
+ *   node bench/side-by-side.mjs --pairs R:G0,G3:G4
+ * #17's targets (and the other issues' G3 ratios), each pair in turn (~30 min):
+ *   node bench/side-by-side.mjs --targets [--out /tmp/paired]
+ * Common: [--slices 6] [--slice 10] [--warmup 5] [--warmup-max 40] [--connections 16]
  *
- * Prints, per slice, each side's req/s, CPU µs per request and RSS, and the
- * ratio B/A of CPU per request; then the median ratio. The sides swap ports
- * and start order halfway, so neither gains from going first.
+ * Each side is first warmed up alone, until its rate stops rising (as run.mjs
+ * does), then both are loaded together in slices. Prints, per slice, each
+ * side's req/s, CPU µs per request and RSS, the ratio B/A of CPU per request
+ * and its inverse, B/A throughput (a pinned, saturated process serves
+ * 1 / its CPU per request); then the medians. The sides swap ports and start
+ * order halfway, so neither gains from going first. Rows: R, RP, RPb, F and
+ * the one-process Warden rows without OpenFGA (bench/lib/variants.mjs).
  */
 
 import { parseArgs } from 'node:util';
@@ -22,25 +30,31 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuTimeUs, createProcessTracker, freePort, waitForHttp, waitIdle } from './lib/system.mjs';
 import { startUpstream } from './lib/nginx.mjs';
-import { runWrk, writeWrkScript } from './lib/load.mjs';
-import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, writePolicies } from './lib/warden.mjs';
-import { VARIANTS, requestFor } from './lib/variants.mjs';
+import { runWrk, warmedUp, writeWrkScript } from './lib/load.mjs';
+import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, writeBigPolicies, writePolicies } from './lib/warden.mjs';
+import { VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
 import { median } from './lib/report.mjs';
+import { concrete, probe } from './lib/probe.mjs';
+import { TARGET_PAIRS, pairEstimate, pairedMarkdown, pairedTargets, parsePairs } from './lib/paired.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
 
 const { values: opt } = parseArgs({
   options: {
-    a: { type: 'string', default: '' },
-    b: { type: 'string', default: '' },
+    a: { type: 'string' },
+    b: { type: 'string' },
     variant: { type: 'string', default: 'G3' },
+    pairs: { type: 'string' },
+    targets: { type: 'boolean', default: false },
     slices: { type: 'string', default: '6' },
     slice: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '5' },
+    'warmup-max': { type: 'string', default: '40' },
     connections: { type: 'string', default: '16' },
     'sut-cpu': { type: 'string', default: '0' },
     'load-cpu': { type: 'string', default: '1' },
+    out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -49,15 +63,39 @@ if (opt.help) {
   process.exit(0);
 }
 
-const v = VARIANTS.find((x) => x.id === opt.variant);
-if (!v || v.kind !== 'warden' || v.needs?.includes('openfga') || v.warden.tuples || (v.warden.workers ?? 1) > 1) {
-  process.stderr.write(`side-by-side: ${opt.variant} is not a Warden row this tool can run (one process, no OpenFGA, no generated tuples)\n`);
+const fail = (message) => {
+  process.stderr.write(`side-by-side: ${message}\n`);
   process.exit(2);
+};
+let pairs;
+try {
+  pairs = opt.targets
+    ? TARGET_PAIRS
+    : opt.pairs
+      ? parsePairs(opt.pairs)
+      : [{ a: opt.variant, b: opt.variant, name: `${opt.variant}, flags B / A`, goal: null }];
+} catch (err) {
+  fail(err.message);
 }
-const flags = { A: opt.a.split(/\s+/).filter(Boolean), B: opt.b.split(/\s+/).filter(Boolean) };
+/** What this tool can start: one process per side, no OpenFGA (it runs on the load core and would be shared). */
+const runnable = (v) =>
+  v && (v.kind === 'node' || v.kind === 'fastify' || (v.kind === 'warden' && !v.needs?.includes('openfga') && (v.warden.workers ?? 1) === 1));
+const rowOf = (id) => {
+  const v = VARIANTS.find((x) => x.id === id);
+  if (!runnable(v)) fail(`${id} is not a row this tool can run (R, RP, RPb, F, or a one-process Warden row without OpenFGA)`);
+  return v;
+};
+for (const p of pairs) {
+  rowOf(p.a);
+  rowOf(p.b);
+}
+const shipped = WARDEN_NODE_FLAGS.split(/\s+/);
+const flags = { A: opt.a === undefined ? shipped : opt.a.split(/\s+/).filter(Boolean), B: opt.b === undefined ? shipped : opt.b.split(/\s+/).filter(Boolean) };
 const slices = Number(opt.slices);
 const sliceS = Number(opt.slice);
-const log = (line) => process.stderr.write(`[side-by-side] ${line}\n`);
+const connections = Number(opt.connections);
+const loadCpu = opt['load-cpu'];
+const log = (line) => process.stderr.write(`[side-by-side ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 const WORK = join(BENCH, '.work', `side-${process.pid}`);
 mkdirSync(join(WORK, 'logs'), { recursive: true });
@@ -71,46 +109,82 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
+const started = performance.now();
 try {
-  const cli = ensureBuilt(REPO, join(REPO, 'dist'), { log });
-  const { port: upstreamPort } = await startUpstream(tracker, WORK, opt['load-cpu']);
+  const rows = [...new Set(pairs.flatMap((p) => [p.a, p.b]))].map(rowOf);
+  const anyWarden = rows.some((v) => v.kind === 'warden');
+  const cli = anyWarden ? ensureBuilt(REPO, join(REPO, 'dist'), { log }) : null;
+  const { port: upstreamPort, origin: upstreamOrigin } = await startUpstream(tracker, WORK, loadCpu);
   const vaultKey = newVaultKey();
-  const redis = v.warden.redis ? await startRedis(tracker, WORK, opt['load-cpu']) : null;
+  const redis = rows.some((v) => v.warden?.redis) ? await startRedis(tracker, WORK, loadCpu) : null;
   if (redis) await seedVault(join(REPO, 'dist'), redis.url, vaultKey);
-  writePolicies(join(WORK, 'warden', 'policies'));
+  if (anyWarden) writePolicies(join(WORK, 'warden', 'policies'));
+  const bigPolicies = new Map();
+  for (const n of new Set(rows.map((v) => v.warden?.tuples).filter(Boolean))) {
+    log(`writing ${n.toLocaleString('en')} tuples`);
+    bigPolicies.set(n, await writeBigPolicies(join(WORK, 'warden'), n));
+  }
   const dataDir = join(WORK, 'data');
 
-  /** One side: its config on a port, its token and wrk script, its process. */
-  const side = async (name, port) => {
-    const file = join(WORK, 'warden', `${name}-${port}.yaml`);
-    writeFileSync(file, variantYaml(v, { port, upstreamPort, redisUrl: redis?.url, vaultKey, workDir: WORK }));
-    const token = v.auth ? mintToken(cli, file, dataDir, v.mcp ? 'mcp' : undefined) : null;
+  /** One side: row `v` on `port` with Node flags `nodeFlags`; its request checked before it is measured. */
+  const side = async (name, v, nodeFlags, port) => {
+    let proc;
+    let token = null;
+    if (v.kind === 'warden') {
+      const file = join(WORK, 'warden', `${name}-${v.id}-${port}.yaml`);
+      writeFileSync(file, variantYaml(v, { port, upstreamPort, redisUrl: redis?.url, vaultKey, workDir: WORK, bigPolicies }));
+      token = v.auth ? mintToken(cli, file, dataDir, v.mcp ? 'mcp' : undefined) : null;
+      // node runs cli.js with the side's flags, so the bin does not re-exec with its own.
+      const env = { ...process.env, WARDEN_DATA_DIR: dataDir, NODE_ENV: 'development', WARDEN_NODE_FLAGS_APPLIED: 'off' };
+      delete env.WARDEN_LOG_LEVEL;
+      if (v.logLevel) env.WARDEN_LOG_LEVEL = v.logLevel;
+      proc = tracker.start(name, process.execPath, [...nodeFlags, cli, 'start', '-c', file], { cpus: opt['sut-cpu'], env, logFile: '/dev/null' });
+      await waitForHttp(`http://127.0.0.1:${port}/.warden/healthz`, { proc, timeoutMs: v.warden.tuples ? 180_000 : 30_000 });
+    } else {
+      const server = v.kind === 'fastify' ? 'fastify-proxy.mjs' : 'node-proxy.mjs';
+      proc = tracker.start(name, process.execPath, [...nodeFlags, join(BENCH, 'servers', server), String(port), upstreamOrigin, ...(v.args ?? [])], {
+        cpus: opt['sut-cpu'],
+        logFile: join(WORK, 'logs', `${name}-${v.id}.log`),
+      });
+      await waitForHttp(`http://127.0.0.1:${port}/api/items/42`, { proc });
+    }
     const request = requestFor(v, token);
-    const script = writeWrkScript(WORK, `${name}-${port}`, request);
-    const env = { ...process.env, WARDEN_DATA_DIR: dataDir, NODE_ENV: 'development', WARDEN_NODE_FLAGS_APPLIED: 'off' };
-    delete env.WARDEN_LOG_LEVEL;
-    const proc = tracker.start(name, process.execPath, [...flags[name], cli, 'start', '-c', file], {
-      cpus: opt['sut-cpu'],
-      env,
-      logFile: '/dev/null',
-    });
-    const url = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${url}/.warden/healthz`, { proc });
-    // A side that refuses the row's request would measure its refusals: one must pass first.
-    const probe = await fetch(url + request.path, { method: request.method ?? 'GET', headers: request.headers, body: request.body });
-    if (probe.status !== 200) throw new Error(`side ${name} answered ${probe.status} to ${v.id}'s request: ${(await probe.text()).slice(0, 200)}`);
-    return { name, url: url + request.path, script, proc };
+    const script = writeWrkScript(WORK, `${name}-${v.id}-${port}`, request);
+    const origin = `http://127.0.0.1:${port}`;
+    // run.mjs's checks: the upstream's answer, the chain really running (an MCP tool pinned by its tools/list).
+    await probe(v, { url: origin }, request);
+    return { name, id: v.id, url: origin + concrete(request).path, script, proc, request: concrete(request) };
+  };
+
+  /** After each slice: the side still answers with the upstream's answer (a refusal would be measured as one). */
+  const check = async (s) => {
+    const { request } = s;
+    const r = await fetch(s.url, { method: request.method ?? 'GET', headers: request.headers, body: request.body });
+    const text = await r.text();
+    if (r.status !== 200 || (request.expect != null && text !== request.expect))
+      throw new Error(`side ${s.name} (${s.id}) answered ${r.status} with ${JSON.stringify(text.slice(0, 200))}, not the upstream's answer`);
+  };
+
+  /** Warm one side up alone, one-second runs until its rate stops rising (at least --warmup s, at most --warmup-max). */
+  const warmUp = async (s) => {
+    const rates = [];
+    while (rates.length < Number(opt['warmup-max'])) {
+      rates.push((await runWrk({ url: s.url, script: s.script, durationSec: 1, connections, cpus: loadCpu })).rps);
+      if (warmedUp(rates, { min: Number(opt.warmup) })) break;
+    }
+    return rates.length;
   };
 
   const load = (sides, seconds) =>
     Promise.all(
       sides.map(async (s) => {
         const cpu0 = cpuTimeUs(s.proc.pid);
-        const wrk = await runWrk({ url: s.url, script: s.script, durationSec: seconds, connections: Number(opt.connections), cpus: opt['load-cpu'] });
+        const wrk = await runWrk({ url: s.url, script: s.script, durationSec: seconds, connections, cpus: loadCpu });
         const cpu = cpuTimeUs(s.proc.pid) - cpu0;
         const rss = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${s.proc.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
         return {
           name: s.name,
+          id: s.id,
           rps: wrk.rps,
           requests: wrk.requests,
           errors: wrk.non2xx + wrk.socket_errors,
@@ -120,28 +194,77 @@ try {
       }),
     );
 
-  const ratios = [];
-  for (const half of [0, 1]) {
-    const ports = [await freePort(), await freePort()];
-    const order = half === 0 ? ['A', 'B'] : ['B', 'A'];
-    const sides = [];
-    for (const [i, name] of order.entries()) sides.push(await side(name, ports[i]));
-    for (const s of sides) await waitIdle(s.proc.pid);
-    log(`half ${half + 1}: ${order.join(' then ')} started; warming up ${opt.warmup} s`);
-    await load(sides, Number(opt.warmup));
-    for (let i = 0; i < Math.ceil(slices / 2); i++) {
-      const got = Object.fromEntries((await load(sides, sliceS)).map((r) => [r.name, r]));
-      const ratio = got.B.cpuUsPerReq / got.A.cpuUsPerReq;
-      for (const r of [got.A, got.B]) if (r.errors > r.requests / 100) throw new Error(`side ${r.name}: ${r.errors} of ${r.requests} requests failed`);
-      ratios.push(ratio);
-      const fmt = (r) =>
-        `${r.name} ${Math.round(r.rps)} req/s ${Math.round(r.cpuUsPerReq)} µs/req RSS ${Math.round(r.rssMb)} MB${r.errors ? ` (${r.errors} errors)` : ''}`;
-      log(`slice: ${fmt(got.A)} | ${fmt(got.B)} | B/A CPU per request ${ratio.toFixed(3)}`);
+  /** One pair, both halves: the slices' CPU per request of each side. */
+  const measure = async (pair) => {
+    const rowsOf = { A: rowOf(pair.a), B: rowOf(pair.b) };
+    const got = [];
+    for (const half of [0, 1]) {
+      const ports = [await freePort(), await freePort()];
+      const order = half === 0 ? ['A', 'B'] : ['B', 'A'];
+      const sides = [];
+      for (const [i, name] of order.entries()) sides.push(await side(name, rowsOf[name], flags[name], ports[i]));
+      for (const s of sides) await waitIdle(s.proc.pid);
+      const warm = [];
+      for (const s of sides) warm.push(`${s.name} ${s.id} ${await warmUp(s)} s`);
+      log(`${pair.name}, half ${half + 1}: ${order.join(' then ')} started; warmed up alone (${warm.join(', ')})`);
+      for (let i = 0; i < Math.ceil(slices / 2); i++) {
+        const by = Object.fromEntries((await load(sides, sliceS)).map((r) => [r.name, r]));
+        for (const r of [by.A, by.B])
+          if (r.errors > r.requests / 100) throw new Error(`side ${r.name} (${r.id}): ${r.errors} of ${r.requests} requests failed`);
+        for (const s of sides) await check(s);
+        got.push({ a: by.A.cpuUsPerReq, b: by.B.cpuUsPerReq });
+        const fmt = (r) =>
+          `${r.name} ${r.id} ${Math.round(r.rps)} req/s ${r.cpuUsPerReq.toFixed(1)} µs/req RSS ${Math.round(r.rssMb)} MB${r.errors ? ` (${r.errors} errors)` : ''}`;
+        log(
+          `slice: ${fmt(by.A)} | ${fmt(by.B)} | B/A CPU per request ${(by.B.cpuUsPerReq / by.A.cpuUsPerReq).toFixed(3)}, throughput ${(by.A.cpuUsPerReq / by.B.cpuUsPerReq).toFixed(3)}`,
+        );
+      }
+      for (const s of sides) await s.proc.stop();
     }
-    for (const s of sides) await s.proc.stop();
+    return got;
+  };
+
+  const results = {};
+  const raw = [];
+  for (const pair of pairs) {
+    const got = await measure(pair);
+    const est = pairEstimate(got);
+    results[pair.name] = est;
+    raw.push({ ...pair, slices: got, estimate: est, cpu_ratio_median: median(got.map((s) => s.b / s.a)) });
+    log(`${pair.name}: B/A throughput ${est.median.toFixed(3)} (slices ${est.low.toFixed(3)}–${est.high.toFixed(3)})`);
   }
-  const m = median(ratios);
-  process.stdout.write(JSON.stringify({ variant: v.id, a: opt.a, b: opt.b, ratios: ratios.map((r) => +r.toFixed(3)), median: +m.toFixed(3) }) + '\n');
+  const seconds = Math.round((performance.now() - started) / 1000);
+  if (pairs.length === 1 && pairs[0].a === pairs[0].b) {
+    // Flags mode: the ratio of CPU per request, B over A (as before rows could differ).
+    const r = raw[0];
+    process.stdout.write(
+      JSON.stringify({
+        variant: r.a,
+        a: flags.A.join(' '),
+        b: flags.B.join(' '),
+        ratios: r.slices.map((s) => +(s.b / s.a).toFixed(3)),
+        median: +r.cpu_ratio_median.toFixed(3),
+      }) + '\n',
+    );
+  } else {
+    const table = pairedTargets(pairs, results);
+    const header = `Paired: both rows of each pair on CPU ${opt['sut-cpu']} at once (load CPU ${loadCpu}), ${slices} slices × ${sliceS} s, ${connections} connections each, Node flags A ${flags.A.join(' ') || '(none)'} / B ${flags.B.join(' ') || '(none)'}; ${seconds} s. Node ${process.version}.\n`;
+    const md = pairedMarkdown(table, { header });
+    process.stdout.write(md);
+    if (opt.out) {
+      mkdirSync(opt.out, { recursive: true });
+      writeFileSync(join(opt.out, 'paired.md'), md);
+      writeFileSync(
+        join(opt.out, 'paired.json'),
+        JSON.stringify(
+          { at: new Date().toISOString(), node: process.version, seconds, flags, slices, slice_s: sliceS, connections, pairs: raw, table },
+          null,
+          2,
+        ) + '\n',
+      );
+      log(`wrote ${join(opt.out, 'paired.md')} and paired.json`);
+    }
+  }
 } finally {
   cleanup();
 }
