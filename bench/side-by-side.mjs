@@ -13,15 +13,20 @@
  *   node bench/side-by-side.mjs --pairs R:G0,G3:G4
  * #17's targets (and the other issues' G3 ratios), each pair in turn (~30 min):
  *   node bench/side-by-side.mjs --targets [--out /tmp/paired]
- * Common: [--slices 6] [--slice 10] [--warmup 5] [--warmup-max 40] [--connections 16]
+ * Common: [--starts 4] [--slices 8] [--slice 8] [--warmup 5] [--warmup-max 40] [--connections 16]
+ *         [--warm together|alone]
  *
- * Each side is first warmed up alone, until its rate stops rising (as run.mjs
- * does), then both are loaded together in slices. Prints, per slice, each
- * side's req/s, CPU µs per request and RSS, the ratio B/A of CPU per request
- * and its inverse, B/A throughput (a pinned, saturated process serves
- * 1 / its CPU per request); then the medians. The sides swap ports and start
- * order halfway, so neither gains from going first. Rows: R, RP, RPb, F and
- * the one-process Warden rows without OpenFGA (bench/lib/variants.mjs).
+ * Both sides are started fresh --starts times, alternating which goes first,
+ * and warmed up together, in one-second runs until both rates stop rising (as
+ * run.mjs judges a warm-up), so neither sits idle while the other warms: with
+ * each warmed alone in turn, whichever started first measured 10-17 % ahead.
+ * Then both are loaded at once in slices. Prints, per slice, each side's
+ * req/s, CPU µs per request and RSS, the ratio B/A of CPU per request and
+ * its inverse, B/A throughput (a pinned, saturated process serves 1 / its CPU
+ * per request); then the medians. Rows: R, RP, RPb, F and the one-process
+ * Warden rows without OpenFGA (bench/lib/variants.mjs). Every side passes
+ * run.mjs's probe first and must answer with the upstream's answer after
+ * every slice (an MCP refusal is a 200).
  */
 
 import { parseArgs } from 'node:util';
@@ -47,8 +52,10 @@ const { values: opt } = parseArgs({
     variant: { type: 'string', default: 'G3' },
     pairs: { type: 'string' },
     targets: { type: 'boolean', default: false },
-    slices: { type: 'string', default: '6' },
-    slice: { type: 'string', default: '10' },
+    slices: { type: 'string', default: '8' },
+    starts: { type: 'string', default: '4' },
+    warm: { type: 'string', default: 'together' },
+    slice: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '5' },
     'warmup-max': { type: 'string', default: '40' },
     connections: { type: 'string', default: '16' },
@@ -92,6 +99,9 @@ for (const p of pairs) {
 const shipped = WARDEN_NODE_FLAGS.split(/\s+/);
 const flags = { A: opt.a === undefined ? shipped : opt.a.split(/\s+/).filter(Boolean), B: opt.b === undefined ? shipped : opt.b.split(/\s+/).filter(Boolean) };
 const slices = Number(opt.slices);
+const starts = Number(opt.starts);
+if (!(starts >= 1)) fail('--starts must be 1 or more');
+if (opt.warm !== 'together' && opt.warm !== 'alone') fail('--warm is together or alone');
 const sliceS = Number(opt.slice);
 const connections = Number(opt.connections);
 const loadCpu = opt['load-cpu'];
@@ -165,14 +175,33 @@ try {
       throw new Error(`side ${s.name} (${s.id}) answered ${r.status} with ${JSON.stringify(text.slice(0, 200))}, not the upstream's answer`);
   };
 
-  /** Warm one side up alone, one-second runs until its rate stops rising (at least --warmup s, at most --warmup-max). */
-  const warmUp = async (s) => {
-    const rates = [];
-    while (rates.length < Number(opt['warmup-max'])) {
-      rates.push((await runWrk({ url: s.url, script: s.script, durationSec: 1, connections, cpus: loadCpu })).rps);
-      if (warmedUp(rates, { min: Number(opt.warmup) })) break;
+  /**
+   * Warm the sides up: one-second runs until each one's rate stops rising (warmedUp: at least --warmup s, at
+   * most --warmup-max). `together` (the default) loads both at once, as they are then measured, so neither
+   * sits idle while the other warms; `alone` warms each in turn on the whole core. Returns each side's seconds.
+   */
+  const warmUp = async (sides) => {
+    const min = Number(opt.warmup);
+    const max = Number(opt['warmup-max']);
+    if (opt.warm === 'alone') {
+      const took = [];
+      for (const s of sides) {
+        const rates = [];
+        while (rates.length < max) {
+          rates.push((await runWrk({ url: s.url, script: s.script, durationSec: 1, connections, cpus: loadCpu })).rps);
+          if (warmedUp(rates, { min })) break;
+        }
+        took.push(rates.length);
+      }
+      return took;
     }
-    return rates.length;
+    const rates = sides.map(() => []);
+    while (rates[0].length < max) {
+      const got = await load(sides, 1);
+      got.forEach((r, i) => rates[i].push(r.rps));
+      if (rates.every((r) => warmedUp(r, { min }))) break;
+    }
+    return sides.map(() => rates[0].length);
   };
 
   const load = (sides, seconds) =>
@@ -194,20 +223,20 @@ try {
       }),
     );
 
-  /** One pair, both halves: the slices' CPU per request of each side. */
+  /** One pair: --starts fresh starts of both sides, alternating which goes first, and the slices' CPU per request of each. */
   const measure = async (pair) => {
     const rowsOf = { A: rowOf(pair.a), B: rowOf(pair.b) };
     const got = [];
-    for (const half of [0, 1]) {
+    for (let start = 0; start < starts; start++) {
       const ports = [await freePort(), await freePort()];
-      const order = half === 0 ? ['A', 'B'] : ['B', 'A'];
+      const order = start % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
       const sides = [];
       for (const [i, name] of order.entries()) sides.push(await side(name, rowsOf[name], flags[name], ports[i]));
       for (const s of sides) await waitIdle(s.proc.pid);
-      const warm = [];
-      for (const s of sides) warm.push(`${s.name} ${s.id} ${await warmUp(s)} s`);
-      log(`${pair.name}, half ${half + 1}: ${order.join(' then ')} started; warmed up alone (${warm.join(', ')})`);
-      for (let i = 0; i < Math.ceil(slices / 2); i++) {
+      const took = await warmUp(sides);
+      const warm = sides.map((s, i) => `${s.name} ${s.id} ${took[i]} s`).join(', ');
+      log(`${pair.name}, start ${start + 1} of ${starts}: ${order.join(' then ')} started; warmed up ${opt.warm} (${warm})`);
+      for (let i = 0; i < Math.ceil(slices / starts); i++) {
         const by = Object.fromEntries((await load(sides, sliceS)).map((r) => [r.name, r]));
         for (const r of [by.A, by.B])
           if (r.errors > r.requests / 100) throw new Error(`side ${r.name} (${r.id}): ${r.errors} of ${r.requests} requests failed`);

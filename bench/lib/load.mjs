@@ -21,7 +21,8 @@ function run(argv, { timeoutMs }) {
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': 'exit' can come before the last of stdout has been read (wrk's summary, parsed next).
+    child.on('close', (code) => {
       clearTimeout(timer);
       if (code === 0) resolve(stdout);
       else reject(new Error(`${argv.join(' ').slice(0, 200)} exited ${code}: ${stderr.slice(0, 2000)}`));
@@ -136,6 +137,8 @@ export async function runWrk({ url, script, durationSec, connections = 32, threa
   const args = ['wrk', `-t${threads}`, `-c${connections}`, `-d${durationSec}s`, '--latency', ...(script ? ['-s', script] : []), url];
   const argv = cpus === null || cpus === undefined ? args : ['taskset', '-c', String(cpus), ...args];
   const text = await run(argv, { timeoutMs: (durationSec + 30) * 1000 });
+  // wrk always ends with its summary: without it the run measured nothing, and 0 req/s would pass for a result.
+  if (!/\d+ requests in/.test(text)) throw new Error(`wrk printed no summary for ${url}: ${JSON.stringify(text.slice(0, 500))}`);
   return parseWrk(text);
 }
 
