@@ -11,7 +11,7 @@
  *        --b="--min-semi-space-size=8 --max-semi-space-size=8 --heap-growing-percent=20" [--variant G3]
  * Two rows (A the reference), on the shipped flags unless --a / --b say otherwise:
  *   node bench/side-by-side.mjs --pairs R:G0,G3:G4
- * #17's targets (and the other issues' G3 ratios), each pair in turn (~30 min):
+ * #17's targets (and the other issues' G3 ratios), each pair in turn (~35 min):
  *   node bench/side-by-side.mjs --targets [--out /tmp/paired]
  * Common: [--starts 4] [--slices 8] [--slice 8] [--warmup 5] [--warmup-max 40] [--connections 16]
  *         [--warm together|alone]
@@ -19,7 +19,8 @@
  * Both sides are started fresh --starts times, alternating which goes first,
  * and warmed up together, in one-second runs until both rates stop rising (as
  * run.mjs judges a warm-up), so neither sits idle while the other warms: with
- * each warmed alone in turn, whichever started first measured 10-17 % ahead.
+ * each warmed alone in turn, whichever started first measured 10-17 % ahead
+ * in four of six pairs.
  * Then both are loaded at once in slices. Prints, per slice, each side's
  * req/s, CPU µs per request and RSS, the ratio B/A of CPU per request and
  * its inverse, B/A throughput (a pinned, saturated process serves 1 / its CPU
