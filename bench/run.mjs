@@ -767,6 +767,6 @@ process.stdout.write(md);
 log(`wrote ${join(cfg.outDir, 'latest.json')} and latest.md in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
 if (result.host_check.pairs.length && !result.host_check.steady)
   log(
-    `host check failed: ${result.host_check.out_of_order} of ${result.host_check.pairs.length} pairs of rows out of order (see "Host check"); this run's ratios measure the host as much as Warden`,
+    `host check failed: ${result.host_check.out_of_order} of ${result.host_check.pairs.length} pairs of rows out of order (see "Host check"); this run's ratios measure the host as much as Warden; \`node bench/side-by-side.mjs --targets\` measures each target's two rows at the same time (docs/performance.md, "Paired targets on a busy host")`,
   );
 process.exit(0);

@@ -527,7 +527,7 @@ export function markdown(result) {
     lines.push(
       host.steady
         ? `**Steady:** all ${host.pairs.length} pairs in order.`
-        : `**Not steady:** ${host.out_of_order} of ${host.pairs.length} pairs out of order. Do not quote this run’s ratios; measure again on a quieter host.`,
+        : `**Not steady:** ${host.out_of_order} of ${host.pairs.length} pairs out of order. Do not quote this run’s ratios; measure again on a quieter host, or read the targets paired (\`node bench/side-by-side.mjs --targets\`: each target’s two rows at the same time).`,
     );
     if (host.r_spread !== null) lines.push('', `R across rounds: ${f(host.r_spread * 100, 0)} % between its slowest and fastest round.`);
     const warm = warmupLine(result.variants);
