@@ -11,6 +11,8 @@
  *        --b="--min-semi-space-size=8 --max-semi-space-size=8 --heap-growing-percent=20" [--variant G3]
  * Two rows (A the reference), on the shipped flags unless --a / --b say otherwise:
  *   node bench/side-by-side.mjs --pairs R:G0,G3:G4
+ * Two builds serving one row (a commit against this tree, or two commits), each side on the shipped flags:
+ *   node bench/side-by-side.mjs --variant G4 --a-ref HEAD~3 [--b-ref <commit>]
  * #17's targets (and the other issues' G3 ratios), each pair in turn (~35 min):
  *   node bench/side-by-side.mjs --targets [--out /tmp/paired]
  * Common: [--starts 4] [--slices 8] [--slice 8] [--warmup 5] [--warmup-max 40] [--connections 16]
@@ -41,6 +43,7 @@ import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml
 import { VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
 import { median } from './lib/report.mjs';
 import { concrete, probe } from './lib/probe.mjs';
+import { buildBaseline } from './lib/baseline.mjs';
 import { TARGET_PAIRS, pairEstimate, pairedMarkdown, pairedTargets, parsePairs } from './lib/paired.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -52,6 +55,8 @@ const { values: opt } = parseArgs({
     b: { type: 'string' },
     variant: { type: 'string', default: 'G3' },
     pairs: { type: 'string' },
+    'a-ref': { type: 'string' },
+    'b-ref': { type: 'string' },
     targets: { type: 'boolean', default: false },
     slices: { type: 'string', default: '8' },
     starts: { type: 'string', default: '4' },
@@ -81,7 +86,7 @@ try {
     ? TARGET_PAIRS
     : opt.pairs
       ? parsePairs(opt.pairs)
-      : [{ a: opt.variant, b: opt.variant, name: `${opt.variant}, flags B / A`, goal: null }];
+      : [{ a: opt.variant, b: opt.variant, name: `${opt.variant}, side B / side A`, goal: null }];
 } catch (err) {
   fail(err.message);
 }
@@ -125,6 +130,17 @@ try {
   const rows = [...new Set(pairs.flatMap((p) => [p.a, p.b]))].map(rowOf);
   const anyWarden = rows.some((v) => v.kind === 'warden');
   const cli = anyWarden ? ensureBuilt(REPO, join(REPO, 'dist'), { log }) : null;
+  // --a-ref / --b-ref: that side's Warden is the build of a commit (a temporary worktree), the other side's this tree's.
+  const clis = { A: cli, B: cli };
+  for (const name of ['A', 'B']) {
+    const ref = opt[`${name.toLowerCase()}-ref`];
+    if (ref === undefined) continue;
+    if (!anyWarden) fail(`--${name.toLowerCase()}-ref needs a Warden row`);
+    const built = buildBaseline(REPO, ref, { log });
+    process.once('exit', () => built.remove());
+    clis[name] = built.cli;
+    log(`side ${name} runs the build of ${built.sha.slice(0, 10)}`);
+  }
   const { port: upstreamPort, origin: upstreamOrigin } = await startUpstream(tracker, WORK, loadCpu);
   const vaultKey = newVaultKey();
   const redis = rows.some((v) => v.warden?.redis) ? await startRedis(tracker, WORK, loadCpu) : null;
@@ -144,12 +160,12 @@ try {
     if (v.kind === 'warden') {
       const file = join(WORK, 'warden', `${name}-${v.id}-${port}.yaml`);
       writeFileSync(file, variantYaml(v, { port, upstreamPort, redisUrl: redis?.url, vaultKey, workDir: WORK, bigPolicies }));
-      token = v.auth ? mintToken(cli, file, dataDir, v.mcp ? 'mcp' : undefined) : null;
+      token = v.auth ? mintToken(clis[name], file, dataDir, v.mcp ? 'mcp' : undefined) : null;
       // node runs cli.js with the side's flags, so the bin does not re-exec with its own.
       const env = { ...process.env, WARDEN_DATA_DIR: dataDir, NODE_ENV: 'development', WARDEN_NODE_FLAGS_APPLIED: 'off' };
       delete env.WARDEN_LOG_LEVEL;
       if (v.logLevel) env.WARDEN_LOG_LEVEL = v.logLevel;
-      proc = tracker.start(name, process.execPath, [...nodeFlags, cli, 'start', '-c', file], { cpus: opt['sut-cpu'], env, logFile: '/dev/null' });
+      proc = tracker.start(name, process.execPath, [...nodeFlags, clis[name], 'start', '-c', file], { cpus: opt['sut-cpu'], env, logFile: '/dev/null' });
       await waitForHttp(`http://127.0.0.1:${port}/.warden/healthz`, { proc, timeoutMs: v.warden.tuples ? 180_000 : 30_000 });
     } else {
       const server = v.kind === 'fastify' ? 'fastify-proxy.mjs' : 'node-proxy.mjs';
@@ -265,13 +281,15 @@ try {
   }
   const seconds = Math.round((performance.now() - started) / 1000);
   if (pairs.length === 1 && pairs[0].a === pairs[0].b) {
-    // Flags mode: the ratio of CPU per request, B over A (as before rows could differ).
+    // One row, two flag sets or builds: the ratio of CPU per request, B over A.
     const r = raw[0];
     process.stdout.write(
       JSON.stringify({
         variant: r.a,
         a: flags.A.join(' '),
         b: flags.B.join(' '),
+        a_ref: opt['a-ref'] ?? null,
+        b_ref: opt['b-ref'] ?? null,
         ratios: r.slices.map((s) => +(s.b / s.a).toFixed(3)),
         median: +r.cpu_ratio_median.toFixed(3),
       }) + '\n',
