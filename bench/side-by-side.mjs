@@ -195,7 +195,7 @@ try {
   /**
    * Warm the sides up: one-second runs until each one's rate stops rising (warmedUp: at least --warmup s, at
    * most --warmup-max). `together` (the default) loads both at once, as they are then measured, so neither
-   * sits idle while the other warms; `alone` warms each in turn on the whole core. Returns each side's seconds.
+   * sits idle while the other warms; `alone` warms each in turn on the whole core. Returns what each side took.
    */
   const warmUp = async (sides) => {
     const min = Number(opt.warmup);
@@ -208,7 +208,7 @@ try {
           rates.push((await runWrk({ url: s.url, script: s.script, durationSec: 1, connections, cpus: loadCpu })).rps);
           if (warmedUp(rates, { min })) break;
         }
-        took.push(rates.length);
+        took.push(warmedUp(rates, { min }) ? `${rates.length} s` : `${rates.length} s (still rising)`);
       }
       return took;
     }
@@ -216,9 +216,10 @@ try {
     while (rates[0].length < max) {
       const got = await load(sides, 1);
       got.forEach((r, i) => rates[i].push(r.rps));
-      if (rates.every((r) => warmedUp(r, { min }))) break;
+      if (rates.every((r) => warmedUp(r, { min }))) return sides.map(() => `${rates[0].length} s`);
     }
-    return sides.map(() => rates[0].length);
+    // At the cap with a rate still rising: measured anyway, and said so.
+    return sides.map((_, i) => (warmedUp(rates[i], { min }) ? `${max} s` : `${max} s (still rising)`));
   };
 
   const load = (sides, seconds) =>
@@ -251,7 +252,7 @@ try {
       for (const [i, name] of order.entries()) sides.push(await side(name, rowsOf[name], flags[name], ports[i]));
       for (const s of sides) await waitIdle(s.proc.pid);
       const took = await warmUp(sides);
-      const warm = sides.map((s, i) => `${s.name} ${s.id} ${took[i]} s`).join(', ');
+      const warm = sides.map((s, i) => `${s.name} ${s.id} ${took[i]}`).join(', ');
       log(`${pair.name}, start ${start + 1} of ${starts}: ${order.join(' then ')} started; warmed up ${opt.warm} (${warm})`);
       for (let i = 0; i < Math.ceil(slices / starts); i++) {
         const by = Object.fromEntries((await load(sides, sliceS)).map((r) => [r.name, r]));
@@ -296,7 +297,7 @@ try {
     );
   } else {
     const table = pairedTargets(pairs, results);
-    const header = `Paired: both rows of each pair on CPU ${opt['sut-cpu']} at once (load CPU ${loadCpu}), ${slices} slices × ${sliceS} s, ${connections} connections each, Node flags A ${flags.A.join(' ') || '(none)'} / B ${flags.B.join(' ') || '(none)'}; ${seconds} s. Node ${process.version}.\n`;
+    const header = `Paired: both rows of each pair on CPU ${opt['sut-cpu']} at once (load CPU ${loadCpu}), ${slices} slices × ${sliceS} s, ${connections} connections each, Node flags A ${flags.A.join(' ') || '(none)'} / B ${flags.B.join(' ') || '(none)'}${opt['a-ref'] ? `, A on the build of ${opt['a-ref']}` : ''}${opt['b-ref'] ? `, B on the build of ${opt['b-ref']}` : ''}; ${seconds} s. Node ${process.version}.\n`;
     const md = pairedMarkdown(table, { header });
     process.stdout.write(md);
     if (opt.out) {
