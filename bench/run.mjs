@@ -41,10 +41,21 @@ import {
   waitIdle,
 } from './lib/system.mjs';
 import { startUpstream, writeProxyConf } from './lib/nginx.mjs';
-import { mergeWrk, runLatency, runWrk, warmedUp, writeWrkScript } from './lib/load.mjs';
+import { mergeWrk, runLatency, runWrk, warmUp, writeWrkScript } from './lib/load.mjs';
 import { concrete, probe } from './lib/probe.mjs';
-import { ensureBuilt, mintToken, newVaultKey, seedVault, startOpenFga, startRedis, variantYaml, writeBigPolicies, writePolicies } from './lib/warden.mjs';
-import { DEFAULT_VARIANTS, HEADLINE_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
+import {
+  ensureBuilt,
+  mintToken,
+  newVaultKey,
+  seedVault,
+  startOpenFga,
+  startRedis,
+  variantYaml,
+  wardenEnv,
+  writeBigPolicies,
+  writePolicies,
+} from './lib/warden.mjs';
+import { DEFAULT_VARIANTS, HEADLINE_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs, requestFor } from './lib/variants.mjs';
 
 const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
 import { beforeRedesign, hostCheck, markdown, ratios, summarize, targets } from './lib/report.mjs';
@@ -313,21 +324,12 @@ async function startSut(v, round) {
       break;
     }
     case 'node':
-      // R and F run with the Node flags Warden's bin applies to itself.
-      proc = tracker.start(
-        v.id,
-        process.execPath,
-        [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstreamOrigin, ...(v.args ?? [])],
-        { cpus, logFile: traceGc ? gcLog : logFile },
-      );
-      break;
     case 'fastify':
-      proc = tracker.start(
-        v.id,
-        process.execPath,
-        [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), join(BENCH, 'servers', 'fastify-proxy.mjs'), String(port), upstreamOrigin],
-        { cpus, logFile: traceGc ? gcLog : logFile },
-      );
+      // R and F run with the Node flags Warden's bin applies to itself.
+      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), ...proxyServerArgs(v, port, upstreamOrigin)], {
+        cpus,
+        logFile: traceGc ? gcLog : logFile,
+      });
       break;
     case 'warden': {
       const flags = cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
@@ -335,10 +337,8 @@ async function startSut(v, round) {
       // start` do (its `#!/usr/bin/env -S node …` line gives node Warden's flags; `env` finds this node first on
       // PATH), default log level (info: one audit line per request, written to /dev/null: its cost is serializing
       // and writing, not the disk).
-      const env = { ...process.env, WARDEN_DATA_DIR: dataDir, NODE_ENV: 'development' };
-      delete env.WARDEN_LOG_LEVEL;
+      const env = wardenEnv(v, dataDir);
       delete env.WARDEN_NODE_FLAGS_APPLIED;
-      if (v.logLevel) env.WARDEN_LOG_LEVEL = v.logLevel;
       // G3d: opt out of the bin's flags (V8 defaults). --node-flags / --profile: flags given here replace the re-exec.
       if (v.defaultHeap) env.WARDEN_NODE_FLAGS_APPLIED = 'off';
       // Profiling: give the flags here, so the bin does not re-exec (the profile is then of the serving process).
@@ -394,21 +394,14 @@ function redisCommands() {
 }
 
 /**
- * Warm a started row up with wrk, one second at a time: at least --warmup
- * seconds, then until its rate stops rising (warmedUp), at most --warmup-max.
- * The warm-up's requests are not measured; what it took is reported (rates
- * of its seconds, and whether the rate settled before the cap).
+ * Warm a started row up (load.mjs warmUp): at least --warmup seconds, then
+ * until its rate stops rising, at most --warmup-max. The warm-up's requests
+ * are not measured; what it took is reported (rates of its seconds, and
+ * whether the rate settled before the cap).
  */
-async function warmUp(url, script, cpus) {
-  const rates = [];
-  if (cfg.warmup <= 0) return { seconds: 0, steady: null, rates };
-  while (rates.length < Math.max(cfg.warmup, cfg.warmupMax)) {
-    const wrk = await runWrk({ url, script, durationSec: 1, connections: cfg.connections, cpus });
-    rates.push(Math.round(wrk.rps));
-    if (warmedUp(rates, { min: cfg.warmup })) return { seconds: rates.length, steady: true, rates };
-  }
-  // Fixed warm-up (--warmup-max no more than --warmup): the seconds asked, no judgement.
-  return { seconds: rates.length, steady: cfg.warmupMax <= cfg.warmup ? null : false, rates };
+async function warmUpRow(url, script, cpus) {
+  const w = await warmUp([{ url, script }], { min: cfg.warmup, max: cfg.warmupMax, connections: cfg.connections, cpus });
+  return { seconds: w.seconds, steady: w.steady, rates: w.rates[0] };
 }
 
 /**
@@ -425,7 +418,7 @@ async function measure(v, round) {
   try {
     await probe(v, sut, request);
     const script = wrkScriptFor(v, request);
-    const warmup = await warmUp(url, script, loadCpus);
+    const warmup = await warmUpRow(url, script, loadCpus);
     // The warm-up is discarded, its memory peak too (start-up, first connections,
     // JIT compilation): the reported peak is that of the measured load.
     const warmupRss = peakRss(sut.pid);
@@ -549,7 +542,7 @@ async function measureLatency(v, rate) {
   const loadCpus = v.pinned === false ? null : cfg.loadCpu;
   try {
     await probe(v, sut, request);
-    await warmUp(sut.url + concrete(request).path, wrkScriptFor(v, request), loadCpus);
+    await warmUpRow(sut.url + concrete(request).path, wrkScriptFor(v, request), loadCpus);
     await sleep(200);
     // The client's own warm-up at the rate comes first (2 s): the counters below span it, so per-request
     // numbers divide by every request sent, the warm-up's included.

@@ -38,9 +38,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuTimeUs, createProcessTracker, freePort, waitForHttp, waitIdle } from './lib/system.mjs';
 import { startUpstream } from './lib/nginx.mjs';
-import { runWrk, warmedUp, writeWrkScript } from './lib/load.mjs';
-import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, writeBigPolicies, writePolicies } from './lib/warden.mjs';
-import { VARIANTS, WARDEN_NODE_FLAGS, requestFor } from './lib/variants.mjs';
+import { runWrk, warmUp, warmedUp, writeWrkScript } from './lib/load.mjs';
+import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, wardenEnv, writeBigPolicies, writePolicies } from './lib/warden.mjs';
+import { VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs, requestFor } from './lib/variants.mjs';
 import { median } from './lib/report.mjs';
 import { concrete, probe } from './lib/probe.mjs';
 import { buildBaseline } from './lib/baseline.mjs';
@@ -98,10 +98,8 @@ const rowOf = (id) => {
   if (!runnable(v)) fail(`${id} is not a row this tool can run (R, RP, RPb, F, or a one-process Warden row without OpenFGA)`);
   return v;
 };
-for (const p of pairs) {
-  rowOf(p.a);
-  rowOf(p.b);
-}
+// Every row of every pair, each once (refused here, before anything starts, when the tool cannot run it).
+const rows = [...new Set(pairs.flatMap((p) => [p.a, p.b]))].map(rowOf);
 const shipped = WARDEN_NODE_FLAGS.split(/\s+/);
 const flags = { A: opt.a === undefined ? shipped : opt.a.split(/\s+/).filter(Boolean), B: opt.b === undefined ? shipped : opt.b.split(/\s+/).filter(Boolean) };
 const slices = Number(opt.slices);
@@ -127,7 +125,6 @@ process.on('SIGINT', () => {
 
 const started = performance.now();
 try {
-  const rows = [...new Set(pairs.flatMap((p) => [p.a, p.b]))].map(rowOf);
   const anyWarden = rows.some((v) => v.kind === 'warden');
   const cli = anyWarden ? ensureBuilt(REPO, join(REPO, 'dist'), { log }) : null;
   // --a-ref / --b-ref: that side's Warden is the build of a commit (a temporary worktree), the other side's this tree's.
@@ -162,14 +159,11 @@ try {
       writeFileSync(file, variantYaml(v, { port, upstreamPort, redisUrl: redis?.url, vaultKey, workDir: WORK, bigPolicies }));
       token = v.auth ? mintToken(clis[name], file, dataDir, v.mcp ? 'mcp' : undefined) : null;
       // node runs cli.js with the side's flags, so the bin does not re-exec with its own.
-      const env = { ...process.env, WARDEN_DATA_DIR: dataDir, NODE_ENV: 'development', WARDEN_NODE_FLAGS_APPLIED: 'off' };
-      delete env.WARDEN_LOG_LEVEL;
-      if (v.logLevel) env.WARDEN_LOG_LEVEL = v.logLevel;
+      const env = { ...wardenEnv(v, dataDir), WARDEN_NODE_FLAGS_APPLIED: 'off' };
       proc = tracker.start(name, process.execPath, [...nodeFlags, clis[name], 'start', '-c', file], { cpus: opt['sut-cpu'], env, logFile: '/dev/null' });
       await waitForHttp(`http://127.0.0.1:${port}/.warden/healthz`, { proc, timeoutMs: v.warden.tuples ? 180_000 : 30_000 });
     } else {
-      const server = v.kind === 'fastify' ? 'fastify-proxy.mjs' : 'node-proxy.mjs';
-      proc = tracker.start(name, process.execPath, [...nodeFlags, join(BENCH, 'servers', server), String(port), upstreamOrigin, ...(v.args ?? [])], {
+      proc = tracker.start(name, process.execPath, [...nodeFlags, ...proxyServerArgs(v, port, upstreamOrigin)], {
         cpus: opt['sut-cpu'],
         logFile: join(WORK, 'logs', `${name}-${v.id}.log`),
       });
@@ -193,33 +187,21 @@ try {
   };
 
   /**
-   * Warm the sides up: one-second runs until each one's rate stops rising (warmedUp: at least --warmup s, at
-   * most --warmup-max). `together` (the default) loads both at once, as they are then measured, so neither
-   * sits idle while the other warms; `alone` warms each in turn on the whole core. Returns what each side took.
+   * Warm the sides up (load.mjs warmUp): `together` (the default) loads both at once, as they are then
+   * measured, so neither sits idle while the other warms; `alone` warms each in turn on the whole core.
+   * Returns what each side took.
    */
-  const warmUp = async (sides) => {
-    const min = Number(opt.warmup);
-    const max = Number(opt['warmup-max']);
-    if (opt.warm === 'alone') {
-      const took = [];
-      for (const s of sides) {
-        const rates = [];
-        while (rates.length < max) {
-          rates.push((await runWrk({ url: s.url, script: s.script, durationSec: 1, connections, cpus: loadCpu })).rps);
-          if (warmedUp(rates, { min })) break;
-        }
-        took.push(warmedUp(rates, { min }) ? `${rates.length} s` : `${rates.length} s (still rising)`);
-      }
-      return took;
-    }
-    const rates = sides.map(() => []);
-    while (rates[0].length < max) {
-      const got = await load(sides, 1);
-      got.forEach((r, i) => rates[i].push(r.rps));
-      if (rates.every((r) => warmedUp(r, { min }))) return sides.map(() => `${rates[0].length} s`);
-    }
+  const warmUpSides = async (sides) => {
+    const options = { min: Number(opt.warmup), max: Number(opt['warmup-max']), connections, cpus: loadCpu };
     // At the cap with a rate still rising: measured anyway, and said so.
-    return sides.map((_, i) => (warmedUp(rates[i], { min }) ? `${max} s` : `${max} s (still rising)`));
+    const took = (w, i) => `${w.seconds} s${warmedUp(w.rates[i], { min: options.min }) ? '' : ' (still rising)'}`;
+    if (opt.warm === 'alone') {
+      const each = [];
+      for (const s of sides) each.push(took(await warmUp([s], options), 0));
+      return each;
+    }
+    const w = await warmUp(sides, options);
+    return sides.map((_, i) => took(w, i));
   };
 
   const load = (sides, seconds) =>
@@ -251,7 +233,7 @@ try {
       const sides = [];
       for (const [i, name] of order.entries()) sides.push(await side(name, rowsOf[name], flags[name], ports[i]));
       for (const s of sides) await waitIdle(s.proc.pid);
-      const took = await warmUp(sides);
+      const took = await warmUpSides(sides);
       const warm = sides.map((s, i) => `${s.name} ${s.id} ${took[i]}`).join(', ');
       log(`${pair.name}, start ${start + 1} of ${starts}: ${order.join(' then ')} started; warmed up ${opt.warm} (${warm})`);
       for (let i = 0; i < Math.ceil(slices / starts); i++) {

@@ -99,6 +99,26 @@ export function warmedUp(rates, { min, patience = 3, gain = 0.05 }) {
 }
 
 /**
+ * Warm one or more started systems up with wrk, one second at a time and all
+ * at once (`targets`: { url, script } each): at least `min` seconds, then
+ * until every rate stops rising (warmedUp), at most `max`. `min` 0: no
+ * warm-up. `max` no more than `min`: a fixed warm-up, no judgement (`steady`
+ * null). Returns { seconds, steady, rates } with one array of rates per
+ * target (run.mjs warms one row; side-by-side.mjs the two sides it measures
+ * together, so neither sits idle while the other warms).
+ */
+export async function warmUp(targets, { min, max, connections, cpus }) {
+  const rates = targets.map(() => []);
+  if (min <= 0) return { seconds: 0, steady: null, rates };
+  while (rates[0].length < Math.max(min, max)) {
+    const runs = await Promise.all(targets.map((t) => runWrk({ url: t.url, script: t.script, durationSec: 1, connections, cpus })));
+    runs.forEach((wrk, i) => rates[i].push(Math.round(wrk.rps)));
+    if (rates.every((r) => warmedUp(r, { min }))) return { seconds: rates[0].length, steady: true, rates };
+  }
+  return { seconds: rates[0].length, steady: max <= min ? null : false, rates };
+}
+
+/**
  * One row's wrk runs of a round taken in slices (`--slices`) as one
  * measurement: requests and errors summed, throughput the requests over the
  * time the slices ran (each slice's requests / its req/s), and each latency

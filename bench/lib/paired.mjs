@@ -12,6 +12,8 @@
  * and its scheduler's slices, which a row alone does not).
  */
 
+import { median } from './report.mjs';
+
 /**
  * One pair: `a` is the reference (the ratio's denominator), `b` the row
  * compared with it; `goal` is the least B/A throughput #17 (or the issue
@@ -55,11 +57,9 @@ export function parsePairs(text) {
  * of a slice is a / b. The estimate is the median over the slices; `low` and `high` their range.
  */
 export function pairEstimate(slices) {
-  const ratios = slices.map((s) => s.a / s.b).sort((x, y) => x - y);
-  const n = ratios.length;
-  if (n === 0) return null;
-  const median = n % 2 ? ratios[(n - 1) / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
-  return { median, low: ratios[0], high: ratios[n - 1], slices: n };
+  if (slices.length === 0) return null;
+  const ratios = slices.map((s) => s.a / s.b);
+  return { median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios), slices: ratios.length };
 }
 
 /**

@@ -4,6 +4,7 @@
  * looks like. The run order alternates between rounds (see run.mjs).
  */
 
+import { fileURLToPath } from 'node:url';
 import { mcpCallResult, upstreamJson } from './nginx.mjs';
 
 /** Objects G2m and F0 spread their checks over (`item:0` … `item:99999`, all readable by the bench user). */
@@ -296,6 +297,12 @@ export function requestFor(variant, token, openfga) {
     };
   }
   return get(variant.auth ? token : null);
+}
+
+/** R, RP, RPb and F: node's arguments after its flags (their server in bench/servers/, its port, the upstream, the row's own). */
+export function proxyServerArgs(variant, port, upstreamOrigin) {
+  const server = variant.kind === 'fastify' ? 'fastify-proxy.mjs' : 'node-proxy.mjs';
+  return [fileURLToPath(new URL(`../servers/${server}`, import.meta.url)), String(port), upstreamOrigin, ...(variant.args ?? [])];
 }
 
 /** Default set for `npm run bench`. */

@@ -214,6 +214,17 @@ export function mintToken(cli, yamlFile, dataDir, route) {
 }
 
 /** A fresh vault key (base64 of 32 bytes), like `warden keygen`. */
+/**
+ * The environment a Warden row starts with: its data directory, development mode, and the default log level
+ * (info: one audit line per request) unless the row sets its own.
+ */
+export function wardenEnv(v, dataDir) {
+  const env = { ...process.env, WARDEN_DATA_DIR: dataDir, NODE_ENV: 'development' };
+  delete env.WARDEN_LOG_LEVEL;
+  if (v.logLevel) env.WARDEN_LOG_LEVEL = v.logLevel;
+  return env;
+}
+
 export const newVaultKey = () => randomBytes(32).toString('base64');
 
 /** Start redis-server (persistence off) on a free port, pinned to `cpus`. */
