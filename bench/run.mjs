@@ -15,7 +15,7 @@
  *   node bench/run.mjs                                  # everything (≈ 15 min on 2 cores)
  *   node bench/run.mjs --quick                          # D,N,R,F,G0,G3, 1 round, short runs
  *   node bench/run.mjs --variants D,R,G0,G3 --rounds 1 --duration 5
- *   node bench/run.mjs --variants G0,G3 --profile       # + CPU profiles of Warden (bench/profiles/)
+ *   node bench/run.mjs --variants G0,G3 --profile       # + CPU profiles of Warden and the Node rows (bench/profiles/)
  *   node bench/run.mjs --variants R,G0q,G3q,G4q --baseline bcc2b87 --rounds 1 --duration 5
  *   node bench/run.mjs --variants D,R,G3 --rounds 1 --trace-gc --latency-samples   # tail analysis
  */
@@ -301,6 +301,10 @@ function mintRowToken(v, by, file, dataDir) {
 
 // ------------------------------------------------------------ systems under test
 
+/** --profile: node's flags for a CPU profile of row `v` in `round` (pinned rows only), in bench/profiles/. */
+const profileFlags = (v, round) =>
+  cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
+
 async function startSut(v, round) {
   const { port, file, token, dataDir, cli: wardenCli } = wardenSetup.get(v.id);
   const cpus = v.pinned === false ? null : cfg.sutCpu;
@@ -326,13 +330,14 @@ async function startSut(v, round) {
     case 'node':
     case 'fastify':
       // R and F run with the Node flags Warden's bin applies to itself.
-      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), ...proxyServerArgs(v, port, upstreamOrigin)], {
+      // --profile: R, RP, RPb and F are profiled too (their profile is the floor a Warden row's is read against).
+      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), ...profileFlags(v, round), ...proxyServerArgs(v, port, upstreamOrigin)], {
         cpus,
         logFile: traceGc ? gcLog : logFile,
       });
       break;
     case 'warden': {
-      const flags = cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
+      const flags = profileFlags(v, round);
       // Headline rows run the bin as shipped: `cli.js start` executed as a file, as `warden start` and `npx warden
       // start` do (its `#!/usr/bin/env -S node …` line gives node Warden's flags; `env` finds this node first on
       // PATH), default log level (info: one audit line per request, written to /dev/null: its cost is serializing
