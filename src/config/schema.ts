@@ -115,6 +115,15 @@ export const serverSchema = z
         client_timeout: duration('30s')
           .describe('How long a client may take to send its request head and body (slow clients); then 408')
           .meta({ examples: ['10s'] }),
+        upstream_connections: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe(
+            'At most this many connections to each upstream origin (per instance); a request beyond them waits for one, within its route timeout (then 504). Default: no limit, one connection per request in flight. A held stream (an MCP GET stream, any SSE answer) keeps its connection while it is open.',
+          )
+          .meta({ examples: [1024] }),
       })
       .prefault({})
       .describe('Request size and time limits')

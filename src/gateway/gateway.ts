@@ -254,6 +254,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const proxy = createProxy({
       trusted: trustedProxies(cfg.server.trusted_proxies),
       bodyLimit: cfg.server.limits.body_bytes,
+      connections: cfg.server.limits.upstream_connections,
       digestBodies: Boolean(cfg.audit.decisions),
     });
     closers.push(() => proxy.close());

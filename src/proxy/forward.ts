@@ -89,7 +89,12 @@ export interface ForwardRequest {
 export interface ProxyOptions {
   trusted: TrustedProxies;
   bodyLimit: number;
-  /** Max sockets per upstream origin. */
+  /**
+   * Max connections per upstream origin (server.limits.upstream_connections);
+   * undefined: no limit. A cap is shared by short requests and held streams:
+   * with 256 (the old fixed cap) the 257th open MCP GET stream, and every
+   * request to that origin after it, waited until its timeout.
+   */
   connections?: number;
   /** Hash streamed request bodies into `state.streamedBody` (the decision log records the digest, never the body). */
   digestBodies?: boolean;
@@ -184,7 +189,8 @@ export function createProxy(options: ProxyOptions): Proxy {
     let upstream = pools.get(origin);
     if (!upstream) {
       const pool = new Pool(origin, {
-        connections: options.connections ?? 256,
+        // null: undici opens a connection per request in flight (and keeps idle ones for reuse).
+        connections: options.connections ?? null,
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 60_000,
         connect: { timeout: 5_000 },
@@ -295,11 +301,16 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
     res.once('close', this.onClose);
   }
 
-  /** Called by Deadlines when the upstream has been silent for the timeout. */
+  /**
+   * Called by Deadlines when the upstream has been silent for the timeout. A
+   * request still waiting for a connection (server.limits.upstream_connections)
+   * has no abort yet: the agent is answered now, and onConnect aborts it later.
+   */
   timeOut(): void {
     this.deadlines.delete(this);
     this.timedOut = upstreamTimeout(this.timeoutMs, this.statusCode !== 0);
-    this.abort?.(this.timedOut);
+    if (this.abort) this.abort(this.timedOut);
+    else this.settle(this.timedOut);
   }
 
   /**
@@ -516,6 +527,8 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
       if (!this.body.destroyed) this.body.destroy(this.gone ? undefined : err);
       return;
     }
+    // Already answered (timed out waiting for a connection) or the agent's response closed: nothing more to say.
+    if (this.settled) return;
     this.fail(err);
   }
 }
@@ -614,11 +627,16 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
     this.done(err);
   }
 
-  /** Called by Deadlines when the upstream has been silent for the timeout. */
+  /**
+   * Called by Deadlines when the upstream has been silent for the timeout. A
+   * request still waiting for a connection (server.limits.upstream_connections)
+   * has no abort yet: the agent is answered now, and onConnect aborts it later.
+   */
   timeOut(): void {
     this.deadlines.delete(this);
     this.timedOut = upstreamTimeout(this.timeoutMs, this.res.headersSent);
-    this.abort?.(this.timedOut);
+    if (this.abort) this.abort(this.timedOut);
+    else this.settle(this.timedOut);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -700,6 +718,8 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
   }
 
   onError(err: Error): void {
+    // Already answered (timed out waiting for a connection) or the agent's response closed: nothing more to say.
+    if (this.settled) return;
     const res = this.res;
     // Once the response has started nothing more can be said: the agent sees a cut stream.
     if (res.headersSent || this.gone) {
