@@ -222,16 +222,19 @@ function sse(ctx: McpHookContext, res: UpstreamResponse): UpstreamResponse {
   const source = decoded(res);
   const events = rewriteSse(
     source,
-    async (event) => {
+    (event) => {
       if (!isMessageEvent(event)) return null;
+      // Nothing in it could be filtered (no tools/list asked, no spelling of a `tools` key): as is, unparsed.
+      if (!ctx.expectsLists && !mayNameTools(event.data!)) return null;
       let message: unknown;
       try {
         message = JSON.parse(event.data!);
       } catch {
         return null; // no client can read it as a message either
       }
-      const rewritten = await rewriterOf(ctx).rewrite(message);
-      return rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) });
+      return rewriterOf(ctx)
+        .rewrite(message)
+        .then((rewritten) => (rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) })));
     },
     ctx.maxBytes,
   );
@@ -239,6 +242,18 @@ function sse(ctx: McpHookContext, res: UpstreamResponse): UpstreamResponse {
   // Stop reading the upstream when the agent goes away.
   body.on('close', () => source.destroy());
   return { statusCode: res.statusCode, headers: plainHeaders(res), body };
+}
+
+/**
+ * Whether an event's data could hold a `tools` key: in JSON text without a
+ * `\u` escape a key `tools` is spelled `"tools"` and nothing else. Without
+ * either, the rewriter leaves the message alone (for a request that asked no
+ * tools/list, whose ids it would also answer), and data that is not JSON is
+ * left alone too: the event goes on as it was parsed, which parsing and
+ * searching it would conclude at greater cost (a GET stream's notifications).
+ */
+function mayNameTools(data: string): boolean {
+  return data.includes('"tools"') || data.includes('\\u');
 }
 
 /** A whole JSON answer (decoded): checked, filtered when it carries a tools list, sent as one Buffer. */

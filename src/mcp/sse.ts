@@ -134,7 +134,9 @@ export async function* rewriteSse(source: AsyncIterable<Buffer | string>, rewrit
         yield ':\n';
         continue;
       }
-      const replacement = await rewrite(item);
+      // A rewrite that decides at once (most events) costs no promise.
+      const r = rewrite(item);
+      const replacement = r instanceof Promise ? await r : r;
       const text = replacement ?? formatSseEvent(item);
       if (text.length > 0) yield text;
     }

@@ -9,6 +9,7 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WardenError } from '../../src/core/errors.js';
@@ -170,6 +171,86 @@ describe('MCP response hook fast path agrees with the general path', () => {
         if (quick.body !== raw) expect(quickText).toBe(generalText);
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+// SSE answers (a GET stream, or a POST answered as a stream): each message event's data goes through the
+// rewriter unless no tools/list was asked and no spelling of a `tools` key is in it (then unparsed, as is).
+
+/** A hook as the MCP stage builds it for a GET stream: its rewriter built on first use (`built` counts it). */
+function sseHook(expectsLists: boolean, filtered: unknown[][] = [], built = { count: 0 }) {
+  const buildRewriter = () => {
+    built.count++;
+    return createToolsListRewriter(new Set(), async (tools) => {
+      filtered.push([...tools]);
+      return tools.filter((t) => (t as { name?: unknown }).name !== SECRET);
+    });
+  };
+  return createMcpResponseHook({
+    routeName: 'files',
+    state: { method: 'GET' } as RequestState,
+    sessions: {} as SessionBindings,
+    buildRewriter,
+    maxBytes: 1 << 20,
+    expectsMessages: true,
+    expectsLists,
+  });
+}
+
+/** The text the agent gets for an SSE answer `text`, or the refusal. */
+async function runSse(h: ReturnType<typeof sseHook>, text: string): Promise<string> {
+  const res = await h({ statusCode: 200, headers: { 'content-type': 'text/event-stream' }, body: Readable.from([Buffer.from(text, 'utf8')]) });
+  if (Buffer.isBuffer(res.body)) throw new Error('an SSE answer must stream');
+  const chunks: Buffer[] = [];
+  for await (const c of res.body) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** One event carrying `data` (its lines each a data line), with an id. */
+const event = (id: number, data: string) =>
+  `id: ${id}\n${data
+    .split('\n')
+    .map((l) => `data: ${l}\n`)
+    .join('')}\n`;
+
+describe('MCP SSE fast path', () => {
+  it('passes notifications on as parsed, without reading them as messages', async () => {
+    const built = { count: 0 };
+    // A quoted "tools" inside a string value is escaped (\"tools\"): not the spelling of a key.
+    const note = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'the "tools" word' } });
+    const progress = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progress: 1 } });
+    const out = await runSse(sseHook(false, [], built), ':\n\n' + event(1, progress) + event(2, note) + event(3, 'not json'));
+    expect(out).toBe(':\n' + event(1, progress) + event(2, note) + event(3, 'not json'));
+    // No message was read: the rewriter was never built.
+    expect(built.count).toBe(0);
+    // The general path (a tools/list asked) reads them and finds nothing to change: the same text.
+    const general = { count: 0 };
+    expect(await runSse(sseHook(true, [], general), ':\n\n' + event(1, progress) + event(2, note) + event(3, 'not json'))).toBe(out);
+    expect(general.count).toBe(1);
+  });
+
+  it('still filters a tools list on a stream that asked none, spelled plainly or with an escape', async () => {
+    const filtered: unknown[][] = [];
+    const plainList = JSON.stringify({ jsonrpc: '2.0', id: 7, result: { tools: [{ name: SECRET }, { name: 'ok' }] } });
+    const escaped = plainList.replace('"tools"', '"t\\u006fols"');
+    const out = await runSse(sseHook(false, filtered), event(1, plainList) + event(2, escaped));
+    expect(out).not.toContain(SECRET);
+    expect(filtered).toHaveLength(2);
+  });
+});
+
+describe('MCP SSE fast path agrees with the general path', () => {
+  it('on random streams of random messages: the very same text for the agent, never a list the general path filtered', async () => {
+    const events = fc.array(fc.tuple(value, spelling), { minLength: 1, maxLength: 3 });
+    await fc.assert(
+      fc.asyncProperty(events, async (list) => {
+        const text = list.map(([v, spell], i) => event(i + 1, spell(v).replace(/^\ufeff/, ''))).join('');
+        const general = await runSse(sseHook(true), text);
+        const quick = await runSse(sseHook(false), text);
+        expect(quick).toBe(general);
+      }),
+      { numRuns: 500 },
     );
   });
 });
