@@ -331,10 +331,15 @@ async function startSut(v, round) {
     case 'fastify':
       // R and F run with the Node flags Warden's bin applies to itself.
       // --profile: R, RP, RPb and F are profiled too (their profile is the floor a Warden row's is read against).
-      proc = tracker.start(v.id, process.execPath, [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), ...profileFlags(v, round), ...proxyServerArgs(v, port, upstreamOrigin)], {
-        cpus,
-        logFile: traceGc ? gcLog : logFile,
-      });
+      proc = tracker.start(
+        v.id,
+        process.execPath,
+        [...BASELINE_FLAGS, ...(traceGc ? ['--trace-gc'] : []), ...profileFlags(v, round), ...proxyServerArgs(v, port, upstreamOrigin)],
+        {
+          cpus,
+          logFile: traceGc ? gcLog : logFile,
+        },
+      );
       break;
     case 'warden': {
       const flags = profileFlags(v, round);
