@@ -20,7 +20,6 @@
  *   node bench/run.mjs --variants D,R,G3 --rounds 1 --trace-gc --latency-samples   # tail analysis
  */
 
-import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +38,7 @@ import {
   sleep,
   waitForHttp,
   waitIdle,
+  toolOptions,
 } from './lib/system.mjs';
 import { startUpstream, writeProxyConf } from './lib/nginx.mjs';
 import { mergeWrk, runLatency, runWrk, warmUp, writeWrkScript } from './lib/load.mjs';
@@ -66,46 +66,38 @@ const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
-const { values: opt } = parseArgs({
-  options: {
-    variants: { type: 'string' },
-    rounds: { type: 'string' },
-    duration: { type: 'string' },
-    // Each row's measured load as N consecutive wrk runs of duration / N seconds, each one's req/s kept (see measure).
-    slices: { type: 'string' },
-    'latency-duration': { type: 'string' },
-    warmup: { type: 'string' },
-    'warmup-max': { type: 'string' },
-    rate: { type: 'string' },
-    'calibration-rate': { type: 'string' },
-    // GC pauses of the latency runs (node --trace-gc on Warden, R and F; output to a log file instead of /dev/null).
-    'trace-gc': { type: 'boolean', default: false },
-    // One CSV per row of the latency run's requests (issue time, latency, send lag) in <out>/latency-samples/.
-    'latency-samples': { type: 'boolean', default: false },
-    // #11: a commit to build and measure as G0q@pre, G3q@pre, G4q@pre ('none': off; default: on for a full run).
-    baseline: { type: 'string' },
-    connections: { type: 'string', default: '32' },
-    'latency-connections': { type: 'string', default: '64' },
-    'latency-tool': { type: 'string', default: 'paced' },
-    quick: { type: 'boolean', default: false },
-    build: { type: 'boolean', default: false },
-    'no-build': { type: 'boolean', default: false },
-    dist: { type: 'string' },
-    profile: { type: 'boolean', default: false },
-    'no-micro': { type: 'boolean', default: false },
-    'sut-cpu': { type: 'string', default: '0' },
-    'load-cpu': { type: 'string', default: '1' },
-    out: { type: 'string' },
-    // Extra Node flags for Warden rows, to try tunings; the bin already applies WARDEN_NODE_FLAGS itself.
-    'node-flags': { type: 'string', default: '' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
+const { opt } = toolOptions(import.meta.url, 'bench', {
+  variants: { type: 'string' },
+  rounds: { type: 'string' },
+  duration: { type: 'string' },
+  // Each row's measured load as N consecutive wrk runs of duration / N seconds, each one's req/s kept (see measure).
+  slices: { type: 'string' },
+  'latency-duration': { type: 'string' },
+  warmup: { type: 'string' },
+  'warmup-max': { type: 'string' },
+  rate: { type: 'string' },
+  'calibration-rate': { type: 'string' },
+  // GC pauses of the latency runs (node --trace-gc on Warden, R and F; output to a log file instead of /dev/null).
+  'trace-gc': { type: 'boolean', default: false },
+  // One CSV per row of the latency run's requests (issue time, latency, send lag) in <out>/latency-samples/.
+  'latency-samples': { type: 'boolean', default: false },
+  // #11: a commit to build and measure as G0q@pre, G3q@pre, G4q@pre ('none': off; default: on for a full run).
+  baseline: { type: 'string' },
+  connections: { type: 'string', default: '32' },
+  'latency-connections': { type: 'string', default: '64' },
+  'latency-tool': { type: 'string', default: 'paced' },
+  quick: { type: 'boolean', default: false },
+  build: { type: 'boolean', default: false },
+  'no-build': { type: 'boolean', default: false },
+  dist: { type: 'string' },
+  profile: { type: 'boolean', default: false },
+  'no-micro': { type: 'boolean', default: false },
+  'sut-cpu': { type: 'string', default: '0' },
+  'load-cpu': { type: 'string', default: '1' },
+  out: { type: 'string' },
+  // Extra Node flags for Warden rows, to try tunings; the bin already applies WARDEN_NODE_FLAGS itself.
+  'node-flags': { type: 'string', default: '' },
 });
-
-if (opt.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
-  process.exit(0);
-}
 
 const quick = opt.quick;
 const cfg = {

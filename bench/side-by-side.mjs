@@ -32,11 +32,10 @@
  * every slice (an MCP refusal is a 200).
  */
 
-import { parseArgs } from 'node:util';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuTimeUs, createProcessTracker, freePort, waitForHttp, waitIdle } from './lib/system.mjs';
+import { cpuTimeUs, createProcessTracker, freePort, waitForHttp, waitIdle, toolOptions } from './lib/system.mjs';
 import { startUpstream } from './lib/nginx.mjs';
 import { runWrk, warmUp, warmedUp, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, wardenEnv, writeBigPolicies, writePolicies } from './lib/warden.mjs';
@@ -49,37 +48,26 @@ import { TARGET_PAIRS, pairEstimate, pairedMarkdown, pairedTargets, parsePairs }
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
 
-const { values: opt } = parseArgs({
-  options: {
-    a: { type: 'string' },
-    b: { type: 'string' },
-    variant: { type: 'string', default: 'G3' },
-    pairs: { type: 'string' },
-    'a-ref': { type: 'string' },
-    'b-ref': { type: 'string' },
-    targets: { type: 'boolean', default: false },
-    slices: { type: 'string', default: '8' },
-    starts: { type: 'string', default: '4' },
-    warm: { type: 'string', default: 'together' },
-    slice: { type: 'string', default: '8' },
-    warmup: { type: 'string', default: '5' },
-    'warmup-max': { type: 'string', default: '40' },
-    connections: { type: 'string', default: '16' },
-    'sut-cpu': { type: 'string', default: '0' },
-    'load-cpu': { type: 'string', default: '1' },
-    out: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
+const { opt, fail } = toolOptions(import.meta.url, 'side-by-side', {
+  a: { type: 'string' },
+  b: { type: 'string' },
+  variant: { type: 'string', default: 'G3' },
+  pairs: { type: 'string' },
+  'a-ref': { type: 'string' },
+  'b-ref': { type: 'string' },
+  targets: { type: 'boolean', default: false },
+  slices: { type: 'string', default: '8' },
+  starts: { type: 'string', default: '4' },
+  warm: { type: 'string', default: 'together' },
+  slice: { type: 'string', default: '8' },
+  warmup: { type: 'string', default: '5' },
+  'warmup-max': { type: 'string', default: '40' },
+  connections: { type: 'string', default: '16' },
+  'sut-cpu': { type: 'string', default: '0' },
+  'load-cpu': { type: 'string', default: '1' },
+  out: { type: 'string' },
 });
-if (opt.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
-  process.exit(0);
-}
 
-const fail = (message) => {
-  process.stderr.write(`side-by-side: ${message}\n`);
-  process.exit(2);
-};
 let pairs;
 try {
   pairs = opt.targets

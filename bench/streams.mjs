@@ -24,13 +24,12 @@
  * number to read on a busy host: CPU figures move with the host.
  */
 
-import { parseArgs } from 'node:util';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { cpuTimeUs, createProcessTracker, freePort, sleep, waitForHttp } from './lib/system.mjs';
+import { cpuTimeUs, createProcessTracker, freePort, sleep, waitForHttp, toolOptions } from './lib/system.mjs';
 import { ensureBuilt, mintToken, newVaultKey, wardenYaml, writePolicies } from './lib/warden.mjs';
 import { WARDEN_NODE_FLAGS } from './lib/variants.mjs';
 import { median } from './lib/report.mjs';
@@ -39,27 +38,16 @@ import { streamsMarkdown } from './lib/streams-report.mjs';
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
 
-const { values: opt } = parseArgs({
-  options: {
-    streams: { type: 'string', default: '1000,4000' },
-    rows: { type: 'string', default: 'R,W' },
-    hold: { type: 'string', default: '10' },
-    events: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '200' },
-    'sut-cpu': { type: 'string', default: '0' },
-    'load-cpu': { type: 'string', default: '1' },
-    out: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
+const { opt, fail } = toolOptions(import.meta.url, 'streams', {
+  streams: { type: 'string', default: '1000,4000' },
+  rows: { type: 'string', default: 'R,W' },
+  hold: { type: 'string', default: '10' },
+  events: { type: 'string', default: '5' },
+  warmup: { type: 'string', default: '200' },
+  'sut-cpu': { type: 'string', default: '0' },
+  'load-cpu': { type: 'string', default: '1' },
+  out: { type: 'string' },
 });
-if (opt.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
-  process.exit(0);
-}
-const fail = (message) => {
-  process.stderr.write(`streams: ${message}\n`);
-  process.exit(2);
-};
 const levels = opt.streams.split(',').map(Number);
 if (levels.some((n) => !Number.isInteger(n) || n < 1)) fail('--streams is a list of positive integers, e.g. 1000,4000');
 const rowIds = opt.rows.split(',');

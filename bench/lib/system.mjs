@@ -7,6 +7,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 /** True when `cmd` runs (found on PATH). */
 export function have(cmd) {
@@ -302,4 +304,28 @@ export function runQueueWaitUs(pid) {
     }
   }
   return ns / 1000;
+}
+
+/**
+ * A bench tool's command line: `options` (parseArgs) plus -h/--help, which
+ * prints the header comment of the tool's file (`moduleUrl`) and exits; and
+ * `fail(message)`, which says what is wrong under the tool's `name` and exits 2.
+ */
+export function toolOptions(moduleUrl, name, options) {
+  const fail = (message) => {
+    process.stderr.write(`${name}: ${message}\n`);
+    process.exit(2);
+  };
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h', default: false } } }));
+  } catch (err) {
+    // An unknown option or a missing value: said in one line, not a stack trace.
+    fail(`${err.message} (--help lists the options)`);
+  }
+  if (values.help) {
+    process.stdout.write(readFileSync(fileURLToPath(moduleUrl), 'utf8').split('*/')[0] + '*/\n');
+    process.exit(0);
+  }
+  return { opt: values, fail };
 }
