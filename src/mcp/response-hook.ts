@@ -13,7 +13,7 @@ import type { RequestState } from '../pipeline/context.js';
 import type { HookedResponse, ResponseBuffer, UpstreamResponse } from '../proxy/forward.js';
 import { PLAIN, SPELLED, scanAnswer } from './answer-scan.js';
 import type { SessionBindings } from './sessions.js';
-import { formatSseEvent, isMessageEvent, rewriteSse } from './sse.js';
+import { createSseRewriter, formatSseEvent, isMessageEvent } from './sse.js';
 import type { ToolsListRewriter } from './list-filter.js';
 
 export interface McpHookContext {
@@ -220,27 +220,24 @@ function plainHeaders(res: UpstreamResponse): Record<string, string | string[]> 
 /** An SSE answer, rewritten event by event (tools lists filtered), streamed on. */
 function sse(ctx: McpHookContext, res: UpstreamResponse): UpstreamResponse {
   const source = decoded(res);
-  const events = rewriteSse(
-    source,
-    (event) => {
-      if (!isMessageEvent(event)) return null;
-      // Nothing in it could be filtered (no tools/list asked, no spelling of a `tools` key): as is, unparsed.
-      if (!ctx.expectsLists && !mayNameTools(event.data!)) return null;
-      let message: unknown;
-      try {
-        message = JSON.parse(event.data!);
-      } catch {
-        return null; // no client can read it as a message either
-      }
-      return rewriterOf(ctx)
-        .rewrite(message)
-        .then((rewritten) => (rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) })));
-    },
-    ctx.maxBytes,
-  );
-  const body = Readable.from(events, { objectMode: false });
-  // Stop reading the upstream when the agent goes away.
+  const body = createSseRewriter((event) => {
+    if (!isMessageEvent(event)) return null;
+    // Nothing in it could be filtered (no tools/list asked, no spelling of a `tools` key): as is, unparsed.
+    if (!ctx.expectsLists && !mayNameTools(event.data!)) return null;
+    let message: unknown;
+    try {
+      message = JSON.parse(event.data!);
+    } catch {
+      return null; // no client can read it as a message either
+    }
+    return rewriterOf(ctx)
+      .rewrite(message)
+      .then((rewritten) => (rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) })));
+  }, ctx.maxBytes);
+  // The upstream failing reaches the agent as a cut stream; the agent leaving stops reading the upstream.
+  source.on('error', (err) => body.destroy(err));
   body.on('close', () => source.destroy());
+  source.pipe(body);
   return { statusCode: res.statusCode, headers: plainHeaders(res), body };
 }
 

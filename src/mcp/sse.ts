@@ -8,6 +8,8 @@
  * trick of a hostile upstream can mean one thing here and another there.
  */
 
+import { Readable, Transform } from 'node:stream';
+
 /** One server-sent event as parsed (one block ending in a blank line). */
 export interface SseEvent {
   /** The event type; undefined when empty or absent (a `message`). */
@@ -119,33 +121,79 @@ export function createSseParser(): SseParser {
 }
 
 /**
- * Rewrite an SSE byte stream event by event. `maxEventBytes` bounds one event's
+ * The SSE rewriter as a stream stage: UTF-8 bytes in, event texts out, one
+ * readable item per event (object mode: a consumer sees them event by event,
+ * each as soon as it is complete). `maxEventBytes` bounds one event's
  * buffered size (an upstream that never ends an event cannot exhaust memory).
+ * A rewrite that decides at once (most events) costs no promise; one that
+ * answers with a promise holds the events after it until it settles, so the
+ * order is kept. (An async generator behind Readable.from did the same with a
+ * promise or two per event and per chunk at every stage.)
  */
-export async function* rewriteSse(source: AsyncIterable<Buffer | string>, rewrite: SseRewrite, maxEventBytes: number): AsyncGenerator<string> {
+export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number): Transform {
   // Non-fatal UTF-8 decode that strips one leading BOM: the spec's "UTF-8 decode".
   const decoder = new TextDecoder('utf-8');
   const parser = createSseParser();
 
-  async function* emit(items: Array<SseEvent | { comment: string }>): AsyncGenerator<string> {
-    for (const item of items) {
+  /** Push the text of `items` from `from` on; `done` once all are out (at once unless a rewrite is pending). */
+  function emit(stream: Transform, items: Array<SseEvent | { comment: string }>, from: number, done: (err?: Error) => void): void {
+    for (let i = from; i < items.length; i++) {
+      const item = items[i];
       if ('comment' in item) {
         // Comments keep idle connections alive; their text carries no meaning.
-        yield ':\n';
+        stream.push(':\n');
         continue;
       }
-      // A rewrite that decides at once (most events) costs no promise.
-      const r = rewrite(item);
-      const replacement = r instanceof Promise ? await r : r;
-      const text = replacement ?? formatSseEvent(item);
-      if (text.length > 0) yield text;
+      let replacement: ReturnType<SseRewrite>;
+      try {
+        replacement = rewrite(item);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      if (replacement instanceof Promise) {
+        replacement.then(
+          (text) => {
+            pushText(stream, text ?? formatSseEvent(item));
+            emit(stream, items, i + 1, done);
+          },
+          (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+        );
+        return;
+      }
+      pushText(stream, replacement ?? formatSseEvent(item));
     }
+    done();
   }
 
-  for await (const chunk of source) {
-    const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    yield* emit(parser.feed(text));
-    if (parser.buffered() > maxEventBytes) throw new Error(`server-sent event larger than ${maxEventBytes} bytes`);
+  return new Transform({
+    readableObjectMode: true,
+    transform(chunk: Buffer, _encoding, callback) {
+      emit(this, parser.feed(decoder.decode(chunk, { stream: true })), 0, (err) => {
+        if (err) callback(err);
+        else if (parser.buffered() > maxEventBytes) callback(new Error(`server-sent event larger than ${maxEventBytes} bytes`));
+        else callback();
+      });
+    },
+    flush(callback) {
+      emit(this, parser.feed(decoder.decode(), true), 0, (err) => callback(err));
+    },
+  });
+}
+
+function pushText(stream: Transform, text: string): void {
+  if (text.length > 0) stream.push(text);
+}
+
+/** createSseRewriter over an iterable source, as an async generator of event texts. */
+export async function* rewriteSse(source: AsyncIterable<Buffer | string>, rewrite: SseRewrite, maxEventBytes: number): AsyncGenerator<string> {
+  const stage = createSseRewriter(rewrite, maxEventBytes);
+  const input = Readable.from(source, { objectMode: false });
+  input.on('error', (err) => stage.destroy(err));
+  input.pipe(stage);
+  try {
+    for await (const text of stage) yield text as string;
+  } finally {
+    input.destroy();
   }
-  yield* emit(parser.feed(decoder.decode(), true));
 }

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { formatSseEvent, isMessageEvent, rewriteSse, type SseEvent } from '../../src/mcp/sse.js';
 
-async function collect(chunks: string[], rewrite: (e: SseEvent) => string | null, max = 1 << 20): Promise<{ out: string[]; seen: SseEvent[] }> {
+async function collect(
+  chunks: string[],
+  rewrite: (e: SseEvent) => string | null | Promise<string | null>,
+  max = 1 << 20,
+): Promise<{ out: string[]; seen: SseEvent[] }> {
   const seen: SseEvent[] = [];
   const out: string[] = [];
   async function* source() {
@@ -45,6 +49,26 @@ describe('rewriteSse', () => {
   it('drops an unterminated trailing event (the spec discards it)', async () => {
     const { out } = await collect(['data: 1\n\ndata: partial'], () => null);
     expect(out.join('')).toBe('data: 1\n\n');
+  });
+
+  it('keeps the order when some rewrites answer later than the events after them', async () => {
+    const delays = [30, 0, 10, 0];
+    let n = 0;
+    const { out } = await collect(['data: a\n\ndata: b\n', '\ndata: c\n\ndata: d\n\n'], (e) => {
+      const delay = delays[n++];
+      const text = formatSseEvent({ data: e.data!.toUpperCase() });
+      return delay === 0 ? text : new Promise((r) => setTimeout(() => r(text), delay));
+    });
+    expect(out).toEqual(['data: A\n\n', 'data: B\n\n', 'data: C\n\n', 'data: D\n\n']);
+  });
+
+  it('fails the stream when a rewrite fails, at once or later', async () => {
+    await expect(
+      collect(['data: 1\n\n'], () => {
+        throw new Error('refused at once');
+      }),
+    ).rejects.toThrow('refused at once');
+    await expect(collect(['data: 1\n\n'], () => Promise.reject(new Error('refused later')))).rejects.toThrow('refused later');
   });
 
   it('refuses an event larger than the bound', async () => {
