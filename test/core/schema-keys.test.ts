@@ -271,6 +271,7 @@ const TESTED: Record<string, string> = {
   'server.limits.client_timeout': 'test/core/proxy.test.ts',
   'server.limits.header_bytes': 'test/core/proxy.test.ts',
   'server.limits.request_timeout': 'test/core/hardening.test.ts',
+  'server.limits.upstream_connections': 'test/core/upstream-connections.test.ts',
   'server.listen': 'test/limits/mcp.test.ts',
   'server.metrics_auth': 'test/core/admin-guard.test.ts',
   'server.public_url': 'test/login/session.test.ts',
