@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpenFgaAuthorizer, type OpenFgaAuthorizer } from '../../src/authz/openfga.js';
 import { captureLogs } from '../support/logs.js';
+import { stopProcess } from '../support/net.js';
 import { WardenError } from '../../src/core/errors.js';
 import { SAMPLE_TUPLES, createStoreWithModel, dslToJson, sampleModel, startOpenFga, type OpenFgaServer } from '../support/openfga.js';
 
@@ -198,7 +199,7 @@ describe('OpenFGA authorizer faults (private server)', () => {
       const fga = await createOpenFgaAuthorizer({ apiUrl: server.apiUrl, storeId, modelId, timeoutMs: 400, retries: 2 });
       const r = { user: 'user:anne', relation: 'viewer', object: 'document:roadmap' };
       expect(await fga.check(r)).toBe(true);
-      process.kill(pid, 'SIGSTOP');
+      await stopProcess(pid);
       const started = performance.now();
       const results = await Promise.all([
         failure(fga.check(r)),

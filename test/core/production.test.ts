@@ -15,6 +15,7 @@ import { CLI } from '../support/cli.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { startOpenFga, type OpenFgaServer } from '../support/openfga.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { stopProcess } from '../support/net.js';
 
 const run = promisify(execFile);
 let fga: OpenFgaServer;
@@ -92,7 +93,7 @@ describe('Warden on OpenFGA and Redis', () => {
 
   it('fails closed with 503 authz_unavailable when OpenFGA hangs, then recovers', async () => {
     const alice = await warden.token('demo-agent', 'alice');
-    process.kill(fga.pid!, 'SIGSTOP');
+    await stopProcess(fga.pid!);
     try {
       const res = await fetch(`${warden.url}/notes/docs/1`, { headers: { authorization: `Bearer ${alice}` } });
       const body = (await res.json()) as { code: string };

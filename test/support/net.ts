@@ -66,3 +66,24 @@ export function listenerOwnedBy(pid: number, port: number): boolean | undefined 
   }
   return false;
 }
+
+/**
+ * SIGSTOP `pid` and wait until every thread of it is stopped (state T in
+ * /proc): kill() only queues the signal, and a test that asserts "nothing
+ * answers now" must not race the last thread still running.
+ */
+export async function stopProcess(pid: number, timeoutMs = 5_000): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let states: string[];
+    try {
+      states = readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]?.[0] ?? '?');
+    } catch {
+      return; // no /proc (another OS) or the process is gone: nothing more to wait for
+    }
+    if (states.every((s) => s === 'T' || s === 't')) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} not stopped after ${timeoutMs} ms (thread states ${states.join('')})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -93,8 +93,10 @@ export async function spawnOnce(
       throw new Error(`openfga exited with ${child.exitCode ?? child.signalCode}: ${stderr.slice(0, 2_000)}`);
     }
     if (await healthy(apiUrl)) {
-      // The answer may have come from another process that took the port first.
-      if (listenerOwnedBy(child.pid as number, http) !== false) return { apiUrl, pid: child.pid, stop };
+      // The answer may have come from another process that took the port first; and OpenFGA's HTTP
+      // gateway calls its gRPC address, so a gRPC port another process took answers through ours.
+      const pid = child.pid as number;
+      if (listenerOwnedBy(pid, http) !== false && listenerOwnedBy(pid, grpc) !== false) return { apiUrl, pid: child.pid, stop };
       await stop();
       return 'port-taken';
     }
