@@ -32,10 +32,10 @@
  * every slice (an MCP refusal is a 200).
  */
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuTimeUs, createProcessTracker, freePort, waitForHttp, waitIdle, toolOptions } from './lib/system.mjs';
+import { cpuTimeUs, createProcessTracker, freePort, rssNow, toolOptions, waitForHttp, waitIdle } from './lib/system.mjs';
 import { startUpstream } from './lib/nginx.mjs';
 import { runWrk, warmUp, warmedUp, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, wardenEnv, writeBigPolicies, writePolicies } from './lib/warden.mjs';
@@ -198,7 +198,7 @@ try {
         const cpu0 = cpuTimeUs(s.proc.pid);
         const wrk = await runWrk({ url: s.url, script: s.script, durationSec: seconds, connections, cpus: loadCpu });
         const cpu = cpuTimeUs(s.proc.pid) - cpu0;
-        const rss = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${s.proc.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+        const rss = rssNow(s.proc.pid) / 2 ** 20;
         return {
           name: s.name,
           id: s.id,

@@ -25,17 +25,19 @@
  */
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { cpuTimeUs, createProcessTracker, freePort, sleep, waitForHttp, toolOptions } from './lib/system.mjs';
-import { ensureBuilt, mintToken, newVaultKey, wardenYaml, writePolicies } from './lib/warden.mjs';
-import { WARDEN_NODE_FLAGS } from './lib/variants.mjs';
+import { cpuTimeUs, createProcessTracker, freePort, rssNow, sleep, toolOptions, waitForHttp } from './lib/system.mjs';
+import { ensureBuilt, mintToken, newVaultKey, wardenEnv, wardenYaml, writePolicies } from './lib/warden.mjs';
+import { VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs } from './lib/variants.mjs';
 import { median } from './lib/report.mjs';
 import { streamsMarkdown } from './lib/streams-report.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
+/** The Node floor the gateway is read against (started as run.mjs starts it). */
+const R = VARIANTS.find((v) => v.id === 'R');
 const REPO = resolve(BENCH, '..');
 
 const { opt, fail } = toolOptions(import.meta.url, 'streams', {
@@ -68,16 +70,19 @@ const log = (line) => process.stderr.write(`[streams ${new Date().toISOString().
 const WORK = join(BENCH, '.work', `streams-${process.pid}`);
 mkdirSync(join(WORK, 'logs'), { recursive: true });
 const tracker = createProcessTracker();
+const cleanup = () => {
+  tracker.killAll();
+  rmSync(WORK, { recursive: true, force: true });
+};
 for (const [signal, code] of [
   ['SIGINT', 130],
   ['SIGTERM', 143],
 ])
   process.on(signal, () => {
-    tracker.killAll();
+    cleanup();
     process.exit(code);
   });
 
-const rssOf = (pid) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 const fdsOf = (pid) => readdirSync(`/proc/${pid}/fd`).length;
 /** `ss` lines of the established TCP connections matching `filter`. */
 function established(filter, processes = false) {
@@ -199,12 +204,12 @@ try {
         // The G4 gateway: an MCP route with its tool rule; JWT sessions; memory store (held streams touch no store).
         writeFileSync(file, wardenYaml({ port, upstreamPort, level: 1, mcp: true, vaultKey: newVaultKey() }));
         token = mintToken(cli, file, dataDir, 'mcp');
-        const env = { ...process.env, WARDEN_DATA_DIR: dataDir, NODE_ENV: 'development', WARDEN_NODE_FLAGS_APPLIED: 'off' };
-        delete env.WARDEN_LOG_LEVEL;
+        // As shipped (default log level); node runs cli.js with the bin's flags, so the bin does not re-exec.
+        const env = { ...wardenEnv({}, dataDir), WARDEN_NODE_FLAGS_APPLIED: 'off' };
         proc = tracker.start('W', process.execPath, [...flags, cli, 'start', '-c', file], { cpus: sutCpu, env, logFile: join(WORK, 'logs', `W-${count}.log`) });
         await waitForHttp(`http://127.0.0.1:${port}/.warden/healthz`, { proc });
       } else {
-        proc = tracker.start('R', process.execPath, [...flags, join(BENCH, 'servers', 'node-proxy.mjs'), String(port), upstream], {
+        proc = tracker.start('R', process.execPath, [...flags, ...proxyServerArgs(R, port, upstream)], {
           cpus: sutCpu,
           logFile: join(WORK, 'logs', `R-${count}.log`),
         });
@@ -222,7 +227,7 @@ try {
         if ((await until(async () => (await upstreamOpen(upstream)) === 0, 20_000)) === null) throw new Error(`${name}: warm-up streams still open upstream`);
       }
       await sleep(2_000);
-      const rss0 = rssOf(proc.pid);
+      const rss0 = rssNow(proc.pid);
       const fds0 = fdsOf(proc.pid);
 
       const agents = startAgents(origin, count, token);
@@ -230,7 +235,7 @@ try {
       const upstreamHeld = await upstreamOpen(upstream);
       if (upstreamHeld !== count) throw new Error(`${name}: ${count} streams open to the agents, ${upstreamHeld} upstream`);
       await sleep(3_000);
-      const rss1 = rssOf(proc.pid);
+      const rss1 = rssNow(proc.pid);
       const fds1 = fdsOf(proc.pid);
       const cpu0 = cpuTimeUs(proc.pid);
       await sleep(hold * 1_000);
@@ -241,7 +246,7 @@ try {
       const cpuEvents0 = cpuTimeUs(proc.pid);
       for (let e = 0; e < events; e++) fanout.push(await broadcast(upstream, agents, count));
       const cpuPerEvent = (cpuTimeUs(proc.pid) - cpuEvents0) / (events * count);
-      const rss2 = rssOf(proc.pid);
+      const rss2 = rssNow(proc.pid);
 
       await agents.stop();
       // Every stream ended upstream and no agent connection left open at the gateway (idle upstream keep-alive
@@ -283,5 +288,5 @@ try {
     log(`wrote ${join(opt.out, 'streams.md')} and streams.json`);
   }
 } finally {
-  tracker.killAll();
+  cleanup();
 }

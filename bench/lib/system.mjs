@@ -227,6 +227,15 @@ export function peakRssSplit(pid) {
   return { serving: tree.slice(1).reduce((a, p) => a + hwm(p), 0), relay: hwm(pid), relayOwn: own(pid) };
 }
 
+/** Resident set size now (VmRSS, bytes) of `pid` alone; 0 once it has exited. */
+export function rssNow(pid) {
+  try {
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 /** CPU time (user + system, µs) used so far by `pid` and its descendants (/proc/<pid>/stat, clock ticks of 10 ms). */
 export function cpuTimeUs(pid) {
   let ticks = 0;

@@ -8,7 +8,7 @@
  * trick of a hostile upstream can mean one thing here and another there.
  */
 
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 
 /** One server-sent event as parsed (one block ending in a blank line). */
 export interface SseEvent {
@@ -183,17 +183,4 @@ export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number): T
 
 function pushText(stream: Transform, text: string): void {
   if (text.length > 0) stream.push(text);
-}
-
-/** createSseRewriter over an iterable source, as an async generator of event texts. */
-export async function* rewriteSse(source: AsyncIterable<Buffer | string>, rewrite: SseRewrite, maxEventBytes: number): AsyncGenerator<string> {
-  const stage = createSseRewriter(rewrite, maxEventBytes);
-  const input = Readable.from(source, { objectMode: false });
-  input.on('error', (err) => stage.destroy(err));
-  input.pipe(stage);
-  try {
-    for await (const text of stage) yield text as string;
-  } finally {
-    input.destroy();
-  }
 }

@@ -12,6 +12,7 @@ import { request, type ClientRequest, type IncomingMessage, type ServerResponse 
 import { startWarden, startWardenWithUpstream, closeAll, type WardenHandle } from '../support/gateway.js';
 import type { Upstream } from '../support/upstream.js';
 import { devPolicyYaml } from '../support/config.js';
+import { until } from '../support/eventually.js';
 
 const config = (extra: string) => (up: string) => `
 server:
@@ -77,14 +78,6 @@ function openStream(base: string): Promise<number> {
   });
 }
 
-async function until(check: () => boolean, ms = 5_000): Promise<void> {
-  const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('connections to an upstream', () => {
   it('holds more streams to one upstream than the old cap of 256, and still forwards every other request', async () => {
     ({ warden, upstream } = await startWardenWithUpstream(config('')));
@@ -101,7 +94,7 @@ describe('connections to an upstream', () => {
     expect(held.size).toBe(300);
     // The agents leave: every upstream stream ends with them.
     for (const c of clients) c.destroy();
-    await until(() => held.size === 0);
+    await until(() => held.size === 0, { timeoutMs: 5_000, what: 'every upstream stream closed' });
   });
 
   it('server.limits.upstream_connections caps them: a request beyond the cap waits within its timeout, then goes when one frees', async () => {
@@ -118,7 +111,7 @@ describe('connections to an upstream', () => {
     // It never reached the upstream: both connections were held.
     expect(upstream.requests.length).toBe(seen);
     clients[0].destroy();
-    await until(() => held.size === 1);
+    await until(() => held.size === 1, { timeoutMs: 5_000, what: 'one upstream stream closed' });
     const res = await fetch(`${warden.url}/public/ok`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('ok');

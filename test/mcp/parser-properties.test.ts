@@ -12,7 +12,8 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { EmptyResultSchema, JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { rewriteSse, type SseEvent } from '../../src/mcp/sse.js';
+import type { SseEvent } from '../../src/mcp/sse.js';
+import { rewriteSse } from '../support/sse.js';
 import { answersRequest } from '../../src/mcp/json-rpc.js';
 
 interface Seen {

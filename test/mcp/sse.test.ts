@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatSseEvent, isMessageEvent, rewriteSse, type SseEvent } from '../../src/mcp/sse.js';
+import { formatSseEvent, isMessageEvent, type SseEvent } from '../../src/mcp/sse.js';
+import { rewriteSse } from '../support/sse.js';
 
 async function collect(
   chunks: string[],
@@ -15,7 +16,7 @@ async function collect(
   return { out, seen };
 }
 
-describe('rewriteSse', () => {
+describe('the SSE rewriter', () => {
   it('re-serializes every event from what was parsed, across chunk boundaries and line endings', async () => {
     const stream = 'event: message\nid: 1\ndata: {"a":1}\n\n: comment\r\ndata: x\r\ndata: y\r\n\r\nretry: 10\rdata: z\r\r';
     const chunks = stream.match(/.{1,3}/gs) as string[];
