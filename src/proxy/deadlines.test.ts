@@ -87,4 +87,94 @@ describe('Deadlines (tick-counted upstream deadlines)', () => {
     expect(fired.get('second')! - start).toBeLessThanOrEqual(200);
     deadlines.stop();
   });
+
+  it('looks at a silent exchange about once per timeout, not on every tick', () => {
+    const deadlines = new Deadlines(50);
+    let reads = 0;
+    const streams: Deadline[] = [];
+    for (let i = 0; i < 1_000; i++) {
+      let armedAt = deadlines.tick;
+      const d: Deadline = {
+        get armedAt() {
+          reads++;
+          return armedAt;
+        },
+        set armedAt(v: number) {
+          armedAt = v;
+        },
+        timeoutMs: 60_000,
+        timeOut: () => deadlines.delete(d),
+      };
+      deadlines.add(d);
+      streams.push(d);
+    }
+    const atStart = reads;
+    // 30 s: 600 sweeps. The full scan read each exchange on each of them (600,000 reads).
+    vi.advanceTimersByTime(30_000);
+    expect(reads - atStart).toBe(0);
+    expect(deadlines.size).toBe(1_000);
+    // Past the timeout, each is read and times out once.
+    vi.advanceTimersByTime(31_000);
+    expect(deadlines.size).toBe(0);
+    expect(reads - atStart).toBeLessThanOrEqual(2_000);
+    deadlines.stop();
+  });
+
+  it('fires every timeout at the very sweep a full scan of all exchanges fires it (random re-arms, pauses, deletes)', () => {
+    // The reference: the sweep as it was, every exchange read on every tick.
+    for (let seed = 1; seed <= 20; seed++) {
+      let x = seed;
+      const random = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32;
+      const deadlines = new Deadlines(50);
+      const live: Array<{ d: Deadline; name: number; timeoutMs: number }> = [];
+      const fired: Array<[number, number]> = [];
+      const expected: Array<[number, number]> = [];
+      let next = 0;
+      for (let step = 0; step < 400; step++) {
+        // Between sweeps: new exchanges, re-arms, pauses and resumes, agents leaving.
+        for (let n = Math.floor(random() * 4); n > 0; n--) {
+          const name = next++;
+          const timeoutMs = [0, 50, 75, 100, 130, 400, 1_000][Math.floor(random() * 7)];
+          const d: Deadline = {
+            armedAt: random() < 0.2 ? NOT_WAITING : deadlines.tick,
+            timeoutMs,
+            timeOut() {
+              fired.push([name, deadlines.tick]);
+              // Most owners settle at once; some stay live a few ticks (a queued request's answer).
+              if (random() < 0.7) {
+                deadlines.delete(d);
+                live.splice(
+                  live.findIndex((e) => e.d === d),
+                  1,
+                );
+              }
+            },
+          };
+          deadlines.add(d);
+          live.push({ d, name, timeoutMs });
+        }
+        for (const e of [...live]) {
+          const r = random();
+          if (r < 0.1) e.d.armedAt = deadlines.tick;
+          else if (r < 0.15) e.d.armedAt = NOT_WAITING;
+          else if (r < 0.18) {
+            deadlines.delete(e.d);
+            live.splice(live.indexOf(e), 1);
+          }
+        }
+        // What the full scan decides at the coming sweep, from the state now (with nothing live, no sweep counts).
+        const tick = deadlines.size > 0 ? deadlines.tick + 1 : deadlines.tick;
+        for (const { d, name, timeoutMs } of live) {
+          if (d.armedAt !== NOT_WAITING && (tick - d.armedAt - 1) * 50 >= timeoutMs) expected.push([name, tick]);
+        }
+        vi.advanceTimersByTime(50);
+        expect(deadlines.tick).toBe(tick);
+      }
+      expect(fired.length).toBeGreaterThan(50);
+      // Within one sweep, exchanges fire in slot order; compare per sweep.
+      const bySweep = (a: [number, number], b: [number, number]) => a[1] - b[1] || a[0] - b[0];
+      expect(fired.sort(bySweep), `seed ${seed}`).toEqual(expected.sort(bySweep));
+      deadlines.stop();
+    }
+  });
 });
