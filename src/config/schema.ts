@@ -960,6 +960,19 @@ export const mcpSchema = z.strictObject({
   session_ttl: duration('24h')
     .describe('How long an idle Mcp-Session-Id stays bound to the agent and user that created it')
     .meta({ examples: ['1h'] }),
+  /** Keep-alive comments on quiet SSE answers (GET streams and streamed POST answers); 0 turns them off. */
+  keepalive: duration('25s')
+    .describe(
+      'An SSE answer (GET stream or streamed tool call) that sent the agent nothing for this long gets a keep-alive comment line, so proxies and load balancers in front of Warden keep it open; 0s: none',
+    )
+    .meta({ examples: ['15s'] }),
+  /** How long a GET stream's upstream may stay silent once open (instead of the route's timeout). */
+  stream_idle_timeout: duration('1h')
+    .refine((ms) => ms >= 1_000, 'stream_idle_timeout must be at least 1s')
+    .describe(
+      "How long the upstream may stay silent on an open GET stream (the server's channel to the agent) before Warden ends it cleanly (clients reconnect); the route's timeout still bounds the wait for the stream to open",
+    )
+    .meta({ examples: ['10m'] }),
 });
 
 export const routeSchema = z.strictObject({

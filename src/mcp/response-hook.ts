@@ -36,6 +36,15 @@ export interface McpHookContext {
   expectsLists: boolean;
   /** Bound on a buffered JSON answer or one SSE event. */
   maxBytes: number;
+  /** An SSE answer quiet this long sends the agent a keep-alive comment (0 or absent: never; `mcp.keepalive`). */
+  keepAliveMs?: number;
+  /**
+   * For a GET stream (the server's channel to the agent, silent most of the
+   * time): how long its upstream may stay silent once it is open, instead of
+   * the route's timeout (`mcp.stream_idle_timeout`). Undefined for a POST,
+   * whose SSE answer is an answer and stalls like one.
+   */
+  streamIdleMs?: number;
 }
 
 // Stateless when used without `stream: true`: one for every answer.
@@ -218,27 +227,31 @@ function plainHeaders(res: UpstreamResponse): Record<string, string | string[]> 
 }
 
 /** An SSE answer, rewritten event by event (tools lists filtered), streamed on. */
-function sse(ctx: McpHookContext, res: UpstreamResponse): UpstreamResponse {
+function sse(ctx: McpHookContext, res: UpstreamResponse): HookedResponse {
   const source = decoded(res);
-  const body = createSseRewriter((event) => {
-    if (!isMessageEvent(event)) return null;
-    // Nothing in it could be filtered (no tools/list asked, no spelling of a `tools` key): as is, unparsed.
-    if (!ctx.expectsLists && !mayNameTools(event.data!)) return null;
-    let message: unknown;
-    try {
-      message = JSON.parse(event.data!);
-    } catch {
-      return null; // no client can read it as a message either
-    }
-    return rewriterOf(ctx)
-      .rewrite(message)
-      .then((rewritten) => (rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) })));
-  }, ctx.maxBytes);
+  const body = createSseRewriter(
+    (event) => {
+      if (!isMessageEvent(event)) return null;
+      // Nothing in it could be filtered (no tools/list asked, no spelling of a `tools` key): as is, unparsed.
+      if (!ctx.expectsLists && !mayNameTools(event.data!)) return null;
+      let message: unknown;
+      try {
+        message = JSON.parse(event.data!);
+      } catch {
+        return null; // no client can read it as a message either
+      }
+      return rewriterOf(ctx)
+        .rewrite(message)
+        .then((rewritten) => (rewritten === null ? null : formatSseEvent({ id: event.id, retry: event.retry, data: JSON.stringify(rewritten) })));
+    },
+    ctx.maxBytes,
+    ctx.keepAliveMs,
+  );
   // The upstream failing reaches the agent as a cut stream; the agent leaving stops reading the upstream.
   source.on('error', (err) => body.destroy(err));
   body.on('close', () => source.destroy());
   source.pipe(body);
-  return { statusCode: res.statusCode, headers: plainHeaders(res), body };
+  return { statusCode: res.statusCode, headers: plainHeaders(res), body, idleTimeoutMs: ctx.streamIdleMs };
 }
 
 /**

@@ -129,11 +129,28 @@ export function createSseParser(): SseParser {
  * answers with a promise holds the events after it until it settles, so the
  * order is kept. (An async generator behind Readable.from did the same with a
  * promise or two per event and per chunk at every stage.)
+ *
+ * With `keepAliveMs` (> 0), a stream that has sent the agent nothing for that
+ * long sends a comment line (`: keep-alive`), which every SSE client ignores:
+ * load balancers and proxies between the agent and Warden close connections
+ * idle for a minute or so, and an agent that left is noticed when the write
+ * fails. Output only ever ends at an event or line boundary (whole events
+ * are pushed), so a comment never lands inside an event.
  */
-export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number): Transform {
+export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number, keepAliveMs = 0): Transform {
   // Non-fatal UTF-8 decode that strips one leading BOM: the spec's "UTF-8 decode".
   const decoder = new TextDecoder('utf-8');
   const parser = createSseParser();
+  /** When the agent was last sent something (kept only with keep-alives on). */
+  let lastOut = keepAliveMs > 0 ? performance.now() : 0;
+  /** True once the upstream's stream ended (nothing may be pushed after its last events). */
+  let ending = false;
+
+  function out(stream: Transform, text: string): void {
+    if (text.length === 0) return;
+    if (keepAliveMs > 0) lastOut = performance.now();
+    stream.push(text);
+  }
 
   /** Push the text of `items` from `from` on; `done` once all are out (at once unless a rewrite is pending). */
   function emit(stream: Transform, items: Array<SseEvent | { comment: string }>, from: number, done: (err?: Error) => void): void {
@@ -141,7 +158,7 @@ export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number): T
       const item = items[i];
       if ('comment' in item) {
         // Comments keep idle connections alive; their text carries no meaning.
-        stream.push(':\n');
+        out(stream, ':\n');
         continue;
       }
       let replacement: ReturnType<SseRewrite>;
@@ -154,19 +171,19 @@ export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number): T
       if (replacement instanceof Promise) {
         replacement.then(
           (text) => {
-            pushText(stream, text ?? formatSseEvent(item));
+            out(stream, text ?? formatSseEvent(item));
             emit(stream, items, i + 1, done);
           },
           (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
         );
         return;
       }
-      pushText(stream, replacement ?? formatSseEvent(item));
+      out(stream, replacement ?? formatSseEvent(item));
     }
     done();
   }
 
-  return new Transform({
+  const stream = new Transform({
     readableObjectMode: true,
     transform(chunk: Buffer, _encoding, callback) {
       emit(this, parser.feed(decoder.decode(chunk, { stream: true })), 0, (err) => {
@@ -176,11 +193,32 @@ export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number): T
       });
     },
     flush(callback) {
+      ending = true;
       emit(this, parser.feed(decoder.decode(), true), 0, (err) => callback(err));
     },
   });
+  if (keepAliveMs <= 0) return stream;
+
+  // One timer per stream, re-armed when it fires (never per event): an event only stamps
+  // lastOut, and the timer, finding output since, waits out the rest of the quiet time.
+  let timer: NodeJS.Timeout;
+  const arm = (ms: number) => {
+    timer = setTimeout(check, ms);
+    timer.unref();
+  };
+  const check = () => {
+    if (ending || stream.destroyed) return;
+    const quiet = performance.now() - lastOut;
+    if (quiet < keepAliveMs) return arm(keepAliveMs - quiet);
+    // A reader that is behind (output still queued) needs no keep-alive.
+    if (stream.readableLength === 0) out(stream, KEEP_ALIVE);
+    else lastOut = performance.now();
+    arm(keepAliveMs);
+  };
+  arm(keepAliveMs);
+  stream.once('close', () => clearTimeout(timer));
+  return stream;
 }
 
-function pushText(stream: Transform, text: string): void {
-  if (text.length > 0) stream.push(text);
-}
+/** What a quiet stream sends the agent (one comment line: no event is dispatched). */
+export const KEEP_ALIVE = ': keep-alive\n';

@@ -245,6 +245,8 @@ export async function createMcpStage(rt: Runtime, options: { dryRun?: boolean } 
         // Built when an answer is read as messages: a tools/call answer with nothing to filter never needs it.
         buildRewriter: () => toolsListRewriter(state, route, request.listIds),
         maxBytes,
+        keepAliveMs: route.config.keepalive,
+        streamIdleMs: state.method === 'GET' ? route.config.stream_idle_timeout : undefined,
         expectsMessages: request.expectsMessages,
         expectsLists: request.listIds.size > 0,
       });

@@ -12,7 +12,7 @@ export interface Deadline {
    * is not the upstream's fault (the agent's backpressure, a head hook).
    */
   armedAt: number;
-  /** How long the upstream may stay silent, in ms. */
+  /** How long the upstream may stay silent, in ms (after a change, call Deadlines.retimed). */
   readonly timeoutMs: number;
   /** Called once the upstream has been silent for timeoutMs. */
   timeOut(): void;
@@ -108,6 +108,12 @@ export class Deadlines {
     d[SLOT] = undefined;
     this.freeSlots.push(slot);
     this.live--;
+  }
+
+  /** `deadline`'s timeoutMs changed: its next look is reckoned again (a shorter timeout may be due sooner). */
+  retimed(deadline: Deadline): void {
+    const slot = (deadline as Slotted)[SLOT];
+    if (slot !== undefined && this.slots[slot] === deadline) this.due[slot] = this.earliest(deadline, this.tick);
   }
 
   /** Exchanges under a deadline now. */

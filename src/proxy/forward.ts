@@ -38,6 +38,13 @@ export interface HookedResponse {
   statusCode: number;
   headers: Record<string, string | string[]>;
   body: Readable | Buffer;
+  /**
+   * A stream meant to stay open while its upstream is silent (an MCP GET
+   * stream): from now on the upstream may be silent this long (instead of the
+   * route's timeout), and then the stream ends for the agent as a normal end,
+   * not a cut, which clients answer by reconnecting.
+   */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -267,6 +274,10 @@ export function createProxy(options: ProxyOptions): Proxy {
  */
 class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   private abort: ((err?: Error) => void) | null = null;
+  /** True once the answer is a held stream (HookedResponse.idleTimeoutMs): its silence ends it quietly. */
+  private idle = false;
+  /** True once a held stream's silence ended it: the upstream's abort ends the agent's stream normally. */
+  private idleEnded = false;
   /** The tick at which the upstream's current wait began (NOT_WAITING while the wait is not its fault). */
   armedAt: number;
   private timedOut: WardenError | null = null;
@@ -292,7 +303,7 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   constructor(
     private readonly state: ForwardRequest,
     private readonly res: ServerResponse,
-    readonly timeoutMs: number,
+    public timeoutMs: number,
     private readonly done: (err?: WardenError) => void,
     private readonly deadlines: Deadlines,
   ) {
@@ -308,6 +319,12 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
    */
   timeOut(): void {
     this.deadlines.delete(this);
+    if (this.idle) {
+      // A held stream quiet for its whole idle time: it ends (onError ends the agent's stream).
+      this.idleEnded = true;
+      this.abort?.(new undiciErrors.RequestAbortedError());
+      return;
+    }
     this.timedOut = upstreamTimeout(this.timeoutMs, this.statusCode !== 0);
     if (this.abort) this.abort(this.timedOut);
     else this.settle(this.timedOut);
@@ -480,6 +497,11 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
     // A Buffer goes with the head in one write; the response's 'close' settles (onClose).
     if (Buffer.isBuffer(response.body)) res.end(response.body);
     else {
+      if (response.idleTimeoutMs !== undefined && !this.ended) {
+        this.idle = true;
+        this.timeoutMs = response.idleTimeoutMs;
+        this.deadlines.retimed(this);
+      }
       if (isEventStream(response.headers)) res.flushHeaders();
       pipeTo(response.body, res);
     }
@@ -522,6 +544,11 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
     this.deadlines.delete(this);
     this.chunks = null;
     if (this.body !== null) {
+      // A held stream ended for its silence: the agent's stream ends as the upstream's would have.
+      if (this.idleEnded && !this.gone) {
+        if (!this.body.destroyed) this.body.push(null);
+        return;
+      }
       // The hook has the stream: the failure reaches it (and the agent) through the stream.
       // When the agent left, nobody reads it any more: it just ends (no 'error' nobody listens to).
       if (!this.body.destroyed) this.body.destroy(this.gone ? undefined : err);

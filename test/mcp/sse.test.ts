@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { formatSseEvent, isMessageEvent, type SseEvent } from '../../src/mcp/sse.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createSseRewriter, formatSseEvent, isMessageEvent, KEEP_ALIVE, type SseEvent } from '../../src/mcp/sse.js';
 import { rewriteSse } from '../support/sse.js';
 
 async function collect(
@@ -74,5 +74,78 @@ describe('the SSE rewriter', () => {
 
   it('refuses an event larger than the bound', async () => {
     await expect(collect(['data: ' + 'x'.repeat(100)], () => null, 50)).rejects.toThrow(/larger than 50/);
+  });
+});
+
+describe('keep-alive comments on a quiet stream', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A rewriter with keep-alives every 1 s, its output as [fake ms, text], read as the agent's socket would. */
+  function quietStream(options: { read?: boolean } = {}) {
+    vi.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    const stage = createSseRewriter(() => null, 1 << 20, 1_000);
+    const out: Array<[number, string]> = [];
+    if (options.read !== false) stage.on('data', (text: string) => out.push([performance.now(), text]));
+    return { stage, out };
+  }
+
+  it('sends one after each second of silence, only between whole events, and none while events flow', async () => {
+    const { stage, out } = quietStream();
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(out).toEqual([
+      [1_000, KEEP_ALIVE],
+      [2_000, KEEP_ALIVE],
+    ]);
+    // Events every 600 ms (and half an event left waiting): quiet never lasts a second, so no comment.
+    out.length = 0;
+    for (let i = 0; i < 5; i++) {
+      stage.write(`data: ${i}\n\nda`);
+      await vi.advanceTimersByTimeAsync(300);
+      stage.write('ta: rest\n');
+      await vi.advanceTimersByTimeAsync(300);
+    }
+    expect(out.map(([, text]) => text)).toEqual(['data: 0\n\n', ...[1, 2, 3, 4].map((i) => `data: rest\ndata: ${i}\n\n`)]);
+    // Quiet again (the last event went out at 4.9 s), with an event half received: the comment goes between whole events.
+    out.length = 0;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(out).toEqual([[4_900 + 1_000, KEEP_ALIVE]]);
+    stage.write('\n');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(out.map(([, text]) => text).join('')).toBe(`${KEEP_ALIVE}data: rest\n\n`);
+    stage.destroy();
+  });
+
+  it('sends none to a reader that is behind, and stops when the stream ends or is destroyed', async () => {
+    const behind = quietStream({ read: false });
+    behind.stage.write('data: unread\n\n');
+    await vi.advanceTimersByTimeAsync(3_500);
+    // Only the event is queued: no comment piles up behind it.
+    expect(behind.stage.readableLength).toBe(1);
+    behind.stage.destroy();
+
+    const ended = quietStream();
+    ended.stage.end('data: last\n\n');
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(ended.out.map(([, text]) => text)).toEqual(['data: last\n\n']);
+    expect(vi.getTimerCount()).toBe(0);
+
+    const destroyed = quietStream();
+    destroyed.stage.destroy();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(destroyed.out).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('are off by default', async () => {
+    vi.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    const stage = createSseRewriter(() => null, 1 << 20);
+    const out: string[] = [];
+    stage.on('data', (text: string) => out.push(text));
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(out).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+    stage.destroy();
   });
 });
