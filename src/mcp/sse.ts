@@ -130,8 +130,9 @@ export function createSseParser(): SseParser {
  * order is kept. (An async generator behind Readable.from did the same with a
  * promise or two per event and per chunk at every stage.)
  *
- * With `keepAliveMs` (> 0), a stream that has sent the agent nothing for that
- * long sends a comment line (`: keep-alive`), which every SSE client ignores:
+ * With `keepAliveMs` (> 0), a stream never leaves the agent without a byte
+ * for that long: when quiet, it sends a comment line (`: keep-alive`; see
+ * KeepAlives for when exactly), which every SSE client ignores:
  * load balancers and proxies between the agent and Warden close connections
  * idle for a minute or so, and an agent that left is noticed when the write
  * fails. Output only ever ends at an event or line boundary (whole events
@@ -141,14 +142,14 @@ export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number, ke
   // Non-fatal UTF-8 decode that strips one leading BOM: the spec's "UTF-8 decode".
   const decoder = new TextDecoder('utf-8');
   const parser = createSseParser();
-  /** When the agent was last sent something (kept only with keep-alives on). */
-  let lastOut = keepAliveMs > 0 ? performance.now() : 0;
+  /** The stream's keep-alive schedule entry (null with keep-alives off): when the agent was last sent something. */
+  let keep: KeepAliveEntry | null = null;
   /** True once the upstream's stream ended (nothing may be pushed after its last events). */
   let ending = false;
 
   function out(stream: Transform, text: string): void {
     if (text.length === 0) return;
-    if (keepAliveMs > 0) lastOut = performance.now();
+    if (keep !== null) keep.lastOut = performance.now();
     stream.push(text);
   }
 
@@ -198,27 +199,78 @@ export function createSseRewriter(rewrite: SseRewrite, maxEventBytes: number, ke
     },
   });
   if (keepAliveMs <= 0) return stream;
-
-  // One timer per stream, re-armed when it fires (never per event): an event only stamps
-  // lastOut, and the timer, finding output since, waits out the rest of the quiet time.
-  let timer: NodeJS.Timeout;
-  const arm = (ms: number) => {
-    timer = setTimeout(check, ms);
-    timer.unref();
+  const entry: KeepAliveEntry = {
+    lastOut: performance.now(),
+    beat(now) {
+      if (ending || stream.destroyed) return;
+      // A reader that is behind (output still queued) needs no keep-alive.
+      if (stream.readableLength === 0) out(stream, KEEP_ALIVE);
+      entry.lastOut = now;
+    },
   };
-  const check = () => {
-    if (ending || stream.destroyed) return;
-    const quiet = performance.now() - lastOut;
-    if (quiet < keepAliveMs) return arm(keepAliveMs - quiet);
-    // A reader that is behind (output still queued) needs no keep-alive.
-    if (stream.readableLength === 0) out(stream, KEEP_ALIVE);
-    else lastOut = performance.now();
-    arm(keepAliveMs);
-  };
-  arm(keepAliveMs);
-  stream.once('close', () => clearTimeout(timer));
+  keep = entry;
+  const beats = keepAlivesEvery(keepAliveMs);
+  beats.add(entry);
+  stream.once('close', () => beats.delete(entry));
   return stream;
 }
 
 /** What a quiet stream sends the agent (one comment line: no event is dispatched). */
 export const KEEP_ALIVE = ': keep-alive\n';
+
+/** A stream under keep-alives: when it last sent the agent something, and how to send one. */
+interface KeepAliveEntry {
+  lastOut: number;
+  beat(now: number): void;
+}
+
+/**
+ * The keep-alives of one period, for every stream that has it: one interval
+ * (not a timer per stream), running while any such stream is open. Why: a
+ * timer per stream woke the event loop once per keep-alive, each a loop turn
+ * of its own; 8,000 quiet streams at 25 s are 320 a second. A tick every
+ * tenth of the period (at most a second) sends every stream quiet for at
+ * least the period minus a tick its comment in one turn. So the agent never
+ * waits longer than the period for a byte, nor gets comments more often than
+ * every nine tenths of it.
+ */
+class KeepAlives {
+  private readonly streams = new Set<KeepAliveEntry>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly tickMs: number;
+
+  constructor(private readonly everyMs: number) {
+    this.tickMs = Math.max(1, Math.min(1_000, Math.floor(everyMs / 10)));
+  }
+
+  add(entry: KeepAliveEntry): void {
+    this.streams.add(entry);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.tick(), this.tickMs);
+      this.timer.unref();
+    }
+  }
+
+  delete(entry: KeepAliveEntry): void {
+    this.streams.delete(entry);
+    if (this.streams.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const due = this.everyMs - this.tickMs;
+    for (const entry of this.streams) if (now - entry.lastOut >= due) entry.beat(now);
+  }
+}
+
+/** The keep-alive schedule of each period in use (a route's mcp.keepalive). */
+const keepAlives = new Map<number, KeepAlives>();
+
+function keepAlivesEvery(ms: number): KeepAlives {
+  let beats = keepAlives.get(ms);
+  if (!beats) keepAlives.set(ms, (beats = new KeepAlives(ms)));
+  return beats;
+}

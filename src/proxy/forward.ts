@@ -270,7 +270,9 @@ export function createProxy(options: ProxyOptions): Proxy {
  * response closed (sent or cut). The agent leaving aborts the upstream request.
  * Timeouts are Warden's Deadlines, as for Relay: the upstream's silence counts
  * from dispatch to the head and between body chunks, never while a head hook
- * holds it or the hook's stream is not being read.
+ * holds it or the hook's stream is not being read. A stream the hook marks as
+ * held (HookedResponse.idleTimeoutMs: an MCP GET stream) counts its silence
+ * against that bound instead, and reaching it ends the stream, not fails it.
  */
 class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   private abort: ((err?: Error) => void) | null = null;

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createSseRewriter, formatSseEvent, isMessageEvent, KEEP_ALIVE, type SseEvent } from '../../src/mcp/sse.js';
 import { rewriteSse } from '../support/sse.js';
 
@@ -78,28 +78,42 @@ describe('the SSE rewriter', () => {
 });
 
 describe('keep-alive comments on a quiet stream', () => {
-  afterEach(() => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] });
+  });
+  afterEach(async () => {
+    // The streams' 'close' (which takes them off the shared interval) comes on a later tick.
+    await new Promise((r) => setImmediate(r));
+    expect(vi.getTimerCount()).toBe(0);
     vi.useRealTimers();
   });
 
   /** A rewriter with keep-alives every 1 s, its output as [fake ms, text], read as the agent's socket would. */
   function quietStream(options: { read?: boolean } = {}) {
-    vi.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
     const stage = createSseRewriter(() => null, 1 << 20, 1_000);
     const out: Array<[number, string]> = [];
     if (options.read !== false) stage.on('data', (text: string) => out.push([performance.now(), text]));
     return { stage, out };
   }
 
-  it('sends one after each second of silence, only between whole events, and none while events flow', async () => {
+  /** The gaps (ms) between the stream's start, each output and `until`. */
+  const gaps = (out: Array<[number, string]>, from: number, until: number) => {
+    const times = [from, ...out.map(([t]) => t), until];
+    return times.slice(1).map((t, i) => t - times[i]);
+  };
+
+  it('never leaves the agent a second without a byte, nor sends one more often than every 0.9 s of quiet', async () => {
     const { stage, out } = quietStream();
-    await vi.advanceTimersByTimeAsync(2_500);
-    expect(out).toEqual([
-      [1_000, KEEP_ALIVE],
-      [2_000, KEEP_ALIVE],
-    ]);
-    // Events every 600 ms (and half an event left waiting): quiet never lasts a second, so no comment.
-    out.length = 0;
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(out.map(([, text]) => text)).toEqual(Array(5).fill(KEEP_ALIVE));
+    for (const gap of gaps(out, 0, 5_000)) expect(gap).toBeLessThanOrEqual(1_000);
+    for (const gap of gaps(out, 0, 5_000).slice(0, -1)) expect(gap).toBeGreaterThanOrEqual(900);
+    stage.destroy();
+  });
+
+  it('sends none while events flow, and only ever between whole events', async () => {
+    const { stage, out } = quietStream();
+    // Events every 600 ms (and half an event left waiting): quiet never lasts 0.9 s, so no comment.
     for (let i = 0; i < 5; i++) {
       stage.write(`data: ${i}\n\nda`);
       await vi.advanceTimersByTimeAsync(300);
@@ -107,14 +121,26 @@ describe('keep-alive comments on a quiet stream', () => {
       await vi.advanceTimersByTimeAsync(300);
     }
     expect(out.map(([, text]) => text)).toEqual(['data: 0\n\n', ...[1, 2, 3, 4].map((i) => `data: rest\ndata: ${i}\n\n`)]);
-    // Quiet again (the last event went out at 4.9 s), with an event half received: the comment goes between whole events.
+    // Quiet again (the last event went out at 2.4 s), with an event half received: the comment goes between whole events.
     out.length = 0;
     await vi.advanceTimersByTimeAsync(1_000);
-    expect(out).toEqual([[4_900 + 1_000, KEEP_ALIVE]]);
+    expect(out.map(([, text]) => text)).toEqual([KEEP_ALIVE]);
+    expect(out[0][0] - 2_400).toBeGreaterThanOrEqual(900);
+    expect(out[0][0] - 2_400).toBeLessThanOrEqual(1_000);
     stage.write('\n');
     await vi.advanceTimersByTimeAsync(0);
     expect(out.map(([, text]) => text).join('')).toBe(`${KEEP_ALIVE}data: rest\n\n`);
     stage.destroy();
+  });
+
+  it('keeps many streams on one timer', async () => {
+    const streams = Array.from({ length: 100 }, () => quietStream());
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    for (const { out } of streams) expect(out.map(([, text]) => text)).toEqual([KEEP_ALIVE]);
+    for (const { stage } of streams) stage.destroy();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('sends none to a reader that is behind, and stops when the stream ends or is destroyed', async () => {
@@ -139,7 +165,6 @@ describe('keep-alive comments on a quiet stream', () => {
   });
 
   it('are off by default', async () => {
-    vi.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
     const stage = createSseRewriter(() => null, 1 << 20);
     const out: string[] = [];
     stage.on('data', (text: string) => out.push(text));
