@@ -16,7 +16,12 @@
  *   - the agents leaving: how long until every upstream stream is closed and
  *     the gateway holds no agent connection (nothing leaks).
  *
- *   node bench/streams.mjs [--streams 1000,4000] [--rows R,W] [--hold 10] [--events 5] [--out DIR]
+ *   node bench/streams.mjs [--streams 1000,4000] [--rows R,W] [--hold 60] [--events 5] [--out DIR]
+ *
+ * Rows: R, W (Warden as shipped: quiet streams get a keep-alive comment every
+ * 25 s, mcp.keepalive), and the extra row W0 (Warden with `keepalive: 0s`:
+ * what the keep-alives cost). The default hold, 60 s, holds two keep-alives
+ * per stream.
  *
  * Each (row, N) gets a fresh gateway pinned to CPU 0, warmed up with 200
  * streams and three events first; the upstream (bench/servers/sse-upstream.mjs)
@@ -39,11 +44,17 @@ const BENCH = dirname(fileURLToPath(import.meta.url));
 /** The Node floor the gateway is read against (started as run.mjs starts it). */
 const R = VARIANTS.find((v) => v.id === 'R');
 const REPO = resolve(BENCH, '..');
+/** The rows: their names in the report, and for Warden the route's mcp.keepalive (undefined: the default). */
+const ROWS = {
+  R: { name: 'R' },
+  W: { name: 'Warden', warden: true },
+  W0: { name: 'Warden, keepalive 0s (extra)', warden: true, keepalive: '0s' },
+};
 
 const { opt, fail } = toolOptions(import.meta.url, 'streams', {
   streams: { type: 'string', default: '1000,4000' },
   rows: { type: 'string', default: 'R,W' },
-  hold: { type: 'string', default: '10' },
+  hold: { type: 'string', default: '60' },
   events: { type: 'string', default: '5' },
   warmup: { type: 'string', default: '200' },
   'sut-cpu': { type: 'string', default: '0' },
@@ -53,7 +64,7 @@ const { opt, fail } = toolOptions(import.meta.url, 'streams', {
 const levels = opt.streams.split(',').map(Number);
 if (levels.some((n) => !Number.isInteger(n) || n < 1)) fail('--streams is a list of positive integers, e.g. 1000,4000');
 const rowIds = opt.rows.split(',');
-for (const id of rowIds) if (id !== 'R' && id !== 'W') fail(`unknown row ${id} (R: the Node floor, W: Warden)`);
+for (const id of rowIds) if (!Object.hasOwn(ROWS, id)) fail(`unknown row ${id} (R: the Node floor, W: Warden as shipped, W0: Warden with keepalive: 0s)`);
 const hold = Number(opt.hold);
 const events = Number(opt.events);
 const warmupStreams = Number(opt.warmup);
@@ -183,7 +194,7 @@ async function broadcast(upstream, agents, count) {
 const started = performance.now();
 const results = [];
 try {
-  const cli = rowIds.includes('W') ? ensureBuilt(REPO, join(REPO, 'dist'), { log }) : null;
+  const cli = rowIds.some((id) => ROWS[id].warden) ? ensureBuilt(REPO, join(REPO, 'dist'), { log }) : null;
   const upstreamPort = await freePort();
   const upstreamProc = tracker.start('upstream', process.execPath, [join(BENCH, 'servers', 'sse-upstream.mjs'), String(upstreamPort)], {
     cpus: loadCpu,
@@ -199,14 +210,18 @@ try {
       const port = await freePort();
       let proc;
       let token = null;
-      if (id === 'W') {
+      if (ROWS[id].warden) {
         const file = join(WORK, 'warden', `streams-${port}.yaml`);
         // The G4 gateway: an MCP route with its tool rule; JWT sessions; memory store (held streams touch no store).
-        writeFileSync(file, wardenYaml({ port, upstreamPort, level: 1, mcp: true, vaultKey: newVaultKey() }));
+        writeFileSync(file, wardenYaml({ port, upstreamPort, level: 1, mcp: true, mcpKeepalive: ROWS[id].keepalive, vaultKey: newVaultKey() }));
         token = mintToken(cli, file, dataDir, 'mcp');
         // As shipped (default log level); node runs cli.js with the bin's flags, so the bin does not re-exec.
         const env = { ...wardenEnv({}, dataDir), WARDEN_NODE_FLAGS_APPLIED: 'off' };
-        proc = tracker.start('W', process.execPath, [...flags, cli, 'start', '-c', file], { cpus: sutCpu, env, logFile: join(WORK, 'logs', `W-${count}.log`) });
+        proc = tracker.start('W', process.execPath, [...flags, cli, 'start', '-c', file], {
+          cpus: sutCpu,
+          env,
+          logFile: join(WORK, 'logs', `${id}-${count}.log`),
+        });
         await waitForHttp(`http://127.0.0.1:${port}/.warden/healthz`, { proc });
       } else {
         proc = tracker.start('R', process.execPath, [...flags, ...proxyServerArgs(R, port, upstream)], {
@@ -216,7 +231,7 @@ try {
         await waitForHttp(`http://127.0.0.1:${port}/__streams`, { proc });
       }
       const origin = `http://127.0.0.1:${port}`;
-      const name = id === 'W' ? 'Warden' : 'R';
+      const name = ROWS[id].name;
 
       // Warm-up: the same paths (initialize, open, events, close) with fewer streams.
       if (warmupStreams > 0) {

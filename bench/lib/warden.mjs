@@ -129,6 +129,7 @@ export function wardenYaml({
   redisUrl,
   vaultKey,
   mcp = false,
+  mcpKeepalive,
   workers = 1,
   limits = false,
   assertion,
@@ -167,7 +168,7 @@ export function wardenYaml({
       tools:
         read_file:
           authorize: [{ user: "user:{user}", relation: can_read, object: "item:{args.id}" }]
-          credentials: { vault: bench }`
+          credentials: { vault: bench }${mcpKeepalive === undefined ? '' : `\n      keepalive: ${mcpKeepalive}`}`
     : `  - name: api
     match: { path: "/api/items/:id" }
     upstream: { url: "http://127.0.0.1:${upstreamPort}", strip_prefix: /api }
