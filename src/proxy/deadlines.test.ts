@@ -177,4 +177,24 @@ describe('Deadlines (tick-counted upstream deadlines)', () => {
       deadlines.stop();
     }
   });
+
+  it('a timeout changed while live (retimed) counts from the same wait: shorter fires sooner, longer later', () => {
+    const deadlines = new Deadlines(50);
+    const fired = new Map<string, number>();
+    const shorter = exchange(deadlines, 10_000, fired, 'shorter') as { timeoutMs: number } & Deadline;
+    const longer = exchange(deadlines, 200, fired, 'longer') as { timeoutMs: number } & Deadline;
+    vi.advanceTimersByTime(100);
+    shorter.timeoutMs = 300;
+    deadlines.retimed(shorter);
+    longer.timeoutMs = 1_000;
+    deadlines.retimed(longer);
+    vi.advanceTimersByTime(500);
+    expect(fired.get('shorter')).toBeGreaterThanOrEqual(300);
+    expect(fired.get('shorter')).toBeLessThanOrEqual(400);
+    expect(fired.has('longer')).toBe(false);
+    vi.advanceTimersByTime(600);
+    expect(fired.get('longer')).toBeGreaterThanOrEqual(1_000);
+    expect(fired.get('longer')).toBeLessThanOrEqual(1_100);
+    deadlines.stop();
+  });
 });

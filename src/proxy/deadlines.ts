@@ -39,7 +39,7 @@ export const NOT_WAITING = -1;
  * Why a due tick per slot (held MCP streams, bench/streams.mjs): a sweep that
  * read every exchange's armedAt touched one object per live exchange 20 times
  * a second, a cache miss each; 4,000 silent held streams cost 1.2 % of a core
- * doing nothing, three quarters of it in the sweep. Each slot now carries the
+ * doing nothing, two thirds of it in the sweep. Each slot now carries the
  * earliest tick its exchange could time out at (a lower bound: armedAt only
  * ever moves to the tick of the moment, so a wait that starts later ends
  * later), in one Float64Array the sweep runs through; an exchange is looked
