@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { canonicalize, type CanonicalTarget } from '../pipeline/canonical.js';
+import { holdBody, releaseBody } from '../http/continue.js';
 import { precheck } from '../http/prechecks.js';
 import { rawProblem, sendError } from '../http/problem.js';
 import { WardenError } from '../core/errors.js';
@@ -71,6 +72,48 @@ export function createAgentServer(options: AgentServerOptions): Server {
     return doneFn;
   };
 
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const gen = options.current();
+    if (!gen) {
+      sendError(res, new WardenError('store_unavailable', 'Warden is starting', { status: 503, headers: { 'Retry-After': '1' } }));
+      return;
+    }
+    gen.inflight++;
+    const done = doneOf(gen);
+    let target: CanonicalTarget;
+    try {
+      precheck(req);
+      target = canonicalize(req.url ?? '');
+    } catch (err) {
+      // Close the connection after an ambiguous message: the rest of the stream can't be trusted.
+      // A fresh request id: nothing in an ambiguous message (its X-Request-Id included) is echoed.
+      const requestId = randomUUID();
+      res.setHeader('connection', 'close');
+      const sent = sendError(res, err, { requestId });
+      options.onRefused?.({ requestId, status: sent.status, code: sent.code, reason: sent.reason, method: req.method, clientIp: clientIp(req) });
+      req.resume();
+      done();
+      return;
+    }
+    if (target.path.startsWith('/.warden/') || target.path.startsWith('/.well-known/') || target.path === '/.warden') {
+      // Hono sees exactly the canonical target, never the raw one.
+      req.url = target.query ? `${target.path}?${target.query}` : target.path;
+      // Warden's own endpoints read their bodies through Hono: a waiting client may send at once.
+      releaseBody(req);
+      honoFor(gen.app)(req, res).catch(options.onError).finally(done);
+      return;
+    }
+    // done() runs once the response has been sent (or cut) and audited, so
+    // the in-flight count needs no per-request listener.
+    try {
+      gen.pipeline.handle(req, res, target, clientIp(req), done);
+    } catch (err) {
+      options.onError(err);
+      if (!res.headersSent) sendError(res, err);
+      done();
+    }
+  };
+
   const server = createServer(
     {
       maxHeaderSize: options.headerBytes,
@@ -83,46 +126,22 @@ export function createAgentServer(options: AgentServerOptions): Server {
       joinDuplicateHeaders: false,
       requireHostHeader: true,
     },
-    (req: IncomingMessage, res: ServerResponse) => {
-      const gen = options.current();
-      if (!gen) {
-        sendError(res, new WardenError('store_unavailable', 'Warden is starting', { status: 503, headers: { 'Retry-After': '1' } }));
-        return;
-      }
-      gen.inflight++;
-      const done = doneOf(gen);
-      let target: CanonicalTarget;
-      try {
-        precheck(req);
-        target = canonicalize(req.url ?? '');
-      } catch (err) {
-        // Close the connection after an ambiguous message: the rest of the stream can't be trusted.
-        // A fresh request id: nothing in an ambiguous message (its X-Request-Id included) is echoed.
-        const requestId = randomUUID();
-        res.setHeader('connection', 'close');
-        const sent = sendError(res, err, { requestId });
-        options.onRefused?.({ requestId, status: sent.status, code: sent.code, reason: sent.reason, method: req.method, clientIp: clientIp(req) });
-        req.resume();
-        done();
-        return;
-      }
-      if (target.path.startsWith('/.warden/') || target.path.startsWith('/.well-known/') || target.path === '/.warden') {
-        // Hono sees exactly the canonical target, never the raw one.
-        req.url = target.query ? `${target.path}?${target.query}` : target.path;
-        honoFor(gen.app)(req, res).catch(options.onError).finally(done);
-        return;
-      }
-      // done() runs once the response has been sent (or cut) and audited, so
-      // the in-flight count needs no per-request listener.
-      try {
-        gen.pipeline.handle(req, res, target, clientIp(req), done);
-      } catch (err) {
-        options.onError(err);
-        if (!res.headersSent) sendError(res, err);
-        done();
-      }
-    },
+    onRequest,
   );
+  // Expect: 100-continue (HTTP/1.1): Continue is sent when the body is first read (http/continue.ts), not before the head's checks.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    holdBody(req, res);
+    onRequest(req, res);
+  });
+  // Any other expectation (HTTP/1.1) cannot be met: 417, in Warden's problem format, audited like every refusal.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const requestId = randomUUID();
+    const err = new WardenError('bad_request', 'the only expectation Warden meets is 100-continue', { status: 417, reason: 'expectation_unsupported' });
+    res.setHeader('connection', 'close');
+    const sent = sendError(res, err, { requestId });
+    options.onRefused?.({ requestId, status: sent.status, code: sent.code, reason: sent.reason, method: req.method, clientIp: clientIp(req) });
+    req.resume();
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;

@@ -3,6 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { WardenError } from '../core/errors.js';
 import { readBounded } from '../http/body.js';
+import { releaseBody } from '../http/continue.js';
 import { parseJsonBody } from '../http/strict-json.js';
 import type { RequestState } from './context.js';
 import type { Stage } from './stage.js';
@@ -18,6 +19,7 @@ export function createBodyStage(limit: number): Stage {
   function readBody(state: RequestState, req: IncomingMessage): Promise<void> {
     const cl = req.headers['content-length'];
     if (cl !== undefined && Number(cl) > limit) return Promise.reject(tooLarge());
+    releaseBody(req);
     // Past the limit reading stops; the error answer closes the connection.
     return readBounded(req, limit, tooLarge).then((body) => checkBody(state, body));
   }

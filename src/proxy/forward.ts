@@ -11,6 +11,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Pool, errors as undiciErrors } from './undici-pool.js';
 import { WardenError } from '../core/errors.js';
+import { releaseBody } from '../http/continue.js';
 import { Deadlines, NOT_WAITING, type Deadline } from './deadlines.js';
 import { downstreamHeaders, downstreamRawHeaders, hookedDownstream, parseHookedHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
 import type { TrustedProxies } from './trust.js';
@@ -217,6 +218,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       else if (hasBody(req)) {
         const cl = Number(req.headers['content-length']);
         if (Number.isFinite(cl) && cl > options.bodyLimit) throw new WardenError('payload_too_large', `request body exceeds ${options.bodyLimit} bytes`);
+        releaseBody(req);
         body = req.pipe(new BodyLimit(options.bodyLimit, options.digestBodies ? (state.streamedBody = createHash('sha256')) : undefined));
       }
       const upstream = upstreamFor(target.origin);

@@ -44,6 +44,8 @@ const TABLE: Array<[string, Fate]> = [
   // inbound credentials
   ['authorization', 'dropped'],
   ['cookie', 'dropped'],
+  // met by Warden itself (http/continue.ts)
+  ['expect', 'dropped'],
   // forwarding claims Warden recomputes
   ['host', 'replaced'],
   ['forwarded', 'dropped'],

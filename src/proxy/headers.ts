@@ -29,6 +29,8 @@ const DROP_UPSTREAM = new Set([
   'host',
   'authorization',
   'cookie',
+  // Warden meets `Expect: 100-continue` itself (http/continue.ts); undici cannot send one.
+  'expect',
   'forwarded',
   'x-forwarded-for',
   'x-forwarded-host',
@@ -84,6 +86,7 @@ export const RESERVED_UPSTREAM_HEADERS: readonly string[] = Object.freeze([
   ...HOP_BY_HOP,
   'host',
   'content-length',
+  'expect',
   'forwarded',
   'x-forwarded-for',
   'x-forwarded-host',
