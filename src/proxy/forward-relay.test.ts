@@ -27,6 +27,9 @@ let frontUrl: string;
 let proxy: Proxy;
 /** How the last response was written to the agent: body bytes passed to res.write, and to res.end. */
 let written: { writes: number; endChunks: number };
+/** res.write calls of the last response with an empty chunk, and how many 'drain' listeners were added to it. */
+let empties = 0;
+let drainListeners = 0;
 let settled: Promise<WardenError | undefined>;
 
 const state = (method = 'GET'): ForwardRequest => ({ id: 'req-1', method, upstreamHeaders: [] });
@@ -42,10 +45,15 @@ beforeAll(async () => {
   proxy = createProxy({ trusted: trustedProxies([]), bodyLimit: 1 << 20 });
   front = createServer((req, res) => {
     const seen = (written = { writes: 0, endChunks: 0 });
+    empties = drainListeners = 0;
+    res.on('newListener', (event: string) => {
+      if (event === 'drain') drainListeners++;
+    });
     const write = res.write.bind(res) as (chunk: Buffer) => boolean;
     const end = res.end.bind(res) as (chunk?: Buffer) => ServerResponse;
     res.write = ((chunk: Buffer) => {
       seen.writes++;
+      if (chunk.length === 0) empties++;
       return write(chunk);
     }) as typeof res.write;
     res.end = ((chunk?: Buffer) => {
@@ -212,5 +220,56 @@ describe('relay: the chunk that completes a declared body ends the response', ()
     const parts = text.split('HTTP/1.1 200').slice(1);
     expect(parts).toHaveLength(2);
     for (const part of parts) expect(Buffer.from(part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n\r\n') + 104), 'latin1').equals(body)).toBe(true);
+  });
+});
+
+describe('relay: a large body to an agent that reads slowly', () => {
+  it('arrives whole, with no empty writes and one drain listener however often the agent makes the upstream wait', async () => {
+    // 8 MB in 64 KB chunks: the agent's socket fills many times over.
+    const chunk = bytes(64 * 1024);
+    const count = 128;
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunk.length * count) });
+      let sent = 0;
+      const pump = () => {
+        while (sent < count) {
+          sent++;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    };
+    const got = await new Promise<{ length: number; same: boolean }>((resolve, reject) => {
+      const req = httpRequest(`${frontUrl}/x`, (res) => {
+        let length = 0;
+        let same = true;
+        let carry = 0;
+        res.on('data', (c: Buffer) => {
+          // Compare with the repeating chunk, wherever the reads split it.
+          for (let i = 0; i < c.length; i += 4096) {
+            const n = Math.min(4096, c.length - i);
+            const at = (carry + i) % chunk.length;
+            if (at + n <= chunk.length && !c.subarray(i, i + n).equals(chunk.subarray(at, at + n))) same = false;
+          }
+          carry = (carry + c.length) % chunk.length;
+          length += c.length;
+          // Read slowly: the relay must wait on this agent again and again.
+          res.pause();
+          setTimeout(() => res.resume(), 1);
+        });
+        res.on('end', () => resolve({ length, same }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(got).toEqual({ length: chunk.length * count, same: true });
+    // Each wait used to end with an empty chunk from undici written to the agent (an empty write(2)).
+    expect(written.writes).toBeGreaterThan(10);
+    expect(empties).toBe(0);
+    // One listener for the whole answer, not one per wait.
+    expect(drainListeners).toBe(1);
+    expect(await settled).toBeUndefined();
   });
 });

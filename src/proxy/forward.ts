@@ -620,6 +620,8 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
   armedAt: number;
   /** Set on the first backpressure only (most answers never wait on the agent). */
   private onDrain: (() => void) | null = null;
+  /** True while the upstream is paused for the agent's socket to drain. */
+  private waiting = false;
   /** Body bytes still to come when the upstream's head declared them (Content-Length), else -1. */
   private remaining = -1;
   /** True once the agent's response was ended with the body's last chunk (onData). */
@@ -718,6 +720,10 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
   }
 
   onData(chunk: Buffer): boolean {
+    // undici hands over an empty chunk each time the parser resumes after
+    // backpressure: written, it cost a corked write and an empty write(2) on
+    // the agent's socket per 64 KB of a large body.
+    if (chunk.length === 0) return true;
     if (this.remaining > 0 && (this.remaining -= chunk.length) === 0) {
       // The last byte the head declared: the chunk goes out with the end of the
       // response (one pass through Node's writer, no corked write and tick of
@@ -731,15 +737,20 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
       return true;
     }
     // Backpressure: pause the upstream parser until the agent's socket drains.
-    // Waiting for the agent is not the upstream's silence.
+    // Waiting for the agent is not the upstream's silence. One 'drain'
+    // listener for the whole answer: a large body waits on the agent every
+    // 64 KB or so, and a `once` per wait cost a wrapper and a listener change each time.
     this.armedAt = NOT_WAITING;
-    this.res.once(
-      'drain',
-      (this.onDrain ??= () => {
+    this.waiting = true;
+    if (this.onDrain === null) {
+      this.onDrain = () => {
+        if (!this.waiting) return;
+        this.waiting = false;
         this.armedAt = this.deadlines.tick;
         this.resume!();
-      }),
-    );
+      };
+      this.res.on('drain', this.onDrain);
+    }
     return false;
   }
 
