@@ -71,6 +71,9 @@ describe('decision record text', () => {
     same(state({ decision: 'error', status: 503 }), new WardenError('authz_unavailable', 'down'));
     same(state({ decision: 'pending', status: 202, approvalId: 'ap-1' }), new WardenError('approval_pending', 'held'));
     same(state({ approvalId: 'ap-2', query: 'a=1&b="2"' }));
+    expect(same(state({ cut: 'agent' })).cut).toBe('agent');
+    expect(same(state({ cut: 'upstream', status: 200 })).cut).toBe('upstream');
+    expect(same(state({ cut: 'agent', status: undefined })).status).toBe(0);
     same(state({ shadowMode: true, shadow: { outcome: 'would_filter', tools: ['delete_file', 'write_file'] } }));
     same(state({ shadowMode: true }));
     same(state({ principal: { agent: 'bot', user: null, actors: [], issuer: 'i', scopes: [], claims: {}, expiresAt: 0 } as never }));

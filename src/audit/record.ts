@@ -22,6 +22,8 @@ export interface DecisionRecord {
   code?: string;
   status: number;
   latency_ms: number;
+  /** The answer did not reach the agent whole: the agent left first (`agent`), or the upstream broke off mid-answer (`upstream`). */
+  cut?: 'agent' | 'upstream';
   agent?: string;
   user?: string | null;
   act?: readonly string[];
@@ -73,6 +75,7 @@ export function decisionRecord(state: RequestState, err: WardenError | undefined
     code: err?.code,
     status: state.status ?? 0,
     latency_ms: latencyMs,
+    cut: state.cut,
     agent: p?.agent,
     user: p ? p.user : undefined,
     act: p && p.actors.length ? p.actors : undefined,

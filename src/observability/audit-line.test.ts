@@ -79,7 +79,7 @@ const state = (over: Partial<RequestState> = {}): RequestState =>
 describe('audit line text', () => {
   it('has no field named like a secret, so it censors none by name (the scrub hook would censor such a field)', () => {
     for (const f of AUDIT_LINE_FIELDS) expect(SECRET_FIELD_NAMES, f).not.toContain(f);
-    expect(Object.keys(auditFields(state({ reason: 'r', approvalId: 'a', mcp: { method: 'tools/call', tool: 't' } }), undefined, 1))).toEqual([
+    expect(Object.keys(auditFields(state({ reason: 'r', cut: 'agent', approvalId: 'a', mcp: { method: 'tools/call', tool: 't' } }), undefined, 1))).toEqual([
       ...AUDIT_LINE_FIELDS,
     ]);
   });
@@ -91,6 +91,19 @@ describe('audit line text', () => {
     expect(Object.keys(asText)).toEqual(Object.keys(viaPino));
     expect(asText).toMatchObject({ level: 'info', service: 'warden', worker: 2, audit: true, error: 'connect ECONNREFUSED 127.0.0.1:1', msg: 'request' });
     expect(text.startsWith('{"level":"info","time":"')).toBe(true);
+  });
+
+  it('says when the answer was cut, and by whom, after the status', () => {
+    for (const cut of ['agent', 'upstream'] as const) {
+      const { viaPino, asText, text } = bothLines(state({ status: 200, cut }), undefined, 4);
+      expect(asText).toEqual(viaPino);
+      expect(Object.keys(asText)).toEqual(Object.keys(viaPino));
+      expect(text).toContain(`"status":200,"cut":"${cut}"`);
+    }
+    // An agent that left before any answer: no status, still the cut.
+    const early = bothLines(state({ status: undefined, cut: 'agent' }), undefined, 4);
+    expect(early.asText).toEqual(early.viaPino);
+    expect(early.asText).not.toHaveProperty('status');
   });
 
   it('leaves out what is absent, as pino does (no principal, no user, no checks, no decision)', () => {

@@ -26,6 +26,7 @@ export const AUDIT_LINE_FIELDS = [
   'decision',
   'reason',
   'status',
+  'cut',
   'approval_id',
   'checks',
   'latency_ms',
@@ -51,6 +52,7 @@ export function auditFields(state: RequestState, err: WardenError | undefined, l
     decision: state.decision,
     reason: state.reason,
     status: state.status,
+    cut: state.cut,
     approval_id: state.approvalId,
     checks: state.checks.length ? state.checks.map((c) => `${c.user} ${c.relation} ${c.object}=${c.allowed}`) : undefined,
     latency_ms: latencyMs,
@@ -173,6 +175,8 @@ export function createAuditLineSerializer(tail = ''): AuditLineSerializer {
       rest = flatText('"' + who + (tool === undefined ? '' : `,"tool":${text(tool)}`) + ds);
     }
     s += rest;
+    // Rare (the agent left, or the upstream broke off mid-answer): the status alone would read like a success.
+    if (state.cut !== undefined) s += state.cut === 'agent' ? ',"cut":"agent"' : ',"cut":"upstream"';
     if (state.approvalId !== undefined) s += `,"approval_id":${text(state.approvalId)}`;
     const checks = state.checks;
     if (checks.length) {

@@ -36,6 +36,13 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
     if (!l) shadowLabelMap.set(k, (l = Object.freeze({ route, outcome })));
     return l;
   };
+  const cutLabelMap = new Map<string, Readonly<Record<string, string>>>();
+  const cutLabels = (route: string, by: string) => {
+    const k = `${route}\0${by}`;
+    let l = cutLabelMap.get(k);
+    if (!l) cutLabelMap.set(k, (l = Object.freeze({ route, by })));
+    return l;
+  };
   // Per route: every series bound once (observing is a bucket search and three
   // additions, counting one addition; no label key per request). Most requests
   // of a route repeat the last decision and status: that pair is checked before
@@ -98,6 +105,7 @@ export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metr
       if (state.shadowMode) {
         metrics.inc('warden_shadow_decisions_total', shadowLabels(routeName, state.shadow?.outcome ?? 'allow'));
       }
+      if (state.cut !== undefined) metrics.inc('warden_responses_cut_total', cutLabels(routeName, state.cut));
     }
     decisions?.record(state, err, latencyMs);
     ring?.record(state, err);

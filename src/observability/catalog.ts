@@ -8,6 +8,9 @@ import type { MetricInfo } from './metrics.js';
 
 export const METRICS: Record<string, MetricInfo> = {
   warden_requests_total: { help: 'Requests by route, decision and status' },
+  warden_responses_cut_total: {
+    help: 'Answers that did not reach the agent whole, by route and by whom: agent (it closed the connection first) | upstream (it broke off or went silent mid-answer)',
+  },
   warden_request_duration_seconds: { help: 'Time from request to response headers (or error), seconds' },
   warden_upstream_duration_seconds: {
     help: 'Time from dispatching a request to its upstream until the upstream answered with a status line (or failed), seconds, by route',

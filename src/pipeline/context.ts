@@ -150,6 +150,8 @@ export interface RequestState {
   decision?: 'allow' | 'deny' | 'pending' | 'error';
   reason?: string;
   status?: number;
+  /** Set by the proxy when the answer did not reach the agent whole: the agent left, or the upstream broke off mid-answer (proxy/forward.ts Cut). */
+  cut?: 'agent' | 'upstream';
   /** performance.now() when the request was handed to the proxy (upstream latency metric). */
   upstreamStartedAt?: number;
   /** performance.now() when the upstream's final status line arrived (set by the proxy). */

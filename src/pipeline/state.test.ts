@@ -47,6 +47,7 @@ const EVERY_FIELD: { [K in keyof Required<RequestState>]: true } = {
   decision: true,
   reason: true,
   status: true,
+  cut: true,
   upstreamStartedAt: true,
   upstreamHeadersAt: true,
 };

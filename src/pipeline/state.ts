@@ -74,6 +74,7 @@ export function newState(init: NewStateInit): RequestState {
     decision: undefined,
     reason: undefined,
     status: undefined,
+    cut: undefined,
     upstreamStartedAt: undefined,
     upstreamHeadersAt: undefined,
   };

@@ -28,6 +28,8 @@ let front: Server;
 let frontUrl: string;
 let proxy: Proxy;
 let makeState: () => ForwardRequest;
+/** The state of the last forwarded request (the proxy sets `cut` on it). */
+let lastState: ForwardRequest;
 let settled: Promise<WardenError | undefined>;
 /** The route's upstream timeout (tests of the deadlines shorten it). */
 let timeoutMs = 2_000;
@@ -65,7 +67,8 @@ beforeAll(async () => {
   upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   proxy = createProxy({ trusted: trustedProxies([]), bodyLimit: 1 << 20 });
   front = createServer((req, res) => {
-    settled = forwardOnce(proxy, makeState(), req, res, { origin: upstreamUrl, host: 'upstream', path: '/mcp', timeoutMs });
+    lastState = makeState();
+    settled = forwardOnce(proxy, lastState, req, res, { origin: upstreamUrl, host: 'upstream', path: '/mcp', timeoutMs });
   });
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
@@ -215,6 +218,28 @@ describe('hooked forwarding (dispatch handler)', () => {
     expect(seen!.body).toBeInstanceOf(Readable);
     expect(got.body.length).toBe(big.length);
     expect(got.headers['x-request-id']).toBe('req-1');
+    expect(lastState.cut).toBeUndefined();
+  });
+
+  it('marks a streamed answer the upstream breaks off as cut by the upstream', async () => {
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"one":1}\n\n');
+      setTimeout(() => res.socket?.destroy(), 30);
+    };
+    const outcome = await new Promise<string>((resolve) => {
+      const req = httpRequest(`${frontUrl}/mcp`, { method: 'POST' }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve('end'));
+        res.on('aborted', () => resolve('cut'));
+        res.on('error', () => resolve('cut'));
+      });
+      req.on('error', () => resolve('cut'));
+      req.end('{}');
+    });
+    expect(outcome).toBe('cut');
+    await settled;
+    expect(lastState.cut).toBe('upstream');
   });
 
   it.each([
@@ -241,6 +266,8 @@ describe('hooked forwarding (dispatch handler)', () => {
     expect(await upstreamCut).toBe(true);
     // Cut because the agent left, not by the 2 s body timeout.
     expect(Date.now() - left).toBeLessThan(1_000);
+    await settled;
+    expect(lastState.cut).toBe('agent');
   });
 
   it("reads the upstream's own fields in the head hooks, dropped ones included, on both header paths", async () => {

@@ -88,11 +88,22 @@ export interface ForwardRequest {
   readonly responseBuffer?: (statusCode: number, header: (name: string) => string | undefined) => ResponseBuffer | undefined;
   /** Status sent to the agent. */
   status?: number;
+  /** Set by the proxy when the answer did not reach the agent whole (see Cut). */
+  cut?: Cut;
   /** performance.now() when the upstream's final status line arrived (upstream latency metric). */
   upstreamHeadersAt?: number;
   /** Set by the proxy when `digestBodies` is on: the SHA-256 of the streamed body (decision log). */
   streamedBody?: Hash;
 }
+
+/**
+ * Why an answer did not reach the agent whole, once forwarding began:
+ * `agent`, it closed the connection first (before the answer or during it);
+ * `upstream`, the upstream failed, broke off or went silent after the answer
+ * had begun (so the agent saw a cut, not an error answer). The audit line says
+ * so: the status alone reads like a success.
+ */
+export type Cut = 'agent' | 'upstream';
 
 export interface ProxyOptions {
   trusted: TrustedProxies;
@@ -342,6 +353,7 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   private readonly onClose = () => {
     if (!this.res.writableFinished) {
       this.gone = true;
+      this.state.cut ??= 'agent';
       this.abort?.(new undiciErrors.RequestAbortedError());
       if (!this.ended && !this.delivered) return;
     }
@@ -359,6 +371,7 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   private fail(err: unknown): void {
     const res = this.res;
     if (res.headersSent) {
+      if (!this.gone) this.state.cut ??= 'upstream';
       if (!res.destroyed) res.destroy();
       return; // settled by onClose
     }
@@ -507,7 +520,7 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
         this.deadlines.retimed(this);
       }
       if (isEventStream(response.headers)) res.flushHeaders();
-      pipeTo(response.body, res);
+      pipeTo(response.body, res, this.state);
     }
   }
 
@@ -574,8 +587,9 @@ const NO_FIELDS: Record<string, string | string[]> = Object.freeze({}) as Record
  * response, the agent leaving stops the source. (stream.pipeline allocates an
  * AbortController per call, which showed in profiles of the MCP path.)
  */
-function pipeTo(src: Readable, dst: ServerResponse): void {
+function pipeTo(src: Readable, dst: ServerResponse, state: ForwardRequest): void {
   const onError = () => {
+    state.cut ??= 'upstream';
     if (!dst.destroyed) dst.destroy();
   };
   src.on('error', onError);
@@ -640,6 +654,7 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
       // an approval hold): its 'close' has passed, so nothing would ever settle
       // this exchange. Nothing is sent upstream (onConnect aborts) and it settles now.
       this.gone = true;
+      state.cut = 'agent';
       this.settle();
       return;
     }
@@ -647,6 +662,7 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
     res.on('close', () => {
       if (!res.writableFinished) {
         this.gone = true;
+        state.cut ??= 'agent';
         this.abort?.(new Error('the agent closed the connection'));
       }
       this.settle();
@@ -765,6 +781,7 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
     const res = this.res;
     // Once the response has started nothing more can be said: the agent sees a cut stream.
     if (res.headersSent || this.gone) {
+      if (!this.gone) this.state.cut ??= 'upstream';
       if (!res.destroyed) res.destroy();
       return;
     }
