@@ -31,11 +31,11 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { cpuTimeUs, createProcessTracker, freePort, peakRss, resetPeakRss, rssNow, sleep, toolOptions, waitForHttp } from './lib/system.mjs';
+import { benchWorkspace, cpuTimeUs, freePort, peakRss, resetPeakRss, rssNow, sleep, toolOptions, waitForHttp } from './lib/system.mjs';
 import { ensureBuilt, newVaultKey, wardenEnv, wardenYaml, writePolicies } from './lib/warden.mjs';
 import { VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs } from './lib/variants.mjs';
 import { median } from './lib/report.mjs';
@@ -95,21 +95,7 @@ if (cases.length === 0 && slowReaders === 0) fail('nothing to measure: give --do
 const sutCpu = opt['sut-cpu'];
 const loadCpu = opt['load-cpu'];
 const log = (line) => process.stderr.write(`[bodies ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-const WORK = join(BENCH, '.work', `bodies-${process.pid}`);
-mkdirSync(join(WORK, 'logs'), { recursive: true });
-const tracker = createProcessTracker();
-const cleanup = () => {
-  tracker.killAll();
-  rmSync(WORK, { recursive: true, force: true });
-};
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-])
-  process.on(signal, () => {
-    cleanup();
-    process.exit(code);
-  });
+const { work: WORK, tracker, cleanup } = benchWorkspace(BENCH, 'bodies');
 
 const CLIENT = join(BENCH, 'lib', 'body-client.mjs');
 

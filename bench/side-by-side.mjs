@@ -32,10 +32,10 @@
  * every slice (an MCP refusal is a 200).
  */
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuTimeUs, createProcessTracker, freePort, rssNow, toolOptions, waitForHttp, waitIdle } from './lib/system.mjs';
+import { benchWorkspace, cpuTimeUs, freePort, rssNow, toolOptions, waitForHttp, waitIdle } from './lib/system.mjs';
 import { startUpstream } from './lib/nginx.mjs';
 import { runWrk, warmUp, warmedUp, writeWrkScript } from './lib/load.mjs';
 import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, wardenEnv, writeBigPolicies, writePolicies } from './lib/warden.mjs';
@@ -99,17 +99,7 @@ const connections = Number(opt.connections);
 const loadCpu = opt['load-cpu'];
 const log = (line) => process.stderr.write(`[side-by-side ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
-const WORK = join(BENCH, '.work', `side-${process.pid}`);
-mkdirSync(join(WORK, 'logs'), { recursive: true });
-const tracker = createProcessTracker();
-const cleanup = () => {
-  tracker.killAll();
-  rmSync(WORK, { recursive: true, force: true });
-};
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
+const { work: WORK, tracker, cleanup } = benchWorkspace(BENCH, 'side');
 
 const started = performance.now();
 try {

@@ -30,11 +30,11 @@
  */
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { cpuTimeUs, createProcessTracker, freePort, rssNow, sleep, toolOptions, waitForHttp } from './lib/system.mjs';
+import { benchWorkspace, cpuTimeUs, freePort, rssNow, sleep, toolOptions, waitForHttp } from './lib/system.mjs';
 import { ensureBuilt, mintToken, newVaultKey, wardenEnv, wardenYaml, writePolicies } from './lib/warden.mjs';
 import { VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs } from './lib/variants.mjs';
 import { median } from './lib/report.mjs';
@@ -78,21 +78,7 @@ const sutCpu = opt['sut-cpu'];
 const loadCpu = opt['load-cpu'];
 const flags = WARDEN_NODE_FLAGS.split(/\s+/);
 const log = (line) => process.stderr.write(`[streams ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-const WORK = join(BENCH, '.work', `streams-${process.pid}`);
-mkdirSync(join(WORK, 'logs'), { recursive: true });
-const tracker = createProcessTracker();
-const cleanup = () => {
-  tracker.killAll();
-  rmSync(WORK, { recursive: true, force: true });
-};
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-])
-  process.on(signal, () => {
-    cleanup();
-    process.exit(code);
-  });
+const { work: WORK, tracker, cleanup } = benchWorkspace(BENCH, 'streams');
 
 const fdsOf = (pid) => readdirSync(`/proc/${pid}/fd`).length;
 /** `ss` lines of the established TCP connections matching `filter`. */

@@ -5,7 +5,8 @@
  */
 
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, existsSync, openSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -337,4 +338,28 @@ export function toolOptions(moduleUrl, name, options) {
     process.exit(0);
   }
   return { opt: values, fail };
+}
+
+/**
+ * A bench tool's work directory (`<bench>/.work/<name>-<pid>`, with `logs/`)
+ * and the tracker of the processes it starts. `cleanup()` stops them and
+ * removes the directory; SIGINT and SIGTERM run it and exit (130, 143).
+ */
+export function benchWorkspace(benchDir, name) {
+  const work = join(benchDir, '.work', `${name}-${process.pid}`);
+  mkdirSync(join(work, 'logs'), { recursive: true });
+  const tracker = createProcessTracker();
+  const cleanup = () => {
+    tracker.killAll();
+    rmSync(work, { recursive: true, force: true });
+  };
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ])
+    process.on(signal, () => {
+      cleanup();
+      process.exit(code);
+    });
+  return { work, tracker, cleanup };
 }
