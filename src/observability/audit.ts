@@ -24,25 +24,24 @@ interface RouteSeries {
   lastCounter: BoundCounter | undefined;
 }
 
+/** Labels `{ route, [name]: value }` for a counter of rare events, each pair made once and frozen. */
+function routeLabels(name: string): (route: string, value: string) => Readonly<Record<string, string>> {
+  const made = new Map<string, Readonly<Record<string, string>>>();
+  return (route, value) => {
+    const k = `${route}\0${value}`;
+    let l = made.get(k);
+    if (!l) made.set(k, (l = Object.freeze({ route, [name]: value })));
+    return l;
+  };
+}
+
 /** Record one finished request; `err` is the error it was answered with, if any. */
 export type Audit = (state: RequestState, err?: WardenError) => void;
 
 /** Build the audit step for one config generation; `ring` keeps each user's recent decisions for the console when the decision log cannot be read back. */
 export function createAudit({ logger, metrics }: { logger: Logger; metrics: Metrics }, decisions?: DecisionLog, ring?: Pick<ActivityRing, 'record'>): Audit {
-  const shadowLabelMap = new Map<string, Readonly<Record<string, string>>>();
-  const shadowLabels = (route: string, outcome: string) => {
-    const k = `${route}\0${outcome}`;
-    let l = shadowLabelMap.get(k);
-    if (!l) shadowLabelMap.set(k, (l = Object.freeze({ route, outcome })));
-    return l;
-  };
-  const cutLabelMap = new Map<string, Readonly<Record<string, string>>>();
-  const cutLabels = (route: string, by: string) => {
-    const k = `${route}\0${by}`;
-    let l = cutLabelMap.get(k);
-    if (!l) cutLabelMap.set(k, (l = Object.freeze({ route, by })));
-    return l;
-  };
+  const shadowLabels = routeLabels('outcome');
+  const cutLabels = routeLabels('by');
   // Per route: every series bound once (observing is a bucket search and three
   // additions, counting one addition; no label key per request). Most requests
   // of a route repeat the last decision and status: that pair is checked before

@@ -15,6 +15,7 @@ import { WardenError } from '../core/errors.js';
 import { createProxy, type ForwardRequest, type Proxy } from './forward.js';
 import { trustedProxies } from './trust.js';
 import { forwardOnce } from '../../test/support/forward.js';
+import { writeRepeated } from '../../test/support/upstream.js';
 
 type UpstreamHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -230,15 +231,7 @@ describe('relay: a large body to an agent that reads slowly', () => {
     const count = 128;
     upstreamHandler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunk.length * count) });
-      let sent = 0;
-      const pump = () => {
-        while (sent < count) {
-          sent++;
-          if (!res.write(chunk)) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      pump();
+      writeRepeated(res, chunk, count);
     };
     const got = await new Promise<{ length: number; same: boolean }>((resolve, reject) => {
       const req = httpRequest(`${frontUrl}/x`, (res) => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type IncomingMessage } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import { startWardenWithUpstream, closeAll, type WardenHandle } from '../support/gateway.js';
-import type { Upstream } from '../support/upstream.js';
+import { writeRepeated, type Upstream } from '../support/upstream.js';
 import { devPolicyYaml } from '../support/config.js';
 import { until } from '../support/eventually.js';
 
@@ -42,15 +42,7 @@ beforeAll(async () => {
       // 64 MB, written as fast as the agent reads.
       const count = 1024;
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunk.length * count) });
-      let sent = 0;
-      const pump = () => {
-        while (sent < count) {
-          sent++;
-          if (!res.write(chunk)) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      pump();
+      writeRepeated(res, chunk, count);
     } else if (req.url === '/breaks') {
       // Declares 1,000 bytes, sends 400, then the connection dies.
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });

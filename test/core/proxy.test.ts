@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type WardenHandle, startWarden, startWardenWithUpstream, closeAll } from '../support/gateway.js';
-import type { Upstream } from '../support/upstream.js';
+import { writeRepeated, type Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
 import { createHash } from 'node:crypto';
 import { get as httpGet } from 'node:http';
@@ -334,15 +334,7 @@ describe('upstream failures', () => {
     const chunks = 256; // 16 MiB, far more than socket buffers hold
     upstream.setHandler((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunk.length * chunks) });
-      let sent = 0;
-      const pump = () => {
-        while (sent < chunks) {
-          sent++;
-          if (!res.write(chunk)) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      pump();
+      writeRepeated(res, chunk, chunks);
     });
     const got = await new Promise<number>((resolve, reject) => {
       httpGet(`${warden.url}/public/big-slow`, (res) => {

@@ -77,3 +77,16 @@ export async function startUpstream(handler: UpstreamHandler = echo): Promise<Up
     },
   };
 }
+
+/** Write `chunk` `count` times to `res` as fast as its reader takes them (waiting on 'drain'), then end it. */
+export function writeRepeated(res: ServerResponse, chunk: Buffer, count: number): void {
+  let sent = 0;
+  const pump = () => {
+    while (sent < count) {
+      sent++;
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
+}
