@@ -10,7 +10,7 @@ import { request, type IncomingMessage } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import { startWardenWithUpstream, closeAll, type WardenHandle } from '../support/gateway.js';
 import { writeRepeated, type Upstream } from '../support/upstream.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, publicRouteYaml } from '../support/config.js';
 import { until } from '../support/eventually.js';
 
 const config = (up: string) => `
@@ -18,10 +18,7 @@ server:
   listen: 127.0.0.1:0
 ${devPolicyYaml('test/core/fixtures')}
 routes:
-  - name: public
-    match: { path: /public/** }
-    upstream: { url: "${up}", strip_prefix: /public }
-    public: true
+${publicRouteYaml(up)}
 `;
 
 let warden: WardenHandle;

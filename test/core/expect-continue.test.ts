@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { request, type IncomingMessage } from 'node:http';
 import { startWardenWithUpstream, closeAll, type WardenHandle } from '../support/gateway.js';
 import type { Upstream } from '../support/upstream.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, publicRouteYaml } from '../support/config.js';
 
 const config = (up: string) => `
 server:
@@ -19,10 +19,7 @@ server:
   limits: { body_bytes: 4MiB }
 ${devPolicyYaml('test/core/fixtures')}
 routes:
-  - name: public
-    match: { path: /public/** }
-    upstream: { url: "${up}", strip_prefix: /public }
-    public: true
+${publicRouteYaml(up)}
   # Authorized on the path: refused or allowed before the body is read; the body streams upstream.
   - name: by-path
     match: { path: /files/:doc, methods: [POST] }

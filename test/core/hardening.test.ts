@@ -11,7 +11,7 @@ import { REPO_ROOT, type WardenHandle, startWardenWithUpstream, closeAll } from 
 import type { Upstream } from '../support/upstream.js';
 import { rawRequest } from '../support/raw-http.js';
 import { parseWwwAuthenticate } from '../support/www-authenticate.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, publicRouteYaml } from '../support/config.js';
 
 let upstream: Upstream;
 let warden: WardenHandle;
@@ -24,10 +24,7 @@ server:
   limits: { body_bytes: 4096, request_timeout: 2s }
 ${devPolicyYaml('test/core/fixtures')}
 routes:
-  - name: public
-    match: { path: /public/** }
-    upstream: { url: "${up}", strip_prefix: /public }
-    public: true
+${publicRouteYaml(up)}
   - name: keyed
     match: { path: /keyed/** }
     upstream:

@@ -11,7 +11,7 @@ import { rawRequest } from '../support/raw-http.js';
 import { createHash } from 'node:crypto';
 import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, publicRouteYaml } from '../support/config.js';
 
 let upstream: Upstream;
 let warden: WardenHandle;
@@ -23,10 +23,7 @@ server:
   limits: { body_bytes: 1024, header_bytes: 4096, request_timeout: 1s }
 ${devPolicyYaml('test/core/fixtures')}
 routes:
-  - name: public
-    match: { path: /public/** }
-    upstream: { url: "${up}", strip_prefix: /public }
-    public: true
+${publicRouteYaml(up)}
   - name: docs
     match: { path: /api/docs/:doc, methods: [GET, PUT, POST, DELETE] }
     upstream: { url: "${up}/v1", strip_prefix: /api }

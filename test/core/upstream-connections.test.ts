@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { startWarden, startWardenWithUpstream, closeAll, type WardenHandle } from '../support/gateway.js';
 import type { Upstream } from '../support/upstream.js';
-import { devPolicyYaml } from '../support/config.js';
+import { devPolicyYaml, publicRouteYaml } from '../support/config.js';
 import { until } from '../support/eventually.js';
 
 const config = (extra: string) => (up: string) => `
@@ -20,10 +20,7 @@ server:
   limits: { request_timeout: 1s${extra} }
 ${devPolicyYaml('test/core/fixtures')}
 routes:
-  - name: public
-    match: { path: /public/** }
-    upstream: { url: "${up}", strip_prefix: /public }
-    public: true
+${publicRouteYaml(up)}
 `;
 
 let warden: WardenHandle | undefined;

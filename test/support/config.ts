@@ -59,6 +59,11 @@ export function upstreamRouteYaml(options: { name: string; object: string; prefi
   return routeHead(name, `"${prefix}/**"`, `"\${UPSTREAM_URL}", strip_prefix: ${prefix}`, object);
 }
 
+/** The route `public` on `/public/**` to `upstream` with the prefix stripped, no token needed (a list item under `routes:`). */
+export function publicRouteYaml(upstream: string): string {
+  return ['  - name: public', '    match: { path: /public/** }', `    upstream: { url: "${upstream}", strip_prefix: /public }`, '    public: true'].join('\n');
+}
+
 /**
  * `vault:` with one key (`${VAULT_KEY}`) and the OAuth provider `notes-cloud`
  * at `${OP_URL}` (`/authorize`, `/token`; scope notes.read), as the console's
