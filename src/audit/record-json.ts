@@ -77,7 +77,7 @@ export function createRecordSerializer(inputs?: readonly RouteInputs[]): RecordS
     if (state.reason !== undefined) s += `,"reason":${str(state.reason)}`;
     if (err?.code !== undefined) s += `,"code":${str(err.code)}`;
     s += `,"status":${state.status ?? 0},"latency_ms":${latencyMs}`;
-    if (state.cut !== undefined) s += state.cut === 'agent' ? ',"cut":"agent"' : ',"cut":"upstream"';
+    if (state.cut !== undefined) s += `,"cut":"${state.cut}"`;
     if (p) {
       let who = principals.get(p);
       if (who === undefined) principals.set(p, (who = principalJson(p)));

@@ -23,7 +23,7 @@ export interface DecisionRecord {
   status: number;
   latency_ms: number;
   /** The answer did not reach the agent whole: the agent left first (`agent`), or the upstream broke off mid-answer (`upstream`). */
-  cut?: 'agent' | 'upstream';
+  cut?: RequestState['cut'];
   agent?: string;
   user?: string | null;
   act?: readonly string[];

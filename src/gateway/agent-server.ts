@@ -72,6 +72,18 @@ export function createAgentServer(options: AgentServerOptions): Server {
     return doneFn;
   };
 
+  /**
+   * Refuse a request before the pipeline, and close its connection (the rest of the stream can't be trusted):
+   * a fresh request id (nothing in the message, its X-Request-Id included, is echoed), an audit line, a metric.
+   */
+  const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    const requestId = randomUUID();
+    res.setHeader('connection', 'close');
+    const sent = sendError(res, err, { requestId });
+    options.onRefused?.({ requestId, status: sent.status, code: sent.code, reason: sent.reason, method: req.method, clientIp: clientIp(req) });
+    req.resume();
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const gen = options.current();
     if (!gen) {
@@ -85,13 +97,7 @@ export function createAgentServer(options: AgentServerOptions): Server {
       precheck(req);
       target = canonicalize(req.url ?? '');
     } catch (err) {
-      // Close the connection after an ambiguous message: the rest of the stream can't be trusted.
-      // A fresh request id: nothing in an ambiguous message (its X-Request-Id included) is echoed.
-      const requestId = randomUUID();
-      res.setHeader('connection', 'close');
-      const sent = sendError(res, err, { requestId });
-      options.onRefused?.({ requestId, status: sent.status, code: sent.code, reason: sent.reason, method: req.method, clientIp: clientIp(req) });
-      req.resume();
+      refuse(req, res, err);
       done();
       return;
     }
@@ -134,14 +140,9 @@ export function createAgentServer(options: AgentServerOptions): Server {
     onRequest(req, res);
   });
   // Any other expectation (HTTP/1.1) cannot be met: 417, in Warden's problem format, audited like every refusal.
-  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    const requestId = randomUUID();
-    const err = new WardenError('bad_request', 'the only expectation Warden meets is 100-continue', { status: 417, reason: 'expectation_unsupported' });
-    res.setHeader('connection', 'close');
-    const sent = sendError(res, err, { requestId });
-    options.onRefused?.({ requestId, status: sent.status, code: sent.code, reason: sent.reason, method: req.method, clientIp: clientIp(req) });
-    req.resume();
-  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
+    refuse(req, res, new WardenError('bad_request', 'the only expectation Warden meets is 100-continue', { status: 417, reason: 'expectation_unsupported' })),
+  );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;

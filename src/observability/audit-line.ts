@@ -176,7 +176,7 @@ export function createAuditLineSerializer(tail = ''): AuditLineSerializer {
     }
     s += rest;
     // Rare (the agent left, or the upstream broke off mid-answer): the status alone would read like a success.
-    if (state.cut !== undefined) s += state.cut === 'agent' ? ',"cut":"agent"' : ',"cut":"upstream"';
+    if (state.cut !== undefined) s += `,"cut":"${state.cut}"`;
     if (state.approvalId !== undefined) s += `,"approval_id":${text(state.approvalId)}`;
     const checks = state.checks;
     if (checks.length) {

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../core/principal.js';
 import type { ApprovalRuleConfig, AuthorizeConfig, CredentialsConfig, RouteConfig } from '../config/schema.js';
-import type { HookedResponse, ResponseBuffer, UpstreamResponse } from '../proxy/forward.js';
+import type { Cut, HookedResponse, ResponseBuffer, UpstreamResponse } from '../proxy/forward.js';
 
 /** One authorization check as evaluated (for audit, explain and problem details). */
 export interface CheckTrace {
@@ -151,7 +151,7 @@ export interface RequestState {
   reason?: string;
   status?: number;
   /** Set by the proxy when the answer did not reach the agent whole: the agent left, or the upstream broke off mid-answer (proxy/forward.ts Cut). */
-  cut?: 'agent' | 'upstream';
+  cut?: Cut;
   /** performance.now() when the request was handed to the proxy (upstream latency metric). */
   upstreamStartedAt?: number;
   /** performance.now() when the upstream's final status line arrived (set by the proxy). */
