@@ -89,6 +89,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   });
 
+  // Exiting runs the trackers' 'exit' hook, which stops the Warden under measurement.
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
+
   const cli = join(resolve(opt.dist), 'src', 'cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: npm run build first`);
   const dir = join(BENCH, '.work', 'embedded-load');

@@ -194,10 +194,15 @@ if (cfg.profile) mkdirSync(PROFILES, { recursive: true });
 const DATA_DIR = join(WORK, 'data');
 const DATA_DIR_PRE = join(WORK, 'data-pre');
 const tracker = createProcessTracker();
-process.on('SIGINT', () => {
-  tracker.killAll();
-  process.exit(130);
-});
+// Ctrl-C, or a SIGTERM from a supervisor or `kill`: stop every process the run started.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+])
+  process.on(signal, () => {
+    tracker.killAll();
+    process.exit(code);
+  });
 
 const { proc: upstream, port: upstreamPort, origin: upstreamOrigin } = await startUpstream(tracker, WORK, cfg.loadCpu);
 log(`upstream nginx on ${upstreamOrigin} (CPU ${cfg.loadCpu})`);
