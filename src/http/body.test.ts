@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
-import { readBounded } from './body.js';
+import { readBounded, readWhole } from './body.js';
 
 const tooLarge = () => new Error('too large');
 
@@ -45,5 +45,30 @@ describe('readBounded after the end', () => {
     s.destroy();
     await new Promise((r) => setImmediate(r));
     expect((await got).toString()).toBe('abc');
+  });
+});
+
+describe('readWhole', () => {
+  it('resolves with what its function makes of the body', async () => {
+    const s = new PassThrough();
+    const got = readWhole(s, 100, tooLarge, (body) => body.toString().toUpperCase());
+    s.end('abc');
+    expect(await got).toBe('ABC');
+  });
+
+  it('rejects with what its function throws (a refused body), and is not called past the limit', async () => {
+    const s = new PassThrough();
+    const refused = readWhole(s, 100, tooLarge, () => {
+      throw new Error('not strict JSON');
+    });
+    s.end('{"a":1,"a":2}');
+    await expect(refused).rejects.toThrow('not strict JSON');
+
+    const big = new PassThrough();
+    let called = false;
+    const over = readWhole(big, 2, tooLarge, () => (called = true));
+    big.end('abc');
+    await expect(over).rejects.toThrow('too large');
+    expect(called).toBe(false);
   });
 });

@@ -15,6 +15,16 @@ import type { Readable } from 'node:stream';
  * the rest of a small read): a later 'error' or 'close' then changes nothing.
  */
 export function readBounded(stream: Readable, max: number, tooLarge: () => Error): Promise<Buffer> {
+  return readWhole(stream, max, tooLarge, asIs);
+}
+
+const asIs = (body: Buffer): Buffer => body;
+
+/**
+ * readBounded, then `use` on the body, in the same promise (no second one for
+ * a `.then`): it resolves with what `use` returns and rejects with what it throws.
+ */
+export function readWhole<T>(stream: Readable, max: number, tooLarge: () => Error, use: (body: Buffer) => T): Promise<T> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -38,7 +48,11 @@ export function readBounded(stream: Readable, max: number, tooLarge: () => Error
     };
     const onEnd = () => {
       ended = true;
-      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      try {
+        resolve(use(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
+      } catch (err) {
+        reject(err as Error);
+      }
     };
     const onError = (err: Error) => {
       if (ended) return;

@@ -2,7 +2,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import { WardenError } from '../core/errors.js';
-import { readBounded } from '../http/body.js';
+import { readWhole } from '../http/body.js';
 import { releaseBody } from '../http/continue.js';
 import { parseJsonBody } from '../http/strict-json.js';
 import type { RequestState } from './context.js';
@@ -15,13 +15,13 @@ const NO_BODY = Buffer.alloc(0);
 export function createBodyStage(limit: number): Stage {
   const tooLarge = () => new WardenError('payload_too_large', `request body exceeds ${limit} bytes`);
 
-  /** Read the body (one promise: readBounded's, no async function around it), then check it. */
+  /** Read the body and check it, in one promise (no async function around it). */
   function readBody(state: RequestState, req: IncomingMessage): Promise<void> {
     const cl = req.headers['content-length'];
     if (cl !== undefined && Number(cl) > limit) return Promise.reject(tooLarge());
     releaseBody(req);
     // Past the limit reading stops; the error answer closes the connection.
-    return readBounded(req, limit, tooLarge).then((body) => checkBody(state, body));
+    return readWhole(req, limit, tooLarge, (body) => checkBody(state, body));
   }
 
   function checkBody(state: RequestState, body: Buffer): void {

@@ -64,11 +64,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const traceparent = createTraceparent();
   const tracing = deps.tracing;
 
-  /** Everything before forwarding: the route, then its stages. */
-  function evaluate(state: RequestState, req?: IncomingMessage, res?: ServerResponse, trace?: RequestTrace): CompiledRoute | Promise<CompiledRoute> {
-    const route = matchRoute(table, state);
-    const pending = trace?.recording ? runTracedStages(plans[route.index], 0, state, trace, req, res) : runStages(plans[route.index], 0, state, req, res);
-    return pending ? pending.then(() => route) : route;
+  /** The route's stages: undefined when every one finished synchronously, else the promise of the rest. */
+  function runPlan(route: CompiledRoute, state: RequestState, req?: IncomingMessage, res?: ServerResponse, trace?: RequestTrace): Promise<void> | void {
+    return trace?.recording ? runTracedStages(plans[route.index], 0, state, trace, req, res) : runStages(plans[route.index], 0, state, req, res);
   }
 
   /**
@@ -85,17 +83,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       private readonly trace: RequestTrace | undefined,
     ) {}
 
+    /** Everything before forwarding: the route, then its stages (forwarding follows the last one, with no promise of its own). */
     start(): void {
-      let route: CompiledRoute | Promise<CompiledRoute>;
+      let route: CompiledRoute;
+      let pending: Promise<void> | void;
       try {
-        route = evaluate(this.state, this.req, this.res, this.trace);
+        route = matchRoute(table, this.state);
+        pending = runPlan(route, this.state, this.req, this.res, this.trace);
       } catch (thrown) {
         this.fail(thrown);
         return;
       }
-      if (route instanceof Promise) {
-        route.then(
-          (r) => this.forward(r),
+      if (pending) {
+        pending.then(
+          () => this.forward(route),
           (thrown: unknown) => this.fail(thrown),
         );
       } else this.forward(route);
@@ -185,7 +186,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   return {
     newState,
     async evaluate(state, req) {
-      await evaluate(state, req);
+      await runPlan(matchRoute(table, state), state, req);
     },
     handle(req, res, target, clientIp, done) {
       const state = newState({ method: req.method ?? 'GET', target, headers: req.headers, clientIp });
