@@ -60,6 +60,13 @@ describe('405 Method Not Allowed', () => {
     expect(((await r.json()) as { code: string }).code).toBe('method_not_allowed');
   });
 
+  it('HEAD is a method of its own: a route that lists GET does not take it (docs/routes.md)', async () => {
+    const token = await warden.token('demo-agent', 'alice');
+    const r = await fetch(`${warden.url}/docs/1`, { method: 'HEAD', headers: { authorization: `Bearer ${token}` } });
+    expect(r.status).toBe(405);
+    expect(r.headers.get('allow')).toBe('GET, PATCH, PUT');
+  });
+
   it('on an MCP route names POST, GET and DELETE', async () => {
     const token = await warden.mcpToken('/mcp', 'demo-agent', 'alice');
     const r = await fetch(`${warden.url}/mcp`, { method: 'PUT', headers: { authorization: `Bearer ${token}` } });
