@@ -75,6 +75,30 @@ describe('405 Method Not Allowed', () => {
   });
 });
 
+describe('protocol upgrades', () => {
+  it('a WebSocket upgrade is not tunnelled: checked and forwarded as the plain GET it also is, without Upgrade (docs/http.md)', async () => {
+    const token = await warden.token('demo-agent', 'alice');
+    const host = new URL(warden.url).host;
+    const r = await rawRequest(
+      warden.url,
+      `GET /docs/ws HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    expect(r.status).toBe(200);
+    const seen = upstream.requests.find((q) => q.url === '/docs/ws');
+    expect(seen?.method).toBe('GET');
+    expect(seen?.headers.upgrade).toBeUndefined();
+    expect(String(seen?.headers.connection ?? '')).not.toMatch(/upgrade/i);
+    expect(seen?.headers.authorization).toBeUndefined();
+
+    // Without a token the upgrade changes nothing either: 401, nothing forwarded.
+    const before = upstream.requests.length;
+    const anon = await rawRequest(warden.url, `GET /docs/ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    expect(anon.status).toBe(401);
+    expect(upstream.requests.length).toBe(before);
+  });
+});
+
 describe('endpoints of a feature that is not configured', () => {
   it('/.warden/connections without a vault is 404 not_found, never 500', async () => {
     const token = await warden.token('demo-agent', 'alice');
