@@ -18,6 +18,7 @@
  *   node bench/run.mjs --variants G0,G3 --profile       # + CPU profiles of Warden and the Node rows (bench/profiles/)
  *   node bench/run.mjs --variants R,G0q,G3q,G4q --baseline bcc2b87 --rounds 1 --duration 5
  *   node bench/run.mjs --variants D,R,G3 --rounds 1 --trace-gc --latency-samples   # tail analysis
+ *   node bench/run.mjs --stop-unsteady                  # a full run that ends after a round the host check already fails
  */
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -58,7 +59,7 @@ import {
 import { DEFAULT_VARIANTS, HEADLINE_VARIANTS, QUICK_VARIANTS, VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs, requestFor } from './lib/variants.mjs';
 
 const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
-import { beforeRedesign, hostCheck, markdown, ratios, summarize, targets } from './lib/report.mjs';
+import { beforeRedesign, hostCheck, markdown, ratios, roundOutOfOrder, summarize, targets } from './lib/report.mjs';
 import { CALIBRATION_RATE, describeRate, latencyRate, parseTraceGc, UTILISATION, utilisationAt } from './lib/latency-rate.mjs';
 import { BASELINE_REF, BASELINE_ROWS, baselineRatios, buildBaseline, preId } from './lib/baseline.mjs';
 
@@ -92,6 +93,8 @@ const { opt } = toolOptions(import.meta.url, 'bench', {
   dist: { type: 'string' },
   profile: { type: 'boolean', default: false },
   'no-micro': { type: 'boolean', default: false },
+  // Stop after a round in which a heavier row outran its lighter pair (the host check cannot pass any more).
+  'stop-unsteady': { type: 'boolean', default: false },
   'sut-cpu': { type: 'string', default: '0' },
   'load-cpu': { type: 'string', default: '1' },
   out: { type: 'string' },
@@ -621,6 +624,8 @@ const logFailure = (round, v, err) => {
   samples.get(v.id).push({ round, error: err.message.slice(0, 500) });
   log(`round ${round} ${v.id}: FAILED ${err.message.slice(0, 300)}`);
 };
+/** The round after which --stop-unsteady ended the run, else null. */
+let stoppedAfterRound = null;
 for (let round = 1; round <= cfg.rounds; round++) {
   const order = round % 2 === 1 ? selected : [...selected].reverse();
   for (const v of order) {
@@ -637,6 +642,18 @@ for (let round = 1; round <= cfg.rounds; round++) {
     }
     await sleep(200);
   }
+  // A pair out of order in this round fails the run's host check whatever the other rounds measure: say so now.
+  const thisRound = Object.fromEntries(selected.map((v) => [v.id, samples.get(v.id).find((x) => x.round === round && !x.error)?.wrk.rps]));
+  const unsteady = roundOutOfOrder(thisRound);
+  if (unsteady.length > 0) {
+    const pairs = unsteady.map((p) => `${p.heavier} ${p.value.toFixed(2)}× ${p.lighter}`).join(', ');
+    log(`host check: round ${round} has ${pairs} (rows that do more work measured faster); this run's host check will fail`);
+    if (opt['stop-unsteady'] && round < cfg.rounds) {
+      stoppedAfterRound = round;
+      log(`--stop-unsteady: no more rounds and no latency run; the report covers round${round > 1 ? 's 1–' : ' '}${round}`);
+      break;
+    }
+  }
 }
 
 // The fixed latency rate: what the slowest headline row (G0–G4) sustained, with 20 % headroom; without
@@ -649,7 +666,7 @@ const medianRps = (id) => {
     .sort((a, b) => a - b);
   return list.length ? list[Math.floor(list.length / 2)] : null;
 };
-if (!rate && cfg.latencyDuration > 0) {
+if (!rate && cfg.latencyDuration > 0 && stoppedAfterRound === null) {
   const calibrations = [...calibrating].map((id) => samples.get(id).find((x) => x.calibration)?.calibration).filter(Boolean);
   rateRule = latencyRate(calibrations);
   if (rateRule) {
@@ -658,7 +675,7 @@ if (!rate && cfg.latencyDuration > 0) {
     log(`fixed latency rate ${rate} req/s: ${rateFrom}`);
   }
 }
-if (!rate && cfg.latencyDuration > 0) {
+if (!rate && cfg.latencyDuration > 0 && stoppedAfterRound === null) {
   // No calibration succeeded: the older rule (closed-loop throughput with 20 % off), marked as such.
   const pool = selected.filter((v) => HEADLINE_VARIANTS.includes(v.id) && medianRps(v.id));
   const candidates = pool.length ? pool : selected.filter((v) => v.kind === 'warden' && v.pinned !== false && medianRps(v.id));
@@ -669,7 +686,7 @@ if (!rate && cfg.latencyDuration > 0) {
     log(`fixed latency rate ${rate} req/s = ${rateFrom}`);
   } else log('no Warden row measured: no latency run (give --rate)');
 }
-if (rate > 0 && cfg.latencyDuration > 0) {
+if (rate > 0 && cfg.latencyDuration > 0 && stoppedAfterRound === null) {
   for (const v of selected) {
     const last = samples
       .get(v.id)
@@ -732,6 +749,7 @@ const result = {
     nginx: ver('nginx', ['-v'], /nginx\/[\d.]+/),
     wrk: ver('wrk', ['--version'], /wrk [^\s]+/),
     rounds: cfg.rounds,
+    stopped_after_round: stoppedAfterRound,
     duration_s: cfg.duration,
     slices: cfg.slices,
     latency_duration_s: cfg.latencyDuration,

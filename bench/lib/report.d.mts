@@ -48,6 +48,10 @@ export declare function hostCheck(
   byId: Record<string, { rps?: number | null; rps_by_round?: Record<string, number> } | undefined>,
   tolerance?: number,
 ): { tolerance: number; pairs: HostPair[]; out_of_order: number; r_spread: number | null; steady: boolean };
+export declare function roundOutOfOrder(
+  rpsById: Record<string, number | undefined>,
+  tolerance?: number,
+): Array<{ heavier: string; lighter: string; adds: string; value: number }>;
 export declare function markdown(result: unknown): string;
 export declare function normalizedRounds(
   a: { rps_by_round?: Record<string, number> } | undefined,

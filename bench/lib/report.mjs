@@ -364,6 +364,23 @@ export function hostCheck(byId, tolerance = HOST_TOLERANCE) {
   };
 }
 
+/**
+ * The pairs of ORDERED_PAIRS out of order in one round (`rpsById`: each row's
+ * req/s in that round): [{ heavier, lighter, adds, value }]. Any one makes
+ * the run's host check fail whatever the other rounds measure, so the harness
+ * says so as soon as the round ends (and stops there with --stop-unsteady).
+ */
+export function roundOutOfOrder(rpsById, tolerance = HOST_TOLERANCE) {
+  const out = [];
+  for (const [heavier, lighter, adds] of ORDERED_PAIRS) {
+    const a = rpsById[heavier],
+      b = rpsById[lighter];
+    if (!a || !b) continue;
+    if (a / b > 1 + tolerance) out.push({ heavier, lighter, adds, value: a / b });
+  }
+  return out;
+}
+
 /** Other ratios worth reading (not targets). */
 export function ratios(byId) {
   const rps = (id) => byId[id]?.rps ?? null;
@@ -419,7 +436,7 @@ export function markdown(result) {
   lines.push('');
   lines.push(
     `${meta.cpus} CPUs, Node ${meta.node}, ${meta.nginx}, ${meta.wrk}. ` +
-      `Rounds: ${meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_max_s > meta.warmup_s ? `a warm-up of at least ${meta.warmup_s}s, until the rate stopped rising (at most ${meta.warmup_max_s}s)` : `${meta.warmup_s}s warm-up`}` +
+      `Rounds: ${meta.stopped_after_round ? `${meta.stopped_after_round} of ${meta.rounds} (stopped there with --stop-unsteady: that round already failed the host check; no latency run)` : meta.rounds} (alternating order), wrk ${meta.duration_s}s × ${meta.connections} connections after ${meta.warmup_max_s > meta.warmup_s ? `a warm-up of at least ${meta.warmup_s}s, until the rate stopped rising (at most ${meta.warmup_max_s}s)` : `${meta.warmup_s}s warm-up`}` +
       (meta.slices > 1 ? ` as ${meta.slices} consecutive slices of ${meta.duration_s / meta.slices}s (each slice's req/s in the JSON)` : '') +
       '; ' +
       `latency at a fixed ${k(meta.rate)} req/s (${meta.rate_from ?? 'fixed'}) for ${meta.latency_duration_s}s with the open-loop ${meta.latency_tool} client, every row restarted and warmed up for it. ` +

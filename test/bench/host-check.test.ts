@@ -6,7 +6,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { HOST_TOLERANCE, hostCheck, markdown, ORDERED_PAIRS, summarize } from '../../bench/lib/report.mjs';
+import { HOST_TOLERANCE, hostCheck, markdown, ORDERED_PAIRS, roundOutOfOrder, summarize } from '../../bench/lib/report.mjs';
 
 /** A summarized row: its median and its throughput per round. */
 const row = (...rounds: number[]) => ({
@@ -82,5 +82,26 @@ describe('host check', () => {
     const steady = markdown({ ...result, host_check: hostCheck({ G0: row(1000), G1: row(900) }) });
     expect(steady).toContain('**Steady:** all 1 pairs in order.');
     expect(steady).not.toContain('failed its host check');
+  });
+});
+
+describe('one round out of order', () => {
+  it('names the pairs whose heavier row ran ahead of its lighter one beyond the tolerance, in that round alone', () => {
+    // From the first rounds of two runs on a busy host: G1 1.25x G0, G3L 1.10x G3; G2/G1 and G3/G2 in order; G4 not measured.
+    const out = roundOutOfOrder({ G0: 14117, G1: 17626, G2: 13421, G3: 12173, G3L: 13345 });
+    expect(out.map((p) => `${p.heavier}/${p.lighter}`)).toEqual(['G1/G0', 'G3L/G3']);
+    expect(out[0].value).toBeCloseTo(17626 / 14117, 12);
+    expect(out[0].adds).toBe('JWT verification');
+    expect(roundOutOfOrder({ G0: 1000, G1: 1000 * (1 + HOST_TOLERANCE) })).toEqual([]);
+  });
+
+  it('agrees with the run’s host check: a round it flags fails the check', () => {
+    const rounds = [
+      { G0: 1000, G1: 940 },
+      { G0: 700, G1: 880 },
+    ];
+    expect(roundOutOfOrder(rounds[0])).toEqual([]);
+    expect(roundOutOfOrder(rounds[1])).toHaveLength(1);
+    expect(hostCheck({ G0: row(1000, 700), G1: row(940, 880) }).steady).toBe(false);
   });
 });
