@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuTimeUs, createProcessTracker, freePort, peakRss, sleep } from './lib/system.mjs';
+import { cpuTimeUs, createProcessTracker, exitOnSignals, freePort, peakRss, sleep } from './lib/system.mjs';
 import { DOCS_MODEL_DSL, writeTuples } from './gen-tuples.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -89,9 +89,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   });
 
-  // Exiting runs the trackers' 'exit' hook, which stops the Warden under measurement.
-  process.on('SIGINT', () => process.exit(130));
-  process.on('SIGTERM', () => process.exit(143));
+  exitOnSignals();
 
   const cli = join(resolve(opt.dist), 'src', 'cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: npm run build first`);

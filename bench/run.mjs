@@ -30,6 +30,7 @@ import {
   cpuTimeUs,
   createProcessTracker,
   ensureTools,
+  exitOnSignals,
   freePort,
   peakRss,
   peakRssSplit,
@@ -37,9 +38,9 @@ import {
   resetPeakRss,
   runQueueWaitUs,
   sleep,
+  toolOptions,
   waitForHttp,
   waitIdle,
-  toolOptions,
 } from './lib/system.mjs';
 import { startUpstream, writeProxyConf } from './lib/nginx.mjs';
 import { mergeWrk, runLatency, runWrk, warmUp, writeWrkScript } from './lib/load.mjs';
@@ -197,15 +198,8 @@ if (cfg.profile) mkdirSync(PROFILES, { recursive: true });
 const DATA_DIR = join(WORK, 'data');
 const DATA_DIR_PRE = join(WORK, 'data-pre');
 const tracker = createProcessTracker();
-// Ctrl-C, or a SIGTERM from a supervisor or `kill`: stop every process the run started.
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-])
-  process.on(signal, () => {
-    tracker.killAll();
-    process.exit(code);
-  });
+// The work directory stays (logs of failed rounds are kept for inspection).
+exitOnSignals(tracker.killAll);
 
 const { proc: upstream, port: upstreamPort, origin: upstreamOrigin } = await startUpstream(tracker, WORK, cfg.loadCpu);
 log(`upstream nginx on ${upstreamOrigin} (CPU ${cfg.loadCpu})`);
@@ -656,6 +650,9 @@ for (let round = 1; round <= cfg.rounds; round++) {
   }
 }
 
+// Latency is measured unless switched off or the run stopped early (--stop-unsteady).
+const latencyRun = cfg.latencyDuration > 0 && stoppedAfterRound === null;
+
 // The fixed latency rate: what the slowest headline row (G0–G4) sustained, with 20 % headroom; without
 // any headline row in the run, the slowest pinned Warden row. Every row is then measured at that rate.
 const medianRps = (id) => {
@@ -666,7 +663,7 @@ const medianRps = (id) => {
     .sort((a, b) => a - b);
   return list.length ? list[Math.floor(list.length / 2)] : null;
 };
-if (!rate && cfg.latencyDuration > 0 && stoppedAfterRound === null) {
+if (!rate && latencyRun) {
   const calibrations = [...calibrating].map((id) => samples.get(id).find((x) => x.calibration)?.calibration).filter(Boolean);
   rateRule = latencyRate(calibrations);
   if (rateRule) {
@@ -675,7 +672,7 @@ if (!rate && cfg.latencyDuration > 0 && stoppedAfterRound === null) {
     log(`fixed latency rate ${rate} req/s: ${rateFrom}`);
   }
 }
-if (!rate && cfg.latencyDuration > 0 && stoppedAfterRound === null) {
+if (!rate && latencyRun) {
   // No calibration succeeded: the older rule (closed-loop throughput with 20 % off), marked as such.
   const pool = selected.filter((v) => HEADLINE_VARIANTS.includes(v.id) && medianRps(v.id));
   const candidates = pool.length ? pool : selected.filter((v) => v.kind === 'warden' && v.pinned !== false && medianRps(v.id));
@@ -686,7 +683,7 @@ if (!rate && cfg.latencyDuration > 0 && stoppedAfterRound === null) {
     log(`fixed latency rate ${rate} req/s = ${rateFrom}`);
   } else log('no Warden row measured: no latency run (give --rate)');
 }
-if (rate > 0 && cfg.latencyDuration > 0 && stoppedAfterRound === null) {
+if (rate > 0 && latencyRun) {
   for (const v of selected) {
     const last = samples
       .get(v.id)

@@ -353,13 +353,22 @@ export function benchWorkspace(benchDir, name) {
     tracker.killAll();
     rmSync(work, { recursive: true, force: true });
   };
+  exitOnSignals(cleanup);
+  return { work, tracker, cleanup };
+}
+
+/**
+ * Ctrl-C (SIGINT) or a SIGTERM from a supervisor or `kill`: run `stop`, then
+ * exit with 130 or 143. Exiting also runs every tracker's 'exit' hook
+ * (createProcessTracker), so the processes a tool started never outlive it.
+ */
+export function exitOnSignals(stop = () => {}) {
   for (const [signal, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ])
     process.on(signal, () => {
-      cleanup();
+      stop();
       process.exit(code);
     });
-  return { work, tracker, cleanup };
 }
