@@ -19,6 +19,10 @@
  *   node bench/run.mjs --variants R,G0q,G3q,G4q --baseline bcc2b87 --rounds 1 --duration 5
  *   node bench/run.mjs --variants D,R,G3 --rounds 1 --trace-gc --latency-samples   # tail analysis
  *   node bench/run.mjs --stop-unsteady                  # a full run that ends after a round the host check already fails
+ *
+ * When the rounds fail their host check (rows measured one after the other on a host whose speed moved more than
+ * the rows' work differs), a full run then measures each target's two rows at the same time on one core
+ * (bench/lib/paired-runner.mjs, ~30 min), and the report gives those paired targets too: --paired auto|always|off.
  */
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -63,6 +67,8 @@ const BASELINE_FLAGS = WARDEN_NODE_FLAGS.split(/\s+/);
 import { beforeRedesign, hostCheck, markdown, ratios, roundOutOfOrder, summarize, targets } from './lib/report.mjs';
 import { CALIBRATION_RATE, describeRate, latencyRate, parseTraceGc, UTILISATION, utilisationAt } from './lib/latency-rate.mjs';
 import { BASELINE_REF, BASELINE_ROWS, baselineRatios, buildBaseline, preId } from './lib/baseline.mjs';
+import { TARGET_PAIRS, pairedTargets } from './lib/paired.mjs';
+import { PAIRED_DEFAULTS, measurePairs, pairable } from './lib/paired-runner.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
@@ -96,6 +102,9 @@ const { opt } = toolOptions(import.meta.url, 'bench', {
   'no-micro': { type: 'boolean', default: false },
   // Stop after a round in which a heavier row outran its lighter pair (the host check cannot pass any more).
   'stop-unsteady': { type: 'boolean', default: false },
+  // The targets' pairs measured at the same time (bench/lib/paired-runner.mjs) after the rounds: auto (when the
+  // host check failed; a full run's default), always, off (the default with --variants or --quick).
+  paired: { type: 'string' },
   'sut-cpu': { type: 'string', default: '0' },
   'load-cpu': { type: 'string', default: '1' },
   out: { type: 'string' },
@@ -131,7 +140,9 @@ const cfg = {
   latencySamples: opt['latency-samples'],
   // The pre-redesign build: by default in a full run (every variant), else only when asked.
   baseline: opt.baseline === 'none' ? null : (opt.baseline ?? (opt.variants || quick ? null : BASELINE_REF)),
+  paired: opt.paired ?? (opt.variants || quick ? 'off' : 'auto'),
 };
+if (!['auto', 'always', 'off'].includes(cfg.paired)) throw new Error(`--paired ${opt.paired}: auto, always or off`);
 if (!Number.isInteger(cfg.slices) || cfg.slices < 1 || !Number.isInteger(cfg.duration / cfg.slices))
   throw new Error(`--slices ${opt.slices}: must be a whole number that divides --duration (${cfg.duration} s) into whole seconds`);
 for (const id of cfg.variants)
@@ -708,6 +719,48 @@ if (rate > 0 && latencyRun) {
   }
 }
 
+const summaries = selected.map((v) => summarize(v, samples.get(v.id)));
+const byId = Object.fromEntries(summaries.map((s) => [s.id, s]));
+const host = hostCheck(byId);
+const paired = await pairedPhase(host);
+
+/**
+ * The targets' pairs whose two rows this run measured, each pair's rows serving at once on the pinned core
+ * (bench/lib/paired-runner.mjs): with --paired always, or auto when the rounds failed their host check.
+ */
+async function pairedPhase(check) {
+  const unsteady = check.pairs.length > 0 && !check.steady;
+  if (cfg.paired === 'off' || (cfg.paired === 'auto' && !unsteady)) return null;
+  const ran = (id) => selected.some((v) => v.id === id && !v.baseline && pairable(v) && !unavailable.has(id));
+  const pairs = TARGET_PAIRS.filter((p) => ran(p.a) && ran(p.b));
+  if (pairs.length === 0) {
+    log('paired targets: none of the targets has both its rows in this run');
+    return null;
+  }
+  const why = unsteady ? 'the rounds failed their host check' : 'asked (`--paired always`)';
+  log(`paired targets (${why}): ${pairs.length} pairs, each pair's two rows serving at once on CPU ${cfg.sutCpu}`);
+  const t0 = performance.now();
+  const shipped = BASELINE_FLAGS;
+  const measured = await measurePairs(pairs, {
+    ...PAIRED_DEFAULTS,
+    tracker,
+    work: WORK,
+    dataDir: DATA_DIR,
+    clis: { A: cli, B: cli },
+    flags: { A: shipped, B: shipped },
+    upstreamPort,
+    upstreamOrigin,
+    redis,
+    vaultKey,
+    bigPolicies,
+    sutCpu: cfg.sutCpu,
+    loadCpu: cfg.loadCpu,
+    log: (line) => log(`paired: ${line}`),
+  });
+  const table = pairedTargets(pairs, Object.fromEntries(measured.map((p) => [p.name, p.estimate])));
+  return { why, seconds: Math.round((performance.now() - t0) / 1000), ...PAIRED_DEFAULTS, node_flags: shipped.join(' '), pairs: measured, table };
+}
+
 let micro = [];
 if (!opt['no-micro']) {
   log('microbenchmarks');
@@ -729,8 +782,6 @@ const anyFailed = [...samples.values()].some((list) => list.some((x) => x.error)
 if (anyFailed) log(`some rounds failed; logs kept in ${join(WORK, 'logs')}`);
 else if (!process.env.WARDEN_BENCH_KEEP_WORK) rmSync(WORK, { recursive: true, force: true });
 
-const summaries = selected.map((v) => summarize(v, samples.get(v.id)));
-const byId = Object.fromEntries(summaries.map((s) => [s.id, s]));
 const ver = (cmd, args, re) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   const m = re.exec((r.stdout ?? '') + (r.stderr ?? ''));
@@ -766,11 +817,12 @@ const result = {
     upstream_body_bytes: 1024,
   },
   variants: summaries,
-  host_check: hostCheck(byId),
+  host_check: host,
   targets: targets(byId, micro),
   before_redesign: beforeRedesign(byId),
   baseline_ratios: cfg.baseline ? baselineRatios(byId) : null,
   ratios: ratios(byId),
+  paired,
   micro,
   samples: Object.fromEntries(samples),
 };
@@ -780,8 +832,11 @@ const md = markdown(result);
 writeFileSync(join(cfg.outDir, 'latest.md'), md);
 process.stdout.write(md);
 log(`wrote ${join(cfg.outDir, 'latest.json')} and latest.md in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
-if (result.host_check.pairs.length && !result.host_check.steady)
+if (host.pairs.length && !host.steady)
   log(
-    `host check failed: ${result.host_check.out_of_order} of ${result.host_check.pairs.length} pairs of rows out of order (see "Host check"); this run's ratios measure the host as much as Warden; \`node bench/side-by-side.mjs --targets\` measures each target's two rows at the same time (docs/performance.md, "Paired targets on a busy host")`,
+    `host check failed: ${host.out_of_order} of ${host.pairs.length} pairs of rows out of order (see "Host check"); this run's ratios measure the host as much as Warden; ` +
+      (paired
+        ? 'read the targets from "Targets, paired" (each target\'s two rows measured at the same time)'
+        : '`node bench/side-by-side.mjs --targets` measures each target\'s two rows at the same time (docs/performance.md, "Paired targets on a busy host")'),
   );
 process.exit(0);

@@ -19,10 +19,7 @@
  *         [--warm together|alone]
  *
  * Both sides are started fresh --starts times, alternating which goes first,
- * and warmed up together, in one-second runs until both rates stop rising (as
- * run.mjs judges a warm-up), so neither sits idle while the other warms: with
- * each warmed alone in turn, whichever started first measured 10-17 % ahead
- * in four of six pairs.
+ * and warmed up together (bench/lib/paired-runner.mjs says why).
  * Then both are loaded at once in slices. Prints, per slice, each side's
  * req/s, CPU µs per request and RSS, the ratio B/A of CPU per request and
  * its inverse, B/A throughput (a pinned, saturated process serves 1 / its CPU
@@ -35,15 +32,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchWorkspace, cpuTimeUs, freePort, rssNow, toolOptions, waitForHttp, waitIdle } from './lib/system.mjs';
+import { benchWorkspace, toolOptions } from './lib/system.mjs';
 import { startUpstream } from './lib/nginx.mjs';
-import { runWrk, warmUp, warmedUp, writeWrkScript } from './lib/load.mjs';
-import { ensureBuilt, mintToken, newVaultKey, seedVault, startRedis, variantYaml, wardenEnv, writeBigPolicies, writePolicies } from './lib/warden.mjs';
-import { VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs, requestFor } from './lib/variants.mjs';
-import { median } from './lib/report.mjs';
-import { concrete, probe } from './lib/probe.mjs';
+import { ensureBuilt, newVaultKey, seedVault, startRedis, writeBigPolicies, writePolicies } from './lib/warden.mjs';
+import { WARDEN_NODE_FLAGS } from './lib/variants.mjs';
 import { buildBaseline } from './lib/baseline.mjs';
-import { TARGET_PAIRS, pairEstimate, pairedMarkdown, pairedTargets, parsePairs } from './lib/paired.mjs';
+import { TARGET_PAIRS, pairedMarkdown, pairedTargets, parsePairs } from './lib/paired.mjs';
+import { PAIRED_DEFAULTS, measurePairs, pairableRow } from './lib/paired-runner.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
@@ -56,13 +51,13 @@ const { opt, fail } = toolOptions(import.meta.url, 'side-by-side', {
   'a-ref': { type: 'string' },
   'b-ref': { type: 'string' },
   targets: { type: 'boolean', default: false },
-  slices: { type: 'string', default: '8' },
-  starts: { type: 'string', default: '4' },
-  warm: { type: 'string', default: 'together' },
-  slice: { type: 'string', default: '8' },
-  warmup: { type: 'string', default: '5' },
-  'warmup-max': { type: 'string', default: '40' },
-  connections: { type: 'string', default: '16' },
+  slices: { type: 'string', default: String(PAIRED_DEFAULTS.slices) },
+  starts: { type: 'string', default: String(PAIRED_DEFAULTS.starts) },
+  warm: { type: 'string', default: PAIRED_DEFAULTS.warm },
+  slice: { type: 'string', default: String(PAIRED_DEFAULTS.sliceS) },
+  warmup: { type: 'string', default: String(PAIRED_DEFAULTS.warmup) },
+  'warmup-max': { type: 'string', default: String(PAIRED_DEFAULTS.warmupMax) },
+  connections: { type: 'string', default: String(PAIRED_DEFAULTS.connections) },
   'sut-cpu': { type: 'string', default: '0' },
   'load-cpu': { type: 'string', default: '1' },
   out: { type: 'string' },
@@ -78,16 +73,13 @@ try {
 } catch (err) {
   fail(err.message);
 }
-/** What this tool can start: one process per side, no OpenFGA (it runs on the load core and would be shared). */
-const runnable = (v) =>
-  v && (v.kind === 'node' || v.kind === 'fastify' || (v.kind === 'warden' && !v.needs?.includes('openfga') && (v.warden.workers ?? 1) === 1));
-const rowOf = (id) => {
-  const v = VARIANTS.find((x) => x.id === id);
-  if (!runnable(v)) fail(`${id} is not a row this tool can run (R, RP, RPb, F, or a one-process Warden row without OpenFGA)`);
-  return v;
-};
-// Every row of every pair, each once (refused here, before anything starts, when the tool cannot run it).
-const rows = [...new Set(pairs.flatMap((p) => [p.a, p.b]))].map(rowOf);
+// Every row of every pair, each once (refused here, before anything starts, when a pair cannot hold it).
+let rows;
+try {
+  rows = [...new Set(pairs.flatMap((p) => [p.a, p.b]))].map(pairableRow);
+} catch (err) {
+  fail(err.message);
+}
 const shipped = WARDEN_NODE_FLAGS.split(/\s+/);
 const flags = { A: opt.a === undefined ? shipped : opt.a.split(/\s+/).filter(Boolean), B: opt.b === undefined ? shipped : opt.b.split(/\s+/).filter(Boolean) };
 const slices = Number(opt.slices);
@@ -128,118 +120,31 @@ try {
   }
   const dataDir = join(WORK, 'data');
 
-  /** One side: row `v` on `port` with Node flags `nodeFlags`; its request checked before it is measured. */
-  const side = async (name, v, nodeFlags, port) => {
-    let proc;
-    let token = null;
-    if (v.kind === 'warden') {
-      const file = join(WORK, 'warden', `${name}-${v.id}-${port}.yaml`);
-      writeFileSync(file, variantYaml(v, { port, upstreamPort, redisUrl: redis?.url, vaultKey, workDir: WORK, bigPolicies }));
-      token = v.auth ? mintToken(clis[name], file, dataDir, v.mcp ? 'mcp' : undefined) : null;
-      // node runs cli.js with the side's flags, so the bin does not re-exec with its own.
-      const env = { ...wardenEnv(v, dataDir), WARDEN_NODE_FLAGS_APPLIED: 'off' };
-      proc = tracker.start(name, process.execPath, [...nodeFlags, clis[name], 'start', '-c', file], { cpus: opt['sut-cpu'], env, logFile: '/dev/null' });
-      await waitForHttp(`http://127.0.0.1:${port}/.warden/healthz`, { proc, timeoutMs: v.warden.tuples ? 180_000 : 30_000 });
-    } else {
-      proc = tracker.start(name, process.execPath, [...nodeFlags, ...proxyServerArgs(v, port, upstreamOrigin)], {
-        cpus: opt['sut-cpu'],
-        logFile: join(WORK, 'logs', `${name}-${v.id}.log`),
-      });
-      await waitForHttp(`http://127.0.0.1:${port}/api/items/42`, { proc });
-    }
-    const request = requestFor(v, token);
-    const script = writeWrkScript(WORK, `${name}-${v.id}-${port}`, request);
-    const origin = `http://127.0.0.1:${port}`;
-    // run.mjs's checks: the upstream's answer, the chain really running (an MCP tool pinned by its tools/list).
-    await probe(v, { url: origin }, request);
-    return { name, id: v.id, url: origin + concrete(request).path, script, proc, request: concrete(request) };
-  };
-
-  /** After each slice: the side still answers with the upstream's answer (a refusal would be measured as one). */
-  const check = async (s) => {
-    const { request } = s;
-    const r = await fetch(s.url, { method: request.method ?? 'GET', headers: request.headers, body: request.body });
-    const text = await r.text();
-    if (r.status !== 200 || (request.expect != null && text !== request.expect))
-      throw new Error(`side ${s.name} (${s.id}) answered ${r.status} with ${JSON.stringify(text.slice(0, 200))}, not the upstream's answer`);
-  };
-
-  /**
-   * Warm the sides up (load.mjs warmUp): `together` (the default) loads both at once, as they are then
-   * measured, so neither sits idle while the other warms; `alone` warms each in turn on the whole core.
-   * Returns what each side took.
-   */
-  const warmUpSides = async (sides) => {
-    const options = { min: Number(opt.warmup), max: Number(opt['warmup-max']), connections, cpus: loadCpu };
-    // At the cap with a rate still rising: measured anyway, and said so.
-    const took = (w, i) => `${w.seconds} s${warmedUp(w.rates[i], { min: options.min }) ? '' : ' (still rising)'}`;
-    if (opt.warm === 'alone') {
-      const each = [];
-      for (const s of sides) each.push(took(await warmUp([s], options), 0));
-      return each;
-    }
-    const w = await warmUp(sides, options);
-    return sides.map((_, i) => took(w, i));
-  };
-
-  const load = (sides, seconds) =>
-    Promise.all(
-      sides.map(async (s) => {
-        const cpu0 = cpuTimeUs(s.proc.pid);
-        const wrk = await runWrk({ url: s.url, script: s.script, durationSec: seconds, connections, cpus: loadCpu });
-        const cpu = cpuTimeUs(s.proc.pid) - cpu0;
-        const rss = rssNow(s.proc.pid) / 2 ** 20;
-        return {
-          name: s.name,
-          id: s.id,
-          rps: wrk.rps,
-          requests: wrk.requests,
-          errors: wrk.non2xx + wrk.socket_errors,
-          cpuUsPerReq: cpu / Math.max(1, wrk.requests),
-          rssMb: rss,
-        };
-      }),
-    );
-
-  /** One pair: --starts fresh starts of both sides, alternating which goes first, and the slices' CPU per request of each. */
-  const measure = async (pair) => {
-    const rowsOf = { A: rowOf(pair.a), B: rowOf(pair.b) };
-    const got = [];
-    for (let start = 0; start < starts; start++) {
-      const ports = [await freePort(), await freePort()];
-      const order = start % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
-      const sides = [];
-      for (const [i, name] of order.entries()) sides.push(await side(name, rowsOf[name], flags[name], ports[i]));
-      for (const s of sides) await waitIdle(s.proc.pid);
-      const took = await warmUpSides(sides);
-      const warm = sides.map((s, i) => `${s.name} ${s.id} ${took[i]}`).join(', ');
-      log(`${pair.name}, start ${start + 1} of ${starts}: ${order.join(' then ')} started; warmed up ${opt.warm} (${warm})`);
-      for (let i = 0; i < Math.ceil(slices / starts); i++) {
-        const by = Object.fromEntries((await load(sides, sliceS)).map((r) => [r.name, r]));
-        for (const r of [by.A, by.B])
-          if (r.errors > r.requests / 100) throw new Error(`side ${r.name} (${r.id}): ${r.errors} of ${r.requests} requests failed`);
-        for (const s of sides) await check(s);
-        got.push({ a: by.A.cpuUsPerReq, b: by.B.cpuUsPerReq });
-        const fmt = (r) =>
-          `${r.name} ${r.id} ${Math.round(r.rps)} req/s ${r.cpuUsPerReq.toFixed(1)} µs/req RSS ${Math.round(r.rssMb)} MB${r.errors ? ` (${r.errors} errors)` : ''}`;
-        log(
-          `slice: ${fmt(by.A)} | ${fmt(by.B)} | B/A CPU per request ${(by.B.cpuUsPerReq / by.A.cpuUsPerReq).toFixed(3)}, throughput ${(by.A.cpuUsPerReq / by.B.cpuUsPerReq).toFixed(3)}`,
-        );
-      }
-      for (const s of sides) await s.proc.stop();
-    }
-    return got;
-  };
-
-  const results = {};
-  const raw = [];
-  for (const pair of pairs) {
-    const got = await measure(pair);
-    const est = pairEstimate(got);
-    results[pair.name] = est;
-    raw.push({ ...pair, slices: got, estimate: est, cpu_ratio_median: median(got.map((s) => s.b / s.a)) });
-    log(`${pair.name}: B/A throughput ${est.median.toFixed(3)} (slices ${est.low.toFixed(3)}–${est.high.toFixed(3)})`);
-  }
+  const raw = await measurePairs(pairs, {
+    tracker,
+    work: WORK,
+    dataDir,
+    clis,
+    flags,
+    upstreamPort,
+    upstreamOrigin,
+    redis,
+    vaultKey,
+    bigPolicies,
+    starts,
+    slices,
+    sliceS,
+    warmup: Number(opt.warmup),
+    warmupMax: Number(opt['warmup-max']),
+    warm: opt.warm,
+    connections,
+    sutCpu: opt['sut-cpu'],
+    loadCpu,
+    log,
+  });
+  const failed = raw.filter((p) => p.error);
+  if (failed.length === raw.length) throw new Error(`every pair failed: ${failed.map((p) => `${p.name}: ${p.error}`).join('; ')}`);
+  const results = Object.fromEntries(raw.map((p) => [p.name, p.estimate]));
   const seconds = Math.round((performance.now() - started) / 1000);
   if (pairs.length === 1 && pairs[0].a === pairs[0].b) {
     // One row, two flag sets or builds: the ratio of CPU per request, B over A.

@@ -12,7 +12,7 @@
  * and its scheduler's slices, which a row alone does not).
  */
 
-import { median } from './report.mjs';
+import { median } from './stats.mjs';
 
 /**
  * One pair: `a` is the reference (the ratio's denominator), `b` the row

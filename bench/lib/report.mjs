@@ -3,12 +3,10 @@
  * issue's targets with pass/fail, and the markdown table for the README.
  */
 
-export function median(values) {
-  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
+import { median } from './stats.mjs';
+import { pairedMarkdown } from './paired.mjs';
+
+export { median };
 
 /** Median of each measure over the valid rounds of one variant. */
 export function summarize(variant, samples) {
@@ -427,6 +425,20 @@ const k = (v) => (v === null || v === undefined ? '–' : Math.round(v).toLocale
 const mark = (v) => (v.latency?.overloaded ? ' †' : '');
 
 /** The markdown report (README-ready). */
+/** The report's "Targets, paired" section: run.mjs's paired phase (bench/lib/paired-runner.mjs). */
+function pairedSection(p) {
+  const intro =
+    `Measured because ${p.why}, after the rounds (${Math.round(p.seconds / 60)} min): each target’s two rows serving at once on the pinned core, each under its own wrk ` +
+    `(${p.connections} connections), ${p.starts} fresh starts alternating which side starts first, both warmed up together, ${p.slices} slices of ${p.sliceS} s in all; ` +
+    `Node flags ${p.node_flags} on both sides. A busy neighbour slows both rows of a slice alike, so these ratios hold where rows measured one after the other do not; ` +
+    'they do not settle a row bound by memory access (G2e1m), which other tenants’ memory traffic slows more than its partner. ' +
+    'Memory, load time and latency are the targets above.';
+  const failed = p.pairs.filter((x) => x.error).map((x) => `${x.name}: ${x.error}`);
+  const lines = ['## Targets, paired', '', intro, '', pairedMarkdown(p.table).trimEnd()];
+  if (failed.length) lines.push('', `Not measured: ${failed.join('; ')}.`);
+  return lines;
+}
+
 export function markdown(result) {
   const { meta, variants } = result;
   const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
@@ -544,7 +556,7 @@ export function markdown(result) {
     lines.push(
       host.steady
         ? `**Steady:** all ${host.pairs.length} pairs in order.`
-        : `**Not steady:** ${host.out_of_order} of ${host.pairs.length} pairs out of order. Do not quote this run’s ratios; measure again on a quieter host, or read the targets paired (\`node bench/side-by-side.mjs --targets\`: each target’s two rows at the same time).`,
+        : `**Not steady:** ${host.out_of_order} of ${host.pairs.length} pairs out of order. Do not quote this run’s ratios; ${result.paired ? 'read the targets from “Targets, paired” below (each target’s two rows measured at the same time), or measure again on a quieter host.' : 'measure again on a quieter host, or read the targets paired (`node bench/side-by-side.mjs --targets`, or a full run with `--paired always`: each target’s two rows at the same time).'}`,
     );
     if (host.r_spread !== null) lines.push('', `R across rounds: ${f(host.r_spread * 100, 0)} % between its slowest and fastest round.`);
     const warm = warmupLine(result.variants);
@@ -559,7 +571,10 @@ export function markdown(result) {
   lines.push('## Targets (issue 7)');
   lines.push('');
   if (host && !host.steady && host.pairs.length)
-    lines.push('**This run failed its host check (above):** pass and fail below are the host’s as much as Warden’s.', '');
+    lines.push(
+      `**This run failed its host check (above):** pass and fail below are the host’s as much as Warden’s.${result.paired ? ' The throughput targets measured paired follow in “Targets, paired”.' : ''}`,
+      '',
+    );
   lines.push(
     'Measured = the ratio of the rows’ medians (the result). Per round = the same ratio within each round, in round order: how far the host moved it.',
   );
@@ -571,6 +586,7 @@ export function markdown(result) {
       `| ${t.name} | ${t.target} | ${f(t.value, t.name.includes('ms') ? 3 : 2)} | ${t.pass === null ? 'not measured' : t.pass === 'reported' ? 'reported' : t.pass ? 'pass' : '**FAIL**'} | ${(t.per_round ?? []).map((v) => f(v)).join(', ')} |`,
     );
   lines.push('');
+  if (result.paired) lines.push(...pairedSection(result.paired), '');
   const like = result.before_redesign ?? [];
   if (like.some((r) => r.value !== null)) {
     lines.push(`## Against the committed run before the redesign (#11, ${BEFORE_REDESIGN.run})`);

@@ -7,6 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { HOST_TOLERANCE, hostCheck, markdown, ORDERED_PAIRS, roundOutOfOrder, summarize } from '../../bench/lib/report.mjs';
+import { TARGET_PAIRS, pairedTargets } from '../../bench/lib/paired.mjs';
 
 /** A summarized row: its median and its throughput per round. */
 const row = (...rounds: number[]) => ({
@@ -82,6 +83,46 @@ describe('host check', () => {
     const steady = markdown({ ...result, host_check: hostCheck({ G0: row(1000), G1: row(900) }) });
     expect(steady).toContain('**Steady:** all 1 pairs in order.');
     expect(steady).not.toContain('failed its host check');
+  });
+
+  it('points an unsteady run to its paired targets when it measured them, and lists what it could not', () => {
+    const byId = { G0: row(1000, 1000, 700), G1: row(840, 940, 880) };
+    const pairs = [TARGET_PAIRS[0], TARGET_PAIRS[1]];
+    const paired = {
+      why: 'the rounds failed their host check',
+      seconds: 300,
+      starts: 4,
+      slices: 8,
+      sliceS: 8,
+      connections: 16,
+      node_flags: '--min-semi-space-size=8',
+      pairs: [
+        { ...pairs[0], slices: [], estimate: { median: 0.97, low: 0.95, high: 0.99, slices: 8 } },
+        { ...pairs[1], slices: [], estimate: null, error: 'side B (G3) answered 500' },
+      ],
+      table: pairedTargets(pairs, { [pairs[0].name]: { median: 0.97, low: 0.95, high: 0.99, slices: 8 }, [pairs[1].name]: null }),
+    };
+    const result = {
+      meta: { finished_at: 'now', cpus: 2, node: 'v20', nginx: 'nginx', wrk: 'wrk', rounds: 3, duration_s: 7, connections: 32, warmup_s: 2 },
+      variants: [summarized('G0', 1000, 1000, 700), summarized('G1', 840, 940, 880)],
+      host_check: hostCheck(byId),
+      targets: [],
+      ratios: [],
+      micro: [],
+      paired,
+    };
+    const md = markdown(result);
+    expect(md).toContain('read the targets from “Targets, paired” below');
+    expect(md.indexOf('## Targets (issue 7)')).toBeLessThan(md.indexOf('## Targets, paired'));
+    expect(md).toContain('Measured because the rounds failed their host check, after the rounds (5 min):');
+    expect(md).toContain('The throughput targets measured paired follow in “Targets, paired”.');
+    expect(md).toContain('| G0 / R | ≥ 0.90 | 0.97 | 0.95–0.99 | pass |');
+    expect(md).toContain('| G3 / G0 (policy chain cost) | ≥ 0.85 | – |  | not measured |');
+    expect(md).toContain('Not measured: G3 / G0 (policy chain cost): side B (G3) answered 500.');
+    // Without the paired phase, the same unsteady run points to the tools that measure them.
+    const alone = markdown({ ...result, paired: null });
+    expect(alone).not.toContain('## Targets, paired');
+    expect(alone).toContain('`node bench/side-by-side.mjs --targets`, or a full run with `--paired always`');
   });
 });
 
