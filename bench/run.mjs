@@ -12,7 +12,7 @@
  * next to G0q, G3q, G4q (#11); --baseline REF / --baseline none choose.
  * See docs/performance.md for what each variant measures and how to read it.
  *
- *   node bench/run.mjs                                  # everything (≈ 15 min on 2 cores)
+ *   node bench/run.mjs                                  # everything (≈ 45 min on 2 cores, ≈ 30 more when paired)
  *   node bench/run.mjs --quick                          # D,N,R,F,G0,G3, 1 round, short runs
  *   node bench/run.mjs --variants D,R,G0,G3 --rounds 1 --duration 5
  *   node bench/run.mjs --variants G0,G3 --profile       # + CPU profiles of Warden and the Node rows (bench/profiles/)
