@@ -94,11 +94,13 @@ export function pairedTargets(pairs, results) {
 /** Markdown of pairedTargets(). */
 export function pairedMarkdown(rows, { header = '' } = {}) {
   const f = (x) => (typeof x === 'number' ? x.toFixed(2) : '–');
+  // A ratio that rounds to its goal gets a third decimal, so that "0.80" never reads as a fail of ≥ 0.80.
+  const measured = (r) => (typeof r.median === 'number' && r.goal !== null && r.median.toFixed(2) === r.goal.toFixed(2) ? r.median.toFixed(3) : f(r.median));
   const lines = [header, '| ratio (B / A throughput) | goal | measured (median of slices) | slices, lowest–highest | result |', '|---|---|---:|---|---|'];
   for (const r of rows) {
     const goal = r.goal === null ? 'reported' : `≥ ${r.goal.toFixed(2)}${r.issue ? ` (${r.issue})` : ''}`;
     const result = !r.measured ? 'not measured' : r.pass === null ? 'reported' : r.pass ? 'pass' : '**FAIL**';
-    lines.push(`| ${r.name} | ${goal} | ${f(r.median)} | ${r.measured ? `${f(r.low)}–${f(r.high)}` : ''} | ${result} |`);
+    lines.push(`| ${r.name} | ${goal} | ${measured(r)} | ${r.measured ? `${f(r.low)}–${f(r.high)}` : ''} | ${result} |`);
   }
   return lines.filter((l) => l !== '').join('\n') + '\n';
 }

@@ -79,6 +79,21 @@ describe('pairedTargets', () => {
     );
     expect(md).toContain('| G4 / G3 | ≥ 0.85 | 0.70 | 0.60–0.80 | **FAIL** |');
   });
+
+  it('gives a third decimal to a ratio that rounds to its goal, so a fail never reads as the goal itself', () => {
+    const pairs = [
+      { a: 'G2', b: 'G2e1m', name: 'G2e1m / G2', goal: 0.8 },
+      { a: 'G3', b: 'G3L', name: 'G3L / G3', goal: 0.9 },
+    ];
+    const md = pairedMarkdown(
+      pairedTargets(pairs, {
+        'G2e1m / G2': { median: 0.7991, low: 0.78, high: 0.86, slices: 8 },
+        'G3L / G3': { median: 0.9004, low: 0.84, high: 0.92, slices: 8 },
+      }),
+    );
+    expect(md).toContain('| G2e1m / G2 | ≥ 0.80 | 0.799 | 0.78–0.86 | **FAIL** |');
+    expect(md).toContain('| G3L / G3 | ≥ 0.90 | 0.900 | 0.84–0.92 | pass |');
+  });
 });
 
 describe('TARGET_PAIRS', () => {
