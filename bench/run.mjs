@@ -778,7 +778,7 @@ if (baseline) {
   log(`baseline: removed ${baseline.dir}`);
 }
 // Logs of failed rounds stay for inspection.
-const anyFailed = [...samples.values()].some((list) => list.some((x) => x.error));
+const anyFailed = [...samples.values()].some((list) => list.some((x) => x.error)) || Boolean(paired?.pairs.some((p) => p.error));
 if (anyFailed) log(`some rounds failed; logs kept in ${join(WORK, 'logs')}`);
 else if (!process.env.WARDEN_BENCH_KEEP_WORK) rmSync(WORK, { recursive: true, force: true });
 
