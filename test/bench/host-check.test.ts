@@ -22,6 +22,16 @@ const summarized = (id: string, ...rounds: number[]) =>
     rounds.map((rps, i) => ({ round: i + 1, wrk: { rps, latency_ms: { p50: 1, p99: 2 } } })),
   );
 
+/** A run's result whose one pair is out of order in its third round (G1 26 % ahead of G0), as markdown reads it. */
+const unsteadyRun = () => ({
+  meta: { finished_at: 'now', cpus: 2, node: 'v20', nginx: 'nginx', wrk: 'wrk', rounds: 3, duration_s: 7, connections: 32, warmup_s: 2 },
+  variants: [summarized('G0', 1000, 1000, 700), summarized('G1', 840, 940, 880)],
+  host_check: hostCheck({ G0: row(1000, 1000, 700), G1: row(840, 940, 880) }),
+  targets: [],
+  ratios: [],
+  micro: [],
+});
+
 describe('host check', () => {
   it('passes a run whose heavier rows are slower than their lighter pairs in every round', () => {
     const check = hostCheck({ R: row(1000, 1010, 990), RPb: row(850, 860, 845), G0: row(1000, 990, 1005), G1: row(940, 950, 930) });
@@ -66,15 +76,7 @@ describe('host check', () => {
   });
 
   it('says so in the report, above the targets, when the run is not steady', () => {
-    const byId = { G0: row(1000, 1000, 700), G1: row(840, 940, 880) };
-    const result = {
-      meta: { finished_at: 'now', cpus: 2, node: 'v20', nginx: 'nginx', wrk: 'wrk', rounds: 3, duration_s: 7, connections: 32, warmup_s: 2 },
-      variants: [summarized('G0', 1000, 1000, 700), summarized('G1', 840, 940, 880)],
-      host_check: hostCheck(byId),
-      targets: [],
-      ratios: [],
-      micro: [],
-    };
+    const result = unsteadyRun();
     const md = markdown(result);
     expect(md).toContain('**Not steady:** 1 of 1 pairs out of order');
     expect(md).toContain('| G1 | G0 | JWT verification | 0.88 | 0.84, 0.94, 1.26 | **no** |');
@@ -86,7 +88,6 @@ describe('host check', () => {
   });
 
   it('points an unsteady run to its paired targets when it measured them, and lists what it could not', () => {
-    const byId = { G0: row(1000, 1000, 700), G1: row(840, 940, 880) };
     const pairs = [TARGET_PAIRS[0], TARGET_PAIRS[1]];
     const paired = {
       why: 'the rounds failed their host check',
@@ -102,15 +103,7 @@ describe('host check', () => {
       ],
       table: pairedTargets(pairs, { [pairs[0].name]: { median: 0.97, low: 0.95, high: 0.99, slices: 8 }, [pairs[1].name]: null }),
     };
-    const result = {
-      meta: { finished_at: 'now', cpus: 2, node: 'v20', nginx: 'nginx', wrk: 'wrk', rounds: 3, duration_s: 7, connections: 32, warmup_s: 2 },
-      variants: [summarized('G0', 1000, 1000, 700), summarized('G1', 840, 940, 880)],
-      host_check: hostCheck(byId),
-      targets: [],
-      ratios: [],
-      micro: [],
-      paired,
-    };
+    const result = { ...unsteadyRun(), paired };
     const md = markdown(result);
     expect(md).toContain('read the targets from “Targets, paired” below');
     expect(md.indexOf('## Targets (issue 7)')).toBeLessThan(md.indexOf('## Targets, paired'));
