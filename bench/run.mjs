@@ -740,14 +740,13 @@ async function pairedPhase(check) {
   const why = unsteady ? 'the rounds failed their host check' : 'asked (`--paired always`)';
   log(`paired targets (${why}): ${pairs.length} pairs, each pair's two rows serving at once on CPU ${cfg.sutCpu}`);
   const t0 = performance.now();
-  const shipped = BASELINE_FLAGS;
   const measured = await measurePairs(pairs, {
     ...PAIRED_DEFAULTS,
     tracker,
     work: WORK,
     dataDir: DATA_DIR,
     clis: { A: cli, B: cli },
-    flags: { A: shipped, B: shipped },
+    flags: { A: BASELINE_FLAGS, B: BASELINE_FLAGS },
     upstreamPort,
     upstreamOrigin,
     redis,
@@ -758,7 +757,7 @@ async function pairedPhase(check) {
     log: (line) => log(`paired: ${line}`),
   });
   const table = pairedTargets(pairs, Object.fromEntries(measured.map((p) => [p.name, p.estimate])));
-  return { why, seconds: Math.round((performance.now() - t0) / 1000), ...PAIRED_DEFAULTS, node_flags: shipped.join(' '), pairs: measured, table };
+  return { why, seconds: Math.round((performance.now() - t0) / 1000), ...PAIRED_DEFAULTS, node_flags: BASELINE_FLAGS.join(' '), pairs: measured, table };
 }
 
 let micro = [];

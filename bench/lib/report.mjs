@@ -369,14 +369,12 @@ export function hostCheck(byId, tolerance = HOST_TOLERANCE) {
  * says so as soon as the round ends (and stops there with --stop-unsteady).
  */
 export function roundOutOfOrder(rpsById, tolerance = HOST_TOLERANCE) {
-  const out = [];
-  for (const [heavier, lighter, adds] of ORDERED_PAIRS) {
-    const a = rpsById[heavier],
-      b = rpsById[lighter];
-    if (!a || !b) continue;
-    if (a / b > 1 + tolerance) out.push({ heavier, lighter, adds, value: a / b });
-  }
-  return out;
+  // hostCheck of the round alone: each row's median and its one round are the round's req/s.
+  const rows = {};
+  for (const id in rpsById) if (rpsById[id]) rows[id] = { rps: rpsById[id], rps_by_round: { 1: rpsById[id] } };
+  return hostCheck(rows, tolerance)
+    .pairs.filter((p) => !p.in_order)
+    .map(({ heavier, lighter, adds, value }) => ({ heavier, lighter, adds, value }));
 }
 
 /** Other ratios worth reading (not targets). */
@@ -424,7 +422,6 @@ const k = (v) => (v === null || v === undefined ? '–' : Math.round(v).toLocale
 
 const mark = (v) => (v.latency?.overloaded ? ' †' : '');
 
-/** The markdown report (README-ready). */
 /** The report's "Targets, paired" section: run.mjs's paired phase (bench/lib/paired-runner.mjs). */
 function pairedSection(p) {
   const intro =
@@ -439,6 +436,7 @@ function pairedSection(p) {
   return lines;
 }
 
+/** The markdown report (README-ready). */
 export function markdown(result) {
   const { meta, variants } = result;
   const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
