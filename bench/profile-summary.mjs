@@ -8,75 +8,96 @@
  *
  * --skip S leaves out the first S seconds of the profile (start-up: module loading and compilation
  * dwarf the per-request work in a short run).
+ *
+ * --against A compares each profile with A per request: every function's share of busy time times
+ * its row's CPU µs per request, B − A, largest first, and the sums by where the code lives (Warden,
+ * undici, Node, V8 and the kernel). The CPU per request comes from the `.meta.json` that run.mjs
+ * writes beside each profile, or from --cpu A,B (µs):
+ *
+ *   node bench/profile-summary.mjs bench/profiles/G4-r1.cpuprofile --against bench/profiles/RPb-r1.cpuprofile --skip 3
  */
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { comparePerRequest, summarize } from './lib/profiles.mjs';
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '25' }, json: { type: 'boolean', default: false }, skip: { type: 'string', default: '0' } },
+  options: {
+    top: { type: 'string', default: '25' },
+    json: { type: 'boolean', default: false },
+    skip: { type: 'string', default: '0' },
+    against: { type: 'string' },
+    cpu: { type: 'string' },
+  },
 });
 if (positionals.length === 0) {
-  process.stderr.write('usage: node bench/profile-summary.mjs <file.cpuprofile>... [--top N] [--json]\n');
+  process.stderr.write('usage: node bench/profile-summary.mjs <file.cpuprofile>... [--top N] [--json] [--skip S] [--against A.cpuprofile [--cpu A,B]]\n');
   process.exit(2);
 }
 
-const short = (url) =>
-  url
-    .replace(/^file:\/\//, '')
-    .replace(/^.*\/node_modules\//, 'npm:')
-    .replace(/^.*\/\.?dist[^/]*\/src\//, 'src/')
-    .replace(/^node:/, 'node:');
+const top = Number(opt.top);
+const skipUs = Number(opt.skip) * 1e6;
+const load = (file) => summarize(JSON.parse(readFileSync(file, 'utf8')), skipUs);
 
-/** Self and inclusive time per function (keyed by name + location). */
-export function summarize(profile, skipUs = 0) {
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const selfUs = new Map();
-  const deltas = profile.timeDeltas;
-  let at = 0;
-  for (let i = 0; i < profile.samples.length; i++) {
-    at += deltas[i] ?? 0;
-    const dt = deltas[i + 1] ?? 0;
-    if (at < skipUs) continue;
-    selfUs.set(profile.samples[i], (selfUs.get(profile.samples[i]) ?? 0) + dt);
-  }
-  const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
-  const keyOf = (n) => {
-    const cf = n.callFrame;
-    return `${cf.functionName || '(anonymous)'} ${short(cf.url)}${cf.url ? `:${cf.lineNumber + 1}` : ''}`;
-  };
-  const self = new Map();
-  const incl = new Map();
-  for (const [id, us] of selfUs) {
-    const n = nodes.get(id);
-    self.set(keyOf(n), (self.get(keyOf(n)) ?? 0) + us);
-    // Inclusive: charge every distinct frame on the stack once.
-    const seen = new Set();
-    for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
-      const k = keyOf(nodes.get(cur));
-      if (seen.has(k)) continue;
-      seen.add(k);
-      incl.set(k, (incl.get(k) ?? 0) + us);
-    }
-  }
-  const idle = [...self].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, v]) => a + v, 0);
-  const busy = total - idle;
-  const rows = (m) => [...m].filter(([k]) => !k.startsWith('(idle)') && !k.startsWith('(root)')).sort((a, b) => b[1] - a[1]);
-  return {
-    totalMs: total / 1000,
-    busyMs: busy / 1000,
-    self: rows(self).map(([k, v]) => ({ fn: k, ms: v / 1000, pct: (100 * v) / busy })),
-    inclusive: rows(incl).map(([k, v]) => ({ fn: k, ms: v / 1000, pct: (100 * v) / busy })),
-  };
+/** The row's CPU µs per request recorded beside a profile by run.mjs, or null. */
+function recordedCpu(file) {
+  const meta = file.replace(/\.cpuprofile$/, '.meta.json');
+  if (!existsSync(meta)) return null;
+  return JSON.parse(readFileSync(meta, 'utf8')).sut_cpu_us_per_request ?? null;
 }
 
-const top = Number(opt.top);
+if (opt.against !== undefined) {
+  const given = opt.cpu?.split(',').map(Number);
+  if (given && (given.length !== 2 || !given.every((x) => x > 0))) {
+    process.stderr.write('--cpu takes two CPU times per request in µs, A then B: --cpu 99,128\n');
+    process.exit(2);
+  }
+  if (given && positionals.length > 1) {
+    process.stderr.write('--cpu gives one pair of CPU times: compare one profile with A at a time\n');
+    process.exit(2);
+  }
+  const base = load(opt.against);
+  const out = [];
+  for (const file of positionals) {
+    const cpuA = given?.[0] ?? recordedCpu(opt.against);
+    const cpuB = given?.[1] ?? recordedCpu(file);
+    if (!cpuA || !cpuB) {
+      process.stderr.write(
+        `no CPU per request recorded for ${!cpuA ? opt.against : file} (run.mjs --profile writes it beside the profile as .meta.json): give --cpu A,B\n`,
+      );
+      process.exit(2);
+    }
+    const c = comparePerRequest(base, load(file), cpuA, cpuB);
+    out.push({ file, against: opt.against, ...c, functions: c.functions });
+  }
+  if (opt.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  else {
+    const num = (x, sign = false) => `${sign && x > 0 ? '+' : ''}${x.toFixed(2)}`.padStart(8);
+    for (const c of out) {
+      process.stdout.write(
+        `\n${c.file} (B) against ${c.against} (A): CPU µs per request, each function's share of busy time × its row's CPU per request (A ${c.cpuA.toFixed(0)}, B ${c.cpuB.toFixed(0)} µs)\n\n`,
+      );
+      process.stdout.write(`${'A'.padStart(8)}${'B'.padStart(8)}${'B − A'.padStart(8)}  where\n`);
+      for (const p of c.parts) process.stdout.write(`${num(p.a)}${num(p.b)}${num(p.delta, true)}  ${p.part}\n`);
+      process.stdout.write(`\nwhat B spends more on (top ${top}):\n`);
+      for (const f of c.functions.slice(0, top)) if (f.delta > 0) process.stdout.write(`${num(f.a)}${num(f.b)}${num(f.delta, true)}  ${f.fn}\n`);
+      const less = c.functions
+        .filter((f) => f.delta < 0)
+        .slice(-Math.ceil(top / 3))
+        .reverse();
+      if (less.length) {
+        process.stdout.write(`\nwhat B spends less on (top ${less.length}):\n`);
+        for (const f of less) process.stdout.write(`${num(f.a)}${num(f.b)}${num(f.delta, true)}  ${f.fn}\n`);
+      }
+    }
+  }
+  process.exit(0);
+}
+
 const out = [];
 for (const file of positionals) {
-  const s = summarize(JSON.parse(readFileSync(file, 'utf8')), Number(opt.skip) * 1e6);
+  const s = load(file);
   out.push({ file, ...s, self: s.self.slice(0, top), inclusive: s.inclusive.filter((r) => r.fn.includes(' src/')).slice(0, top) });
 }
 if (opt.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');

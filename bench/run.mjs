@@ -310,6 +310,17 @@ function mintRowToken(v, by, file, dataDir) {
 const profileFlags = (v, round) =>
   cfg.profile && v.pinned !== false ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-name', `${v.id}-r${round}.cpuprofile`] : [];
 
+/**
+ * --profile: beside a round's profile, what the harness measured in it (the
+ * row's CPU µs per request), so that profile-summary.mjs --against can compare
+ * two rows' profiles per request.
+ */
+function writeProfileMeta(v, round, s) {
+  if (!cfg.profile || v.pinned === false || !s.cpu_us_per_request) return;
+  const meta = { row: v.id, round, rps: s.wrk.rps, sut_cpu_us_per_request: s.cpu_us_per_request.sut };
+  writeFileSync(join(PROFILES, `${v.id}-r${round}.meta.json`), JSON.stringify(meta, null, 2) + '\n');
+}
+
 async function startSut(v, round) {
   const { port, file, token, dataDir, cli: wardenCli } = wardenSetup.get(v.id);
   const cpus = v.pinned === false ? null : cfg.sutCpu;
@@ -642,6 +653,7 @@ for (let round = 1; round <= cfg.rounds; round++) {
       const s = await measure(v, round);
       samples.get(v.id).push(s);
       logSample(round, v, s);
+      writeProfileMeta(v, round, s);
     } catch (err) {
       logFailure(round, v, err);
     }
