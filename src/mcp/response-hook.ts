@@ -50,8 +50,13 @@ export interface McpHookContext {
 // Stateless when used without `stream: true`: one for every answer.
 const UTF8 = new TextDecoder('utf-8');
 
+/** `res.headers[name]`, read without building the proxy's object of the fields when it offers `field`. */
+function fieldOf(res: UpstreamResponse, name: string): string | string[] | undefined {
+  return res.field !== undefined ? res.field(name) : res.headers[name];
+}
+
 function header(res: UpstreamResponse, name: string): string | undefined {
-  const v = res.headers[name];
+  const v = fieldOf(res, name);
   return Array.isArray(v) ? v[0] : v;
 }
 
@@ -293,12 +298,15 @@ function json(ctx: McpHookContext, res: UpstreamResponse, raw: Buffer): HookedRe
 
 /**
  * The upstream's own answer, read whole (`raw` is its unencoded body): its
- * headers as they are when they already say so (no Content-Encoding, the
- * Content-Length of `raw`; the proxy built them for this answer), else as whole() sets them.
+ * headers as they are when they already say so (no Content-Encoding, one
+ * Content-Length, that of `raw`), else as whole() sets them. The proxy's own
+ * answer object goes back as it is when `raw` is its body: the agent then gets
+ * the upstream's fields without an object of them being built (forward.ts).
  */
 function unchanged(res: UpstreamResponse, raw: Buffer): HookedResponse {
-  const h = res.headers;
-  if (h['content-encoding'] === undefined && h['content-length'] === String(raw.length)) return { statusCode: res.statusCode, headers: h, body: raw };
+  if (fieldOf(res, 'content-encoding') === undefined && fieldOf(res, 'content-length') === String(raw.length)) {
+    return res.body === raw ? res : { statusCode: res.statusCode, headers: res.headers, body: raw };
+  }
   return whole(res, raw);
 }
 

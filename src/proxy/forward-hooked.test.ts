@@ -89,12 +89,12 @@ afterAll(async () => {
   await new Promise((r) => upstream.close(r));
 });
 
-function post(): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
+function post(): Promise<{ status: number; headers: IncomingMessage['headers']; rawHeaders: string[]; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${frontUrl}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -184,6 +184,56 @@ describe('hooked forwarding (dispatch handler)', () => {
     } finally {
       makeState = hookedState;
     }
+  });
+
+  it('sends an answer the hook hands back as it came with the same head whether or not the hook read its fields as an object', async () => {
+    const json = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [] } });
+    upstreamHandler = (_req, res) => {
+      // Lines the agent gets (a repeated name among them) and lines it never gets (its own request id is replaced).
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('x-a', ['1', '2']);
+      res.setHeader('set-cookie', 'session=upstream');
+      res.setHeader('x-request-id', 'upstream-id');
+      res.setHeader('x-secret-assertion', 'for the upstream only');
+      res.end(json);
+    };
+    /** The hook hands the proxy's answer back (as the MCP hook does for a tools/call answer); `read` reads `headers` first. */
+    const asItCame =
+      (read: boolean) =>
+      (res: UpstreamResponse): HookedResponse => {
+        seen = { body: res.body };
+        if (read) expect(res.headers['x-a']).toEqual(['1', '2']);
+        else expect(res.field?.('x-a')).toEqual(['1', '2']);
+        return res as HookedResponse;
+      };
+    const heads: Array<Array<[string, string]>> = [];
+    for (const read of [false, true]) {
+      makeState = () => ({
+        ...hookedState(),
+        assertionHeaders: new Set(['x-secret-assertion']),
+        responseHeaders: ['RateLimit', '"default";r=9;t=1'],
+        responseHook: asItCame(read),
+      });
+      const got = await post();
+      expect(got.status).toBe(200);
+      expect(got.body).toBe(json);
+      expect(await settled).toBeUndefined();
+      const lines: Array<[string, string]> = [];
+      for (let i = 0; i < got.rawHeaders.length; i += 2) lines.push([got.rawHeaders[i].toLowerCase(), got.rawHeaders[i + 1]]);
+      heads.push(lines.filter(([n]) => n !== 'date' && n !== 'connection' && n !== 'keep-alive').sort());
+    }
+    makeState = hookedState;
+    expect(heads[0]).toEqual(heads[1]);
+    expect(heads[0]).toEqual(
+      [
+        ['content-type', 'application/json'],
+        ['x-a', '1'],
+        ['x-a', '2'],
+        ['content-length', String(json.length)],
+        ['x-request-id', 'req-1'],
+        ['ratelimit', '"default";r=9;t=1'],
+      ].sort(),
+    );
   });
 
   it('refuses with the error a synchronous hook throws, before anything is sent', async () => {

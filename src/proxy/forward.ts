@@ -13,15 +13,32 @@ import { Pool, errors as undiciErrors } from './undici-pool.js';
 import { WardenError } from '../core/errors.js';
 import { releaseBody } from '../http/continue.js';
 import { Deadlines, NOT_WAITING, type Deadline } from './deadlines.js';
-import { downstreamHeaders, downstreamRawHeaders, hookedDownstream, parseHookedHeaders, upstreamHeaders, type ForwardingInfo } from './headers.js';
+import {
+  downstreamHeaders,
+  downstreamRawHeaders,
+  fieldOf,
+  fieldsObject,
+  hookedFields,
+  parseHookedHeaders,
+  upstreamHeaders,
+  type ForwardingInfo,
+} from './headers.js';
 import type { TrustedProxies } from './trust.js';
 
 /** What the upstream answered, as the proxy hands it to a response hook. */
 export interface UpstreamResponse {
   statusCode: number;
-  headers: Record<string, string | string[]>;
+  /** The fields the agent gets (lower-case names). The proxy builds this object when it is first read. */
+  readonly headers: Record<string, string | string[]>;
   /** The whole body when `responseBuffer` asked for it, else a stream. */
   body: Readable | Buffer;
+  /**
+   * `headers[name]` without building `headers` (lower-case name), when the
+   * proxy offers it. A hook that returns this very response, its fields never
+   * read as `headers`, has the agent get the upstream's fields as they came
+   * (in one flat list, as the relay sends them).
+   */
+  field?(name: string): string | string[] | undefined;
 }
 
 /** A bound on an upstream answer the proxy reads whole for the response hook, and the error when it is passed. */
@@ -304,9 +321,16 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   /** True once undici is done with the request (completed or failed). */
   private ended = false;
   private statusCode = 0;
-  /** The upstream's fields as the hook gets them (downstreamHeaders), and the lines they leave out (name, value…). */
-  private headers: Record<string, string | string[]> = NO_FIELDS;
+  /**
+   * The upstream's fields the agent gets, as a flat list (hookedFields), or
+   * null when the head took the two-step path or the hook read them as an
+   * object (`headers`, then the truth); and the lines they leave out (name, value…).
+   */
+  private kept: string[] | null = null;
+  private headers: Record<string, string | string[]> | null = null;
   private dropped: string[] = [];
+  /** The answer handed to the response hook (its `headers` built on first read). */
+  private answer: HookedAnswer | null = null;
   /** Buffer mode: the chunks so far, their size and the bound. */
   private chunks: Buffer[] | null = null;
   private size = 0;
@@ -324,7 +348,8 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   ) {
     this.armedAt = deadlines.tick;
     deadlines.add(this);
-    res.once('close', this.onClose);
+    // 'close' is emitted once: no `once` wrapper.
+    res.on('close', this.onClose);
   }
 
   /**
@@ -397,16 +422,16 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
     this.statusCode = statusCode;
     const fields = raw ?? [];
     const hidden = this.state.assertionHeaders;
-    // One pass for most heads; the rest are parsed whole, then filtered (the same object).
-    const headers = hookedDownstream(fields, hidden, this.dropped);
-    if (headers !== undefined) this.headers = headers;
+    // One pass into a flat list for most heads; the rest are parsed whole, then filtered (an object).
+    const kept: string[] = [];
+    if (hookedFields(fields, hidden, kept, this.dropped)) this.kept = kept;
     else {
       const parsed = parseHookedHeaders(fields);
-      this.headers = downstreamHeaders(parsed, hidden);
+      const headers = (this.headers = downstreamHeaders(parsed, hidden));
       this.dropped = [];
       for (const name in parsed) {
         const v = parsed[name];
-        if (!Object.hasOwn(this.headers, name)) for (const one of Array.isArray(v) ? v : [v]) this.dropped.push(name, one);
+        if (!Object.hasOwn(headers, name)) for (const one of Array.isArray(v) ? v : [v]) this.dropped.push(name, one);
       }
     }
     let head: Promise<void> | void;
@@ -437,12 +462,26 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
 
   /** First value of an upstream response header (lower case name): a field the agent gets, else a line left out. */
   private readonly header = (name: string): string | undefined => {
-    const v = this.headers[name];
+    const v = this.field(name);
     if (v !== undefined) return Array.isArray(v) ? v[0] : v;
     const dropped = this.dropped;
     for (let i = 0; i < dropped.length; i += 2) if (dropped[i] === name) return dropped[i + 1];
     return undefined;
   };
+
+  /** `fields()[name]`: from the flat list while there is one. */
+  field(name: string): string | string[] | undefined {
+    return this.kept !== null ? fieldOf(this.kept, name) : this.headers![name];
+  }
+
+  /** The fields the agent gets as an object, built once; from then on the object is the truth (a hook may change it). */
+  fields(): Record<string, string | string[]> {
+    if (this.headers === null) {
+      this.headers = fieldsObject(this.kept!);
+      this.kept = null;
+    }
+    return this.headers;
+  }
 
   /** After the head hook: choose buffer or stream mode; a stream goes to the response hook now. */
   private begin(): void {
@@ -473,9 +512,10 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
   /** Hand the answer to the response hook, then send what it returns (at once when it answers synchronously). */
   private deliver(body: Readable | Buffer): void {
     this.delivered = true;
+    const answer = (this.answer = new HookedAnswer(this, this.statusCode, body));
     let out: HookedResponse | Promise<HookedResponse>;
     try {
-      out = this.state.responseHook!({ statusCode: this.statusCode, headers: this.headers, body });
+      out = this.state.responseHook!(answer);
     } catch (err) {
       this.fail(err);
       return;
@@ -502,10 +542,15 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
       return;
     }
     this.state.status = response.statusCode;
-    response.headers['x-request-id'] = this.state.id;
-    addResponseHeaders(response.headers, this.state.responseHeaders);
     try {
-      res.writeHead(response.statusCode, response.headers);
+      if (response === this.answer && this.kept !== null && Buffer.isBuffer(response.body)) {
+        // The upstream's answer as it came, its fields never read as an object: the flat list, as the relay sends it.
+        res.writeHead(response.statusCode, relayedFields(this.kept, this.state.id, this.state.responseHeaders));
+      } else {
+        response.headers['x-request-id'] = this.state.id;
+        addResponseHeaders(response.headers, this.state.responseHeaders);
+        res.writeHead(response.statusCode, response.headers);
+      }
     } catch (err) {
       if (!Buffer.isBuffer(response.body)) response.body.destroy();
       this.fail(err);
@@ -579,8 +624,40 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
 
 function ignore(): void {}
 
-/** A hooked exchange's fields before its head arrives. */
-const NO_FIELDS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
+/**
+ * The upstream's answer as a hooked exchange hands it to the response hook:
+ * `headers` is built when first read (a class getter, which costs what a
+ * field read does once optimized; an accessor on an object literal does not),
+ * `field` reads one field without it.
+ */
+class HookedAnswer implements UpstreamResponse {
+  constructor(
+    private readonly exchange: HookedExchange,
+    readonly statusCode: number,
+    readonly body: Readable | Buffer,
+  ) {}
+
+  get headers(): Record<string, string | string[]> {
+    return this.exchange.fields();
+  }
+
+  field(name: string): string | string[] | undefined {
+    return this.exchange.field(name);
+  }
+}
+
+/**
+ * The flat list for `writeHead` of an answer sent with the upstream's fields:
+ * its `x-request-id` lines replaced by Warden's, then Warden's own lines
+ * (after the upstream's of the same name, as addResponseHeaders places them).
+ */
+function relayedFields(kept: readonly string[], requestId: string, extra: readonly string[] | undefined): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < kept.length; i += 2) if (kept[i] !== 'x-request-id') out.push(kept[i], kept[i + 1]);
+  out.push('x-request-id', requestId);
+  if (extra) for (let i = 0; i < extra.length; i++) out.push(extra[i]);
+  return out;
+}
 
 /**
  * `src.pipe(dst)` for a hooked answer: a failing source cuts the agent's

@@ -392,23 +392,18 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
 }
 
 /**
- * For the hooked exchange, in one pass over the raw head:
- * `downstreamHeaders(parseHookedHeaders(raw), hidden)`, the object the
- * response hook gets (no parsed object of every field, no Connection token
- * set for what upstreams send, `Connection: keep-alive`). The lines it leaves
- * out (Connection, the other hop-by-hop fields, Set-Cookie, `hidden`) are
- * pushed onto `dropped` as lower-case name and value, so the upstream's own
- * fields stay readable: every line of a name is kept or every line dropped.
- * Undefined for a head this pass does not decide (a Connection line naming
- * other fields, which are dropped after the fact; a name of an
- * Object.prototype member): the caller takes the two-step path.
+ * For the hooked exchange, in one pass over the raw head: the lines the agent
+ * gets, pushed onto `kept` as lower-case name and value in the order they came
+ * (the flat list `writeHead` takes, as the relay sends it: no object of the
+ * fields unless the response hook asks for one, see `fieldsObject`), and the
+ * lines left out (Connection, the other hop-by-hop fields, Set-Cookie,
+ * `hidden`) pushed onto `dropped`, so the upstream's own fields stay readable:
+ * every line of a name is kept or every line dropped. False for a head this
+ * pass does not decide (a Connection line naming other fields, which are
+ * dropped after the fact): the caller takes the two-step path,
+ * `downstreamHeaders(parseHookedHeaders(raw), hidden)`.
  */
-export function hookedDownstream(
-  raw: ReadonlyArray<Buffer | string>,
-  hidden: ReadonlySet<string> | undefined,
-  dropped: string[],
-): Record<string, string | string[]> | undefined {
-  const out: Record<string, string | string[]> = {};
+export function hookedFields(raw: ReadonlyArray<Buffer | string>, hidden: ReadonlySet<string> | undefined, kept: string[], dropped: string[]): boolean {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const key = typeof name === 'string' ? name.toLowerCase() : lowerNameAt(name, i >> 1);
@@ -416,15 +411,47 @@ export function hookedDownstream(
     const value = typeof v === 'string' ? v : latin1Value(v, i >> 1);
     if (DROP_DOWNSTREAM.has(key) || hidden?.has(key)) {
       // `keep-alive` names only itself (dropped anyway); other tokens are the two-step path's.
-      if (key === 'connection' && value !== 'keep-alive' && value !== 'Keep-Alive') return undefined;
+      if (key === 'connection' && value !== 'keep-alive' && value !== 'Keep-Alive') return false;
       dropped.push(key, value);
       continue;
     }
-    const had = out[key];
-    if (had === undefined) out[key] = value;
-    else if (!Object.hasOwn(out, key)) return undefined;
-    else if (typeof had === 'string') out[key] = [had, value];
+    kept.push(key, value);
+  }
+  return true;
+}
+
+/**
+ * The object of a flat field list (lower-case names): a repeated name's values
+ * in an array, in order, and names of Object.prototype's members (`constructor`,
+ * `__proto__`…) as own properties like any other, as parseHookedHeaders reads them.
+ */
+export function fieldsObject(list: readonly string[]): Record<string, string | string[]> {
+  const obj: Record<string, string | string[]> = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const key = list[i];
+    const value = list[i + 1];
+    const had = obj[key];
+    if (had === undefined) obj[key] = value;
+    else if (!Object.hasOwn(obj, key)) Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
+    else if (typeof had === 'string') obj[key] = [had, value];
     else had.push(value);
   }
-  return out;
+  return obj;
+}
+
+/**
+ * `fieldsObject(list)[name]` without building the object: the value of the
+ * one line named `name` (lower case), all its values when it has several, or
+ * undefined.
+ */
+export function fieldOf(list: readonly string[], name: string): string | string[] | undefined {
+  let found: string | string[] | undefined;
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] !== name) continue;
+    const value = list[i + 1];
+    if (found === undefined) found = value;
+    else if (typeof found === 'string') found = [found, value];
+    else found.push(value);
+  }
+  return found;
 }

@@ -2,12 +2,14 @@
  * The hooked exchange's head parsing (parseHookedHeaders) gives the object
  * undici's own parseHeaders gives, value strings reused or not: random heads
  * with repeated names, mixed case, names of Object.prototype members, and
- * values that change between answers at the same position.
+ * values that change between answers at the same position. Its one-pass flat
+ * list (hookedFields) keeps and drops what the two-step path does, and the
+ * object built from it (fieldsObject, fieldOf) is the one that path builds.
  */
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { downstreamHeaders, hookedDownstream, parseHookedHeaders } from './headers.js';
+import { downstreamHeaders, fieldOf, fieldsObject, hookedFields, parseHookedHeaders } from './headers.js';
 import { util } from './undici-pool.js';
 
 const name = fc.constantFrom(
@@ -55,7 +57,7 @@ describe('parseHookedHeaders', () => {
   });
 });
 
-describe('hookedDownstream (the hooked head in one pass)', () => {
+describe('hookedFields (the hooked head in one pass, as a flat list)', () => {
   const hiddenSets = fc.constantFrom<ReadonlySet<string> | undefined>(undefined, new Set(['x-a']), new Set(['content-type', 'date']));
   const connection = fc.constantFrom('keep-alive', 'Keep-Alive', 'close', 'x-a', 'keep-alive, server', '');
   const line = fc.oneof(
@@ -65,38 +67,49 @@ describe('hookedDownstream (the hooked head in one pass)', () => {
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom('close', 'Close', 'x-a'), value) },
   );
 
-  it('is downstreamHeaders(parseHookedHeaders()) when it answers, and drops exactly the other lines', () => {
+  it('keeps and drops what downstreamHeaders(parseHookedHeaders()) does, in order, when it answers', () => {
     let answered = 0;
+    let withProto = 0;
     fc.assert(
       fc.property(fc.array(line, { maxLength: 12 }), hiddenSets, (pairs, hidden) => {
+        const kept: string[] = [];
         const dropped: string[] = [];
-        const got = hookedDownstream(raw(pairs), hidden, dropped);
-        const parsed = parseHookedHeaders(raw(pairs));
-        if (got === undefined) {
-          // Only for what the one pass leaves to the two-step path.
-          const tokens = pairs.some(([n, v]) => n.toLowerCase() === 'connection' && v !== 'keep-alive' && v !== 'Keep-Alive');
-          const protoName = pairs.some(([n]) => n.toLowerCase() in Object.prototype);
-          expect(tokens || protoName).toBe(true);
+        if (!hookedFields(raw(pairs), hidden, kept, dropped)) {
+          // Only for what the one pass leaves to the two-step path: a Connection line naming other fields.
+          expect(pairs.some(([n, v]) => n.toLowerCase() === 'connection' && v !== 'keep-alive' && v !== 'Keep-Alive')).toBe(true);
           return;
         }
         answered++;
-        const want = downstreamHeaders(parsed, hidden);
-        expect(got).toEqual(want);
-        expect(Object.keys(got)).toEqual(Object.keys(want));
-        // Every line is kept or dropped, in order, and a dropped line's name is one the agent does not get.
-        const kept = pairs.filter(([n]) => Object.hasOwn(want, n.toLowerCase()));
-        const left = pairs.filter(([n]) => !Object.hasOwn(want, n.toLowerCase())).flatMap(([n, v]) => [n.toLowerCase(), v]);
-        expect(kept.length + left.length / 2).toBe(pairs.length);
-        expect(dropped).toEqual(left);
+        const got = fieldsObject(kept);
+        // The object has exactly undici's reading of the kept lines (own properties, Object.prototype's names included).
+        const keptNames = new Set(kept.filter((_, i) => i % 2 === 0));
+        const keptRaw = raw(pairs.filter(([n]) => keptNames.has(n.toLowerCase())));
+        expect(got).toEqual(parseHookedHeaders(keptRaw));
+        expect(Object.keys(got)).toEqual(Object.keys(parseHookedHeaders(keptRaw)));
+        for (const k of Object.keys(got)) expect(fieldOf(kept, k)).toEqual(got[k]);
+        expect(fieldOf(kept, 'x-never-sent')).toBeUndefined();
+        // The two-step path's object, where it can hold every name (it assigns, so `__proto__` is lost there).
+        if (pairs.some(([n]) => n.toLowerCase() === '__proto__')) withProto++;
+        else {
+          const want = downstreamHeaders(parseHookedHeaders(raw(pairs)), hidden);
+          expect(got).toEqual(want);
+          expect(Object.keys(got)).toEqual(Object.keys(want));
+        }
+        // Every line is kept or dropped, in order, lower-cased; a dropped line's name is one the agent does not get.
+        const all = pairs.map(([n, v]) => [n.toLowerCase(), v] as const);
+        expect(kept).toEqual(all.filter(([n]) => Object.hasOwn(got, n)).flat());
+        expect(dropped).toEqual(all.filter(([n]) => !Object.hasOwn(got, n)).flat());
       }),
       { numRuns: 3000 },
     );
     expect(answered).toBeGreaterThan(1000);
+    expect(withProto).toBeGreaterThan(50);
   });
 
   it("keeps nginx's head but its Connection line, which stays readable as a dropped line", () => {
+    const kept: string[] = [];
     const dropped: string[] = [];
-    const got = hookedDownstream(
+    const answered = hookedFields(
       raw([
         ['Server', 'nginx'],
         ['Content-Type', 'application/json'],
@@ -105,22 +118,26 @@ describe('hookedDownstream (the hooked head in one pass)', () => {
         ['Set-Cookie', 'a=b'],
       ]),
       undefined,
+      kept,
       dropped,
     );
-    expect(got).toEqual({ server: 'nginx', 'content-type': 'application/json', 'content-length': '10' });
+    expect(answered).toBe(true);
+    expect(kept).toEqual(['server', 'nginx', 'content-type', 'application/json', 'content-length', '10']);
+    expect(fieldsObject(kept)).toEqual({ server: 'nginx', 'content-type': 'application/json', 'content-length': '10' });
     expect(dropped).toEqual(['connection', 'keep-alive', 'set-cookie', 'a=b']);
   });
 
   it('leaves a Connection line naming other fields to the two-step path (they are dropped after the fact)', () => {
-    expect(
-      hookedDownstream(
-        raw([
-          ['Server', 'nginx'],
-          ['Connection', 'server'],
-        ]),
-        undefined,
-        [],
-      ),
-    ).toBeUndefined();
+    const raws = raw([
+      ['Server', 'nginx'],
+      ['Connection', 'server'],
+    ]);
+    expect(hookedFields(raws, undefined, [], [])).toBe(false);
+  });
+
+  it('reads a repeated name as all its values, in order', () => {
+    const kept = ['x-a', '1', 'server', 'nginx', 'x-a', '2'];
+    expect(fieldOf(kept, 'x-a')).toEqual(['1', '2']);
+    expect(fieldsObject(kept)).toEqual({ 'x-a': ['1', '2'], server: 'nginx' });
   });
 });
