@@ -38,7 +38,7 @@ import { createInterface } from 'node:readline';
 import { benchWorkspace, cpuTimeUs, freePort, peakRss, resetPeakRss, rssNow, sleep, toolOptions, waitForHttp } from './lib/system.mjs';
 import { ensureBuilt, newVaultKey, wardenEnv, wardenYaml, writePolicies } from './lib/warden.mjs';
 import { VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs } from './lib/variants.mjs';
-import { median } from './lib/report.mjs';
+import { median } from './lib/stats.mjs';
 import { bodiesMarkdown, parseSize, summarizeBodies } from './lib/bodies-report.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));

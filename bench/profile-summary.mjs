@@ -58,9 +58,9 @@ if (opt.against !== undefined) {
     process.exit(2);
   }
   const base = load(opt.against);
+  const cpuA = given?.[0] ?? recordedCpu(opt.against);
   const out = [];
   for (const file of positionals) {
-    const cpuA = given?.[0] ?? recordedCpu(opt.against);
     const cpuB = given?.[1] ?? recordedCpu(file);
     if (!cpuA || !cpuB) {
       process.stderr.write(

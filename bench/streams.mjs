@@ -37,7 +37,7 @@ import { createInterface } from 'node:readline';
 import { benchWorkspace, cpuTimeUs, freePort, rssNow, sleep, toolOptions, waitForHttp } from './lib/system.mjs';
 import { ensureBuilt, mintToken, newVaultKey, wardenEnv, wardenYaml, writePolicies } from './lib/warden.mjs';
 import { VARIANTS, WARDEN_NODE_FLAGS, proxyServerArgs } from './lib/variants.mjs';
-import { median } from './lib/report.mjs';
+import { median } from './lib/stats.mjs';
 import { streamsMarkdown } from './lib/streams-report.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));

@@ -4,7 +4,7 @@
  * same case (the Node floor on the same flags).
  */
 
-import { median } from './report.mjs';
+import { median } from './stats.mjs';
 
 const UNITS = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
 

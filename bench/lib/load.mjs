@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median } from './report.mjs';
+import { median } from './stats.mjs';
 
 const LATENCY_CLIENT = fileURLToPath(new URL('./latency-client.mjs', import.meta.url));
 

@@ -6,8 +6,6 @@
 import { median } from './stats.mjs';
 import { pairedMarkdown } from './paired.mjs';
 
-export { median };
-
 /** Median of each measure over the valid rounds of one variant. */
 export function summarize(variant, samples) {
   const ok = samples.filter((s) => !s.error);

@@ -51,12 +51,12 @@ export interface McpHookContext {
 const UTF8 = new TextDecoder('utf-8');
 
 /** `res.headers[name]`, read without building the proxy's object of the fields when it offers `field`. */
-function fieldOf(res: UpstreamResponse, name: string): string | string[] | undefined {
+function answerField(res: UpstreamResponse, name: string): string | string[] | undefined {
   return res.field !== undefined ? res.field(name) : res.headers[name];
 }
 
 function header(res: UpstreamResponse, name: string): string | undefined {
-  const v = fieldOf(res, name);
+  const v = answerField(res, name);
   return Array.isArray(v) ? v[0] : v;
 }
 
@@ -304,7 +304,7 @@ function json(ctx: McpHookContext, res: UpstreamResponse, raw: Buffer): HookedRe
  * the upstream's fields without an object of them being built (forward.ts).
  */
 function unchanged(res: UpstreamResponse, raw: Buffer): HookedResponse {
-  if (fieldOf(res, 'content-encoding') === undefined && fieldOf(res, 'content-length') === String(raw.length)) {
+  if (answerField(res, 'content-encoding') === undefined && answerField(res, 'content-length') === String(raw.length)) {
     return res.body === raw ? res : { statusCode: res.statusCode, headers: res.headers, body: raw };
   }
   return whole(res, raw);
