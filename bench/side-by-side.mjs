@@ -16,7 +16,11 @@
  * #17's targets (and the other issues' G3 ratios), each pair in turn (~35 min):
  *   node bench/side-by-side.mjs --targets [--out /tmp/paired]
  * Common: [--starts 4] [--slices 8] [--slice 8] [--warmup 5] [--warmup-max 40] [--connections 16]
- *         [--warm together|alone]
+ *         [--warm together|alone] [--idle 0]
+ *
+ * --idle S leaves both sides idle for S seconds after they start, before the
+ * warm-up: what a gateway meets after a quiet spell (V8 collects an idle heap
+ * in full; see src/core/tick-shape.ts for what that once cost every request).
  *
  * Both sides are started fresh --starts times, alternating which goes first,
  * and warmed up together (bench/lib/paired-runner.mjs says why).
@@ -58,6 +62,7 @@ const { opt, fail } = toolOptions(import.meta.url, 'side-by-side', {
   warmup: { type: 'string', default: String(PAIRED_DEFAULTS.warmup) },
   'warmup-max': { type: 'string', default: String(PAIRED_DEFAULTS.warmupMax) },
   connections: { type: 'string', default: String(PAIRED_DEFAULTS.connections) },
+  idle: { type: 'string', default: '0' },
   'sut-cpu': { type: 'string', default: '0' },
   'load-cpu': { type: 'string', default: '1' },
   out: { type: 'string' },
@@ -88,6 +93,8 @@ if (!(starts >= 1)) fail('--starts must be 1 or more');
 if (opt.warm !== 'together' && opt.warm !== 'alone') fail('--warm is together or alone');
 const sliceS = Number(opt.slice);
 const connections = Number(opt.connections);
+const idleS = Number(opt.idle);
+if (!(idleS >= 0)) fail('--idle is a number of seconds, 0 or more');
 const loadCpu = opt['load-cpu'];
 const log = (line) => process.stderr.write(`[side-by-side ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
@@ -138,6 +145,7 @@ try {
     warmupMax: Number(opt['warmup-max']),
     warm: opt.warm,
     connections,
+    idleS,
     sutCpu: opt['sut-cpu'],
     loadCpu,
     log,

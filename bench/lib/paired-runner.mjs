@@ -17,7 +17,7 @@
 
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { cpuTimeUs, freePort, rssNow, waitForHttp, waitIdle } from './system.mjs';
+import { cpuTimeUs, freePort, rssNow, sleep, waitForHttp, waitIdle } from './system.mjs';
 import { runWrk, warmUp, warmedUp, writeWrkScript } from './load.mjs';
 import { mintToken, variantYaml, wardenEnv } from './warden.mjs';
 import { VARIANTS, proxyServerArgs, requestFor } from './variants.mjs';
@@ -50,6 +50,7 @@ export function pairableRow(id) {
  *   flags { A, B }                            each side's Node flags (arrays)
  *   upstreamPort, upstreamOrigin, redis, vaultKey, bigPolicies   as for variantYaml()
  *   starts, slices, sliceS, warmup, warmupMax, warm ('together' | 'alone'), connections, sutCpu, loadCpu
+ *   idleS                                     seconds both sides sit idle after they start, before the warm-up (0)
  *   log(line)
  * Policies must already be written (writePolicies) under <work>/warden/policies, and the vault seeded.
  */
@@ -142,6 +143,10 @@ export async function measurePairs(pairs, ctx) {
       try {
         for (const [i, name] of order.entries()) sides.push(await side(name, rowsOf[name], ports[i]));
         for (const s of sides) await waitIdle(s.proc.pid);
+        if (ctx.idleS > 0) {
+          log(`${pair.name}, start ${start + 1} of ${ctx.starts}: both sides idle for ${ctx.idleS} s`);
+          await sleep(ctx.idleS * 1000);
+        }
         const took = await warmUpSides(sides);
         const warm = sides.map((s, i) => `${s.name} ${s.id} ${took[i]}`).join(', ');
         log(`${pair.name}, start ${start + 1} of ${ctx.starts}: ${order.join(' then ')} started; warmed up ${ctx.warm} (${warm})`);
