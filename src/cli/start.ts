@@ -15,6 +15,7 @@ import { createBatchedWriter, PIPE_ATOMIC_BYTES } from '../observability/log-wri
 import { startGateway } from '../gateway/gateway.js';
 import { servePrimaryMetrics } from '../observability/cluster-metrics.js';
 import { configPath } from './common.js';
+import { keepTickShape } from '../core/tick-shape.js';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
@@ -72,6 +73,8 @@ async function runWorker(file: string, clusterMetrics: boolean, loaded?: LoadedC
   const worker = cluster.isWorker && cluster.worker ? cluster.worker.id : undefined;
   const destination = createBatchedWriter({ maxWriteBytes: worker === undefined ? undefined : PIPE_ATOMIC_BYTES });
   const logger = createLogger(worker === undefined ? { destination } : { destination, base: { worker } });
+  // Before the policies load (a million tuples run full collections with no tick queued): see core/tick-shape.ts.
+  await keepTickShape();
   const gateway = await startGateway({ configFile: file, logger, clusterMetrics, loaded });
   const config = gateway.runtime().config;
 
