@@ -2,16 +2,16 @@
  * Keeps `process.nextTick` fast for the life of the process.
  *
  * Node builds the object that queues each tick with an object literal whose
- * first keys are computed (two symbols), so the hidden class it ends in is
- * held only weakly: by the objects of that shape and, weakly, by nextTick's
- * optimized code. A full garbage collection that finds no tick queued (an
+ * first keys are computed (two symbols), so the hidden class it ends in lives
+ * only as long as some object of that shape does (nextTick's optimized code
+ * holds it weakly). A full garbage collection that finds no tick queued (an
  * idle gateway: V8's memory reducer collects then; a long synchronous load,
  * such as a million tuples) frees that class, and V8 deoptimizes nextTick
  * ("weak objects"). Once this has happened a few times, the code V8
  * compiles again defines the two symbol keys through the runtime on every
  * call: measured on Node 20, nextTick then costs 260–440 ns instead of
  * 30–50 ns, for good. A request costs Warden about eleven ticks (Node's
- * streams and HTTP code), so a few microseconds each.
+ * streams and HTTP code): a few microseconds per request.
  *
  * One tick object kept alive keeps its class alive, and with it the code
  * that expects it. It is taken inside a tick (the tick being run is the
