@@ -426,7 +426,7 @@ function pairedSection(p) {
     `Measured because ${p.why}, after the rounds (${Math.round(p.seconds / 60)} min): each target’s two rows serving at once on the pinned core, each under its own wrk ` +
     `(${p.connections} connections), ${p.starts} fresh starts alternating which side starts first, both warmed up together, ${p.slices} slices of ${p.sliceS} s in all; ` +
     `Node flags ${p.node_flags} on both sides. A busy neighbour slows both rows of a slice alike, so these ratios hold where rows measured one after the other do not; ` +
-    'they do not settle a row bound by memory access (G2e1m), which other tenants’ memory traffic slows more than its partner. ' +
+    'they cancel drift in the host’s speed, not contention that slows one row more than its partner (for memory bandwidth or the shared cache). ' +
     'Memory, load time and latency are the targets above.';
   const failed = p.pairs.filter((x) => x.error).map((x) => `${x.name}: ${x.error}`);
   const lines = ['## Targets, paired', '', intro, '', pairedMarkdown(p.table).trimEnd()];
