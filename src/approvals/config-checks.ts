@@ -14,6 +14,11 @@ export function approvalsConfigIssues(config: Config, env: NodeJS.ProcessEnv): C
       issues.push({ path: `approvals.notify[${i}].console`, message: 'the console channel prints approval links and is for development only' });
     }
   });
+  config.approvals.notify.forEach((n, i) => {
+    if ('email' in n) issues.push(...recipientIssues(`approvals.notify[${i}].email.to`, n.email.to, 'the review link'));
+  });
+  const ciba = config.approvals.ciba;
+  if (ciba) issues.push(...recipientIssues('approvals.ciba.login_hint', ciba.login_hint, 'the approval request'));
   const push = config.approvals.push;
   if (push) {
     if (push.allow_loopback && env.NODE_ENV === 'production') {
@@ -33,4 +38,31 @@ export function approvalsConfigIssues(config: Config, env: NodeJS.ProcessEnv): C
   }
   for (const issue of approvalRuleIssues(config.routes)) if (!issue.path.endsWith('.message')) issues.push(issue);
   return issues;
+}
+
+/** Template roots that name the user from their verified token: the user id and the issuer's claims. */
+const IDENTITY_ROOTS = new Set(['user', 'claims']);
+
+/**
+ * Who is asked to approve must come from the user's identity, never from what
+ * the agent sent: `{body.approver}`, `{query.x}`, `{path.x}`, `{args.x}` (and
+ * `{agent}`, `{tool}`, `{request.*}`) would let the agent have `what` sent to
+ * an address it chose and approve its own request. A fixed address is fine.
+ */
+function recipientIssues(path: string, source: string, what: string): ConfigIssue[] {
+  let refs: string[][];
+  try {
+    refs = compileTemplate(source).parts.flatMap((p) => ('ref' in p ? [[...p.ref]] : []));
+  } catch (err) {
+    return [{ path, message: (err as Error).message }];
+  }
+  const chosen = refs.filter((ref) => !IDENTITY_ROOTS.has(ref[0]));
+  if (chosen.length === 0) return [];
+  const names = [...new Set(chosen.map((ref) => `{${ref.join('.')}}`))];
+  return [
+    {
+      path,
+      message: `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} chosen by the agent, which could have ${what} sent to itself: name the approver from the user's identity ({user}, {claims.email}) or write a fixed address`,
+    },
+  ];
 }

@@ -692,7 +692,7 @@ export const notifierSchema = z
           to: z
             .string()
             .min(1)
-            .describe('Recipient, a template over the stored request (e.g. {claims.email})')
+            .describe('Recipient: a fixed address or a template over the user’s identity ({user}, {claims.*}; e.g. {claims.email})')
             .meta({ examples: ['{claims.email}'] }),
           subject: z
             .string()
@@ -796,7 +796,7 @@ export const approvalsSchema = z
         login_hint: z
           .string()
           .default('{user}')
-          .describe('Template naming the user to the provider')
+          .describe('Template naming the user to the provider, over the user’s identity ({user}, {claims.*})')
           .meta({ examples: ['{claims.email}'] }),
         requested_expiry: durationMs()
           .optional()
