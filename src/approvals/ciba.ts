@@ -14,6 +14,8 @@ export interface CibaConfig {
   client_secret: string;
   scope: string;
   timeout: number;
+  /** The ID token claim naming the person who decided (default `sub`). */
+  user_claim?: string;
 }
 
 /** A started backchannel authentication request. */
@@ -27,10 +29,16 @@ export interface CibaRequest {
 
 export type CibaOutcome = 'approved' | 'denied' | 'expired' | 'aborted' | 'failed';
 
+/** How a backchannel request ended; `person` (the ID token's user claim) names who approved. */
+export interface CibaAnswer {
+  outcome: CibaOutcome;
+  person?: string;
+}
+
 export interface CibaClient {
   start(params: { loginHint: string; bindingMessage: string; requestedExpirySeconds: number }): Promise<CibaRequest>;
-  /** Poll until the provider decides, the request expires or `signal` aborts. */
-  poll(req: CibaRequest, signal: AbortSignal, onInterval?: (interval: number) => void): Promise<CibaOutcome>;
+  /** Poll until the provider decides, the request expires or `signal` aborts; an approval names the person who gave it. */
+  poll(req: CibaRequest, signal: AbortSignal, onInterval?: (interval: number) => void): Promise<CibaAnswer>;
 }
 
 interface Discovery {
@@ -40,6 +48,10 @@ interface Discovery {
 }
 
 const DISCOVERY_TTL_MS = 3_600_000;
+const ABORTED: CibaAnswer = Object.freeze({ outcome: 'aborted' });
+const EXPIRED: CibaAnswer = Object.freeze({ outcome: 'expired' });
+const DENIED: CibaAnswer = Object.freeze({ outcome: 'denied' });
+const FAILED: CibaAnswer = Object.freeze({ outcome: 'failed' });
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(done, ms);
@@ -53,6 +65,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 /** Create a client for one provider. */
 export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
+  const userClaim = cfg.user_claim ?? 'sub';
   let discovery: { value: Discovery; at: number } | undefined;
   let verifier: { jwksUri: string; verifier: IdTokenVerifier } | undefined;
   const idTokens = (d: Discovery): IdTokenVerifier => {
@@ -127,15 +140,15 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
       let failures = 0;
       for (;;) {
         await sleep(interval * 1000, signal);
-        if (signal.aborted) return 'aborted';
-        if (Date.now() >= req.expiresAt) return 'expired';
+        if (signal.aborted) return ABORTED;
+        if (Date.now() >= req.expiresAt) return EXPIRED;
         let answer: { status: number; body: Record<string, unknown> };
         let d: Discovery;
         try {
           d = await discover();
           answer = await post(d.token_endpoint, { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: req.authReqId }, signal);
         } catch (err) {
-          if (signal.aborted) return 'aborted';
+          if (signal.aborted) return ABORTED;
           // Transient (network, timeout): keep polling, backing off, until the request expires.
           failures++;
           logger.warn({ err, failures }, 'CIBA token poll failed');
@@ -147,17 +160,21 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
           const idToken = answer.body.id_token;
           if (typeof idToken !== 'string') {
             logger.warn({ status: answer.status }, 'CIBA token answer without an ID token: not an approval');
-            return 'failed';
+            return FAILED;
           }
+          let person: unknown;
           try {
             const claims = await idTokens(d).verify(idToken);
             const bound = claims['urn:openid:params:jwt:claim:auth_req_id'];
             if (bound !== undefined && bound !== req.authReqId) throw new Error('ID token is bound to another auth_req_id');
+            person = claims[userClaim];
+            if (typeof person !== 'string' || person === '') throw new Error(`ID token has no ${userClaim} naming the person`);
           } catch (err) {
             logger.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'CIBA ID token refused: not an approval');
-            return 'failed';
+            return FAILED;
           }
-          return 'approved';
+          // Who approved is the caller's to judge (the request's user, or one who holds `approvers`).
+          return { outcome: 'approved', person };
         }
         const error = answer.body.error;
         if (error === 'authorization_pending') continue;
@@ -166,14 +183,14 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
           onInterval?.(interval);
           continue;
         }
-        if (error === 'access_denied') return 'denied';
-        if (error === 'expired_token') return 'expired';
+        if (error === 'access_denied') return DENIED;
+        if (error === 'expired_token') return EXPIRED;
         if (answer.status >= 500) {
           interval = Math.min(interval + 5, 60);
           continue;
         }
         logger.warn({ status: answer.status, error }, 'CIBA token poll refused');
-        return 'failed';
+        return FAILED;
       }
     },
   };

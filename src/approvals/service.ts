@@ -443,9 +443,15 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       }
     })();
     try {
-      const outcome = await ciba.poll(req, controller.signal, (interval) => log.info({ approval_id: id, interval }, 'CIBA provider asked to slow down'));
+      const { outcome, person } = await ciba.poll(req, controller.signal, (interval) => log.info({ approval_id: id, interval }, 'CIBA provider asked to slow down'));
       log.info({ approval_id: id, outcome }, 'CIBA outcome');
-      if (outcome === 'approved' || outcome === 'denied') await decide(id, outcome === 'approved' ? 'approve' : 'deny', 'ciba');
+      if (outcome === 'approved') {
+        // The provider's approval is the person its ID token names: the request's user, or one who holds `approvers`.
+        const decided = await decide(id, 'approve', 'ciba', { approver: person });
+        if (decided.kind === 'forbidden') {
+          log.warn({ approval_id: id, approver: person }, 'CIBA approval by someone not entitled to approve: refused, the approval stays pending');
+        }
+      } else if (outcome === 'denied') await decide(id, 'deny', 'ciba');
       else if (outcome === 'expired') {
         const now = Date.now();
         const { record, changed } = await repo.update(id, (cur) =>

@@ -798,6 +798,11 @@ export const approvalsSchema = z
           .default('{user}')
           .describe('Template naming the user to the provider, over the user’s identity ({user}, {claims.*})')
           .meta({ examples: ['{claims.email}'] }),
+        user_claim: z
+          .string()
+          .default('sub')
+          .describe('ID token claim naming the person who approved at the provider: the request’s user, or one who holds the rule’s approvers relation')
+          .meta({ examples: ['email'] }),
         requested_expiry: durationMs()
           .optional()
           .describe("How long the provider may take; default the approval's ttl")

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { createCibaClient } from '../../src/approvals/ciba.js';
+import { createCibaClient, type CibaAnswer } from '../../src/approvals/ciba.js';
 import { captureLogs } from '../support/logs.js';
 
 type Key = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
@@ -62,11 +62,15 @@ const idToken = (key: Key, claims: Record<string, unknown> = {}, typ?: string) =
     .setExpirationTime('5m')
     .sign(key);
 
-async function outcome(): Promise<string> {
-  const client = createCibaClient({ issuer, client_id: 'warden-ciba', client_secret: 'ciba-secret', scope: 'openid', timeout: 2000 }, captureLogs().logger);
+async function answerOf(userClaim?: string): Promise<CibaAnswer> {
+  const client = createCibaClient(
+    { issuer, client_id: 'warden-ciba', client_secret: 'ciba-secret', scope: 'openid', timeout: 2000, user_claim: userClaim },
+    captureLogs().logger,
+  );
   const req = await client.start({ loginHint: 'alice', bindingMessage: 'pay 60', requestedExpirySeconds: 60 });
   return client.poll({ ...req, interval: 0.01 }, new AbortController().signal);
 }
+const outcome = async () => (await answerOf()).outcome;
 
 describe('CIBA ID token verification', () => {
   it('a forged ID token (signed by a key the provider does not publish) is not an approval', async () => {
@@ -87,12 +91,18 @@ describe('CIBA ID token verification', () => {
     expect(await outcome()).toBe('failed');
   });
 
-  it('a genuine ID token is an approval', async () => {
+  it('a genuine ID token is an approval by the person it names (sub, or the configured user_claim)', async () => {
     answer = async () => ({
       access_token: 'at',
       token_type: 'Bearer',
-      id_token: await idToken(published, { 'urn:openid:params:jwt:claim:auth_req_id': 'req-1' }),
+      id_token: await idToken(published, { 'urn:openid:params:jwt:claim:auth_req_id': 'req-1', email: 'alice@example.test' }),
     });
-    expect(await outcome()).toBe('approved');
+    expect(await answerOf()).toEqual({ outcome: 'approved', person: 'alice' });
+    expect(await answerOf('email')).toEqual({ outcome: 'approved', person: 'alice@example.test' });
+  });
+
+  it('an ID token without the claim naming the person is not an approval', async () => {
+    answer = async () => ({ access_token: 'at', token_type: 'Bearer', id_token: await idToken(published) });
+    expect(await answerOf('email')).toEqual({ outcome: 'failed' });
   });
 });

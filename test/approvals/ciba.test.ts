@@ -25,6 +25,8 @@ describe('approvals through CIBA', () => {
   const expire = new Set<string>();
   const polls = new Map<string, number[]>();
   const arrivals: Array<(r: BackchannelRequestInfo) => void> = [];
+  /** The account the provider resolves a login_hint to (by default the hint itself). */
+  const hintAccounts = new Map<string, string>();
 
   const nextBackchannel = () =>
     new Promise<BackchannelRequestInfo>((resolve) => {
@@ -34,6 +36,7 @@ describe('approvals through CIBA', () => {
   beforeAll(async () => {
     op = await startOidcProvider({
       ciba: {
+        processLoginHint: (hint) => hintAccounts.get(hint) ?? hint,
         onBackchannelRequest: (r) => {
           arrivals.shift()?.(r);
         },
@@ -103,6 +106,35 @@ routes:
     const res = await held;
     expect(res.status).toBe(200);
     expect(forwarded('/acme/ciba-ok')).toBe(1);
+  });
+
+  it('an approval the provider got from someone else (its ID token names mallory) does not release the request', async () => {
+    // The provider resolves alice's hint to another account (a misconfigured or colliding directory):
+    // its genuine ID token then names mallory, who may not approve alice's request.
+    hintAccounts.set('alice', 'mallory');
+    const agent = new AbortController();
+    try {
+      const arrived = nextBackchannel();
+      const held = fetch(`${warden.url}/pay/acme/ciba-other`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await warden.token('bot', 'alice')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: 5 }),
+        signal: agent.signal,
+      }).catch(() => undefined);
+      const req = await arrived;
+      expect(req.accountId).toBe('mallory');
+      await op.approveBackchannel(req.authReqId);
+      const refused = 'CIBA approval by someone not entitled to approve: refused, the approval stays pending';
+      for (let i = 0; i < 100 && !warden.logs().includes(refused) && forwarded('/acme/ciba-other') === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(forwarded('/acme/ciba-other')).toBe(0);
+      expect(warden.logs()).toContain(refused);
+      expect(warden.logs()).toContain('"approver":"mallory"');
+      agent.abort();
+      await held;
+    } finally {
+      hintAccounts.clear();
+    }
+    expect(forwarded('/acme/ciba-other')).toBe(0);
   });
 
   it('denies when the provider answers access_denied', async () => {
