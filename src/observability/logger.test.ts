@@ -1,5 +1,6 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { scrubString } from './logger.js';
+import { createLogger, scrub, scrubString } from './logger.js';
 
 // The full scrub, without the one-scan pre-check scrubString starts with.
 const full = (s: string) =>
@@ -53,5 +54,60 @@ describe('scrubString', () => {
       if (full(s) !== s) changed++;
     }
     expect(changed).toBeGreaterThan(100); // the generator does reach the patterns
+  });
+});
+
+/** `{ a: { a: … { leaf } } }` with `leaf` at depth `depth` (the record itself is depth 0). */
+function nested(depth: number, leaf: unknown): unknown {
+  let value = leaf;
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
+
+describe('scrub beyond its depth bound', () => {
+  const BEARER = 'Bearer deepsecret12345678';
+  const PASSWORD = 'hunter2-deep-password';
+  const secrets = { password: PASSWORD, header: BEARER, list: [BEARER] };
+
+  it('scrubs secrets up to the bound and writes none of them at any depth past it', () => {
+    for (let depth = 0; depth <= 14; depth++) {
+      const text = JSON.stringify(scrub(nested(depth, secrets)));
+      expect(text, `depth ${depth}`).not.toContain(PASSWORD);
+      expect(text, `depth ${depth}`).not.toContain('deepsecret12345678');
+    }
+    // Within the bound the record is kept, censored; past it an object or array is replaced by a marker.
+    expect(scrub(nested(7, secrets))).toEqual(nested(7, { password: '[redacted]', header: 'Bearer [redacted]', list: ['Bearer [redacted]'] }));
+    expect(scrub(nested(8, secrets))).toEqual(nested(8, { password: '[redacted]', header: 'Bearer [redacted]', list: '[too deep]' }));
+    expect(scrub(nested(9, secrets))).toEqual(nested(9, '[too deep]'));
+    expect(scrub(nested(9, [BEARER]))).toEqual(nested(9, '[too deep]'));
+    // Strings and other scalars past the bound are still written, scrubbed.
+    expect(scrub(nested(9, BEARER))).toEqual(nested(9, 'Bearer [redacted]'));
+    expect(scrub(nested(9, 42))).toEqual(nested(9, 42));
+  });
+
+  it('a cycle ends at the marker', () => {
+    const loop: Record<string, unknown> = { password: PASSWORD };
+    loop.self = loop;
+    const text = JSON.stringify(scrub(loop));
+    expect(text).toContain('[too deep]');
+    expect(text).not.toContain(PASSWORD);
+  });
+
+  it('a logged record with a password and a bearer token at depth 9 comes out without them', () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer | string, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger({ level: 'info', destination });
+    logger.info({ detail: nested(8, secrets) }, 'deep');
+    logger.info(nested(9, secrets) as object, 'deeper');
+    expect(lines).toHaveLength(2);
+    const text = lines.join('');
+    expect(text).not.toContain(PASSWORD);
+    expect(text).not.toContain('deepsecret12345678');
+    expect(text).toContain('[too deep]');
   });
 });

@@ -124,10 +124,19 @@ function isSecretKey(key: string): boolean {
   return secret;
 }
 
-/** Deep copy of `value` with secret-named fields censored and strings scrubbed. */
+/** What scrub writes for an object or array nested deeper than MAX_SCRUB_DEPTH. */
+export const TOO_DEEP = '[too deep]';
+const MAX_SCRUB_DEPTH = 8;
+
+/**
+ * Deep copy of `value` with secret-named fields censored and strings scrubbed.
+ * Fails closed: an object or array deeper than MAX_SCRUB_DEPTH (or in a cycle)
+ * is replaced by TOO_DEEP, never written unscrubbed.
+ */
 export function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubString(value);
-  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_SCRUB_DEPTH) return TOO_DEEP;
   if (value instanceof Error) {
     return { type: value.name, message: scrubString(value.message), code: (value as { code?: unknown }).code };
   }
