@@ -1,7 +1,8 @@
 /**
  * A real HTTP upstream that records every request it receives (method, raw
  * target, raw headers, body), so tests can assert what Warden forwarded — or
- * that nothing was forwarded at all.
+ * that nothing was forwarded at all. A request is recorded as soon as its head
+ * arrives, so one whose body was cut off on the way is recorded too.
  */
 
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
@@ -14,7 +15,12 @@ export interface RecordedRequest {
   url: string;
   headers: IncomingMessage['headers'];
   rawHeaders: string[];
-  body: Buffer;
+  /** The body bytes received so far (all of them once `complete`; none for a streaming handler's requests). */
+  readonly body: Buffer;
+  /** True once the whole body arrived (the message's end). */
+  complete: boolean;
+  /** True when the connection closed before the whole body arrived (the sender aborted the request). */
+  aborted: boolean;
 }
 
 export type UpstreamHandler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void | Promise<void>;
@@ -42,17 +48,34 @@ export async function startUpstream(handler: UpstreamHandler = echo): Promise<Up
   let current = handler;
   let streaming: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   const server: Server = createServer((req, res) => {
-    if (streaming) {
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0) });
-      streaming(req, res);
-      return;
-    }
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
+    let joined: Buffer | null = null;
+    const recorded: RecordedRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      get body() {
+        return (joined ??= Buffer.concat(chunks));
+      },
+      complete: false,
+      aborted: false,
+    };
+    requests.push(recorded);
+    req.on('end', () => (recorded.complete = true));
+    // req.complete: the parser saw the message's end, whether or not a handler read the body.
+    req.on('close', () => {
+      recorded.complete ||= req.complete;
+      recorded.aborted = !recorded.complete;
+    });
+    // A streaming handler reads the body itself (a 'data' listener here would take its backpressure away).
+    if (streaming) return void streaming(req, res);
+    req.on('data', (c: Buffer) => {
+      chunks.push(c);
+      joined = null;
+    });
     req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body });
-      Promise.resolve(current(req, res, body)).catch((err) => {
+      Promise.resolve(current(req, res, recorded.body)).catch((err) => {
         res.destroy(err as Error);
       });
     });
