@@ -4,7 +4,7 @@
  * Notifications go to a real webhook receiver, which is how tests get the link.
  */
 
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, afterAll, describe, expect, it, vi } from 'vitest';
 import { baseConfig, createHarness, principal, runStage, type Harness } from './harness.js';
 import { startWebhookSink, type WebhookSink } from './webhook-sink.js';
 import { decide, openReview, submitDecision } from './review-client.js';
@@ -223,6 +223,45 @@ describe('fatigue and abuse', () => {
     expect(new Set(sink.deliveries.slice(before).map((x) => x.notice.id))).toEqual(ids);
     // Another agent of the same user has its own budget.
     expect((await runStage(hh, hh.state({ path: '/pay/burst', body: pay(5000), agent: 'bot2' })))?.code).toBe('approval_pending');
+  });
+
+  it('limits polling to 20 per 10 s per approval: 429 rate_limited with Retry-After, other approvals unaffected, again after the window', async () => {
+    const hh = await harness({ hold: '50ms' });
+    const a = (await runStage(hh, hh.state({ path: '/pay/30', body: pay(700) })))?.extra.approval_id as string;
+    const b = (await runStage(hh, hh.state({ path: '/pay/31', body: pay(800) })))?.extra.approval_id as string;
+    expect(a).toBeTruthy();
+    expect(b).toBeTruthy();
+    expect(a).not.toBe(b);
+    const poll = (id: string) => hh.app.request(`/.warden/approvals/${id}`, { headers: { authorization: 'Bearer agent-token' } });
+    // Only Date is faked (timers stay real): the poll window is Date.now()'s 10 s slot. Start early in one.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Math.ceil(Date.now() / 10_000) * 10_000 + 1_000);
+      for (let i = 1; i <= 20; i++) {
+        const ok = await poll(a);
+        expect(ok.status, `poll ${i}`).toBe(200);
+        expect((await json(ok)).status).toBe('pending');
+      }
+      const limited = await poll(a);
+      expect(limited.status).toBe(429);
+      expect(limited.headers.get('retry-after')).toBe('5');
+      expect(limited.headers.get('content-type')).toBe('application/problem+json');
+      expect((await json(limited)).code).toBe('rate_limited');
+      expect((await poll(a)).status).toBe(429); // still limited within the window
+
+      // Another approval of the same agent and user has its own budget.
+      const other = await poll(b);
+      expect(other.status).toBe(200);
+      expect((await json(other)).status).toBe('pending');
+
+      // The next window polls again.
+      vi.setSystemTime(Date.now() + 10_000);
+      const again = await poll(a);
+      expect(again.status).toBe(200);
+      expect((await json(again)).status).toBe('pending');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('takes exactly one of concurrent approve/deny and of a double submit', async () => {
