@@ -19,6 +19,13 @@ export function approvalsConfigIssues(config: Config, env: NodeJS.ProcessEnv): C
   });
   const ciba = config.approvals.ciba;
   if (ciba) issues.push(...recipientIssues('approvals.ciba.login_hint', ciba.login_hint, 'the approval request'));
+  if (env.NODE_ENV === 'production' && config.approvals.review_auth === undefined && !config.identity.login && approvalsCanHappen(config)) {
+    issues.push({
+      path: 'approvals.review_auth',
+      message:
+        'without identity.login the review link alone decides, and a link is not an identity: set identity.login so approvers sign in, or review_auth: link to accept link-only review',
+    });
+  }
   const push = config.approvals.push;
   if (push) {
     if (push.allow_loopback && env.NODE_ENV === 'production') {
@@ -65,4 +72,12 @@ function recipientIssues(path: string, source: string, what: string): ConfigIssu
       message: `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} chosen by the agent, which could have ${what} sent to itself: name the approver from the user's identity ({user}, {claims.email}) or write a fixed address`,
     },
   ];
+}
+
+/** Whether any request can be held for approval: an approval rule, or a budget that asks when it would be passed. */
+function approvalsCanHappen(config: Config): boolean {
+  if (approvalRuleSites(config.routes).length > 0) return true;
+  return config.routes.some(
+    (route) => route.budget?.over === 'approve' || Object.values(route.mcp?.tools ?? {}).some((tool) => tool.budget?.over === 'approve'),
+  );
 }

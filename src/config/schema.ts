@@ -775,7 +775,7 @@ export const approvalsSchema = z
       .enum(['link', 'login', 'link+login'])
       .optional()
       .describe(
-        'What lets someone decide on the review page: the secret link, a signed-in approver, or both. Default link+login when identity.login is set, else link',
+        'What lets someone decide on the review page: the secret link, a signed-in approver, or both. Default link+login when identity.login is set, else link (in production, link must be set explicitly)',
       ),
     ciba: z
       .strictObject({

@@ -130,6 +130,38 @@ identity:
   });
 });
 
+describe('review by link alone is a choice in production', () => {
+  const issues = (yaml: string, env: Record<string, string> = {}) => {
+    try {
+      parseConfig(yaml, { env: { ...env } });
+      return [];
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return err.issues.map((i) => `${i.path}: ${i.message}`);
+    }
+  };
+  const config = (route: string, approvals = '') => `
+identity:
+  issuers: [{ issuer: "https://idp.example.test/", audience: x }]
+${approvals}
+routes:
+  - { name: pay, match: { path: /pay }, upstream: { url: "http://127.0.0.1:9" }, authorize: [], ${route} }
+`;
+  const linkAlone = (found: string[]) => found.some((i) => i.startsWith('approvals.review_auth: without identity.login the review link alone decides'));
+
+  it('refuses approvals without identity.login unless review_auth: link is said explicitly', () => {
+    const production = { NODE_ENV: 'production' };
+    expect(linkAlone(issues(config('approval: { message: "Pay?" }'), production))).toBe(true);
+    // A budget that asks for approval when it would be passed holds requests too.
+    expect(linkAlone(issues(config('budget: { amount: 1, max: 10, per: 1h, over: approve }'), production))).toBe(true);
+    expect(issues(config('approval: { message: "Pay?" }', 'approvals: { review_auth: link }'), production)).toEqual([]);
+    // Nothing can be held: nothing to review.
+    expect(issues(config('budget: { amount: 1, max: 10, per: 1h }'), production)).toEqual([]);
+    // Development keeps the link-only default.
+    expect(issues(config('approval: { message: "Pay?" }'))).toEqual([]);
+  });
+});
+
 describe('session cookies over https', () => {
   it('are __Host- prefixed, Secure, HttpOnly, SameSite=Lax and Path=/; over http they stay on /.warden', async () => {
     const { Hono } = await import('hono');
