@@ -21,10 +21,11 @@ export type ConfigCheck = (config: Config, env: NodeJS.ProcessEnv) => ConfigIssu
 /** Invalid configuration; `issues` lists every problem found. */
 export class ConfigError extends WardenError {
   /**
-   * When the schema failed: the config with the offending values left out, had
-   * that made it schema-valid (its cross-checks are already in `issues`).
-   * `warden validate` goes on to check policies against it, so one run
-   * reports everything. Never used to serve.
+   * The config as far as it could be read: when only cross-checks failed, the
+   * schema-valid config; when the schema failed, the config with the offending
+   * values left out, had that made it schema-valid (its cross-checks are
+   * already in `issues`). `warden validate` goes on to check policies against
+   * it, so one run reports everything. Never used to serve.
    */
   partial?: { config: Config; baseDir: string; lineOf(path: ReadonlyArray<string | number>): number | undefined };
 

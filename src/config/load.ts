@@ -108,8 +108,10 @@ export function parseConfig(text: string, options: ParseOptions = {}): LoadedCon
     }
   }
   if (issues.length) {
+    // Schema-valid: `warden validate` checks the policies against it, also when
+    // only the cross-checks failed (one run reports everything).
     const error = new ConfigError(file, issues);
-    if (reported.length) error.partial = { config: deepFreeze(config), baseDir, lineOf };
+    error.partial = { config: deepFreeze(config), baseDir, lineOf };
     throw error;
   }
   // The loaded config outlives this call (a whole config generation): it must not hold the YAML document.

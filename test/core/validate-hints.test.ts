@@ -144,6 +144,31 @@ routes:
     expect(r.stderr).toContain('8 problems');
   });
 
+  it('cross-check problems alone (no schema problem) do not hide the names routes use in the model', async () => {
+    const text = [
+      'identity: { dev_issuer: true }', // line 1: cross-check under NODE_ENV=production
+      `authz: { model: ${join(REPO_ROOT, 'test/core/fixtures/model.fga')} }`,
+      'routes:',
+      '  - name: docs',
+      '    match: { path: "/docs/:doc" }',
+      '    upstream: { url: "http://127.0.0.1:9" }',
+      '    authorize:',
+      '      - { user: "user:{user}", relation: can_fly, object: "doc:{path.doc}" }', // line 8: not in the model
+      '',
+    ].join('\n');
+    const r = await validate('cross-check-only.yaml', text, { NODE_ENV: 'production' });
+    expect(r.code).toBe(1);
+    expect(problems(r.stderr)).toEqual([
+      '  identity.dev_issuer (line 1): the dev issuer must not be enabled when NODE_ENV=production',
+      '  routes[0].authorize[0].relation (line 8): type doc has no relation can_fly',
+    ]);
+    expect(r.stderr).toContain('2 problems');
+    // `warden start` still refuses that config, naming the cross-check problem.
+    const start = await runCli(['start', '-c', 'cross-check-only.yaml'], { cwd: dir, env: { ...env(), NODE_ENV: 'production', WARDEN_LISTEN: '127.0.0.1:0' } });
+    expect(start.code).toBe(1);
+    expect(start.stderr).toContain('identity.dev_issuer (line 1): the dev issuer must not be enabled when NODE_ENV=production');
+  });
+
   it('points a YAML indentation mistake at the line that is indented wrongly', async () => {
     const r = await validate('indent.yaml', 'server:\n  listen: 127.0.0.1:8080\n   admin_listen: 127.0.0.1:9090\nidentity: { dev_issuer: true }\n');
     expect(r.code).toBe(1);
