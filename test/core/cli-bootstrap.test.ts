@@ -88,6 +88,19 @@ describe('usage, help and version', () => {
     expect(r.stdout).toBe(readFileSync(join(REPO_ROOT, 'gateway.schema.json'), 'utf8'));
     expect(JSON.parse(r.stdout).properties.routes.type).toBe('array');
   });
+
+  it('`warden schema` takes no options or arguments: either is a usage error (exit 2), nothing printed', async () => {
+    const option = await warden(['schema', '--bogus']);
+    expect(option.code).toBe(2);
+    expect(option.stdout).toBe('');
+    expect(option.stderr).toContain("warden schema: Unknown option '--bogus'");
+    expect(option.stderr).toContain('Usage: warden schema');
+    const argument = await warden(['schema', 'gateway.yaml']);
+    expect(argument.code).toBe(2);
+    expect(argument.stdout).toBe('');
+    expect(argument.stderr).toContain("warden schema: Unexpected argument 'gateway.yaml'");
+    expect(argument.stderr).toContain('Usage: warden schema');
+  });
 });
 
 describe('warden fga push and pull against OpenFGA', () => {
