@@ -148,12 +148,32 @@ export async function loadModularModel(modPath: string): Promise<AuthorizationMo
   }
 }
 
+/** `fga.mod` (or any `*.mod`): a modular model's manifest. */
+function isManifest(path: string): boolean {
+  return basename(path) === 'fga.mod' || extname(path) === '.mod';
+}
+
+/**
+ * The files a model is read from: the file itself and, for an `fga.mod`, its
+ * module files (what `server.watch` watches). A manifest that cannot be read
+ * or parsed names only itself: fixing it is the change to watch for.
+ */
+export async function modelFiles(path: string): Promise<string[]> {
+  if (!isManifest(path)) return [path];
+  try {
+    const mod = transformer.transformModFileToJSON(await readText(path));
+    return [path, ...mod.contents.value.map((entry) => resolve(dirname(path), entry.value))];
+  } catch {
+    return [path];
+  }
+}
+
 /**
  * Loads a model by file name: `fga.mod` (or any `*.mod`) is a modular model,
  * `*.json` is the API's JSON shape, anything else is DSL.
  */
 export async function loadModel(path: string): Promise<AuthorizationModel> {
-  if (basename(path) === 'fga.mod' || extname(path) === '.mod') return loadModularModel(path);
+  if (isManifest(path)) return loadModularModel(path);
   const text = await readText(path);
   if (extname(path) === '.json') {
     let parsed: unknown;

@@ -5,14 +5,13 @@
 
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { watch, type FSWatcher } from 'node:fs';
-import { resolve, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../gateway/config.js';
 import type { LoadedConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { createBatchedWriter, PIPE_ATOMIC_BYTES } from '../observability/log-writer.js';
 import { startGateway } from '../gateway/gateway.js';
+import { configSources, watchConfigFiles, type ConfigWatch } from '../gateway/config-watch.js';
 import { servePrimaryMetrics } from '../observability/cluster-metrics.js';
 import { configPath } from './common.js';
 import { keepTickShape } from '../core/tick-shape.js';
@@ -78,28 +77,36 @@ async function runWorker(file: string, clusterMetrics: boolean, loaded?: LoadedC
   const gateway = await startGateway({ configFile: file, logger, clusterMetrics, loaded });
   const config = gateway.runtime().config;
 
-  let watcher: FSWatcher[] = [];
+  let stopping = false;
+  let watching: ConfigWatch | undefined;
+  // After each reload: the running config's files (a reload may name others, a symlink point elsewhere).
+  const watchRunningFiles = async () => {
+    if (!watching || stopping) return;
+    const files = await configSources(file, gateway.runtime().config);
+    if (!stopping) watching.update(files);
+  };
   let timer: NodeJS.Timeout | undefined;
   const scheduleReload = (why: string) => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       logger.info({ why }, 'reloading configuration');
-      void gateway.reload();
+      gateway
+        .reload()
+        .then(watchRunningFiles)
+        .catch((err: unknown) => logger.error({ err }, 'server.watch: cannot watch the reloaded configuration files'));
     }, 200);
   };
   if (config.server.watch) {
-    const base = dirname(resolve(file));
-    const paths = [resolve(file), resolve(base, config.authz.model), ...(config.authz.tuples ? [resolve(base, config.authz.tuples)] : [])];
-    watcher = paths.map((p) => watch(p, () => scheduleReload(`changed: ${p}`)));
+    watching = watchConfigFiles(await configSources(file, config), (path) => scheduleReload(`changed: ${path}`), logger);
   }
   process.on('SIGHUP', () => scheduleReload('SIGHUP'));
 
-  let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'draining in-flight requests');
-    watcher.forEach((w) => w.close());
+    clearTimeout(timer);
+    watching?.close();
     try {
       await gateway.close();
       logger.info('stopped');

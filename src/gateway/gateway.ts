@@ -99,6 +99,22 @@ interface Shared {
   devIssuer?: { key: string; issuer: DevIssuer };
 }
 
+/**
+ * Keys read once, when the process starts: the listeners (their addresses, and
+ * the head size and client timeout their http.Server was created with), the
+ * cluster, the file watch and the metrics registry. A reload cannot apply them,
+ * so it says so for each one that changed (never accepted and silently ignored).
+ */
+const START_ONLY: ReadonlyArray<readonly [path: string, read: (c: Config) => unknown]> = [
+  ['server.listen', (c) => c.server.listen],
+  ['server.admin_listen', (c) => c.server.admin_listen],
+  ['server.limits.header_bytes', (c) => c.server.limits.header_bytes],
+  ['server.limits.client_timeout', (c) => c.server.limits.client_timeout],
+  ['server.workers', (c) => c.server.workers],
+  ['server.watch', (c) => c.server.watch],
+  ['observability.metrics.enabled', (c) => c.observability.metrics.enabled],
+];
+
 /** How long a scrape waits for the scrape-time collectors (approvals pending) before rendering without them. */
 const COLLECT_TIMEOUT_MS = 2_000;
 
@@ -420,8 +436,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const old = current as BuiltGeneration;
         current = next;
         reloads.success.inc();
-        if (next.runtime.config.observability.metrics.enabled !== metricsOn) {
-          logger.warn({ enabled: metricsOn }, 'observability.metrics.enabled changed: it takes effect at the next start');
+        for (const [path, read] of START_ONLY) {
+          const running = read(config);
+          const wanted = read(next.runtime.config);
+          if (wanted !== running) logger.warn({ path, running, wanted }, `${path} changed: it takes effect at the next start`);
         }
         loadedNow();
         // Store shared across generations must not be closed with the old one.
