@@ -19,6 +19,7 @@ const model = join(REPO_ROOT, 'policies/model.fga');
 
 function config(to: string, loginHint: string): string {
   return [
+    'server: { listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0" }',
     'identity: { dev_issuer: true }',
     `authz: { model: ${model} }`,
     'approvals:',
@@ -41,7 +42,8 @@ function config(to: string, loginHint: string): string {
 
 async function run(command: 'validate' | 'start', name: string, text: string) {
   writeFileSync(join(dir, name), text);
-  return runCli([command, '-c', name], { cwd: dir, env: { ...process.env, NODE_ENV: 'development' } });
+  // A start that does not refuse would serve until stopped: the timeout stops it (and fails the test).
+  return runCli([command, '-c', name], { cwd: dir, env: { ...process.env, NODE_ENV: 'development' }, timeoutMs: 15_000 });
 }
 
 beforeAll(() => {
