@@ -16,6 +16,8 @@ export interface CibaConfig {
   timeout: number;
   /** The ID token claim naming the person who decided (default `sub`). */
   user_claim?: string;
+  /** Prepended to that claim: the prefix agent tokens of the same issuer give their users (identity.issuers[].user_prefix). */
+  user_prefix?: string;
 }
 
 /** A started backchannel authentication request. */
@@ -66,6 +68,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 /** Create a client for one provider. */
 export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
   const userClaim = cfg.user_claim ?? 'sub';
+  const userPrefix = cfg.user_prefix ?? '';
   let discovery: { value: Discovery; at: number } | undefined;
   let verifier: { jwksUri: string; verifier: IdTokenVerifier } | undefined;
   const idTokens = (d: Discovery): IdTokenVerifier => {
@@ -174,7 +177,7 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
             return FAILED;
           }
           // Who approved is the caller's to judge (the request's user, or one who holds `approvers`).
-          return { outcome: 'approved', person };
+          return { outcome: 'approved', person: userPrefix + person };
         }
         const error = answer.body.error;
         if (error === 'authorization_pending') continue;

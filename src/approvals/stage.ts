@@ -9,6 +9,7 @@ import type { AuthorizeStage } from '../authz/stage.js';
 import type { Runtime } from '../core/runtime.js';
 import type { ShadowCapableStage } from '../pipeline/shadow.js';
 import { createCibaClient } from './ciba.js';
+import { userPrefixOf } from '../identity/claims.js';
 import { createDecisionBus } from './decision-bus.js';
 import { createApprovalAdmin, createApprovalRoutes } from './http.js';
 import { createNotifiers } from './notifiers.js';
@@ -28,7 +29,7 @@ export async function createApprovalsStage(rt: Runtime, authorize: Pick<Authoriz
   const repo = createApprovalRepo(rt.store, { ttlMs: cfg.ttl });
   const bus = await createDecisionBus(rt.store, rt.logger);
   const notifiers = createNotifiers(cfg.notify, rt.logger);
-  const ciba = cfg.ciba ? createCibaClient(cfg.ciba, rt.logger) : undefined;
+  const ciba = cfg.ciba ? createCibaClient({ ...cfg.ciba, user_prefix: userPrefixOf(rt.config.identity.issuers, cfg.ciba.issuer) }, rt.logger) : undefined;
   // The push channel asks the service who may decide; the service is built with its channels, hence the late binding.
   let service: ApprovalService | undefined;
   const push = createPushChannel(rt, (rec, user) => (service ? service.mayDecide(rec, user) : Promise.resolve(false)));

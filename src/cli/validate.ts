@@ -5,6 +5,7 @@ import { formatIssue } from '../config/issues.js';
 import { loadConfigFile } from '../gateway/config.js';
 import { publicUrlOf } from '../config/public-url.js';
 import { audienceBindingWarnings } from '../mcp/audience.js';
+import { issuerNamespaceWarnings } from '../identity/config-checks.js';
 import { validateConfigFile } from '../gateway/validate-file.js';
 import { configPath } from './common.js';
 import { embeddedSizeWarning } from '../authz/embedded/size.js';
@@ -17,7 +18,7 @@ export async function run(argv: string[]): Promise<void> {
   if (issues.length === 0) {
     // Warnings: valid, but probably not what the operator meant (exit code stays 0).
     const { config } = loadConfigFile(file);
-    const warnings = audienceBindingWarnings(config, publicUrlOf(config));
+    const warnings = [...audienceBindingWarnings(config, publicUrlOf(config)), ...issuerNamespaceWarnings(config)];
     const size = await embeddedSizeWarning(config.authz, dirname(resolve(file)));
     if (size) warnings.push(size);
     for (const w of warnings) process.stderr.write(`  warning: ${w.path}: ${w.message}\n`);

@@ -229,6 +229,15 @@ export const issuerSchema = z.strictObject({
     .default('sub')
     .describe('Claim naming the user the agent acts for')
     .meta({ examples: ['email'] }),
+  user_prefix: z
+    .string()
+    .max(64)
+    .regex(/^[^#:*\s]*$/, 'must not contain #, :, * or whitespace (it becomes part of OpenFGA user ids)')
+    .optional()
+    .describe(
+      'Prepended to this issuer’s user ids, so users of several issuers stay apart (e.g. "partner/": user:partner/alice). With two or more issuers, set it on each ("" where they share one directory on purpose)',
+    )
+    .meta({ examples: ['partner/'] }),
   /** Accepted JOSE `typ` values; RFC 9068 access tokens by default. */
   token_types: z
     .array(z.string())

@@ -47,6 +47,7 @@ import { problemResponse } from '../http/problem.js';
 import { WardenError } from '../core/errors.js';
 import { createLoginRoutes, sessionsFromConfig } from '../identity/login/feature.js';
 import { audienceBindingWarnings, mcpResources } from '../mcp/audience.js';
+import { issuerNamespaceWarnings } from '../identity/config-checks.js';
 
 export interface GatewayOptions {
   /** Path of gateway.yaml (watched/reloaded). */
@@ -243,7 +244,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       shared.devIssuer = { key, issuer: devIssuer };
     }
     const authenticator: Authenticator = await createAuthenticator(cfg.identity, { devIssuer, devAudiences: mcpResources(cfg, publicUrl), logger, metrics });
-    for (const w of audienceBindingWarnings(cfg, publicUrl)) logger.warn({ path: w.path }, w.message);
+    for (const w of [...audienceBindingWarnings(cfg, publicUrl), ...issuerNamespaceWarnings(cfg)]) logger.warn({ path: w.path }, w.message);
     const authorizer = await createAuthorizer(cfg.authz, { baseDir: loaded.baseDir, logger, metrics });
     closers.push(() => authorizer.close());
     if (authenticator.close) closers.push(() => authenticator.close!());

@@ -13,6 +13,8 @@ export interface ClaimRules {
   allow_untyped: boolean;
   agent_claim?: string;
   user_claim: string;
+  /** Prepended to the user claim (identity.issuers[].user_prefix): users of several issuers kept apart. */
+  user_prefix?: string;
 }
 
 /** Claims only an OpenID Connect ID token carries. */
@@ -80,8 +82,8 @@ function actorsOf(claims: Record<string, unknown>): string[] {
 /**
  * Map verified claims to a Principal. The agent is the issuer's `agent_claim`,
  * else `azp`, else `client_id`; a token naming no agent is refused. The user is
- * `user_claim` (default `sub`), but null for a machine token whose `sub` is the
- * agent itself (client credentials).
+ * `user_prefix` + `user_claim` (default `sub`), but null for a machine token
+ * whose `sub` is the agent itself (client credentials).
  */
 export function principalFromClaims(claims: Record<string, unknown>, rules: ClaimRules, issuer: string): Principal {
   const agentRaw = rules.agent_claim !== undefined ? claims[rules.agent_claim] : (claims.azp ?? claims.client_id);
@@ -92,7 +94,7 @@ export function principalFromClaims(claims: Record<string, unknown>, rules: Clai
   const userRaw = claims[rules.user_claim];
   if (userRaw !== undefined && userRaw !== null) {
     if (!nonEmptyString(userRaw)) throw invalidToken('bad_claim', 'malformed user claim');
-    user = userRaw;
+    user = rules.user_prefix ? rules.user_prefix + userRaw : userRaw;
   }
   if (claims.sub === agent) user = null;
 
@@ -107,4 +109,13 @@ export function principalFromClaims(claims: Record<string, unknown>, rules: Clai
     actors: Object.freeze(actorsOf(claims)),
     expiresAt: claims.exp,
   });
+}
+
+/**
+ * The user prefix of people an OpenID provider names (sign-in, CIBA): that of
+ * the agent-token issuer with the same identifier, so a person and the user
+ * agents act for are one id; none when no issuer matches.
+ */
+export function userPrefixOf(issuers: ReadonlyArray<{ issuer: string; user_prefix?: string }>, issuer: string): string {
+  return issuers.find((i) => i.issuer === issuer)?.user_prefix ?? '';
 }

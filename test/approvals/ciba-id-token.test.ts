@@ -62,9 +62,9 @@ const idToken = (key: Key, claims: Record<string, unknown> = {}, typ?: string) =
     .setExpirationTime('5m')
     .sign(key);
 
-async function answerOf(userClaim?: string): Promise<CibaAnswer> {
+async function answerOf(userClaim?: string, userPrefix?: string): Promise<CibaAnswer> {
   const client = createCibaClient(
-    { issuer, client_id: 'warden-ciba', client_secret: 'ciba-secret', scope: 'openid', timeout: 2000, user_claim: userClaim },
+    { issuer, client_id: 'warden-ciba', client_secret: 'ciba-secret', scope: 'openid', timeout: 2000, user_claim: userClaim, user_prefix: userPrefix },
     captureLogs().logger,
   );
   const req = await client.start({ loginHint: 'alice', bindingMessage: 'pay 60', requestedExpirySeconds: 60 });
@@ -99,6 +99,8 @@ describe('CIBA ID token verification', () => {
     });
     expect(await answerOf()).toEqual({ outcome: 'approved', person: 'alice' });
     expect(await answerOf('email')).toEqual({ outcome: 'approved', person: 'alice@example.test' });
+    // Named as agent tokens of the same issuer name users (identity.issuers[].user_prefix).
+    expect(await answerOf(undefined, 'partner/')).toEqual({ outcome: 'approved', person: 'partner/alice' });
   });
 
   it('an ID token without the claim naming the person is not an approval', async () => {

@@ -69,6 +69,7 @@ approvals:
     client_id: \${CIBA_CLIENT_ID}
     client_secret: \${CIBA_CLIENT_SECRET}
     login_hint: "{user}"
+    user_claim: sub # the default, said here; ciba-id-token.test.ts shows another claim naming the approver
     requested_expiry: 90s
 routes:
   - name: payments

@@ -11,6 +11,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { createLoginClient, LoginError, type LoginClient } from '../../src/identity/login/oidc-client.js';
+import { userPrefixOf } from '../../src/identity/claims.js';
 
 type Key = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
@@ -67,6 +68,21 @@ describe('sign-in ID token validation (hostile IdP)', () => {
     expect((await finishWith(byEmail)).sub).toBe('alice@example.test');
     nextIdToken = await sign(base());
     await expect(finishWith(byEmail)).rejects.toBeInstanceOf(LoginError);
+  });
+
+  it('a person is named as agent tokens of the same issuer name users: that issuer’s user_prefix comes first', async () => {
+    const cfg = configSchema.parse({
+      identity: {
+        issuers: [{ issuer, audience: 'warden', user_prefix: 'partner/' }],
+        login: { issuer, client_id: CLIENT, client_secret: 's', session: { secret: 'x'.repeat(40) } },
+      },
+    });
+    // What the login feature passes: the prefix of the agent-token issuer with the login's identifier.
+    const userPrefix = userPrefixOf(cfg.identity.issuers, cfg.identity.login!.issuer);
+    expect(userPrefix).toBe('partner/');
+    expect(userPrefixOf(cfg.identity.issuers, 'https://other.example.test/')).toBe('');
+    nextIdToken = await sign(base());
+    expect((await finishWith(createLoginClient(cfg.identity.login!, { clockToleranceMs: 30_000, userPrefix }))).sub).toBe('partner/alice');
   });
 
   it('algorithms is an allow-list: an RS256 token is refused when only ES256 is allowed', async () => {

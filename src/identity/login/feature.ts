@@ -16,6 +16,7 @@ import { createSessions, randomToken, type Sessions } from '../../http/session.j
 import type { DevIssuer } from '../dev-issuer.js';
 import { devIssuerIdentity } from '../dev-issuer.js';
 import { createLoginClient, LoginError } from './oidc-client.js';
+import { userPrefixOf } from '../claims.js';
 import { escapeHtml, postForm, sendPage } from './pages.js';
 
 /** How long a started sign-in may take at the IdP. */
@@ -76,7 +77,9 @@ export function createLoginRoutes(rt: Runtime): Hono {
   const basePath = sessions.basePath;
   const redirectUri = `${base}/.warden/login/callback`;
   const defaultReturn = `${basePath}/.warden/session`;
-  const client = cfg ? createLoginClient(cfg, { clockToleranceMs: rt.config.identity.clock_tolerance }) : null;
+  const client = cfg
+    ? createLoginClient(cfg, { clockToleranceMs: rt.config.identity.clock_tolerance, userPrefix: userPrefixOf(rt.config.identity.issuers, cfg.issuer) })
+    : null;
   const devIssuer = sessions.mode === 'dev' ? devIssuerIdentity(rt.publicUrl).issuer : null;
   const log = rt.logger;
   const app = new Hono();

@@ -43,7 +43,9 @@ const DISCOVERY_TTL_MS = 3_600_000;
 const MAX_METADATA_BYTES = 256 * 1024;
 
 /** Build the relying party of `identity.login`. */
-export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs: number; now?: () => number }): LoginClient {
+export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs: number; now?: () => number; userPrefix?: string }): LoginClient {
+  // People are named as agent tokens of the same issuer name them (identity.issuers[].user_prefix).
+  const userPrefix = options.userPrefix ?? '';
   const now = options.now ?? Date.now;
   const algorithms = cfg.algorithms.filter((a) => !/^HS/i.test(a) && a.toLowerCase() !== 'none');
   if (algorithms.length === 0) throw new WardenError('config_invalid', 'identity.login.algorithms allows no usable algorithm');
@@ -165,7 +167,7 @@ export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs:
       if (typeof person !== 'string' || person.length === 0 || person.length > 255) {
         throw new LoginError('rejected', `ID token refused: no usable ${cfg.user_claim} claim`);
       }
-      return { sub: person, claims: payload };
+      return { sub: userPrefix + person, claims: payload };
     },
   };
 }
