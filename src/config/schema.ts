@@ -1048,7 +1048,7 @@ export const routeSchema = z.strictObject({
   scopes: z
     .array(z.string())
     .optional()
-    .describe('Token scopes required (403 insufficient_scope)')
+    .describe('Token scopes required (403 forbidden, reason insufficient_scope)')
     .meta({ examples: [['github']] }),
   authorize: authorizeSchema
     .optional()
