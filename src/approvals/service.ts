@@ -443,7 +443,9 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       }
     })();
     try {
-      const { outcome, person } = await ciba.poll(req, controller.signal, (interval) => log.info({ approval_id: id, interval }, 'CIBA provider asked to slow down'));
+      const { outcome, person } = await ciba.poll(req, controller.signal, (interval) =>
+        log.info({ approval_id: id, interval }, 'CIBA provider asked to slow down'),
+      );
       log.info({ approval_id: id, outcome }, 'CIBA outcome');
       if (outcome === 'approved') {
         // The provider's approval is the person its ID token names: the request's user, or one who holds `approvers`.
