@@ -79,17 +79,18 @@ describe('sealed cookies', () => {
   });
 });
 
-describe('sign-in config checks', () => {
-  const issues = (yaml: string, env: Record<string, string> = {}) => {
-    try {
-      parseConfig(yaml, { env: { ...env } });
-      return [];
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      return err.issues.map((i) => `${i.path}: ${i.message}`);
-    }
-  };
+/** The config problems of `yaml` as `path: message` lines (none when it loads). */
+function issues(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(yaml, { env: { ...env } });
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.issues.map((i) => `${i.path}: ${i.message}`);
+  }
+}
 
+describe('sign-in config checks', () => {
   it('refuses a short session secret and scopes without openid', () => {
     const found = issues(`
 identity:
@@ -131,15 +132,6 @@ identity:
 });
 
 describe('review by link alone is a choice in production', () => {
-  const issues = (yaml: string, env: Record<string, string> = {}) => {
-    try {
-      parseConfig(yaml, { env: { ...env } });
-      return [];
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      return err.issues.map((i) => `${i.path}: ${i.message}`);
-    }
-  };
   const config = (route: string, approvals = '') => `
 identity:
   issuers: [{ issuer: "https://idp.example.test/", audience: x }]
