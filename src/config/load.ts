@@ -65,7 +65,7 @@ export function parseConfig(text: string, options: ParseOptions = {}): LoadedCon
   const env = options.env ?? process.env;
   const { doc, lineAt, lineOfNode, lineOf } = lineTools(text);
 
-  const issues: ConfigIssue[] = yamlSyntaxIssues(doc.errors, lineAt);
+  const issues: ConfigIssue[] = yamlSyntaxIssues(doc.errors, lineAt, text);
   if (issues.length) throw new ConfigError(file, issues);
 
   substitute(doc, env, issues, lineOfNode);
@@ -274,10 +274,22 @@ function unknownKey(path: ReadonlyArray<string | number>, key: string): string {
 function yamlSyntaxIssues(
   errors: ReadonlyArray<{ code: string; pos: [number, number]; message: string }>,
   lineAt: (offset: number | undefined) => number | undefined,
+  text: string,
 ): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   const multiline = new Set(errors.filter((e) => e.code === 'MULTILINE_IMPLICIT_KEY').map((e) => e.pos[0]));
+  const lines = text.split('\n');
+  const explained = new Set<number>();
   for (const e of errors) {
+    const line = lineAt(e.pos?.[0]);
+    // `{ secret: ${X} }`: the `{` of `${` ends a plain scalar in a flow collection; one issue saying so, not the parser's cascade.
+    if (line !== undefined && unquotedVariableInFlow(lines[line - 1] ?? '')) {
+      if (!explained.has(line)) {
+        explained.add(line);
+        out.push({ path: '', line, message: 'a ${VAR} inside { … } or [ … ] must be quoted ("${VAR}"): YAML reads its braces as the collection’s own' });
+      }
+      continue;
+    }
     const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     if (e.code === 'BLOCK_AS_IMPLICIT_KEY' && multiline.has(e.pos[0])) continue;
     if (e.code === 'MULTILINE_IMPLICIT_KEY') {
@@ -288,7 +300,14 @@ function yamlSyntaxIssues(
       });
       continue;
     }
-    out.push({ path: '', line: lineAt(e.pos?.[0]), message });
+    out.push({ path: '', line, message });
   }
   return out;
+}
+
+/** Whether `line` has an unquoted `${` after a `{` or `[` (quoted strings left out). */
+function unquotedVariableInFlow(line: string): boolean {
+  const bare = line.replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""').replace(/\s#.*$/, '');
+  const flow = bare.search(/[{[]/);
+  return flow >= 0 && bare.indexOf('${', flow) > flow;
 }

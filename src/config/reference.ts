@@ -233,6 +233,9 @@ every problem at once with its YAML path and line.
   \`\${\`. A variable that is not set is a config error that names it.
   Substitution happens inside string values only, so a variable never injects
   YAML structure (a number or boolean key cannot come from a variable).
+  Inside a flow collection (\`{ … }\`, \`[ … ]\`) quote it (\`{ secret: "\${X}" }\`):
+  unquoted, YAML reads its braces as the collection's own, and \`warden
+  validate\` says so.
 - **Listen addresses.** \`WARDEN_LISTEN\` and \`WARDEN_ADMIN_LISTEN\` (\`off\` for
   none) override \`server.listen\` and \`server.admin_listen\` of any file.
 - **Paths** (\`authz.model\`, \`authz.tuples\`) are relative to the directory of

@@ -176,4 +176,20 @@ routes:
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^ {2}\(root\) \(line 3\): .*indented deeper/);
   });
+
+  it('says that a ${VAR} inside { … } must be quoted, once, instead of the parser’s cascade', async () => {
+    const text = [
+      'identity:',
+      '  dev_issuer: true',
+      '  login: { issuer: "https://idp.example.test/", client_id: w, session: { secret: ${WARDEN_SESSION_SECRET}, ttl: 12h } }', // line 3
+      '',
+    ].join('\n');
+    const r = await validate('flow-var.yaml', text, { WARDEN_SESSION_SECRET: 's'.repeat(40) });
+    expect(r.code).toBe(1);
+    expect(problems(r.stderr)).toEqual([
+      '  (root) (line 3): a ${VAR} inside { … } or [ … ] must be quoted ("${VAR}"): YAML reads its braces as the collection’s own',
+    ]);
+    // Quoted, it loads; in block style it needs no quotes.
+    expect((await validate('flow-var-quoted.yaml', text.replace('${WARDEN_SESSION_SECRET}', '"${WARDEN_SESSION_SECRET}"'), { WARDEN_SESSION_SECRET: 's'.repeat(40) })).stderr).not.toContain('must be quoted');
+  });
 });
