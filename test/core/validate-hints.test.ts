@@ -190,6 +190,12 @@ routes:
       '  (root) (line 3): a ${VAR} inside { … } or [ … ] must be quoted ("${VAR}"): YAML reads its braces as the collection’s own',
     ]);
     // Quoted, it loads; in block style it needs no quotes.
-    expect((await validate('flow-var-quoted.yaml', text.replace('${WARDEN_SESSION_SECRET}', '"${WARDEN_SESSION_SECRET}"'), { WARDEN_SESSION_SECRET: 's'.repeat(40) })).stderr).not.toContain('must be quoted');
+    expect(
+      (
+        await validate('flow-var-quoted.yaml', text.replace('${WARDEN_SESSION_SECRET}', '"${WARDEN_SESSION_SECRET}"'), {
+          WARDEN_SESSION_SECRET: 's'.repeat(40),
+        })
+      ).stderr,
+    ).not.toContain('must be quoted');
   });
 });
