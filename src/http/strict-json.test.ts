@@ -15,6 +15,11 @@ describe('strict JSON: refused', () => {
     ['high surrogate followed by a non-surrogate escape', '"\\ud800\\u0041"'],
     ['lone surrogate in a key', '{"\\udbff":1}'],
     ['number out of range', '{"amount":1e400}'],
+    ['integer past 2^53 − 1 (policy would read 2^53, an int64 upstream 2^53 + 1)', '{"doc":9007199254740993}'],
+    ['negative integer past -(2^53 − 1)', '{"doc":-9007199254740993}'],
+    ['a 64-bit id as a number, nested', '{"a":[{"id":1234567890123456789}]}'],
+    ['integer past 2^53 − 1 at the top', '9007199254740992'],
+    ['integer past 2^53 − 1, written with an escape elsewhere (the full scan)', '{"k\\u0061":"x","doc":9007199254740993}'],
     ['trailing comma', '{"a":1,}'],
     ['single quotes', "{'a':1}"],
     ['leading zero', '{"a":01}'],
@@ -27,6 +32,18 @@ describe('strict JSON: refused', () => {
     ['comment', '{"a":1/*x*/}'],
   ])('%s', (_label, text) => {
     expect(() => parseStrictJson(bytes(text))).toThrow(StrictJsonError);
+  });
+
+  it('says why an integer is refused, and keeps numbers every parser reads alike', () => {
+    expect(() => parseStrictJson(bytes('{"doc":9007199254740993}'))).toThrow(/integer beyond 2\^53 − 1/);
+    // The largest safe integers, and numbers written as fractions or exponents (read as doubles everywhere).
+    expect(parseStrictJson(bytes('{"a":9007199254740991,"b":-9007199254740991,"c":1e17,"d":6.02e23,"e":12345678901234567.5}'))).toEqual({
+      a: 9007199254740991,
+      b: -9007199254740991,
+      c: 1e17,
+      d: 6.02e23,
+      e: 12345678901234567.5,
+    });
   });
 
   it('invalid UTF-8 (overlong, truncated, raw surrogate bytes)', () => {
@@ -74,7 +91,9 @@ describe('strict JSON: accepted', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
         const text = JSON.stringify(v);
-        expect(parseStrictJson(bytes(text))).toEqual(JSON.parse(text));
+        // An integer past 2^53 − 1 that JSON.stringify writes as digits is refused (I-JSON), whatever else is there.
+        if (writesUnsafeInteger(v)) expect(() => parseStrictJson(bytes(text))).toThrow(/integer beyond 2\^53 − 1/);
+        else expect(parseStrictJson(bytes(text))).toEqual(JSON.parse(text));
       }),
       { numRuns: 500 },
     );
@@ -126,6 +145,14 @@ describe('prettyJsonText shows the bytes that are forwarded', () => {
     );
   });
 });
+
+/** Whether JSON.stringify(v) writes an integer past 2^53 − 1 as plain digits (below 1e21 it does not use an exponent). */
+function writesUnsafeInteger(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) && Math.abs(v) < 1e21;
+  if (Array.isArray(v)) return v.some(writesUnsafeInteger);
+  if (typeof v === 'object' && v !== null) return Object.values(v).some(writesUnsafeInteger);
+  return false;
+}
 
 /** Remove whitespace outside strings. */
 function minify(text: string): string {

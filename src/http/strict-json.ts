@@ -30,10 +30,11 @@ interface Token {
 
 /**
  * Walk `text` token by token, checking the grammar, duplicate keys (compared
- * after unescaping) at every depth, lone surrogates in escapes, and depth.
+ * after unescaping) at every depth, lone surrogates in escapes, depth, and
+ * (with `exactIntegers`, for what policy reads) integers past 2^53 − 1.
  * Calls `emit` with each token in order.
  */
-function scan(text: string, emit?: (t: Token, depth: number) => void): void {
+function scan(text: string, emit?: (t: Token, depth: number) => void, exactIntegers = true): void {
   let i = 0;
   const n = text.length;
   const fail = (why: string): never => {
@@ -127,6 +128,7 @@ function scan(text: string, emit?: (t: Token, depth: number) => void): void {
     if (!digit()) fail('bad number');
     if (text.charCodeAt(i) === 0x30) i++;
     else while (digit()) i++;
+    const integer = text.charCodeAt(i) !== 0x2e && text.charCodeAt(i) !== 0x65 && text.charCodeAt(i) !== 0x45;
     if (text.charCodeAt(i) === 0x2e) {
       i++;
       if (!digit()) fail('bad number');
@@ -139,7 +141,11 @@ function scan(text: string, emit?: (t: Token, depth: number) => void): void {
       while (digit()) i++;
     }
     // I-JSON: a number must fit an IEEE double; 1e400 would read as Infinity here and as something else upstream.
-    if (!Number.isFinite(Number(text.slice(start, i)))) fail('number out of range');
+    const value = Number(text.slice(start, i));
+    if (!Number.isFinite(value)) fail('number out of range');
+    // I-JSON §2.2: an integer past 2^53 − 1 is not exact as a double. An upstream that reads integers exactly
+    // (int64, bigint) would act on 9007199254740993 where policy read 9007199254740992.
+    if (exactIntegers && integer && !Number.isSafeInteger(value)) fail('integer beyond 2^53 − 1 (not exact in every parser: send it as a string)');
     return { kind: 'number', start, end: i };
   };
 
@@ -272,7 +278,8 @@ const PLAIN_DEPTH = 64;
  * as many as the parsed objects hold exactly when no object repeats one. A
  * number out of range reads as an infinity. Returns undefined whenever it is
  * not sure (a backslash, text JSON.parse refuses, a repeated key, an
- * infinity, deep nesting): the full scan then decides, and says why.
+ * infinity or an integer past 2^53 − 1, deep nesting): the full scan then
+ * decides, and says why.
  */
 export function parsePlain(text: string): unknown {
   if (text.indexOf('\\') >= 0) return undefined;
@@ -288,7 +295,7 @@ function parsePlainText(text: string, keys: number): unknown {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) {
-    return typeof value === 'number' && !Number.isFinite(value) ? undefined : value;
+    return typeof value === 'number' && doubtfulNumber(value) ? undefined : value;
   }
   const held = keysHeld(value, 0);
   return held >= 0 && held === (keys >= 0 ? keys : keysWritten(text)) ? value : undefined;
@@ -370,7 +377,7 @@ function keysWritten(text: string): number {
   return keys;
 }
 
-/** Keys the parsed objects hold, or -1 for an infinite number or nesting deeper than PLAIN_DEPTH. */
+/** Keys the parsed objects hold, or -1 for a doubtful number (doubtfulNumber) or nesting deeper than PLAIN_DEPTH. */
 function keysHeld(value: object, depth: number): number {
   if (depth >= PLAIN_DEPTH) return -1;
   let keys = 0;
@@ -394,7 +401,12 @@ function keysHeld(value: object, depth: number): number {
 
 function held(v: unknown, depth: number): number {
   if (typeof v === 'object') return v === null ? 0 : keysHeld(v, depth + 1);
-  return typeof v === 'number' && !Number.isFinite(v) ? -1 : 0;
+  return typeof v === 'number' && doubtfulNumber(v) ? -1 : 0;
+}
+
+/** An infinity, or an integer past 2^53 − 1: the full scan decides (from how it was written) whether it is refused. */
+function doubtfulNumber(v: number): boolean {
+  return !Number.isSafeInteger(v) && (!Number.isFinite(v) || Number.isInteger(v));
 }
 
 /** parseStrictJson for a request body: refusal is a 400 `bad_request` (reason `bad_json`). */
@@ -419,16 +431,20 @@ export function prettyJsonText(text: string, indent = 2): string | null {
   let prev: Token['kind'] | undefined;
   const pad = (depth: number) => '\n' + ' '.repeat(depth * indent);
   try {
-    scan(text, (t, depth) => {
-      const src = text.slice(t.start, t.end);
-      if (t.kind === '}' || t.kind === ']') {
-        out += prev === '{' || prev === '[' ? src : pad(depth) + src;
-      } else if (t.kind === ':') out += ': ';
-      else if (t.kind === ',') out += ',';
-      else if (prev === '{' || prev === '[' || prev === ',') out += pad(depth) + src;
-      else out += src;
-      prev = t.kind;
-    });
+    scan(
+      text,
+      (t, depth) => {
+        const src = text.slice(t.start, t.end);
+        if (t.kind === '}' || t.kind === ']') {
+          out += prev === '{' || prev === '[' ? src : pad(depth) + src;
+        } else if (t.kind === ':') out += ': ';
+        else if (t.kind === ',') out += ',';
+        else if (prev === '{' || prev === '[' || prev === ',') out += pad(depth) + src;
+        else out += src;
+        prev = t.kind;
+      },
+      false,
+    );
   } catch (err) {
     if (err instanceof StrictJsonError) return null;
     throw err;

@@ -52,6 +52,15 @@ ${publicRouteYaml(up)}
         object: "doc:{path.doc}"
         contextual_tuples:
           - { user: "user:{query.with}", relation: viewer, object: "doc:{path.doc}" }
+  - name: by-body
+    match: { path: /b/read, methods: [POST] }
+    upstream: { url: "${up}" }
+    authorize:
+      - user: "user:{user}"
+        relation: can_read
+        object: "doc:{body.doc}"
+        # alice may read one document with a 64-bit id, 2^53.
+        contextual_tuples: [{ user: "user:{user}", relation: viewer, object: "doc:9007199254740992" }]
   - name: scoped
     match: { path: /scoped/** }
     upstream: { url: "${up}" }
@@ -238,6 +247,28 @@ describe('A.7 wildcard template values', () => {
   it('still allows a plain value through the same template', async () => {
     const res = await fetch(`${warden.url}/share/2?with=alice`, { headers: auth() });
     expect(res.status).toBe(200);
+  });
+});
+
+describe('D.7 integers past 2^53 − 1 in a body policy reads', () => {
+  const post = (body: string) => fetch(`${warden.url}/b/read`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body });
+
+  it('refuses 9007199254740993 (policy would read 2^53, an int64 upstream 2^53 + 1): 400, nothing forwarded', async () => {
+    for (const body of ['{"doc":9007199254740993}', '{"doc":9007199254740992}']) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      const problem = (await res.json()) as { code: string; detail: string };
+      expect(problem.code).toBe('bad_request');
+      expect(problem.detail).toContain('integer beyond 2^53 − 1');
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('the same ids as strings are exact: the one alice may read passes, its neighbour does not', async () => {
+    expect((await post('{"doc":"9007199254740993"}')).status).toBe(403);
+    expect(upstream.requests).toHaveLength(0);
+    expect((await post('{"doc":"9007199254740992"}')).status).toBe(200);
+    expect(upstream.requests).toHaveLength(1);
   });
 });
 
