@@ -37,6 +37,16 @@ export function hostName(authority: string): string | null {
     .replace(/\.$/, '');
 }
 
+/** Whether `origin` (a serialized origin, or "null") names the authority `host` (a Host header). */
+function sameAuthority(origin: string, host: string): boolean {
+  if (origin === 'null') return false;
+  try {
+    return new URL(origin).host === new URL(`http://${host.trim()}`).host;
+  } catch {
+    return false;
+  }
+}
+
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
@@ -73,14 +83,10 @@ export function createAdminGuard(options: AdminGuardOptions): MiddlewareHandler 
       const site = c.req.header('sec-fetch-site');
       if (site !== undefined && site !== 'same-origin' && site !== 'none') return problem('forbidden', 'cross-site request to the admin listener');
       const origin = c.req.header('origin');
-      if (origin !== undefined) {
-        let originHost: string | null = null;
-        try {
-          originHost = origin === 'null' ? null : hostName(new URL(origin).host);
-        } catch {
-          originHost = null;
-        }
-        if (!hostAllowed(originHost)) return problem('forbidden', 'cross-site request to the admin listener');
+      // A browser's Origin must be this very listener (its Host, already checked above): any other
+      // origin, an IP literal of another machine included, is another site.
+      if (origin !== undefined && !sameAuthority(origin, c.req.header('host') ?? '')) {
+        return problem('forbidden', 'cross-site request to the admin listener');
       }
     }
     const path = new URL(c.req.url).pathname;

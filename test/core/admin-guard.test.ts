@@ -83,6 +83,9 @@ describe('admin listener', () => {
     expect((await admin('POST', accept, { host, origin: 'https://evil.example', authorization: `Bearer ${ADMIN_TOKEN}` })).status).toBe(403);
     expect((await admin('POST', accept, { host, 'sec-fetch-site': 'cross-site', authorization: `Bearer ${ADMIN_TOKEN}` })).status).toBe(403);
     expect((await admin('POST', accept, { host, origin: 'null', authorization: `Bearer ${ADMIN_TOKEN}` })).status).toBe(403);
+    // Another machine's IP literal, or another port of this one, is another site too.
+    expect((await admin('POST', accept, { host, origin: 'http://203.0.113.5', authorization: `Bearer ${ADMIN_TOKEN}` })).status).toBe(403);
+    expect((await admin('POST', accept, { host, origin: `http://127.0.0.1:${port + 1}`, authorization: `Bearer ${ADMIN_TOKEN}` })).status).toBe(403);
     expect(await createToolPins(warden.gateway.runtime().store).status('files-mcp', 'read_file')).toBe('changed');
   });
 
