@@ -102,6 +102,32 @@ export function fileSink(path: string, rotate: number, keep: number, log: Logger
   };
 }
 
+/**
+ * `next`, receiving lines only once `before` (the sink it replaces, closing:
+ * it writes or sends what it holds first) has settled, so lines stay in chain
+ * order when a reload changes a destination's sink settings.
+ */
+export function sinkAfter(before: Promise<unknown>, next: Sink): Sink {
+  let held: Array<[Buffer, number]> | undefined = [];
+  // Whether the old sink closed cleanly or not (it logged and counted its own errors), the new one takes over.
+  const ready = before
+    .catch(() => undefined)
+    .then(() => {
+      for (const [chunk, lines] of held!) next.write(chunk, lines);
+      held = undefined;
+    });
+  return {
+    write(chunk, lines) {
+      if (held) held.push([chunk, lines]);
+      else next.write(chunk, lines);
+    },
+    async close() {
+      await ready;
+      await next.close();
+    },
+  };
+}
+
 export interface HttpSinkOptions {
   url: string;
   headers: Record<string, string>;

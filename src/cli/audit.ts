@@ -1,4 +1,4 @@
-/** `warden audit verify [--jwks FILE] [--partial] [--json] FILE…`: check decision-log files. */
+/** `warden audit verify [--jwks FILE] [--partial] [--allow-unsigned] [--json] FILE…`: check decision-log files. */
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -11,7 +11,7 @@ export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { jwks: { type: 'string' }, partial: { type: 'boolean' }, json: { type: 'boolean' } },
+    options: { jwks: { type: 'string' }, partial: { type: 'boolean' }, 'allow-unsigned': { type: 'boolean' }, json: { type: 'boolean' } },
   });
   if (!positionals.length) fail(`warden audit verify: name the log files, oldest first\n\n${HELP.audit}`, 2);
   let jwks: Array<Record<string, unknown>> | undefined;
@@ -20,7 +20,8 @@ export async function run(argv: string[]): Promise<void> {
     if (!Array.isArray(parsed.keys)) fail(`warden audit verify: ${values.jwks} is not a JWKS ({"keys": [...]})`, 2);
     jwks = parsed.keys as Array<Record<string, unknown>>;
   }
-  const r = await verifyFiles(positionals, { jwks, partial: values.partial });
+  if (values['allow-unsigned'] && !jwks) fail('warden audit verify: --allow-unsigned only means something with --jwks', 2);
+  const r = await verifyFiles(positionals, { jwks, partial: values.partial, allowUnsigned: values['allow-unsigned'] });
   if (values.json) {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   } else if (r.problem) {
@@ -32,7 +33,12 @@ export async function run(argv: string[]): Promise<void> {
       `OK ${r.records} records, ${Object.keys(r.unsigned).length} instance(s), ${r.checkpoints} checkpoint(s)` +
         (r.signaturesChecked ? ', signatures valid' : ' (signatures not checked: pass --jwks)') +
         '\n' +
-        tails.map(([id, n]) => `  instance ${id}: ${n} record(s) after its last checkpoint\n`).join(''),
+        tails.map(([id, n]) => `  instance ${id}: ${n} record(s) after its last checkpoint\n`).join('') +
+        r.unsignedInstances.map((id) => `  instance ${id}: no valid signed checkpoint (accepted: --allow-unsigned)\n`).join('') +
+        r.roots.map((id) => `  instance ${id}: first chain of its writer in these files (no previous chain to link to)\n`).join('') +
+        (r.unlinked.length
+          ? `  ${r.unlinked.length} instance(s) without a genesis record (written before chains were linked): not linked to each other, so one removed or added whole is not detected\n`
+          : ''),
     );
   }
   if (!r.ok) process.exitCode = 1;

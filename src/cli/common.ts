@@ -33,16 +33,21 @@ const CONFIG_OPTION = '  -c, --config FILE   gateway.yaml to use (default: $WARD
 
 /** `warden <command> --help`, one text per command (and sub-command). */
 export const HELP: Record<string, string> = {
-  audit: `Usage: warden audit verify [--jwks FILE] [--partial] [--json] FILE…
+  audit: `Usage: warden audit verify [--jwks FILE] [--partial] [--allow-unsigned] [--json] FILE…
 
 Check decision-log files (oldest first: decisions.jsonl.2 decisions.jsonl.1
 decisions.jsonl) and name the first record that was edited, deleted, inserted
-or moved. Exit 0 when the chain is whole, 1 at the first bad record.
+or moved, and the first chain (a start or reload) removed or spliced in whole.
+Exit 0 when the chains are whole, 1 at the first bad record.
 
   --jwks FILE   public keys checkpoints must be signed with (the data dir's
                 audit-key.jwks.json, or /.warden/jwks.json when the identity
-                assertion key signs them); without it signatures are not checked
-  --partial     the first file starts after seq 0 (older files rotated away)
+                assertion key signs them); without it signatures are not
+                checked. With it, a chain no valid signature covers fails
+  --partial     the first file starts after seq 0, or its first chain continues
+                one in older files (rotated away)
+  --allow-unsigned  with --jwks: report a chain without any valid signature
+                instead of failing (a log written unsigned, knowingly)
   --json        machine-readable result`,
   test: `Usage: warden test [-c gateway.yaml] [-v] [--json] FILE…
 

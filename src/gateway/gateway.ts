@@ -37,6 +37,7 @@ import { createAgentServer, type Generation } from './agent-server.js';
 import { buildStages, closeStages } from './stages.js';
 import { createAudit } from '../observability/audit.js';
 import { createDecisionLog } from '../audit/decision-log.js';
+import type { DecisionLogWriters } from '../audit/writer.js';
 import { activitySource } from '../audit/activity-source.js';
 import { mcpJsonRpcError as jsonRpcErrorFor } from '../mcp/errors.js';
 import type { InstanceInfo, Runtime } from '../core/runtime.js';
@@ -98,6 +99,8 @@ interface BuiltGeneration extends Generation {
 interface Shared {
   store?: { key: string; store: Store };
   devIssuer?: { key: string; issuer: DevIssuer };
+  /** The decision log's writers by destination: each generation's chain continues, linked, where the previous one ended. */
+  decisionLogs: DecisionLogWriters;
 }
 
 /**
@@ -186,7 +189,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const config = first.config;
   const dataDir = dataDirOf(env, first.baseDir);
   let current: BuiltGeneration | null = null;
-  const shared: Shared = {};
+  const shared: Shared = { decisionLogs: new Map() };
   let lastLoad: ReturnType<InstanceInfo['lastLoad']> = { at: Date.now(), ok: true, kind: 'start' };
   const instance: InstanceInfo = { version: packageVersion(), startedAt: Date.now(), lastLoad: () => lastLoad };
 
@@ -282,7 +285,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const activity = activitySource(cfg, store, logger, sessions.mode !== null);
     let tracing: Tracing | undefined;
     try {
-      decisions = options.dryRun ? undefined : await createDecisionLog(cfg, runtime);
+      decisions = options.dryRun ? undefined : await createDecisionLog(cfg, runtime, shared.decisionLogs);
       if (decisions) closers.push(() => decisions!.close());
       // Off (no endpoint, or `warden explain`): the pipeline gets no tracer and creates no span.
       const tracingConfig = options.dryRun ? null : resolveTracing(cfg.observability.tracing, env);

@@ -2,7 +2,8 @@
  * The decision log of a real `warden start` process under load: SIGTERM
  * mid-load writes every answered request's record and a final signed
  * checkpoint (nothing pending is lost); kill -9 loses at most the records of
- * the last `write_interval`, and what was written still verifies.
+ * the last `write_interval`, what was written still verifies, and a restart on
+ * the same file continues it with a linked chain.
  */
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -118,5 +119,26 @@ describe('decision log of a real process', () => {
     const jwks = JSON.parse(readFileSync(join(dataDir, 'audit-key.jwks.json'), 'utf8')).keys;
     const r = await verifyFiles([file], { jwks });
     expect(r).toMatchObject({ ok: true, signaturesChecked: true });
+
+    // A restart appending to the same file: its chain names where the killed one stopped, which also pins
+    // the killed chain's records after its last checkpoint.
+    const again = await start('sigkill', '100ms');
+    try {
+      for (let i = 0; i < 3; i++) await (await fetch(`${again.url}/pay/acme/again${i}`, { headers: { authorization: `Bearer ${again.token}` } })).arrayBuffer();
+    } finally {
+      await again.warden.stop();
+    }
+    const recs = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const killed = recs[0].instance;
+    const lastKilled = recs.filter((x) => x.instance === killed).at(-1)!;
+    const genesis = recs.find((x) => x.t === 'genesis' && x.instance !== killed)!;
+    expect(genesis.after).toEqual({ instance: killed, seq: lastKilled.seq, hash: lastKilled.hash });
+    const cli = await runCli(['audit', 'verify', '--jwks', join(dataDir, 'audit-key.jwks.json'), file], { cwd: REPO_ROOT });
+    expect(cli.code, cli.stdout).toBe(0);
+    expect(cli.stdout).toMatch(/^OK \d+ records, 2 instance\(s\), \d+ checkpoint\(s\), signatures valid\n/);
+    expect(cli.stdout).not.toMatch(/after its last checkpoint/);
   });
 });

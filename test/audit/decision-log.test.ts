@@ -3,7 +3,10 @@
  * deny, unauthenticated) with the fields the contract names and never a body
  * or credential; the file sink rotates; the HTTP sink batches and retries; and
  * `warden audit verify` names the first edited, deleted, inserted or moved
- * record, and refuses a chain rewritten without the checkpoint key.
+ * record, and refuses a chain rewritten without the checkpoint key. Chains of
+ * consecutive generations (reload, restart on the same file) are linked, so a
+ * whole generation removed or spliced in fails too; a log written before
+ * that still verifies.
  */
 
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -152,13 +155,13 @@ describe('decision log', () => {
     it('names the record whose byte was edited', async () => {
       const f = tampered('edited.jsonl', (ls) => {
         const i = ls.findIndex((l) => l.includes('/pay/acme/n1'));
-        expect(i).toBe(5); // after 3 records and a checkpoint
+        expect(i).toBe(6); // after the genesis record, 3 records and a checkpoint
         ls[i] = ls[i].replace('/pay/acme/n1', '/pay/acme/m1'); // one byte
         return ls;
       });
       const cli = await runCli(['audit', 'verify', f], { cwd: REPO_ROOT });
       expect(cli.code).toBe(1);
-      expect(cli.stdout).toMatch(/^FAIL .*edited\.jsonl:6 \(instance \S+, seq 5\): record was edited/);
+      expect(cli.stdout).toMatch(/^FAIL .*edited\.jsonl:7 \(instance \S+, seq 6\): record was edited/);
     });
 
     it('names where a record was deleted', async () => {
@@ -191,9 +194,9 @@ describe('decision log', () => {
     });
 
     it('refuses a chain rewritten with fresh hashes, by its checkpoint signatures', async () => {
-      // The attacker edits record 1 and recomputes every hash and link after it: the chain is whole again.
+      // The attacker edits a record and recomputes every hash and link after it: the chain is whole again.
       const all = lines(file).map((l) => JSON.parse(l) as Record<string, unknown>);
-      all[1].decision = 'allow';
+      all[2].decision = 'allow'; // the refused request
       const chain = new Chain(String(all[0].instance));
       const rewritten = all.map((r) => {
         const { t, instance: _i, seq: _s, prev: _p, hash: _h, ...rest } = r;
@@ -203,7 +206,7 @@ describe('decision log', () => {
       writeFileSync(f, rewritten.join('\n') + '\n');
       expect((await verifyFiles([f])).ok).toBe(true); // the chain alone cannot tell
       const signed = await verifyFiles([f], { jwks: JSON.parse(readFileSync(jwks, 'utf8')).keys });
-      expect(signed.problem).toMatchObject({ line: 4, seq: 3 });
+      expect(signed.problem).toMatchObject({ line: 5, seq: 4 });
       expect(signed.problem!.reason).toMatch(/signature is invalid/);
     });
   });
@@ -251,16 +254,17 @@ describe('decision log', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/ingest`;
-    const w = await startWarden({
-      config: config(
-        `{ sink: http, url: "${url}", headers: { x-ingest: tok }, batch: 4, flush_interval: 50ms, timeout: 2s, retries: 5, max_buffer: 1000, checkpoint_every: 100 }`,
-      ),
-      env: { UPSTREAM_URL: upstream.url },
-    });
+    const text = config(
+      `{ sink: http, url: "${url}", headers: { x-ingest: tok }, batch: 4, flush_interval: 50ms, timeout: 2s, retries: 5, max_buffer: 1000, checkpoint_every: 100 }`,
+    );
+    const w = await startWarden({ config: text, env: { UPSTREAM_URL: upstream.url } });
     try {
       const alice = await w.token('bot', 'alice');
       for (let i = 0; i < 10; i++) await (await fetch(`${w.url}/pay/acme/h${i}`, { headers: { authorization: `Bearer ${alice}` } })).arrayBuffer();
       await until(() => received.length >= 10, { what: 'records delivered' });
+      // A reload: the same sink, and the next chain names where this one ended.
+      expect(await w.reload(text)).toBe(true);
+      for (let i = 0; i < 2; i++) await (await fetch(`${w.url}/pay/acme/g${i}`, { headers: { authorization: `Bearer ${alice}` } })).arrayBuffer();
     } finally {
       await w.close();
       await new Promise<void>((r) => server.close(() => r()));
@@ -268,7 +272,9 @@ describe('decision log', () => {
     expect(posts).toBeGreaterThanOrEqual(5); // 2 refused, then batches of at most 4
     const f = join(dir, 'from-http.jsonl');
     writeFileSync(f, received.join('\n') + '\n');
-    expect(await verifyFiles([f])).toMatchObject({ ok: true, records: 10, checkpoints: 1 });
+    expect(await verifyFiles([f])).toMatchObject({ ok: true, records: 12, checkpoints: 2 });
+    const geneses = received.map((l) => JSON.parse(l) as Record<string, any>).filter((r) => r.t === 'genesis');
+    expect(geneses.map((g) => g.after?.instance ?? null)).toEqual([null, geneses[0].instance]);
   });
 
   it('signs checkpoints with the configured key, also on a timer; chain: false writes plain records', async () => {
@@ -290,7 +296,7 @@ describe('decision log', () => {
     } finally {
       await w.close();
     }
-    expect(records(file).map((r) => r.t)).toEqual(['decision', 'checkpoint']);
+    expect(records(file).map((r) => r.t)).toEqual(['genesis', 'decision', 'checkpoint']);
     expect(await verifyFiles([file], { jwks: jwks! })).toMatchObject({ ok: true, records: 1, checkpoints: 1 });
     // Another key does not verify it.
     const other = await verifyFiles([file], { jwks: [{ ...jwks![0], x: jwks![0].y, kid: jwks![0].kid }] });
@@ -348,6 +354,189 @@ describe('decision log', () => {
       await off.close();
     }
     expect(auditLines(off.logs())).toHaveLength(3);
+  });
+
+  describe('generations are linked: a whole generation removed or spliced in fails verify', () => {
+    // Three generations of one writer on one file: a start (A), a reload in the same process (B), a restart
+    // appending to the same file (C). Each chain's first record (genesis) names where the previous one ended.
+    let file: string;
+    let jwks: string;
+    let all: string[];
+    const ids: string[] = [];
+    const verify = (f: string, ...flags: string[]) => runCli(['audit', 'verify', ...flags, f], { cwd: REPO_ROOT });
+    const write = (name: string, ls: string[]) => {
+      const f = join(dir, 'linked', name);
+      writeFileSync(f, ls.join('\n') + '\n');
+      return f;
+    };
+    const of = (id: string) => (l: string) => (JSON.parse(l) as { instance: string }).instance === id;
+    const send = async (w: WardenHandle, n: number, tag: string) => {
+      const alice = await w.token('bot', 'alice');
+      for (let i = 0; i < n; i++) await (await fetch(`${w.url}/pay/acme/${tag}${i}`, { headers: { authorization: `Bearer ${alice}` } })).arrayBuffer();
+    };
+    /** Lines of a made-up instance (hash-chained, as anyone can compute): `genesis` gives it a first record with a bogus signature. */
+    const forged = (instance: string, genesis?: { after: unknown; kid: string }) => {
+      const chain = new Chain(instance);
+      const out: string[] = [];
+      if (genesis) out.push(chain.line('genesis', JSON.stringify({ time: '2026-12-02T08:00:00.000Z', ...genesis, alg: 'EdDSA', sig: 'A'.repeat(86) })));
+      for (let i = 0; i < 2; i++)
+        out.push(
+          chain.line(
+            'decision',
+            JSON.stringify({
+              time: '2026-12-02T08:00:01.000Z',
+              id: `f${i}`,
+              route: 'pay',
+              decision: 'allow',
+              status: 200,
+              user: 'mallory',
+              method: 'POST',
+              path: '/pay/acme/x',
+            }),
+          ),
+        );
+      return out;
+    };
+
+    beforeAll(async () => {
+      file = join(dir, 'linked', 'decisions.jsonl');
+      const dataDir = join(dir, 'linked-data');
+      const cfg = config(`{ sink: file, path: "${file}", checkpoint_every: 2 }`);
+      const opts = { config: cfg, env: { UPSTREAM_URL: upstream.url }, dataDir, logLevel: 'warn' };
+      const first = await startWarden(opts);
+      try {
+        await send(first, 3, 'a');
+        // A reload (one that also changes the file's rotation: a new sink for the same file, on the same writer).
+        expect(await first.reload(cfg.replace('checkpoint_every: 2', 'checkpoint_every: 2, rotate: 50MB'))).toBe(true);
+        await send(first, 3, 'b');
+      } finally {
+        await first.close();
+      }
+      const second = await startWarden(opts); // a restart appending to the same file
+      try {
+        await send(second, 2, 'c');
+      } finally {
+        await second.close();
+      }
+      jwks = join(dataDir, 'audit-key.jwks.json');
+      all = lines(file);
+      for (const r of records(file)) if (!ids.includes(r.instance)) ids.push(r.instance);
+    });
+
+    it('a reload and a restart appending to the file each start a chain that names where the previous one ended; the log verifies', async () => {
+      expect(ids).toHaveLength(3);
+      const recs = records(file);
+      const geneses = recs.filter((r) => r.t === 'genesis');
+      expect(geneses.map((g) => g.instance)).toEqual(ids);
+      expect(geneses[0].after).toBeNull(); // a fresh file: nothing before it
+      for (const k of [1, 2]) {
+        const lastOfPrevious = recs.filter((r) => r.instance === ids[k - 1]).at(-1)!;
+        expect(geneses[k].after).toEqual({ instance: ids[k - 1], seq: lastOfPrevious.seq, hash: lastOfPrevious.hash });
+        expect(recs[recs.indexOf(geneses[k]) - 1]).toBe(lastOfPrevious); // nothing of the previous chain after it
+      }
+      const cli = await verify(file, '--jwks', jwks);
+      expect(cli.code, cli.stdout).toBe(0);
+      expect(cli.stdout).toMatch(/^OK 8 records, 3 instance\(s\), \d+ checkpoint\(s\), signatures valid\n/);
+      expect(cli.stdout).not.toMatch(/record\(s\) after its last checkpoint/); // each chain ended with a final checkpoint
+    });
+
+    it('a generation deleted from the middle fails, with or without --jwks', async () => {
+      const f = write(
+        'no-middle.jsonl',
+        all.filter((l) => !of(ids[1])(l)),
+      );
+      for (const flags of [[], ['--jwks', jwks]]) {
+        const cli = await verify(f, ...flags);
+        expect(cli.code, cli.stdout).toBe(1);
+        expect(cli.stdout).toMatch(
+          new RegExp(`^FAIL .*no-middle\\.jsonl:\\d+ \\(instance ${ids[2]}, seq 0\\): .*continues instance ${ids[1]}.*not in the files given`),
+        );
+      }
+      // The end of a generation cut off (its final checkpoint and records) is caught by the next one's link too.
+      const cut = all.filter((l) => l !== all.filter(of(ids[0])).at(-1));
+      expect((await verify(write('cut-end.jsonl', cut))).stdout).toMatch(/1 record\(s\) at the end of .* were deleted/);
+    });
+
+    it('the first generation deleted fails unless --partial says older files are gone; the last one deleted is the tail window', async () => {
+      const f = write(
+        'no-first.jsonl',
+        all.filter((l) => !of(ids[0])(l)),
+      );
+      expect((await verify(f, '--jwks', jwks)).stdout).toMatch(/not in the files given/);
+      expect((await verify(f, '--jwks', jwks, '--partial')).code).toBe(0);
+      // What verify cannot see: the newest generation removed whole (as records cut from the end of the log).
+      expect(
+        (
+          await verify(
+            write(
+              'no-last.jsonl',
+              all.filter((l) => !of(ids[2])(l)),
+            ),
+            '--jwks',
+            jwks,
+          )
+        ).code,
+      ).toBe(0);
+    });
+
+    it('a forged unsigned instance fails with --jwks (with or without a genesis record); --allow-unsigned accepts one without', async () => {
+      const at = all.findIndex(of(ids[1]));
+      const plain = write('forged-plain.jsonl', [...all.slice(0, at), ...forged('forged-1'), ...all.slice(at)]);
+      const cli = await verify(plain, '--jwks', jwks);
+      expect(cli.code, cli.stdout).toBe(1);
+      expect(cli.stdout).toMatch(/^FAIL .*forged-plain\.jsonl:\d+ \(instance forged-1, seq 0\): instance forged-1 has no valid signed checkpoint/);
+      const allowed = await verify(plain, '--jwks', jwks, '--allow-unsigned');
+      expect(allowed.code, allowed.stdout).toBe(0);
+      expect(allowed.stdout).toMatch(/instance forged-1: no valid signed checkpoint \(accepted: --allow-unsigned\)/);
+      // Without --jwks the chain alone cannot tell who wrote it: it passes, and says signatures were not checked.
+      expect((await verify(plain)).stdout).toMatch(/^OK .*signatures not checked/);
+
+      const kid = String(JSON.parse(readFileSync(jwks, 'utf8')).keys[0].kid);
+      const root = write('forged-root.jsonl', [...all.slice(0, at), ...forged('forged-2', { after: null, kid }), ...all.slice(at)]);
+      expect((await verify(root, '--jwks', jwks)).stdout).toMatch(/\(instance forged-2, seq 0\): genesis signature is invalid/);
+      // Spliced in as the continuation of A: B, the real one, then continues A a second time.
+      const lastA = records(file)
+        .filter((r) => r.instance === ids[0])
+        .at(-1)!;
+      const spliced = write('spliced.jsonl', [
+        ...all.slice(0, at),
+        ...forged('forged-3', { after: { instance: ids[0], seq: lastA.seq, hash: lastA.hash }, kid }),
+        ...all.slice(at),
+      ]);
+      expect((await verify(spliced)).stdout).toMatch(new RegExp(`instance ${ids[0]} is continued by both forged-3 \\(line \\d+\\) and ${ids[1]}`));
+      expect((await verify(spliced, '--jwks', jwks)).stdout).toMatch(/\(instance forged-3, seq 0\): genesis signature is invalid/);
+    });
+  });
+
+  describe('a log written before generations were linked', () => {
+    // Written by the Warden before this change (a start, a reload, a restart on the same file), with its public key.
+    const fixture = join(REPO_ROOT, 'test/audit/fixtures/unlinked');
+    const log = join(fixture, 'decisions.jsonl');
+    const jwks = join(fixture, 'audit-key.jwks.json');
+
+    it('verifies as before, with signatures, and says its generations are not linked', async () => {
+      const cli = await runCli(['audit', 'verify', '--jwks', jwks, log], { cwd: REPO_ROOT });
+      expect(cli.code, cli.stdout).toBe(0);
+      expect(cli.stdout).toMatch(/^OK 12 records, 3 instance\(s\), 5 checkpoint\(s\), signatures valid\n/);
+      expect(cli.stdout).toMatch(/3 instance\(s\) without a genesis record .*not linked/);
+      const r = await verifyFiles([log], { jwks: JSON.parse(readFileSync(jwks, 'utf8')).keys });
+      expect(r).toMatchObject({ ok: true, unlinked: expect.arrayContaining([expect.any(String)]) });
+      expect(r.unlinked).toHaveLength(3);
+    });
+
+    it('an instance forged into it without a signature fails with --jwks', async () => {
+      const ls = lines(log);
+      const chain = new Chain('forged-old');
+      const fake = chain.line(
+        'decision',
+        JSON.stringify({ time: '2026-12-02T08:00:00.000Z', id: 'f', route: 'pay', decision: 'allow', status: 200, user: 'mallory' }),
+      );
+      const f = join(dir, 'unlinked-forged.jsonl');
+      writeFileSync(f, [...ls.slice(0, 7), fake, ...ls.slice(7)].join('\n') + '\n');
+      const cli = await runCli(['audit', 'verify', '--jwks', jwks, f], { cwd: REPO_ROOT });
+      expect(cli.code, cli.stdout).toBe(1);
+      expect(cli.stdout).toMatch(/\(instance forged-old, seq 0\): instance forged-old has no valid signed checkpoint/);
+    });
   });
 
   it('config: a file sink needs a path, an http sink a url', () => {
