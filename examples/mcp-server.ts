@@ -39,6 +39,13 @@ export interface ExampleMcpServerOptions {
   progressDelayMs?: number;
 }
 
+/** Definition fields a test may set on a tool. */
+export interface ToolFields {
+  title?: string;
+  annotations?: { title?: string; readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+  _meta?: Record<string, unknown>;
+}
+
 export interface ExampleMcpServer {
   /** The MCP endpoint URL (`http://127.0.0.1:P/mcp`). */
   readonly url: string;
@@ -50,6 +57,8 @@ export interface ExampleMcpServer {
   readonly files: Map<string, string>;
   /** Change a tool's description (live sessions get `tools/list_changed`; new sessions see it). */
   setDescription(tool: string, description: string): void;
+  /** Set fields of a tool's definition other than its description and input schema (likewise). */
+  setToolFields(tool: string, fields: ToolFields): void;
   /**
    * `count_slowly` awaits `gate(step)` after sending progress `step` and before
    * the next one, so a test can prove each event reached the client on its own.
@@ -77,6 +86,7 @@ export async function startExampleMcpServer(options: ExampleMcpServerOptions = {
     ['write_file', 'Write a text file.'],
     ['count_slowly', 'Count to n, reporting progress after each step.'],
   ]);
+  const fields = new Map<string, ToolFields>();
   let progressGate: ((step: number) => Promise<void>) | null = null;
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; tools: Map<string, RegisteredTool> }>();
 
@@ -89,24 +99,32 @@ export async function startExampleMcpServer(options: ExampleMcpServerOptions = {
 
     tools.set(
       'read_file',
-      server.registerTool('read_file', { description: descriptions.get('read_file'), inputSchema: { path: z.string() } }, async ({ path }) => {
-        record('read_file', { path });
-        const content = files.get(path);
-        return content === undefined ? text(`no such file: ${path}`, true) : text(content);
-      }),
+      server.registerTool(
+        'read_file',
+        { description: descriptions.get('read_file'), inputSchema: { path: z.string() }, ...fields.get('read_file') },
+        async ({ path }) => {
+          record('read_file', { path });
+          const content = files.get(path);
+          return content === undefined ? text(`no such file: ${path}`, true) : text(content);
+        },
+      ),
     );
     tools.set(
       'delete_file',
-      server.registerTool('delete_file', { description: descriptions.get('delete_file'), inputSchema: { path: z.string() } }, async ({ path }) => {
-        record('delete_file', { path });
-        return files.delete(path) ? text(`deleted ${path}`) : text(`no such file: ${path}`, true);
-      }),
+      server.registerTool(
+        'delete_file',
+        { description: descriptions.get('delete_file'), inputSchema: { path: z.string() }, ...fields.get('delete_file') },
+        async ({ path }) => {
+          record('delete_file', { path });
+          return files.delete(path) ? text(`deleted ${path}`) : text(`no such file: ${path}`, true);
+        },
+      ),
     );
     tools.set(
       'write_file',
       server.registerTool(
         'write_file',
-        { description: descriptions.get('write_file'), inputSchema: { path: z.string(), content: z.string() } },
+        { description: descriptions.get('write_file'), inputSchema: { path: z.string(), content: z.string() }, ...fields.get('write_file') },
         async ({ path, content }) => {
           record('write_file', { path });
           files.set(path, content);
@@ -118,7 +136,7 @@ export async function startExampleMcpServer(options: ExampleMcpServerOptions = {
       'count_slowly',
       server.registerTool(
         'count_slowly',
-        { description: descriptions.get('count_slowly'), inputSchema: { n: z.number().int().min(1).max(100) } },
+        { description: descriptions.get('count_slowly'), inputSchema: { n: z.number().int().min(1).max(100) }, ...fields.get('count_slowly') },
         async ({ n }, extra) => {
           record('count_slowly', { n });
           const token = extra._meta?.progressToken;
@@ -219,6 +237,10 @@ export async function startExampleMcpServer(options: ExampleMcpServerOptions = {
     setDescription(tool, description) {
       descriptions.set(tool, description);
       for (const s of sessions.values()) s.tools.get(tool)?.update({ description });
+    },
+    setToolFields(tool, set) {
+      fields.set(tool, { ...fields.get(tool), ...set });
+      for (const s of sessions.values()) s.tools.get(tool)?.update(set);
     },
     setProgressGate(gate) {
       progressGate = gate;

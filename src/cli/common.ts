@@ -19,7 +19,8 @@ Commands:
   schema                                          print the JSON Schema of gateway.yaml
   keygen                                          print a fresh vault key (base64, 32 bytes)
   vault rekey [-c …]                              re-encrypt vault records with the first key (resumable)
-  mcp accept --route NAME --tool NAME [-c …]      accept a changed MCP tool definition
+  mcp accept --route NAME --tool NAME [--hash H] [-c …]
+                                                  show a changed MCP tool definition; with --hash, accept exactly it
   audit verify [--jwks FILE] FILE…                check decision-log files; name the first bad record
   test     [-c gateway.yaml] [-v] [--json] FILE…  run policy test cases (YAML) offline; exit 1 on a failure
   replay   -c NEW.yaml [--allow …] [--json] LOG…  decide recorded requests again under a new config; print what flips
@@ -171,13 +172,17 @@ key in vault.keys. Safe alongside live traffic, idempotent and resumable; exits
 1 when a record cannot be opened.
 
 ${CONFIG_OPTION}`,
-  mcp: `Usage: warden mcp accept --route NAME --tool NAME [-c gateway.yaml]
+  mcp: `Usage: warden mcp accept --route NAME --tool NAME [--hash SHA256] [-c gateway.yaml]
 
-Accept the changed definition of an MCP tool, so it is shown and callable
-again (tool pinning).
+Review, then accept, the changed definition of an MCP tool, so it is shown
+and callable again (tool pinning). Without --hash: print the whole new
+definition (a line diff against the pinned one, every field) and its hash,
+accept nothing, exit 1. With --hash: accept the new definition only if it is
+still the one with that hash.
 
-  --route NAME   the route's name
-  --tool NAME    the tool's name
+  --route NAME    the route's name
+  --tool NAME     the tool's name
+  --hash SHA256   the hash printed for the definition you reviewed
 ${CONFIG_OPTION}`,
 };
 

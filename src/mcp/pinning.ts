@@ -1,42 +1,92 @@
 /**
  * Tool pinning: the first definition of a tool seen on a route (SHA-256 of the
- * canonical JSON of name, description and inputSchema) is trusted; a later,
+ * canonical JSON of the whole definition, every field) is trusted; a later,
  * different definition blocks the tool (hidden from tools/list, tools/call
  * refused) until an operator accepts it. Records live in the store so every
  * instance agrees and a restart forgets nothing.
+ *
+ * Why the whole definition: the tools/list filter forwards each tool object
+ * as the upstream sent it, and clients act on more than name, description and
+ * inputSchema (`annotations.readOnlyHint` is auto-approved by some,
+ * `outputSchema` and `title` reach the model, `_meta` and fields added to the
+ * protocol later may mean anything). Forwarding only the pinned fields would
+ * strip what clients need (`outputSchema` validates structured results) and
+ * every field the protocol adds later; pinning every field keeps what the
+ * agent receives exactly what was pinned, at the cost that a server changing
+ * any field (even a volatile `_meta`) needs a review.
+ *
+ * Formats: pins made before every field was pinned (format 1, key
+ * `mcp:tool:…`, hash of name, description and inputSchema only) are migrated
+ * on first sight after the upgrade into format 2 (key `mcp:pin:…`, a new key
+ * so replicas still running the old version during a rolling upgrade keep
+ * their own records and never see a hash they would call a change). A format
+ * 1 pin without a pending change whose old hash, and the annotations it kept
+ * for review if any, still match the listed definition is re-pinned as that
+ * definition (once: compare-and-set on the new key); anything else becomes a
+ * change to review. Until a tool is listed again, its format 1 record decides
+ * tools/call as before the upgrade.
  */
 
 import type { Store } from '../store/store.js';
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
 
-/** The parts of a tool definition that are pinned. */
+/** A tool definition as the upstream lists it: every field is pinned and forwarded as is. */
 export interface ToolDefinition {
   name: string;
-  description?: unknown;
-  inputSchema?: unknown;
-  /** Shown to the operator next to the pinned parts; not part of the pinned hash. */
+  [field: string]: unknown;
+}
+
+/** The review copy an older Warden kept (format 1): partial, never enough to accept from. */
+export interface LegacyReviewCopy {
+  /** Cut at 2,000 characters. */
+  description?: string;
+  /** Absent on pins made before it was kept, or over 16 KiB. */
+  input_schema?: unknown;
   annotations?: unknown;
 }
 
-/** A stored pin (one per route and tool). Times are ISO strings. */
+/** A definition seen and not yet accepted. */
+export interface PendingDefinition {
+  /** Hash of the whole definition (what accepting pins). */
+  hash: string;
+  seen_at: string;
+  /** The whole definition exactly as hashed; absent when over MAX_KEPT_DEFINITION_BYTES (it cannot be reviewed, so not accepted). */
+  definition?: ToolDefinition;
+  /** Size of its canonical JSON in bytes. */
+  bytes?: number;
+  /** Set instead of `definition` on a change recorded by an older Warden (not acceptable; recorded whole when next listed). */
+  legacy?: LegacyReviewCopy;
+}
+
+/** A pin (one per route and tool). Times are ISO strings. */
 export interface ToolPinRecord {
+  /** 2: every field pinned (key `mcp:pin:`); 1: stored by an older Warden and not listed since the upgrade (read-only here). */
+  format: 1 | 2;
   route: string;
   tool: string;
-  /** Hash of the accepted definition. */
+  /** Hash of the accepted definition (the old, partial hash while `legacy` is set). */
   pinned: string;
   pinned_at: string;
-  /** Description of the accepted definition (for the operator's review). */
-  description?: string;
-  /** inputSchema and annotations of the accepted definition (for the operator's diff; absent on pins made before they were kept, or too large). */
-  input_schema?: unknown;
-  annotations?: unknown;
+  /** The whole pinned definition, as hashed; absent when over MAX_KEPT_DEFINITION_BYTES or while `legacy` is set. */
+  definition?: ToolDefinition;
+  bytes?: number;
+  /**
+   * The partial review copy an older Warden kept of the pinned definition: on format 1 records, and on format 2
+   * records whose migration found a change (`pinned` is then the old hash, and a change is always pending).
+   */
+  legacy?: LegacyReviewCopy;
   /** Set while a different definition has been seen and not yet accepted. */
-  changed?: { hash: string; seen_at: string; description?: string; input_schema?: unknown; annotations?: unknown };
+  changed?: PendingDefinition;
   accepted_at?: string;
+  /** When a format 1 pin was re-pinned in format 2 (or found changed). */
+  migrated_at?: string;
 }
 
 /** `pinned` usable; `changed` blocked; `unknown` never seen on this route. */
 export type PinStatus = 'pinned' | 'changed' | 'unknown';
+
+/** Why `accept` accepted nothing although a change is pending. */
+export type AcceptRefusal = 'not_kept' | 'legacy';
 
 export interface ToolPins {
   /** Record the definitions of a tools/list answer; returns each tool's status (by name). */
@@ -47,64 +97,118 @@ export interface ToolPins {
   get(route: string, tool: string): Promise<ToolPinRecord | null>;
   /**
    * Accept the changed definition; null when the tool is unknown; the record unchanged when nothing was pending,
-   * or when `expectedHash` is given and the pending definition is no longer that one (it changed again after review).
+   * when `expectedHash` is given and the pending definition is no longer that one (it changed again after review),
+   * or when the pending definition cannot be reviewed (`refused`: not kept because too large, or recorded by an older Warden).
    */
-  accept(route: string, tool: string, expectedHash?: string): Promise<{ record: ToolPinRecord; accepted: boolean } | null>;
+  accept(route: string, tool: string, expectedHash?: string): Promise<{ record: ToolPinRecord; accepted: boolean; refused?: AcceptRefusal } | null>;
 }
 
-const PREFIX = 'mcp:tool:';
-const MAX_DESCRIPTION = 2_000;
+const PREFIX = 'mcp:pin:';
+/** Format 1 records (read for migration, never written). */
+const LEGACY_PREFIX = 'mcp:tool:';
 
-/** The pinned hash of a tool definition. */
+/**
+ * Definitions up to this size (canonical JSON, bytes) are kept whole in the
+ * pin for review; a larger one is recorded by hash only and can never be
+ * accepted (nobody could review it): the tool stays blocked.
+ */
+export const MAX_KEPT_DEFINITION_BYTES = 1_048_576;
+
+/** The pinned hash of a tool definition: SHA-256 of the canonical JSON of every field. */
 export function toolDefinitionHash(tool: ToolDefinition): string {
+  return sha256Hex(canonicalJson(tool));
+}
+
+/** The hash format 1 pinned: name, description and inputSchema only (for migration). */
+function legacyHash(tool: ToolDefinition): string {
   return sha256Hex(canonicalJson({ name: tool.name, description: tool.description ?? null, inputSchema: tool.inputSchema ?? null }));
 }
 
-function pinKey(route: string, tool: string): string {
-  return `${PREFIX}${encodeURIComponent(route)}:${encodeURIComponent(tool)}`;
+const keyPart = (route: string, tool: string) => `${encodeURIComponent(route)}:${encodeURIComponent(tool)}`;
+
+/** A format 1 record as stored. */
+interface LegacyRecord {
+  route: string;
+  tool: string;
+  pinned: string;
+  pinned_at: string;
+  description?: string;
+  input_schema?: unknown;
+  annotations?: unknown;
+  changed?: { hash: string; seen_at: string; description?: string; input_schema?: unknown; annotations?: unknown };
+  accepted_at?: string;
 }
 
-function describe(tool: ToolDefinition): string | undefined {
-  return typeof tool.description === 'string' ? tool.description.slice(0, MAX_DESCRIPTION) : undefined;
+const legacyCopy = (r: LegacyReviewCopy): LegacyReviewCopy => ({ description: r.description, input_schema: r.input_schema, annotations: r.annotations });
+
+/** A format 1 record as a (read-only) ToolPinRecord. */
+function fromLegacy(r: LegacyRecord): ToolPinRecord {
+  return {
+    format: 1,
+    route: r.route,
+    tool: r.tool,
+    pinned: r.pinned,
+    pinned_at: r.pinned_at,
+    legacy: legacyCopy(r),
+    ...(r.changed ? { changed: { hash: r.changed.hash, seen_at: r.changed.seen_at, legacy: legacyCopy(r.changed) } } : {}),
+    ...(r.accepted_at ? { accepted_at: r.accepted_at } : {}),
+  };
 }
 
-const MAX_KEPT_JSON = 16_384;
-
-/** `value` when its JSON is small enough to keep in the pin for the operator's review, else undefined. */
-function kept(value: unknown): unknown {
-  if (value === undefined) return undefined;
-  const json = canonicalJson(value);
-  return json.length <= MAX_KEPT_JSON ? (JSON.parse(json) as unknown) : undefined;
+/** One listed definition: its canonical JSON, hash and size, and the copy kept for review. */
+function seenDefinition(tool: ToolDefinition) {
+  const json = canonicalJson(tool);
+  const bytes = Buffer.byteLength(json);
+  return {
+    hash: sha256Hex(json),
+    bytes,
+    /** The whole definition as hashed, when small enough to keep. */
+    kept: (): { definition?: ToolDefinition; bytes: number } =>
+      bytes <= MAX_KEPT_DEFINITION_BYTES ? { definition: JSON.parse(json) as ToolDefinition, bytes } : { bytes },
+  };
 }
 
-/** The reviewable parts of `tool` (undefined values are dropped by JSON.stringify). */
-function reviewParts(tool: ToolDefinition): { description?: string; input_schema?: unknown; annotations?: unknown } {
-  return { description: describe(tool), input_schema: kept(tool.inputSchema), annotations: kept(tool.annotations) };
+/** A format 1 pin still describes `tool`: no pending change, the old hash matches, and so do the annotations it kept. */
+function legacyMatches(old: LegacyRecord, tool: ToolDefinition): boolean {
+  if (old.changed || old.pinned !== legacyHash(tool)) return false;
+  // Pins that kept an input schema or annotations kept the annotations too (absent: the tool had none).
+  const keptParts = old.input_schema !== undefined || old.annotations !== undefined;
+  return !keptParts || canonicalJson(old.annotations ?? null) === canonicalJson(tool.annotations ?? null);
 }
 
 /** Tool pins over `store` (state only in the store). */
 export function createToolPins(store: Store, now: () => Date = () => new Date()): ToolPins {
   async function read(route: string, tool: string): Promise<{ raw: string | null; record: ToolPinRecord | null }> {
-    const raw = await store.get(pinKey(route, tool));
+    const raw = await store.get(PREFIX + keyPart(route, tool));
     return { raw, record: raw === null ? null : (JSON.parse(raw) as ToolPinRecord) };
   }
 
+  async function readLegacy(route: string, tool: string): Promise<LegacyRecord | null> {
+    const raw = await store.get(LEGACY_PREFIX + keyPart(route, tool));
+    return raw === null ? null : (JSON.parse(raw) as LegacyRecord);
+  }
+
   /** Apply `change` with compare-and-set, retrying a few times when another instance wrote first. */
-  async function update(route: string, tool: string, change: (current: ToolPinRecord | null) => ToolPinRecord | null): Promise<ToolPinRecord | null> {
+  async function update(
+    route: string,
+    tool: string,
+    change: (current: ToolPinRecord | null) => ToolPinRecord | null | Promise<ToolPinRecord | null>,
+  ): Promise<ToolPinRecord | null> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const { raw, record } = await read(route, tool);
-      const next = change(record);
+      const next = await change(record);
       if (next === null || next === record) return record;
       const nextRaw = JSON.stringify(next);
       if (nextRaw === raw) return record;
-      if (await store.compareAndSet(pinKey(route, tool), raw, nextRaw)) return next;
+      if (await store.compareAndSet(PREFIX + keyPart(route, tool), raw, nextRaw)) return next;
     }
     throw new Error(`tool pin ${route}/${tool} kept changing concurrently`);
   }
 
   function statusOf(record: ToolPinRecord | null, hash?: string): PinStatus {
     if (!record) return 'unknown';
-    if (record.changed) return 'changed';
+    // A format 2 record with `legacy` (a migration that found a change) always has a change pending too.
+    if (record.changed || record.legacy) return 'changed';
     if (hash !== undefined && hash !== record.pinned) return 'changed';
     return 'pinned';
   }
@@ -114,66 +218,97 @@ export function createToolPins(store: Store, now: () => Date = () => new Date())
       const result = new Map<string, PinStatus>();
       await Promise.all(
         tools.map(async (tool) => {
-          const hash = toolDefinitionHash(tool);
+          const seen = seenDefinition(tool);
           const at = now().toISOString();
-          const record = await update(route, tool.name, (current) => {
-            if (!current) return { route, tool: tool.name, pinned: hash, pinned_at: at, ...reviewParts(tool) };
-            if (current.pinned === hash || current.changed?.hash === hash) return current;
-            return { ...current, changed: { hash, seen_at: at, ...reviewParts(tool) } };
+          const pending = (): PendingDefinition => ({ hash: seen.hash, seen_at: at, ...seen.kept() });
+          const record = await update(route, tool.name, async (current) => {
+            if (!current) {
+              const old = await readLegacy(route, tool.name);
+              if (!old) return { format: 2, route, tool: tool.name, pinned: seen.hash, pinned_at: at, ...seen.kept() };
+              // Migration of a format 1 pin (see the top of this file): once, by compare-and-set on the new key.
+              const base = {
+                format: 2 as const,
+                route,
+                tool: tool.name,
+                pinned_at: old.pinned_at,
+                migrated_at: at,
+                ...(old.accepted_at ? { accepted_at: old.accepted_at } : {}),
+              };
+              if (legacyMatches(old, tool)) return { ...base, pinned: seen.hash, ...seen.kept() };
+              return { ...base, pinned: old.pinned, legacy: legacyCopy(old), changed: pending() };
+            }
+            if ((current.pinned === seen.hash && !current.legacy) || current.changed?.hash === seen.hash) return current;
+            return { ...current, changed: pending() };
           });
           // A name listed twice with two definitions is blocked, whichever came first.
-          const status = statusOf(record, hash);
+          const status = statusOf(record, seen.hash);
           result.set(tool.name, result.get(tool.name) === 'changed' ? 'changed' : status);
         }),
       );
       return result;
     },
     async status(route, tool) {
-      return statusOf((await read(route, tool)).record);
+      const record = (await read(route, tool)).record;
+      if (record) return statusOf(record);
+      // Not listed since the upgrade: the format 1 record decides, as it did before.
+      const old = await readLegacy(route, tool);
+      return old ? (old.changed ? 'changed' : 'pinned') : 'unknown';
     },
     async get(route, tool) {
-      return (await read(route, tool)).record;
+      const record = (await read(route, tool)).record;
+      if (record) return record;
+      const old = await readLegacy(route, tool);
+      return old ? fromLegacy(old) : null;
     },
     async list(route) {
-      const prefix = route === undefined ? PREFIX : `${PREFIX}${encodeURIComponent(route)}:`;
-      const out: ToolPinRecord[] = [];
-      for await (const key of store.keys(prefix)) {
+      const suffix = route === undefined ? '' : `${encodeURIComponent(route)}:`;
+      const out = new Map<string, ToolPinRecord>();
+      for await (const key of store.keys(PREFIX + suffix)) {
         const raw = await store.get(key);
-        if (raw !== null) out.push(JSON.parse(raw) as ToolPinRecord);
+        if (raw !== null) out.set(key.slice(PREFIX.length), JSON.parse(raw) as ToolPinRecord);
       }
-      return out.sort((a, b) => (a.route === b.route ? a.tool.localeCompare(b.tool) : a.route.localeCompare(b.route)));
+      // Format 1 pins of tools not listed since the upgrade.
+      for await (const key of store.keys(LEGACY_PREFIX + suffix)) {
+        if (out.has(key.slice(LEGACY_PREFIX.length))) continue;
+        const raw = await store.get(key);
+        if (raw !== null) out.set(key.slice(LEGACY_PREFIX.length), fromLegacy(JSON.parse(raw) as LegacyRecord));
+      }
+      return [...out.values()].sort((a, b) => (a.route === b.route ? a.tool.localeCompare(b.tool) : a.route.localeCompare(b.route)));
     },
     async accept(route, tool, expectedHash) {
       let accepted = false;
+      let refused: AcceptRefusal | undefined;
       const at = now().toISOString();
       const record = await update(route, tool, (current) => {
         accepted = false;
+        refused = undefined;
         if (!current || !current.changed) return current;
+        // Only a definition that can be shown whole can be accepted.
+        if (current.changed.definition === undefined) {
+          refused = current.changed.legacy ? 'legacy' : 'not_kept';
+          return current;
+        }
         // The operator accepts what they reviewed: a definition that changed again since is not accepted.
         if (expectedHash !== undefined && current.changed.hash !== expectedHash) return current;
         accepted = true;
-        const { changed, description: _d, input_schema: _i, annotations: _a, ...rest } = current;
-        return {
-          ...rest,
-          pinned: changed.hash,
-          pinned_at: at,
-          accepted_at: at,
-          description: changed.description,
-          input_schema: changed.input_schema,
-          annotations: changed.annotations,
-        };
+        const { hash, definition, bytes } = current.changed;
+        return { format: 2, route: current.route, tool: current.tool, pinned: hash, pinned_at: at, accepted_at: at, definition, bytes };
       });
-      return record ? { record, accepted } : null;
+      if (record) return { record, accepted, ...(refused ? { refused } : {}) };
+      // A change recorded by an older Warden kept only part of the definition: it is recorded whole when next listed.
+      const old = await readLegacy(route, tool);
+      if (!old) return null;
+      return { record: fromLegacy(old), accepted: false, ...(old.changed ? { refused: 'legacy' as const } : {}) };
     },
   };
 }
 
 /**
- * Accept the changed definition of `tool` on `route` (`warden mcp accept`).
- * Resolves the new pin, or null when the tool is unknown or nothing was pending.
+ * Accept the changed definition of `tool` on `route` (with `expectedHash`, only that one).
+ * Resolves the new pin, or null when the tool is unknown or nothing was accepted.
  */
-export async function acceptToolDefinition(store: Store, route: string, tool: string): Promise<ToolPinRecord | null> {
-  const result = await createToolPins(store).accept(route, tool);
+export async function acceptToolDefinition(store: Store, route: string, tool: string, expectedHash?: string): Promise<ToolPinRecord | null> {
+  const result = await createToolPins(store).accept(route, tool, expectedHash);
   return result?.accepted ? result.record : null;
 }
 

@@ -102,8 +102,10 @@ describe('admin listener', () => {
     expect((await admin('GET', '/mcp/tools', { host })).status).toBe(401);
     expect(await createToolPins(warden.gateway.runtime().store).status('files-mcp', 'read_file')).toBe('changed');
 
-    // The operator, from the same machine: accepted.
-    const ok = await admin('POST', accept, {
+    // The operator, from the same machine, naming the definition reviewed: accepted.
+    const pending = (await createToolPins(warden.gateway.runtime().store).get('files-mcp', 'read_file'))?.changed?.hash;
+    expect(pending).toMatch(/^[0-9a-f]{64}$/);
+    const ok = await admin('POST', `${accept}?hash=${pending}`, {
       host: `localhost:${port}`,
       authorization: `Bearer ${ADMIN_TOKEN}`,
       'sec-fetch-site': 'same-origin',

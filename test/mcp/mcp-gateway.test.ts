@@ -273,15 +273,26 @@ describe('MCP routes through Warden', () => {
     expect(names(await fresh.client.listTools())).not.toContain('read_file');
 
     const listed = (await (await fetch(`${warden.adminUrl}/mcp/tools?route=files-pin`, { headers: ADMIN })).json()) as {
-      tools: Array<{ tool: string; status: string; changed?: { description: string } }>;
+      tools: Array<{ tool: string; status: string; changed?: { description: string; hash: string; definition: { description: string } } }>;
     };
     const entry = listed.tools.find((t) => t.tool === 'read_file');
     expect(entry).toMatchObject({ status: 'changed' });
     expect(entry?.changed?.description).toContain('id_rsa');
+    expect(entry?.changed?.definition.description).toContain('id_rsa');
 
-    const accept = await fetch(`${warden.adminUrl}/mcp/tools/files-pin/read_file/accept`, { method: 'POST', headers: ADMIN });
+    // With `hash`, only the definition reviewed is accepted.
+    const url = `${warden.adminUrl}/mcp/tools/files-pin/read_file/accept`;
+    const other = await fetch(`${url}?hash=${'0'.repeat(64)}`, { method: 'POST', headers: ADMIN });
+    expect(other.status).toBe(409);
+    expect(((await other.json()) as { code: string }).code).toBe('nothing_to_accept');
+    expect((await fetch(`${url}?hash=nope`, { method: 'POST', headers: ADMIN })).status).toBe(400);
+    // Without it, nothing is accepted: what would be is not what anyone reviewed.
+    const blind = await fetch(url, { method: 'POST', headers: ADMIN });
+    expect(blind.status).toBe(400);
+    expect(((await blind.json()) as { detail: string }).detail).toContain('hash is required');
+    const accept = await fetch(`${url}?hash=${entry?.changed?.hash}`, { method: 'POST', headers: ADMIN });
     expect(accept.status).toBe(200);
-    expect((await fetch(`${warden.adminUrl}/mcp/tools/files-pin/read_file/accept`, { method: 'POST', headers: ADMIN })).status).toBe(409);
+    expect((await fetch(`${url}?hash=${entry?.changed?.hash}`, { method: 'POST', headers: ADMIN })).status).toBe(409);
     expect(names(await client.listTools())).toContain('read_file');
     expect(text(await client.callTool({ name: 'read_file', arguments: { path: 'readme.txt' } }))).toContain('hello');
   });

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../../src/store/redis.js';
 import { createMemoryStore } from '../../src/store/memory.js';
-import { createToolPins, withPinStatusCache } from '../../src/mcp/pinning.js';
+import { createToolPins, toolDefinitionHash, withPinStatusCache } from '../../src/mcp/pinning.js';
+import { canonicalJson, sha256Hex } from '../../src/core/canonical-json.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Store } from '../../src/store/store.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -57,6 +58,47 @@ describe('pin status cache', () => {
     expect(await a.status('ops', 'wipe')).toBe('changed');
     await createToolPins(stores[stores.length - 1]).accept('ops', 'wipe');
     expect(await a.status('ops', 'wipe')).toBe('pinned');
+  });
+});
+
+describe('pins stored by an older Warden, on Redis shared by two instances', () => {
+  it('instances listing at once re-pin an old-format pin exactly once; a field the old hash ignored then blocks everywhere', async () => {
+    const writes: string[] = [];
+    /** An instance whose successful writes of pin records are counted. */
+    const counted = async () => {
+      const inner = await createRedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, timeoutMs: 1000, logger: createLogger({ level: 'silent' }) });
+      stores.push(inner);
+      const store: Store = {
+        ...inner,
+        async compareAndSet(key, expected, next, options) {
+          const ok = await inner.compareAndSet(key, expected, next, options);
+          if (ok && key.startsWith('mcp:pin:')) writes.push(key);
+          return ok;
+        },
+      };
+      const pins = await withPinStatusCache(createToolPins(store), store, 60_000);
+      closers.push(() => pins.close());
+      return { store, pins };
+    };
+    const [a, b] = [await counted(), await counted()];
+    const tool = { name: 'search', description: 'Search the wiki.', inputSchema: { type: 'object' }, annotations: { readOnlyHint: false } };
+    const oldHash = sha256Hex(canonicalJson({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema }));
+    await a.store.set('mcp:tool:kb:search', JSON.stringify({ route: 'kb', tool: 'search', pinned: oldHash, pinned_at: '2025-01-02T03:04:05.000Z' }));
+
+    // Calls before any tools/list since the upgrade are not blocked.
+    expect(await b.pins.status('kb', 'search')).toBe('pinned');
+    const seen = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).pins.observe('kb', [tool])));
+    expect(seen.map((s) => s.get('search'))).toEqual(Array(8).fill('pinned'));
+    expect(writes).toEqual(['mcp:pin:kb:search']);
+    expect(await a.pins.get('kb', 'search')).toMatchObject({ format: 2, pinned: toolDefinitionHash(tool), definition: tool });
+
+    await a.pins.observe('kb', [{ ...tool, annotations: { readOnlyHint: true } }]);
+    let status = 'pinned';
+    for (let i = 0; i < 100 && status === 'pinned'; i++) {
+      status = await b.pins.status('kb', 'search');
+      if (status === 'pinned') await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(status).toBe('changed');
   });
 });
 

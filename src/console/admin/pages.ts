@@ -11,7 +11,8 @@ import { escapeHtml, readableBody } from '../../approvals/review-page.js';
 import type { AuthorizeConfig, CheckConfig, Config, CredentialsConfig, RouteConfig } from '../../config/schema.js';
 import type { ToolPinView } from '../../mcp/admin.js';
 import { actChain, layout, show, when } from '../page.js';
-import type { DiffLine } from './diff.js';
+import { SHOWN_DEFINITION_BYTES, type NotAcceptable, type ToolReview } from './diff.js';
+import { MAX_KEPT_DEFINITION_BYTES } from '../../mcp/pinning.js';
 
 /** An ISO time from a stored record, shown like the rest of the console. */
 const whenIso = (iso: string) => {
@@ -254,7 +255,7 @@ export function renderAdminTools(f: AdminFrame, pins: ToolPinView[], mcpRoutes: 
     f,
     'tools',
     'MCP tool pins',
-    `<p class="meta">The first definition of a tool seen on a route is pinned (SHA-256 of name, description and inputSchema). A different definition blocks the tool — hidden from tools/list, tools/call refused — until an admin reviews the change and accepts it. MCP routes: ${
+    `<p class="meta">The first definition of a tool seen on a route is pinned (SHA-256 of the whole definition: every field an agent receives, such as description, inputSchema, title, annotations, outputSchema and _meta). A different definition blocks the tool — hidden from tools/list, tools/call refused — until an admin reviews the change and accepts it. MCP routes: ${
       mcpRoutes.length ? mcpRoutes.map((r) => `<code>${show(r)}</code>`).join(' ') : '(none)'
     }.</p>
 <p><span class="count" id="changed-count">${changed.length}</span> changed, waiting for review</p>
@@ -266,24 +267,46 @@ ${
   );
 }
 
-export function renderAdminToolDiff(f: AdminFrame, pin: ToolPinView, diff: DiffLine[] | null, pinnedKnown: boolean): string {
-  const mark = { same: ' ', removed: '−', added: '+' } as const;
-  const lines = diff
-    ? diff
-        .map(
-          (d) =>
-            `<span class="d-${d.op}">${d.op === 'removed' ? '<del>' : d.op === 'added' ? '<ins>' : ''}<span class="d-mark" aria-hidden="true">${mark[d.op]}</span>${show(d.text) || ' '}${d.op === 'removed' ? '</del>' : d.op === 'added' ? '</ins>' : ''}</span>`,
-        )
-        .join('')
+const kib = (bytes: number) => `${Math.ceil(bytes / 1024).toLocaleString('en')} KiB`;
+
+/** Why Accept is not offered, and how to proceed. */
+function notAcceptableText(why: NotAcceptable, pin: ToolPinView, bytes: number | undefined): string {
+  const cli = `warden mcp accept --route ${pin.route} --tool ${pin.tool}`;
+  switch (why) {
+    case 'too_large':
+      return `The new definition is ${kib(bytes ?? 0)}, more than the ${kib(SHOWN_DEFINITION_BYTES)} this page shows whole, so it cannot be accepted here: accepting pins every character, and you would not have seen them all. Review it in full with <code>${show(cli)}</code>, which prints the whole definition and its hash, then accept exactly that with <code>${show(cli)} --hash HASH</code>.`;
+    case 'not_kept':
+      return `The new definition is ${kib(bytes ?? 0)}, more than the ${kib(MAX_KEPT_DEFINITION_BYTES)} Warden keeps for review: only its hash was recorded, so nobody can review it and it cannot be accepted. The tool stays blocked until the MCP server lists a smaller definition (the next tools/list records it).`;
+    case 'legacy':
+      return 'This change was recorded by an older Warden, which kept only part of the definition, so it cannot be accepted. The next tools/list on this route records it whole; reload this page after an agent has listed the tools.';
+    default:
+      return 'The stored copy of the new definition does not match its hash, so it cannot be accepted. The next tools/list on this route records it again.';
+  }
+}
+
+export function renderAdminToolDiff(f: AdminFrame, pin: ToolPinView, review: ToolReview): string {
+  const mark = { same: ' ', removed: '−', added: '+', elided: '⋯' } as const;
+  const lines = review.lines
+    .map(
+      (d) =>
+        `<span class="d-${d.op}">${d.op === 'removed' ? '<del>' : d.op === 'added' ? '<ins>' : d.op === 'elided' ? '<em>' : ''}<span class="d-mark" aria-hidden="true">${mark[d.op]}</span>${show(d.text) || ' '}${d.op === 'removed' ? '</del>' : d.op === 'added' ? '</ins>' : d.op === 'elided' ? '</em>' : ''}</span>`,
+    )
+    .join('');
+  const elided = review.lines.some((d) => d.op === 'elided')
+    ? '<p class="notice" id="elided-note">Lines marked ⋯ stand for parts not shown; they are not part of either definition.</p>'
     : '';
+  const action = review.acceptHash
+    ? `<form method="post" action="${toolPath(f.base, pin)}/accept" class="accept">${hidden(f.csrf)}<input type="hidden" name="hash" value="${escapeHtml(review.acceptHash)}"><button class="approve" type="submit" id="accept">Accept the new definition</button></form>
+<p class="meta">Accepting pins exactly the new definition shown here, every field of it (hash <code>${escapeHtml(review.acceptHash.slice(0, 16))}…</code>); if it changes again before you press the button, nothing is accepted and the new change is shown.</p>`
+    : `<p class="notice" id="not-acceptable">${notAcceptableText(review.notAcceptable ?? 'mismatch', pin, review.bytes)}</p>`;
   const body = pin.changed
     ? `<p>The upstream now describes <strong>${show(pin.tool)}</strong> differently from the definition pinned ${whenIso(pin.pinned_at)}. The tool stays blocked for every agent until you accept the new definition.</p>
-${pinnedKnown ? '' : '<p class="notice">The pinned definition’s input schema and annotations were not kept (pinned by an older Warden): the left side shows its description only.</p>'}
 <p class="legend"><span class="d-removed"><del><span class="d-mark" aria-hidden="true">−</span> pinned (allowed until now)</del></span> <span class="d-added"><ins><span class="d-mark" aria-hidden="true">+</span> new (what the server says now)</ins></span></p>
+${elided}
 <pre class="diff" id="diff" aria-label="Line diff of the pinned and the new definition">${lines}</pre>
-<form method="post" action="${toolPath(f.base, pin)}/accept" class="accept">${hidden(f.csrf)}<input type="hidden" name="hash" value="${escapeHtml(pin.changed.hash)}"><button class="approve" type="submit" id="accept">Accept the new definition</button></form>
-<p class="meta">Accepting pins exactly the definition shown here (hash <code>${escapeHtml(pin.changed.hash.slice(0, 16))}…</code>); if it changes again before you press the button, nothing is accepted and the new change is shown.</p>`
+${action}`
     : `<p>Pinned ${whenIso(pin.pinned_at)}${pin.accepted_at ? `, accepted ${whenIso(pin.accepted_at)}` : ''}; no change is waiting.</p>
+${elided}
 <pre class="diff" id="definition">${lines}</pre>`;
   return frame(f, 'tools', `Tool ${pin.tool} on ${pin.route}`, body);
 }

@@ -15,10 +15,10 @@ import { Hono, type Context } from 'hono';
 import type { ApprovalService } from '../../approvals/service.js';
 import type { ApprovalRecord } from '../../approvals/records.js';
 import type { SignedInPerson } from '../../http/session.js';
-import { acceptToolChange, listToolPins } from '../../mcp/admin.js';
+import { acceptToolChange, getToolPin, listToolPins } from '../../mcp/admin.js';
 import { consoleHeaders } from '../page.js';
 import type { ConsoleKit } from '../kit.js';
-import { definitionLines, lineDiff } from './diff.js';
+import { toolReview } from './diff.js';
 import {
   renderAdminApprovals,
   renderAdminHealth,
@@ -48,6 +48,7 @@ const NOTICES = {
   accepted: 'Accepted: the new definition is pinned and the tool can be called again.',
   stale: 'The definition changed again after you reviewed it; nothing was accepted. Review the new change below.',
   nothing: 'There was no changed definition to accept.',
+  unreviewable: 'Nothing was accepted: the changed definition cannot be shown whole here (see below).',
 } as const;
 
 export interface AdminRouteDeps {
@@ -233,14 +234,9 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
     if (who instanceof Response) return who;
     const route = c.req.param('route');
     const tool = c.req.param('tool');
-    const pin = (await listToolPins(rt.store, route)).find((p) => p.tool === tool);
+    const pin = await getToolPin(rt.store, route, tool);
     if (!pin) return message(c, 404, who, 'Not found', 'No such pinned tool.');
-    const pinnedKnown = pin.input_schema !== undefined || pin.annotations !== undefined;
-    const pinned = definitionLines({ description: pin.description, inputSchema: pin.input_schema, annotations: pin.annotations });
-    const diff = pin.changed
-      ? lineDiff(pinned, definitionLines({ description: pin.changed.description, inputSchema: pin.changed.input_schema, annotations: pin.changed.annotations }))
-      : pinned.map((text) => ({ op: 'same' as const, text }));
-    return page(c, 200, renderAdminToolDiff(frameOf(c, who), pin, diff, pinnedKnown || !pin.changed));
+    return page(c, 200, renderAdminToolDiff(frameOf(c, who), pin, toolReview(pin)));
   });
 
   app.post('/tools/:route/:tool/accept', async (c) => {
@@ -252,8 +248,14 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
     const path = `/tools/${encodeURIComponent(route)}/${encodeURIComponent(tool)}`;
     // The hash of the definition the admin reviewed is required: accept exactly what was shown.
     if (!HASH.test(form.hash ?? '')) return message(c, 400, who, 'Bad request', 'The reviewed definition is missing.');
+    // Only a definition this page shows whole can be accepted from it (a hash from elsewhere is refused too).
+    const pin = await getToolPin(rt.store, route, tool);
+    if (!pin) return message(c, 404, who, 'Not found', 'No such pinned tool.');
+    const review = toolReview(pin);
+    if (pin.changed && !review.acceptHash) return back(c, path, 'unreviewable');
     const outcome = await acceptToolChange(rt.store, route, tool, rt.logger, { expectedHash: form.hash, by: who.sub });
     if (outcome.status === 'unknown_tool') return message(c, 404, who, 'Not found', 'No such pinned tool.');
+    if (outcome.status === 'not_reviewable') return back(c, path, 'unreviewable');
     if (outcome.status === 'nothing_to_accept') return back(c, path, outcome.record.changed ? 'stale' : 'nothing');
     return back(c, path, 'accepted');
   });

@@ -18,6 +18,7 @@ pre.diff>span{display:block;padding:0 .6rem 0 2rem;text-indent:-1.4rem}
 .d-mark{display:inline-block;width:1.4rem;text-indent:0;font-weight:700}
 .d-removed{background:#fce8e6;color:#6e0b0b}.d-added{background:#e6f4ea;color:#0a3d1a}
 .d-removed del,.d-added ins{text-decoration:none}
+.d-elided{background:#e8eaed;color:#1b1b1b;font-weight:600}.d-elided em{font-style:normal}
 .legend span{display:inline-block;padding:.1rem .5rem;margin:0 .4rem .3rem 0;border-radius:4px}
 form.accept{margin:1rem 0}
 @media (max-width:520px){table.pins thead,table.decided thead{display:none}table.pins tr,table.decided tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}table.pins td,table.decided td{display:inline;border:0;padding:0 .5rem 0 0}table.pins td:last-child{display:block;margin-top:.3rem}table.decided td{display:block}table.decided td[data-label]::before{content:attr(data-label) ": ";font-weight:600}.admin-nav li{flex:1 1 auto}.admin-nav a{display:block;text-align:center}form.accept button{width:100%}}
