@@ -9,7 +9,7 @@ import { WardenError } from '../core/errors.js';
 import type { CelVars } from './rules.js';
 import type { TemplateVars } from '../templates/template.js';
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
-import { parseStrictJson } from '../http/strict-json.js';
+import { parseStrictJson, readsAsJson } from '../http/strict-json.js';
 
 /**
  * Headers kept with the stored request: shown to the approver, part of the
@@ -129,10 +129,12 @@ function parseQuery(query: string): Record<string, string> {
 }
 
 function parseJsonBody(r: StoredRequest): unknown {
-  const ct = r.headers.find(([k]) => k === 'content-type')?.[1] ?? '';
-  if (r.bodyBytes === 0 || !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) return null;
+  if (r.bodyBytes === 0) return null;
+  const bytes = Buffer.from(r.body, 'base64');
+  // The body stage's rule (readsAsJson): the stored request renders the values policy read live.
+  if (!readsAsJson(r.headers.find(([k]) => k === 'content-type')?.[1], bytes)) return null;
   try {
-    return parseStrictJson(Buffer.from(r.body, 'base64'));
+    return parseStrictJson(bytes);
   } catch {
     return null;
   }
@@ -161,14 +163,11 @@ export function celVars(state: RequestState): CelVars {
     headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
   }
   let body: unknown = state.json ?? null;
-  if (body === null && state.body && state.body.length > 0) {
-    const ct = String(state.headers['content-type'] ?? '');
-    if (/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) {
-      try {
-        body = parseStrictJson(state.body);
-      } catch {
-        body = null;
-      }
+  if (body === null && state.body && readsAsJson(state.headers['content-type'] as string | undefined, state.body)) {
+    try {
+      body = parseStrictJson(state.body);
+    } catch {
+      body = null;
     }
   }
   return {

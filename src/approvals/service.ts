@@ -214,6 +214,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
           createdAt: now,
           expiresAt: now + record.grantMs,
         });
+        // Revoked between the decision and the grant's write: revoke() found no grant to remove, so remove it here.
+        if ((await repo.get(record.id))?.status === 'denied') await dropGrant(r.user, record);
       }
     }
     await afterDecision(record);
@@ -239,8 +241,19 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       return st === 'pending' || st === 'approved' ? { ...cur, status: 'denied', decidedAt: now, decidedBy: 'revoked' } : null;
     });
     if (!record || record.request.user !== user) return null;
-    if (changed) await afterDecision(record);
+    if (changed) {
+      // An approved request's "allow this again" grant ends with it.
+      await dropGrant(user, record);
+      await afterDecision(record);
+    }
     return record;
+  }
+
+  /** Remove the grant `rec` made, if it is still that approval's (a later approval of the same request may own it now). */
+  async function dropGrant(user: string, rec: ApprovalRecord): Promise<void> {
+    if (!rec.grantId) return;
+    const grant = await repo.getGrant(user, rec.grantId);
+    if (grant?.approvalId === rec.id) await repo.deleteGrant(user, rec.grantId);
   }
 
   // ------------------------------------------------------------ hold and release
@@ -576,7 +589,9 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       grant.path === stored.path &&
       grant.binding !== undefined &&
       grant.binding === binding;
-    return covers ? grant : undefined;
+    if (!covers) return undefined;
+    // A grant whose approval was revoked does not cover anything, even if removing it failed.
+    return (await repo.get(grant.approvalId))?.status === 'denied' ? undefined : grant;
   }
 
   return {

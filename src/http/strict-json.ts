@@ -409,6 +409,21 @@ function doubtfulNumber(v: number): boolean {
   return !Number.isSafeInteger(v) && (!Number.isFinite(v) || Number.isInteger(v));
 }
 
+/**
+ * Whether policy reads a request body as JSON: its Content-Type names JSON
+ * (`application/json`, `text/json`, `application/x-json`, `…+json`), or its
+ * first non-blank byte opens an object or array (an upstream may parse it
+ * whatever the type says). The body stage, CEL and the stored request's
+ * template variables all decide with this one rule.
+ */
+export function readsAsJson(contentType: string | undefined, body: Buffer): boolean {
+  if (body.length === 0) return false;
+  if (contentType !== undefined && /\bjson\b/i.test(contentType)) return true;
+  let i = 0;
+  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
+  return body[i] === 0x7b || body[i] === 0x5b;
+}
+
 /** parseStrictJson for a request body: refusal is a 400 `bad_request` (reason `bad_json`). */
 export function parseJsonBody(bytes: Uint8Array): unknown {
   try {

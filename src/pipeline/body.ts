@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { WardenError } from '../core/errors.js';
 import { readWhole } from '../http/body.js';
 import { releaseBody } from '../http/continue.js';
-import { parseJsonBody } from '../http/strict-json.js';
+import { parseJsonBody, readsAsJson } from '../http/strict-json.js';
 import type { RequestState } from './context.js';
 import type { Stage } from './stage.js';
 
@@ -28,8 +28,9 @@ export function createBodyStage(limit: number): Stage {
     state.body = body;
     if (body.length === 0) return;
     // Rules read this body: it must mean one thing to them, to the approver and to the upstream (#12 A.2).
-    if (state.route?.mcp || /\bjson\b/i.test(String(state.headers['content-type'] ?? ''))) state.json = parseJsonBody(body);
-    else if (looksLikeJson(body)) parseJsonBody(body); // an upstream may parse it whatever the type says
+    // JSON sent as text/plain is read too (an upstream may parse it whatever the type says), so CEL,
+    // templates and a grant's binding see the values a JSON-typed copy would show them.
+    if (state.route?.mcp || readsAsJson(state.headers['content-type'] as string | undefined, body)) state.json = parseJsonBody(body);
   }
 
   return {
@@ -48,11 +49,4 @@ export function createBodyStage(limit: number): Stage {
       return readBody(state, req);
     },
   };
-}
-
-/** A body an upstream that ignores Content-Type would parse as JSON. */
-function looksLikeJson(body: Buffer): boolean {
-  let i = 0;
-  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
-  return body[i] === 0x7b || body[i] === 0x5b;
 }

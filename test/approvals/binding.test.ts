@@ -201,6 +201,49 @@ describe('A.4 approvals bind what the approver saw', () => {
     expect(upstream.requests).toHaveLength(2);
   });
 
+  it('JSON sent as text/plain binds like JSON: a grant for 150 to carol does not let 999999 to mallory through', async () => {
+    const plain = { ...headers, 'content-type': 'text/plain' };
+    const p = await hold('/pay/acme/plain', JSON.stringify({ amount: 150, to: 'carol' }), { 'content-type': 'text/plain' });
+    const url = await reviewUrlOf(p.approval_id);
+    const page = await openReview(fetch, url);
+    // The rule read the body: the grant is bound to its values, as for application/json.
+    expect(page.html).toContain('<code>body.amount</code>, <code>body.to</code>');
+    expect(page.html).toContain('Pay 150 to carol from acme');
+    expect((await submitDecision(fetch, url, page, 'approve', { grantMinutes: 30 })).status).toBe(200);
+
+    for (const type of [plain, headers]) {
+      const evil = await fetch(`${warden.url}/pay/acme/plain`, { method: 'POST', headers: type, body: JSON.stringify({ amount: 999999, to: 'mallory' }) });
+      expect(evil.status).toBe(202);
+    }
+    expect(upstream.requests).toHaveLength(0);
+    const same = await fetch(`${warden.url}/pay/acme/plain`, { method: 'POST', headers: plain, body: JSON.stringify({ amount: 150, to: 'carol' }) });
+    expect(same.status).toBe(200);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('revoking an approved approval ends its grant: nothing it covered runs without a new decision', async () => {
+    const body = JSON.stringify({ amount: 70, to: 'dave' });
+    const p = await hold('/pay/acme/revoked', body);
+    const url = await reviewUrlOf(p.approval_id);
+    const page = await openReview(fetch, url);
+    expect((await submitDecision(fetch, url, page, 'approve', { grantMinutes: 30 })).status).toBe(200);
+    const grants = async () =>
+      ((await (await fetch(`${warden.url}/.warden/approvals/grants`, { headers })).json()) as { grants: Array<{ approval_id: string }> }).grants;
+    expect((await grants()).map((g) => g.approval_id)).toContain(p.approval_id);
+
+    const revoked = await fetch(`${warden.url}/.warden/approvals/${p.approval_id}`, { method: 'DELETE', headers });
+    expect(revoked.status).toBe(200);
+    expect((await grants()).map((g) => g.approval_id)).not.toContain(p.approval_id);
+    // The same request now meets the revoked approval (by its digest), not the grant.
+    const again = await fetch(`${warden.url}/pay/acme/revoked`, { method: 'POST', headers, body });
+    expect(again.status).toBe(403);
+    expect(((await again.json()) as { code: string }).code).toBe('approval_denied');
+    // Another request the grant would have covered (same bound values, other bytes) is held for a new decision.
+    const other = await fetch(`${warden.url}/pay/acme/revoked`, { method: 'POST', headers, body: JSON.stringify({ amount: 70, to: 'dave', ref: 1 }) });
+    expect(other.status).toBe(202);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it('a grant re-evaluates `when`: a request the rule does not hold passes as it would without the grant', async () => {
     const small = await fetch(`${warden.url}/pay/acme/grant`, { method: 'POST', headers, body: JSON.stringify({ amount: 5, to: 'mallory' }) });
     expect(small.status).toBe(200);
