@@ -3,10 +3,13 @@
  * repository over the Store. Each record is sealed whole with the vault cipher,
  * bound to its own store key, and carries a version so that a writer holding
  * an old copy (e.g. a refresher whose lock lease expired) can never overwrite a
- * newer one. Layout: `vault:conn:<user>:<provider>`, both parts URI-encoded so
+ * newer one. A version alone repeats after a delete and a re-link (both start at
+ * 1), so each link also carries a random generation that `replace` checks too.
+ * Layout: `vault:conn:<user>:<provider>`, both parts URI-encoded so
  * no user id can forge the `:` separator.
  */
 
+import { randomUUID } from 'node:crypto';
 import { WardenError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import type { VaultCipher } from './crypto.js';
@@ -28,6 +31,12 @@ export interface Connection {
   expiresAt?: number;
   /** Increases by one on every write; the compare-and-set guard for `replace`. */
   version: number;
+  /**
+   * Random id of this link, new on every `put` and kept by `replace`; `replace`
+   * compares it with the version. Absent only on records written before it
+   * existed; their next write adds one.
+   */
+  generation?: string;
   status: ConnectionStatus;
   /** Epoch ms. */
   createdAt: number;
@@ -35,8 +44,8 @@ export interface Connection {
   updatedAt: number;
 }
 
-/** What `put` needs: the repository assigns version and timestamps; `tokenType` defaults to `Bearer`, `status` to `active`. */
-export type NewConnection = Omit<Connection, 'version' | 'createdAt' | 'updatedAt' | 'status' | 'tokenType'> & {
+/** What `put` needs: the repository assigns version, generation and timestamps; `tokenType` defaults to `Bearer`, `status` to `active`. */
+export type NewConnection = Omit<Connection, 'version' | 'generation' | 'createdAt' | 'updatedAt' | 'status' | 'tokenType'> & {
   status?: ConnectionStatus;
   tokenType?: string;
 };
@@ -80,7 +89,8 @@ export interface ConnectionRepository {
    */
   put(connection: NewConnection): Promise<Connection>;
   /**
-   * Write `connection` only if the stored record still has `expectedVersion`.
+   * Write `connection` only if the stored record still has `expectedVersion` and
+   * the generation of `connection` (so never over a later link after a delete).
    * Returns the stored record (version `expectedVersion + 1`), or null when the
    * record changed or disappeared meanwhile (the caller is stale and must re-read).
    */
@@ -135,6 +145,7 @@ function decode(plaintext: Buffer, user: string, provider: string): Connection {
     typeof c.tokenType !== 'string' ||
     !Array.isArray(c.scopes) ||
     !Number.isSafeInteger(c.version) ||
+    (c.generation !== undefined && typeof c.generation !== 'string') ||
     (c.status !== 'active' && c.status !== 'relink_required')
   ) {
     // AAD already binds the record to its key; this is defence in depth against a writer bug.
@@ -154,6 +165,7 @@ function encode(c: Connection): string {
     scopes: [...c.scopes],
     ...(c.expiresAt === undefined ? {} : { expiresAt: c.expiresAt }),
     version: c.version,
+    ...(c.generation === undefined ? {} : { generation: c.generation }),
     status: c.status,
     createdAt: c.createdAt,
     updatedAt: c.updatedAt,
@@ -206,6 +218,7 @@ export function createConnectionRepository(store: Store, cipher: VaultCipher, cl
           tokenType: connection.tokenType ?? 'Bearer',
           status: connection.status ?? 'active',
           version: previousVersion + 1,
+          generation: randomUUID(),
           createdAt: now,
           updatedAt: now,
         };
@@ -220,10 +233,11 @@ export function createConnectionRepository(store: Store, cipher: VaultCipher, cl
         const raw = await store.get(key);
         if (raw === null) return null;
         const current = openRecord(raw, key, connection.user, connection.provider);
-        if (current.version !== expectedVersion) return null;
+        if (current.version !== expectedVersion || current.generation !== connection.generation) return null;
         const record: Connection = {
           ...connection,
           version: expectedVersion + 1,
+          generation: current.generation ?? randomUUID(),
           createdAt: current.createdAt,
           updatedAt: clock(),
         };

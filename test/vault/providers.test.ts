@@ -104,3 +104,66 @@ describe('vault providers (real oidc-provider)', () => {
     expect(() => createProvider('acme', config({}))).toThrow(/authorization_url and token_url, or issuer/);
   });
 });
+
+describe('vault provider answers are read with a bound', () => {
+  const chunk = Buffer.alloc(16 * 1024, 'a');
+  const total = 64 * 1024 * 1024;
+  let server: Server;
+  let url = '';
+  /** Bytes the server got into the socket before the client stopped reading, and whether it wrote them all. */
+  let written = 0;
+  let finished = false;
+  let closed: Promise<void> = Promise.resolve();
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      if (req.url?.startsWith('/small')) {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ access_token: 'small-token', token_type: 'Bearer', expires_in: 60 }));
+        return;
+      }
+      // Chunked (no Content-Length), far past the limit, honouring backpressure.
+      written = 0;
+      finished = false;
+      closed = new Promise((resolve) => res.on('close', resolve));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const pump = () => {
+        while (written < total && !res.destroyed) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        if (!res.destroyed) res.end(() => (finished = true));
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+  });
+
+  const config = (overrides: Record<string, unknown>) =>
+    providerSchema.parse({ client_id: 'warden', client_secret: 'secret', scopes: [], timeout: '10s', ...overrides });
+
+  it('stops reading a chunked answer soon after 256 KiB (token endpoint and discovery), and small answers work', async () => {
+    const token = createProvider('big', config({ authorization_url: `${url}/auth`, token_url: `${url}/token` }));
+    await expect(token.refresh('whatever', [])).rejects.toMatchObject({ kind: 'rejected', message: 'provider response too large' });
+    await closed;
+    expect(finished).toBe(false);
+    // 256 KiB plus what the loopback socket buffers held (about 4 MB here); the whole answer is 64 MiB.
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+
+    const discovery = createProvider('big', config({ issuer: `${url}/issuer` }));
+    await expect(discovery.endpoints()).rejects.toMatchObject({ kind: 'rejected', message: 'provider response too large' });
+    await closed;
+    expect(finished).toBe(false);
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+
+    const small = createProvider('small', config({ authorization_url: `${url}/small/auth`, token_url: `${url}/small/token` }));
+    expect(await small.refresh('whatever', [])).toMatchObject({ accessToken: 'small-token', tokenType: 'Bearer' });
+  });
+});

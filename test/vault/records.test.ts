@@ -166,6 +166,38 @@ function repositoryContract(driver: string, open: () => Promise<Store>, teardown
       expect(await repo.replace({ ...v1, accessToken: 'stale' }, 2)).toBeNull();
     });
 
+    it('after a delete and a re-link (same version again) a replace from a read before the delete fails', async () => {
+      const repo = createConnectionRepository(store, createVaultCipher([k1]));
+      const alice = userFor('alice');
+      // A refresher reads version 1, then the user revokes and links again: version 1 anew.
+      const stale = await repo.put(link(alice));
+      expect(await repo.delete(alice, 'github')).toBe(true);
+      const relinked = await repo.put(link(alice));
+      expect(relinked.version).toBe(stale.version);
+      expect(await repo.replace({ ...stale, accessToken: 'revoked-account-token' }, stale.version)).toBeNull();
+      expect(await repo.replace({ ...stale, status: 'relink_required' }, stale.version)).toBeNull();
+      expect(await repo.get(alice, 'github')).toEqual(relinked);
+      // The new link's own holders still write.
+      expect(await repo.replace({ ...relinked, accessToken: 'refreshed' }, relinked.version)).toMatchObject({ version: 2, generation: relinked.generation });
+    });
+
+    it('a record written before generations opens, and its next write gives it one', async () => {
+      const cipher = createVaultCipher([k1]);
+      const repo = createConnectionRepository(store, cipher);
+      const alice = userFor('alice');
+      const key = connectionKey(alice, 'github');
+      const now = Date.now();
+      const legacy = { ...link(alice), tokenType: 'Bearer', version: 4, status: 'active', createdAt: now, updatedAt: now };
+      await store.set(key, cipher.seal(JSON.stringify(legacy), key));
+      const read = await repo.get(alice, 'github');
+      expect(read).toEqual(legacy);
+      const upgraded = await repo.replace({ ...read!, accessToken: 'refreshed' }, 4);
+      expect(upgraded).toMatchObject({ version: 5, accessToken: 'refreshed', generation: expect.any(String) });
+      expect(await repo.get(alice, 'github')).toEqual(upgraded);
+      // A copy read before the upgrade is stale, like any older version.
+      expect(await repo.replace({ ...read!, accessToken: 'stale' }, 5)).toBeNull();
+    });
+
     it('a re-link replaces a record that no longer opens', async () => {
       const repo = createConnectionRepository(store, createVaultCipher([k1]));
       const alice = userFor('alice');
