@@ -53,10 +53,16 @@ export interface Refresher {
 interface RedeemMarker {
   /** Record version whose refresh token is being (or was) redeemed. */
   version: number;
+  /** And the link it belongs to (a re-link after a revoke starts at version 1 again). */
+  generation?: string;
   state: 'in_flight' | 'failed';
   /** For `failed`: epoch ms until which callers get 503 without asking the provider again. */
   retryAt?: number;
 }
+
+/** Whether `marker` is about this very record version (of this link). */
+const marks = (marker: RedeemMarker | null, c: Connection): marker is RedeemMarker =>
+  marker !== null && marker.version === c.version && marker.generation === c.generation;
 
 const POLL_START_MS = 20;
 const POLL_MAX_MS = 200;
@@ -147,7 +153,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
   async function redeemVersion(lock: Lock, id: string, current: Connection, provider: OAuthProvider): Promise<Connection | null> {
     const raw = await store.get(markerKey(id));
     const marker = parseMarker(raw);
-    if (marker && marker.version === current.version) {
+    if (marks(marker, current)) {
       if (marker.state === 'failed' && (marker.retryAt ?? 0) > now()) throw failedError(marker);
       if (marker.state === 'in_flight') return null;
     }
@@ -156,7 +162,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
     }
     // Claim this version: whoever wins this compare-and-set is the only one that
     // may send this refresh token to the provider, lease or no lease.
-    const claim: RedeemMarker = { version: current.version, state: 'in_flight' };
+    const claim: RedeemMarker = { version: current.version, generation: current.generation, state: 'in_flight' };
     const claimTtl = provider.timeoutMs + leaseMs + 1_000;
     if (!(await store.compareAndSet(markerKey(id), raw, JSON.stringify(claim), { ttlMs: claimTtl }))) return null;
 
@@ -190,7 +196,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
           throw await markRelink(current, 'invalid_grant');
         }
         const retryAfter = err instanceof ProviderError && err.retryAfter ? Math.min(Math.max(err.retryAfter, 1), 60) : 2;
-        const failed: RedeemMarker = { version: current.version, state: 'failed', retryAt: now() + retryAfter * 1000 };
+        const failed: RedeemMarker = { version: current.version, generation: current.generation, state: 'failed', retryAt: now() + retryAfter * 1000 };
         await store.set(markerKey(id), JSON.stringify(failed), { ttlMs: retryAfter * 1000 }).catch(() => {});
         logger.warn(
           {
@@ -252,7 +258,7 @@ export function createRefresher(options: RefresherOptions): Refresher {
       if (!needsRefresh(current)) return current;
 
       const marker = parseMarker(await store.get(markerKey(id)));
-      const claimed = marker !== null && marker.version === current.version;
+      const claimed = marks(marker, current);
       if (claimed && marker.state === 'failed' && (marker.retryAt ?? 0) > now()) throw failedError(marker);
       if (!(claimed && marker.state === 'in_flight')) {
         const lock = await store.tryLock(lockName(id), leaseMs);

@@ -197,6 +197,24 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
     expect(kept).toMatchObject({ status: 'active', version: conn.version });
   });
 
+  it('a redeem marker left by a revoked link does not hold up the next link (same version, another generation)', async () => {
+    await buildInstances(2_000);
+    const { conn: old } = await seedExpired('alice-gh');
+    // The revoked link's refresh was in flight when it was deleted: its marker outlives it.
+    const stale = { version: old.version, generation: old.generation, state: 'in_flight' };
+    await instances[0].store.set(`vault:redeem:${connectionId(user, 'acme')}`, JSON.stringify(stale), { ttlMs: 60_000 });
+    expect(await instances[0].connections.delete(user, 'acme')).toBe(true);
+    const { conn } = await seedExpired('alice-gh');
+    expect(conn.version).toBe(old.version);
+    expect(conn.generation).not.toBe(old.generation);
+    vp.relay.reset();
+    // Taken for this link's own, the marker would make the refresh wait, then answer 503 (it outlives the wait).
+    const fresh = await instances[1].refresher.fresh(conn);
+    secrets.add(fresh.accessToken).add(fresh.refreshToken!);
+    expect(vp.relay.successfulRefreshes()).toBe(1);
+    expect(fresh.expiresAt).toBeGreaterThan(Date.now());
+  });
+
   it('a stale holder cannot overwrite a newer record (version check)', async () => {
     await buildInstances(2_000);
     const { conn } = await seedExpired('gina-gh');
