@@ -327,7 +327,7 @@ async function crashDuringRefresh(provider: RotatingProvider, route: string, use
   const left = (await repo.get(user, route))!;
   expect(left).toMatchObject({ version: stale.version, status: 'active', refreshToken: linked.refreshToken, accessToken: linked.accessToken });
   const marker = JSON.parse((await store.get(`vault:redeem:${connectionId(user, route)}`)) ?? 'null') as unknown;
-  expect(marker).toEqual({ version: stale.version, state: 'in_flight' });
+  expect(marker).toEqual({ version: stale.version, generation: left.generation, state: 'in_flight' });
   return { stale, token };
 }
 
