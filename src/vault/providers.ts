@@ -244,6 +244,9 @@ export function toTokenSet(json: Record<string, unknown>, requestedScopes: reado
     throw new ProviderError('rejected', 'token response has no access_token');
   }
   const tokenType = typeof json.token_type === 'string' ? json.token_type : 'Bearer';
+  // Warden sends the vaulted token as `Authorization: Bearer …`: a DPoP- or MAC-bound token would go out as
+  // what it is not (and be refused upstream); it is not stored.
+  if (tokenType.toLowerCase() !== 'bearer') throw new ProviderError('rejected', `token response has token_type ${tokenType}: Warden sends Bearer tokens only`);
   const expiresIn = typeof json.expires_in === 'string' ? Number(json.expires_in) : json.expires_in;
   const expiresAt = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn >= 0 ? now + expiresIn * 1000 : undefined;
   const refreshToken = typeof json.refresh_token === 'string' && json.refresh_token !== '' ? json.refresh_token : undefined;

@@ -123,6 +123,11 @@ describe('vault provider answers are read with a bound', () => {
         res.end(JSON.stringify({ access_token: 'small-token', token_type: 'Bearer', expires_in: 60 }));
         return;
       }
+      if (req.url?.startsWith('/dpop')) {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ access_token: 'bound-token', token_type: 'DPoP', expires_in: 60, refresh_token: 'r' }));
+        return;
+      }
       // Chunked (no Content-Length), far past the limit, honouring backpressure.
       written = 0;
       finished = false;
@@ -165,5 +170,10 @@ describe('vault provider answers are read with a bound', () => {
 
     const small = createProvider('small', config({ authorization_url: `${url}/small/auth`, token_url: `${url}/small/token` }));
     expect(await small.refresh('whatever', [])).toMatchObject({ accessToken: 'small-token', tokenType: 'Bearer' });
+  });
+
+  it('refuses a token that is not a Bearer token (DPoP): Warden would send it as one', async () => {
+    const dpop = createProvider('dpop', config({ authorization_url: `${url}/dpop/auth`, token_url: `${url}/dpop/token` }));
+    await expect(dpop.refresh('whatever', [])).rejects.toMatchObject({ kind: 'rejected', message: expect.stringContaining('token_type DPoP') });
   });
 });
