@@ -13,8 +13,6 @@ export function approvalsConfigIssues(config: Config, env: NodeJS.ProcessEnv): C
     if ('console' in n && env.NODE_ENV === 'production') {
       issues.push({ path: `approvals.notify[${i}].console`, message: 'the console channel prints approval links and is for development only' });
     }
-  });
-  config.approvals.notify.forEach((n, i) => {
     if ('email' in n) issues.push(...recipientIssues(`approvals.notify[${i}].email.to`, n.email.to, 'the review link'));
   });
   const ciba = config.approvals.ciba;
