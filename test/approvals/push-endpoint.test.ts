@@ -67,6 +67,8 @@ describe('push endpoint rule', () => {
       '::',
       '::ffff:10.0.0.1',
       '::ffff:8.8.8.8',
+      '::a9fe:a9fe', // IPv4-compatible ::169.254.169.254 (deprecated form; the embedded address would be reached)
+      '::7f00:1',
       'fd00::1',
       'fe80::1',
       'ff02::1',

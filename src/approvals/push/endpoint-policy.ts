@@ -86,8 +86,7 @@ for (const [net, prefix] of [
   blocked4.addSubnet(net, prefix, 'ipv4');
 }
 for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
+  ['::', 96], // unspecified, loopback and IPv4-compatible (::a.b.c.d, deprecated: the embedded address would be reached)
   ['::ffff:0:0', 96], // IPv4-mapped: the embedded address would be reached
   ['64:ff9b::', 96], // NAT64
   ['64:ff9b:1::', 48],
