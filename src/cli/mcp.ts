@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from 'node:util';
-import { toolReview } from '../console/admin/diff.js';
+import { toolReview } from '../mcp/pin-review.js';
 import { acceptToolChange, getToolPin } from '../mcp/admin.js';
 import { MAX_KEPT_DEFINITION_BYTES } from '../mcp/pinning.js';
 import { createLogger } from '../observability/logger.js';

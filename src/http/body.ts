@@ -70,3 +70,32 @@ export function readWhole<T>(stream: Readable, max: number, tooLarge: () => Erro
     stream.on('close', onClose);
   });
 }
+
+/**
+ * Read a fetch Response's body into one Buffer, bounded: a declared
+ * Content-Length past `max` is refused before reading, and a chunked answer
+ * is counted as it arrives and cancelled (its connection closed) as soon as it
+ * passes `max`, rejecting with `tooLarge()` either way. For answers of other
+ * servers Warden reads whole (provider tokens, key sets, metadata).
+ */
+export async function readResponseBounded(res: Response, max: number, tooLarge: () => Error): Promise<Buffer> {
+  if (Number(res.headers.get('content-length') ?? '0') > max) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (res.body === null) return Buffer.alloc(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size);
+}

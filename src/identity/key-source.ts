@@ -7,6 +7,7 @@
  */
 
 import type { Logger } from '../observability/logger.js';
+import { readResponseBounded } from '../http/body.js';
 
 /** The key source is unreachable or answered nonsense; tokens of that issuer fail closed. */
 export class KeySourceUnavailable extends Error {
@@ -43,21 +44,7 @@ export function createBackoff(initialMs = 1000, maxMs = 60_000): Backoff {
 
 /** Read at most `limit` bytes of a response body; more is an error (a key set or metadata is small). */
 export async function readCapped(res: Response, limit: number): Promise<string> {
-  if (res.body === null) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new KeySourceUnavailable(`response larger than ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return (await readResponseBounded(res, limit, () => new KeySourceUnavailable(`response larger than ${limit} bytes`))).toString('utf8');
 }
 
 /** Resolves the JWKS URL of one issuer. */

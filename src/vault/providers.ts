@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ProviderConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
+import { readResponseBounded } from '../http/body.js';
 
 /** Tokens a provider answered with, normalized. */
 export interface TokenSet {
@@ -130,35 +131,15 @@ function retryAfterSeconds(header: string | null): number | undefined {
   return Math.min(Math.max(0, Math.ceil((date - Date.now()) / 1000)), 3600);
 }
 
-/**
- * Read a small body, refusing anything larger than a token response has any
- * reason to be. A chunked answer has no Content-Length, so the bytes are counted
- * as they arrive and the response is cancelled (its connection closed) as soon
- * as they pass the limit, instead of buffering whatever the provider sends.
- */
+/** Read a small body, refusing anything larger than a token response has any reason to be (cancelled as it passes the limit). */
 async function readBounded(res: Response): Promise<string> {
-  const tooLarge = () => new ProviderError('rejected', 'provider response too large', { httpStatus: res.status });
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > MAX_RESPONSE_BYTES) {
-    await res.body?.cancel().catch(() => {});
-    throw tooLarge();
-  }
-  if (res.body === null) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
+  const bytes = await readResponseBounded(
+    res,
+    MAX_RESPONSE_BYTES,
+    () => new ProviderError('rejected', 'provider response too large', { httpStatus: res.status }),
+  );
   // As `res.text()` decodes: UTF-8, a leading BOM dropped.
-  return new TextDecoder().decode(Buffer.concat(chunks, size));
+  return new TextDecoder().decode(bytes);
 }
 
 function classifyFetchFailure(err: unknown, what: string, timeoutMs: number): ProviderError {

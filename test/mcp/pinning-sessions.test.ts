@@ -3,7 +3,7 @@ import { createMemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/store.js';
 import { acceptToolDefinition, createToolPins, MAX_KEPT_DEFINITION_BYTES, toolDefinitionHash } from '../../src/mcp/pinning.js';
 import { canonicalJson, sha256Hex } from '../../src/core/canonical-json.js';
-import { SHOWN_DEFINITION_BYTES, toolReview } from '../../src/console/admin/diff.js';
+import { SHOWN_DEFINITION_BYTES, toolReview } from '../../src/mcp/pin-review.js';
 import { createSessionBindings, sessionIdFrom } from '../../src/mcp/sessions.js';
 import { WardenError } from '../../src/core/errors.js';
 import type { Principal } from '../../src/core/principal.js';

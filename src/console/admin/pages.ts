@@ -11,7 +11,7 @@ import { escapeHtml, readableBody } from '../../approvals/review-page.js';
 import type { AuthorizeConfig, CheckConfig, Config, CredentialsConfig, RouteConfig } from '../../config/schema.js';
 import type { ToolPinView } from '../../mcp/admin.js';
 import { actChain, layout, show, when } from '../page.js';
-import { SHOWN_DEFINITION_BYTES, type NotAcceptable, type ToolReview } from './diff.js';
+import { SHOWN_DEFINITION_BYTES, type NotAcceptable, type ToolReview } from '../../mcp/pin-review.js';
 import { MAX_KEPT_DEFINITION_BYTES } from '../../mcp/pinning.js';
 
 /** An ISO time from a stored record, shown like the rest of the console. */

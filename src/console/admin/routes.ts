@@ -18,7 +18,7 @@ import type { SignedInPerson } from '../../http/session.js';
 import { acceptToolChange, getToolPin, listToolPins } from '../../mcp/admin.js';
 import { consoleHeaders } from '../page.js';
 import type { ConsoleKit } from '../kit.js';
-import { toolReview } from './diff.js';
+import { toolReview } from '../../mcp/pin-review.js';
 import {
   renderAdminApprovals,
   renderAdminHealth,

@@ -7,8 +7,8 @@
  * copy shown.
  */
 
-import { canonicalJson, sha256Hex } from '../../core/canonical-json.js';
-import type { LegacyReviewCopy, ToolPinRecord } from '../../mcp/pinning.js';
+import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
+import type { LegacyReviewCopy, ToolPinRecord } from './pinning.js';
 
 /** `elided` marks where something is not shown (never part of either definition). */
 export type DiffLine = { op: 'same' | 'removed' | 'added' | 'elided'; text: string };
