@@ -12,7 +12,7 @@ import type { CheckTrace, RequestState } from '../pipeline/context.js';
 import type { Stage } from '../pipeline/stage.js';
 import { templateVars } from '../templates/request-vars.js';
 import { compileRenderId, compileTemplate, renderId, renderValue, type Template, type TemplateVars } from '../templates/template.js';
-import type { CheckOptions, CheckRequest } from './authorizer.js';
+import type { Authorizer, CheckOptions, CheckRequest } from './authorizer.js';
 
 /** The authorize stage, plus the re-check an approval release needs. */
 export interface AuthorizeStage extends Stage {
@@ -40,6 +40,13 @@ const HIGHER_CONSISTENCY = Object.freeze({ consistency: 'higher_consistency' as 
 /** Build the stage for one config generation. */
 export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions = {}): AuthorizeStage {
   const { authorizer, logger } = rt;
+  /**
+   * The engine that answers for `state`: this generation's, except for a
+   * release, which asks the generation serving now (Runtime.currentAuthorizer).
+   * A request held across a reload must not be released on tuples the reload
+   * removed (the embedded engine's tuples are the generation's own).
+   */
+  const engineFor = (state: RequestState): Authorizer => (state.releasing && rt.currentAuthorizer ? rt.currentAuthorizer() : authorizer);
   const templates = new Map<string, Template>();
   const template = (source: string) => {
     let t = templates.get(source);
@@ -82,11 +89,11 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
   }
 
   /** Record the checks and their answers in the request's trace, when something reads it. */
-  function trace(state: RequestState, requests: CheckRequest[], answers: boolean[]): void {
+  function trace(state: RequestState, by: Authorizer, requests: CheckRequest[], answers: boolean[]): void {
     // The trace is read by the decision log, audit lines (info) and `warden explain` only: don't build it for nobody.
     if (options.trace || logger.isLevelEnabled('info') || (state.routeIndex !== undefined && options.traceRoutes?.has(state.routeIndex))) {
-      const model = authorizer.modelId;
-      const engine = authorizer.engine;
+      const model = by.modelId;
+      const engine = by.engine;
       for (let i = 0; i < requests.length; i++) {
         const r = requests[i];
         // One literal per shape (the same fields in the same order as adding `model` after would give).
@@ -116,14 +123,14 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
     }
   }
 
-  function decide(state: RequestState, requests: CheckRequest[], spans: Span[], answers: boolean[]): void {
-    trace(state, requests, answers);
+  function decide(state: RequestState, by: Authorizer, requests: CheckRequest[], spans: Span[], answers: boolean[]): void {
+    trace(state, by, requests, answers);
     for (const span of spans) decideGroup(span.group, requests, answers, span.start, span.start + span.count);
   }
 
   /** `decide` for a policy of one group (the usual case): no spans. */
-  function decideOne(state: RequestState, group: AuthorizeConfig, requests: CheckRequest[], answers: boolean[]): void {
-    trace(state, requests, answers);
+  function decideOne(state: RequestState, by: Authorizer, group: AuthorizeConfig, requests: CheckRequest[], answers: boolean[]): void {
+    trace(state, by, requests, answers);
     decideGroup(group, requests, answers, 0, requests.length);
   }
 
@@ -150,17 +157,17 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
    * cache holds all of them; otherwise a promise. Engine errors become
    * `engineFailure`s either way.
    */
-  function answersFor(requests: CheckRequest[], opts: CheckOptions | undefined): boolean[] | Promise<boolean[]> {
-    if (authorizer.batchCheckSync) {
+  function answersFor(by: Authorizer, requests: CheckRequest[], opts: CheckOptions | undefined): boolean[] | Promise<boolean[]> {
+    if (by.batchCheckSync) {
       try {
-        return authorizer.batchCheckSync(requests, opts);
+        return by.batchCheckSync(requests, opts);
       } catch (err) {
         throw engineFailure(err);
       }
     }
-    const cached = authorizer.peekBatch?.(requests, opts);
+    const cached = by.peekBatch?.(requests, opts);
     if (cached) return cached;
-    return authorizer.batchCheck(requests, opts).catch((err: unknown) => {
+    return by.batchCheck(requests, opts).catch((err: unknown) => {
       throw engineFailure(err);
     });
   }
@@ -177,9 +184,10 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
       requests = new Array<CheckRequest>(checks.length);
       for (let i = 0; i < checks.length; i++) requests[i] = buildTraced(state, checks[i], vars);
     }
-    const answers = answersFor(requests, state.releasing ? HIGHER_CONSISTENCY : undefined);
-    if (Array.isArray(answers)) return decideOne(state, group, requests, answers);
-    return answers.then((a) => decideOne(state, group, requests, a));
+    const by = engineFor(state);
+    const answers = answersFor(by, requests, state.releasing ? HIGHER_CONSISTENCY : undefined);
+    if (Array.isArray(answers)) return decideOne(state, by, group, requests, answers);
+    return answers.then((a) => decideOne(state, by, group, requests, a));
   }
 
   /** Evaluate the policy's checks; without a promise when the engine runs in-process or the decision cache answers all of them. */
@@ -196,9 +204,10 @@ export function createAuthorizeStage(rt: Runtime, options: AuthorizeStageOptions
       spans.push({ group, start, count: requests.length - start });
     }
     if (requests.length === 0) return;
-    const answers = answersFor(requests, state.releasing ? HIGHER_CONSISTENCY : undefined);
-    if (Array.isArray(answers)) return decide(state, requests, spans, answers);
-    return answers.then((a) => decide(state, requests, spans, a));
+    const by = engineFor(state);
+    const answers = answersFor(by, requests, state.releasing ? HIGHER_CONSISTENCY : undefined);
+    if (Array.isArray(answers)) return decide(state, by, requests, spans, answers);
+    return answers.then((a) => decide(state, by, requests, spans, a));
   }
 
   return {

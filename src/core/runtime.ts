@@ -26,6 +26,13 @@ export interface Runtime {
   readonly store: Store;
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
+  /**
+   * The authorizer of the configuration generation serving now (the gateway's;
+   * absent where no gateway runs). A release re-checks with it: a request held
+   * across a reload meets the tuples and model in force when it is released,
+   * not those of the generation it arrived in.
+   */
+  readonly currentAuthorizer?: () => Authorizer;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Base URL for links Warden hands out (server.public_url or derived from listen). */

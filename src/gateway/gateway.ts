@@ -270,7 +270,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     const sessions = sessionsFromConfig(cfg, { store, logger, publicUrl, devIssuer, env });
-    const runtime: Runtime = { config: cfg, store, authenticator, authorizer, logger, metrics, publicUrl, dataDir, sessions, instance };
+    // While this generation is being built (and until it serves), `current` is the one before it.
+    const currentAuthorizer = () => current?.runtime.authorizer ?? authorizer;
+    const runtime: Runtime = { config: cfg, store, authenticator, authorizer, currentAuthorizer, logger, metrics, publicUrl, dataDir, sessions, instance };
     const proxy = createProxy({
       trusted: trustedProxies(cfg.server.trusted_proxies),
       bodyLimit: cfg.server.limits.body_bytes,
