@@ -17,6 +17,13 @@ export interface Principal {
   readonly actors: readonly string[];
   /** Seconds since epoch. */
   readonly expiresAt: number;
+  /**
+   * True when every audience Warden accepted in the token's `aud` is an MCP
+   * route's resource (RFC 8707): the authorization server bound the token to
+   * those MCP servers, so it opens no REST route and no Warden endpoint that
+   * acts for the gateway as a whole (token exchange). Set by the authenticator.
+   */
+  readonly resourceBound?: boolean;
 }
 
 /** Verifies a bearer token and returns the principal, or throws `unauthenticated`. */

@@ -44,6 +44,13 @@ export function createIdentityStage(rt: Runtime): Stage {
 
   function requireScopes(state: RequestState): void {
     const resource = resources[state.routeIndex as number];
+    if (resource === undefined && state.principal!.resourceBound) {
+      // RFC 8707 the other way round: a token bound to MCP resources is no token for the rest of the gateway.
+      throw new WardenError('unauthenticated', 'the token was issued for an MCP resource, not for this route', {
+        headers: { 'WWW-Authenticate': `${challengeOf(state)}, error="invalid_token", error_description="token audience is an MCP resource"` },
+        reason: 'wrong_resource_audience',
+      });
+    }
     if (resource !== undefined) {
       try {
         requireResourceAudience(state.principal!, resource, gatewayAudience);

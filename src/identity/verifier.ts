@@ -38,7 +38,11 @@ import { DEFAULT_MAX_TOKEN_BYTES, parseCompactJws } from './token-shape.js';
 export interface AuthenticatorOptions {
   /** The loaded dev issuer; required when `identity.dev_issuer` is true, ignored otherwise. */
   devIssuer?: DevIssuer;
-  /** More audiences the dev issuer's tokens may carry (the MCP routes' resources). */
+  /**
+   * The MCP routes' resources: more audiences the dev issuer's tokens may
+   * carry, and the audiences that bind a token to MCP routes only
+   * (`Principal.resourceBound`).
+   */
   devAudiences?: readonly string[];
   logger: Logger;
   metrics?: Metrics;
@@ -76,6 +80,8 @@ interface IssuerVerifier {
   readonly getKey: JWTVerifyGetKey;
   /** The in-process dev issuer: a key mismatch gets its own explanation. */
   readonly dev?: boolean;
+  /** `audience_binding: gateway`: its tokens are never bound to MCP resources only. */
+  readonly gatewayWide?: boolean;
 }
 
 interface Counters {
@@ -250,6 +256,7 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
       audience: [...cfg.audience],
       algorithms: usableAlgorithms(cfg.algorithms, cfg.issuer),
       rules: cfg,
+      gatewayWide: cfg.audience_binding === 'gateway',
       getKey: createRemoteKeys(cfg, locator, { ...tunables, logger: options.logger, counters, metrics: options.metrics }),
     });
   }
@@ -273,6 +280,18 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
   }
 
   const cache = createTokenCache<Principal>(identity.token_cache_size);
+  const mcpResources = new Set(options.devAudiences ?? []);
+
+  /**
+   * RFC 8707: a token whose accepted audiences are all MCP resources was bound
+   * by its authorization server to those MCP servers; the issuer listing the
+   * gateway's own audience too does not make it a token for the whole gateway.
+   */
+  function boundToResources(verifier: IssuerVerifier, aud: unknown): boolean {
+    if (verifier.gatewayWide || mcpResources.size === 0) return false;
+    const accepted = (Array.isArray(aud) ? aud : [aud]).filter((a): a is string => typeof a === 'string' && verifier.audience.includes(a));
+    return accepted.length > 0 && accepted.every((a) => mcpResources.has(a));
+  }
 
   function refuse(err: WardenError): never {
     counters.refused++;
@@ -313,7 +332,8 @@ export async function createAuthenticator(identity: IdentityConfig, options: Aut
     if (typeof claims.iat === 'number' && claims.iat > nowMs / 1000 + toleranceSec) {
       throw invalidToken('iat_in_future', 'token issued in the future');
     }
-    return principalFromClaims(claims as Record<string, unknown>, verifier.rules, verifier.issuer);
+    const principal = principalFromClaims(claims as Record<string, unknown>, verifier.rules, verifier.issuer);
+    return boundToResources(verifier, claims.aud) ? Object.freeze({ ...principal, resourceBound: true }) : principal;
   }
 
   return {

@@ -132,6 +132,8 @@ export function createExchangeHandler(v: VaultServices, clients: ExchangeClients
       if (isWardenError(err, 'unauthenticated')) return oauthError(c, 400, 'invalid_request', 'subject_token is not a valid access token');
       return oauthError(c, 503, 'temporarily_unavailable', 'the token could not be verified now', {}, { 'Retry-After': '1' });
     }
+    // A token its authorization server bound to an MCP resource (RFC 8707) is not one for Warden's endpoints.
+    if (principal.resourceBound) return oauthError(c, 400, 'invalid_request', 'subject_token was issued for an MCP resource, not for this endpoint');
     if (principal.agent !== client.clientId) {
       rt.logger.info({ agent: principal.agent, client_id: client.clientId }, 'vault exchange: subject token of another client');
       return oauthError(c, 400, 'invalid_request', 'subject_token was not issued to this client');
