@@ -16,6 +16,7 @@ import type { BoundCounter } from '../observability/metrics.js';
 import type { BudgetState, LocalReservation, RateLimitResult, SettleWatcher } from '../store/store.js';
 import { compileLimits, resolveAmount, type CompiledBudget, type CompiledLimits, type CompiledRateLimit, type LimitSite } from './compile.js';
 import { wholeSeconds } from './headers.js';
+import { shadowRoutes } from '../pipeline/shadow.js';
 
 /** A budget as the caller sees it (GET /.warden/budgets). */
 export interface BudgetView {
@@ -121,6 +122,8 @@ interface SiteCounters {
 export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } = {}): LimitsService {
   const compiled: CompiledLimits = compileLimits(rt.config);
   const dryRun = options.dryRun === true;
+  // Shadow routes hold nothing for approval (the approve stage only records a would-hold), and limits are not shadowed.
+  const shadow = shadowRoutes(rt.config);
   const { store, metrics } = rt;
   const log = rt.logger.child({ feature: 'limits' });
   const background = new Set<Promise<unknown>>();
@@ -310,11 +313,18 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     );
   }
 
-  /** The request ended: every reservation made is committed (forwarded, answered below 500) or released, once. */
+  /**
+   * The request ended: every reservation made is committed (forwarded, answered below 500) or released, once.
+   * An agent that closed its connection after the request went upstream (before or while the answer came)
+   * spends too: the upstream may have acted on it, and releasing would let an agent that always hangs up
+   * spend without limit. Only a cut before forwarding releases (the pipeline leaves upstreamStartedAt
+   * unset for a request whose agent had left: the proxy sends it nowhere).
+   */
   function settleRun(run: BudgetRun, forwarded: boolean, status: number | undefined): void {
     if (run.settled) return;
     run.settled = true;
-    const commit = forwarded && status !== undefined && status < 500;
+    const state = run.state;
+    const commit = forwarded && status !== undefined ? status < 500 : state.cut === 'agent' && state.upstreamStartedAt !== undefined;
     if (run.first.reserved) settle(run.first, commit);
     if (run.second?.reserved) settle(run.second, commit);
     if (run.approved) for (const r of run.approved) settle(r, commit);
@@ -344,19 +354,22 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     const b = r.budget;
     if (st.reserved && !dryRun) r.reserved = true;
     const state = run.state;
+    // On a shadow route an escalation would be forwarded as a mere would-hold (the approve stage
+    // holds nothing there), i.e. no budget at all: it is refused as over: deny is.
+    const over = b.over === 'approve' && !(state.routeIndex !== undefined && shadow[state.routeIndex]) ? 'approve' : 'deny';
     if (dryRun || state.limitTrace) {
       (state.limitTrace ??= []).push({
         kind: 'budget',
         policy: b.site.policy,
         key: renderedOf(b, state),
-        outcome: st.reserved ? 'reserved' : b.over === 'approve' ? 'over_approve' : 'over_deny',
+        outcome: st.reserved ? 'reserved' : over === 'approve' ? 'over_approve' : 'over_deny',
         detail: { amount: r.amount, max: b.max, per: formatWindow(b.perMs), spent: st.spent, held: st.held, remaining: remainingOf(b, st) },
       });
     }
     if (st.reserved) return;
-    metrics.inc('warden_budget_over_total', labelsOf(b.site, b.over));
+    metrics.inc('warden_budget_over_total', labelsOf(b.site, over));
     // The pipeline's onSettled releases what was reserved so far.
-    if (b.over === 'deny') throw budgetExceeded(b, r.amount, st);
+    if (over === 'deny') throw budgetExceeded(b, r.amount, st);
     (run.overs ??= []).push({ r, st });
   }
 

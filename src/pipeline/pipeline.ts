@@ -105,7 +105,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     private forward(route: CompiledRoute): void {
       const { state, req } = this;
       state.decision = 'allow';
-      state.upstreamStartedAt = performance.now();
+      // An agent that left while its request was decided: the proxy sends nothing upstream (and
+      // settles at once), so the upstream is not started (a budget then releases, src/limits/service.ts).
+      if (!this.res.closed && !this.res.destroyed) state.upstreamStartedAt = performance.now();
       const path = upstreamPath(route, state.path, state.query);
       // Tracing on: the upstream joins the request's trace (its own span when sampled, with the caller's tracestate).
       const upstream = this.trace?.upstream(req.method ?? 'GET', route.origin, path);

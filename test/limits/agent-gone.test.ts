@@ -83,6 +83,8 @@ describe('an agent that leaves while its limits are decided', () => {
     await expect.poll(async () => (await budgetHeld(gw, token)) === 0, { timeout: 10_000 }).toBe(true);
     await sleep(300);
     expect(upstream.requests.slice(before).some((r) => r.url.includes('gone=1'))).toBe(false);
+    // Released, not committed: only the warm-up's 10 is spent (test/limits/agent-cut.test.ts: a cut after forwarding spends).
+    expect(await budgetSpent(gw, token)).toBe(10);
 
     // Shutdown completes (it waited forever for the stuck exchange before the fix).
     const closed = await Promise.race([gw.close().then(() => 'closed'), sleep(20_000).then(() => 'hung')]);
@@ -95,4 +97,10 @@ async function budgetHeld(w: WardenHandle, token: string): Promise<number> {
   const res = await fetch(`${w.url}/.warden/budgets`, { headers: { authorization: `Bearer ${token}` } });
   const body = (await res.json()) as { budgets: Array<{ held?: number }> };
   return body.budgets[0]?.held ?? -1;
+}
+
+async function budgetSpent(w: WardenHandle, token: string): Promise<number> {
+  const res = await fetch(`${w.url}/.warden/budgets`, { headers: { authorization: `Bearer ${token}` } });
+  const body = (await res.json()) as { budgets: Array<{ spent?: number }> };
+  return body.budgets[0]?.spent ?? -1;
 }
