@@ -231,6 +231,7 @@ describe('hooked forwarding (dispatch handler)', () => {
         ['x-a', '2'],
         ['content-length', String(json.length)],
         ['x-request-id', 'req-1'],
+        ['content-security-policy', 'sandbox'],
         ['ratelimit', '"default";r=9;t=1'],
       ].sort(),
     );

@@ -14,6 +14,7 @@ import { WardenError } from '../core/errors.js';
 import { releaseBody } from '../http/continue.js';
 import { Deadlines, NOT_WAITING, type Deadline } from './deadlines.js';
 import {
+  ANSWER_SANDBOX,
   downstreamHeaders,
   downstreamRawHeaders,
   fieldOf,
@@ -548,6 +549,7 @@ class HookedExchange implements Dispatcher.DispatchHandler, Deadline {
         res.writeHead(response.statusCode, relayedFields(this.kept, this.state.id, this.state.responseHeaders));
       } else {
         response.headers['x-request-id'] = this.state.id;
+        addResponseHeaders(response.headers, ANSWER_SANDBOX);
         addResponseHeaders(response.headers, this.state.responseHeaders);
         res.writeHead(response.statusCode, response.headers);
       }
@@ -649,12 +651,13 @@ class HookedAnswer implements UpstreamResponse {
 /**
  * The flat list for `writeHead` of an answer sent with the upstream's fields:
  * its `x-request-id` lines replaced by Warden's, then Warden's own lines
- * (after the upstream's of the same name, as addResponseHeaders places them).
+ * (the sandbox, then the stages': after the upstream's of the same name, as
+ * addResponseHeaders places them).
  */
 function relayedFields(kept: readonly string[], requestId: string, extra: readonly string[] | undefined): string[] {
   const out: string[] = [];
   for (let i = 0; i < kept.length; i += 2) if (kept[i] !== 'x-request-id') out.push(kept[i], kept[i + 1]);
-  out.push('x-request-id', requestId);
+  out.push('x-request-id', requestId, ANSWER_SANDBOX[0], ANSWER_SANDBOX[1]);
   if (extra) for (let i = 0; i < extra.length; i++) out.push(extra[i]);
   return out;
 }
@@ -803,6 +806,7 @@ class Relay implements Dispatcher.DispatchHandler, Deadline {
 
   private writeHead(statusCode: number, raw: Buffer[]): void {
     const { headers, eventStream, contentLength } = downstreamRawHeaders(raw, this.state.id, this.state.assertionHeaders);
+    headers.push(ANSWER_SANDBOX[0], ANSWER_SANDBOX[1]);
     const extra = this.state.responseHeaders;
     if (extra) for (let i = 0; i < extra.length; i++) headers.push(extra[i]);
     this.state.status = statusCode;

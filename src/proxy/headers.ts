@@ -101,11 +101,23 @@ export const RESERVED_UPSTREAM_HEADERS: readonly string[] = Object.freeze([
 export const DROPPED_UPSTREAM_HEADERS: readonly string[] = Object.freeze([...DROP_UPSTREAM]);
 
 // Never passed back to the agent: hop-by-hop, and cookies an upstream sets
-// (they would land on Warden's origin, next to Warden's own state cookies).
+// (they would land on Warden's origin, next to Warden's own state cookies), or
+// clears (Clear-Site-Data on a public route would sign people out of the console).
 // The identity assertion is for the upstream only: an upstream that reflects it is not heard.
-const DROP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'set-cookie', 'set-cookie2', 'warden-identity']);
+const DROP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'set-cookie', 'set-cookie2', 'clear-site-data', 'warden-identity']);
 /** What the relay leaves out of an upstream's head: the above, and the upstream's request id (Warden sends its own). */
 const DROP_RELAYED = new Set([...DROP_DOWNSTREAM, 'x-request-id']);
+
+/**
+ * The line Warden adds to every upstream answer. The agent listener also
+ * serves Warden's browser pages (console, review, sign-in under `/.warden/`),
+ * so a page an upstream serves there (through a public route: a hostile
+ * upstream, or a file an agent uploaded) would be same-origin with them and
+ * could read their form tokens and decide approvals as the person signed in.
+ * A sandboxed document has an opaque origin and runs no script; API clients
+ * ignore the field, and a CSP of the upstream's own still applies beside it.
+ */
+export const ANSWER_SANDBOX: readonly [string, string] = Object.freeze(['content-security-policy', 'sandbox']) as readonly [string, string];
 
 /** Headers that let a client change the method an upstream framework sees. */
 export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];

@@ -124,10 +124,11 @@ describe('forwarding', () => {
     expect(seen['x-keep']).toBe('yes');
   });
 
-  it('never passes upstream cookies or hop-by-hop headers back to the agent', async () => {
+  it('never passes upstream cookies, Clear-Site-Data or hop-by-hop headers back to the agent', async () => {
     upstream.setHandler((_req, res) => {
       res.writeHead(200, {
         'set-cookie': 'upstream=1; Path=/',
+        'clear-site-data': '"cookies", "storage"',
         connection: 'x-internal',
         'x-internal': 'secret',
         'content-type': 'text/plain',
@@ -138,6 +139,7 @@ describe('forwarding', () => {
     const res = await fetch(`${warden.url}/public/c`);
     expect(res.status).toBe(200);
     expect(res.headers.get('set-cookie')).toBeNull();
+    expect(res.headers.get('clear-site-data')).toBeNull();
     expect(res.headers.get('x-internal')).toBeNull();
   });
 
