@@ -32,3 +32,33 @@ describe('precheck: headers a message may carry once', () => {
     expect(refusal(message(['Content-Type', 'text/plain'], 0))).toBeUndefined();
   });
 });
+
+describe('precheck: a JSON body in a charset other than UTF-8', () => {
+  const withType = (type: string) => message(['Host', 'warden.example', 'Content-Type', type]);
+  const REFUSED = 'a JSON body must be UTF-8 (a charset other than utf-8 is refused)';
+
+  it.each([
+    'application/json; charset=utf-7',
+    'application/json;charset="UTF-7"',
+    'Application/JSON ; CHARSET = utf-16',
+    'application/json; charset=iso-8859-1',
+    'application/json; charset=utf-8; charset=utf-7',
+    'application/vnd.api+json; charset=utf7',
+    'application/json; charset=',
+    // Split on every `;`: a charset inside a quoted value counts too (refusing more, never less, than a real parser).
+    'application/json; x="a;charset=utf-7"',
+  ])('refuses %s', (type) => {
+    expect(refusal(withType(type))).toBe(REFUSED);
+  });
+
+  it.each([
+    'application/json',
+    'application/json; charset=utf-8',
+    'application/json;charset="UTF-8"',
+    'application/problem+json; charset=UTF-8',
+    'text/plain; charset=iso-8859-1',
+    'application/x-www-form-urlencoded; charset=windows-1252',
+  ])('accepts %s', (type) => {
+    expect(refusal(withType(type))).toBeUndefined();
+  });
+});

@@ -18,6 +18,39 @@ const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 const bad = (why: string) => new WardenError('bad_request', why, { reason: 'bad_message' });
 
+/**
+ * A JSON media type (`application/json`, `…+json`) that names a charset other
+ * than UTF-8. Warden reads JSON as UTF-8 only (RFC 8259 §8.1), but some
+ * upstreams decode the body in the charset named (Express's `express.json()`,
+ * so the MCP SDK's own server app, takes any `utf-*`): in UTF-7 `+ACI-` is a
+ * `"`, and a body whose rules saw one tool call or amount would carry another.
+ */
+function foreignJsonCharset(value: string): boolean {
+  if (!/charset/i.test(value)) return false;
+  const essence = value.split(';', 1)[0].trim().toLowerCase();
+  if (essence !== 'application/json' && !essence.endsWith('+json')) return false;
+  return namesForeignCharset(value);
+}
+
+/**
+ * Whether a Content-Type value names a charset other than UTF-8 (quoted or
+ * not, in any case). Parameters are split on every `;`, quoted or not, so a
+ * parser that reads fewer of them finds no charset this one missed. The body
+ * stage refuses a body it reads as JSON under any type that says so
+ * (src/pipeline/body.ts); here, before routing, JSON types only.
+ */
+export function namesForeignCharset(value: string | undefined): boolean {
+  if (value === undefined || !/charset/i.test(value)) return false;
+  const parts = value.split(';');
+  for (let i = 1; i < parts.length; i++) {
+    const eq = parts[i].indexOf('=');
+    if (eq < 0 || parts[i].slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+    const charset = parts[i].slice(eq + 1).trim();
+    if ((charset.startsWith('"') ? charset.slice(1, -1) : charset).toLowerCase() !== 'utf-8') return true;
+  }
+  return false;
+}
+
 /** Throws `bad_request` for messages that two parsers could read differently. */
 export function precheck(req: IncomingMessage): void {
   const raw = req.rawHeaders;
@@ -31,6 +64,7 @@ export function precheck(req: IncomingMessage): void {
       if ((seen & bit) !== 0) throw bad(`duplicate ${name} header`);
       seen |= bit;
       if (name === 'content-length') cl = true;
+      else if (name === 'content-type' && foreignJsonCharset(raw[i + 1])) throw bad('a JSON body must be UTF-8 (a charset other than utf-8 is refused)');
       // `Host: evil.com/x?` must not reach anything that builds URLs from it (X-Forwarded-Host, links).
       if (name === 'host' && !isValidHost(raw[i + 1])) throw bad('malformed Host header');
       if (name === 'transfer-encoding') {

@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { WardenError } from '../core/errors.js';
 import { readWhole } from '../http/body.js';
 import { releaseBody } from '../http/continue.js';
+import { namesForeignCharset } from '../http/prechecks.js';
 import { parseJsonBody, readsAsJson } from '../http/strict-json.js';
 import type { RequestState } from './context.js';
 import type { Stage } from './stage.js';
@@ -30,7 +31,15 @@ export function createBodyStage(limit: number): Stage {
     // Rules read this body: it must mean one thing to them, to the approver and to the upstream (#12 A.2).
     // JSON sent as text/plain is read too (an upstream may parse it whatever the type says), so CEL,
     // templates and a grant's binding see the values a JSON-typed copy would show them.
-    if (state.route?.mcp || readsAsJson(state.headers['content-type'] as string | undefined, body)) state.json = parseJsonBody(body);
+    const type = state.headers['content-type'] as string | undefined;
+    if (state.route?.mcp || readsAsJson(type, body)) {
+      // Read as UTF-8 here; an upstream that decodes the charset named (say `text/plain; charset=utf-7`,
+      // where `+ACI-` is a quote) before parsing would read other values (prechecks: the JSON types).
+      if (namesForeignCharset(type)) {
+        throw new WardenError('bad_request', 'a body read as JSON must be UTF-8 (a charset other than utf-8 is refused)', { reason: 'bad_json' });
+      }
+      state.json = parseJsonBody(body);
+    }
   }
 
   return {

@@ -272,6 +272,29 @@ describe('D.7 integers past 2^53 − 1 in a body policy reads', () => {
   });
 });
 
+describe('E.5 a body read as JSON under a type naming another charset', () => {
+  const post = (type: string, body: string) => fetch(`${warden.url}/b/read`, { method: 'POST', headers: { ...auth(), 'content-type': type }, body });
+  // Strict JSON in UTF-8, with doc 2^53 (alice's). In UTF-7 `+ACIALAAi-` is `","` and `+ACI-` a quote: an upstream
+  // decoding it first reads {"doc":"9007199254740992","x":"","doc":"secret"}, where the last doc wins.
+  const twoMeanings = '{"doc":"9007199254740992","x":"+ACIALAAi-doc+ACI-:+ACI-secret"}';
+
+  it('text/plain; charset=utf-7 (read as JSON by its first byte): 400, nothing forwarded', async () => {
+    for (const type of ['text/plain; charset=utf-7', 'text/plain;charset="UTF-16"', 'text/plain; charset=iso-8859-1']) {
+      const res = await post(type, twoMeanings);
+      expect(res.status, type).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail).toContain('must be UTF-8');
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('control: the same JSON as text/plain in utf-8 (or without a charset) is read and forwarded', async () => {
+    for (const type of ['text/plain; charset=utf-8', 'text/plain; charset="UTF-8"', 'text/plain']) {
+      expect((await post(type, '{"doc":"9007199254740992"}')).status, type).toBe(200);
+    }
+    expect(upstream.requests).toHaveLength(3);
+  });
+});
+
 describe('A.11 every WWW-Authenticate challenge parses strictly (RFC 9110 §11.6.1)', () => {
   async function challengeOf(path: string, headers: Record<string, string> = {}) {
     const res = await fetch(`${warden.url}${path}`, { headers });
