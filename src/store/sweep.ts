@@ -7,22 +7,30 @@
  * held by keys nobody reads again.
  */
 
-/** How many entries one tick looks at, per map. */
+/** How many entries one tick looks at, per map (plus what the map grew by since the last tick). */
 export const SWEEP_SLICE = 2048;
 
-/** A sweep of `map`: each call deletes the entries `expired` names among the next `slice`. */
+/** A sweep of `map`: each call deletes the entries `expired` names among the next `slice` (and as many more as the map grew by). */
 export function sliceSweeper<K, V>(map: Map<K, V>, expired: (value: V, now: number) => boolean, slice = SWEEP_SLICE): (now: number) => void {
   let at: Iterator<[K, V]> | undefined;
+  // A Map iterator also visits entries added after it was made, so while more keys arrive
+  // per tick than a slice, a pass would never end and the oldest keys, expired long ago,
+  // would never be looked at again: memory an agent drives up by sending requests. Each
+  // tick therefore also looks at as many entries as the map grew by since the last one
+  // (the cost stays proportional to the writes, never to the map).
+  let sizeAfter = map.size;
   return (now) => {
     at ??= map.entries();
-    for (let n = 0; n < slice; n++) {
+    const budget = slice + Math.max(0, map.size - sizeAfter);
+    for (let n = 0; n < budget; n++) {
       const next = at.next();
       if (next.done === true) {
         at = undefined;
-        return;
+        break;
       }
       // Deleting the entry just visited leaves a Map iterator valid.
       if (expired(next.value[1], now)) map.delete(next.value[0]);
     }
+    sizeAfter = map.size;
   };
 }

@@ -65,7 +65,8 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
    * waits for it instead of reading again (at each TTL expiry every
    * concurrent request of a busy user missed together, a store read and an
    * AES-GCM open each). A write drops the read in flight with the entry, so
-   * later misses read afresh instead of joining it.
+   * later misses read afresh instead of joining it, and what that read
+   * returns is never kept (it may predate a revocation).
    */
   const reading = new Map<string, Promise<Connection | null>>();
   const drop = (key: string) => {
@@ -112,7 +113,10 @@ export async function withConnectionCache(repo: ConnectionRepository, options: C
         // Registered before any caller awaits: the entry is stored before they go on.
         read.then(
           (value) => {
-            if (reading.get(key) === read) reading.delete(key);
+            // A write (here or, via pub/sub, elsewhere) dropped this read while it ran: what it read
+            // may be what that write replaced or revoked, so it answers its own callers but is not kept.
+            if (reading.get(key) !== read) return;
+            reading.delete(key);
             if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
             entries.set(key, { value, until: t + ttlMs });
           },

@@ -101,4 +101,18 @@ describe('sliceSweeper', () => {
     sweep(1);
     expect(map.has(0)).toBe(false);
   });
+
+  it('keeps up with a map that gains more than a slice per call: expired entries do not pile up behind the inserts', () => {
+    // A Map iterator also visits entries added after it was made: while more arrive per call than a
+    // slice, a pass never ends and the oldest entries, expired long ago, are never reached again.
+    const map = new Map<number, number>();
+    const sweep = sliceSweeper(map, (expiresAt, now) => expiresAt <= now, 1_000);
+    let id = 0;
+    // 1 500 new entries per call, each expiring two calls later: at most 3 000 are ever unexpired.
+    for (let tick = 1; tick <= 200; tick++) {
+      for (let i = 0; i < 1_500; i++) map.set(id++, tick + 2);
+      sweep(tick);
+    }
+    expect(map.size).toBeLessThanOrEqual(6_000);
+  });
 });

@@ -44,6 +44,8 @@ describe('connection read cache', () => {
     const a = await instance(60_000);
     const b = await instance(60_000);
     await link(a.cache, 'alice', 'gho_first');
+    // The link's own invalidation reaches B through pub/sub: a read B had in flight then would not be kept.
+    await new Promise((r) => setTimeout(r, 200));
     expect((await b.cache.cachedGet('alice', 'github'))?.accessToken).toBe('gho_first');
 
     // A read that bypasses the cache proves the cache is what answers: change the
@@ -146,5 +148,58 @@ describe('connection read cache', () => {
     const current = (await raw.get('carol', 'github'))!;
     await raw.replace({ ...current, accessToken: 'gho_2' }, current.version);
     expect((await a.cache.cachedGet('carol', 'github'))?.accessToken).toBe('gho_2');
+  });
+});
+
+describe('connection read cache: writes during a read in flight', () => {
+  it('a revocation while a read is in flight is not cached by that read (the revoked token is never served afterwards)', async () => {
+    const store = await createRedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, timeoutMs: 1000, logger });
+    stores.push(store);
+    const repo = createConnectionRepository(store, cipher);
+    let gate: Promise<void> = Promise.resolve();
+    // The real repository, held (while `gate` is pending) after it has read: a store answer still on its way.
+    const held = { ...repo, get: async (user: string, provider: string) => repo.get(user, provider).then(async (v) => (await gate, v)) };
+    const cache = await withConnectionCache(held, { store, ttlMs: 60_000, logger });
+    caches.push(cache);
+    await link(cache, 'gina', 'gho_revoked_soon');
+    await new Promise((r) => setTimeout(r, 200));
+
+    let open!: () => void;
+    gate = new Promise<void>((r) => (open = r));
+    const inFlight = cache.cachedGet('gina', 'github');
+    await new Promise((r) => setTimeout(r, 50));
+    // The user revokes the connection while that read is on its way back.
+    expect(await cache.delete('gina', 'github')).toBe(true);
+    open();
+    // The request that asked before the revocation may still see the old record...
+    expect((await inFlight)?.accessToken).toBe('gho_revoked_soon');
+    // ...but no request after it: the revocation is not undone by the read it overtook.
+    expect(cache.peek('gina', 'github')).toBeUndefined();
+    expect(await cache.cachedGet('gina', 'github')).toBeNull();
+  });
+
+  it('an invalidation from another instance while a read is in flight is not undone by that read', async () => {
+    const a = await instance(60_000);
+    const store = await createRedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, timeoutMs: 1000, logger });
+    stores.push(store);
+    const repo = createConnectionRepository(store, cipher);
+    let gate: Promise<void> = Promise.resolve();
+    const held = { ...repo, get: async (user: string, provider: string) => repo.get(user, provider).then(async (v) => (await gate, v)) };
+    const b = await withConnectionCache(held, { store, ttlMs: 60_000, logger });
+    caches.push(b);
+    await link(a.cache, 'hank', 'gho_hank');
+    await new Promise((r) => setTimeout(r, 200));
+
+    let open!: () => void;
+    gate = new Promise<void>((r) => (open = r));
+    const inFlight = b.cachedGet('hank', 'github');
+    await new Promise((r) => setTimeout(r, 50));
+    await a.cache.delete('hank', 'github');
+    // B hears of the revocation (its store read already answered, still on its way).
+    await new Promise((r) => setTimeout(r, 200));
+    open();
+    await inFlight;
+    expect(b.peek('hank', 'github')).toBeUndefined();
+    expect(await b.cachedGet('hank', 'github')).toBeNull();
   });
 });
