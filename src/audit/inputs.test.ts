@@ -36,6 +36,17 @@ describe('recorded inputs', () => {
     expect(JSON.stringify(got)).not.toMatch(/private text|secret|a@example/);
   });
 
+  it('lists a value longer than 512 bytes of JSON as missing, a string as an object (the agent chooses its length)', () => {
+    const fields = ['body.to', 'body.tags', 'body.note'];
+    const long = 'x'.repeat(600);
+    expect(captureInputs(fields, { body: { to: long, tags: [long], note: 'y'.repeat(500) }, headers: {} })).toEqual({
+      input: { 'body.note': 'y'.repeat(500) },
+      input_missing: ['body.to', 'body.tags'],
+    });
+    // Measured as JSON: escapes count.
+    expect(captureInputs(['body.to'], { body: { to: '"'.repeat(300) }, headers: {} })).toEqual({ input_missing: ['body.to'] });
+  });
+
   it('rebuilds nested values (own properties only)', () => {
     const r = rebuildInputs({
       'body.to.iban': 'DE00',

@@ -32,8 +32,19 @@ const ROOTS = new Set(['body', 'args', 'claims', 'headers']);
 /** Headers that carry credentials are never recorded, whatever a rule reads. */
 const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie)$|token|secret|passw|api[-_]?key|session|signature/i;
 
-/** A recorded value at most this long as JSON; longer ones are recorded as missing-with-reason. */
+/**
+ * A recorded value at most this long as JSON; longer ones are listed in `input_missing`. Strings too: the agent
+ * chooses their length (up to the body limit), and a record must stay small whatever it sends — the console skips
+ * a line past 1 MiB when it reads the log back, a file sink rotates its history away, an HTTP sink's buffer counts
+ * records, not bytes.
+ */
 const MAX_VALUE_JSON = 512;
+
+/** Whether `value`'s JSON text is longer than MAX_VALUE_JSON (a long string is not stringified to find out). */
+function tooLong(value: unknown): boolean {
+  if (typeof value === 'string') return value.length > MAX_VALUE_JSON || JSON.stringify(value).length > MAX_VALUE_JSON;
+  return value !== null && typeof value === 'object' && JSON.stringify(value).length > MAX_VALUE_JSON;
+}
 
 /** CEL: `body.a`, `args.x.y`, `claims.email`, `request.headers["x-env"]`, `request.headers.x`. */
 const CEL_REF = /(?<![\w.])(body|args|claims|request\.headers)((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\s*(?:"[^"]*"|'[^']*')\s*\])+)/g;
@@ -102,7 +113,7 @@ export function captureInputs(fields: readonly FieldPath[], src: InputSource): R
     let value: unknown;
     if (root === 'headers') value = src.headers[f.slice(dot + 1)];
     else value = lookup({ body: src.body, args: src.args, claims: src.claims } as never, f.split('.'));
-    if (value === undefined || (value !== null && typeof value === 'object' && JSON.stringify(value).length > MAX_VALUE_JSON)) {
+    if (value === undefined || tooLong(value)) {
       (missing ??= []).push(f);
       continue;
     }

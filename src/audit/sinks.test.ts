@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -81,5 +82,26 @@ describe('HTTP sink', () => {
     await sink.close();
     expect(ep.posts.join('')).toBe(lines(0, 2).toString('utf8') + lines(4, 4).toString('utf8'));
     expect(metrics.render()).toMatch(/warden_decision_log_dropped_total\{sink="http"\} 2\b/);
+  });
+});
+
+describe('HTTP sink errors in the log', () => {
+  it('never writes the password of an endpoint URL with credentials (fetch names the URL in its error)', async () => {
+    const ep = await endpoint();
+    const logged: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer | string, _enc, done) {
+        logged.push(chunk.toString());
+        done();
+      },
+    });
+    const withCredentials = ep.url.replace('http://', 'http://ingest:s3cr3t-ingest-pass@');
+    const sink = httpSink(options(withCredentials), createLogger({ level: 'info', destination }), createMetrics());
+    sink.write(lines(0, 1), 1);
+    await sink.close();
+    await ep.close();
+    const text = logged.join('');
+    expect(text).toContain('decision log: endpoint unreachable');
+    expect(text).not.toContain('s3cr3t-ingest-pass');
   });
 });

@@ -57,7 +57,7 @@ describe('scrubbedJsonContent (request ids and paths)', () => {
         arbitrary: fc.constantFrom('a', 'Z', '0', '_', '.', ':', '/', '=', '@', '+', ',', '~', '-', 'e', 'y', 'J', 'eyJ', 'EYJ', 'eyj'),
       },
       { weight: 2, arbitrary: fc.constantFrom(' ', '\t', '\u00a0', '\u2028', '?', '&', '"', '\\', '\n', '\u0000', '\ud800', 'é', '😀') },
-      { weight: 2, arbitrary: fc.constantFrom(JWT, 'Bearer', 'basic', 'DPoP', 'abcdefgh12345678', 'code=', 'access_token=', 't=') },
+      { weight: 2, arbitrary: fc.constantFrom(JWT, 'Bearer', 'basic', 'DPoP', 'abcdefgh12345678', 'code=', 'access_token=', 't=', 'https://', 'u:p@') },
       { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 2 }) },
     );
     fc.assert(
@@ -172,6 +172,7 @@ describe('the audit line’s check texts (user and relation kept from the check 
       '?t=1',
       '"',
       'é',
+      'h://u:p@h',
     );
     const part = fc.string({ unit: piece, minLength: 1, maxLength: 3 });
     const check = fc.record({ user: part, relation: part, object: part, allowed: fc.constantFrom(true, false, null), engine: fc.constant('embedded') });

@@ -7,7 +7,8 @@ const full = (s: string) =>
   s
     .replace(/eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, '[redacted-jwt]')
     .replace(/\b(Bearer|Basic|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 [redacted]')
-    .replace(/([?&](?:access_token|token|code|ticket|client_secret|t)=)[^&\s"]+/gi, '$1[redacted]');
+    .replace(/([?&](?:access_token|token|code|ticket|client_secret|t)=)[^&\s"]+/gi, '$1[redacted]')
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"]+@/gi, '$1[redacted]@');
 
 describe('scrubString', () => {
   it('redacts tokens in every shape the patterns know', () => {
@@ -16,6 +17,17 @@ describe('scrubString', () => {
     expect(scrubString('DPOP abcdefgh12345678')).toBe('DPOP [redacted]');
     expect(scrubString('x eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.sig y')).toBe('x [redacted-jwt] y');
     expect(scrubString('/cb?code=abc&state=1&T=zz')).toBe('/cb?code=[redacted]&state=1&T=[redacted]');
+  });
+
+  it('redacts the userinfo of a URL, user name included, as fetch() quotes it in its error', () => {
+    expect(scrubString('Request cannot be constructed from a URL that includes credentials: https://ingest:pa55w0rd@logs.example/x')).toBe(
+      'Request cannot be constructed from a URL that includes credentials: https://[redacted]@logs.example/x',
+    );
+    expect(scrubString('redis://:pa55w0rd@redis:6379/0')).toBe('redis://[redacted]@redis:6379/0');
+    expect(scrubString('https://ghp_0123456789abcdef@github.com/o/r.git')).toBe('https://[redacted]@github.com/o/r.git');
+    // An `@` after the authority is not userinfo.
+    expect(scrubString('https://host/users/a@b.c')).toBe('https://host/users/a@b.c');
+    expect(scrubString('mailto:a@b.c')).toBe('mailto:a@b.c');
   });
 
   it('the fast pre-check never skips a string the full scrub would change (20,000 generated strings)', () => {
@@ -42,6 +54,10 @@ describe('scrubString', () => {
       'abcdefgh',
       '12345678',
       '"',
+      '://',
+      'https://',
+      '@',
+      ':',
     ];
     let seed = 11;
     const next = () => Math.floor((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 65536);

@@ -45,16 +45,24 @@ const SECRET_KEYS = new Set(SECRET_FIELD_NAMES);
 const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer|Basic|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const QUERY_SECRET = /([?&](?:access_token|token|code|ticket|client_secret|t)=)[^&\s"]+/gi;
+// A URL's userinfo (`https://user:pass@host`, `redis://:pass@host`, `https://TOKEN@host`): the whole of it, since
+// a user name can be a token too. fetch() names such a URL in its error ("Request cannot be constructed from a URL
+// that includes credentials: …"), so a sink or provider URL configured with credentials would reach the log.
+const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"]+@/gi;
 
 // One scan that every pattern above needs to match: most strings (ids, routes,
 // paths, decisions, rendered checks like `user:a can_read doc:1=true`) fail it
-// and skip the three replaces. A query secret needs its `?` or `&`.
-const MAY_HOLD_SECRET = /eyJ|bearer|basic|dpop|[?&]/i;
+// and skip the replaces. A query secret needs its `?` or `&`, userinfo its `://`.
+const MAY_HOLD_SECRET = /eyJ|bearer|basic|dpop|[?&]|:\/\//i;
 
 /** Scrub token-shaped substrings from a string. */
 export function scrubString(value: string): string {
   if (!MAY_HOLD_SECRET.test(value)) return value;
-  return value.replace(JWT_LIKE, '[redacted-jwt]').replace(BEARER, '$1 [redacted]').replace(QUERY_SECRET, '$1[redacted]');
+  return value
+    .replace(JWT_LIKE, '[redacted-jwt]')
+    .replace(BEARER, '$1 [redacted]')
+    .replace(QUERY_SECRET, '$1[redacted]')
+    .replace(URL_USERINFO, '$1[redacted]@');
 }
 
 // MAY_HOLD_SECRET, or a character JSON.stringify escapes (quote, backslash,
@@ -72,15 +80,16 @@ export function scrubbedJson(value: string): string {
   return JSON.stringify(scrubString(value));
 }
 
-// A string of only these characters and without `eyJ` is left as it is by the
-// scrub and by JSON.stringify: none of them is escaped (no quote, backslash,
-// control character or surrogate), none starts a query secret (QUERY_SECRET
-// needs `?` or `&`), without whitespace BEARER cannot match (it needs `\s`
-// after the scheme), and JWT_LIKE (case-sensitive) needs `eyJ`. Request ids
-// (UUIDs, or inbound ids of [A-Za-z0-9._:-]) and most paths are such strings,
-// and this scan costs half of MAY_NEED_WORK's case-insensitive alternatives on
-// hex text (where every e, b and d starts one).
-const NOT_PLAIN = /[^\w.:/=@+,~-]|eyJ/;
+// A string of only these characters, without `eyJ` and without `://`, is left
+// as it is by the scrub and by JSON.stringify: none of them is escaped (no
+// quote, backslash, control character or surrogate), none starts a query
+// secret (QUERY_SECRET needs `?` or `&`), without whitespace BEARER cannot
+// match (it needs `\s` after the scheme), JWT_LIKE (case-sensitive) needs
+// `eyJ` and URL_USERINFO `://`. Request ids (UUIDs, or inbound ids of
+// [A-Za-z0-9._:-]) and canonical paths (no `//`) are such strings, and this
+// scan costs half of MAY_NEED_WORK's case-insensitive alternatives on hex text
+// (where every e, b and d starts one).
+const NOT_PLAIN = /[^\w.:/=@+,~-]|eyJ|:\/\//;
 
 /**
  * `JSON.stringify(scrubString(value))` without its two quotes (the JSON
@@ -104,8 +113,9 @@ const ENDS_WITH_SCHEME = /(?:bearer|basic|dpop)$/i;
 /**
  * Whether `value` is plain (isPlainText) and does not end with a scheme, so
  * that `value + ' ' + rest`, for a plain `rest`, is left as it is by the
- * scrub and by JSON.stringify: neither side holds `eyJ`, `?`, `&` or an
- * escapable character, none of these can form across the space, and the
+ * scrub and by JSON.stringify: neither side holds `eyJ`, `?`, `&`, `://` or
+ * an escapable character, none of these can form across the space (nor can
+ * userinfo, which holds no whitespace), and the
  * only whitespace is that space, after which BEARER would redact a token
  * only if a scheme ended right before it.
  */

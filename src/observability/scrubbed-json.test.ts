@@ -19,6 +19,7 @@ const SECRETS: Array<[string, string]> = [
   [`/x?a=1&access_token=at5ecret`, 'at5ecret'],
   [`/x?T=t5ecret`, 't5ecret'],
   [`/x?ticket=tk5ecret&y=2`, 'tk5ecret'],
+  [`https://ingest:pw5ecret@logs.example/in`, 'pw5ecret'],
 ];
 /** Each character class JSON.stringify escapes. */
 const ESCAPED = ['"', '\\', '\n', '\r', '\t', '\b', '\f', '\u0000', '\u0001', '\u001f', '\ud800', '\udfff', '\udbff\udfff'];
@@ -56,7 +57,26 @@ describe('scrubbedJson (the audit line’s one-scan string text)', () => {
 
   it('is JSON.stringify(scrubString(s)) for generated strings (secrets, escapes, unicode mixed)', () => {
     const piece = fc.oneof(
-      fc.constantFrom(...SECRETS.map(([shape]) => shape), ...ESCAPED, 'eyJ', 'EYJ', 'bear', 'basi', 'dpo', '?', '&', '=', 't', 'code', ' ', 'é', '😀'),
+      fc.constantFrom(
+        ...SECRETS.map(([shape]) => shape),
+        ...ESCAPED,
+        'eyJ',
+        'EYJ',
+        'bear',
+        'basi',
+        'dpo',
+        '?',
+        '&',
+        '=',
+        't',
+        'code',
+        ' ',
+        'é',
+        '😀',
+        '://',
+        '@',
+        ':',
+      ),
       fc.string({ unit: 'binary', minLength: 1, maxLength: 2 }),
     );
     fc.assert(
