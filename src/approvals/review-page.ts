@@ -23,12 +23,15 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
-// C0/C1 controls (except tab/newline), bidi overrides and isolates, zero-width characters, BOM.
-const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/g;
+// Whatever a browser may draw as nothing or use to reorder text: controls (except tab and newline), format
+// characters (bidi marks and overrides, zero-width characters, soft hyphen, the Unicode tag characters that
+// can spell hidden text), every default-ignorable code point (variation selectors, Hangul fillers, …), line
+// and paragraph separators, lone surrogates, private-use and unassigned code points.
+const INVISIBLE = /(?![\t\n])[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
 
-/** Make invisible characters visible as `\uXXXX`. */
+/** Make invisible characters visible as `\uXXXX` (a code point above U+FFFF as its two UTF-16 escapes, as JSON writes it). */
 export function revealInvisible(s: string): string {
-  return s.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.replace(INVISIBLE, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
 }
 
 const MAX_SHOWN_BYTES = 256 * 1024;
@@ -74,6 +77,14 @@ export function grantChoices(maxGrantMs: number): number[] {
   return [5, 15, 30, 60, 240, 480, 1440].filter((m) => m * 60_000 <= maxGrantMs);
 }
 
+/** What a grant made from `record` would cover (HTML): the approver is told before choosing one. */
+export function grantCoversText(record: ApprovalRecord): string {
+  const show = (s: string) => escapeHtml(revealInvisible(s));
+  return record.grantCovers?.length
+    ? `Only for requests with the same ${record.grantCovers.map((n) => `<code>${show(n)}</code>`).join(', ')} as this one; anything else asks again.`
+    : 'For any request to this path that the same rule holds.';
+}
+
 /** The review page of a pending approval. */
 export function renderReviewPage(record: ApprovalRecord, opts: { t: string; csrf: string; maxGrantMs: number; action: string }): string {
   const r = record.request;
@@ -87,11 +98,7 @@ export function renderReviewPage(record: ApprovalRecord, opts: { t: string; csrf
   const grant = choices
     ? `<p><label>Also allow this agent to ${show(r.method)} ${show(r.path)} again without asking for
 <select name="grant_minutes"><option value="0" selected>no — just this once</option>${choices}</select></label></p>
-<p class="note">${
-        record.grantCovers?.length
-          ? `Only for requests with the same ${record.grantCovers.map((n) => `<code>${show(n)}</code>`).join(', ')} as this one; anything else asks again.`
-          : 'For any request to this path that the same rule holds.'
-      }</p>`
+<p class="note">${grantCoversText(record)}</p>`
     : '';
   return layout(
     'Approve agent request',

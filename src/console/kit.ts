@@ -20,6 +20,12 @@ export interface ConsoleKit {
    * `guard` (default: `person`) lets in: who posted what, or the refusal page.
    */
   posted(c: Context, guard?: (c: Context) => Promise<SignedInPerson | Response>): Promise<{ who: SignedInPerson; form: Record<string, string> } | Response>;
+  /**
+   * Whether the session `who` came with still holds (not signed out, not expired), looked up
+   * again rather than from this request's cache: for event streams, which outlive a click.
+   * False when it cannot be checked.
+   */
+  stillSignedIn(c: Context, who: SignedInPerson): Promise<boolean>;
   /** This session's console CSRF token. */
   csrf(who: SignedInPerson): string;
   /** An HTML answer with the console's headers. */

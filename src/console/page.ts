@@ -5,7 +5,7 @@
  */
 
 import type { ApprovalRecord, GrantRecord } from '../approvals/records.js';
-import { escapeHtml, grantChoices, readableBody, revealInvisible } from '../approvals/review-page.js';
+import { escapeHtml, grantChoices, grantCoversText, readableBody, revealInvisible } from '../approvals/review-page.js';
 
 /**
  * Headers of every console answer: strict CSP, no framing, never cached.
@@ -73,12 +73,16 @@ function approvalCard(rec: ApprovalRecord, v: ConsoleView): string {
     .map((m) => `<option value="${m}">${m < 60 ? `${m} minutes` : `${m / 60} hour${m === 60 ? '' : 's'}`}</option>`)
     .join('');
   const gid = `grant-${escapeHtml(rec.id)}`;
+  // The stored headers are bound by the digest and forwarded on release: shown as on the review page.
+  const headers = r.headers.map(([k, val]) => `<code>${show(`${k}: ${val}`)}</code>`).join('<br>');
   return `<article class="card approval" id="approval-${escapeHtml(rec.id)}" data-id="${escapeHtml(rec.id)}">
 <h3>${rec.message ? show(rec.message) : `${show(r.method)} ${show(r.path)}`}</h3>
 <dl>
+<dt>On behalf of</dt><dd class="user">${show(r.user)}</dd>
 <dt>Agent</dt><dd class="agent">${show(r.agent)}</dd>
 ${chain.length ? `<dt>Acting through</dt><dd class="act">${chain.map(show).join(' → ')}</dd>` : ''}
 <dt>Request</dt><dd class="request"><code>${show(r.method)} ${show(url)}</code></dd>
+${headers ? `<dt>Headers</dt><dd class="headers">${headers}</dd>` : ''}
 <dt>Route</dt><dd>${show(r.route)}</dd>
 <dt>Code</dt><dd class="code">${escapeHtml(rec.code)}</dd>
 <dt>Decide by</dt><dd>${when(rec.expiresAt)}</dd>
@@ -89,7 +93,7 @@ ${chain.length ? `<dt>Acting through</dt><dd class="act">${chain.map(show).join(
 <form method="post" action="${action}">${hidden(v.csrf)}<input type="hidden" name="decision" value="deny"><button class="deny" type="submit">Deny</button></form>
 ${
   choices
-    ? `<form method="post" action="${action}" class="for-a-while">${hidden(v.csrf)}<input type="hidden" name="decision" value="approve"><label for="${gid}">Approve and allow again for</label> <select id="${gid}" name="grant_minutes">${choices}</select> <button class="approve-grant" type="submit">Approve for a while</button></form>`
+    ? `<form method="post" action="${action}" class="for-a-while">${hidden(v.csrf)}<input type="hidden" name="decision" value="approve"><label for="${gid}">Approve and allow again for</label> <select id="${gid}" name="grant_minutes">${choices}</select> <button class="approve-grant" type="submit">Approve for a while</button><p class="meta grant-covers">${grantCoversText(rec)}</p></form>`
     : ''
 }
 </div>

@@ -121,11 +121,21 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
     return out.sort((a, b) => b.createdAt - a.createdAt);
   }
 
+  async function stillSignedIn(c: Context, who: SignedInPerson): Promise<boolean> {
+    try {
+      const now = await sessions.current(c, { fresh: true });
+      return now !== null && now.sessionId === who.sessionId;
+    } catch {
+      return false; // revocation cannot be checked: fail closed
+    }
+  }
+
   const kit: ConsoleKit = {
     rt,
     base,
     person,
     posted,
+    stillSignedIn,
     csrf: (who) => sessions.csrfToken(who, CSRF_PURPOSE),
     page,
     message: (c, status, who, title, text) => page(c, status, renderMessage({ base, sub: who.sub }, title, text)),
@@ -183,6 +193,8 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono {
         rt.logger.warn({ err }, 'console events: pending list failed');
       }
       if (ids !== last) {
+        // A session signed out (or expired) since the stream began hears nothing more: the stream ends.
+        if (!(await stillSignedIn(c, who))) return false;
         // The event says only that something changed, and how many wait; the page fetches the rest.
         await stream.writeSSE({ event: 'pending', data: String(ids ? ids.split(',').length : 0) });
         last = ids;

@@ -66,15 +66,37 @@ export const CONSOLE_JS = `'use strict';
   if (!url || !window.EventSource || !window.fetch) return;
   var es = new EventSource(url);
   var busy = false;
-  es.addEventListener('pending', function () {
-    // Never replace the list under someone's hands.
+  var stale = false;
+  // Never replace the list under someone's hands: not while a form in it has the keyboard focus, nor while
+  // the pointer is over it (a request arriving on top would slide under the button about to be clicked).
+  function held() {
     var active = document.activeElement;
-    if (busy || (active && active.closest && active.closest('#pending form'))) return;
+    var list = document.getElementById('pending');
+    return Boolean((active && active.closest && active.closest('#pending form')) || (list && list.matches(':hover')));
+  }
+  // A change that had to wait is shown once the pointer and the focus have left the list.
+  function later() {
+    if (stale && !held()) refresh();
+  }
+  document.addEventListener('mouseover', later);
+  document.addEventListener('focusin', later);
+  es.addEventListener('pending', refresh);
+  function refresh() {
+    if (busy || held()) {
+      stale = true;
+      return;
+    }
+    stale = false;
     busy = true;
     fetch(location.pathname, { credentials: 'same-origin', headers: { accept: 'text/html' } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;
+        // The pointer may have come over the list while the page was fetched.
+        if (held()) {
+          stale = true;
+          return;
+        }
         var doc = new DOMParser().parseFromString(html, 'text/html');
         var next = doc.getElementById('pending');
         var count = doc.getElementById('pending-count');
@@ -82,6 +104,6 @@ export const CONSOLE_JS = `'use strict';
         if (count) document.getElementById('pending-count').textContent = count.textContent;
       })
       .finally(function () { busy = false; });
-  });
+  }
 })();
 `;

@@ -49,8 +49,11 @@ export interface Sessions {
   readonly mode: 'oidc' | 'dev' | null;
   /** Path prefix of Warden's public URL ('' at the root). */
   readonly basePath: string;
-  /** The signed-in person of this request, or null. Rejects `store_unavailable` when revocation cannot be checked. */
-  current(c: Context): Promise<SignedInPerson | null>;
+  /**
+   * The signed-in person of this request, or null. Rejects `store_unavailable` when revocation cannot be checked.
+   * The answer is kept for the request; `fresh` looks again (a long-lived stream asking whether its session still holds).
+   */
+  current(c: Context, options?: { fresh?: boolean }): Promise<SignedInPerson | null>;
   /** Start a fresh session (new id: no fixation) and set its cookie. */
   signIn(c: Context, who: VerifiedSignIn): SignedInPerson;
   /** Revoke the session server-side (best effort when the store is down) and clear the cookie. */
@@ -233,8 +236,8 @@ export function createSessions(options: SessionOptions): Sessions {
     mode: sealer ? options.mode : null,
     basePath,
 
-    current(c) {
-      let hit = cache.get(c.req.raw);
+    current(c, opts) {
+      let hit = opts?.fresh ? undefined : cache.get(c.req.raw);
       if (!hit) cache.set(c.req.raw, (hit = lookup(c)));
       return hit;
     },

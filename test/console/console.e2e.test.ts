@@ -3,8 +3,9 @@
  * request her agent waits on and approves it (the agent's retry runs exactly
  * once), approves for a while and revokes the grant (held again); bob, signed
  * in, sees none of alice's items and cannot act on them with crafted
- * requests; every answer has a strict CSP and every form a CSRF token.
- * Screenshots at phone and desktop width go to test/.screenshots/ (gitignored).
+ * requests; a request arriving while the pointer rests on a card's button
+ * does not slide under it (E.3); every answer has a strict CSP and every form
+ * a CSRF token. Screenshots at phone and desktop width go to test/.screenshots/ (gitignored).
  */
 
 import { mkdirSync } from 'node:fs';
@@ -161,6 +162,40 @@ describe('console for a signed-in person (dev issuer)', () => {
           .catch(() => 'aborted'),
     );
     expect(events).not.toContain(h2.id);
+  });
+
+  it('E.3 a new request does not slide under the pointer: a click aimed at the card shown decides that card', async () => {
+    // erin's agent has one request waiting; she reads it and points at its Approve button.
+    const x = await held('erin', 'POST', '/notes/x1', '{"title":"aaaa"}');
+    const page = await signedIn('erin');
+    await expect.poll(() => page.locator(`#approval-${x.id}`).count()).toBe(1);
+    // A second listener on the same stream tells the test when the page's own one has news too (a page script as a string: no DOM types here).
+    await page.evaluate(`(() => {
+      window.heard = 0;
+      new EventSource('/.warden/console/events').addEventListener('pending', () => { window.heard += 1; });
+    })()`);
+    const heard = () => page.evaluate('window.heard') as Promise<number>;
+    await expect.poll(heard).toBe(1);
+    const button = page.locator(`#approval-${x.id} button.approve`);
+    const box = (await button.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    // While the pointer rests there, the agent makes a request of the same shape (it would land on top: newest first).
+    const y = await held('erin', 'POST', '/notes/y1', '{"title":"bbbb"}');
+    await expect.poll(heard, { timeout: 10_000 }).toBe(2);
+    // The page's own stream polls on its own 2 s beat; give it that and its fetch.
+    await new Promise((r) => setTimeout(r, 3_000));
+    await Promise.all([page.waitForURL(/done=approved/), page.mouse.click(box.x + box.width / 2, box.y + box.height / 2)]);
+    expect((await x.call()).status).toBe(200); // the card under the pointer was x's, and x is what got approved
+    expect((await y.call()).status).toBe(202); // y, never shown under the pointer, still waits
+    // A change that waited for the pointer is shown once it leaves the list.
+    await expect.poll(() => page.locator(`#approval-${y.id}`).count()).toBe(1);
+    const yBox = (await page.locator(`#approval-${y.id} h3`).boundingBox())!;
+    await page.mouse.move(yBox.x + 5, yBox.y + 5);
+    const z = await held('erin', 'POST', '/notes/z1', '{"title":"cccc"}');
+    await new Promise((r) => setTimeout(r, 3_500));
+    expect(await page.locator(`#approval-${z.id}`).count()).toBe(0);
+    await page.mouse.move(5, 5);
+    await expect.poll(() => page.locator(`#approval-${z.id}`).count(), { timeout: 10_000 }).toBe(1);
   });
 
   it('strict headers on every answer; every form carries a CSRF token, and a missing or foreign one is refused', async () => {

@@ -163,10 +163,10 @@ export function createAdminRoutes(deps: AdminRouteDeps): Hono {
       try {
         const { changed, count } = await look();
         if (changed) {
-          // Still signed in and still an admin? Asked again before anything is sent (a role can be taken away).
-          const still = await person(c);
-          if (still instanceof Response || still.sub !== who.sub || !(await isAdmin(still))) {
-            rt.logger.warn({ signed_in: who.sub }, 'console: admin event stream ended, no longer an admin');
+          // Still signed in and still an admin? Asked again before anything is sent (a session can end, a role be
+          // taken away); the session is looked up afresh, not from this request's cache.
+          if (!(await kit.stillSignedIn(c, who)) || !(await isAdmin(who))) {
+            rt.logger.warn({ signed_in: who.sub }, 'console: admin event stream ended, signed out or no longer an admin');
             return false;
           }
           await stream.writeSSE({ event: 'pending', data: String(count) });
