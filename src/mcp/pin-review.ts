@@ -21,10 +21,13 @@ export const SHOWN_DEFINITION_BYTES = 65_536;
 
 /**
  * Characters a reader cannot see (controls, format characters such as
- * zero-width spaces and bidirectional overrides, separators, private-use and
- * unassigned code points): shown as JSON escapes, which denote the same string.
+ * zero-width spaces and bidirectional overrides, every default-ignorable code
+ * point such as variation selectors and the Hangul fillers, separators,
+ * private-use and unassigned code points): shown as JSON escapes, which
+ * denote the same string. The review page and the console use the same set
+ * (revealInvisible, src/approvals/review-page.ts).
  */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/gu;
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
 const escapeUnits = (c: string) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
 
 /** `value` as pretty-printed JSON lines, keys sorted, invisible characters escaped. */

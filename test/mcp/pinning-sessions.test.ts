@@ -120,11 +120,12 @@ describe('tool pinning', () => {
   it('the review shows every character of the new definition and offers its hash only when it is shown whole', async () => {
     const pins = createToolPins(store);
     await pins.observe('files', [tool('Read a file.')]);
-    // Invisible characters (zero-width space, right-to-left override) are shown as escapes of the same string.
-    const hidden = { ...tool('Read a file.\u200b\u202eliated'), annotations: { readOnlyHint: true } };
+    // Invisible characters (zero-width space, right-to-left override, and default-ignorable letters such as the
+    // Hangul filler and a variation selector) are shown as escapes of the same string.
+    const hidden = { ...tool('Read a file.\u200b\u202eliated\u3164\ufe0f'), annotations: { readOnlyHint: true } };
     await pins.observe('files', [hidden]);
     const review = toolReview((await pins.get('files', 'read_file'))!);
-    expect(review.lines.map((l) => l.text).join('\n')).toContain('"Read a file.\\u200b\\u202eliated"');
+    expect(review.lines.map((l) => l.text).join('\n')).toContain('"Read a file.\\u200b\\u202eliated\\u3164\\ufe0f"');
     const newSide = review.lines.filter((l) => l.op === 'same' || l.op === 'added').map((l) => l.text);
     expect(JSON.parse(newSide.join('\n'))).toEqual(hidden);
     expect(review.acceptHash).toBe(toolDefinitionHash(hidden));
