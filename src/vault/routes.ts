@@ -44,6 +44,13 @@ async function authenticateBearer(v: VaultServices, c: Context): Promise<Princip
   const token = bearerToken(c.req.header('authorization'));
   if (token === null) throw new WardenError('unauthenticated', 'a bearer token is required', { reason: 'missing_token' });
   const principal = await v.rt.authenticator.authenticate(token);
+  if (principal.resourceBound) {
+    // A token bound to MCP resources (RFC 8707) is no token for the user's connections as a whole.
+    throw new WardenError('unauthenticated', 'the token was issued for an MCP resource, not for this endpoint', {
+      headers: { 'WWW-Authenticate': 'Bearer realm="warden", error="invalid_token", error_description="token audience is an MCP resource"' },
+      reason: 'wrong_resource_audience',
+    });
+  }
   if (principal.user === null) {
     throw new WardenError('forbidden', 'connections belong to users; this token does not act for a user', { reason: 'vault_no_user' });
   }

@@ -127,6 +127,20 @@ describe('a token bound to an MCP resource is good on that MCP route only', () =
     expect(granted.body.access_token).toBe(UPSTREAM_TOKEN);
   });
 
+  it("a token for /mcp/files neither lists nor revokes the user's connections", async () => {
+    const forFiles = await warden.mcpToken('/mcp/files', 'assistant', 'bob');
+    const listed = await fetch(`${warden.url}/.warden/connections`, { headers: { authorization: `Bearer ${forFiles}` } });
+    expect(listed.status).toBe(401);
+    expect(listed.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    expect(JSON.stringify(await listed.json())).not.toContain('github');
+    const revoked = await fetch(`${warden.url}/.warden/connections/github`, { method: 'DELETE', headers: { authorization: `Bearer ${forFiles}` } });
+    expect(revoked.status).toBe(401);
+    // The link is still there: the gateway's own token lists it.
+    const mine = await fetch(`${warden.url}/.warden/connections`, { headers: { authorization: `Bearer ${await warden.token('assistant', 'bob')}` } });
+    expect(mine.status).toBe(200);
+    expect(((await mine.json()) as { connections: Array<{ provider: string }> }).connections.map((c) => c.provider)).toEqual(['github']);
+  });
+
   it('audience_binding: gateway (one audience for the whole gateway) keeps such tokens good everywhere', async () => {
     expect(await warden.reload(config('gateway'))).toBe(true);
     try {
