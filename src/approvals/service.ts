@@ -20,6 +20,7 @@ import { captureRequest, celVars, forwardableHeaders, grantMatchKey, requestDige
 import { grantBinding, grantBoundNames } from './grant-binding.js';
 import { selectRule, type RuleCompiler } from './rules.js';
 import { renderMessage } from '../templates/template.js';
+import { scrubString } from '../observability/logger.js';
 
 /** How a decision attempt ended. */
 /** Deliveries per channel and notice (the first try included), and the first retry's delay (doubling). */
@@ -338,7 +339,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
             rt.metrics.inc('warden_approval_notifications_total', { channel: n.kind, result: attempt === 1 ? 'sent' : 'sent_after_retry' });
             return;
           } catch (err) {
-            lastError = err instanceof Error ? err.message.slice(0, 200) : 'delivery failed';
+            // Shown to reviewers and kept on the record: scrubbed as a log line is (a URL's password, a token).
+            lastError = err instanceof Error ? scrubString(err.message).slice(0, 200) : 'delivery failed';
             rt.metrics.inc('warden_approval_notification_attempts_failed_total', { channel: n.kind });
             log.warn({ approval_id: rec.id, channel: n.kind, attempt, err }, 'approval notification failed');
           }

@@ -88,4 +88,23 @@ describe('approval notifications', () => {
       await h.close();
     }
   }, 30_000);
+
+  it('a failure recorded on the approval (shown to reviewers) never carries a password of the webhook URL', async () => {
+    // fetch refuses a URL with credentials and names it, password and all, in its error.
+    const withCredentials = url.replace('http://', 'http://hook-user:hook-pass-s3cr3t@');
+    const h = await createHarness(baseConfig({ hold: '50ms', notify: [{ webhook: { url: withCredentials, secret: SECRET } }] }));
+    try {
+      const id = await held(h, '/pay/3');
+      const repo = createApprovalRepo(h.rt.store, { ttlMs: 600_000 });
+      await until(async () => (await repo.get(id))?.notifyFailures?.[0]?.channel === 'webhook', {
+        timeoutMs: 20_000,
+        what: 'the failure on the approval record',
+      });
+      const recorded = (await repo.get(id))!.notifyFailures![0].error;
+      expect(recorded).toContain('[redacted]@127.0.0.1');
+      expect(recorded).not.toContain('hook-pass-s3cr3t');
+    } finally {
+      await h.close();
+    }
+  }, 30_000);
 });
