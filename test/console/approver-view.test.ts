@@ -2,14 +2,14 @@
  * What a signed-in approver is shown and for how long, without a browser
  * (dev login over HTTP, the embedded engine):
  *
- * - E.1 a console event stream ends once its session is signed out: the
+ * - E.11 a console event stream ends once its session is signed out: the
  *   admin stream promised it and the person's did not even look (a copied
  *   cookie kept hearing about pending approvals after logout);
- * - E.2 a console card names everything the approval binds besides the body:
+ * - E.12 a console card names everything the approval binds besides the body:
  *   the user the agent acts for (a rule with `approvers:` is decided by
  *   someone else, who must see whose request it is) and the stored headers,
  *   and says what a grant would cover, as the review page does;
- * - E.4 characters a browser draws as nothing (Unicode tag characters, soft
+ * - E.14 characters a browser draws as nothing (Unicode tag characters, soft
  *   hyphen, Arabic letter mark, …) are shown as escapes, so "carol" and
  *   "carol" + tag characters (another account upstream) look different.
  */
@@ -120,7 +120,7 @@ describe('what a signed-in approver sees, and for how long', () => {
   /** Resolves true when `p` settles within `ms`, false otherwise. */
   const settlesWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 
-  it('E.1 the admin event stream ends once the admin signed out, before telling anything more', async () => {
+  it('E.11 the admin event stream ends once the admin signed out, before telling anything more', async () => {
     const alice = await signIn('alice');
     const stream = await listen('/.warden/console/admin/events', alice.cookie);
     try {
@@ -137,7 +137,7 @@ describe('what a signed-in approver sees, and for how long', () => {
     }
   });
 
-  it('E.1 a person’s event stream ends once they signed out', async () => {
+  it('E.11 a person’s event stream ends once they signed out', async () => {
     const dave = await signIn('dave');
     const stream = await listen('/.warden/console/events', dave.cookie);
     try {
@@ -153,7 +153,7 @@ describe('what a signed-in approver sees, and for how long', () => {
     }
   });
 
-  it('E.2 an approver’s console card names the user the agent acts for and the headers that will be forwarded', async () => {
+  it('E.12 an approver’s console card names the user the agent acts for and the headers that will be forwarded', async () => {
     // The pay rule's approvers are the holders of admin on warden:console (alice); mallory's agent asks.
     const id = await hold('mallory', '/pay/p1', '{"to":"mallory","amount":5000,"note":"for alice"}', { 'content-language': 'de' });
     const alice = await signIn('alice');
@@ -167,7 +167,7 @@ describe('what a signed-in approver sees, and for how long', () => {
     expect(card).toMatch(/<p class="meta grant-covers">(Only for requests with the same .*|For any request to this path that the same rule holds\.)<\/p>/);
   });
 
-  it('E.4 characters a browser does not draw are shown as escapes on the card: tag characters, soft hyphen, Arabic letter mark, line separator', async () => {
+  it('E.14 characters a browser does not draw are shown as escapes on the card: tag characters, soft hyphen, Arabic letter mark, line separator', async () => {
     // "carol" and "carol" + invisible tag characters look the same on a page; the upstream gets different accounts.
     const tagged = `carol${String.fromCodePoint(0xe0061, 0xe0064, 0xe006d)}`;
     const hidden = ['\u00ad', '\u061c', '\u2028', '\u180e', '\ufe0f', '\u3164'].join('');

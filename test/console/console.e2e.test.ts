@@ -4,7 +4,7 @@
  * once), approves for a while and revokes the grant (held again); bob, signed
  * in, sees none of alice's items and cannot act on them with crafted
  * requests; a request arriving while the pointer rests on a card's button
- * does not slide under it (E.3); every answer has a strict CSP and every form
+ * does not slide under it (E.13); every answer has a strict CSP and every form
  * a CSRF token. Screenshots at phone and desktop width go to test/.screenshots/ (gitignored).
  */
 
@@ -164,7 +164,7 @@ describe('console for a signed-in person (dev issuer)', () => {
     expect(events).not.toContain(h2.id);
   });
 
-  it('E.3 a new request does not slide under the pointer: a click aimed at the card shown decides that card', async () => {
+  it('E.13 a new request does not slide under the pointer: a click aimed at the card shown decides that card', async () => {
     // erin's agent has one request waiting; she reads it and points at its Approve button.
     const x = await held('erin', 'POST', '/notes/x1', '{"title":"aaaa"}');
     const page = await signedIn('erin');
