@@ -7,6 +7,7 @@
 
 import type { Logger } from '../observability/logger.js';
 import { createIdTokenVerifier, type IdTokenVerifier } from '../identity/id-token.js';
+import { unverifiedEmail } from '../identity/claims.js';
 
 export interface CibaConfig {
   issuer: string;
@@ -172,6 +173,7 @@ export function createCibaClient(cfg: CibaConfig, logger: Logger): CibaClient {
             if (bound !== undefined && bound !== req.authReqId) throw new Error('ID token is bound to another auth_req_id');
             person = claims[userClaim];
             if (typeof person !== 'string' || person === '') throw new Error(`ID token has no ${userClaim} naming the person`);
+            if (unverifiedEmail(userClaim, claims)) throw new Error('the ID token names the person by an unverified email address');
           } catch (err) {
             logger.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'CIBA ID token refused: not an approval');
             return FAILED;

@@ -80,6 +80,17 @@ function actorsOf(claims: Record<string, unknown>): string[] {
 }
 
 /**
+ * Whether `claim` names a person by an email address its issuer says is not
+ * verified (`email_verified` false, or "false" as some providers write it).
+ * Whoever registers an unverified address at a provider that allows it would
+ * otherwise be the person who owns it. A provider that asserts nothing is
+ * trusted to verify what it issues.
+ */
+export function unverifiedEmail(claim: string, claims: Record<string, unknown>): boolean {
+  return claim === 'email' && (claims.email_verified === false || claims.email_verified === 'false');
+}
+
+/**
  * Map verified claims to a Principal. The agent is the issuer's `agent_claim`,
  * else `azp`, else `client_id`; a token naming no agent is refused. The user is
  * `user_prefix` + `user_claim` (default `sub`), but null for a machine token
@@ -94,6 +105,7 @@ export function principalFromClaims(claims: Record<string, unknown>, rules: Clai
   const userRaw = claims[rules.user_claim];
   if (userRaw !== undefined && userRaw !== null) {
     if (!nonEmptyString(userRaw)) throw invalidToken('bad_claim', 'malformed user claim');
+    if (unverifiedEmail(rules.user_claim, claims)) throw invalidToken('bad_claim', 'the user claim is an unverified email address');
     user = rules.user_prefix ? rules.user_prefix + userRaw : userRaw;
   }
   if (claims.sub === agent) user = null;

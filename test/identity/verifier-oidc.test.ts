@@ -99,6 +99,17 @@ describe('valid tokens from the real provider', () => {
     expect(p.actors).toEqual(['agent-a', 'agent-b']);
   });
 
+  it('user_claim email: an address its issuer marks unverified names nobody (false, or "false" as some write it)', async () => {
+    const { auth } = await authFor({ user_claim: 'email' });
+    for (const unverified of [false, 'false']) {
+      await expectRefused(auth.authenticate(realSigned({}, { email: 'alice@example.test', email_verified: unverified })), 'bad_claim');
+    }
+    for (const asserted of [true, 'true', undefined]) {
+      const p = await auth.authenticate(realSigned({}, { email: 'alice@example.test', email_verified: asserted }));
+      expect(p.user).toBe('alice@example.test');
+    }
+  });
+
   it('refuses a token that names no agent', async () => {
     const { auth } = await authFor();
     await expectRefused(auth.authenticate(realSigned({}, { client_id: undefined })), 'no_agent');

@@ -70,6 +70,19 @@ describe('sign-in ID token validation (hostile IdP)', () => {
     await expect(finishWith(byEmail)).rejects.toBeInstanceOf(LoginError);
   });
 
+  it('user_claim email: an address the provider marks unverified signs nobody in', async () => {
+    const byEmail = clientWith({ user_claim: 'email' });
+    for (const unverified of [false, 'false']) {
+      nextIdToken = await sign({ ...base(), email: 'alice@example.test', email_verified: unverified });
+      await expect(finishWith(byEmail)).rejects.toMatchObject({ kind: 'rejected', message: expect.stringContaining('not verified') });
+    }
+    nextIdToken = await sign({ ...base(), email: 'alice@example.test', email_verified: true });
+    expect((await finishWith(byEmail)).sub).toBe('alice@example.test');
+    // Named by sub, the flag is not the person's name: it does not matter.
+    nextIdToken = await sign({ ...base(), email: 'alice@example.test', email_verified: false });
+    expect((await finishWith(clientWith({}))).sub).toBe('alice');
+  });
+
   it('a person is named as agent tokens of the same issuer name users: that issuer’s user_prefix comes first', async () => {
     const cfg = configSchema.parse({
       identity: {

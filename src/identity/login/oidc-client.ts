@@ -10,6 +10,7 @@ import type { LoginConfig } from '../../config/schema.js';
 import { WardenError } from '../../core/errors.js';
 import { postTokenEndpoint, ProviderError } from '../../vault/providers.js';
 import { isHttpUrl } from '../key-source.js';
+import { unverifiedEmail } from '../claims.js';
 
 interface Metadata {
   issuer: string;
@@ -167,6 +168,7 @@ export function createLoginClient(cfg: LoginConfig, options: { clockToleranceMs:
       if (typeof person !== 'string' || person.length === 0 || person.length > 255) {
         throw new LoginError('rejected', `ID token refused: no usable ${cfg.user_claim} claim`);
       }
+      if (unverifiedEmail(cfg.user_claim, payload)) throw new LoginError('rejected', 'ID token refused: the email address is not verified');
       return { sub: userPrefix + person, claims: payload };
     },
   };
