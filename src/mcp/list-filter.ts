@@ -30,6 +30,26 @@ function isToolDefinition(v: unknown): v is ToolDefinition & Record<string, unkn
   return typeof v === 'object' && v !== null && typeof (v as { name?: unknown }).name === 'string';
 }
 
+/**
+ * Pin the listed tools that have a rule. Pins are permanent records keyed by
+ * names the upstream chooses: a tool without a rule is hidden and refused
+ * anyway, so it is not pinned, and under `other_tools: allow` the tools
+ * without a rule of their own are bounded per route (see MAX_UNRULED_PINS).
+ */
+async function observeRuled(pins: ToolPins, route: CompiledMcpRoute, defs: readonly ToolDefinition[]): Promise<Map<string, PinStatus>> {
+  const configured: ToolDefinition[] = [];
+  const others: ToolDefinition[] = [];
+  for (const def of defs) {
+    const rule = route.ruleFor(def.name);
+    if (rule) (rule.configured ? configured : others).push(def);
+  }
+  const [own, rest] = await Promise.all([
+    configured.length > 0 ? pins.observe(route.routeName, configured) : undefined,
+    others.length > 0 ? pins.observe(route.routeName, others, { bounded: true }) : undefined,
+  ]);
+  return new Map([...(own ?? []), ...(rest ?? [])]);
+}
+
 /** Decide which of `tools` this request's principal may see; returns the kept tools and every verdict. */
 export async function filterTools(
   tools: readonly unknown[],
@@ -39,7 +59,7 @@ export async function filterTools(
 ): Promise<{ kept: unknown[]; verdicts: Map<string, ToolVerdict> }> {
   const defs = tools.filter(isToolDefinition);
   const verdicts = new Map<string, ToolVerdict>();
-  const statuses: Map<string, PinStatus> | null = deps.pins && defs.length > 0 ? await deps.pins.observe(route.routeName, defs) : null;
+  const statuses: Map<string, PinStatus> | null = deps.pins && defs.length > 0 ? await observeRuled(deps.pins, route, defs) : null;
 
   // Per tool: a list of check slots; each is an index into `requests`, true ("maybe"), or false (refused template).
   const requests: CheckRequest[] = [];

@@ -89,8 +89,12 @@ export type PinStatus = 'pinned' | 'changed' | 'unknown';
 export type AcceptRefusal = 'not_kept' | 'legacy';
 
 export interface ToolPins {
-  /** Record the definitions of a tools/list answer; returns each tool's status (by name). */
-  observe(route: string, tools: readonly ToolDefinition[]): Promise<Map<string, PinStatus>>;
+  /**
+   * Record the definitions of a tools/list answer; returns each tool's status (by name). With `bounded`
+   * (tools without a rule of their own), a tool new to the route is pinned only while the route has made
+   * fewer than MAX_UNRULED_PINS such pins; past that it stays `unknown`.
+   */
+  observe(route: string, tools: readonly ToolDefinition[], options?: { bounded?: boolean }): Promise<Map<string, PinStatus>>;
   /** The status a tools/call must respect. */
   status(route: string, tool: string): Promise<PinStatus>;
   list(route?: string): Promise<ToolPinRecord[]>;
@@ -113,6 +117,21 @@ const LEGACY_PREFIX = 'mcp:tool:';
  * accepted (nobody could review it): the tool stays blocked.
  */
 export const MAX_KEPT_DEFINITION_BYTES = 1_048_576;
+
+/**
+ * Pins are permanent and keyed by names the upstream chooses: a hostile
+ * upstream listing thousands of new names on every tools/list would grow the
+ * store (and the pin review) without bound. Tools without a rule are never
+ * pinned (list-filter.ts); under `other_tools: allow`, tools without a rule of
+ * their own get at most this many pins per route, counted in the store
+ * (`mcp:pin-count:<route>`); a tool listed after that is not pinned, so it is
+ * hidden and refused (`tool_not_pinned`). Tools named in `mcp.tools` are
+ * bounded by the configuration and always pinned.
+ */
+export const MAX_UNRULED_PINS = 1_000;
+const COUNT_PREFIX = 'mcp:pin-count:';
+/** The counter must outlive the pins it counts, which never expire (`incr` needs a TTL): ten years. */
+const COUNT_TTL_MS = 10 * 365 * 24 * 3600 * 1000;
 
 /** The pinned hash of a tool definition: SHA-256 of the canonical JSON of every field. */
 export function toolDefinitionHash(tool: ToolDefinition): string {
@@ -214,17 +233,24 @@ export function createToolPins(store: Store, now: () => Date = () => new Date())
   }
 
   return {
-    async observe(route, tools) {
+    async observe(route, tools, options = {}) {
       const result = new Map<string, PinStatus>();
       await Promise.all(
         tools.map(async (tool) => {
           const seen = seenDefinition(tool);
           const at = now().toISOString();
           const pending = (): PendingDefinition => ({ hash: seen.hash, seen_at: at, ...seen.kept() });
+          // A bounded new pin takes its place in the route's count once, however often the write below is retried.
+          let room: boolean | undefined;
           const record = await update(route, tool.name, async (current) => {
             if (!current) {
               const old = await readLegacy(route, tool.name);
-              if (!old) return { format: 2, route, tool: tool.name, pinned: seen.hash, pinned_at: at, ...seen.kept() };
+              if (!old) {
+                if (options.bounded) room ??= (await store.incr(COUNT_PREFIX + encodeURIComponent(route), COUNT_TTL_MS)) <= MAX_UNRULED_PINS;
+                // No room: not pinned (`unknown`: hidden and refused).
+                if (room === false) return null;
+                return { format: 2, route, tool: tool.name, pinned: seen.hash, pinned_at: at, ...seen.kept() };
+              }
               // Migration of a format 1 pin (see the top of this file): once, by compare-and-set on the new key.
               const base = {
                 format: 2 as const,
@@ -412,9 +438,10 @@ export async function withPinStatusCache(
   };
   return {
     ...pins,
-    async observe(route, tools) {
-      const statuses = await pins.observe(route, tools);
-      const changed = [...statuses].filter(([, s]) => s !== 'pinned').map(([tool]) => tool);
+    async observe(route, tools, options) {
+      const statuses = await pins.observe(route, tools, options);
+      // Only `changed` can follow a remembered `pinned` (pins are never removed); an `unknown` one was never remembered.
+      const changed = [...statuses].filter(([, s]) => s === 'changed').map(([tool]) => tool);
       for (const tool of changed) {
         forget(route, tool);
         await store.publish(PINS_CHANGED, keyOf(route, tool));

@@ -24,6 +24,8 @@ export type ListCheck =
 /** A tool's rule as compiled. */
 export interface CompiledTool {
   readonly name: string;
+  /** True for a tool named in `mcp.tools`; false for the empty rule `other_tools: allow` gives any other name. */
+  readonly configured: boolean;
   readonly config: McpToolConfig;
   readonly listMode: 'all' | 'any';
   readonly listChecks: readonly ListCheck[];
@@ -72,7 +74,7 @@ function compileCheck(check: CheckConfig): ListCheck {
 
 function compileTool(name: string, config: McpToolConfig): CompiledTool {
   const authorize: AuthorizeConfig = config.authorize ?? { mode: 'all', checks: [] };
-  return { name, config, listMode: authorize.mode, listChecks: authorize.checks.map(compileCheck) };
+  return { name, configured: true, config, listMode: authorize.mode, listChecks: authorize.checks.map(compileCheck) };
 }
 
 /** Compile a route's `mcp:` block; throws a plain Error naming the tool when a template is invalid. */
@@ -100,7 +102,7 @@ export function compileMcpRoute(route: RouteConfig, routeIndex: number): Compile
       if (!allowOthers) return null;
       let rule = others.get(name);
       if (!rule) {
-        rule = { name, config: {}, listMode: 'all', listChecks: [] };
+        rule = { name, configured: false, config: {}, listMode: 'all', listChecks: [] };
         // Bounded: only a few distinct names are worth caching.
         if (others.size < 256) others.set(name, rule);
       }
