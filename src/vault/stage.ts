@@ -30,10 +30,10 @@ export async function createVaultServices(rt: Runtime): Promise<VaultServices & 
   if (issues.length > 0) throw new WardenError('config_invalid', issues.join('; '), { reason: 'vault_config_invalid' });
   const providers: ProviderRegistry = createProviders(vault.providers);
   // Without keys nothing can be stored; a route that needs the vault then fails closed.
-  const repository: ConnectionRepository =
-    vault.keys.length > 0 ? createConnectionRepository(rt.store, createVaultCipher(vault.keys)) : unavailableRepository();
+  const cipher = vault.keys.length > 0 ? createVaultCipher(vault.keys) : undefined;
+  const repository: ConnectionRepository = cipher ? createConnectionRepository(rt.store, cipher) : unavailableRepository();
   const connections = await withConnectionCache(repository, { store: rt.store, ttlMs: vault.cache_ttl, logger: rt.logger, metrics: rt.metrics });
-  const secrets = createLinkSecrets(rt.store, vault.connect_ttl);
+  const secrets = createLinkSecrets(rt.store, vault.connect_ttl, { cipher });
   const refresher = createRefresher({ store: rt.store, connections, providers, logger: rt.logger, metrics: rt.metrics, leaseMs: vault.refresh_lease });
   const baseUrl = rt.publicUrl.replace(/\/+$/, '');
   const exchangeClient = createTokenExchangeClient({ timeoutMs: 10_000 });
