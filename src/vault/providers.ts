@@ -218,6 +218,23 @@ export async function postTokenEndpoint(
   return json;
 }
 
+/** Latest epoch ms a Date holds (ECMA-262 §21.4.1.22); an expiry past it cannot be listed or compared as a date. */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * Epoch ms of an `expires_in` (seconds; a JSON number, or the decimal string some
+ * providers send), or undefined when there is none Warden can use: not a
+ * non-negative number, `""` (which `Number` reads as 0: a refresh on every
+ * request), or so large that the expiry is past any date (stored, it would make
+ * every listing of the connection throw).
+ */
+function expiryOf(value: unknown, now: number): number | undefined {
+  const seconds = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isFinite(seconds) || seconds < 0) return undefined;
+  const at = now + seconds * 1000;
+  return at <= MAX_DATE_MS ? at : undefined;
+}
+
 /** Turn a token-endpoint JSON answer into a TokenSet (validated). */
 export function toTokenSet(json: Record<string, unknown>, requestedScopes: readonly string[], now: number): TokenSet {
   const accessToken = json.access_token;
@@ -228,8 +245,7 @@ export function toTokenSet(json: Record<string, unknown>, requestedScopes: reado
   // Warden sends the vaulted token as `Authorization: Bearer …`: a DPoP- or MAC-bound token would go out as
   // what it is not (and be refused upstream); it is not stored.
   if (tokenType.toLowerCase() !== 'bearer') throw new ProviderError('rejected', `token response has token_type ${tokenType}: Warden sends Bearer tokens only`);
-  const expiresIn = typeof json.expires_in === 'string' ? Number(json.expires_in) : json.expires_in;
-  const expiresAt = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn >= 0 ? now + expiresIn * 1000 : undefined;
+  const expiresAt = expiryOf(json.expires_in, now);
   const refreshToken = typeof json.refresh_token === 'string' && json.refresh_token !== '' ? json.refresh_token : undefined;
   return {
     accessToken,

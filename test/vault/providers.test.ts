@@ -123,6 +123,13 @@ describe('vault provider answers are read with a bound', () => {
         res.end(JSON.stringify({ access_token: 'small-token', token_type: 'Bearer', expires_in: 60 }));
         return;
       }
+      if (req.url?.startsWith('/expiry/')) {
+        // The answer's expires_in is the JSON after `/expiry/` (URL-encoded).
+        res.setHeader('content-type', 'application/json');
+        const expiresIn: unknown = JSON.parse(decodeURIComponent(req.url.slice('/expiry/'.length).replace(/\/token$/, '')));
+        res.end(JSON.stringify({ access_token: 'expiry-token', token_type: 'Bearer', expires_in: expiresIn, refresh_token: 'r' }));
+        return;
+      }
       if (req.url?.startsWith('/dpop')) {
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify({ access_token: 'bound-token', token_type: 'DPoP', expires_in: 60, refresh_token: 'r' }));
@@ -170,6 +177,25 @@ describe('vault provider answers are read with a bound', () => {
 
     const small = createProvider('small', config({ authorization_url: `${url}/small/auth`, token_url: `${url}/small/token` }));
     expect(await small.refresh('whatever', [])).toMatchObject({ accessToken: 'small-token', tokenType: 'Bearer' });
+  });
+
+  it('an expires_in that is no date (past what a Date holds, empty, not a decimal number) is no expiry; 0 and "3600" are dated', async () => {
+    const expiryOf = async (expiresIn: unknown) => {
+      const base = `${url}/expiry/${encodeURIComponent(JSON.stringify(expiresIn))}`;
+      const provider = createProvider('expiry', config({ authorization_url: `${base}/auth`, token_url: `${base}/token` }));
+      return (await provider.refresh('whatever', [])).expiresAt;
+    };
+    // 1e13 s would be stored as an epoch past 8.64e15 ms: every listing of it (`new Date(…).toISOString()`) would throw.
+    for (const odd of [1e13, 1e306, '', ' ', '0x10', '1e3', -5, '-5', true]) expect(await expiryOf(odd), JSON.stringify(odd)).toBeUndefined();
+    const now = Date.now();
+    const hour = await expiryOf('3600');
+    expect(hour).toBeGreaterThanOrEqual(now + 3_600_000 - 5_000);
+    expect(hour).toBeLessThanOrEqual(now + 3_600_000 + 5_000);
+    const gone = await expiryOf(0);
+    expect(gone).toBeGreaterThanOrEqual(now - 5_000);
+    expect(gone).toBeLessThanOrEqual(now + 5_000);
+    const year = await expiryOf(31_536_000);
+    expect(new Date(year!).toISOString()).toMatch(/^\d{4}-/);
   });
 
   it('refuses a token that is not a Bearer token (DPoP): Warden would send it as one', async () => {
