@@ -9,7 +9,14 @@ import { describe, expect, it } from 'vitest';
 import type { TupleKey } from '../../src/authz/authorizer.js';
 import { isWardenError } from '../../src/core/errors.js';
 import { parseModelDsl } from '../../src/authz/model.js';
-import { createEmbeddedAuthorizer, createEmbeddedEngine, fgaCodeOf, FGA_ERROR, type EmbeddedEngine } from '../../src/authz/embedded/index.js';
+import {
+  createEmbeddedAuthorizer,
+  createEmbeddedEngine,
+  DEFAULT_MAX_STEPS,
+  fgaCodeOf,
+  FGA_ERROR,
+  type EmbeddedEngine,
+} from '../../src/authz/embedded/index.js';
 
 const t = (object: string, relation: string, user: string, condition?: TupleKey['condition']): TupleKey =>
   condition ? { object, relation, user, condition } : { object, relation, user };
@@ -125,6 +132,45 @@ describe('resolution depth limit', () => {
 
   it('list objects fails with 2002 when a candidate is too deep', () => {
     expect(codeOf(() => engine(GROUPS, chain(30)).listObjects({ user: 'user:anne', relation: 'member', type: 'group' }))).toBe(FGA_ERROR.resolutionTooComplex);
+  });
+});
+
+describe('resolution step budget', () => {
+  // Groups two to a level, each a member of both groups of the level above: 2^levels paths from the top,
+  // every one within the depth limit. OpenFGA v1.18.1 answers such a check in milliseconds (its recursive
+  // strategy visits each group once); walking every path took 2^(levels+1) steps on the event loop.
+  const lattice = (levels: number): TupleKey[] => {
+    const out: TupleKey[] = [];
+    for (let i = 0; i < levels; i++)
+      for (const a of ['a', 'b']) for (const b of ['a', 'b']) out.push(t(`group:${a}${i}`, 'member', `group:${b}${i + 1}#member`));
+    return out;
+  };
+
+  it('a check past the step budget fails with 2002 instead of walking every path (E.19)', () => {
+    const e = engine(GROUPS, [...lattice(22), t('group:b22', 'member', 'user:anne')]);
+    // A member is found on the first paths.
+    expect(e.check({ user: 'user:anne', relation: 'member', object: 'group:a0' })).toBe(true);
+    expect(codeOf(() => e.check({ user: 'user:mallory', relation: 'member', object: 'group:a0' }))).toBe(FGA_ERROR.resolutionTooComplex);
+    // Past the budget each remaining sibling costs one step as the walk unwinds: a few per level.
+    expect(e.lastSteps).toBeLessThan(DEFAULT_MAX_STEPS + 1_000);
+  });
+
+  it('a subtracted operand past the step budget fails the check (503), never counts as not blocked (E.19)', async () => {
+    const dsl = model(`type group
+  relations
+    define member: [user, group#member]
+type doc
+  relations
+    define blocked: [group#member]
+    define viewer: [user] but not blocked
+`);
+    const tuples = [...lattice(22), t('doc:1', 'viewer', 'user:anne'), t('doc:1', 'blocked', 'group:a0#member')];
+    const authorizer = createEmbeddedAuthorizer({ model: parseModelDsl(dsl), tuples });
+    const outcome = await authorizer.check({ user: 'user:anne', relation: 'viewer', object: 'doc:1' }).then(
+      (allowed) => `answered ${allowed}`,
+      (err: unknown) => (isWardenError(err) ? `${err.code} ${err.reason}` : String(err)),
+    );
+    expect(outcome).toBe('authz_unavailable fga_2002');
   });
 });
 

@@ -16,6 +16,15 @@ import { objectProblem, relationOfTypeProblem, relationProblem, requestContextPr
 
 /** OpenFGA's default `--resolve-node-limit`. */
 export const DEFAULT_MAX_DEPTH = 25;
+/**
+ * Resolution steps (object#relation visits) one check may take before it fails
+ * with 2002, like a check the server cannot finish within its deadline. The
+ * depth limit bounds a path, not how many paths there are: nested groups with
+ * two parents each make 2^depth paths (2^24 steps, seconds of CPU on the event
+ * loop, for one request the server answers in milliseconds), and an agent picks
+ * which object is checked. About 0.1 s of CPU; an ordinary check takes tens.
+ */
+export const DEFAULT_MAX_STEPS = 1_000_000;
 /** OpenFGA's default `--listObjects-max-results`. */
 export const DEFAULT_MAX_LIST_OBJECTS = 1000;
 /** OpenFGA's limit of contextual tuples per request. */
@@ -28,6 +37,8 @@ export interface EmbeddedEngineOptions {
   tuples?: Iterable<TupleKey>;
   /** Resolution depth limit (dispatches along one path); default 25 like OpenFGA. */
   maxDepth?: number;
+  /** Resolution steps one check may take before it fails with 2002; default `DEFAULT_MAX_STEPS`. */
+  maxSteps?: number;
   /** List-objects result cap; default 1000 like OpenFGA. */
   maxListObjectsResults?: number;
   /**
@@ -47,7 +58,7 @@ export interface EmbeddedEngine {
   readonly tupleCount: number;
   /** Stored tuples skipped under `invalidTuples: 'ignore'`, with the reason. */
   readonly ignoredTuples: readonly { tuple: TupleKey; reason: string }[];
-  /** Throws FgaError (2000 invalid request, 2002 too deep, 2027 invalid contextual tuple). */
+  /** Throws FgaError (2000 invalid request, 2002 too deep or too many steps, 2027 invalid contextual tuple). */
   check(request: CheckRequest): boolean;
   /**
    * `check`, unless it takes more than `maxSteps` resolution steps: then
@@ -159,6 +170,7 @@ function buildStoredIndex(
 export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEngine {
   const ts = compileTypeSystem(options.model);
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const stepBudget = options.maxSteps ?? DEFAULT_MAX_STEPS;
   const maxResults = options.maxListObjectsResults ?? DEFAULT_MAX_LIST_OBJECTS;
   const strict = (options.invalidTuples ?? 'error') === 'error';
   const ids = new ModelIds(ts);
@@ -277,7 +289,15 @@ export function createEmbeddedEngine(options: EmbeddedEngineOptions): EmbeddedEn
     ignoredTuples: ignored,
 
     check(request) {
-      return evaluate(request, Infinity) as boolean;
+      const allowed = evaluate(request, stepBudget);
+      // Past the budget every step answered False and the outcome is discarded: an error, never a guess.
+      if (allowed === undefined) {
+        throw new FgaError(
+          FGA_ERROR.resolutionTooComplex,
+          `Authorization Model resolution required more than ${stepBudget} steps to be resolved to a decision`,
+        );
+      }
+      return allowed;
     },
 
     checkWithin(request, maxSteps) {

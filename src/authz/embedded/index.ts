@@ -13,6 +13,7 @@ export {
   InvalidStoredTupleError,
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_LIST_OBJECTS,
+  DEFAULT_MAX_STEPS,
   type EmbeddedEngine,
   type EmbeddedEngineOptions,
 } from './engine.js';
