@@ -210,13 +210,19 @@ export function createRefresher(options: RefresherOptions): Refresher {
         );
         throw transientError('upstream_unavailable', 'the provider could not refresh the token; try again later', retryAfter, err);
       }
+      // An answer without a usable expires_in: the new token is taken to live as long as the one it replaces.
+      // Without a known expiry it would never be refreshed again, and the upstream would meet a dead token.
+      const lifetime =
+        current.expiresAt !== undefined && current.expiresAt !== null && current.expiresAt > current.updatedAt
+          ? current.expiresAt - current.updatedAt
+          : undefined;
       const next: Connection = {
         ...current,
         accessToken: tokens.accessToken,
         tokenType: tokens.tokenType,
         // Providers that do not rotate keep the old refresh token valid.
         refreshToken: tokens.refreshToken ?? current.refreshToken,
-        expiresAt: tokens.expiresAt,
+        expiresAt: tokens.expiresAt ?? (lifetime !== undefined ? now() + lifetime : undefined),
         scopes: tokens.scopes.length > 0 ? tokens.scopes : current.scopes,
         status: 'active',
       };

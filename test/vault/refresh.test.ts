@@ -116,6 +116,33 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
     await expect(vp.op.refresh(vp.clientId, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('a refresh answer without expires_in: the new token lives as long as the one it replaced (it is refreshed again)', async () => {
+    await buildInstances(2_000);
+    const tokens = await vp.op.userAccessToken({ accountId: 'erin-gh', clientId: vp.clientId, scope: 'github' });
+    secrets.add(tokens.access_token).add(tokens.refresh_token!);
+    // A token of a 2 s lifetime: shorter than refresh_before, so it is due at half of it (1 s).
+    const conn = await instances[0].connections.put({
+      user,
+      provider: 'acme',
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token,
+      tokenType: 'Bearer',
+      scopes: (tokens.scope ?? '').split(' '),
+      expiresAt: Date.now() + 2_000,
+    });
+    await new Promise((r) => setTimeout(r, 1_200));
+    vp.relay.fault({ grant: 'refresh_token', mode: 'no_expiry' });
+    const before = Date.now();
+    const fresh = await instances[1].refresher.fresh(conn);
+    secrets.add(fresh.accessToken).add(fresh.refreshToken!);
+    expect(vp.relay.successfulRefreshes()).toBe(1);
+    expect(fresh.accessToken).not.toBe(tokens.access_token);
+    const stored = await instances[2].connections.get(user, 'acme');
+    // About 2 s from the refresh (the lifetime runs from when a record is written).
+    expect(stored?.expiresAt).toBeGreaterThanOrEqual(before + 2_000 - 100);
+    expect(stored?.expiresAt).toBeLessThanOrEqual(Date.now() + 2_000 + 100);
+  });
+
   it('a lock lease that expires during a slow refresh does not cause a second redeem', async () => {
     // The test removes the lock itself to stand for an expiry; a lease long enough to outlive event-loop stalls
     // of a loaded machine makes sure it is still there to remove (a 200 ms lease could lapse before the del).

@@ -2,8 +2,8 @@
  * Test peers for the vault: the real oidc-provider as the upstream OAuth
  * provider (code + PKCE, rotating refresh tokens), and a small counting relay in
  * front of its token endpoint. The relay only forwards; it lets a test count
- * refresh grants and make one answer slow, failing or hanging — the provider
- * itself still decides every grant.
+ * refresh grants and make one answer slow, failing or hanging, or drop its
+ * expires_in — the provider itself still decides every grant.
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,7 +13,7 @@ import { startOidcProvider, type OidcTestProvider, type StartOidcProviderOptions
 /** What the relay should do with upcoming token requests of one grant type. */
 export interface RelayFault {
   grant: 'refresh_token' | 'authorization_code' | 'any';
-  mode: 'delay' | 'error' | 'hang';
+  mode: 'delay' | 'error' | 'hang' | 'no_expiry';
   /** For `delay`: how long before forwarding. */
   delayMs?: number;
   /** How many requests this applies to; default 1. */
@@ -71,7 +71,12 @@ export async function startTokenRelay(upstreamTokenUrl: string): Promise<TokenRe
       if (typeof v === 'string') headers[name] = v;
     }
     const upstream = await fetch(upstreamTokenUrl, { method: 'POST', headers, body, signal: AbortSignal.timeout(15_000) });
-    const text = await upstream.text();
+    let text = await upstream.text();
+    if (fault?.mode === 'no_expiry' && upstream.status === 200) {
+      // The provider's own answer without its expires_in (RFC 6749 §5.1: only RECOMMENDED).
+      const { expires_in: _dropped, ...rest } = JSON.parse(text) as Record<string, unknown>;
+      text = JSON.stringify(rest);
+    }
     if (grant === 'refresh_token' && upstream.status === 200) okRefreshes += 1;
     res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' }).end(text);
   }
