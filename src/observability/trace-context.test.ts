@@ -84,9 +84,22 @@ describe('sampling', () => {
     const always = createSampler(1, true);
     expect(always(TRACE, { traceId: TRACE, spanId: SPAN, sampled: false })).toBe(false);
     expect(always(TRACE, undefined)).toBe(true);
-    // Not parent-based: the ratio on the trace id, whatever the parent says.
+    // Not parent-based: the ratio, whatever the parent says.
     expect(createSampler(0, false)(TRACE, { traceId: TRACE, spanId: SPAN, sampled: true })).toBe(false);
     expect(createSampler(1, false)(TRACE, { traceId: TRACE, spanId: SPAN, sampled: false })).toBe(true);
+  });
+
+  it('not parent-based: a trace id the caller chose does not choose the sampling (an agent cannot have every request traced)', () => {
+    // Its last 56 bits at their maximum: a ratio on the id keeps it at any ratio above 0.
+    const chosen = '4bf92f3577b34da6a3ffffffffffffff';
+    expect(createRatioSampler(0.01)(chosen)).toBe(true);
+    const sample = createSampler(0.01, false);
+    let kept = 0;
+    for (let i = 0; i < 20_000; i++) if (sample(chosen, { traceId: chosen, spanId: SPAN, sampled: true })) kept++;
+    expect(kept / 20_000).toBeGreaterThan(0.005);
+    expect(kept / 20_000).toBeLessThan(0.02);
+    // Warden's own trace ids keep the consistent ratio (the same traces as every service at that ratio).
+    expect(sample(chosen, undefined)).toBe(true);
   });
 });
 

@@ -118,11 +118,15 @@ export function createRatioSampler(ratio: number): (traceId: string) => boolean 
  * The sampling decision for one request, made once at its start: with
  * `parentBased`, a valid inbound traceparent's sampled flag decides (the
  * OpenTelemetry ParentBased sampler's defaults for a remote parent);
- * otherwise the ratio decides on the trace id.
+ * otherwise the ratio decides, on the trace id when Warden made it. A trace id
+ * the caller sent is the caller's choice, and so would be the decision of a
+ * ratio on it (an agent picks ids whose last bits clear any threshold and has
+ * every request traced): the ratio then decides on Warden's own randomness.
  */
 export function createSampler(ratio: number, parentBased: boolean): (traceId: string, parent: ParentContext | undefined) => boolean {
   const byRatio = createRatioSampler(ratio);
-  return (traceId, parent) => (parent !== undefined && parentBased ? parent.sampled : byRatio(traceId));
+  const drawn = ratio >= 1 ? () => true : ratio > 0 ? () => Math.random() < ratio : () => false;
+  return (traceId, parent) => (parent === undefined ? byRatio(traceId) : parentBased ? parent.sampled : drawn());
 }
 
 /** A traceparent builder with its own random pool (one per pipeline), for when tracing is off. */
