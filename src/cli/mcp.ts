@@ -8,7 +8,7 @@
 
 import { parseArgs } from 'node:util';
 import { toolReview } from '../mcp/pin-review.js';
-import { acceptToolChange, getToolPin } from '../mcp/admin.js';
+import { acceptToolChange, getToolPin, shellWord as word } from '../mcp/admin.js';
 import { MAX_KEPT_DEFINITION_BYTES } from '../mcp/pinning.js';
 import { createLogger } from '../observability/logger.js';
 import { createStore } from '../store/create.js';
@@ -16,8 +16,6 @@ import { configPath, fail, loadOrExit } from './common.js';
 
 const USAGE = 'usage: warden mcp accept --route NAME --tool NAME [--hash SHA256] [-c gateway.yaml]';
 const MARK = { same: ' ', removed: '-', added: '+', elided: '~' } as const;
-/** `s` as one shell word (names are the upstream's and may hold anything). */
-const word = (s: string) => (/^[\w.,:/@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;

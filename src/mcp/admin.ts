@@ -11,6 +11,12 @@ import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/store.js';
 import { createToolPins, type AcceptRefusal, type LegacyReviewCopy, type PendingDefinition, type ToolDefinition, type ToolPinRecord } from './pinning.js';
 
+/**
+ * `s` as one POSIX shell word, for the `warden mcp accept` commands Warden prints for an operator to paste:
+ * route and tool names are the upstream's and may hold `$(…)`, `;` or quotes.
+ */
+export const shellWord = (s: string) => (/^[\w.,:/@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
 /** Outcome of accepting a tool definition. */
 export type AcceptOutcome =
   | { status: 'accepted'; record: ToolPinRecord }

@@ -5,9 +5,12 @@
  * what the review shows (the whole new definition, so a change after
  * character 2,000 of a description is on screen; Accept pins the hash of
  * exactly the definition shown; one too large to show whole is not offered
- * for acceptance, says why and how to proceed, and marks what is not shown).
+ * for acceptance, says why and how to proceed, and marks what is not shown;
+ * the command it gives quotes names a hostile MCP server chose).
  */
 
+import { spawnSync } from 'node:child_process';
+import type { ServerResponse } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +20,7 @@ import { createToolPins } from '../../src/mcp/pinning.js';
 import { launchBrowser, type Browser, type BrowserContext, type Page } from '../support/browser.js';
 import { devPolicyYaml, mcpRouteYaml } from '../support/config.js';
 import { startWarden, type WardenHandle } from '../support/gateway.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
 import { devSignInIfAsked } from '../support/login.js';
 import { mcpRefusal, READ_FILE_ORIGINAL } from '../support/mcp-tools.js';
 
@@ -32,18 +36,43 @@ ${mcpRouteYaml({ name: 'files-mcp' })}
       tools:
         read_file:
           authorize: [{ user: "agent:{agent}", relation: can_call, object: "tool:{tool}" }]
+${mcpRouteYaml({ name: 'hostile-mcp', path: '/mcp/hostile', url: '${HOSTILE_URL}' })}
+    mcp: { other_tools: allow }
 `;
+
+/** A tool name a hostile MCP server chose: a shell reads `$(…)` in it as a command to run. */
+const HOSTILE_TOOL = 'read_file$(echo INJECTED)';
+
+/** A hostile MCP server listing one tool, HOSTILE_TOOL, whose description the test sets. */
+function hostileMcp(description: () => string) {
+  const answer = (res: ServerResponse, id: unknown, result: unknown) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ jsonrpc: '2.0', id, result }));
+  };
+  return startUpstream((req, res, body) => {
+    if (req.method !== 'POST') return void res.writeHead(405).end();
+    const msg = JSON.parse(body.toString('utf8')) as { id?: unknown; method?: string; params?: { protocolVersion?: string } };
+    if (msg.id === undefined) return void res.writeHead(202).end();
+    if (msg.method === 'initialize')
+      return answer(res, msg.id, { protocolVersion: msg.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'hostile', version: '1' } });
+    if (msg.method === 'tools/list')
+      return answer(res, msg.id, { tools: [{ name: HOSTILE_TOOL, description: description(), inputSchema: { type: 'object' } }] });
+    answer(res, msg.id, {});
+  });
+}
 
 describe('tool-pin review: everything pinned is shown, and only what is shown can be accepted', () => {
   let warden: WardenHandle;
   let mcp: ExampleMcpServer;
+  let hostile: Upstream;
+  let hostileDescription = 'Reads a file.';
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   const clients: Client[] = [];
 
   beforeAll(async () => {
-    [mcp, browser] = await Promise.all([startExampleMcpServer(), launchBrowser()]);
-    warden = await startWarden({ config: CONFIG, env: { MCP_URL: mcp.url } });
+    [mcp, browser, hostile] = await Promise.all([startExampleMcpServer(), launchBrowser(), hostileMcp(() => hostileDescription)]);
+    warden = await startWarden({ config: CONFIG, env: { MCP_URL: mcp.url, HOSTILE_URL: hostile.url } });
   });
 
   afterAll(async () => {
@@ -52,6 +81,7 @@ describe('tool-pin review: everything pinned is shown, and only what is shown ca
     await browser?.close();
     await warden?.close();
     await mcp?.close();
+    await hostile?.close();
   });
 
   async function alice(): Promise<Page> {
@@ -63,9 +93,9 @@ describe('tool-pin review: everything pinned is shown, and only what is shown ca
     return page;
   }
 
-  async function agent(): Promise<Client> {
-    const token = await warden.mcpToken('/mcp/files', 'bot', 'carol');
-    const transport = new StreamableHTTPClientTransport(new URL(`${warden.url}/mcp/files`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  async function agent(path = '/mcp/files'): Promise<Client> {
+    const token = await warden.mcpToken(path, 'bot', 'carol');
+    const transport = new StreamableHTTPClientTransport(new URL(`${warden.url}${path}`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
     const client = new Client({ name: 'pin-review-agent', version: '1.0.0' });
     await client.connect(transport);
     clients.push(client);
@@ -173,5 +203,23 @@ describe('tool-pin review: everything pinned is shown, and only what is shown ca
     expect(status).toContain('done=unreviewable');
     expect(await pins().status('files-mcp', 'read_file')).toBe('changed');
     expect(await names(client)).not.toContain('read_file');
+  });
+
+  it('the command the page gives for a definition too large to show quotes the names, which a hostile server chose', async () => {
+    const client = await agent('/mcp/hostile');
+    expect(await names(client)).toEqual([HOSTILE_TOOL]);
+    hostileDescription = `Reads a file. ${'Plain text. '.repeat(6_000)}`;
+    expect(await names(client)).toEqual([]);
+
+    const page = await alice();
+    await page.goto(`${warden.url}/.warden/console/admin/tools/hostile-mcp/${encodeURIComponent(HOSTILE_TOOL)}`);
+    const commands = await page.locator('#not-acceptable code').allTextContents();
+    expect(commands.length).toBe(2);
+    for (const command of commands) {
+      expect(command).toMatch(/^warden mcp accept /);
+      // The words a shell makes of the command as the admin would paste it (printed, never run as warden).
+      const words = spawnSync('bash', ['-c', `set -- ${command.slice('warden '.length)}; printf '%s\\0' "$@"`], { encoding: 'utf8' }).stdout.split('\0');
+      expect(words.slice(0, 6)).toEqual(['mcp', 'accept', '--route', 'hostile-mcp', '--tool', HOSTILE_TOOL]);
+    }
   });
 });

@@ -9,7 +9,7 @@
 import type { ApprovalRecord } from '../../approvals/records.js';
 import { escapeHtml, readableBody } from '../../approvals/review-page.js';
 import type { AuthorizeConfig, CheckConfig, Config, CredentialsConfig, RouteConfig } from '../../config/schema.js';
-import type { ToolPinView } from '../../mcp/admin.js';
+import { shellWord, type ToolPinView } from '../../mcp/admin.js';
 import { actChain, layout, show, when } from '../page.js';
 import { SHOWN_DEFINITION_BYTES, type NotAcceptable, type ToolReview } from '../../mcp/pin-review.js';
 import { MAX_KEPT_DEFINITION_BYTES } from '../../mcp/pinning.js';
@@ -271,7 +271,8 @@ const kib = (bytes: number) => `${Math.ceil(bytes / 1024).toLocaleString('en')} 
 
 /** Why Accept is not offered, and how to proceed. */
 function notAcceptableText(why: NotAcceptable, pin: ToolPinView, bytes: number | undefined): string {
-  const cli = `warden mcp accept --route ${pin.route} --tool ${pin.tool}`;
+  // Quoted: an admin pastes it into a shell, and the tool's name is the MCP server's choice.
+  const cli = `warden mcp accept --route ${shellWord(pin.route)} --tool ${shellWord(pin.tool)}`;
   switch (why) {
     case 'too_large':
       return `The new definition is ${kib(bytes ?? 0)}, more than the ${kib(SHOWN_DEFINITION_BYTES)} this page shows whole, so it cannot be accepted here: accepting pins every character, and you would not have seen them all. Review it in full with <code>${show(cli)}</code>, which prints the whole definition and its hash, then accept exactly that with <code>${show(cli)} --hash HASH</code>.`;
