@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { verifyFiles } from '../audit/verify.js';
-import { HELP, fail } from './common.js';
+import { HELP, fail, printable } from './common.js';
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
@@ -26,16 +26,17 @@ export async function run(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   } else if (r.problem) {
     const p = r.problem;
-    process.stdout.write(`FAIL ${p.file}:${p.line}${p.seq !== undefined ? ` (instance ${p.instance}, seq ${p.seq})` : ''}: ${p.reason}\n`);
+    // The instance id (also inside the reason) is the file's: an edited log chooses it.
+    process.stdout.write(printable(`FAIL ${p.file}:${p.line}${p.seq !== undefined ? ` (instance ${p.instance}, seq ${p.seq})` : ''}: ${p.reason}`) + '\n');
   } else {
     const tails = Object.entries(r.unsigned).filter(([, n]) => n > 0);
     process.stdout.write(
       `OK ${r.records} records, ${Object.keys(r.unsigned).length} instance(s), ${r.checkpoints} checkpoint(s)` +
         (r.signaturesChecked ? ', signatures valid' : ' (signatures not checked: pass --jwks)') +
         '\n' +
-        tails.map(([id, n]) => `  instance ${id}: ${n} record(s) after its last checkpoint\n`).join('') +
-        r.unsignedInstances.map((id) => `  instance ${id}: no valid signed checkpoint (accepted: --allow-unsigned)\n`).join('') +
-        r.roots.map((id) => `  instance ${id}: first chain of its writer in these files (no previous chain to link to)\n`).join('') +
+        tails.map(([id, n]) => `  instance ${printable(id)}: ${n} record(s) after its last checkpoint\n`).join('') +
+        r.unsignedInstances.map((id) => `  instance ${printable(id)}: no valid signed checkpoint (accepted: --allow-unsigned)\n`).join('') +
+        r.roots.map((id) => `  instance ${printable(id)}: first chain of its writer in these files (no previous chain to link to)\n`).join('') +
         (r.unlinked.length
           ? `  ${r.unlinked.length} instance(s) without a genesis record (written before chains were linked): not linked to each other, so one removed or added whole is not detected\n`
           : ''),

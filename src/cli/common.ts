@@ -186,6 +186,18 @@ still the one with that hash.
 ${CONFIG_OPTION}`,
 };
 
+const CONTROL = /\p{Cc}/gu;
+const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * `s` as a terminal may show it: every control character (ESC and CSI sequences, carriage return, line
+ * breaks) written as an escape. For values others chose (tool names agents sent, fields of a log file that
+ * may have been edited), which could otherwise erase a line and draw another in its place.
+ */
+export function printable(s: string): string {
+  return s.replace(CONTROL, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Print `message` on stderr and exit with `code`. */
 export function fail(message: string, code = 1): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n');

@@ -1,12 +1,20 @@
 /** `warden replay -c NEW.yaml [--allow FILTER]… [--json] LOG…`: what a config change would flip in recorded traffic. */
 
 import { existsSync } from 'node:fs';
-import { parseAllowFilter, formatReplay, replayLogs, type AllowFilter } from '../audit/replay.js';
+import { parseAllowFilter, formatReplay, replayLogs, type AllowFilter, type ReplayReport } from '../audit/replay.js';
 import { ConfigError } from '../config/issues.js';
 import { WardenError } from '../core/errors.js';
 import { createEvaluator, type AuthzOverride, type Evaluator } from '../gateway/evaluator.js';
 import { loadConfigFile } from '../gateway/config.js';
-import { HELP, configPath, fail, commandArgs } from './common.js';
+import { HELP, configPath, fail, commandArgs, printable } from './common.js';
+
+/** `value` with every string in it, keys included, made printable: examples carry what agents sent (tool names, paths). */
+function printableDeep<T>(value: T): T {
+  if (typeof value === 'string') return printable(value) as T;
+  if (Array.isArray(value)) return value.map(printableDeep) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [printable(k), printableDeep(v)])) as T;
+  return value;
+}
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = commandArgs(argv, {
@@ -56,6 +64,8 @@ export async function run(argv: string[]): Promise<void> {
     await evaluator.close();
   }
   process.stderr.write(`replay: ${report.records} records in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  process.stdout.write(values.json ? JSON.stringify({ config: configFile, ...report }, null, 2) + '\n' : formatReplay(report, configFile));
+  process.stdout.write(
+    values.json ? JSON.stringify({ config: configFile, ...report }, null, 2) + '\n' : formatReplay(printableDeep<ReplayReport>(report), configFile),
+  );
   process.exitCode = report.ok ? 0 : 1;
 }
