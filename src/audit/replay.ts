@@ -330,7 +330,9 @@ export async function replayLogs(files: readonly string[], evaluator: Evaluator,
       }
     }
   }
-  report.ok = report.disallowed === 0;
+  // A run that decided nothing again checked nothing: as a CI gate it must not pass (not a decision log, every
+  // record of routes the new config no longer has, …).
+  report.ok = report.disallowed === 0 && report.evaluated > 0;
   return report;
 }
 
@@ -358,6 +360,7 @@ export function formatReplay(r: ReplayReport, configFile: string): string {
     for (const [reason, n] of Object.entries(r.not_evaluated_reasons).sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(6)}  ${reason}`);
   }
   if (r.ok) out.push(r.changed ? `OK ${r.changed} change(s), all allowed by --allow` : 'OK no decision changes');
+  else if (r.evaluated === 0) out.push(`FAIL nothing decided again (${r.records} record(s) read): there is nothing to compare`);
   else out.push(`FAIL ${r.disallowed} change(s) not allowed by --allow (of ${r.changed})`);
   return out.join('\n') + '\n';
 }

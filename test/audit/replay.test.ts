@@ -360,6 +360,18 @@ describe('warden replay', () => {
     });
   });
 
+  it('a run that decides nothing again fails (exit 1): a file that is not a decision log passes no gate', async () => {
+    const notALog = join(dir, 'not-a-log.jsonl');
+    writeFileSync(notALog, '{"level":"info","msg":"warden listening"}\n');
+    const sub = mkdtempSync(join(dir, 'cfg-'));
+    copyFileSync(join(dir, 'model.fga'), join(sub, 'model.fga'));
+    writeFileSync(join(sub, 'tuples.yaml'), TUPLES);
+    writeFileSync(join(sub, 'new.yaml'), gatewayYaml(sub, {}));
+    const r = await runCli(['replay', '-c', join(sub, 'new.yaml'), notALog], { cwd: dir, env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('FAIL nothing decided again (1 record(s) read)');
+  });
+
   it('usage and config errors exit 2', async () => {
     expect((await replay({}, ['--allow', 'colour=red'])).code).toBe(2);
     expect((await replay({}, ['--allow', 'change=sideways'])).stderr).toContain('unknown change sideways');
