@@ -12,6 +12,7 @@ import { hmacHex, safeEqual } from './ids.js';
 import type { ApprovalRecord } from './records.js';
 import { storedTemplateVars } from './request-capture.js';
 import { renderMessage } from '../templates/template.js';
+import { revealInvisible } from './review-page.js';
 
 /** What every channel is told about a new approval. */
 export interface ApprovalNotice {
@@ -102,6 +103,16 @@ function webhookNotifier(cfg: { url: string; secret: string; timeout: number }):
 
 const EMAIL = /^[^\s@<>,;"]+@[^\s@<>,;"]+$/;
 
+/**
+ * Text rendered from the request (the message, a subject) as one line, with
+ * invisible characters shown as on the review page: sent from Warden's own
+ * address, agent text must not lay out lines of its own ("Review and decide:"
+ * and a link of its choosing above the real one) or hide and reorder text.
+ */
+function oneLine(text: string): string {
+  return revealInvisible(text.replace(/[\r\n\t]+/g, ' '));
+}
+
 function emailNotifier(cfg: { smtp: string; from: string; to: string; subject?: string }): Notifier {
   // nodemailer is loaded on the first mail, not in every process that could send one.
   let transport: Promise<Transporter> | undefined;
@@ -119,11 +130,9 @@ function emailNotifier(cfg: { smtp: string; from: string; to: string; subject?: 
       const vars = storedTemplateVars(record.request);
       const to = renderMessage(cfg.to, vars).trim();
       if (!EMAIL.test(to)) throw new Error('email recipient is empty or invalid for this request');
-      const subject = renderMessage(cfg.subject ?? 'Approval needed: {agent} wants to {request.method} {request.path}', vars)
-        .replace(/[\r\n]+/g, ' ')
-        .slice(0, 200);
+      const subject = oneLine(renderMessage(cfg.subject ?? 'Approval needed: {agent} wants to {request.method} {request.path}', vars)).slice(0, 200);
       const text = [
-        notice.message || `${notice.agent} wants to ${notice.method} ${notice.url}`,
+        oneLine(notice.message || `${notice.agent} wants to ${notice.method} ${notice.url}`),
         '',
         `Agent:   ${notice.agent}`,
         `User:    ${notice.user}`,
@@ -168,7 +177,7 @@ function consoleNotifier(out: NodeJS.WritableStream = process.stderr): Notifier 
     async notify(notice) {
       out.write(
         `\n[warden] approval requested — ${notice.agent} for ${notice.user}: ${notice.method} ${notice.url}\n` +
-          `[warden]   "${notice.message}"  (code ${notice.confirmation_code})\n` +
+          `[warden]   "${oneLine(notice.message)}"  (code ${notice.confirmation_code})\n` +
           `[warden]   review: ${notice.review_url}\n\n`,
       );
     },

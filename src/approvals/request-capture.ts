@@ -155,11 +155,62 @@ export function storedTemplateVars(r: StoredRequest): TemplateVars {
   };
 }
 
+/** Inbound credentials: never part of a rule's `request.headers`. */
+const CEL_HIDDEN_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+/** Which headers `when` expressions read (lower case): a set of names, every header, or none. */
+export type HeaderReads = ReadonlySet<string> | 'all' | null;
+
+// `request.headers["x-mode"]` / `['x-mode']`, `"x-mode" in request.headers`, `request.headers.x_mode` (not a method call).
+const HEADER_INDEX = /\brequest\s*\.\s*headers\s*\[\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*\]/g;
+const HEADER_IN = /(?:"([^"\\]*)"|'([^'\\]*)')\s+in\s+request\s*\.\s*headers\b/g;
+const HEADER_DOT = /\brequest\s*\.\s*headers\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()/g;
+
+/** The headers read by these `when` expressions; any other use of `request.headers` (or of `request` whole) reads them all. */
+export function headerReadsOf(expressions: readonly string[]): HeaderReads {
+  const names = new Set<string>();
+  for (const text of expressions) {
+    for (const re of [HEADER_INDEX, HEADER_IN]) for (const m of text.matchAll(re)) names.add((m[1] ?? m[2]).toLowerCase());
+    for (const m of text.matchAll(HEADER_DOT)) names.add(m[1].toLowerCase());
+    const rest = text.replace(HEADER_INDEX, '').replace(HEADER_IN, '').replace(HEADER_DOT, '');
+    if (/\brequest\s*\.\s*headers\b/.test(rest) || /(?<![.\w])request(?!\w)(?!\s*\.)/.test(rest)) return 'all';
+  }
+  return names.size > 0 ? names : null;
+}
+
+// CGI, WSGI and nginx-style upstreams read `X_Mode` as `X-Mode`.
+const foldHeader = (name: string) => name.toLowerCase().replace(/_/g, '-');
+
+/**
+ * Throw `bad_request` when a header a rule reads arrives as more than one line
+ * or under another spelling of its name (`raw`: the request's raw headers). The
+ * rule reads Node's join ("purge, soft"), an upstream may take the first line
+ * ("purge") or fold `_` into `-`: the value it acts on would not be the one
+ * the rule saw. Credentials are not part of `request.headers`.
+ */
+export function checkHeaderReads(raw: readonly string[], reads: HeaderReads): void {
+  if (reads === null) return;
+  const watched = reads === 'all' ? null : new Set([...reads].map(foldHeader));
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (CEL_HIDDEN_HEADERS.has(name)) continue;
+    const folded = foldHeader(name);
+    if (watched !== null && !watched.has(folded)) continue;
+    const exact = watched === null || (reads as ReadonlySet<string>).has(name);
+    if (seen.has(folded) || !exact) {
+      const why = `header ${JSON.stringify(raw[i])} appears more than once or in another spelling of a header an approval rule reads`;
+      throw new WardenError('bad_request', why, { reason: 'header_ambiguous' });
+    }
+    seen.add(folded);
+  }
+}
+
 /** CEL variables of the live request (the same data that is stored). */
 export function celVars(state: RequestState): CelVars {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(state.headers)) {
-    if (v === undefined || k === 'authorization' || k === 'cookie' || k === 'proxy-authorization') continue;
+    if (v === undefined || CEL_HIDDEN_HEADERS.has(k)) continue;
     headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
   }
   let body: unknown = state.json ?? null;

@@ -2,7 +2,8 @@
  * Approval rules: `when` is CEL over the request, compiled once at load (a bad
  * expression is a config error with its YAML path), evaluated per request.
  * An expression that fails at run time (a missing key, a type mismatch) counts
- * as a match: when in doubt a human decides (fail closed).
+ * as a match: when in doubt a human decides (fail closed). Comparing values of
+ * two kinds with `==`/`!=` is such a failure here (CEL itself calls it false).
  */
 
 import { Environment } from '@marcbachmann/cel-js';
@@ -43,6 +44,31 @@ function celEnvironment(): Environment {
     .registerVariable('args', 'dyn');
 }
 
+// Kinds a value of a rule can have besides null; numbers compare across int, uint and double.
+const EQUALITY_KINDS = ['string', 'bool', 'int', 'uint', 'double', 'bytes', 'list', 'map'] as const;
+const NUMERIC_KINDS: ReadonlySet<string> = new Set(['int', 'uint', 'double']);
+
+/**
+ * The environment rules are evaluated in: `celEnvironment` plus an `==` (and so
+ * `!=`) for every pair of different kinds that throws. CEL calls `"true" ==
+ * true` and `["delete"] == "delete"` false, so `body.permanent == true` would
+ * let `{"permanent":"true"}` through to an upstream that reads it as true; as
+ * an error the rule holds the request. Expressions are still checked in the
+ * plain environment, so `agent == 1` stays a config error.
+ */
+function evaluationEnvironment(): Environment {
+  const env = celEnvironment();
+  EQUALITY_KINDS.forEach((a, i) => {
+    for (const b of EQUALITY_KINDS.slice(i + 1)) {
+      if (NUMERIC_KINDS.has(a) && NUMERIC_KINDS.has(b)) continue;
+      env.registerOperator(`${a} == ${b}`, () => {
+        throw new Error(`cannot compare ${a} with ${b}`);
+      });
+    }
+  });
+  return env;
+}
+
 /** Every approval rule in the routes (route rules and MCP tool rules) with its YAML path. */
 export function approvalRuleSites(routes: readonly RouteConfig[]): ApprovalRuleSite[] {
   const sites: ApprovalRuleSite[] = [];
@@ -68,6 +94,7 @@ export interface RuleCompiler {
 /** Create a compiler (one per config generation; the cache is bounded by the config's rules). */
 export function createRuleCompiler(): RuleCompiler {
   const env = celEnvironment();
+  const runtime = evaluationEnvironment();
   const cache = new Map<string, CompiledWhen>();
   return {
     compile(expression) {
@@ -82,9 +109,10 @@ export function createRuleCompiler(): RuleCompiler {
       const checked = parsed.check();
       if (!checked.valid) throw new Error(firstLine(checked.error?.message ?? 'invalid expression'));
       if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`must be a boolean expression, not ${checked.type}`);
+      const evaluate = runtime.parse(expression);
       const fn: CompiledWhen = (vars) => {
         try {
-          return parsed(vars as unknown as Record<string, unknown>) !== false;
+          return evaluate(vars as unknown as Record<string, unknown>) !== false;
         } catch {
           return true; // fail closed: an expression that cannot be evaluated holds the request
         }

@@ -5,6 +5,7 @@
  */
 
 import type { ServerResponse } from 'node:http';
+import type { ApprovalRuleConfig } from '../config/schema.js';
 import type { AuthorizeStage } from '../authz/stage.js';
 import type { Runtime } from '../core/runtime.js';
 import type { ShadowCapableStage } from '../pipeline/shadow.js';
@@ -17,6 +18,7 @@ import { createApprovalRepo } from './records.js';
 import { compileApprovalRules } from './rules.js';
 import { createApprovalService, type ApprovalService } from './service.js';
 import { createPushChannel, type PushChannel } from './push/channel.js';
+import { checkHeaderReads, headerReadsOf, type HeaderReads } from './request-capture.js';
 
 /** Build the stage (and its endpoints) for one config generation. */
 /** The approve stage; `service` is what the console reads and decides with. */
@@ -35,12 +37,19 @@ export async function createApprovalsStage(rt: Runtime, authorize: Pick<Authoriz
   const push = createPushChannel(rt, (rec, user) => (service ? service.mayDecide(rec, user) : Promise.resolve(false)));
   if (push) notifiers.push(push.notifier);
   service = createApprovalService({ rt, authorize, repo, bus, compiler, notifiers, ciba });
+  const headerReads = new WeakMap<ApprovalRuleConfig, HeaderReads>();
+  const headerReadsOfRule = (rule: ApprovalRuleConfig): HeaderReads => {
+    if (!headerReads.has(rule)) headerReads.set(rule, headerReadsOf(rule.when === undefined ? [] : [rule.when]));
+    return headerReads.get(rule) ?? null;
+  };
   return {
     name: 'approve',
     effects: true,
-    run(state, _req, res) {
+    run(state, req, res) {
       // Route rules and MCP tool rules both land in the policy; most requests have none.
       if (state.policy.approval.length === 0) return;
+      // A header a rule reads must be the value the upstream acts on: one line, one spelling.
+      if (req) for (const { rule } of state.policy.approval) checkHeaderReads(req.rawHeaders, headerReadsOfRule(rule));
       if (res) state.signal = disconnectSignal(res);
       return service.stage(state);
     },
