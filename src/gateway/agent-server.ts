@@ -6,6 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { canonicalize, type CanonicalTarget } from '../pipeline/canonical.js';
@@ -51,7 +52,22 @@ function clientIp(req: IncomingMessage): string {
 }
 
 /** Create (not listen) the agent listener. */
-export function createAgentServer(options: AgentServerOptions): Server {
+/** The agent listener, and the start of its drain. */
+export interface AgentServer extends Server {
+  /**
+   * Shutdown began: answers whose head is not written yet (in flight now, or
+   * requests still arriving on kept-alive connections) say `Connection: close`
+   * and their connection closes after them, and connections that fall idle are
+   * closed as they do, so a client does not send its next request on a
+   * connection the drain would cut at `shutdown_timeout`. Stops with close().
+   */
+  drain(): void;
+}
+
+/** How often a draining listener closes the connections that fell idle. */
+const DRAIN_IDLE_CHECK_MS = 100;
+
+export function createAgentServer(options: AgentServerOptions): AgentServer {
   const honoListeners = new WeakMap<Hono, ReturnType<typeof getRequestListener>>();
   const honoFor = (app: Hono) => {
     let l = honoListeners.get(app);
@@ -84,7 +100,10 @@ export function createAgentServer(options: AgentServerOptions): Server {
     req.resume();
   };
 
+  let draining = false;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // A request arriving on a kept-alive connection while draining: answered, then its connection closes.
+    if (draining) res.shouldKeepAlive = false;
     const gen = options.current();
     if (!gen) {
       sendError(res, new WardenError('store_unavailable', 'Warden is starting', { status: 503, headers: { 'Retry-After': '1' } }));
@@ -152,5 +171,27 @@ export function createAgentServer(options: AgentServerOptions): Server {
     const parserCode = typeof err.code === 'string' && /^[A-Z_]{1,40}$/.test(err.code) ? err.code.toLowerCase() : 'parse_error';
     options.onRefused?.({ requestId, status, code, reason: `http_${parserCode}`, clientIp: (socket as { remoteAddress?: string }).remoteAddress ?? '' });
   });
-  return server;
+
+  // Open connections (a Set entry per connection, nothing per request): the drain reaches the answers in flight on them.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  let idleCheck: NodeJS.Timeout | undefined;
+  server.once('close', () => clearInterval(idleCheck));
+  return Object.assign(server, {
+    drain() {
+      if (draining) return;
+      draining = true;
+      for (const socket of sockets) {
+        // The answer in flight on this connection (Node's own link from socket to response).
+        const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+        if (res && !res.headersSent) res.shouldKeepAlive = false;
+      }
+      // An answer whose head already said keep-alive (a stream): its connection is closed once it falls idle.
+      idleCheck = setInterval(() => server.closeIdleConnections(), DRAIN_IDLE_CHECK_MS);
+      idleCheck.unref();
+    },
+  });
 }

@@ -458,6 +458,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       cluster?.close();
+      agentServer.drain();
       const gen = current as BuiltGeneration;
       const stopped = Promise.all([new Promise((r) => agentServer.close(r)), new Promise((r) => adminServer.close(r))]);
       agentServer.closeIdleConnections();
