@@ -115,6 +115,12 @@ export const serverSchema = z
         client_timeout: duration('30s')
           .describe('How long a client may take to send its request head and body (slow clients); then 408')
           .meta({ examples: ['10s'] }),
+        keep_alive_timeout: duration('5s')
+          .refine((ms) => ms >= 1_000, 'must be at least 1s (0 would keep idle connections open forever)')
+          .describe(
+            "How long an idle keep-alive connection to the agent listener stays open. Behind a load balancer, set it above the balancer's idle timeout (AWS ALB: 60s), or the balancer may send a request on a connection Warden is closing (a 502)",
+          )
+          .meta({ examples: ['65s'] }),
         upstream_connections: z
           .number()
           .int()

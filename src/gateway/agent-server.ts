@@ -27,6 +27,8 @@ export interface Generation {
 export interface AgentServerOptions {
   headerBytes: number;
   clientTimeoutMs: number;
+  /** server.limits.keep_alive_timeout (default 5 s). */
+  keepAliveTimeoutMs?: number;
   current(): Generation | null;
   onError(err: unknown): void;
   /**
@@ -144,7 +146,7 @@ export function createAgentServer(options: AgentServerOptions): AgentServer {
       maxHeaderSize: options.headerBytes,
       requestTimeout: options.clientTimeoutMs,
       headersTimeout: Math.min(options.clientTimeoutMs, 60_000),
-      keepAliveTimeout: 5_000,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
       // How often Node enforces requestTimeout/headersTimeout on slow clients.
       connectionsCheckingInterval: Math.max(250, Math.min(options.clientTimeoutMs / 4, 5_000)),
       // Duplicate and obs-folded headers are refused by precheck/llhttp rather than merged.

@@ -114,6 +114,7 @@ const START_ONLY: ReadonlyArray<readonly [path: string, read: (c: Config) => unk
   ['server.admin_listen', (c) => c.server.admin_listen],
   ['server.limits.header_bytes', (c) => c.server.limits.header_bytes],
   ['server.limits.client_timeout', (c) => c.server.limits.client_timeout],
+  ['server.limits.keep_alive_timeout', (c) => c.server.limits.keep_alive_timeout],
   ['server.workers', (c) => c.server.workers],
   ['server.watch', (c) => c.server.watch],
   ['observability.metrics.enabled', (c) => c.observability.metrics.enabled],
@@ -196,6 +197,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const agentServer = createAgentServer({
     headerBytes: config.server.limits.header_bytes,
     clientTimeoutMs: config.server.limits.client_timeout,
+    keepAliveTimeoutMs: config.server.limits.keep_alive_timeout,
     current: () => current,
     onError: (err) => logger.error({ err }, 'unhandled request error'),
     onRefused: (r) => {

@@ -273,6 +273,7 @@ const TESTED: Record<string, string> = {
   'server.limits': 'test/core/authorize.test.ts',
   'server.limits.body_bytes': 'test/core/authorize.test.ts',
   'server.limits.client_timeout': 'test/core/proxy.test.ts',
+  'server.limits.keep_alive_timeout': 'test/core/keep-alive-timeout.test.ts',
   'server.limits.header_bytes': 'test/core/proxy.test.ts',
   'server.limits.request_timeout': 'test/core/hardening.test.ts',
   'server.limits.upstream_connections': 'test/core/upstream-connections.test.ts',
