@@ -181,6 +181,14 @@ export function headerReadsOf(expressions: readonly string[]): HeaderReads {
 // CGI, WSGI and nginx-style upstreams read `X_Mode` as `X-Mode`.
 const foldHeader = (name: string) => name.toLowerCase().replace(/_/g, '-');
 
+/** The folded names of a set of reads, made once per rule (the sets live as long as their config generation). */
+const folded = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
+function foldedOf(reads: ReadonlySet<string>): ReadonlySet<string> {
+  let names = folded.get(reads);
+  if (names === undefined) folded.set(reads, (names = new Set([...reads].map(foldHeader))));
+  return names;
+}
+
 /**
  * Throw `bad_request` when a header a rule reads arrives as more than one line
  * or under another spelling of its name (`raw`: the request's raw headers). The
@@ -190,7 +198,7 @@ const foldHeader = (name: string) => name.toLowerCase().replace(/_/g, '-');
  */
 export function checkHeaderReads(raw: readonly string[], reads: HeaderReads): void {
   if (reads === null) return;
-  const watched = reads === 'all' ? null : new Set([...reads].map(foldHeader));
+  const watched = reads === 'all' ? null : foldedOf(reads);
   const seen = new Set<string>();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();

@@ -39,8 +39,9 @@ export async function createApprovalsStage(rt: Runtime, authorize: Pick<Authoriz
   service = createApprovalService({ rt, authorize, repo, bus, compiler, notifiers, ciba });
   const headerReads = new WeakMap<ApprovalRuleConfig, HeaderReads>();
   const headerReadsOfRule = (rule: ApprovalRuleConfig): HeaderReads => {
-    if (!headerReads.has(rule)) headerReads.set(rule, headerReadsOf(rule.when === undefined ? [] : [rule.when]));
-    return headerReads.get(rule) ?? null;
+    let reads = headerReads.get(rule);
+    if (reads === undefined) headerReads.set(rule, (reads = headerReadsOf(rule.when === undefined ? [] : [rule.when])));
+    return reads;
   };
   return {
     name: 'approve',

@@ -8,6 +8,7 @@
  */
 
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
+import { revealInvisible } from '../approvals/review-page.js';
 import type { LegacyReviewCopy, ToolPinRecord } from './pinning.js';
 
 /** `elided` marks where something is not shown (never part of either definition). */
@@ -20,22 +21,15 @@ const MAX_CELLS = 2_000_000;
 export const SHOWN_DEFINITION_BYTES = 65_536;
 
 /**
- * Characters a reader cannot see (controls, format characters such as
- * zero-width spaces and bidirectional overrides, every default-ignorable code
- * point such as variation selectors and the Hangul fillers, separators,
- * private-use and unassigned code points): shown as JSON escapes, which
- * denote the same string. The review page and the console use the same set
- * (revealInvisible, src/approvals/review-page.ts).
+ * `value` as pretty-printed JSON lines, keys sorted, invisible characters
+ * escaped as on the review page (revealInvisible: JSON escapes, which denote
+ * the same string; JSON.stringify leaves no raw tab or line break in a line).
  */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
-const escapeUnits = (c: string) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
-
-/** `value` as pretty-printed JSON lines, keys sorted, invisible characters escaped. */
 export function definitionLines(value: unknown): string[] {
   // canonicalJson sorts keys; re-indent it so a change shows on its own line.
   return JSON.stringify(JSON.parse(canonicalJson(value)), null, 2)
     .split('\n')
-    .map((line) => line.replace(INVISIBLE, escapeUnits));
+    .map(revealInvisible);
 }
 
 /** Why a change cannot be accepted where it is reviewed. */

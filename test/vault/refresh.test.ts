@@ -59,8 +59,8 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
     }
   }
 
-  /** Link `user` for real (code + PKCE at the provider) and store the tokens as already expired. */
-  async function seedExpired(account: string) {
+  /** Link `user` for real (code + PKCE at the provider) and store the tokens expiring at `expiresAt` (default: already expired). */
+  async function seedLink(account: string, expiresAt = Date.now() - 1_000) {
     const tokens = await vp.op.userAccessToken({ accountId: account, clientId: vp.clientId, scope: 'github' });
     expect(tokens.refresh_token).toBeTruthy();
     secrets.add(tokens.access_token).add(tokens.refresh_token!);
@@ -71,7 +71,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
       refreshToken: tokens.refresh_token,
       tokenType: 'Bearer',
       scopes: (tokens.scope ?? '').split(' '),
-      expiresAt: Date.now() - 1_000,
+      expiresAt,
     });
     return { conn, tokens };
   }
@@ -94,7 +94,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
 
   it('50 concurrent requests on an expired token over 3 instances: exactly one refresh, all get the new token', async () => {
     await buildInstances(2_000);
-    const { conn, tokens } = await seedExpired('alice-gh');
+    const { conn, tokens } = await seedLink('alice-gh');
     vp.relay.reset();
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => instances[i % 3].refresher.fresh(conn)));
     expect(vp.relay.counts().refresh_token).toBe(1);
@@ -118,18 +118,8 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
 
   it('a refresh answer without expires_in: the new token lives as long as the one it replaced (it is refreshed again)', async () => {
     await buildInstances(2_000);
-    const tokens = await vp.op.userAccessToken({ accountId: 'erin-gh', clientId: vp.clientId, scope: 'github' });
-    secrets.add(tokens.access_token).add(tokens.refresh_token!);
     // A token of a 2 s lifetime: shorter than refresh_before, so it is due at half of it (1 s).
-    const conn = await instances[0].connections.put({
-      user,
-      provider: 'acme',
-      accessToken: tokens.access_token,
-      refreshToken: tokens.refresh_token,
-      tokenType: 'Bearer',
-      scopes: (tokens.scope ?? '').split(' '),
-      expiresAt: Date.now() + 2_000,
-    });
+    const { conn, tokens } = await seedLink('erin-gh', Date.now() + 2_000);
     await new Promise((r) => setTimeout(r, 1_200));
     vp.relay.fault({ grant: 'refresh_token', mode: 'no_expiry' });
     const before = Date.now();
@@ -148,7 +138,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
     // of a loaded machine makes sure it is still there to remove (a 200 ms lease could lapse before the del).
     const lease = 2_000;
     await buildInstances(lease);
-    const { conn } = await seedExpired('bob-gh');
+    const { conn } = await seedLink('bob-gh');
     vp.relay.reset();
     vp.relay.fault({ grant: 'refresh_token', mode: 'delay', delayMs: 1_500 });
     const lockName = `lock:vault-refresh:${connectionId(user, 'acme')}`;
@@ -170,7 +160,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
   it('a slow refresh keeps its lease by renewing it (lease shorter than the refresh)', async () => {
     // Renewed every 200 ms: the lease survives event-loop stalls up to ~400 ms on a busy machine.
     await buildInstances(600);
-    const { conn } = await seedExpired('carol-gh');
+    const { conn } = await seedLink('carol-gh');
     const logStart = logs.text().length;
     vp.relay.reset();
     vp.relay.fault({ grant: 'refresh_token', mode: 'delay', delayMs: 2_000 });
@@ -184,7 +174,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
 
   it('invalid_grant marks the connection for re-linking (connection_required)', async () => {
     await buildInstances(2_000);
-    const { conn, tokens } = await seedExpired('dave-gh');
+    const { conn, tokens } = await seedLink('dave-gh');
     // Kill the refresh token at the provider (rotation: using it once, then it is spent).
     await vp.op.refresh(vp.clientId, tokens.refresh_token!);
     vp.relay.reset();
@@ -198,7 +188,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
 
   it('provider 5xx answers 503 with Retry-After and keeps the connection', async () => {
     await buildInstances(2_000);
-    const { conn } = await seedExpired('erin-gh');
+    const { conn } = await seedLink('erin-gh');
     vp.relay.reset();
     vp.relay.fault({ grant: 'refresh_token', mode: 'error', headers: { 'retry-after': '1' } });
     const err = await instances[0].refresher.fresh(conn).catch((e: unknown) => e);
@@ -214,7 +204,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
 
   it('provider timeout answers 503 with Retry-After and keeps the connection', async () => {
     await buildInstances(500, { timeout: '400ms' });
-    const { conn } = await seedExpired('frank-gh');
+    const { conn } = await seedLink('frank-gh');
     vp.relay.reset();
     vp.relay.fault({ grant: 'refresh_token', mode: 'hang' });
     const err = await instances[0].refresher.fresh(conn).catch((e: unknown) => e);
@@ -226,12 +216,12 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
 
   it('a redeem marker left by a revoked link does not hold up the next link (same version, another generation)', async () => {
     await buildInstances(2_000);
-    const { conn: old } = await seedExpired('alice-gh');
+    const { conn: old } = await seedLink('alice-gh');
     // The revoked link's refresh was in flight when it was deleted: its marker outlives it.
     const stale = { version: old.version, generation: old.generation, state: 'in_flight' };
     await instances[0].store.set(`vault:redeem:${connectionId(user, 'acme')}`, JSON.stringify(stale), { ttlMs: 60_000 });
     expect(await instances[0].connections.delete(user, 'acme')).toBe(true);
-    const { conn } = await seedExpired('alice-gh');
+    const { conn } = await seedLink('alice-gh');
     expect(conn.version).toBe(old.version);
     expect(conn.generation).not.toBe(old.generation);
     vp.relay.reset();
@@ -244,7 +234,7 @@ describe('vault refresh across instances (real Redis, real oidc-provider)', () =
 
   it('a stale holder cannot overwrite a newer record (version check)', async () => {
     await buildInstances(2_000);
-    const { conn } = await seedExpired('gina-gh');
+    const { conn } = await seedLink('gina-gh');
     // A re-link happens meanwhile (new version): the refresh result must not replace it.
     const relinked = await instances[1].connections.put({ ...conn, accessToken: 'relinked-token', expiresAt: Date.now() + 3_600_000 });
     const seen = await instances[0].refresher.fresh(conn);
