@@ -69,14 +69,18 @@ function valueAt(vars: unknown, path: readonly string[]): unknown {
 
 /**
  * The binding digest of a request under `rule` (found at `source`): the rule
- * itself, the values its `when` read from the CEL variables and the values
- * its message and approvers showed from the stored request.
+ * itself, the values its `when` read from the CEL variables, the values
+ * its message and approvers showed from the stored request, and `bound`: what
+ * else the approver was shown (ApprovalEntry.bound).
  */
-export function grantBinding(source: string, rule: ApprovalRuleConfig, cel: CelVars, shown: TemplateVars): string {
+export function grantBinding(source: string, rule: ApprovalRuleConfig, cel: CelVars, shown: TemplateVars, bound?: unknown): string {
   const read = rule.when !== undefined ? celReadPaths(rule.when).map((p) => [p.join('.'), valueAt(cel, p)]) : [];
   const texts = [rule.message ?? '', rule.approvers?.object ?? ''];
   const seen = texts.flatMap(templatePaths).map((p) => [p.join('.'), valueAt(shown, p)]);
-  return sha256Hex(canonicalJson(['warden-grant-binding-v1', source, rule.when ?? null, read, seen]));
+  // Values shown outside the rule's own text (ApprovalEntry.bound); a rule without them digests as before.
+  const parts: unknown[] = ['warden-grant-binding-v1', source, rule.when ?? null, read, seen];
+  if (bound !== undefined) parts.push(bound);
+  return sha256Hex(canonicalJson(parts));
 }
 
 /** The names of the values a grant under `rule` binds, for the review page (`body.amount`, `request.method`, …). */

@@ -8,7 +8,7 @@
 import type { ApprovalRuleConfig } from '../config/schema.js';
 import { WardenError } from '../core/errors.js';
 import type { AuthorizeStage } from '../authz/stage.js';
-import type { RequestState } from '../pipeline/context.js';
+import type { ApprovalEntry, RequestState } from '../pipeline/context.js';
 import type { Runtime } from '../core/runtime.js';
 import type { CibaClient } from './ciba.js';
 import type { DecisionBus } from './decision-bus.js';
@@ -18,7 +18,7 @@ import { approvalNotice, type Notifier } from './notifiers.js';
 import { effectiveStatus, type ApprovalRecord, type ApprovalRepo, type GrantRecord } from './records.js';
 import { captureRequest, celVars, forwardableHeaders, grantMatchKey, requestDigest, storedTemplateVars, type StoredRequest } from './request-capture.js';
 import { grantBinding, grantBoundNames } from './grant-binding.js';
-import { selectRule, type RuleCompiler } from './rules.js';
+import { selectRule, type CelVars, type RuleCompiler } from './rules.js';
 import { renderMessage } from '../templates/template.js';
 import { scrubString } from '../observability/logger.js';
 
@@ -369,6 +369,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     rule: ApprovalRuleConfig,
     source: string,
     binding: string,
+    covers: string[],
   ): Promise<ApprovalRecord | 'claimed' | 'limited'> {
     const id = randomId();
     const now = Date.now();
@@ -398,7 +399,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         reviewHash: sha256Hex(t),
         ttlMs,
         grantBinding: binding,
-        grantCovers: grantBoundNames(rule),
+        grantCovers: covers,
         ...(rule.approvers ? { approvers: { relation: rule.approvers.relation, object: renderMessage(rule.approvers.object, vars) } } : {}),
       };
       await repo.create(rec);
@@ -505,7 +506,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     if (!selected) return;
     const stored = captureRequest(state);
     const digest = requestDigest(stored);
-    const binding = grantBinding(selected.source, selected.rule, cel, storedTemplateVars(stored));
+    const { binding, covers } = grantTerms(rules, selected, cel, stored);
 
     const named = state.headers['warden-approval'];
     if (named !== undefined) {
@@ -551,7 +552,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         rt.metrics.inc('warden_approvals_merged_total', { route: stored.route });
         return resolve(rec, state, digest, true);
       }
-      const created = await create(stored, digest, selected.rule, selected.source, binding);
+      const created = await create(stored, digest, selected.rule, selected.source, binding, covers);
       if (created === 'claimed') continue;
       if (created === 'limited') {
         rt.metrics.inc('warden_approvals_rate_limited_total', { route: stored.route });
@@ -572,8 +573,28 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const selected = selectRule(rules, compiler, cel);
     if (!selected) return false;
     const stored = captureRequest(state);
-    const binding = grantBinding(selected.source, selected.rule, cel, storedTemplateVars(stored));
-    return !(await coveringGrant(stored, binding));
+    return !(await coveringGrant(stored, grantTerms(rules, selected, cel, stored).binding));
+  }
+
+  /**
+   * What a time-boxed grant given on this hold binds (its digest) and covers
+   * (the names the review page lists). An entry with values of its own (a
+   * budget escalation: the amount and key over the budget) binds them, and,
+   * as it comes before the route's and tool's own rules, the values of the
+   * rule that would have held the request without it: a grant on "80 over the
+   * budget" is neither a grant on 5000 nor on what another rule asks about.
+   */
+  function grantTerms(rules: readonly ApprovalEntry[], selected: ApprovalEntry, cel: CelVars, stored: StoredRequest): { binding: string; covers: string[] } {
+    const shown = storedTemplateVars(stored);
+    if (selected.bound === undefined) return { binding: grantBinding(selected.source, selected.rule, cel, shown), covers: grantBoundNames(selected.rule) };
+    const next = selectRule(
+      rules.filter((r) => r.bound === undefined),
+      compiler,
+      cel,
+    );
+    const bound = [selected.bound.values, next ? grantBinding(next.source, next.rule, cel, shown) : null];
+    const covers = new Set([...selected.bound.names, ...grantBoundNames(selected.rule), ...(next ? grantBoundNames(next.rule) : [])]);
+    return { binding: grantBinding(selected.source, selected.rule, cel, shown, bound), covers: [...covers].sort() };
   }
 
   /**

@@ -380,7 +380,12 @@ export function createLimitsService(rt: Runtime, options: { dryRun?: boolean } =
     // The budget's rule comes first so its figures are what the approver reads.
     const first = overs[0];
     const b = first.r.budget;
-    run.state.policy.approval.unshift({ rule: { message: overMessage(b, first.r.amount, first.st) }, source: `${b.site.at}.budget` });
+    // A grant given on this hold binds what the approver read in its figures: each budget's key and amount over it.
+    run.state.policy.approval.unshift({
+      rule: { message: overMessage(b, first.r.amount, first.st) },
+      source: `${b.site.at}.budget`,
+      bound: { names: ['budget amount'], values: overs.map((o) => [o.r.budget.site.at, o.r.key, o.r.amount]) },
+    });
     run.state.afterApprove = async () => {
       // Approved: the spend counts too (reserved past max, committed like any other).
       for (const o of overs) {

@@ -64,8 +64,22 @@ export interface McpCall {
  */
 export interface EffectivePolicy {
   authorize: AuthorizeConfig[];
-  approval: Array<{ rule: ApprovalRuleConfig; source: string }>;
+  approval: ApprovalEntry[];
   credentials?: CredentialsConfig;
+}
+
+/** One approval rule of a request's policy, with where it came from. */
+export interface ApprovalEntry {
+  rule: ApprovalRuleConfig;
+  source: string;
+  /**
+   * What the approver is shown that the rule's `when` and templates do not
+   * name (a budget escalation's amount and key, in its message as figures): a
+   * time-boxed grant binds `values` too, and the review page lists `names`
+   * among what the grant covers. An entry with it comes before the route's and
+   * tool's own rules, so a grant also binds the rule it took the place of.
+   */
+  bound?: { names: string[]; values: unknown };
 }
 
 export interface RequestState {

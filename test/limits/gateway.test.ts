@@ -43,6 +43,14 @@ routes:
     upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /big }
     authorize: [{ user: "user:{user}", relation: can_pay, object: "account:{path.account}" }]
     budget: { key: "{user}", amount: "{body.amount}", max: 500, per: 24h, over: approve }
+  - name: pay-big-ruled
+    match: { path: "/ruled/:account/**" }
+    upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /ruled }
+    authorize: [{ user: "user:{user}", relation: can_pay, object: "account:{path.account}" }]
+    budget: { key: "{user}", amount: "{body.amount}", max: 500, per: 24h, over: approve }
+    approval:
+      - when: 'body.to != "acct-9"'
+        message: "Pay {body.amount} to {body.to}"
   - name: per-agent
     match: { path: "/per-agent/**" }
     upstream: { url: "\${UPSTREAM_URL}", strip_prefix: /per-agent }
@@ -196,6 +204,41 @@ describe('rate limits and budgets through the gateway', () => {
     await expect.poll(async () => (await budgets(alice)).budgets.find((b) => b.route === 'pay-big')).toMatchObject({ spent: 530, held: 0, remaining: 0 });
     // The approval was for that exact request: a different amount is held afresh.
     expect((await post('/big/acme/transfers', alice, json(81))).status).toBe(202);
+  });
+
+  it('a time-boxed grant given on an over-budget hold lets the amount the approver saw through again, not another', async () => {
+    const send = (amount: number) => post('/big/bobco/transfers', bob, json(amount));
+    expect((await send(490)).status).toBe(200);
+    const held = await send(80);
+    expect(held.status).toBe(202);
+    const { approval_id: id } = (await held.json()) as { approval_id: string };
+    const delivery = await hook.next((d) => d.notice.id === id);
+    expect((await decide(fetch, delivery.notice.review_url, 'approve', 10)).status).toBe(200);
+    expect((await send(80)).status).toBe(200); // the approved request itself
+    expect((await send(80)).status).toBe(200); // the grant: the same amount again
+    const forwarded = upstream.requests.length;
+    // The approver agreed to 80 over the budget, not to 5000: that is asked afresh, and nothing goes upstream.
+    expect((await send(5000)).status).toBe(202);
+    expect(upstream.requests.length).toBe(forwarded);
+    await expect.poll(async () => (await budgets(bob)).budgets.find((b) => b.route === 'pay-big')).toMatchObject({ spent: 650, held: 0 });
+  });
+
+  it("a grant on an over-budget hold also binds what the route's own rule would have asked about", async () => {
+    const send = (amount: number, to: string) => post('/ruled/bobco/transfers', bob, JSON.stringify({ amount, to }));
+    expect((await send(490, 'acct-9')).status).toBe(200);
+    const held = await send(80, 'acct-1');
+    expect(held.status).toBe(202);
+    const { approval_id: id } = (await held.json()) as { approval_id: string };
+    const delivery = await hook.next((d) => d.notice.id === id);
+    expect(delivery.notice.message).toContain('spends 80');
+    // The review page says what a grant would cover: the amount over the budget and what the route's rule reads and shows.
+    const page = await (await fetch(delivery.notice.review_url)).text();
+    expect(page).toContain('Only for requests with the same <code>body.amount</code>, <code>body.to</code>, <code>budget amount</code> as this one');
+    expect((await decide(fetch, delivery.notice.review_url, 'approve', 10)).status).toBe(200);
+    expect((await send(80, 'acct-1')).status).toBe(200); // the approved request itself
+    expect((await send(80, 'acct-1')).status).toBe(200); // the grant
+    // Same amount, another payee: the route's rule would have asked about it; so does the grant.
+    expect((await send(80, 'acct-666')).status).toBe(202);
   });
 
   it('a request a rate limit refuses spends nothing of its budget (the reservation made alongside is released)', async () => {
