@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reexecWithNodeFlags } from './cli/node-flags.js';
+import { catchEarlyHup } from './cli/early-hup.js';
 
 type Command = { run(argv: string[]): Promise<void> };
 
@@ -85,4 +86,6 @@ async function failWith(err: unknown): Promise<void> {
 // The shebang's flags must equal WARDEN_NODE_FLAGS (test/core/cli.test.ts checks it).
 const [first, ...rest] = process.argv.slice(2);
 const relaying = first === 'start' && !rest.includes('-h') && !rest.includes('--help') && reexecWithNodeFlags();
+// A SIGHUP while the server's modules load must not end it (cli/early-hup.ts); the relay passes SIGHUPs on.
+if (first === 'start' && !relaying) catchEarlyHup();
 if (!relaying) main().catch(failWith);

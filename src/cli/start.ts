@@ -16,6 +16,7 @@ import { configSources, watchConfigFiles, type ConfigWatch } from '../gateway/co
 import { servePrimaryMetrics } from '../observability/cluster-metrics.js';
 import { configPath } from './common.js';
 import { keepTickShape } from '../core/tick-shape.js';
+import { catchEarlyHup, handOverHup } from './early-hup.js';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
@@ -27,24 +28,19 @@ export async function run(argv: string[]): Promise<void> {
  * cluster primary that forks the workers (sharing one port) and relays signals.
  */
 export async function runServer(file: string): Promise<void> {
-  // SIGHUP's default action ends the process: one sent while Warden starts (reading a large config, connecting
-  // the store) is kept instead, and reloads once the gateway serves.
-  let hupWhileStarting = false;
-  const early = () => void (hupWhileStarting = true);
-  process.on('SIGHUP', early);
-  const handOver = (): boolean => {
-    process.off('SIGHUP', early);
-    return hupWhileStarting;
-  };
+  // SIGHUP's default action ends the process: one sent while Warden starts (loading its modules, reading a
+  // large config, connecting the store) is kept instead, and reloads once the gateway serves. The bin began
+  // keeping them before it loaded this module (cli.ts); a direct caller begins here.
+  catchEarlyHup();
   if (cluster.isPrimary) {
     const loaded = loadConfigFile(file);
     const wanted = loaded.config.server.workers;
     const workers = wanted === 'auto' ? availableParallelism() : wanted;
-    if (workers > 1) return runPrimary(workers, handOver);
+    if (workers > 1) return runPrimary(workers, handOverHup);
     // One process: it serves the config it just read (not read and validated twice).
-    return runWorker(file, false, handOver, loaded);
+    return runWorker(file, false, handOverHup, loaded);
   }
-  return runWorker(file, cluster.isWorker, handOver);
+  return runWorker(file, cluster.isWorker, handOverHup);
 }
 
 /** A worker's first restart waits this long; each further exit of its slot within RESTART_WINDOW_MS doubles it, up to RESTART_DELAY_MAX_MS. */
@@ -132,7 +128,7 @@ function runPrimary(count: number, handOver: () => boolean): void {
 
   for (let i = 0; i < count; i++) fork(i);
   process.on('SIGHUP', () => {
-    // A worker still starting has no SIGHUP handler yet (the signal would end it): it gets the signal once it serves.
+    // A worker still starting gets the signal once it serves (one reload, after its start read the config).
     for (const entry of live.values()) {
       if (entry.serving) entry.worker.process.kill('SIGHUP');
       else entry.hup = true;

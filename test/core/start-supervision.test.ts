@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CLI, requireBuiltCli } from '../support/cli.js';
 import { REPO_ROOT } from '../support/gateway.js';
 import { freePort } from '../support/net.js';
@@ -50,9 +51,12 @@ const alive = (pid: number) => {
 };
 
 /** `warden start -c file` (relay, primary, workers), its output collected. */
-function start(file: string, env: Record<string, string> = {}) {
+function start(file: string, env: Record<string, string> = {}, nodeArgs: string[] = []) {
   let output = '';
-  const child = spawn(process.execPath, [CLI, 'start', '-c', file], { cwd: dir, env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), ...env } });
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '-c', file], {
+    cwd: dir,
+    env: { ...process.env, WARDEN_DATA_DIR: join(dir, 'data'), ...env },
+  });
   cli = child;
   child.stdout!.on('data', (c) => (output += c));
   child.stderr!.on('data', (c) => (output += c));
@@ -171,6 +175,46 @@ describe('cluster primary supervision (server.workers)', () => {
 });
 
 describe('warden start in one process', () => {
+  it('a SIGHUP while its modules load does not end it: it reloads once serving', async () => {
+    const port = await freePort();
+    const file = join(dir, 'hup-while-loading.yaml');
+    writeFileSync(file, config(port).replace('workers: 2', 'workers: 1'));
+    // A module hook holds the server's modules (cli/start.js and all it imports) until the test releases them.
+    const gate = join(dir, 'release-start-module');
+    const hooks = join(dir, 'hold-start-hooks.mjs');
+    writeFileSync(
+      hooks,
+      `import { existsSync, writeFileSync } from 'node:fs';
+export async function load(url, context, nextLoad) {
+  if (url.endsWith('/cli/start.js')) {
+    writeFileSync(${JSON.stringify(`${gate}.held`)}, '');
+    while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));
+  }
+  return nextLoad(url, context);
+}
+`,
+    );
+    const register = join(dir, 'hold-start.mjs');
+    writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    const run = start(file, { WARDEN_NODE_FLAGS_APPLIED: 'off' }, ['--import', pathToFileURL(register).href]);
+    await until(() => existsSync(`${gate}.held`), { timeoutMs: 15_000, what: 'the server module held' });
+    await until(() => catchesHup(run.child.pid!), { timeoutMs: 5_000, what: 'a SIGHUP handler while the modules load' });
+    run.child.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(run.child.exitCode, run.output()).toBeNull();
+    expect(run.child.signalCode).toBeNull();
+    writeFileSync(gate, '');
+    await until(() => run.output().includes('"why":"SIGHUP while starting"') && run.output().includes('"msg":"configuration reloaded"'), {
+      timeoutMs: 20_000,
+      what: 'the reload once serving',
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; output:\n${run.output().slice(-3_000)}`);
+    });
+    expect((await fetch(`http://127.0.0.1:${port}/.warden/healthz`)).status).toBe(200);
+    run.child.kill('SIGTERM');
+    expect(await run.exitWithin(15_000)).toBe(0);
+  }, 60_000);
+
   it('a SIGHUP while the gateway starts (its store slow to answer) does not end it: it reloads once serving', async () => {
     const port = await freePort();
     const file = join(dir, 'one-hup-at-start.yaml');
