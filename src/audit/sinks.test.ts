@@ -42,6 +42,7 @@ const options = (url: string, over: Partial<Parameters<typeof httpSink>[0]> = {}
   timeoutMs: 2000,
   retries: 0,
   maxBuffer: 1000,
+  maxBufferBytes: 1 << 20,
   ...over,
 });
 
@@ -82,6 +83,28 @@ describe('HTTP sink', () => {
     await sink.close();
     expect(ep.posts.join('')).toBe(lines(0, 2).toString('utf8') + lines(4, 4).toString('utf8'));
     expect(metrics.render()).toMatch(/warden_decision_log_dropped_total\{sink="http"\} 2\b/);
+  });
+});
+
+describe('HTTP sink memory bound', () => {
+  it('holds at most maxBufferBytes of records while the endpoint is slow, however few they are: the oldest go, counted', async () => {
+    const ep = await endpoint();
+    const metrics = createMetrics();
+    const sink = httpSink(options(ep.url, { batch: 1, maxBuffer: 1000, maxBufferBytes: 10_000 }), createLogger({ level: 'silent' }), metrics);
+    ep.hold();
+    try {
+      // Records as long as what they record (a long URL): 4 KB each.
+      const long = (n: number) => Buffer.from(`{"n":${n},"url":"/${'a'.repeat(4_000)}"}\n`);
+      sink.write(long(0), 1); // posted at once, held by the endpoint
+      await new Promise((r) => setTimeout(r, 100));
+      for (let n = 1; n <= 5; n++) sink.write(long(n), 1); // 20 KB pending past the one in flight: the 3 oldest go
+      ep.release();
+      await sink.close();
+      expect(ep.posts.map((p) => (JSON.parse(p) as { n: number }).n)).toEqual([0, 4, 5]);
+      expect(metrics.render()).toMatch(/warden_decision_log_dropped_total\{sink="http"\} 3\b/);
+    } finally {
+      await ep.close();
+    }
   });
 });
 

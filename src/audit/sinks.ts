@@ -136,9 +136,11 @@ export interface HttpSinkOptions {
   timeoutMs: number;
   retries: number;
   maxBuffer: number;
+  /** Bytes held at most (records are as long as what they record: long URLs, many inputs). */
+  maxBufferBytes: number;
 }
 
-/** POSTs NDJSON batches; retries with backoff; drops the oldest records beyond maxBuffer (counted). */
+/** POSTs NDJSON batches; retries with backoff; drops the oldest records beyond maxBuffer or maxBufferBytes (counted). */
 export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sink {
   // Pending lines stay the byte chunks the writer handed over, with their line
   // counts: not one string per record, which (kept up to flush_interval, or
@@ -146,6 +148,7 @@ export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sin
   const chunks: Buffer[] = [];
   const counts: number[] = [];
   let pending = 0;
+  let pendingBytes = 0;
   let timer: NodeJS.Timeout | undefined;
   let sending: Promise<void> | undefined;
   let closing = false;
@@ -174,7 +177,21 @@ export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sin
       }
     }
     pending -= n;
-    return { body: parts.length === 1 ? parts[0] : Buffer.concat(parts), lines: n };
+    const body = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    pendingBytes -= body.length;
+    return { body, lines: n };
+  };
+  /** Drop the oldest pending records until at most maxBuffer are held, in at most maxBufferBytes. */
+  const bound = () => {
+    let drop = Math.max(0, pending - o.maxBuffer);
+    if (drop > 0) takeLines(drop);
+    // Whole chunks, oldest first, while over the bytes (one longer than the bound goes too).
+    while (pendingBytes > o.maxBufferBytes && chunks.length) {
+      const lines = counts[0];
+      takeLines(lines);
+      drop += lines;
+    }
+    if (drop > 0) metrics.inc('warden_decision_log_dropped_total', labels, drop);
   };
   const post = async (body: Buffer): Promise<boolean> => {
     for (let attempt = 0; attempt <= o.retries; attempt++) {
@@ -219,11 +236,8 @@ export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sin
       chunks.push(chunk);
       counts.push(lines);
       pending += lines;
-      if (pending > o.maxBuffer) {
-        const drop = pending - o.maxBuffer;
-        takeLines(drop);
-        metrics.inc('warden_decision_log_dropped_total', labels, drop);
-      }
+      pendingBytes += chunk.length;
+      if (pending > o.maxBuffer || pendingBytes > o.maxBufferBytes) bound();
       if (sending) return;
       if (pending >= o.batch) flush();
       else timer ??= setTimeout(flush, o.flushIntervalMs).unref();

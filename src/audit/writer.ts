@@ -41,7 +41,20 @@ interface WriterDeps {
 }
 
 /** Settings that make a sink: a reload that changes them gets a new sink on the same writer (and chain lineage). */
-const SINK_SETTINGS = ['sink', 'path', 'rotate', 'keep', 'url', 'headers', 'batch', 'flush_interval', 'timeout', 'retries', 'max_buffer'] as const;
+const SINK_SETTINGS = [
+  'sink',
+  'path',
+  'rotate',
+  'keep',
+  'url',
+  'headers',
+  'batch',
+  'flush_interval',
+  'timeout',
+  'retries',
+  'max_buffer',
+  'max_buffer_bytes',
+] as const;
 
 /** Bytes read back from a file's end, at most, to find its last line (a record is far smaller), in chunks of TAIL_CHUNK. */
 const TAIL_BYTES = 4 * 1024 * 1024;
@@ -216,6 +229,7 @@ function makeSink(cfg: DecisionLogConfig, { logger, metrics }: WriterDeps): Sink
         timeoutMs: cfg.timeout,
         retries: cfg.retries,
         maxBuffer: cfg.max_buffer,
+        maxBufferBytes: cfg.max_buffer_bytes,
       },
       logger,
       metrics,

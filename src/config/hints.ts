@@ -141,3 +141,31 @@ export function keysAt(schema: Raw, path: ReadonlyArray<string | number>): strin
   for (const n of nodes) collect(n);
   return [...keys];
 }
+
+/** Settings of the decision log that only one sink reads (`path` and `url` are checked by the schema). */
+const SINK_ONLY: Readonly<Record<string, 'file' | 'http'>> = {
+  rotate: 'file',
+  keep: 'file',
+  headers: 'http',
+  batch: 'http',
+  flush_interval: 'http',
+  timeout: 'http',
+  retries: 'http',
+  max_buffer: 'http',
+  max_buffer_bytes: 'http',
+};
+
+/**
+ * `audit.decisions` settings of a sink other than the one chosen: refused,
+ * not accepted and ignored (they have defaults, so only the raw document says
+ * whether they were written).
+ */
+export function decisionLogHints(raw: Raw): Array<Omit<ConfigIssue, 'line'>> {
+  const decisions = isObject(raw.audit) && isObject(raw.audit.decisions) ? raw.audit.decisions : undefined;
+  if (!decisions) return [];
+  const sink = decisions.sink ?? 'file';
+  if (typeof sink !== 'string') return [];
+  return Object.keys(decisions)
+    .filter((k) => Object.hasOwn(SINK_ONLY, k) && SINK_ONLY[k] !== sink)
+    .map((k) => ({ path: `audit.decisions.${k}`, message: `${k} is for the ${SINK_ONLY[k]} sink, not ${sink}` }));
+}

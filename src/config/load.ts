@@ -12,7 +12,7 @@ import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { ConfigError, formatPath, parsePath, type ConfigCheck, type ConfigIssue } from './issues.js';
 import { applyEnvOverrides } from './env-overrides.js';
-import { closest, keysAt, routeHints } from './hints.js';
+import { closest, decisionLogHints, keysAt, routeHints } from './hints.js';
 import { gatewayJsonSchema } from './reference.js';
 
 /** A loaded configuration and where it came from. */
@@ -72,7 +72,7 @@ export function parseConfig(text: string, options: ParseOptions = {}): LoadedCon
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, [{ path: '', message: 'the file must be a YAML mapping' }]);
   applyEnvOverrides(raw, env, issues);
-  for (const hint of routeHints(raw)) issues.push({ ...hint, line: lineOf(parsePath(hint.path)) });
+  for (const hint of [...routeHints(raw), ...decisionLogHints(raw)]) issues.push({ ...hint, line: lineOf(parsePath(hint.path)) });
 
   const baseDir = options.baseDir ?? dirname(resolve(file));
   const parsed = configSchema.safeParse(raw);

@@ -1146,6 +1146,11 @@ export const decisionLogSchema = z
       .default(100_000)
       .describe('HTTP sink: records held while the endpoint is down; beyond it the oldest are dropped (warden_decision_log_dropped_total)')
       .meta({ examples: [1_000_000] }),
+    max_buffer_bytes: size(67_108_864)
+      .describe(
+        'HTTP sink: bytes of records held while the endpoint is down, whichever of max_buffer and this is reached first; beyond it the oldest are dropped too',
+      )
+      .meta({ examples: ['256MiB'] }),
     chain: z
       .boolean()
       .default(true)

@@ -545,5 +545,13 @@ describe('decision log', () => {
     expect(bad('{ sink: http }')).toThrow(/needs a url/);
     expect(bad('{ sink: stdout, path: /tmp/x }')).toThrow(/path is for the file sink/);
     expect(bad('{ sink: stdout, write_interval: 11s }')).toThrow(/write_interval.*at most 10s|at most 10s/);
+    // Another sink's settings are refused, not accepted and ignored.
+    expect(bad('{ sink: file, path: /tmp/x, max_buffer: 10 }')).toThrow(/max_buffer is for the http sink, not file/);
+    expect(bad('{ path: /tmp/x, retries: 3 }')).toThrow(/retries is for the http sink, not file/);
+    expect(bad('{ sink: http, url: "http://127.0.0.1:1/x", keep: 3 }')).toThrow(/keep is for the file sink, not http/);
+    expect(bad('{ sink: stdout, batch: 10, rotate: 1MB }')).toThrow(/batch is for the http sink, not stdout[\s\S]*rotate is for the file sink, not stdout/);
+    expect(() =>
+      parseConfig(config('{ sink: http, url: "http://127.0.0.1:1/x", max_buffer_bytes: 1MiB, retries: 1 }'), { env: { UPSTREAM_URL: 'http://127.0.0.1:1' } }),
+    ).not.toThrow();
   });
 });
