@@ -3,7 +3,11 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { httpSink } from './sinks.js';
+import { until } from '../../test/support/eventually.js';
 
 /** A real ingest endpoint: records every POST body; `hold` keeps answers back until released. */
 async function endpoint() {
@@ -105,6 +109,48 @@ describe('HTTP sink memory bound', () => {
     } finally {
       await ep.close();
     }
+  });
+});
+
+describe('HTTP sink with nothing pending', () => {
+  it('a flush that finds nothing pending (all dropped) does not stop later records', async () => {
+    const ep = await endpoint();
+    const metrics = createMetrics();
+    const sink = httpSink(options(ep.url, { batch: 10, flushIntervalMs: 10, maxBufferBytes: 100 }), createLogger({ level: 'silent' }), metrics);
+    try {
+      // One record longer than the bound: dropped at once, and the flush timer then finds nothing.
+      sink.write(Buffer.from(`{"n":0,"url":"/${'a'.repeat(200)}"}\n`), 1);
+      await new Promise((r) => setTimeout(r, 50));
+      sink.write(lines(1, 1), 1);
+      await until(() => ep.posts.length === 1, { timeoutMs: 3_000, what: 'the next record posted' });
+      expect(ep.posts).toEqual([lines(1, 1).toString('utf8')]);
+      // Only once that worked: close() awaited a stale promise forever (a microtask loop no timeout stops).
+      await sink.close();
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('close() of an idle sink returns (a child process, so a hang fails the test instead of freezing it)', () => {
+    const dist = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), '../../dist/src')).href;
+    const script = `
+      import { createServer } from 'node:http';
+      const { httpSink } = await import('${dist}/audit/sinks.js');
+      const { createMetrics } = await import('${dist}/observability/metrics.js');
+      const { createLogger } = await import('${dist}/observability/logger.js');
+      const server = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(204).end()); });
+      await new Promise((r) => server.listen(0, '127.0.0.1', r));
+      const o = { url: 'http://127.0.0.1:' + server.address().port + '/', headers: {}, batch: 10, flushIntervalMs: 10, timeoutMs: 2000, retries: 0, maxBuffer: 1000, maxBufferBytes: 1 << 20 };
+      const sink = httpSink(o, createLogger({ level: 'silent' }), createMetrics());
+      sink.write(Buffer.from('{"n":1}\\n'), 1);
+      await new Promise((r) => setTimeout(r, 200)); // delivered: nothing pending, nothing in flight
+      await sink.close();
+      server.close();
+      console.log('closed');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('closed');
   });
 });
 

@@ -227,7 +227,9 @@ export function httpSink(o: HttpSinkOptions, log: Logger, metrics: Metrics): Sin
   const flush = () => {
     if (timer) clearTimeout(timer);
     timer = undefined;
-    sending ??= pump();
+    // With nothing pending pump() would end before it returned, clearing `sending` before `sending` was set to its
+    // (settled) promise: that stale promise then stopped every later flush, and close() awaited it forever.
+    if (!sending && pending > 0) sending = pump();
   };
 
   return {

@@ -277,6 +277,46 @@ describe('decision log', () => {
     expect(geneses.map((g) => g.after?.instance ?? null)).toEqual([null, geneses[0].instance]);
   });
 
+  it('HTTP sink: while the endpoint is down it holds at most max_buffer_bytes of records; the oldest are dropped and counted', async () => {
+    const held: Array<() => void> = [];
+    let down = true;
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const answer = () => void res.writeHead(204).end();
+        if (down) held.push(answer);
+        else answer();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/ingest`;
+    const w = await startWarden({
+      config: config(`{ sink: http, url: "${url}", batch: 1, flush_interval: 10ms, timeout: 30s, retries: 0, max_buffer: 1000, max_buffer_bytes: 8KiB }`),
+      env: { UPSTREAM_URL: upstream.url },
+    });
+    try {
+      const alice = await w.token('bot', 'alice');
+      // Records as long as what they record: a 2 KB path each, 20 of them while the first POST hangs.
+      for (let i = 0; i < 20; i++) {
+        await (
+          await fetch(`${w.url}/pay/acme/${String(i).padStart(2, '0')}${'x'.repeat(2_000)}`, { headers: { authorization: `Bearer ${alice}` } })
+        ).arrayBuffer();
+      }
+      await until(
+        async () => {
+          const m = /warden_decision_log_dropped_total\{sink="http"\} (\d+)/.exec(await (await fetch(`${w.adminUrl}/metrics`)).text());
+          return m !== null && Number(m[1]) >= 10;
+        },
+        { what: 'records past 8 KiB dropped' },
+      );
+    } finally {
+      down = false;
+      for (const answer of held.splice(0)) answer();
+      await w.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('signs checkpoints with the configured key, also on a timer; chain: false writes plain records', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();

@@ -26,6 +26,7 @@ const TESTED: Record<string, string> = {
   'audit.decisions.timeout': 'test/audit/decision-log.test.ts',
   'audit.decisions.retries': 'test/audit/decision-log.test.ts',
   'audit.decisions.max_buffer': 'test/audit/decision-log.test.ts',
+  'audit.decisions.max_buffer_bytes': 'test/audit/decision-log.test.ts',
   'audit.decisions.chain': 'test/audit/decision-log.test.ts',
   'audit.decisions.checkpoint_interval': 'test/audit/decision-log.test.ts',
   'audit.decisions.key': 'test/audit/decision-log.test.ts',
