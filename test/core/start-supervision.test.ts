@@ -74,6 +74,27 @@ const catchesHup = (pid: number) => {
 
 const listening = (output: string) => (output.match(/"msg":"warden listening"/g) ?? []).length;
 
+/** `until(ready)` on a run's output; a timeout says what the run printed last. */
+async function untilOutput(run: { output(): string }, ready: (output: string) => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  await until(() => ready(run.output()), { timeoutMs, what }).catch((err: Error) => {
+    throw new Error(`${err.message}; output:\n${run.output().slice(-3_000)}`);
+  });
+}
+
+/** A SIGHUP kept while starting was applied once the gateway served. */
+const reloadedOnceServing = (output: string) => output.includes('"why":"SIGHUP while starting"') && output.includes('"msg":"configuration reloaded"');
+
+/** The two-worker cluster serving `config(port)` from `name`, with its primary's pid. */
+async function servingCluster(name: string) {
+  const port = await freePort();
+  const file = join(dir, name);
+  writeFileSync(file, config(port));
+  const run = start(file);
+  await until(() => listening(run.output()) === 2, { timeoutMs: 30_000, what: 'two workers listening' });
+  const [primary] = childPids(run.child.pid!);
+  return { run, port, primary };
+}
+
 beforeAll(async () => {
   requireBuiltCli();
   dir = mkdtempSync(join(tmpdir(), 'warden-cluster-supervision-'));
@@ -116,12 +137,7 @@ describe('cluster primary supervision (server.workers)', () => {
   }, 60_000);
 
   it('workers killed after serving are restarted every time, and the primary keeps serving', async () => {
-    const port = await freePort();
-    const file = join(dir, 'restart.yaml');
-    writeFileSync(file, config(port));
-    const run = start(file);
-    await until(() => listening(run.output()) === 2, { timeoutMs: 30_000, what: 'two workers listening' });
-    const [primary] = childPids(run.child.pid!);
+    const { run, port, primary } = await servingCluster('restart.yaml');
     // More deaths within a minute than a slot may fail to start: these workers had served.
     for (let round = 1; round <= 4; round++) {
       const killed = childPids(primary);
@@ -136,12 +152,7 @@ describe('cluster primary supervision (server.workers)', () => {
   }, 60_000);
 
   it('SIGTERM while workers wait to be restarted stops the primary (exit 0) and starts no new worker', async () => {
-    const port = await freePort();
-    const file = join(dir, 'stop-in-backoff.yaml');
-    writeFileSync(file, config(port));
-    const run = start(file);
-    await until(() => listening(run.output()) === 2, { timeoutMs: 30_000, what: 'two workers listening' });
-    const [primary] = childPids(run.child.pid!);
+    const { run, primary } = await servingCluster('stop-in-backoff.yaml');
     for (const pid of childPids(primary)) process.kill(pid, 'SIGKILL');
     await until(() => (run.output().match(/"msg":"worker exited; starting a new one"/g) ?? []).length === 2, {
       timeoutMs: 10_000,
@@ -162,11 +173,7 @@ describe('cluster primary supervision (server.workers)', () => {
     // Sent to the relay, which passes it to the primary, which has just forked its workers.
     await until(() => run.output().includes('"msg":"cluster primary started"'), { timeoutMs: 30_000, what: 'the primary' });
     run.child.kill('SIGHUP');
-    await until(() => (run.output().match(/"msg":"configuration reloaded"/g) ?? []).length === 2, { timeoutMs: 20_000, what: 'both workers reloaded' }).catch(
-      (err: Error) => {
-        throw new Error(`${err.message}; output:\n${run.output().slice(-3_000)}`);
-      },
-    );
+    await untilOutput(run, (output) => (output.match(/"msg":"configuration reloaded"/g) ?? []).length === 2, 'both workers reloaded');
     expect(run.output()).not.toContain('worker exited');
     expect(listening(run.output())).toBe(2);
     run.child.kill('SIGTERM');
@@ -204,12 +211,7 @@ export async function load(url, context, nextLoad) {
     expect(run.child.exitCode, run.output()).toBeNull();
     expect(run.child.signalCode).toBeNull();
     writeFileSync(gate, '');
-    await until(() => run.output().includes('"why":"SIGHUP while starting"') && run.output().includes('"msg":"configuration reloaded"'), {
-      timeoutMs: 20_000,
-      what: 'the reload once serving',
-    }).catch((err: Error) => {
-      throw new Error(`${err.message}; output:\n${run.output().slice(-3_000)}`);
-    });
+    await untilOutput(run, reloadedOnceServing, 'the reload once serving');
     expect((await fetch(`http://127.0.0.1:${port}/.warden/healthz`)).status).toBe(200);
     run.child.kill('SIGTERM');
     expect(await run.exitWithin(15_000)).toBe(0);
@@ -234,12 +236,7 @@ export async function load(url, context, nextLoad) {
       await new Promise((r) => setTimeout(r, 200));
       redis.resume();
       thawed = true;
-      await until(() => run.output().includes('"why":"SIGHUP while starting"') && run.output().includes('"msg":"configuration reloaded"'), {
-        timeoutMs: 20_000,
-        what: 'the reload once serving',
-      }).catch((err: Error) => {
-        throw new Error(`${err.message}; output:\n${run.output().slice(-3_000)}`);
-      });
+      await untilOutput(run, reloadedOnceServing, 'the reload once serving');
       expect(run.child.exitCode).toBeNull();
       expect((await fetch(`http://127.0.0.1:${port}/.warden/healthz`)).status).toBe(200);
       run.child.kill('SIGTERM');
